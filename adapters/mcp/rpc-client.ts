@@ -1,0 +1,203 @@
+import type { ProgressUpdate, ServerRequestHandler, UpstreamListener, UpstreamRequestOptions } from '../../src/ports.ts';
+import { GatewayError } from '../../src/errors.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from '../../src/protocol/jsonrpc.ts';
+import { classifyMessage, rpcError, RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
+
+interface Pending {
+  method: string;
+  resolve(result: Record<string, unknown>): void;
+  reject(err: Error): void;
+  onProgress?: (update: ProgressUpdate) => void;
+  onServerRequest?: ServerRequestHandler;
+  restartTimer?: () => void;
+  cleanup(): void;
+}
+
+/**
+ * The client half of a JSON-RPC connection to an upstream MCP server, independent of how bytes move. It owns
+ * request ids, progress tokens, timeouts (restarted by progress), cancellation and server→client requests.
+ * The stdio and HTTP upstreams feed it incoming messages and give it a way to send.
+ */
+export class RpcClient {
+  private nextId = 1;
+  private readonly pending = new Map<JsonRpcId, Pending>();
+  private readonly serverRequests = new Map<JsonRpcId, AbortController>();
+
+  constructor(
+    private readonly upstreamName: string,
+    private readonly send: (message: JsonRpcMessage, context?: { relatedRequestId?: JsonRpcId }) => void | Promise<void>,
+    private readonly listener: () => UpstreamListener,
+  ) {}
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  request(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions = {}): Promise<Record<string, unknown>> {
+    const id = this.nextId++;
+    if (options.signal?.aborted) return Promise.reject(cancelledError(this.upstreamName, options.signal));
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        this.pending.delete(id);
+        pending.cleanup();
+        void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') } });
+        reject(cancelledError(this.upstreamName, options.signal));
+      };
+      const restartTimer = options.timeoutMs
+        ? () => {
+            if (timer) clearTimeout(timer);
+            timer = setTimeout(() => {
+              this.pending.delete(id);
+              pending.cleanup();
+              void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } });
+              reject(new GatewayError('GH_ERR_UPSTREAM_TIMEOUT', `${this.upstreamName} did not answer ${method} within ${options.timeoutMs} ms`, {
+                data: { upstream: this.upstreamName, method, timeoutMs: options.timeoutMs },
+              }));
+            }, options.timeoutMs);
+          }
+        : undefined;
+      const pending: Pending = {
+        method,
+        resolve,
+        reject,
+        onProgress: options.onProgress,
+        onServerRequest: options.onServerRequest,
+        restartTimer,
+        cleanup: () => {
+          if (timer) clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      this.pending.set(id, pending);
+      restartTimer?.();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      let sendParams = params;
+      if (options.onProgress) {
+        const meta = { ...((params?._meta as Record<string, unknown>) ?? {}), progressToken: id };
+        sendParams = { ...params, _meta: meta };
+      }
+      const message = sendParams === undefined ? { jsonrpc: '2.0' as const, id, method } : { jsonrpc: '2.0' as const, id, method, params: sendParams };
+      Promise.resolve(this.send(message)).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err)));
+    });
+  }
+
+  async notify(method: string, params?: Record<string, unknown>): Promise<void> {
+    await this.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  /** Feeds one incoming message. `relatedRequestId` is set when the transport knows which request it belongs to. */
+  receive(value: unknown, relatedRequestId?: JsonRpcId): void {
+    const msg = classifyMessage(value);
+    switch (msg.kind) {
+      case 'response': {
+        const response = msg.message;
+        if ('error' in response) {
+          const { code, message, data } = response.error;
+          this.settle(response.id ?? -1, undefined, new GatewayError('GH_ERR_UPSTREAM_ERROR', `${this.upstreamName}: ${message}`, {
+            data: { upstream: this.upstreamName, rpcError: { code, message, ...(data === undefined ? {} : { data }) } },
+          }));
+        } else {
+          this.settle(response.id, response.result);
+        }
+        return;
+      }
+      case 'notification':
+        this.onNotification(msg.message.method, msg.message.params);
+        return;
+      case 'request':
+        void this.onServerRequest(msg.message.id, msg.message.method, msg.message.params, relatedRequestId);
+        return;
+      case 'invalid':
+        return; // a broken upstream message is dropped; the request it belonged to times out
+    }
+  }
+
+  /** Fails every request in flight: the connection is gone. */
+  failAll(err: Error): void {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of entries) {
+      p.cleanup();
+      p.reject(err);
+    }
+    for (const controller of this.serverRequests.values()) controller.abort(err);
+    this.serverRequests.clear();
+  }
+
+  private settle(id: JsonRpcId, result: Record<string, unknown> | undefined, error?: Error): void {
+    const pending = this.pending.get(id);
+    if (!pending) return; // late answer to a request that timed out or was cancelled
+    this.pending.delete(id);
+    pending.cleanup();
+    if (error) pending.reject(error);
+    else pending.resolve(result ?? {});
+  }
+
+  private onNotification(method: string, params: Record<string, unknown> | undefined): void {
+    if (method === 'notifications/progress' && params) {
+      const pending = this.pending.get(params.progressToken as JsonRpcId);
+      if (pending?.onProgress) {
+        pending.restartTimer?.();
+        pending.onProgress({
+          progress: Number(params.progress),
+          ...(params.total === undefined ? {} : { total: Number(params.total) }),
+          ...(params.message === undefined ? {} : { message: String(params.message) }),
+        });
+      }
+      return;
+    }
+    if (method === 'notifications/cancelled' && params) {
+      this.serverRequests.get(params.requestId as JsonRpcId)?.abort(params.reason ?? 'cancelled');
+      return;
+    }
+    this.listener().notification?.(method, params);
+  }
+
+  private async onServerRequest(id: JsonRpcId, method: string, params: Record<string, unknown> | undefined, relatedRequestId?: JsonRpcId): Promise<void> {
+    const handler = this.handlerFor(relatedRequestId);
+    let response: JsonRpcResponse;
+    if (method === 'ping') {
+      response = { jsonrpc: '2.0', id, result: {} };
+    } else if (!handler) {
+      response = rpcError(id, RpcErrorCode.METHOD_NOT_FOUND, `no client connected to Gatehouse can answer ${method} right now`);
+    } else {
+      const controller = new AbortController();
+      this.serverRequests.set(id, controller);
+      try {
+        response = { jsonrpc: '2.0', id, result: await handler(method, params, controller.signal) };
+      } catch (err) {
+        const rpc = (err as GatewayError).data?.rpcError as { code: number; message: string; data?: unknown } | undefined;
+        response = rpc ? rpcError(id, rpc.code, rpc.message, rpc.data) : rpcError(id, RpcErrorCode.INTERNAL_ERROR, (err as Error).message);
+      } finally {
+        this.serverRequests.delete(id);
+      }
+    }
+    await Promise.resolve(this.send(response, { relatedRequestId })).catch(() => undefined);
+  }
+
+  /**
+   * Which client should answer a server→client request. The transport's hint wins (HTTP knows the stream);
+   * otherwise, on stdio, the newest request in flight that can answer: the one most likely to have caused it.
+   */
+  private handlerFor(relatedRequestId: JsonRpcId | undefined): ServerRequestHandler | undefined {
+    if (relatedRequestId !== undefined) {
+      const related = this.pending.get(relatedRequestId)?.onServerRequest;
+      if (related) return related;
+    }
+    let newest: ServerRequestHandler | undefined;
+    for (const p of this.pending.values()) if (p.onServerRequest) newest = p.onServerRequest;
+    return newest ?? this.listener().serverRequest;
+  }
+}
+
+function cancelledError(upstream: string, signal: AbortSignal | undefined): GatewayError {
+  return new GatewayError('GH_ERR_CANCELLED', `the request to ${upstream} was cancelled`, { data: { reason: String(signal?.reason ?? '') } });
+}
+
+export function unavailable(upstream: string, cause: unknown): GatewayError {
+  return new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `upstream ${upstream} is unavailable: ${(cause as Error)?.message ?? cause}`, {
+    cause,
+    data: { upstream },
+  });
+}

@@ -1,0 +1,59 @@
+import type { Clock, Store } from '../../src/ports.ts';
+import { systemClock } from './clock.ts';
+
+interface Entry {
+  value: unknown;
+  expiresAt: number;
+}
+
+/**
+ * In-process key-value state. Values are held by reference (callers treat them as immutable), which keeps the
+ * per-call pointers free of serialization. Expired keys are dropped lazily and by a periodic sweep.
+ */
+export class MemoryStore implements Store {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly clock: Clock = systemClock, sweepEveryMs = 30_000) {
+    this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
+    this.sweeper.unref();
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.clock.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value as T;
+  }
+
+  async set(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<void> {
+    this.entries.set(key, { value, expiresAt: this.expiry(options.ttlMs) });
+  }
+
+  async setIfAbsent(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<boolean> {
+    if ((await this.get(key)) !== undefined) return false;
+    this.entries.set(key, { value, expiresAt: this.expiry(options.ttlMs) });
+    return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.entries.clear();
+  }
+
+  private expiry(ttlMs: number | undefined): number {
+    return ttlMs === undefined ? Number.POSITIVE_INFINITY : this.clock.now() + ttlMs;
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+  }
+}

@@ -1,0 +1,44 @@
+import type { ToolAnnotations } from '../protocol/mcp.ts';
+
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'consumed';
+
+export interface ApprovalTransition {
+  state: ApprovalState;
+  at: number;
+  actor: string;
+  reason?: string;
+}
+
+/** An approval, bound to one exact call. Any change to the call's binding makes it a different approval. */
+export interface ApprovalRecord {
+  id: string;
+  state: ApprovalState;
+  tenant: string;
+  principal: string;
+  server: string;
+  tool: string;
+  argsDigest: string;
+  toolDigest: string;
+  policySnapshot: string;
+  /** Digest of all the fields above that bind the approval: how a retry of the same call finds it. */
+  bindingKey: string;
+  jobId: string;
+  ruleIds: string[];
+  reason: string;
+  annotations?: ToolAnnotations;
+  /** A short, redacted rendering of the arguments for the human deciding. */
+  argsPreview: string;
+  createdAt: number;
+  expiresAt: number;
+  history: ApprovalTransition[];
+}
+
+/** Which states may follow which: `pending → approved | denied | expired | cancelled`, then `approved → consumed`. */
+export const APPROVAL_TRANSITIONS: Record<ApprovalState, readonly ApprovalState[]> = {
+  pending: ['approved', 'denied', 'expired', 'cancelled'],
+  approved: ['consumed', 'expired'],
+  denied: [],
+  expired: [],
+  cancelled: [],
+  consumed: [],
+};

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { durationMs } from './duration.ts';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:8787"');
+
+const stdioUpstream = z.strictObject({
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  /** Per-request timeout (default 60s); restarted by every progress notification. */
+  timeout: durationMs.default(60_000),
+});
+
+const httpUpstream = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout: durationMs.default(60_000),
+});
+
+/** An upstream with a `url` is Streamable HTTP, anything else stdio; each then reports its own precise issues. */
+export const upstreamSchema = z.unknown().transform((value, ctx): z.output<typeof stdioUpstream> | z.output<typeof httpUpstream> => {
+  const isHttp = value !== null && typeof value === 'object' && 'url' in value;
+  const result = (isHttp ? httpUpstream : stdioUpstream).safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue, message: issue.message } as never);
+  return z.NEVER;
+});
+
+const apiKey = z.strictObject({
+  key: z.string().min(16, 'API keys must be at least 16 characters'),
+  principal: z.string().min(1),
+  tenant: z.string().min(1).default('default'),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      /** Streamable HTTP at /mcp; false turns HTTP off. Binds to loopback unless a host says otherwise. */
+      http: z.union([hostPort, z.literal(false)]).default('127.0.0.1:8787'),
+      stdio: z.boolean().default(false),
+      /** Extra Host header values accepted besides the bound address and localhost (DNS-rebinding guard). */
+      allowedHosts: z.array(z.string()).default([]),
+      allowedOrigins: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  dataDir: z.string().default('.gatehouse'),
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9-]{1,24}$/, 'upstream names are 1-24 letters, digits or dashes'), upstreamSchema).default({}),
+  policies: z.array(z.string()).default([]),
+  auth: z
+    .strictObject({
+      apiKeys: z.array(apiKey).default([]),
+    })
+    .optional(),
+  approvals: z
+    .strictObject({
+      /** How long a pending approval lives before it expires (which means deny). */
+      ttl: durationMs.default(15 * 60_000),
+      /** How long a call may be held open, sending progress, while waiting for a human. */
+      holdBudget: durationMs.default(45_000),
+      /** Shown in pending results and hold progress so the human knows where to go. */
+      publicUrl: z.string().optional(),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** The largest request body or stdio line accepted, in bytes. */
+      maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+});
+
+export type GatehouseConfig = z.output<typeof configSchema>;
+export type UpstreamConfig = z.output<typeof upstreamSchema>;
+export type StdioUpstreamConfig = z.output<typeof stdioUpstream>;
+export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
+
+export const isStdioUpstream = (u: UpstreamConfig): u is StdioUpstreamConfig => 'command' in u;

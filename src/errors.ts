@@ -1,0 +1,65 @@
+/**
+ * The error catalogue. Every failure Gatehouse reports carries one of these stable codes; tests assert on the
+ * code, never on message text. `retryable` says whether trying again could succeed (the scheduler also needs
+ * the tool to be idempotent before it retries).
+ */
+export const ERROR_CATALOGUE = {
+  GH_ERR_USAGE: { retryable: false, summary: 'bad command-line usage' },
+  GH_ERR_CONFIG_INVALID: { retryable: false, summary: 'the config file is invalid' },
+  GH_ERR_POLICY_INVALID: { retryable: false, summary: 'a policy file is invalid' },
+  GH_ERR_DATA_CORRUPT: { retryable: false, summary: 'a file in the data dir is corrupt' },
+  GH_ERR_PARSE: { retryable: false, summary: 'the message is not valid JSON' },
+  GH_ERR_INVALID_REQUEST: { retryable: false, summary: 'the message is not a valid JSON-RPC request' },
+  GH_ERR_METHOD_NOT_FOUND: { retryable: false, summary: 'unknown method' },
+  GH_ERR_BODY_TOO_LARGE: { retryable: false, summary: 'the message exceeds the size limit' },
+  GH_ERR_UNAUTHORIZED: { retryable: false, summary: 'missing or invalid credentials' },
+  GH_ERR_FORBIDDEN_ORIGIN: { retryable: false, summary: 'Host or Origin not allowed' },
+  GH_ERR_SESSION_NOT_FOUND: { retryable: false, summary: 'unknown or expired session' },
+  GH_ERR_UNKNOWN_TOOL: { retryable: false, summary: 'no such tool' },
+  GH_ERR_INVALID_ARGUMENTS: { retryable: false, summary: "the arguments fail the tool's input schema" },
+  GH_ERR_POLICY_DENIED: { retryable: false, summary: 'denied by policy' },
+  GH_ERR_KERNEL_UNAVAILABLE: { retryable: true, summary: 'the safety kernel could not decide' },
+  GH_ERR_APPROVAL_PENDING: { retryable: true, summary: 'waiting for a human approval' },
+  GH_ERR_APPROVAL_DENIED: { retryable: false, summary: 'the approval was denied' },
+  GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
+  GH_ERR_APPROVAL_CONSUMED: { retryable: false, summary: 'the approval was already used' },
+  GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
+  GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval cannot make that transition' },
+  GH_ERR_UPSTREAM_UNAVAILABLE: { retryable: true, summary: 'the upstream MCP server is not reachable' },
+  GH_ERR_UPSTREAM_TIMEOUT: { retryable: true, summary: 'the upstream did not answer in time' },
+  GH_ERR_UPSTREAM_ERROR: { retryable: false, summary: 'the upstream answered with an error' },
+  GH_ERR_CANCELLED: { retryable: false, summary: 'the call was cancelled' },
+  GH_ERR_AUDIT_BROKEN: { retryable: false, summary: 'the audit chain does not verify' },
+  GH_ERR_INTERNAL: { retryable: false, summary: 'internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown> | undefined;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; data?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.data = options.data;
+    this.retryable = ERROR_CATALOGUE[code].retryable;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...(this.data ? { data: this.data } : {}) };
+  }
+}
+
+/** Wraps anything thrown into a GatewayError, keeping the original as the cause. */
+export function asGatewayError(err: unknown, fallback: ErrorCode = 'GH_ERR_INTERNAL'): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new GatewayError(fallback, message, { cause: err });
+}
+
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,47 @@
+import pino from 'pino';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  isLevelEnabled(level: LogLevel): boolean;
+}
+
+/**
+ * JSON logs on stderr, never stdout: stdout belongs to the MCP protocol in stdio mode. Secrets are redacted by
+ * key name as a last line of defence; the code's first line is never to log them.
+ */
+export function createLogger(level: LogLevel = 'info'): Logger {
+  const base = pino(
+    {
+      level,
+      base: { name: 'gatehouse' },
+      redact: { paths: ['*.authorization', '*.Authorization', '*.apiKey', '*.token', '*.key', 'headers.*'], censor: '[redacted]' },
+    },
+    pino.destination({ fd: 2, sync: false }),
+  );
+  const at =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      if (fields) base[method](fields, msg);
+      else base[method](msg);
+    };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    isLevelEnabled: (l) => base.isLevelEnabled(l),
+  };
+}
+
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  isLevelEnabled: () => false,
+};

@@ -1,0 +1,115 @@
+/**
+ * The ports: the only way the core reaches the outside world. Embedded mode implements them in
+ * `adapters/memory/`; distributed mode in `adapters/nats/` and `adapters/redis/`; upstream MCP servers in
+ * `adapters/mcp/`. Every port has one contract suite in `test/contract/`, run against each adapter.
+ */
+import type { BusPacket } from './protocol/cap.ts';
+import type { ApprovalRecord, ApprovalState } from './approvals/approval.ts';
+import type { AuditRecord, ChainHead } from './audit/record.ts';
+
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or rejects with the signal's reason when it aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export type BusHandler = (packet: BusPacket, subject: string) => void;
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+/** Subjects follow NATS rules: tokens split on `.`, `*` matches one token, `>` the rest. */
+export interface Bus {
+  publish(subject: string, packet: BusPacket): Promise<void>;
+  /** With a `queue`, each message goes to one member of the group; without, to every subscriber. */
+  subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): Subscription;
+  close(): Promise<void>;
+}
+
+/** Key-value state with TTLs: payload pointers (`ctx:`/`res:`), job state, idempotency claims. */
+export interface Store {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown, options?: { ttlMs?: number }): Promise<void>;
+  /** Atomic claim: true if the key was absent and is now set. */
+  setIfAbsent(key: string, value: unknown, options?: { ttlMs?: number }): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ApprovalQuery {
+  state?: ApprovalState;
+  tenant?: string;
+  bindingKey?: string;
+}
+
+/** Durable approvals, shared by every process that reads the same data dir (or Redis). */
+export interface ApprovalStore {
+  /** Fails with GH_ERR_INTERNAL if the id exists. */
+  create(record: ApprovalRecord): Promise<void>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  list(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
+  /**
+   * Atomic compare-and-update across processes: `update` sees the current record and returns the next one, or
+   * throws to refuse. Resolves to the stored result.
+   */
+  update(id: string, update: (current: ApprovalRecord) => ApprovalRecord): Promise<ApprovalRecord>;
+  /** Calls `listener` when any approval changes, in this or another process. Returns an unsubscribe. */
+  watch(listener: (record: ApprovalRecord) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Append-only storage of audit chains, one per tenant. `append` is a compare-and-swap on the chain head, so
+ * several writers (processes, replicas) never fork a chain: on a conflict the caller re-chains and retries.
+ */
+export interface AuditStore {
+  head(tenant: string): Promise<ChainHead>;
+  append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }>;
+  read(tenant: string, options?: { fromSeq?: number }): AsyncIterable<AuditRecord>;
+  tenants(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface ProgressUpdate {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** A server→client request (elicitation, sampling, roots) coming from an upstream; answered by a client. */
+export type ServerRequestHandler = (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>;
+
+export interface UpstreamRequestOptions {
+  /** Aborting sends `notifications/cancelled` upstream and rejects with GH_ERR_CANCELLED. */
+  signal?: AbortSignal;
+  /** Rejects with GH_ERR_UPSTREAM_TIMEOUT; the clock restarts on every progress notification. */
+  timeoutMs?: number;
+  /** When set, a progress token is sent and the upstream's progress notifications arrive here. */
+  onProgress?: (update: ProgressUpdate) => void;
+  /** Handles server→client requests the upstream makes while serving this request. */
+  onServerRequest?: ServerRequestHandler;
+}
+
+export type UpstreamState = 'starting' | 'ready' | 'down' | 'closed';
+
+export interface UpstreamListener {
+  state?(state: UpstreamState, error?: Error): void;
+  /** Notifications not tied to a request: list_changed, resources/updated, logging … */
+  notification?(method: string, params: Record<string, unknown> | undefined): void;
+  /** Server→client requests that no in-flight request claimed. */
+  serverRequest?: ServerRequestHandler;
+}
+
+/** One upstream MCP server (a stdio process or a Streamable HTTP endpoint), spoken to as a client. */
+export interface Upstream {
+  readonly name: string;
+  readonly state: UpstreamState;
+  /** The initialize result of the current connection, once ready. */
+  readonly serverCapabilities: Record<string, unknown> | undefined;
+  /** Starts connecting and keeps retrying with backoff; resolves after the first attempt settles. */
+  start(listener: UpstreamListener): Promise<void>;
+  request(method: string, params: Record<string, unknown> | undefined, options?: UpstreamRequestOptions): Promise<Record<string, unknown>>;
+  notify(method: string, params?: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
