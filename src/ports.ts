@@ -89,6 +89,8 @@ export interface UpstreamRequestOptions {
   onProgress?: (update: ProgressUpdate) => void;
   /** Handles server→client requests the upstream makes while serving this request. */
   onServerRequest?: ServerRequestHandler;
+  /** Notifications the upstream sends about this request (logging, for instance). */
+  onNotification?: (method: string, params: Record<string, unknown> | undefined) => void;
 }
 
 export type UpstreamState = 'starting' | 'ready' | 'down' | 'closed';

@@ -9,6 +9,7 @@ interface Pending {
   reject(err: Error): void;
   onProgress?: (update: ProgressUpdate) => void;
   onServerRequest?: ServerRequestHandler;
+  onNotification?: (method: string, params: Record<string, unknown> | undefined) => void;
   restartTimer?: () => void;
   cleanup(): void;
 }
@@ -63,6 +64,7 @@ export class RpcClient {
         reject,
         onProgress: options.onProgress,
         onServerRequest: options.onServerRequest,
+        onNotification: options.onNotification,
         restartTimer,
         cleanup: () => {
           if (timer) clearTimeout(timer);
@@ -103,7 +105,7 @@ export class RpcClient {
         return;
       }
       case 'notification':
-        this.onNotification(msg.message.method, msg.message.params);
+        this.onNotification(msg.message.method, msg.message.params, relatedRequestId);
         return;
       case 'request':
         void this.onServerRequest(msg.message.id, msg.message.method, msg.message.params, relatedRequestId);
@@ -134,7 +136,7 @@ export class RpcClient {
     else pending.resolve(result ?? {});
   }
 
-  private onNotification(method: string, params: Record<string, unknown> | undefined): void {
+  private onNotification(method: string, params: Record<string, unknown> | undefined, relatedRequestId?: JsonRpcId): void {
     if (method === 'notifications/progress' && params) {
       const pending = this.pending.get(params.progressToken as JsonRpcId);
       if (pending?.onProgress) {
@@ -149,6 +151,13 @@ export class RpcClient {
     }
     if (method === 'notifications/cancelled' && params) {
       this.serverRequests.get(params.requestId as JsonRpcId)?.abort(params.reason ?? 'cancelled');
+      return;
+    }
+    // A notification about a request (logging during a call) goes to that request: the transport's hint wins,
+    // and on stdio a lone request in flight is the only candidate.
+    const related = relatedRequestId !== undefined ? this.pending.get(relatedRequestId) : this.pending.size === 1 ? this.pending.values().next().value : undefined;
+    if (related?.onNotification && method === 'notifications/message') {
+      related.onNotification(method, params);
       return;
     }
     this.listener().notification?.(method, params);

@@ -51,6 +51,19 @@ function compileRule(rule: PolicyRule): CompiledRule {
     constraints: rule.constraints ?? {},
     matchesServer: servers ? (s) => servers.some((m) => m(s)) : () => true,
     matchesTool: tools ? (t) => tools.some((m) => m(t)) : () => true,
-    matchesAnnotations: (annotations) => wanted.every(([key, value]) => annotations?.[key] === value),
+    matchesAnnotations: (annotations) => wanted.every(([key, value]) => effectiveHint(annotations, key) === value),
   };
+}
+
+/**
+ * A hint the tool does not declare takes its MCP default (readOnly false, idempotent false, openWorld true),
+ * except destructiveHint, which counts only when declared: its MCP default (true) would put every
+ * unannotated tool behind an approval.
+ */
+function effectiveHint(annotations: ToolAnnotations | undefined, key: keyof ToolAnnotations): unknown {
+  const declared = annotations?.[key];
+  if (declared !== undefined) return declared;
+  if (key === 'readOnlyHint' || key === 'idempotentHint') return false;
+  if (key === 'openWorldHint') return true;
+  return undefined;
 }

@@ -1,0 +1,59 @@
+import { isGatewayError } from '../errors.ts';
+import { runStart, START_HELP } from './commands/start.ts';
+import { runWrap, WRAP_HELP } from './commands/wrap.ts';
+import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
+import { runAudit, AUDIT_HELP } from './commands/audit.ts';
+import { runPolicy, POLICY_HELP } from './commands/policy.ts';
+
+const HELP = `gatehouse: a governance gateway for MCP tool calls
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  start      serve MCP over Streamable HTTP (and stdio) from a config file
+  wrap       serve MCP on stdio in front of one stdio MCP server (for an mcpServers entry)
+  approvals  list, show, approve or deny pending approvals
+  audit      tail, verify or export the audit trail
+  policy     validate policy files and print their snapshot hash
+
+Run \`gatehouse <command> --help\` for a command's options.
+Exit codes: 0 success, 1 failure, 2 bad usage.`;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  start: { run: runStart, help: START_HELP },
+  wrap: { run: runWrap, help: WRAP_HELP },
+  approvals: { run: runApprovals, help: APPROVALS_HELP },
+  audit: { run: runAudit, help: AUDIT_HELP },
+  policy: { run: runPolicy, help: POLICY_HELP },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`gatehouse: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  if (rest[0] === '--help' || rest[0] === '-h') {
+    console.log(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (isGatewayError(err, 'GH_ERR_USAGE')) {
+      console.error(`gatehouse ${name}: ${err.message}\n\n${command.help}`);
+      return 2;
+    }
+    if (isGatewayError(err)) {
+      console.error(`gatehouse ${name}: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    console.error(`gatehouse ${name}: ${(err as Error).stack ?? err}`);
+    return 1;
+  }
+}

@@ -1,0 +1,258 @@
+import type { Clock, Store } from '../ports.ts';
+import type { Logger } from '../log.ts';
+import type { AuditTrail } from '../audit/trail.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Decision } from '../kernel/decision.ts';
+import type { ApprovalService } from '../approvals/service.ts';
+import type { ApprovalRecord } from '../approvals/approval.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { JobClientLink, StoredResult } from '../scheduler/executor.ts';
+import type { JobContext } from '../scheduler/job-context.ts';
+import { PAYLOAD_TTL_MS } from '../scheduler/job-context.ts';
+import { mergeConstraints } from '../kernel/constraints.ts';
+import { previewArguments } from '../approvals/preview.ts';
+import { contextPtr, JobPriority, JobStatus, resultPtr, type JobRequest } from '../protocol/cap.ts';
+import { digestOf } from '../protocol/digest.ts';
+import { ulid } from '../protocol/ulid.ts';
+import { RpcErrorCode } from '../protocol/jsonrpc.ts';
+import { textResult, type CallToolResult } from '../protocol/mcp.ts';
+import { asGatewayError, type ErrorCode } from '../errors.ts';
+import type { CatalogEntry, ToolCatalog } from './catalog.ts';
+import type { CallOutcome, NormalizedCall } from './call.ts';
+
+export interface CallPipelineOptions {
+  /** How long a call with a progress token is held open waiting for a human (ms). */
+  holdBudgetMs: number;
+  /** How often a held call sends progress (ms). */
+  holdProgressEveryMs: number;
+  /** The per-upstream request timeout from the config, when the policy sets none (ms). */
+  upstreamTimeoutMs(server: string): number;
+  /** Tells the human where to approve: a CLI line, and a URL once the web page exists. */
+  approvalHint(approvalId: string): string;
+}
+
+export interface CallPipelineDeps {
+  catalog: ToolCatalog;
+  kernel: Kernel;
+  approvals: ApprovalService;
+  scheduler: Scheduler;
+  store: Store;
+  audit: AuditTrail;
+  clock: Clock;
+  log: Logger;
+  options: CallPipelineOptions;
+}
+
+/**
+ * The governed path of one `tools/call`: resolve and validate, turn it into a CAP job, let the kernel decide,
+ * gate it on a human where the policy says so, run it through the scheduler, and answer. Transport-agnostic:
+ * the fronts hand it a NormalizedCall and send back what it returns.
+ */
+export class CallPipeline {
+  /** What an upstream sends while serving a job (requests, logging) goes back to the client that made the call. */
+  private readonly links = new Map<string, JobClientLink>();
+
+  constructor(private readonly deps: CallPipelineDeps) {}
+
+  clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
+
+  async call(call: NormalizedCall): Promise<CallOutcome> {
+    const { catalog, kernel, audit, clock } = this.deps;
+    const entry = catalog.resolve(call.name);
+    if (!entry) {
+      return { error: { code: RpcErrorCode.INVALID_PARAMS, message: `Unknown tool: ${call.name}`, data: { code: 'GH_ERR_UNKNOWN_TOOL', tool: call.name } } };
+    }
+    const invalid = entry.check(call.arguments);
+    if (invalid) {
+      return { result: errorResult('GH_ERR_INVALID_ARGUMENTS', `Invalid arguments for ${call.name}: ${invalid}`) };
+    }
+
+    const jobId = ulid();
+    const argsDigest = digestOf(call.arguments);
+    const { principal, tenant } = call.caller;
+    const now = clock.now();
+    audit.record({
+      tenant,
+      at: now,
+      type: 'job.submitted',
+      actor: principal,
+      jobId,
+      data: { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.name, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) },
+    });
+
+    let decision: Decision;
+    try {
+      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.name, annotations: entry.tool.annotations, args: call.arguments });
+    } catch (err) {
+      this.deps.log.error('the kernel failed; denying (fail closed)', { jobId, error: (err as Error).message });
+      audit.record({ tenant, at: now, type: 'job.denied', actor: 'kernel', jobId, data: { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' } });
+      return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', 'The safety kernel could not decide on this call, so it was denied.') };
+    }
+    audit.record({
+      tenant,
+      at: now,
+      type: 'job.decided',
+      actor: 'kernel',
+      jobId,
+      data: { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason },
+    });
+    const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
+
+    if (decision.effect === 'deny') {
+      audit.record({ tenant, at: now, type: 'job.denied', actor: 'kernel', jobId, data: { ruleIds: decision.ruleIds } });
+      return { result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${decision.reason}`, { 'gatehouse/job': jobMeta }) };
+    }
+
+    if (decision.effect === 'require_approval') {
+      const gate = await this.awaitApproval(call, entry, jobId, argsDigest, decision);
+      if (gate.result) return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
+      Object.assign(jobMeta, { approvalId: gate.approval.id });
+    }
+
+    return this.dispatch(call, entry, jobId, decision, jobMeta);
+  }
+
+  /** Resolves the approval for this exact call: `result` set means answer now; unset means it may run. */
+  private async awaitApproval(
+    call: NormalizedCall,
+    entry: CatalogEntry,
+    jobId: string,
+    argsDigest: string,
+    decision: Decision,
+  ): Promise<{ approval: ApprovalRecord; result?: CallToolResult }> {
+    const { approvals, options, audit, clock } = this.deps;
+    const outcome = await approvals.resolve(
+      { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.name, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
+      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.tool.annotations, argsPreview: previewArguments(call.arguments) },
+    );
+    let approval = outcome.approval;
+    if (outcome.kind === 'run') return { approval };
+    if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval) };
+    if (outcome.kind === 'expired') return { approval, result: expiredResult(approval) };
+
+    audit.record({ tenant: call.caller.tenant, at: clock.now(), type: 'job.approval_required', actor: 'kernel', jobId, data: { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' } });
+    if (call.reply.progressToken !== undefined && options.holdBudgetMs > 0) {
+      const hint = options.approvalHint(approval.id);
+      let ticks = 0;
+      const tick = () => {
+        ticks++;
+        call.reply.notify('notifications/progress', { progressToken: call.reply.progressToken!, progress: ticks, message: `Waiting for approval ${approval.id}: ${hint}` });
+      };
+      tick();
+      approval = await approvals.waitForSettled(approval.id, options.holdBudgetMs, { signal: call.reply.signal, tickMs: options.holdProgressEveryMs, onTick: tick });
+      if (call.reply.signal.aborted && approval.state === 'pending') {
+        await approvals.cancel(approval.id, call.caller.principal, 'the client cancelled the call');
+        return { approval, result: errorResult('GH_ERR_CANCELLED', 'The call was cancelled while waiting for approval.') };
+      }
+      if (approval.state === 'approved') {
+        const claimed = await approvals.claim(approval.id, jobId);
+        if (claimed) return { approval: claimed };
+      }
+      if (approval.state === 'denied') return { approval, result: deniedByHuman(approval) };
+      if (approval.state === 'expired') return { approval, result: expiredResult(approval) };
+    }
+    return { approval, result: pendingResult(approval, options.approvalHint(approval.id)) };
+  }
+
+  private async dispatch(call: NormalizedCall, entry: CatalogEntry, jobId: string, decision: Decision, jobMeta: Record<string, unknown>): Promise<CallOutcome> {
+    const { store, scheduler, options } = this.deps;
+    const { principal, tenant, sessionId } = call.caller;
+    const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
+    const context: JobContext = {
+      server: entry.server,
+      tool: entry.tool.name,
+      arguments: call.arguments,
+      constraints,
+      ...(call.meta ? { meta: call.meta } : {}),
+      wantsProgress: call.reply.progressToken !== undefined,
+    };
+    const job: JobRequest = {
+      jobId,
+      topic: `mcp.${entry.server}.${entry.tool.name}`,
+      priority: JobPriority.INTERACTIVE,
+      contextPtr: contextPtr(jobId),
+      env: {},
+      tenantId: tenant,
+      principalId: principal,
+      labels: { 'mcp.server': entry.server, 'mcp.tool': entry.tool.name, ...(sessionId ? { 'mcp.session': sessionId } : {}) },
+      meta: {
+        tenantId: tenant,
+        actorId: principal,
+        actorType: 'user',
+        capability: entry.tool.name,
+        riskTags: riskTags(entry),
+        requires: [],
+        labels: {},
+      },
+      ...(constraints.timeoutMs ? { budget: { deadlineMs: constraints.timeoutMs } } : {}),
+    };
+    await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
+    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}) });
+    const progressToken = call.reply.progressToken;
+    try {
+      const result = await scheduler.run(job, {
+        pool: entry.server,
+        signal: call.reply.signal,
+        onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
+      });
+      const stored = result.resultPtr ? await store.get<StoredResult>(result.resultPtr) : undefined;
+      if (stored && 'rpcError' in stored) return { error: stored.rpcError };
+      if (result.status === JobStatus.SUCCEEDED && stored) {
+        return { result: withJobMeta(stored.result, { ...jobMeta, ...(stored.truncated ? { truncated: true } : {}) }) };
+      }
+      const code = (result.errorCode ?? 'GH_ERR_INTERNAL') as ErrorCode;
+      return { result: errorResult(code, result.errorMessage ?? 'the call failed', { 'gatehouse/job': jobMeta }) };
+    } catch (err) {
+      const error = asGatewayError(err);
+      return { result: errorResult(error.code, error.message, { 'gatehouse/job': jobMeta }) };
+    } finally {
+      this.links.delete(jobId);
+      void store.delete(job.contextPtr);
+      void store.delete(resultPtr(jobId));
+    }
+  }
+}
+
+function riskTags(entry: CatalogEntry): string[] {
+  const a = entry.tool.annotations ?? {};
+  const tags: string[] = [];
+  if (a.readOnlyHint) tags.push('read');
+  else tags.push('write');
+  if (a.destructiveHint) tags.push('destructive');
+  if (a.openWorldHint) tags.push('open-world');
+  return tags;
+}
+
+function withJobMeta(result: CallToolResult, jobMeta: Record<string, unknown>): CallToolResult {
+  return { ...result, _meta: { ...(result._meta ?? {}), 'gatehouse/job': jobMeta } };
+}
+
+function errorResult(code: ErrorCode, message: string, meta?: Record<string, unknown>): CallToolResult {
+  return textResult(`${message} [${code}]`, true, { ...meta, 'gatehouse/error': { code } });
+}
+
+function pendingResult(approval: ApprovalRecord, hint: string): CallToolResult {
+  const text = [
+    `This call needs a human's approval before it runs, and it has NOT run yet. Reason: ${approval.reason}.`,
+    `Approval id: ${approval.id}. ${hint}`,
+    'Once it is approved, retry this exact call (same tool, same arguments): it will then run once.',
+    `The approval expires at ${new Date(approval.expiresAt).toISOString()}.`,
+  ].join('\n');
+  return textResult(`${text} [GH_ERR_APPROVAL_PENDING]`, true, {
+    'gatehouse/error': { code: 'GH_ERR_APPROVAL_PENDING' },
+    'gatehouse/approval': { id: approval.id, state: approval.state, expiresAt: approval.expiresAt },
+  });
+}
+
+function deniedByHuman(approval: ApprovalRecord): CallToolResult {
+  const last = approval.history[approval.history.length - 1];
+  return errorResult('GH_ERR_APPROVAL_DENIED', `A human denied this call (approval ${approval.id}, by ${last?.actor ?? 'unknown'})${last?.reason ? `: ${last.reason}` : ''}. Do not retry it unchanged.`, {
+    'gatehouse/approval': { id: approval.id, state: approval.state },
+  });
+}
+
+function expiredResult(approval: ApprovalRecord): CallToolResult {
+  return errorResult('GH_ERR_APPROVAL_EXPIRED', `The approval ${approval.id} for this call expired before it was used. Calling again will ask for a new approval.`, {
+    'gatehouse/approval': { id: approval.id, state: approval.state },
+  });
+}

@@ -1,0 +1,106 @@
+import type { Upstream } from '../ports.ts';
+import type { Logger } from '../log.ts';
+import type { ToolDefinition } from '../protocol/mcp.ts';
+import { digestOf } from '../protocol/digest.ts';
+import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
+import { namespacedName } from './tool-names.ts';
+
+export interface CatalogEntry {
+  /** What clients call it: `<server>__<tool>`. */
+  name: string;
+  server: string;
+  /** The definition as the upstream gave it. */
+  tool: ToolDefinition;
+  /** The definition as clients see it (namespaced name). */
+  exposed: ToolDefinition;
+  /** sha256 of the upstream's definition, pinned into jobs and approvals. */
+  digest: string;
+  /** Validates arguments against the inputSchema; compiled on first use. */
+  check(args: Record<string, unknown>): string | undefined;
+}
+
+const MAX_PAGES = 100;
+
+/**
+ * The aggregated tool list: every upstream's tools under namespaced names, with each definition pinned by
+ * digest. A definition that changes under the same name is logged (a possible rug pull) and re-pinned.
+ */
+export class ToolCatalog {
+  private readonly byName = new Map<string, CatalogEntry>();
+  private readonly byServer = new Map<string, CatalogEntry[]>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
+  ) {}
+
+  resolve(name: string): CatalogEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  entries(): CatalogEntry[] {
+    return [...this.byName.values()];
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Re-reads one upstream's tools (all pages). A failure leaves its previous tools in place. */
+  async refresh(upstream: Upstream): Promise<void> {
+    if (!upstream.serverCapabilities?.tools) {
+      this.replace(upstream.name, []);
+      return;
+    }
+    const tools: ToolDefinition[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await upstream.request('tools/list', cursor ? { cursor } : undefined, { timeoutMs: 30_000 });
+      tools.push(...((result.tools as ToolDefinition[]) ?? []));
+      cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    this.replace(upstream.name, tools);
+  }
+
+  private replace(server: string, tools: ToolDefinition[]): void {
+    for (const old of this.byServer.get(server) ?? []) this.byName.delete(old.name);
+    const entries: CatalogEntry[] = [];
+    const previous = new Map((this.byServer.get(server) ?? []).map((e) => [e.tool.name, e.digest]));
+    for (const tool of tools) {
+      if (!tool || typeof tool.name !== 'string') continue;
+      const name = namespacedName(server, tool.name);
+      if (this.byName.has(name)) {
+        this.log.warn(`tool ${tool.name} of ${server} collides with ${name}; it is not listed`);
+        continue;
+      }
+      const entry = makeEntry(server, name, tool);
+      const before = previous.get(tool.name);
+      if (before && before !== entry.digest) {
+        this.log.warn(`the definition of ${name} changed; re-pinned`, { previous: before, current: entry.digest });
+        this.onDefinitionChanged(entry, before);
+      }
+      this.byName.set(name, entry);
+      entries.push(entry);
+    }
+    this.byServer.set(server, entries);
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function makeEntry(server: string, name: string, tool: ToolDefinition): CatalogEntry {
+  let check: ArgumentCheck | undefined | null = null;
+  return {
+    name,
+    server,
+    tool,
+    exposed: { ...tool, name },
+    digest: digestOf(tool),
+    check(args) {
+      if (check === null) check = compileArgumentCheck(tool.inputSchema ?? { type: 'object' });
+      return check?.(args);
+    },
+  };
+}

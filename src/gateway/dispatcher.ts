@@ -1,0 +1,179 @@
+import type { Upstream } from '../ports.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { JsonRpcErrorObject, JsonRpcRequest } from '../protocol/jsonrpc.ts';
+import { RpcErrorCode } from '../protocol/jsonrpc.ts';
+import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { isGatewayError } from '../errors.ts';
+import type { CallPipeline } from './call-pipeline.ts';
+import type { ToolCatalog } from './catalog.ts';
+import type { ReplyChannel } from './call.ts';
+import type { ClientSession } from './session.ts';
+import { LOG_LEVELS } from './session.ts';
+import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
+import { splitNamespaced, UpstreamDirectory } from './upstream-directory.ts';
+
+export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
+
+export const SERVER_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
+  completions: {},
+  logging: {},
+};
+
+const INSTRUCTIONS =
+  'Gatehouse governs these tools: each call is checked against policy, may need a human approval, and is audited. A result marked GH_ERR_APPROVAL_PENDING has not run yet; retry the same call after approval.';
+
+/**
+ * Answers MCP requests for any front and era: the handshake, the aggregated lists, and forwarding of
+ * resources, prompts and completions to the upstream that owns them. `tools/call` goes to the governed path.
+ */
+export class Dispatcher {
+  constructor(
+    private readonly catalog: ToolCatalog,
+    private readonly kernel: Kernel,
+    private readonly pipeline: CallPipeline,
+    private readonly upstreams: UpstreamDirectory,
+  ) {}
+
+  async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const { method } = request;
+    const params = request.params ?? {};
+    if (session.era === 'modern' && REMOVED_IN_MODERN.has(method)) return methodNotFound(method);
+    try {
+      const outcome = await this.route(session, method, params, reply);
+      return 'result' in outcome ? { result: encodeResult(session.era, method, outcome.result) } : outcome;
+    } catch (err) {
+      if (isGatewayError(err) && err.data?.rpcError) return { error: err.data.rpcError as JsonRpcErrorObject };
+      if (isGatewayError(err)) return { error: { code: RpcErrorCode.SERVER_ERROR, message: err.message, data: { code: err.code } } };
+      return { error: { code: RpcErrorCode.INTERNAL_ERROR, message: 'internal error', data: { code: 'GH_ERR_INTERNAL' } } };
+    }
+  }
+
+  private async route(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    switch (method) {
+      case 'initialize':
+        return { result: this.initialize(session, params) };
+      case 'server/discover':
+        return { result: { supportedVersions: [MODERN_PROTOCOL_VERSION], capabilities: SERVER_CAPABILITIES, instructions: INSTRUCTIONS } };
+      case 'ping':
+        return { result: {} };
+      case 'tools/list':
+        return { result: { tools: this.visibleTools(session) } };
+      case 'tools/call':
+        return this.callTool(session, params, reply);
+      case 'resources/list':
+        return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources') } };
+      case 'resources/templates/list':
+        return { result: { resourceTemplates: await this.upstreams.collect('resources/templates/list', 'resourceTemplates', 'resources') } };
+      case 'prompts/list':
+        return { result: { prompts: await this.upstreams.collect('prompts/list', 'prompts', 'prompts', { namespaceNames: true }) } };
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return this.forwardByUri(session, method, params, reply);
+      case 'prompts/get':
+        return this.forwardByName(method, params, reply);
+      case 'completion/complete':
+        return this.complete(params, reply);
+      case 'logging/setLevel':
+        return this.setLogLevel(session, params);
+      default:
+        return methodNotFound(method);
+    }
+  }
+
+  private initialize(session: ClientSession, params: Record<string, unknown>): Record<string, unknown> {
+    const requested = String(params.protocolVersion ?? '');
+    session.protocolVersion = (LEGACY_PROTOCOL_VERSIONS as readonly string[]).includes(requested) ? requested : LEGACY_PROTOCOL_VERSIONS[0];
+    session.capabilities = (params.capabilities as Record<string, unknown>) ?? {};
+    const info = params.clientInfo as { name?: string; version?: string } | undefined;
+    if (info?.name) {
+      session.clientInfo = { name: String(info.name), version: String(info.version ?? '') };
+      session.caller.clientName = session.clientInfo.name;
+    }
+    return { protocolVersion: session.protocolVersion, capabilities: SERVER_CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
+  }
+
+  /** The tools this caller may call at all: listing and calling share the kernel's one decision function. */
+  visibleTools(session: ClientSession): Record<string, unknown>[] {
+    const { principal, tenant } = session.caller;
+    return this.catalog
+      .entries()
+      .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.name, annotations: e.tool.annotations }))
+      .map((e) => e.exposed);
+  }
+
+  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (typeof params.name !== 'string') return invalidParams('tools/call needs a string "name"');
+    const args = params.arguments ?? {};
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
+    const outcome = await this.pipeline.call({
+      caller: session.caller,
+      name: params.name,
+      arguments: args as Record<string, unknown>,
+      meta: passThroughMeta(params),
+      reply,
+    });
+    return 'error' in outcome ? outcome : { result: outcome.result };
+  }
+
+  private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (typeof params.uri !== 'string') return invalidParams(`${method} needs a string "uri"`);
+    const upstream = await this.upstreams.ownerOfUri(params.uri);
+    if (!upstream) return { error: { code: -32002, message: `Resource not found: ${params.uri}`, data: { uri: params.uri } } };
+    const result = await this.forward(upstream, method, params, reply);
+    if (method === 'resources/subscribe') session.subscriptions.add(params.uri);
+    if (method === 'resources/unsubscribe') session.subscriptions.delete(params.uri);
+    return { result };
+  }
+
+  private async forwardByName(method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const target = typeof params.name === 'string' ? splitNamespaced(params.name, this.upstreams) : undefined;
+    if (!target) return invalidParams(`Unknown prompt: ${String(params.name)}`);
+    return { result: await this.forward(target.upstream, method, { ...params, name: target.name }, reply) };
+  }
+
+  private async complete(params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
+    if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
+      const target = splitNamespaced(ref.name, this.upstreams);
+      if (!target) return invalidParams(`Unknown prompt: ${ref.name}`);
+      return { result: await this.forward(target.upstream, 'completion/complete', { ...params, ref: { ...ref, name: target.name } }, reply) };
+    }
+    if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
+      const upstream = await this.upstreams.ownerOfUri(ref.uri);
+      if (!upstream) return invalidParams(`Unknown resource: ${ref.uri}`);
+      return { result: await this.forward(upstream, 'completion/complete', params, reply) };
+    }
+    return invalidParams('completion/complete needs a ref/prompt or ref/resource');
+  }
+
+  private async setLogLevel(session: ClientSession, params: Record<string, unknown>): Promise<DispatchOutcome> {
+    const level = String(params.level);
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) return invalidParams(`unknown log level ${level}`);
+    session.logLevel = level as ClientSession['logLevel'];
+    await this.upstreams.broadcast('logging/setLevel', { level }, 'logging');
+    return { result: {} };
+  }
+
+  /** Forwards one request, with progress and cancellation tied to the client's request. */
+  private forward(upstream: Upstream, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<Record<string, unknown>> {
+    const { progressToken } = reply;
+    const forwarded: Record<string, unknown> = { ...params };
+    const meta = passThroughMeta(params);
+    if (meta) forwarded._meta = meta;
+    else delete forwarded._meta;
+    return upstream.request(method, forwarded, {
+      signal: reply.signal,
+      timeoutMs: this.upstreams.timeoutMs(upstream.name),
+      onProgress: progressToken === undefined ? undefined : (u) => reply.notify('notifications/progress', { progressToken, ...u }),
+      onServerRequest: reply.ask,
+      onNotification: (m, p) => reply.notify(m, p ?? {}),
+    });
+  }
+}
+
+const methodNotFound = (method: string): DispatchOutcome => ({ error: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Method not found: ${method}`, data: { code: 'GH_ERR_METHOD_NOT_FOUND' } } });
+const invalidParams = (message: string): DispatchOutcome => ({ error: { code: RpcErrorCode.INVALID_PARAMS, message } });

@@ -1,0 +1,73 @@
+import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import type { Era } from './session.ts';
+
+export const SERVER_INFO = { name: 'gatehouse', version: '0.1.0' };
+export const ENVELOPE = {
+  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
+  clientInfo: 'io.modelcontextprotocol/clientInfo',
+  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
+  logLevel: 'io.modelcontextprotocol/logLevel',
+  serverInfo: 'io.modelcontextprotocol/serverInfo',
+} as const;
+
+const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+
+/** Methods the 2026-07-28 revision removed; a modern client calling them gets -32601. */
+export const REMOVED_IN_MODERN = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+
+/**
+ * Shapes a result for the client's era. The 2026-07-28 revision requires `resultType`, cache hints on
+ * cacheable results and (should) carries serverInfo in `_meta`; a 2025 client gets the result as is.
+ */
+export function encodeResult(era: Era, method: string, result: Record<string, unknown>): Record<string, unknown> {
+  if (era === 'legacy') return result;
+  const out: Record<string, unknown> = { ...result };
+  if (out.resultType === undefined) out.resultType = 'complete';
+  if (CACHEABLE.has(method)) {
+    if (out.ttlMs === undefined) out.ttlMs = 0;
+    if (out.cacheScope === undefined) out.cacheScope = 'private';
+  }
+  out._meta = { ...((result._meta as Record<string, unknown>) ?? {}), [ENVELOPE.serverInfo]: SERVER_INFO };
+  return out;
+}
+
+/** The modern envelope of a request, if it claims one: `{ protocolVersion, clientCapabilities, clientInfo? }`. */
+export function readEnvelope(params: Record<string, unknown> | undefined):
+  | { ok: true; protocolVersion: string; capabilities: Record<string, unknown>; clientInfo?: { name: string; version: string }; logLevel?: string }
+  | { ok: false; problem: string }
+  | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (!meta || typeof meta !== 'object' || !(ENVELOPE.protocolVersion in meta)) return undefined;
+  const version = meta[ENVELOPE.protocolVersion];
+  const capabilities = meta[ENVELOPE.clientCapabilities];
+  if (typeof version !== 'string') return { ok: false, problem: `${ENVELOPE.protocolVersion}: expected a string` };
+  if (!capabilities || typeof capabilities !== 'object') return { ok: false, problem: `${ENVELOPE.clientCapabilities}: required` };
+  const info = meta[ENVELOPE.clientInfo] as { name?: unknown; version?: unknown } | undefined;
+  if (info !== undefined && (typeof info?.name !== 'string' || typeof info?.version !== 'string')) {
+    return { ok: false, problem: `${ENVELOPE.clientInfo}: expected { name, version }` };
+  }
+  const logLevel = meta[ENVELOPE.logLevel];
+  return {
+    ok: true,
+    protocolVersion: version,
+    capabilities: capabilities as Record<string, unknown>,
+    ...(info ? { clientInfo: info as { name: string; version: string } } : {}),
+    ...(typeof logLevel === 'string' ? { logLevel } : {}),
+  };
+}
+
+export const isModernVersion = (version: string | undefined): boolean => version !== undefined && version >= MODERN_PROTOCOL_VERSION;
+
+/** The client's `_meta` without what Gatehouse consumes (progress token, the era envelope). */
+export function passThroughMeta(params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (!meta || typeof meta !== 'object') return undefined;
+  const out: Record<string, unknown> = {};
+  let any = false;
+  for (const key of Object.keys(meta)) {
+    if (key === 'progressToken' || key.startsWith('io.modelcontextprotocol/')) continue;
+    out[key] = meta[key];
+    any = true;
+  }
+  return any ? out : undefined;
+}

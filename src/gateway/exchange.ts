@@ -1,0 +1,92 @@
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
+import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { ulid } from '../protocol/ulid.ts';
+import type { Caller, ReplyChannel } from './call.ts';
+import type { Gateway } from './gateway.ts';
+import { ClientSession, type LogLevel } from './session.ts';
+import { readEnvelope } from './era.ts';
+
+/**
+ * What every front does with a message once it is framed: answer requests through the dispatcher with a reply
+ * channel bound to where the answer goes, route the client's answers to requests we sent it, and act on its
+ * notifications. The stdio and HTTP fronts differ only in how bytes come and go.
+ */
+export class Exchange {
+  constructor(private readonly gateway: Gateway) {}
+
+  /**
+   * Answers one request. `send` carries messages related to it (progress, logging, requests to the client)
+   * ahead of the response. Returns undefined when the client cancelled it: a cancelled request gets no answer.
+   */
+  async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): Promise<JsonRpcResponse | undefined> {
+    const reply = replyChannel(session, request, signal, send);
+    const outcome = await this.gateway.dispatcher.handle(session, request, reply);
+    if (signal.aborted) return undefined;
+    return 'result' in outcome ? { jsonrpc: '2.0', id: request.id, result: outcome.result } : { jsonrpc: '2.0', id: request.id, error: outcome.error };
+  }
+
+  /** A notification from the client. `inflight` maps its request ids to their cancellers. */
+  notification(session: ClientSession, notification: JsonRpcNotification, inflight: ReadonlyMap<string | number, AbortController>): void {
+    const params = notification.params ?? {};
+    switch (notification.method) {
+      case 'notifications/initialized':
+        session.initialized = true;
+        return;
+      case 'notifications/cancelled':
+        inflight.get(params.requestId as string | number)?.abort(String(params.reason ?? 'cancelled by the client'));
+        return;
+      case 'notifications/roots/list_changed':
+        for (const upstream of this.gateway.directory.all()) void upstream.notify(notification.method);
+        return;
+      default:
+        return; // unknown notifications are ignored, as JSON-RPC requires
+    }
+  }
+
+  /** An answer from the client to a request we sent it. */
+  response(session: ClientSession, response: JsonRpcResponse): void {
+    session.outgoing.settle(response);
+  }
+
+  /**
+   * The session a modern (2026-07-28) request runs in, built from its `_meta` envelope: that era keeps no state
+   * between requests. Returns a JSON-RPC error when the envelope is malformed or names a version we lack.
+   */
+  modernSession(request: JsonRpcRequest | JsonRpcNotification, caller: Caller): ClientSession | JsonRpcResponse | undefined {
+    const envelope = readEnvelope(request.params);
+    if (!envelope) return undefined;
+    const id = 'id' in request ? request.id : null;
+    if (!envelope.ok) return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Invalid _meta envelope for protocol revision ${MODERN_PROTOCOL_VERSION}: ${envelope.problem}`);
+    if (envelope.protocolVersion !== MODERN_PROTOCOL_VERSION) {
+      return rpcError(id, -32022, `Unsupported protocol version: ${envelope.protocolVersion}`, { supported: [MODERN_PROTOCOL_VERSION], requested: envelope.protocolVersion });
+    }
+    const session = new ClientSession(`req-${ulid()}`, 'modern', { ...caller, ...(envelope.clientInfo ? { clientName: envelope.clientInfo.name } : {}) }, MODERN_PROTOCOL_VERSION);
+    session.capabilities = envelope.capabilities;
+    session.clientInfo = envelope.clientInfo;
+    session.logLevel = envelope.logLevel as LogLevel | undefined;
+    return session;
+  }
+}
+
+function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): ReplyChannel {
+  const meta = request.params?._meta as Record<string, unknown> | undefined;
+  const token = meta?.progressToken;
+  return {
+    signal,
+    progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
+    notify(method, params) {
+      if (method === 'notifications/message' && !session.wantsLog(String(params.level))) return;
+      send({ jsonrpc: '2.0', method, params });
+    },
+    ask:
+      session.era === 'legacy'
+        ? (method, params, askSignal) => {
+            if (!session.canAsk(method)) {
+              return Promise.reject(Object.assign(new Error(`the client did not declare support for ${method}`), { data: { rpcError: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Client does not support ${method}` } } }));
+            }
+            return session.outgoing.ask(send, method, params, AbortSignal.any([signal, askSignal]));
+          }
+        : undefined,
+  };
+}

@@ -1,0 +1,144 @@
+import type { Bus, Clock, Store, ApprovalStore, AuditStore, Upstream } from '../ports.ts';
+import type { Logger } from '../log.ts';
+import type { GatehouseConfig } from '../config/schema.ts';
+import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
+import { AuditTrail } from '../audit/trail.ts';
+import { Kernel } from '../kernel/kernel.ts';
+import type { PolicyBundle } from '../kernel/bundle.ts';
+import { ApprovalService } from '../approvals/service.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
+import { Executor } from '../scheduler/executor.ts';
+import { ulid } from '../protocol/ulid.ts';
+import { CallPipeline } from './call-pipeline.ts';
+import { ToolCatalog } from './catalog.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { UpstreamDirectory } from './upstream-directory.ts';
+import type { ClientSession } from './session.ts';
+
+export interface GatewayPorts {
+  bus: Bus;
+  store: Store;
+  approvalStore: ApprovalStore;
+  auditStore: AuditStore;
+  clock: Clock;
+  upstreams: Map<string, Upstream>;
+}
+
+const APPROVAL_SWEEP_MS = 30_000;
+
+/**
+ * The gateway core, assembled from ports: catalog, kernel, approvals, scheduler, executor and the dispatcher
+ * the fronts talk to. It knows no transport and no concrete adapter.
+ */
+export class Gateway {
+  readonly kernel: Kernel;
+  readonly audit: AuditTrail;
+  readonly approvals: ApprovalService;
+  readonly catalog: ToolCatalog;
+  readonly dispatcher: Dispatcher;
+  readonly directory: UpstreamDirectory;
+  private readonly scheduler: Scheduler;
+  private readonly executor: Executor;
+  private readonly sessions = new Set<ClientSession>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: GatehouseConfig,
+    bundle: PolicyBundle,
+    private readonly ports: GatewayPorts,
+    private readonly log: Logger,
+  ) {
+    const nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+    this.kernel = new Kernel(bundle);
+    this.audit = new AuditTrail(ports.auditStore, { onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
+    this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl);
+    this.catalog = new ToolCatalog(log, (entry, previous) =>
+      this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.name, previous, current: entry.digest } }),
+    );
+    const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
+    this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log);
+    this.scheduler = new Scheduler(ports.bus, this.audit, ports.clock, nodeId);
+    const pipeline = new CallPipeline({
+      catalog: this.catalog,
+      kernel: this.kernel,
+      approvals: this.approvals,
+      scheduler: this.scheduler,
+      store: ports.store,
+      audit: this.audit,
+      clock: ports.clock,
+      log,
+      options: {
+        holdBudgetMs: config.approvals.holdBudget,
+        holdProgressEveryMs: 10_000,
+        upstreamTimeoutMs: (server) => timeouts.get(server) ?? 60_000,
+        approvalHint: (id) =>
+          `Approve it with \`gatehouse approvals approve ${id}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,
+      },
+    });
+    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory);
+  }
+
+  async start(): Promise<void> {
+    this.scheduler.start();
+    this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
+    await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
+    this.sweeper = setInterval(() => void this.approvals.expireDue().catch(() => undefined), APPROVAL_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.executor.stop();
+    this.scheduler.stop();
+    await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
+    await this.audit.close();
+    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.auditStore.close()]);
+  }
+
+  addSession(session: ClientSession): void {
+    this.sessions.add(session);
+  }
+
+  removeSession(session: ClientSession): void {
+    this.sessions.delete(session);
+  }
+
+  /** Sends a notification to every session that can receive one outside a request. */
+  broadcast(message: JsonRpcNotification, filter: (session: ClientSession) => boolean = () => true): void {
+    for (const session of this.sessions) if (session.push && filter(session)) session.push(message);
+  }
+
+  private async startUpstream(upstream: Upstream): Promise<void> {
+    this.executor.serve(upstream.name);
+    await upstream.start({
+      state: (state) => {
+        if (state === 'ready') {
+          this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
+        }
+      },
+      notification: (method, params) => this.onUpstreamNotification(upstream, method, params),
+      serverRequest: undefined,
+    });
+  }
+
+  private onUpstreamNotification(upstream: Upstream, method: string, params: Record<string, unknown> | undefined): void {
+    switch (method) {
+      case 'notifications/tools/list_changed':
+        this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
+        return;
+      case 'notifications/resources/list_changed':
+      case 'notifications/prompts/list_changed':
+        this.broadcast({ jsonrpc: '2.0', method });
+        return;
+      case 'notifications/resources/updated':
+        this.broadcast({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }, (s) => s.subscriptions.has(String(params?.uri)));
+        return;
+      case 'notifications/message':
+        this.broadcast({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }, (s) => s.wantsLog(String(params?.level)));
+        return;
+      default:
+        this.log.debug(`ignored ${method} from ${upstream.name}`);
+    }
+  }
+}

@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../log.ts';
+import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
+import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import type { Caller } from './call.ts';
+import type { Gateway } from './gateway.ts';
+import { Exchange } from './exchange.ts';
+import { ClientSession } from './session.ts';
+import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
+import { isModernVersion, readEnvelope } from './era.ts';
+
+export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port'> {
+  port: number;
+  maxMessageBytes: number;
+  /** A legacy session idle this long is forgotten (ms). */
+  sessionIdleMs?: number;
+}
+
+interface LegacyHttpSession {
+  session: ClientSession;
+  inflight: Map<string | number, AbortController>;
+  stream: ServerResponse | undefined;
+}
+
+const NOT_JSON = Symbol('not-json');
+const CALLER = Symbol('caller');
+
+/**
+ * MCP over Streamable HTTP at /mcp, on fastify, for both eras at once. A 2026-07-28 request (it carries the
+ * `_meta` envelope) is served statelessly; anything else uses the 2025 session of its Mcp-Session-Id. A
+ * response is one JSON body unless something must be sent before it (progress, logging, a question to the
+ * client): then it upgrades to an SSE stream on the spot.
+ */
+export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log: Logger): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
+  const exchange = new Exchange(gateway);
+  const sessions = new Map<string, LegacyHttpSession>();
+  const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
+  let guard: HttpGuard;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(null, NOT_JSON);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, _body, done) => done(null, undefined));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(rpcError(null, RpcErrorCode.REQUEST_TOO_LARGE, `message exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
+    }
+    log.error('HTTP request failed', { error: err.message });
+    return reply.code(err.statusCode && err.statusCode < 500 ? err.statusCode : 500).send(rpcError(null, RpcErrorCode.INTERNAL_ERROR, err.statusCode && err.statusCode < 500 ? err.message : 'internal error', { code: 'GH_ERR_INTERNAL' }));
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const problem = guard.checkOrigin(request.headers.host, request.headers.origin);
+    if (problem) return reply.code(403).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Forbidden: ${problem}`, { code: 'GH_ERR_FORBIDDEN_ORIGIN' }));
+    if (!request.url.startsWith('/mcp')) return;
+    const caller = guard.authenticate(request.headers.authorization, header(request, 'x-api-key'));
+    if (!caller) {
+      reply.header('www-authenticate', 'Bearer');
+      return reply.code(401).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unauthorized: send an API key as "Authorization: Bearer <key>"', { code: 'GH_ERR_UNAUTHORIZED' }));
+    }
+    (request as unknown as Record<symbol, Caller>)[CALLER] = caller;
+  });
+
+  app.get('/healthz', async () => ({ ok: true, upstreams: Object.fromEntries(gateway.directory.all().map((u) => [u.name, u.state])) }));
+
+  app.post('/mcp', async (request, reply) => {
+    const caller = (request as unknown as Record<symbol, Caller>)[CALLER];
+    const type = request.headers['content-type'] ?? '';
+    if (!type.includes('application/json')) {
+      return reply.code(415).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unsupported Media Type: send application/json', { code: 'GH_ERR_INVALID_REQUEST' }));
+    }
+    if (request.body === NOT_JSON || request.body === undefined) {
+      return reply.code(400).send(rpcError(null, RpcErrorCode.PARSE_ERROR, 'Parse error: the body is not valid JSON', { code: 'GH_ERR_PARSE' }));
+    }
+    if (Array.isArray(request.body)) {
+      return reply.code(400).send(rpcError(null, RpcErrorCode.INVALID_REQUEST, 'JSON-RPC batches are not supported', { code: 'GH_ERR_INVALID_REQUEST' }));
+    }
+    const msg = classifyMessage(request.body);
+    if (msg.kind === 'invalid') {
+      return reply.code(400).send(rpcError(msg.id, RpcErrorCode.INVALID_REQUEST, `Invalid request: ${msg.reason}`, { code: 'GH_ERR_INVALID_REQUEST' }));
+    }
+    if (msg.kind === 'request' || msg.kind === 'notification') {
+      const versionHeader = header(request, 'mcp-protocol-version');
+      const envelope = readEnvelope(msg.message.params);
+      if (envelope || isModernVersion(versionHeader)) {
+        return serveModern(request, reply, msg.message, caller);
+      }
+    }
+    return serveLegacy(request, reply, msg, caller);
+  });
+
+  app.get('/mcp', async (request, reply) => {
+    const found = legacySession(request, reply);
+    if (!found) return reply;
+    if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
+      return reply.code(406).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Not Acceptable: the GET stream is text/event-stream'));
+    }
+    if (found.stream) return reply.code(409).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Conflict: this session already has a GET stream'));
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'mcp-session-id': found.session.id });
+    raw.flushHeaders();
+    found.stream = raw;
+    found.session.push = (message) => writeEvent(raw, message);
+    raw.on('close', () => {
+      if (found.stream === raw) {
+        found.stream = undefined;
+        found.session.push = undefined;
+      }
+    });
+    return reply;
+  });
+
+  app.delete('/mcp', async (request, reply) => {
+    const found = legacySession(request, reply);
+    if (!found) return reply;
+    endSession(found);
+    return reply.code(200).send();
+  });
+
+  async function serveModern(request: FastifyRequest, reply: FastifyReply, message: JsonRpcRequest | { jsonrpc: '2.0'; method: string; params?: Record<string, unknown> }, caller: Caller) {
+    const id = 'id' in message ? message.id : null;
+    const versionHeader = header(request, 'mcp-protocol-version');
+    const methodHeader = header(request, 'mcp-method');
+    const session = exchange.modernSession(message, caller);
+    if (!session) {
+      return reply.code(400).send(rpcError(id, RpcErrorCode.INVALID_PARAMS, `Requests for protocol revision ${MODERN_PROTOCOL_VERSION} must carry the _meta envelope`, { envelope: { missing: ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientCapabilities'] } }));
+    }
+    if (!(session instanceof ClientSession)) return reply.code(400).send(session);
+    if (versionHeader && versionHeader !== session.protocolVersion) {
+      return reply.code(400).send(rpcError(id, -32020, 'MCP-Protocol-Version header does not match the _meta envelope', { mismatch: { header: versionHeader, body: session.protocolVersion } }));
+    }
+    if (methodHeader && methodHeader !== message.method) {
+      return reply.code(400).send(rpcError(id, -32020, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
+    }
+    if (!('id' in message)) return reply.code(202).send();
+    return respond(request, reply, session, message, new Map());
+  }
+
+  async function serveLegacy(request: FastifyRequest, reply: FastifyReply, msg: ReturnType<typeof classifyMessage>, caller: Caller) {
+    if (msg.kind === 'request' && msg.message.method === 'initialize') {
+      const session = new ClientSession(randomUUID(), 'legacy', caller, LEGACY_PROTOCOL_VERSIONS[0]);
+      const entry: LegacyHttpSession = { session, inflight: new Map(), stream: undefined };
+      sessions.set(session.id, entry);
+      gateway.addSession(session);
+      reply.header('mcp-session-id', session.id);
+      return respond(request, reply, session, msg.message, entry.inflight);
+    }
+    const found = legacySession(request, reply);
+    if (!found) return reply;
+    const version = header(request, 'mcp-protocol-version');
+    if (version && !(LEGACY_PROTOCOL_VERSIONS as readonly string[]).includes(version)) {
+      return reply.code(400).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Bad Request: unsupported MCP-Protocol-Version ${version}`));
+    }
+    found.session.lastSeen = Date.now();
+    switch (msg.kind) {
+      case 'notification':
+        exchange.notification(found.session, msg.message, found.inflight);
+        return reply.code(202).send();
+      case 'response':
+        exchange.response(found.session, msg.message);
+        return reply.code(202).send();
+      case 'request':
+        return respond(request, reply, found.session, msg.message, found.inflight);
+      default:
+        return reply.code(400).send();
+    }
+  }
+
+  /** Runs one request: a JSON answer, or an SSE stream from the first message that must precede the answer. */
+  async function respond(request: FastifyRequest, reply: FastifyReply, session: ClientSession, message: JsonRpcRequest, inflight: Map<string | number, AbortController>) {
+    const controller = new AbortController();
+    inflight.set(message.id, controller);
+    let streaming = false;
+    let done = false;
+    const raw = reply.raw;
+    // The client going away before the answer is a cancellation (modern clients cancel exactly this way).
+    raw.on('close', () => {
+      if (!done) controller.abort('the client disconnected');
+    });
+    const send = (out: JsonRpcMessage) => {
+      if (done || raw.destroyed) return;
+      if (!streaming) {
+        streaming = true;
+        reply.hijack();
+        raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...sessionHeader(reply) });
+      }
+      writeEvent(raw, out);
+    };
+    let response: JsonRpcResponse | undefined;
+    try {
+      response = await exchange.request(session, message, controller.signal, send);
+    } finally {
+      done = true;
+      inflight.delete(message.id);
+    }
+    if (streaming) {
+      if (response && !raw.destroyed) writeEvent(raw, response);
+      raw.end();
+      return reply;
+    }
+    if (!response) return reply.code(204).send();
+    return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(response));
+  }
+
+  function legacySession(request: FastifyRequest, reply: FastifyReply): LegacyHttpSession | undefined {
+    const id = header(request, 'mcp-session-id');
+    if (!id) {
+      void reply.code(400).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required (send initialize first)', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
+      return undefined;
+    }
+    const found = sessions.get(id);
+    if (!found || found.session.caller.principal !== (request as unknown as Record<symbol, Caller>)[CALLER].principal) {
+      void reply.code(404).send(rpcError(null, -32001, 'Session not found', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
+      return undefined;
+    }
+    return found;
+  }
+
+  function endSession(entry: LegacyHttpSession): void {
+    sessions.delete(entry.session.id);
+    gateway.removeSession(entry.session);
+    for (const controller of entry.inflight.values()) controller.abort('the session ended');
+    entry.session.outgoing.failAll('the session ended');
+    entry.stream?.end();
+  }
+
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const sweeper = setInterval(() => {
+    const cutoff = Date.now() - idleMs;
+    for (const entry of sessions.values()) if (entry.session.lastSeen < cutoff && entry.inflight.size === 0 && !entry.stream) endSession(entry);
+  }, Math.min(idleMs, 60_000));
+  sweeper.unref();
+
+  const address = await app.listen({ host: options.host, port: options.port });
+  const port = Number(new URL(address).port);
+  guard = new HttpGuard({ ...options, port });
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${hostForUrl}:${port}/mcp`,
+    app,
+    close: async () => {
+      clearInterval(sweeper);
+      for (const entry of [...sessions.values()]) endSession(entry);
+      await app.close();
+    },
+  };
+}
+
+function writeEvent(raw: ServerResponse, message: JsonRpcMessage): void {
+  raw.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value.trim() : undefined;
+}
+
+function sessionHeader(reply: FastifyReply): Record<string, string> {
+  const id = reply.getHeader('mcp-session-id');
+  return typeof id === 'string' ? { 'mcp-session-id': id } : {};
+}

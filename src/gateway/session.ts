@@ -1,0 +1,51 @@
+import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
+import type { Caller } from './call.ts';
+import { ClientRequests } from './client-requests.ts';
+
+export type Era = 'legacy' | 'modern';
+
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * One client connection's state. A legacy (2025) client has one for its whole session; a modern (2026-07-28)
+ * request gets a throwaway one built from its `_meta` envelope, since that era keeps no state between requests.
+ */
+export class ClientSession {
+  protocolVersion: string;
+  clientInfo: { name: string; version: string } | undefined;
+  capabilities: Record<string, unknown> = {};
+  initialized = false;
+  logLevel: LogLevel | undefined;
+  readonly subscriptions = new Set<string>();
+  lastSeen = Date.now();
+  /** Requests sent to this client and awaiting its answer. */
+  readonly outgoing: ClientRequests;
+  /** Sends a notification not tied to a request (list_changed, resources/updated); unset when nothing listens. */
+  push: ((message: JsonRpcNotification) => void) | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly era: Era,
+    readonly caller: Caller,
+    protocolVersion: string,
+  ) {
+    this.protocolVersion = protocolVersion;
+    this.outgoing = new ClientRequests(`gh-${id.slice(-6)}`);
+  }
+
+  /** Whether the client accepts a server→client request of this method (from its declared capabilities). */
+  canAsk(method: string): boolean {
+    if (this.era !== 'legacy') return false;
+    if (method === 'elicitation/create') return this.capabilities.elicitation !== undefined;
+    if (method === 'sampling/createMessage') return this.capabilities.sampling !== undefined;
+    if (method === 'roots/list') return this.capabilities.roots !== undefined;
+    return method === 'ping';
+  }
+
+  wantsLog(level: string): boolean {
+    // A modern client asks for logs per request through its envelope; without that it gets none.
+    if (!this.logLevel) return this.era === 'legacy';
+    return LOG_LEVELS.indexOf(level as LogLevel) >= LOG_LEVELS.indexOf(this.logLevel);
+  }
+}

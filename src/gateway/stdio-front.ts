@@ -1,0 +1,94 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from '../log.ts';
+import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
+import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
+import { LineSplitter } from '../protocol/line-splitter.ts';
+import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
+import type { Caller } from './call.ts';
+import type { Gateway } from './gateway.ts';
+import { Exchange } from './exchange.ts';
+import { ClientSession } from './session.ts';
+
+export interface StdioFrontOptions {
+  input: Readable;
+  output: Writable;
+  caller: Caller;
+  maxMessageBytes: number;
+}
+
+/**
+ * MCP over stdio, framed by hand: one JSON-RPC message per line in, one per line out. Requests are served
+ * concurrently; a request carrying the 2026-07-28 envelope is served statelessly, anything else in the one
+ * legacy session of this connection. Bad lines get a JSON-RPC error and the connection stays up.
+ */
+export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Logger): { closed: Promise<void> } {
+  const exchange = new Exchange(gateway);
+  const session = new ClientSession('stdio', 'legacy', options.caller, LEGACY_PROTOCOL_VERSIONS[0]);
+  const inflight = new Map<string | number, AbortController>();
+  const write = (message: JsonRpcMessage) => {
+    if (!options.output.writable) return;
+    options.output.write(JSON.stringify(message) + '\n');
+  };
+  session.push = write;
+  gateway.addSession(session);
+
+  const lines = new LineSplitter(options.maxMessageBytes, () => {
+    write(rpcError(null, RpcErrorCode.INVALID_REQUEST, `message exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
+  });
+
+  const onLine = (line: string) => {
+    if (!line.trim()) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      write(rpcError(null, RpcErrorCode.PARSE_ERROR, 'Parse error: the line is not valid JSON', { code: 'GH_ERR_PARSE' }));
+      return;
+    }
+    const msg = classifyMessage(value);
+    switch (msg.kind) {
+      case 'invalid':
+        write(rpcError(msg.id, RpcErrorCode.INVALID_REQUEST, `Invalid request: ${msg.reason}`, { code: 'GH_ERR_INVALID_REQUEST' }));
+        return;
+      case 'response':
+        exchange.response(session, msg.message);
+        return;
+      case 'notification':
+        exchange.notification(session, msg.message, inflight);
+        return;
+      case 'request': {
+        const request = msg.message;
+        const modern = exchange.modernSession(request, options.caller);
+        if (modern && !(modern instanceof ClientSession)) {
+          write(modern);
+          return;
+        }
+        const controller = new AbortController();
+        inflight.set(request.id, controller);
+        exchange
+          .request(modern ?? session, request, controller.signal, write)
+          .then((response) => response && write(response))
+          .catch((err: Error) => {
+            log.error('request failed unexpectedly', { method: request.method, error: err.message });
+            write(rpcError(request.id, RpcErrorCode.INTERNAL_ERROR, 'internal error', { code: 'GH_ERR_INTERNAL' }));
+          })
+          .finally(() => inflight.delete(request.id));
+      }
+    }
+  };
+
+  options.input.on('data', (chunk: Buffer) => {
+    for (const line of lines.push(chunk)) onLine(line);
+  });
+  const closed = new Promise<void>((resolve) => {
+    const end = () => {
+      for (const controller of inflight.values()) controller.abort('the client disconnected');
+      session.outgoing.failAll('the client disconnected');
+      gateway.removeSession(session);
+      resolve();
+    };
+    options.input.once('end', end);
+    options.input.once('close', end);
+  });
+  return { closed };
+}

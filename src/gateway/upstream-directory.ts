@@ -1,0 +1,109 @@
+import type { Upstream } from '../ports.ts';
+import type { Logger } from '../log.ts';
+
+const SEPARATOR = '__';
+const MAX_PAGES = 100;
+
+/**
+ * The configured upstreams by name, and what routing needs besides tools: which upstream owns a resource URI
+ * (learned from its lists and templates), and fan-out of lists and broadcasts to every ready upstream that
+ * declared the capability. An upstream that is down is skipped, never waited for.
+ */
+export class UpstreamDirectory {
+  private readonly uriOwners = new Map<string, string>();
+  private templates: { server: string; pattern: RegExp }[] = [];
+
+  constructor(
+    private readonly upstreams: ReadonlyMap<string, Upstream>,
+    private readonly timeouts: ReadonlyMap<string, number>,
+    private readonly log: Logger,
+  ) {}
+
+  get(name: string): Upstream | undefined {
+    return this.upstreams.get(name);
+  }
+
+  all(): Upstream[] {
+    return [...this.upstreams.values()];
+  }
+
+  timeoutMs(name: string): number {
+    return this.timeouts.get(name) ?? 60_000;
+  }
+
+  /** Gathers one list from every capable upstream (all pages). Prompt names get the `<upstream>__` prefix. */
+  async collect(method: string, key: string, capability: string, options: { namespaceNames?: boolean } = {}): Promise<Record<string, unknown>[]> {
+    const lists = await Promise.all(
+      this.ready(capability).map(async (upstream) => {
+        try {
+          const items = await this.listAll(upstream, method, key);
+          this.learnOwners(upstream.name, method, items);
+          return options.namespaceNames ? items.map((item) => ({ ...item, name: `${upstream.name}${SEPARATOR}${String(item.name)}` })) : items;
+        } catch (err) {
+          this.log.warn(`${method} failed on ${upstream.name}: ${(err as Error).message}`);
+          return [];
+        }
+      }),
+    );
+    return lists.flat();
+  }
+
+  /** The upstream serving a resource URI: a listed resource, then a matching template, then the only candidate. */
+  async ownerOfUri(uri: string): Promise<Upstream | undefined> {
+    const known = this.uriOwners.get(uri) ?? this.templates.find((t) => t.pattern.test(uri))?.server;
+    if (known) return this.upstreams.get(known);
+    await Promise.all([this.collect('resources/list', 'resources', 'resources'), this.collect('resources/templates/list', 'resourceTemplates', 'resources')]);
+    const learned = this.uriOwners.get(uri) ?? this.templates.find((t) => t.pattern.test(uri))?.server;
+    if (learned) return this.upstreams.get(learned);
+    const capable = this.ready('resources');
+    return capable.length === 1 ? capable[0] : undefined;
+  }
+
+  async broadcast(method: string, params: Record<string, unknown>, capability: string): Promise<void> {
+    await Promise.all(this.ready(capability).map((u) => u.request(method, params, { timeoutMs: 10_000 }).catch(() => undefined)));
+  }
+
+  private ready(capability: string): Upstream[] {
+    return this.all().filter((u) => u.state === 'ready' && u.serverCapabilities?.[capability] !== undefined);
+  }
+
+  private async listAll(upstream: Upstream, method: string, key: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await upstream.request(method, cursor ? { cursor } : undefined, { timeoutMs: this.timeoutMs(upstream.name) });
+      items.push(...((result[key] as Record<string, unknown>[]) ?? []));
+      cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    return items;
+  }
+
+  private learnOwners(server: string, method: string, items: Record<string, unknown>[]): void {
+    if (method === 'resources/list') {
+      for (const item of items) if (typeof item.uri === 'string') this.uriOwners.set(item.uri, server);
+    } else if (method === 'resources/templates/list') {
+      this.templates = this.templates.filter((t) => t.server !== server);
+      for (const item of items) {
+        if (typeof item.uriTemplate === 'string') this.templates.push({ server, pattern: templatePattern(item.uriTemplate) });
+      }
+    }
+  }
+}
+
+/** `<upstream>__<name>` back to the upstream and its own name. */
+export function splitNamespaced(name: string, directory: UpstreamDirectory): { upstream: Upstream; name: string } | undefined {
+  const at = name.indexOf(SEPARATOR);
+  if (at <= 0) return undefined;
+  const upstream = directory.get(name.slice(0, at));
+  return upstream ? { upstream, name: name.slice(at + SEPARATOR.length) } : undefined;
+}
+
+/** An RFC 6570 template as a regex: each `{expression}` matches any run of characters. */
+function templatePattern(template: string): RegExp {
+  const source = template
+    .split(/\{[^}]*\}/)
+    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.+');
+  return new RegExp(`^${source}$`);
+}

@@ -1,0 +1,64 @@
+/**
+ * The composition root of embedded mode: the one place that picks concrete adapters for the ports. The core
+ * never imports an adapter; this file does, so the core stays swappable (distributed mode gets its own root).
+ */
+import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
+import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { systemClock } from '../../adapters/memory/clock.ts';
+import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
+import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
+import type { Upstream } from '../ports.ts';
+import type { Logger } from '../log.ts';
+import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
+import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { ApprovalService } from '../approvals/service.ts';
+import { AuditTrail } from '../audit/trail.ts';
+
+export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    upstreams.set(
+      name,
+      isStdioUpstream(u)
+        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: config.limits.maxMessageBytes * 16 }, log)
+        : new HttpUpstream(name, { url: u.url, headers: u.headers }, log),
+    );
+  }
+  return upstreams;
+}
+
+export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Gateway {
+  return new Gateway(
+    config,
+    bundle,
+    {
+      bus: new MemoryBus(),
+      store: new MemoryStore(),
+      approvalStore: new FileApprovalStore(config.dataDir),
+      auditStore: new FileAuditStore(config.dataDir),
+      clock: systemClock,
+      upstreams: createUpstreams(config, log),
+    },
+    log,
+  );
+}
+
+/** State for commands that read or change the data dir while a gateway may run in another process. */
+export function openDataDir(dataDir: string, ttlMs: number): { approvals: ApprovalService; audit: AuditTrail; auditStore: FileAuditStore; close(): Promise<void> } {
+  const approvalStore = new FileApprovalStore(dataDir);
+  const auditStore = new FileAuditStore(dataDir);
+  const audit = new AuditTrail(auditStore, { flushIntervalMs: 0 });
+  return {
+    approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
+    audit,
+    auditStore,
+    close: async () => {
+      await audit.close();
+      await approvalStore.close();
+      await auditStore.close();
+    },
+  };
+}

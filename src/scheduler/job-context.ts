@@ -1,0 +1,20 @@
+import type { Constraints } from '../kernel/constraints.ts';
+
+/**
+ * What an executor needs to run a job, stored at the job's `ctx:` pointer. The bus carries only the pointer,
+ * so arguments never travel in envelopes and never reach the audit log.
+ */
+export interface JobContext {
+  server: string;
+  /** The upstream's own tool name (not namespaced). */
+  tool: string;
+  arguments: Record<string, unknown>;
+  constraints: Constraints;
+  /** The client's `_meta` minus the progress token: unknown keys pass through to the upstream. */
+  meta?: Record<string, unknown>;
+  /** Whether the client wants progress; the executor then asks the upstream for it. */
+  wantsProgress: boolean;
+}
+
+/** How long payloads stay in the store after a job is submitted: long enough for a held approval and a run. */
+export const PAYLOAD_TTL_MS = 30 * 60_000;
