@@ -1,0 +1,77 @@
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/client';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { defaultConfig } from '../../src/config/load.ts';
+import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
+import { serveHttp } from '../../src/gateway/http-front.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { GatehouseConfig } from '../../src/config/schema.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const FIXTURE_UPSTREAM = join(ROOT, 'test/fixtures/upstream-server.ts');
+export const DEFAULT_POLICY = join(ROOT, 'policies/default.yaml');
+
+export interface Harness {
+  gateway: Gateway;
+  url: string;
+  dataDir: string;
+  sideEffects: string;
+  /** How many times the fixture's destructive `write` really ran. */
+  writes(): number;
+  close(): Promise<void>;
+}
+
+/** A real gateway on HTTP port 0 in front of the real fixture upstream (a stdio child process). */
+export async function startHarness(overrides: Partial<GatehouseConfig> = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const sideEffects = join(dataDir, 'side-effects.log');
+  const config = defaultConfig({
+    dataDir,
+    policies: [DEFAULT_POLICY],
+    upstreams: {
+      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: sideEffects }, cwd: ROOT, timeout: 60_000 },
+    },
+    ...overrides,
+  });
+  const gateway = createEmbeddedGateway(config, silentLogger);
+  await gateway.start();
+  await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
+  const http = await serveHttp(
+    gateway,
+    { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
+    silentLogger,
+  );
+  return {
+    gateway,
+    url: http.url,
+    dataDir,
+    sideEffects,
+    writes: () => (existsSync(sideEffects) ? readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean).length : 0),
+    close: async () => {
+      await http.close();
+      await gateway.stop();
+    },
+  };
+}
+
+export type Era = 'legacy' | 'modern';
+
+export async function connectHttp(url: string, era: Era = 'legacy', capabilities: Record<string, unknown> = {}): Promise<Client> {
+  const client = new Client(
+    { name: `test-${era}`, version: '1.0.0' },
+    { capabilities, ...(era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}) } as never,
+  );
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
