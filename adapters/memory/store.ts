@@ -20,13 +20,7 @@ export class MemoryStore implements Store {
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.clock.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value as T;
+    return this.live(key)?.value as T | undefined;
   }
 
   async set(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<void> {
@@ -34,7 +28,8 @@ export class MemoryStore implements Store {
   }
 
   async setIfAbsent(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<boolean> {
-    if ((await this.get(key)) !== undefined) return false;
+    // Check and set with no await in between: that is what makes the claim atomic.
+    if (this.live(key)) return false;
     this.entries.set(key, { value, expiresAt: this.expiry(options.ttlMs) });
     return true;
   }
@@ -46,6 +41,15 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt <= this.clock.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
   }
 
   private expiry(ttlMs: number | undefined): number {

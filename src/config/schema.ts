@@ -12,12 +12,22 @@ const stdioUpstream = z.strictObject({
   cwd: z.string().optional(),
   /** Per-request timeout (default 60s); restarted by every progress notification. */
   timeout: durationMs.default(60_000),
+  /**
+   * Whether clients see this upstream's tools and prompts as `<upstream>__<name>` (true, the default) or under
+   * the upstream's own names (false): for a deployment that fronts one server and must keep its names. A name
+   * already exposed by another upstream is rejected (left out of the lists, with a warning). Policies, approvals
+   * and the audit trail always see `<upstream>__<tool>`, so this setting never changes what a rule matches.
+   */
+  namespace: z.boolean().optional(),
 });
 
 const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   headers: z.record(z.string(), z.string()).default({}),
+  /** Per-request timeout (default 60s); restarted by every progress notification. */
   timeout: durationMs.default(60_000),
+  /** See the stdio upstream's `namespace` (default true). */
+  namespace: z.boolean().optional(),
 });
 
 /** An upstream with a `url` is Streamable HTTP, anything else stdio; each then reports its own precise issues. */
@@ -77,5 +87,8 @@ export type GatehouseConfig = z.output<typeof configSchema>;
 export type UpstreamConfig = z.output<typeof upstreamSchema>;
 export type StdioUpstreamConfig = z.output<typeof stdioUpstream>;
 export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
+
+/** Whether an upstream's names reach clients with the `<upstream>__` prefix (the default). */
+export const isNamespaced = (u: UpstreamConfig): boolean => u.namespace !== false;
 
 export const isStdioUpstream = (u: UpstreamConfig): u is StdioUpstreamConfig => 'command' in u;

@@ -27,7 +27,7 @@ export function loadYamlFile(file: string, code: ErrorCode): LoadedYaml {
 
 export function parseYamlText(file: string, text: string, code: ErrorCode): LoadedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const line = first.linePos?.[0]?.line;

@@ -77,12 +77,12 @@ export class CallPipeline {
       type: 'job.submitted',
       actor: principal,
       jobId,
-      data: { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.name, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) },
+      data: { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) },
     });
 
     let decision: Decision;
     try {
-      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.name, annotations: entry.tool.annotations, args: call.arguments });
+      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.id, annotations: entry.tool.annotations, args: call.arguments });
     } catch (err) {
       this.deps.log.error('the kernel failed; denying (fail closed)', { jobId, error: (err as Error).message });
       audit.record({ tenant, at: now, type: 'job.denied', actor: 'kernel', jobId, data: { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' } });
@@ -122,7 +122,7 @@ export class CallPipeline {
   ): Promise<{ approval: ApprovalRecord; result?: CallToolResult }> {
     const { approvals, options, audit, clock } = this.deps;
     const outcome = await approvals.resolve(
-      { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.name, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
+      { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
       { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.tool.annotations, argsPreview: previewArguments(call.arguments) },
     );
     let approval = outcome.approval;

@@ -3,15 +3,17 @@ import type { Logger } from '../log.ts';
 import type { ToolDefinition } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
-import { namespacedName } from './tool-names.ts';
+import { exposedName, namespacedName } from './tool-names.ts';
 
 export interface CatalogEntry {
-  /** What clients call it: `<server>__<tool>`. */
+  /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
   name: string;
+  /** `<server>__<tool>` always: what policies, approvals and the audit trail see, however the tool is exposed. */
+  id: string;
   server: string;
   /** The definition as the upstream gave it. */
   tool: ToolDefinition;
-  /** The definition as clients see it (namespaced name). */
+  /** The definition as clients see it (exposed name). */
   exposed: ToolDefinition;
   /** sha256 of the upstream's definition, pinned into jobs and approvals. */
   digest: string;
@@ -22,8 +24,10 @@ export interface CatalogEntry {
 const MAX_PAGES = 100;
 
 /**
- * The aggregated tool list: every upstream's tools under namespaced names, with each definition pinned by
- * digest. A definition that changes under the same name is logged (a possible rug pull) and re-pinned.
+ * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
+ * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
+ * the same name is logged (a possible rug pull) and re-pinned. A name another upstream already exposes is not
+ * listed.
  */
 export class ToolCatalog {
   private readonly byName = new Map<string, CatalogEntry>();
@@ -33,6 +37,7 @@ export class ToolCatalog {
   constructor(
     private readonly log: Logger,
     private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
+    private readonly isNamespaced: (server: string) => boolean = () => true,
   ) {}
 
   resolve(name: string): CatalogEntry | undefined {
@@ -71,9 +76,10 @@ export class ToolCatalog {
     const previous = new Map((this.byServer.get(server) ?? []).map((e) => [e.tool.name, e.digest]));
     for (const tool of tools) {
       if (!tool || typeof tool.name !== 'string') continue;
-      const name = namespacedName(server, tool.name);
-      if (this.byName.has(name)) {
-        this.log.warn(`tool ${tool.name} of ${server} collides with ${name}; it is not listed`);
+      const name = exposedName(server, tool.name, this.isNamespaced(server));
+      const taken = this.byName.get(name);
+      if (taken) {
+        this.log.warn(`tool ${tool.name} of ${server} collides with ${name} of ${taken.server}; it is not listed`);
         continue;
       }
       const entry = makeEntry(server, name, tool);
@@ -94,6 +100,7 @@ function makeEntry(server: string, name: string, tool: ToolDefinition): CatalogE
   let check: ArgumentCheck | undefined | null = null;
   return {
     name,
+    id: namespacedName(server, tool.name),
     server,
     tool,
     exposed: { ...tool, name },

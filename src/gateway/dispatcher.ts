@@ -101,7 +101,7 @@ export class Dispatcher {
     const { principal, tenant } = session.caller;
     return this.catalog
       .entries()
-      .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.name, annotations: e.tool.annotations }))
+      .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.tool.annotations }))
       .map((e) => e.exposed);
   }
 

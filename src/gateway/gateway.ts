@@ -53,7 +53,7 @@ export class Gateway {
     this.audit = new AuditTrail(ports.auditStore, { onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl);
     this.catalog = new ToolCatalog(log, (entry, previous) =>
-      this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.name, previous, current: entry.digest } }),
+      this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log);

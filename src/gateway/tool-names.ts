@@ -18,3 +18,8 @@ export function namespacedName(server: string, tool: string): string {
 }
 
 export const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/** The name clients see: namespaced, or the upstream's own name for an upstream configured with `namespace: false`. */
+export function exposedName(server: string, name: string, namespaced: boolean): string {
+  return namespaced ? namespacedName(server, name) : name;
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { AuditStore } from '../../src/ports.ts';
+import { GENESIS, type AuditEvent } from '../../src/audit/record.ts';
+import { chainEvents } from '../../src/audit/chain.ts';
+import { verifyChain } from '../../src/audit/verify.ts';
+
+const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: { n: type } });
+
+async function collect(store: AuditStore, tenant: string) {
+  const out = [];
+  for await (const r of store.read(tenant)) out.push(r);
+  return out;
+}
+
+/** What every AuditStore adapter must do: CAS appends on the chain head, per tenant, readable in order. */
+export function runAuditStoreContract(name: string, makeStore: () => Promise<AuditStore> | AuditStore, reopen: () => Promise<AuditStore> | AuditStore): void {
+  describe(`AuditStore contract: ${name}`, () => {
+    it('starts empty at the genesis head and appends in order', async () => {
+      const store = await makeStore();
+      expect(await store.head('t')).toEqual(GENESIS);
+      const records = chainEvents(GENESIS, [event('a'), event('b')]);
+      expect(await store.append('t', GENESIS, records)).toEqual({ ok: true });
+      expect(await store.head('t')).toEqual({ seq: 2, hash: records[1].hash });
+      expect((await collect(store, 't')).map((r) => r.type)).toEqual(['a', 'b']);
+      expect((await verifyChain('t', store.read('t'))).ok).toBe(true);
+      await store.close();
+    });
+
+    it('refuses an append on a stale head and reports the current one', async () => {
+      const store = await makeStore();
+      const first = chainEvents(GENESIS, [event('a')]);
+      await store.append('t', GENESIS, first);
+      const result = await store.append('t', GENESIS, chainEvents(GENESIS, [event('x')]));
+      expect(result).toEqual({ ok: false, head: { seq: 1, hash: first[0].hash } });
+      await store.close();
+    });
+
+    it('never forks a chain when two writers race', async () => {
+      const a = await makeStore();
+      const b = await reopen();
+      const write = async (store: AuditStore, label: string) => {
+        for (let i = 0; i < 10; i++) {
+          for (;;) {
+            const head = await store.head('t');
+            if ((await store.append('t', head, chainEvents(head, [event(`${label}${i}`)]))).ok) break;
+          }
+        }
+      };
+      await Promise.all([write(a, 'a'), write(b, 'b')]);
+      const records = await collect(a, 't');
+      expect(records).toHaveLength(20);
+      expect((await verifyChain('t', records)).ok).toBe(true);
+      await a.close();
+      await b.close();
+    });
+
+    it('keeps tenants apart', async () => {
+      const store = await makeStore();
+      await store.append('t1', GENESIS, chainEvents(GENESIS, [event('a', 't1')]));
+      await store.append('t2', GENESIS, chainEvents(GENESIS, [event('b', 't2')]));
+      expect(await store.tenants()).toEqual(['t1', 't2']);
+      expect((await collect(store, 't2')).map((r) => r.type)).toEqual(['b']);
+      await store.close();
+    });
+  });
+}

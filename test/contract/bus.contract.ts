@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { Bus } from '../../src/ports.ts';
+import { CAP_PROTOCOL_VERSION, type BusPacket } from '../../src/protocol/cap.ts';
+
+const packet = (jobId: string): BusPacket => ({
+  traceId: jobId,
+  senderId: 'test',
+  createdAt: 0,
+  protocolVersion: CAP_PROTOCOL_VERSION,
+  payload: { kind: 'jobCancel', jobCancel: { jobId, reason: 'r', requestedBy: 'p' } },
+});
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+/** What every Bus adapter must do; run by each adapter's test file. */
+export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus): void {
+  describe(`Bus contract: ${name}`, () => {
+    it('delivers to every plain subscriber, asynchronously', async () => {
+      const bus = await makeBus();
+      const a: string[] = [];
+      const b: string[] = [];
+      bus.subscribe('sys.job.cancel', (p) => a.push(p.traceId));
+      bus.subscribe('sys.job.cancel', (p) => b.push(p.traceId));
+      await bus.publish('sys.job.cancel', packet('j1'));
+      await settle();
+      expect(a).toEqual(['j1']);
+      expect(b).toEqual(['j1']);
+      await bus.close();
+    });
+
+    it('gives each message to exactly one member of a queue group', async () => {
+      const bus = await makeBus();
+      const got: string[] = [];
+      bus.subscribe('job.pool', (p) => got.push(`a:${p.traceId}`), { queue: 'workers' });
+      bus.subscribe('job.pool', (p) => got.push(`b:${p.traceId}`), { queue: 'workers' });
+      for (let i = 0; i < 10; i++) await bus.publish('job.pool', packet(`j${i}`));
+      await settle();
+      expect(got).toHaveLength(10);
+      expect(new Set(got.map((g) => g.slice(2))).size).toBe(10);
+      await bus.close();
+    });
+
+    it('matches * and > wildcards like NATS, and nothing else', async () => {
+      const bus = await makeBus();
+      const star: string[] = [];
+      const tail: string[] = [];
+      bus.subscribe('job.*', (_p, s) => star.push(s));
+      bus.subscribe('sys.>', (_p, s) => tail.push(s));
+      await bus.publish('job.a', packet('1'));
+      await bus.publish('job.a.b', packet('2'));
+      await bus.publish('sys.job.result', packet('3'));
+      await bus.publish('sys', packet('4'));
+      await settle();
+      expect(star).toEqual(['job.a']);
+      expect(tail).toEqual(['sys.job.result']);
+      await bus.close();
+    });
+
+    it('stops delivering after unsubscribe', async () => {
+      const bus = await makeBus();
+      const got: string[] = [];
+      const sub = bus.subscribe('x.y', (p) => got.push(p.traceId));
+      await bus.publish('x.y', packet('before'));
+      await settle();
+      sub.unsubscribe();
+      await bus.publish('x.y', packet('after'));
+      await settle();
+      expect(got).toEqual(['before']);
+      await bus.close();
+    });
+
+    it('keeps delivering to others when one subscriber throws', async () => {
+      const bus = await makeBus();
+      const got: string[] = [];
+      bus.subscribe('x.y', () => {
+        throw new Error('boom');
+      });
+      bus.subscribe('x.y', (p) => got.push(p.traceId));
+      await bus.publish('x.y', packet('j'));
+      await settle();
+      expect(got).toEqual(['j']);
+      await bus.close();
+    });
+  });
+}

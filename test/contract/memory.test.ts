@@ -1,0 +1,34 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
+import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import type { Clock } from '../../src/ports.ts';
+import { runBusContract } from './bus.contract.ts';
+import { runStoreContract } from './store.contract.ts';
+import { runApprovalStoreContract } from './approval-store.contract.ts';
+import { runAuditStoreContract } from './audit-store.contract.ts';
+
+let now = 1_000;
+const clock: Clock = { now: () => now, sleep: async () => undefined };
+
+runBusContract('memory', () => new MemoryBus());
+runStoreContract('memory', () => new MemoryStore(clock), async (ms) => {
+  now += ms;
+});
+
+let approvalsDir = '';
+runApprovalStoreContract(
+  'file (embedded)',
+  () => new FileApprovalStore((approvalsDir = mkdtempSync(join(tmpdir(), 'gh-approvals-')))),
+  () => new FileApprovalStore(approvalsDir),
+);
+
+let auditDir = '';
+runAuditStoreContract(
+  'file (embedded)',
+  () => new FileAuditStore((auditDir = mkdtempSync(join(tmpdir(), 'gh-audit-')))),
+  () => new FileAuditStore(auditDir),
+);

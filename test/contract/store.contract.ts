@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import type { Store } from '../../src/ports.ts';
+
+/** What every Store adapter must do. `advance` moves the adapter's clock (or waits) by ms. */
+export function runStoreContract(name: string, makeStore: () => Promise<Store> | Store, advance: (ms: number) => Promise<void>): void {
+  describe(`Store contract: ${name}`, () => {
+    it('sets, gets and deletes JSON values', async () => {
+      const store = await makeStore();
+      await store.set('ctx:1', { args: { a: [1, 'two'] } });
+      expect(await store.get('ctx:1')).toEqual({ args: { a: [1, 'two'] } });
+      await store.delete('ctx:1');
+      expect(await store.get('ctx:1')).toBeUndefined();
+      await store.close();
+    });
+
+    it('expires keys after their TTL', async () => {
+      const store = await makeStore();
+      await store.set('res:1', 'v', { ttlMs: 100 });
+      expect(await store.get('res:1')).toBe('v');
+      await advance(150);
+      expect(await store.get('res:1')).toBeUndefined();
+      await store.close();
+    });
+
+    it('setIfAbsent claims a key exactly once, even when raced', async () => {
+      const store = await makeStore();
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.setIfAbsent('idem:k', i)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.setIfAbsent('idem:k', 'again')).toBe(false);
+      await store.close();
+    });
+
+    it('lets an expired claim be taken again', async () => {
+      const store = await makeStore();
+      expect(await store.setIfAbsent('lock:x', 'a', { ttlMs: 50 })).toBe(true);
+      await advance(100);
+      expect(await store.setIfAbsent('lock:x', 'b', { ttlMs: 50 })).toBe(true);
+      expect(await store.get('lock:x')).toBe('b');
+      await store.close();
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { parseYamlText } from '../../src/config/yaml-file.ts';
+import { resolveConfig } from '../../src/config/load.ts';
+import { parseDuration } from '../../src/config/duration.ts';
+
+const load = (text: string, env: NodeJS.ProcessEnv = {}) => resolveConfig(parseYamlText('/etc/gh/gatehouse.yaml', text, 'GH_ERR_CONFIG_INVALID'), env);
+
+describe('config', () => {
+  it('fills defaults and resolves paths against the config file', () => {
+    const config = load('upstreams:\n  files: { command: npx, args: [a] }\npolicies: [p.yaml]\n');
+    expect(config.listen).toMatchObject({ http: '127.0.0.1:8787', stdio: false });
+    expect(config.dataDir).toBe('/etc/gh/.gatehouse');
+    expect(config.policies).toEqual(['/etc/gh/p.yaml']);
+    expect(config.upstreams.files).toMatchObject({ command: 'npx', args: ['a'], cwd: '/etc/gh', timeout: 60_000 });
+    expect(config.approvals).toMatchObject({ ttl: 900_000, holdBudget: 45_000 });
+  });
+
+  it('interpolates ${env:NAME} and names the key when a variable is missing', () => {
+    const text = 'upstreams:\n  remote: { url: "http://127.0.0.1:9/mcp", headers: { Authorization: "Bearer ${env:TOKEN}" } }\n';
+    expect(load(text, { TOKEN: 's3cret' }).upstreams.remote).toMatchObject({ headers: { Authorization: 'Bearer s3cret' } });
+    expect(() => load(text)).toThrow(/gatehouse\.yaml:2: upstreams\.remote\.headers\.Authorization: environment variable TOKEN is not set/);
+  });
+
+  it('names the file, line, key and expectation for every mistake', () => {
+    try {
+      load('listen: { http: 8787 }\nupstreams:\n  bad: { comand: npx }\napprovals: { ttl: soon }\n');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'GH_ERR_CONFIG_INVALID' });
+      const message = (err as Error).message;
+      expect(message).toContain('gatehouse.yaml:1: listen.http');
+      expect(message).toContain('gatehouse.yaml:3: upstreams.bad: Unrecognized key: "comand"');
+      expect(message).toContain('gatehouse.yaml:4: approvals.ttl: expected a duration');
+    }
+  });
+
+  it('reports broken YAML with its line', () => {
+    expect(() => load('listen: {\n  http: [\n')).toThrow(/gatehouse\.yaml:\d+: invalid YAML/);
+  });
+
+  it('parses durations', () => {
+    expect([parseDuration('500ms'), parseDuration('30s'), parseDuration('15m'), parseDuration('1h'), parseDuration('1.5s'), parseDuration('x')]).toEqual([500, 30_000, 900_000, 3_600_000, 1_500, undefined]);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { compileArgumentCheck } from '../../src/gateway/argument-validator.ts';
+import { namespacedName, NAME_PATTERN } from '../../src/gateway/tool-names.ts';
+import { limitOutput } from '../../src/scheduler/output-limit.ts';
+import { previewArguments } from '../../src/approvals/preview.ts';
+
+describe('tool names', () => {
+  it('stay inside what LLM APIs accept, and distinct', () => {
+    expect(namespacedName('fs', 'read_file')).toBe('fs__read_file');
+    const odd = namespacedName('fs', 'read.file/v2');
+    const long = namespacedName('server', 'x'.repeat(80));
+    const long2 = namespacedName('server', 'x'.repeat(81));
+    for (const name of [odd, long, long2]) expect(name).toMatch(NAME_PATTERN);
+    expect(long).not.toBe(long2);
+    expect(odd).not.toBe(namespacedName('fs', 'read_file_v2'));
+  });
+});
+
+describe('argument validation', () => {
+  const check = compileArgumentCheck({
+    type: 'object',
+    properties: { path: { type: 'string' }, opts: { type: 'object', properties: { depth: { type: 'integer' } } } },
+    required: ['path'],
+    additionalProperties: false,
+  })!;
+  it('names the offending field', () => {
+    expect(check({ path: '/x' })).toBeUndefined();
+    expect(check({})).toMatch(/^path: /);
+    expect(check({ path: 3 })).toMatch(/^path: must be string/);
+    expect(check({ path: 'a', opts: { depth: 'deep' } })).toMatch(/^opts\.depth: /);
+    expect(check({ path: 'a', mode: 1 })).toMatch(/^mode: is not an allowed property/);
+  });
+});
+
+describe('output limit', () => {
+  it('truncates with a marker the model can read, and leaves small results alone', () => {
+    const small = { content: [{ type: 'text', text: 'ok' }] };
+    expect(limitOutput(small, 1000)).toEqual({ result: small, truncated: false });
+    const { result, truncated } = limitOutput({ content: [{ type: 'text', text: 'é'.repeat(5000) }], structuredContent: { a: 1 } }, 1000);
+    expect(truncated).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(result))).toBeLessThanOrEqual(1000);
+    expect(String(result.content[0].text)).toMatch(/output truncated by policy at 1000 bytes/);
+    expect(String(result.content[0].text)).not.toContain('\uFFFD');
+    expect(result.structuredContent).toBeUndefined();
+  });
+});
+
+describe('argument preview', () => {
+  it('masks values under secret-looking keys', () => {
+    expect(previewArguments({ path: '/a', apiKey: 'k', nested: { password: 'p' } })).toBe('{"path":"/a","apiKey":"[redacted]","nested":{"password":"[redacted]"}}');
+  });
+});
