@@ -10,7 +10,7 @@ import type { ReplyChannel } from './call.ts';
 import type { ClientSession } from './session.ts';
 import { LOG_LEVELS } from './session.ts';
 import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
-import { splitNamespaced, UpstreamDirectory } from './upstream-directory.ts';
+import type { UpstreamDirectory } from './upstream-directory.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -130,7 +130,7 @@ export class Dispatcher {
   }
 
   private async forwardByName(method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
-    const target = typeof params.name === 'string' ? splitNamespaced(params.name, this.upstreams) : undefined;
+    const target = typeof params.name === 'string' ? await this.upstreams.ownerOfName(params.name) : undefined;
     if (!target) return invalidParams(`Unknown prompt: ${String(params.name)}`);
     return { result: await this.forward(target.upstream, method, { ...params, name: target.name }, reply) };
   }
@@ -138,7 +138,7 @@ export class Dispatcher {
   private async complete(params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
-      const target = splitNamespaced(ref.name, this.upstreams);
+      const target = await this.upstreams.ownerOfName(ref.name);
       if (!target) return invalidParams(`Unknown prompt: ${ref.name}`);
       return { result: await this.forward(target.upstream, 'completion/complete', { ...params, ref: { ...ref, name: target.name } }, reply) };
     }

@@ -1,6 +1,6 @@
 import type { Bus, Clock, Store, ApprovalStore, AuditStore, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { GatehouseConfig } from '../config/schema.ts';
+import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { Kernel } from '../kernel/kernel.ts';
@@ -52,11 +52,15 @@ export class Gateway {
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditStore, { onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl);
-    this.catalog = new ToolCatalog(log, (entry, previous) =>
-      this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
+    const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
+    this.catalog = new ToolCatalog(
+      log,
+      (entry, previous) =>
+        this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
+      (server) => !unprefixed.has(server),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
-    this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log);
+    this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
     this.scheduler = new Scheduler(ports.bus, this.audit, ports.clock, nodeId);
     const pipeline = new CallPipeline({
       catalog: this.catalog,

@@ -11,12 +11,16 @@ const MAX_PAGES = 100;
  */
 export class UpstreamDirectory {
   private readonly uriOwners = new Map<string, string>();
+  /** Exposed prompt name → its upstream and the upstream's own name. */
+  private readonly nameOwners = new Map<string, { server: string; name: string }>();
   private templates: { server: string; pattern: RegExp }[] = [];
 
   constructor(
     private readonly upstreams: ReadonlyMap<string, Upstream>,
     private readonly timeouts: ReadonlyMap<string, number>,
     private readonly log: Logger,
+    /** Upstreams configured with `namespace: false`: their names reach clients unprefixed. */
+    private readonly unprefixed: ReadonlySet<string> = new Set(),
   ) {}
 
   get(name: string): Upstream | undefined {
@@ -31,21 +35,62 @@ export class UpstreamDirectory {
     return this.timeouts.get(name) ?? 60_000;
   }
 
-  /** Gathers one list from every capable upstream (all pages). Prompt names get the `<upstream>__` prefix. */
+  /**
+   * Gathers one list from every capable upstream (all pages). With `namespaceNames` (prompts), names get the
+   * `<upstream>__` prefix unless the upstream is configured with `namespace: false`; a name an earlier upstream
+   * already exposes is left out, and where each name goes is learned for `ownerOfName`.
+   */
   async collect(method: string, key: string, capability: string, options: { namespaceNames?: boolean } = {}): Promise<Record<string, unknown>[]> {
     const lists = await Promise.all(
       this.ready(capability).map(async (upstream) => {
         try {
           const items = await this.listAll(upstream, method, key);
           this.learnOwners(upstream.name, method, items);
-          return options.namespaceNames ? items.map((item) => ({ ...item, name: `${upstream.name}${SEPARATOR}${String(item.name)}` })) : items;
+          return { upstream, items };
         } catch (err) {
           this.log.warn(`${method} failed on ${upstream.name}: ${(err as Error).message}`);
-          return [];
+          return { upstream, items: [] };
         }
       }),
     );
-    return lists.flat();
+    if (!options.namespaceNames) return lists.flatMap((l) => l.items);
+    const out: Record<string, unknown>[] = [];
+    const seen = new Map<string, string>();
+    for (const { upstream, items } of lists) {
+      for (const [exposed, owner] of this.nameOwners) if (owner.server === upstream.name && !seen.has(exposed)) this.nameOwners.delete(exposed);
+      for (const item of items) {
+        const name = String(item.name);
+        const exposed = this.isNamespaced(upstream.name) ? `${upstream.name}${SEPARATOR}${name}` : name;
+        const taken = seen.get(exposed);
+        if (taken) {
+          this.log.warn(`${name} of ${upstream.name} collides with ${exposed} of ${taken}; it is not listed`);
+          continue;
+        }
+        seen.set(exposed, upstream.name);
+        this.nameOwners.set(exposed, { server: upstream.name, name });
+        out.push(exposed === name ? item : { ...item, name: exposed });
+      }
+    }
+    return out;
+  }
+
+  /** Whether this upstream's names carry the `<upstream>__` prefix (unless configured `namespace: false`). */
+  isNamespaced(name: string): boolean {
+    return !this.unprefixed.has(name);
+  }
+
+  /** The upstream and own name behind a prompt name a client used: learned from the lists, else by its prefix. */
+  async ownerOfName(name: string): Promise<{ upstream: Upstream; name: string } | undefined> {
+    const known = this.knownOwner(name) ?? splitNamespaced(name, this);
+    if (known || this.unprefixed.size === 0) return known;
+    await this.collect('prompts/list', 'prompts', 'prompts', { namespaceNames: true });
+    return this.knownOwner(name);
+  }
+
+  private knownOwner(name: string): { upstream: Upstream; name: string } | undefined {
+    const owner = this.nameOwners.get(name);
+    const upstream = owner && this.upstreams.get(owner.server);
+    return upstream ? { upstream, name: owner.name } : undefined;
   }
 
   /** The upstream serving a resource URI: a listed resource, then a matching template, then the only candidate. */
@@ -91,12 +136,12 @@ export class UpstreamDirectory {
   }
 }
 
-/** `<upstream>__<name>` back to the upstream and its own name. */
+/** `<upstream>__<name>` back to the upstream and its own name (namespaced upstreams only). */
 export function splitNamespaced(name: string, directory: UpstreamDirectory): { upstream: Upstream; name: string } | undefined {
   const at = name.indexOf(SEPARATOR);
   if (at <= 0) return undefined;
   const upstream = directory.get(name.slice(0, at));
-  return upstream ? { upstream, name: name.slice(at + SEPARATOR.length) } : undefined;
+  return upstream && directory.isNamespaced(upstream.name) ? { upstream, name: name.slice(at + SEPARATOR.length) } : undefined;
 }
 
 /** An RFC 6570 template as a regex: each `{expression}` matches any run of characters. */

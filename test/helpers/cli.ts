@@ -1,0 +1,14 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './gateway-harness.ts';
+
+export const GATEHOUSE_BIN = join(ROOT, 'bin/gatehouse.js');
+
+/** Runs the real `gatehouse` CLI in another process. */
+export function gatehouse(args: string[], options: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [GATEHOUSE_BIN, ...args], { cwd: options.cwd ?? ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
