@@ -242,12 +242,98 @@ function printTable(title: string, rows: { scenario: string; result?: ScenarioRe
   }
 }
 
-function printDetails(result: ScenarioResult, verbose: boolean) {
-  if (result.problem) console.log(`  ${result.scenario}: ${result.problem}`);
+function printDetails(round: Round, result: ScenarioResult, verbose: boolean) {
+  if (result.problem) console.log(`  ${round} ${result.scenario}: ${result.problem}`);
   for (const c of result.checks) {
     const show = verbose ? c.status !== 'INFO' : c.status === 'FAILURE' || c.status === 'WARNING';
     if (!show) continue;
-    console.log(`  ${result.scenario}: [${c.status}] ${c.id}: ${c.description}${c.errorMessage ? `\n      ${c.errorMessage}` : ''}`);
+    console.log(`  ${round} ${result.scenario}: [${c.status}] ${c.id}: ${c.description}${c.errorMessage ? `\n      ${c.errorMessage}` : ''}`);
+  }
+}
+
+interface Target {
+  round: Round;
+  url: string;
+  /** What is being tested, for the banner. */
+  description: string;
+  close(): Promise<void>;
+}
+
+interface RoundOutcome {
+  target: Target;
+  rows: { scenario: string; result?: ScenarioResult; note?: string }[];
+  pending?: SuiteRun;
+  failures: string[];
+}
+
+/** Starts what one round tests: the upstream itself, or Gatehouse in front of it over HTTP or stdio. */
+async function startTarget(round: Round, upstreamUrl: string, outRoot: string): Promise<Target> {
+  if (round === 'direct') return { round, url: upstreamUrl, description: upstreamUrl, close: async () => undefined };
+  const dataDir = mkdtempSync(join(outRoot, `${round}-data-`));
+  const upstream = round === 'gatehouse-http' ? { url: upstreamUrl } : FIXTURE_OVER_STDIO;
+  const gatehouse = await startGatehouseInFront(upstream, { dataDir });
+  const behind = round === 'gatehouse-http' ? `HTTP upstream ${upstreamUrl}` : 'stdio upstream (fixture --stdio)';
+  return { round, url: gatehouse.url, description: `Gatehouse ${gatehouse.url} -> ${behind}`, close: gatehouse.close };
+}
+
+/** Runs the selected scenarios (or the active + pending suites) against one target and judges the result. */
+async function runRound(node: string, cli: string, target: Target, opts: Options, outRoot: string, deadline: number): Promise<RoundOutcome> {
+  const failures: string[] = [];
+  const prefix = target.round;
+  let gated: SuiteRun[];
+  let pending: SuiteRun | undefined;
+  if (opts.scenarios.length > 0) {
+    // Explicit selection: one CLI process per scenario (the CLI takes one --scenario at a time).
+    gated = await Promise.all(opts.scenarios.map((s, i) => runSuite(node, cli, target.url, `${prefix}-scenario-${i}-${s}`, ['--scenario', s], outRoot, deadline)));
+  } else {
+    // Active (gating) and pending (informational) suites run side by side; sessions keep them apart.
+    [gated, pending] = await Promise.all([
+      runSuite(node, cli, target.url, `${prefix}-active`, ['--suite', 'active'], outRoot, deadline).then((r) => [r]),
+      opts.pending ? runSuite(node, cli, target.url, `${prefix}-pending`, ['--suite', 'pending'], outRoot, deadline) : Promise.resolve(undefined),
+    ]);
+  }
+
+  const results = new Map<string, ScenarioResult>();
+  for (const run of gated) {
+    for (const [k, v] of run.results) results.set(k, v);
+    if (run.timedOut) failures.push(`${run.label}: suite timed out after ${opts.timeoutS}s (log: ${run.logFile})`);
+    else if (run.ran.length === 0) failures.push(`${run.label}: suite ran no scenarios, exit ${run.exitCode} (log: ${run.logFile})`);
+  }
+
+  const expected = opts.scenarios.length > 0 ? opts.scenarios : [...EXPECTED_ACTIVE];
+  const rows: RoundOutcome['rows'] = expected.map((scenario) => ({ scenario, result: results.get(scenario) }));
+  if (opts.scenarios.length === 0) {
+    const unexpected = [...results.keys()].filter((s) => !expected.includes(s));
+    rows.push(...unexpected.map((scenario) => ({ scenario, result: results.get(scenario), note: 'NEW: not in EXPECTED_ACTIVE' })));
+    for (const s of unexpected) failures.push(`${prefix}: ${s}: active in the suite but not in EXPECTED_ACTIVE (add it once it passes)`);
+  }
+  const timedOut = gated.some((r) => r.timedOut);
+  for (const { scenario, result } of rows) {
+    if (!result && timedOut) failures.push(`${prefix}: ${scenario}: not reached before the deadline`);
+    else if (!result) failures.push(`${prefix}: ${scenario}: expected but the suite did not run it (renamed/removed/pending upstream?)`);
+    else if (!passed(result)) failures.push(`${prefix}: ${scenario}: ${result.problem ?? `${count(result, 'FAILURE')} failing check(s)`}`);
+  }
+  // The CLI's own verdict must agree with ours (it exits 1 on any failed check).
+  for (const run of gated) {
+    if (!run.timedOut && run.exitCode !== 0 && run.ran.every((s) => passed(results.get(s)))) {
+      failures.push(`${run.label}: suite CLI exited ${run.exitCode} although every check passed (log: ${run.logFile})`);
+    }
+  }
+  return { target, rows, pending, failures };
+}
+
+const cell = (result: ScenarioResult | undefined) =>
+  !result ? 'MISSING' : `${passed(result) ? 'PASS' : 'FAIL'} ${count(result, 'SUCCESS')}/${count(result, 'FAILURE')}/${count(result, 'WARNING')}`;
+
+/** One row per scenario, one column per round: verdict and pass/fail/warning check counts. */
+function printComparison(title: string, scenarios: string[], columns: { round: Round; get(scenario: string): ScenarioResult | undefined }[], notes: Map<string, string> = new Map()) {
+  const width = Math.max(30, ...scenarios.map((s) => s.length)) + 2;
+  const colWidth = Math.max(16, ...columns.map((c) => c.round.length + 2));
+  console.log(`\n${title}  (verdict pass/fail/warn checks)`);
+  console.log(`  ${'scenario'.padEnd(width)}${columns.map((c) => c.round.padEnd(colWidth)).join('')}`);
+  for (const scenario of scenarios) {
+    const note = notes.get(scenario);
+    console.log(`  ${scenario.padEnd(width)}${columns.map((c) => cell(c.get(scenario)).padEnd(colWidth)).join('')}${note ? ` ${note}` : ''}`.trimEnd());
   }
 }
 
@@ -259,10 +345,12 @@ async function main() {
   const deadline = Date.now() + opts.timeoutS * 1000;
 
   const fixture = opts.url ? undefined : await startConformanceServer(0);
-  const url = opts.url ?? fixture!.url;
+  const upstreamUrl = opts.url ?? fixture!.url;
+  const targets: Target[] = [];
   let ok = false;
   const cleanup = async () => {
     for (const child of children) killTree(child, 'SIGKILL');
+    await Promise.allSettled(targets.map((t) => t.close()));
     await fixture?.close();
   };
   const onSignal = (signal: NodeJS.Signals) => {
@@ -274,73 +362,69 @@ async function main() {
   process.once('exit', () => { for (const child of children) killTree(child, 'SIGKILL'); });
 
   try {
-    console.log(`MCP conformance ${version} (server scenarios) against ${url}${fixture ? ' (fixture: test/fixtures/conformance-server.ts)' : ''}`);
+    console.log(`MCP conformance ${version} (server scenarios), rounds: ${opts.rounds.join(', ')}`);
+    console.log(`  upstream: ${upstreamUrl}${fixture ? ' (fixture: test/fixtures/conformance-server.ts)' : ''}`);
     const started = Date.now();
+    const outcomes: RoundOutcome[] = [];
     const failures: string[] = [];
-    let gated: SuiteRun[];
-    let pending: SuiteRun | undefined;
-
-    if (opts.scenarios.length > 0) {
-      // Explicit selection: one CLI process per scenario (the CLI takes one --scenario at a time).
-      gated = await Promise.all(opts.scenarios.map((s, i) => runSuite(node, cli, url, `scenario-${i}-${s}`, ['--scenario', s], outRoot, deadline)));
-    } else {
-      // Active (gating) and pending (informational) suites run side by side; sessions keep them apart.
-      [gated, pending] = await Promise.all([
-        runSuite(node, cli, url, 'active', ['--suite', 'active'], outRoot, deadline).then((r) => [r]),
-        opts.pending ? runSuite(node, cli, url, 'pending', ['--suite', 'pending'], outRoot, deadline) : Promise.resolve(undefined),
-      ]);
+    // Rounds run one after another, so each log and each Gatehouse instance stands alone.
+    for (const round of opts.rounds) {
+      let target: Target;
+      try {
+        target = await startTarget(round, upstreamUrl, outRoot);
+      } catch (err) {
+        failures.push(`${round}: could not start the target: ${(err as Error).message}`);
+        continue;
+      }
+      targets.push(target);
+      console.log(`  ${round}: ${target.description}`);
+      const outcome = await runRound(node, cli, target, opts, outRoot, deadline);
+      outcomes.push(outcome);
+      failures.push(...outcome.failures);
+      await target.close();
+      targets.splice(targets.indexOf(target), 1);
     }
 
-    const results = new Map<string, ScenarioResult>();
-    for (const run of gated) {
-      for (const [k, v] of run.results) results.set(k, v);
-      if (run.timedOut) failures.push(`${run.label}: suite timed out after ${opts.timeoutS}s (log: ${run.logFile})`);
-      else if (run.ran.length === 0) failures.push(`${run.label}: suite ran no scenarios, exit ${run.exitCode} (log: ${run.logFile})`);
-    }
-
-    const expected = opts.scenarios.length > 0 ? opts.scenarios : [...EXPECTED_ACTIVE];
-    const rows = expected.map((scenario) => ({ scenario, result: results.get(scenario) }));
-    if (opts.scenarios.length === 0) {
-      const unexpected = [...results.keys()].filter((s) => !expected.includes(s));
-      rows.push(...unexpected.map((scenario) => ({ scenario, result: results.get(scenario), note: 'NEW: not in EXPECTED_ACTIVE' })));
-      for (const s of unexpected) failures.push(`${s}: active in the suite but not in EXPECTED_ACTIVE (add it once it passes)`);
-    }
-    const timedOut = gated.some((r) => r.timedOut);
-    for (const { scenario, result } of rows) {
-      if (!result && timedOut) failures.push(`${scenario}: not reached before the deadline`);
-      else if (!result) failures.push(`${scenario}: expected but the suite did not run it (renamed/removed/pending upstream?)`);
-      else if (!passed(result)) failures.push(`${scenario}: ${result.problem ?? `${count(result, 'FAILURE')} failing check(s)`}`);
-    }
-    // The CLI's own verdict must agree with ours (it exits 1 on any failed check).
-    for (const run of gated) {
-      if (!run.timedOut && run.exitCode !== 0 && run.ran.every((s) => passed(results.get(s)))) {
-        failures.push(`${run.label}: suite CLI exited ${run.exitCode} although every check passed (log: ${run.logFile})`);
+    if (outcomes.length > 0) {
+      const scenarios = [...new Set(outcomes.flatMap((o) => o.rows.map((r) => r.scenario)))];
+      const notes = new Map(outcomes.flatMap((o) => o.rows.filter((r) => r.note).map((r) => [r.scenario, r.note!] as const)));
+      printComparison(
+        'Gated scenarios (must pass in every round):',
+        scenarios,
+        outcomes.map((o) => ({ round: o.target.round, get: (s: string) => o.rows.find((r) => r.scenario === s)?.result })),
+        notes,
+      );
+      const withPending = outcomes.filter((o) => o.pending);
+      if (withPending.length > 0) {
+        const names = [...new Set([...KNOWN_PENDING, ...withPending.flatMap((o) => o.pending!.ran)])];
+        printComparison('Pending scenarios (informational):', names, withPending.map((o) => ({ round: o.target.round, get: (s: string) => o.pending!.results.get(s) })));
+        for (const o of withPending) if (o.pending!.timedOut) console.log(`  (${o.target.round}: pending suite timed out; log: ${o.pending!.logFile})`);
       }
     }
 
-    printTable('Gated scenarios (must pass):', rows);
-    if (pending) {
-      const names = [...new Set([...KNOWN_PENDING, ...pending.ran])];
-      printTable('Pending scenarios (informational):', names.map((scenario) => ({ scenario, result: pending!.results.get(scenario) })));
-      if (pending.timedOut) console.log(`  (pending suite timed out; log: ${pending.logFile})`);
-    }
-
-    const all = [...rows.map((r) => r.result), ...(pending ? [...pending.results.values()] : [])].filter((r): r is ScenarioResult => !!r);
-    const withDetails = all.filter((r) => opts.verbose || r.problem || count(r, 'FAILURE') > 0 || count(r, 'WARNING') > 0);
-    if (withDetails.length > 0) {
-      console.log('\nFailing / warning checks:');
-      for (const r of withDetails) printDetails(r, opts.verbose);
-    }
-
-    const gatedPassed = rows.filter((r) => passed(r.result)).length;
-    const checks = rows.flatMap((r) => r.result?.checks ?? []);
-    console.log(
-      `\n${failures.length === 0 ? 'PASS' : 'FAIL'}: ${gatedPassed}/${rows.length} gated scenarios passed ` +
-        `(${checks.filter((c) => c.status === 'SUCCESS').length} checks passed, ${checks.filter((c) => c.status === 'FAILURE').length} failed, ` +
-        `${checks.filter((c) => c.status === 'WARNING').length} warnings) in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+    const details = outcomes.flatMap((o) =>
+      [...o.rows.map((r) => r.result), ...(o.pending ? [...o.pending.results.values()] : [])]
+        .filter((r): r is ScenarioResult => !!r)
+        .filter((r) => opts.verbose || r.problem || count(r, 'FAILURE') > 0 || count(r, 'WARNING') > 0)
+        .map((r) => ({ round: o.target.round, result: r })),
     );
+    if (details.length > 0) {
+      console.log('\nFailing / warning checks:');
+      for (const { round, result } of details) printDetails(round, result, opts.verbose);
+    }
+
+    console.log('');
+    for (const o of outcomes) {
+      const checks = o.rows.flatMap((r) => r.result?.checks ?? []);
+      console.log(
+        `${o.failures.length === 0 ? 'PASS' : 'FAIL'} ${o.target.round}: ${o.rows.filter((r) => passed(r.result)).length}/${o.rows.length} gated scenarios passed ` +
+          `(${checks.filter((c) => c.status === 'SUCCESS').length} checks passed, ${checks.filter((c) => c.status === 'FAILURE').length} failed, ` +
+          `${checks.filter((c) => c.status === 'WARNING').length} warnings)`,
+      );
+    }
+    console.log(`${failures.length === 0 ? 'PASS' : 'FAIL'}: ${outcomes.length}/${opts.rounds.length} rounds ran in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     for (const f of failures) console.log(`  - ${f}`);
-    ok = failures.length === 0;
+    ok = failures.length === 0 && outcomes.length === opts.rounds.length;
   } finally {
     await cleanup();
     if (ok && !opts.keep) rmSync(outRoot, { recursive: true, force: true });

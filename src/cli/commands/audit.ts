@@ -21,7 +21,7 @@ export const AUDIT_HELP = `Usage:
   --tenant T                       one tenant's chain (default: all)`;
 
 export async function runAudit(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file'], booleans: ['follow'], aliases: { n: 'lines' } });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file', 'lines'], booleans: ['follow'], aliases: { n: 'lines' } });
   const [action] = args.positionals;
   if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!);
   const config = stateConfig(args);
