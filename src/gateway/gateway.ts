@@ -124,6 +124,8 @@ export class Gateway {
       notification: (method, params) => this.onUpstreamNotification(upstream, method, params),
       serverRequest: undefined,
     });
+    // Serve the first tools/list complete: an upstream that came up at start is listed before clients ask.
+    if (upstream.state === 'ready') await this.catalog.refresh(upstream).catch(() => undefined);
   }
 
   private onUpstreamNotification(upstream: Upstream, method: string, params: Record<string, unknown> | undefined): void {

@@ -35,8 +35,9 @@ export async function runWrap(argv: string[]): Promise<number> {
     upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: 60_000 } },
   });
   const gateway = createEmbeddedGateway(config, log);
-  const served = serveStdio(gateway, { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
+  // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
   await gateway.start();
+  const served = serveStdio(gateway, { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
   const stop = async () => {
     await gateway.stop();
     process.exit(0);
