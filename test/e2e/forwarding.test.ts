@@ -1,0 +1,94 @@
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { startConformanceServer } from '../fixtures/conformance-server.ts';
+import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
+import { parseYamlText } from '../../src/config/yaml-file.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const text = (r: { content: unknown }) => (r.content as { text: string }[])[0].text;
+
+describe('what passes through Gatehouse', () => {
+  it('passes unknown _meta keys to the upstream, and keeps its own envelope keys out', async () => {
+    const client = await connectHttp(h.url, 'modern');
+    const result = await client.callTool({ name: 'fx__meta', arguments: {}, _meta: { 'example.com/trace': 'abc', traceparent: '00-1-2-01' } });
+    const meta = JSON.parse(text(result));
+    expect(meta['example.com/trace']).toBe('abc');
+    expect(meta.traceparent).toBe('00-1-2-01');
+    expect(Object.keys(meta).some((k) => k.startsWith('io.modelcontextprotocol/'))).toBe(false);
+    await client.close();
+  });
+
+  it('relays an upstream tools/list_changed to connected clients, with the new tool listed', async () => {
+    const client = await connectHttp(h.url);
+    let changed = 0;
+    client.setNotificationHandler('notifications/tools/list_changed' as never, () => {
+      changed++;
+    });
+    await new Promise((r) => setTimeout(r, 100)); // let the GET stream open
+    await client.callTool({ name: 'fx__grow', arguments: {} });
+    await waitFor(() => changed > 0, 'notifications/tools/list_changed');
+    await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__grown_1'), 'the new tool');
+    await client.close();
+  });
+
+  it('times out an upstream that hangs, with GH_ERR_UPSTREAM_TIMEOUT', async () => {
+    const before = h.gateway.kernel.bundle;
+    h.gateway.kernel.replace(
+      mergePolicySources([parsePolicy(parseYamlText('p.yaml', 'version: 1\ndefault: allow\nrules:\n  - { id: quick, effect: allow_with_constraints, constraints: { timeoutMs: 200 } }\n', 'GH_ERR_POLICY_INVALID'))]),
+    );
+    try {
+      const client = await connectHttp(h.url);
+      const result = await client.callTool({ name: 'fx__slow', arguments: { steps: 1, delayMs: 5_000 } });
+      expect(result.isError).toBe(true);
+      expect(text(result)).toContain('GH_ERR_UPSTREAM_TIMEOUT');
+      await client.close();
+    } finally {
+      h.gateway.kernel.replace(before);
+    }
+  });
+});
+
+describe('an HTTP upstream that is down at start', () => {
+  it('does not stop the others, and its tools appear once it comes up', async () => {
+    const port = await freePort();
+    const harness = await startHarness({
+      upstreams: {
+        fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 },
+        remote: { url: `http://127.0.0.1:${port}/mcp`, headers: {}, timeout: 10_000 },
+      },
+    });
+    try {
+      expect(harness.gateway.directory.get('remote')?.state).toBe('down');
+      const server = await startConformanceServer(port);
+      try {
+        await waitFor(() => harness.gateway.catalog.entries().some((e) => e.name === 'remote__test_simple_text'), 'the late upstream tools', 30_000);
+        const client = await connectHttp(harness.url);
+        expect(text(await client.callTool({ name: 'remote__test_simple_text', arguments: {} }))).toContain('simple text');
+        await client.close();
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await harness.close();
+    }
+  }, 60_000);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
