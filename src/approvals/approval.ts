@@ -31,6 +31,8 @@ export interface ApprovalRecord {
   createdAt: number;
   expiresAt: number;
   history: ApprovalTransition[];
+  /** When a caller was told of the expiry: an expiry is reported once, then the next identical call asks anew. */
+  expiryReportedAt?: number;
 }
 
 /** Which states may follow which: `pending → approved | denied | expired | cancelled`, then `approved → consumed`. */

@@ -156,9 +156,8 @@ export class ApprovalService {
         if (this.clock.now() < settledAt(latest) + this.ttlMs) return { kind: 'denied', approval: latest };
         break;
       case 'expired':
-        // Report an expiry once; the next identical call asks again.
-        if (!latest.history.some((t) => t.state === 'expired' && t.reason === REPORTED)) {
-          const reported = await this.store.update(latest.id, (r) => ({ ...r, history: [...r.history.filter((t) => t.state !== 'expired'), { ...r.history.find((t) => t.state === 'expired')!, reason: REPORTED }] }));
+        if (latest.expiryReportedAt === undefined) {
+          const reported = await this.store.update(latest.id, (r) => ({ ...r, expiryReportedAt: this.clock.now() }));
           return { kind: 'expired', approval: reported };
         }
         break;
@@ -235,8 +234,6 @@ export class ApprovalService {
     return updated;
   }
 }
-
-const REPORTED = 'reported to the caller';
 
 function settledAt(record: ApprovalRecord): number {
   return record.history[record.history.length - 1]?.at ?? record.createdAt;
