@@ -79,11 +79,19 @@ export class ApprovalService {
   }
 
   approve(id: string, actor: string, reason?: string): Promise<ApprovalRecord> {
-    return this.transition(id, 'approved', actor, reason);
+    return this.decide(id, 'approved', actor, reason);
   }
 
   deny(id: string, actor: string, reason?: string): Promise<ApprovalRecord> {
-    return this.transition(id, 'denied', actor, reason);
+    return this.decide(id, 'denied', actor, reason);
+  }
+
+  /** A human's decision. An approval past its expiry is marked expired first, so the decision names that. */
+  private async decide(id: string, to: 'approved' | 'denied', actor: string, reason?: string): Promise<ApprovalRecord> {
+    const current = await this.get(id);
+    if (!current) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
+    if (current.state === 'expired') throw new GatewayError('GH_ERR_APPROVAL_EXPIRED', `approval ${id} expired at ${new Date(current.expiresAt).toISOString()}`, { data: { approvalId: id } });
+    return this.transition(id, to, actor, reason);
   }
 
   /** Withdraws a pending approval, for instance when the client cancelled the held call. */
