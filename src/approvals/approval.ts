@@ -9,10 +9,8 @@ export interface ApprovalTransition {
   reason?: string;
 }
 
-/** An approval, bound to one exact call. Any change to the call's binding makes it a different approval. */
-export interface ApprovalRecord {
-  id: string;
-  state: ApprovalState;
+/** Everything an approval is bound to. A retry matches only if all of it is identical. */
+export interface ApprovalBinding {
   tenant: string;
   principal: string;
   server: string;
@@ -20,7 +18,13 @@ export interface ApprovalRecord {
   argsDigest: string;
   toolDigest: string;
   policySnapshot: string;
-  /** Digest of all the fields above that bind the approval: how a retry of the same call finds it. */
+}
+
+/** An approval, bound to one exact call. Any change to the call's binding makes it a different approval. */
+export interface ApprovalRecord extends ApprovalBinding {
+  id: string;
+  state: ApprovalState;
+  /** Digest of the binding: how a retry of the same call finds it. */
   bindingKey: string;
   jobId: string;
   ruleIds: string[];

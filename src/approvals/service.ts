@@ -4,18 +4,10 @@ import type { ToolAnnotations } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { GatewayError } from '../errors.ts';
-import { APPROVAL_TRANSITIONS, type ApprovalRecord, type ApprovalState } from './approval.ts';
+import { APPROVAL_TRANSITIONS, type ApprovalBinding, type ApprovalRecord, type ApprovalState } from './approval.ts';
 
-/** Everything an approval is bound to. A retry matches only if all of it is identical. */
-export interface ApprovalBinding {
-  tenant: string;
-  principal: string;
-  server: string;
-  tool: string;
-  argsDigest: string;
-  toolDigest: string;
-  policySnapshot: string;
-}
+export type { ApprovalBinding };
+
 
 export interface ApprovalRequestDetails {
   jobId: string;
