@@ -1,6 +1,6 @@
-import type { Clock, Store } from '../ports.ts';
+import type { Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { AuditTrail } from '../audit/trail.ts';
+import type { JobTracker } from '../scheduler/job-tracker.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
 import type { ApprovalService } from '../approvals/service.ts';
@@ -37,8 +37,7 @@ export interface CallPipelineDeps {
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
-  audit: AuditTrail;
-  clock: Clock;
+  jobs: JobTracker;
   log: Logger;
   options: CallPipelineOptions;
 }
@@ -57,7 +56,7 @@ export class CallPipeline {
   clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
 
   async call(call: NormalizedCall): Promise<CallOutcome> {
-    const { catalog, kernel, audit, clock } = this.deps;
+    const { catalog, kernel, jobs } = this.deps;
     const entry = catalog.resolve(call.name);
     if (!entry) {
       return { error: { code: RpcErrorCode.INVALID_PARAMS, message: `Unknown tool: ${call.name}`, data: { code: 'GH_ERR_UNKNOWN_TOOL', tool: call.name } } };
@@ -70,42 +69,33 @@ export class CallPipeline {
     const jobId = ulid();
     const argsDigest = digestOf(call.arguments);
     const { principal, tenant } = call.caller;
-    const now = clock.now();
-    audit.record({
-      tenant,
-      at: now,
-      type: 'job.submitted',
-      actor: principal,
-      jobId,
-      data: { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) },
-    });
+    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) });
 
     let decision: Decision;
     try {
       decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.id, annotations: entry.tool.annotations, args: call.arguments });
     } catch (err) {
       this.deps.log.error('the kernel failed; denying (fail closed)', { jobId, error: (err as Error).message });
-      audit.record({ tenant, at: now, type: 'job.denied', actor: 'kernel', jobId, data: { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' } });
+      jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' });
       return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', 'The safety kernel could not decide on this call, so it was denied.') };
     }
-    audit.record({
-      tenant,
-      at: now,
-      type: 'job.decided',
-      actor: 'kernel',
-      jobId,
-      data: { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason },
-    });
+    jobs.note(jobId, 'job.decided', 'kernel', { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason });
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
     if (decision.effect === 'deny') {
-      audit.record({ tenant, at: now, type: 'job.denied', actor: 'kernel', jobId, data: { ruleIds: decision.ruleIds } });
+      jobs.move(jobId, 'DENIED', 'kernel', { ruleIds: decision.ruleIds });
       return { result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${decision.reason}`, { 'gatehouse/job': jobMeta }) };
     }
 
     if (decision.effect === 'require_approval') {
       const gate = await this.awaitApproval(call, entry, jobId, argsDigest, decision);
-      if (gate.result) return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
+      if (gate.result) {
+        const state = gate.approval.state;
+        if (state === 'denied' || state === 'expired') jobs.move(jobId, 'DENIED', 'approvals', { approvalId: gate.approval.id, approval: state });
+        else if (state === 'cancelled') jobs.move(jobId, 'CANCELLED', call.caller.principal, { approvalId: gate.approval.id });
+        else jobs.release(jobId); // parked on a pending approval: the retry of the call is a job of its own
+        return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
+      }
       Object.assign(jobMeta, { approvalId: gate.approval.id });
     }
 
@@ -120,7 +110,7 @@ export class CallPipeline {
     argsDigest: string,
     decision: Decision,
   ): Promise<{ approval: ApprovalRecord; result?: CallToolResult }> {
-    const { approvals, options, audit, clock } = this.deps;
+    const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
       { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.tool.annotations, argsPreview: previewArguments(call.arguments) },
@@ -130,7 +120,7 @@ export class CallPipeline {
     if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval) };
     if (outcome.kind === 'expired') return { approval, result: expiredResult(approval) };
 
-    audit.record({ tenant: call.caller.tenant, at: clock.now(), type: 'job.approval_required', actor: 'kernel', jobId, data: { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' } });
+    jobs.move(jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' });
     if (call.reply.progressToken !== undefined && options.holdBudgetMs > 0) {
       const hint = options.approvalHint(approval.id);
       let ticks = 0;

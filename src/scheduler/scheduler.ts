@@ -1,8 +1,8 @@
 import type { Bus, Clock, ProgressUpdate, Subscription } from '../ports.ts';
-import type { AuditTrail } from '../audit/trail.ts';
 import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import { GatewayError } from '../errors.ts';
 import { stateOfStatus } from './job-state.ts';
+import type { JobTracker } from './job-tracker.ts';
 
 interface Waiter {
   job: JobRequest;
@@ -27,7 +27,7 @@ export class Scheduler {
 
   constructor(
     private readonly bus: Bus,
-    private readonly audit: AuditTrail,
+    private readonly jobs: JobTracker,
     private readonly clock: Clock,
     private readonly senderId: string,
   ) {}
@@ -70,7 +70,7 @@ export class Scheduler {
         },
       });
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.audit.record({ tenant: job.tenantId, at: this.clock.now(), type: 'job.dispatched', actor: 'scheduler', jobId: job.jobId, data: { pool: options.pool } });
+      this.jobs.move(job.jobId, 'DISPATCHED', 'scheduler', { pool: options.pool });
       this.bus.publish(Subjects.pool(options.pool), this.packet(job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
         this.onResult(failedResult(job.jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', `could not dispatch: ${(err as Error).message}`));
       });
@@ -81,18 +81,10 @@ export class Scheduler {
     const waiter = this.waiters.get(result.jobId);
     if (!waiter) return; // a result for a job that already ended: recorded by whoever ended it, ignored here
     this.waiters.delete(result.jobId);
-    const job = waiter.job;
-    this.audit.record({
-      tenant: job.tenantId,
-      at: this.clock.now(),
-      type: `job.${stateOfStatus(result.status).toLowerCase()}`,
-      actor: result.workerId || 'scheduler',
-      jobId: job.jobId,
-      data: {
-        executionMs: result.executionMs,
-        ...(result.errorCode ? { errorCode: result.errorCode } : {}),
-        ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
-      },
+    this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
+      executionMs: result.executionMs,
+      ...(result.errorCode ? { errorCode: result.errorCode } : {}),
+      ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
     });
     waiter.resolve(result);
   }
