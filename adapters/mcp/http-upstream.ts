@@ -1,9 +1,9 @@
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../src/log.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
-import { readSseData } from './sse-reader.ts';
+import { readSseEvents } from './sse-reader.ts';
 
 export interface HttpUpstreamOptions {
   url: string;
@@ -16,13 +16,15 @@ const STREAM_RETRY_MS = 1_000;
 /**
  * An upstream MCP server over Streamable HTTP (2025-11-25, sessionful), via undici with keep-alive. Answers
  * arrive as JSON or as an SSE stream; anything on a request's stream (progress, server→client requests) is
- * attributed to that request. A standalone GET stream carries the server's own notifications when offered.
+ * attributed to that request. A stream the server closes before the answer is resumed from its last event id
+ * (SEP-1699). A standalone GET stream carries the server's own notifications when offered.
  */
 export class HttpUpstream extends ReconnectingUpstream {
   private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
   private listenStream: AbortController | undefined;
+  private listenLastEventId: string | undefined;
 
   constructor(
     name: string,
@@ -35,6 +37,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   protected async open(): Promise<void> {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
+    this.listenLastEventId = undefined;
   }
 
   protected override afterHandshake(protocolVersion: string): void {
@@ -93,12 +96,72 @@ export class HttpUpstream extends ReconnectingUpstream {
       return;
     }
     if (type.includes('text/event-stream')) {
-      for await (const data of readSseData(response.body)) this.receiveText(data, requestId ?? relatedRequestId);
+      await this.readResponseStream(response.body, requestId, relatedRequestId);
     } else if (type.includes('application/json')) {
       this.receiveText(await response.body.text(), requestId ?? relatedRequestId);
     } else {
       await response.body.dump();
     }
+  }
+
+  /**
+   * Reads the SSE stream answering a POST. If it ends before the answer to its request, the request resumes
+   * (SEP-1699): after the server's `retry:` delay, a GET with `Last-Event-ID` replays what was missed and carries
+   * the rest. A stream that ends with no event id to resume from fails its request now, not at its timeout.
+   */
+  private async readResponseStream(body: Dispatcher.ResponseData['body'], requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined): Promise<void> {
+    let stream = body;
+    let lastEventId: string | undefined;
+    let retryMs = STREAM_RETRY_MS;
+    // A request that times out or is cancelled stops reading its stream (an answered one lets it end cleanly).
+    if (requestId !== undefined) {
+      this.rpc.onEnd(requestId, (answered) => {
+        if (!answered) stream.destroy();
+      });
+    }
+    for (;;) {
+      try {
+        for await (const event of readSseEvents(stream)) {
+          if (event.id !== undefined) lastEventId = event.id;
+          if (event.retry !== undefined) retryMs = event.retry;
+          if (event.data) this.receiveText(event.data, requestId ?? relatedRequestId);
+        }
+      } catch {
+        // the connection dropped or the stream was destroyed; whether to resume is decided below
+      }
+      if (requestId === undefined || !this.rpc.isPending(requestId) || this.state !== 'ready') return;
+      if (lastEventId === undefined) {
+        this.failRequest(requestId, 'the upstream ended the response stream without answering');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+      if (!this.rpc.isPending(requestId) || this.state !== 'ready') return;
+      let resumed;
+      try {
+        resumed = await request(this.options.url, {
+          method: 'GET',
+          headers: { ...this.headers(), accept: 'text/event-stream', 'last-event-id': lastEventId },
+          dispatcher: this.agent,
+        });
+      } catch (err) {
+        this.failRequest(requestId, `could not resume the response stream: ${(err as Error).message}`);
+        return;
+      }
+      if (resumed.statusCode !== 200 || !String(resumed.headers['content-type'] ?? '').includes('text/event-stream')) {
+        await resumed.body.dump().catch(() => undefined);
+        this.failRequest(requestId, `could not resume the response stream: HTTP ${resumed.statusCode}`);
+        return;
+      }
+      if (!this.rpc.isPending(requestId)) {
+        resumed.body.destroy();
+        return;
+      }
+      stream = resumed.body;
+    }
+  }
+
+  private failRequest(requestId: JsonRpcId, message: string): void {
+    this.rpc.receive({ jsonrpc: '2.0', id: requestId, error: { code: RpcErrorCode.SERVER_ERROR, message } });
   }
 
   private receiveText(text: string, relatedRequestId: JsonRpcId | undefined): void {
@@ -120,15 +183,19 @@ export class HttpUpstream extends ReconnectingUpstream {
     return headers;
   }
 
-  /** The server's own notifications (list_changed …) arrive on a GET stream, if it offers one. */
+  /**
+   * The server's own notifications (list_changed …) arrive on a GET stream, if it offers one. When the server
+   * closes it, it is reopened from the last event id seen, so nothing sent in between is lost.
+   */
   private async openListenStream(): Promise<void> {
     if (this.state === 'closed' || this.listenStream) return;
     const controller = new AbortController();
     this.listenStream = controller;
+    let retryMs = STREAM_RETRY_MS;
     try {
       const response = await request(this.options.url, {
         method: 'GET',
-        headers: { ...this.headers(), accept: 'text/event-stream' },
+        headers: { ...this.headers(), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
         dispatcher: this.agent,
         signal: controller.signal,
       });
@@ -136,14 +203,18 @@ export class HttpUpstream extends ReconnectingUpstream {
         await response.body.dump();
         return; // 405: this server has no standalone stream
       }
-      for await (const data of readSseData(response.body)) this.receiveText(data, undefined);
+      for await (const event of readSseEvents(response.body)) {
+        if (event.id !== undefined) this.listenLastEventId = event.id;
+        if (event.retry !== undefined) retryMs = event.retry;
+        if (event.data) this.receiveText(event.data, undefined);
+      }
     } catch {
       // aborted, or the connection dropped
     } finally {
       if (this.listenStream === controller) this.listenStream = undefined;
     }
     if (!controller.signal.aborted && this.state === 'ready') {
-      setTimeout(() => void this.openListenStream(), STREAM_RETRY_MS).unref();
+      setTimeout(() => void this.openListenStream(), retryMs).unref();
     }
   }
 }

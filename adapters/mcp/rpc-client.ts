@@ -11,6 +11,8 @@ interface Pending {
   onServerRequest?: ServerRequestHandler;
   onNotification?: (method: string, params: Record<string, unknown> | undefined) => void;
   restartTimer?: () => void;
+  /** Runs however the request ends; `answered` is false for a timeout, a cancellation or a lost connection. */
+  ended?: (answered: boolean) => void;
   cleanup(): void;
 }
 
@@ -34,6 +36,25 @@ export class RpcClient {
     return this.pending.size;
   }
 
+  isPending(id: JsonRpcId): boolean {
+    return this.pending.has(id);
+  }
+
+  /**
+   * Calls `fn` once when the request ends: `answered` true when the upstream answered it (result or error),
+   * false when it timed out, was cancelled or its connection failed. Returns false if it has already ended.
+   */
+  onEnd(id: JsonRpcId, fn: (answered: boolean) => void): boolean {
+    const pending = this.pending.get(id);
+    if (!pending) return false;
+    const previous = pending.ended;
+    pending.ended = (answered) => {
+      previous?.(answered);
+      fn(answered);
+    };
+    return true;
+  }
+
   request(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions = {}): Promise<Record<string, unknown>> {
     const id = this.nextId++;
     if (options.signal?.aborted) return Promise.reject(cancelledError(this.upstreamName, options.signal));
@@ -42,6 +63,7 @@ export class RpcClient {
       const onAbort = () => {
         this.pending.delete(id);
         pending.cleanup();
+        pending.ended?.(false);
         void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') } });
         reject(cancelledError(this.upstreamName, options.signal));
       };
@@ -51,6 +73,7 @@ export class RpcClient {
             timer = setTimeout(() => {
               this.pending.delete(id);
               pending.cleanup();
+              pending.ended?.(false);
               void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } });
               reject(new GatewayError('GH_ERR_UPSTREAM_TIMEOUT', `${this.upstreamName} did not answer ${method} within ${options.timeoutMs} ms`, {
                 data: { upstream: this.upstreamName, method, timeoutMs: options.timeoutMs },
@@ -80,7 +103,7 @@ export class RpcClient {
         sendParams = { ...params, _meta: meta };
       }
       const message = sendParams === undefined ? { jsonrpc: '2.0' as const, id, method } : { jsonrpc: '2.0' as const, id, method, params: sendParams };
-      Promise.resolve(this.send(message)).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err)));
+      Promise.resolve(this.send(message)).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err), false));
     });
   }
 
@@ -121,17 +144,19 @@ export class RpcClient {
     this.pending.clear();
     for (const p of entries) {
       p.cleanup();
+      p.ended?.(false);
       p.reject(err);
     }
     for (const controller of this.serverRequests.values()) controller.abort(err);
     this.serverRequests.clear();
   }
 
-  private settle(id: JsonRpcId, result: Record<string, unknown> | undefined, error?: Error): void {
+  private settle(id: JsonRpcId, result: Record<string, unknown> | undefined, error?: Error, answered = true): void {
     const pending = this.pending.get(id);
     if (!pending) return; // late answer to a request that timed out or was cancelled
     this.pending.delete(id);
     pending.cleanup();
+    pending.ended?.(answered);
     if (error) pending.reject(error);
     else pending.resolve(result ?? {});
   }
@@ -186,14 +211,14 @@ export class RpcClient {
   }
 
   /**
-   * Which client should answer a server→client request. The transport's hint wins (HTTP knows the stream);
-   * otherwise, on stdio, the newest request in flight that can answer: the one most likely to have caused it.
+   * Which client should answer a server→client request. When the transport knows the request it belongs to
+   * (HTTP knows the stream), only that request's client may answer: asking another client's human would be
+   * worse than failing. Otherwise, on stdio, the newest request in flight that can answer: the one most likely
+   * to have caused it.
    */
   private handlerFor(relatedRequestId: JsonRpcId | undefined): ServerRequestHandler | undefined {
-    if (relatedRequestId !== undefined) {
-      const related = this.pending.get(relatedRequestId)?.onServerRequest;
-      if (related) return related;
-    }
+    const related = relatedRequestId === undefined ? undefined : this.pending.get(relatedRequestId);
+    if (related) return related.onServerRequest;
     let newest: ServerRequestHandler | undefined;
     for (const p of this.pending.values()) if (p.onServerRequest) newest = p.onServerRequest;
     return newest ?? this.listener().serverRequest;

@@ -1,8 +1,28 @@
-/** Reads a text/event-stream body and yields each event's data (multi-line data joined with newlines). */
-export async function* readSseData(body: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+/** One server-sent event: its data (multi-line data joined with newlines), and its `id:` / `retry:` if any. */
+export interface SseEvent {
+  data: string;
+  id?: string;
+  /** The reconnection delay the server asks for (ms). */
+  retry?: number;
+}
+
+/**
+ * Reads a text/event-stream body and yields each event. An event with an `id:` and no data (a priming event)
+ * is yielded too, with empty data, because its id is what a client resumes from.
+ */
+export async function* readSseEvents(body: AsyncIterable<Buffer | string>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   let data: string[] = [];
+  let id: string | undefined;
+  let retry: number | undefined;
+  const take = (): SseEvent | undefined => {
+    const event = data.length > 0 || id !== undefined || retry !== undefined ? { data: data.join('\n'), ...(id === undefined ? {} : { id }), ...(retry === undefined ? {} : { retry }) } : undefined;
+    data = [];
+    id = undefined;
+    retry = undefined;
+    return event;
+  };
   for await (const chunk of body) {
     buffer += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
     let newline: number;
@@ -11,13 +31,26 @@ export async function* readSseData(body: AsyncIterable<Buffer | string>): AsyncG
       buffer = buffer.slice(newline + 1);
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
-        if (data.length > 0) yield data.join('\n');
-        data = [];
+        const event = take();
+        if (event) yield event;
       } else if (line.startsWith('data:')) {
-        data.push(line.slice(line.charAt(5) === ' ' ? 6 : 5));
+        data.push(field(line, 5));
+      } else if (line.startsWith('id:')) {
+        id = field(line, 3);
+      } else if (line.startsWith('retry:')) {
+        const ms = Number(field(line, 6));
+        if (Number.isInteger(ms) && ms >= 0) retry = ms;
       }
-      // `event:`, `id:`, `retry:` and comments carry nothing Gatehouse needs from an upstream.
+      // `event:` and comments carry nothing Gatehouse needs from an upstream.
     }
   }
-  if (data.length > 0) yield data.join('\n');
+  const last = take();
+  if (last) yield last;
 }
+
+/** Each event's data only (events without data are skipped). */
+export async function* readSseData(body: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  for await (const event of readSseEvents(body)) if (event.data) yield event.data;
+}
+
+const field = (line: string, at: number): string => line.slice(line.charAt(at) === ' ' ? at + 1 : at);

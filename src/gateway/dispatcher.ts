@@ -8,9 +8,10 @@ import type { CallPipeline } from './call-pipeline.ts';
 import type { ToolCatalog } from './catalog.ts';
 import type { ReplyChannel } from './call.ts';
 import type { ClientSession } from './session.ts';
-import { LOG_LEVELS } from './session.ts';
+import { LOG_LEVELS, type LogLevel } from './session.ts';
 import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
 import type { UpstreamDirectory } from './upstream-directory.ts';
+import { ResourceSubscriptions } from './resource-subscriptions.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -35,6 +36,7 @@ export class Dispatcher {
     private readonly kernel: Kernel,
     private readonly pipeline: CallPipeline,
     private readonly upstreams: UpstreamDirectory,
+    private readonly subscriptions: ResourceSubscriptions = new ResourceSubscriptions(),
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -121,12 +123,17 @@ export class Dispatcher {
 
   private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     if (typeof params.uri !== 'string') return invalidParams(`${method} needs a string "uri"`);
-    const upstream = await this.upstreams.ownerOfUri(params.uri);
-    if (!upstream) return { error: { code: -32002, message: `Resource not found: ${params.uri}`, data: { uri: params.uri } } };
-    const result = await this.forward(upstream, method, params, reply);
-    if (method === 'resources/subscribe') session.subscriptions.add(params.uri);
-    if (method === 'resources/unsubscribe') session.subscriptions.delete(params.uri);
-    return { result };
+    const { uri } = params;
+    const upstream = await this.upstreams.ownerOfUri(uri);
+    if (!upstream) return { error: { code: -32002, message: `Resource not found: ${uri}`, data: { uri } } };
+    // The upstream holds one subscription per URI for all sessions (see ResourceSubscriptions).
+    if (method === 'resources/subscribe') {
+      const result = this.subscriptions.has(uri) ? {} : await this.forward(upstream, method, params, reply);
+      this.subscriptions.add(session, uri, upstream);
+      return { result };
+    }
+    if (method === 'resources/unsubscribe' && !this.subscriptions.remove(session, uri)) return { result: {} };
+    return { result: await this.forward(upstream, method, params, reply) };
   }
 
   private async forwardByName(method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -153,8 +160,8 @@ export class Dispatcher {
   private async setLogLevel(session: ClientSession, params: Record<string, unknown>): Promise<DispatchOutcome> {
     const level = String(params.level);
     if (!(LOG_LEVELS as readonly string[]).includes(level)) return invalidParams(`unknown log level ${level}`);
-    session.logLevel = level as ClientSession['logLevel'];
-    await this.upstreams.broadcast('logging/setLevel', { level }, 'logging');
+    session.logLevel = level as LogLevel;
+    await this.upstreams.raiseLogLevel(session.logLevel);
     return { result: {} };
   }
 

@@ -8,11 +8,13 @@ import type { PolicyBundle } from '../kernel/bundle.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Executor } from '../scheduler/executor.ts';
+import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from './call-pipeline.ts';
 import { ToolCatalog } from './catalog.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { UpstreamDirectory } from './upstream-directory.ts';
+import { ResourceSubscriptions } from './resource-subscriptions.ts';
 import type { ClientSession } from './session.ts';
 
 export interface GatewayPorts {
@@ -37,6 +39,7 @@ export class Gateway {
   readonly catalog: ToolCatalog;
   readonly dispatcher: Dispatcher;
   readonly directory: UpstreamDirectory;
+  readonly subscriptions = new ResourceSubscriptions();
   private readonly scheduler: Scheduler;
   private readonly executor: Executor;
   private readonly sessions = new Set<ClientSession>();
@@ -61,15 +64,15 @@ export class Gateway {
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
-    this.scheduler = new Scheduler(ports.bus, this.audit, ports.clock, nodeId);
+    const jobs = new JobTracker(this.audit, ports.clock);
+    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId);
     const pipeline = new CallPipeline({
       catalog: this.catalog,
       kernel: this.kernel,
       approvals: this.approvals,
       scheduler: this.scheduler,
       store: ports.store,
-      audit: this.audit,
-      clock: ports.clock,
+      jobs,
       log,
       options: {
         holdBudgetMs: config.approvals.holdBudget,
@@ -80,7 +83,7 @@ export class Gateway {
       },
     });
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions);
   }
 
   async start(): Promise<void> {
@@ -106,6 +109,9 @@ export class Gateway {
 
   removeSession(session: ClientSession): void {
     this.sessions.delete(session);
+    for (const { uri, upstream } of this.subscriptions.dropSession(session)) {
+      upstream.request('resources/unsubscribe', { uri }, { timeoutMs: 10_000 }).catch(() => undefined);
+    }
   }
 
   /** Sends a notification to every session that can receive one outside a request. */
@@ -119,6 +125,11 @@ export class Gateway {
       state: (state) => {
         if (state === 'ready') {
           this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
+          // A reconnected upstream has a fresh session: restore the log level and what clients still watch.
+          void this.directory.restoreLogLevel(upstream);
+          for (const uri of this.subscriptions.urisOn(upstream)) {
+            upstream.request('resources/subscribe', { uri }, { timeoutMs: 10_000 }).catch((err: Error) => this.log.warn(`could not resubscribe to ${uri} on ${upstream.name}: ${err.message}`));
+          }
         }
       },
       notification: (method, params) => this.onUpstreamNotification(upstream, method, params),
@@ -138,7 +149,7 @@ export class Gateway {
         this.broadcast({ jsonrpc: '2.0', method });
         return;
       case 'notifications/resources/updated':
-        this.broadcast({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }, (s) => s.subscriptions.has(String(params?.uri)));
+        for (const session of this.subscriptions.subscribers(String(params?.uri))) session.push?.({ jsonrpc: '2.0', method, ...(params ? { params } : {}) });
         return;
       case 'notifications/message':
         this.broadcast({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }, (s) => s.wantsLog(String(params?.level)));

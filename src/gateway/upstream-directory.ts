@@ -1,5 +1,6 @@
 import type { Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
+import { LOG_LEVELS, type LogLevel } from './session.ts';
 
 const SEPARATOR = '__';
 const MAX_PAGES = 100;
@@ -14,6 +15,8 @@ export class UpstreamDirectory {
   /** Exposed prompt name → its upstream and the upstream's own name. */
   private readonly nameOwners = new Map<string, { server: string; name: string }>();
   private templates: { server: string; pattern: RegExp }[] = [];
+  private logLevel: LogLevel | undefined;
+  private readonly reportedCollisions = new Set<string>();
 
   constructor(
     private readonly upstreams: ReadonlyMap<string, Upstream>,
@@ -49,21 +52,24 @@ export class UpstreamDirectory {
           return { upstream, items };
         } catch (err) {
           this.log.warn(`${method} failed on ${upstream.name}: ${(err as Error).message}`);
-          return { upstream, items: [] };
+          return { upstream, items: undefined };
         }
       }),
     );
-    if (!options.namespaceNames) return lists.flatMap((l) => l.items);
+    if (!options.namespaceNames) return lists.flatMap((l) => l.items ?? []);
     const out: Record<string, unknown>[] = [];
     const seen = new Map<string, string>();
     for (const { upstream, items } of lists) {
-      for (const [exposed, owner] of this.nameOwners) if (owner.server === upstream.name && !seen.has(exposed)) this.nameOwners.delete(exposed);
+      if (!items) continue; // a failed list keeps what was learned from the last one
+      for (const [exposed, owner] of this.nameOwners) if (owner.server === upstream.name) this.nameOwners.delete(exposed);
       for (const item of items) {
         const name = String(item.name);
         const exposed = this.isNamespaced(upstream.name) ? `${upstream.name}${SEPARATOR}${name}` : name;
         const taken = seen.get(exposed);
         if (taken) {
-          this.log.warn(`${name} of ${upstream.name} collides with ${exposed} of ${taken}; it is not listed`);
+          const collision = `${name} of ${upstream.name} collides with ${exposed} of ${taken}; it is not listed`;
+          if (!this.reportedCollisions.has(collision)) this.log.warn(collision);
+          this.reportedCollisions.add(collision);
           continue;
         }
         seen.set(exposed, upstream.name);
@@ -102,6 +108,22 @@ export class UpstreamDirectory {
     if (learned) return this.upstreams.get(learned);
     const capable = this.ready('resources');
     return capable.length === 1 ? capable[0] : undefined;
+  }
+
+  /**
+   * Makes the upstreams log at least as verbosely as `level`. They are shared by every session, so the most
+   * verbose level any session asked for wins, and each session's own level is applied when logs are delivered.
+   */
+  async raiseLogLevel(level: LogLevel): Promise<void> {
+    if (this.logLevel && LOG_LEVELS.indexOf(this.logLevel) <= LOG_LEVELS.indexOf(level)) return;
+    this.logLevel = level;
+    await this.broadcast('logging/setLevel', { level }, 'logging');
+  }
+
+  /** Sets the agreed log level again on an upstream that (re)connected. */
+  async restoreLogLevel(upstream: Upstream): Promise<void> {
+    if (!this.logLevel || upstream.serverCapabilities?.logging === undefined) return;
+    await upstream.request('logging/setLevel', { level: this.logLevel }, { timeoutMs: 10_000 }).catch(() => undefined);
   }
 
   async broadcast(method: string, params: Record<string, unknown>, capability: string): Promise<void> {

