@@ -11,7 +11,8 @@ import type { ClientSession } from './session.ts';
 import { LOG_LEVELS, type LogLevel } from './session.ts';
 import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
 import type { UpstreamDirectory } from './upstream-directory.ts';
-import { ResourceSubscriptions } from './resource-subscriptions.ts';
+import type { ResourceSubscriptions } from './resource-subscriptions.ts';
+import type { Logger } from '../log.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -36,7 +37,8 @@ export class Dispatcher {
     private readonly kernel: Kernel,
     private readonly pipeline: CallPipeline,
     private readonly upstreams: UpstreamDirectory,
-    private readonly subscriptions: ResourceSubscriptions = new ResourceSubscriptions(),
+    private readonly subscriptions: ResourceSubscriptions,
+    private readonly log: Logger,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -49,6 +51,7 @@ export class Dispatcher {
     } catch (err) {
       if (isGatewayError(err) && err.data?.rpcError) return { error: err.data.rpcError as JsonRpcErrorObject };
       if (isGatewayError(err)) return { error: { code: RpcErrorCode.SERVER_ERROR, message: err.message, data: { code: err.code } } };
+      this.log.error(`${method} failed unexpectedly`, { error: (err as Error).stack ?? String(err) });
       return { error: { code: RpcErrorCode.INTERNAL_ERROR, message: 'internal error', data: { code: 'GH_ERR_INTERNAL' } } };
     }
   }

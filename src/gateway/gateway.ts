@@ -83,7 +83,7 @@ export class Gateway {
       },
     });
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log);
   }
 
   async start(): Promise<void> {
