@@ -4,13 +4,15 @@
  *   http   the SDK's sessionful Streamable HTTP server: NodeStreamableHTTPServerTransport in JSON response
  *          mode on node:http, one McpServer per session, the shape of the SDK's own examples. It prints
  *          `listening <url>` once bound (port 0, loopback only).
- * Run: node --import tsx bench/echo-server.ts stdio|http
+ *   handler  the SDK's dual-era entry, createMcpHandler on node:http: a fresh McpServer per request, the
+ *          direct baseline for 2026-07-28 (stateless, `_meta` envelope) clients.
+ * Run: node --import tsx bench/echo-server.ts stdio|http|handler
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
-import { McpServer } from '@modelcontextprotocol/server';
+import { createServer, type RequestListener } from 'node:http';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
-import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import { NodeStreamableHTTPServerTransport, toNodeHandler } from '@modelcontextprotocol/node';
 import * as z from 'zod';
 
 function echoServer(): McpServer {
@@ -23,30 +25,38 @@ function echoServer(): McpServer {
   return server;
 }
 
-async function serveHttp(): Promise<void> {
+/** The SDK's sessionful legacy server: a transport and an McpServer per session, JSON responses. */
+function sessionfulHandler(): RequestListener {
   const sessions = new Map<string, NodeStreamableHTTPServerTransport>();
-  const http = createServer((req, res) => {
+  return (req, res) => {
     void (async () => {
       const id = req.headers['mcp-session-id'];
       let transport = typeof id === 'string' ? sessions.get(id) : undefined;
       if (!transport && req.method === 'POST' && typeof id !== 'string') {
-        transport = new NodeStreamableHTTPServerTransport({
+        const created = new NodeStreamableHTTPServerTransport({
           sessionIdGenerator: randomUUID,
           enableJsonResponse: true,
-          onsessioninitialized: (sid) => void sessions.set(sid, transport!),
+          onsessioninitialized: (sid) => void sessions.set(sid, created),
         });
-        transport.onclose = () => void (transport!.sessionId && sessions.delete(transport!.sessionId));
-        await echoServer().connect(transport);
+        created.onclose = () => void (created.sessionId && sessions.delete(created.sessionId));
+        await echoServer().connect(created);
+        transport = created;
       }
       if (!transport) {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
         return;
       }
-      await transport.handleRequest(req as IncomingMessage, res);
+      await transport.handleRequest(req, res);
     })().catch((err: Error) => {
       if (!res.headersSent) res.writeHead(500).end(err.message);
     });
-  });
+  };
+}
+
+function listen(handler: RequestListener): void {
+  // Our stdin is a pipe from the benchmark: when it closes, the benchmark is gone, even if it was SIGKILLed.
+  process.stdin.resume().once('end', () => process.exit(0));
+  const http = createServer(handler);
   http.listen(0, '127.0.0.1', () => {
     const address = http.address();
     if (address && typeof address === 'object') console.log(`listening http://127.0.0.1:${address.port}/mcp`);
@@ -55,8 +65,11 @@ async function serveHttp(): Promise<void> {
 
 const mode = process.argv[2];
 if (mode === 'stdio') await echoServer().connect(new StdioServerTransport());
-else if (mode === 'http') await serveHttp();
-else {
-  console.error('usage: echo-server.ts stdio|http');
+else if (mode === 'http') listen(sessionfulHandler());
+else if (mode === 'handler') {
+  const node = toNodeHandler(createMcpHandler(() => echoServer()));
+  listen((req, res) => void node(req, res));
+} else {
+  console.error('usage: echo-server.ts stdio|http|handler');
   process.exit(2);
 }

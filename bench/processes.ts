@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface Child {
@@ -124,5 +124,32 @@ export function rssMiB(pid: number): number | undefined {
     return match ? Number(match[1]) / 1024 : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times: USER_HZ, 100 on every mainstream Linux build. */
+const USER_HZ = 100;
+
+/** CPU time (user + system, ms) a process has used so far, optionally with its direct children (its upstream). */
+export function cpuMs(pid: number, withChildren = false): number | undefined {
+  try {
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+    if (withChildren) for (const child of childPids(pid)) ms += cpuMs(child) ?? 0;
+    return ms;
+  } catch {
+    return undefined;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
   }
 }

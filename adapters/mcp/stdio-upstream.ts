@@ -36,7 +36,9 @@ export class StdioUpstream extends ReconnectingUpstream {
     return new Promise((resolve, reject) => {
       const env: Record<string, string> = {};
       for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
-      const child = spawn(this.options.command, this.options.args, {
+      // `node` means the Node that runs Gatehouse: no surprise from whichever node comes first on PATH.
+      const command = this.options.command === 'node' ? process.execPath : this.options.command;
+      const child = spawn(command, this.options.args, {
         cwd: this.options.cwd,
         env: { ...env, ...this.options.env },
         stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,101 @@
+/**
+ * What runs against what: the servers to start, the (target, era) scenarios the load generator drives, and
+ * which baseline each Gatehouse variant is compared with.
+ */
+import { McpHttpClient, type Era } from './http-client.ts';
+import type { Settings } from './settings.ts';
+import * as targets from './targets.ts';
+import type { HttpTarget, StdioTarget } from './targets.ts';
+
+export interface Scenario {
+  key: string;
+  label: string;
+  era: Era;
+  target: HttpTarget;
+  client: McpHttpClient;
+}
+
+export interface Comparison {
+  variant: string;
+  gatehouse: string;
+  direct: string;
+  proxy?: string;
+  /** The variant contains the whole direct path plus a hop, so the targets cannot apply: print, don't judge. */
+  informational?: boolean;
+}
+
+export interface Lineup {
+  scenarios: Scenario[];
+  stdio: StdioTarget[];
+  /** Every server process (and two empty Node processes) whose RSS is reported. */
+  processes: { label: string; pid: number }[];
+  comparisons: Comparison[];
+  stop(): Promise<void>;
+}
+
+export async function startLineup(settings: Settings, workDir: string): Promise<Lineup> {
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
+  };
+  const track = <T extends { stop(): Promise<void> }>(p: Promise<T>) => p.then((t) => (stoppers.push(() => t.stop()), t));
+  const legacy = settings.eras.includes('legacy');
+  const modern = settings.eras.includes('modern');
+  try {
+    const [direct, handler, upstreamHttp, proxy, directStdio, relay, wrap, bareNode, tsxNode] = await Promise.all([
+      legacy ? track(targets.startDirectHttp('direct', 'direct: SDK sessionful HTTP server, JSON', 'http')) : undefined,
+      modern ? track(targets.startDirectHttp('direct-handler', 'direct: SDK createMcpHandler', 'handler')) : undefined,
+      // Gatehouse's HTTP upstream is a server of its own, so the baseline's sessions never share it.
+      legacy ? track(targets.startDirectHttp('upstream-http', 'SDK HTTP server behind gatehouse-http', 'http')) : undefined,
+      track(targets.startMcpProxy('mcp-proxy', 'mcp-proxy --no-eventStore → stdio upstream')),
+      track(targets.startDirectStdio('direct-stdio', 'direct: stdio server')),
+      track(targets.startNullRelay('null-relay', 'reference: byte-copying relay → stdio upstream')),
+      track(targets.startGatehouseWrap('gatehouse-wrap', 'gatehouse wrap → stdio upstream', workDir)),
+      track(targets.startIdleNode('node', 'reference: empty node process', false)),
+      track(targets.startIdleNode('node-tsx', 'reference: empty node --import tsx', true)),
+    ]);
+    const [allow, constrained, viaHttp] = await Promise.all([
+      track(targets.startGatehouseHttp('gatehouse', 'Gatehouse allow → stdio upstream', { policy: targets.ALLOW_POLICY, workDir })),
+      legacy ? track(targets.startGatehouseHttp('gatehouse-constrained', 'Gatehouse allow_with_constraints → stdio', { policy: targets.CONSTRAINED_POLICY, workDir })) : undefined,
+      upstreamHttp ? track(targets.startGatehouseHttp('gatehouse-http', 'Gatehouse allow → HTTP upstream', { policy: targets.ALLOW_POLICY, workDir, upstreamUrl: upstreamHttp.url })) : undefined,
+    ]);
+
+    const connections = Math.max(...settings.concurrency);
+    const scenarios: Scenario[] = [];
+    const add = async (key: string, era: Era, target: HttpTarget) => {
+      const client = new McpHttpClient(target.url, era, connections);
+      stoppers.push(() => client.close());
+      await client.connect();
+      scenarios.push({ key, label: target.label, era, target, client });
+    };
+    if (legacy) {
+      await add('direct', 'legacy', direct!);
+      await add('gatehouse', 'legacy', allow);
+      await add('gatehouse-constrained', 'legacy', constrained!);
+      await add('gatehouse-http', 'legacy', viaHttp!);
+      await add('mcp-proxy', 'legacy', proxy);
+    }
+    if (modern) {
+      await add('direct-modern', 'modern', handler!);
+      await add('gatehouse-modern', 'modern', allow);
+      await add('mcp-proxy-modern', 'modern', proxy);
+    }
+
+    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, proxy, directStdio, relay, wrap, bareNode, tsxNode];
+    return {
+      scenarios,
+      stdio: [directStdio, relay, wrap],
+      processes: servers.filter((s) => s !== undefined).map((s) => ({ label: s.label, pid: s.pid })),
+      comparisons: [
+        { variant: 'HTTP 2025: allow, stdio upstream', gatehouse: 'gatehouse', direct: 'direct', proxy: 'mcp-proxy' },
+        { variant: 'HTTP 2025: allow_with_constraints', gatehouse: 'gatehouse-constrained', direct: 'direct', proxy: 'mcp-proxy' },
+        { variant: 'HTTP 2025: allow, HTTP upstream', gatehouse: 'gatehouse-http', direct: 'direct', informational: true },
+        { variant: 'HTTP 2026: allow, stdio upstream', gatehouse: 'gatehouse-modern', direct: 'direct-modern', proxy: 'mcp-proxy-modern' },
+      ],
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

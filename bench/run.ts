@@ -1,0 +1,105 @@
+/**
+ * `npm run bench`: Gatehouse against baselines measured in the same run, on the same machine.
+ *   HTTP   an echo tool call over Streamable HTTP: the SDK's own server (direct), Gatehouse (allow, and
+ *          allow_with_constraints), and mcp-proxy, at each concurrency, in both protocol eras.
+ *   stdio  `gatehouse wrap` against the same stdio server spoken to directly (sequential calls).
+ *   RSS    of every server process, idle after startup and a few calls, and again after the run.
+ * Rounds are interleaved and each figure is the median over rounds. A missed target is reported, never
+ * fatal: the exit code is 0 unless something crashed. Env: BENCH_CALLS, BENCH_STDIO_CALLS, BENCH_ROUNDS,
+ * BENCH_WARMUP, BENCH_CONCURRENCY ("1,16"), BENCH_ERAS ("legacy,modern").
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLineup, type Lineup } from './lineup.ts';
+import { closedLoop } from './load.ts';
+import { cpuMs, installCleanup, killAll, rssMiB } from './processes.ts';
+import { printReport, type Batch } from './report.ts';
+import { readSettings, type Settings } from './settings.ts';
+
+const started = performance.now();
+const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  installCleanup();
+  const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  let lineup: Lineup | undefined;
+  try {
+    progress('starting the servers');
+    lineup = await startLineup(settings, workDir);
+    const idle = await idleRss(lineup);
+    await warmUp(lineup, settings);
+    const { http, stdio } = await measure(lineup, settings);
+    const after = new Map(lineup.processes.map((p) => [p.pid, rssMiB(p.pid)]));
+    printReport({
+      settings,
+      http: lineup.scenarios.map((s) => ({ key: s.key, label: s.label, era: s.era, runs: http.get(s.key)! })),
+      stdio: lineup.stdio.map((s) => ({ key: s.key, label: s.label, runs: stdio.get(s.key)! })),
+      rss: lineup.processes.map((p) => ({ label: p.label, idle: idle.get(p.pid), afterRun: after.get(p.pid) })),
+      comparisons: lineup.comparisons,
+    });
+  } finally {
+    await lineup?.stop();
+    killAll();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** "Idle" RSS: after startup and a few calls on every target, then a quiet second. */
+async function idleRss(lineup: Lineup): Promise<Map<number, number | undefined>> {
+  for (const s of lineup.scenarios) await closedLoop(() => s.client.echo(s.target.tool), 20, 1);
+  for (const s of lineup.stdio) await closedLoop(() => s.client.echo(s.tool), 20, 1);
+  await new Promise((r) => setTimeout(r, 1000));
+  return new Map(lineup.processes.map((p) => [p.pid, rssMiB(p.pid)]));
+}
+
+async function warmUp(lineup: Lineup, settings: Settings): Promise<void> {
+  progress(`warming up: ${settings.warmup} calls per target and concurrency`);
+  for (const s of lineup.scenarios) for (const c of settings.concurrency) await closedLoop(() => s.client.echo(s.target.tool), settings.warmup, c);
+  for (const s of lineup.stdio) await closedLoop(() => s.client.echo(s.tool), settings.warmup, 1);
+}
+
+/**
+ * Interleaved rounds (A, B, C … then again), the order rotated each round: a noisy spell on the machine, or
+ * the GC debt a target leaves behind, lands on a different target each time instead of always the same one.
+ */
+async function measure(lineup: Lineup, settings: Settings) {
+  const http = new Map(lineup.scenarios.map((s) => [s.key, new Map<number, Batch[]>(settings.concurrency.map((c) => [c, []]))]));
+  const stdio = new Map(lineup.stdio.map((s) => [s.key, [] as Batch[]]));
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const c of settings.concurrency) {
+      for (const s of rotate(lineup.scenarios, round)) {
+        const call = () => s.client.echo(s.target.tool);
+        await closedLoop(call, settings.rewarm, c);
+        http.get(s.key)!.get(c)!.push(await batch(s.target.pid, call, settings.calls, c));
+      }
+    }
+    for (const s of rotate(lineup.stdio, round)) {
+      const call = () => s.client.echo(s.tool);
+      await closedLoop(call, settings.rewarm, 1);
+      stdio.get(s.key)!.push(await batch(s.pid, call, settings.stdioCalls, 1));
+    }
+    progress(`round ${round + 1}/${settings.rounds} done`);
+  }
+  return { http, stdio };
+}
+
+/** One measured batch, with the CPU the server process (and its stdio upstream, if it has one) spent on it. */
+async function batch(pid: number, call: () => Promise<void>, calls: number, concurrency: number): Promise<Batch> {
+  const own = cpuMs(pid);
+  const tree = cpuMs(pid, true);
+  const figures = await closedLoop(call, calls, concurrency);
+  const perCall = (before: number | undefined, after: number | undefined) => (before === undefined || after === undefined ? undefined : ((after - before) * 1000) / calls);
+  return { ...figures, cpuUs: perCall(own, cpuMs(pid)), cpuTreeUs: perCall(tree, cpuMs(pid, true)) };
+}
+
+const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length]);
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench failed: ${err.stack ?? err}`);
+    process.exit(1);
+  },
+);
