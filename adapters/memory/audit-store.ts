@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import type { AuditStore } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/audit/record.ts';
 import { GatewayError } from '../../src/errors.ts';
+import { recordLine } from '../../src/audit/chain.ts';
 import { withFileLock } from './file-lock.ts';
 
 const TAIL_CHUNK = 64 * 1024;
@@ -39,7 +40,7 @@ export class FileAuditStore implements AuditStore {
       const head = await this.head(tenant);
       if (head.seq !== expected.seq || head.hash !== expected.hash) return { ok: false as const, head };
       if (records.length === 0) return { ok: true as const };
-      const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const text = records.map(recordLine).join('\n') + '\n';
       await appendFile(path, text, { mode: 0o600 });
       const last = records[records.length - 1];
       this.heads.set(tenant, { size: await fileSize(path), head: { seq: last.seq, hash: last.hash } });

@@ -4,6 +4,7 @@
  * definitions, policy bundles and audit records are all taken over this form, so equal values hash equally.
  */
 export function canonicalize(value: unknown): string {
+  if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -14,31 +15,31 @@ export function canonicalize(value: unknown): string {
       return value ? 'true' : 'false';
     case 'bigint':
       throw new TypeError('JCS cannot encode a bigint');
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return 'null';
     case 'object':
       break;
+    default:
+      return 'null'; // undefined, functions and symbols, as JSON.stringify writes them in arrays
   }
-  if (value === null) return 'null';
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      const item = value[i];
-      out += item === undefined || typeof item === 'function' ? 'null' : canonicalize(item);
+      out += canonicalize(value[i]);
     }
     return out + ']';
   }
   const maybeJson = value as { toJSON?: () => unknown };
   if (typeof maybeJson.toJSON === 'function') return canonicalize(maybeJson.toJSON());
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined && typeof record[k] !== 'function').sort();
+  const keys = Object.keys(record).sort();
   let out = '{';
+  let first = true;
+  // Plain loops, no closures: this runs for every audit record and every digest on the hot path.
   for (let i = 0; i < keys.length; i++) {
-    if (i > 0) out += ',';
-    out += JSON.stringify(keys[i]) + ':' + canonicalize(record[keys[i]]);
+    const item = record[keys[i]];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    out += (first ? '' : ',') + JSON.stringify(keys[i]) + ':' + canonicalize(item);
+    first = false;
   }
   return out + '}';
 }

@@ -41,3 +41,21 @@ describe('JSON-RPC classification', () => {
     expect(classifyMessage({ jsonrpc: '2.0', id: null, method: 'x' }).kind).toBe('invalid');
   });
 });
+
+describe('audit record hashing', () => {
+  it('writes the same canonical text on the fast path as the generic JCS walk', async () => {
+    const { canonicalRecord, chainEvents, hashRecord, recordLine } = await import('../../src/audit/chain.ts');
+    const { GENESIS } = await import('../../src/audit/record.ts');
+    const events = [
+      { tenant: 'tenant "q"', at: 1.5, type: 'job.x', actor: 'ü\u2028', data: { z: [1, { b: 2, a: 1 }], a: null, u: undefined } },
+      { tenant: 't', at: 2, type: 'job.y', actor: 'a', jobId: 'J', data: {} },
+    ];
+    const records = chainEvents(GENESIS, events as never);
+    for (const [i, record] of records.entries()) {
+      const { hash, ...rest } = record;
+      expect(canonicalRecord(events[i] as never, record.seq, record.prev)).toBe(canonicalize(rest));
+      expect(hashRecord(rest)).toBe(hash);
+      expect(JSON.parse(recordLine(record))).toEqual(JSON.parse(JSON.stringify(record)));
+    }
+  });
+});
