@@ -3,6 +3,7 @@ import type { JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
 import type { Logger } from '../../src/log.ts';
 import { LineSplitter } from '../../src/protocol/line-splitter.ts';
+import { LineBatcher } from '../../src/protocol/line-batcher.ts';
 
 export interface StdioUpstreamOptions {
   command: string;
@@ -23,6 +24,7 @@ const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPD
  */
 export class StdioUpstream extends ReconnectingUpstream {
   private child: ChildProcess | undefined;
+  private output: LineBatcher | undefined;
 
   constructor(
     name: string,
@@ -44,6 +46,10 @@ export class StdioUpstream extends ReconnectingUpstream {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       this.child = child;
+      // One batcher per process: lines meant for a server that died never reach its successor.
+      this.output = new LineBatcher((text) => {
+        if (!child.stdin!.destroyed) child.stdin!.write(text);
+      });
       const lines = new LineSplitter(this.options.maxLineBytes ?? 64 * 1024 * 1024);
       child.stdout!.on('data', (chunk: Buffer) => {
         for (const line of lines.push(chunk)) this.onLine(line);
@@ -81,8 +87,8 @@ export class StdioUpstream extends ReconnectingUpstream {
 
   protected transmit(message: JsonRpcMessage): void {
     const stdin = this.child?.stdin;
-    if (!stdin || stdin.destroyed) throw new Error('process is not running');
-    stdin.write(JSON.stringify(message) + '\n');
+    if (!stdin || stdin.destroyed || !this.output) throw new Error('process is not running');
+    this.output.push(JSON.stringify(message));
   }
 
   /** The pid of the running server process, for tests and diagnostics. */

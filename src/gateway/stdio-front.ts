@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LineSplitter } from '../protocol/line-splitter.ts';
+import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from './call.ts';
 import type { Gateway } from './gateway.ts';
@@ -25,10 +26,10 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
   const exchange = new Exchange(gateway);
   const session = new ClientSession('stdio', 'legacy', options.caller, LEGACY_PROTOCOL_VERSIONS[0]);
   const inflight = new Map<string | number, AbortController>();
-  const write = (message: JsonRpcMessage) => {
-    if (!options.output.writable) return;
-    options.output.write(JSON.stringify(message) + '\n');
-  };
+  const output = new LineBatcher((text) => {
+    if (options.output.writable) options.output.write(text);
+  });
+  const write = (message: JsonRpcMessage) => output.push(JSON.stringify(message));
   session.push = write;
   gateway.addSession(session);
 
