@@ -1,26 +1,29 @@
-import type { AuditStore } from '../ports.ts';
 import type { AuditEvent } from './record.ts';
-import { chainEvents } from './chain.ts';
+import type { AuditWriter } from './chain-writer.ts';
 
 export interface AuditTrailOptions {
   /** How long events may wait in memory before they are written (ms). Default 20. */
   flushIntervalMs?: number;
-  /** Called when a flush fails; the events stay buffered and are retried on the next flush. */
+  /** Called when a write fails; the events stay buffered and are tried again a second later. */
   onError?: (err: unknown) => void;
 }
 
+const RETRY_MS = 1_000;
+
 /**
- * The audit trail the core writes to. `record()` only buffers, so the hot path never waits on a disk; a timer
- * chains and appends each tenant's events in one batch. A failed flush keeps its events for the next try.
+ * The audit trail the core writes to. `record()` only buffers, so the hot path never waits on a disk or a
+ * hash; a timer hands each batch to the writer. A batch the writer fails to store is kept and tried again,
+ * ahead of what was recorded since, so the chain keeps its order and loses nothing.
  */
 export class AuditTrail {
-  private readonly buffers = new Map<string, AuditEvent[]>();
+  private buffers = new Map<string, AuditEvent[]>();
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private writing: Promise<void> | undefined;
   private readonly flushIntervalMs: number;
+  private closed = false;
 
   constructor(
-    private readonly store: AuditStore,
+    private readonly writer: AuditWriter,
     private readonly options: AuditTrailOptions = {},
   ) {
     this.flushIntervalMs = options.flushIntervalMs ?? 20;
@@ -30,55 +33,45 @@ export class AuditTrail {
     let buffer = this.buffers.get(event.tenant);
     if (!buffer) this.buffers.set(event.tenant, (buffer = []));
     buffer.push(event);
-    if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushIntervalMs);
-    }
+    this.schedule(this.flushIntervalMs);
   }
 
-  /** Writes everything recorded so far. Concurrent callers share one flush. */
+  /** Writes everything recorded so far. Concurrent callers share one write. */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.writing) await this.writing;
     if (this.buffers.size === 0) return;
-    this.flushing = this.flushOnce().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
+    const batch = this.buffers;
+    this.buffers = new Map();
+    this.writing = this.writer
+      .write(batch)
+      .catch((err: Error & { failed?: string[] }) => {
+        // Put back what was not stored, ahead of anything recorded meanwhile.
+        for (const tenant of err.failed ?? [...batch.keys()]) {
+          this.buffers.set(tenant, [...(batch.get(tenant) ?? []), ...(this.buffers.get(tenant) ?? [])]);
+        }
+        this.options.onError?.(err);
+        this.schedule(RETRY_MS);
+      })
+      .finally(() => {
+        this.writing = undefined;
+      });
+    return this.writing;
   }
 
+  /** Writes what is buffered, once, and stops: a failure here is reported through onError, not retried. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
+    await this.writer.close();
   }
 
-  private scheduleRetry(): void {
-    if (this.timer) return;
+  private schedule(ms: number): void {
+    if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, 1_000);
-  }
-
-  private async flushOnce(): Promise<void> {
-    const batches = [...this.buffers];
-    this.buffers.clear();
-    for (const [tenant, events] of batches) {
-      try {
-        let head = await this.store.head(tenant);
-        for (;;) {
-          const result = await this.store.append(tenant, head, chainEvents(head, events));
-          if (result.ok) break;
-          head = result.head; // another writer appended first: re-chain on top of it
-        }
-      } catch (err) {
-        const kept = this.buffers.get(tenant) ?? [];
-        this.buffers.set(tenant, [...events, ...kept]);
-        this.options.onError?.(err);
-        this.scheduleRetry();
-      }
-    }
+    }, ms);
   }
 }

@@ -1,4 +1,5 @@
-import type { Bus, Clock, Store, ApprovalStore, AuditStore, Upstream } from '../ports.ts';
+import type { Bus, Clock, Store, ApprovalStore, Upstream } from '../ports.ts';
+import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
@@ -21,7 +22,8 @@ export interface GatewayPorts {
   bus: Bus;
   store: Store;
   approvalStore: ApprovalStore;
-  auditStore: AuditStore;
+  /** Where the audit trail's batches go. */
+  auditWriter: AuditWriter;
   clock: Clock;
   upstreams: Map<string, Upstream>;
 }
@@ -53,7 +55,7 @@ export class Gateway {
   ) {
     const nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
     this.kernel = new Kernel(bundle);
-    this.audit = new AuditTrail(ports.auditStore, { onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
+    this.audit = new AuditTrail(ports.auditWriter, { onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl);
     const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
     this.catalog = new ToolCatalog(
@@ -100,7 +102,7 @@ export class Gateway {
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
     await this.audit.close();
-    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.auditStore.close()]);
+    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close()]);
   }
 
   addSession(session: ClientSession): void {

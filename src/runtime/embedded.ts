@@ -16,6 +16,7 @@ import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
+import { ChainWriter } from '../audit/chain-writer.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -38,7 +39,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore: new FileApprovalStore(config.dataDir),
-      auditStore: new FileAuditStore(config.dataDir),
+      auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
       clock: systemClock,
       upstreams: createUpstreams(config, log),
     },
@@ -47,18 +48,14 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */
-export function openDataDir(dataDir: string, ttlMs: number): { approvals: ApprovalService; audit: AuditTrail; auditStore: FileAuditStore; close(): Promise<void> } {
+export function openDataDir(dataDir: string, ttlMs: number): { approvals: ApprovalService; close(): Promise<void> } {
   const approvalStore = new FileApprovalStore(dataDir);
-  const auditStore = new FileAuditStore(dataDir);
-  const audit = new AuditTrail(auditStore, { flushIntervalMs: 0 });
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0 });
   return {
     approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
-    audit,
-    auditStore,
     close: async () => {
       await audit.close();
       await approvalStore.close();
-      await auditStore.close();
     },
   };
 }

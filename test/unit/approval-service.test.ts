@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApprovalService, type ApprovalBinding } from '../../src/approvals/service.ts';
 import { AuditTrail } from '../../src/audit/trail.ts';
+import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
 import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import type { Clock } from '../../src/ports.ts';
@@ -16,9 +17,10 @@ function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'gh-apr-'));
   let now = 1_000_000;
   const clock: Clock = { now: () => now, sleep: async () => undefined };
-  const audit = new AuditTrail(new FileAuditStore(dir), { flushIntervalMs: 0 });
+  const auditStore = new FileAuditStore(dir);
+  const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
   const service = new ApprovalService(new FileApprovalStore(dir), audit, clock, TTL);
-  return { service, audit, advance: (ms: number) => (now += ms) };
+  return { service, audit, auditStore, advance: (ms: number) => (now += ms) };
 }
 
 describe('approval lifecycle (manual clock)', () => {
@@ -59,13 +61,13 @@ describe('approval lifecycle (manual clock)', () => {
   });
 
   it('refuses transitions out of a settled state and audits every transition with its actor', async () => {
-    const { service, audit } = setup();
+    const { service, audit, auditStore } = setup();
     const { approval } = await service.resolve(binding, details);
     await service.deny(approval.id, 'carol');
     await expect(service.approve(approval.id, 'bob')).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_INVALID_STATE' });
     await audit.flush();
     const events = [];
-    for await (const r of (audit as unknown as { store: FileAuditStore }).store.read('t')) events.push(`${r.type}:${r.actor}`);
+    for await (const r of auditStore.read('t')) events.push(`${r.type}:${r.actor}`);
     expect(events).toEqual(['approval.created:alice', 'approval.denied:carol']);
   });
 });

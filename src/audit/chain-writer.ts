@@ -1,0 +1,42 @@
+import type { AuditStore } from '../ports.ts';
+import type { AuditEvent } from './record.ts';
+import { chainEvents } from './chain.ts';
+
+/** Where buffered audit events go: chained onto each tenant's chain and stored, or rejected as a whole. */
+export interface AuditWriter {
+  /** Resolves once every event is stored; rejects with none of a tenant's events stored past the failure. */
+  write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Chains events onto the head of their tenant's chain and appends them with a compare-and-swap, re-chaining
+ * when another writer (the CLI, another replica) got there first. A tenant that fails is reported in the
+ * rejection's `failed` list; the tenants before it stay written.
+ */
+export class ChainWriter implements AuditWriter {
+  constructor(private readonly store: AuditStore) {}
+
+  async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
+    const failed: string[] = [];
+    let firstError: unknown;
+    for (const [tenant, events] of batch) {
+      try {
+        let head = await this.store.head(tenant);
+        for (;;) {
+          const result = await this.store.append(tenant, head, chainEvents(head, events));
+          if (result.ok) break;
+          head = result.head;
+        }
+      } catch (err) {
+        failed.push(tenant);
+        firstError ??= err;
+      }
+    }
+    if (failed.length > 0) throw Object.assign(new Error(`audit write failed for ${failed.join(', ')}: ${(firstError as Error)?.message}`), { failed, cause: firstError });
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { AuditTrail } from '../../src/audit/trail.ts';
+import type { AuditWriter } from '../../src/audit/chain-writer.ts';
+import type { AuditEvent } from '../../src/audit/record.ts';
+
+const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: {} });
+
+/** A writer that fails the tenants it is told to, once each. */
+function flakyWriter(failOnce: string[]) {
+  const written: string[] = [];
+  const writer: AuditWriter = {
+    async write(batch) {
+      const failed = [...batch.keys()].filter((t) => failOnce.includes(t));
+      for (const [tenant, events] of batch) if (!failed.includes(tenant)) written.push(...events.map((e) => `${tenant}:${e.type}`));
+      failOnce.splice(0, failOnce.length, ...failOnce.filter((t) => !failed.includes(t)));
+      if (failed.length) throw Object.assign(new Error('disk full'), { failed });
+    },
+    close: async () => undefined,
+  };
+  return { writer, written };
+}
+
+describe('audit trail buffering', () => {
+  it('keeps a failed batch and writes it again, ahead of later events, and only for the tenant that failed', async () => {
+    const { writer, written } = flakyWriter(['t']);
+    const errors: unknown[] = [];
+    const trail = new AuditTrail(writer, { flushIntervalMs: 1_000_000, onError: (e) => errors.push(e) });
+    trail.record(event('a'));
+    trail.record(event('x', 'other'));
+    await trail.flush();
+    expect(errors).toHaveLength(1);
+    expect(written).toEqual(['other:x']);
+    trail.record(event('b'));
+    await trail.flush();
+    expect(written).toEqual(['other:x', 't:a', 't:b']);
+    await trail.close();
+  });
+
+  it('writes what is buffered on close', async () => {
+    const { writer, written } = flakyWriter([]);
+    const trail = new AuditTrail(writer, { flushIntervalMs: 1_000_000 });
+    trail.record(event('a'));
+    await trail.close();
+    expect(written).toEqual(['t:a']);
+  });
+});
