@@ -58,16 +58,18 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     return reply.code(err.statusCode && err.statusCode < 500 ? err.statusCode : 500).send(rpcError(null, RpcErrorCode.INTERNAL_ERROR, err.statusCode && err.statusCode < 500 ? err.message : 'internal error', { code: 'GH_ERR_INTERNAL' }));
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every request, and a promise per request is measurable.
+  app.addHook('onRequest', (request, reply, done) => {
     const problem = guard.checkOrigin(request.headers.host, request.headers.origin);
     if (problem) return reply.code(403).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Forbidden: ${problem}`, { code: 'GH_ERR_FORBIDDEN_ORIGIN' }));
-    if (!request.url.startsWith('/mcp')) return;
+    if (!request.url.startsWith('/mcp')) return done();
     const caller = guard.authenticate(request.headers.authorization, header(request, 'x-api-key'));
     if (!caller) {
       reply.header('www-authenticate', 'Bearer');
       return reply.code(401).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unauthorized: send an API key as "Authorization: Bearer <key>"', { code: 'GH_ERR_UNAUTHORIZED' }));
     }
     (request as unknown as Record<symbol, Caller>)[CALLER] = caller;
+    done();
   });
 
   app.get('/healthz', async () => ({ ok: true, upstreams: Object.fromEntries(gateway.directory.all().map((u) => [u.name, u.state])) }));
@@ -209,7 +211,12 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       return reply;
     }
     if (!response) return reply.code(204).send();
-    return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(response));
+    // The common case, written straight to the socket: fastify's reply pipeline has nothing to add here.
+    reply.hijack();
+    const body = JSON.stringify(response);
+    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...sessionHeader(reply) });
+    raw.end(body);
+    return reply;
   }
 
   function legacySession(request: FastifyRequest, reply: FastifyReply): LegacyHttpSession | undefined {
