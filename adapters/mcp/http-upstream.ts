@@ -64,18 +64,28 @@ export class HttpUpstream extends ReconnectingUpstream {
 
   protected async transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId): Promise<void> {
     const requestId = 'id' in message && 'method' in message ? message.id : undefined;
-    let response;
+    // A request that times out or is cancelled drops its HTTP exchange too, so a hung upstream cannot pin
+    // connections of the pool.
+    const abort = new AbortController();
+    if (requestId !== undefined) this.rpc.onEnd(requestId, (answered) => answered || abort.abort());
     try {
-      response = await request(this.options.url, {
-        method: 'POST',
-        headers: { ...this.headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: JSON.stringify(message),
-        dispatcher: this.agent,
-      });
+      await this.exchange(message, requestId, relatedRequestId, abort.signal);
     } catch (err) {
-      if (this.state === 'ready') this.connectionLost(err as Error);
+      if (abort.signal.aborted) return;
+      // Only a refused connection means the upstream is down; any other failure fails this request alone.
+      if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' && this.state === 'ready') this.connectionLost(err as Error);
       throw err;
     }
+  }
+
+  private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal): Promise<void> {
+    const response = await request(this.options.url, {
+      method: 'POST',
+      headers: { ...this.headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(message),
+      dispatcher: this.agent,
+      signal,
+    });
     const session = response.headers['mcp-session-id'];
     if (typeof session === 'string' && 'method' in message && message.method === 'initialize') this.sessionId = session;
     const type = String(response.headers['content-type'] ?? '');

@@ -64,7 +64,7 @@ export class RpcClient {
         this.pending.delete(id);
         pending.cleanup();
         pending.ended?.(false);
-        void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') } });
+        this.post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') } }).catch(() => undefined);
         reject(cancelledError(this.upstreamName, options.signal));
       };
       const restartTimer = options.timeoutMs
@@ -74,7 +74,7 @@ export class RpcClient {
               this.pending.delete(id);
               pending.cleanup();
               pending.ended?.(false);
-              void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } });
+              this.post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } }).catch(() => undefined);
               reject(new GatewayError('GH_ERR_UPSTREAM_TIMEOUT', `${this.upstreamName} did not answer ${method} within ${options.timeoutMs} ms`, {
                 data: { upstream: this.upstreamName, method, timeoutMs: options.timeoutMs },
               }));
@@ -103,12 +103,20 @@ export class RpcClient {
         sendParams = { ...params, _meta: meta };
       }
       const message = sendParams === undefined ? { jsonrpc: '2.0' as const, id, method } : { jsonrpc: '2.0' as const, id, method, params: sendParams };
-      Promise.resolve(this.send(message)).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err), false));
+      this.post(message).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err), false));
     });
   }
 
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
-    await this.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  /**
+   * Sends through the transport, always as a promise: a transport that throws (a dead process) must reject,
+   * never throw into a timer or an abort listener, where it would take the whole gateway down.
+   */
+  private post(message: JsonRpcMessage, context?: { relatedRequestId?: JsonRpcId }): Promise<void> {
+    return Promise.resolve().then(() => this.send(message, context));
   }
 
   /** Feeds one incoming message. `relatedRequestId` is set when the transport knows which request it belongs to. */
@@ -207,7 +215,7 @@ export class RpcClient {
         this.serverRequests.delete(id);
       }
     }
-    await Promise.resolve(this.send(response, { relatedRequestId })).catch(() => undefined);
+    await this.post(response, { relatedRequestId }).catch(() => undefined);
   }
 
   /**

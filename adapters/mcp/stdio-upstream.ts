@@ -58,7 +58,11 @@ export class StdioUpstream extends ReconnectingUpstream {
       child.stderr!.on('data', (chunk: Buffer) => {
         for (const line of stderr.push(chunk)) if (line.trim()) this.log.info(`[${this.name}] ${line}`);
       });
-      child.stdin!.on('error', () => undefined); // EPIPE after exit; the exit handler reports it
+      // EPIPE: the server closed its stdin (or died). It can take no more requests, so end it; the exit
+      // handler fails what is in flight and restarts it.
+      child.stdin!.on('error', () => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      });
       child.once('spawn', () => resolve());
       child.once('error', (err) => {
         if (this.child === child) this.child = undefined;

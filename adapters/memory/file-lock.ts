@@ -1,4 +1,5 @@
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../../src/errors.ts';
 
@@ -6,22 +7,25 @@ const STALE_AFTER_MS = 10_000;
 const GIVE_UP_AFTER_MS = 10_000;
 
 /**
- * Cross-process mutual exclusion on a lock file created with O_EXCL. A lock whose owner has died (its pid is
- * gone) or that is older than ten seconds is stale and taken over, so a kill -9 never wedges the data dir.
+ * Cross-process mutual exclusion on a lock file created with O_EXCL and holding its owner's token. A lock
+ * whose owner has died (its pid is gone) or that is older than ten seconds is stale and taken over, so a kill -9
+ * never wedges the data dir. A holder removes the lock only while it still holds its own token.
  */
 export async function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
+  const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
   const started = Date.now();
   let wait = 1;
   for (;;) {
     try {
       const handle = await open(lockPath, 'wx');
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(token);
       await handle.close();
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await isStale(lockPath)) {
-        await rm(lockPath, { force: true });
+      const stale = await staleContent(lockPath);
+      if (stale !== undefined) {
+        await takeOver(lockPath, stale, token);
         continue;
       }
       if (Date.now() - started > GIVE_UP_AFTER_MS) {
@@ -34,24 +38,41 @@ export async function withFileLock<T>(lockPath: string, body: () => Promise<T>):
   try {
     return await body();
   } finally {
-    await rm(lockPath, { force: true });
+    if ((await readFile(lockPath, 'utf8').catch(() => '')) === token) await rm(lockPath, { force: true });
   }
 }
 
-async function isStale(lockPath: string): Promise<boolean> {
+/** The content of the lock if it is stale, else undefined. */
+async function staleContent(lockPath: string): Promise<string | undefined> {
   try {
     const [content, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
-    if (Date.now() - info.mtimeMs > STALE_AFTER_MS) return true;
-    const pid = Number(content);
-    if (!Number.isInteger(pid) || pid <= 0) return false; // being written right now
-    if (pid === process.pid) return false;
+    if (Date.now() - info.mtimeMs > STALE_AFTER_MS) return content;
+    const pid = Number(content.split(' ')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined; // being written, or ours
     try {
       process.kill(pid, 0);
-      return false;
+      return undefined;
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+      return (err as NodeJS.ErrnoException).code === 'ESRCH' ? content : undefined;
     }
   } catch {
-    return false; // vanished between the checks: just retry
+    return undefined; // vanished between the checks: just retry
   }
+}
+
+/**
+ * Moves a stale lock aside with an atomic rename, so of several processes that saw it stale only one removes
+ * it. If what was moved turns out not to be the stale lock (another process replaced it in between), it is
+ * put back, unless a new lock already stands there.
+ */
+async function takeOver(lockPath: string, staleContentSeen: string, token: string): Promise<void> {
+  const aside = `${lockPath}.${token.split(' ')[1]}.stale`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return; // someone else moved it first
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => staleContentSeen);
+  if (moved !== staleContentSeen) await link(aside, lockPath).catch(() => undefined);
+  await rm(aside, { force: true });
 }

@@ -87,8 +87,13 @@ export class ApprovalService {
   }
 
   /** Withdraws a pending approval, for instance when the client cancelled the held call. */
-  async cancel(id: string, actor: string, reason: string): Promise<void> {
-    await this.transition(id, 'cancelled', actor, reason).catch(() => undefined);
+  async cancel(id: string, actor: string, reason: string): Promise<ApprovalRecord | undefined> {
+    return this.transition(id, 'cancelled', actor, reason).catch(() => undefined);
+  }
+
+  /** Notes that a caller was told of the expiry: the next identical call then asks for a new approval. */
+  reportExpiry(id: string): Promise<ApprovalRecord> {
+    return this.store.update(id, (r) => (r.expiryReportedAt === undefined ? { ...r, expiryReportedAt: this.clock.now() } : r));
   }
 
   /** Atomically turns `approved` into `consumed`. Only one caller, in any process, ever gets the record. */
@@ -156,10 +161,7 @@ export class ApprovalService {
         if (this.clock.now() < settledAt(latest) + this.ttlMs) return { kind: 'denied', approval: latest };
         break;
       case 'expired':
-        if (latest.expiryReportedAt === undefined) {
-          const reported = await this.store.update(latest.id, (r) => ({ ...r, expiryReportedAt: this.clock.now() }));
-          return { kind: 'expired', approval: reported };
-        }
+        if (latest.expiryReportedAt === undefined) return { kind: 'expired', approval: await this.reportExpiry(latest.id) };
         break;
     }
     return { kind: 'pending', approval: await this.create(key, binding, details), created: true };

@@ -38,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`gatehouse: unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
-  if (rest[0] === '--help' || rest[0] === '-h') {
+  const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (options.includes('--help') || options.includes('-h')) {
     console.log(command.help);
     return 0;
   }

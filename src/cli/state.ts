@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../config/load.ts';
-import { defaultConfig } from '../config/load.ts';
+import { defaultConfig, loadStateConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { flag, type ParsedArgs } from './args.ts';
 
@@ -19,7 +18,7 @@ export function stateConfig(args: ParsedArgs): GatehouseConfig {
   const dataDir = flag(args, 'data-dir');
   if (dataDir) return defaultConfig({ dataDir: resolve(dataDir) });
   const file = flag(args, 'config') ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (file) return loadConfig(file).config;
+  if (file) return loadStateConfig(file);
   return defaultConfig({ dataDir: defaultWrapDataDir() });
 }
 

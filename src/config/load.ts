@@ -43,6 +43,18 @@ export function resolvePaths(config: GatehouseConfig, base: string): GatehouseCo
   return { ...config, dataDir: at(config.dataDir), policies: config.policies.map(at), upstreams };
 }
 
+/**
+ * What the state commands (approvals, audit) need from a gateway's config: where the data dir is, and the
+ * approval TTL. Nothing else is read or interpolated, so an approver's shell needs none of the gateway's secrets.
+ */
+export function loadStateConfig(file: string): GatehouseConfig {
+  const path = resolve(file);
+  const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
+  const raw = (loaded.value ?? {}) as Record<string, unknown>;
+  const partial = validateYaml(loaded, configSchema.pick({ dataDir: true, approvals: true }), 'GH_ERR_CONFIG_INVALID', { dataDir: raw.dataDir, approvals: raw.approvals });
+  return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), approvals: partial.approvals });
+}
+
 /** The config used when only flags are given (`gatehouse wrap`, or state commands with `--data-dir`). */
 export function defaultConfig(overrides: Partial<GatehouseConfig> = {}): GatehouseConfig {
   return { ...configSchema.parse({}), ...overrides };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from './duration.ts';
+import { LOG_LEVELS } from '../log.ts';
 
 const hostPort = z
   .string()
@@ -80,7 +81,7 @@ export const configSchema = z.strictObject({
       maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
     })
     .prefault({}),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;

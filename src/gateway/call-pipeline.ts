@@ -31,6 +31,12 @@ export interface CallPipelineOptions {
   approvalHint(approvalId: string): string;
 }
 
+interface ApprovalGate {
+  approval: ApprovalRecord;
+  result?: CallToolResult;
+  ended?: 'DENIED' | 'CANCELLED';
+}
+
 export interface CallPipelineDeps {
   catalog: ToolCatalog;
   kernel: Kernel;
@@ -88,11 +94,18 @@ export class CallPipeline {
     }
 
     if (decision.effect === 'require_approval') {
-      const gate = await this.awaitApproval(call, entry, jobId, argsDigest, decision);
+      let gate: ApprovalGate;
+      try {
+        gate = await this.awaitApproval(call, entry, jobId, argsDigest, decision);
+      } catch (err) {
+        // The approvals could not be read or written: nobody can have approved this call, so it does not run.
+        const error = asGatewayError(err);
+        this.deps.log.error('approval handling failed; denying (fail closed)', { jobId, code: error.code, error: error.message });
+        jobs.move(jobId, 'DENIED', 'approvals', { errorCode: error.code });
+        return { result: errorResult(error.code, `The approval for this call could not be handled, so it did not run: ${error.message}`, { 'gatehouse/job': jobMeta }) };
+      }
       if (gate.result) {
-        const state = gate.approval.state;
-        if (state === 'denied' || state === 'expired') jobs.move(jobId, 'DENIED', 'approvals', { approvalId: gate.approval.id, approval: state });
-        else if (state === 'cancelled') jobs.move(jobId, 'CANCELLED', call.caller.principal, { approvalId: gate.approval.id });
+        if (gate.ended) jobs.move(jobId, gate.ended, 'approvals', { approvalId: gate.approval.id, approval: gate.approval.state });
         else jobs.release(jobId); // parked on a pending approval: the retry of the call is a job of its own
         return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
       }
@@ -102,14 +115,11 @@ export class CallPipeline {
     return this.dispatch(call, entry, jobId, decision, jobMeta);
   }
 
-  /** Resolves the approval for this exact call: `result` set means answer now; unset means it may run. */
-  private async awaitApproval(
-    call: NormalizedCall,
-    entry: CatalogEntry,
-    jobId: string,
-    argsDigest: string,
-    decision: Decision,
-  ): Promise<{ approval: ApprovalRecord; result?: CallToolResult }> {
+  /**
+   * Resolves the approval for this exact call. `result` set means answer now (and `ended`, if set, is how the
+   * job ended); unset means the approval was claimed for this call and it may run.
+   */
+  private async awaitApproval(call: NormalizedCall, entry: CatalogEntry, jobId: string, argsDigest: string, decision: Decision): Promise<ApprovalGate> {
     const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
@@ -117,8 +127,8 @@ export class CallPipeline {
     );
     let approval = outcome.approval;
     if (outcome.kind === 'run') return { approval };
-    if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval) };
-    if (outcome.kind === 'expired') return { approval, result: expiredResult(approval) };
+    if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval), ended: 'DENIED' };
+    if (outcome.kind === 'expired') return { approval, result: expiredResult(approval), ended: 'DENIED' };
 
     jobs.move(jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' });
     if (call.reply.progressToken !== undefined && options.holdBudgetMs > 0) {
@@ -130,16 +140,17 @@ export class CallPipeline {
       };
       tick();
       approval = await approvals.waitForSettled(approval.id, options.holdBudgetMs, { signal: call.reply.signal, tickMs: options.holdProgressEveryMs, onTick: tick });
-      if (call.reply.signal.aborted && approval.state === 'pending') {
-        await approvals.cancel(approval.id, call.caller.principal, 'the client cancelled the call');
-        return { approval, result: errorResult('GH_ERR_CANCELLED', 'The call was cancelled while waiting for approval.') };
+      if (call.reply.signal.aborted) {
+        // The client gave up: a pending approval is withdrawn; one granted meanwhile waits for a retry.
+        if (approval.state === 'pending') approval = (await approvals.cancel(approval.id, call.caller.principal, 'the client cancelled the call')) ?? approval;
+        return { approval, result: errorResult('GH_ERR_CANCELLED', 'The call was cancelled while waiting for approval.'), ended: 'CANCELLED' };
       }
       if (approval.state === 'approved') {
         const claimed = await approvals.claim(approval.id, jobId);
         if (claimed) return { approval: claimed };
       }
-      if (approval.state === 'denied') return { approval, result: deniedByHuman(approval) };
-      if (approval.state === 'expired') return { approval, result: expiredResult(approval) };
+      if (approval.state === 'denied') return { approval, result: deniedByHuman(approval), ended: 'DENIED' };
+      if (approval.state === 'expired') return { approval: await approvals.reportExpiry(approval.id), result: expiredResult(approval), ended: 'DENIED' };
     }
     return { approval, result: pendingResult(approval, options.approvalHint(approval.id)) };
   }

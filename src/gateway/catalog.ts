@@ -33,6 +33,7 @@ export class ToolCatalog {
   private readonly byName = new Map<string, CatalogEntry>();
   private readonly byServer = new Map<string, CatalogEntry[]>();
   private readonly listeners = new Set<() => void>();
+  private readonly refreshing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly log: Logger,
@@ -54,7 +55,19 @@ export class ToolCatalog {
   }
 
   /** Re-reads one upstream's tools (all pages). A failure leaves its previous tools in place. */
-  async refresh(upstream: Upstream): Promise<void> {
+  refresh(upstream: Upstream): Promise<void> {
+    // One refresh at a time per upstream, in order: an older listing can never overwrite a newer one.
+    const next = (this.refreshing.get(upstream.name) ?? Promise.resolve()).catch(() => undefined).then(() => this.refreshNow(upstream));
+    this.refreshing.set(upstream.name, next);
+    return next;
+  }
+
+  /** Resolves once the refreshes of this upstream asked for so far are done (whether they worked or not). */
+  async settled(server: string): Promise<void> {
+    await this.refreshing.get(server)?.catch(() => undefined);
+  }
+
+  private async refreshNow(upstream: Upstream): Promise<void> {
     if (!upstream.serverCapabilities?.tools) {
       this.replace(upstream.name, []);
       return;

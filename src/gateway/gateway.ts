@@ -81,7 +81,7 @@ export class Gateway {
         holdProgressEveryMs: 10_000,
         upstreamTimeoutMs: (server) => timeouts.get(server) ?? 60_000,
         approvalHint: (id) =>
-          `Approve it with \`gatehouse approvals approve ${id}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,
+          `Approve it with \`gatehouse approvals approve ${id} --data-dir ${config.dataDir}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,
       },
     });
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
@@ -138,7 +138,7 @@ export class Gateway {
       serverRequest: undefined,
     });
     // Serve the first tools/list complete: an upstream that came up at start is listed before clients ask.
-    if (upstream.state === 'ready') await this.catalog.refresh(upstream).catch(() => undefined);
+    await this.catalog.settled(upstream.name);
   }
 
   private onUpstreamNotification(upstream: Upstream, method: string, params: Record<string, unknown> | undefined): void {

@@ -38,7 +38,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   const exchange = new Exchange(gateway);
   const sessions = new Map<string, LegacyHttpSession>();
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
-  let guard: HttpGuard;
+  let guard: HttpGuard | undefined;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -60,9 +60,11 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
 
   // A callback hook, not an async one: it runs on every request, and a promise per request is measurable.
   app.addHook('onRequest', (request, reply, done) => {
+    if (!guard) return reply.code(503).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'starting up'));
     const problem = guard.checkOrigin(request.headers.host, request.headers.origin);
     if (problem) return reply.code(403).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Forbidden: ${problem}`, { code: 'GH_ERR_FORBIDDEN_ORIGIN' }));
-    if (!request.url.startsWith('/mcp')) return done();
+    // Every route, /healthz included, sits behind the keys when there are keys: deciding by URL prefix would
+    // let `/%6Dcp` (which routes to /mcp) through.
     const caller = guard.authenticate(request.headers.authorization, header(request, 'x-api-key'));
     if (!caller) {
       reply.header('www-authenticate', 'Bearer');
@@ -226,7 +228,8 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       return undefined;
     }
     const found = sessions.get(id);
-    if (!found || found.session.caller.principal !== (request as unknown as Record<symbol, Caller>)[CALLER].principal) {
+    const caller = (request as unknown as Record<symbol, Caller>)[CALLER];
+    if (!found || found.session.caller.principal !== caller.principal || found.session.caller.tenant !== caller.tenant) {
       void reply.code(404).send(rpcError(null, -32001, 'Session not found', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
       return undefined;
     }

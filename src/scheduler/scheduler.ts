@@ -57,6 +57,11 @@ export class Scheduler {
 
   /** Dispatches the job and resolves with its result; cancellation travels to the executor on `sys.job.cancel`. */
   run(job: JobRequest, options: RunOptions): Promise<JobResult> {
+    // A client that went away before dispatch gets nothing run on its behalf.
+    if (options.signal?.aborted) {
+      this.jobs.move(job.jobId, 'CANCELLED', job.principalId, { reason: 'cancelled before dispatch' });
+      return Promise.resolve({ jobId: job.jobId, status: JobStatus.CANCELLED, workerId: '', executionMs: 0, errorCode: 'GH_ERR_CANCELLED', errorMessage: 'the call was cancelled before it ran' });
+    }
     return new Promise<JobResult>((resolve) => {
       const onAbort = () => {
         void this.bus.publish(Subjects.cancel, this.packet(job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'cancelled by the client', requestedBy: job.principalId } }));
@@ -81,12 +86,15 @@ export class Scheduler {
     const waiter = this.waiters.get(result.jobId);
     if (!waiter) return; // a result for a job that already ended: recorded by whoever ended it, ignored here
     this.waiters.delete(result.jobId);
-    this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
-      executionMs: result.executionMs,
-      ...(result.errorCode ? { errorCode: result.errorCode } : {}),
-      ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
-    });
-    waiter.resolve(result);
+    try {
+      this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
+        executionMs: result.executionMs,
+        ...(result.errorCode ? { errorCode: result.errorCode } : {}),
+        ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
+      });
+    } finally {
+      waiter.resolve(result); // whatever the bookkeeping did, the caller gets its answer
+    }
   }
 
   private packet(traceId: string, payload: BusPacket['payload']): BusPacket {

@@ -36,6 +36,9 @@ export async function runStart(argv: string[]): Promise<number> {
       log,
     );
   }
+  if (http && !['127.0.0.1', 'localhost', '::1'].includes(new URL(http.url).hostname.replace(/^\[|\]$/g, '')) && !config.auth?.apiKeys.length) {
+    log.warn(`listening on ${http.url} without auth.apiKeys: anyone who can reach this address can call every tool as ${caller.principal}`);
+  }
   const stdio = config.listen.stdio ? serveStdio(gateway, { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
   await gateway.start();
   // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.

@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../config/load.ts';
-import { createLogger } from '../../log.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs, usage } from '../args.ts';
@@ -27,7 +27,10 @@ export async function runWrap(argv: string[]): Promise<number> {
   const [command, ...commandArgs] = args.rest;
   if (!command) throw usage('missing the server command after --');
   const name = flag(args, 'name') ?? upstreamNameFor(command, commandArgs);
-  const log = createLogger((flag(args, 'log-level') as never) ?? 'warn');
+  if (!/^[A-Za-z0-9-]{1,24}$/.test(name)) throw usage(`--name must be 1-24 letters, digits or dashes, got ${JSON.stringify(name)}`);
+  const level = flag(args, 'log-level') ?? 'warn';
+  if (!LOG_LEVELS.includes(level as LogLevel)) throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const log = createLogger(level as LogLevel);
   const config = defaultConfig({
     listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
     dataDir: resolve(flag(args, 'data-dir') ?? defaultWrapDataDir()),
