@@ -109,6 +109,29 @@ describe('approvals, end to end', () => {
     await client.close();
   });
 
+  it('returns the pending result when the hold budget runs out', async () => {
+    const h = await harness({ approvals: { ttl: 60_000, holdBudget: 300 } });
+    const client = await connectHttp(h.url);
+    const result = await client.callTool(write, { onprogress: () => undefined } as never);
+    expect(text(result)).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(0);
+    await client.close();
+  });
+
+  it('withdraws the approval when the client cancels a held call', async () => {
+    const h = await harness();
+    const client = await connectHttp(h.url);
+    const controller = new AbortController();
+    const call = client.callTool(write, { onprogress: () => undefined, signal: controller.signal } as never);
+    await waitFor(async () => (await h.gateway.approvals.list('pending')).length === 1, 'the approval to be created');
+    const [approval] = await h.gateway.approvals.list('pending');
+    controller.abort('changed my mind');
+    await expect(call).rejects.toBeDefined();
+    await waitFor(async () => (await h.gateway.approvals.get(approval.id))?.state === 'cancelled', 'the approval to be withdrawn');
+    expect(h.writes()).toBe(0);
+    await client.close();
+  });
+
   it('keeps a pending approval across a restart of Gatehouse', async () => {
     const first = await startHarness();
     let client = await connectHttp(first.url);

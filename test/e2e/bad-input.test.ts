@@ -66,6 +66,13 @@ describe('bad input over HTTP', () => {
       const noKey = await request(secured.url, { method: 'POST', body: init, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
       expect(noKey.statusCode).toBe(401);
       await noKey.body.dump();
+      // The route decides, not the raw URL: an encoded path that routes to /mcp needs the key too.
+      const encoded = await request(secured.url.replace('/mcp', '/%6Dcp'), { method: 'POST', body: init, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
+      expect(encoded.statusCode).toBe(401);
+      await encoded.body.dump();
+      const health = await request(secured.url.replace('/mcp', '/healthz'));
+      expect(health.statusCode).toBe(401);
+      await health.body.dump();
       const withKey = await request(secured.url, { method: 'POST', body: init, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${'k'.repeat(32)}` } });
       expect(withKey.statusCode).toBe(200);
       await withKey.body.dump();
@@ -95,6 +102,14 @@ describe('bad input over stdio', () => {
     expect(await next(3)).toMatchObject({ id: 8, result: { protocolVersion: '2025-11-25' } });
     child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'no/such' }) + '\n');
     expect(await next(4)).toMatchObject({ id: 9, error: { code: -32601 } });
+    child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'fx__nope', arguments: {} } }) + '\n');
+    expect(await next(5)).toMatchObject({ id: 10, error: { code: -32602, data: { code: 'GH_ERR_UNKNOWN_TOOL' } } });
+    child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 5 } } }) + '\n');
+    expect(await next(6)).toMatchObject({ id: 11, result: { isError: true, _meta: { 'gatehouse/error': { code: 'GH_ERR_INVALID_ARGUMENTS' } } } });
+    child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'ping', params: { pad: 'x'.repeat(5 * 1024 * 1024) } }) + '\n');
+    expect(await next(7)).toMatchObject({ id: null, error: { data: { code: 'GH_ERR_BODY_TOO_LARGE' } } });
+    child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id: 13, method: 'ping' }) + '\n');
+    expect(await next(8)).toMatchObject({ id: 13, result: {} });
     child.kill();
   });
 });
@@ -107,6 +122,22 @@ describe('bad files', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('gatehouse.yaml:3: upstreams.x');
     expect(result.stderr).toContain('GH_ERR_CONFIG_INVALID');
+  });
+
+  it('reads only the data dir from --config in state commands, so they need none of the gateway secrets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-state-'));
+    writeFileSync(join(dir, 'gatehouse.yaml'), 'dataDir: state\nauth: { apiKeys: [{ key: "${env:GH_UNSET_KEY_FOR_TEST}", principal: a }] }\n');
+    const result = await gatehouse(['approvals', 'list', '--config', join(dir, 'gatehouse.yaml')]);
+    expect(result).toMatchObject({ code: 0, stdout: 'no pending approvals\n' });
+  });
+
+  it('reports a torn audit file instead of appending after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-torn-'));
+    mkdirSync(join(dir, 'audit'));
+    writeFileSync(join(dir, 'audit', 'default.jsonl'), '{"seq":1,"tenant":"default"');
+    const result = await gatehouse(['audit', 'verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('BROKEN at seq 1');
   });
 
   it('reports a corrupted approval file instead of losing it', async () => {

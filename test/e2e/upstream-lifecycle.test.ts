@@ -31,12 +31,9 @@ describe('progress, cancellation and upstream failure', () => {
   it('carries a client cancellation through to the upstream call', async () => {
     const client = await connectHttp(h.url);
     const controller = new AbortController();
-    const call = client.callTool({ name: 'fx__slow', arguments: { steps: 100, delayMs: 50 } }, { signal: controller.signal } as never);
-    await waitFor(async () => {
-      await h.gateway.audit.flush();
-      return true;
-    }, 'flush');
-    await new Promise((r) => setTimeout(r, 300));
+    let progressed = false;
+    const call = client.callTool({ name: 'fx__slow', arguments: { steps: 100, delayMs: 50 } }, { signal: controller.signal, onprogress: () => (progressed = true) } as never);
+    await waitFor(() => progressed, 'the call to be running upstream');
     controller.abort('user abort');
     await expect(call).rejects.toBeDefined();
     let jobId = '';
@@ -58,6 +55,19 @@ describe('progress, cancellation and upstream failure', () => {
     await waitFor(() => h.gateway.directory.get('fx')?.state === 'ready', 'the upstream to restart');
     const again = await client.callTool({ name: 'fx__echo', arguments: { text: 'back' } });
     expect((again.content as { text: string }[])[0].text).toBe('echo: back');
+    await client.close();
+  });
+
+  it('survives an upstream that stops reading its stdin, and restarts it', async () => {
+    const client = await connectHttp(h.url);
+    await client.callTool({ name: 'fx__deaf', arguments: {} });
+    const failed = await client.callTool({ name: 'fx__echo', arguments: { text: 'anyone?' } });
+    expect(failed.isError).toBe(true);
+    expect((failed.content as { text: string }[])[0].text).toContain('GH_ERR_UPSTREAM_UNAVAILABLE');
+    await waitFor(async () => {
+      const r = await client.callTool({ name: 'fx__echo', arguments: { text: 'back' } });
+      return !r.isError;
+    }, 'the upstream to be restarted');
     await client.close();
   });
 
