@@ -1,5 +1,6 @@
 import type { AuditEvent } from './record.ts';
 import type { AuditWriter } from './chain-writer.ts';
+import { GatewayError } from '../errors.ts';
 
 export interface AuditTrailOptions {
   /** How long events may wait in memory before they are written (ms). Default 20. */
@@ -58,13 +59,15 @@ export class AuditTrail {
     return this.writing;
   }
 
-  /** Writes what is buffered, once, and stops: a failure here is reported through onError, not retried. */
+  /** Writes what is buffered, once, and stops. Events that could not be written make it reject, loudly. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
     await this.writer.close();
+    const lost = [...this.buffers.values()].reduce((n, events) => n + events.length, 0);
+    if (lost > 0) throw new GatewayError('GH_ERR_INTERNAL', `${lost} audit events could not be written (see the errors above)`, { data: { lost } });
   }
 
   private schedule(ms: number): void {

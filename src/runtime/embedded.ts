@@ -9,7 +9,7 @@ import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
-import type { Upstream } from '../ports.ts';
+import type { AuditStore, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -58,4 +58,9 @@ export function openDataDir(dataDir: string, ttlMs: number): { approvals: Approv
       await approvalStore.close();
     },
   };
+}
+
+/** The audit chains of a data dir, for the commands that read them. */
+export function openAuditStore(dataDir: string): AuditStore {
+  return new FileAuditStore(dataDir);
 }

@@ -36,6 +36,13 @@ describe('audit trail buffering', () => {
     await trail.close();
   });
 
+  it('rejects on close when events could not be written, rather than lose them quietly', async () => {
+    const { writer } = flakyWriter(['t']);
+    const trail = new AuditTrail(writer, { flushIntervalMs: 1_000_000 });
+    trail.record(event('a'));
+    await expect(trail.close()).rejects.toMatchObject({ data: { lost: 1 } });
+  });
+
   it('writes what is buffered on close', async () => {
     const { writer, written } = flakyWriter([]);
     const trail = new AuditTrail(writer, { flushIntervalMs: 1_000_000 });

@@ -1,7 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FileAuditStore } from '../../../adapters/memory/audit-store.ts';
+import { openAuditStore } from '../../runtime/embedded.ts';
+import type { AuditStore } from '../../ports.ts';
 import { verifyChain } from '../../audit/verify.ts';
 import type { AuditRecord } from '../../audit/record.ts';
 import { flag, parseArgs, usage } from '../args.ts';
@@ -25,7 +26,7 @@ export async function runAudit(argv: string[]): Promise<number> {
   const [action] = args.positionals;
   if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!);
   const config = stateConfig(args);
-  const store = new FileAuditStore(config.dataDir);
+  const store = openAuditStore(config.dataDir);
   const tenants = flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants();
   switch (action) {
     case 'tail':
@@ -58,7 +59,7 @@ export async function runAudit(argv: string[]): Promise<number> {
   }
 }
 
-async function tail(store: FileAuditStore, tenants: string[], n: number, follow: boolean): Promise<number> {
+async function tail(store: AuditStore, tenants: string[], n: number, follow: boolean): Promise<number> {
   if (!Number.isInteger(n) || n < 0) throw usage('-n needs a whole number');
   const seen = new Map<string, number>();
   const all: AuditRecord[] = [];
