@@ -22,7 +22,6 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_PENDING: { retryable: true, summary: 'waiting for a human approval' },
   GH_ERR_APPROVAL_DENIED: { retryable: false, summary: 'the approval was denied' },
   GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
-  GH_ERR_APPROVAL_CONSUMED: { retryable: false, summary: 'the approval was already used' },
   GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval cannot make that transition' },
   GH_ERR_UPSTREAM_UNAVAILABLE: { retryable: true, summary: 'the upstream MCP server is not reachable' },

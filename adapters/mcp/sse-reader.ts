@@ -48,9 +48,4 @@ export async function* readSseEvents(body: AsyncIterable<Buffer | string>): Asyn
   if (last) yield last;
 }
 
-/** Each event's data only (events without data are skipped). */
-export async function* readSseData(body: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
-  for await (const event of readSseEvents(body)) if (event.data) yield event.data;
-}
-
 const field = (line: string, at: number): string => line.slice(line.charAt(at) === ' ' ? at + 1 : at);

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
 
+/** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
+
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:8787"');
@@ -12,7 +15,7 @@ const stdioUpstream = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
   /** Per-request timeout (default 60s); restarted by every progress notification. */
-  timeout: durationMs.default(60_000),
+  timeout: durationMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
   /**
    * Whether clients see this upstream's tools and prompts as `<upstream>__<name>` (true, the default) or under
    * the upstream's own names (false): for a deployment that fronts one server and must keep its names. A name
@@ -26,7 +29,7 @@ const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   headers: z.record(z.string(), z.string()).default({}),
   /** Per-request timeout (default 60s); restarted by every progress notification. */
-  timeout: durationMs.default(60_000),
+  timeout: durationMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
   /** See the stdio upstream's `namespace` (default true). */
   namespace: z.boolean().optional(),
 });

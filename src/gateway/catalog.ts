@@ -4,6 +4,7 @@ import type { ToolDefinition } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
 import { exposedName, namespacedName } from './tool-names.ts';
+import { listAllPages } from './list-pages.ts';
 
 export interface CatalogEntry {
   /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
@@ -21,7 +22,7 @@ export interface CatalogEntry {
   check(args: Record<string, unknown>): string | undefined;
 }
 
-const MAX_PAGES = 100;
+const LIST_TIMEOUT_MS = 30_000;
 
 /**
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
@@ -72,15 +73,7 @@ export class ToolCatalog {
       this.replace(upstream.name, []);
       return;
     }
-    const tools: ToolDefinition[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const result = await upstream.request('tools/list', cursor ? { cursor } : undefined, { timeoutMs: 30_000 });
-      tools.push(...((result.tools as ToolDefinition[]) ?? []));
-      cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined;
-      if (!cursor) break;
-    }
-    this.replace(upstream.name, tools);
+    this.replace(upstream.name, await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS));
   }
 
   private replace(server: string, tools: ToolDefinition[]): void {

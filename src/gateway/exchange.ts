@@ -30,9 +30,6 @@ export class Exchange {
   notification(session: ClientSession, notification: JsonRpcNotification, inflight: ReadonlyMap<string | number, AbortController>): void {
     const params = notification.params ?? {};
     switch (notification.method) {
-      case 'notifications/initialized':
-        session.initialized = true;
-        return;
       case 'notifications/cancelled':
         inflight.get(params.requestId as string | number)?.abort(String(params.reason ?? 'cancelled by the client'));
         return;

@@ -15,7 +15,6 @@ export class ClientSession {
   protocolVersion: string;
   clientInfo: { name: string; version: string } | undefined;
   capabilities: Record<string, unknown> = {};
-  initialized = false;
   logLevel: LogLevel | undefined;
   readonly subscriptions = new Set<string>();
   lastSeen = Date.now();

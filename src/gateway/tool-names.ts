@@ -1,6 +1,6 @@
 import { sha256Hex } from '../protocol/digest.ts';
 
-const SEPARATOR = '__';
+export const SEPARATOR = '__';
 const MAX_LENGTH = 64;
 const INVALID = /[^a-zA-Z0-9_-]/g;
 

@@ -1,9 +1,10 @@
 import type { Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
+import { listAllPages } from './list-pages.ts';
+import { SEPARATOR } from './tool-names.ts';
 import { LOG_LEVELS, type LogLevel } from './session.ts';
 
-const SEPARATOR = '__';
-const MAX_PAGES = 100;
 
 /**
  * The configured upstreams by name, and what routing needs besides tools: which upstream owns a resource URI
@@ -35,7 +36,7 @@ export class UpstreamDirectory {
   }
 
   timeoutMs(name: string): number {
-    return this.timeouts.get(name) ?? 60_000;
+    return this.timeouts.get(name) ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   }
 
   /**
@@ -47,7 +48,7 @@ export class UpstreamDirectory {
     const lists = await Promise.all(
       this.ready(capability).map(async (upstream) => {
         try {
-          const items = await this.listAll(upstream, method, key);
+          const items = await listAllPages(upstream, method, key, this.timeoutMs(upstream.name));
           this.learnOwners(upstream.name, method, items);
           return { upstream, items };
         } catch (err) {
@@ -132,18 +133,6 @@ export class UpstreamDirectory {
 
   private ready(capability: string): Upstream[] {
     return this.all().filter((u) => u.state === 'ready' && u.serverCapabilities?.[capability] !== undefined);
-  }
-
-  private async listAll(upstream: Upstream, method: string, key: string): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const result = await upstream.request(method, cursor ? { cursor } : undefined, { timeoutMs: this.timeoutMs(upstream.name) });
-      items.push(...((result[key] as Record<string, unknown>[]) ?? []));
-      cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined;
-      if (!cursor) break;
-    }
-    return items;
   }
 
   private learnOwners(server: string, method: string, items: Record<string, unknown>[]): void {

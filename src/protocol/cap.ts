@@ -144,6 +144,3 @@ export const Subjects = {
 
 export const contextPtr = (jobId: string): string => `ctx:${jobId}`;
 export const resultPtr = (jobId: string): string => `res:${jobId}`;
-
-const TERMINAL = new Set([JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DENIED, JobStatus.TIMEOUT]);
-export const isTerminalStatus = (status: JobStatus): boolean => TERMINAL.has(status);

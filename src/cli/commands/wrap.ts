@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../config/load.ts';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../../config/schema.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
@@ -35,7 +36,7 @@ export async function runWrap(argv: string[]): Promise<number> {
     listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
     dataDir: resolve(flag(args, 'data-dir') ?? defaultWrapDataDir()),
     policies: [resolve(flag(args, 'policy') ?? BUNDLED_DEFAULT_POLICY)],
-    upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: 60_000 } },
+    upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: DEFAULT_UPSTREAM_TIMEOUT_MS } },
   });
   const gateway = createEmbeddedGateway(config, log);
   // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
