@@ -75,7 +75,7 @@ export class CallPipeline {
     const jobId = ulid();
     const argsDigest = digestOf(call.arguments);
     const { principal, tenant } = call.caller;
-    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}) });
+    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
 
     let decision: Decision;
     try {
@@ -193,6 +193,7 @@ export class CallPipeline {
     try {
       const result = await scheduler.run(job, {
         pool: entry.server,
+        traceId: traceIdOf(call.meta?.traceparent),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
       });
@@ -212,6 +213,13 @@ export class CallPipeline {
       void store.delete(resultPtr(jobId));
     }
   }
+}
+
+/** The trace id of a W3C traceparent (`00-<32 hex trace id>-<16 hex span id>-<flags>`), if the call carried one. */
+export function traceIdOf(traceparent: unknown): string | undefined {
+  if (typeof traceparent !== 'string') return undefined;
+  const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent.trim());
+  return match && !/^0+$/.test(match[1]) ? match[1] : undefined;
 }
 
 function riskTags(entry: CatalogEntry): string[] {

@@ -13,6 +13,8 @@ interface Waiter {
 export interface RunOptions {
   /** The pool whose executors serve the job's upstream. */
   pool: string;
+  /** The trace the job belongs to (the W3C trace id of the call, when it came with a traceparent). */
+  traceId?: string;
   signal?: AbortSignal;
   onProgress?: (update: ProgressUpdate) => void;
 }
@@ -64,7 +66,7 @@ export class Scheduler {
     }
     return new Promise<JobResult>((resolve) => {
       const onAbort = () => {
-        void this.bus.publish(Subjects.cancel, this.packet(job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'cancelled by the client', requestedBy: job.principalId } }));
+        void this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'cancelled by the client', requestedBy: job.principalId } }));
       };
       this.waiters.set(job.jobId, {
         job,
@@ -76,7 +78,7 @@ export class Scheduler {
       });
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.jobs.move(job.jobId, 'DISPATCHED', 'scheduler', { pool: options.pool });
-      this.bus.publish(Subjects.pool(options.pool), this.packet(job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
+      this.bus.publish(Subjects.pool(options.pool), this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
         this.onResult(failedResult(job.jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', `could not dispatch: ${(err as Error).message}`));
       });
     });

@@ -50,3 +50,13 @@ describe('argument preview', () => {
     expect(previewArguments({ path: '/a', apiKey: 'k', nested: { password: 'p' } })).toBe('{"path":"/a","apiKey":"[redacted]","nested":{"password":"[redacted]"}}');
   });
 });
+
+describe('trace context', () => {
+  it('takes the trace id of a valid W3C traceparent, and nothing else', async () => {
+    const { traceIdOf } = await import('../../src/gateway/call-pipeline.ts');
+    expect(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
+    expect(traceIdOf('garbage')).toBeUndefined();
+    expect(traceIdOf(undefined)).toBeUndefined();
+  });
+});
