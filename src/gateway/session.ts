@@ -23,14 +23,18 @@ export class ClientSession {
   /** Sends a notification not tied to a request (list_changed, resources/updated); unset when nothing listens. */
   push: ((message: JsonRpcNotification) => void) | undefined;
 
+  readonly caller: Caller;
+
   constructor(
     readonly id: string,
     readonly era: Era,
-    readonly caller: Caller,
+    caller: Caller,
     protocolVersion: string,
   ) {
     this.protocolVersion = protocolVersion;
     this.outgoing = new ClientRequests(`gh-${id.slice(-6)}`);
+    // A 2025 session is something jobs and audit records can name; a modern request's throwaway one is not.
+    this.caller = era === 'legacy' ? { ...caller, sessionId: id } : { ...caller };
   }
 
   /** Whether the client accepts a server→client request of this method (from its declared capabilities). */

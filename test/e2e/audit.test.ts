@@ -29,6 +29,7 @@ describe('audit trail', () => {
     expect(text).not.toContain('secret-value-123');
     const submitted = records().find((r) => r.type === 'job.submitted')!;
     expect(submitted.data.argsDigest).toMatch(/^sha256:/);
+    expect(submitted.data.session).toMatch(/^[0-9a-f-]{36}$/); // the 2025 client's Mcp-Session-Id
   });
 
   it('verifies, and `audit verify` finds one tampered byte by sequence number', async () => {
