@@ -10,6 +10,8 @@ import { runBusContract } from './bus.contract.ts';
 import { runStoreContract } from './store.contract.ts';
 import { runApprovalStoreContract } from './approval-store.contract.ts';
 import { runAuditStoreContract } from './audit-store.contract.ts';
+import { runClockContract } from './clock.contract.ts';
+import { systemClock } from '../../adapters/memory/clock.ts';
 
 let now = 1_000;
 const clock: Clock = { now: () => now, sleep: async () => undefined };
@@ -32,3 +34,5 @@ runAuditStoreContract(
   () => new FileAuditStore((auditDir = mkdtempSync(join(tmpdir(), 'gh-audit-')))),
   () => new FileAuditStore(auditDir),
 );
+
+runClockContract('system', systemClock);
