@@ -7,6 +7,8 @@ export interface AuditTrailOptions {
   flushIntervalMs?: number;
   /** Called when a write fails; the events stay buffered and are tried again a second later. */
   onError?: (err: unknown) => void;
+  /** Past this many unwritten events the trail stops accepting work (see `accepting`). Default 100,000. */
+  maxBacklog?: number;
 }
 
 const RETRY_MS = 1_000;
@@ -28,6 +30,21 @@ export class AuditTrail {
     private readonly options: AuditTrailOptions = {},
   ) {
     this.flushIntervalMs = options.flushIntervalMs ?? 20;
+  }
+
+  /** Events recorded but not yet stored. */
+  get backlog(): number {
+    let n = 0;
+    for (const events of this.buffers.values()) n += events.length;
+    return n;
+  }
+
+  /**
+   * False while the writer keeps failing and the backlog is past its limit: nothing may run that the trail
+   * cannot record, so the gateway refuses new calls until the writes succeed again.
+   */
+  get accepting(): boolean {
+    return this.buffers.size === 0 || this.backlog < (this.options.maxBacklog ?? 100_000);
   }
 
   record(event: AuditEvent): void {
@@ -66,7 +83,7 @@ export class AuditTrail {
     this.timer = undefined;
     await this.flush();
     await this.writer.close();
-    const lost = [...this.buffers.values()].reduce((n, events) => n + events.length, 0);
+    const lost = this.backlog;
     if (lost > 0) throw new GatewayError('GH_ERR_INTERNAL', `${lost} audit events could not be written (see the errors above)`, { data: { lost } });
   }
 

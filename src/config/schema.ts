@@ -82,6 +82,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** The largest request body or stdio line accepted, in bytes. */
       maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      /** Audit events that may wait unwritten (the disk failing) before calls are refused, fail closed. */
+      maxAuditBacklog: z.number().int().positive().default(100_000),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),

@@ -1,6 +1,7 @@
 import type { Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { JobTracker } from '../scheduler/job-tracker.ts';
+import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
 import type { ApprovalService } from '../approvals/service.ts';
@@ -44,6 +45,7 @@ export interface CallPipelineDeps {
   scheduler: Scheduler;
   store: Store;
   jobs: JobTracker;
+  audit: Pick<AuditTrail, 'accepting'>;
   log: Logger;
   options: CallPipelineOptions;
 }
@@ -66,6 +68,9 @@ export class CallPipeline {
     const entry = catalog.resolve(call.name);
     if (!entry) {
       return { error: { code: RpcErrorCode.INVALID_PARAMS, message: `Unknown tool: ${call.name}`, data: { code: 'GH_ERR_UNKNOWN_TOOL', tool: call.name } } };
+    }
+    if (!this.deps.audit.accepting) {
+      return { result: errorResult('GH_ERR_AUDIT_UNAVAILABLE', 'The audit trail cannot be written right now, so no tool runs (fail closed). Try again later.') };
     }
     const invalid = entry.check(call.arguments);
     if (invalid) {

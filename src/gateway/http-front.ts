@@ -74,7 +74,10 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     done();
   });
 
-  app.get('/healthz', async () => ({ ok: true, upstreams: Object.fromEntries(gateway.directory.all().map((u) => [u.name, u.state])) }));
+  app.get('/healthz', async (_request, reply) => {
+    const ok = gateway.audit.accepting;
+    return reply.code(ok ? 200 : 503).send({ ok, audit: { backlog: gateway.audit.backlog }, upstreams: Object.fromEntries(gateway.directory.all().map((u) => [u.name, u.state])) });
+  });
 
   app.post('/mcp', async (request, reply) => {
     const caller = (request as unknown as Record<symbol, Caller>)[CALLER];

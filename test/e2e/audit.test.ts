@@ -54,3 +54,29 @@ describe('audit trail', () => {
     expect(tail.stdout.trim().split('\n')).toHaveLength(2);
   });
 });
+
+describe('when the audit trail cannot be written', () => {
+  it('refuses calls (fail closed), says so on /healthz, and keeps every event for later', async () => {
+    const { startHarness: start } = await import('../helpers/gateway-harness.ts');
+    const broken = await start({ limits: { maxMessageBytes: 4 * 1024 * 1024, maxAuditBacklog: 5 } });
+    try {
+      await broken.gateway.audit.flush();
+      // A torn last line: every append is refused until a human looks at the file.
+      const file = join(broken.dataDir, 'audit', 'default.jsonl');
+      writeFileSync(file, '{"torn":');
+      const client = await connectHttp(broken.url);
+      await client.callTool({ name: 'fx__echo', arguments: { text: 'a' } });
+      await client.callTool({ name: 'fx__echo', arguments: { text: 'b' } });
+      await broken.gateway.audit.flush();
+      expect(broken.gateway.audit.backlog).toBeGreaterThanOrEqual(5);
+      const refused = await client.callTool({ name: 'fx__echo', arguments: { text: 'c' } });
+      expect(refused.isError).toBe(true);
+      expect((refused.content as { text: string }[])[0].text).toContain('GH_ERR_AUDIT_UNAVAILABLE');
+      const health = await fetch(broken.url.replace('/mcp', '/healthz'));
+      expect(health.status).toBe(503);
+      await client.close();
+    } finally {
+      await broken.close().catch(() => undefined); // close reports the events it could not write
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { gatehouse, GATEHOUSE_BIN } from '../helpers/cli.ts';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ limits: { maxMessageBytes: 64 * 1024 } });
+  h = await startHarness({ limits: { maxMessageBytes: 64 * 1024, maxAuditBacklog: 100_000 } });
 });
 afterAll(async () => {
   await h?.close();
