@@ -2,7 +2,7 @@ import type { Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
 import { listAllPages } from './list-pages.ts';
-import { SEPARATOR } from './tool-names.ts';
+import { exposedName, SEPARATOR } from './tool-names.ts';
 import { LOG_LEVELS, type LogLevel } from './session.ts';
 
 
@@ -65,7 +65,7 @@ export class UpstreamDirectory {
       for (const [exposed, owner] of this.nameOwners) if (owner.server === upstream.name) this.nameOwners.delete(exposed);
       for (const item of items) {
         const name = String(item.name);
-        const exposed = this.isNamespaced(upstream.name) ? `${upstream.name}${SEPARATOR}${name}` : name;
+        const exposed = exposedName(upstream.name, name, this.isNamespaced(upstream.name));
         const taken = seen.get(exposed);
         if (taken) {
           const collision = `${name} of ${upstream.name} collides with ${exposed} of ${taken}; it is not listed`;
