@@ -221,15 +221,21 @@ export class RpcClient {
   /**
    * Which client should answer a server→client request. When the transport knows the request it belongs to
    * (HTTP knows the stream), only that request's client may answer: asking another client's human would be
-   * worse than failing. Otherwise, on stdio, the newest request in flight that can answer: the one most likely
-   * to have caused it.
+   * worse than failing. On stdio there is no hint: the only request in flight that can answer, if there is
+   * exactly one.
    */
   private handlerFor(relatedRequestId: JsonRpcId | undefined): ServerRequestHandler | undefined {
     const related = relatedRequestId === undefined ? undefined : this.pending.get(relatedRequestId);
     if (related) return related.onServerRequest;
-    let newest: ServerRequestHandler | undefined;
-    for (const p of this.pending.values()) if (p.onServerRequest) newest = p.onServerRequest;
-    return newest ?? this.listener().serverRequest;
+    // Without a transport hint (stdio), ask only when one request in flight could have caused it: with
+    // several, guessing could put one user's question to another user's client.
+    let candidate: ServerRequestHandler | undefined;
+    for (const p of this.pending.values()) {
+      if (!p.onServerRequest) continue;
+      if (candidate && candidate !== p.onServerRequest) return undefined;
+      candidate = p.onServerRequest;
+    }
+    return candidate ?? this.listener().serverRequest;
   }
 }
 
