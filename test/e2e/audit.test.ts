@@ -80,3 +80,26 @@ describe('when the audit trail cannot be written', () => {
     }
   });
 });
+
+describe('audit tail --follow', () => {
+  it('prints records as they are appended by the running gateway', async () => {
+    const { spawn } = await import('node:child_process');
+    const { GATEHOUSE_BIN } = await import('../helpers/cli.ts');
+    const child = spawn(process.execPath, [GATEHOUSE_BIN, 'audit', 'tail', '-n', '0', '--follow', '--data-dir', h.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      await new Promise((r) => setTimeout(r, 1_500)); // let it read what exists and start following
+      const client = await connectHttp(h.url);
+      await client.callTool({ name: 'fx__echo', arguments: { text: 'followed' } });
+      await client.close();
+      await h.gateway.audit.flush();
+      const until = Date.now() + 10_000;
+      while (!out.includes('"type":"job.succeeded"') && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const types = out.trim().split('\n').map((l) => (JSON.parse(l) as AuditRecord).type);
+      expect(types).toEqual(expect.arrayContaining(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']));
+    } finally {
+      child.kill();
+    }
+  });
+});
