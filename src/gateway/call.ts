@@ -6,8 +6,6 @@ export interface Caller {
   principal: string;
   tenant: string;
   sessionId?: string;
-  /** The client's name from clientInfo, when it gave one. */
-  clientName?: string;
 }
 
 /**

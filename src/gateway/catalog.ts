@@ -98,7 +98,9 @@ export class ToolCatalog {
       entries.push(entry);
     }
     this.byServer.set(server, entries);
-    for (const listener of this.listeners) listener();
+    // Clients hear of a change only when there is one, not on every reconnect of the upstream.
+    const unchanged = entries.length === previous.size && entries.every((e) => previous.get(e.tool.name) === e.digest);
+    if (!unchanged) for (const listener of this.listeners) listener();
   }
 }
 

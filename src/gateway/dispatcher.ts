@@ -94,10 +94,7 @@ export class Dispatcher {
     session.protocolVersion = (LEGACY_PROTOCOL_VERSIONS as readonly string[]).includes(requested) ? requested : LEGACY_PROTOCOL_VERSIONS[0];
     session.capabilities = (params.capabilities as Record<string, unknown>) ?? {};
     const info = params.clientInfo as { name?: string; version?: string } | undefined;
-    if (info?.name) {
-      session.clientInfo = { name: String(info.name), version: String(info.version ?? '') };
-      session.caller.clientName = session.clientInfo.name;
-    }
+    if (info?.name) session.clientInfo = { name: String(info.name), version: String(info.version ?? '') };
     return { protocolVersion: session.protocolVersion, capabilities: SERVER_CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
   }
 

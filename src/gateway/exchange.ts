@@ -6,6 +6,7 @@ import type { Caller, ReplyChannel } from './call.ts';
 import type { Gateway } from './gateway.ts';
 import { ClientSession, type LogLevel } from './session.ts';
 import { readEnvelope } from './era.ts';
+import { GatewayError } from '../errors.ts';
 
 /**
  * What every front does with a message once it is framed: answer requests through the dispatcher with a reply
@@ -58,7 +59,7 @@ export class Exchange {
     if (envelope.protocolVersion !== MODERN_PROTOCOL_VERSION) {
       return rpcError(id, -32022, `Unsupported protocol version: ${envelope.protocolVersion}`, { supported: [MODERN_PROTOCOL_VERSION], requested: envelope.protocolVersion });
     }
-    const session = new ClientSession(`req-${ulid()}`, 'modern', { ...caller, ...(envelope.clientInfo ? { clientName: envelope.clientInfo.name } : {}) }, MODERN_PROTOCOL_VERSION);
+    const session = new ClientSession(`req-${ulid()}`, 'modern', caller, MODERN_PROTOCOL_VERSION);
     session.capabilities = envelope.capabilities;
     session.clientInfo = envelope.clientInfo;
     session.logLevel = envelope.logLevel as LogLevel | undefined;
@@ -80,7 +81,7 @@ function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: A
       session.era === 'legacy'
         ? (method, params, askSignal) => {
             if (!session.canAsk(method)) {
-              return Promise.reject(Object.assign(new Error(`the client did not declare support for ${method}`), { data: { rpcError: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Client does not support ${method}` } } }));
+              return Promise.reject(new GatewayError('GH_ERR_METHOD_NOT_FOUND', `the client did not declare support for ${method}`, { data: { rpcError: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Client does not support ${method}` } } }));
             }
             return session.outgoing.ask(send, method, params, AbortSignal.any([signal, askSignal]));
           }

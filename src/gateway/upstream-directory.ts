@@ -148,7 +148,7 @@ export class UpstreamDirectory {
 }
 
 /** `<upstream>__<name>` back to the upstream and its own name (namespaced upstreams only). */
-export function splitNamespaced(name: string, directory: UpstreamDirectory): { upstream: Upstream; name: string } | undefined {
+function splitNamespaced(name: string, directory: UpstreamDirectory): { upstream: Upstream; name: string } | undefined {
   const at = name.indexOf(SEPARATOR);
   if (at <= 0) return undefined;
   const upstream = directory.get(name.slice(0, at));

@@ -69,4 +69,3 @@ export const rpcError = (id: JsonRpcId | null, code: number, message: string, da
   error: data === undefined ? { code, message } : { code, message, data },
 });
 
-export const rpcResult = (id: JsonRpcId, result: Record<string, unknown>): JsonRpcResponse => ({ jsonrpc: '2.0', id, result });
