@@ -1,17 +1,74 @@
-/** Limits the executor enforces on an allowed call. Absent means unlimited. */
+/**
+ * Limits the executor enforces on an allowed call, merged from every matching rule to the most restrictive.
+ * Absent means unlimited. The merged form is plain JSON: it travels in the job context to whichever executor
+ * (in-process or a remote worker) runs the call.
+ */
 export interface Constraints {
-  /** The upstream must answer within this many ms (restarted by progress). */
+  /** The upstream must answer within this many ms (restarted by progress). Merged: the minimum. */
   timeoutMs?: number;
-  /** A larger result is truncated, with a marker the model can read. */
+  /** A larger result is truncated, with a marker the model can read. Merged: the minimum. */
   maxOutputBytes?: number;
+  /** The call's arguments, as JSON, may be at most this many bytes. Merged: the minimum. */
+  maxArgBytes?: number;
+  /** Every set must pass (one per rule that set `paths`), so a merge can only narrow what is allowed. */
+  paths?: PathConstraint[];
+  /** Every set must pass (one per rule that set `egress`). */
+  egress?: EgressConstraint[];
+  /** Field paths or `/regex/flags` to redact. Merged: the union. */
+  redact?: { args: string[]; result: string[] };
+  /** Per-rule quotas on the calls one client session may make. Merged: all of them apply. */
+  maxCallsPerSession?: SessionQuota[];
 }
 
-/** Merges two constraint sets to the most restrictive of each limit. */
+export interface PathConstraint {
+  ruleId: string;
+  /** The argument names (or dotted paths) holding paths; absent means the usual names (path, file, dir, …). */
+  args?: string[];
+  /** A path must lie under one of these (glob patterns on the lexically normalised absolute path). */
+  allow?: string[];
+  /** A path under any of these is refused, even when `allow` admits it. */
+  deny?: string[];
+}
+
+export interface EgressConstraint {
+  ruleId: string;
+  /** The argument names (or dotted paths) holding URLs; absent means every string argument that parses as a URL. */
+  args?: string[];
+  /** Host patterns (`example.com`, `*.example.com`, `10.0.0.0/8`, `[::1]`); anything else is refused. */
+  allowHosts: string[];
+}
+
+export interface SessionQuota {
+  ruleId: string;
+  limit: number;
+}
+
+const minOf = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b);
+
+const union = (a: readonly string[] = [], b: readonly string[] = []): string[] => [...new Set([...a, ...b])];
+
+/** Merges two constraint sets to the most restrictive of each limit. Commutative and associative. */
 export function mergeConstraints(a: Constraints, b: Constraints): Constraints {
-  const out: Constraints = { ...a };
-  if (b.timeoutMs !== undefined) out.timeoutMs = out.timeoutMs === undefined ? b.timeoutMs : Math.min(out.timeoutMs, b.timeoutMs);
-  if (b.maxOutputBytes !== undefined) {
-    out.maxOutputBytes = out.maxOutputBytes === undefined ? b.maxOutputBytes : Math.min(out.maxOutputBytes, b.maxOutputBytes);
+  const out: Constraints = {};
+  const timeoutMs = minOf(a.timeoutMs, b.timeoutMs);
+  const maxOutputBytes = minOf(a.maxOutputBytes, b.maxOutputBytes);
+  const maxArgBytes = minOf(a.maxArgBytes, b.maxArgBytes);
+  if (timeoutMs !== undefined) out.timeoutMs = timeoutMs;
+  if (maxOutputBytes !== undefined) out.maxOutputBytes = maxOutputBytes;
+  if (maxArgBytes !== undefined) out.maxArgBytes = maxArgBytes;
+  if (a.paths || b.paths) out.paths = byRuleId([...(a.paths ?? []), ...(b.paths ?? [])]);
+  if (a.egress || b.egress) out.egress = byRuleId([...(a.egress ?? []), ...(b.egress ?? [])]);
+  if (a.redact || b.redact) {
+    out.redact = { args: union(a.redact?.args, b.redact?.args).sort(), result: union(a.redact?.result, b.redact?.result).sort() };
   }
+  if (a.maxCallsPerSession || b.maxCallsPerSession) out.maxCallsPerSession = byRuleId([...(a.maxCallsPerSession ?? []), ...(b.maxCallsPerSession ?? [])]);
   return out;
+}
+
+/** One entry per rule, sorted by rule id, so merge order never changes the result. */
+function byRuleId<T extends { ruleId: string }>(items: T[]): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) seen.set(item.ruleId, item);
+  return [...seen.values()].sort((x, y) => (x.ruleId < y.ruleId ? -1 : x.ruleId > y.ruleId ? 1 : 0));
 }

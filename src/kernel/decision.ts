@@ -2,7 +2,7 @@ import type { ToolAnnotations } from '../protocol/mcp.ts';
 import type { Constraints } from './constraints.ts';
 import type { Effect } from './effect.ts';
 
-/** What the kernel decides on: the whole call, not just the tool's name. */
+/** What the kernel decides on: the whole call, not just the tool's name. Plain JSON, so it can be recorded and replayed. */
 export interface DecisionInput {
   tenant: string;
   principal: string;
@@ -10,16 +10,66 @@ export interface DecisionInput {
   server: string;
   /** The namespaced tool name, `<server>__<tool>`. */
   tool: string;
+  /** The tool's annotations after config overrides (the bundle's own overrides are applied by the kernel). */
   annotations: ToolAnnotations | undefined;
+  /** Risk tags declared for the tool by config (the kernel adds the bundle's and those implied by annotations). */
+  riskTags?: string[];
+  /** Labels of the upstream, from config. */
+  labels?: Record<string, string>;
   /** The call's arguments; undefined when deciding whether to list a tool at all. */
   args: Record<string, unknown> | undefined;
+  /** The decision time (ms since the epoch), which CEL sees as `now`. Recorded, so a replay uses the same time. */
+  now?: number;
+}
+
+/** A rate limit from a matching `throttle` rule, applied with state outside the (pure) kernel. */
+export interface ThrottleSpec {
+  ruleId: string;
+  limit: number;
+  windowMs: number;
+  per: 'principal' | 'tenant' | 'tool';
+}
+
+/** How a matching `require_approval` rule wants its approval handled (merged across rules by the approvals code). */
+export interface ApprovalSpec {
+  ruleId: string;
+  ttlMs?: number;
+  approvers?: string[];
+  selfApprove?: boolean;
+  quorum?: number;
+  onApprove?: 'wait_for_retry' | 'execute';
 }
 
 export interface Decision {
   effect: Effect;
   reason: string;
+  /** Shown to the model on deny: what to do instead. From the deciding rules. */
+  remediation?: string;
   /** The ids of every rule that matched, strictest first. Empty when the default applied. */
   ruleIds: string[];
   policySnapshot: string;
   constraints: Constraints;
+  /** Every matching throttle rule's limit; applied whenever the effect is not `deny`. */
+  throttles?: ThrottleSpec[];
+  /** The approval options of the matching `require_approval` rules. */
+  approvals?: ApprovalSpec[];
+  /** Conditions that threw while deciding, by rule id (a thrown `when` matches deny/require_approval, not allow). */
+  errors?: { ruleId: string; error: string }[];
+}
+
+/** One rule as `explain` saw it. */
+export interface RuleTrace {
+  id: string;
+  effect: Effect;
+  matched: boolean;
+  /** Why it did or did not match: the first failing criterion, or "matched". */
+  why: string;
+  /** The `when` condition, if the rule has one and it was evaluated. */
+  when?: { expression: string; value?: unknown; error?: string };
+}
+
+export interface Explanation {
+  decision: Decision;
+  /** Every rule of the bundle, in id order. */
+  rules: RuleTrace[];
 }
