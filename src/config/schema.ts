@@ -9,6 +9,29 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:8787"');
 
+const annotationOverrides = z.strictObject({
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
+});
+
+/**
+ * What the operator knows about an upstream's tools, overriding what the upstream claims: annotations are hints
+ * from the server, not trust. Keyed by the upstream's own tool name. The kernel decides on these values.
+ */
+const toolOverrides = z.record(
+  z.string().min(1),
+  z.strictObject({ annotations: annotationOverrides.optional(), riskTags: z.array(z.string().min(1)).optional() }),
+);
+
+/** Fields every upstream kind shares: policy facts about it and its tools. */
+const upstreamPolicyFacts = {
+  /** Labels that policy rules can match (`match.labels`) and CEL can read (`labels`). */
+  labels: z.record(z.string(), z.string()).optional(),
+  tools: toolOverrides.optional(),
+};
+
 const stdioUpstream = z.strictObject({
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
@@ -23,6 +46,7 @@ const stdioUpstream = z.strictObject({
    * and the audit trail always see `<upstream>__<tool>`, so this setting never changes what a rule matches.
    */
   namespace: z.boolean().optional(),
+  ...upstreamPolicyFacts,
 });
 
 const httpUpstream = z.strictObject({
@@ -32,6 +56,7 @@ const httpUpstream = z.strictObject({
   timeout: durationMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
   /** See the stdio upstream's `namespace` (default true). */
   namespace: z.boolean().optional(),
+  ...upstreamPolicyFacts,
 });
 
 /** An upstream with a `url` is Streamable HTTP, anything else stdio; each then reports its own precise issues. */

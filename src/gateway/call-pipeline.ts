@@ -84,7 +84,7 @@ export class CallPipeline {
 
     let decision: Decision;
     try {
-      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.id, annotations: entry.tool.annotations, args: call.arguments });
+      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.id, annotations: entry.facts.annotations, riskTags: entry.facts.riskTags, labels: entry.facts.labels, args: call.arguments, now: Date.now() });
     } catch (err) {
       this.deps.log.error('the kernel failed; denying (fail closed)', { jobId, error: (err as Error).message });
       jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' });
@@ -128,7 +128,7 @@ export class CallPipeline {
     const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
-      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.tool.annotations, argsPreview: previewArguments(call.arguments) },
+      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments) },
     );
     let approval = outcome.approval;
     if (outcome.kind === 'run') return { approval };
@@ -228,7 +228,7 @@ export function traceIdOf(traceparent: unknown): string | undefined {
 }
 
 function riskTags(entry: CatalogEntry): string[] {
-  const a = entry.tool.annotations ?? {};
+  const a = entry.facts.annotations ?? {};
   const tags: string[] = [];
   if (a.readOnlyHint) tags.push('read');
   else tags.push('write');

@@ -1,6 +1,6 @@
 import type { Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { ToolDefinition } from '../protocol/mcp.ts';
+import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
 import { exposedName, namespacedName } from './tool-names.ts';
@@ -18,9 +18,23 @@ export interface CatalogEntry {
   exposed: ToolDefinition;
   /** sha256 of the upstream's definition, pinned into jobs and approvals. */
   digest: string;
+  /** What the kernel decides on about this tool: its annotations after config overrides, risk tags, labels. */
+  facts: ToolFacts;
   /** Validates arguments against the inputSchema; compiled on first use. */
   check(args: Record<string, unknown>): string | undefined;
 }
+
+/** The operator's view of a tool, which may override what the upstream claims about it. */
+export interface ToolFacts {
+  annotations: ToolAnnotations | undefined;
+  riskTags: string[];
+  labels: Record<string, string>;
+}
+
+/** Gives the facts of one upstream tool from its definition (the config's overrides applied). */
+export type ToolFactsOf = (server: string, tool: ToolDefinition) => ToolFacts;
+
+const asDeclared: ToolFactsOf = (_server, tool) => ({ annotations: tool.annotations, riskTags: [], labels: {} });
 
 const LIST_TIMEOUT_MS = 30_000;
 
@@ -40,6 +54,7 @@ export class ToolCatalog {
     private readonly log: Logger,
     private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
     private readonly isNamespaced: (server: string) => boolean = () => true,
+    private readonly factsOf: ToolFactsOf = asDeclared,
   ) {}
 
   resolve(name: string): CatalogEntry | undefined {
@@ -88,7 +103,7 @@ export class ToolCatalog {
         this.log.warn(`tool ${tool.name} of ${server} collides with ${name} of ${taken.server}; it is not listed`);
         continue;
       }
-      const entry = makeEntry(server, name, tool);
+      const entry = makeEntry(server, name, tool, this.factsOf(server, tool));
       const before = previous.get(tool.name);
       if (before && before !== entry.digest) {
         this.log.warn(`the definition of ${name} changed; re-pinned`, { previous: before, current: entry.digest });
@@ -104,15 +119,17 @@ export class ToolCatalog {
   }
 }
 
-function makeEntry(server: string, name: string, tool: ToolDefinition): CatalogEntry {
+function makeEntry(server: string, name: string, tool: ToolDefinition, facts: ToolFacts): CatalogEntry {
   let check: ArgumentCheck | undefined | null = null;
   return {
     name,
     id: namespacedName(server, tool.name),
     server,
     tool,
-    exposed: { ...tool, name },
+    // Clients see the operator's annotations too: a client that asks before destructive calls should know.
+    exposed: facts.annotations === tool.annotations ? { ...tool, name } : { ...tool, name, annotations: facts.annotations },
     digest: digestOf(tool),
+    facts,
     check(args) {
       if (check === null) check = compileArgumentCheck(tool.inputSchema ?? { type: 'object' });
       return check?.(args);

@@ -103,7 +103,7 @@ export class Dispatcher {
     const { principal, tenant } = session.caller;
     return this.catalog
       .entries()
-      .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.tool.annotations }))
+      .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.facts.annotations, riskTags: e.facts.riskTags, labels: e.facts.labels }))
       .map((e) => e.exposed);
   }
 

@@ -5,6 +5,7 @@ import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { Kernel } from '../kernel/kernel.ts';
+import { toolFactsFromConfig } from './tool-facts.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
@@ -63,6 +64,7 @@ export class Gateway {
       (entry, previous) =>
         this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
       (server) => !unprefixed.has(server),
+      toolFactsFromConfig(config),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
