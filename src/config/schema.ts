@@ -111,6 +111,14 @@ export const configSchema = z.strictObject({
       maxAuditBacklog: z.number().int().positive().default(100_000),
     })
     .prefault({}),
+  kernel: z
+    .strictObject({
+      /** A decision that takes longer than this is thrown away and the call denied (fail closed). */
+      decisionBudget: durationMs.default(50),
+      /** Reload the policy bundle when a policy file changes (a bad edit is refused; the last good bundle serves). */
+      watchPolicies: z.boolean().default(true),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
 });
 

@@ -6,7 +6,8 @@ import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { toolFactsFromConfig } from './tool-facts.ts';
-import type { PolicyBundle } from '../kernel/bundle.ts';
+import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import { PolicyReloader, type ReloadOutcome } from './policy-reloader.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Executor } from '../scheduler/executor.ts';
@@ -47,6 +48,7 @@ export class Gateway {
   private readonly executor: Executor;
   private readonly sessions = new Set<ClientSession>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly policies: PolicyReloader;
 
   constructor(
     readonly config: GatehouseConfig,
@@ -89,6 +91,21 @@ export class Gateway {
     });
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
     this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log);
+    this.policies = new PolicyReloader({
+      paths: config.policies,
+      load: loadPolicyFiles,
+      kernel: this.kernel,
+      audit: this.audit,
+      clock: ports.clock,
+      log,
+      // What a caller may list can change with the policy.
+      onSwapped: () => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }),
+    });
+  }
+
+  /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */
+  reloadPolicy(actor = 'operator'): ReloadOutcome {
+    return this.policies.reload(actor);
   }
 
   async start(): Promise<void> {
@@ -97,10 +114,12 @@ export class Gateway {
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
     this.sweeper = setInterval(() => void this.approvals.expireDue().catch(() => undefined), APPROVAL_SWEEP_MS);
     this.sweeper.unref();
+    if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    this.policies.close();
     this.executor.stop();
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));

@@ -41,6 +41,7 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   const stdio = config.listen.stdio ? serveStdio(gateway, { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
   await gateway.start();
+  process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
   // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.
   (stdio ? console.error : console.log)(banner(file, http?.url, gateway));
   await new Promise<void>((resolve) => {
