@@ -33,6 +33,11 @@ export interface Store {
   set(key: string, value: unknown, options?: { ttlMs?: number }): Promise<void>;
   /** Atomic claim: true if the key was absent and is now set. */
   setIfAbsent(key: string, value: unknown, options?: { ttlMs?: number }): Promise<boolean>;
+  /**
+   * Atomic counter (rate limits, quotas): adds 1 and resolves to the new count. A key that is absent or expired
+   * starts at 1 and gets `ttlMs`; later increments keep the expiry set by the first (Redis: INCR + PEXPIRE NX).
+   */
+  increment(key: string, options?: { ttlMs?: number }): Promise<number>;
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }

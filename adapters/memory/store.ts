@@ -34,6 +34,18 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async increment(key: string, options: { ttlMs?: number } = {}): Promise<number> {
+    // Read and write with no await in between, as for setIfAbsent.
+    const entry = this.live(key);
+    if (!entry) {
+      this.entries.set(key, { value: 1, expiresAt: this.expiry(options.ttlMs) });
+      return 1;
+    }
+    const count = (typeof entry.value === 'number' ? entry.value : 0) + 1;
+    entry.value = count;
+    return count;
+  }
+
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
   }

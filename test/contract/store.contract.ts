@@ -38,5 +38,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store> |
       expect(await store.get('lock:x')).toBe('b');
       await store.close();
     });
+
+    it('increment counts atomically, even when raced', async () => {
+      const store = await makeStore();
+      const counts = await Promise.all(Array.from({ length: 50 }, () => store.increment('rate:k', { ttlMs: 60_000 })));
+      expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(await store.increment('rate:k')).toBe(51);
+      expect(await store.increment('rate:other')).toBe(1);
+      await store.close();
+    });
+
+    it('increment keeps the expiry of the first increment, then starts again', async () => {
+      const store = await makeStore();
+      expect(await store.increment('rate:w', { ttlMs: 100 })).toBe(1);
+      await advance(60);
+      expect(await store.increment('rate:w', { ttlMs: 100 })).toBe(2); // no sliding: still due at 100
+      await advance(60);
+      expect(await store.increment('rate:w', { ttlMs: 100 })).toBe(1);
+      await store.close();
+    });
   });
 }
