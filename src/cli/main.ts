@@ -3,7 +3,7 @@ import { runStart, START_HELP } from './commands/start.ts';
 import { runWrap, WRAP_HELP } from './commands/wrap.ts';
 import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
 import { runAudit, AUDIT_HELP } from './commands/audit.ts';
-import { runPolicy, POLICY_HELP } from './commands/policy.ts';
+import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
 
 const HELP = `gatehouse: a governance gateway for MCP tool calls
 

@@ -1,0 +1,86 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
+import { Kernel } from '../../../kernel/kernel.ts';
+import { loadPolicyPaths, testFilesAt } from '../../../policy-tools/policy-dir.ts';
+import { loadTestFile, runPolicyTests, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
+import { parseArgs, usage } from '../../args.ts';
+
+export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--strict-coverage] [--json]
+    Loads the bundle from DIR's policy files (default policies/) and runs every *_test.yaml in DIR (or the one
+    test FILE, against the policies beside it). A test file holds cases:
+      cases:
+        - name: reads are allowed
+          call: { tool: fs__read_file, principal: alice, tenant: default, args: { path: /tmp/x },
+                  annotations: { readOnlyHint: true }, riskTags: [], labels: {}, now: 2025-06-01T09:00:00Z }
+          expect: { effect: allow, ruleIds: [read-only-tools] }
+    tool is <server>__<tool>; principal defaults to "test", tenant to "default", args to {}. expect.ruleIds, when
+    given, must equal the decision's matching rules as a set. Each failure is printed with what was expected, what
+    was decided and the deciding rules. Then rule coverage: every rule should match in at least one case and not
+    match in another; the rules lacking either are listed.
+    Exit 0 when every case passes (coverage gaps are warnings), 1 when a case fails.
+    --strict-coverage   coverage gaps fail too (exit 1)
+    --json              print the results and the coverage as JSON`;
+
+export async function runTest(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { booleans: ['strict-coverage', 'json'] });
+  if (args.positionals.length > 1) throw usage('give one DIR (or one test FILE)');
+  const target = args.positionals[0] ?? 'policies';
+  if (!existsSync(target)) throw usage(`${target} does not exist`);
+  const policyDir = statSync(target).isDirectory() ? target : dirname(target);
+  const testFiles = testFilesAt(target);
+  if (testFiles.length === 0) {
+    console.error(`gatehouse policy test: no *_test.yaml files in ${target}`);
+    return 1;
+  }
+  const kernel = new Kernel(loadPolicyPaths([policyDir]));
+  const cases = testFiles.flatMap(loadTestFile);
+  const report = runPolicyTests(kernel, cases);
+  const strict = args.flags['strict-coverage'] === true;
+  if (args.flags.json) console.log(JSON.stringify(jsonReport(report, kernel.snapshot), null, 2));
+  else console.log(formatReport(report, testFiles.length, strict));
+  return report.failed > 0 || (strict && report.gaps.length > 0) ? 1 : 0;
+}
+
+const where = (r: CaseResult): string => `${relative(process.cwd(), r.case.file) || r.case.file}${r.case.line ? `:${r.case.line}` : ''}`;
+
+const rules = (ids: readonly string[]): string => (ids.length > 0 ? ids.join(', ') : '(none: the default)');
+
+function formatReport(report: TestReport, files: number, strict: boolean): string {
+  const lines: string[] = [];
+  for (const r of report.results.filter((x) => !x.passed)) {
+    const { expect } = r.case;
+    lines.push(`FAIL ${r.case.name} (${where(r)})`);
+    lines.push(`  expected ${expect.effect}${expect.ruleIds ? `, rules ${rules(expect.ruleIds)}` : ''}`);
+    lines.push(`  got      ${r.effect}, rules ${rules(r.ruleIds)}`);
+    lines.push(`  decided by ${rules(r.deciding)}: ${r.reason}`);
+    for (const e of r.errors) lines.push(`  condition error in ${e.ruleId}: ${e.error}`);
+  }
+  const passed = report.results.length - report.failed;
+  if (lines.length > 0) lines.push('');
+  lines.push(`${report.results.length} cases in ${files} file${files === 1 ? '' : 's'}: ${passed} passed, ${report.failed} failed`);
+  const covered = report.coverage.length - report.gaps.length;
+  lines.push(`rule coverage: ${covered} of ${report.coverage.length} rules matched in some case and not matched in another`);
+  for (const gap of report.gaps) {
+    const missing = [gap.positive.length === 0 ? 'no case where it matches' : '', gap.negative.length === 0 ? 'no case where it does not match' : ''];
+    lines.push(`  ${strict ? 'FAIL' : 'warn'} ${gap.id}: ${missing.filter(Boolean).join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
+function jsonReport(report: TestReport, snapshot: string): unknown {
+  return {
+    policySnapshot: snapshot,
+    passed: report.results.length - report.failed,
+    failed: report.failed,
+    cases: report.results.map((r) => ({
+      name: r.case.name,
+      file: r.case.file,
+      line: r.case.line,
+      passed: r.passed,
+      expected: r.case.expect,
+      got: { effect: r.effect, ruleIds: r.ruleIds, reason: r.reason, deciding: r.deciding, ...(r.errors.length > 0 ? { errors: r.errors } : {}) },
+    })),
+    coverage: report.coverage,
+    gaps: report.gaps.map((g) => g.id),
+  };
+}
