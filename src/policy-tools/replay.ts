@@ -110,7 +110,9 @@ function addTo(groups: Map<string, ReplayGroup>, from: Effect, to: Effect, ruleI
 }
 
 const byCount = (groups: Map<string, ReplayGroup>): ReplayGroup[] =>
-  [...groups.values()].sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+  [...groups.values()].sort(
+    (a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.ruleIds.join(',').localeCompare(b.ruleIds.join(',')),
+  );
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isEffect = (value: unknown): value is Effect => (EFFECTS as readonly unknown[]).includes(value);

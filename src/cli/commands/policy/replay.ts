@@ -67,8 +67,8 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
   if (report.redacted > 0) {
     lines.push(
       '',
-      `note: ${report.redacted} replayed decision${report.redacted === 1 ? ' has' : 's have'} redacted arguments ("[REDACTED]"); a condition that`,
-      'reads a redacted field sees the marker, not the real value, and may decide differently than the draft would live.',
+      `note: ${report.redacted} replayed decision${report.redacted === 1 ? ' has' : 's have'} redacted arguments ("[REDACTED]"). A condition that reads`,
+      'a redacted field saw the marker, not the real value, so those results may differ from what the draft would decide live.',
     );
   }
   return lines.join('\n');

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { dirname, isAbsolute, relative } from 'node:path';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyPaths, testFilesAt } from '../../../policy-tools/policy-dir.ts';
 import { loadTestFile, runPolicyTests, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
@@ -41,7 +41,11 @@ export async function runTest(argv: string[]): Promise<number> {
   return report.failed > 0 || (strict && report.gaps.length > 0) ? 1 : 0;
 }
 
-const where = (r: CaseResult): string => `${relative(process.cwd(), r.case.file) || r.case.file}${r.case.line ? `:${r.case.line}` : ''}`;
+/** The case's file:line, relative to the working directory when it lies below it. */
+function where(r: CaseResult): string {
+  const rel = relative(process.cwd(), r.case.file);
+  return `${rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : r.case.file}${r.case.line ? `:${r.case.line}` : ''}`;
+}
 
 const rules = (ids: readonly string[]): string => (ids.length > 0 ? ids.join(', ') : '(none: the default)');
 
