@@ -1,69 +1,137 @@
-import type { ToolAnnotations } from '../protocol/mcp.ts';
 import type { PolicyBundle } from './bundle.ts';
-import type { PolicyRule } from './policy-schema.ts';
-import { compileGlob } from './glob.ts';
+import type { PolicyRule, ToolOverride } from './policy-schema.ts';
+import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
 import type { Constraints } from './constraints.ts';
 import type { Effect } from './effect.ts';
+import type { HintName } from './hints.ts';
+import { GatewayError } from '../errors.ts';
+import { compileGlob } from './glob.ts';
+import { compileCondition, type Condition } from './cel.ts';
+import { mergeToolOverrides } from './tool-overrides.ts';
+
+type NameMatcher = (name: string) => boolean;
 
 export interface CompiledRule {
-  id: string;
-  effect: Effect;
-  reason: string | undefined;
-  constraints: Constraints;
-  matchesServer(server: string): boolean;
-  matchesTool(tool: string): boolean;
-  matchesAnnotations(annotations: ToolAnnotations | undefined): boolean;
+  readonly id: string;
+  /** Position in the bundle's id order. */
+  readonly index: number;
+  readonly effect: Effect;
+  /** deny 4 … allow 0. */
+  readonly rank: number;
+  readonly source: PolicyRule;
+  readonly constraints: Constraints | undefined;
+  readonly throttle: ThrottleSpec | undefined;
+  readonly approval: ApprovalSpec | undefined;
+  /** A `when` that throws counts as a match for deny and require_approval, as no match for the others. */
+  readonly matchOnError: boolean;
+  readonly servers: NameMatcher | undefined;
+  readonly tools: NameMatcher | undefined;
+  readonly tenants: NameMatcher | undefined;
+  readonly principals: NameMatcher | undefined;
+  readonly annotations: readonly (readonly [HintName, boolean])[] | undefined;
+  readonly riskTags: readonly string[] | undefined;
+  readonly labels: readonly (readonly [string, readonly string[]])[] | undefined;
+  readonly when: Condition | undefined;
+}
+
+/** What applies to one namespaced tool name: computed once per name, then memoised. */
+export interface ToolPlan {
+  /** The rules whose servers and tools match, in id order. */
+  readonly rules: readonly CompiledRule[];
+  /** Every bundle override whose pattern matches the tool, merged; undefined when none does. */
+  readonly override: ToolOverride | undefined;
 }
 
 export interface CompiledPolicy {
-  bundle: PolicyBundle;
-  /** The rules that can apply to one namespaced tool, computed once per tool name. */
-  candidatesFor(server: string, tool: string): readonly CompiledRule[];
+  readonly bundle: PolicyBundle;
+  /** Every rule, in id order. */
+  readonly rules: readonly CompiledRule[];
+  planFor(server: string, tool: string): ToolPlan;
 }
 
-/** Compiles a bundle once: globs become matchers, and candidate rules are memoised per tool. */
+const RANK: Record<Effect, number> = { deny: 4, require_approval: 3, throttle: 2, allow_with_constraints: 1, allow: 0 };
+const MAX_PLANS = 10_000;
+
+/**
+ * Compiles a bundle once: globs become matchers, conditions are parsed and type-checked, and rules are indexed by
+ * server (exact names in buckets, globs in a list). The plan for a tool is memoised per server and tool name.
+ */
 export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
   const rules = bundle.rules.map(compileRule);
-  const cache = new Map<string, readonly CompiledRule[]>();
+  const byServer = new Map<string, CompiledRule[]>();
+  const anyServer: CompiledRule[] = [];
+  for (const rule of rules) {
+    const exact = rule.source.match.servers;
+    if (exact && exact.every((s) => !/[*?]/.test(s))) {
+      for (const server of new Set(exact)) byServer.set(server, [...(byServer.get(server) ?? []), rule]);
+    } else {
+      anyServer.push(rule);
+    }
+  }
+  const overrides = Object.entries(bundle.tools).map(([pattern, override]) => [compileGlob(pattern), override] as const);
+  const plans = new Map<string, Map<string, ToolPlan>>();
+  let planned = 0;
   return {
     bundle,
-    candidatesFor(server, tool) {
-      const key = `${server}\u0000${tool}`;
-      let found = cache.get(key);
-      if (!found) {
-        found = rules.filter((r) => r.matchesServer(server) && r.matchesTool(tool));
-        if (cache.size > 10_000) cache.clear(); // tool names come from upstreams; bound the memo anyway
-        cache.set(key, found);
+    rules,
+    planFor(server, tool) {
+      let forServer = plans.get(server);
+      let plan = forServer?.get(tool);
+      if (plan) return plan;
+      if (planned >= MAX_PLANS) {
+        plans.clear(); // tool names come from upstreams; bound the memo anyway
+        planned = 0;
+        forServer = undefined;
       }
-      return found;
+      const candidates = [...(byServer.get(server) ?? []), ...anyServer]
+        .filter((r) => (!r.servers || r.servers(server)) && (!r.tools || r.tools(tool)))
+        .sort((a, b) => a.index - b.index);
+      let override: ToolOverride | undefined;
+      for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
+      plan = { rules: candidates, override };
+      if (!forServer) plans.set(server, (forServer = new Map()));
+      forServer.set(tool, plan);
+      planned++;
+      return plan;
     },
   };
 }
 
-function compileRule(rule: PolicyRule): CompiledRule {
-  const servers = rule.match.servers?.map(compileGlob);
-  const tools = rule.match.tools?.map(compileGlob);
-  const wanted = Object.entries(rule.match.annotations ?? {}) as [keyof ToolAnnotations, boolean][];
+function compileRule(rule: PolicyRule, index: number): CompiledRule {
+  const { match } = rule;
   return {
     id: rule.id,
+    index,
     effect: rule.effect,
-    reason: rule.reason,
-    constraints: rule.constraints ?? {},
-    matchesServer: servers ? (s) => servers.some((m) => m(s)) : () => true,
-    matchesTool: tools ? (t) => tools.some((m) => m(t)) : () => true,
-    matchesAnnotations: (annotations) => wanted.every(([key, value]) => effectiveHint(annotations, key) === value),
+    rank: RANK[rule.effect],
+    source: rule,
+    constraints: rule.constraints && Object.keys(rule.constraints).length > 0 ? rule.constraints : undefined,
+    throttle: rule.throttle && { ruleId: rule.id, ...rule.throttle },
+    approval: rule.effect === 'require_approval' ? { ruleId: rule.id, ...rule.approval } : undefined,
+    matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
+    servers: anyOf(match.servers),
+    tools: anyOf(match.tools),
+    tenants: anyOf(match.tenants),
+    principals: anyOf(match.principals),
+    annotations: match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][]),
+    riskTags: match.riskTags,
+    labels: match.labels && nonEmpty(Object.entries(match.labels)),
+    when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
   };
 }
 
-/**
- * A hint the tool does not declare takes its MCP default (readOnly false, idempotent false, openWorld true),
- * except destructiveHint, which counts only when declared: its MCP default (true) would put every
- * unannotated tool behind an approval.
- */
-function effectiveHint(annotations: ToolAnnotations | undefined, key: keyof ToolAnnotations): unknown {
-  const declared = annotations?.[key];
-  if (declared !== undefined) return declared;
-  if (key === 'readOnlyHint' || key === 'idempotentHint') return false;
-  if (key === 'openWorldHint') return true;
-  return undefined;
+function condition(ruleId: string, source: string): Condition {
+  try {
+    return compileCondition(source);
+  } catch (err) {
+    throw new GatewayError('GH_ERR_POLICY_INVALID', `rule ${ruleId}: when: ${(err as Error).message}`, { data: { ruleId } });
+  }
 }
+
+function anyOf(patterns: readonly string[] | undefined): NameMatcher | undefined {
+  if (!patterns) return undefined;
+  const matchers = patterns.map(compileGlob);
+  return matchers.length === 1 ? matchers[0] : (name) => matchers.some((m) => m(name));
+}
+
+const nonEmpty = <T>(items: T[]): T[] | undefined => (items.length > 0 ? items : undefined);

@@ -1,13 +1,12 @@
-import type { CompiledPolicy } from './compile.ts';
-import type { Decision, DecisionInput } from './decision.ts';
-import { mergeConstraints, type Constraints } from './constraints.ts';
-import { stricterEffect, type Effect } from './effect.ts';
-import { compilePolicy } from './compile.ts';
+import { compilePolicy, type CompiledPolicy } from './compile.ts';
+import type { Decision, DecisionInput, Explanation } from './decision.ts';
 import type { PolicyBundle } from './bundle.ts';
+import { CallFacts, Tally, testRule, traceOf } from './evaluation.ts';
 
 /**
  * The safety kernel. `decide` is the one decision function: calls, and tool listing (with `args` undefined),
- * both go through it, so what a caller sees listed and what it may call never disagree.
+ * both go through it, so what a caller sees listed and what it may call never disagree. It is pure: the same
+ * input and snapshot give the same decision (the time comes from `input.now`, the epoch when absent).
  */
 export class Kernel {
   private policy: CompiledPolicy;
@@ -24,42 +23,43 @@ export class Kernel {
     return this.policy.bundle;
   }
 
-  /** Swaps in a new bundle atomically: a decision sees either the old policy or the new, never a mix. */
+  /** Swaps in a new bundle atomically: compiled fully first, so a decision sees the old policy or the new, never a mix. */
   replace(bundle: PolicyBundle): void {
     this.policy = compilePolicy(bundle);
   }
 
+  /**
+   * Every rule that can apply to the tool is tested; the strictest matching effect wins (deny > require_approval
+   * > throttle > allow_with_constraints > allow) and constraints merge from all matching rules. No match: the
+   * bundle's default.
+   */
   decide(input: DecisionInput): Decision {
     const policy = this.policy;
-    const matched = policy.candidatesFor(input.server, input.tool).filter((rule) => rule.matchesAnnotations(input.annotations));
-    if (matched.length === 0) {
-      const effect = policy.bundle.default;
-      return {
-        effect,
-        reason: `no rule matched; the policy default is ${effect}`,
-        ruleIds: [],
-        policySnapshot: policy.bundle.snapshot,
-        constraints: {},
-      };
-    }
-    let effect: Effect = 'allow';
-    let constraints: Constraints = {};
-    for (const rule of matched) {
-      effect = stricterEffect(effect, rule.effect);
-      constraints = mergeConstraints(constraints, rule.constraints);
-    }
-    const deciding = matched.filter((r) => r.effect === effect);
-    const reason = deciding.map((r) => r.reason).find((r) => r) ?? `rule ${deciding[0].id} (${effect})`;
-    return {
-      effect,
-      reason,
-      ruleIds: [...deciding, ...matched.filter((r) => r.effect !== effect)].map((r) => r.id),
-      policySnapshot: policy.bundle.snapshot,
-      constraints,
-    };
+    const plan = policy.planFor(input.server, input.tool);
+    const facts = new CallFacts(input, plan);
+    const tally = new Tally();
+    const rules = plan.rules;
+    for (let i = 0; i < rules.length; i++) tally.count(rules[i], testRule(rules[i], facts, false), facts);
+    return tally.decision(policy);
   }
 
-  /** A tool is listed unless the caller could never call it. */
+  /** Every rule of the bundle, in id order, with whether and why it matched; the decision is `decide`'s. */
+  explain(input: DecisionInput): Explanation {
+    const policy = this.policy;
+    const facts = new CallFacts(input, policy.planFor(input.server, input.tool));
+    const tally = new Tally();
+    const rules = policy.rules.map((rule) => {
+      const outcome = testRule(rule, facts, true);
+      tally.count(rule, outcome, facts);
+      return traceOf(rule, outcome, facts);
+    });
+    return { decision: tally.decision(policy), rules };
+  }
+
+  /**
+   * A tool is listed unless the caller could never call it. Without arguments or a time of call, a condition that
+   * reads `args` or `now` is assumed to go the caller's way: a deny rule's does not match, any other's does.
+   */
   mayList(input: Omit<DecisionInput, 'args'>): boolean {
     return this.decide({ ...input, args: undefined }).effect !== 'deny';
   }

@@ -1,7 +1,53 @@
 import { z } from 'zod';
-import { EFFECTS } from './effect.ts';
+import { durationMs } from '../config/duration.ts';
+import { EFFECTS, type Effect } from './effect.ts';
+import type { Constraints } from './constraints.ts';
+import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
+import type { HintName } from './hints.ts';
+import { conditionProblem } from './cel.ts';
+import { unsafeRegexReason } from './safe-regex.ts';
+
+/** One rule as the kernel uses it and the snapshot hashes it, whichever file version it came from. */
+export interface PolicyRule {
+  id: string;
+  description?: string;
+  match: RuleMatch;
+  /** A CEL condition (see cel.ts), checked at load. */
+  when?: string;
+  effect: Effect;
+  reason?: string;
+  remediation?: string;
+  approval?: Omit<ApprovalSpec, 'ruleId'>;
+  throttle?: Omit<ThrottleSpec, 'ruleId'>;
+  /** Already in the merged form, entries stamped with this rule's id. */
+  constraints?: Constraints;
+}
+
+export interface RuleMatch {
+  tenants?: string[];
+  principals?: string[];
+  servers?: string[];
+  /** Globs on the namespaced tool name, `<upstream>__<tool>`. */
+  tools?: string[];
+  /** The tool must have each listed hint with this value (see `effectiveHint`). */
+  annotations?: Partial<Record<HintName, boolean>>;
+  /** The tool has at least one of these risk tags. */
+  riskTags?: string[];
+  /** Every key is present with one of its values. */
+  labels?: Record<string, string[]>;
+}
+
+/** A bundle's override of one tool's (or a glob's) facts: annotations are hints, not trust. */
+export interface ToolOverride {
+  annotations?: Partial<Record<HintName, boolean>>;
+  riskTags?: string[];
+}
 
 const globList = z.array(z.string().min(1)).min(1);
+const names = z.array(z.string().min(1)).min(1);
+const positiveDuration = durationMs.pipe(z.number().positive('must be more than 0'));
+const effectsWithoutThrottle = z.enum(EFFECTS).exclude(['throttle']);
+const ruleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'rule ids are 1-100 letters, digits, or _ . : -');
 
 export const annotationMatchSchema = z.strictObject({
   readOnlyHint: z.boolean().optional(),
@@ -10,33 +56,136 @@ export const annotationMatchSchema = z.strictObject({
   openWorldHint: z.boolean().optional(),
 });
 
-export const constraintsSchema = z.strictObject({
-  timeoutMs: z.number().int().positive().optional(),
+// ---- version 1 -------------------------------------------------------------------------------------------
+
+const v1RuleSchema = z
+  .strictObject({
+    id: ruleId,
+    description: z.string().optional(),
+    match: z.strictObject({ servers: globList.optional(), tools: globList.optional(), annotations: annotationMatchSchema.optional() }).default({}),
+    effect: effectsWithoutThrottle,
+    reason: z.string().optional(),
+    constraints: z.strictObject({ timeoutMs: z.number().int().positive().optional(), maxOutputBytes: z.number().int().positive().optional() }).optional(),
+  })
+  .transform((rule): PolicyRule => rule);
+
+export const policyFileV1Schema = z.strictObject({
+  version: z.literal(1),
+  default: effectsWithoutThrottle.optional(),
+  rules: z.array(v1RuleSchema).default([]),
+});
+
+// ---- version 2 -------------------------------------------------------------------------------------------
+
+const condition = z
+  .string()
+  .min(1)
+  .superRefine((source, ctx) => {
+    const problem = conditionProblem(source);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const redactEntry = z
+  .string()
+  .min(1)
+  .superRefine((text, ctx) => {
+    const problem = text.startsWith('/') ? unsafeRegexReason(text) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const constraintsSchema = z.strictObject({
+  timeoutMs: positiveDuration.optional(),
   maxOutputBytes: z.number().int().positive().optional(),
+  maxArgBytes: z.number().int().positive().optional(),
+  paths: z
+    .strictObject({ args: names.optional(), allow: z.array(z.string().min(1)).optional(), deny: z.array(z.string().min(1)).optional() })
+    .refine((p) => p.allow !== undefined || p.deny !== undefined, 'paths needs allow, deny or both')
+    .optional(),
+  egress: z.strictObject({ args: names.optional(), allowHosts: z.array(z.string().min(1)) }).optional(),
+  redact: z.strictObject({ args: z.array(redactEntry).optional(), result: z.array(redactEntry).optional() }).optional(),
+  maxCallsPerSession: z.number().int().positive().optional(),
 });
 
-export const ruleSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'rule ids are 1-100 letters, digits, or _ . : -'),
-  description: z.string().optional(),
-  match: z
-    .strictObject({
-      servers: globList.optional(),
-      /** Globs on the namespaced tool name, `<upstream>__<tool>`. */
-      tools: globList.optional(),
-      /** The tool must declare each listed annotation with this value. */
-      annotations: annotationMatchSchema.optional(),
-    })
-    .default({}),
-  effect: z.enum(EFFECTS).exclude(['throttle']),
-  reason: z.string().optional(),
-  constraints: constraintsSchema.optional(),
+const approvalSchema = z.strictObject({
+  ttl: positiveDuration.optional(),
+  approvers: names.optional(),
+  selfApprove: z.boolean().optional(),
+  quorum: z.number().int().positive().optional(),
+  onApprove: z.enum(['wait_for_retry', 'execute']).optional(),
 });
 
-export const policyFileSchema = z.strictObject({
-  version: z.literal(1, 'expected version: 1'),
-  default: z.enum(EFFECTS).exclude(['throttle']).optional(),
-  rules: z.array(ruleSchema).default([]),
+const throttleSchema = z.strictObject({
+  limit: z.number().int().positive(),
+  window: positiveDuration,
+  per: z.enum(['principal', 'tenant', 'tool']).default('principal'),
 });
 
-export type PolicyRule = z.output<typeof ruleSchema>;
-export type PolicyFile = z.output<typeof policyFileSchema>;
+const v2RuleSchema = z
+  .strictObject({
+    id: ruleId,
+    description: z.string().optional(),
+    match: z
+      .strictObject({
+        tenants: globList.optional(),
+        principals: globList.optional(),
+        servers: globList.optional(),
+        tools: globList.optional(),
+        annotations: annotationMatchSchema.optional(),
+        riskTags: names.optional(),
+        labels: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v))).optional(),
+      })
+      .default({}),
+    when: condition.optional(),
+    effect: z.enum(EFFECTS),
+    reason: z.string().optional(),
+    remediation: z.string().optional(),
+    approval: approvalSchema.optional(),
+    throttle: throttleSchema.optional(),
+    constraints: constraintsSchema.optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.effect === 'throttle' && !rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'a throttle rule needs throttle: { limit, window }' });
+    if (rule.effect !== 'throttle' && rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'throttle: is only for rules whose effect is throttle' });
+    if (rule.effect !== 'require_approval' && rule.approval) ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval: is only for rules whose effect is require_approval' });
+  })
+  .transform(({ match, approval, throttle, constraints, ...rest }): PolicyRule => {
+    const rule: PolicyRule = { ...rest, match };
+    if (approval) {
+      const { ttl, ...options } = approval;
+      rule.approval = ttl === undefined ? options : { ttlMs: ttl, ...options };
+    }
+    if (throttle) rule.throttle = { limit: throttle.limit, windowMs: throttle.window, per: throttle.per };
+    if (constraints) rule.constraints = mergedForm(rest.id, constraints);
+    return rule;
+  });
+
+const toolOverrideSchema = z.strictObject({ annotations: annotationMatchSchema.optional(), riskTags: names.optional() });
+
+export const policyFileV2Schema = z
+  .strictObject({
+    version: z.literal(2),
+    /** `base` files are the deployment's policy; `overlay` files are added by packs and may not set the default. */
+    kind: z.enum(['base', 'overlay']).default('base'),
+    name: z.string().min(1).optional(),
+    default: effectsWithoutThrottle.optional(),
+    tools: z.record(z.string().min(1), toolOverrideSchema).default({}),
+    rules: z.array(v2RuleSchema).default([]),
+  })
+  .superRefine((file, ctx) => {
+    if (file.kind === 'overlay' && file.default) ctx.addIssue({ code: 'custom', path: ['default'], message: 'an overlay may not set the default; only base files do' });
+  });
+
+export type PolicyFileV1 = z.output<typeof policyFileV1Schema>;
+export type PolicyFileV2 = z.output<typeof policyFileV2Schema>;
+
+function mergedForm(ruleId: string, c: z.output<typeof constraintsSchema>): Constraints {
+  const out: Constraints = {};
+  if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
+  if (c.maxOutputBytes !== undefined) out.maxOutputBytes = c.maxOutputBytes;
+  if (c.maxArgBytes !== undefined) out.maxArgBytes = c.maxArgBytes;
+  if (c.paths) out.paths = [{ ruleId, ...c.paths }];
+  if (c.egress) out.egress = [{ ruleId, ...c.egress }];
+  if (c.redact) out.redact = { args: [...new Set(c.redact.args ?? [])].sort(), result: [...new Set(c.redact.result ?? [])].sort() };
+  if (c.maxCallsPerSession !== undefined) out.maxCallsPerSession = [{ ruleId, limit: c.maxCallsPerSession }];
+  return out;
+}

@@ -80,7 +80,7 @@ rules:
 
   it('rejects invalid policies with the file, line and key', () => {
     expect(() => policy('version: 1\nrules:\n  - id: x\n    effect: maybe\n')).toThrow(/p\.yaml:4: rules\[0\]\.effect/);
-    expect(() => policy('version: 2\n')).toThrow(/version/);
+    expect(() => policy('version: 3\n')).toThrow(/p\.yaml:1: version: expected version: 1 or 2/);
     expect(() => policy('version: 1\nrules: [ { id: x, effect: allow }\n')).toThrow(/invalid YAML/);
     expect(() => mergePolicySources([policy('version: 1\nrules: [{ id: x, effect: allow }]', 'a.yaml'), policy('version: 1\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(/a\.yaml and b\.yaml/);
   });

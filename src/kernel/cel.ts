@@ -1,0 +1,142 @@
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
+import { hostMatches, hostOf } from './hosts.ts';
+import { pathGlob, pathUnder } from './paths.ts';
+
+/**
+ * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
+ *
+ * Variables: `tool` (the namespaced name), `server`, `principal`, `tenant` (strings); `args` (map; JSON integers
+ * arrive as CEL ints, other numbers as doubles, so `args.count > 10` and `args.ratio < 0.5` both work; a missing
+ * key throws, test with `has(args.x)` or `args.?x.orValue(…)`); `labels` (map<string, string>); `annotations`
+ * (map<string, bool>: the four hints after the bundle's overrides, undeclared ones at their MCP defaults and
+ * destructiveHint false); `riskTags` (list<string>); `now` (a timestamp: compare with `timestamp("…")`, read
+ * `now.getHours("Europe/Paris")`; the decision input's time, the epoch when the input has none).
+ * Functions: `pathUnder(path, dir)`, `glob(path, pattern)` (see paths.ts), `hostOf(url)`, `hostMatches(host,
+ * pattern)` (see hosts.ts).
+ *
+ * Refused at load: `matches()` (its regex engine backtracks without bound), a comprehension inside another
+ * (`all`/`exists`/`map`/`filter` nested: quadratic in the size of the arguments), more than 4 KiB of source,
+ * and trees beyond the limits below. So evaluating a condition costs at most linear time in the arguments.
+ */
+
+export const MAX_CONDITION_LENGTH = 4096;
+const LIMITS = { maxAstNodes: 512, maxDepth: 24, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 };
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/** Reading these makes a condition depend on the call itself, not only on who calls which tool. */
+const CALL_VARIABLES = new Set(['args', 'now']);
+
+/** What a condition reads its variables from. Getters may compute lazily: only the variables used are read. */
+export interface ConditionScope {
+  readonly tool: string;
+  readonly server: string;
+  readonly principal: string;
+  readonly tenant: string;
+  readonly args: ReadonlyMap<string, unknown>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, boolean>>;
+  readonly riskTags: readonly string[];
+  readonly now: Date;
+}
+
+export interface Condition {
+  readonly source: string;
+  /** True when it reads `args` or `now`: it cannot be decided for a listing, which has neither. */
+  readonly readsCall: boolean;
+  /** The value; throws on an evaluation error (a missing key, a failed helper). */
+  evaluate(scope: ConditionScope): unknown;
+}
+
+let environment: Environment | undefined;
+
+function celEnvironment(): Environment {
+  environment ??= new Environment({ enableOptionalTypes: true, limits: LIMITS })
+    .registerVariable('tool', 'string')
+    .registerVariable('server', 'string')
+    .registerVariable('principal', 'string')
+    .registerVariable('tenant', 'string')
+    .registerVariable('args', 'map<string, dyn>')
+    .registerVariable('labels', 'map<string, string>')
+    .registerVariable('annotations', 'map<string, bool>')
+    .registerVariable('riskTags', 'list<string>')
+    .registerVariable('now', 'google.protobuf.Timestamp')
+    .registerFunction('pathUnder(string, string): bool', pathUnder)
+    .registerFunction('glob(string, string): bool', pathGlob)
+    .registerFunction('hostOf(string): string', hostOf)
+    .registerFunction('hostMatches(string, string): bool', hostMatches);
+  return environment;
+}
+
+const compiled = new Map<string, Condition>();
+
+/** Parses and type-checks a condition (memoised by source). Throws an Error whose message says what is wrong. */
+export function compileCondition(source: string): Condition {
+  const known = compiled.get(source);
+  if (known) return known;
+  if (source.length > MAX_CONDITION_LENGTH) throw new Error(`a condition may be at most ${MAX_CONDITION_LENGTH} characters`);
+  let parsed;
+  try {
+    parsed = celEnvironment().parse(source);
+  } catch (err) {
+    throw new Error(`invalid CEL: ${firstLine(err)}`);
+  }
+  const facts = inspect(parsed.ast);
+  const checked = parsed.check();
+  if (!checked.valid) throw new Error(`invalid CEL: ${firstLine(checked.error)}`);
+  if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`a condition must be a bool, this one is ${checked.type}`);
+  const condition: Condition = { source, readsCall: facts.readsCall, evaluate: parsed as (scope: ConditionScope) => unknown };
+  if (compiled.size > 20_000) compiled.clear();
+  compiled.set(source, condition);
+  return condition;
+}
+
+/** Why a condition would be refused at load, or undefined when it compiles. */
+export function conditionProblem(source: string): string | undefined {
+  try {
+    compileCondition(source);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Walks the tree once: refuses `matches()` and nested comprehensions, and notes whether call variables are read. */
+function inspect(root: ASTNode): { readsCall: boolean } {
+  let readsCall = false;
+  const visit = (node: ASTNode, comprehensions: number): void => {
+    if (node.op === 'id' && CALL_VARIABLES.has(node.args)) readsCall = true;
+    if (node.op === 'call' || node.op === 'rcall') {
+      const name = node.args[0];
+      if (name === 'matches') throw new Error('matches() is not allowed: its regex engine can backtrack without bound; use glob(), hostMatches(), startsWith(), endsWith() or contains()');
+    }
+    if (node.op === 'rcall' && COMPREHENSIONS.has(node.args[0])) {
+      // The receiver is evaluated once; the body once per element, so only the body counts as nested.
+      if (comprehensions > 0) throw new Error(`${node.args[0]}() inside another comprehension is not allowed: its cost would grow with the square of the arguments`);
+      visit(node.args[1], comprehensions);
+      visitChildren(node.args[2], (child) => visit(child, comprehensions + 1));
+      return;
+    }
+    visitChildren(node.args, (child) => visit(child, comprehensions));
+  };
+  visit(root, 0);
+  return { readsCall };
+}
+
+function visitChildren(value: unknown, visit: (node: ASTNode) => void): void {
+  if (Array.isArray(value)) for (const item of value) visitChildren(item, visit);
+  else if (value !== null && typeof value === 'object' && 'op' in value) visit(value as ASTNode);
+}
+
+function firstLine(err: unknown): string {
+  const error = err as { summary?: string; message?: string } | undefined;
+  return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
+}
+
+/** JSON arguments as CEL sees them: objects as maps, safe integers as ints (bigint), other numbers as doubles. */
+export function celValue(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(celValue);
+  const map = new Map<string, unknown>();
+  for (const key of Object.keys(value)) map.set(key, celValue((value as Record<string, unknown>)[key]));
+  return map;
+}

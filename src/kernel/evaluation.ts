@@ -1,0 +1,251 @@
+import type { ToolAnnotations } from '../protocol/mcp.ts';
+import type { CompiledPolicy, CompiledRule, ToolPlan } from './compile.ts';
+import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
+import { mergeConstraints, type Constraints } from './constraints.ts';
+import { EFFECTS, type Effect } from './effect.ts';
+import { celValue, type ConditionScope } from './cel.ts';
+import { effectiveHint, impliedRiskTags } from './hints.ts';
+import { overriddenAnnotations } from './tool-overrides.ts';
+
+/**
+ * The one evaluation that `decide` and `explain` share, so they cannot drift apart: `testRule` says whether a
+ * rule matches one call (and why not), `Tally` turns the outcomes into a decision.
+ */
+
+/** Outcomes of `testRule`. At most ASSUMED_MATCH means the rule matched. */
+export const Outcome = {
+  MATCHED: 0,
+  /** The condition threw; a deny or require_approval rule matches anyway. */
+  MATCHED_ON_ERROR: 1,
+  /** Listing: the condition reads args or now, and the caller may meet it. */
+  ASSUMED_MATCH: 2,
+  SERVER: 3,
+  TOOL: 4,
+  TENANT: 5,
+  PRINCIPAL: 6,
+  ANNOTATIONS: 7,
+  RISK_TAGS: 8,
+  LABELS: 9,
+  WHEN_FALSE: 10,
+  /** The condition threw; an allow, allow_with_constraints or throttle rule does not match. */
+  WHEN_ERROR: 11,
+  /** Listing: a deny rule's condition reads args or now, and the caller may avoid it. */
+  ASSUMED_NO_MATCH: 12,
+} as const;
+type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+/** EFFECTS is strictest first; rank 4 is deny. */
+const EFFECT_BY_RANK: readonly Effect[] = [...EFFECTS].reverse();
+
+/**
+ * What the rules are tested against: the input, plus facts derived on first use (annotations after the bundle's
+ * overrides, risk tags, the arguments as CEL values). It is also the scope CEL conditions read their variables from.
+ */
+export class CallFacts implements ConditionScope {
+  /** Set by `testRule` when it evaluated the rule's condition. */
+  whenValue: boolean | undefined;
+  whenError: string | undefined;
+  /** Deciding whether to list the tool: there are no arguments and no time of call. */
+  readonly listing: boolean;
+  #declared: ToolAnnotations | undefined | null = null;
+  #riskTags: string[] | undefined;
+  #hints: Record<string, boolean> | undefined;
+  #args: ReadonlyMap<string, unknown> | undefined;
+  #now: Date | undefined;
+
+  constructor(
+    readonly input: DecisionInput,
+    private readonly plan: ToolPlan,
+  ) {
+    this.listing = input.args === undefined;
+  }
+
+  get tool(): string {
+    return this.input.tool;
+  }
+  get server(): string {
+    return this.input.server;
+  }
+  get principal(): string {
+    return this.input.principal;
+  }
+  get tenant(): string {
+    return this.input.tenant;
+  }
+  get labels(): Readonly<Record<string, string>> {
+    return this.input.labels ?? EMPTY_LABELS;
+  }
+
+  /** The tool's annotations with the bundle's overrides applied. */
+  get declared(): ToolAnnotations | undefined {
+    if (this.#declared === null) this.#declared = overriddenAnnotations(this.input.annotations, this.plan.override);
+    return this.#declared;
+  }
+
+  /** Declared by config, by the bundle, and implied by the annotations. */
+  get riskTags(): readonly string[] {
+    this.#riskTags ??= [...new Set([...(this.input.riskTags ?? []), ...(this.plan.override?.riskTags ?? []), ...impliedRiskTags(this.declared)])];
+    return this.#riskTags;
+  }
+
+  /** The four hints as CEL sees them: always present, undeclared ones at their defaults (destructive: false). */
+  get annotations(): Readonly<Record<string, boolean>> {
+    const declared = this.declared;
+    this.#hints ??= {
+      readOnlyHint: effectiveHint(declared, 'readOnlyHint') === true,
+      destructiveHint: effectiveHint(declared, 'destructiveHint') === true,
+      idempotentHint: effectiveHint(declared, 'idempotentHint') === true,
+      openWorldHint: effectiveHint(declared, 'openWorldHint') === true,
+    };
+    return this.#hints;
+  }
+
+  get args(): ReadonlyMap<string, unknown> {
+    this.#args ??= (this.input.args === undefined ? new Map() : celValue(this.input.args)) as ReadonlyMap<string, unknown>;
+    return this.#args;
+  }
+
+  /** The input's time; the epoch when it has none, so a decision never reads the clock. */
+  get now(): Date {
+    this.#now ??= new Date(this.input.now ?? 0);
+    return this.#now;
+  }
+}
+
+/**
+ * Tests one rule against one call, criteria in order (cheapest first), the condition last. `checkNames` is
+ * false when the rule comes from the tool's plan, whose servers and tools already match.
+ */
+export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boolean): Outcome {
+  facts.whenValue = undefined;
+  facts.whenError = undefined;
+  if (checkNames) {
+    if (rule.servers && !rule.servers(facts.input.server)) return Outcome.SERVER;
+    if (rule.tools && !rule.tools(facts.input.tool)) return Outcome.TOOL;
+  }
+  if (rule.tenants && !rule.tenants(facts.input.tenant)) return Outcome.TENANT;
+  if (rule.principals && !rule.principals(facts.input.principal)) return Outcome.PRINCIPAL;
+  if (rule.annotations) {
+    const declared = facts.declared;
+    for (const [key, value] of rule.annotations) if (effectiveHint(declared, key) !== value) return Outcome.ANNOTATIONS;
+  }
+  if (rule.riskTags && !rule.riskTags.some((tag) => facts.riskTags.includes(tag))) return Outcome.RISK_TAGS;
+  if (rule.labels) {
+    const labels = facts.input.labels;
+    for (const [key, values] of rule.labels) {
+      if (!labels || !Object.hasOwn(labels, key) || !values.includes(labels[key])) return Outcome.LABELS;
+    }
+  }
+  const when = rule.when;
+  if (!when) return Outcome.MATCHED;
+  if (facts.listing && when.readsCall) return rule.effect === 'deny' ? Outcome.ASSUMED_NO_MATCH : Outcome.ASSUMED_MATCH;
+  let value: unknown;
+  try {
+    value = when.evaluate(facts);
+  } catch (err) {
+    facts.whenError = errorText(err);
+    return rule.matchOnError ? Outcome.MATCHED_ON_ERROR : Outcome.WHEN_ERROR;
+  }
+  if (typeof value !== 'boolean') {
+    facts.whenError = `the condition gave ${typeof value === 'bigint' ? 'an int' : `a ${typeof value}`}, not a bool`;
+    return rule.matchOnError ? Outcome.MATCHED_ON_ERROR : Outcome.WHEN_ERROR;
+  }
+  facts.whenValue = value;
+  return value ? Outcome.MATCHED : Outcome.WHEN_FALSE;
+}
+
+/** Collects rule outcomes; `decision()` applies precedence and merges what the matching rules carry. */
+export class Tally {
+  private matched: CompiledRule[] | undefined;
+  private errors: { ruleId: string; error: string }[] | undefined;
+  private rank = -1;
+
+  count(rule: CompiledRule, outcome: Outcome, facts: CallFacts): void {
+    if (facts.whenError !== undefined) (this.errors ??= []).push({ ruleId: rule.id, error: facts.whenError });
+    if (outcome <= Outcome.ASSUMED_MATCH) {
+      (this.matched ??= []).push(rule);
+      if (rule.rank > this.rank) this.rank = rule.rank;
+    }
+  }
+
+  decision(policy: CompiledPolicy): Decision {
+    const { bundle } = policy;
+    const matched = this.matched;
+    if (!matched) {
+      const decision: Decision = { effect: bundle.default, reason: `no rule matched; the policy default is ${bundle.default}`, ruleIds: [], policySnapshot: bundle.snapshot, constraints: {} };
+      if (this.errors) decision.errors = this.errors;
+      return decision;
+    }
+    const effect = EFFECT_BY_RANK[this.rank];
+    // Strictest first; rules were counted in id order and the sort is stable.
+    const ordered = matched.length === 1 ? matched : [...matched].sort((a, b) => b.rank - a.rank);
+    let reason: string | undefined;
+    let remediation: string | undefined;
+    let constraints: Constraints = {};
+    const decision: Decision = { effect, reason: '', ruleIds: ordered.map((r) => r.id), policySnapshot: bundle.snapshot, constraints };
+    for (const rule of ordered) {
+      if (rule.rank === this.rank) {
+        reason ??= rule.source.reason;
+        const more = rule.source.remediation;
+        if (more && !remediation?.split('\n').includes(more)) remediation = remediation ? `${remediation}\n${more}` : more;
+      }
+      if (rule.constraints) constraints = mergeConstraints(constraints, rule.constraints);
+      if (rule.throttle) (decision.throttles ??= []).push(rule.throttle);
+      if (rule.approval) (decision.approvals ??= []).push(rule.approval);
+    }
+    decision.reason = reason ?? `rule ${ordered[0].id} (${effect})`;
+    decision.constraints = constraints;
+    if (remediation) decision.remediation = remediation;
+    if (this.errors) decision.errors = this.errors;
+    return decision;
+  }
+}
+
+/** One rule as `explain` reports it. */
+export function traceOf(rule: CompiledRule, outcome: Outcome, facts: CallFacts): RuleTrace {
+  const trace: RuleTrace = { id: rule.id, effect: rule.effect, matched: outcome <= Outcome.ASSUMED_MATCH, why: whyText(rule, outcome, facts) };
+  if (rule.when && (facts.whenValue !== undefined || facts.whenError !== undefined)) {
+    trace.when = { expression: rule.when.source, ...(facts.whenError !== undefined ? { error: facts.whenError } : { value: facts.whenValue }) };
+  }
+  return trace;
+}
+
+function whyText(rule: CompiledRule, outcome: Outcome, facts: CallFacts): string {
+  const { match } = rule.source;
+  const { input } = facts;
+  const list = (items: readonly string[] | undefined) => `[${(items ?? []).join(', ')}]`;
+  switch (outcome) {
+    case Outcome.MATCHED:
+      return 'matched';
+    case Outcome.MATCHED_ON_ERROR:
+      return `matched: its condition failed, which counts as a match for ${rule.effect}`;
+    case Outcome.ASSUMED_MATCH:
+      return 'matched for listing: the condition reads args or now, which a listing lacks, and a call may meet it';
+    case Outcome.SERVER:
+      return `server ${input.server} is not one of ${list(match.servers)}`;
+    case Outcome.TOOL:
+      return `tool ${input.tool} is not one of ${list(match.tools)}`;
+    case Outcome.TENANT:
+      return `tenant ${input.tenant} is not one of ${list(match.tenants)}`;
+    case Outcome.PRINCIPAL:
+      return `principal ${input.principal} is not one of ${list(match.principals)}`;
+    case Outcome.ANNOTATIONS:
+      return `the tool's hints ${JSON.stringify(facts.annotations)} differ from ${JSON.stringify(match.annotations)}`;
+    case Outcome.RISK_TAGS:
+      return `the tool's risk tags ${list(facts.riskTags)} include none of ${list(match.riskTags)}`;
+    case Outcome.LABELS:
+      return `the labels ${JSON.stringify(input.labels ?? {})} do not match ${JSON.stringify(match.labels)}`;
+    case Outcome.WHEN_FALSE:
+      return 'its condition is false';
+    case Outcome.WHEN_ERROR:
+      return `not matched: its condition failed, which counts as no match for ${rule.effect}`;
+    case Outcome.ASSUMED_NO_MATCH:
+      return 'not matched for listing: the condition reads args or now, which a listing lacks, and a call may avoid it';
+  }
+}
+
+function errorText(err: unknown): string {
+  const error = err as { summary?: string; message?: string } | undefined;
+  return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
+}
