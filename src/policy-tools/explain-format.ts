@@ -1,6 +1,13 @@
 import type { DecisionInput, Explanation, RuleTrace } from '../kernel/decision.ts';
 
-const json = (value: unknown): string => JSON.stringify(value) ?? 'undefined';
+/** CEL values as JSON: ints are bigints and maps are Maps; a `dyn` condition may return either. */
+const celJson = (_key: string, value: unknown): unknown =>
+  typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()) : value instanceof Map ? Object.fromEntries(value) : value;
+
+const json = (value: unknown): string => JSON.stringify(value, celJson) ?? 'undefined';
+
+/** An explanation as JSON (`policy explain --json`). */
+export const explanationJson = (explanation: Explanation): string => JSON.stringify(explanation, celJson, 2);
 
 /** An explanation for a human: the call, every rule tried and why it matched or not, then the decision. */
 export function formatExplanation(input: DecisionInput, { decision, rules }: Explanation): string {
@@ -27,7 +34,7 @@ export function formatExplanation(input: DecisionInput, { decision, rules }: Exp
   for (const t of decision.throttles ?? []) lines.push(`  throttle     ${t.limit} per ${t.windowMs} ms per ${t.per} (${t.ruleId})`);
   for (const a of decision.approvals ?? []) {
     const { ruleId, ...options } = a;
-    lines.push(`  approval     ${ruleId}${Object.keys(options).length > 0 ? ` ${json(options)}` : ''}`);
+    lines.push(`  approval     ${ruleId}: ${Object.keys(options).length > 0 ? json(options) : 'the default options'}`);
   }
   for (const e of decision.errors ?? []) lines.push(`  error        ${e.ruleId}: ${e.error}`);
   lines.push(`  snapshot     ${decision.policySnapshot}`);

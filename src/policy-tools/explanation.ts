@@ -1,20 +1,4 @@
-import type { Kernel } from '../kernel/kernel.ts';
-import type { DecisionInput, Explanation, RuleTrace } from '../kernel/decision.ts';
-
-/**
- * The kernel's explanation of one decision. A kernel without `explain` (the v1 kernel) is explained from its
- * decision: a rule matched when its id is among the decision's rule ids.
- */
-export function explainCall(kernel: Kernel, input: DecisionInput): Explanation {
-  const explaining = kernel as Kernel & { explain?: (input: DecisionInput) => Explanation };
-  if (typeof explaining.explain === 'function') return explaining.explain(input);
-  const decision = kernel.decide(input);
-  const matched = new Set(decision.ruleIds);
-  const rules = kernel.bundle.rules.map(
-    (rule): RuleTrace => ({ id: rule.id, effect: rule.effect, matched: matched.has(rule.id), why: matched.has(rule.id) ? 'matched' : 'did not match' }),
-  );
-  return { decision, rules };
-}
+import type { Explanation } from '../kernel/decision.ts';
 
 /** The matching rules whose effect is the decision's: the ones that decided it. */
 export function decidingRules({ decision, rules }: Explanation): string[] {

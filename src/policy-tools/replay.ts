@@ -2,7 +2,7 @@ import type { AuditRecord } from '../audit/record.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { EFFECTS, type Effect } from '../kernel/effect.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { decidingRules, explainCall, sameRuleIds } from './explanation.ts';
+import { decidingRules, sameRuleIds } from './explanation.ts';
 
 const EXAMPLES = 3;
 
@@ -83,7 +83,7 @@ export async function replayDecisions(
     }
     report.replayed++;
     if (hasRedacted(input.args)) report.redacted++;
-    const explanation = explainCall(draft, { ...input, now: input.now ?? record.at });
+    const explanation = draft.explain({ ...input, now: input.now ?? record.at });
     const { effect, ruleIds } = explanation.decision;
     const example = { jobId: record.jobId, tenant: record.tenant, tool: input.tool, at: record.at };
     if (effect !== recorded.effect) {

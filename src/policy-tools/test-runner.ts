@@ -1,10 +1,12 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadYamlFile, validateYaml } from '../config/yaml-file.ts';
 import { EFFECTS, type Effect } from '../kernel/effect.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { callSchema } from './call.ts';
-import { decidingRules, explainCall, sameRuleIds } from './explanation.ts';
+import { decidingRules, sameRuleIds } from './explanation.ts';
 
 const caseSchema = z.strictObject({
   name: z.string().min(1),
@@ -32,6 +34,15 @@ export interface PolicyTestCase {
   line: number | undefined;
   input: DecisionInput;
   expect: { effect: Effect; ruleIds?: string[] };
+}
+
+/** The policy tests of a folder (its `*_test.yaml` and `*_test.yml` files, sorted), or the one test file named. */
+export function testFilesAt(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [resolve(path)];
+  return readdirSync(path)
+    .filter((name) => /_test\.ya?ml$/.test(name))
+    .sort()
+    .map((name) => join(resolve(path), name));
 }
 
 /** Reads a `*_test.yaml` file; every problem is reported as `file:line: key.path: problem` (GH_ERR_POLICY_INVALID). */
@@ -73,7 +84,7 @@ export interface TestReport {
 export function runPolicyTests(kernel: Kernel, cases: readonly PolicyTestCase[]): TestReport {
   const coverage = new Map<string, RuleCoverage>(kernel.bundle.rules.map((r) => [r.id, { id: r.id, positive: [], negative: [] }]));
   const results = cases.map((c): CaseResult => {
-    const explanation = explainCall(kernel, c.input);
+    const explanation = kernel.explain(c.input);
     const { decision } = explanation;
     for (const trace of explanation.rules) {
       const entry = coverage.get(trace.id);

@@ -6,8 +6,8 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { isGatewayError } from '../../src/errors.ts';
-import { loadPolicyPaths, testFilesAt } from '../../src/policy-tools/policy-dir.ts';
-import { loadTestFile, runPolicyTests, type PolicyTestCase } from '../../src/policy-tools/test-runner.ts';
+import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
+import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/policy-tools/test-runner.ts';
 import { replayDecisions } from '../../src/policy-tools/replay.ts';
 import { callSchema } from '../../src/policy-tools/call.ts';
 import { parseSince } from '../../src/cli/commands/policy/replay.ts';
@@ -40,7 +40,7 @@ const testCase = (name: string, input: DecisionInput, effect: PolicyTestCase['ex
 describe('policy folders', () => {
   it('loads the policy files of a folder, and lists its test files apart', () => {
     const dir = dirWith({ 'a.yaml': POLICY, 'b.yml': 'version: 1\nrules: [{ id: extra, effect: allow }]\n', 'a_test.yaml': 'cases: []\n', 'notes.txt': 'x' });
-    expect(loadPolicyPaths([dir]).rules.map((r) => r.id)).toEqual(['extra', 'fs-bounded', 'never-matches', 'no-delete', 'read-only']);
+    expect(loadPolicyFiles([dir]).rules.map((r) => r.id)).toEqual(['extra', 'fs-bounded', 'never-matches', 'no-delete', 'read-only']);
     expect(testFilesAt(dir)).toEqual([join(dir, 'a_test.yaml')]);
   });
 });
@@ -62,7 +62,7 @@ describe('calls as authors write them', () => {
 });
 
 describe('policy test runner', () => {
-  const kernel = new Kernel(loadPolicyPaths([dirWith({ 'p.yaml': POLICY })]));
+  const kernel = new Kernel(loadPolicyFiles([dirWith({ 'p.yaml': POLICY })]));
 
   it('passes and fails cases on the effect and on the rule ids as a set', () => {
     const report = runPolicyTests(kernel, [
@@ -126,7 +126,7 @@ describe('replay', () => {
     prev: 'sha256:prev',
     hash: 'sha256:hash',
   });
-  const draft = new Kernel(loadPolicyPaths([dirWith({ 'p.yaml': POLICY })]));
+  const draft = new Kernel(loadPolicyFiles([dirWith({ 'p.yaml': POLICY })]));
 
   it('groups changed decisions by old effect, new effect and the deciding draft rules', async () => {
     const records = [
@@ -161,16 +161,15 @@ describe('replay', () => {
   });
 
   it('decides at the recorded time when the input lacks one', async () => {
-    let seen: number | undefined;
-    const spy = Object.assign(Object.create(draft) as Kernel, {
-      decide: (input: DecisionInput) => {
-        seen = input.now;
-        return draft.decide(input);
-      },
-      explain: undefined,
-    });
-    await replayDecisions([decided('default', call('fs__x'), 'allow', [], 42)], spy);
-    expect(seen).toBe(42);
+    const millennium = new Kernel(
+      loadPolicyFiles([dirWith({ 'p.yaml': 'version: 2\ndefault: allow\nrules:\n  - { id: y2k, when: \'now < timestamp("2000-01-01T00:00:00Z")\', effect: deny }\n' })]),
+    );
+    const before = decided('default', call('fs__x'), 'allow', [], Date.UTC(1999, 11, 31));
+    const after = decided('default', call('fs__x'), 'allow', [], Date.UTC(2000, 0, 2));
+    const timed = decided('default', call('fs__x', { now: Date.UTC(1999, 0, 1) }), 'allow', [], Date.UTC(2000, 0, 2));
+    const report = await replayDecisions([before, after, timed], millennium);
+    expect(report).toMatchObject({ changed: 2, unchanged: 1 });
+    expect(report.groups[0].examples.map((e) => e.jobId)).toEqual([before.jobId, timed.jobId]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { loadPolicyPaths } from '../../../policy-tools/policy-dir.ts';
+import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { parseArgs, usage } from '../../args.ts';
 
 export const CHECK_HELP = `  gatehouse policy check FILE|DIR...
@@ -9,7 +9,7 @@ export const CHECK_HELP = `  gatehouse policy check FILE|DIR...
 export async function runCheck(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {});
   if (args.positionals.length === 0) throw usage('missing the policy FILE(s) or DIR(s)');
-  const bundle = loadPolicyPaths(args.positionals);
+  const bundle = loadPolicyFiles(args.positionals);
   console.log(`OK: ${bundle.rules.length} rules from ${bundle.files.join(', ')}; default ${bundle.default}`);
   console.log(`snapshot ${bundle.snapshot}`);
   return 0;

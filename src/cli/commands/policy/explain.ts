@@ -2,9 +2,8 @@ import { parseYamlText, validateYaml } from '../../../config/yaml-file.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import type { DecisionInput } from '../../../kernel/decision.ts';
 import { callSchema } from '../../../policy-tools/call.ts';
-import { explainCall } from '../../../policy-tools/explanation.ts';
-import { formatExplanation } from '../../../policy-tools/explain-format.ts';
-import { loadPolicyPaths } from '../../../policy-tools/policy-dir.ts';
+import { explanationJson, formatExplanation } from '../../../policy-tools/explain-format.ts';
+import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
 import { policyPathsFor, takePolicyPaths } from './sources.ts';
 
@@ -24,9 +23,9 @@ export async function runExplain(argv: string[]): Promise<number> {
   const text = flag(args, 'call');
   if (!text) throw usage('missing --call JSON');
   const input = parseCall(text);
-  const kernel = new Kernel(loadPolicyPaths(policyPathsFor(taken.paths, args)));
-  const explanation = explainCall(kernel, input);
-  console.log(args.flags.json ? JSON.stringify(explanation, null, 2) : formatExplanation(input, explanation));
+  const kernel = new Kernel(loadPolicyFiles(policyPathsFor(taken.paths, args)));
+  const explanation = kernel.explain(input);
+  console.log(args.flags.json ? explanationJson(explanation) : formatExplanation(input, explanation));
   return 0;
 }
 

@@ -1,7 +1,7 @@
 import { parseDuration } from '../../../config/duration.ts';
 import type { AuditRecord } from '../../../audit/record.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
-import { loadPolicyPaths } from '../../../policy-tools/policy-dir.ts';
+import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../policy-tools/replay.ts';
 import type { AuditStore } from '../../../ports.ts';
 import { openAuditStore } from '../../../runtime/embedded.ts';
@@ -28,7 +28,7 @@ export async function runReplay(argv: string[]): Promise<number> {
   if (args.positionals.length > 0) throw usage(`unexpected argument "${args.positionals[0]}"`);
   if (taken.paths.length === 0) throw usage('missing --policy DRAFT: the bundle to replay under');
   const since = flag(args, 'since') === undefined ? undefined : parseSince(flag(args, 'since')!, Date.now());
-  const draft = new Kernel(loadPolicyPaths(taken.paths));
+  const draft = new Kernel(loadPolicyFiles(taken.paths));
   const store = openAuditStore(stateConfig(args).dataDir);
   try {
     const tenants = flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants();

@@ -1,8 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative } from 'node:path';
 import { Kernel } from '../../../kernel/kernel.ts';
-import { loadPolicyPaths, testFilesAt } from '../../../policy-tools/policy-dir.ts';
-import { loadTestFile, runPolicyTests, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
+import { loadPolicyFiles } from '../../../kernel/bundle.ts';
+import { loadTestFile, runPolicyTests, testFilesAt, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
 import { parseArgs, usage } from '../../args.ts';
 
 export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--strict-coverage] [--json]
@@ -32,7 +32,7 @@ export async function runTest(argv: string[]): Promise<number> {
     console.error(`gatehouse policy test: no *_test.yaml files in ${target}`);
     return 1;
   }
-  const kernel = new Kernel(loadPolicyPaths([policyDir]));
+  const kernel = new Kernel(loadPolicyFiles([policyDir]));
   const cases = testFiles.flatMap(loadTestFile);
   const report = runPolicyTests(kernel, cases);
   const strict = args.flags['strict-coverage'] === true;
