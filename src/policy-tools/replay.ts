@@ -131,9 +131,12 @@ function recordedDecision(record: AuditRecord): { effect: Effect; ruleIds: strin
   return { effect, ruleIds: Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [] };
 }
 
+/** The marker the gateway records in place of a redacted value, or of the part of a string a pattern matched. */
+const REDACTED = '[REDACTED]';
+
 /** Whether the arguments hold a value the gateway redacted before recording them. */
 function hasRedacted(value: unknown): boolean {
-  if (typeof value === 'string') return /^\[redacted\]$/i.test(value);
+  if (typeof value === 'string') return value.includes(REDACTED);
   if (Array.isArray(value)) return value.some(hasRedacted);
   if (isObject(value)) return Object.values(value).some(hasRedacted);
   return false;

@@ -155,8 +155,10 @@ describe('replay', () => {
 
   it('keeps a few examples per group, honours since, and counts redacted arguments', async () => {
     const many = Array.from({ length: 5 }, (_, i) => decided('default', call('fs__delete', { args: { path: '[REDACTED]' } }), 'allow', [], 2_000 + i));
-    const report = await replayDecisions([decided('default', call('fs__delete'), 'allow', [], 500), ...many], draft, { since: 1_000 });
-    expect(report).toMatchObject({ decisions: 5, changed: 5, redacted: 5 });
+    const partly = decided('default', call('fs__delete', { args: { header: ['Bearer [REDACTED]'] } }), 'allow', [], 3_000);
+    const clear = decided('default', call('fs__delete', { args: { note: 'redacted by hand' } }), 'allow', [], 3_000);
+    const report = await replayDecisions([decided('default', call('fs__delete'), 'allow', [], 500), ...many, partly, clear], draft, { since: 1_000 });
+    expect(report).toMatchObject({ decisions: 7, changed: 7, redacted: 6 });
     expect(report.groups[0].examples).toHaveLength(3);
   });
 
