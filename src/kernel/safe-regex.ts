@@ -1,9 +1,10 @@
 /**
  * Load-time screening of the regexes a policy hands to the executor (`redact: ["/sk-[A-Za-z0-9]{20,}/"]`).
  * JavaScript regexes backtrack, so a pattern with an ambiguous repetition can take exponential time on a
- * crafted input. Refused: backreferences (`\1`, `\k<name>`) and a repeated group that itself repeats or
- * alternates (`(a+)+`, `(a|ab)*`, `(\w{2,})*`: star height above 1), which is where exponential blow-ups come
- * from. Not detected: polynomial shapes such as `\d*\d*\d*x`; whoever applies the regexes bounds the text.
+ * crafted input. Refused: backreferences (`\1`, `\k<name>`), an unbounded repeat of a group that repeats or
+ * alternates inside (`(a+)+`, `(a|ab)*`, `(\d{2})*`: star height above 1), and any repeat of a group with an
+ * unbounded quantifier inside (`(a+){3}`). `(\d{3}-){2}` and `(?:ab)+` pass. Not detected: polynomial shapes
+ * such as `\d*\d*\d*x`; whoever applies the regexes bounds the text.
  */
 
 export const MAX_REGEX_LENGTH = 512;
@@ -32,52 +33,68 @@ export function unsafeRegexReason(text: string): string | undefined {
 }
 
 interface Frame {
-  /** The group contains a quantifier or an alternation: repeating it again can backtrack exponentially. */
-  ambiguous: boolean;
+  /** The group contains an unbounded quantifier (`*`, `+`, `{n,}`). */
+  unbounded: boolean;
+  /** The group contains a bounded quantifier or an alternation. */
+  branches: boolean;
 }
 
+const PLAIN: Frame = { unbounded: false, branches: false };
+
+/**
+ * An unbounded repeat of a group that repeats or alternates inside, or any repeat of a group with an unbounded
+ * quantifier inside, can split the same text in exponentially (or polynomially, to a high degree) many ways.
+ */
 function shapeProblem(body: string): string | undefined {
-  const stack: Frame[] = [{ ambiguous: false }];
-  let lastAtom: 'none' | 'plain' | 'ambiguous-group' = 'none';
+  const stack: Frame[] = [{ unbounded: false, branches: false }];
+  let last: Frame | undefined; // the atom a quantifier would apply to: PLAIN, or a group just closed
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
+    const top = stack[stack.length - 1];
     if (c === '\\') {
       const next = body[i + 1] ?? '';
       if (/[1-9]/.test(next) || next === 'k') return 'backreferences are not allowed in a regex (they can backtrack without bound)';
       i += next === 'u' || next === 'x' || next === 'c' || next === 'p' || next === 'P' ? skipEscape(body, i) : 1;
-      lastAtom = 'plain';
+      last = PLAIN;
     } else if (c === '[') {
       i = classEnd(body, i);
-      lastAtom = 'plain';
+      last = PLAIN;
     } else if (c === '(') {
-      stack.push({ ambiguous: false });
+      stack.push({ unbounded: false, branches: false });
       if (body[i + 1] === '?') i += body[i + 2] === '<' && body[i + 3] !== '=' && body[i + 3] !== '!' ? body.indexOf('>', i) - i : body[i + 2] === '<' ? 3 : 2;
-      lastAtom = 'none';
+      last = undefined;
     } else if (c === ')') {
       const group = stack.pop()!;
-      if (group.ambiguous) stack[stack.length - 1].ambiguous = true;
-      lastAtom = group.ambiguous ? 'ambiguous-group' : 'plain';
+      const parent = stack[stack.length - 1];
+      parent.unbounded ||= group.unbounded;
+      parent.branches ||= group.branches;
+      last = group;
     } else if (c === '|') {
-      stack[stack.length - 1].ambiguous = true;
-      lastAtom = 'none';
+      top.branches = true;
+      last = undefined;
     } else if (c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d+(,\d*)?\}/.test(body.slice(i)))) {
-      const repeats = c === '*' || c === '+' || (c === '{' && repeatsMoreThanOnce(body.slice(i)));
+      const [unbounded, repeats] = c === '{' ? braceQuantifier(body.slice(i)) : [c !== '?', c !== '?'];
       if (c === '{') i = body.indexOf('}', i);
       if (body[i + 1] === '?') i++; // lazy
-      if (repeats && lastAtom === 'ambiguous-group') return 'nested quantifiers are not allowed in a regex (a repeated group that repeats or alternates inside can backtrack exponentially)';
-      stack[stack.length - 1].ambiguous = true;
-      lastAtom = 'plain';
+      if (last && ((unbounded && (last.unbounded || last.branches)) || (repeats && last.unbounded))) {
+        return 'nested quantifiers are not allowed in a regex (a repeated group that repeats or alternates inside can backtrack exponentially)';
+      }
+      if (unbounded) top.unbounded = true;
+      else top.branches = true;
+      last = PLAIN;
     } else {
-      lastAtom = 'plain';
+      last = PLAIN;
     }
   }
   return undefined;
 }
 
-function repeatsMoreThanOnce(quantifier: string): boolean {
+/** `{n}`, `{n,}`, `{n,m}` → [unbounded, repeats more than once]. */
+function braceQuantifier(quantifier: string): [boolean, boolean] {
   const m = /^\{(\d+)(,(\d*))?\}/.exec(quantifier)!;
-  if (m[2] === undefined) return Number(m[1]) > 1;
-  return m[3] === '' || Number(m[3]) > 1;
+  if (m[2] === undefined) return [false, Number(m[1]) > 1];
+  if (m[3] === '') return [true, true];
+  return [false, Number(m[3]) > 1];
 }
 
 /** The offset past `\uXXXX`, `\u{…}`, `\xXX`, `\cX`, `\p{…}`. */

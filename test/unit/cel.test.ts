@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { compileCondition, conditionProblem, MAX_CONDITION_LENGTH } from '../../src/kernel/cel.ts';
+import { compilePathGlob, normalizePath, pathGlob, pathUnder } from '../../src/kernel/paths.ts';
+import { hostMatches, hostOf } from '../../src/kernel/hosts.ts';
+import { unsafeRegexReason } from '../../src/kernel/safe-regex.ts';
+import { Kernel } from '../../src/kernel/kernel.ts';
+import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
+import { parseYamlText } from '../../src/config/yaml-file.ts';
+import type { DecisionInput } from '../../src/kernel/decision.ts';
+
+/** Evaluates a condition through the kernel, as a deny rule: 'match' | 'no' | 'error'. */
+function asDeny(when: string, args: Record<string, unknown>): 'match' | 'no' | 'error' {
+  const text = `version: 2\ndefault: allow\nrules:\n  - id: r\n    effect: deny\n    when: ${JSON.stringify(when)}\n`;
+  const kernel = new Kernel(mergePolicySources([parsePolicy(parseYamlText('p.yaml', text, 'GH_ERR_POLICY_INVALID'))]));
+  const input: DecisionInput = { tenant: 't', principal: 'p', server: 's', tool: 's__t', annotations: undefined, args, now: 0 };
+  const d = kernel.decide(input);
+  return d.errors ? 'error' : d.effect === 'deny' ? 'match' : 'no';
+}
+
+describe('pathUnder', () => {
+  it('resolves . and .. and // lexically', () => {
+    expect(pathUnder('/tmp/ws/a/b', '/tmp/ws')).toBe(true);
+    expect(pathUnder('/tmp/ws', '/tmp/ws/')).toBe(true);
+    expect(pathUnder('/tmp/wsx', '/tmp/ws')).toBe(false);
+    expect(pathUnder('/tmp/ws/../etc', '/tmp/ws')).toBe(false);
+    expect(pathUnder('/tmp/ws/./a/../b', '/tmp/ws')).toBe(true);
+    expect(pathUnder('//tmp//ws//a', '/tmp/ws')).toBe(true);
+    expect(pathUnder('/../../tmp/ws/a', '/tmp/ws')).toBe(true); // .. never climbs above /
+    expect(pathUnder('/anything', '/')).toBe(true);
+  });
+
+  it('never counts a relative path as under an absolute directory', () => {
+    expect(pathUnder('tmp/ws/a', '/tmp/ws')).toBe(false);
+    expect(pathUnder('../tmp/ws/a', '/tmp/ws')).toBe(false);
+    expect(pathUnder('/tmp/ws/a', 'tmp/ws')).toBe(false);
+  });
+
+  it('throws when percent-decoding or \\ would change the answer, and on NUL', () => {
+    expect(() => pathUnder('/tmp/ws/%2e%2e/%2e%2e/etc/passwd', '/tmp/ws')).toThrow(/percent-decoded/);
+    expect(() => pathUnder('/tmp/ws/%2E%2E%2Fetc', '/tmp/ws')).toThrow(/percent-decoded/);
+    expect(() => pathUnder('/tmp/ws/%252e%252e/%252e%252e/etc', '/tmp/ws')).toThrow(/percent-decoded/);
+    expect(() => pathUnder('/etc/%2e%2e/tmp/ws/x', '/tmp/ws')).toThrow(/percent-decoded/); // decoding would let it in
+    expect(() => pathUnder('/tmp/ws/..\\..\\etc', '/tmp/ws')).toThrow(/separator/);
+    expect(() => pathUnder('/tmp/ws/a\0/../../etc', '/tmp/ws')).toThrow(/NUL/);
+    expect(() => pathUnder('/tmp/ws/%00', '/tmp/ws')).toThrow(/NUL/);
+    expect(pathUnder('/tmp/ws/100%25done', '/tmp/ws')).toBe(true); // encodes nothing that moves the path
+    expect(pathUnder('/tmp/ws/a%20b', '/tmp/ws')).toBe(true);
+  });
+
+  it('cannot be bypassed through a deny rule: a throw counts as a match', () => {
+    const rule = '!pathUnder(args.path, "/tmp/ws")';
+    expect(asDeny(rule, { path: '/tmp/ws/ok' })).toBe('no');
+    expect(asDeny(rule, { path: '/tmp/ws/../secret' })).toBe('match');
+    expect(asDeny(rule, { path: '/tmp/ws/%2e%2e/secret' })).toBe('error');
+    expect(asDeny(rule, { path: 'relative/file' })).toBe('match');
+    expect(asDeny(rule, { path: 42 })).toBe('error');
+    expect(asDeny(rule, {})).toBe('error');
+  });
+});
+
+describe('path globs', () => {
+  it('match * within a segment and ** across segments', () => {
+    expect(pathGlob('/tmp/ws/a/b.txt', '/tmp/ws/**')).toBe(true);
+    expect(pathGlob('/tmp/ws', '/tmp/ws/**')).toBe(true);
+    expect(pathGlob('/tmp/wsx/a', '/tmp/ws/**')).toBe(false);
+    expect(pathGlob('/home/u/.ssh/id_rsa', '**/.ssh/**')).toBe(true);
+    expect(pathGlob('/home/u/.ssh', '**/.ssh/**')).toBe(true);
+    expect(pathGlob('/a/b.txt', '/a/*.txt')).toBe(true);
+    expect(pathGlob('/a/b/c.txt', '/a/*.txt')).toBe(false);
+    expect(pathGlob('/a/b/c.txt', '/a/**/*.txt')).toBe(true);
+    expect(pathGlob('/a/c.txt', '/a/**/*.txt')).toBe(true);
+    expect(pathGlob('/a/bc', '/a/b?')).toBe(true);
+    expect(pathGlob('/a/b/', '/a/b?')).toBe(false);
+    expect(pathGlob('/x/y.txt', 'x/*.txt')).toBe(true); // anchored at / like the paths constraint
+  });
+
+  it('normalise the path first and refuse ambiguous ones', () => {
+    expect(pathGlob('/home/u/x/../.ssh/key', '**/.ssh/**')).toBe(true);
+    expect(pathGlob('/tmp/ws/../../etc/passwd', '/tmp/ws/**')).toBe(false);
+    expect(() => pathGlob('/home/u/%2essh/key', '**/.ssh/**')).toThrow(/percent-decoded/);
+  });
+
+  it('stay fast on adversarial inputs', () => {
+    const match = compilePathGlob('/**/a*a*a*a*a*a*a*b/**/c/**/d');
+    const path = normalizePath(`/${'a/'.repeat(2000)}${'a'.repeat(5000)}`);
+    const started = performance.now();
+    expect(match(path)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('hosts', () => {
+  it('reads the host as WHATWG URL parsers do', () => {
+    expect(hostOf('HTTP://EXAMPLE.com./x')).toBe('example.com');
+    expect(hostOf('https://api.Example.com:8443/v1')).toBe('api.example.com');
+    expect(hostOf('http://[::1]:8080/')).toBe('[::1]');
+    expect(hostOf('http://2130706433/')).toBe('127.0.0.1');
+    expect(hostOf('http://0x7f.1/')).toBe('127.0.0.1');
+    expect(hostOf('http://0177.0.0.1/')).toBe('127.0.0.1');
+    expect(hostOf('http://good.com@evil.com/')).toBe('evil.com');
+    expect(hostOf('http://good.com%2F@evil.com/')).toBe('evil.com');
+    expect(hostOf('http://evil.com#@good.com')).toBe('evil.com');
+    expect(hostOf('http://münchen.de/')).toBe('xn--mnchen-3ya.de');
+    expect(hostOf('foo://Example.COM/x')).toBe('example.com');
+    expect(hostOf('file:///etc/passwd')).toBe('');
+    expect(() => hostOf('not a url')).toThrow(/not an absolute URL/);
+    expect(() => hostOf('/relative')).toThrow(/not an absolute URL/);
+  });
+
+  it('match exact names and *. suffixes at a label boundary, ignoring case and a trailing dot', () => {
+    expect(hostMatches('API.example.com.', 'api.example.com')).toBe(true);
+    expect(hostMatches('a.b.example.com', '*.example.com')).toBe(true);
+    expect(hostMatches('example.com', '*.example.com')).toBe(false);
+    expect(hostMatches('badexample.com', '*.example.com')).toBe(false);
+    expect(hostMatches('example.com.evil.io', '*.example.com')).toBe(false);
+    expect(hostMatches('[::1]', '[::1]')).toBe(true);
+    expect(hostMatches('anything.io', '*')).toBe(true);
+    expect(hostMatches('', '*')).toBe(false);
+  });
+
+  it('cannot be bypassed through a deny rule', () => {
+    const rule = '!hostMatches(hostOf(args.url), "*.example.com")';
+    expect(asDeny(rule, { url: 'https://api.example.com/x' })).toBe('no');
+    expect(asDeny(rule, { url: 'https://API.EXAMPLE.COM./x' })).toBe('no');
+    expect(asDeny(rule, { url: 'https://api.example.com@evil.com/' })).toBe('match');
+    expect(asDeny(rule, { url: 'http://2130706433/' })).toBe('match');
+    expect(asDeny(rule, { url: 'nonsense' })).toBe('error');
+  });
+});
+
+describe('CEL conditions', () => {
+  it('see JSON integers as ints and other numbers as doubles', () => {
+    const scope = (args: Record<string, unknown>) => ({ args: new Map(Object.entries(args).map(([k, v]) => [k, typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : v])) }) as never;
+    expect(compileCondition('args.count > 10').evaluate(scope({ count: 11 }))).toBe(true);
+    expect(compileCondition('args.count + 1 == 12').evaluate(scope({ count: 11 }))).toBe(true);
+    expect(compileCondition('args.ratio < 0.5').evaluate(scope({ ratio: 0.25 }))).toBe(true);
+    expect(asDeny('args.count > 10', { count: 11 })).toBe('match');
+    expect(asDeny('args.count * 2 == 22', { count: 11 })).toBe('match');
+    expect(asDeny('args.count == 11.0', { count: 11 })).toBe('match');
+    expect(asDeny('args.count > 10', { count: 10.5 })).toBe('match');
+    expect(asDeny('args.items.exists(i, i.size > 3)', { items: [{ size: 1 }, { size: 4 }] })).toBe('match');
+    expect(asDeny('has(args.flag) && args.flag', {})).toBe('no');
+    expect(asDeny('args.?flag.orValue(false)', {})).toBe('no');
+    expect(asDeny('args.missing == 1', {})).toBe('error');
+  });
+
+  it('note whether a condition reads the call (args or now)', () => {
+    expect(compileCondition('args.x == 1').readsCall).toBe(true);
+    expect(compileCondition('now > timestamp("2025-01-01T00:00:00Z")').readsCall).toBe(true);
+    expect(compileCondition('principal == "a" && labels.env == "prod"').readsCall).toBe(false);
+  });
+
+  it('refuse matches(), nested comprehensions, oversize and deep expressions at load', () => {
+    expect(conditionProblem('args.path.matches("^/tmp")')).toMatch(/matches\(\) is not allowed/);
+    expect(conditionProblem('args.a.exists(x, args.b.exists(y, x == y))')).toMatch(/inside another comprehension/);
+    expect(conditionProblem('args.a.filter(x, x > 1).map(x, x * 2).size() > 0')).toBeUndefined(); // chained is linear
+    expect(conditionProblem(`args.x == "${'a'.repeat(MAX_CONDITION_LENGTH)}"`)).toMatch(/at most 4096/);
+    expect(conditionProblem(`${'('.repeat(40)}true${')'.repeat(40)}`)).toMatch(/invalid CEL: .*maxDepth/);
+    expect(conditionProblem(Array.from({ length: 120 }, (_, i) => `args.x==${i}`).join('||'))).toMatch(/invalid CEL: .*maxAstNodes/);
+    expect(conditionProblem('args.x')).toBeUndefined(); // dyn: checked to be a bool when evaluated
+    expect(conditionProblem('"a" + 1')).toMatch(/invalid CEL/);
+  });
+});
+
+describe('redact regexes', () => {
+  it('accept ordinary patterns', () => {
+    for (const ok of ['/sk-[A-Za-z0-9]{20,}/', '/AKIA[0-9A-Z]{16}/', '/Bearer [A-Za-z0-9._-]+/i', '/\\b\\d{3}-\\d{2}-\\d{4}\\b/', '/(?:ab)+c/', '/(\\d{3}-){2}\\d{4}/', '/[(+*]+/', '/a\\(+/']) {
+      expect(unsafeRegexReason(ok), ok).toBeUndefined();
+    }
+  });
+
+  it('refuse backreferences, nested quantifiers and bad syntax', () => {
+    expect(unsafeRegexReason('/(a)\\1/')).toMatch(/backreferences/);
+    expect(unsafeRegexReason('/(?<x>a)\\k<x>/')).toMatch(/backreferences/);
+    for (const bad of ['/(a+)+$/', '/(a*)*b/', '/(a|aa)*b/', '/(?:\\w{2,})+x/', '/((ab)*c)+/', '/(a?)+/', '/(x+x+)+y/', '/(a+){3}/', '/(\\d{2})*/']) {
+      expect(unsafeRegexReason(bad), bad).toMatch(/nested quantifiers/);
+    }
+    expect(unsafeRegexReason('/a(/')).toMatch(/invalid regex/);
+    expect(unsafeRegexReason('/a/g')).toMatch(/flags/);
+    expect(unsafeRegexReason('//')).toMatch(/written \/pattern\/flags/);
+    expect(unsafeRegexReason(`/${'a'.repeat(600)}/`)).toMatch(/at most 512/);
+  });
+});
