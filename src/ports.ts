@@ -111,6 +111,8 @@ export interface UpstreamListener {
 /** One upstream MCP server (a stdio process or a Streamable HTTP endpoint), spoken to as a client. */
 export interface Upstream {
   readonly name: string;
+  /** The endpoint of a Streamable HTTP upstream: egress rules that apply to a call apply to it too. */
+  readonly url?: string;
   readonly state: UpstreamState;
   /** The initialize result of the current connection, once ready. */
   readonly serverCapabilities: Record<string, unknown> | undefined;

@@ -34,6 +34,10 @@ export class HttpUpstream extends ReconnectingUpstream {
     super(name, log);
   }
 
+  get url(): string {
+    return this.options.url;
+  }
+
   protected async open(): Promise<void> {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
@@ -94,13 +98,17 @@ export class HttpUpstream extends ReconnectingUpstream {
       this.connectionLost(new Error('the upstream forgot our session (404)'));
       return;
     }
-    if (response.statusCode >= 400) {
+    // Redirects are never followed (undici's request() follows none without a redirect interceptor, and we add
+    // none): a 3xx fails the request like an error status, so an upstream cannot bounce a call, and its
+    // credentials, to a host that egress rules never checked.
+    if (response.statusCode >= 300) {
       const text = await response.body.text().catch(() => '');
+      const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       if (requestId !== undefined) {
         this.rpc.receive({
           jsonrpc: '2.0',
           id: requestId,
-          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}` },
+          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${location}${text ? `: ${text.slice(0, 200)}` : ''}` },
         });
       }
       return;

@@ -1,9 +1,9 @@
-import type { Store } from '../ports.ts';
+import type { Clock, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { JobTracker } from '../scheduler/job-tracker.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import type { Decision } from '../kernel/decision.ts';
+import type { Decision, DecisionInput } from '../kernel/decision.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../approvals/approval.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -17,7 +17,11 @@ import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { textResult, type CallToolResult } from '../protocol/mcp.ts';
-import { asGatewayError, type ErrorCode } from '../errors.ts';
+import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts';
+import { RateLimiter } from '../enforcement/throttle.ts';
+import { SessionQuotas } from '../enforcement/session-quota.ts';
+import { redactArguments } from '../enforcement/redact.ts';
+import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall } from './call.ts';
 
@@ -30,7 +34,14 @@ export interface CallPipelineOptions {
   upstreamTimeoutMs(server: string): number;
   /** Tells the human where to approve: a CLI line, and a URL once the web page exists. */
   approvalHint(approvalId: string): string;
+  /**
+   * How long the kernel may take to decide (ms, default 50). A slower decision is thrown away and the call
+   * denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
+   */
+  decisionBudgetMs?: number;
 }
+
+const DEFAULT_DECISION_BUDGET_MS = 50;
 
 interface ApprovalGate {
   approval: ApprovalRecord;
@@ -48,7 +59,11 @@ export interface CallPipelineDeps {
   audit: Pick<AuditTrail, 'accepting'>;
   log: Logger;
   options: CallPipelineOptions;
+  /** Times decisions and throttle windows; the system clock when not given. */
+  clock?: Pick<Clock, 'now'>;
 }
+
+const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
 
 /**
  * The governed path of one `tools/call`: resolve and validate, turn it into a CAP job, let the kernel decide,
@@ -58,8 +73,15 @@ export interface CallPipelineDeps {
 export class CallPipeline {
   /** What an upstream sends while serving a job (requests, logging) goes back to the client that made the call. */
   private readonly links = new Map<string, JobClientLink>();
+  private readonly clock: Pick<Clock, 'now'>;
+  private readonly limiter: RateLimiter;
+  private readonly quotas: SessionQuotas;
 
-  constructor(private readonly deps: CallPipelineDeps) {}
+  constructor(private readonly deps: CallPipelineDeps) {
+    this.clock = deps.clock ?? wallClock;
+    this.limiter = new RateLimiter(deps.store, this.clock);
+    this.quotas = new SessionQuotas(deps.store);
+  }
 
   clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
 
@@ -82,20 +104,33 @@ export class CallPipeline {
     const { principal, tenant } = call.caller;
     jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
 
+    const now = this.clock.now();
+    const input: DecisionInput = { tenant, principal, server: entry.server, tool: entry.id, annotations: entry.facts.annotations, riskTags: entry.facts.riskTags, labels: entry.facts.labels, args: call.arguments, now };
     let decision: Decision;
     try {
-      decision = kernel.decide({ tenant, principal, server: entry.server, tool: entry.id, annotations: entry.facts.annotations, riskTags: entry.facts.riskTags, labels: entry.facts.labels, args: call.arguments, now: Date.now() });
+      decision = kernel.decide(input);
     } catch (err) {
-      this.deps.log.error('the kernel failed; denying (fail closed)', { jobId, error: (err as Error).message });
-      jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE' });
-      return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', 'The safety kernel could not decide on this call, so it was denied.') };
+      return this.kernelUnavailable(jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
-    jobs.note(jobId, 'job.decided', 'kernel', { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason });
+    const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
+    const tookMs = this.clock.now() - now;
+    if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
+    jobs.note(jobId, 'job.decided', 'kernel', {
+      effect: decision.effect,
+      ruleIds: decision.ruleIds,
+      policySnapshot: decision.policySnapshot,
+      reason: decision.reason,
+      input: recordedInput(input, decision.constraints.redact?.args),
+      ...(decision.errors?.length ? { errors: decision.errors } : {}),
+    });
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
     if (decision.effect === 'deny') {
       jobs.move(jobId, 'DENIED', 'kernel', { ruleIds: decision.ruleIds });
-      return { result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${decision.reason}`, { 'gatehouse/job': jobMeta }) };
+      const { reason, remediation } = decision;
+      return {
+        result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${reason.replace(/[.\s]+$/, '')}.${remediation ? ` ${remediation}` : ''}`, { 'gatehouse/job': jobMeta }, remediation ? { remediation } : undefined),
+      };
     }
 
     if (decision.effect === 'require_approval') {
@@ -117,7 +152,38 @@ export class CallPipeline {
       Object.assign(jobMeta, { approvalId: gate.approval.id });
     }
 
+    // Counted after the approval gate, right before dispatch: only calls that would run use up a limit.
+    if (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length) {
+      const refused = await this.countCall(call, entry, decision);
+      if (refused) {
+        jobs.move(jobId, 'DENIED', 'enforcement', { errorCode: refused.code, reason: refused.message, ...refused.data });
+        return { result: errorResult(refused.code, refused.message, { 'gatehouse/job': jobMeta }, refused.data as RefusalDetail | undefined) };
+      }
+    }
+
     return this.dispatch(call, entry, jobId, decision, jobMeta);
+  }
+
+  private kernelUnavailable(jobId: string, reason: string): CallOutcome {
+    this.deps.log.error('the kernel could not decide; denying (fail closed)', { jobId, reason });
+    this.deps.jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
+    return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', `The safety kernel could not decide on this call (${reason}), so it was denied. Try again later.`) };
+  }
+
+  /** Applies the decision's throttles and session quotas. A refusal, or any failure to count (fail closed), comes back. */
+  private async countCall(call: NormalizedCall, entry: CatalogEntry, decision: Decision): Promise<GatewayError | undefined> {
+    const { tenant, principal, sessionId } = call.caller;
+    try {
+      if (decision.throttles?.length) await this.limiter.take(decision.throttles, { tenant, principal, tool: entry.id });
+      const quotas = decision.constraints.maxCallsPerSession;
+      if (quotas?.length) await this.quotas.take(quotas, { tenant, principal, ...(sessionId ? { sessionId } : {}) });
+      return undefined;
+    } catch (err) {
+      const error = asGatewayError(err);
+      if (isRefusal(error)) return error;
+      this.deps.log.error('could not count the call against its limits; denying (fail closed)', { code: error.code, error: error.message });
+      return asGatewayError(new Error(`The call's rate limits could not be checked, so it did not run: ${error.message}`), error.code);
+    }
   }
 
   /**
@@ -128,7 +194,7 @@ export class CallPipeline {
     const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
-      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments) },
+      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args) },
     );
     let approval = outcome.approval;
     if (outcome.kind === 'run') return { approval };
@@ -204,7 +270,8 @@ export class CallPipeline {
       });
       const stored = result.resultPtr ? await store.get<StoredResult>(result.resultPtr) : undefined;
       if (stored && 'rpcError' in stored) return { error: stored.rpcError };
-      if (result.status === JobStatus.SUCCEEDED && stored) {
+      if (stored && 'refusal' in stored) return { result: errorResult(stored.refusal.code, stored.refusal.message, { 'gatehouse/job': jobMeta }, stored.refusal.detail) };
+      if (result.status === JobStatus.SUCCEEDED && stored && 'result' in stored) {
         return { result: withJobMeta(stored.result, { ...jobMeta, ...(stored.truncated ? { truncated: true } : {}) }) };
       }
       const code = (result.errorCode ?? 'GH_ERR_INTERNAL') as ErrorCode;
@@ -241,8 +308,17 @@ function withJobMeta(result: CallToolResult, jobMeta: Record<string, unknown>): 
   return { ...result, _meta: { ...(result._meta ?? {}), 'gatehouse/job': jobMeta } };
 }
 
-function errorResult(code: ErrorCode, message: string, meta?: Record<string, unknown>): CallToolResult {
-  return textResult(`${message} [${code}]`, true, { ...meta, 'gatehouse/error': { code } });
+function errorResult(code: ErrorCode, message: string, meta?: Record<string, unknown>, detail?: RefusalDetail | { remediation: string }): CallToolResult {
+  return textResult(`${message} [${code}]`, true, { ...meta, 'gatehouse/error': { code, ...detail } });
+}
+
+/**
+ * The decision input as the audit trail keeps it, for `policy replay`: the arguments redacted (the rules' own
+ * `redact.args` and every secret-looking key). The input itself when nothing needed hiding.
+ */
+function recordedInput(input: DecisionInput, redact: readonly string[] | undefined): DecisionInput {
+  const args = input.args && redactArguments(input.args, redact);
+  return args === input.args ? input : { ...input, args };
 }
 
 function pendingResult(approval: ApprovalRecord, hint: string): CallToolResult {

@@ -84,6 +84,7 @@ export class Gateway {
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdProgressEveryMs: 10_000,
+        decisionBudgetMs: config.kernel.decisionBudget,
         upstreamTimeoutMs: (server) => this.directory.timeoutMs(server),
         approvalHint: (id) =>
           `Approve it with \`gatehouse approvals approve ${id} --data-dir ${config.dataDir}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,

@@ -7,17 +7,27 @@ export interface JobClientLink {
 }
 import { CAP_PROTOCOL_VERSION, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
-import { asGatewayError } from '../errors.ts';
+import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
+import { constrainsArguments, enforceArguments } from '../enforcement/call-arguments.ts';
+import { redactResult, redactValue } from '../enforcement/redact.ts';
+import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from './job-context.ts';
 import { limitOutput } from './output-limit.ts';
 
-/** What the executor stores at `res:<job_id>`: the (constrained) result, or the upstream's own JSON-RPC error. */
-export type StoredResult = { result: CallToolResult; truncated: boolean } | { rpcError: { code: number; message: string; data?: unknown } };
+type RpcError = { code: number; message: string; data?: unknown };
+
+/**
+ * What the executor stores at `res:<job_id>`: the (constrained) result, the upstream's own JSON-RPC error, or
+ * why the call was refused before it reached the upstream.
+ */
+export type StoredResult = { result: CallToolResult; truncated: boolean } | { rpcError: RpcError } | { refusal: { code: ErrorCode; message: string; detail: RefusalDetail } };
 
 /**
  * Runs jobs against upstream MCP servers with their constraints enforced here, not handed to the upstream as
- * hints: the timeout (restarted by progress), the output cap, and cancellation from `sys.job.cancel`.
- * It takes jobs from `job.<pool>` as a queue member, so in distributed mode a worker process hosts the same code.
+ * hints: argument size, paths and egress before the upstream sees the call (a refused call never reaches it);
+ * the timeout (restarted by progress); redaction and the output cap on the result before it is stored; and
+ * cancellation from `sys.job.cancel`. It takes jobs from `job.<pool>` as a queue member, so in distributed mode
+ * a worker process hosts the same code and enforces the same constraints.
  */
 export class Executor {
   private readonly running = new Map<string, AbortController>();
@@ -62,33 +72,43 @@ export class Executor {
     const controller = new AbortController();
     this.running.set(job.jobId, controller);
     let result: JobResult;
+    let resultRules: readonly string[] | undefined;
     try {
       const context = await this.store.get<JobContext>(job.contextPtr);
       if (!context) throw asGatewayError(new Error(`the job context ${job.contextPtr} is gone`));
       const upstream = this.upstreamFor(context.server);
       if (!upstream) throw asGatewayError(new Error(`no upstream named ${context.server}`), 'GH_ERR_UPSTREAM_UNAVAILABLE');
+      const { constraints } = context;
+      if (constrainsArguments(constraints)) enforceArguments(context.arguments, constraints, upstream);
+      if (constraints.redact?.result.length) resultRules = constraints.redact.result;
       const params: Record<string, unknown> = { name: context.tool, arguments: context.arguments };
       if (context.meta) params._meta = context.meta;
       const raw = (await upstream.request('tools/call', params, {
         signal: controller.signal,
-        timeoutMs: context.constraints.timeoutMs,
+        timeoutMs: constraints.timeoutMs,
         onProgress: context.wantsProgress
           ? (update) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } })
           : undefined,
         onServerRequest: this.clientFor(job.jobId)?.ask,
         onNotification: (method, params) => this.clientFor(job.jobId)?.notify(method, params),
       })) as CallToolResult;
-      const stored: StoredResult = limitOutput(raw, context.constraints.maxOutputBytes);
+      // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
+      const stored: StoredResult = limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
       result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), workerId: this.workerId, executionMs: this.clock.now() - started };
     } catch (err) {
-      const error = asGatewayError(err);
-      const rpcError = error.data?.rpcError as { code: number; message: string; data?: unknown } | undefined;
-      if (rpcError) await this.store.set(resultPtr(job.jobId), { rpcError } satisfies StoredResult, { ttlMs: PAYLOAD_TTL_MS });
+      let error = asGatewayError(err);
+      // The upstream's own error reaches the client too, so it is redacted like a result.
+      if (resultRules && error.data?.rpcError) error = new GatewayError(error.code, redactValue(error.message, resultRules), { data: redactValue(error.data, resultRules) });
+      const rpcError = error.data?.rpcError as RpcError | undefined;
+      const refused = isRefusal(error);
+      const stored: StoredResult | undefined = refused ? { refusal: { code: error.code, message: error.message, detail: { ...error.data } } } : rpcError ? { rpcError } : undefined;
+      if (stored) await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
       result = {
         jobId: job.jobId,
-        status: error.code === 'GH_ERR_UPSTREAM_TIMEOUT' ? JobStatus.TIMEOUT : error.code === 'GH_ERR_CANCELLED' ? JobStatus.CANCELLED : JobStatus.FAILED,
-        ...(rpcError ? { resultPtr: resultPtr(job.jobId) } : {}),
+        // A refused call never reached its upstream: the policy denied it, at the last point it could.
+        status: refused ? JobStatus.DENIED : error.code === 'GH_ERR_UPSTREAM_TIMEOUT' ? JobStatus.TIMEOUT : error.code === 'GH_ERR_CANCELLED' ? JobStatus.CANCELLED : JobStatus.FAILED,
+        ...(stored ? { resultPtr: resultPtr(job.jobId) } : {}),
         workerId: this.workerId,
         executionMs: this.clock.now() - started,
         errorCode: error.code,
