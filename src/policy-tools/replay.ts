@@ -1,4 +1,5 @@
 import type { AuditRecord } from '../audit/record.ts';
+import { REDACTED } from '../enforcement/redact.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { EFFECTS, type Effect } from '../kernel/effect.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -131,10 +132,7 @@ function recordedDecision(record: AuditRecord): { effect: Effect; ruleIds: strin
   return { effect, ruleIds: Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [] };
 }
 
-/** The marker the gateway records in place of a redacted value, or of the part of a string a pattern matched. */
-const REDACTED = '[REDACTED]';
-
-/** Whether the arguments hold a value the gateway redacted before recording them. */
+/** Whether the arguments hold a value (or, for a pattern, part of a string) the gateway redacted before recording them. */
 function hasRedacted(value: unknown): boolean {
   if (typeof value === 'string') return value.includes(REDACTED);
   if (Array.isArray(value)) return value.some(hasRedacted);

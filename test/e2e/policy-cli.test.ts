@@ -1,9 +1,9 @@
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouse } from '../helpers/cli.ts';
-import { DEFAULT_POLICY } from '../helpers/gateway-harness.ts';
+import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import type { DecisionInput, Explanation } from '../../src/kernel/decision.ts';
@@ -258,6 +258,42 @@ describe('gatehouse policy replay', () => {
   it('needs a draft and a sensible --since', async () => {
     expect((await gatehouse(['policy', 'replay', '--data-dir', dataDir])).code).toBe(2);
     expect((await gatehouse(['policy', 'replay', '--policy', 'policies', '--data-dir', dataDir, '--since', 'yesterday-ish'])).code).toBe(2);
+  });
+});
+
+describe('gatehouse policy replay over a running gateway', () => {
+  const HIDE_TEXT = `version: 2
+rules:
+  - { id: hide-text, match: { tools: [fx__echo] }, effect: allow_with_constraints, constraints: { redact: { args: [text] } } }
+`;
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ policies: [withDefault({ 'hide-text.yaml': HIDE_TEXT })] });
+    const client = await connectHttp(h.url);
+    await client.callTool({ name: 'fx__echo', arguments: { text: 'secret' } });
+    await client.callTool({ name: 'fx__write', arguments: { key: 'k', value: 'v' } });
+    await client.close();
+    await h.gateway.audit.flush();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('replays what the gateway recorded, from another process while it runs', async () => {
+    const draft = withDefault({
+      'hide-text.yaml': HIDE_TEXT,
+      'draft.yaml': `version: 2
+rules:
+  - { id: no-writes, match: { tools: ["*__write"] }, effect: deny }
+  - { id: no-secret-echo, match: { tools: [fx__echo] }, when: 'args.text == "secret"', effect: deny }
+`,
+    });
+    const result = await gatehouse(['policy', 'replay', '--policy', draft, '--data-dir', h.dataDir, '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    // The echo's text was recorded redacted, so the draft's condition on it cannot see "secret".
+    expect(report).toMatchObject({ decisions: 2, replayed: 2, skipped: 0, changed: 1, unchanged: 1, redacted: 1 });
+    expect(report.groups).toMatchObject([{ from: 'require_approval', to: 'deny', ruleIds: ['no-writes'], examples: [{ tool: 'fx__write' }] }]);
   });
 });
 
