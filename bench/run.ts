@@ -7,6 +7,7 @@
  * Rounds are interleaved and each figure is the median over rounds. A missed target is reported, never
  * fatal: the exit code is 0 unless something crashed. Env: BENCH_CALLS, BENCH_STDIO_CALLS, BENCH_ROUNDS,
  * BENCH_WARMUP, BENCH_CONCURRENCY ("1,16"), BENCH_ERAS ("legacy,modern").
+ * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +17,15 @@ import { closedLoop } from './load.ts';
 import { cpuMs, installCleanup, killAll, rssMiB } from './processes.ts';
 import { printReport, type Batch } from './report.ts';
 import { readSettings, type Settings } from './settings.ts';
+import { printKernelBench } from './kernel.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
+  progress('the safety kernel, in process');
+  printKernelBench();
+  if (process.argv.includes('kernel')) return;
   const settings = readSettings();
   installCleanup();
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileCondition, conditionProblem, MAX_CONDITION_LENGTH } from '../../src/kernel/cel.ts';
+import { compileCondition, conditionProblem, inZone, MAX_CONDITION_LENGTH } from '../../src/kernel/cel.ts';
 import { compilePathGlob, normalizePath, pathGlob, pathUnder } from '../../src/kernel/paths.ts';
 import { hostMatches, hostOf } from '../../src/kernel/hosts.ts';
 import { unsafeRegexReason } from '../../src/kernel/safe-regex.ts';
@@ -142,6 +142,18 @@ describe('CEL conditions', () => {
     expect(asDeny('has(args.flag) && args.flag', {})).toBe('no');
     expect(asDeny('args.?flag.orValue(false)', {})).toBe('no');
     expect(asDeny('args.missing == 1', {})).toBe('error');
+  });
+
+  it('read the wall clock of a zone through inZone(), not the slow zone getters', () => {
+    const summer = new Date(Date.UTC(2025, 6, 1, 22, 30)); // 00:30 on 2 July in Paris (UTC+2)
+    const winter = new Date(Date.UTC(2025, 0, 1, 22, 30)); // 23:30 on 1 January in Paris (UTC+1)
+    expect(inZone(summer, 'Europe/Paris').getUTCHours()).toBe(0);
+    expect(inZone(summer, 'Europe/Paris').getUTCDate()).toBe(2);
+    expect(inZone(winter, 'Europe/Paris').getUTCHours()).toBe(23);
+    expect(inZone(winter, 'Asia/Kathmandu').getUTCMinutes()).toBe(15); // UTC+5:45
+    expect(() => inZone(winter, 'Mars/Olympus')).toThrow();
+    expect(conditionProblem('now.getHours("Europe/Paris") < 8')).toMatch(/getHours\(zone\) is not allowed.*inZone/);
+    expect(conditionProblem('inZone(now, "Europe/Paris").getDayOfWeek() == 1')).toBeUndefined();
   });
 
   it('note whether a condition reads the call (args or now)', () => {

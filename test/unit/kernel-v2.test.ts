@@ -181,7 +181,7 @@ describe('kernel v2: conditions', () => {
       `  - { id: allow-ws, effect: allow, when: 'pathUnder(args.path, "/tmp/ws")' }
   - { id: deny-etc, effect: deny, when: 'pathUnder(args.path, "/etc")', remediation: "work under /tmp/ws" }
   - { id: big, effect: require_approval, when: 'args.count > 10' }
-  - { id: hours, effect: deny, when: 'now.getHours("UTC") < 6', reason: night }
+  - { id: hours, effect: deny, when: 'now.getHours() < 6', reason: night }
   - { id: who, effect: allow, when: 'principal == "svc" && tenant == "acme" && tool == "fs__read_file" && server == "fs"' }
   - { id: prod, effect: require_approval, when: 'labels.env == "prod"' }
   - { id: non-bool, effect: allow, when: 'args.maybe' }
