@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { EgressConstraint } from '../kernel/constraints.ts';
-import { GatewayError } from '../errors.ts';
+import { canonicalHost, hostMatches } from '../kernel/hosts.ts';
 import { allStrings, namedStrings, type ArgumentValue } from './argument-values.ts';
 import { quoted, refusal } from './refusal.ts';
 
@@ -19,21 +19,15 @@ import { quoted, refusal } from './refusal.ts';
 // newlines, which URL parsing drops (`ht\ttp://`), are dropped before looking.
 //
 // Host patterns: `api.example.com` (that host), `*.example.org` (any subdomain, at a label boundary, not the
-// domain itself), `*` (any host), an IP address (`127.0.0.1`, `::1`, `[::1]`) or a CIDR block (`10.0.0.0/8`,
-// `fd00::/8`).
+// domain itself), `*` (any host), as CEL's `hostMatches()` reads them (kernel/hosts.ts; write IDNs in punycode);
+// an IP address (`127.0.0.1`, `::1`, `[::1]`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`) for IP hosts. A pattern
+// that is none of these matches nothing.
 
 const WEB_SCHEMES = new Set(['http:', 'https:', 'ws:', 'wss:']);
 const AUTHORITY_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
 const FETCHED_SCHEMES = /^(?:file|gopher|ftp|ftps|sftp|tftp|dict|ldap|ldaps|smb|telnet|jar|netdoc|ssh|rtsp):/i;
 
-interface HostMatcher {
-  any: boolean;
-  exact: Set<string>;
-  suffixes: string[];
-  ips: BlockList;
-}
-
-const matchers = new Map<string, HostMatcher>();
+const blockLists = new Map<string, BlockList>();
 const CACHE_LIMIT = 1024;
 
 /** Throws GH_ERR_EGRESS_DENIED, naming the argument and the rule, for the first URL any constraint refuses. */
@@ -73,14 +67,14 @@ function refusedBecause(text: string, constraint: EgressConstraint): string | un
     return 'it is not a valid absolute URL';
   }
   if (!WEB_SCHEMES.has(url.protocol)) return `the scheme ${url.protocol} is not allowed (only http, https, ws, wss)`;
-  const host = hostOf(url);
+  const host = matchableHost(url);
   if (!host) return 'it names no host';
   return hostAllowed(host, constraint.allowHosts) ? undefined : `the host ${host} is not in allowHosts (${constraint.allowHosts.join(', ')})`;
 }
 
-/** The host as matched: lowercase, no trailing dot, IPv6 without brackets, IPv4-mapped IPv6 as IPv4. */
-export function hostOf(url: URL): string {
-  let host = url.hostname.replace(/\.$/, '');
+/** The host as matched: canonical (kernel/hosts.ts), IPv6 without brackets, IPv4-mapped IPv6 as IPv4. */
+export function matchableHost(url: URL): string {
+  let host = canonicalHost(url.hostname);
   if (host.startsWith('[')) {
     host = host.slice(1, -1);
     const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
@@ -93,48 +87,28 @@ export function hostOf(url: URL): string {
   return host;
 }
 
+/** Host names match as CEL's `hostMatches()` does; IP addresses against the IP literals and CIDR blocks. */
 export function hostAllowed(host: string, patterns: readonly string[]): boolean {
-  const m = matcherFor(patterns);
-  if (m.any || m.exact.has(host)) return true;
   const family = isIP(host);
-  if (family) return m.ips.check(host, family === 4 ? 'ipv4' : 'ipv6');
-  return m.suffixes.some((suffix) => host.endsWith(suffix) && host.length > suffix.length);
+  if (family) return ipsOf(patterns).check(host, family === 4 ? 'ipv4' : 'ipv6') || patterns.some((p) => p.trim() === '*');
+  return patterns.some((p) => hostMatches(host, p.trim()));
 }
 
-function matcherFor(patterns: readonly string[]): HostMatcher {
+function ipsOf(patterns: readonly string[]): BlockList {
   const key = patterns.join('\n');
-  let m = matchers.get(key);
-  if (!m) {
-    if (matchers.size >= CACHE_LIMIT) matchers.clear();
-    m = compileHosts(patterns);
-    matchers.set(key, m);
+  let list = blockLists.get(key);
+  if (!list) {
+    if (blockLists.size >= CACHE_LIMIT) blockLists.clear();
+    list = new BlockList();
+    for (const raw of patterns) {
+      const pattern = raw.trim().replace(/^\[([^\]]*)\]/, '$1');
+      const [address, prefix] = pattern.split('/');
+      const family = isIP(address);
+      const type = family === 4 ? 'ipv4' : 'ipv6';
+      if (family && prefix === undefined) list.addAddress(address, type);
+      else if (family && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)) list.addSubnet(address, Number(prefix), type);
+    }
+    blockLists.set(key, list);
   }
-  return m;
-}
-
-function compileHosts(patterns: readonly string[]): HostMatcher {
-  const m: HostMatcher = { any: false, exact: new Set(), suffixes: [], ips: new BlockList() };
-  for (const raw of patterns) {
-    const pattern = raw.trim().toLowerCase().replace(/\.$/, '');
-    const bare = pattern.startsWith('[') && pattern.includes(']') ? pattern.slice(1, pattern.indexOf(']')) + pattern.slice(pattern.indexOf(']') + 1) : pattern;
-    const [address, prefix] = bare.split('/');
-    const family = isIP(address);
-    if (pattern === '*') m.any = true;
-    else if (family && prefix !== undefined && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)) m.ips.addSubnet(address, Number(prefix), family === 4 ? 'ipv4' : 'ipv6');
-    else if (family && prefix === undefined) m.ips.addAddress(address, family === 4 ? 'ipv4' : 'ipv6');
-    else if (pattern.startsWith('*.')) m.suffixes.push(`.${hostnameOf(pattern.slice(2), raw)}`);
-    else m.exact.add(hostnameOf(pattern, raw));
-  }
-  return m;
-}
-
-/** A host pattern in the form URL parsing gives hosts (IDNA, lowercase); a pattern that is no host is a policy bug. */
-function hostnameOf(name: string, raw: string): string {
-  try {
-    const url = new URL(`http://${name}/`);
-    if (url.port || url.username || url.pathname !== '/') throw new Error('not a bare host');
-    return hostOf(url);
-  } catch {
-    throw new GatewayError('GH_ERR_POLICY_INVALID', `the egress host pattern ${JSON.stringify(raw)} is not a host, *.domain, IP address or CIDR block`);
-  }
+  return list;
 }

@@ -1,6 +1,7 @@
 import type { PathConstraint } from '../kernel/constraints.ts';
 import { namedStrings, valuesWhere, type ArgumentValue } from './argument-values.ts';
-import { compilePathGlob } from './path-glob.ts';
+import { pathGlob } from '../kernel/paths.ts';
+import { isGatewayError } from '../errors.ts';
 import { quoted, refusal } from './refusal.ts';
 
 // Path constraints are checked lexically: Gatehouse sees the string the tool will receive, not the tool's
@@ -13,6 +14,9 @@ import { quoted, refusal } from './refusal.ts';
 //   if decoding hides `..` or a separator (`%2e%2e`, `%2f`, `%5c`, double-encoded or not), the path is refused.
 // - A `file:` URL is also checked as its decoded path; one that names another host is refused.
 // - NUL anywhere is refused (C APIs stop reading there).
+// - Globs are the kernel's path globs (`*` within a segment, `**` any run of segments, `/ws/**` admits `/ws`),
+//   the same CEL's `glob()` uses; a pattern starting with neither `/` nor `**` is anchored at `/`. Where a path
+//   still reads differently once decoded or with `\` as a separator, the glob refuses to answer: refused.
 // - `allow` matches case-sensitively. `deny` matches case-sensitively and also case-folded, with trailing dots
 //   and spaces of each segment stripped and Unicode in NFC, so `/HOME/u/.SSH/id` and `.ssh./id` cannot slip past
 //   `**/.ssh/**` on a case-insensitive or Windows filesystem.
@@ -48,16 +52,19 @@ function checkPath({ at, value }: ArgumentValue, constraint: PathConstraint): vo
   const deny = (why: string) => refusal('GH_ERR_PATH_DENIED', `The path ${quoted(raw)} in argument ${at} is refused by rule ${constraint.ruleId}: ${why}.`, { ruleId: constraint.ruleId, argument: at });
   const forms = pathForms(raw);
   if (typeof forms === 'string') throw deny(forms);
-  for (const form of forms) {
-    if (constraint.allow && !constraint.allow.some((p) => compilePathGlob(p).exact.test(form))) {
-      throw deny(`${quoted(form)} is not under an allowed path (${constraint.allow.join(', ')})`);
+  try {
+    for (const form of forms) {
+      if (constraint.allow && !constraint.allow.some((p) => pathGlob(form, p))) {
+        throw deny(`${quoted(form)} is not under an allowed path (${constraint.allow.join(', ')})`);
+      }
+      const folded = foldPath(form);
+      const hit = constraint.deny?.find((p) => pathGlob(form, p) || pathGlob(folded, foldPath(p)));
+      if (hit) throw deny(`${quoted(form)} matches the denied pattern ${hit}`);
     }
-    const folded = foldPath(form);
-    const hit = constraint.deny?.find((p) => {
-      const glob = compilePathGlob(p);
-      return glob.exact.test(form) || glob.folded.test(form) || glob.folded.test(folded);
-    });
-    if (hit) throw deny(`${quoted(form)} matches the denied pattern ${hit}`);
+  } catch (err) {
+    // The glob would not answer: the path reads differently once decoded or with `\` as a separator.
+    if (!isGatewayError(err)) throw deny((err as Error).message);
+    throw err;
   }
 }
 

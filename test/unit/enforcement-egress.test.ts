@@ -84,7 +84,9 @@ describe('egress constraints', () => {
     expect(() => enforceArguments({}, c, { name: 'stdio' })).not.toThrow(); // a stdio upstream has no URL
   });
 
-  it('refuses a pattern that is no host (a policy bug) rather than guess', () => {
-    expect(() => hostAllowed('a.com', ['https://a.com/path'])).toThrow(expect.objectContaining({ code: 'GH_ERR_POLICY_INVALID' }));
+  it('matches nothing with a pattern that is no host, and everything with *', () => {
+    expect(hostAllowed('a.com', ['https://a.com/path'])).toBe(false);
+    expect(hostAllowed('a.com', ['*'])).toBe(true);
+    expect(hostAllowed('10.0.0.1', ['*'])).toBe(true);
   });
 });
