@@ -54,19 +54,24 @@ const MAX_PLANS = 10_000;
 
 /**
  * Compiles a bundle once: globs become matchers, conditions are parsed and type-checked, and rules are indexed by
- * server (exact names in buckets, globs in a list). The plan for a tool is memoised per server and tool name.
+ * server and tool name. The plan for a tool is memoised per server and tool name.
  */
 export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
   const rules = bundle.rules.map(compileRule);
+  // Rules naming exact servers go in per-server buckets, else rules naming exact tools in per-tool buckets;
+  // the rest (globs, or no names) are checked for every tool. Each tool's plan is computed once.
   const byServer = new Map<string, CompiledRule[]>();
-  const anyServer: CompiledRule[] = [];
+  const byTool = new Map<string, CompiledRule[]>();
+  const unindexed: CompiledRule[] = [];
+  const exact = (names: readonly string[] | undefined): names is string[] => names !== undefined && names.every((n) => !/[*?]/.test(n));
+  const file = (index: Map<string, CompiledRule[]>, names: string[], rule: CompiledRule) => {
+    for (const name of new Set(names)) (index.get(name) ?? index.set(name, []).get(name)!).push(rule);
+  };
   for (const rule of rules) {
-    const exact = rule.source.match.servers;
-    if (exact && exact.every((s) => !/[*?]/.test(s))) {
-      for (const server of new Set(exact)) byServer.set(server, [...(byServer.get(server) ?? []), rule]);
-    } else {
-      anyServer.push(rule);
-    }
+    const { servers, tools } = rule.source.match;
+    if (exact(servers)) file(byServer, servers, rule);
+    else if (exact(tools)) file(byTool, tools, rule);
+    else unindexed.push(rule);
   }
   const overrides = Object.entries(bundle.tools).map(([pattern, override]) => [compileGlob(pattern), override] as const);
   const plans = new Map<string, Map<string, ToolPlan>>();
@@ -83,7 +88,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
         planned = 0;
         forServer = undefined;
       }
-      const candidates = [...(byServer.get(server) ?? []), ...anyServer]
+      const candidates = [...(byServer.get(server) ?? []), ...(byTool.get(tool) ?? []), ...unindexed]
         .filter((r) => (!r.servers || r.servers(server)) && (!r.tools || r.tools(tool)))
         .sort((a, b) => a.index - b.index);
       let override: ToolOverride | undefined;
