@@ -18,7 +18,8 @@ import { pathGlob, pathUnder } from './paths.ts';
  * Refused at load: `matches()` (its regex engine backtracks without bound), the getters that take a zone
  * (`now.getHours("UTC")`: an Intl formatter per call; use `inZone`), a comprehension inside another
  * (`all`/`exists`/`map`/`filter` nested: quadratic in the size of the arguments), more than 4 KiB of source,
- * and trees beyond the limits below. So evaluating a condition costs at most linear time in the arguments.
+ * and trees beyond the limits below. Policy text is trusted (operators and packs write it); these limits keep a
+ * careless condition from looping inside loops over arguments an attacker sizes.
  */
 
 export const MAX_CONDITION_LENGTH = 4096;
