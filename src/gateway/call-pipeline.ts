@@ -115,14 +115,10 @@ export class CallPipeline {
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
     if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
-    jobs.note(jobId, 'job.decided', 'kernel', {
-      effect: decision.effect,
-      ruleIds: decision.ruleIds,
-      policySnapshot: decision.policySnapshot,
-      reason: decision.reason,
-      input: recordedInput(input, decision.constraints.redact?.args),
-      ...(decision.errors?.length ? { errors: decision.errors } : {}),
-    });
+    // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments redacted).
+    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args) };
+    if (decision.errors?.length) decided.errors = decision.errors;
+    jobs.note(jobId, 'job.decided', 'kernel', decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
     if (decision.effect === 'deny') {
