@@ -119,6 +119,15 @@ export const configSchema = z.strictObject({
       watchPolicies: z.boolean().default(true),
     })
     .prefault({}),
+  audit: z
+    .strictObject({
+      /**
+       * Whether each decision's record keeps the call's arguments (secret-looking keys and the rules' `redact.args`
+       * replaced by [REDACTED]), which `policy replay` needs. false keeps only their digest.
+       */
+      recordArguments: z.boolean().default(true),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
 });
 

@@ -21,6 +21,7 @@ import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts'
 import { RateLimiter } from '../enforcement/throttle.ts';
 import { SessionQuotas } from '../enforcement/session-quota.ts';
 import { redactArguments } from '../enforcement/redact.ts';
+import { impliedRiskTags } from '../kernel/hints.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall } from './call.ts';
@@ -39,6 +40,8 @@ export interface CallPipelineOptions {
    * denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
    */
   decisionBudgetMs?: number;
+  /** Whether `job.decided` records the (redacted) arguments, which `policy replay` needs (default true). */
+  recordArguments?: boolean;
 }
 
 const DEFAULT_DECISION_BUDGET_MS = 50;
@@ -116,7 +119,7 @@ export class CallPipeline {
     const tookMs = this.clock.now() - now;
     if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
     // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments redacted).
-    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args) };
+    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments !== false) };
     if (decision.errors?.length) decided.errors = decision.errors;
     jobs.note(jobId, 'job.decided', 'kernel', decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
@@ -290,14 +293,10 @@ export function traceIdOf(traceparent: unknown): string | undefined {
   return match && !/^0+$/.test(match[1]) ? match[1] : undefined;
 }
 
+/** The job's risk tags: those the tool's annotations imply, read as the kernel reads them, plus the declared ones. */
 function riskTags(entry: CatalogEntry): string[] {
-  const a = entry.facts.annotations ?? {};
-  const tags: string[] = [];
-  if (a.readOnlyHint) tags.push('read');
-  else tags.push('write');
-  if (a.destructiveHint) tags.push('destructive');
-  if (a.openWorldHint) tags.push('open-world');
-  return tags;
+  const implied = impliedRiskTags(entry.facts.annotations);
+  return entry.facts.riskTags.length === 0 ? implied : [...new Set([...implied, ...entry.facts.riskTags])];
 }
 
 function withJobMeta(result: CallToolResult, jobMeta: Record<string, unknown>): CallToolResult {
@@ -312,7 +311,11 @@ function errorResult(code: ErrorCode, message: string, meta?: Record<string, unk
  * The decision input as the audit trail keeps it, for `policy replay`: the arguments redacted (the rules' own
  * `redact.args` and every secret-looking key). The input itself when nothing needed hiding.
  */
-function recordedInput(input: DecisionInput, redact: readonly string[] | undefined): DecisionInput {
+function recordedInput(input: DecisionInput, redact: readonly string[] | undefined, recordArguments: boolean): DecisionInput {
+  if (!recordArguments) {
+    const { args: _omitted, ...withoutArgs } = input;
+    return withoutArgs as DecisionInput;
+  }
   const args = input.args && redactArguments(input.args, redact);
   return args === input.args ? input : { ...input, args };
 }

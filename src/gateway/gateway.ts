@@ -81,10 +81,12 @@ export class Gateway {
       jobs,
       audit: this.audit,
       log,
+      clock: ports.clock,
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdProgressEveryMs: 10_000,
         decisionBudgetMs: config.kernel.decisionBudget,
+        recordArguments: config.audit.recordArguments,
         upstreamTimeoutMs: (server) => this.directory.timeoutMs(server),
         approvalHint: (id) =>
           `Approve it with \`gatehouse approvals approve ${id} --data-dir ${config.dataDir}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,

@@ -30,7 +30,7 @@ export interface ReplayReport {
   /** `job.decided` records in the window. */
   decisions: number;
   replayed: number;
-  /** Decisions recorded without their input (before inputs were recorded): not replayable. */
+  /** Decisions recorded without their input (older records) or arguments (`audit.recordArguments: false`): not replayable. */
   skipped: number;
   unchanged: number;
   /** Decisions whose effect changes. */
@@ -123,6 +123,8 @@ function recordedInput(record: AuditRecord): DecisionInput | undefined {
   const input = record.data.input;
   if (!isObject(input) || typeof input.tool !== 'string' || typeof input.server !== 'string') return undefined;
   if (typeof input.tenant !== 'string' || typeof input.principal !== 'string') return undefined;
+  // Recorded without its arguments (audit.recordArguments: false): a condition on args could not be re-decided.
+  if (!isObject(input.args)) return undefined;
   return input as unknown as DecisionInput;
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 
@@ -9,7 +9,8 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness();
   const client = await connectHttp(h.url);
-  await client.callTool({ name: 'fx__echo', arguments: { text: 'secret-value-123' } });
+  await client.callTool({ name: 'fx__echo', arguments: { text: 'plain-value-123' } });
+  await client.callTool({ name: 'fx__meta', arguments: { apiKey: 'secret-value-123', note: 'visible-note' } });
   await client.callTool({ name: 'fx__write', arguments: { key: 'k', value: 'v' } });
   await client.close();
   await h.gateway.audit.flush();
@@ -22,11 +23,15 @@ const chainFile = () => join(h.dataDir, 'audit', 'default.jsonl');
 const records = () => readFileSync(chainFile(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
 
 describe('audit trail', () => {
-  it('records every job transition and decision, with digests and never raw arguments', () => {
+  it('records every job transition and decision, with digests, and arguments only with secrets redacted', () => {
     const types = records().map((r) => r.type);
     expect(types).toEqual(expect.arrayContaining(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded', 'approval.created', 'job.approval_required']));
     const text = readFileSync(chainFile(), 'utf8');
     expect(text).not.toContain('secret-value-123');
+    // The decision's input keeps the arguments for `policy replay`, secret-looking keys redacted.
+    const decided = records().filter((r) => r.type === 'job.decided').map((r) => r.data.input as { tool: string; args: Record<string, unknown> });
+    expect(decided.find((i) => i.tool === 'fx__meta')?.args).toEqual({ apiKey: '[REDACTED]', note: 'visible-note' });
+    expect(decided.find((i) => i.tool === 'fx__echo')?.args).toEqual({ text: 'plain-value-123' });
     const submitted = records().find((r) => r.type === 'job.submitted')!;
     expect(submitted.data.argsDigest).toMatch(/^sha256:/);
     expect(submitted.data.session).toMatch(/^[0-9a-f-]{36}$/); // the 2025 client's Mcp-Session-Id
@@ -100,6 +105,26 @@ describe('audit tail --follow', () => {
       expect(types).toEqual(expect.arrayContaining(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']));
     } finally {
       child.kill();
+    }
+  });
+});
+
+describe('audit.recordArguments: false', () => {
+  it('keeps only the digest of the arguments, and replay reports such decisions as not replayable', async () => {
+    const quiet = await startHarness({ audit: { recordArguments: false } });
+    try {
+      const client = await connectHttp(quiet.url);
+      await client.callTool({ name: 'fx__echo', arguments: { text: 'unrecorded-text' } });
+      await client.close();
+      await quiet.gateway.audit.flush();
+      const text = readFileSync(join(quiet.dataDir, 'audit', 'default.jsonl'), 'utf8');
+      expect(text).not.toContain('unrecorded-text');
+      expect(text).toContain('"type":"job.decided"');
+      const replay = await gatehouse(['policy', 'replay', '--policy', DEFAULT_POLICY, '--data-dir', quiet.dataDir, '--json']);
+      expect(replay.code).toBe(0);
+      expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 0, skipped: 1 });
+    } finally {
+      await quiet.close();
     }
   });
 });
