@@ -15,6 +15,8 @@ export interface ApprovalRequestDetails {
   reason: string;
   annotations?: ToolAnnotations;
   argsPreview: string;
+  /** How long the approval may stay pending, when the policy sets it (the service's default otherwise). */
+  ttlMs?: number;
 }
 
 /** What the call path should do about an approval-gated call right now. */
@@ -180,7 +182,7 @@ export class ApprovalService {
       ...(details.annotations ? { annotations: details.annotations } : {}),
       argsPreview: details.argsPreview,
       createdAt: now,
-      expiresAt: now + this.ttlMs,
+      expiresAt: now + (details.ttlMs ?? this.ttlMs),
       history: [{ state: 'pending', at: now, actor: binding.principal }],
     };
     await this.store.create(record);

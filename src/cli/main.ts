@@ -14,7 +14,7 @@ Commands:
   wrap       serve MCP on stdio in front of one stdio MCP server (for an mcpServers entry)
   approvals  list, show, approve or deny pending approvals
   audit      tail, verify or export the audit trail
-  policy     validate policy files and print their snapshot hash
+  policy     check, test, explain and replay policies
 
 Run \`gatehouse <command> --help\` for a command's options.
 Exit codes: 0 success, 1 failure, 2 bad usage.`;

@@ -193,7 +193,7 @@ export class CallPipeline {
     const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
-      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args) },
+      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args), ...approvalTtl(decision) },
     );
     let approval = outcome.approval;
     if (outcome.kind === 'run') return { approval };
@@ -284,6 +284,12 @@ export class CallPipeline {
       void store.delete(resultPtr(jobId));
     }
   }
+}
+
+/** The shortest `approval.ttl` of the rules that asked for the approval, if any set one. */
+function approvalTtl(decision: Decision): { ttlMs?: number } {
+  const ttls = (decision.approvals ?? []).flatMap((a) => (a.ttlMs === undefined ? [] : [a.ttlMs]));
+  return ttls.length ? { ttlMs: Math.min(...ttls) } : {};
 }
 
 /** The trace id of a W3C traceparent (`00-<32 hex trace id>-<16 hex span id>-<flags>`), if the call carried one. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
@@ -90,6 +93,20 @@ describe('approvals, end to end', () => {
     expect(text(expired)).toContain('GH_ERR_APPROVAL_EXPIRED');
     expect((await gatehouse(['approvals', 'approve', id, '--data-dir', h.dataDir])).code).toBe(1);
     expect(h.writes()).toBe(0);
+    await client.close();
+  });
+
+  it("takes the approval's lifetime from the rule's approval.ttl when the policy sets one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ttl-'));
+    writeFileSync(
+      join(dir, 'policy.yaml'),
+      'version: 2\ndefault: allow\nrules:\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval, approval: { ttl: 2m } }\n  - { id: w2, match: { tools: [fx__write] }, effect: require_approval, approval: { ttl: 90s } }\n',
+    );
+    const h = await harness({ policies: [dir] });
+    const client = await connectHttp(h.url);
+    const id = approvalId(await client.callTool(write));
+    const approval = await h.gateway.approvals.get(id);
+    expect(approval!.expiresAt - approval!.createdAt).toBe(90_000); // the shortest of the matching rules
     await client.close();
   });
 
