@@ -1,6 +1,5 @@
-import { BlockList, isIP } from 'node:net';
 import type { EgressConstraint } from '../kernel/constraints.ts';
-import { canonicalHost, hostMatches } from '../kernel/hosts.ts';
+import { canonicalHost, hostAllowed } from '../kernel/hosts.ts';
 import { allStrings, namedStrings, type ArgumentValue } from './argument-values.ts';
 import { quoted, refusal } from './refusal.ts';
 
@@ -15,20 +14,17 @@ import { quoted, refusal } from './refusal.ts';
 // allows it. Pair egress rules with network controls where DNS is not trusted.
 //
 // With `args`, each named argument must be a valid URL. Without, every string that looks like a URL is checked:
-// `<scheme>://…` for any scheme, and scheme-only forms of schemes fetchers follow (`file:/etc/passwd`). Tabs and
-// newlines, which URL parsing drops (`ht\ttp://`), are dropped before looking.
+// `<scheme>://…` (or `:\\`) for any scheme, and any string that starts with the scheme of something fetchers
+// follow, slashes or not (`http:evil.com`, `http:\\evil.com` and `https:/evil.com` all reach evil.com;
+// `file:/etc/passwd`). Tabs and newlines, which URL parsing drops (`ht\ttp://`), are dropped before looking.
 //
-// Host patterns: `api.example.com` (that host), `*.example.org` (any subdomain, at a label boundary, not the
-// domain itself), `*` (any host), as CEL's `hostMatches()` reads them (kernel/hosts.ts; write IDNs in punycode);
-// an IP address (`127.0.0.1`, `::1`, `[::1]`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`) for IP hosts. A pattern
-// that is none of these matches nothing.
+// Hosts and host patterns are kernel/hosts.ts's, the same CEL's `hostOf()` and `hostMatches()` use:
+// `api.example.com`, `*.example.org` (any subdomain, at a label boundary, not the domain itself), `*`, an IP
+// address (`127.0.0.1`, `::1`, `[::1]`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`). Write IDNs in punycode.
 
 const WEB_SCHEMES = new Set(['http:', 'https:', 'ws:', 'wss:']);
-const AUTHORITY_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
-const FETCHED_SCHEMES = /^(?:file|gopher|ftp|ftps|sftp|tftp|dict|ldap|ldaps|smb|telnet|jar|netdoc|ssh|rtsp):/i;
-
-const blockLists = new Map<string, BlockList>();
-const CACHE_LIMIT = 1024;
+const AUTHORITY_URL = /^[a-z][a-z0-9+.-]*:[/\\]{2}/i;
+const FETCHED_SCHEMES = /^(?:https?|wss?|file|gopher|ftp|ftps|sftp|tftp|dict|ldap|ldaps|smb|telnet|jar|netdoc|ssh|rtsp):/i;
 
 /** Throws GH_ERR_EGRESS_DENIED, naming the argument and the rule, for the first URL any constraint refuses. */
 export function checkEgress(args: Record<string, unknown>, constraints: readonly EgressConstraint[]): void {
@@ -40,11 +36,14 @@ export function checkEgress(args: Record<string, unknown>, constraints: readonly
   }
 }
 
-/** An HTTP upstream is itself egress: its own URL must pass every egress rule that applies to the call. */
+/**
+ * An HTTP upstream is itself egress: its own URL must pass every egress rule that applies to the call. The
+ * refusal names the upstream, not its URL, which may carry credentials (userinfo, a token in the query).
+ */
 export function checkUpstreamEgress(server: string, url: string, constraints: readonly EgressConstraint[]): void {
   for (const constraint of constraints) {
     const why = refusedBecause(url, constraint);
-    if (why) throw refusal('GH_ERR_EGRESS_DENIED', `The upstream ${server} (${url}) is refused by rule ${constraint.ruleId}: ${why}.`, { ruleId: constraint.ruleId });
+    if (why) throw refusal('GH_ERR_EGRESS_DENIED', `The upstream ${server} is refused by rule ${constraint.ruleId}: ${why}. This tool cannot be called under this policy.`, { ruleId: constraint.ruleId });
   }
 }
 
@@ -67,48 +66,12 @@ function refusedBecause(text: string, constraint: EgressConstraint): string | un
     return 'it is not a valid absolute URL';
   }
   if (!WEB_SCHEMES.has(url.protocol)) return `the scheme ${url.protocol} is not allowed (only http, https, ws, wss)`;
-  const host = matchableHost(url);
+  let host: string;
+  try {
+    host = canonicalHost(url.hostname);
+  } catch {
+    return 'it names no valid host';
+  }
   if (!host) return 'it names no host';
   return hostAllowed(host, constraint.allowHosts) ? undefined : `the host ${host} is not in allowHosts (${constraint.allowHosts.join(', ')})`;
-}
-
-/** The host as matched: canonical (kernel/hosts.ts), IPv6 without brackets, IPv4-mapped IPv6 as IPv4. */
-export function matchableHost(url: URL): string {
-  let host = canonicalHost(url.hostname);
-  if (host.startsWith('[')) {
-    host = host.slice(1, -1);
-    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-    if (mapped) {
-      const hi = parseInt(mapped[1], 16);
-      const lo = parseInt(mapped[2], 16);
-      host = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
-  }
-  return host;
-}
-
-/** Host names match as CEL's `hostMatches()` does; IP addresses against the IP literals and CIDR blocks. */
-export function hostAllowed(host: string, patterns: readonly string[]): boolean {
-  const family = isIP(host);
-  if (family) return ipsOf(patterns).check(host, family === 4 ? 'ipv4' : 'ipv6') || patterns.some((p) => p.trim() === '*');
-  return patterns.some((p) => hostMatches(host, p.trim()));
-}
-
-function ipsOf(patterns: readonly string[]): BlockList {
-  const key = patterns.join('\n');
-  let list = blockLists.get(key);
-  if (!list) {
-    if (blockLists.size >= CACHE_LIMIT) blockLists.clear();
-    list = new BlockList();
-    for (const raw of patterns) {
-      const pattern = raw.trim().replace(/^\[([^\]]*)\]/, '$1');
-      const [address, prefix] = pattern.split('/');
-      const family = isIP(address);
-      const type = family === 4 ? 'ipv4' : 'ipv6';
-      if (family && prefix === undefined) list.addAddress(address, type);
-      else if (family && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)) list.addSubnet(address, Number(prefix), type);
-    }
-    blockLists.set(key, list);
-  }
-  return list;
 }

@@ -29,20 +29,30 @@ describe('pathUnder', () => {
     expect(pathUnder('/anything', '/')).toBe(true);
   });
 
-  it('never counts a relative path as under an absolute directory', () => {
-    expect(pathUnder('tmp/ws/a', '/tmp/ws')).toBe(false);
-    expect(pathUnder('../tmp/ws/a', '/tmp/ws')).toBe(false);
+  it('will not place a relative path, which depends on the working directory: neither under nor outside', () => {
+    // `etc/passwd` is /etc/passwd from /, and not under /etc from /home/u: false would let it past a deny rule.
+    expect(() => pathUnder('etc/passwd', '/etc')).toThrow(/relative/);
+    expect(() => pathUnder('../tmp/ws/a', '/tmp/ws')).toThrow(/relative/);
+    expect(() => pathUnder('~/.ssh/id_rsa', '/home/u/.ssh')).toThrow(/relative/);
+    expect(() => pathUnder('file:///etc/passwd', '/etc')).toThrow(/relative/); // a tool may take it as a relative path
+    expect(() => pathGlob('etc/passwd', '/etc/**')).toThrow(/relative/);
+    expect(pathGlob('.ssh/id_rsa', '**/.ssh/**')).toBe(true); // a glob that is not anchored can place it
+    expect(pathUnder('anything', '/')).toBe(true);
     expect(pathUnder('/tmp/ws/a', 'tmp/ws')).toBe(false);
   });
 
   it('throws when percent-decoding or \\ would change the answer, and on NUL', () => {
-    expect(() => pathUnder('/tmp/ws/%2e%2e/%2e%2e/etc/passwd', '/tmp/ws')).toThrow(/percent-decoded/);
-    expect(() => pathUnder('/tmp/ws/%2E%2E%2Fetc', '/tmp/ws')).toThrow(/percent-decoded/);
-    expect(() => pathUnder('/tmp/ws/%252e%252e/%252e%252e/etc', '/tmp/ws')).toThrow(/percent-decoded/);
-    expect(() => pathUnder('/etc/%2e%2e/tmp/ws/x', '/tmp/ws')).toThrow(/percent-decoded/); // decoding would let it in
+    expect(() => pathUnder('/tmp/ws/%2e%2e/%2e%2e/etc/passwd', '/tmp/ws')).toThrow(/percent/);
+    expect(() => pathUnder('/tmp/ws/%2E%2E%2Fetc', '/tmp/ws')).toThrow(/percent/);
+    expect(() => pathUnder('/tmp/ws/%252e%252e/%252e%252e/etc', '/tmp/ws')).toThrow(/percent/);
+    expect(() => pathUnder('/etc/%2e%2e/tmp/ws/x', '/tmp/ws')).toThrow(/percent/); // decoding would let it in
     expect(() => pathUnder('/tmp/ws/..\\..\\etc', '/tmp/ws')).toThrow(/separator/);
     expect(() => pathUnder('/tmp/ws/a\0/../../etc', '/tmp/ws')).toThrow(/NUL/);
     expect(() => pathUnder('/tmp/ws/%00', '/tmp/ws')).toThrow(/NUL/);
+    expect(() => pathUnder('/tmp/ws/%c0%ae%c0%ae/%c0%ae%c0%ae/etc', '/tmp/ws')).toThrow(/UTF-8/); // overlong `.`: `..` to a lenient decoder
+    expect(() => pathUnder('/etc\\..\\tmp\\ws\\x', '/tmp/ws')).toThrow(/separator/); // one file in / on POSIX
+    expect(() => pathUnder('/tmp/ws/.. /.. /etc/passwd', '/tmp/ws')).toThrow(/separator/); // `.. ` is `..` to Windows
+    expect(() => pathUnder('/tmp/ws/.../.../etc', '/tmp/ws')).toThrow(/separator/);
     expect(pathUnder('/tmp/ws/100%25done', '/tmp/ws')).toBe(true); // encodes nothing that moves the path
     expect(pathUnder('/tmp/ws/a%20b', '/tmp/ws')).toBe(true);
   });
@@ -52,7 +62,8 @@ describe('pathUnder', () => {
     expect(asDeny(rule, { path: '/tmp/ws/ok' })).toBe('no');
     expect(asDeny(rule, { path: '/tmp/ws/../secret' })).toBe('match');
     expect(asDeny(rule, { path: '/tmp/ws/%2e%2e/secret' })).toBe('error');
-    expect(asDeny(rule, { path: 'relative/file' })).toBe('match');
+    expect(asDeny(rule, { path: 'relative/file' })).toBe('error');
+    expect(asDeny('pathUnder(args.path, "/etc")', { path: 'etc/passwd' })).toBe('error'); // matched, on its error
     expect(asDeny(rule, { path: 42 })).toBe('error');
     expect(asDeny(rule, {})).toBe('error');
   });
@@ -77,7 +88,7 @@ describe('path globs', () => {
   it('normalise the path first and refuse ambiguous ones', () => {
     expect(pathGlob('/home/u/x/../.ssh/key', '**/.ssh/**')).toBe(true);
     expect(pathGlob('/tmp/ws/../../etc/passwd', '/tmp/ws/**')).toBe(false);
-    expect(() => pathGlob('/home/u/%2essh/key', '**/.ssh/**')).toThrow(/percent-decoded/);
+    expect(() => pathGlob('/home/u/%2essh/key', '**/.ssh/**')).toThrow(/percent/);
   });
 
   it('stay fast on adversarial inputs', () => {
@@ -118,8 +129,30 @@ describe('hosts', () => {
     expect(hostMatches('', '*')).toBe(false);
   });
 
+  it('compare IP hosts as addresses: IPv4-mapped IPv6, any IPv4 spelling, brackets or none, CIDR blocks', () => {
+    expect(hostOf('http://[::ffff:169.254.169.254]/')).toBe('169.254.169.254');
+    expect(hostMatches(hostOf('http://[::ffff:a9fe:a9fe]/'), '169.254.169.254')).toBe(true);
+    expect(hostMatches(hostOf('http://[::1]/'), '::1')).toBe(true);
+    expect(hostMatches('::1', '[::1]')).toBe(true);
+    expect(hostMatches('0x7f.1', '127.0.0.1')).toBe(true);
+    expect(hostMatches('127.0.0.1', '2130706433')).toBe(true);
+    expect(hostMatches(hostOf('http://10.1.2.3/'), '10.0.0.0/8')).toBe(true);
+    expect(hostMatches(hostOf('http://10.0.0.1.evil.com/'), '10.0.0.0/8')).toBe(false);
+    expect(hostMatches('127.0.0.1', '*.0.0.1')).toBe(false); // an IP has no labels
+    expect(() => hostMatches('evil.com/x', 'evil.com')).toThrow(/not a host/);
+    expect(() => hostMatches('a@evil.com', 'evil.com')).toThrow(/not a host/);
+  });
+
+  it('do not repeat the argument in an error (errors are recorded in the audit trail)', () => {
+    expect(() => hostOf('sk-secret-value')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('sk-secret') }));
+    expect(() => pathUnder('/tmp/ws/sk-secret\0', '/tmp/ws')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('sk-secret') }));
+    expect(() => pathUnder('/tmp/ws/sk-secret/%2e%2e/x', '/tmp/ws')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('sk-secret') }));
+  });
+
   it('cannot be bypassed through a deny rule', () => {
     const rule = '!hostMatches(hostOf(args.url), "*.example.com")';
+    expect(asDeny('hostMatches(hostOf(args.url), "169.254.169.254")', { url: 'http://[::ffff:169.254.169.254]/latest' })).toBe('match');
+    expect(asDeny('hostMatches(hostOf(args.url), "10.0.0.0/8")', { url: 'http://0x0a000001/' })).toBe('match');
     expect(asDeny(rule, { url: 'https://api.example.com/x' })).toBe('no');
     expect(asDeny(rule, { url: 'https://API.EXAMPLE.COM./x' })).toBe('no');
     expect(asDeny(rule, { url: 'https://api.example.com@evil.com/' })).toBe('match');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkEgress, hostAllowed } from '../../src/enforcement/egress.ts';
+import { checkEgress } from '../../src/enforcement/egress.ts';
+import { canonicalHost, hostAllowed } from '../../src/kernel/hosts.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { EgressConstraint } from '../../src/kernel/constraints.ts';
@@ -65,13 +66,18 @@ describe('egress constraints', () => {
     expect(verdict({ where: 'file:/etc/passwd' }, [c])).toEqual(denied('where', 'any'));
     expect(verdict({ where: 'gopher://x/' }, [c])).toEqual(denied('where', 'any'));
     expect(verdict({ where: ' \tHtTp://evil.com' }, [c])).toEqual(denied('where', 'any'));
+    // Special schemes need no slashes, and take \ for /: each of these fetches evil.com.
+    for (const where of ['http:\\\\evil.com/x', 'http:evil.com', 'https:/evil.com', 'HTTP:/\\evil.com', 'ws:evil.com', 'wss:\\\\evil.com']) {
+      expect(verdict({ where }, [c]), where).toEqual(denied('where', 'any'));
+    }
+    expect(verdict({ where: 'https:api.example.com/x' }, [c])).toBe('ok');
   });
 
   it('matches CIDR blocks, IP literals and IPv4-mapped addresses', () => {
     expect(hostAllowed('10.1.2.3', ['10.0.0.0/8'])).toBe(true);
     expect(hostAllowed('11.1.2.3', ['10.0.0.0/8'])).toBe(false);
-    expect(hostAllowed('::1', ['[::1]'])).toBe(true);
-    expect(hostAllowed('fd00::5', ['fd00::/8'])).toBe(true);
+    expect(hostAllowed(canonicalHost('::1'), ['[::1]'])).toBe(true);
+    expect(hostAllowed(canonicalHost('fd00::5'), ['fd00::/8'])).toBe(true);
     expect(verdict({ url: 'http://[::ffff:10.0.0.1]/' }, [{ ruleId: 'net', args: ['url'], allowHosts: ['10.0.0.0/8'] }])).toBe('ok');
     expect(verdict({ url: 'http://0x0a000001/' }, [{ ruleId: 'net', args: ['url'], allowHosts: ['10.0.0.0/8'] }])).toBe('ok');
     expect(verdict({ url: 'http://10.0.0.1.evil.com/' }, [{ ruleId: 'net', args: ['url'], allowHosts: ['10.0.0.0/8'] }])).toEqual(denied('url', 'net'));
@@ -82,6 +88,10 @@ describe('egress constraints', () => {
     expect(() => enforceArguments({}, c, { name: 'up', url: 'https://api.example.com/mcp' })).not.toThrow();
     expect(() => enforceArguments({}, c, { name: 'up', url: 'http://127.0.0.1:3000/mcp' })).toThrow(expect.objectContaining({ code: 'GH_ERR_EGRESS_DENIED' }));
     expect(() => enforceArguments({}, c, { name: 'stdio' })).not.toThrow(); // a stdio upstream has no URL
+    // The refusal names the upstream, not its URL, which may carry credentials.
+    expect(() => enforceArguments({}, c, { name: 'up', url: 'https://user:s3cret@evil.com/mcp?token=t0k' })).toThrow(
+      expect.objectContaining({ code: 'GH_ERR_EGRESS_DENIED', message: expect.not.stringMatching(/s3cret|t0k/) }),
+    );
   });
 
   it('matches nothing with a pattern that is no host, and everything with *', () => {

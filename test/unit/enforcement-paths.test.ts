@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkPaths, lexicalPath, pathForms } from '../../src/enforcement/paths.ts';
+import { checkPaths } from '../../src/enforcement/paths.ts';
+import { normalizePath, readPath } from '../../src/kernel/paths.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { PathConstraint } from '../../src/kernel/constraints.ts';
@@ -19,22 +20,33 @@ function verdict(args: Record<string, unknown>, constraints: PathConstraint[] = 
 const denied = (argument: string, ruleId = 'ws') => ({ code: 'GH_ERR_PATH_DENIED', argument, ruleId });
 
 describe('path normalisation', () => {
-  it('resolves . and .. and // lexically, treats \\ as a separator, and anchors relative paths at /', () => {
-    expect(lexicalPath('/tmp/ws/../ws/./a//b/')).toBe('/tmp/ws/a/b');
-    expect(lexicalPath('..\\..\\etc\\passwd')).toBe('/etc/passwd');
-    expect(lexicalPath('notes.txt')).toBe('/notes.txt');
-    expect(lexicalPath('/../../..')).toBe('/');
+  /** The readings of a path, or why it is refused outright. */
+  const forms = (path: string): readonly string[] | string => {
+    try {
+      return readPath(path).forms;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('resolves . and .. and // lexically, and anchors relative paths at /', () => {
+    expect(normalizePath('/tmp/ws/../ws/./a//b/')).toBe('/tmp/ws/a/b');
+    expect(normalizePath('notes.txt')).toBe('/notes.txt');
+    expect(normalizePath('/../../..')).toBe('/');
+    expect(forms('..\\..\\etc\\passwd')).toEqual(['/..\\..\\etc\\passwd', '/etc/passwd']); // POSIX, then Windows
+    expect(readPath('notes.txt').relative).toBe(true);
+    expect(readPath('/notes.txt').relative).toBe(false);
   });
 
   it('refuses NUL and encodings that hide traversal', () => {
-    expect(pathForms('/tmp/ws/a\0.txt')).toMatch(/NUL/);
-    expect(pathForms('/tmp/ws/a%00.txt')).toMatch(/NUL/);
-    expect(pathForms('/tmp/ws/%2e%2e/%2e%2e/etc/passwd')).toMatch(/hides/);
-    expect(pathForms('/tmp/ws/%252e%252e/etc')).toMatch(/hides/); // double-encoded
-    expect(pathForms('/tmp/ws/..%2fetc')).toMatch(/hides/);
-    expect(pathForms('/tmp/ws/a%5c..%5cb')).toMatch(/hides/);
-    expect(pathForms('/tmp/ws/a%20b.txt')).toEqual(['/tmp/ws/a%20b.txt', '/tmp/ws/a b.txt']);
-    expect(pathForms('/tmp/ws/100%.txt')).toEqual(['/tmp/ws/100%.txt']); // a stray % is just a character
+    expect(forms('/tmp/ws/a\0.txt')).toMatch(/NUL/);
+    expect(forms('/tmp/ws/a%00.txt')).toMatch(/NUL/);
+    expect(forms('/tmp/ws/%2e%2e/%2e%2e/etc/passwd')).toMatch(/hides/);
+    expect(forms('/tmp/ws/%252e%252e/etc')).toMatch(/hides/); // double-encoded
+    expect(forms('/tmp/ws/..%2fetc')).toMatch(/hides/);
+    expect(forms('/tmp/ws/a%5c..%5cb')).toMatch(/hides/);
+    expect(forms('/tmp/ws/a%20b.txt')).toEqual(['/tmp/ws/a%20b.txt', '/tmp/ws/a b.txt']);
+    expect(forms('/tmp/ws/100%.txt')).toEqual(['/tmp/ws/100%.txt']); // a stray % is just a character
   });
 });
 
@@ -64,6 +76,13 @@ describe('path constraints', () => {
     ['upper case outside allow (allow is case-sensitive)', '/TMP/WS/a'],
     ['a file: URL outside allow', 'file:///etc/passwd'],
     ['a file: URL on another host', 'file://evil.example/tmp/ws/a'],
+    ['overlong UTF-8 dots (`..` to a lenient decoder)', '/tmp/ws/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd'],
+    ['invalid UTF-8 in the encoding', '/tmp/ws/%ff/x'],
+    ['backslashes that are one file name in / on POSIX', '/etc\\..\\tmp\\ws\\x'],
+    ['`.. ` segments, `..` to Windows', '/tmp/ws/.. /.. /etc/passwd'],
+    ['`...` segments, `..` to Windows', '/tmp/ws/.../.../etc/passwd'],
+    ['a file: URL inside allow, which a tool may take as a relative path', 'file:///tmp/ws/a'],
+    ['~ (not expanded)', '~/.ssh/id_rsa'],
   ])('refuses %s', (_, path) => {
     expect(verdict({ path })).toEqual(denied('path'));
   });
@@ -86,6 +105,19 @@ describe('path constraints', () => {
     expect(verdict({ FilePath: '/etc/passwd' }, [c])).toEqual(denied('FilePath', 'any'));
     expect(verdict({ paths: ['/tmp/ws/a', '/etc/passwd'] }, [c])).toEqual(denied('paths.1', 'any'));
     expect(verdict({ opts: { cwd: '/' } }, [c])).toEqual(denied('opts.cwd', 'any'));
+  });
+
+  it('refuses a relative path against an anchored deny pattern: the working directory is unknown', () => {
+    const home: PathConstraint = { ruleId: 'home', args: ['path'], deny: ['/home/u/.ssh/**'] };
+    expect(verdict({ path: '/tmp/x' }, [home])).toBe('ok');
+    expect(verdict({ path: '/home/u/.ssh/id_rsa' }, [home])).toEqual(denied('path', 'home'));
+    expect(verdict({ path: '.ssh/id_rsa' }, [home])).toEqual(denied('path', 'home')); // from /home/u, it is the key
+    expect(verdict({ path: '~/.ssh/id_rsa' }, [home])).toEqual(denied('path', 'home'));
+    // Only `**/` patterns: a relative path is checked as if under /.
+    const anywhere: PathConstraint = { ruleId: 'ssh', args: ['path'], deny: ['**/.ssh/**'] };
+    expect(verdict({ path: 'notes.txt' }, [anywhere])).toBe('ok');
+    expect(verdict({ path: '.ssh/id_rsa' }, [anywhere])).toEqual(denied('path', 'ssh'));
+    expect(verdict({ path: 'a/../.SSH./id_rsa' }, [anywhere])).toEqual(denied('path', 'ssh'));
   });
 
   it('every rule must pass: a merge only narrows', () => {
