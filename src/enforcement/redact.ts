@@ -1,6 +1,7 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import { GatewayError } from '../errors.ts';
 import { MAX_DEPTH } from './argument-values.ts';
+import { regexParts } from '../kernel/safe-regex.ts';
 
 // Redaction rules (a policy's `redact.args` / `redact.result`):
 //   `password`         a bare name: that key at any depth
@@ -42,9 +43,9 @@ export function redactArguments(args: Record<string, unknown>, rules?: readonly 
 }
 
 /**
- * A tool result as it may leave Gatehouse. Field rules apply to `structuredContent` and inside text (of text
- * parts and embedded resources) that is JSON; patterns apply to every string of the result. Returns `result`
- * itself when nothing matched.
+ * A tool result as it may leave Gatehouse. Field rules apply to `structuredContent`, to `_meta`, and inside text
+ * (of text parts and embedded resources) that is JSON; patterns apply to every string of the result. Returns
+ * `result` itself when nothing matched.
  */
 export function redactResult(result: CallToolResult, rules: readonly string[]): CallToolResult {
   const r = compile(rules, false, REDACTED);
@@ -61,8 +62,13 @@ export function redactResult(result: CallToolResult, rules: readonly string[]): 
       }
     }
     const structured = result.structuredContent === undefined ? undefined : walk(result.structuredContent, fields, fields.rootStates, 0);
-    if (content || structured !== result.structuredContent) {
-      out = { ...result, ...(content ? { content } : {}), ...(structured !== result.structuredContent ? { structuredContent: structured as Record<string, unknown> } : {}) };
+    // The upstream's `_meta` reaches the client too (beside Gatehouse's own keys).
+    const meta = result._meta === undefined ? undefined : walk(result._meta, fields, fields.rootStates, 0);
+    if (content || structured !== result.structuredContent || meta !== result._meta) {
+      out = { ...result };
+      if (content) out.content = content;
+      if (structured !== result.structuredContent) out.structuredContent = structured as Record<string, unknown>;
+      if (meta !== result._meta) out._meta = meta as Record<string, unknown>;
     }
   }
   if (r.patterns.length > 0) out = walk(out, { ...r, names: new Set(), paths: [], rootStates: NO_STATES }, NO_STATES, 0) as CallToolResult;
@@ -169,8 +175,8 @@ function compile(rules: readonly string[], secretKeys: boolean, marker: string):
   const paths: string[][] = [];
   const patterns: RegExp[] = [];
   for (const rule of rules) {
-    const regex = /^\/(.+)\/([a-z]*)$/s.exec(rule);
-    if (regex) patterns.push(compileRegex(regex[1], regex[2], rule));
+    const regex = regexParts(rule);
+    if (regex) patterns.push(compileRegex(regex.body, regex.flags, rule));
     else if (!rule.includes('.')) names.add(rule);
     else {
       const segments = rule.split('.');

@@ -75,6 +75,22 @@ describe('redacting results', () => {
     expect(JSON.stringify(out)).not.toMatch(/AKIA[0-9A-Z]{16}|shh/);
   });
 
+  it("applies field rules to the result's _meta, which reaches the client too", () => {
+    const out = redactResult({ content: [], _meta: { secret: 'shh', trace: { creds: { key: 'k' } }, creds: { key: 'k2', id: 'i' } } }, rules);
+    expect(out._meta).toEqual({ secret: R, trace: { creds: { key: 'k' } }, creds: { key: R, id: 'i' } });
+  });
+
+  it('redacts keys named __proto__ like any other (JSON text parses them as own keys)', () => {
+    const out = redactResult({ content: [{ type: 'text', text: '{"__proto__": {"secret": "shh"}}' }], structuredContent: JSON.parse('{"__proto__": {"secret": "shh"}}') }, rules);
+    expect(JSON.stringify(out)).not.toContain('shh');
+  });
+
+  it('redacts every match of a pattern, call after call (no regex state carried over)', () => {
+    const text = 'AKIAABCDEFGHIJKLMNOP and AKIAQRSTUVWXYZ234567';
+    for (let i = 0; i < 3; i++) expect(redactResult({ content: [{ type: 'text', text }] }, rules).content[0].text).toBe(`${R} and ${R}`);
+    expect(redactArguments({ a: text, b: [text] }, ['/AKIA[0-9A-Z]{16}/'])).toEqual({ a: `${R} and ${R}`, b: [`${R} and ${R}`] });
+  });
+
   it('leaves an untouched result as it was', () => {
     const result = { content: [{ type: 'text', text: '{"fine": 1}' }] };
     expect(redactResult(result, rules)).toBe(result);
