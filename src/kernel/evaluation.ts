@@ -27,7 +27,10 @@ export const Outcome = {
   RISK_TAGS: 8,
   LABELS: 9,
   WHEN_FALSE: 10,
-  /** The condition threw; an allow, allow_with_constraints or throttle rule does not match. */
+  /**
+   * The condition threw; an allow, allow_with_constraints or throttle rule does not match (it grants nothing),
+   * but its constraints and throttle still apply: a failing condition must not shed a restriction.
+   */
   WHEN_ERROR: 11,
   /** Listing: a deny rule's condition reads args or now, and the caller may avoid it. */
   ASSUMED_NO_MATCH: 12,
@@ -158,6 +161,8 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
 /** Collects rule outcomes; `decision()` applies precedence and merges what the matching rules carry. */
 export class Tally {
   private matched: CompiledRule[] | undefined;
+  /** Rules whose condition threw and that grant nothing for it, but whose restrictions still apply. */
+  private restricting: CompiledRule[] | undefined;
   private errors: { ruleId: string; error: string }[] | undefined;
   private rank = -1;
 
@@ -166,6 +171,8 @@ export class Tally {
     if (outcome <= Outcome.ASSUMED_MATCH) {
       (this.matched ??= []).push(rule);
       if (rule.rank > this.rank) this.rank = rule.rank;
+    } else if (outcome === Outcome.WHEN_ERROR && (rule.constraints || rule.throttle)) {
+      (this.restricting ??= []).push(rule);
     }
   }
 
@@ -173,7 +180,8 @@ export class Tally {
     const { bundle } = policy;
     const matched = this.matched;
     if (!matched) {
-      const decision: Decision = { effect: bundle.default, reason: `no rule matched; the policy default is ${bundle.default}`, ruleIds: [], policySnapshot: bundle.snapshot, constraints: {} };
+      const decision: Decision = { effect: bundle.default, reason: `no rule matched; the policy default is ${bundle.default}`, ruleIds: [], policySnapshot: bundle.snapshot, constraints: NO_CONSTRAINTS };
+      if (this.restricting) this.restrict(decision);
       if (this.errors) decision.errors = this.errors;
       return decision;
     }
@@ -182,7 +190,7 @@ export class Tally {
     const ordered = matched.length === 1 ? matched : [...matched].sort((a, b) => b.rank - a.rank);
     let reason: string | undefined;
     let remediation: string | undefined;
-    let constraints: Constraints = {};
+    let constraints: Constraints = NO_CONSTRAINTS;
     const decision: Decision = { effect, reason: '', ruleIds: ordered.map((r) => r.id), policySnapshot: bundle.snapshot, constraints };
     for (const rule of ordered) {
       if (rule.rank === this.rank) {
@@ -196,11 +204,23 @@ export class Tally {
     }
     decision.reason = reason ?? `rule ${ordered[0].id} (${effect})`;
     decision.constraints = constraints;
+    if (this.restricting) this.restrict(decision);
     if (remediation) decision.remediation = remediation;
     if (this.errors) decision.errors = this.errors;
     return decision;
   }
+
+  /** Adds the constraints and throttles of the rules whose condition threw (in id order, as counted). */
+  private restrict(decision: Decision): void {
+    for (const rule of this.restricting!) {
+      if (rule.constraints) decision.constraints = mergeConstraints(decision.constraints, rule.constraints);
+      if (rule.throttle) (decision.throttles ??= []).push(rule.throttle);
+    }
+  }
 }
+
+/** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */
+const NO_CONSTRAINTS: Constraints = Object.freeze({});
 
 /** One rule as `explain` reports it. */
 export function traceOf(rule: CompiledRule, outcome: Outcome, facts: CallFacts): RuleTrace {
@@ -239,7 +259,7 @@ function whyText(rule: CompiledRule, outcome: Outcome, facts: CallFacts): string
     case Outcome.WHEN_FALSE:
       return 'its condition is false';
     case Outcome.WHEN_ERROR:
-      return `not matched: its condition failed, which counts as no match for ${rule.effect}`;
+      return `not matched: its condition failed, which counts as no match for ${rule.effect}${rule.constraints || rule.throttle ? '; its constraints and throttle still apply' : ''}`;
     case Outcome.ASSUMED_NO_MATCH:
       return 'not matched for listing: the condition reads args or now, which a listing lacks, and a call may avoid it';
   }

@@ -212,6 +212,25 @@ describe('kernel v2: conditions', () => {
     expect(d.errors?.[0].error).toMatch(/path/);
   });
 
+  it('keeps the constraints and throttle of a rule whose condition throws: it grants nothing, and restricts as before', () => {
+    const k = kernelOf(
+      v2(`  - { id: open, effect: allow }
+  - { id: web, effect: allow_with_constraints, when: 'args.url.startsWith("https://")', constraints: { egress: { allowHosts: [api.example.com] } } }
+  - { id: slow, effect: throttle, when: 'args.n > 1', throttle: { limit: 1, window: 1m } }`),
+    );
+    // A list where a string was expected makes both conditions throw; the broad allow still admits the call.
+    const d = k.decide(call({ args: { url: ['http://evil.com/'], n: 'x' } }));
+    expect(d.effect).toBe('allow');
+    expect(d.ruleIds).toEqual(['open']);
+    expect(d.constraints.egress).toEqual([{ ruleId: 'web', allowHosts: ['api.example.com'] }]);
+    expect(d.throttles).toEqual([{ ruleId: 'slow', limit: 1, windowMs: 60_000, per: 'principal' }]);
+    expect(d.errors?.map((e) => e.ruleId)).toEqual(['slow', 'web']);
+    expect(k.explain(call({ args: { url: ['http://evil.com/'], n: 'x' } })).decision).toEqual(d);
+    // Under the default too.
+    const alone = kernelOf(v2(`  - { id: web, effect: allow_with_constraints, when: 'args.url.startsWith("https://")', constraints: { maxArgBytes: 10 } }`, 'default: allow'));
+    expect(alone.decide(call({ args: { url: 1 } }))).toMatchObject({ effect: 'allow', ruleIds: [], constraints: { maxArgBytes: 10 } });
+  });
+
   it('treats a non-bool value as an error', () => {
     const d = k.decide(call({ args: { path: '/tmp/ws/x', count: 1, maybe: 'yes' }, labels: {} }));
     expect(d.errors).toContainEqual({ ruleId: 'non-bool', error: 'the condition gave a string, not a bool' });
