@@ -68,6 +68,11 @@ export function hostAllowed(canonical: string, patterns: readonly string[]): boo
   return false;
 }
 
+/** Why a text is not a host pattern (see above), or undefined when it is one. */
+export function hostPatternProblem(pattern: string): string | undefined {
+  return hostPattern(pattern) === NOTHING ? `${JSON.stringify(pattern)} is not a host pattern: write a host (api.example.com), *.example.com, *, an IP address or a CIDR block, without scheme, port or path` : undefined;
+}
+
 type HostMatcher = (canonical: string) => boolean;
 
 const matchers = new Map<string, HostMatcher>();

@@ -6,6 +6,7 @@ import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
 import type { HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';
 import { unsafeRegexReason } from './safe-regex.ts';
+import { hostPatternProblem } from './hosts.ts';
 
 /** One rule as the kernel uses it and the snapshot hashes it, whichever file version it came from. */
 export interface PolicyRule {
@@ -93,6 +94,14 @@ const redactEntry = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+const hostPattern = z
+  .string()
+  .min(1)
+  .superRefine((pattern, ctx) => {
+    const problem = hostPatternProblem(pattern);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const constraintsSchema = z.strictObject({
   timeoutMs: positiveDuration.optional(),
   maxOutputBytes: z.number().int().positive().optional(),
@@ -101,7 +110,7 @@ const constraintsSchema = z.strictObject({
     .strictObject({ args: names.optional(), allow: z.array(z.string().min(1)).optional(), deny: z.array(z.string().min(1)).optional() })
     .refine((p) => p.allow !== undefined || p.deny !== undefined, 'paths needs allow, deny or both')
     .optional(),
-  egress: z.strictObject({ args: names.optional(), allowHosts: z.array(z.string().min(1)) }).optional(),
+  egress: z.strictObject({ args: names.optional(), allowHosts: z.array(hostPattern) }).optional(),
   redact: z.strictObject({ args: z.array(redactEntry).optional(), result: z.array(redactEntry).optional() }).optional(),
   maxCallsPerSession: z.number().int().positive().optional(),
 });
