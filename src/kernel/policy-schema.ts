@@ -78,29 +78,19 @@ export const policyFileV1Schema = z.strictObject({
 
 // ---- version 2 -------------------------------------------------------------------------------------------
 
-const condition = z
-  .string()
-  .min(1)
-  .superRefine((source, ctx) => {
-    const problem = conditionProblem(source);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+/** A non-empty string that `problem` accepts (returns undefined for); its answer is the validation message. */
+const checkedString = (problem: (text: string) => string | undefined) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((text, ctx) => {
+      const message = problem(text);
+      if (message) ctx.addIssue({ code: 'custom', message });
+    });
 
-const redactEntry = z
-  .string()
-  .min(1)
-  .superRefine((text, ctx) => {
-    const problem = text.startsWith('/') ? unsafeRegexReason(text) : undefined;
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
-
-const hostPattern = z
-  .string()
-  .min(1)
-  .superRefine((pattern, ctx) => {
-    const problem = hostPatternProblem(pattern);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+const condition = checkedString(conditionProblem);
+const redactEntry = checkedString((text) => (text.startsWith('/') ? unsafeRegexReason(text) : undefined));
+const hostPattern = checkedString(hostPatternProblem);
 
 const constraintsSchema = z.strictObject({
   timeoutMs: positiveDuration.optional(),
