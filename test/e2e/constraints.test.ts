@@ -103,6 +103,10 @@ describe('paths', () => {
     ['a relative path', { path: '../etc/passwd' }, 'path'],
     ['a denied dir inside the workspace', { path: '/tmp/ws/home/.ssh/id_rsa' }, 'path'],
     ['mixed case of a denied dir', { path: '/tmp/ws/.SsH/id_rsa' }, 'path'],
+    ['backslashes that are one name in / on POSIX', { path: '/etc\\..\\tmp\\ws\\x' }, 'path'],
+    ['`.. ` segments (.. to Windows)', { path: '/tmp/ws/.. /.. /etc/passwd' }, 'path'],
+    ['overlong UTF-8 dots', { path: '/tmp/ws/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd' }, 'path'],
+    ['a relative path into a denied dir', { path: '.ssh/id_rsa' }, 'path'],
     ['one bad element of an array', { paths: ['/tmp/ws/a', '/root/.bashrc'] }, 'paths.1'],
   ])('refuses %s', async (_, args, argument) => {
     await expectRefused(args, 'GH_ERR_PATH_DENIED', argument);
@@ -127,6 +131,9 @@ describe('egress', () => {
     'https://api.example.com.evil.com/',
     'file:///etc/passwd',
     'gopher://api.example.com:70/_x',
+    'http:\\\\evil.com/x',
+    'https:evil.com',
+    'ws://[::ffff:7f00:1]/',
   ])('refuses %s', async (url) => {
     await expectRefused({ url }, 'GH_ERR_EGRESS_DENIED', 'url');
   });
