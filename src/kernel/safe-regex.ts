@@ -4,7 +4,8 @@
  * crafted input. Refused: backreferences (`\1`, `\k<name>`), an unbounded repeat of a group that repeats or
  * alternates inside (`(a+)+`, `(a|ab)*`, `(\d{2})*`: star height above 1), and any repeat of a group with an
  * unbounded quantifier inside (`(a+){3}`). `(\d{3}-){2}` and `(?:ab)+` pass. Not detected: polynomial shapes
- * such as `\d*\d*\d*x`; whoever applies the regexes bounds the text.
+ * such as `\d*\d*\d*x`; whoever applies the regexes bounds the text. Also refused: a regex that matches the
+ * empty string, which redaction would apply between every two characters.
  */
 
 export const MAX_REGEX_LENGTH = 512;
@@ -24,12 +25,17 @@ export function unsafeRegexReason(text: string): string | undefined {
   if (!parts || parts.body === '') return 'a regex is written /pattern/flags';
   if (text.length > MAX_REGEX_LENGTH) return `a regex may be at most ${MAX_REGEX_LENGTH} characters`;
   if (!FLAGS.test(parts.flags)) return `regex flags may only be i, m, s and u (got "${parts.flags}")`;
+  let regex: RegExp;
   try {
-    new RegExp(parts.body, parts.flags);
+    regex = new RegExp(parts.body, parts.flags);
   } catch (err) {
     return `invalid regex: ${(err as Error).message}`;
   }
-  return shapeProblem(parts.body);
+  const shape = shapeProblem(parts.body);
+  if (shape) return shape;
+  // Redaction replaces every match: one that can be empty would put the marker between every two characters.
+  if (regex.test('')) return 'a redact regex must not match the empty string (write + rather than *, or {1,} rather than {0,})';
+  return undefined;
 }
 
 interface Frame {

@@ -221,6 +221,8 @@ describe('redact regexes', () => {
       expect(unsafeRegexReason(bad), bad).toMatch(/nested quantifiers/);
     }
     expect(unsafeRegexReason('/a(/')).toMatch(/invalid regex/);
+    expect(unsafeRegexReason('/x*/')).toMatch(/empty string/); // "abc" would become "[R]a[R]b[R]c[R]"
+    expect(unsafeRegexReason('/(?:sk-)?/i')).toMatch(/empty string/);
     expect(unsafeRegexReason('/a/g')).toMatch(/flags/);
     expect(unsafeRegexReason('//')).toMatch(/written \/pattern\/flags/);
     expect(unsafeRegexReason(`/${'a'.repeat(600)}/`)).toMatch(/at most 512/);
