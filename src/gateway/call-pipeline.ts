@@ -128,7 +128,7 @@ export class CallPipeline {
       jobs.move(jobId, 'DENIED', 'kernel', { ruleIds: decision.ruleIds });
       const { reason, remediation } = decision;
       return {
-        result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${reason.replace(/[.\s]+$/, '')}.${remediation ? ` ${remediation}` : ''}`, { 'gatehouse/job': jobMeta }, remediation ? { remediation } : undefined),
+        result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${reason.replace(/[.\s]+$/, '')}.${remediation ? ` ${remediation}` : ''}${failedConditions(decision)}`, { 'gatehouse/job': jobMeta }, remediation ? { remediation } : undefined),
       };
     }
 
@@ -151,7 +151,8 @@ export class CallPipeline {
       Object.assign(jobMeta, { approvalId: gate.approval.id });
     }
 
-    // Counted after the approval gate, right before dispatch: only calls that would run use up a limit.
+    // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
+    // A call the executor then refuses for its arguments (paths, egress, size) has counted.
     if (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length) {
       const refused = await this.countCall(call, entry, decision);
       if (refused) {
@@ -284,6 +285,16 @@ export class CallPipeline {
       void store.delete(resultPtr(jobId));
     }
   }
+}
+
+/**
+ * Why a deny rule matched on a condition that threw (a relative path, a missing key): the model can act on that,
+ * and would not guess it from the rule's reason alone. Empty when every deciding rule's condition held.
+ */
+function failedConditions(decision: Decision): string {
+  const failed = decision.errors?.filter((e) => decision.ruleIds.includes(e.ruleId));
+  if (!failed?.length) return '';
+  return ` (The condition of ${failed.map((e) => `rule ${e.ruleId} failed on these arguments: ${e.error.replace(/[.\s]+$/, '')}`).join('; ')}; a condition that fails counts as a match for deny.)`;
 }
 
 /** The shortest `approval.ttl` of the rules that asked for the approval, if any set one. */

@@ -174,6 +174,17 @@ describe('denials', () => {
     expect(textOf(result)).toBe('Denied by policy: production writes are frozen. Write to staging instead. [GH_ERR_POLICY_DENIED]');
     expect(errorOf(result)).toEqual({ code: 'GH_ERR_POLICY_DENIED', remediation: 'Write to staging instead.' });
   });
+
+  it('say which deciding condition failed, so the model can fix its arguments', async () => {
+    const errors = [
+      { ruleId: 'ws-only', error: 'the path cannot be checked: it is relative, so what it names depends on the working directory of the tool; use an absolute path' },
+      { ruleId: 'some-allow', error: 'No such key: x' },
+    ];
+    const w = start(() => ({ effect: 'deny', reason: 'writes stay in the workspace', ruleIds: ['ws-only'], policySnapshot: 'sha256:p', constraints: {}, errors }));
+    const text = textOf(await w.call({ path: 'notes.txt' }));
+    expect(text).toMatch(/^Denied by policy: writes stay in the workspace\. \(The condition of rule ws-only failed on these arguments: .*use an absolute path; /);
+    expect(text).not.toContain('some-allow'); // a rule that did not decide
+  });
 });
 
 describe('constraints enforced by the executor', () => {
