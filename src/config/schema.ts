@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
+import { annotationMatchSchema } from '../kernel/hints.ts';
 
 /** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
@@ -9,20 +10,13 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:8787"');
 
-const annotationOverrides = z.strictObject({
-  readOnlyHint: z.boolean().optional(),
-  destructiveHint: z.boolean().optional(),
-  idempotentHint: z.boolean().optional(),
-  openWorldHint: z.boolean().optional(),
-});
-
 /**
  * What the operator knows about an upstream's tools, overriding what the upstream claims: annotations are hints
  * from the server, not trust. Keyed by the upstream's own tool name. The kernel decides on these values.
  */
 const toolOverrides = z.record(
   z.string().min(1),
-  z.strictObject({ annotations: annotationOverrides.optional(), riskTags: z.array(z.string().min(1)).optional() }),
+  z.strictObject({ annotations: annotationMatchSchema.optional(), riskTags: z.array(z.string().min(1)).optional() }),
 );
 
 /** Fields every upstream kind shares: policy facts about it and its tools. */

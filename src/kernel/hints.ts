@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ToolAnnotations } from '../protocol/mcp.ts';
 
 /**
@@ -13,6 +14,14 @@ export function impliedRiskTags(annotations: ToolAnnotations | undefined): strin
 }
 
 export type HintName = 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint';
+
+/** Any of the four hints, each a boolean: how policies match them and how config and policies override them. */
+export const annotationMatchSchema = z.strictObject({
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
+});
 
 /**
  * A hint the tool does not declare takes its MCP default (readOnly false, idempotent false, openWorld true),

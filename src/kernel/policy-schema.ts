@@ -3,7 +3,7 @@ import { durationMs } from '../config/duration.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import type { Constraints } from './constraints.ts';
 import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
-import type { HintName } from './hints.ts';
+import { annotationMatchSchema, type HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';
 import { unsafeRegexReason } from './safe-regex.ts';
 import { hostPatternProblem } from './hosts.ts';
@@ -49,13 +49,6 @@ const names = z.array(z.string().min(1)).min(1);
 const positiveDuration = durationMs.pipe(z.number().positive('must be more than 0'));
 const effectsWithoutThrottle = z.enum(EFFECTS).exclude(['throttle']);
 const ruleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'rule ids are 1-100 letters, digits, or _ . : -');
-
-export const annotationMatchSchema = z.strictObject({
-  readOnlyHint: z.boolean().optional(),
-  destructiveHint: z.boolean().optional(),
-  idempotentHint: z.boolean().optional(),
-  openWorldHint: z.boolean().optional(),
-});
 
 // ---- version 1 -------------------------------------------------------------------------------------------
 

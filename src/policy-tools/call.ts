@@ -1,13 +1,8 @@
 import { z } from 'zod';
 import type { DecisionInput } from '../kernel/decision.ts';
+import { annotationMatchSchema } from '../kernel/hints.ts';
 
-const annotations = z.strictObject({
-  title: z.string().optional(),
-  readOnlyHint: z.boolean().optional(),
-  destructiveHint: z.boolean().optional(),
-  idempotentHint: z.boolean().optional(),
-  openWorldHint: z.boolean().optional(),
-});
+const annotations = annotationMatchSchema.extend({ title: z.string().optional() });
 
 /** A time as ms since the epoch, or an ISO 8601 date/time. */
 const instant = z.union([
