@@ -2,7 +2,7 @@ import type { PolicyBundle } from './bundle.ts';
 import type { PolicyRule, ToolOverride } from './policy-schema.ts';
 import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
 import type { Constraints } from './constraints.ts';
-import type { Effect } from './effect.ts';
+import { RANK, type Effect } from './effect.ts';
 import type { HintName } from './hints.ts';
 import { GatewayError } from '../errors.ts';
 import { compileGlob } from './glob.ts';
@@ -49,7 +49,6 @@ export interface CompiledPolicy {
   planFor(server: string, tool: string): ToolPlan;
 }
 
-const RANK: Record<Effect, number> = { deny: 4, require_approval: 3, throttle: 2, allow_with_constraints: 1, allow: 0 };
 const MAX_PLANS = 10_000;
 
 /**

@@ -2,6 +2,7 @@
 export const EFFECTS = ['deny', 'require_approval', 'throttle', 'allow_with_constraints', 'allow'] as const;
 export type Effect = (typeof EFFECTS)[number];
 
-const RANK: Record<Effect, number> = { deny: 4, require_approval: 3, throttle: 2, allow_with_constraints: 1, allow: 0 };
+/** How strict each effect is: deny 4 … allow 0. */
+export const RANK: Readonly<Record<Effect, number>> = { deny: 4, require_approval: 3, throttle: 2, allow_with_constraints: 1, allow: 0 };
 
 export const stricterEffect = (a: Effect, b: Effect): Effect => (RANK[a] >= RANK[b] ? a : b);
