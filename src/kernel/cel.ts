@@ -135,7 +135,8 @@ function visitChildren(value: unknown, visit: (node: ASTNode) => void): void {
   else if (value !== null && typeof value === 'object' && 'op' in value) visit(value as ASTNode);
 }
 
-function firstLine(err: unknown): string {
+/** What a CEL error (or any thrown value) says, on one line. */
+export function firstLine(err: unknown): string {
   const error = err as { summary?: string; message?: string } | undefined;
   return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
 }

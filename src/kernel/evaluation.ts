@@ -3,7 +3,7 @@ import type { CompiledPolicy, CompiledRule, ToolPlan } from './compile.ts';
 import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
 import { mergeConstraints, type Constraints } from './constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
-import { celValue, type ConditionScope } from './cel.ts';
+import { celValue, firstLine, type ConditionScope } from './cel.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
 
@@ -147,7 +147,7 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   try {
     value = when.evaluate(facts);
   } catch (err) {
-    facts.whenError = errorText(err);
+    facts.whenError = firstLine(err);
     return rule.matchOnError ? Outcome.MATCHED_ON_ERROR : Outcome.WHEN_ERROR;
   }
   if (typeof value !== 'boolean') {
@@ -263,9 +263,4 @@ function whyText(rule: CompiledRule, outcome: Outcome, facts: CallFacts): string
     case Outcome.ASSUMED_NO_MATCH:
       return 'not matched for listing: the condition reads args or now, which a listing lacks, and a call may avoid it';
   }
-}
-
-function errorText(err: unknown): string {
-  const error = err as { summary?: string; message?: string } | undefined;
-  return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
 }
