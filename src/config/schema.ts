@@ -66,6 +66,8 @@ const apiKey = z.strictObject({
   key: z.string().min(16, 'API keys must be at least 16 characters'),
   principal: z.string().min(1),
   tenant: z.string().min(1).default('default'),
+  /** `approver`: may use the approvals API and web page (as `principal`). A key without it only calls tools. */
+  roles: z.array(z.enum(['approver'])).default([]),
 });
 
 export const configSchema = z.strictObject({
@@ -93,8 +95,27 @@ export const configSchema = z.strictObject({
       ttl: durationMs.default(15 * 60_000),
       /** How long a call may be held open, sending progress, while waiting for a human. */
       holdBudget: durationMs.default(45_000),
-      /** Shown in pending results and hold progress so the human knows where to go. */
-      publicUrl: z.string().optional(),
+      /** Per-client hold budgets by `clientInfo.name` (Claude Desktop drops a call after about 60 s). */
+      holdBudgetByClient: z.record(z.string().min(1), durationMs).default({}),
+      /**
+       * The base URL of the approval pages, as the human's browser reaches it (`/approvals/<id>` is appended).
+       * Default: the listen.http address.
+       */
+      publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+      /** Approver groups for a rule's `approval.approvers: ["group:ops"]`: group name → principals. */
+      groups: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
+      /** Notified (POST JSON, Slack-compatible `text`) when an approval is created or settled; retried with backoff. */
+      webhook: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+          headers: z.record(z.string(), z.string()).default({}),
+        })
+        .optional(),
+      /**
+       * The HMAC key that signs MRTR `requestState` (at least 32 characters); replicas must share it. Default: a
+       * random key created once in the data dir (`secrets/request-state.key`).
+       */
+      signingKey: z.string().min(32, 'the signing key must be at least 32 characters').optional(),
     })
     .prefault({}),
   limits: z

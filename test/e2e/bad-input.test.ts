@@ -60,7 +60,7 @@ describe('bad input over HTTP', () => {
   });
 
   it('requires an API key when keys are configured', async () => {
-    const secured = await startHarness({ auth: { apiKeys: [{ key: 'k'.repeat(32), principal: 'alice', tenant: 'acme' }] } });
+    const secured = await startHarness({ auth: { apiKeys: [{ key: 'k'.repeat(32), principal: 'alice', tenant: 'acme', roles: [] }] } });
     try {
       const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
       const noKey = await request(secured.url, { method: 'POST', body: init, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
