@@ -20,6 +20,8 @@
  * does not; the constraint wants every reading to pass.
  */
 
+import { compileGlob } from './glob.ts';
+
 /** The readings of one path argument. */
 export interface PathReading {
   /** Absolute and normalised, one per distinct reading; the first is the path as written, read the POSIX way. */
@@ -189,13 +191,13 @@ function dotDots(text: string): number {
 type SegmentMatcher = ((segment: string) => boolean) | '**';
 
 /**
- * Path globs: `*` matches any run within one segment, `?` one character other than `/`, and a `**` segment any
- * number of segments, none included (so `/ws/**` matches `/ws` itself). Everything else is literal. `\` in a
- * pattern is a separator, and a pattern starting with neither `/` nor `**` is anchored at `/`. Matching is
- * segment by segment with a single backtrack point, O(path × pattern), never exponential.
+ * Path globs: within one segment `*` and `?` as glob.ts matches names, and a `**` segment any number of
+ * segments, none included (so `/ws/**` matches `/ws` itself). Everything else is literal. `\` in a pattern is a
+ * separator, and a pattern starting with neither `/` nor `**` is anchored at `/`. Matching is segment by
+ * segment with a single backtrack point, O(path × pattern), never exponential.
  */
 export function compilePathGlob(pattern: string): (normalPath: string) => boolean {
-  const segments: SegmentMatcher[] = normalizePattern(pattern).split('/').map((s) => (s === '**' ? '**' : compileSegment(s)));
+  const segments: SegmentMatcher[] = normalizePattern(pattern).split('/').map((s) => (s === '**' ? '**' : compileGlob(s)));
   return (normalPath) => matchSequence(segments, normalPath.split('/'), (m, s) => m !== '**' && m(s), (m) => m === '**');
 }
 
@@ -206,16 +208,7 @@ function normalizePattern(pattern: string): string {
   return collapsed.length > 1 && collapsed.endsWith('/') ? collapsed.slice(0, -1) : collapsed;
 }
 
-function compileSegment(segment: string): (s: string) => boolean {
-  if (!/[*?]/.test(segment)) return (s) => s === segment;
-  const chars = [...segment];
-  return (s) => matchSequence(chars, [...s], (p, c) => p === '?' || p === c, (p) => p === '*');
-}
-
-/**
- * Wildcard matching with one backtrack point (the last star): linear in practice, O(n × m) at worst. Used for
- * characters within a segment and for segments within a path.
- */
+/** Segments within a path, `**` the star: one backtrack point, as glob.ts matches characters. O(n × m) at worst. */
 function matchSequence<P, T>(pattern: readonly P[], items: readonly T[], same: (p: P, item: T) => boolean, isStar: (p: P) => boolean): boolean {
   let p = 0;
   let i = 0;

@@ -6,6 +6,7 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { loadPolicyFiles, mergePolicySources, parsePolicy, policyFilesIn } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { impliedRiskTags } from '../../src/kernel/hints.ts';
+import { compileGlob } from '../../src/kernel/glob.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
 
 const policy = (text: string, file = 'p.yaml') => parsePolicy(parseYamlText(file, text, 'GH_ERR_POLICY_INVALID'));
@@ -30,6 +31,19 @@ describe('kernel v2: match criteria', () => {
     expect(k.decide(call({ principal: 'bob' })).effect).toBe('allow');
     expect(k.decide(call({ principal: 'alice' })).effect).toBe('deny');
     expect(k.decide(call({ principal: 'bob', tenant: 'other' })).effect).toBe('deny');
+  });
+
+  it('matches name globs in linear time: a many-star pattern on a long caller-chosen name does not hang the kernel', () => {
+    const k = kernelOf(v2('  - { id: a, match: { principals: ["*a*a*a*a*a*a*a*b"] }, effect: allow }'));
+    const started = performance.now();
+    expect(k.decide(call({ principal: 'a'.repeat(5000) })).effect).toBe('deny');
+    expect(k.decide(call({ principal: `${'a'.repeat(5000)}b` })).effect).toBe('allow');
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(compileGlob('svc-?x*')('svc-1xyz')).toBe(true);
+    expect(compileGlob('svc-?x*')('svc-xyz')).toBe(false);
+    expect(compileGlob('a*b*c')('a-b-b-c')).toBe(true);
+    expect(compileGlob('a*b*c')('a-c-b')).toBe(false);
+    expect(compileGlob('*.+[x]')('1.+[x]')).toBe(true); // regex metacharacters are literal
   });
 
   it('matches servers and tools by glob, with exact names indexed', () => {
