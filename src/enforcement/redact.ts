@@ -1,7 +1,7 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import { GatewayError } from '../errors.ts';
 import { MAX_DEPTH } from './argument-values.ts';
-import { regexParts } from '../kernel/safe-regex.ts';
+import { redactEntryProblem, regexParts } from '../kernel/safe-regex.ts';
 
 // Redaction rules (a policy's `redact.args` / `redact.result`):
 //   `password`         a bare name: that key at any depth
@@ -17,7 +17,7 @@ export const SECRET_KEY = /pass(word)?|secret|token|api[-_]?key|authori[sz]ation
 interface Redaction {
   names: ReadonlySet<string>;
   paths: readonly (readonly string[])[];
-  /** The state of each path at the top: path index << 8 | segments matched so far. */
+  /** The state of each path at the top: path index << 8 | segments matched so far (MAX_FIELD_SEGMENTS fits in 8 bits). */
   rootStates: readonly number[];
   patterns: readonly RegExp[];
   secretKeys: boolean;
@@ -26,7 +26,6 @@ interface Redaction {
 
 const NO_STATES: readonly number[] = Object.freeze([]);
 const MATCH: readonly number[] = Object.freeze([]);
-const MAX_SEGMENTS = 255;
 
 const cache = new Map<string, Redaction>();
 const CACHE_LIMIT = 1024;
@@ -179,9 +178,9 @@ function compile(rules: readonly string[], secretKeys: boolean, marker: string):
     if (regex) patterns.push(compileRegex(regex.body, regex.flags, rule));
     else if (!rule.includes('.')) names.add(rule);
     else {
-      const segments = rule.split('.');
-      if (segments.length > MAX_SEGMENTS || segments.some((s) => s === '')) throw new GatewayError('GH_ERR_POLICY_INVALID', `the redaction path ${JSON.stringify(rule)} is malformed`);
-      paths.push(segments);
+      const problem = redactEntryProblem(rule);
+      if (problem) throw new GatewayError('GH_ERR_POLICY_INVALID', problem);
+      paths.push(rule.split('.'));
     }
   }
   r = { names, paths, rootStates: paths.map((_, i) => i << 8), patterns, secretKeys, marker };

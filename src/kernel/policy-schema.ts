@@ -5,7 +5,7 @@ import type { Constraints } from './constraints.ts';
 import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
 import { annotationMatchSchema, type HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';
-import { unsafeRegexReason } from './safe-regex.ts';
+import { redactEntryProblem } from './safe-regex.ts';
 import { hostPatternProblem } from './hosts.ts';
 
 /** One rule as the kernel uses it and the snapshot hashes it, whichever file version it came from. */
@@ -82,7 +82,7 @@ const checkedString = (problem: (text: string) => string | undefined) =>
     });
 
 const condition = checkedString(conditionProblem);
-const redactEntry = checkedString((text) => (text.startsWith('/') ? unsafeRegexReason(text) : undefined));
+const redactEntry = checkedString(redactEntryProblem);
 const hostPattern = checkedString(hostPatternProblem);
 
 const constraintsSchema = z.strictObject({

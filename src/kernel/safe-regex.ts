@@ -9,7 +9,22 @@
  */
 
 export const MAX_REGEX_LENGTH = 512;
+/** Field paths (`auth.token`) may have at most this many segments. */
+export const MAX_FIELD_SEGMENTS = 255;
 const FLAGS = /^[imsu]*$/;
+
+/**
+ * Why a `redact` entry is refused, or undefined: a `/regex/flags` (see `unsafeRegexReason`), else a field path
+ * (`password`, `auth.token`, `items.*.secret`) without empty segments. Checked at load, so that a bad entry
+ * cannot first show up as a failure of every call the rule applies to.
+ */
+export function redactEntryProblem(text: string): string | undefined {
+  if (text.startsWith('/')) return unsafeRegexReason(text);
+  const segments = text.split('.');
+  if (segments.length > MAX_FIELD_SEGMENTS) return `a field path may have at most ${MAX_FIELD_SEGMENTS} segments`;
+  if (segments.some((s) => s === '')) return `the field path ${JSON.stringify(text)} has an empty segment (write auth.token, items.*.secret)`;
+  return undefined;
+}
 
 /** `/body/flags` → its parts, or undefined when the text is not written as a regex. */
 export function regexParts(text: string): { body: string; flags: string } | undefined {

@@ -300,6 +300,9 @@ describe('policy files v2', () => {
     expect(() => policy(v2('  - { id: t, effect: allow, constraints: { paths: { args: [p] } } }'))).toThrow(/rules\[0\]\.constraints\.paths: paths needs allow/);
     expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["/(a+)+$/"] } } }'))).toThrow(/rules\[0\]\.constraints\.redact\.result\[0\]: nested quantifiers/);
     expect(() => policy(v2('  - { id: t, effect: allow, match: { colour: red } }'))).toThrow(/rules\[0\]\.match/);
+    // A malformed redact field path used to load, then fail every call the rule applied to.
+    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { args: ["auth..token"] } } }'))).toThrow(/rules\[0\]\.constraints\.redact\.args\[0\]: the field path .* has an empty segment/);
+    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["secret."] } } }'))).toThrow(/empty segment/);
     // An allowHosts entry that is no host pattern would match nothing, silently: refused at load instead.
     expect(() => policy(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["https://api.example.com/v1"] } } }'))).toThrow(/rules\[0\]\.constraints\.egress\.allowHosts\[0\]: .* is not a host pattern/);
     expect(() => policy(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["10.0.0.0/33"] } } }'))).toThrow(/not a host pattern/);
