@@ -14,6 +14,8 @@ export const ERROR_CATALOGUE = {
   GH_ERR_BODY_TOO_LARGE: { retryable: false, summary: 'the message exceeds the size limit' },
   GH_ERR_UNAUTHORIZED: { retryable: false, summary: 'missing or invalid credentials' },
   GH_ERR_FORBIDDEN_ORIGIN: { retryable: false, summary: 'Host or Origin not allowed' },
+  GH_ERR_FORBIDDEN: { retryable: false, summary: "authenticated, but not allowed here: an API key without the approver role, or another tenant's approval" },
+  GH_ERR_CSRF: { retryable: false, summary: 'a form post without a valid CSRF token, or from another origin' },
   GH_ERR_SESSION_NOT_FOUND: { retryable: false, summary: 'unknown or expired session' },
   GH_ERR_UNKNOWN_TOOL: { retryable: false, summary: 'no such tool' },
   GH_ERR_INVALID_ARGUMENTS: { retryable: false, summary: "the arguments fail the tool's input schema" },

@@ -11,9 +11,14 @@ import { Exchange } from './exchange.ts';
 import { ClientSession } from './session.ts';
 import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
+import { registerApproverRoutes } from './approver/routes.ts';
+import { APPROVER_PAGE, approverRouteOf } from './approver/context.ts';
+import type { ApproverKeyConfig } from './approver/access.ts';
 
-export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port'> {
+export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKeys'> {
   port: number;
+  /** `roles: ['approver']` lets a key's principal use the approvals API and pages. */
+  apiKeys: ApproverKeyConfig[];
   maxMessageBytes: number;
   /** A legacy session idle this long is forgotten (ms). */
   sessionIdleMs?: number;
@@ -48,6 +53,8 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       done(null, NOT_JSON);
     }
   });
+  // The approval pages' form posts. /mcp still answers anything but application/json with 415.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, _body, done) => done(null, undefined));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
@@ -61,8 +68,14 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   // A callback hook, not an async one: it runs on every request, and a promise per request is measurable.
   app.addHook('onRequest', (request, reply, done) => {
     if (!guard) return reply.code(503).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'starting up'));
-    const problem = guard.checkOrigin(request.headers.host, request.headers.origin);
+    const approverRoute = approverRouteOf(request);
+    // The approval pages send Referrer-Policy: no-referrer, so browsers post their forms with `Origin: null`;
+    // those posts are held to a CSRF token and a SameSite=Strict cookie instead.
+    const origin = approverRoute === APPROVER_PAGE && request.headers.origin === 'null' ? undefined : request.headers.origin;
+    const problem = guard.checkOrigin(request.headers.host, origin);
     if (problem) return reply.code(403).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Forbidden: ${problem}`, { code: 'GH_ERR_FORBIDDEN_ORIGIN' }));
+    // The approvals API and pages admit approvers themselves: approver keys, a session cookie, or the local user.
+    if (approverRoute) return done();
     // Every route, /healthz included, sits behind the keys when there are keys: deciding by URL prefix would
     // let `/%6Dcp` (which routes to /mcp) through.
     const caller = guard.authenticate(request.headers.authorization, header(request, 'x-api-key'));
@@ -253,6 +266,17 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     for (const entry of sessions.values()) if (entry.session.lastSeen < cutoff && entry.inflight.size === 0 && !entry.stream) endSession(entry);
   }, Math.min(idleMs, 60_000));
   sweeper.unref();
+
+  await registerApproverRoutes(app, {
+    approvals: gateway.approvals,
+    host: options.host,
+    apiKeys: options.apiKeys,
+    anonymous: options.anonymous,
+    dataDir: gateway.config.dataDir,
+    signingKey: gateway.config.approvals.signingKey,
+    publicUrl: gateway.config.approvals.publicUrl,
+    log,
+  });
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = Number(new URL(address).port);

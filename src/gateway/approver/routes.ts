@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ApprovalService } from '../../approvals/service.ts';
+import type { Logger } from '../../log.ts';
+import type { Caller } from '../call.ts';
+import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
+import { ApproverActions } from './actions.ts';
+import { registerApprovalsApi } from './api.ts';
+import type { ApproverContext } from './context.ts';
+import { CsrfTokens } from './csrf.ts';
+import { registerApprovalPages } from './pages.ts';
+import { dataDirSecret, deriveKey } from './secret-key.ts';
+import { SessionCookies } from './session-cookie.ts';
+
+export interface ApproverRoutesOptions {
+  approvals: ApprovalService;
+  /** The address the server binds: loopback lets the local user approve when there are no API keys. */
+  host: string;
+  apiKeys: readonly ApproverKeyConfig[];
+  anonymous: Caller;
+  dataDir: string;
+  /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
+  signingKey?: string;
+  /** `approvals.publicUrl`: the base of the page links, and an accepted Origin for form posts. */
+  publicUrl?: string;
+  log: Logger;
+  now?: () => number;
+}
+
+/** How long a browser login lasts. */
+const SESSION_TTL_MS = 12 * 60 * 60_000;
+
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/**
+ * The approvers' side of the HTTP front: the JSON API under /api/approvals and the pages under /approvals, on
+ * the server that serves /mcp. Its Host/Origin guard still runs first; authentication is the routes' own.
+ */
+export async function registerApproverRoutes(app: FastifyInstance, options: ApproverRoutesOptions): Promise<void> {
+  const now = options.now ?? Date.now;
+  const secret = options.signingKey ?? (await sessionSecret(options));
+  const base = options.publicUrl?.replace(/\/+$/, '');
+  const sessions = new SessionCookies(deriveKey(secret, 'approver-session'), { ttlMs: SESSION_TTL_MS, secure: base?.startsWith('https:') ?? false, now });
+  const ctx: ApproverContext = {
+    actions: new ApproverActions(options.approvals),
+    access: new ApproverAccess(options, sessions),
+    sessions,
+    csrf: new CsrfTokens(deriveKey(secret, 'approver-csrf')),
+    publicOrigin: base && new URL(base).origin,
+    log: options.log,
+    now,
+    pageUrl: (request, id) => `${base ?? `http://${request.headers.host}`}/approvals/${encodeURIComponent(id)}`,
+  };
+  await app.register(async (scope) => {
+    scope.addHook('onSend', (_request, reply, payload, done) => {
+      reply.headers(SECURITY_HEADERS);
+      done(null, payload);
+    });
+    registerApprovalsApi(scope, ctx);
+    registerApprovalPages(scope, ctx);
+  });
+}
+
+/** A data dir that cannot hold the key still serves, with sessions that end at restart. */
+async function sessionSecret(options: ApproverRoutesOptions): Promise<string> {
+  try {
+    return await dataDirSecret(options.dataDir, 'approver-session');
+  } catch (err) {
+    options.log.warn('could not keep the approver session key in the data dir; browser sessions end when Gatehouse restarts', { error: (err as Error).message });
+    return randomBytes(32).toString('hex');
+  }
+}
