@@ -45,18 +45,30 @@ export interface Store {
 export interface ApprovalQuery {
   state?: ApprovalState;
   tenant?: string;
+  /** The approvals of one call (`bindingKeyOf`): answered from an index, never by reading every approval. */
   bindingKey?: string;
 }
 
-/** Durable approvals, shared by every process that reads the same data dir (or Redis). */
+/**
+ * Durable approvals, shared by every process that reads the same data dir, or every replica on the same Redis.
+ * The guarantees, which the contract suite checks for each adapter:
+ * - Records written by an older version load: adapters pass what they read through `upgradeApprovalRecord`.
+ * - `list({ bindingKey })` costs the approvals of that call, not all of them (file: a marker folder per binding;
+ *   Redis: a set per binding key, added in the same MULTI as the record).
+ * - `update` is an atomic compare-and-set: concurrent updates from any number of processes are applied one after
+ *   the other and none is lost (file: a lock file per approval; Redis: WATCH/MULTI or a Lua CAS, retried).
+ * - `watch` sees changes made anywhere (file: fs.watch plus a poll; Redis: pub/sub on each write).
+ */
 export interface ApprovalStore {
   /** Fails with GH_ERR_INTERNAL if the id exists. */
   create(record: ApprovalRecord): Promise<void>;
   get(id: string): Promise<ApprovalRecord | undefined>;
+  /** Oldest first (createdAt, then id). */
   list(query?: ApprovalQuery): Promise<ApprovalRecord[]>;
   /**
    * Atomic compare-and-update across processes: `update` sees the current record and returns the next one, or
-   * throws to refuse. Resolves to the stored result.
+   * throws to refuse. It must be pure, since an optimistic adapter runs it again on a conflict. Returning
+   * `current` itself changes nothing. Resolves to the stored result; GH_ERR_APPROVAL_NOT_FOUND for an unknown id.
    */
   update(id: string, update: (current: ApprovalRecord) => ApprovalRecord): Promise<ApprovalRecord>;
   /** Calls `listener` when any approval changes, in this or another process. Returns an unsubscribe. */

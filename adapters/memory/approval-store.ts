@@ -1,39 +1,60 @@
-import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdirSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
-import type { ApprovalRecord } from '../../src/approvals/approval.ts';
+import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/approvals/approval.ts';
+import { sha256Hex } from '../../src/protocol/digest.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 
 const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
 const POLL_MS = 1_000;
+const INDEX_DIR = 'by-binding';
+/** Written once every record of the data dir has its index marker (older versions wrote none). */
+const INDEX_COMPLETE = '.complete';
+
+interface Entry {
+  /** Which write of the file this is: a rename gives a new inode, and file times are only as fine as a jiffy. */
+  version: string;
+  record: ApprovalRecord;
+}
 
 /**
  * Approvals as one JSON file each under `<dataDir>/approvals/`. Every write is atomic (temp file + rename) and
  * every update holds a per-approval lock file, so the gateway and a `gatehouse approvals approve` in another
  * process never lose each other's changes. Changes made elsewhere are seen through fs.watch, with a slow poll
  * as a safety net.
+ *
+ * The approvals of one call are found through `by-binding/<sha256 of the binding key>/<id>`, an empty marker
+ * written before the record (so a crash never leaves a record out of the index). Markers are never removed; a
+ * marker whose record has another key is skipped. A data dir from before the index is indexed once, on the
+ * first lookup, and `by-binding/.complete` then says so (delete the folder to have it rebuilt).
  */
 export class FileApprovalStore implements ApprovalStore {
   private readonly dir: string;
-  private readonly cache = new Map<string, { mtimeMs: number; record: ApprovalRecord }>();
+  private readonly indexDir: string;
+  private readonly cache = new Map<string, Entry>();
   private readonly listeners = new Set<(record: ApprovalRecord) => void>();
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private indexed: Promise<void> | undefined;
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'approvals');
+    this.indexDir = join(this.dir, INDEX_DIR);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
   async create(record: ApprovalRecord): Promise<void> {
     assertId(record.id);
+    const upgraded = upgradeApprovalRecord(record);
     await withFileLock(this.lockPath(record.id), async () => {
       if (await this.read(record.id)) throw new GatewayError('GH_ERR_INTERNAL', `approval ${record.id} already exists`);
-      await this.write(record);
+      await this.index(upgraded);
+      await this.write(upgraded);
     });
+    this.emit(upgraded);
   }
 
   async get(id: string): Promise<ApprovalRecord | undefined> {
@@ -42,11 +63,10 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   async list(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
-    const names = await readdir(this.dir);
+    const ids = query.bindingKey === undefined ? await this.allIds() : await this.idsFor(query.bindingKey);
     const records: ApprovalRecord[] = [];
-    for (const name of names) {
-      if (!name.endsWith('.json')) continue;
-      const record = await this.read(name.slice(0, -5));
+    for (const id of ids) {
+      const record = await this.read(id);
       if (!record) continue;
       if (query.state && record.state !== query.state) continue;
       if (query.tenant && record.tenant !== query.tenant) continue;
@@ -58,15 +78,19 @@ export class FileApprovalStore implements ApprovalStore {
 
   async update(id: string, update: (current: ApprovalRecord) => ApprovalRecord): Promise<ApprovalRecord> {
     assertId(id);
+    let changed = false;
     const next = await withFileLock(this.lockPath(id), async () => {
       this.cache.delete(id); // another process may have written since we cached it
       const current = await this.read(id);
       if (!current) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
       const result = update(current);
+      if (result === current) return current;
+      changed = true;
+      if (result.bindingKey !== current.bindingKey) await this.index(result);
       await this.write(result);
       return result;
     });
-    this.emit(next);
+    if (changed) this.emit(next);
     return next;
   }
 
@@ -82,6 +106,7 @@ export class FileApprovalStore implements ApprovalStore {
   async close(): Promise<void> {
     this.listeners.clear();
     this.stopWatching();
+    await this.indexed?.catch(() => undefined);
   }
 
   private filePath(id: string): string {
@@ -92,16 +117,56 @@ export class FileApprovalStore implements ApprovalStore {
     return join(this.dir, `${id}.lock`);
   }
 
-  private async read(id: string): Promise<ApprovalRecord | undefined> {
-    const path = this.filePath(id);
-    let mtimeMs: number;
+  private bindingDir(bindingKey: string): string {
+    return join(this.indexDir, sha256Hex(bindingKey));
+  }
+
+  private async allIds(): Promise<string[]> {
+    return (await readdir(this.dir)).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5));
+  }
+
+  private async idsFor(bindingKey: string): Promise<string[]> {
+    await (this.indexed ??= this.indexAll());
     try {
-      mtimeMs = (await stat(path)).mtimeMs;
+      return await readdir(this.bindingDir(bindingKey));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  private async index(record: ApprovalRecord): Promise<void> {
+    const dir = this.bindingDir(record.bindingKey);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, record.id), '');
+  }
+
+  /** Indexes the records that have no marker yet (written before the index existed), once per data dir. */
+  private async indexAll(): Promise<void> {
+    const complete = join(this.indexDir, INDEX_COMPLETE);
+    if (await stat(complete).then(() => true, () => false)) return;
+    for (const id of await this.allIds()) {
+      const record = await this.read(id).catch(() => undefined); // a corrupt file is reported when it is read
+      if (record) await this.index(record);
+    }
+    await mkdir(this.indexDir, { recursive: true, mode: 0o700 });
+    await writeFile(complete, `${new Date().toISOString()}\n`);
+  }
+
+  private async read(id: string): Promise<ApprovalRecord | undefined> {
+    return (await this.readEntry(id))?.record;
+  }
+
+  private async readEntry(id: string): Promise<Entry | undefined> {
+    const path = this.filePath(id);
+    let version: string;
+    try {
+      version = versionOf(await stat(path));
     } catch {
       return undefined;
     }
     const cached = this.cache.get(id);
-    if (cached && cached.mtimeMs === mtimeMs) return cached.record;
+    if (cached && cached.version === version) return cached;
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -110,20 +175,24 @@ export class FileApprovalStore implements ApprovalStore {
     }
     let record: ApprovalRecord;
     try {
-      record = JSON.parse(text) as ApprovalRecord;
-      if (record.id !== id || typeof record.state !== 'string') throw new Error('not an approval record');
+      const stored = JSON.parse(text) as StoredApprovalRecord;
+      if (stored.id !== id || typeof stored.state !== 'string' || !Array.isArray(stored.history)) throw new Error('not an approval record');
+      record = upgradeApprovalRecord(stored);
     } catch (err) {
       throw new GatewayError('GH_ERR_DATA_CORRUPT', `approval file ${path} is corrupt: ${(err as Error).message}`, {
         cause: err,
         data: { path },
       });
     }
-    this.cache.set(id, { mtimeMs, record });
-    return record;
+    const entry = { version, record };
+    this.cache.set(id, entry);
+    return entry;
   }
 
   private async write(record: ApprovalRecord): Promise<void> {
-    await writeFileAtomic(this.filePath(record.id), JSON.stringify(record, null, 2) + '\n');
+    const path = this.filePath(record.id);
+    await writeFileAtomic(path, JSON.stringify(record, null, 2) + '\n');
+    this.cache.set(record.id, { version: versionOf(await stat(path)), record });
   }
 
   private emit(record: ApprovalRecord): void {
@@ -134,14 +203,12 @@ export class FileApprovalStore implements ApprovalStore {
     if (this.watcher || this.poller) return;
     const seen = new Map<string, string>();
     const check = async (id: string) => {
-      const record = await this.read(id).catch(() => undefined);
-      if (!record) return;
-      const version = `${record.state}:${record.history.length}`;
-      if (seen.get(id) === version) return;
-      seen.set(id, version);
-      this.emit(record);
-      // Settled approvals change no more: stop looking at them.
-      if (record.state !== 'pending' && record.state !== 'approved') seen.delete(id);
+      const entry = await this.readEntry(id).catch(() => undefined);
+      if (!entry) return;
+      if (seen.get(id) === entry.version) return;
+      seen.set(id, entry.version);
+      this.emit(entry.record);
+      if (!isLive(entry.record)) seen.delete(id);
     };
     try {
       this.watcher = watch(this.dir, (_event, name) => {
@@ -152,10 +219,10 @@ export class FileApprovalStore implements ApprovalStore {
       // No inotify: the poll below still delivers changes.
     }
     this.poller = setInterval(async () => {
-      const pending = await this.list({ state: 'pending' }).catch(() => []);
-      const names = new Set(pending.map((r) => r.id));
+      const live = (await this.list().catch(() => [])).filter(isLive);
+      const names = new Set(live.map((r) => r.id));
       for (const id of seen.keys()) if (!names.has(id)) void check(id);
-      for (const record of pending) void check(record.id);
+      for (const record of live) void check(record.id);
     }, POLL_MS);
     this.poller.unref();
   }
@@ -166,6 +233,15 @@ export class FileApprovalStore implements ApprovalStore {
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
   }
+}
+
+function versionOf(info: Stats): string {
+  return `${info.ino}:${info.mtimeMs}:${info.size}`;
+}
+
+/** Whether an approval can still change: settled ones change no more, so the poll stops looking at them. */
+function isLive(record: ApprovalRecord): boolean {
+  return record.state === 'pending' || record.state === 'approved' || (record.state === 'consumed' && record.execution !== undefined && record.execution.takenBy === undefined);
 }
 
 function assertId(id: string): void {

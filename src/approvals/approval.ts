@@ -1,30 +1,58 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
+import { bindingKeyOf, type ApprovalBinding } from './binding.ts';
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'consumed';
 
+/** What happens once an approval is granted (a rule's `approval.onApprove`). */
+export type OnApprove = 'wait_for_retry' | 'execute';
+
 export interface ApprovalTransition {
+  /** The state after this entry. A vote that does not yet meet the quorum leaves it `pending`. */
   state: ApprovalState;
   at: number;
   actor: string;
   reason?: string;
+  /** Set on a vote toward the quorum. */
+  vote?: 'approve';
+  /** Why the system moved it, as a catalogue code (a stale approval cancelled: GH_ERR_APPROVAL_STALE). */
+  code?: string;
+  /** On `consumed`: the job that used it and the policy snapshot that job was decided under. */
+  jobId?: string;
+  policySnapshot?: string;
 }
 
-/** Everything an approval is bound to. A retry matches only if all of it is identical. */
-export interface ApprovalBinding {
-  tenant: string;
-  principal: string;
-  server: string;
-  tool: string;
-  argsDigest: string;
-  toolDigest: string;
-  policySnapshot: string;
+/** One approver's yes. Distinct actors count toward the quorum; the same actor twice counts once. */
+export interface ApprovalVote {
+  actor: string;
+  at: number;
+  reason?: string;
 }
 
-/** An approval, bound to one exact call. Any change to the call's binding makes it a different approval. */
+/**
+ * A call run by the gateway itself once approved (`onApprove: execute`), and its outcome, kept for the retry.
+ * `resultRef` is a Store key; the executor writes the result there. Exactly one retry takes it (`takenBy`).
+ */
+export interface ApprovalExecution {
+  jobId: string;
+  startedAt: number;
+  finishedAt?: number;
+  resultRef?: string;
+  error?: { code: string; message: string };
+  takenBy?: string;
+  takenAt?: number;
+}
+
+/** The record format this version writes. Records without `version` were written by 0.1 and are upgraded on read. */
+export const APPROVAL_RECORD_VERSION = 2;
+
+/**
+ * An approval, bound to one exact call. `bindingKey` (tenant, principal, server, tool, argsDigest) is how a retry
+ * finds it; the tool digest and policy snapshot are kept and checked when it is used.
+ */
 export interface ApprovalRecord extends ApprovalBinding {
+  version: typeof APPROVAL_RECORD_VERSION;
   id: string;
   state: ApprovalState;
-  /** Digest of the binding: how a retry of the same call finds it. */
   bindingKey: string;
   jobId: string;
   ruleIds: string[];
@@ -32,19 +60,61 @@ export interface ApprovalRecord extends ApprovalBinding {
   annotations?: ToolAnnotations;
   /** A short, redacted rendering of the arguments for the human deciding. */
   argsPreview: string;
+  /** Where the call's arguments are kept (a Store key), for a gateway that runs the call itself on approval. */
+  argsRef?: string;
   createdAt: number;
   expiresAt: number;
   history: ApprovalTransition[];
   /** When a caller was told of the expiry: an expiry is reported once, then the next identical call asks anew. */
   expiryReportedAt?: number;
+  /**
+   * Who may approve or deny: principals and `group:<name>` entries. Absent: anyone who can reach an approval
+   * channel. Empty: nobody (the matching rules named no approver in common); only the requester may withdraw.
+   */
+  approvers?: string[];
+  /** The members of each group named in `approvers` when the approval was created, for processes without the config. */
+  approverGroups?: Record<string, string[]>;
+  /** Whether the requester may approve their own call. */
+  selfApprove: boolean;
+  /** How many distinct approvers must approve. */
+  quorum: number;
+  onApprove: OnApprove;
+  votes: ApprovalVote[];
+  /** Set when it was consumed: which job ran under which policy snapshot. */
+  claimedBy?: { jobId: string; policySnapshot: string; at: number };
+  execution?: ApprovalExecution;
 }
 
 /** Which states may follow which: `pending → approved | denied | expired | cancelled`, then `approved → consumed`. */
 export const APPROVAL_TRANSITIONS: Record<ApprovalState, readonly ApprovalState[]> = {
   pending: ['approved', 'denied', 'expired', 'cancelled'],
-  approved: ['consumed', 'expired'],
+  // cancelled: an approved call whose tool definition changed before it ran (GH_ERR_APPROVAL_STALE)
+  approved: ['consumed', 'expired', 'cancelled'],
   denied: [],
   expired: [],
   cancelled: [],
   consumed: [],
 };
+
+/** A record as an older version may have stored it: the fields added since are missing. */
+export type StoredApprovalRecord = Omit<ApprovalRecord, 'version' | 'selfApprove' | 'quorum' | 'onApprove' | 'votes'> &
+  Partial<Pick<ApprovalRecord, 'version' | 'selfApprove' | 'quorum' | 'onApprove' | 'votes'>>;
+
+/**
+ * Brings a stored record to the current format. A 0.1 record keyed its binding on the tool digest and policy
+ * snapshot as well; its key is recomputed so that a retry after the upgrade still finds it, and it gets the
+ * options 0.1 applied (anyone may approve, the requester included, one approval, wait for the retry).
+ */
+export function upgradeApprovalRecord(stored: StoredApprovalRecord): ApprovalRecord {
+  if (stored.version === APPROVAL_RECORD_VERSION) return stored as ApprovalRecord;
+  const approvedBy = stored.history.filter((t) => t.state === 'approved');
+  return {
+    ...stored,
+    version: APPROVAL_RECORD_VERSION,
+    bindingKey: bindingKeyOf(stored),
+    selfApprove: stored.selfApprove ?? true,
+    quorum: stored.quorum ?? 1,
+    onApprove: stored.onApprove ?? 'wait_for_retry',
+    votes: stored.votes ?? approvedBy.map((t) => ({ actor: t.actor, at: t.at, ...(t.reason ? { reason: t.reason } : {}) })),
+  };
+}

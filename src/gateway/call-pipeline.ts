@@ -194,12 +194,13 @@ export class CallPipeline {
     const { approvals, options, jobs } = this.deps;
     const outcome = await approvals.resolve(
       { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
-      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args), ...approvalTtl(decision) },
+      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args), specs: decision.approvals },
     );
     let approval = outcome.approval;
     if (outcome.kind === 'run') return { approval };
     if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval), ended: 'DENIED' };
     if (outcome.kind === 'expired') return { approval, result: expiredResult(approval), ended: 'DENIED' };
+    if (outcome.kind === 'stale') return { approval, result: errorResult(outcome.code, `The approval ${approval.id} was not used: ${outcome.reason}. Calling again will ask for a new approval.`, { 'gatehouse/approval': { id: approval.id, state: approval.state } }), ended: 'DENIED' };
 
     jobs.move(jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' });
     if (call.reply.progressToken !== undefined && options.holdBudgetMs > 0) {
@@ -295,12 +296,6 @@ function failedConditions(decision: Decision): string {
   const failed = decision.errors?.filter((e) => decision.ruleIds.includes(e.ruleId));
   if (!failed?.length) return '';
   return ` (The condition of ${failed.map((e) => `rule ${e.ruleId} failed on these arguments: ${e.error.replace(/[.\s]+$/, '')}`).join('; ')}; a condition that fails counts as a match for deny.)`;
-}
-
-/** The shortest `approval.ttl` of the rules that asked for the approval, if any set one. */
-function approvalTtl(decision: Decision): { ttlMs?: number } {
-  const ttls = (decision.approvals ?? []).flatMap((a) => (a.ttlMs === undefined ? [] : [a.ttlMs]));
-  return ttls.length ? { ttlMs: Math.min(...ttls) } : {};
 }
 
 /** The trace id of a W3C traceparent (`00-<32 hex trace id>-<16 hex span id>-<flags>`), if the call carried one. */

@@ -59,7 +59,7 @@ export class Gateway {
     const nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditWriter, { maxBacklog: config.limits.maxAuditBacklog, onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
-    this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl);
+    this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl, { groups: config.approvals.groups, log });
     const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
     this.catalog = new ToolCatalog(
       log,

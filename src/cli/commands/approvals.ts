@@ -15,7 +15,11 @@ Works on the data dir of a running gateway (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present)
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
   --all             list settled approvals too, not only pending ones
-  --as NAME         the approver recorded in the audit trail (default: your user name)`;
+  --as NAME         who approves or denies, checked against the approval's approvers and recorded in the
+                    audit trail (default: your user name)
+
+An approval may name its approvers (principals or group:NAME from approvals.groups in the config), forbid the
+caller to approve their own call, and need a quorum of distinct approvers: \`show\` lists them and the votes.`;
 
 export async function runApprovals(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as'], booleans: ['all', 'json'] });
@@ -23,17 +27,18 @@ export async function runApprovals(argv: string[]): Promise<number> {
   if (!action) throw usage('missing an action: list, show, approve or deny');
   const config = stateConfig(args);
   const state = openDataDir(config.dataDir, config.approvals.ttl);
+  const approvals = state.approvals.useApproverGroups(config.approvals.groups);
   try {
     switch (action) {
       case 'list': {
-        const records = await state.approvals.list(args.flags.all ? undefined : 'pending');
+        const records = await approvals.list(args.flags.all ? undefined : 'pending');
         if (args.flags.json) console.log(JSON.stringify(records, null, 2));
         else if (records.length === 0) console.log(args.flags.all ? 'no approvals' : 'no pending approvals');
         else for (const r of records) console.log(summary(r));
         return 0;
       }
       case 'show': {
-        const record = await requireRecord(state.approvals.get(need(id)), id!);
+        const record = await requireRecord(approvals.get(need(id)), id!);
         console.log(args.flags.json ? JSON.stringify(record, null, 2) : details(record));
         return 0;
       }
@@ -41,8 +46,8 @@ export async function runApprovals(argv: string[]): Promise<number> {
       case 'deny': {
         const actor = flag(args, 'as') ?? userInfo().username;
         const reason = flag(args, 'reason');
-        const record = action === 'approve' ? await state.approvals.approve(need(id), actor, reason) : await state.approvals.deny(need(id), actor, reason);
-        console.log(`${record.id} is now ${record.state}${action === 'approve' ? ': the same call, retried, will run once' : ''}`);
+        const record = action === 'approve' ? await approvals.approve(need(id), actor, reason) : await approvals.deny(need(id), actor, reason);
+        console.log(outcome(record));
         return 0;
       }
       default:
@@ -65,7 +70,21 @@ async function requireRecord(found: Promise<ApprovalRecord | undefined>, id: str
 }
 
 function summary(r: ApprovalRecord): string {
-  return `${r.id}  ${r.state.padEnd(9)} ${r.tool}  by ${r.principal}  (${r.reason}; expires ${new Date(r.expiresAt).toISOString()})`;
+  const votes = r.state === 'pending' && r.quorum > 1 ? `, ${r.votes.length}/${r.quorum} approvals` : '';
+  return `${r.id}  ${r.state.padEnd(9)} ${r.tool}  by ${r.principal}  (${r.reason}${votes}; expires ${new Date(r.expiresAt).toISOString()})`;
+}
+
+function outcome(r: ApprovalRecord): string {
+  if (r.state === 'pending') return `${r.id} has ${r.votes.length} of ${r.quorum} approvals (${r.votes.map((v) => v.actor).join(', ')}); it stays pending until ${r.quorum} distinct approvers approve`;
+  if (r.state === 'approved') return `${r.id} is now approved: ${r.onApprove === 'execute' ? 'Gatehouse runs the call and keeps its result for the retry' : 'the same call, retried, will run once'}`;
+  return `${r.id} is now ${r.state}`;
+}
+
+function approversOf(r: ApprovalRecord): string {
+  if (r.approvers === undefined) return 'anyone who can reach an approval channel';
+  if (r.approvers.length === 0) return 'nobody (the matching rules name no approver in common)';
+  const groups = r.approverGroups ?? {};
+  return r.approvers.map((a) => (a.startsWith('group:') && groups[a.slice(6)] ? `${a} (${groups[a.slice(6)].join(', ') || 'empty'} when asked)` : a)).join(', ');
 }
 
 function details(r: ApprovalRecord): string {
@@ -79,8 +98,14 @@ function details(r: ApprovalRecord): string {
     `arguments  ${r.argsPreview}`,
     `created    ${new Date(r.createdAt).toISOString()}`,
     `expires    ${new Date(r.expiresAt).toISOString()}`,
+    `approvers  ${approversOf(r)}`,
+    `self       ${r.selfApprove ? `${r.principal} may approve their own call` : `${r.principal} may not approve their own call (but may deny it)`}`,
+    `quorum     ${r.quorum} distinct approver${r.quorum === 1 ? '' : 's'}; votes so far: ${r.votes.length ? r.votes.map((v) => v.actor).join(', ') : 'none'}`,
+    `on approve ${r.onApprove === 'execute' ? 'Gatehouse runs the call and keeps the result for one retry' : 'the call runs when the client retries it'}`,
     `binding    args ${r.argsDigest}, tool ${r.toolDigest}, policy ${r.policySnapshot}`,
+    ...(r.claimedBy ? [`used by    job ${r.claimedBy.jobId} under policy ${r.claimedBy.policySnapshot}`] : []),
+    ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',
-    ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${t.state.padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}`),
+    ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
   ].join('\n');
 }
