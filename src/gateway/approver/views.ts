@@ -1,5 +1,5 @@
 import type { ApprovalRecord } from '../../approvals/approval.ts';
-import { html, type SafeHtml } from './html.ts';
+import { html, SafeHtml } from './html.ts';
 
 /**
  * The approval pages: server-rendered HTML, one inline stylesheet, no script and no external asset (the CSP
@@ -24,7 +24,7 @@ interface Layout {
   reload?: boolean;
 }
 
-const STYLE = `
+const STYLE = new SafeHtml(`
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;background:#f4f5f7}
 header{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;padding:.6rem 1rem;background:#1b1f24;color:#fff}
@@ -52,7 +52,7 @@ button.approve{background:#16813a}button.deny{background:#b4231a}
 header button{min-height:2.2rem;padding:.3rem .8rem;background:#3d4c5c}
 ol{padding-left:1.2rem;margin:.3rem 0 0}
 nav a{margin-right:1rem}
-`;
+`);
 
 function layout(page: Layout, body: SafeHtml): string {
   const list = page.depth === 'list' ? 'approvals' : '../approvals';
