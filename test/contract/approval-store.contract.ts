@@ -190,9 +190,8 @@ export function runApprovalStoreContract(
       const store = await makeStore();
       const other = await reopen();
       const now = { ms: 1_000 };
-      const events: AuditEvent[] = [];
-      const first = serviceOver(store, now, events);
-      const second = serviceOver(other, now, events);
+      const first = serviceOver(store, now);
+      const second = serviceOver(other, now);
       const { approval } = await first.resolve(binding, { ...details, specs: [{ ruleId: 'r', quorum: 3 }] });
       await Promise.all([first.approve(approval.id, 'bob'), second.approve(approval.id, 'carol'), first.approve(approval.id, 'bob')]);
       const midway = (await second.get(approval.id))!;
