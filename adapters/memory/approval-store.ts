@@ -219,10 +219,11 @@ export class FileApprovalStore implements ApprovalStore {
       // No inotify: the poll below still delivers changes.
     }
     this.poller = setInterval(async () => {
-      const live = (await this.list().catch(() => [])).filter(isLive);
-      const names = new Set(live.map((r) => r.id));
-      for (const id of seen.keys()) if (!names.has(id)) void check(id);
-      for (const record of live) void check(record.id);
+      // One corrupt file must not blind the poll to the others.
+      for (const id of await this.allIds().catch(() => [])) {
+        const record = seen.has(id) ? undefined : await this.read(id).catch(() => undefined);
+        if (seen.has(id) || (record && isLive(record))) void check(id);
+      }
     }, POLL_MS);
     this.poller.unref();
   }
