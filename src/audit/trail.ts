@@ -22,6 +22,8 @@ export class AuditTrail {
   private buffers = new Map<string, AuditEvent[]>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
+  /** Events handed to the writer and not yet stored: still backlog until the write succeeds. */
+  private inFlight = 0;
   private readonly flushIntervalMs: number;
   private closed = false;
 
@@ -34,7 +36,7 @@ export class AuditTrail {
 
   /** Events recorded but not yet stored. */
   get backlog(): number {
-    let n = 0;
+    let n = this.inFlight;
     for (const events of this.buffers.values()) n += events.length;
     return n;
   }
@@ -44,7 +46,7 @@ export class AuditTrail {
    * cannot record, so the gateway refuses new calls until the writes succeed again.
    */
   get accepting(): boolean {
-    return this.buffers.size === 0 || this.backlog < (this.options.maxBacklog ?? 100_000);
+    return (this.buffers.size === 0 && this.inFlight === 0) || this.backlog < (this.options.maxBacklog ?? 100_000);
   }
 
   record(event: AuditEvent): void {
@@ -60,6 +62,7 @@ export class AuditTrail {
     if (this.buffers.size === 0) return;
     const batch = this.buffers;
     this.buffers = new Map();
+    for (const events of batch.values()) this.inFlight += events.length;
     this.writing = this.writer
       .write(batch)
       .catch((err: Error & { failed?: string[] }) => {
@@ -71,6 +74,7 @@ export class AuditTrail {
         this.schedule(RETRY_MS);
       })
       .finally(() => {
+        this.inFlight = 0;
         this.writing = undefined;
       });
     return this.writing;

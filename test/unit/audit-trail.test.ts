@@ -51,3 +51,25 @@ describe('audit trail buffering', () => {
     expect(written).toEqual(['t:a']);
   });
 });
+
+describe('the backlog while a write is in flight', () => {
+  it('still counts the events being written, so a failing write never reads as an empty backlog', async () => {
+    let release!: () => void;
+    let calls = 0;
+    const writer = {
+      // The first write hangs until released, then fails; later ones fail at once.
+      write: () => (calls++ === 0 ? new Promise<void>((_, reject) => (release = () => reject(new Error('disk full')))) : Promise.reject(new Error('disk full'))),
+      close: async () => undefined,
+    };
+    const trail = new AuditTrail(writer as never, { flushIntervalMs: 0, maxBacklog: 2, onError: () => undefined });
+    for (let i = 0; i < 3; i++) trail.record(event('x'));
+    const flushing = trail.flush();
+    expect(trail.backlog).toBe(3);
+    expect(trail.accepting).toBe(false);
+    release();
+    await flushing;
+    expect(trail.backlog).toBe(3);
+    expect(trail.accepting).toBe(false);
+    await trail.close().catch(() => undefined);
+  });
+});
