@@ -6,6 +6,7 @@
 import type { BusPacket } from './protocol/cap.ts';
 import type { ApprovalRecord, ApprovalState } from './approvals/approval.ts';
 import type { AuditRecord, ChainHead } from './audit/record.ts';
+import type { ApprovalNotice } from './approvals/notifications.ts';
 
 export interface Clock {
   now(): number;
@@ -73,6 +74,16 @@ export interface ApprovalStore {
   update(id: string, update: (current: ApprovalRecord) => ApprovalRecord): Promise<ApprovalRecord>;
   /** Calls `listener` when any approval changes, in this or another process. Returns an unsubscribe. */
   watch(listener: (record: ApprovalRecord) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Tells people about approvals: one to decide, or one decided. Fire and forget: `notify` returns at once and never
+ * throws; delivery, retries and their failures are the adapter's (logged, never blocking or losing an approval).
+ */
+export interface Notifier {
+  notify(notice: ApprovalNotice): void;
+  /** Stops delivering; what is still queued is dropped. */
   close(): Promise<void>;
 }
 

@@ -1,0 +1,109 @@
+import type { ApprovalStore, Clock, Notifier, Store } from '../ports.ts';
+import type { ApprovalRecord, ApprovalState, ApprovalTransition } from './approval.ts';
+
+/** The moments people hear about: an approval to decide, and how it was settled. */
+export type ApprovalEvent = 'approval.created' | 'approval.approved' | 'approval.denied' | 'approval.expired' | 'approval.cancelled';
+
+/**
+ * What a notifier sends (the webhook's JSON body). Never the arguments: not even the redacted preview, since a
+ * chat channel is read by more people than the approvers.
+ */
+export interface ApprovalNotice {
+  /** One line for humans, Slack-compatible (`&`, `<`, `>` escaped), with the approval page's URL. */
+  text: string;
+  event: ApprovalEvent;
+  approval: {
+    id: string;
+    state: ApprovalState;
+    tenant: string;
+    principal: string;
+    server: string;
+    tool: string;
+    reason: string;
+    /** ISO 8601. */
+    expiresAt: string;
+    url?: string;
+  };
+}
+
+export interface ApprovalNotificationsOptions {
+  clock: Clock;
+  /** The approval page of an id, when the gateway serves pages. */
+  pageUrl?: (id: string) => string;
+}
+
+const SETTLED: ReadonlySet<ApprovalState> = new Set(['approved', 'denied', 'expired', 'cancelled']);
+/** Changes older than this when we start are not news: a restart must not announce every pending approval again. */
+const STARTUP_GRACE_MS = 10_000;
+/** How long a sent notice is remembered, so the same transition seen twice (locally, then by fs.watch) is sent once. */
+const SENT_TTL_MS = 24 * 60 * 60_000;
+
+/**
+ * Turns approval changes into notices. It watches the approval store, so it hears of every change, whoever made
+ * it (this gateway, the CLI in another process, another replica), and reads the events off each record's history,
+ * so a change seen late (approved then consumed before we looked) still yields each notice. Each notice is claimed
+ * once in the shared Store, so replicas watching the same approvals do not send it twice.
+ */
+export class ApprovalNotifications {
+  private unwatch: (() => void) | undefined;
+  private startedAt = 0;
+
+  constructor(
+    private readonly approvals: ApprovalStore,
+    private readonly claims: Store,
+    private readonly notifier: Notifier,
+    private readonly options: ApprovalNotificationsOptions,
+  ) {}
+
+  start(): void {
+    this.startedAt = this.options.clock.now();
+    this.unwatch ??= this.approvals.watch((record) => void this.seen(record).catch(() => undefined));
+  }
+
+  async close(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    await this.notifier.close();
+  }
+
+  private async seen(record: ApprovalRecord): Promise<void> {
+    const cutoff = this.startedAt - STARTUP_GRACE_MS;
+    for (const [index, step] of record.history.entries()) {
+      const event = index === 0 ? 'approval.created' : SETTLED.has(step.state) ? (`approval.${step.state}` as ApprovalEvent) : undefined;
+      if (!event || step.at < cutoff) continue;
+      if (!(await this.claims.setIfAbsent(`notice:${record.id}:${event}`, true, { ttlMs: SENT_TTL_MS }))) continue;
+      this.notifier.notify(noticeOf(record, event, step, this.options.pageUrl?.(record.id)));
+    }
+  }
+}
+
+/** The notice of one step of an approval's history; `state` is the one that step reached. */
+export function noticeOf(record: ApprovalRecord, event: ApprovalEvent, step: ApprovalTransition, url: string | undefined): ApprovalNotice {
+  const what = `${record.tool} for ${record.principal} (tenant ${record.tenant})`;
+  const line =
+    event === 'approval.created'
+      ? `Approval needed: ${record.principal} wants to run ${record.tool} on ${record.server} (tenant ${record.tenant}): ${record.reason}.`
+      : event === 'approval.expired'
+        ? `Expired without a decision: ${what}.`
+        : `${event === 'approval.approved' ? 'Approved' : event === 'approval.denied' ? 'Denied' : 'Withdrawn'} by ${step.actor}: ${what}${step.reason ? ` (${step.reason})` : ''}.`;
+  return {
+    text: `${slack(line)} ${url ?? record.id}`,
+    event,
+    approval: {
+      id: record.id,
+      state: step.state,
+      tenant: record.tenant,
+      principal: record.principal,
+      server: record.server,
+      tool: record.tool,
+      reason: record.reason,
+      expiresAt: new Date(record.expiresAt).toISOString(),
+      ...(url ? { url } : {}),
+    },
+  };
+}
+
+/** One line, with Slack's three control characters escaped: tool names and reasons come from outside. */
+function slack(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
