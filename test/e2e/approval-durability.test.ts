@@ -1,60 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import { gatehouse, GATEHOUSE_BIN } from '../helpers/cli.ts';
+import { connectHttp, FIXTURE_UPSTREAM, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { gatehouse } from '../helpers/cli.ts';
+import { startProcess, writeStartConfig, type StartedProcess } from '../helpers/start-process.ts';
 
 const write = { name: 'fx__write', arguments: { key: 'k', value: 'v' } };
 const text = (result: { content: unknown }) => (result.content as { text: string }[])[0].text;
 const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
-const children: ChildProcess[] = [];
+const processes: StartedProcess[] = [];
+const track = (started: StartedProcess) => (processes.push(started), started);
 const harnesses: Harness[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-  }
+  await Promise.all(processes.splice(0).map((p) => p.stop()));
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-/** A real `gatehouse start` in its own process; resolves with its MCP URL once it serves. */
-async function start(config: string, cwd: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [GATEHOUSE_BIN, 'start', '--config', config], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(() => /MCP endpoint \(Streamable HTTP\): (\S+)/.test(out) || child.exitCode !== null, 'gatehouse start to serve');
-  const match = /MCP endpoint \(Streamable HTTP\): (\S+)/.exec(out);
-  if (!match) throw new Error(`gatehouse start did not serve:\n${out}`);
-  return { child, url: match[1] };
-}
-
 describe('approvals survive a crash', () => {
   it('kill -9 while a call is pending, restart, approve with the CLI: the retry runs once, the next does not', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-crash-'));
-    const sideEffects = join(dir, 'side-effects.log');
+    const sideEffects = join(mkdtempSync(join(tmpdir(), 'gh-crash-')), 'side-effects.log');
     const writes = () => (existsSync(sideEffects) ? readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean).length : 0);
-    const config = join(dir, 'gatehouse.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: { http: "127.0.0.1:0" }',
-        'dataDir: data',
-        'upstreams:',
-        `  fx: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: ${JSON.stringify(sideEffects)} } }`,
-        `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
-        'log: { level: warn }',
-      ].join('\n'),
-    );
-    const dataDir = join(dir, 'data');
+    const { dir, config, dataDir } = writeStartConfig({ upstream: 'fx', script: FIXTURE_UPSTREAM, env: { SIDE_EFFECTS_FILE: sideEffects } });
 
-    const first = await start(config, dir);
+    const first = track(await startProcess(config, dir));
     let client = await connectHttp(first.url);
     const pending = await client.callTool(write);
     expect(text(pending)).toContain('GH_ERR_APPROVAL_PENDING');
@@ -64,7 +34,7 @@ describe('approvals survive a crash', () => {
     await client.close().catch(() => undefined);
     expect(writes()).toBe(0);
 
-    const second = await start(config, dir);
+    const second = track(await startProcess(config, dir));
     const shown = await gatehouse(['approvals', 'show', id, '--data-dir', dataDir]);
     expect(shown.stdout).toMatch(/state\s+pending/);
     expect(await gatehouse(['approvals', 'approve', id, '--as', 'bob', '--data-dir', dataDir])).toMatchObject({ code: 0 });

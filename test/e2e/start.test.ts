@@ -1,33 +1,15 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectHttp, ROOT } from '../helpers/gateway-harness.ts';
-import { GATEHOUSE_BIN } from '../helpers/cli.ts';
+import { startProcess, writeStartConfig } from '../helpers/start-process.ts';
 
 describe('gatehouse start', () => {
   it('serves the demo over HTTP and prints how to connect', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-start-'));
-    const config = join(dir, 'gatehouse.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen: { http: "127.0.0.1:0" }',
-        'dataDir: data',
-        'upstreams:',
-        `  notes: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(join(ROOT, 'examples/demo/server.ts'))}], cwd: ${JSON.stringify(ROOT)} }`,
-        `policies: [${JSON.stringify(join(ROOT, 'policies/default.yaml'))}]`,
-        'log: { level: warn }',
-      ].join('\n'),
-    );
-    const child = spawn(process.execPath, [GATEHOUSE_BIN, 'start', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { dir, config } = writeStartConfig({ upstream: 'notes', script: join(ROOT, 'examples/demo/server.ts') });
+    const started = await startProcess(config, dir);
     try {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-      const until = Date.now() + 20_000;
-      while (!/MCP endpoint \(Streamable HTTP\): (\S+)/.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      const url = /MCP endpoint \(Streamable HTTP\): (\S+)/.exec(out)![1];
+      const { url } = started;
+      const out = started.output();
       expect(out).toContain('claude mcp add --transport http gatehouse');
       expect(out).toContain('@modelcontextprotocol/inspector');
       expect(out).toContain('claude_desktop_config.json');
@@ -40,8 +22,7 @@ describe('gatehouse start', () => {
       expect(JSON.stringify(write.content)).toContain('GH_ERR_APPROVAL_PENDING');
       await client.close();
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await started.stop();
     }
   });
 });
