@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import type { Client } from '@modelcontextprotocol/client';
+import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { approverAuth, baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
+
+/** Debian's chromium, which `.ci/run` installs when it is missing; CHROMIUM_PATH points elsewhere. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true' || process.env.CI === '1';
+
+if (!available && !inCi) console.warn(`\n*** SKIPPING the approval page browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
+
+describe.runIf(!available && inCi)('the approval page in a browser', () => {
+  it('has Chromium to run in (CI must install it)', () => {
+    throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
+  });
+});
+
+describe.runIf(available)('the approval page in a browser', () => {
+  let browser: Browser;
+  let h: Harness;
+  let client: Client;
+
+  beforeAll(async () => {
+    // As root (CI, containers) Chromium refuses to start with its sandbox.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    h = await startHarness({ auth: approverAuth });
+    client = await connectWithKey(h.url, KEYS.caller);
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await h?.close();
+    await browser?.close();
+  });
+
+  it('signs in, opens the approval, approves it, and the held call completes once', async () => {
+    const attack = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
+    const held = heldWrite(client, { key: 'k', value: attack });
+    const approval = await pendingApproval(h);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+
+    await page.goto(`${baseOf(h)}/approvals/${approval.id}`);
+    expect(new URL(page.url()).pathname).toBe('/approvals/login');
+    await page.fill('#key', KEYS.approver);
+    await page.click('main form button');
+    await page.waitForURL(`**/approvals/${approval.id}`);
+
+    const [cookie] = (await context.cookies()).filter((c) => c.name === 'gatehouse_approver');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(await page.textContent('#state')).toBe('pending');
+    expect(await page.textContent('pre')).toContain(JSON.stringify(attack).slice(1, -1)); // shown as text, never run
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.locator('img').count()).toBe(0);
+
+    await page.fill('#reason', 'checked in the browser');
+    await page.click('button.approve');
+    await page.waitForURL(`**/approvals/${approval.id}`);
+    expect(await page.textContent('#state')).toMatch(/^(approved|consumed)$/);
+    expect(await page.textContent('ol')).toContain('checked in the browser');
+
+    expect(resultText(await held)).toBe('wrote k');
+    expect(h.writes()).toBe(1);
+    await page.reload();
+    expect(await page.textContent('#state')).toBe('consumed');
+    expect(await page.locator('button.approve').count()).toBe(0);
+    await context.close();
+  }, 60_000);
+
+  it('follows a link from another site to the approval while signed in (the SameSite=Strict cookie comes along after one reload)', async () => {
+    const held = heldWrite(client, { key: 'k2', value: 'v' });
+    const approval = await pendingApproval(h);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${baseOf(h)}/approvals/login`);
+    await page.fill('#key', KEYS.approver);
+    await page.click('main form button');
+    await page.waitForURL('**/approvals');
+    expect(await page.textContent('main')).toContain(approval.id);
+
+    // A page of another site (here: about:blank, an opaque origin) links to the approval, as a chat message would.
+    const elsewhere = await context.newPage();
+    await elsewhere.setContent(`<a id="go" href="${baseOf(h)}/approvals/${approval.id}">approve</a>`);
+    await elsewhere.click('#go');
+    await elsewhere.waitForSelector('#state');
+    expect(new URL(elsewhere.url()).pathname).toBe(`/approvals/${approval.id}`);
+
+    await elsewhere.click('button.deny');
+    await elsewhere.waitForURL(`**/approvals/${approval.id}`);
+    expect(await elsewhere.textContent('#state')).toBe('denied');
+    expect((await held).isError).toBe(true);
+    await context.close();
+  }, 60_000);
+});
