@@ -53,7 +53,7 @@ describe.runIf(available)('the approval page in a browser', () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(await page.textContent('#state')).toBe('pending');
     expect(await page.textContent('pre')).toContain(JSON.stringify(attack).slice(1, -1)); // shown as text, never run
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('img').count()).toBe(0);
 
     await page.fill('#reason', 'checked in the browser');
