@@ -11,12 +11,11 @@ import type { JobClientLink, StoredResult } from '../scheduler/executor.ts';
 import type { JobContext } from '../scheduler/job-context.ts';
 import { PAYLOAD_TTL_MS } from '../scheduler/job-context.ts';
 import { mergeConstraints } from '../kernel/constraints.ts';
-import { previewArguments } from '../approvals/preview.ts';
 import { contextPtr, JobPriority, JobStatus, resultPtr, type JobRequest } from '../protocol/cap.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
-import { RpcErrorCode } from '../protocol/jsonrpc.ts';
-import { textResult, type CallToolResult } from '../protocol/mcp.ts';
+import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
+import type { CallToolResult } from '../protocol/mcp.ts';
 import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts';
 import { RateLimiter } from '../enforcement/throttle.ts';
 import { SessionQuotas } from '../enforcement/session-quota.ts';
@@ -24,7 +23,10 @@ import { redactArguments } from '../enforcement/redact.ts';
 import { impliedRiskTags } from '../kernel/hints.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
-import type { CallOutcome, NormalizedCall } from './call.ts';
+import type { CallOutcome, NormalizedCall, ReplyChannel } from './call.ts';
+import { errorResult, withJobMeta } from './tool-results.ts';
+import { ApprovalGate, type GateOutcome } from './approval-channels/gate.ts';
+import type { RequestStateCodec } from './approval-channels/request-state.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -33,8 +35,16 @@ export interface CallPipelineOptions {
   holdProgressEveryMs: number;
   /** The per-upstream request timeout from the config, when the policy sets none (ms). */
   upstreamTimeoutMs(server: string): number;
-  /** Tells the human where to approve: a CLI line, and a URL once the web page exists. */
+  /** Per-client hold budgets by `clientInfo.name` (ms); `holdBudgetMs` for the others. */
+  holdBudgetByClient?: Readonly<Record<string, number>>;
+  /** Tells the human where to approve: the page and a CLI line. */
   approvalHint(approvalId: string): string;
+  /** The approval page (`<publicUrl or HTTP address>/approvals/<id>`), when there is one. */
+  approvalUrl?(approvalId: string): string | undefined;
+  /** The approvals' default lifetime (config `approvals.ttl`, ms): how long arguments kept for `onApprove: execute` live. */
+  approvalTtlMs?: number;
+  /** Signs and checks MRTR requestState; without it 2026-07-28 clients get the hold or the pending result. */
+  requestStates?: () => Promise<RequestStateCodec>;
   /**
    * How long the kernel may take to decide (ms, default 50). A slower decision is thrown away and the call
    * denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
@@ -45,12 +55,7 @@ export interface CallPipelineOptions {
 }
 
 const DEFAULT_DECISION_BUDGET_MS = 50;
-
-interface ApprovalGate {
-  approval: ApprovalRecord;
-  result?: CallToolResult;
-  ended?: 'DENIED' | 'CANCELLED';
-}
+const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
 
 export interface CallPipelineDeps {
   catalog: ToolCatalog;
@@ -79,11 +84,28 @@ export class CallPipeline {
   private readonly clock: Pick<Clock, 'now'>;
   private readonly limiter: RateLimiter;
   private readonly quotas: SessionQuotas;
+  /** Where a call the policy puts before a human waits for one. */
+  readonly approvalGate: ApprovalGate;
 
   constructor(private readonly deps: CallPipelineDeps) {
     this.clock = deps.clock ?? wallClock;
     this.limiter = new RateLimiter(deps.store, this.clock);
     this.quotas = new SessionQuotas(deps.store);
+    const { options } = deps;
+    this.approvalGate = new ApprovalGate({
+      approvals: deps.approvals,
+      jobs: deps.jobs,
+      store: deps.store,
+      log: deps.log,
+      options: {
+        holdBudgetMs: options.holdBudgetMs,
+        ...(options.holdBudgetByClient ? { holdBudgetByClient: options.holdBudgetByClient } : {}),
+        holdProgressEveryMs: options.holdProgressEveryMs,
+        approvalTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
+        links: { url: (id) => options.approvalUrl?.(id), hint: (id) => options.approvalHint(id) },
+        ...(options.requestStates ? { requestStates: options.requestStates } : {}),
+      },
+    });
   }
 
   clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
@@ -101,6 +123,9 @@ export class CallPipeline {
     if (invalid) {
       return { result: errorResult('GH_ERR_INVALID_ARGUMENTS', `Invalid arguments for ${call.name}: ${invalid}`) };
     }
+    // A 2026-07-28 retry names its approval in a signed requestState: one we did not sign is refused first.
+    const resumed = await this.approvalGate.verifyState(call, this.clock.now());
+    if (resumed && 'error' in resumed) return { error: resumed.error };
 
     const jobId = ulid();
     const argsDigest = digestOf(call.arguments);
@@ -132,10 +157,12 @@ export class CallPipeline {
       };
     }
 
-    if (decision.effect === 'require_approval') {
-      let gate: ApprovalGate;
+    // A call the gateway runs on approval passes the gate whatever the policy now says, so its claim is taken.
+    let runsOnApproval: ApprovalRecord | undefined;
+    if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
+      let gate: GateOutcome;
       try {
-        gate = await this.awaitApproval(call, entry, jobId, argsDigest, decision);
+        gate = await this.approvalGate.pass({ call, entry, jobId, argsDigest, decision, ...(resumed ? { resumed: resumed.state } : {}) });
       } catch (err) {
         // The approvals could not be read or written: nobody can have approved this call, so it does not run.
         const error = asGatewayError(err);
@@ -143,12 +170,17 @@ export class CallPipeline {
         jobs.move(jobId, 'DENIED', 'approvals', { errorCode: error.code });
         return { result: errorResult(error.code, `The approval for this call could not be handled, so it did not run: ${error.message}`, { 'gatehouse/job': jobMeta }) };
       }
-      if (gate.result) {
+      if (gate.kind === 'input_required') {
+        jobs.release(jobId); // parked on a pending approval: the retry of the call is a job of its own
+        return { inputRequired: gate.result };
+      }
+      if (gate.kind === 'answer') {
         if (gate.ended) jobs.move(jobId, gate.ended, 'approvals', { approvalId: gate.approval.id, approval: gate.approval.state });
-        else jobs.release(jobId); // parked on a pending approval: the retry of the call is a job of its own
+        else jobs.release(jobId);
         return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
       }
       Object.assign(jobMeta, { approvalId: gate.approval.id });
+      if (gate.execution) runsOnApproval = gate.approval;
     }
 
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
@@ -161,7 +193,24 @@ export class CallPipeline {
       }
     }
 
-    return this.dispatch(call, entry, jobId, decision, jobMeta);
+    const outcome = await this.dispatch(call, entry, jobId, decision, jobMeta);
+    if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
+    return outcome;
+  }
+
+  /**
+   * `onApprove: execute`: runs a granted call as the caller who asked for it, through the whole path (decided
+   * under the current policy, counted, constrained), with nobody to answer: the result is kept for the retry.
+   */
+  async executeApproved(approval: ApprovalRecord): Promise<void> {
+    const args = await this.approvalGate.keptArguments(approval);
+    const entry = this.deps.catalog.entries().find((e) => e.id === approval.tool);
+    if (!args || !entry) {
+      this.deps.log.warn('an approved call cannot run on approval (its arguments or tool are gone); it runs when the client retries', { approvalId: approval.id });
+      return;
+    }
+    const reply: ReplyChannel = { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined };
+    await this.call({ caller: { principal: approval.principal, tenant: approval.tenant }, name: entry.name, arguments: args, meta: undefined, reply, executeFor: approval.id });
   }
 
   private kernelUnavailable(jobId: string, reason: string): CallOutcome {
@@ -186,48 +235,7 @@ export class CallPipeline {
     }
   }
 
-  /**
-   * Resolves the approval for this exact call. `result` set means answer now (and `ended`, if set, is how the
-   * job ended); unset means the approval was claimed for this call and it may run.
-   */
-  private async awaitApproval(call: NormalizedCall, entry: CatalogEntry, jobId: string, argsDigest: string, decision: Decision): Promise<ApprovalGate> {
-    const { approvals, options, jobs } = this.deps;
-    const outcome = await approvals.resolve(
-      { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot },
-      { jobId, ruleIds: decision.ruleIds, reason: decision.reason, annotations: entry.facts.annotations, argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args), specs: decision.approvals },
-    );
-    let approval = outcome.approval;
-    if (outcome.kind === 'run') return { approval };
-    if (outcome.kind === 'denied') return { approval, result: deniedByHuman(approval), ended: 'DENIED' };
-    if (outcome.kind === 'expired') return { approval, result: expiredResult(approval), ended: 'DENIED' };
-    if (outcome.kind === 'stale') return { approval, result: errorResult(outcome.code, `The approval ${approval.id} was not used: ${outcome.reason}. Calling again will ask for a new approval.`, { 'gatehouse/approval': { id: approval.id, state: approval.state } }), ended: 'DENIED' };
-
-    jobs.move(jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel: call.reply.progressToken === undefined ? 'pending' : 'hold' });
-    if (call.reply.progressToken !== undefined && options.holdBudgetMs > 0) {
-      const hint = options.approvalHint(approval.id);
-      let ticks = 0;
-      const tick = () => {
-        ticks++;
-        call.reply.notify('notifications/progress', { progressToken: call.reply.progressToken!, progress: ticks, message: `Waiting for approval ${approval.id}: ${hint}` });
-      };
-      tick();
-      approval = await approvals.waitForSettled(approval.id, options.holdBudgetMs, { signal: call.reply.signal, tickMs: options.holdProgressEveryMs, onTick: tick });
-      if (call.reply.signal.aborted) {
-        // The client gave up: a pending approval is withdrawn; one granted meanwhile waits for a retry.
-        if (approval.state === 'pending') approval = (await approvals.cancel(approval.id, call.caller.principal, 'the client cancelled the call')) ?? approval;
-        return { approval, result: errorResult('GH_ERR_CANCELLED', 'The call was cancelled while waiting for approval.'), ended: 'CANCELLED' };
-      }
-      if (approval.state === 'approved') {
-        const claimed = await approvals.claim(approval.id, jobId);
-        if (claimed) return { approval: claimed };
-      }
-      if (approval.state === 'denied') return { approval, result: deniedByHuman(approval), ended: 'DENIED' };
-      if (approval.state === 'expired') return { approval: await approvals.reportExpiry(approval.id), result: expiredResult(approval), ended: 'DENIED' };
-    }
-    return { approval, result: pendingResult(approval, options.approvalHint(approval.id)) };
-  }
-
-  private async dispatch(call: NormalizedCall, entry: CatalogEntry, jobId: string, decision: Decision, jobMeta: Record<string, unknown>): Promise<CallOutcome> {
+  private async dispatch(call: NormalizedCall, entry: CatalogEntry, jobId: string, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const { store, scheduler, options } = this.deps;
     const { principal, tenant, sessionId } = call.caller;
     const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
@@ -311,13 +319,7 @@ function riskTags(entry: CatalogEntry): string[] {
   return entry.facts.riskTags.length === 0 ? implied : [...new Set([...implied, ...entry.facts.riskTags])];
 }
 
-function withJobMeta(result: CallToolResult, jobMeta: Record<string, unknown>): CallToolResult {
-  return { ...result, _meta: { ...(result._meta ?? {}), 'gatehouse/job': jobMeta } };
-}
 
-function errorResult(code: ErrorCode, message: string, meta?: Record<string, unknown>, detail?: RefusalDetail | { remediation: string }): CallToolResult {
-  return textResult(`${message} [${code}]`, true, { ...meta, 'gatehouse/error': { code, ...detail } });
-}
 
 /**
  * The decision input as the audit trail keeps it, for `policy replay`: the arguments redacted (the rules' own
@@ -330,30 +332,4 @@ function recordedInput(input: DecisionInput, redact: readonly string[] | undefin
   }
   const args = input.args && redactArguments(input.args, redact);
   return args === input.args ? input : { ...input, args };
-}
-
-function pendingResult(approval: ApprovalRecord, hint: string): CallToolResult {
-  const text = [
-    `This call needs a human's approval before it runs, and it has NOT run yet. Reason: ${approval.reason}.`,
-    `Approval id: ${approval.id}. ${hint}`,
-    'Once it is approved, retry this exact call (same tool, same arguments): it will then run once.',
-    `The approval expires at ${new Date(approval.expiresAt).toISOString()}.`,
-  ].join('\n');
-  return textResult(`${text} [GH_ERR_APPROVAL_PENDING]`, true, {
-    'gatehouse/error': { code: 'GH_ERR_APPROVAL_PENDING' },
-    'gatehouse/approval': { id: approval.id, state: approval.state, expiresAt: approval.expiresAt },
-  });
-}
-
-function deniedByHuman(approval: ApprovalRecord): CallToolResult {
-  const last = approval.history[approval.history.length - 1];
-  return errorResult('GH_ERR_APPROVAL_DENIED', `A human denied this call (approval ${approval.id}, by ${last?.actor ?? 'unknown'})${last?.reason ? `: ${last.reason}` : ''}. Do not retry it unchanged.`, {
-    'gatehouse/approval': { id: approval.id, state: approval.state },
-  });
-}
-
-function expiredResult(approval: ApprovalRecord): CallToolResult {
-  return errorResult('GH_ERR_APPROVAL_EXPIRED', `The approval ${approval.id} for this call expired before it was used. Calling again will ask for a new approval.`, {
-    'gatehouse/approval': { id: approval.id, state: approval.state },
-  });
 }

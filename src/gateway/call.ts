@@ -1,5 +1,6 @@
 import type { JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
+import type { Era } from './session.ts';
 
 /** Who is calling: resolved by the front from an API key, or the local user on stdio. */
 export interface Caller {
@@ -22,6 +23,21 @@ export interface ReplyChannel {
   readonly ask: ((method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>) | undefined;
 }
 
+/** What the client negotiated: which approval channel can reach its human depends on it. */
+export interface ClientFacts {
+  era: Era;
+  /** The declared capabilities: `initialize`'s (2025) or this request's envelope (2026-07-28). */
+  capabilities: Record<string, unknown>;
+  /** `clientInfo.name`, which picks a per-client hold budget. */
+  name?: string;
+}
+
+/** What a 2026-07-28 client sends back when it retries a call that answered `input_required`. */
+export interface CallInput {
+  requestState?: unknown;
+  inputResponses?: Record<string, unknown>;
+}
+
 /** A `tools/call`, normalized: what the job path sees regardless of where it came from. */
 export interface NormalizedCall {
   caller: Caller;
@@ -30,7 +46,24 @@ export interface NormalizedCall {
   /** The client's `_meta` without the progress token and protocol envelope: passed through to the upstream. */
   meta: Record<string, unknown> | undefined;
   reply: ReplyChannel;
+  /** Unset: a 2025 client that declared nothing. */
+  client?: ClientFacts;
+  /** Set on a 2026-07-28 retry (`requestState`, `inputResponses`). */
+  input?: CallInput;
+  /** Set when the gateway itself runs a call on approval (`onApprove: execute`): the approval it runs under. */
+  executeFor?: string;
 }
 
-/** A call ends as a tool result the model reads, or as a JSON-RPC error for a malformed request. */
-export type CallOutcome = { result: CallToolResult } | { error: JsonRpcErrorObject };
+/** The 2026-07-28 answer that asks the client for input (here: an approval) before the call can go on. */
+export interface InputRequiredResult {
+  resultType: 'input_required';
+  inputRequests?: Record<string, { method: string; params?: Record<string, unknown> }>;
+  requestState?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * A call ends as a tool result the model reads, or as a JSON-RPC error for a malformed request; a 2026-07-28 call
+ * waiting for an approval answers `input_required` (never with an `error`, which keeps `'result' in` checks simple).
+ */
+export type CallOutcome = { result: CallToolResult } | { inputRequired: InputRequiredResult; error?: never } | { error: JsonRpcErrorObject };

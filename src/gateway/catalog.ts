@@ -5,6 +5,7 @@ import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
 import { exposedName, namespacedName } from './tool-names.ts';
 import { listAllPages } from './list-pages.ts';
+import { BUILTIN_TOOL_NAMES } from './approval-channels/builtin-tools.ts';
 
 export interface CatalogEntry {
   /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
@@ -41,8 +42,8 @@ const LIST_TIMEOUT_MS = 30_000;
 /**
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
  * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
- * the same name is logged (a possible rug pull) and re-pinned. A name another upstream already exposes is not
- * listed.
+ * the same name is logged (a possible rug pull) and re-pinned. A name another upstream already exposes, or one of
+ * Gatehouse's own tools (`gatehouse_approval_status`, `gatehouse_approval_wait`), is not listed.
  */
 export class ToolCatalog {
   private readonly byName = new Map<string, CatalogEntry>();
@@ -98,6 +99,10 @@ export class ToolCatalog {
     for (const tool of tools) {
       if (!tool || typeof tool.name !== 'string') continue;
       const name = exposedName(server, tool.name, this.isNamespaced(server));
+      if (BUILTIN_TOOL_NAMES.has(name)) {
+        this.log.warn(`tool ${tool.name} of ${server} takes the name of a tool Gatehouse serves itself; it is not listed`);
+        continue;
+      }
       const taken = this.byName.get(name);
       if (taken) {
         this.log.warn(`tool ${tool.name} of ${server} collides with ${name} of ${taken.server}; it is not listed`);

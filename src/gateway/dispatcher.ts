@@ -12,6 +12,7 @@ import { LOG_LEVELS, type LogLevel } from './session.ts';
 import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
 import type { UpstreamDirectory } from './upstream-directory.ts';
 import type { ResourceSubscriptions } from './resource-subscriptions.ts';
+import { BUILTIN_TOOLS, type BuiltinTools } from './approval-channels/builtin-tools.ts';
 import type { Logger } from '../log.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
@@ -39,6 +40,7 @@ export class Dispatcher {
     private readonly upstreams: UpstreamDirectory,
     private readonly subscriptions: ResourceSubscriptions,
     private readonly log: Logger,
+    private readonly builtins: BuiltinTools,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -98,27 +100,39 @@ export class Dispatcher {
     return { protocolVersion: session.protocolVersion, capabilities: SERVER_CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
   }
 
-  /** The tools this caller may call at all: listing and calling share the kernel's one decision function. */
+  /**
+   * The tools this caller may call at all: listing and calling share the kernel's one decision function. The
+   * approval tools Gatehouse serves itself come last, for every caller.
+   */
   visibleTools(session: ClientSession): Record<string, unknown>[] {
     const { principal, tenant } = session.caller;
-    return this.catalog
+    const tools: Record<string, unknown>[] = this.catalog
       .entries()
       .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.facts.annotations, riskTags: e.facts.riskTags, labels: e.facts.labels }))
       .map((e) => e.exposed);
+    tools.push(...BUILTIN_TOOLS);
+    return tools;
   }
 
   private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     if (typeof params.name !== 'string') return invalidParams('tools/call needs a string "name"');
     const args = params.arguments ?? {};
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
+    if (this.builtins.has(params.name)) return { result: await this.builtins.call(params.name, args as Record<string, unknown>, session.caller, reply) };
+    const { requestState, inputResponses } = params;
     const outcome = await this.pipeline.call({
       caller: session.caller,
       name: params.name,
       arguments: args as Record<string, unknown>,
       meta: passThroughMeta(params),
       reply,
+      client: { era: session.era, capabilities: session.capabilities, ...(session.clientInfo ? { name: session.clientInfo.name } : {}) },
+      ...(requestState !== undefined || inputResponses !== undefined
+        ? { input: { requestState, ...(isObject(inputResponses) ? { inputResponses: inputResponses as Record<string, unknown> } : {}) } }
+        : {}),
     });
-    return 'error' in outcome ? outcome : { result: outcome.result };
+    if ('result' in outcome) return { result: outcome.result };
+    return 'inputRequired' in outcome ? { result: outcome.inputRequired } : { error: outcome.error };
   }
 
   private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -182,5 +196,6 @@ export class Dispatcher {
   }
 }
 
+const isObject = (value: unknown): boolean => value !== null && typeof value === 'object' && !Array.isArray(value);
 const methodNotFound = (method: string): DispatchOutcome => ({ error: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Method not found: ${method}`, data: { code: 'GH_ERR_METHOD_NOT_FOUND' } } });
 const invalidParams = (message: string): DispatchOutcome => ({ error: { code: RpcErrorCode.INVALID_PARAMS, message } });

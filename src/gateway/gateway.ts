@@ -19,6 +19,10 @@ import { Dispatcher } from './dispatcher.ts';
 import { UpstreamDirectory } from './upstream-directory.ts';
 import { ResourceSubscriptions } from './resource-subscriptions.ts';
 import type { ClientSession } from './session.ts';
+import { BuiltinTools } from './approval-channels/builtin-tools.ts';
+import { ExecuteOnApproval } from './approval-channels/on-approve.ts';
+import { RequestStateCodec, requestStateKey } from './approval-channels/request-state.ts';
+import type { ApprovalLinks } from './approval-channels/pending.ts';
 
 export interface GatewayPorts {
   bus: Bus;
@@ -31,6 +35,7 @@ export interface GatewayPorts {
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
+const HOLD_PROGRESS_EVERY_MS = 10_000;
 
 /**
  * The gateway core, assembled from ports: catalog, kernel, approvals, scheduler, executor and the dispatcher
@@ -49,6 +54,9 @@ export class Gateway {
   private readonly sessions = new Set<ClientSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly policies: PolicyReloader;
+  private readonly onApproval: ExecuteOnApproval;
+  /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
+  private httpAddress: string | undefined;
 
   constructor(
     readonly config: GatehouseConfig,
@@ -72,6 +80,7 @@ export class Gateway {
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
     const jobs = new JobTracker(this.audit, ports.clock);
     this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId);
+    const links = this.approvalLinks();
     const pipeline = new CallPipeline({
       catalog: this.catalog,
       kernel: this.kernel,
@@ -84,16 +93,21 @@ export class Gateway {
       clock: ports.clock,
       options: {
         holdBudgetMs: config.approvals.holdBudget,
-        holdProgressEveryMs: 10_000,
+        holdBudgetByClient: config.approvals.holdBudgetByClient,
+        holdProgressEveryMs: HOLD_PROGRESS_EVERY_MS,
         decisionBudgetMs: config.kernel.decisionBudget,
         recordArguments: config.audit.recordArguments,
         upstreamTimeoutMs: (server) => this.directory.timeoutMs(server),
-        approvalHint: (id) =>
-          `Approve it with \`gatehouse approvals approve ${id} --data-dir ${config.dataDir}\`${config.approvals.publicUrl ? ` or at ${config.approvals.publicUrl.replace(/\/$/, '')}/approvals/${id}` : ''}.`,
+        approvalHint: links.hint,
+        approvalUrl: links.url,
+        approvalTtlMs: config.approvals.ttl,
+        requestStates: async () => new RequestStateCodec(await requestStateKey({ dataDir: config.dataDir, ...(config.approvals.signingKey ? { signingKey: config.approvals.signingKey } : {}) })),
       },
     });
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log);
+    const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins);
+    this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
     this.policies = new PolicyReloader({
       paths: config.policies,
       load: loadPolicyFiles,
@@ -104,6 +118,30 @@ export class Gateway {
       // What a caller may list can change with the policy.
       onSwapped: () => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }),
     });
+  }
+
+  /**
+   * Tells the gateway where its HTTP front listens (`http://host:port`), for approval links when there is no
+   * `approvals.publicUrl`; the configured `listen.http` serves until then.
+   */
+  useHttpAddress(url: string): void {
+    this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '');
+  }
+
+  /** Where and how a human approves: the page (`<publicUrl or the HTTP address>/approvals/<id>`) and the CLI. */
+  private approvalLinks(): ApprovalLinks {
+    const { approvals, listen, dataDir } = this.config;
+    const configured = approvals.publicUrl?.replace(/\/+$/, '');
+    const listening = listen.http ? `http://${listen.http.replace(/^(0\.0\.0\.0|\[::\]):/, 'localhost:')}` : undefined;
+    const url = (id: string): string | undefined => {
+      const base = configured ?? this.httpAddress ?? listening;
+      return base ? `${base}/approvals/${encodeURIComponent(id)}` : undefined;
+    };
+    const hint = (id: string): string => {
+      const page = url(id);
+      return `Approve it ${page ? `at ${page} or ` : ''}with \`gatehouse approvals approve ${id} --data-dir ${dataDir}\`.`;
+    };
+    return { url, hint };
   }
 
   /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */
@@ -117,11 +155,13 @@ export class Gateway {
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
     this.sweeper = setInterval(() => void this.approvals.expireDue().catch(() => undefined), APPROVAL_SWEEP_MS);
     this.sweeper.unref();
+    this.onApproval.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    this.onApproval.stop();
     this.policies.close();
     this.executor.stop();
     this.scheduler.stop();
