@@ -8,6 +8,7 @@
  * fatal: the exit code is 0 unless something crashed. Env: BENCH_CALLS, BENCH_STDIO_CALLS, BENCH_ROUNDS,
  * BENCH_WARMUP, BENCH_CONCURRENCY ("1,16"), BENCH_ERAS ("legacy,modern").
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
+ * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,16 +19,23 @@ import { cpuMs, installCleanup, killAll, rssMiB } from './processes.ts';
 import { printReport, type Batch } from './report.ts';
 import { readSettings, type Settings } from './settings.ts';
 import { printKernelBench } from './kernel.ts';
+import { printApprovalsBench } from './approvals.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
-  progress('the safety kernel, in process');
-  printKernelBench();
-  if (process.argv.includes('kernel')) return;
-  const settings = readSettings();
+  const only = (part: string) => process.argv.includes(part);
+  if (!only('approvals')) {
+    progress('the safety kernel, in process');
+    printKernelBench();
+    if (only('kernel')) return;
+  }
   installCleanup();
+  progress('approvals: approver clicks -> held call returns');
+  await printApprovalsBench();
+  if (only('approvals')) return;
+  const settings = readSettings();
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   let lineup: Lineup | undefined;
   try {
