@@ -285,6 +285,7 @@ describe('the approval pages', () => {
     const browser = new PageClient(h);
     await browser.login(KEYS.approver);
     const page = await browser.get(`/approvals/${approval.id}`);
+    expect(page.html).toContain('<dt>Approvers</dt><dd>bob</dd>');
     const refused = await browser.post(`/approvals/${approval.id}`, { decision: 'approve', csrf: csrfOf(page.html) });
     expect(refused.status).toBe(403);
     expect(refused.html).toContain('GH_ERR_APPROVER_NOT_ALLOWED');

@@ -85,7 +85,7 @@ export interface DetailOptions {
 }
 
 export function detailPage(record: ApprovalRecord, options: DetailOptions): string {
-  const extra = record as Partial<{ quorum: number; votes: { actor: string }[] }>;
+  const extra = record as Partial<{ quorum: number; votes: { actor: string }[]; approvers: string[] }>;
   const votes = extra.quorum && extra.quorum > 1 ? html`<dt>Votes</dt><dd>${extra.votes?.length ?? 0} of ${extra.quorum}${extra.votes?.length ? `: ${extra.votes.map((v) => v.actor).join(', ')}` : ''}</dd>` : undefined;
   const expiry = record.state === 'pending' || record.state === 'approved' ? html`<dt>Expires</dt><dd><time datetime="${iso(record.expiresAt)}">${relative(record.expiresAt, options.now)}</time></dd>` : undefined;
   return layout(
@@ -99,7 +99,7 @@ export function detailPage(record: ApprovalRecord, options: DetailOptions): stri
 <dt>Tool</dt><dd>${record.tool}</dd>
 <dt>Reason</dt><dd>${record.reason}</dd>
 <dt>Rules</dt><dd>${record.ruleIds.join(', ') || '—'}</dd>
-${expiry}${votes}
+${expiry}${extra.approvers && html`<dt>Approvers</dt><dd>${extra.approvers.join(', ') || 'nobody'}</dd>`}${votes}
 <dt>Asked</dt><dd><time datetime="${iso(record.createdAt)}">${relative(record.createdAt, options.now)}</time></dd>
 </dl>
 <p class="muted sub">Arguments (secrets redacted)</p><pre>${record.argsPreview}</pre></section>
