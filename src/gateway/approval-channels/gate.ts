@@ -79,6 +79,7 @@ export class ApprovalGate {
   /** Approvals a call of this process is waiting on: granted, that call runs it, not the on-approval executor. */
   private readonly waiting = new Map<string, number>();
   private codec: Promise<RequestStateCodec> | undefined;
+  private readonly parked = new WeakSet<GateRequest>();
 
   constructor(private readonly deps: ApprovalGateDeps) {}
 
@@ -162,7 +163,7 @@ export class ApprovalGate {
       holdBudgetMs: budgetMs,
     });
     if ((channel === 'mrtr_form' || channel === 'mrtr_url') && !codec) channel = call.reply.progressToken !== undefined && budgetMs > 0 ? 'hold' : 'pending';
-    jobs.move(req.jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel });
+    this.park(req, approval, channel);
     switch (channel) {
       case 'mrtr_form':
       case 'mrtr_url':
@@ -199,9 +200,9 @@ export class ApprovalGate {
     if (refusal?.code === 'GH_ERR_APPROVAL_MISMATCH') return { kind: 'answer', approval: record, result: refusedResult(record, refusal.code, refusal.reason), ended: 'DENIED' };
     if (refusal) return this.follow(req, await approvals.resume(record.id, binding, this.details(req)));
 
-    const channel: ApprovalChannel = state.ask === 'form' ? 'mrtr_form' : 'mrtr_url';
-    jobs.move(req.jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: record.id, channel, resumed: true });
     if (record.state !== 'pending') return this.settle(req, record);
+    const channel: ApprovalChannel = state.ask === 'form' ? 'mrtr_form' : 'mrtr_url';
+    this.park(req, record, channel, { resumed: true });
     const refused = await applyAnswer(approvals, record, call.caller.principal, answerIn(call.input?.inputResponses, state.ask), call.client?.name);
     if (refused) return { kind: 'answer', approval: record, result: actionRefusedResult(record, refused.code, refused.message, options.links) };
     return this.waitingOn(record, async () => {
@@ -292,6 +293,13 @@ export class ApprovalGate {
     const claimed = await approvals.claimForExecution(record.id, req.jobId, req.decision.policySnapshot);
     if (!claimed) return { kind: 'answer', approval: record, result: errorResult('GH_ERR_APPROVAL_INVALID_STATE', `approval ${record.id} was used by another call`), ended: 'CANCELLED' };
     return { kind: 'run', approval: claimed, execution: true };
+  }
+
+  /** The job waits for a human (audited with the channel), once per call even if it then asks anew. */
+  private park(req: GateRequest, approval: ApprovalRecord, channel: ApprovalChannel, extra: Record<string, unknown> = {}): void {
+    if (this.parked.has(req)) return;
+    this.parked.add(req);
+    this.deps.jobs.move(req.jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel, ...extra });
   }
 
   private hold(req: GateRequest, approval: ApprovalRecord, budgetMs: number): Promise<ApprovalRecord> {
