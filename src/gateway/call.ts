@@ -38,6 +38,12 @@ export interface CallInput {
   inputResponses?: Record<string, unknown>;
 }
 
+/** How a call running as a task (2025-11-25 tasks) reports that it waits for a human, and that it runs again. */
+export interface TaskHooks {
+  waiting(message: string): void;
+  working(): void;
+}
+
 /** A `tools/call`, normalized: what the job path sees regardless of where it came from. */
 export interface NormalizedCall {
   caller: Caller;
@@ -52,6 +58,8 @@ export interface NormalizedCall {
   input?: CallInput;
   /** Set when the gateway itself runs a call on approval (`onApprove: execute`): the approval it runs under. */
   executeFor?: string;
+  /** Set when the call runs as a task: the task, not the request, waits for an approval. */
+  task?: TaskHooks;
 }
 
 /** The 2026-07-28 answer that asks the client for input (here: an approval) before the call can go on. */

@@ -13,6 +13,8 @@ import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from '.
 import type { UpstreamDirectory } from './upstream-directory.ts';
 import type { ResourceSubscriptions } from './resource-subscriptions.ts';
 import { BUILTIN_TOOLS, type BuiltinTools } from './approval-channels/builtin-tools.ts';
+import { CallTasks, TASKS_CAPABILITY } from './approval-channels/tasks.ts';
+import type { TaskHooks } from './call.ts';
 import type { Logger } from '../log.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
@@ -33,6 +35,8 @@ const INSTRUCTIONS =
  * resources, prompts and completions to the upstream that owns them. `tools/call` goes to the governed path.
  */
 export class Dispatcher {
+  private readonly tasks = new CallTasks();
+
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly kernel: Kernel,
@@ -69,7 +73,13 @@ export class Dispatcher {
       case 'tools/list':
         return { result: { tools: this.visibleTools(session) } };
       case 'tools/call':
+        if (session.era === 'legacy' && isObject(params.task)) return this.callToolAsTask(session, params);
         return this.callTool(session, params, reply);
+      case 'tasks/get':
+      case 'tasks/cancel':
+      case 'tasks/result':
+      case 'tasks/list':
+        return session.era === 'legacy' ? this.task(session, method, params, reply) : methodNotFound(method);
       case 'resources/list':
         return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources') } };
       case 'resources/templates/list':
@@ -97,7 +107,8 @@ export class Dispatcher {
     session.capabilities = (params.capabilities as Record<string, unknown>) ?? {};
     const info = params.clientInfo as { name?: string; version?: string } | undefined;
     if (info?.name) session.clientInfo = { name: String(info.name), version: String(info.version ?? '') };
-    return { protocolVersion: session.protocolVersion, capabilities: SERVER_CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
+    // A 2025 client may run a call as a task (2025-11-25 experimental tasks); the 2026-07-28 revision removed them.
+    return { protocolVersion: session.protocolVersion, capabilities: { ...SERVER_CAPABILITIES, tasks: TASKS_CAPABILITY }, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
   }
 
   /**
@@ -109,12 +120,12 @@ export class Dispatcher {
     const tools: Record<string, unknown>[] = this.catalog
       .entries()
       .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.facts.annotations, riskTags: e.facts.riskTags, labels: e.facts.labels }))
-      .map((e) => e.exposed);
+      .map((e) => (session.era === 'legacy' ? withTaskSupport(e.exposed) : e.exposed));
     tools.push(...BUILTIN_TOOLS);
     return tools;
   }
 
-  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel, task?: TaskHooks): Promise<DispatchOutcome> {
     if (typeof params.name !== 'string') return invalidParams('tools/call needs a string "name"');
     const args = params.arguments ?? {};
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
@@ -127,12 +138,31 @@ export class Dispatcher {
       meta: passThroughMeta(params),
       reply,
       client: { era: session.era, capabilities: session.capabilities, ...(session.clientInfo ? { name: session.clientInfo.name } : {}) },
+      ...(task ? { task } : {}),
       ...(requestState !== undefined || inputResponses !== undefined
         ? { input: { requestState, ...(isObject(inputResponses) ? { inputResponses: inputResponses as Record<string, unknown> } : {}) } }
         : {}),
     });
     if ('result' in outcome) return { result: outcome.result };
     return 'inputRequired' in outcome ? { result: outcome.inputRequired } : { error: outcome.error };
+  }
+
+  /** `tools/call` with `params.task` (2025 tasks): answered at once with the task; the call runs on in it. */
+  private callToolAsTask(session: ClientSession, params: Record<string, unknown>): DispatchOutcome {
+    const { task, ...call } = params;
+    const created = this.tasks.start(session.caller, task as { ttl?: unknown }, (message) => session.push?.(message), async (reply, hooks) => {
+      const outcome = await this.callTool(session, call, reply, hooks);
+      return 'error' in outcome ? outcome : { result: outcome.result as { content: Record<string, unknown>[] } };
+    });
+    return { result: created };
+  }
+
+  private async task(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const { caller } = session;
+    if (method === 'tasks/list') return { result: this.tasks.list(caller) };
+    if (method === 'tasks/result') return this.tasks.result(caller, params.taskId, reply.signal);
+    const answer = method === 'tasks/get' ? this.tasks.get(caller, params.taskId) : this.tasks.cancel(caller, params.taskId);
+    return 'taskId' in answer ? { result: { ...answer } } : { error: answer };
   }
 
   private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -196,6 +226,8 @@ export class Dispatcher {
   }
 }
 
+/** 2025 clients may run any tool as a task: Gatehouse, not the upstream, keeps the task. */
+const withTaskSupport = (tool: Record<string, unknown>): Record<string, unknown> => ({ ...tool, execution: { ...(tool.execution as object | undefined), taskSupport: 'optional' } });
 const isObject = (value: unknown): boolean => value !== null && typeof value === 'object' && !Array.isArray(value);
 const methodNotFound = (method: string): DispatchOutcome => ({ error: { code: RpcErrorCode.METHOD_NOT_FOUND, message: `Method not found: ${method}`, data: { code: 'GH_ERR_METHOD_NOT_FOUND' } } });
 const invalidParams = (message: string): DispatchOutcome => ({ error: { code: RpcErrorCode.INVALID_PARAMS, message } });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
+import { CancelTaskResultSchema, CreateTaskResultSchema, GetTaskPayloadResultSchema, GetTaskResultSchema } from '@modelcontextprotocol/core';
 import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { approverAuth, connectWithKey, KEYS } from '../helpers/approvers.ts';
 import type { ApprovalRecord } from '../../src/approvals/approval.ts';
@@ -539,5 +540,63 @@ describe('onApprove: execute', () => {
     await expect(call).rejects.toBeDefined();
     await waitFor(async () => (await stateOf(h, approval.id)) === 'cancelled', 'the approval to be withdrawn');
     expect(h.writes()).toBe(0);
+  });
+});
+
+describe('a 2025 client that runs the call as a task (2025-11-25 experimental tasks)', () => {
+  // The SDK v2 client has no task runtime, but sends and validates the task requests with the core schemas.
+  const startTask = async (client: Client, args = write.arguments) =>
+    (await client.request({ method: 'tools/call', params: { name: 'fx__write', arguments: args, task: { ttl: 60_000 } } }, CreateTaskResultSchema)).task;
+  const getTask = (client: Client, taskId: string) => client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
+  const taskResult = (client: Client, taskId: string) => client.request({ method: 'tasks/result', params: { taskId } }, GetTaskPayloadResultSchema) as Promise<Result>;
+
+  it('approve: the task waits input_required, past any hold budget, then completes with the upstream result, once', async () => {
+    const h = await harness({ config: { approvals: { ttl: 60_000, holdBudget: 100, holdBudgetByClient: {}, groups: {} } } });
+    const client = await connect(h.url, 'legacy');
+    expect(client.getServerCapabilities()?.tasks).toMatchObject({ requests: { tools: { call: {} } } });
+    expect((await client.listTools()).tools.find((t) => t.name === 'fx__write')?.execution).toEqual({ taskSupport: 'optional' });
+    const task = await startTask(client);
+    expect(task.status).toBe('working');
+    const approval = await pending(h);
+    await waitFor(async () => (await getTask(client, task.taskId)).status === 'input_required', 'the task to wait for a human');
+    expect((await getTask(client, task.taskId)).statusMessage).toContain(`/approvals/${approval.id}`);
+    await sleep(200); // longer than the hold budget: a task is not held by a request
+    await h.gateway.approvals.approve(approval.id, 'bob');
+    const result = await taskResult(client, task.taskId);
+    expect(text(result)).toBe('wrote k');
+    expect(result._meta?.['io.modelcontextprotocol/related-task']).toEqual({ taskId: task.taskId });
+    expect((await getTask(client, task.taskId)).status).toBe('completed');
+    expect(h.writes()).toBe(1);
+    expect(await channels(h)).toEqual(['task']);
+  });
+
+  it('deny and expire fail the task; cancelling it withdraws the approval', async () => {
+    const h = await harness({ approval: '{ ttl: 300ms }' });
+    const client = await connect(h.url, 'legacy');
+    const denied = await startTask(client);
+    await h.gateway.approvals.deny((await pending(h)).id, 'bob', 'no');
+    expect(code(await taskResult(client, denied.taskId))).toBe('GH_ERR_APPROVAL_DENIED');
+    expect((await getTask(client, denied.taskId)).status).toBe('failed');
+
+    const expired = await startTask(client, { key: 'k2', value: 'v' });
+    expect(code(await taskResult(client, expired.taskId))).toBe('GH_ERR_APPROVAL_EXPIRED');
+
+    const cancelled = await startTask(client, { key: 'k3', value: 'v' });
+    const approval = await pending(h);
+    const after = await client.request({ method: 'tasks/cancel', params: { taskId: cancelled.taskId } }, CancelTaskResultSchema);
+    expect(after.status).toBe('cancelled');
+    await waitFor(async () => (await stateOf(h, approval.id)) === 'cancelled', 'the approval to be withdrawn');
+    expect(h.writes()).toBe(0);
+  });
+
+  it("keeps another caller's tasks out of reach", async () => {
+    const h = await harness({ config: { auth: approverAuth } });
+    const agent = await connectWithKey(h.url, KEYS.caller, 'agent');
+    const alice = await connectWithKey(h.url, KEYS.approver, 'alice');
+    clients.push(agent, alice);
+    const task = await startTask(agent);
+    await expect(getTask(alice, task.taskId)).rejects.toMatchObject({ code: -32602 });
+    await expect(alice.request({ method: 'tasks/cancel', params: { taskId: task.taskId } }, CancelTaskResultSchema)).rejects.toMatchObject({ code: -32602 });
+    expect((await getTask(agent, task.taskId)).taskId).toBe(task.taskId);
   });
 });

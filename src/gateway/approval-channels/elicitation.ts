@@ -3,7 +3,7 @@ import type { ApprovalService } from '../../approvals/service.ts';
 import { isGatewayError, type GatewayError } from '../../errors.ts';
 import { ulid } from '../../protocol/ulid.ts';
 import type { ReplyChannel } from '../call.ts';
-import { holdForApproval } from './hold.ts';
+import { holdForApproval, UNTIL_EXPIRY_MS } from './hold.ts';
 
 /** The key of the approval question in an `input_required` result's `inputRequests`. */
 export const APPROVAL_INPUT_KEY = 'gatehouse_approval';
@@ -112,7 +112,7 @@ export async function askForm(ctx: LegacyElicitation): Promise<FormOutcome> {
   const stop = new AbortController();
   const signal = AbortSignal.any([reply.signal, stop.signal]);
   // Bounded by the approval's expiry only: a human is looking at the question.
-  const elsewhere = approvals.waitForSettled(approval.id, Number.MAX_SAFE_INTEGER, { signal }).then((record) => ({ record }));
+  const elsewhere = approvals.waitForSettled(approval.id, UNTIL_EXPIRY_MS, { signal }).then((record) => ({ record }));
   const answered = ask(reply, formElicitation(approval), signal, 'form').then((answer) => ({ answer }));
   const first = await Promise.race([answered, elsewhere]);
   stop.abort();

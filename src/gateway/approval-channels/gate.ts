@@ -14,7 +14,7 @@ import type { CatalogEntry } from '../catalog.ts';
 import type { ClientFacts, InputRequiredResult, NormalizedCall } from '../call.ts';
 import { errorResult } from '../tool-results.ts';
 import { chooseChannel, holdBudgetFor, type ApprovalChannel } from './ladder.ts';
-import { holdForApproval } from './hold.ts';
+import { holdForApproval, UNTIL_EXPIRY_MS } from './hold.ts';
 import { applyAnswer, askForm, askUrl } from './elicitation.ts';
 import { answerIn, askInputRequired, stillPending } from './mrtr.ts';
 import type { ApprovalRequestState, RequestStateCodec } from './request-state.ts';
@@ -157,7 +157,7 @@ export class ApprovalGate {
       client,
       canAsk: call.reply.ask !== undefined,
       progressToken: call.reply.progressToken !== undefined,
-      task: false,
+      task: call.task !== undefined,
       callerMayApprove: approvals.mayAct(approval, call.caller.principal, 'approve') === undefined,
       hasPage: url !== undefined,
       holdBudgetMs: budgetMs,
@@ -178,6 +178,14 @@ export class ApprovalGate {
         });
       case 'hold':
         return this.waitingOn(approval, async () => this.afterWait(req, await this.hold(req, approval, budgetMs), channel));
+      case 'task':
+        // A task outlives any request: it waits as long as the approval lives.
+        return this.waitingOn(approval, async () => {
+          call.task!.waiting(this.waitMessage(approval));
+          const record = await this.deps.approvals.waitForSettled(approval.id, UNTIL_EXPIRY_MS, { signal: call.reply.signal });
+          call.task!.working();
+          return this.afterWait(req, record, channel);
+        });
       default:
         return { kind: 'answer', approval, result: pendingResult(approval, options.links) };
     }

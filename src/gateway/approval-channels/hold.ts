@@ -2,6 +2,9 @@ import type { ApprovalRecord } from '../../approvals/approval.ts';
 import type { ApprovalService } from '../../approvals/service.ts';
 import type { ReplyChannel } from '../call.ts';
 
+/** A budget that lets the approval's own expiry end the wait (the longest a Node timer waits). */
+export const UNTIL_EXPIRY_MS = 2_147_483_647;
+
 export interface HoldOptions {
   budgetMs: number;
   /** How often progress goes out while holding (ms). */
