@@ -21,6 +21,11 @@ export interface ReplyChannel {
   notify(method: string, params: Record<string, unknown>): void;
   /** Sends the client a request tied to this one (legacy era, capable clients only). */
   readonly ask: ((method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>) | undefined;
+  /**
+   * Sends the client a notification after this request has been answered, on its session's own stream (2025
+   * sessions; dropped while nothing listens). Unset where there is no session to reach later.
+   */
+  readonly later?: (method: string, params: Record<string, unknown>) => void;
 }
 
 /** What the client negotiated: which approval channel can reach its human depends on it. */

@@ -77,6 +77,7 @@ function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: A
       if (method === 'notifications/message' && !session.wantsLog(String(params.level))) return;
       send({ jsonrpc: '2.0', method, params });
     },
+    ...(session.era === 'legacy' ? { later: (method: string, params: Record<string, unknown>) => session.push?.({ jsonrpc: '2.0', method, params }) } : {}),
     ask:
       session.era === 'legacy'
         ? (method, params, askSignal) => {

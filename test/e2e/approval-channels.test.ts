@@ -291,14 +291,19 @@ describe('a 2025 client with URL elicitation: a link to the approval page, the c
     expect(h.writes()).toBe(0);
   });
 
-  it('a hold that runs out gives the pending result; the retry after approval runs once', async () => {
+  it('a hold that runs out gives the pending result, elicitation/complete follows the decision, and the retry after approval runs once', async () => {
     const h = await harness({ config: { approvals: { ttl: 60_000, holdBudget: 200, holdBudgetByClient: {}, groups: {} } } });
     const client = await connect(h.url, 'legacy', url);
     const seen = onElicit(client, () => ({ action: 'accept' }));
+    const completed: string[] = [];
+    client.setNotificationHandler('notifications/elicitation/complete' as never, ((n: { params: { elicitationId: string } }) => void completed.push(n.params.elicitationId)) as never);
     const first = (await client.callTool(write)) as Result;
     expect(code(first)).toBe('GH_ERR_APPROVAL_PENDING');
     expect(seen).toHaveLength(1);
+    expect(completed).toEqual([]);
     await h.gateway.approvals.approve(approvalOf(first).id, 'bob');
+    await waitFor(() => completed.length > 0, 'notifications/elicitation/complete on the session stream');
+    expect(completed).toEqual([seen[0].elicitationId]);
     expect(text((await client.callTool(write)) as Result)).toBe('wrote k');
     expect(h.writes()).toBe(1);
   });
@@ -346,6 +351,19 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
     expect(text(await call)).toBe('wrote k');
     expect(h.writes()).toBe(1);
     expect(await channels(h)).toEqual(['mrtr_url', 'mrtr_url']);
+  });
+
+  it('without elicitation it goes down the ladder: held with a progress token, else the pending result', async () => {
+    const h = await harness();
+    const client = await connect(h.url, 'modern');
+    const first = (await client.callTool(write)) as Result;
+    expect(code(first)).toBe('GH_ERR_APPROVAL_PENDING');
+    const heldCall = client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } }, { onprogress: () => undefined } as never) as Promise<Result>;
+    await waitFor(async () => (await h.gateway.approvals.list('pending')).length === 2, 'the second approval');
+    const second = (await h.gateway.approvals.list('pending')).find((a) => a.id !== approvalOf(first).id)!;
+    await h.gateway.approvals.approve(second.id, 'bob');
+    expect(text(await heldCall)).toBe('wrote k2');
+    expect(await channels(h)).toEqual(['pending', 'hold']);
   });
 
   it('deny on the page and decline of the form end the call denied; expiry ends it expired', async () => {

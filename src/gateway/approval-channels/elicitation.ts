@@ -96,7 +96,14 @@ export async function askUrl(ctx: LegacyElicitation, url: string): Promise<Appro
   });
   const record = await held;
   stop.abort();
-  if (record.state !== 'pending' && !reply.signal.aborted) reply.notify('notifications/elicitation/complete', { elicitationId });
+  const complete = { elicitationId };
+  if (record.state !== 'pending') {
+    if (!reply.signal.aborted) reply.notify('notifications/elicitation/complete', complete);
+  } else if (reply.later && !reply.signal.aborted) {
+    // The hold ran out first: the client still shows the link, so it hears of the decision on its session stream.
+    const later = reply.later;
+    void approvals.waitForSettled(approval.id, UNTIL_EXPIRY_MS).then((settled) => settled.state !== 'pending' && later('notifications/elicitation/complete', complete), () => undefined);
+  }
   return record;
 }
 

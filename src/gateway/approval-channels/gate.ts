@@ -147,7 +147,7 @@ export class ApprovalGate {
 
   /** A pending approval: pick the channel from what the client negotiated and wait on it. */
   private async reach(req: GateRequest, approval: ApprovalRecord): Promise<GateOutcome> {
-    const { approvals, jobs, options } = this.deps;
+    const { approvals, options } = this.deps;
     const { call } = req;
     const client = call.client ?? NO_CLIENT;
     const budgetMs = this.budgetFor(client);
@@ -197,7 +197,7 @@ export class ApprovalGate {
    * held within the hold budget; still pending after that, it answers `input_required` again.
    */
   private async resume(req: GateRequest, state: ApprovalRequestState): Promise<GateOutcome> {
-    const { approvals, jobs, options } = this.deps;
+    const { approvals, options } = this.deps;
     const { call } = req;
     const binding = this.binding(req);
     const record = await approvals.get(state.approvalId);
