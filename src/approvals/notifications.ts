@@ -29,7 +29,7 @@ export interface ApprovalNotice {
 export interface ApprovalNotificationsOptions {
   clock: Clock;
   /** The approval page of an id, when the gateway serves pages. */
-  pageUrl?: (id: string) => string;
+  pageUrl?: (id: string) => string | undefined;
 }
 
 const SETTLED: ReadonlySet<ApprovalState> = new Set(['approved', 'denied', 'expired', 'cancelled']);

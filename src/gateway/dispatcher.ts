@@ -113,7 +113,7 @@ export class Dispatcher {
 
   /**
    * The tools this caller may call at all: listing and calling share the kernel's one decision function. The
-   * approval tools Gatehouse serves itself come last, for every caller.
+   * approval tools Gatehouse serves itself come last, for every caller, when the policy can ask for approvals.
    */
   visibleTools(session: ClientSession): Record<string, unknown>[] {
     const { principal, tenant } = session.caller;
@@ -121,7 +121,7 @@ export class Dispatcher {
       .entries()
       .filter((e) => this.kernel.mayList({ tenant, principal, server: e.server, tool: e.id, annotations: e.facts.annotations, riskTags: e.facts.riskTags, labels: e.facts.labels }))
       .map((e) => (session.era === 'legacy' ? withTaskSupport(e.exposed) : e.exposed));
-    tools.push(...BUILTIN_TOOLS);
+    if (this.kernel.mayRequireApproval) tools.push(...BUILTIN_TOOLS);
     return tools;
   }
 

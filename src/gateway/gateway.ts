@@ -23,6 +23,8 @@ import { BuiltinTools } from './approval-channels/builtin-tools.ts';
 import { ExecuteOnApproval } from './approval-channels/on-approve.ts';
 import { RequestStateCodec, requestStateKey } from './approval-channels/request-state.ts';
 import type { ApprovalLinks } from './approval-channels/pending.ts';
+import { ApprovalNotifications } from '../approvals/notifications.ts';
+import type { Notifier } from '../ports.ts';
 
 export interface GatewayPorts {
   bus: Bus;
@@ -32,6 +34,8 @@ export interface GatewayPorts {
   auditWriter: AuditWriter;
   clock: Clock;
   upstreams: Map<string, Upstream>;
+  /** Told of every approval created or settled (the webhook), when one is configured. */
+  notifier?: Notifier;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -54,6 +58,7 @@ export class Gateway {
   private readonly sessions = new Set<ClientSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly policies: PolicyReloader;
+  private readonly notifications: ApprovalNotifications | undefined;
   private readonly onApproval: ExecuteOnApproval;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
@@ -81,6 +86,8 @@ export class Gateway {
     const jobs = new JobTracker(this.audit, ports.clock);
     this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId);
     const links = this.approvalLinks();
+    // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
+    this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
     const pipeline = new CallPipeline({
       catalog: this.catalog,
       kernel: this.kernel,
@@ -125,7 +132,8 @@ export class Gateway {
    * `approvals.publicUrl`; the configured `listen.http` serves until then.
    */
   useHttpAddress(url: string): void {
-    this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '');
+    // A wildcard bind is no address a browser can open: the page is on this machine's loopback too.
+    this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '').replace(/^http:\/\/(0\.0\.0\.0|\[::\]):/, 'http://localhost:');
   }
 
   /** Where and how a human approves: the page (`<publicUrl or the HTTP address>/approvals/<id>`) and the CLI. */
@@ -156,12 +164,14 @@ export class Gateway {
     this.sweeper = setInterval(() => void this.approvals.expireDue().catch(() => undefined), APPROVAL_SWEEP_MS);
     this.sweeper.unref();
     this.onApproval.start();
+    this.notifications?.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.onApproval.stop();
+    await this.notifications?.close();
     this.policies.close();
     this.executor.stop();
     this.scheduler.stop();

@@ -282,8 +282,11 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   const port = Number(new URL(address).port);
   guard = new HttpGuard({ ...options, port });
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${hostForUrl}:${port}/mcp`;
+  // Approval links point here unless approvals.publicUrl says otherwise (the port may have been 0).
+  gateway.useHttpAddress(url);
   return {
-    url: `http://${hostForUrl}:${port}/mcp`,
+    url,
     app,
     close: async () => {
       clearInterval(sweeper);

@@ -23,6 +23,12 @@ export class Kernel {
     return this.policy.bundle;
   }
 
+  /** Whether any call could need a human's approval under this bundle (a rule or the default says so). */
+  get mayRequireApproval(): boolean {
+    const { bundle } = this.policy;
+    return bundle.default === 'require_approval' || bundle.rules.some((rule) => rule.effect === 'require_approval');
+  }
+
   /** Swaps in a new bundle atomically: compiled fully first, so a decision sees the old policy or the new, never a mix. */
   replace(bundle: PolicyBundle): void {
     this.policy = compilePolicy(bundle);

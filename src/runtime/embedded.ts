@@ -10,7 +10,7 @@ import { systemClock } from '../../adapters/memory/clock.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { ApprovalStore, AuditStore, Store, Upstream } from '../ports.ts';
+import type { AuditStore, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -18,8 +18,6 @@ import { Gateway } from '../gateway/gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
-import { ApprovalNotifications } from '../approvals/notifications.ts';
-import { approvalPagesBase, approvalPageUrl } from '../gateway/approver/page-url.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -35,36 +33,20 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
 }
 
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Gateway {
-  const store = new MemoryStore();
-  const approvalStore = new FileApprovalStore(config.dataDir);
-  if (config.approvals.webhook) notifyByWebhook(config, config.approvals.webhook, approvalStore, store, log);
   return new Gateway(
     config,
     bundle,
     {
       bus: new MemoryBus(),
-      store,
-      approvalStore,
+      store: new MemoryStore(),
+      approvalStore: new FileApprovalStore(config.dataDir),
       auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
       clock: systemClock,
       upstreams: createUpstreams(config, log),
+      ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
     },
     log,
   );
-}
-
-/**
- * `approvals.webhook`: a notice for every approval created or settled in the data dir, whoever acted. It stops
- * hearing of changes when Gateway.stop closes the approval store; retries still queued then never keep the
- * process alive.
- */
-function notifyByWebhook(config: GatehouseConfig, webhook: { url: string; headers: Record<string, string> }, approvals: ApprovalStore, claims: Store, log: Logger): void {
-  const base = approvalPagesBase(config);
-  const notifications = new ApprovalNotifications(approvals, claims, new WebhookNotifier(webhook, log), {
-    clock: systemClock,
-    ...(base ? { pageUrl: (id: string) => approvalPageUrl(base, id) } : {}),
-  });
-  notifications.start();
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */

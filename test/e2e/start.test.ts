@@ -15,7 +15,7 @@ describe('gatehouse start', () => {
       expect(out).toContain('claude_desktop_config.json');
       const client = await connectHttp(url);
       const names = (await client.listTools()).tools.map((t) => t.name).sort();
-      expect(names).toEqual(['notes__read_note', 'notes__slow_count', 'notes__write_note']);
+      expect(names).toEqual(['gatehouse_approval_status', 'gatehouse_approval_wait', 'notes__read_note', 'notes__slow_count', 'notes__write_note']);
       const read = await client.callTool({ name: 'notes__read_note', arguments: { name: 'welcome' } });
       expect(JSON.stringify(read.content)).toContain('Hello from the Gatehouse demo');
       const write = await client.callTool({ name: 'notes__write_note', arguments: { name: 'x', body: 'y' } });
