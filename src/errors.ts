@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_PENDING: { retryable: true, summary: 'waiting for a human approval' },
   GH_ERR_APPROVAL_DENIED: { retryable: false, summary: 'the approval was denied' },
   GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
+  GH_ERR_REQUEST_STATE_INVALID: { retryable: false, summary: 'the requestState of an MRTR retry is forged, altered or expired' },
   GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval cannot make that transition' },
   GH_ERR_APPROVAL_MISMATCH: { retryable: false, summary: 'the approval was granted for another call (other arguments, tool, caller or tenant)' },

@@ -436,7 +436,7 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
     const payload = JSON.parse(Buffer.from(body, 'base64url').toString());
     const forged = `${version}.${Buffer.from(JSON.stringify({ ...payload, x: payload.x + 1 })).toString('base64url')}.${mac}`;
     for (const requestState of [forged, `${version}.${body}.${'A'.repeat(43)}`, 'not-a-state']) {
-      await expect(manual(client, { ...write, requestState })).rejects.toMatchObject({ code: -32602, data: { reason: 'invalid_request_state' } });
+      await expect(manual(client, { ...write, requestState })).rejects.toMatchObject({ code: -32602, data: { code: 'GH_ERR_REQUEST_STATE_INVALID' } });
     }
     const other = await manual(client, { name: 'fx__write', arguments: { key: 'k', value: 'other' }, requestState: first.requestState });
     expect(code(other)).toBe('GH_ERR_APPROVAL_MISMATCH');

@@ -95,7 +95,7 @@ export class ApprovalGate {
     const verified = codec?.verify(call.input.requestState, now);
     if (verified?.ok) return { state: verified.state };
     const problem = verified?.problem ?? 'signature';
-    return { error: { code: RpcErrorCode.INVALID_PARAMS, message: 'Invalid or expired requestState', data: { code: 'GH_ERR_INVALID_REQUEST', reason: 'invalid_request_state', problem } } };
+    return { error: { code: RpcErrorCode.INVALID_PARAMS, message: 'Invalid or expired requestState', data: { code: 'GH_ERR_REQUEST_STATE_INVALID', problem } } };
   }
 
   async pass(req: GateRequest): Promise<GateOutcome> {
