@@ -269,6 +269,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
 
   await registerApproverRoutes(app, {
     approvals: gateway.approvals,
+    kernel: gateway.kernel,
     host: options.host,
     apiKeys: options.apiKeys,
     anonymous: options.anonymous,

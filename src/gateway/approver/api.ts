@@ -15,6 +15,8 @@ const STATES = new Set<string>([...Object.keys(APPROVAL_TRANSITIONS), 'all']);
 export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext): void {
   const route = { config: { approver: APPROVER_API } };
 
+  const serve = (request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>) => serveJson(ctx, request, reply, handle);
+
   app.get('/api/approvals', route, (request, reply) =>
     serve(request, reply, async (approver) => {
       const state = (request.query as Record<string, unknown>).state ?? 'pending';
@@ -41,33 +43,37 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
       }),
     );
   }
+}
 
-  async function serve(request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>) {
-    const admission = ctx.access.bearer(request.headers.authorization, header(request, 'x-api-key'));
-    if (admission.refused) {
-      if (admission.refused.status === 401) reply.header('www-authenticate', 'Bearer');
-      return reply.code(admission.refused.status).send({ error: { code: admission.refused.code, message: admission.refused.message } });
-    }
-    try {
-      return reply.code(200).send(await handle(admission.approver));
-    } catch (err) {
-      const error = asGatewayError(err);
-      const status = statusOf(error);
-      if (status === 500) ctx.log.error('approvals API request failed', { code: error.code, error: error.message });
-      return reply.code(status).send({ error: { code: error.code, message: status === 500 ? 'internal error' : error.message } });
-    }
+/**
+ * One API request: admits the approver by key (or the local user), runs `handle`, and answers its value as JSON,
+ * or `{ error: { code, message } }` with the status the error's code calls for.
+ */
+export async function serveJson(ctx: ApproverContext, request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>) {
+  const admission = ctx.access.bearer(request.headers.authorization, header(request, 'x-api-key'));
+  if (admission.refused) {
+    if (admission.refused.status === 401) reply.header('www-authenticate', 'Bearer');
+    return reply.code(admission.refused.status).send({ error: { code: admission.refused.code, message: admission.refused.message } });
+  }
+  try {
+    return reply.code(200).send(await handle(admission.approver));
+  } catch (err) {
+    const error = asGatewayError(err);
+    const status = statusOf(error);
+    if (status === 500) ctx.log.error('approvals API request failed', { code: error.code, error: error.message });
+    return reply.code(status).send({ error: { code: error.code, message: status === 500 ? 'internal error' : error.message } });
   }
 }
 
 /** `{ reason? }` as JSON; no body at all is fine. A form or text body is refused, so no HTML form can post here. */
-function readBody(request: FastifyRequest): { reason?: unknown } {
+export function readBody(request: FastifyRequest): Record<string, unknown> {
   const type = request.headers['content-type'];
   if (request.body === undefined && !type) return {};
   if (!type?.includes('application/json')) throw new GatewayError('GH_ERR_INVALID_REQUEST', 'send the body as application/json');
   const body = request.body;
   if (body === undefined) return {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('GH_ERR_INVALID_REQUEST', 'the body must be a JSON object: { "reason"?: string }');
-  return body as { reason?: unknown };
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('GH_ERR_INVALID_REQUEST', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
 }
 
 function idOf(request: FastifyRequest): string {

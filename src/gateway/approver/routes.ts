@@ -6,6 +6,8 @@ import type { Caller } from '../call.ts';
 import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
 import { ApproverActions } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
+import { registerPolicyApi } from './policy-api.ts';
+import type { Kernel } from '../../kernel/kernel.ts';
 import type { ApproverContext } from './context.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
@@ -14,6 +16,8 @@ import { SessionCookies } from './session-cookie.ts';
 
 export interface ApproverRoutesOptions {
   approvals: ApprovalService;
+  /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
+  kernel: Pick<Kernel, 'bundle' | 'explain'>;
   /** The address the server binds: loopback lets the local user approve when there are no API keys. */
   host: string;
   apiKeys: readonly ApproverKeyConfig[];
@@ -62,6 +66,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
       done(null, payload);
     });
     registerApprovalsApi(scope, ctx);
+    registerPolicyApi(scope, ctx, options.kernel);
     registerApprovalPages(scope, ctx);
   });
 }
