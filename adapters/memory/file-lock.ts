@@ -7,16 +7,40 @@ import { GatewayError } from '../../src/errors.ts';
 const STALE_AFTER_MS = 10_000;
 const GIVE_UP_AFTER_MS = 10_000;
 
+/** The tokens of the locks this process holds: a lock naming our pid with another token is a dead process's. */
+const held = new Set<string>();
+/** Callers of this process queue here per lock path, so only one of them at a time contends on the file. */
+const queues = new Map<string, Promise<unknown>>();
+
 /**
  * Cross-process mutual exclusion on a lock file created with O_EXCL and holding its owner's token. A lock
  * whose owner has died (its pid is gone) or that is older than ten seconds is stale and taken over, so a kill -9
  * never wedges the data dir. A holder removes the lock only while it still holds its own token.
  *
+ * Callers in one process take turns before touching the file: a takeover is then raced by other processes only,
+ * never by a sibling that could slip its own lock in while a stale one is being moved aside. A lock that names
+ * our own pid but none of our tokens was left by an earlier process that had the same pid (a restarted
+ * container), and is stale at once.
+ *
  * Taking and releasing an uncontended lock uses synchronous calls: each is a few microseconds on a local disk,
  * while the same call through the thread pool costs a round trip of ~0.1 ms, several per lock (an approval's
  * decision waits on two locked updates in a row).
  */
-export async function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
+export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
+  const previous = queues.get(lockPath);
+  const next = previous ? previous.then(run, run) : run();
+  queues.set(lockPath, next);
+  void next.finally(() => {
+    if (queues.get(lockPath) === next) queues.delete(lockPath);
+  }).catch(() => undefined);
+  return next;
+
+  function run(): Promise<T> {
+    return lockedRun(lockPath, body);
+  }
+}
+
+async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
   const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
   const started = Date.now();
   let wait = 1;
@@ -28,6 +52,7 @@ export async function withFileLock<T>(lockPath: string, body: () => Promise<T>):
       } finally {
         closeSync(fd);
       }
+      held.add(token);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -46,6 +71,7 @@ export async function withFileLock<T>(lockPath: string, body: () => Promise<T>):
   try {
     return await body();
   } finally {
+    held.delete(token);
     if (readIfExists(lockPath) === token) rmSync(lockPath, { force: true });
   }
 }
@@ -64,7 +90,8 @@ async function staleContent(lockPath: string): Promise<string | undefined> {
     const [content, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
     if (Date.now() - info.mtimeMs > STALE_AFTER_MS) return content;
     const pid = Number(content.split(' ')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined; // being written, or ours
+    if (!Number.isInteger(pid) || pid <= 0) return undefined; // being written
+    if (pid === process.pid) return held.has(content) ? undefined : content;
     try {
       process.kill(pid, 0);
       return undefined;

@@ -29,4 +29,35 @@ describe('file lock', () => {
     expect(await withFileLock(lock, async () => 'got it')).toBe('got it');
     expect(existsSync(lock)).toBe(false);
   });
+
+  it('takes over at once a lock naming our own pid that no call of ours holds (a restarted container reuses pids)', async () => {
+    const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+    writeFileSync(lock, `${process.pid} 0123456789abcdef`);
+    const started = Date.now();
+    expect(await withFileLock(lock, async () => 'got it')).toBe('got it');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('lets many calls of one process take over a dead process\'s lock without two bodies overlapping', async () => {
+    for (let round = 0; round < 5; round++) {
+      const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+      writeFileSync(lock, '2147483646 deadbeef');
+      let inside = 0;
+      let overlapped = false;
+      const started = Date.now();
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          withFileLock(lock, async () => {
+            inside++;
+            if (inside > 1) overlapped = true;
+            await new Promise((r) => setTimeout(r, 1));
+            inside--;
+          }),
+        ),
+      );
+      expect(overlapped).toBe(false);
+      expect(existsSync(lock)).toBe(false);
+      expect(Date.now() - started).toBeLessThan(2000); // no call waited for the lock to age out
+    }
+  });
 });
