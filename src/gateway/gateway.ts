@@ -49,6 +49,8 @@ export class Gateway {
   readonly kernel: Kernel;
   readonly audit: AuditTrail;
   readonly approvals: ApprovalService;
+  /** The one place approval page URLs come from: links in results, the webhook, the approvals API. */
+  readonly approvalLinks: ApprovalLinks;
   readonly catalog: ToolCatalog;
   readonly dispatcher: Dispatcher;
   readonly directory: UpstreamDirectory;
@@ -85,7 +87,7 @@ export class Gateway {
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
     const jobs = new JobTracker(this.audit, ports.clock);
     this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId);
-    const links = this.approvalLinks();
+    const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
     this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
     const pipeline = new CallPipeline({
@@ -137,7 +139,7 @@ export class Gateway {
   }
 
   /** Where and how a human approves: the page (`<publicUrl or the HTTP address>/approvals/<id>`) and the CLI. */
-  private approvalLinks(): ApprovalLinks {
+  private linksForApprovals(): ApprovalLinks {
     const { approvals, listen, dataDir } = this.config;
     const configured = approvals.publicUrl?.replace(/\/+$/, '');
     const listening = listen.http ? `http://${listen.http.replace(/^(0\.0\.0\.0|\[::\]):/, 'localhost:')}` : undefined;

@@ -276,6 +276,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     dataDir: gateway.config.dataDir,
     signingKey: gateway.config.approvals.signingKey,
     publicUrl: gateway.config.approvals.publicUrl,
+    pageUrl: gateway.approvalLinks.url,
     log,
   });
 

@@ -52,6 +52,8 @@ describe('the approvals API', () => {
     expect(listed.status).toBe(200);
     expect(listed.body.approvals.map((a: { id: string }) => a.id)).toEqual([approval.id]);
     expect(listed.body.approvals[0]).toMatchObject({ state: 'pending', principal: 'agent', tenant: 'default', server: 'fx', tool: 'fx__write', url: expect.stringMatching(new RegExp(`/approvals/${approval.id}$`)) });
+    // The one page URL: the same link the caller's result and the webhook carry, whatever Host the API was asked at.
+    expect(listed.body.approvals[0].url).toBe(h.gateway.approvalLinks.url(approval.id));
     expect(listed.headers.get('cache-control')).toBe('no-store');
     expect((await api(h, `/api/approvals/${approval.id}`, { key: KEYS.approver })).body.approval.id).toBe(approval.id);
     expect((await api(h, `/api/approvals/${approval.id}`, { headers: { 'x-api-key': KEYS.approver } })).status).toBe(200);

@@ -1,6 +1,6 @@
 import type { ApprovalRecord } from '../../approvals/approval.ts';
 import type { ErrorCode } from '../../errors.ts';
-import { textResult, type CallToolResult } from '../../protocol/mcp.ts';
+import type { CallToolResult } from '../../protocol/mcp.ts';
 import { errorResult } from '../tool-results.ts';
 import { STATUS_TOOL, WAIT_TOOL } from './builtin-tools.ts';
 
@@ -29,7 +29,7 @@ export function pendingResult(approval: ApprovalRecord, links: ApprovalLinks): C
     `Once it is approved, retry this exact call (same tool, same arguments): it will then run once. ${WAIT_TOOL}({ "approval_id": "${approval.id}" }) waits for the decision; ${STATUS_TOOL} tells where it stands.`,
     `The approval expires at ${new Date(approval.expiresAt).toISOString()}.`,
   ].join('\n');
-  return textResult(`${text} [GH_ERR_APPROVAL_PENDING]`, true, { 'gatehouse/error': { code: 'GH_ERR_APPROVAL_PENDING' }, ...approvalMeta(approval, links) });
+  return errorResult('GH_ERR_APPROVAL_PENDING', text, approvalMeta(approval, links));
 }
 
 export function deniedResult(approval: ApprovalRecord): CallToolResult {
@@ -59,10 +59,10 @@ export function actionRefusedResult(approval: ApprovalRecord, code: ErrorCode, r
 
 /** `onApprove: execute`: the gateway is running the call now; the result waits for one identical retry. */
 export function runningResult(approval: ApprovalRecord): CallToolResult {
-  return textResult(
-    `Approval ${approval.id} was granted and Gatehouse is running this call now. Retry this exact call shortly to get its result (it will not run again). [GH_ERR_APPROVAL_PENDING]`,
-    true,
-    { 'gatehouse/error': { code: 'GH_ERR_APPROVAL_PENDING' }, ...approvalMeta(approval) },
+  return errorResult(
+    'GH_ERR_APPROVAL_PENDING',
+    `Approval ${approval.id} was granted and Gatehouse is running this call now. Retry this exact call shortly to get its result (it will not run again).`,
+    approvalMeta(approval),
   );
 }
 

@@ -64,7 +64,7 @@ function readReason(reason: unknown): string | undefined {
 }
 
 /** An approval as the API shows it: the record without internals, times in ISO 8601, and its page. */
-export function approvalView(record: ApprovalRecord, pageUrl: string): Record<string, unknown> {
+export function approvalView(record: ApprovalRecord, pageUrl: string | undefined): Record<string, unknown> {
   const extra = record as Partial<{ quorum: number; votes: { actor: string; at: number; reason?: string }[]; approvers: string[] }>;
   return {
     id: record.id,
@@ -83,7 +83,7 @@ export function approvalView(record: ApprovalRecord, pageUrl: string): Record<st
     ...(extra.approvers ? { approvers: extra.approvers } : {}),
     ...(extra.votes ? { votes: extra.votes.map((v) => ({ ...v, at: iso(v.at) })) } : {}),
     history: record.history.map((t) => ({ state: t.state, at: iso(t.at), actor: t.actor, ...(t.reason ? { reason: t.reason } : {}) })),
-    url: pageUrl,
+    ...(pageUrl ? { url: pageUrl } : {}),
   };
 }
 

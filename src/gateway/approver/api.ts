@@ -24,14 +24,14 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
         throw new GatewayError('GH_ERR_INVALID_REQUEST', `state must be one of ${[...STATES].join(', ')}`);
       }
       const records = await ctx.actions.list(approver, state as ApprovalState | 'all');
-      return { approvals: records.map((r) => approvalView(r, ctx.pageUrl(request, r.id))) };
+      return { approvals: records.map((r) => approvalView(r, ctx.pageUrl(r.id))) };
     }),
   );
 
   app.get('/api/approvals/:id', route, (request, reply) =>
     serve(request, reply, async (approver) => {
       const record = await ctx.actions.get(approver, idOf(request));
-      return { approval: approvalView(record, ctx.pageUrl(request, record.id)) };
+      return { approval: approvalView(record, ctx.pageUrl(record.id)) };
     }),
   );
 
@@ -39,7 +39,7 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
     app.post(`/api/approvals/:id/${decision}`, route, (request, reply) =>
       serve(request, reply, async (approver) => {
         const record = await ctx.actions.decide(approver, idOf(request), decision, readBody(request).reason);
-        return { approval: approvalView(record, ctx.pageUrl(request, record.id)) };
+        return { approval: approvalView(record, ctx.pageUrl(record.id)) };
       }),
     );
   }

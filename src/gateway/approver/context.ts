@@ -20,8 +20,8 @@ export interface ApproverContext {
   publicOrigin: string | undefined;
   log: Logger;
   now(): number;
-  /** The approval's page, as the approver's browser reaches it. */
-  pageUrl(request: FastifyRequest, id: string): string;
+  /** The approval's page, the same link the caller and the webhook were given. */
+  pageUrl(id: string): string | undefined;
 }
 
 /** Which approver route a request was routed to (by the router, so `/%61pi/...` cannot dodge it), if any. */

@@ -25,8 +25,10 @@ export interface ApproverRoutesOptions {
   dataDir: string;
   /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
   signingKey?: string;
-  /** `approvals.publicUrl`: the base of the page links, and an accepted Origin for form posts. */
+  /** `approvals.publicUrl`: an accepted Origin for form posts, and whether the session cookie is `Secure`. */
   publicUrl?: string;
+  /** An approval's page, as the gateway links to it everywhere (`Gateway.approvalLinks.url`). */
+  pageUrl(id: string): string | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -58,7 +60,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
     publicOrigin: base && new URL(base).origin,
     log: options.log,
     now,
-    pageUrl: (request, id) => `${base ?? `http://${request.headers.host}`}/approvals/${encodeURIComponent(id)}`,
+    pageUrl: options.pageUrl,
   };
   await app.register(async (scope) => {
     scope.addHook('onSend', (_request, reply, payload, done) => {
