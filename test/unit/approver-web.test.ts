@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ApproverAccess } from '../../src/gateway/approver/access.ts';
 import { CsrfTokens, fromThisServer } from '../../src/gateway/approver/csrf.ts';
 import { escapeHtml, html } from '../../src/gateway/approver/html.ts';
-import { dataDirSecret, deriveKey } from '../../src/gateway/approver/secret-key.ts';
+import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/gateway/approver/secret-key.ts';
 import { SessionCookies } from '../../src/gateway/approver/session-cookie.ts';
 import { relative } from '../../src/gateway/approver/views.ts';
 import { noticeOf } from '../../src/approvals/notifications.ts';
@@ -105,5 +105,15 @@ describe('approver pages, the parts', () => {
     const notice = noticeOf(record, 'approval.created', { state: 'pending', at: 0, actor: 'agent' }, 'https://gh/approvals/apr_1');
     expect(notice.text).toBe('Approval needed: agent wants to run fx__&lt;b&gt; on fx (tenant t): a &amp; b c. https://gh/approvals/apr_1');
     expect(noticeOf(record, 'approval.denied', { state: 'denied', at: 1, actor: 'bob', reason: 'no' }, undefined).text).toBe('Denied by bob: fx__&lt;b&gt; for agent (tenant t) (no). apr_1');
+  });
+
+  it('checks every signature (request state, session cookie, CSRF token) with one constant-time helper', () => {
+    const mac = signatureOf(key, 'text');
+    expect(isSignatureOf(key, 'text', mac)).toBe(true);
+    expect(isSignatureOf(key, 'other', mac)).toBe(false);
+    expect(isSignatureOf(deriveKey('y'.repeat(32), 'test'), 'text', mac)).toBe(false);
+    expect(isSignatureOf(key, 'text', mac.slice(0, -2))).toBe(false);
+    expect(isSignatureOf(key, 'text', `${mac}AA`)).toBe(false);
+    for (const junk of [undefined, 42, '', 'x'.repeat(101)]) expect(isSignatureOf(key, 'text', junk)).toBe(false);
   });
 });

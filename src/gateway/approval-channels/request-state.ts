@@ -1,5 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { dataDirSecret, deriveKey } from '../approver/secret-key.ts';
+import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../approver/secret-key.ts';
 
 /**
  * What a 2026-07-28 client carries between the `input_required` answer and its retry. Signed, not encrypted: the
@@ -21,7 +20,6 @@ export type RequestStateProblem = 'malformed' | 'signature' | 'expired';
 export type VerifiedRequestState = { ok: true; state: ApprovalRequestState } | { ok: false; problem: RequestStateProblem };
 
 const VERSION = 'gh1';
-const MAC_BYTES = 32;
 const MAX_LENGTH = 2_048;
 
 /**
@@ -36,7 +34,7 @@ export class RequestStateCodec {
 
   mint(state: ApprovalRequestState): string {
     const body = Buffer.from(JSON.stringify({ a: state.approvalId, b: state.binding, k: state.ask, x: state.expiresAt }), 'utf8').toString('base64url');
-    return `${VERSION}.${body}.${this.mac(body)}`;
+    return `${VERSION}.${body}.${signatureOf(this.key, `${VERSION}.${body}`)}`;
   }
 
   verify(value: unknown, now: number): VerifiedRequestState {
@@ -44,9 +42,7 @@ export class RequestStateCodec {
     const parts = value.split('.');
     if (parts.length !== 3 || parts[0] !== VERSION || !parts[1] || !parts[2]) return { ok: false, problem: 'malformed' };
     const [, body, mac] = parts;
-    const given = Buffer.from(mac, 'base64url');
-    // Compared over the whole MAC, in constant time; a MAC of another length cannot be ours.
-    if (given.length !== MAC_BYTES || !timingSafeEqual(given, Buffer.from(this.mac(body), 'base64url'))) return { ok: false, problem: 'signature' };
+    if (!isSignatureOf(this.key, `${VERSION}.${body}`, mac)) return { ok: false, problem: 'signature' };
     let payload: { a?: unknown; b?: unknown; k?: unknown; x?: unknown };
     try {
       payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
@@ -57,10 +53,6 @@ export class RequestStateCodec {
     if (typeof a !== 'string' || typeof b !== 'string' || (k !== 'form' && k !== 'url') || typeof x !== 'number') return { ok: false, problem: 'malformed' };
     if (x <= now) return { ok: false, problem: 'expired' };
     return { ok: true, state: { approvalId: a, binding: b, ask: k, expiresAt: x } };
-  }
-
-  private mac(body: string): string {
-    return createHmac('sha256', this.key).update(`${VERSION}.${body}`).digest('base64url');
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -30,6 +30,19 @@ export async function dataDirSecret(dataDir: string, name: string): Promise<stri
 /** One key per purpose from one secret, so a value signed for one purpose is never valid for another. */
 export function deriveKey(secret: string, purpose: string): Buffer {
   return createHmac('sha256', secret).update(`gatehouse/${purpose}`).digest();
+}
+
+/** The base64url HMAC-SHA256 of `text`: what request states, session cookies and CSRF tokens are signed with. */
+export function signatureOf(key: Buffer, text: string): string {
+  return createHmac('sha256', key).update(text).digest('base64url');
+}
+
+/** Whether `given` is the signature of `text`, compared over the whole MAC in constant time. */
+export function isSignatureOf(key: Buffer, text: string, given: unknown): boolean {
+  if (typeof given !== 'string' || given.length === 0 || given.length > 100) return false;
+  const presented = Buffer.from(given, 'base64url');
+  const expected = createHmac('sha256', key).update(text).digest();
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
 async function readKey(path: string): Promise<string | undefined> {

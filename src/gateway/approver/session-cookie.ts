@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isSignatureOf, signatureOf } from './secret-key.ts';
 
 export interface ApproverSession {
   principal: string;
@@ -32,7 +32,7 @@ export class SessionCookies {
   /** The Set-Cookie header value of a new session. */
   issue(principal: string, tenant: string): string {
     const payload = Buffer.from(JSON.stringify([principal, tenant, this.options.now() + this.options.ttlMs])).toString('base64url');
-    return this.header(`${payload}.${this.sign(payload)}`, Math.floor(this.options.ttlMs / 1000));
+    return this.header(`${payload}.${signatureOf(this.key, payload)}`, Math.floor(this.options.ttlMs / 1000));
   }
 
   /** The Set-Cookie header value that ends the session in the browser. */
@@ -46,9 +46,7 @@ export class SessionCookies {
     const dot = value?.lastIndexOf('.') ?? -1;
     if (!value || dot < 1) return undefined;
     const payload = value.slice(0, dot);
-    const mac = Buffer.from(value.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.sign(payload), 'base64url');
-    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
+    if (!isSignatureOf(this.key, payload, value.slice(dot + 1))) return undefined;
     let fields: unknown;
     try {
       fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
@@ -60,10 +58,6 @@ export class SessionCookies {
     if (typeof principal !== 'string' || typeof tenant !== 'string' || typeof expiresAt !== 'number') return undefined;
     if (expiresAt <= this.options.now()) return undefined;
     return { principal, tenant, expiresAt, id: value.slice(dot + 1) };
-  }
-
-  private sign(payload: string): string {
-    return createHmac('sha256', this.key).update(payload).digest('base64url');
   }
 
   private header(value: string, maxAgeSeconds: number): string {
