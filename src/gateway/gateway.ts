@@ -163,7 +163,8 @@ export class Gateway {
     this.scheduler.start();
     this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
-    this.sweeper = setInterval(() => void this.approvals.expireDue().catch(() => undefined), APPROVAL_SWEEP_MS);
+    // Approvals also expire when read; the sweep only records expiry on time, so a failure is worth a warning.
+    this.sweeper = setInterval(() => void this.approvals.expireDue().catch((err: Error) => this.log.warn(`could not sweep expired approvals: ${err.message}`)), APPROVAL_SWEEP_MS);
     this.sweeper.unref();
     this.onApproval.start();
     this.notifications?.start();
