@@ -1,0 +1,77 @@
+import type { Store } from '../../src/ports.ts';
+import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
+
+/** INCR, and the TTL only when this increment created the key: later ones keep the first expiry (no sliding). */
+const INCREMENT = new RedisScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 and ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`);
+
+/**
+ * Key-value state in Redis: values JSON-encoded under `gh:<namespace>:<key>`, TTLs as PX, so expiry follows the
+ * Redis server's clock, not the gateway's injected Clock. Every operation is one round trip.
+ */
+export class RedisStore implements Store {
+  private constructor(private readonly redis: RedisConnection) {}
+
+  static async connect(options: RedisConnectionOptions): Promise<RedisStore> {
+    return new RedisStore(await connectRedis(options, 'GH_ERR_INTERNAL'));
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const text = await this.run(() => this.redis.client.get(this.key(key)));
+    return text === null ? undefined : (JSON.parse(text) as T);
+  }
+
+  async set(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<void> {
+    const text = encode(value);
+    await this.run(() =>
+      options.ttlMs === undefined ? this.redis.client.set(this.key(key), text) : this.redis.client.set(this.key(key), text, 'PX', ttlOf(options.ttlMs)),
+    );
+  }
+
+  async setIfAbsent(key: string, value: unknown, options: { ttlMs?: number } = {}): Promise<boolean> {
+    const text = encode(value);
+    const reply = await this.run(() =>
+      options.ttlMs === undefined
+        ? this.redis.client.set(this.key(key), text, 'NX')
+        : this.redis.client.set(this.key(key), text, 'PX', ttlOf(options.ttlMs), 'NX'),
+    );
+    return reply === 'OK';
+  }
+
+  async increment(key: string, options: { ttlMs?: number } = {}): Promise<number> {
+    const ttl = options.ttlMs === undefined ? '' : String(ttlOf(options.ttlMs));
+    return Number(await this.run(() => INCREMENT.run(this.redis.client, [this.key(key)], [ttl])));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.run(() => this.redis.client.del(this.key(key)));
+  }
+
+  async close(): Promise<void> {
+    await closeRedis(this.redis.client);
+  }
+
+  private key(key: string): string {
+    return `${this.redis.prefix}kv:${key}`;
+  }
+
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      throw redisFailure(err, this.redis, 'GH_ERR_INTERNAL');
+    }
+  }
+}
+
+function encode(value: unknown): string {
+  // JSON has no `undefined`: store it as null, which reads back as null (a present key), like a stored null.
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** PX needs a positive integer: a TTL below 1 ms expires at once, as it would in memory. */
+function ttlOf(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs));
+}
