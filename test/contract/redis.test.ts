@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../adapters/redis/store.ts';
+import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { runStoreContract } from './store.contract.ts';
+import { runApprovalStoreContract } from './approval-store.contract.ts';
 
 // One real redis-server per file; every store made by a contract gets its own namespace, so tests never see
 // each other's keys. Redis expires keys on its own clock, so `advance` waits for real.
@@ -19,6 +21,13 @@ describe.skipIf(!available)('Redis adapters', () => {
   });
 
   runStoreContract('redis', () => RedisStore.connect({ url: url(), namespace: `store${++namespaces}` }), (ms) => new Promise((r) => setTimeout(r, ms)));
+
+  let approvals = '';
+  runApprovalStoreContract(
+    'redis',
+    () => RedisApprovalStore.connect({ url: url(), namespace: (approvals = `approvals${++namespaces}`) }),
+    () => RedisApprovalStore.connect({ url: url(), namespace: approvals }),
+  );
 
   describe('connection errors', () => {
     it('names the endpoint when nothing listens there, without hanging', async () => {
