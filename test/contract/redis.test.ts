@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
+import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { runStoreContract } from './store.contract.ts';
 import { runApprovalStoreContract } from './approval-store.contract.ts';
+import { runAuditStoreContract } from './audit-store.contract.ts';
+import { chainEvents } from '../../src/audit/chain.ts';
+import { GENESIS } from '../../src/audit/record.ts';
 
 // One real redis-server per file; every store made by a contract gets its own namespace, so tests never see
 // each other's keys. Redis expires keys on its own clock, so `advance` waits for real.
@@ -28,6 +32,47 @@ describe.skipIf(!available)('Redis adapters', () => {
     () => RedisApprovalStore.connect({ url: url(), namespace: (approvals = `approvals${++namespaces}`) }),
     () => RedisApprovalStore.connect({ url: url(), namespace: approvals }),
   );
+
+  let audit = '';
+  runAuditStoreContract(
+    'redis',
+    () => RedisAuditStore.connect({ url: url(), namespace: (audit = `audit${++namespaces}`) }),
+    () => RedisAuditStore.connect({ url: url(), namespace: audit }),
+  );
+
+  describe('Redis specifics', () => {
+    it('appends and reads long chains in pages, from any seq', async () => {
+      const store = await RedisAuditStore.connect({ url: url(), namespace: `audit${++namespaces}` });
+      const records = chainEvents(GENESIS, Array.from({ length: 2_345 }, (_, i) => ({ tenant: 't', at: i, type: `e${i}`, actor: 'a', data: {} })));
+      expect(await store.append('t', GENESIS, records)).toEqual({ ok: true });
+      const seqs: number[] = [];
+      for await (const r of store.read('t', { fromSeq: 1_200 })) seqs.push(r.seq);
+      expect(seqs).toEqual(Array.from({ length: 2_345 - 1_199 }, (_, i) => 1_200 + i));
+      expect(await store.head('t')).toEqual({ seq: 2_345, hash: records.at(-1)!.hash });
+      await store.close();
+    });
+
+    it('refuses records that do not continue the expected head', async () => {
+      const store = await RedisAuditStore.connect({ url: url(), namespace: `audit${++namespaces}` });
+      const records = chainEvents({ seq: 5, hash: GENESIS.hash }, [{ tenant: 't', at: 1, type: 'x', actor: 'a', data: {} }]);
+      await expect(store.append('t', GENESIS, records)).rejects.toMatchObject({ code: 'GH_ERR_INTERNAL' });
+      expect(await store.head('t')).toEqual(GENESIS);
+      await store.close();
+    });
+
+    it('fails closed with a coded error naming the endpoint when Redis goes away, and never hangs', async () => {
+      const own = await startRedisServer();
+      const audit = await RedisAuditStore.connect({ url: own.url, namespace: 'gone' });
+      const store = await RedisStore.connect({ url: own.url, namespace: 'gone' });
+      await own.stop();
+      const started = Date.now();
+      await expect(audit.head('t')).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_UNAVAILABLE', data: { endpoint: own.url } });
+      await expect(store.get('k')).rejects.toMatchObject({ code: 'GH_ERR_INTERNAL', data: { endpoint: own.url } });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await audit.close();
+      await store.close();
+    });
+  });
 
   describe('connection errors', () => {
     it('names the endpoint when nothing listens there, without hanging', async () => {
