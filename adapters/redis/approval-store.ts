@@ -43,8 +43,8 @@ interface Change {
  * - `update` is optimistic: read, run the pure `update`, then a Lua compare-and-set on the exact text read. A
  *   conflict hands back the current text, and the update runs again on it.
  * - Every write publishes the record on `approvals:changes`; `watch` listens there on a second connection,
- *   subscribed before `connect` resolves. Pub/sub is at most once: a message sent while a replica is
- *   reconnecting is not replayed to it.
+ *   subscribed before `connect` resolves. Pub/sub is at most once, so after the subscriber reconnects every
+ *   approval that can still change is handed to the watchers again.
  */
 export class RedisApprovalStore implements ApprovalStore {
   private readonly instance = randomUUID();
@@ -57,6 +57,9 @@ export class RedisApprovalStore implements ApprovalStore {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.received(message);
     });
+    // ioredis subscribes again after a reconnect, but what was published in between is gone: tell the
+    // listeners about every approval that can still change (they take repeats, as from the file store's poll).
+    subscriber.on('ready', () => void this.resync());
   }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisApprovalStore> {
@@ -180,6 +183,12 @@ export class RedisApprovalStore implements ApprovalStore {
     if (change.from !== this.instance) this.emit(change.record);
   }
 
+  private async resync(): Promise<void> {
+    if (this.listeners.size === 0) return;
+    const records = await this.list().catch(() => []); // still down: the next reconnect tries again
+    for (const record of records) if (isLive(record)) this.emit(record);
+  }
+
   private emit(record: ApprovalRecord): void {
     for (const listener of this.listeners) listener(record);
   }
@@ -191,4 +200,9 @@ export class RedisApprovalStore implements ApprovalStore {
       throw redisFailure(err, this.redis, 'GH_ERR_INTERNAL');
     }
   }
+}
+
+/** Whether an approval can still change (as in the file store): only those are replayed after a reconnect. */
+function isLive(record: ApprovalRecord): boolean {
+  return record.state === 'pending' || record.state === 'approved' || (record.state === 'consumed' && record.execution !== undefined && record.execution.takenBy === undefined);
 }

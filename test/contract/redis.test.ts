@@ -4,7 +4,8 @@ import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
 import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { runStoreContract } from './store.contract.ts';
-import { runApprovalStoreContract } from './approval-store.contract.ts';
+import { runApprovalStoreContract, sampleApproval } from './approval-store.contract.ts';
+import { Redis } from 'ioredis';
 import { runAuditStoreContract } from './audit-store.contract.ts';
 import { chainEvents } from '../../src/audit/chain.ts';
 import { GENESIS } from '../../src/audit/record.ts';
@@ -58,6 +59,26 @@ describe.skipIf(!available)('Redis adapters', () => {
       await expect(store.append('t', GENESIS, records)).rejects.toMatchObject({ code: 'GH_ERR_INTERNAL' });
       expect(await store.head('t')).toEqual(GENESIS);
       await store.close();
+    });
+
+    it('tells watchers about changes published while their subscriber was reconnecting', async () => {
+      const namespace = `approvals${++namespaces}`;
+      const store = await RedisApprovalStore.connect({ url: url(), namespace });
+      const other = await RedisApprovalStore.connect({ url: url(), namespace });
+      await store.create(sampleApproval('lost1'));
+      const seen: string[] = [];
+      const stop = store.watch((r) => seen.push(`${r.id}:${r.state}`));
+      const admin = new Redis(url());
+      // Drop every subscriber connection, then write before it is back: the published message reaches no one.
+      await admin.client('KILL', 'TYPE', 'pubsub');
+      await other.update('lost1', (r) => ({ ...r, state: 'approved' }));
+      const until = Date.now() + 5_000;
+      while (!seen.includes('lost1:approved') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toContain('lost1:approved');
+      stop();
+      admin.disconnect();
+      await store.close();
+      await other.close();
     });
 
     it('fails closed with a coded error naming the endpoint when Redis goes away, and never hangs', async () => {
