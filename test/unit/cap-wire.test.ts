@@ -1,4 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { create, fromBinary, toBinary, type Message } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { TimestampSchema } from '@bufbuild/protobuf/wkt';
@@ -154,6 +158,23 @@ describe('CAP wire: golden bytes', () => {
     expect(firstPayloadTag('heartbeat').slice(0, 2)).toBe('62'); // 12
     expect(firstPayloadTag('job-progress').slice(0, 2)).toBe('7a'); // 15
     expect(firstPayloadTag('job-cancel')).toBe('8201'); // 16
+  });
+});
+
+describe('CAP wire: schema', () => {
+  it('src/protocol/gen/ is what `npm run gen:proto` makes of proto/ today', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const out = mkdtempSync(join(tmpdir(), 'cap-gen-'));
+    try {
+      execFileSync(join(root, 'node_modules/.bin/buf'), ['generate', '--template', 'proto/buf.gen.yaml', '-o', out], {
+        cwd: root,
+        stdio: 'pipe',
+      });
+      const file = 'src/protocol/gen/cordum/agent/v1/cap_pb.ts';
+      expect(readFileSync(join(out, file), 'utf8')).toBe(readFileSync(join(root, file), 'utf8'));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 
