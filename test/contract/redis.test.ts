@@ -81,6 +81,24 @@ describe.skipIf(!available)('Redis adapters', () => {
       await other.close();
     });
 
+    it('keeps approvals and audit chains across a crash of a persistent Redis, and reconnects by itself', async () => {
+      const own = await startRedisServer({ persistent: true });
+      const approvals = await RedisApprovalStore.connect({ url: own.url });
+      const audit = await RedisAuditStore.connect({ url: own.url });
+      await approvals.create(sampleApproval('kept1'));
+      const records = chainEvents(GENESIS, [{ tenant: 't', at: 1, type: 'a', actor: 'x', data: {} }]);
+      await audit.append('t', GENESIS, records);
+      await own.restart();
+      const until = Date.now() + 10_000;
+      let record = await approvals.get('kept1').catch(() => undefined);
+      while (!record && Date.now() < until) record = await approvals.get('kept1').catch(() => new Promise<undefined>((r) => setTimeout(r, 50)));
+      expect(record?.state).toBe('pending');
+      expect(await audit.head('t')).toEqual({ seq: 1, hash: records[0].hash });
+      await approvals.close();
+      await audit.close();
+      await own.stop();
+    });
+
     it('fails closed with a coded error naming the endpoint when Redis goes away, and never hangs', async () => {
       const own = await startRedisServer();
       const audit = await RedisAuditStore.connect({ url: own.url, namespace: 'gone' });

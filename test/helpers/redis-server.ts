@@ -4,10 +4,15 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A real redis-server on a free loopback port, in its own temp dir, with no persistence. */
+/**
+ * A real redis-server on a free loopback port, in its own temp dir. Without persistence by default; with
+ * `persistent`, an append-only file fsynced on every write, so `restart` keeps everything acknowledged.
+ */
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
+  /** Kills the server (SIGKILL: a crash, not a clean shutdown) and starts it again on the same port and dir. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -26,25 +31,33 @@ export function redisServerAvailable(): boolean {
   return false;
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: { persistent?: boolean } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-redis-'));
   const port = await freePort();
-  const child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  try {
-    await waitForPort(child, port, 10_000);
-  } catch (err) {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}\n${output}`);
-  }
+  const persistence = options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence, '--protected-mode', 'yes'];
+  let child: ChildProcess;
+  const launch = async () => {
+    child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitForPort(child, port, 10_000);
+    } catch (err) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}\n${output}`);
+    }
+  };
+  await launch();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    restart: async () => {
+      await stopChild(child, 'SIGKILL');
+      await launch();
+    },
     stop: async () => {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -82,10 +95,10 @@ async function waitForPort(child: ChildProcess, port: number, timeoutMs: number)
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
   await exited;
   clearTimeout(timer);
