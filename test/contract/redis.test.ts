@@ -91,7 +91,10 @@ describe.skipIf(!available)('Redis adapters', () => {
       await own.restart();
       const until = Date.now() + 10_000;
       let record = await approvals.get('kept1').catch(() => undefined);
-      while (!record && Date.now() < until) record = await approvals.get('kept1').catch(() => new Promise<undefined>((r) => setTimeout(r, 50)));
+      while (!record && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        record = await approvals.get('kept1').catch(() => undefined);
+      }
       expect(record?.state).toBe('pending');
       expect(await audit.head('t')).toEqual({ seq: 1, hash: records[0].hash });
       await approvals.close();
