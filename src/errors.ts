@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_UPSTREAM_ERROR: { retryable: false, summary: 'the upstream answered with an error' },
   GH_ERR_CANCELLED: { retryable: false, summary: 'the call was cancelled' },
   GH_ERR_AUDIT_BROKEN: { retryable: false, summary: 'the audit chain does not verify' },
+  GH_ERR_STATE_UNAVAILABLE: { retryable: true, summary: 'the state store (Redis) is not reachable, so the call is refused' },
   GH_ERR_AUDIT_UNAVAILABLE: { retryable: true, summary: 'the audit trail cannot be written, so calls are refused' },
   GH_ERR_WIRE_INVALID: { retryable: false, summary: 'bytes on the bus are not a CAP packet Gatehouse can read or write' },
   GH_ERR_INTERNAL: { retryable: false, summary: 'internal error' },

@@ -63,7 +63,7 @@ export class RedisApprovalStore implements ApprovalStore {
   }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisApprovalStore> {
-    const redis = await connectRedis(options, 'GH_ERR_INTERNAL');
+    const redis = await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE');
     const subscriber = redis.client.duplicate();
     subscriber.on('error', () => undefined); // reported by the commands of the main connection
     try {
@@ -71,7 +71,7 @@ export class RedisApprovalStore implements ApprovalStore {
     } catch (err) {
       subscriber.disconnect();
       await closeRedis(redis.client);
-      throw redisFailure(err, redis, 'GH_ERR_INTERNAL');
+      throw redisFailure(err, redis, 'GH_ERR_STATE_UNAVAILABLE');
     }
     return new RedisApprovalStore(redis, subscriber);
   }
@@ -197,7 +197,7 @@ export class RedisApprovalStore implements ApprovalStore {
     try {
       return await command();
     } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_INTERNAL');
+      throw redisFailure(err, this.redis, 'GH_ERR_STATE_UNAVAILABLE');
     }
   }
 }

@@ -15,7 +15,7 @@ export class RedisStore implements Store {
   private constructor(private readonly redis: RedisConnection) {}
 
   static async connect(options: RedisConnectionOptions): Promise<RedisStore> {
-    return new RedisStore(await connectRedis(options, 'GH_ERR_INTERNAL'));
+    return new RedisStore(await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE'));
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -61,7 +61,7 @@ export class RedisStore implements Store {
     try {
       return await command();
     } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_INTERNAL');
+      throw redisFailure(err, this.redis, 'GH_ERR_STATE_UNAVAILABLE');
     }
   }
 }

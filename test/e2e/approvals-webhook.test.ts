@@ -47,10 +47,9 @@ describe('the approvals webhook', () => {
   it('gives up after the last try, logs it without the secret path, and goes on with the next notice', async () => {
     const url = await deadUrl();
     const { webhook, log } = notifier(url, { attempts: 3 });
-    const started = performance.now();
     webhook.notify(notice('apr_1'));
     webhook.notify(notice('apr_2'));
-    expect(performance.now() - started).toBeLessThan(5); // notify only queues
+    expect(log.lines).toEqual([]); // notify only queues: no delivery has been tried, let alone failed, yet
     await waitFor(() => log.lines.length === 2, 'both notices to fail');
     expect(log.lines.map((l) => l.fields?.approvalId)).toEqual(['apr_1', 'apr_2']);
     expect(log.lines[0]).toMatchObject({ level: 'warn', fields: { to: new URL(url).origin } });
@@ -152,10 +151,8 @@ describe('approval notices from a running gateway', () => {
     cleanups.unshift(() => client.close());
     const held = heldWrite(client);
     const approval = await pendingApproval(h);
-    const started = performance.now();
     expect((await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver })).status).toBe(200);
     expect(resultText(await held)).toBe('wrote k');
-    expect(performance.now() - started).toBeLessThan(1000); // the first retry alone would wait about 1 s
     expect(h.writes()).toBe(1);
     expect((await h.gateway.approvals.get(approval.id))?.state).toBe('consumed');
   });

@@ -91,12 +91,11 @@ describe('path globs', () => {
     expect(() => pathGlob('/home/u/%2essh/key', '**/.ssh/**')).toThrow(/percent/);
   });
 
-  it('stay fast on adversarial inputs', () => {
+  // A backtracking matcher takes minutes here: the test's own timeout is the check.
+  it('stay fast on adversarial inputs', { timeout: 5_000 }, () => {
     const match = compilePathGlob('/**/a*a*a*a*a*a*a*b/**/c/**/d');
     const path = normalizePath(`/${'a/'.repeat(2000)}${'a'.repeat(5000)}`);
-    const started = performance.now();
     expect(match(path)).toBe(false);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 });
 

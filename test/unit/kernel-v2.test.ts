@@ -33,12 +33,11 @@ describe('kernel v2: match criteria', () => {
     expect(k.decide(call({ principal: 'bob', tenant: 'other' })).effect).toBe('deny');
   });
 
-  it('matches name globs in linear time: a many-star pattern on a long caller-chosen name does not hang the kernel', () => {
+  // A backtracking matcher takes minutes here: the test's own timeout is the check.
+  it('matches name globs in linear time: a many-star pattern on a long caller-chosen name does not hang the kernel', { timeout: 5_000 }, () => {
     const k = kernelOf(v2('  - { id: a, match: { principals: ["*a*a*a*a*a*a*a*b"] }, effect: allow }'));
-    const started = performance.now();
     expect(k.decide(call({ principal: 'a'.repeat(5000) })).effect).toBe('deny');
     expect(k.decide(call({ principal: `${'a'.repeat(5000)}b` })).effect).toBe('allow');
-    expect(performance.now() - started).toBeLessThan(500);
     expect(compileGlob('svc-?x*')('svc-1xyz')).toBe(true);
     expect(compileGlob('svc-?x*')('svc-xyz')).toBe(false);
     expect(compileGlob('a*b*c')('a-b-b-c')).toBe(true);
