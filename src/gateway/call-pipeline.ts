@@ -124,7 +124,8 @@ export class CallPipeline {
       return { result: errorResult('GH_ERR_INVALID_ARGUMENTS', `Invalid arguments for ${call.name}: ${invalid}`) };
     }
     // A 2026-07-28 retry names its approval in a signed requestState: one we did not sign is refused first.
-    const resumed = await this.approvalGate.verifyState(call, this.clock.now());
+    // (Only such a retry pays for the await: this is the hot path.)
+    const resumed = call.input?.requestState === undefined ? undefined : await this.approvalGate.verifyState(call, this.clock.now());
     if (resumed && 'error' in resumed) return { error: resumed.error };
 
     const jobId = ulid();
