@@ -82,6 +82,9 @@ interface TransitionOptions {
  */
 export class ApprovalService {
   private readonly serial = new Map<string, Promise<unknown>>();
+  /** Ends each wait in progress (`waitForSettled`, `waitForResult`). */
+  private readonly waits = new Set<() => void>();
+  private stopped = false;
   private groups: ApproverGroups;
   private readonly log: Pick<Logger, 'warn'> | undefined;
 
@@ -293,6 +296,15 @@ export class ApprovalService {
     return this.waitUntil(id, (r) => r.execution?.finishedAt !== undefined || (r.state !== 'consumed' && r.state !== 'approved'), budgetMs, options, false);
   }
 
+  /**
+   * The gateway is stopping: every wait ends now, and any later one at once, with the approval as it then is. A
+   * held call answers that it is still pending (the approval outlives the process) instead of holding the stop.
+   */
+  stopWaiting(): void {
+    this.stopped = true;
+    for (const finish of [...this.waits]) finish();
+  }
+
   /** Marks every due approval expired. Run periodically, so expiry is audited even if nobody asks again. */
   async expireDue(): Promise<number> {
     let count = 0;
@@ -501,10 +513,11 @@ export class ApprovalService {
   private async waitUntil(id: string, done: (r: ApprovalRecord) => boolean, budgetMs: number, options: WaitOptions, capByExpiry: boolean): Promise<ApprovalRecord> {
     const initial = await this.get(id);
     if (!initial) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
-    if (done(initial) || options.signal?.aborted) return initial;
+    if (done(initial) || options.signal?.aborted || this.stopped) return initial;
     const until = capByExpiry ? Math.min(budgetMs, Math.max(0, initial.expiresAt - this.clock.now())) : budgetMs;
     await new Promise<void>((resolve) => {
       const finish = () => {
+        this.waits.delete(finish);
         unwatch();
         clearTimeout(timer);
         if (ticker) clearInterval(ticker);
@@ -517,6 +530,7 @@ export class ApprovalService {
       const timer = setTimeout(finish, until);
       const ticker = options.onTick ? setInterval(options.onTick, options.tickMs ?? 10_000) : undefined;
       options.signal?.addEventListener('abort', finish, { once: true });
+      this.waits.add(finish);
       // It may have changed between the first read and the watch starting.
       void this.store.get(id).then((r) => r && done(r) && finish(), () => undefined);
     });

@@ -81,6 +81,8 @@ const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
 export class CallPipeline {
   /** What an upstream sends while serving a job (requests, logging) goes back to the client that made the call. */
   private readonly links = new Map<string, JobClientLink>();
+  /** Calls in progress: the gateway stops only once each has recorded how it ended. */
+  private readonly running = new Set<Promise<CallOutcome>>();
   private readonly clock: Pick<Clock, 'now'>;
   private readonly limiter: RateLimiter;
   private readonly quotas: SessionQuotas;
@@ -110,7 +112,20 @@ export class CallPipeline {
 
   clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
 
-  async call(call: NormalizedCall): Promise<CallOutcome> {
+  call(call: NormalizedCall): Promise<CallOutcome> {
+    const running = this.run(call);
+    this.running.add(running);
+    const forget = () => void this.running.delete(running);
+    running.then(forget, forget);
+    return running;
+  }
+
+  /** Resolves once no call is in progress, counting those that start meanwhile. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled(this.running);
+  }
+
+  private async run(call: NormalizedCall): Promise<CallOutcome> {
     const { catalog, kernel, jobs } = this.deps;
     const entry = catalog.resolve(call.name);
     if (!entry) {

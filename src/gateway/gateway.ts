@@ -62,6 +62,7 @@ export class Gateway {
   private readonly policies: PolicyReloader;
   private readonly notifications: ApprovalNotifications | undefined;
   private readonly onApproval: ExecuteOnApproval;
+  private readonly pipeline: CallPipeline;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
 
@@ -90,7 +91,7 @@ export class Gateway {
     const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
     this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
-    const pipeline = new CallPipeline({
+    const pipeline = (this.pipeline = new CallPipeline({
       catalog: this.catalog,
       kernel: this.kernel,
       approvals: this.approvals,
@@ -112,7 +113,7 @@ export class Gateway {
         approvalTtlMs: config.approvals.ttl,
         requestStates: async () => new RequestStateCodec(await requestStateKey({ dataDir: config.dataDir, ...(config.approvals.signingKey ? { signingKey: config.approvals.signingKey } : {}) })),
       },
-    });
+    }));
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins);
@@ -174,11 +175,14 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.onApproval.stop();
+    this.approvals.stopWaiting();
     await this.notifications?.close();
     this.policies.close();
     this.executor.stop();
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
+    // Each call in progress records how it ended before the audit trail closes.
+    await this.pipeline.idle();
     await this.audit.close();
     await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close()]);
   }
