@@ -43,6 +43,9 @@ export const ERROR_CATALOGUE = {
   GH_ERR_AUDIT_BROKEN: { retryable: false, summary: 'the audit chain does not verify' },
   GH_ERR_STATE_UNAVAILABLE: { retryable: true, summary: 'the state store (Redis) is not reachable, so the call is refused' },
   GH_ERR_AUDIT_UNAVAILABLE: { retryable: true, summary: 'the audit trail cannot be written, so calls are refused' },
+  GH_ERR_BUS_UNAVAILABLE: { retryable: true, summary: 'the bus (NATS) is not reachable, so the call is refused' },
+  GH_ERR_NO_WORKER: { retryable: true, summary: "no live worker serves the upstream's pool" },
+  GH_ERR_EXECUTION_IN_DOUBT: { retryable: false, summary: 'the worker running a non-idempotent call died mid-call; it may or may not have run, so it is not run again' },
   GH_ERR_WIRE_INVALID: { retryable: false, summary: 'bytes on the bus are not a CAP packet Gatehouse can read or write' },
   GH_ERR_INTERNAL: { retryable: false, summary: 'internal error' },
 } as const;

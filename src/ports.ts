@@ -25,8 +25,19 @@ export interface Bus {
   publish(subject: string, packet: BusPacket): Promise<void>;
   /** With a `queue`, each message goes to one member of the group; without, to every subscriber. */
   subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): Subscription;
+  /**
+   * Request/reply with JSON bodies, beside CAP: how a gateway reaches an upstream that a worker pool hosts for
+   * what is not a job (tools/list, resources/read …). Rejects with GH_ERR_UPSTREAM_UNAVAILABLE when nobody
+   * answers on `subject`, GH_ERR_UPSTREAM_TIMEOUT after `timeoutMs`, GH_ERR_CANCELLED when `signal` aborts, and
+   * with the responder's own coded error (code, message, data) when its handler throws.
+   */
+  request(subject: string, body: unknown, options: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown>;
+  /** Answers requests on `subject`; with a `queue`, one member of the group answers each. */
+  reply(subject: string, handler: BusResponder, options?: { queue?: string }): Subscription;
   close(): Promise<void>;
 }
+
+export type BusResponder = (body: unknown, subject: string) => Promise<unknown>;
 
 /** Key-value state with TTLs: payload pointers (`ctx:`/`res:`), job state, idempotency claims. */
 export interface Store {

@@ -1,5 +1,12 @@
-import type { Bus, BusHandler, Subscription } from '../../src/ports.ts';
+import type { Bus, BusHandler, BusResponder, Subscription } from '../../src/ports.ts';
+import { answer, unwrapReply } from '../../src/protocol/bus-reply.ts';
+import { GatewayError } from '../../src/errors.ts';
 import type { BusPacket } from '../../src/protocol/cap.ts';
+
+interface Responder {
+  handler: BusResponder;
+  queue?: string;
+}
 
 interface Subscriber {
   pattern: string[];
@@ -16,6 +23,8 @@ export class MemoryBus implements Bus {
   private readonly subscribers = new Set<Subscriber>();
   private readonly exactIndex = new Map<string, Set<Subscriber>>();
   private readonly queueCursor = new Map<string, number>();
+  /** Request/reply responders by exact subject (the channel to a pool's upstreams never needs wildcards). */
+  private readonly responders = new Map<string, Set<Responder>>();
   private closed = false;
 
   async publish(subject: string, packet: BusPacket): Promise<void> {
@@ -50,10 +59,52 @@ export class MemoryBus implements Bus {
     };
   }
 
+  async request(subject: string, body: unknown, options: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown> {
+    const responder = this.closed ? undefined : this.pickResponder(subject);
+    if (!responder) throw new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `nobody answers on ${subject}`);
+    options.signal?.throwIfAborted();
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const reply = new Promise<unknown>((resolve, reject) => {
+      timer = setTimeout(() => reject(new GatewayError('GH_ERR_UPSTREAM_TIMEOUT', `no answer on ${subject} within ${options.timeoutMs} ms`)), options.timeoutMs);
+      onAbort = () => reject(new GatewayError('GH_ERR_CANCELLED', `the request on ${subject} was cancelled`));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Delivered asynchronously, like a published packet: the responder never runs in the requester's stack.
+      queueMicrotask(() => void answer(responder.handler, body, subject).then(resolve));
+    });
+    try {
+      return unwrapReply(await reply, subject);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  reply(subject: string, handler: BusResponder, options: { queue?: string } = {}): Subscription {
+    const responder: Responder = { handler, queue: options.queue };
+    let set = this.responders.get(subject);
+    if (!set) this.responders.set(subject, (set = new Set()));
+    set.add(responder);
+    return { unsubscribe: () => void this.responders.get(subject)?.delete(responder) };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.responders.clear();
     this.subscribers.clear();
     this.exactIndex.clear();
+  }
+
+  /** One answer per request: the first plain responder, else the next member of a queue group (round robin). */
+  private pickResponder(subject: string): Responder | undefined {
+    const all = [...(this.responders.get(subject) ?? [])];
+    if (all.length === 0) return undefined;
+    const plain = all.find((r) => !r.queue);
+    if (plain) return plain;
+    const key = `reply\u0000${subject}`;
+    const cursor = (this.queueCursor.get(key) ?? 0) % all.length;
+    this.queueCursor.set(key, cursor + 1);
+    return all[cursor];
   }
 
   private match(subject: string): Subscriber[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/ports.ts';
+import { GatewayError } from '../../src/errors.ts';
 import { CAP_PROTOCOL_VERSION, type BusPacket } from '../../src/protocol/cap.ts';
 
 const packet = (jobId: string): BusPacket => ({
@@ -78,6 +79,43 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       await bus.publish('x.y', packet('j'));
       await settle();
       expect(got).toEqual(['j']);
+      await bus.close();
+    });
+
+    it('request/reply: answers, carries coded errors intact, and fails fast when nobody answers', async () => {
+      const bus = await makeBus();
+      bus.reply('gh.rpc.a', async (body) => ({ echo: body }), { queue: 'hosts' });
+      bus.reply('gh.rpc.fail', async () => {
+        throw new GatewayError('GH_ERR_UPSTREAM_ERROR', 'nope', { data: { rpcError: { code: -32601, message: 'x' } } });
+      });
+      await settle();
+      expect(await bus.request('gh.rpc.a', { n: 1 }, { timeoutMs: 5_000 })).toEqual({ echo: { n: 1 } });
+      await expect(bus.request('gh.rpc.fail', {}, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_ERROR', message: 'nope', data: { rpcError: { code: -32601 } } });
+      await expect(bus.request('gh.rpc.nobody', {}, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+      await bus.close();
+    });
+
+    it('request/reply: times out, and a cancelled request rejects at once', async () => {
+      const bus = await makeBus();
+      bus.reply('gh.rpc.slow', () => new Promise(() => undefined));
+      await settle();
+      await expect(bus.request('gh.rpc.slow', {}, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_TIMEOUT' });
+      const controller = new AbortController();
+      const pending = bus.request('gh.rpc.slow', {}, { timeoutMs: 60_000, signal: controller.signal });
+      controller.abort();
+      await expect(pending).rejects.toMatchObject({ code: 'GH_ERR_CANCELLED' });
+      await bus.close();
+    });
+
+    it('request/reply: one member of a queue group answers each request', async () => {
+      const bus = await makeBus();
+      const seen: string[] = [];
+      bus.reply('gh.rpc.q', async () => (seen.push('a'), 'a'), { queue: 'hosts' });
+      bus.reply('gh.rpc.q', async () => (seen.push('b'), 'b'), { queue: 'hosts' });
+      await settle();
+      const answers = await Promise.all(Array.from({ length: 6 }, () => bus.request('gh.rpc.q', {}, { timeoutMs: 5_000 })));
+      expect(answers).toHaveLength(6);
+      expect(seen).toHaveLength(6);
       await bus.close();
     });
   });
