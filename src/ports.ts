@@ -14,7 +14,11 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export type BusHandler = (packet: BusPacket, subject: string) => void;
+/**
+ * Handles one packet. On a durable (JetStream) subscription the message is acknowledged when the returned promise
+ * resolves and redelivered after a delay when it rejects; a handler that returns nothing acknowledges at once.
+ */
+export type BusHandler = (packet: BusPacket, subject: string) => unknown;
 
 export interface Subscription {
   unsubscribe(): void;
@@ -23,7 +27,10 @@ export interface Subscription {
 /** Subjects follow NATS rules: tokens split on `.`, `*` matches one token, `>` the rest. */
 export interface Bus {
   publish(subject: string, packet: BusPacket): Promise<void>;
-  /** With a `queue`, each message goes to one member of the group; without, to every subscriber. */
+  /**
+   * With a `queue`, each message goes to one member of the group; without, to every subscriber. Where the adapter
+   * keeps a subject durable (NATS JetStream), a queue subscription is a durable consumer named after the queue.
+   */
   subscribe(subject: string, handler: BusHandler, options?: { queue?: string }): Subscription;
   /**
    * Request/reply with JSON bodies, beside CAP: how a gateway reaches an upstream that a worker pool hosts for

@@ -34,7 +34,7 @@ export class MemoryBus implements Bus {
     queueMicrotask(() => {
       for (const sub of targets) {
         try {
-          sub.handler(packet, subject);
+          void Promise.resolve(sub.handler(packet, subject)).catch(() => undefined);
         } catch {
           // A throwing subscriber must not stop delivery to the others, as on a real bus.
         }
