@@ -154,6 +154,8 @@ export interface Upstream {
   readonly name: string;
   /** The endpoint of a Streamable HTTP upstream: egress rules that apply to a call apply to it too. */
   readonly url?: string;
+  /** Set when a worker pool hosts the upstream: its jobs go to that pool, never to this process's executor. */
+  readonly pool?: string;
   readonly state: UpstreamState;
   /** The initialize result of the current connection, once ready. */
   readonly serverCapabilities: Record<string, unknown> | undefined;

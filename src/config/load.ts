@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { configSchema, isStdioUpstream, type GatehouseConfig } from './schema.ts';
+import { configSchema, gatehouseConfigSchema, isStdioUpstream, type GatehouseConfig } from './schema.ts';
 import { interpolateEnv } from './interpolate.ts';
 import { loadYamlFile, validateYaml, type LoadedYaml } from './yaml-file.ts';
 import { GatewayError } from '../errors.ts';
@@ -31,7 +31,7 @@ export function resolveConfig(loaded: LoadedYaml, env: NodeJS.ProcessEnv = proce
     }
     throw err;
   }
-  const config = validateYaml(loaded, configSchema, 'GH_ERR_CONFIG_INVALID', value);
+  const config = validateYaml(loaded, gatehouseConfigSchema, 'GH_ERR_CONFIG_INVALID', value);
   return resolvePaths(config, dirname(loaded.file));
 }
 
@@ -44,15 +44,23 @@ export function resolvePaths(config: GatehouseConfig, base: string): GatehouseCo
 }
 
 /**
- * What the state commands (approvals, audit) need from a gateway's config: where the data dir is, and the
- * approval TTL. Nothing else is read or interpolated, so an approver's shell needs none of the gateway's secrets.
+ * What the state commands (approvals, audit) need from a gateway's config: where the state is (the data dir, or
+ * Redis in distributed mode) and the approval TTL. Nothing else is read or interpolated, so an approver's shell
+ * needs none of the gateway's other secrets.
  */
-export function loadStateConfig(file: string): GatehouseConfig {
+export function loadStateConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
   const path = resolve(file);
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  const partial = validateYaml(loaded, configSchema.pick({ dataDir: true, approvals: true }), 'GH_ERR_CONFIG_INVALID', { dataDir: raw.dataDir, approvals: raw.approvals });
-  return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), approvals: partial.approvals });
+  // Distributed mode keeps state in Redis: its URL is the one other value read (and interpolated: it may hold a password).
+  const redis = raw.mode === 'distributed' ? interpolateEnv(raw.redis, env) : undefined;
+  const partial = validateYaml(loaded, configSchema.pick({ dataDir: true, approvals: true, mode: true, redis: true }), 'GH_ERR_CONFIG_INVALID', {
+    dataDir: raw.dataDir,
+    approvals: raw.approvals,
+    mode: raw.mode,
+    redis,
+  });
+  return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), approvals: partial.approvals, mode: partial.mode, ...(partial.redis ? { redis: partial.redis } : {}) });
 }
 
 /** The config used when only flags are given (`gatehouse wrap`, or state commands with `--data-dir`). */

@@ -19,8 +19,13 @@ const toolOverrides = z.record(
   z.strictObject({ annotations: annotationMatchSchema.optional(), riskTags: z.array(z.string().min(1)).optional() }),
 );
 
-/** Fields every upstream kind shares: policy facts about it and its tools. */
+/** Fields every upstream kind shares: policy facts about it and its tools, and where it runs. */
 const upstreamPolicyFacts = {
+  /**
+   * Distributed mode: the worker pool that hosts this upstream (`gatehouse worker --pool <pool>`); gateways then
+   * never start it themselves. Without a pool, every gateway replica runs its own copy.
+   */
+  pool: z.string().regex(/^[A-Za-z0-9-]{1,32}$/, 'pool names are 1-32 letters, digits or dashes').optional(),
   /** Labels that policy rules can match (`match.labels`) and CEL can read (`labels`). */
   labels: z.record(z.string(), z.string()).optional(),
   tools: toolOverrides.optional(),
@@ -71,6 +76,24 @@ const apiKey = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
+  /** embedded: one process, state under dataDir. distributed: replicas and workers on NATS (bus) and Redis (state). */
+  mode: z.enum(['embedded', 'distributed']).default('embedded'),
+  nats: z
+    .strictObject({
+      url: z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, 'expected a NATS URL such as "nats://127.0.0.1:4222"'),
+      /** Keep dispatched jobs in a JetStream stream, so jobs no worker has taken survive a NATS restart. */
+      jetstream: z.boolean().default(false),
+    })
+    .optional(),
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'expected a Redis URL such as "redis://127.0.0.1:6379"') }).optional(),
+  /** Distributed mode: how workers report in, and how much each takes on at once. */
+  workers: z
+    .strictObject({
+      /** A worker is dead after 3 missed heartbeats. */
+      heartbeatInterval: durationMs.default(1_000),
+      maxParallelJobs: z.number().int().positive().default(16),
+    })
+    .prefault({}),
   listen: z
     .strictObject({
       /** Streamable HTTP at /mcp; false turns HTTP off. Binds to loopback unless a host says otherwise. */
@@ -144,6 +167,21 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+});
+
+/** The config file's schema with the checks that span keys: what each mode needs. */
+export const gatehouseConfigSchema = configSchema.superRefine((config, ctx) => {
+  if (config.mode === 'distributed') {
+    if (!config.nats) ctx.addIssue({ code: 'custom', path: ['nats'], message: 'mode: distributed needs nats: { url }' });
+    if (!config.redis) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'mode: distributed needs redis: { url }' });
+    if (!config.approvals.signingKey) {
+      ctx.addIssue({ code: 'custom', path: ['approvals', 'signingKey'], message: 'mode: distributed needs approvals.signingKey, shared by every replica (they sign request states and approver sessions)' });
+    }
+    return;
+  }
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.pool) ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'pool'], message: 'a pool needs mode: distributed (workers host pools)' });
+  }
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;

@@ -21,6 +21,7 @@ import { RateLimiter } from '../enforcement/throttle.ts';
 import { SessionQuotas } from '../enforcement/session-quota.ts';
 import { redactArguments } from '../enforcement/redact.ts';
 import { impliedRiskTags } from '../kernel/hints.ts';
+import { IDEMPOTENT_LABEL, isIdempotentTool } from '../scheduler/idempotency.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall, ReplyChannel } from './call.ts';
@@ -35,6 +36,8 @@ export interface CallPipelineOptions {
   holdProgressEveryMs: number;
   /** The per-upstream request timeout from the config, when the policy sets none (ms). */
   upstreamTimeoutMs(server: string): number;
+  /** Which pool serves an upstream's jobs, and whether workers elsewhere (not this process) run it. */
+  placement(server: string): { pool: string; remote: boolean };
   /** Per-client hold budgets by `clientInfo.name` (ms); `holdBudgetMs` for the others. */
   holdBudgetByClient?: Readonly<Record<string, number>>;
   /** Tells the human where to approve: the page and a CLI line. */
@@ -255,6 +258,7 @@ export class CallPipeline {
     const { store, scheduler, options } = this.deps;
     const { principal, tenant, sessionId } = call.caller;
     const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
+    const idempotent = isIdempotentTool(entry.facts.annotations);
     const context: JobContext = {
       server: entry.server,
       tool: entry.tool.name,
@@ -271,7 +275,12 @@ export class CallPipeline {
       env: {},
       tenantId: tenant,
       principalId: principal,
-      labels: { 'mcp.server': entry.server, 'mcp.tool': entry.tool.name, ...(sessionId ? { 'mcp.session': sessionId } : {}) },
+      labels: {
+        'mcp.server': entry.server,
+        'mcp.tool': entry.tool.name,
+        ...(sessionId ? { 'mcp.session': sessionId } : {}),
+        ...(idempotent ? { [IDEMPOTENT_LABEL]: 'true' } : {}),
+      },
       meta: {
         tenantId: tenant,
         actorId: principal,
@@ -288,7 +297,8 @@ export class CallPipeline {
     const progressToken = call.reply.progressToken;
     try {
       const result = await scheduler.run(job, {
-        pool: entry.server,
+        ...options.placement(entry.server),
+        idempotent,
         traceId: traceIdOf(call.meta?.traceparent),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),

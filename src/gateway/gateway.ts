@@ -9,7 +9,7 @@ import { toolFactsFromConfig } from './tool-facts.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
 import { PolicyReloader, type ReloadOutcome } from './policy-reloader.ts';
 import { ApprovalService } from '../approvals/service.ts';
-import { Scheduler } from '../scheduler/scheduler.ts';
+import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.ts';
 import { Executor } from '../scheduler/executor.ts';
 import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
@@ -36,6 +36,8 @@ export interface GatewayPorts {
   upstreams: Map<string, Upstream>;
   /** Told of every approval created or settled (the webhook), when one is configured. */
   notifier?: Notifier;
+  /** Distributed mode: the live workers of each pool, and whether jobs may queue durably for one. */
+  scheduling?: SchedulerOptions;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -87,7 +89,7 @@ export class Gateway {
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
     const jobs = new JobTracker(this.audit, ports.clock);
-    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId);
+    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId, ports.scheduling);
     const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
     this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
@@ -108,6 +110,10 @@ export class Gateway {
         decisionBudgetMs: config.kernel.decisionBudget,
         recordArguments: config.audit.recordArguments,
         upstreamTimeoutMs: (server) => this.directory.timeoutMs(server),
+        placement: (server) => {
+          const pool = ports.upstreams.get(server)?.pool;
+          return pool ? { pool, remote: true } : { pool: server, remote: false };
+        },
         approvalHint: links.hint,
         approvalUrl: links.url,
         approvalTtlMs: config.approvals.ttl,
@@ -204,7 +210,8 @@ export class Gateway {
   }
 
   private async startUpstream(upstream: Upstream): Promise<void> {
-    this.executor.serve(upstream.name);
+    // An upstream a worker pool hosts runs its jobs there; this process only lists and reads through it.
+    if (!upstream.pool) this.executor.serve(upstream.name);
     await upstream.start({
       state: (state) => {
         if (state === 'ready') {

@@ -13,6 +13,7 @@ import { redactResult, redactValue } from '../enforcement/redact.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from './job-context.ts';
 import { limitOutput } from './output-limit.ts';
+import { claimKey, isIdempotentJob } from './idempotency.ts';
 
 type RpcError = { code: number; message: string; data?: unknown };
 
@@ -55,11 +56,26 @@ export class Executor {
       this.bus.subscribe(
         Subjects.pool(pool),
         (packet) => {
-          if (packet.payload.kind === 'jobRequest') void this.execute(packet.payload.jobRequest);
+          // Returned, so a durable bus acknowledges the job only once its result is out.
+          if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest);
         },
         { queue: `executors.${pool}` },
       ),
     );
+  }
+
+  /** Also takes jobs sent to this worker alone (`worker.<id>.jobs`): a gateway picked it as the least loaded. */
+  serveDirect(): void {
+    this.subscriptions.push(
+      this.bus.subscribe(Subjects.worker(this.workerId), (packet) => {
+        if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest);
+      }),
+    );
+  }
+
+  /** Jobs running here now: a worker's heartbeat reports it. */
+  get activeJobs(): number {
+    return this.running.size;
   }
 
   stop(): void {
@@ -74,6 +90,10 @@ export class Executor {
     let result: JobResult;
     let resultRules: readonly string[] | undefined;
     try {
+      const claimed = await this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS });
+      if (!claimed && !isIdempotentJob(job)) {
+        throw new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} was already taken by another executor, which may have run it; a tool that is not idempotent is not run twice`);
+      }
       const context = await this.store.get<JobContext>(job.contextPtr);
       if (!context) throw asGatewayError(new Error(`the job context ${job.contextPtr} is gone`));
       const upstream = this.upstreamFor(context.server);

@@ -79,7 +79,7 @@ function start(decide: Decide, options: { upstreamUrl?: string; answer?: (args: 
     audit,
     log: silentLogger,
     clock,
-    options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, approvalHint: () => '', decisionBudgetMs: 50 },
+    options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },
   });
   scheduler.start();
   executor.serve('up');

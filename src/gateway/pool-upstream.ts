@@ -1,0 +1,95 @@
+import type { Bus, Upstream, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../ports.ts';
+import type { Logger } from '../log.ts';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
+import { GatewayError, isGatewayError } from '../errors.ts';
+import { upstreamRpcSubject, type UpstreamDescription, type UpstreamRpcRequest } from '../protocol/upstream-rpc.ts';
+
+const DESCRIBE_TIMEOUT_MS = 2_000;
+
+/**
+ * An upstream that a worker pool hosts, as a gateway sees it: lists, reads and notifications travel on the bus's
+ * request/reply channel to whichever worker has it ready; its tool calls are jobs for the pool. It is `ready`
+ * while some worker answers, and polls them so that a pool coming up, going away or changing its lists is seen.
+ */
+export class PoolUpstream implements Upstream {
+  private current: UpstreamState = 'starting';
+  private capabilities: Record<string, unknown> | undefined;
+  private listener: UpstreamListener = {};
+  private poller: NodeJS.Timeout | undefined;
+  /** The list_changed counts each worker last reported, to turn their growth into notifications. */
+  private readonly seenChanges = new Map<string, Record<string, number>>();
+
+  constructor(
+    readonly name: string,
+    readonly pool: string,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+    private readonly options: { pollMs?: number } = {},
+  ) {}
+
+  get state(): UpstreamState {
+    return this.current;
+  }
+
+  get serverCapabilities(): Record<string, unknown> | undefined {
+    return this.capabilities;
+  }
+
+  async start(listener: UpstreamListener): Promise<void> {
+    this.listener = listener;
+    await this.poll();
+    this.poller = setInterval(() => void this.poll(), this.options.pollMs ?? 2_000);
+    this.poller.unref();
+  }
+
+  async request(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions = {}): Promise<Record<string, unknown>> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    const body: UpstreamRpcRequest = { op: 'request', method, ...(params ? { params } : {}), timeoutMs };
+    try {
+      return (await this.bus.request(upstreamRpcSubject(this.name), body, { timeoutMs: timeoutMs + 1_000, ...(options.signal ? { signal: options.signal } : {}) })) as Record<string, unknown>;
+    } catch (err) {
+      if (isGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE')) throw new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `no worker of pool ${this.pool} has ${this.name} ready`, { cause: err });
+      throw err;
+    }
+  }
+
+  async notify(method: string, params?: Record<string, unknown>): Promise<void> {
+    const body: UpstreamRpcRequest = { op: 'notify', method, ...(params ? { params } : {}) };
+    await this.bus.request(upstreamRpcSubject(this.name), body, { timeoutMs: DESCRIBE_TIMEOUT_MS });
+  }
+
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.current = 'closed';
+  }
+
+  private async poll(): Promise<void> {
+    if (this.current === 'closed') return;
+    let description: UpstreamDescription;
+    try {
+      description = (await this.bus.request(upstreamRpcSubject(this.name), { op: 'describe' } satisfies UpstreamRpcRequest, { timeoutMs: DESCRIBE_TIMEOUT_MS })) as UpstreamDescription;
+    } catch (err) {
+      this.become('down', err as Error);
+      return;
+    }
+    this.capabilities = description.serverCapabilities;
+    const before = this.seenChanges.get(description.workerId);
+    this.seenChanges.set(description.workerId, description.changes);
+    if (this.current !== 'ready') {
+      this.become('ready');
+      return;
+    }
+    // A worker seen before reports more list changes: its upstream's lists changed since the last poll.
+    for (const [method, count] of Object.entries(description.changes)) {
+      if (before && count > (before[method] ?? 0)) this.listener.notification?.(method, undefined);
+    }
+  }
+
+  private become(state: UpstreamState, error?: Error): void {
+    if (this.current === state || this.current === 'closed') return;
+    if (state === 'down') this.log.warn(`${this.name} (pool ${this.pool}) is not served by any worker: ${error?.message ?? 'no answer'}`);
+    this.current = state;
+    this.listener.state?.(state, error);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The request/reply channel between gateways and the workers that host an upstream, for everything that is not a
+ * job: describing the upstream, lists, reads and notifications. `tools/call` never travels here; it is a CAP job.
+ */
+export const upstreamRpcSubject = (upstream: string): string => `gh.upstream.${upstream}.rpc`;
+
+/** The queue group of the workers hosting one upstream: one of them answers each request. */
+export const upstreamRpcQueue = (upstream: string): string => `hosts.${upstream}`;
+
+export type UpstreamRpcRequest =
+  | { op: 'describe' }
+  | { op: 'request'; method: string; params?: Record<string, unknown>; timeoutMs: number }
+  | { op: 'notify'; method: string; params?: Record<string, unknown> };
+
+export interface UpstreamDescription {
+  workerId: string;
+  serverCapabilities: Record<string, unknown> | undefined;
+  /** How many of each `notifications/…/list_changed` the upstream has sent on this worker: the gateway diffs them. */
+  changes: Record<string, number>;
+}
