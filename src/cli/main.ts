@@ -4,6 +4,7 @@ import { runWrap, WRAP_HELP } from './commands/wrap.ts';
 import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
 import { runAudit, AUDIT_HELP } from './commands/audit.ts';
 import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
+import { runWorker, WORKER_HELP } from './commands/worker.ts';
 
 const HELP = `gatehouse: a governance gateway for MCP tool calls
 
@@ -15,6 +16,7 @@ Commands:
   approvals  list, show, approve or deny pending approvals
   audit      tail, verify or export the audit trail
   policy     check, test, explain and replay policies
+  worker     join a worker pool and host its upstreams (distributed mode)
 
 Run \`gatehouse <command> --help\` for a command's options.
 Exit codes: 0 success, 1 failure, 2 bad usage.`;
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   approvals: { run: runApprovals, help: APPROVALS_HELP },
   audit: { run: runAudit, help: AUDIT_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
+  worker: { run: runWorker, help: WORKER_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -83,6 +83,14 @@ export class Executor {
     for (const controller of this.running.values()) controller.abort('the executor is stopping');
   }
 
+  /** Takes no more jobs, lets those running finish for up to `graceMs`, then stops the rest. */
+  async drain(graceMs: number): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    const until = this.clock.now() + graceMs;
+    while (this.running.size > 0 && this.clock.now() < until) await this.clock.sleep(50);
+    this.stop();
+  }
+
   private async execute(job: JobRequest): Promise<void> {
     const started = this.clock.now();
     const controller = new AbortController();

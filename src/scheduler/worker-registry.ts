@@ -77,7 +77,8 @@ export class WorkerRegistry {
     let best: string[] = [];
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const [id, worker] of this.workers) {
-      if (worker.pool !== pool || !this.isLive(worker, now)) continue;
+      // Capacity 0 is a worker's goodbye: it finishes what it has and takes nothing new.
+      if (worker.pool !== pool || worker.maxParallelJobs === 0 || !this.isLive(worker, now)) continue;
       const load = Math.max(worker.reportedActive, worker.dispatched.size) / Math.max(1, worker.maxParallelJobs);
       if (load < bestLoad) [best, bestLoad] = [[id], load];
       else if (load === bestLoad) best.push(id);
@@ -90,7 +91,7 @@ export class WorkerRegistry {
 
   live(pool: string): string[] {
     const now = this.clock.now();
-    return [...this.workers].filter(([, w]) => w.pool === pool && this.isLive(w, now)).map(([id]) => id);
+    return [...this.workers].filter(([, w]) => w.pool === pool && w.maxParallelJobs > 0 && this.isLive(w, now)).map(([id]) => id);
   }
 
   noteDispatched(workerId: string, jobId: string): void {

@@ -55,6 +55,15 @@ export class Heartbeater {
   }
 
   /**
+   * Stops beating with a last beat of capacity 0: the worker is leaving, so gateways send it nothing more, while
+   * the jobs it still finishes (a drain) end normally. CAP has no goodbye message; capacity 0 is the signal.
+   */
+  async goodbye(): Promise<void> {
+    this.stop();
+    await this.beat(0);
+  }
+
+  /**
    * Beats at once, for a load change the gateways should see before the next tick. Throttled: inside the gap the
    * beat is deferred to its end (one at most), so the latest load still goes out early. A stopped worker stays quiet.
    */
@@ -69,10 +78,10 @@ export class Heartbeater {
     this.trailing.unref();
   }
 
-  private async beat(): Promise<void> {
+  private async beat(maxParallelJobs = this.info.maxParallelJobs): Promise<void> {
     const now = this.clock.now();
     this.lastBeatAt = now;
-    const { workerId, pool, maxParallelJobs, capabilities, labels = {} } = this.info;
+    const { workerId, pool, capabilities, labels = {} } = this.info;
     const heartbeat: Heartbeat = { workerId, pool, maxParallelJobs, capabilities, labels, activeJobs: this.activeJobs(), cpuLoad: loadavg()[0] / availableParallelism() };
     try {
       // A heartbeat belongs to no call, hence no trace.

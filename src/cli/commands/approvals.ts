@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { openDataDir } from '../../runtime/embedded.ts';
+import { openApprovalState } from '../../runtime/state.ts';
 import type { ApprovalRecord } from '../../approvals/approval.ts';
 import { GatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';
@@ -26,7 +26,7 @@ export async function runApprovals(argv: string[]): Promise<number> {
   const [action, id] = args.positionals;
   if (!action) throw usage('missing an action: list, show, approve or deny');
   const config = stateConfig(args);
-  const state = openDataDir(config.dataDir, config.approvals.ttl);
+  const state = await openApprovalState(config);
   const approvals = state.approvals.useApproverGroups(config.approvals.groups);
   try {
     switch (action) {

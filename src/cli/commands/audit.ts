@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { openAuditStore } from '../../runtime/embedded.ts';
+import { openAuditState } from '../../runtime/state.ts';
 import type { AuditStore } from '../../ports.ts';
 import { verifyChain } from '../../audit/verify.ts';
 import type { AuditRecord } from '../../audit/record.ts';
-import { flag, parseArgs, usage } from '../args.ts';
+import { flag, parseArgs, usage, type ParsedArgs } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
 
 export const AUDIT_HELP = `Usage:
@@ -26,8 +26,15 @@ export async function runAudit(argv: string[]): Promise<number> {
   const [action] = args.positionals;
   if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!);
   const config = stateConfig(args);
-  const store = openAuditStore(config.dataDir);
-  const tenants = flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants();
+  const store = await openAuditState(config);
+  try {
+    return await runAuditAction(store, action, args, flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants());
+  } finally {
+    await store.close();
+  }
+}
+
+async function runAuditAction(store: AuditStore, action: string | undefined, args: ParsedArgs, tenants: string[]): Promise<number> {
   switch (action) {
     case 'tail':
       return tail(store, tenants, Number(flag(args, 'lines') ?? 20), args.flags.follow === true);

@@ -1,9 +1,11 @@
 import { loadConfig } from '../../config/load.ts';
 import { createLogger } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
+import { createDistributedGateway } from '../../runtime/distributed.ts';
 import { serveHttp } from '../../gateway/http-front.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
+import type { Gateway } from '../../gateway/gateway.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 
@@ -16,7 +18,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['config'] });
   const { config, file } = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
   const log = createLogger(config.log.level);
-  const gateway = createEmbeddedGateway(config, log);
+  const gateway = config.mode === 'distributed' ? await createDistributedGateway(config, log) : createEmbeddedGateway(config, log);
   const caller = localCaller();
   let http: Awaited<ReturnType<typeof serveHttp>> | undefined;
   if (config.listen.http) {
@@ -54,9 +56,11 @@ export async function runStart(argv: string[]): Promise<number> {
   return 0;
 }
 
-function banner(configFile: string, url: string | undefined, gateway: ReturnType<typeof createEmbeddedGateway>): string {
+function banner(configFile: string, url: string | undefined, gateway: Gateway): string {
   const upstreams = gateway.directory.all().map((u) => `${u.name} (${u.state})`).join(', ') || 'none';
-  const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, `  policy snapshot: ${gateway.kernel.snapshot}`, `  data dir: ${gateway.config.dataDir}`];
+  const { mode, dataDir, nats, redis } = gateway.config;
+  const state = mode === 'distributed' ? `  mode: distributed (NATS ${endpointOf(nats!.url)}, Redis ${endpointOf(redis!.url)})` : `  data dir: ${dataDir}`;
+  const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, `  policy snapshot: ${gateway.kernel.snapshot}`, state];
   if (url) {
     lines.push(
       '',
@@ -72,4 +76,9 @@ function banner(configFile: string, url: string | undefined, gateway: ReturnType
     );
   }
   return lines.join('\n');
+}
+
+/** A service URL without its credentials, for the banner. */
+function endpointOf(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
 }

@@ -4,7 +4,7 @@ import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../policy-tools/replay.ts';
 import type { AuditStore } from '../../../ports.ts';
-import { openAuditStore } from '../../../runtime/embedded.ts';
+import { openAuditState } from '../../../runtime/state.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
 import { stateConfig, STATE_FLAGS } from '../../state.ts';
 import { takePolicyPaths } from './sources.ts';
@@ -29,7 +29,7 @@ export async function runReplay(argv: string[]): Promise<number> {
   if (taken.paths.length === 0) throw usage('missing --policy DRAFT: the bundle to replay under');
   const since = flag(args, 'since') === undefined ? undefined : parseSince(flag(args, 'since')!, Date.now());
   const draft = new Kernel(loadPolicyFiles(taken.paths));
-  const store = openAuditStore(stateConfig(args).dataDir);
+  const store = await openAuditState(stateConfig(args));
   try {
     const tenants = flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants();
     const report = await replayDecisions(allRecords(store, tenants), draft, { since });

@@ -1,0 +1,112 @@
+/**
+ * The composition roots of distributed mode: gateway replicas and workers on NATS (the bus) and Redis (state).
+ * The core is the same as embedded mode's; only the adapters behind the ports differ, and which upstreams a
+ * process runs itself: a gateway runs those without a `pool`, a worker those of its pool.
+ */
+import { NatsBus } from '../../adapters/nats/bus.ts';
+import { RedisStore } from '../../adapters/redis/store.ts';
+import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
+import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
+import { systemClock } from '../../adapters/memory/clock.ts';
+import { WebhookNotifier } from '../../adapters/http/webhook.ts';
+import type { AuditStore, Bus, Upstream } from '../ports.ts';
+import { ApprovalService } from '../approvals/service.ts';
+import { AuditTrail } from '../audit/trail.ts';
+import type { Logger } from '../log.ts';
+import type { GatehouseConfig } from '../config/schema.ts';
+import { GatewayError } from '../errors.ts';
+import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { PoolUpstream } from '../gateway/pool-upstream.ts';
+import { ChainWriter } from '../audit/chain-writer.ts';
+import { WorkerRegistry } from '../scheduler/worker-registry.ts';
+import { createUpstreams } from './embedded.ts';
+import { Subjects } from '../protocol/cap.ts';
+
+/** Subjects JetStream keeps when `nats.jetstream` is on: jobs no worker has taken yet survive a NATS restart. */
+const DURABLE_SUBJECTS = [`${Subjects.pool('>')}`, Subjects.submit];
+
+function endpoint<K extends 'nats' | 'redis'>(config: GatehouseConfig, key: K): NonNullable<GatehouseConfig[K]> {
+  const value = config.mode === 'distributed' ? config[key] : undefined;
+  if (!value) throw new GatewayError('GH_ERR_CONFIG_INVALID', `this needs mode: distributed with ${key}: { url } in the config`);
+  return value;
+}
+
+export const natsOf = (config: GatehouseConfig) => endpoint(config, 'nats');
+export const redisOf = (config: GatehouseConfig) => endpoint(config, 'redis');
+
+export function connectBus(config: GatehouseConfig, name: string): Promise<Bus> {
+  const nats = natsOf(config);
+  return NatsBus.connect({ url: nats.url, name, ...(nats.jetstream ? { jetstream: { subjects: DURABLE_SUBJECTS } } : {}) });
+}
+
+/** A gateway replica: stateless itself, so any number can serve behind a load balancer. */
+export async function createDistributedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Promise<Gateway> {
+  const [redis, nats] = [redisOf(config), natsOf(config)];
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const bus = await connectBus(config, 'gatehouse-gateway');
+    opened.push(bus);
+    const store = await RedisStore.connect({ url: redis.url });
+    opened.push(store);
+    const approvalStore = await RedisApprovalStore.connect({ url: redis.url });
+    opened.push(approvalStore);
+    const auditStore = await RedisAuditStore.connect({ url: redis.url });
+    opened.push(auditStore);
+    const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
+    const upstreams = gatewayUpstreams(config, bus, log);
+    const gateway = new Gateway(
+      config,
+      bundle,
+      {
+        bus,
+        store,
+        approvalStore,
+        auditWriter: new ChainWriter(auditStore),
+        clock: systemClock,
+        upstreams,
+        scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval },
+        ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+      },
+      log,
+    );
+    return gateway;
+  } catch (err) {
+    await Promise.allSettled(opened.map((o) => o.close()));
+    throw err;
+  }
+}
+
+/** The upstreams a gateway replica sees: pool-hosted ones through their workers, the rest run here. */
+function gatewayUpstreams(config: GatehouseConfig, bus: Bus, log: Logger): Map<string, Upstream> {
+  const local = createUpstreams({ ...config, upstreams: Object.fromEntries(Object.entries(config.upstreams).filter(([, u]) => !u.pool)) }, log);
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, u.pool ? new PoolUpstream(name, u.pool, bus, log) : local.get(name)!);
+  return upstreams;
+}
+
+/** Approvals in Redis, for the commands that read or change them while replicas run. */
+export async function openRedisApprovals(config: GatehouseConfig): Promise<{ approvals: ApprovalService; close(): Promise<void> }> {
+  const redis = redisOf(config);
+  const approvalStore = await RedisApprovalStore.connect({ url: redis.url });
+  let auditStore: RedisAuditStore;
+  try {
+    auditStore = await RedisAuditStore.connect({ url: redis.url });
+  } catch (err) {
+    await approvalStore.close();
+    throw err;
+  }
+  const trail = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
+  return {
+    approvals: new ApprovalService(approvalStore, trail, systemClock, config.approvals.ttl),
+    close: async () => {
+      await trail.close();
+      await Promise.allSettled([approvalStore.close(), auditStore.close()]);
+    },
+  };
+}
+
+/** The audit chains in Redis, for the commands that read them. */
+export function openRedisAudit(config: GatehouseConfig): Promise<AuditStore> {
+  return RedisAuditStore.connect({ url: redisOf(config).url });
+}

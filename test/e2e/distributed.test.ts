@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/client';
+import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
+import { gatehouse } from '../helpers/cli.ts';
+import { startProcess, type StartedProcess } from '../helpers/start-process.ts';
+import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
+import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
+import { countWrites, startWorkerProcess, writeDistributedConfig, type WorkerProcess } from '../helpers/distributed.ts';
+
+// Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
+// (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
+const available = natsServerAvailable() && redisServerAvailable();
+
+type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; _meta?: Record<string, unknown> };
+const text = (result: ToolResult) => result.content.map((c) => c.text).join('');
+const approvalId = (result: ToolResult) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
+
+describe.skipIf(!available)('distributed mode', () => {
+  let nats: NatsServer;
+  let redis: RedisServer;
+  let dir: string;
+  let config: string;
+  const gateways: StartedProcess[] = [];
+  const workers: WorkerProcess[] = [];
+  const clients: Client[] = [];
+  const connect = async (gateway: StartedProcess) => {
+    const client = await connectHttp(gateway.url);
+    clients.push(client);
+    return client;
+  };
+  const call = (client: Client, name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+  const writesOf = (key: string) => workers.reduce((n, w) => n + countWrites(w.sideEffects, key), 0);
+  const workerThatWrote = (key: string) => workers.find((w) => countWrites(w.sideEffects, key) > 0);
+  const listed = async (client: Client) => (await client.listTools()).tools.map((t) => t.name);
+
+  beforeAll(async () => {
+    [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
+    ({ dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url }));
+    process.env.GH_SIDE_EFFECTS = '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
+    workers.push(...(await Promise.all([startWorkerProcess(config, dir, 'w1'), startWorkerProcess(config, dir, 'w2')])));
+    gateways.push(...(await Promise.all([startProcess(config, dir), startProcess(config, dir)])));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await Promise.allSettled([...gateways, ...workers].map((p) => p.stop()));
+    await Promise.allSettled([nats?.stop(), redis?.stop()]);
+  });
+
+  it('lists the pool’s tools through either replica and runs calls on the workers, spread over both', async () => {
+    for (const gateway of gateways) {
+      const client = await connect(gateway);
+      await waitFor(async () => (await listed(client)).includes('fy__slow_write'), 'the pool’s tools to be listed');
+      expect(await listed(client)).toEqual(expect.arrayContaining(['fx__echo', 'fx__write', 'fy__echo']));
+    }
+    const client = clients[0];
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(client, 'fx__slow_write', { key: `spread-${i}`, delayMs: 200 })));
+    expect(results.map(text)).toEqual(Array.from({ length: 8 }, (_, i) => `wrote spread-${i} slowly`));
+    for (let i = 0; i < 8; i++) expect(writesOf(`spread-${i}`)).toBe(1);
+    // Least-loaded routing: concurrent calls land on both workers.
+    expect(workers.every((w) => Array.from({ length: 8 }, (_, i) => countWrites(w.sideEffects, `spread-${i}`)).some((n) => n > 0))).toBe(true);
+  });
+
+  it('an approval asked through replica A is approved with the CLI (state in Redis) and resumed through replica B, once', async () => {
+    const [a, b] = [await connect(gateways[0]), await connect(gateways[1])];
+    const args = { key: 'approved-once', value: 'v' };
+    const pending = await call(a, 'fx__write', args);
+    expect(text(pending)).toContain('GH_ERR_APPROVAL_PENDING');
+    const id = approvalId(pending);
+    const listedPending = await gatehouse(['approvals', 'list', '--config', config]);
+    expect(listedPending.stdout).toContain(id);
+    expect(await gatehouse(['approvals', 'approve', id, '--as', 'bob', '--config', config])).toMatchObject({ code: 0 });
+    const resumed = await call(b, 'fx__write', args);
+    expect(resumed.isError).toBeFalsy();
+    expect(text(resumed)).toBe('wrote approved-once');
+    // Single use: the same call again asks anew, and nothing more runs.
+    expect(text(await call(a, 'fx__write', args))).toContain('GH_ERR_APPROVAL_PENDING');
+    await waitFor(() => writesOf('approved-once=v') === 1, 'the approved write');
+    expect(writesOf('approved-once=v')).toBe(1);
+  });
+
+  it('kill -9 of the worker running a non-idempotent call: the call ends GH_ERR_EXECUTION_IN_DOUBT and never runs again', async () => {
+    const client = await connect(gateways[0]);
+    const running = call(client, 'fx__slow_write', { key: 'doubt', delayMs: 10_000 });
+    await waitFor(() => workerThatWrote('doubt') !== undefined, 'the call to start on a worker');
+    const victim = workerThatWrote('doubt')!;
+    await victim.kill();
+    const result = await running;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('GH_ERR_EXECUTION_IN_DOUBT');
+    expect(writesOf('doubt')).toBe(1);
+    workers.splice(workers.indexOf(victim), 1, await startWorkerProcess(config, dir, `${victim === workers[0] ? 'w1' : 'w2'}-again`));
+  });
+
+  it('kill -9 of the worker running an idempotent call: it runs again on the other worker and succeeds', async () => {
+    const client = await connect(gateways[1]);
+    await waitFor(async () => (await listed(client)).includes('fy__slow_write'), 'the pool’s tools to be listed');
+    const running = call(client, 'fy__slow_write', { key: 'again', delayMs: 2_000 });
+    await waitFor(() => workerThatWrote('again') !== undefined, 'the call to start on a worker');
+    const victim = workerThatWrote('again')!;
+    await victim.kill();
+    const result = await running;
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe('wrote again slowly');
+    const survivor = workers.find((w) => w !== victim)!;
+    expect(countWrites(survivor.sideEffects, 'again')).toBe(1);
+    workers.splice(workers.indexOf(victim), 1, await startWorkerProcess(config, dir, 'w-third'));
+  });
+
+  it('with no live worker, a call fails with GH_ERR_NO_WORKER instead of hanging, and works again once one joins', async () => {
+    const client = await connect(gateways[0]);
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+    const result = await call(client, 'fx__slow_write', { key: 'nobody', delayMs: 0 });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('GH_ERR_NO_WORKER');
+    workers.push(await startWorkerProcess(config, dir, 'w-back'));
+    await waitFor(async () => !(await call(client, 'fx__echo', { text: 'back' })).isError, 'service to resume');
+    expect(text(await call(client, 'fx__echo', { text: 'back' }))).toBe('echo: back');
+  });
+
+  it('a replica killed while an approval is pending loses nothing: the other replica resumes it, and the audit chain verifies', async () => {
+    const [a, b] = [await connect(gateways[0]), await connect(gateways[1])];
+    const args = { key: 'after-crash', value: 'v' };
+    const id = approvalId(await call(a, 'fx__write', args));
+    gateways[0].child.kill('SIGKILL');
+    await new Promise((r) => gateways[0].child.once('exit', r));
+    expect(await gatehouse(['approvals', 'approve', id, '--as', 'bob', '--config', config])).toMatchObject({ code: 0 });
+    expect(text(await call(b, 'fx__write', args))).toBe('wrote after-crash');
+    await waitFor(() => writesOf('after-crash=v') === 1, 'the approved write');
+    const verified = await gatehouse(['audit', 'verify', '--config', config]);
+    expect(verified.stdout).toMatch(/tenant default: OK/);
+    expect(verified.code).toBe(0);
+  });
+});

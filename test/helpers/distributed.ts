@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from './gateway-harness.ts';
+import { GATEHOUSE_BIN } from './cli.ts';
+
+export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
+
+/**
+ * A distributed-mode config in a fresh folder: two pool-hosted copies of the fixture upstream, `fx` as declared
+ * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
+ * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
+ */
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string }): { dir: string; config: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
+  const config = join(dir, 'gatehouse.yaml');
+  const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools`;
+  writeFileSync(
+    config,
+    [
+      'mode: distributed',
+      `nats: { url: ${JSON.stringify(options.natsUrl)}, jetstream: ${options.jetstream ?? false} }`,
+      `redis: { url: ${JSON.stringify(options.redisUrl)} }`,
+      `workers: { heartbeatInterval: ${options.heartbeat ?? '200ms'} }`,
+      'listen: { http: "127.0.0.1:0" }',
+      `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
+      'upstreams:',
+      `  fx: { ${fixture} }`,
+      `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
+      `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
+      'log: { level: warn }',
+    ].join('\n'),
+  );
+  return { dir, config };
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Where this worker's upstreams record their side effects. */
+  sideEffects: string;
+  output(): string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** A real `gatehouse worker --pool tools` in its own process; resolves once it has joined the pool. */
+export async function startWorkerProcess(config: string, cwd: string, name: string): Promise<WorkerProcess> {
+  const sideEffects = join(cwd, `side-effects-${name}.log`);
+  const child = spawn(process.execPath, [GATEHOUSE_BIN, 'worker', '--config', config, '--pool', 'tools'], {
+    cwd,
+    env: { ...process.env, GH_SIDE_EFFECTS: sideEffects },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  await waitFor(() => /Gatehouse worker wk-/.test(out) || exited(), `worker ${name} to serve its pool`);
+  if (exited()) throw new Error(`gatehouse worker exited:\n${out}`);
+  const end = async (signal: NodeJS.Signals) => {
+    if (exited()) return;
+    child.kill(signal);
+    await new Promise((r) => child.once('exit', r));
+  };
+  return { child, sideEffects, output: () => out, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/** How many times `key` was written to a side-effects file. */
+export function countWrites(file: string, key: string): number {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((line) => line === key).length : 0;
+}
