@@ -219,6 +219,25 @@ describe.skipIf(!available)('NATS bus', () => {
       await bus.close();
     });
 
+    it('keeps a message with the member whose handler is still running past the ack wait', { timeout: 15_000 }, async () => {
+      const a = await durableBus({ ackWaitMs: 400 });
+      const b = await durableBus({ ackWaitMs: 400 });
+      const runs: string[] = [];
+      let finished = false;
+      const slow = async (p: BusPacket) => {
+        runs.push(jobIdOf(p));
+        await sleep(1_500);
+        finished = true;
+      };
+      a.subscribe('job.long', slow, { queue: 'long' });
+      b.subscribe('job.long', slow, { queue: 'long' });
+      await a.publish('job.long', job('long1'));
+      await waitFor(() => finished, 'the long handler');
+      expect(runs).toEqual(['long1']);
+      await a.close();
+      await b.close();
+    });
+
     it('shares one durable consumer between buses with the same queue: each job to one of them', { timeout: 15_000 }, async () => {
       const a = await durableBus();
       const b = await durableBus();
