@@ -1,4 +1,5 @@
-import type { Bus, Clock, Store, ApprovalStore, Upstream } from '../ports.ts';
+import type { Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import { serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
@@ -65,6 +66,9 @@ export class Gateway {
   private readonly notifications: ApprovalNotifications | undefined;
   private readonly onApproval: ExecuteOnApproval;
   private readonly pipeline: CallPipeline;
+  /** This replica's id: the sender of the jobs it dispatches. */
+  readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+  private jobClients: Subscription | undefined;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
 
@@ -74,7 +78,7 @@ export class Gateway {
     private readonly ports: GatewayPorts,
     private readonly log: Logger,
   ) {
-    const nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+    const nodeId = this.nodeId;
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditWriter, { maxBacklog: config.limits.maxAuditBacklog, onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl, { groups: config.approvals.groups, log });
@@ -168,6 +172,8 @@ export class Gateway {
 
   async start(): Promise<void> {
     this.scheduler.start();
+    // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
+    this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
     this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
     // Approvals also expire when read; the sweep only records expiry on time, so a failure is worth a warning.
@@ -185,6 +191,7 @@ export class Gateway {
     await this.notifications?.close();
     this.policies.close();
     this.executor.stop();
+    this.jobClients?.unsubscribe();
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
     // Each call in progress records how it ended before the audit trail closes.

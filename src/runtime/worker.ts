@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { Executor } from '../scheduler/executor.ts';
+import { remoteJobClient } from '../scheduler/job-client-relay.ts';
 import { Heartbeater } from '../worker/heartbeat.ts';
 import { UpstreamHost } from '../worker/upstream-host.ts';
 import { ulid } from '../protocol/ulid.ts';
@@ -43,7 +44,7 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
   }
   const upstreams = createUpstreams({ ...config, upstreams: hosted }, log);
   const host = new UpstreamHost(bus, workerId, upstreams, log);
-  const executor = new Executor(bus, store, systemClock, workerId, (name) => upstreams.get(name));
+  const executor = new Executor(bus, store, systemClock, workerId, (name) => upstreams.get(name), (jobId, replica) => remoteJobClient(bus, replica, jobId));
   const heartbeat = new Heartbeater(
     bus,
     systemClock,

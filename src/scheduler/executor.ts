@@ -40,8 +40,11 @@ export class Executor {
     private readonly clock: Clock,
     private readonly workerId: string,
     private readonly upstreamFor: (server: string) => Upstream | undefined,
-    /** Where server→client requests (elicitation, sampling, roots) and logging for a job go: the client that called. */
-    private readonly clientFor: (jobId: string) => JobClientLink | undefined = () => undefined,
+    /**
+     * Where server→client requests (elicitation, sampling, roots) and logging for a job go: the client that called,
+     * held by `replica` (the sender of the job's packet).
+     */
+    private readonly clientFor: (jobId: string, replica: string) => JobClientLink | undefined = () => undefined,
   ) {}
 
   serve(pool: string): void {
@@ -57,7 +60,7 @@ export class Executor {
         Subjects.pool(pool),
         (packet) => {
           // Returned, so a durable bus acknowledges the job only once its result is out.
-          if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest);
+          if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId);
         },
         { queue: `executors.${pool}` },
       ),
@@ -68,7 +71,7 @@ export class Executor {
   serveDirect(): void {
     this.subscriptions.push(
       this.bus.subscribe(Subjects.worker(this.workerId), (packet) => {
-        if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest);
+        if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId);
       }),
     );
   }
@@ -91,7 +94,7 @@ export class Executor {
     this.stop();
   }
 
-  private async execute(job: JobRequest): Promise<void> {
+  private async execute(job: JobRequest, replica: string): Promise<void> {
     const started = this.clock.now();
     const controller = new AbortController();
     this.running.set(job.jobId, controller);
@@ -109,6 +112,7 @@ export class Executor {
       const { constraints } = context;
       if (constrainsArguments(constraints)) enforceArguments(context.arguments, constraints, upstream);
       if (constraints.redact?.result.length) resultRules = constraints.redact.result;
+      const client = this.clientFor(job.jobId, replica);
       const params: Record<string, unknown> = { name: context.tool, arguments: context.arguments };
       if (context.meta) params._meta = context.meta;
       const raw = (await upstream.request('tools/call', params, {
@@ -117,8 +121,8 @@ export class Executor {
         onProgress: context.wantsProgress
           ? (update) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } })
           : undefined,
-        onServerRequest: this.clientFor(job.jobId)?.ask,
-        onNotification: (method, params) => this.clientFor(job.jobId)?.notify(method, params),
+        onServerRequest: client?.ask,
+        onNotification: client ? (method, params) => client.notify(method, params) : undefined,
       })) as CallToolResult;
       // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
       const stored: StoredResult = limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);

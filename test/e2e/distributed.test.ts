@@ -54,11 +54,25 @@ describe.skipIf(!available)('distributed mode', () => {
       expect(await listed(client)).toEqual(expect.arrayContaining(['fx__echo', 'fx__write', 'fy__echo']));
     }
     const client = clients[0];
+    // A replica routes only to workers it has heard: give it a few heartbeats (200 ms apart) from both.
+    await new Promise((r) => setTimeout(r, 1_000));
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(client, 'fx__slow_write', { key: `spread-${i}`, delayMs: 200 })));
     expect(results.map(text)).toEqual(Array.from({ length: 8 }, (_, i) => `wrote spread-${i} slowly`));
     for (let i = 0; i < 8; i++) expect(writesOf(`spread-${i}`)).toBe(1);
     // Least-loaded routing: concurrent calls land on both workers.
     expect(workers.every((w) => Array.from({ length: 8 }, (_, i) => countWrites(w.sideEffects, `spread-${i}`)).some((n) => n > 0))).toBe(true);
+  });
+
+  it('progress and an elicitation from the upstream a worker runs reach the client through its replica', async () => {
+    const client = await connectHttp(gateways[1].url, 'legacy', { elicitation: { form: {} } });
+    clients.push(client);
+    client.setRequestHandler('elicitation/create' as never, (async () => ({ action: 'accept', content: { answer: '42' } })) as never);
+    await waitFor(async () => (await listed(client)).includes('fx__ask'), 'the pool’s tools to be listed');
+    expect(text((await client.callTool({ name: 'fx__ask', arguments: {} })) as ToolResult)).toBe('accept: {"answer":"42"}');
+    const progress: number[] = [];
+    const slow = (await client.callTool({ name: 'fx__slow', arguments: { steps: 3, delayMs: 10 } }, { onprogress: (p: { progress: number }) => progress.push(p.progress) } as never)) as ToolResult;
+    expect(text(slow)).toBe('done after 3 steps');
+    expect(progress).toEqual([1, 2, 3]);
   });
 
   it('an approval asked through replica A is approved with the CLI (state in Redis) and resumed through replica B, once', async () => {

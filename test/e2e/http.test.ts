@@ -13,7 +13,7 @@ describe.each<Era>(['legacy', 'modern'])('Streamable HTTP, %s era', (era) => {
   it('lists the upstream tools under namespaced names', async () => {
     const client = await connectHttp(harness.url, era);
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['fx__big', 'fx__crash', 'fx__deaf', 'fx__echo', 'fx__grow', 'fx__meta', 'fx__slow', 'fx__slow_write', 'fx__write', 'gatehouse_approval_status', 'gatehouse_approval_wait']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['fx__ask', 'fx__big', 'fx__crash', 'fx__deaf', 'fx__echo', 'fx__grow', 'fx__meta', 'fx__slow', 'fx__slow_write', 'fx__write', 'gatehouse_approval_status', 'gatehouse_approval_wait']);
     await client.close();
   });
 
