@@ -1,6 +1,7 @@
 import type { Bus, BusHandler, BusResponder, Subscription } from '../../src/ports.ts';
 import { answer, unwrapReply } from '../../src/protocol/bus-reply.ts';
 import { GatewayError } from '../../src/errors.ts';
+import { subjectCovers } from '../../src/protocol/subjects.ts';
 import type { BusPacket } from '../../src/protocol/cap.ts';
 
 interface Responder {
@@ -60,9 +61,9 @@ export class MemoryBus implements Bus {
   }
 
   async request(subject: string, body: unknown, options: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown> {
+    if (options.signal?.aborted) throw new GatewayError('GH_ERR_CANCELLED', `the request on ${subject} was cancelled`);
     const responder = this.closed ? undefined : this.pickResponder(subject);
     if (!responder) throw new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `nobody answers on ${subject}`);
-    options.signal?.throwIfAborted();
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const reply = new Promise<unknown>((resolve, reject) => {
@@ -111,7 +112,7 @@ export class MemoryBus implements Bus {
     const tokens = subject.split('.');
     const all: Subscriber[] = [];
     for (const sub of this.exactIndex.get(subject) ?? []) all.push(sub);
-    for (const sub of this.subscribers) if (!sub.exact && matches(sub.pattern, tokens)) all.push(sub);
+    for (const sub of this.subscribers) if (!sub.exact && subjectCovers(sub.pattern, tokens)) all.push(sub);
     return this.pickQueueMembers(subject, all);
   }
 
@@ -136,14 +137,4 @@ export class MemoryBus implements Bus {
     }
     return out;
   }
-}
-
-function matches(pattern: string[], tokens: string[]): boolean {
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i];
-    if (p === '>') return tokens.length > i;
-    if (i >= tokens.length) return false;
-    if (p !== '*' && p !== tokens[i]) return false;
-  }
-  return pattern.length === tokens.length;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { subjectCovers } from '../../src/protocol/subjects.ts';
 import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Subscription } from '../../src/ports.ts';
@@ -77,7 +78,7 @@ export class JobStream {
   /** Whether every subject `subject` can match is kept by the stream (true for a literal subject it keeps). */
   keeps(subject: string): boolean {
     const tokens = subject.split('.');
-    return this.patterns.some((pattern) => covers(pattern, tokens));
+    return this.patterns.some((pattern) => subjectCovers(pattern, tokens));
   }
 
   /** Stores `data` and waits for JetStream's acknowledgement; a repeated `messageId` is stored once. */
@@ -182,16 +183,6 @@ export function durableName(queue: string, subject: string): string {
   const readable = `gh_${queue}_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48);
   const digest = createHash('sha256').update(`${queue}\u0000${subject}`).digest('hex').slice(0, 10);
   return `${readable}_${digest}`;
-}
-
-/** Whether `outer` (NATS wildcards) matches every subject that `inner` (a subject or a pattern) matches. */
-function covers(outer: string[], inner: string[]): boolean {
-  for (let i = 0; i < outer.length; i++) {
-    if (outer[i] === '>') return inner.length > i;
-    if (i >= inner.length || inner[i] === '>') return false;
-    if (outer[i] !== '*' && outer[i] !== inner[i]) return false;
-  }
-  return outer.length === inner.length;
 }
 
 /** Acks after the connection closed fail; the message then comes back after the ack wait, as it should. */

@@ -23,8 +23,11 @@ import { WorkerRegistry } from '../scheduler/worker-registry.ts';
 import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 
-/** Subjects JetStream keeps when `nats.jetstream` is on: jobs no worker has taken yet survive a NATS restart. */
-const DURABLE_SUBJECTS = [`${Subjects.pool('>')}`, Subjects.submit];
+/**
+ * Subjects JetStream keeps when `nats.jetstream` is on: a job sent to its pool's queue (`job.<pool>`) because no
+ * worker was live survives a NATS restart until one takes it. Jobs sent straight to a live worker stay on core NATS.
+ */
+const DURABLE_SUBJECTS = [Subjects.pool('>')];
 
 function endpoint<K extends 'nats' | 'redis'>(config: GatehouseConfig, key: K): NonNullable<GatehouseConfig[K]> {
   const value = config.mode === 'distributed' ? config[key] : undefined;
@@ -35,9 +38,9 @@ function endpoint<K extends 'nats' | 'redis'>(config: GatehouseConfig, key: K): 
 export const natsOf = (config: GatehouseConfig) => endpoint(config, 'nats');
 export const redisOf = (config: GatehouseConfig) => endpoint(config, 'redis');
 
-export function connectBus(config: GatehouseConfig, name: string): Promise<Bus> {
+export function connectBus(config: GatehouseConfig, name: string, log: Logger): Promise<Bus> {
   const nats = natsOf(config);
-  return NatsBus.connect({ url: nats.url, name, ...(nats.jetstream ? { jetstream: { subjects: DURABLE_SUBJECTS } } : {}) });
+  return NatsBus.connect({ url: nats.url, name, log, ...(nats.jetstream ? { jetstream: { subjects: DURABLE_SUBJECTS } } : {}) });
 }
 
 /** A gateway replica: stateless itself, so any number can serve behind a load balancer. */
@@ -45,7 +48,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
   const [redis, nats] = [redisOf(config), natsOf(config)];
   const opened: { close(): Promise<void> }[] = [];
   try {
-    const bus = await connectBus(config, 'gatehouse-gateway');
+    const bus = await connectBus(config, 'gatehouse-gateway', log);
     opened.push(bus);
     const store = await RedisStore.connect({ url: redis.url });
     opened.push(store);

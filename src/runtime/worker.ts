@@ -36,7 +36,7 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
   let bus: Bus | undefined;
   let store: Store | undefined;
   try {
-    bus = await connectBus(config, `gatehouse-${workerId}`);
+    bus = await connectBus(config, `gatehouse-${workerId}`, log);
     store = await RedisStore.connect({ url: redis.url });
   } catch (err) {
     await bus?.close();
