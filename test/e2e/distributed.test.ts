@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import { startProcess, type StartedProcess } from '../helpers/start-process.ts';
-import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
-import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { countWrites, startWorkerProcess, writeDistributedConfig, type WorkerProcess } from '../helpers/distributed.ts';
+import type { StartedProcess } from '../helpers/start-process.ts';
+import { natsServerAvailable } from '../helpers/nats-server.ts';
+import { redisServerAvailable } from '../helpers/redis-server.ts';
+import { countWrites, startCluster, type Cluster, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
 // (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
@@ -16,12 +16,10 @@ const text = (result: ToolResult) => result.content.map((c) => c.text).join('');
 const approvalId = (result: ToolResult) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
 describe.skipIf(!available)('distributed mode', () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let dir: string;
+  let cluster: Cluster;
+  let gateways: StartedProcess[];
+  let workers: WorkerProcess[];
   let config: string;
-  const gateways: StartedProcess[] = [];
-  const workers: WorkerProcess[] = [];
   const clients: Client[] = [];
   const connect = async (gateway: StartedProcess) => {
     const client = await connectHttp(gateway.url);
@@ -29,22 +27,19 @@ describe.skipIf(!available)('distributed mode', () => {
     return client;
   };
   const call = (client: Client, name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolResult>;
-  const writesOf = (key: string) => workers.reduce((n, w) => n + countWrites(w.sideEffects, key), 0);
+  const writesOf = (key: string) => cluster.writes(key);
   const workerThatWrote = (key: string) => workers.find((w) => countWrites(w.sideEffects, key) > 0);
   const listed = async (client: Client) => (await client.listTools()).tools.map((t) => t.name);
+  const replaceWorker = async (victim: WorkerProcess, name: string) => workers.splice(workers.indexOf(victim), 1, await cluster.addWorker(name));
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-    ({ dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url }));
-    process.env.GH_SIDE_EFFECTS = '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
-    workers.push(...(await Promise.all([startWorkerProcess(config, dir, 'w1'), startWorkerProcess(config, dir, 'w2')])));
-    gateways.push(...(await Promise.all([startProcess(config, dir), startProcess(config, dir)])));
+    cluster = await startCluster();
+    ({ gateways, workers, config } = cluster);
   }, 60_000);
 
   afterAll(async () => {
     await Promise.allSettled(clients.map((c) => c.close()));
-    await Promise.allSettled([...gateways, ...workers].map((p) => p.stop()));
-    await Promise.allSettled([nats?.stop(), redis?.stop()]);
+    await cluster?.stop();
   });
 
   it('lists the pool’s tools through either replica and runs calls on the workers, spread over both', async () => {
@@ -103,7 +98,7 @@ describe.skipIf(!available)('distributed mode', () => {
     expect(result.isError).toBe(true);
     expect(text(result)).toContain('GH_ERR_EXECUTION_IN_DOUBT');
     expect(writesOf('doubt')).toBe(1);
-    workers.splice(workers.indexOf(victim), 1, await startWorkerProcess(config, dir, `${victim === workers[0] ? 'w1' : 'w2'}-again`));
+    await replaceWorker(victim, 'w-after-doubt');
   });
 
   it('kill -9 of the worker running an idempotent call: it runs again on the other worker and succeeds', async () => {
@@ -118,7 +113,7 @@ describe.skipIf(!available)('distributed mode', () => {
     expect(text(result)).toBe('wrote again slowly');
     const survivor = workers.find((w) => w !== victim)!;
     expect(countWrites(survivor.sideEffects, 'again')).toBe(1);
-    workers.splice(workers.indexOf(victim), 1, await startWorkerProcess(config, dir, 'w-third'));
+    await replaceWorker(victim, 'w-after-retry');
   });
 
   it('with no live worker, a call fails with GH_ERR_NO_WORKER instead of hanging, and works again once one joins', async () => {
@@ -127,7 +122,7 @@ describe.skipIf(!available)('distributed mode', () => {
     const result = await call(client, 'fx__slow_write', { key: 'nobody', delayMs: 0 });
     expect(result.isError).toBe(true);
     expect(text(result)).toContain('GH_ERR_NO_WORKER');
-    workers.push(await startWorkerProcess(config, dir, 'w-back'));
+    workers.push(await cluster.addWorker('w-back'));
     await waitFor(async () => !(await call(client, 'fx__echo', { text: 'back' })).isError, 'service to resume');
     expect(text(await call(client, 'fx__echo', { text: 'back' }))).toBe('echo: back');
   });

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
+import { startProcess, type StartedProcess } from './start-process.ts';
+import { startNatsServer, type NatsServer } from './nats-server.ts';
+import { startRedisServer, type RedisServer } from './redis-server.ts';
 
 export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
 
@@ -69,4 +72,49 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
 /** How many times `key` was written to a side-effects file. */
 export function countWrites(file: string, key: string): number {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((line) => line === key).length : 0;
+}
+
+export interface Cluster {
+  nats: NatsServer;
+  redis: RedisServer;
+  dir: string;
+  config: string;
+  gateways: StartedProcess[];
+  workers: WorkerProcess[];
+  /** How many times `key` was written, over every worker that ever ran. */
+  writes(key: string): number;
+  /** The worker whose upstream wrote `key`, if any. */
+  workerThatWrote(key: string): WorkerProcess | undefined;
+  addWorker(name: string): Promise<WorkerProcess>;
+  stop(): Promise<void>;
+}
+
+/** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
+export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean } = {}): Promise<Cluster> {
+  const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream });
+  process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
+  const everWorked: WorkerProcess[] = [];
+  const addWorker = async (name: string) => {
+    const worker = await startWorkerProcess(config, dir, name);
+    everWorked.push(worker);
+    return worker;
+  };
+  const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, (_, i) => addWorker(`w${i + 1}`)));
+  const gateways = await Promise.all(Array.from({ length: options.gateways ?? 2 }, () => startProcess(config, dir)));
+  return {
+    nats,
+    redis,
+    dir,
+    config,
+    gateways,
+    workers,
+    writes: (key) => everWorked.reduce((n, w) => n + countWrites(w.sideEffects, key), 0),
+    workerThatWrote: (key) => everWorked.find((w) => countWrites(w.sideEffects, key) > 0),
+    addWorker,
+    stop: async () => {
+      await Promise.allSettled([...gateways, ...everWorked].map((p) => (p.child.kill('SIGCONT'), p.stop())));
+      await Promise.allSettled([nats.stop(), redis.stop()]);
+    },
+  };
 }
