@@ -9,6 +9,7 @@
  * BENCH_WARMUP, BENCH_CONCURRENCY ("1,16"), BENCH_ERAS ("legacy,modern").
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
+ * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,18 +21,23 @@ import { printReport, type Batch } from './report.ts';
 import { readSettings, type Settings } from './settings.ts';
 import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
+import { printDistributedBench } from './distributed.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
-  if (!only('approvals')) {
+  if (!only('approvals') && !only('distributed')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
   }
   installCleanup();
+  if (only('distributed')) {
+    progress('distributed mode against embedded mode');
+    return printDistributedBench();
+  }
   progress('approvals: approver clicks -> held call returns');
   await printApprovalsBench();
   if (only('approvals')) return;
@@ -57,6 +63,8 @@ async function main(): Promise<void> {
     killAll();
     rmSync(workDir, { recursive: true, force: true });
   }
+  progress('distributed mode against embedded mode');
+  await printDistributedBench();
 }
 
 /** "Idle" RSS: after startup and a few calls on every target, then a quiet second. */

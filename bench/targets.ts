@@ -52,18 +52,40 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
  * natural deployment), or an SDK HTTP echo server at `upstreamUrl`.
  */
 export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string }): Promise<HttpTarget> {
-  const [command, ...args] = echoCommand('stdio');
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
     dataDir: join(options.workDir, `data-${key}`),
-    upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : { command, args, cwd: ROOT } },
+    upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho() },
     policies: [options.policy],
   };
-  const file = join(options.workDir, `${key}.yaml`);
-  writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
+}
+
+/** The stdio echo server as a config's upstream entry. */
+export function stdioEcho(): { command: string; args: string[]; cwd: string } {
+  const [command, ...args] = echoCommand('stdio');
+  return { command, args, cwd: ROOT };
+}
+
+/** Writes a config file (JSON is YAML) into the work dir and returns its path. */
+export function writeConfig(workDir: string, key: string, config: Record<string, unknown>): string {
+  const file = join(workDir, `${key}.yaml`);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** `gatehouse start --config <file>`, ready once a fresh session lists the gated echo tool. */
+export async function startGatehouseWithConfig(key: string, label: string, file: string): Promise<HttpTarget> {
   const child = spawnChild(key, process.execPath, [GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
   const [, url] = await child.waitForStdout(/MCP endpoint \(Streamable HTTP\): (\S+)/);
   return ready({ key, label, url, tool: GATED_TOOL, pid: child.pid, stop: () => child.stop() }, child);
+}
+
+/** `gatehouse worker --pool <pool>` on a config file; resolves once it has joined. */
+export async function startGatehouseWorker(key: string, file: string, pool: string): Promise<Child> {
+  const child = spawnChild(key, process.execPath, [GATEHOUSE, 'worker', '--config', file, '--pool', pool], { cwd: ROOT });
+  await child.waitForStdout(/^Gatehouse worker /);
+  return child;
 }
 
 /**
