@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
-import { resolveConfig } from '../../src/config/load.ts';
+import { loadConfig, resolveConfig } from '../../src/config/load.ts';
 import { parseDuration } from '../../src/config/duration.ts';
 
 const load = (text: string, env: NodeJS.ProcessEnv = {}) => resolveConfig(parseYamlText('/etc/gh/gatehouse.yaml', text, 'GH_ERR_CONFIG_INVALID'), env);
@@ -36,6 +36,25 @@ describe('config', () => {
 
   it('reports broken YAML with its line', () => {
     expect(() => load('listen: {\n  http: [\n')).toThrow(/gatehouse\.yaml:\d+: invalid YAML/);
+  });
+
+  it('distributed mode: needs nats, redis and a shared signing key; a pool needs distributed mode', () => {
+    const problems = (text: string) => {
+      try {
+        load(text);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    const missing = problems('mode: distributed\n');
+    expect(missing).toContain('nats: mode: distributed needs nats: { url }');
+    expect(missing).toContain('redis: mode: distributed needs redis: { url }');
+    expect(missing).toContain('approvals.signingKey: mode: distributed needs approvals.signingKey');
+    expect(problems('nats: { url: "http://x" }\n')).toContain('expected a NATS URL');
+    expect(problems('upstreams:\n  a: { command: x, pool: tools }\n')).toContain('gatehouse.yaml:2: upstreams.a.pool: a pool needs mode: distributed');
+    const team = loadConfig('examples/team/gatehouse.yaml', { NATS_PASSWORD: 'n', REDIS_PASSWORD: 'r', GATEHOUSE_SIGNING_KEY: 'k'.repeat(40) }).config;
+    expect(team).toMatchObject({ mode: 'distributed', nats: { jetstream: true }, upstreams: { notes: { pool: 'tools' } } });
   });
 
   it('parses durations', () => {
