@@ -70,6 +70,18 @@ describe.skipIf(!available)('distributed mode', () => {
     expect(progress).toEqual([1, 2, 3]);
   });
 
+  it('a client that cancels a call running on a worker cancels it there (sys.job.cancel), and the job ends cancelled', async () => {
+    const client = await connect(gateways[0]);
+    const controller = new AbortController();
+    let started!: () => void;
+    const firstProgress = new Promise<void>((resolve) => (started = resolve));
+    const running = client.callTool({ name: 'fx__slow', arguments: { steps: 100, delayMs: 100 } }, { signal: controller.signal, onprogress: () => started() } as never);
+    await firstProgress;
+    controller.abort();
+    await expect(running).rejects.toThrow();
+    await waitFor(async () => (await gatehouse(['audit', 'tail', '-n', '200', '--config', config])).stdout.includes('"type":"job.cancelled"'), 'the job to end cancelled');
+  });
+
   it('an approval asked through replica A is approved with the CLI (state in Redis) and resumed through replica B, once', async () => {
     const [a, b] = [await connect(gateways[0]), await connect(gateways[1])];
     const args = { key: 'approved-once', value: 'v' };
