@@ -101,11 +101,11 @@ export class Executor {
     let result: JobResult;
     let resultRules: readonly string[] | undefined;
     try {
-      const claimed = await this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS });
+      // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
+      const [claimed, context] = await Promise.all([this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
       if (!claimed && !isIdempotentJob(job)) {
         throw new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} was already taken by another executor, which may have run it; a tool that is not idempotent is not run twice`);
       }
-      const context = await this.store.get<JobContext>(job.contextPtr);
       if (!context) throw asGatewayError(new Error(`the job context ${job.contextPtr} is gone`));
       const upstream = this.upstreamFor(context.server);
       if (!upstream) throw asGatewayError(new Error(`no upstream named ${context.server}`), 'GH_ERR_UPSTREAM_UNAVAILABLE');
