@@ -7,6 +7,8 @@ import type { BusPacket } from './protocol/cap.ts';
 import type { ApprovalRecord, ApprovalState } from './approvals/approval.ts';
 import type { AuditRecord, ChainHead } from './audit/record.ts';
 import type { ApprovalNotice } from './approvals/notifications.ts';
+import type { JobContext } from './scheduler/job-context.ts';
+import type { ErrorCode } from './errors.ts';
 
 export interface Clock {
   now(): number;
@@ -163,5 +165,88 @@ export interface Upstream {
   start(listener: UpstreamListener): Promise<void>;
   request(method: string, params: Record<string, unknown> | undefined, options?: UpstreamRequestOptions): Promise<Record<string, unknown>>;
   notify(method: string, params?: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A job dispatched and not yet ended, as the ledger keeps it: its facts, never its arguments. */
+export interface OpenJob {
+  jobId: string;
+  tenant: string;
+  principal: string;
+  server: string;
+  /** The upstream's own tool name (not namespaced). */
+  tool: string;
+  pool: string;
+  /** The gateway replica that dispatched the job and waits for its result. */
+  replica: string;
+  /**
+   * When the job counts as orphaned (ms since the epoch): past the run timeout of the replica that waits for it,
+   * plus a grace, so a live replica always ends its own jobs first.
+   */
+  deadline: number;
+}
+
+/** `gatehouse dlq retry`: asked for by someone, then taken by one gateway that runs the call again. */
+export interface RetryRequest {
+  requestedAt: number;
+  requestedBy: string;
+  /** The gateway replica running the retry, once one took it. */
+  takenBy?: string;
+  takenAt?: number;
+}
+
+/** A job that ended on an infrastructure failure, kept so that an operator can look at it, retry it or drop it. */
+export interface DeadLetter extends Omit<OpenJob, 'deadline'> {
+  /** Why it died: GH_ERR_NO_WORKER, GH_ERR_EXECUTION_IN_DOUBT, GH_ERR_UPSTREAM_UNAVAILABLE, GH_ERR_UPSTREAM_TIMEOUT … */
+  code: ErrorCode;
+  message: string;
+  /** When it was dead-lettered (ms since the epoch). */
+  at: number;
+  /**
+   * The job's stored context (`ctx:<job_id>`), which a retry runs again; absent when it had expired. It holds the
+   * call's arguments: never log it.
+   */
+  context?: JobContext;
+  retry?: RetryRequest;
+}
+
+/**
+ * The jobs in flight with their deadlines, the dead-letter queue (DLQ) and leader locks: what lets one replica
+ * (the leader) end the jobs of a replica that died, and run the retries an operator asks for. Shared by every
+ * replica on the same Redis; in embedded mode jobs and locks live in the process and the DLQ in the data dir, so
+ * `gatehouse dlq` works from another process. The guarantees, which the contract suite checks for each adapter:
+ * - `open` is an upsert: opening a job again moves its deadline (a re-dispatch, progress). The hot path does not
+ *   await `open` and `finish`: each is one round trip (Redis: one EVALSHA).
+ * - `overdue(now, limit)` returns open jobs whose deadline is at or before `now`, earliest first; never a finished one.
+ * - DLQ entries are keyed by job id: dead-lettering a job again replaces its entry and keeps a retry request.
+ * - `requestRetry` and `takeRetry` are atomic across processes: each request is taken by exactly one taker.
+ * - `acquireLock` takes a free or expired lock, or renews one `holder` holds; two holders never hold one lock at
+ *   once. A lock expires `ttlMs` after it was last acquired or renewed (Redis: on the server's clock).
+ */
+export interface JobLedger {
+  open(job: OpenJob): Promise<void>;
+  /** Forgets an open job (it ended); nothing happens for an unknown one. */
+  finish(jobId: string): Promise<void>;
+  overdue(now: number, limit: number): Promise<OpenJob[]>;
+  deadLetter(entry: DeadLetter): Promise<void>;
+  /** Oldest first (`at`, then job id). */
+  listDead(): Promise<DeadLetter[]>;
+  getDead(jobId: string): Promise<DeadLetter | undefined>;
+  /** Resolves to false when there was no such entry. */
+  removeDead(jobId: string): Promise<boolean>;
+  /**
+   * Marks a dead job for retry; a request already there (taken or not) is kept as it is. Resolves to the entry as
+   * it now stands, or undefined when there is no such entry.
+   */
+  requestRetry(jobId: string, by: string, at: number): Promise<DeadLetter | undefined>;
+  /**
+   * Takes the oldest retry request nobody took yet and marks it taken by `holder`. The entry stays in the DLQ
+   * (shown as retrying) until the taker removes it once the retry has ended, so a taker that dies leaves it visible.
+   */
+  takeRetry(holder: string, at: number): Promise<DeadLetter | undefined>;
+  /** True when `holder` now holds the lock `name` for `ttlMs`: it was free, expired, or already held by `holder`. */
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Frees the lock if `holder` still holds it. */
+  releaseLock(name: string, holder: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
 import { runAudit, AUDIT_HELP } from './commands/audit.ts';
 import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
 import { runWorker, WORKER_HELP } from './commands/worker.ts';
+import { runDlq, DLQ_HELP } from './commands/dlq.ts';
 
 const HELP = `gatehouse: a governance gateway for MCP tool calls
 
@@ -17,6 +18,7 @@ Commands:
   audit      tail, verify or export the audit trail
   policy     check, test, explain and replay policies
   worker     join a worker pool and host its upstreams (distributed mode)
+  dlq        list, show, retry or drop jobs that died on an infrastructure failure
 
 Run \`gatehouse <command> --help\` for a command's options.
 Exit codes: 0 success, 1 failure, 2 bad usage.`;
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   audit: { run: runAudit, help: AUDIT_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
   worker: { run: runWorker, help: WORKER_HELP },
+  dlq: { run: runDlq, help: DLQ_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,4 @@
-import type { Clock, Store } from '../ports.ts';
+import type { Clock, DeadLetter, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { JobTracker } from '../scheduler/job-tracker.ts';
 import type { AuditTrail } from '../audit/trail.ts';
@@ -7,6 +7,7 @@ import type { Decision, DecisionInput } from '../kernel/decision.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../approvals/approval.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { RetryOutcome } from '../scheduler/reconciler.ts';
 import type { JobClientLink, StoredResult } from '../scheduler/executor.ts';
 import type { JobContext } from '../scheduler/job-context.ts';
 import { PAYLOAD_TTL_MS } from '../scheduler/job-context.ts';
@@ -232,6 +233,24 @@ export class CallPipeline {
     await this.call({ caller: { principal: approval.principal, tenant: approval.tenant }, name: entry.name, arguments: args, meta: undefined, reply, executeFor: approval.id });
   }
 
+  /**
+   * `gatehouse dlq retry`: runs a dead job's call again as its caller, through the whole path (decided under the
+   * current policy, counted, constrained, scheduled) as a new job, with nobody to answer: how it ended is only
+   * audited. Undefined when the tool is not served here.
+   */
+  async resubmit(dead: DeadLetter): Promise<RetryOutcome | undefined> {
+    const context = dead.context;
+    const entry = context && this.deps.catalog.entries().find((e) => e.server === dead.server && e.tool.name === context.tool);
+    if (!context || !entry) return undefined;
+    const reply: ReplyChannel = { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined };
+    const outcome = await this.call({ caller: { principal: dead.principal, tenant: dead.tenant }, name: entry.name, arguments: context.arguments, meta: context.meta, reply });
+    if ('error' in outcome && outcome.error) return { errorCode: String((outcome.error.data as { code?: unknown } | undefined)?.code ?? 'GH_ERR_INVALID_REQUEST') };
+    if (!('result' in outcome)) return { errorCode: 'GH_ERR_APPROVAL_PENDING' };
+    const meta = outcome.result._meta as { 'gatehouse/job'?: { jobId?: string }; 'gatehouse/error'?: { code?: string } } | undefined;
+    const jobId = meta?.['gatehouse/job']?.jobId;
+    return { ...(jobId ? { jobId } : {}), ...(outcome.result.isError ? { errorCode: meta?.['gatehouse/error']?.code ?? 'tool_error' } : {}) };
+  }
+
   private kernelUnavailable(jobId: string, reason: string): CallOutcome {
     this.deps.log.error('the kernel could not decide; denying (fail closed)', { jobId, reason });
     this.deps.jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
@@ -299,6 +318,7 @@ export class CallPipeline {
       const result = await scheduler.run(job, {
         ...options.placement(entry.server),
         idempotent,
+        context,
         traceId: traceIdOf(call.meta?.traceparent),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),

@@ -26,6 +26,8 @@ import { RequestStateCodec, requestStateKey } from './approval-channels/request-
 import type { ApprovalLinks } from './approval-channels/pending.ts';
 import { ApprovalNotifications } from '../approvals/notifications.ts';
 import type { Notifier } from '../ports.ts';
+import type { JobLedger } from '../ports.ts';
+import { Reconciler } from '../scheduler/reconciler.ts';
 
 export interface GatewayPorts {
   bus: Bus;
@@ -39,6 +41,8 @@ export interface GatewayPorts {
   notifier?: Notifier;
   /** Distributed mode: the live workers of each pool, and whether jobs may queue durably for one. */
   scheduling?: SchedulerOptions;
+  /** The jobs in flight and the DLQ: with one, the scheduler dead-letters and the leader's reconciler runs here. */
+  ledger?: JobLedger;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -66,6 +70,7 @@ export class Gateway {
   private readonly notifications: ApprovalNotifications | undefined;
   private readonly onApproval: ExecuteOnApproval;
   private readonly pipeline: CallPipeline;
+  private readonly reconciler: Reconciler | undefined;
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
   private jobClients: Subscription | undefined;
@@ -93,7 +98,7 @@ export class Gateway {
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
     const jobs = new JobTracker(this.audit, ports.clock);
-    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId, ports.scheduling);
+    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId, { ...ports.scheduling, ...(ports.ledger ? { ledger: ports.ledger } : {}), log });
     const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
     this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
@@ -125,6 +130,7 @@ export class Gateway {
       },
     }));
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
+    this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins);
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
@@ -181,11 +187,13 @@ export class Gateway {
     this.sweeper.unref();
     this.onApproval.start();
     this.notifications?.start();
+    this.reconciler?.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await this.reconciler?.stop();
     this.onApproval.stop();
     this.approvals.stopWaiting();
     await this.notifications?.close();
@@ -197,7 +205,7 @@ export class Gateway {
     // Each call in progress records how it ended before the audit trail closes.
     await this.pipeline.idle();
     await this.audit.close();
-    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close()]);
+    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
   }
 
   addSession(session: ClientSession): void {

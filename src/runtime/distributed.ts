@@ -7,9 +7,10 @@ import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
 import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
+import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Bus, Upstream } from '../ports.ts';
+import type { AuditStore, Bus, JobLedger, Upstream } from '../ports.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../log.ts';
@@ -56,6 +57,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(approvalStore);
     const auditStore = await RedisAuditStore.connect({ url: redis.url });
     opened.push(auditStore);
+    const ledger = await RedisJobLedger.connect({ url: redis.url });
+    opened.push(ledger);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
     const gateway = new Gateway(
@@ -68,6 +71,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         auditWriter: new ChainWriter(auditStore),
         clock: systemClock,
         upstreams,
+        ledger,
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
       },
@@ -112,4 +116,26 @@ export async function openRedisApprovals(config: GatehouseConfig): Promise<{ app
 /** The audit chains in Redis, for the commands that read them. */
 export function openRedisAudit(config: GatehouseConfig): Promise<AuditStore> {
   return RedisAuditStore.connect({ url: redisOf(config).url });
+}
+
+/** The dead-letter queue in Redis, and the audit trail, for `gatehouse dlq` while replicas run. */
+export async function openRedisDeadLetters(config: GatehouseConfig): Promise<{ ledger: JobLedger; audit: AuditTrail; close(): Promise<void> }> {
+  const redis = redisOf(config);
+  const ledger = await RedisJobLedger.connect({ url: redis.url });
+  let auditStore: RedisAuditStore;
+  try {
+    auditStore = await RedisAuditStore.connect({ url: redis.url });
+  } catch (err) {
+    await ledger.close();
+    throw err;
+  }
+  const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
+  return {
+    ledger,
+    audit,
+    close: async () => {
+      await audit.close();
+      await Promise.allSettled([ledger.close(), auditStore.close()]);
+    },
+  };
 }

@@ -6,11 +6,12 @@ import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
 import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Upstream } from '../ports.ts';
+import type { AuditStore, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -43,6 +44,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
       clock: systemClock,
       upstreams: createUpstreams(config, log),
+      ledger: new FileJobLedger(config.dataDir),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
     },
     log,
@@ -65,4 +67,18 @@ export function openDataDir(dataDir: string, ttlMs: number): { approvals: Approv
 /** The audit chains of a data dir, for the commands that read them. */
 export function openAuditStore(dataDir: string): AuditStore {
   return new FileAuditStore(dataDir);
+}
+
+/** The dead-letter queue of a data dir, and its audit trail, for `gatehouse dlq` while a gateway may run. */
+export function openDataDirDeadLetters(dataDir: string): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
+  const ledger = new FileJobLedger(dataDir);
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0 });
+  return {
+    ledger,
+    audit,
+    close: async () => {
+      await audit.close();
+      await ledger.close();
+    },
+  };
 }

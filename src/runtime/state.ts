@@ -2,11 +2,12 @@
  * The state a command (approvals, audit, policy replay) works on, wherever the config keeps it: the data dir in
  * embedded mode, Redis in distributed mode. Either way it works while gateways run in other processes.
  */
-import type { AuditStore } from '../ports.ts';
+import type { AuditStore, JobLedger } from '../ports.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { ApprovalService } from '../approvals/service.ts';
-import { openAuditStore, openDataDir } from './embedded.ts';
-import { openRedisApprovals, openRedisAudit } from './distributed.ts';
+import type { AuditTrail } from '../audit/trail.ts';
+import { openAuditStore, openDataDir, openDataDirDeadLetters } from './embedded.ts';
+import { openRedisApprovals, openRedisAudit, openRedisDeadLetters } from './distributed.ts';
 
 export function openApprovalState(config: GatehouseConfig): Promise<{ approvals: ApprovalService; close(): Promise<void> }> {
   return config.mode === 'distributed' ? openRedisApprovals(config) : Promise.resolve(openDataDir(config.dataDir, config.approvals.ttl));
@@ -14,4 +15,9 @@ export function openApprovalState(config: GatehouseConfig): Promise<{ approvals:
 
 export function openAuditState(config: GatehouseConfig): Promise<AuditStore> {
   return config.mode === 'distributed' ? openRedisAudit(config) : Promise.resolve(openAuditStore(config.dataDir));
+}
+
+/** The dead-letter queue (`gatehouse dlq`), with the audit trail its changes are recorded in. */
+export function openDeadLetterState(config: GatehouseConfig): Promise<{ ledger: JobLedger; audit: AuditTrail; close(): Promise<void> }> {
+  return config.mode === 'distributed' ? openRedisDeadLetters(config) : Promise.resolve(openDataDirDeadLetters(config.dataDir));
 }

@@ -1,8 +1,10 @@
-import type { Bus, Clock, ProgressUpdate, Subscription } from '../ports.ts';
+import type { Bus, Clock, JobLedger, OpenJob, ProgressUpdate, Subscription } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
-import { asGatewayError, GatewayError } from '../errors.ts';
+import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { stateOfStatus } from './job-state.ts';
 import type { JobTracker } from './job-tracker.ts';
+import type { JobContext } from './job-context.ts';
 
 interface Waiter {
   job: JobRequest;
@@ -12,9 +14,33 @@ interface Waiter {
   workerId?: string;
   /** How many times the job was sent again after its worker died (idempotent tools only). */
   retries: number;
+  /** How long the job may run (ms): its budget's deadline, or the default. */
+  runMs: number;
+  /** When the scheduler gives up waiting for its result; unset while no executor holds the job. */
+  deadline?: number;
+  /** The job as the ledger holds it, when there is a ledger. */
+  open?: OpenJob;
 }
 
 const DISPATCH_POLL_MS = 100;
+const DEFAULT_DISPATCH_TIMEOUT_MS = 3_000;
+const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+const DEFAULT_RUN_GRACE_MS = 5_000;
+const DEFAULT_ORPHAN_GRACE_MS = 30_000;
+const DEFAULT_DEADLINE_SWEEP_MS = 1_000;
+
+/**
+ * The failures of the infrastructure, not of the tool: a job that ends with one goes to the dead-letter queue,
+ * where an operator can retry it. A tool's own error, a refusal or a cancellation does not.
+ */
+const DEAD_LETTER_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'GH_ERR_NO_WORKER',
+  'GH_ERR_EXECUTION_IN_DOUBT',
+  'GH_ERR_UPSTREAM_UNAVAILABLE',
+  'GH_ERR_UPSTREAM_TIMEOUT',
+  'GH_ERR_BUS_UNAVAILABLE',
+  'GH_ERR_STATE_UNAVAILABLE',
+]);
 
 /** Picks a live worker of a pool and hears of dead ones: the gateway's view of the workers (distributed mode). */
 export interface WorkerRouter {
@@ -40,6 +66,32 @@ export interface SchedulerOptions {
   /** Retries of an idempotent job whose worker died (default 3), with exponential backoff from `retryDelayMs`. */
   maxRetries?: number;
   retryDelayMs?: number;
+  /** How long a job may run when its budget sets no deadline (ms, default 60 000). */
+  runTimeoutMs?: number;
+  /**
+   * How long past its run timeout the scheduler still waits for a job's result (ms, default 5 000): the executor
+   * times the upstream out itself and reports it, which says more. After that the job ends as TIMEOUT with
+   * GH_ERR_UPSTREAM_TIMEOUT (its worker may have swallowed it), a cancel goes out, and it is dead-lettered. Each
+   * progress packet restarts the clock.
+   */
+  runGraceMs?: number;
+  /** How often waiting jobs are held against their deadlines (ms, default 1 000): the timeout's resolution. */
+  deadlineSweepMs?: number;
+  /**
+   * The jobs in flight and the dead-letter queue. Each dispatched job is opened there with a deadline (the run
+   * timeout and its grace, plus `orphanGraceMs`) and finished when it ends; one that ends on an infrastructure
+   * failure is dead-lettered with its context. None of this is awaited: a call never waits for the ledger, and a
+   * failed write is logged (a job left open is then ended by the reconciler, as in doubt).
+   */
+  ledger?: JobLedger;
+  /**
+   * How long past the scheduler's own deadline a job still open in the ledger counts as orphaned (ms, default
+   * 30 000): its replica died, and the leader's reconciler ends it. Long enough that a live replica always ends
+   * its own jobs first, and covers clock skew between replicas.
+   */
+  orphanGraceMs?: number;
+  /** Where failed ledger writes are reported. */
+  log?: Logger;
 }
 
 export interface RunOptions {
@@ -51,6 +103,8 @@ export interface RunOptions {
   idempotent?: boolean;
   /** The trace the job belongs to (the W3C trace id of the call, when it came with a traceparent). */
   traceId?: string;
+  /** The job's stored context: kept in its dead letter if it dies, so that a retry can run it again. */
+  context?: JobContext;
   signal?: AbortSignal;
   onProgress?: (update: ProgressUpdate) => void;
 }
@@ -63,6 +117,8 @@ export class Scheduler {
   private readonly waiters = new Map<string, Waiter>();
   private readonly subscriptions: Subscription[] = [];
   private stopWatchingWorkers: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
 
   constructor(
     private readonly bus: Bus,
@@ -70,7 +126,9 @@ export class Scheduler {
     private readonly clock: Clock,
     private readonly senderId: string,
     private readonly options: SchedulerOptions = {},
-  ) {}
+  ) {
+    this.log = options.log ?? silentLogger;
+  }
 
   start(): void {
     this.options.workers?.start();
@@ -82,21 +140,49 @@ export class Scheduler {
       this.bus.subscribe(Subjects.progress, (packet) => {
         if (packet.payload.kind !== 'jobProgress') return;
         const { jobId, progress, total, message, percent } = packet.payload.jobProgress;
-        this.waiters.get(jobId)?.options.onProgress?.({
+        const waiter = this.waiters.get(jobId);
+        if (waiter) this.stillRunning(waiter);
+        waiter?.options.onProgress?.({
           progress: progress ?? percent ?? 0,
           ...(total === undefined ? {} : { total }),
           ...(message === undefined ? {} : { message }),
         });
       }),
     );
+    this.sweeper = setInterval(() => this.sweepDeadlines(), this.options.deadlineSweepMs ?? DEFAULT_DEADLINE_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Ends the jobs whose result is overdue as TIMEOUT (GH_ERR_UPSTREAM_TIMEOUT): the executor should have reported
+   * by now, so its worker may have swallowed the job. Runs on a timer; tests call it directly.
+   */
+  sweepDeadlines(): void {
+    const now = this.clock.now();
+    for (const waiter of [...this.waiters.values()]) {
+      if (waiter.deadline === undefined || waiter.deadline > now) continue;
+      const { job, options } = waiter;
+      // Whoever still holds it stops: nobody waits for its result any more.
+      void this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'run timeout', requestedBy: 'scheduler' } })).catch(() => undefined);
+      this.onResult({
+        jobId: job.jobId,
+        status: JobStatus.TIMEOUT,
+        workerId: '',
+        executionMs: 0,
+        errorCode: 'GH_ERR_UPSTREAM_TIMEOUT',
+        errorMessage: `no result within ${waiter.runMs} ms${waiter.workerId ? ` from worker ${waiter.workerId}` : ''}; the job may or may not have run`,
+      });
+    }
   }
 
   stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     this.stopWatchingWorkers?.();
     this.options.workers?.stop();
     for (const s of this.subscriptions.splice(0)) s.unsubscribe();
-    for (const [jobId, waiter] of this.waiters) waiter.resolve(failedResult(jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down'));
-    this.waiters.clear();
+    // Ended like any other failure: audited, and dead-lettered, since a job cut off here may or may not have run.
+    for (const jobId of [...this.waiters.keys()]) this.onResult(failedResult(jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down'));
   }
 
   /** Dispatches the job and resolves with its result; cancellation travels to the executor on `sys.job.cancel`. */
@@ -114,6 +200,7 @@ export class Scheduler {
         job,
         options,
         retries: 0,
+        runMs: job.budget?.deadlineMs || (this.options.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS),
         resolve: (result) => {
           options.signal?.removeEventListener('abort', onAbort);
           resolve(result);
@@ -122,6 +209,7 @@ export class Scheduler {
       this.waiters.set(job.jobId, waiter);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.jobs.move(job.jobId, 'DISPATCHED', 'scheduler', { pool: options.pool });
+      this.openInLedger(waiter, options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0);
       this.dispatch(waiter);
     });
   }
@@ -137,6 +225,8 @@ export class Scheduler {
     }
     waiter.workerId = workerId;
     if (workerId) router?.noteDispatched(workerId, job.jobId);
+    waiter.deadline = this.clock.now() + waiter.runMs + (this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS);
+    if (waiter.retries > 0) this.openInLedger(waiter, 0);
     const subject = workerId ? Subjects.worker(workerId) : Subjects.pool(options.pool);
     this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
       this.onResult(failedResult(job.jobId, asGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE').code, `could not dispatch: ${(err as Error).message}`));
@@ -149,7 +239,7 @@ export class Scheduler {
    */
   private async dispatchOnceAWorkerIsLive(waiter: Waiter, router: WorkerRouter): Promise<void> {
     const { job, options } = waiter;
-    const until = this.clock.now() + (this.options.dispatchTimeoutMs ?? 3_000);
+    const until = this.clock.now() + (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS);
     while (this.clock.now() < until) {
       try {
         await this.clock.sleep(DISPATCH_POLL_MS, options.signal);
@@ -174,6 +264,7 @@ export class Scheduler {
       const { job, options } = waiter;
       this.options.workers?.noteEnded(workerId, job.jobId);
       waiter.workerId = undefined;
+      waiter.deadline = undefined; // nobody runs it now: the retry's dispatch sets a new one
       if (!options.idempotent || waiter.retries >= (this.options.maxRetries ?? 3)) {
         const why = options.idempotent ? `its worker ${workerId} died and the retries are used up` : `its worker ${workerId} died mid-call and the tool is not idempotent, so it is not run again`;
         this.onResult(failedResult(job.jobId, options.idempotent ? 'GH_ERR_UPSTREAM_UNAVAILABLE' : 'GH_ERR_EXECUTION_IN_DOUBT', why));
@@ -194,6 +285,7 @@ export class Scheduler {
     if (!waiter) return; // a result for a job that already ended: recorded by whoever ended it, ignored here
     this.waiters.delete(result.jobId);
     if (waiter.workerId) this.options.workers?.noteEnded(waiter.workerId, result.jobId);
+    this.closeInLedger(waiter, result);
     try {
       this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
         executionMs: result.executionMs,
@@ -203,6 +295,63 @@ export class Scheduler {
     } finally {
       waiter.resolve(result); // whatever the bookkeeping did, the caller gets its answer
     }
+  }
+
+  /** Opens (or re-opens, with a new deadline) the job in the ledger, allowing `waitMs` for a worker first. */
+  private openInLedger(waiter: Waiter, waitMs: number): void {
+    const { ledger } = this.options;
+    if (!ledger) return;
+    const { job, options } = waiter;
+    const deadline = this.clock.now() + waitMs + waiter.runMs + (this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS) + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS);
+    waiter.open = {
+      jobId: job.jobId,
+      tenant: job.tenantId,
+      principal: job.principalId,
+      server: job.labels['mcp.server'] ?? '',
+      tool: job.labels['mcp.tool'] ?? job.topic,
+      pool: options.pool,
+      replica: this.senderId,
+      deadline,
+    };
+    ledger.open(waiter.open).catch((err: unknown) => this.ledgerFailed('open', job.jobId, err));
+  }
+
+  /** Progress: the job is alive, so its deadlines move; the ledger's only once they moved by half the orphan grace. */
+  private stillRunning(waiter: Waiter): void {
+    if (waiter.deadline === undefined) return;
+    const now = this.clock.now();
+    const runGraceMs = this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS;
+    const orphanGraceMs = this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
+    waiter.deadline = now + waiter.runMs + runGraceMs;
+    const { ledger } = this.options;
+    if (!ledger || !waiter.open || waiter.deadline + orphanGraceMs - waiter.open.deadline < orphanGraceMs / 2) return;
+    waiter.open = { ...waiter.open, deadline: waiter.deadline + orphanGraceMs };
+    ledger.open(waiter.open).catch((err: unknown) => this.ledgerFailed('open', waiter.job.jobId, err));
+  }
+
+  /** The job ended: out of the ledger, and into the dead-letter queue if the infrastructure failed it. */
+  private closeInLedger(waiter: Waiter, result: JobResult): void {
+    const { ledger } = this.options;
+    if (!ledger || !waiter.open) return;
+    const { jobId } = result;
+    ledger.finish(jobId).catch((err: unknown) => this.ledgerFailed('finish', jobId, err));
+    const failed = result.status === JobStatus.FAILED || result.status === JobStatus.TIMEOUT;
+    if (!failed || !result.errorCode || !DEAD_LETTER_CODES.has(result.errorCode)) return;
+    const { deadline: _open, ...facts } = waiter.open;
+    ledger
+      .deadLetter({
+        ...facts,
+        code: result.errorCode as ErrorCode,
+        message: result.errorMessage ?? 'the job failed',
+        at: this.clock.now(),
+        ...(waiter.options.context ? { context: waiter.options.context } : {}),
+      })
+      .catch((err: unknown) => this.ledgerFailed('deadLetter', jobId, err));
+  }
+
+  /** The ledger is bookkeeping beside the call: its failure is logged, never the call's. Never logs a context. */
+  private ledgerFailed(op: string, jobId: string, err: unknown): void {
+    this.log.warn(`could not ${op} job ${jobId} in the job ledger`, { jobId, code: asGatewayError(err).code, error: (err as Error)?.message });
   }
 
   private packet(traceId: string, payload: BusPacket['payload']): BusPacket {

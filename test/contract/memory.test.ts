@@ -12,6 +12,8 @@ import { runApprovalStoreContract } from './approval-store.contract.ts';
 import { runAuditStoreContract } from './audit-store.contract.ts';
 import { runClockContract } from './clock.contract.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
+import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { runJobLedgerContract } from './job-ledger.contract.ts';
 
 let now = 1_000;
 const clock: Clock = { now: () => now, sleep: async () => undefined };
@@ -36,3 +38,5 @@ runAuditStoreContract(
 );
 
 runClockContract('system', systemClock);
+
+runJobLedgerContract('file (embedded)', async () => { const dir = mkdtempSync(join(tmpdir(), 'gh-ledger-')); return { ledger: new FileJobLedger(dir, clock), reopen: () => new FileJobLedger(dir, clock) }; }, async (ms) => void (now += ms));

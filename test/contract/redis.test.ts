@@ -9,6 +9,8 @@ import { Redis } from 'ioredis';
 import { runAuditStoreContract } from './audit-store.contract.ts';
 import { chainEvents } from '../../src/audit/chain.ts';
 import { GENESIS } from '../../src/audit/record.ts';
+import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
+import { runJobLedgerContract } from './job-ledger.contract.ts';
 
 // One real redis-server per file; every store made by a contract gets its own namespace, so tests never see
 // each other's keys. Redis expires keys on its own clock, so `advance` waits for real.
@@ -40,6 +42,8 @@ describe.skipIf(!available)('Redis adapters', () => {
     () => RedisAuditStore.connect({ url: url(), namespace: (audit = `audit${++namespaces}`) }),
     () => RedisAuditStore.connect({ url: url(), namespace: audit }),
   );
+
+  runJobLedgerContract('redis', async () => { const namespace = `ledger${++namespaces}`; return { ledger: await RedisJobLedger.connect({ url: url(), namespace }), reopen: () => RedisJobLedger.connect({ url: url(), namespace }) }; }, (ms) => new Promise((r) => setTimeout(r, ms)));
 
   describe('Redis specifics', () => {
     it('appends and reads long chains in pages, from any seq', async () => {

@@ -1,0 +1,199 @@
+// The scheduler's run timeout and its bookkeeping in the job ledger, with a clock that moves only when a test
+// moves it: a job whose result never comes ends as TIMEOUT, progress keeps it alive, and jobs that die of an
+// infrastructure failure are dead-lettered with their context.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { Scheduler, type SchedulerOptions, type WorkerRouter } from '../../src/scheduler/scheduler.ts';
+import { JobTracker } from '../../src/scheduler/job-tracker.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { AuditTrail } from '../../src/audit/trail.ts';
+import type { AuditEvent } from '../../src/audit/record.ts';
+import type { Clock, JobLedger } from '../../src/ports.ts';
+import type { JobContext } from '../../src/scheduler/job-context.ts';
+import { CAP_PROTOCOL_VERSION, JobPriority, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
+
+/** Lets the memory bus deliver what was published (it delivers on a microtask). */
+const delivered = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const RUN_MS = 10_000;
+const GRACE_MS = 2_000;
+const ORPHAN_MS = 30_000;
+
+const context: JobContext = { server: 'fx', tool: 'write', arguments: { path: '/tmp/x' }, constraints: { timeoutMs: RUN_MS }, wantsProgress: true };
+
+function job(jobId: string): JobRequest {
+  return {
+    jobId,
+    topic: 'mcp.fx.write',
+    priority: JobPriority.INTERACTIVE,
+    contextPtr: `ctx:${jobId}`,
+    env: {},
+    tenantId: 't',
+    principalId: 'alice',
+    labels: { 'mcp.server': 'fx', 'mcp.tool': 'write' },
+    meta: { tenantId: 't', actorId: 'alice', actorType: 'user', capability: 'write', riskTags: [], requires: [], labels: {} },
+    budget: { deadlineMs: RUN_MS },
+  };
+}
+
+interface World {
+  clock: Clock & { t: number };
+  bus: MemoryBus;
+  ledger: JobLedger;
+  events: AuditEvent[];
+  jobs: JobTracker;
+  scheduler: Scheduler;
+  /** What was published on job.<pool> and sys.job.cancel. */
+  sent: BusPacket[];
+  cancels: string[];
+  publish(subject: string, payload: BusPacket['payload']): Promise<void>;
+}
+
+let world: World;
+
+function start(options: SchedulerOptions = {}): World {
+  const clock = { t: 1_800_000_000_000, now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) };
+  const events: AuditEvent[] = [];
+  const audit = { record: (e: AuditEvent) => void events.push(e) } as unknown as AuditTrail;
+  const bus = new MemoryBus();
+  const ledger = new FileJobLedger(mkdtempSync(join(tmpdir(), 'gh-sched-')), clock);
+  const jobs = new JobTracker(audit, clock);
+  const scheduler = new Scheduler(bus, jobs, clock, 'gw-a', { ledger, log: silentLogger, runGraceMs: GRACE_MS, orphanGraceMs: ORPHAN_MS, ...options });
+  const sent: BusPacket[] = [];
+  const cancels: string[] = [];
+  bus.subscribe(Subjects.pool('fx'), (p) => void sent.push(p));
+  bus.subscribe(Subjects.cancel, (p) => void (p.payload.kind === 'jobCancel' && cancels.push(p.payload.jobCancel.jobId)));
+  scheduler.start();
+  const publish = async (subject: string, payload: BusPacket['payload']) => {
+    await bus.publish(subject, { traceId: '', senderId: 'w1', createdAt: clock.t, protocolVersion: CAP_PROTOCOL_VERSION, payload });
+    await delivered();
+  };
+  world = { clock, bus, ledger, events, jobs, scheduler, sent, cancels, publish };
+  return world;
+}
+
+afterEach(async () => {
+  world.scheduler.stop();
+  await world.bus.close();
+  await world.ledger.close();
+});
+
+function submit(w: World, jobId: string, extra: { remote?: boolean } = {}): Promise<JobResult> {
+  w.jobs.submit(jobId, 't', 'alice', {});
+  return w.scheduler.run(job(jobId), { pool: 'fx', context, ...extra });
+}
+
+describe('the run timeout', () => {
+  beforeEach(() => void start());
+
+  it('ends a job whose result never comes as TIMEOUT, cancels it, and dead-letters it with its context', async () => {
+    const w = world;
+    const result = submit(w, 'J1');
+    await delivered();
+    expect(w.sent).toHaveLength(1); // a worker took it, and swallowed it
+    w.clock.t += RUN_MS + GRACE_MS - 1;
+    w.scheduler.sweepDeadlines();
+    w.clock.t += 1;
+    w.scheduler.sweepDeadlines();
+    expect(await result).toMatchObject({ jobId: 'J1', status: JobStatus.TIMEOUT, errorCode: 'GH_ERR_UPSTREAM_TIMEOUT' });
+    await delivered();
+    expect(w.cancels).toEqual(['J1']);
+    expect(w.events.map((e) => e.type)).toEqual(['job.submitted', 'job.dispatched', 'job.timeout']);
+    await vi.waitFor(async () => expect(await w.ledger.getDead('J1')).toMatchObject({ jobId: 'J1', code: 'GH_ERR_UPSTREAM_TIMEOUT', tenant: 't', principal: 'alice', server: 'fx', tool: 'write', pool: 'fx', replica: 'gw-a', context }));
+    expect(await w.ledger.overdue(w.clock.t + 1e9, 10)).toEqual([]);
+  });
+
+  it('is restarted by each progress packet', async () => {
+    const w = world;
+    const progress: number[] = [];
+    w.scheduler.run(job('J2'), { pool: 'fx', context, onProgress: (u) => progress.push(u.progress) }).then(() => progress.push(-1));
+    await delivered();
+    for (let i = 1; i <= 3; i++) {
+      w.clock.t += RUN_MS;
+      await w.publish(Subjects.progress, { kind: 'jobProgress', jobProgress: { jobId: 'J2', progress: i } });
+      w.scheduler.sweepDeadlines();
+    }
+    expect(progress).toEqual([1, 2, 3]);
+    w.clock.t += RUN_MS + GRACE_MS;
+    w.scheduler.sweepDeadlines();
+    await delivered();
+    expect(progress).toEqual([1, 2, 3, -1]);
+  });
+
+  it('keeps the ledger deadline ahead of its own, so a live replica ends its jobs before the reconciler would', async () => {
+    const w = world;
+    void submit(w, 'J3');
+    await delivered();
+    expect(await w.ledger.overdue(w.clock.t + RUN_MS + GRACE_MS + ORPHAN_MS - 1, 10)).toEqual([]);
+    expect((await w.ledger.overdue(w.clock.t + RUN_MS + GRACE_MS + ORPHAN_MS, 10)).map((j) => j.jobId)).toEqual(['J3']);
+    // Progress past half the orphan grace moves the ledger's deadline too.
+    w.clock.t += ORPHAN_MS;
+    await w.publish(Subjects.progress, { kind: 'jobProgress', jobProgress: { jobId: 'J3', progress: 1 } });
+    await vi.waitFor(async () => expect(await w.ledger.overdue(w.clock.t + RUN_MS + GRACE_MS + ORPHAN_MS - 1, 10)).toEqual([]));
+  });
+});
+
+describe('the ledger', () => {
+  beforeEach(() => void start());
+
+  it('forgets a job that succeeded, and dead-letters none', async () => {
+    const w = world;
+    const result = submit(w, 'J4');
+    await delivered();
+    expect((await w.ledger.overdue(w.clock.t + 1e9, 10)).map((j) => j.jobId)).toEqual(['J4']);
+    await w.publish(Subjects.result, { kind: 'jobResult', jobResult: { jobId: 'J4', status: JobStatus.SUCCEEDED, workerId: 'w1', executionMs: 3 } });
+    expect((await result).status).toBe(JobStatus.SUCCEEDED);
+    await vi.waitFor(async () => expect(await w.ledger.overdue(w.clock.t + 1e9, 10)).toEqual([]));
+    expect(await w.ledger.listDead()).toEqual([]);
+  });
+
+  it("dead-letters an infrastructure failure, never a tool's own error", async () => {
+    const w = world;
+    const failed = submit(w, 'J5');
+    const toolError = submit(w, 'J6');
+    await delivered();
+    await w.publish(Subjects.result, { kind: 'jobResult', jobResult: { jobId: 'J5', status: JobStatus.FAILED, workerId: 'w1', executionMs: 3, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE', errorMessage: 'fx is down' } });
+    await w.publish(Subjects.result, { kind: 'jobResult', jobResult: { jobId: 'J6', status: JobStatus.FAILED, workerId: 'w1', executionMs: 3, errorCode: 'GH_ERR_UPSTREAM_ERROR', errorMessage: 'bad path' } });
+    await Promise.all([failed, toolError]);
+    await vi.waitFor(async () => expect((await w.ledger.listDead()).map((d) => [d.jobId, d.code, d.message])).toEqual([['J5', 'GH_ERR_UPSTREAM_UNAVAILABLE', 'fx is down']]));
+  });
+
+  it('dead-letters the jobs cut off when the gateway stops', async () => {
+    const w = world;
+    const result = submit(w, 'J7');
+    await delivered();
+    w.scheduler.stop();
+    expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+    expect(w.events.at(-1)).toMatchObject({ type: 'job.failed', jobId: 'J7' });
+    await vi.waitFor(async () => expect((await w.ledger.getDead('J7'))?.code).toBe('GH_ERR_UPSTREAM_UNAVAILABLE'));
+  });
+});
+
+describe('with worker pools', () => {
+  it('dead-letters a job no live worker took (GH_ERR_NO_WORKER), and a failing ledger never fails the call', async () => {
+    const router: WorkerRouter = { start: () => undefined, stop: () => undefined, pick: () => undefined, noteDispatched: () => undefined, noteEnded: () => undefined, onDead: () => () => undefined };
+    const w = start({ workers: router, dispatchTimeoutMs: 500 });
+    const result = submit(w, 'J8', { remote: true });
+    expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_NO_WORKER' });
+    await vi.waitFor(async () => expect((await w.ledger.getDead('J8'))?.code).toBe('GH_ERR_NO_WORKER'));
+
+    const warnings: string[] = [];
+    const broken = { open: () => Promise.reject(new Error('redis down')), finish: () => Promise.reject(new Error('redis down')), deadLetter: () => Promise.reject(new Error('redis down')) } as unknown as JobLedger;
+    const scheduler = new Scheduler(w.bus, new JobTracker({ record: () => undefined } as unknown as AuditTrail, w.clock), w.clock, 'gw-b', {
+      workers: router,
+      dispatchTimeoutMs: 500,
+      ledger: broken,
+      log: { ...silentLogger, warn: (msg: string) => void warnings.push(msg) },
+    });
+    scheduler.start();
+    expect(await scheduler.run(job('J9'), { pool: 'fx', remote: true, context })).toMatchObject({ errorCode: 'GH_ERR_NO_WORKER' });
+    await delivered();
+    scheduler.stop();
+    expect(warnings).toHaveLength(3);
+    expect(warnings.join('\n')).not.toContain('/tmp/x');
+  });
+});
