@@ -54,8 +54,9 @@ const DEFAULT_RETRIES_RUNNING = 4;
 
 /**
  * Ends what nobody else will: on every pass it takes (or renews) the leader lock, and only the holder goes on.
- * - A job still open in the ledger past its deadline has lost its replica (it died, or lost the job): it is audited
- *   as `job.timeout`, dead-lettered as GH_ERR_EXECUTION_IN_DOUBT (it may have run) with its context, and finished.
+ * - A job of another replica still open in the ledger past its deadline has lost that replica (it died, or lost
+ *   the job): it is audited as `job.timeout`, dead-lettered as GH_ERR_EXECUTION_IN_DOUBT (it may have run) with its
+ *   context, and finished.
  * - A DLQ entry someone asked to retry (`gatehouse dlq retry`) is taken, run again through `resubmit`, and removed
  *   once that ended; the outcome is audited (`dlq.retry_started`, `dlq.retried`), since its client is long gone.
  * Every failure is logged and left for the next pass: the reconciler itself never ends a call.
@@ -127,7 +128,10 @@ export class Reconciler {
     const now = clock.now();
     for (const job of await ledger.overdue(now, this.deps.options?.batch ?? DEFAULT_BATCH)) {
       try {
-        await this.endOrphan(job, now);
+        // Ours: our scheduler ends its jobs before their ledger deadline (and audits and dead-letters them), so
+        // this one only lost its `finish` on the way. Another process never has our id: each replica draws its own.
+        if (job.replica === this.deps.holder) await ledger.finish(job.jobId);
+        else await this.endOrphan(job, now);
       } catch (err) {
         this.failed(`end the orphaned job ${job.jobId}`, err);
       }

@@ -90,7 +90,7 @@ describe('the leader lock', () => {
 
   it('leaves jobs before their deadline alone, and ends them once it passed', async () => {
     const { clock, ledger } = world;
-    await ledger.open(openJob('J2', clock.t + 10_000));
+    await ledger.open(openJob('J2', clock.t + 10_000, { replica: 'gw-dead' }));
     const r = world.reconciler('gw-a');
     await r.pass();
     expect(r.isLeader).toBe(true);
@@ -100,6 +100,15 @@ describe('the leader lock', () => {
     expect(ofType('job.timeout').map((e) => e.jobId)).toEqual(['J2']);
     // No context left in the store: dead-lettered all the same, as not retryable.
     expect((await ledger.getDead('J2'))?.context).toBeUndefined();
+  });
+
+  it("only forgets an overdue job of its own replica, which its scheduler ended already", async () => {
+    const { clock, ledger } = world;
+    await ledger.open(openJob('J10', clock.t - 1, { replica: 'gw-a' }));
+    await world.reconciler('gw-a').pass();
+    expect(ofType('job.timeout')).toHaveLength(0);
+    expect(await ledger.listDead()).toEqual([]);
+    expect(await ledger.overdue(clock.t + 1e9, 10)).toEqual([]);
   });
 
   it('passes to another replica once the leader stops renewing it, and at once when the leader stops', async () => {
