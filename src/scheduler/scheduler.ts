@@ -30,8 +30,9 @@ const DEFAULT_ORPHAN_GRACE_MS = 30_000;
 const DEFAULT_DEADLINE_SWEEP_MS = 1_000;
 
 /**
- * The failures of the infrastructure, not of the tool: a job that ends with one goes to the dead-letter queue,
- * where an operator can retry it. A tool's own error, a refusal or a cancellation does not.
+ * The failures of the infrastructure, not of the tool: a job the scheduler ends with one (its worker died, none
+ * was live, the bus refused it, its result never came) goes to the dead-letter queue, where an operator can retry
+ * it. A tool's own error, a refusal or a cancellation does not.
  */
 const DEAD_LETTER_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'GH_ERR_NO_WORKER',
@@ -336,7 +337,9 @@ export class Scheduler {
     const { jobId } = result;
     ledger.finish(jobId).catch((err: unknown) => this.ledgerFailed('finish', jobId, err));
     const failed = result.status === JobStatus.FAILED || result.status === JobStatus.TIMEOUT;
-    if (!failed || !result.errorCode || !DEAD_LETTER_CODES.has(result.errorCode)) return;
+    // Only what the scheduler itself ended (no worker reported it): an executor's result, even a failure, reached
+    // the client as the tool's outcome, and the client can act on it.
+    if (!failed || result.workerId || !result.errorCode || !DEAD_LETTER_CODES.has(result.errorCode)) return;
     const { deadline: _open, ...facts } = waiter.open;
     ledger
       .deadLetter({
