@@ -1,5 +1,5 @@
 import type { Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
-import { serveJobClients } from '../scheduler/job-client-relay.ts';
+import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
@@ -129,7 +129,9 @@ export class Gateway {
         requestStates: async () => new RequestStateCodec(await requestStateKey({ dataDir: config.dataDir, ...(config.approvals.signingKey ? { signingKey: config.approvals.signingKey } : {}) })),
       },
     }));
-    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), pipeline.clientFor);
+    // Every replica runs its own copy of an upstream without a pool, in one queue group: a job may run on another replica than its client's.
+    const clientFor = (jobId: string, replica: string) => (replica === nodeId ? pipeline.clientFor(jobId) : remoteJobClient(ports.bus, replica, jobId));
+    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
     this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins);
@@ -208,6 +210,11 @@ export class Gateway {
     await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
   }
 
+  /** The bus and state shared with the other replicas (this process's own in embedded mode). */
+  get shared(): Pick<GatewayPorts, 'bus' | 'store'> {
+    return this.ports;
+  }
+
   addSession(session: ClientSession): void {
     this.sessions.add(session);
   }
@@ -219,9 +226,12 @@ export class Gateway {
     }
   }
 
-  /** Sends a notification to every session that can receive one outside a request. */
+  /**
+   * Sends a notification to every session that can receive one outside a request. A session whose stream another
+   * replica holds is skipped: that replica sees the same event and tells it.
+   */
   broadcast(message: JsonRpcNotification, filter: (session: ClientSession) => boolean = () => true): void {
-    for (const session of this.sessions) if (session.push && filter(session)) session.push(message);
+    for (const session of this.sessions) if (session.push && !session.relayed && filter(session)) session.push(message);
   }
 
   private async startUpstream(upstream: Upstream): Promise<void> {

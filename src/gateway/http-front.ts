@@ -1,14 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { isGatewayError } from '../errors.ts';
 import type { Caller } from './call.ts';
 import type { Gateway } from './gateway.ts';
 import { Exchange } from './exchange.ts';
 import { ClientSession } from './session.ts';
+import { SessionRegistry, type LegacyHttpSession } from './session-registry.ts';
 import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
 import { registerApproverRoutes } from './approver/routes.ts';
@@ -20,14 +21,8 @@ export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKe
   /** `roles: ['approver']` lets a key's principal use the approvals API and pages. */
   apiKeys: ApproverKeyConfig[];
   maxMessageBytes: number;
-  /** A legacy session idle this long is forgotten (ms). */
+  /** A legacy session idle this long is forgotten (ms), on every replica. */
   sessionIdleMs?: number;
-}
-
-interface LegacyHttpSession {
-  session: ClientSession;
-  inflight: Map<string | number, AbortController>;
-  stream: ServerResponse | undefined;
 }
 
 const NOT_JSON = Symbol('not-json');
@@ -37,11 +32,11 @@ const CALLER = Symbol('caller');
  * MCP over Streamable HTTP at /mcp, on fastify, for both eras at once. A 2026-07-28 request (it carries the
  * `_meta` envelope) is served statelessly; anything else uses the 2025 session of its Mcp-Session-Id. A
  * response is one JSON body unless something must be sent before it (progress, logging, a question to the
- * client): then it upgrades to an SSE stream on the spot.
+ * client): then it upgrades to an SSE stream on the spot. A 2025 session works on any replica (SessionRegistry).
  */
 export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log: Logger): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
   const exchange = new Exchange(gateway);
-  const sessions = new Map<string, LegacyHttpSession>();
+  const sessions = new SessionRegistry(gateway, exchange, options.sessionIdleMs ?? 30 * 60_000, log);
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
   let guard: HttpGuard | undefined;
 
@@ -61,6 +56,8 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send(rpcError(null, RpcErrorCode.REQUEST_TOO_LARGE, `message exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
     }
+    // Redis failing under a 2025 session's lookup (distributed mode): coded and retryable, never a bare 500.
+    if (isGatewayError(err, 'GH_ERR_STATE_UNAVAILABLE')) return reply.code(503).send(rpcError(null, RpcErrorCode.SERVER_ERROR, err.message, { code: err.code }));
     log.error('HTTP request failed', { error: err.message });
     return reply.code(err.statusCode && err.statusCode < 500 ? err.statusCode : 500).send(rpcError(null, RpcErrorCode.INTERNAL_ERROR, err.statusCode && err.statusCode < 500 ? err.message : 'internal error', { code: 'GH_ERR_INTERNAL' }));
   });
@@ -119,31 +116,27 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   });
 
   app.get('/mcp', async (request, reply) => {
-    const found = legacySession(request, reply);
+    const found = cachedSession(request) ?? (await legacySession(request, reply));
     if (!found) return reply;
     if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
       return reply.code(406).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Not Acceptable: the GET stream is text/event-stream'));
     }
-    if (found.stream) return reply.code(409).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Conflict: this session already has a GET stream'));
+    // One GET stream per session, whichever replica holds it.
+    if (found.stream || !(await sessions.claimStream(found)) || found.stream) {
+      return reply.code(409).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Conflict: this session already has a GET stream'));
+    }
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'mcp-session-id': found.session.id });
     raw.flushHeaders();
-    found.stream = raw;
-    found.session.push = (message) => writeEvent(raw, message);
-    raw.on('close', () => {
-      if (found.stream === raw) {
-        found.stream = undefined;
-        found.session.push = undefined;
-      }
-    });
+    sessions.attachStream(found, raw, (message) => writeEvent(raw, message));
     return reply;
   });
 
   app.delete('/mcp', async (request, reply) => {
-    const found = legacySession(request, reply);
+    const found = cachedSession(request) ?? (await legacySession(request, reply));
     if (!found) return reply;
-    endSession(found);
+    await sessions.end(found);
     return reply.code(200).send();
   });
 
@@ -163,41 +156,49 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       return reply.code(400).send(rpcError(id, -32020, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
     }
     if (!('id' in message)) return reply.code(202).send();
-    return respond(request, reply, session, message, new Map());
+    return respond(request, reply, session, message, new Map(), undefined);
   }
 
   async function serveLegacy(request: FastifyRequest, reply: FastifyReply, msg: ReturnType<typeof classifyMessage>, caller: Caller) {
     if (msg.kind === 'request' && msg.message.method === 'initialize') {
-      const session = new ClientSession(randomUUID(), 'legacy', caller, LEGACY_PROTOCOL_VERSIONS[0]);
-      const entry: LegacyHttpSession = { session, inflight: new Map(), stream: undefined };
-      sessions.set(session.id, entry);
-      gateway.addSession(session);
-      reply.header('mcp-session-id', session.id);
-      return respond(request, reply, session, msg.message, entry.inflight);
+      const entry = sessions.create(caller);
+      reply.header('mcp-session-id', entry.session.id);
+      return respond(request, reply, entry.session, msg.message, entry.inflight, entry);
     }
-    const found = legacySession(request, reply);
+    const found = cachedSession(request) ?? (await legacySession(request, reply));
     if (!found) return reply;
     const version = header(request, 'mcp-protocol-version');
     if (version && !(LEGACY_PROTOCOL_VERSIONS as readonly string[]).includes(version)) {
       return reply.code(400).send(rpcError(null, RpcErrorCode.SERVER_ERROR, `Bad Request: unsupported MCP-Protocol-Version ${version}`));
     }
-    found.session.lastSeen = Date.now();
+    sessions.seen(found);
     switch (msg.kind) {
-      case 'notification':
-        exchange.notification(found.session, msg.message, found.inflight);
+      case 'notification': {
+        const { method, params } = msg.message;
+        const requestId = params?.requestId;
+        // A request runs on the replica it reached; its cancellation may reach another.
+        if (method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number') && !found.inflight.has(requestId)) {
+          await sessions.cancelElsewhere(found, requestId, String(params?.reason ?? 'cancelled by the client'));
+        } else {
+          exchange.notification(found.session, msg.message, found.inflight);
+        }
         return reply.code(202).send();
+      }
       case 'response':
-        exchange.response(found.session, msg.message);
+        await sessions.answer(found, msg.message);
         return reply.code(202).send();
       case 'request':
-        return respond(request, reply, found.session, msg.message, found.inflight);
+        return respond(request, reply, found.session, msg.message, found.inflight, found);
       default:
         return reply.code(400).send();
     }
   }
 
-  /** Runs one request: a JSON answer, or an SSE stream from the first message that must precede the answer. */
-  async function respond(request: FastifyRequest, reply: FastifyReply, session: ClientSession, message: JsonRpcRequest, inflight: Map<string | number, AbortController>) {
+  /**
+   * Runs one request: a JSON answer, or an SSE stream from the first message that must precede the answer.
+   * `stored`: the 2025 session, whose changes are stored before the answer goes out.
+   */
+  async function respond(request: FastifyRequest, reply: FastifyReply, session: ClientSession, message: JsonRpcRequest, inflight: Map<string | number, AbortController>, stored: LegacyHttpSession | undefined) {
     const controller = new AbortController();
     inflight.set(message.id, controller);
     let streaming = false;
@@ -223,6 +224,16 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       done = true;
       inflight.delete(message.id);
     }
+    const storing = stored && response ? sessions.beforeAnswer(stored, message.method, response) : undefined;
+    if (storing) {
+      try {
+        await storing;
+      } catch (err) {
+        const code = isGatewayError(err) ? err.code : 'GH_ERR_INTERNAL';
+        response = rpcError(message.id, RpcErrorCode.SERVER_ERROR, `the session could not be stored: ${(err as Error).message}`, { code });
+        if (!streaming) reply.removeHeader('mcp-session-id');
+      }
+    }
     if (streaming) {
       if (response && !raw.destroyed) writeEvent(raw, response);
       raw.end();
@@ -237,35 +248,22 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     return reply;
   }
 
-  function legacySession(request: FastifyRequest, reply: FastifyReply): LegacyHttpSession | undefined {
+  /** This replica's copy of the request's 2025 session: the hot path, no I/O. */
+  function cachedSession(request: FastifyRequest): LegacyHttpSession | undefined {
+    return sessions.cached(header(request, 'mcp-session-id'), (request as unknown as Record<symbol, Caller>)[CALLER]);
+  }
+
+  /** On a miss: the session from the Store, started on another replica; or replies that there is none. */
+  async function legacySession(request: FastifyRequest, reply: FastifyReply): Promise<LegacyHttpSession | undefined> {
     const id = header(request, 'mcp-session-id');
     if (!id) {
       void reply.code(400).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required (send initialize first)', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
       return undefined;
     }
-    const found = sessions.get(id);
-    const caller = (request as unknown as Record<symbol, Caller>)[CALLER];
-    if (!found || found.session.caller.principal !== caller.principal || found.session.caller.tenant !== caller.tenant) {
-      void reply.code(404).send(rpcError(null, -32001, 'Session not found', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
-      return undefined;
-    }
+    const found = await sessions.adopt(id, (request as unknown as Record<symbol, Caller>)[CALLER]);
+    if (!found) void reply.code(404).send(rpcError(null, -32001, 'Session not found', { code: 'GH_ERR_SESSION_NOT_FOUND' }));
     return found;
   }
-
-  function endSession(entry: LegacyHttpSession): void {
-    sessions.delete(entry.session.id);
-    gateway.removeSession(entry.session);
-    for (const controller of entry.inflight.values()) controller.abort('the session ended');
-    entry.session.outgoing.failAll('the session ended');
-    entry.stream?.end();
-  }
-
-  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
-  const sweeper = setInterval(() => {
-    const cutoff = Date.now() - idleMs;
-    for (const entry of sessions.values()) if (entry.session.lastSeen < cutoff && entry.inflight.size === 0 && !entry.stream) endSession(entry);
-  }, Math.min(idleMs, 60_000));
-  sweeper.unref();
 
   await registerApproverRoutes(app, {
     approvals: gateway.approvals,
@@ -291,8 +289,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     url,
     app,
     close: async () => {
-      clearInterval(sweeper);
-      for (const entry of [...sessions.values()]) endSession(entry);
+      sessions.close();
       await app.close();
     },
   };

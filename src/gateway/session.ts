@@ -1,4 +1,4 @@
-import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
+import type { JsonRpcId, JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import type { Caller } from './call.ts';
 import { ClientRequests } from './client-requests.ts';
 
@@ -20,19 +20,26 @@ export class ClientSession {
   lastSeen = Date.now();
   /** Requests sent to this client and awaiting its answer. */
   readonly outgoing: ClientRequests;
-  /** Sends a notification not tied to a request (list_changed, resources/updated); unset when nothing listens. */
+  /**
+   * Sends a notification not tied to a request (list_changed, resources/updated) on the session's own stream, or
+   * over the bus to the replica that holds it (`relayed`); unset when nothing listens.
+   */
   push: ((message: JsonRpcNotification) => void) | undefined;
+  /** Set while `push` relays to another replica: broadcasts skip the session, since that replica sees them too. */
+  relayed = false;
 
   readonly caller: Caller;
 
+  /** `replica`: this process's node id, named in the ids of the requests it sends the client (see `askedBy`). */
   constructor(
     readonly id: string,
     readonly era: Era,
     caller: Caller,
     protocolVersion: string,
+    replica?: string,
   ) {
     this.protocolVersion = protocolVersion;
-    this.outgoing = new ClientRequests(`gh-${id.slice(-6)}`);
+    this.outgoing = new ClientRequests(`gh-${id.slice(-6)}${replica ? `.${replica}` : ''}`);
     // A 2025 session is something jobs and audit records can name; a modern request's throwaway one is not.
     this.caller = era === 'legacy' ? { ...caller, sessionId: id } : { ...caller };
   }
@@ -51,4 +58,12 @@ export class ClientSession {
     if (!this.logLevel) return this.era === 'legacy';
     return LOG_LEVELS.indexOf(level as LogLevel) >= LOG_LEVELS.indexOf(this.logLevel);
   }
+}
+
+/**
+ * The replica that sent the client the request an answer is for: a 2025 HTTP session's answers may reach any
+ * replica, and only the one that asked can settle them.
+ */
+export function askedBy(id: JsonRpcId | null): string | undefined {
+  return typeof id === 'string' ? /^gh-[^.]*\.(.+)-\d+$/.exec(id)?.[1] : undefined;
 }
