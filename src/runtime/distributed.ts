@@ -94,23 +94,8 @@ function gatewayUpstreams(config: GatehouseConfig, bus: Bus, log: Logger): Map<s
 
 /** Approvals in Redis, for the commands that read or change them while replicas run. */
 export async function openRedisApprovals(config: GatehouseConfig): Promise<{ approvals: ApprovalService; close(): Promise<void> }> {
-  const redis = redisOf(config);
-  const approvalStore = await RedisApprovalStore.connect({ url: redis.url });
-  let auditStore: RedisAuditStore;
-  try {
-    auditStore = await RedisAuditStore.connect({ url: redis.url });
-  } catch (err) {
-    await approvalStore.close();
-    throw err;
-  }
-  const trail = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
-  return {
-    approvals: new ApprovalService(approvalStore, trail, systemClock, config.approvals.ttl),
-    close: async () => {
-      await trail.close();
-      await Promise.allSettled([approvalStore.close(), auditStore.close()]);
-    },
-  };
+  const { store, audit, close } = await openWithAudit(config, (url) => RedisApprovalStore.connect({ url }));
+  return { approvals: new ApprovalService(store, audit, systemClock, config.approvals.ttl), close };
 }
 
 /** The audit chains in Redis, for the commands that read them. */
@@ -120,22 +105,28 @@ export function openRedisAudit(config: GatehouseConfig): Promise<AuditStore> {
 
 /** The dead-letter queue in Redis, and the audit trail, for `gatehouse dlq` while replicas run. */
 export async function openRedisDeadLetters(config: GatehouseConfig): Promise<{ ledger: JobLedger; audit: AuditTrail; close(): Promise<void> }> {
-  const redis = redisOf(config);
-  const ledger = await RedisJobLedger.connect({ url: redis.url });
+  const { store, audit, close } = await openWithAudit(config, (url) => RedisJobLedger.connect({ url }));
+  return { ledger: store, audit, close };
+}
+
+/** A Redis adapter opened with an audit trail on the same Redis (what a command changes, it records). */
+async function openWithAudit<T extends { close(): Promise<void> }>(config: GatehouseConfig, open: (url: string) => Promise<T>): Promise<{ store: T; audit: AuditTrail; close(): Promise<void> }> {
+  const { url } = redisOf(config);
+  const store = await open(url);
   let auditStore: RedisAuditStore;
   try {
-    auditStore = await RedisAuditStore.connect({ url: redis.url });
+    auditStore = await RedisAuditStore.connect({ url });
   } catch (err) {
-    await ledger.close();
+    await store.close();
     throw err;
   }
   const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
   return {
-    ledger,
+    store,
     audit,
     close: async () => {
       await audit.close();
-      await Promise.allSettled([ledger.close(), auditStore.close()]);
+      await Promise.allSettled([store.close(), auditStore.close()]);
     },
   };
 }

@@ -10,11 +10,12 @@ import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
-import type { Clock, Upstream } from '../../src/ports.ts';
+import type { Clock } from '../../src/ports.ts';
 import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { ApprovalService } from '../../src/approvals/service.ts';
-import type { CatalogEntry, ToolCatalog } from '../../src/gateway/catalog.ts';
+import { fakeEntry, fakeUpstream } from '../helpers/pipeline-fakes.ts';
+import type { ToolCatalog } from '../../src/gateway/catalog.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 import type { Caller } from '../../src/gateway/call.ts';
 
@@ -44,31 +45,16 @@ function start(decide: Decide, options: { upstreamUrl?: string; answer?: (args: 
   const store = new MemoryStore(clock);
   const jobs = new JobTracker(audit, clock);
   const scheduler = new Scheduler(bus, jobs, clock, 'gw');
-  const upstream = {
-    name: 'up',
-    ...(options.upstreamUrl ? { url: options.upstreamUrl } : {}),
-    state: 'ready',
-    serverCapabilities: {},
-    start: async () => undefined,
-    notify: async () => undefined,
-    close: async () => undefined,
-    request: async (_method: string, params: Record<string, unknown> | undefined) => {
-      const args = params!.arguments as Record<string, unknown>;
+  const upstream = fakeUpstream(
+    'up',
+    (args) => {
       seen.push(args);
       return options.answer?.(args) ?? { content: [{ type: 'text', text: 'ran' }] };
     },
-  } as unknown as Upstream;
+    options.upstreamUrl ? { url: options.upstreamUrl } : {},
+  );
   const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? upstream : undefined));
-  const entry = {
-    name: 'up__t',
-    id: 'up__t',
-    server: 'up',
-    tool: { name: 't', inputSchema: { type: 'object' } },
-    exposed: { name: 'up__t', inputSchema: { type: 'object' } },
-    digest: 'sha256:tool',
-    facts: { annotations: { readOnlyHint: false }, riskTags: ['payments'], labels: { env: 'test' } },
-    check: () => undefined,
-  } as unknown as CatalogEntry;
+  const entry = fakeEntry('up', 't', { annotations: { readOnlyHint: false }, riskTags: ['payments'], labels: { env: 'test' } });
   const pipeline = new CallPipeline({
     catalog: { resolve: (name: string) => (name === 'up__t' ? entry : undefined) } as unknown as ToolCatalog,
     kernel: { decide } as unknown as Kernel,

@@ -15,11 +15,12 @@ import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
-import type { Clock, DeadLetter, Upstream } from '../../src/ports.ts';
+import type { Clock, DeadLetter } from '../../src/ports.ts';
 import type { Decision } from '../../src/kernel/decision.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { ApprovalService } from '../../src/approvals/service.ts';
-import type { CatalogEntry, ToolCatalog } from '../../src/gateway/catalog.ts';
+import { fakeEntry, fakeUpstream } from '../helpers/pipeline-fakes.ts';
+import type { ToolCatalog } from '../../src/gateway/catalog.ts';
 import { contextPtr } from '../../src/protocol/cap.ts';
 import { deadLetter, openJob } from '../contract/job-ledger.contract.ts';
 
@@ -194,29 +195,12 @@ describe('a DLQ retry through the real call pipeline', () => {
     const jobs = new JobTracker(audit, clock);
     const scheduler = new Scheduler(bus, jobs, clock, 'gw-a', { ledger, log: silentLogger });
     const seen: { args: Record<string, unknown>; principal?: string }[] = [];
-    const upstream = {
-      name: 'fx',
-      state: 'ready',
-      serverCapabilities: {},
-      start: async () => undefined,
-      notify: async () => undefined,
-      close: async () => undefined,
-      request: async (_method: string, params: Record<string, unknown> | undefined) => {
-        seen.push({ args: params!.arguments as Record<string, unknown> });
-        return { content: [{ type: 'text', text: 'ran' }] };
-      },
-    } as unknown as Upstream;
+    const upstream = fakeUpstream('fx', (args) => {
+      seen.push({ args });
+      return { content: [{ type: 'text', text: 'ran' }] };
+    });
     const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'fx' ? upstream : undefined));
-    const entry = {
-      name: 'fx__write',
-      id: 'fx__write',
-      server: 'fx',
-      tool: { name: 'write', inputSchema: { type: 'object' } },
-      exposed: { name: 'fx__write', inputSchema: { type: 'object' } },
-      digest: 'sha256:tool',
-      facts: { annotations: {}, riskTags: [], labels: {} },
-      check: () => undefined,
-    } as unknown as CatalogEntry;
+    const entry = fakeEntry('fx', 'write');
     const decided: string[] = [];
     const allow: Decision = { effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:now', constraints: {} };
     const pipeline = new CallPipeline({
