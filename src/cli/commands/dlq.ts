@@ -11,8 +11,9 @@ export const DLQ_HELP = `Usage:
   gatehouse dlq retry ID [--as NAME]
   gatehouse dlq drop ID [--as NAME]
 
-The dead-letter queue: jobs that ended on an infrastructure failure (no live worker, a worker or replica that
-died mid-call, an upstream down or too slow), kept with their arguments so that they can be run again.
+The dead-letter queue: jobs the scheduler ended on an infrastructure failure (no live worker, a worker or
+replica that died mid-call, the bus refusing the job, a result that never came, a gateway stopping), kept with
+their arguments so that they can be run again.
 Works on the state of running gateways (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present); distributed mode reads Redis
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
