@@ -16,6 +16,9 @@ import {
 import { bindingKeyOf, verifyBinding, type ApprovalBinding, type BindingRefusal } from './binding.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
+/** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
+const EXPIRY_MARGIN_MS = 5;
+
 export type { ApprovalBinding, BindingRefusal, ApproverRefusal };
 
 export interface ApprovalRequestDetails {
@@ -514,7 +517,9 @@ export class ApprovalService {
     const initial = await this.get(id);
     if (!initial) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
     if (done(initial) || options.signal?.aborted || this.stopped) return initial;
-    const until = capByExpiry ? Math.min(budgetMs, Math.max(0, initial.expiresAt - this.clock.now())) : budgetMs;
+    // Wake just after expiry, not at it: timers and the wall clock round differently (by up to a millisecond), and
+    // a wait that woke a hair early would read the approval as still pending.
+    const until = capByExpiry ? Math.min(budgetMs, Math.max(0, initial.expiresAt - this.clock.now()) + EXPIRY_MARGIN_MS) : budgetMs;
     await new Promise<void>((resolve) => {
       const finish = () => {
         this.waits.delete(finish);
