@@ -1,11 +1,15 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { StartedProcess } from '../helpers/start-process.ts';
-import { natsServerAvailable } from '../helpers/nats-server.ts';
+import { natsServerAvailable, startNatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable } from '../helpers/redis-server.ts';
-import { countWrites, startCluster, type Cluster, type WorkerProcess } from '../helpers/distributed.ts';
+import { countWrites, SIGNING_KEY, startCluster, type Cluster, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
 // (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
@@ -155,3 +159,44 @@ describe.skipIf(!available)('distributed mode', () => {
     expect(verified.code).toBe(0);
   });
 });
+
+describe.skipIf(!available)('distributed mode: a wrong endpoint is a clear startup error naming it', () => {
+  it('gatehouse start and gatehouse worker exit 1 with the coded error and the endpoint, never the password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-dist-bad-'));
+    const config = join(dir, 'gatehouse.yaml');
+    const closed = await closedPort();
+    const base = [
+      `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
+      'listen: { http: "127.0.0.1:0" }',
+      `upstreams: { fx: { command: node, args: ["x.js"], pool: tools } }`,
+    ];
+    writeFileSync(config, ['mode: distributed', `nats: { url: "nats://user:hunter2@127.0.0.1:${closed}" }`, `redis: { url: "redis://127.0.0.1:${closed}" }`, ...base].join('\n'));
+    for (const args of [['start', '--config', config], ['worker', '--config', config, '--pool', 'tools']]) {
+      const run = await gatehouse(args);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('GH_ERR_BUS_UNAVAILABLE');
+      expect(run.stderr).toContain(`127.0.0.1:${closed}`);
+      expect(run.stderr).not.toContain('hunter2');
+    }
+    const nats = await startNatsServer();
+    try {
+      writeFileSync(config, ['mode: distributed', `nats: { url: "${nats.url}" }`, `redis: { url: "redis://:hunter2@127.0.0.1:${closed}" }`, ...base].join('\n'));
+      const run = await gatehouse(['start', '--config', config]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('GH_ERR_STATE_UNAVAILABLE');
+      expect(run.stderr).toContain(`127.0.0.1:${closed}`);
+      expect(run.stderr).not.toContain('hunter2');
+    } finally {
+      await nats.stop();
+    }
+  });
+});
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
