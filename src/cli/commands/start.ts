@@ -1,7 +1,6 @@
 import { loadConfig } from '../../config/load.ts';
 import { createLogger } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
-import { createDistributedGateway } from '../../runtime/distributed.ts';
 import { serveHttp } from '../../gateway/http-front.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
@@ -18,7 +17,8 @@ export async function runStart(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['config'] });
   const { config, file } = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
   const log = createLogger(config.log.level);
-  const gateway = config.mode === 'distributed' ? await createDistributedGateway(config, log) : createEmbeddedGateway(config, log);
+  // Distributed mode's adapters (NATS, Redis, protobuf) load only when used: embedded mode stays lean.
+  const gateway = config.mode === 'distributed' ? await (await import('../../runtime/distributed.ts')).createDistributedGateway(config, log) : createEmbeddedGateway(config, log);
   const caller = localCaller();
   let http: Awaited<ReturnType<typeof serveHttp>> | undefined;
   if (config.listen.http) {

@@ -1,7 +1,6 @@
 import { loadConfig } from '../../config/load.ts';
 import { createLogger } from '../../log.ts';
 import { GatewayError } from '../../errors.ts';
-import { startWorker } from '../../runtime/worker.ts';
 import { flag, parseArgs } from '../args.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 
@@ -17,6 +16,7 @@ export async function runWorker(argv: string[]): Promise<number> {
   if (!pool) throw new GatewayError('GH_ERR_USAGE', '--pool is required');
   const { config, file } = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
   const log = createLogger(config.log.level);
+  const { startWorker } = await import('../../runtime/worker.ts'); // NATS and Redis load only for a worker
   const worker = await startWorker(config, pool, log);
   console.log(`Gatehouse worker ${worker.workerId} (config ${file})\n  pool: ${pool}\n  upstreams: ${worker.upstreams.join(', ')}`);
   await new Promise<void>((resolve) => {
