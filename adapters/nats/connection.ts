@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { GatewayError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
+import { redactUrl } from '../../src/config/redact-url.ts';
 
 /** How an adapter reaches NATS. */
 export interface NatsConnectionOptions {
@@ -119,7 +120,7 @@ interface NatsTarget {
 }
 
 function parseNatsUrl(url: string): NatsTarget {
-  const shown = typeof url === 'string' ? redact(url) : String(url);
+  const shown = typeof url === 'string' ? redactUrl(url) : String(url);
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
@@ -142,10 +143,6 @@ function parseNatsUrl(url: string): NatsTarget {
 
 function unavailable(endpoint: string, message: string, cause?: unknown): GatewayError {
   return new GatewayError('GH_ERR_BUS_UNAVAILABLE', message, { ...(cause === undefined ? {} : { cause }), data: { endpoint } });
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 function messageOf(err: unknown): string {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { GatewayError, type ErrorCode } from '../../src/errors.ts';
+import { redactUrl } from '../../src/config/redact-url.ts';
 
 /** How an adapter reaches Redis. */
 export interface RedisConnectionOptions {
@@ -96,16 +97,12 @@ function endpointOf(url: string | undefined): string {
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new GatewayError('GH_ERR_CONFIG_INVALID', `redis.url ${JSON.stringify(redact(url))} is not a URL`, { cause: err });
+    throw new GatewayError('GH_ERR_CONFIG_INVALID', `redis.url ${JSON.stringify(redactUrl(url))} is not a URL`, { cause: err });
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new GatewayError('GH_ERR_CONFIG_INVALID', `redis.url must start with redis:// or rediss://, not ${parsed.protocol}//`, { data: { endpoint: redact(url) } });
+    throw new GatewayError('GH_ERR_CONFIG_INVALID', `redis.url must start with redis:// or rediss://, not ${parsed.protocol}//`, { data: { endpoint: redactUrl(url) } });
   }
   return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 /** A Lua script run by its SHA (EVALSHA), loaded with EVAL the first time a server does not know it. */

@@ -177,6 +177,13 @@ export const gatehouseConfigSchema = configSchema.superRefine((config, ctx) => {
     if (!config.approvals.signingKey) {
       ctx.addIssue({ code: 'custom', path: ['approvals', 'signingKey'], message: 'mode: distributed needs approvals.signingKey, shared by every replica (they sign request states and approver sessions)' });
     }
+    // The replicas' own executors serve an upstream without a pool on its name's queue: a pool of that name would share it.
+    const replicaRun = new Set(Object.entries(config.upstreams).filter(([, u]) => !u.pool).map(([name]) => name));
+    for (const [name, upstream] of Object.entries(config.upstreams)) {
+      if (upstream.pool && replicaRun.has(upstream.pool)) {
+        ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'pool'], message: `pool "${upstream.pool}" has the name of an upstream the replicas run themselves; name the pool differently` });
+      }
+    }
     return;
   }
   for (const [name, upstream] of Object.entries(config.upstreams)) {

@@ -5,6 +5,10 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import { upstreamRpcSubject, type UpstreamDescription, type UpstreamRpcRequest } from '../protocol/upstream-rpc.ts';
 
 const DESCRIBE_TIMEOUT_MS = 2_000;
+/** What needs the upstream's notifications to reach clients, which a pool does not relay yet. */
+const UNRELAYED = new Set(['resources/subscribe', 'resources/unsubscribe', 'logging/setLevel']);
+/** Workers whose list-change counts are remembered: enough for any pool, bounded as workers come and go. */
+const REMEMBERED_WORKERS = 256;
 
 /**
  * An upstream that a worker pool hosts, as a gateway sees it: lists, reads and notifications travel on the bus's
@@ -31,8 +35,17 @@ export class PoolUpstream implements Upstream {
     return this.current;
   }
 
+  /**
+   * What the pool's upstream declared, minus what does not cross the pool yet: resource subscriptions and logging
+   * (its notifications stay on the worker), so clients are never promised them for this upstream.
+   */
   get serverCapabilities(): Record<string, unknown> | undefined {
-    return this.capabilities;
+    if (!this.capabilities) return undefined;
+    const { logging: _logging, ...rest } = this.capabilities;
+    const resources = rest.resources as Record<string, unknown> | undefined;
+    if (resources?.subscribe === undefined) return rest;
+    const { subscribe: _subscribe, ...withoutSubscribe } = resources;
+    return { ...rest, resources: withoutSubscribe };
   }
 
   async start(listener: UpstreamListener): Promise<void> {
@@ -43,6 +56,7 @@ export class PoolUpstream implements Upstream {
   }
 
   async request(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions = {}): Promise<Record<string, unknown>> {
+    if (UNRELAYED.has(method)) throw new GatewayError('GH_ERR_METHOD_NOT_FOUND', `${method} is not relayed to ${this.name}: it runs in worker pool ${this.pool}, whose notifications stay there`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     const body: UpstreamRpcRequest = { op: 'request', method, ...(params ? { params } : {}), timeoutMs };
     try {
@@ -53,10 +67,11 @@ export class PoolUpstream implements Upstream {
     }
   }
 
-  async notify(method: string, params?: Record<string, unknown>): Promise<void> {
-    const body: UpstreamRpcRequest = { op: 'notify', method, ...(params ? { params } : {}) };
-    await this.bus.request(upstreamRpcSubject(this.name), body, { timeoutMs: DESCRIBE_TIMEOUT_MS });
-  }
+  /**
+   * Client notifications (roots/list_changed, cancellations outside a job) are not relayed: each worker's copy
+   * of the upstream has its own session, and only a job's own requests reach the client (through its replica).
+   */
+  async notify(): Promise<void> {}
 
   async close(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
@@ -75,7 +90,9 @@ export class PoolUpstream implements Upstream {
     }
     this.capabilities = description.serverCapabilities;
     const before = this.seenChanges.get(description.workerId);
+    this.seenChanges.delete(description.workerId);
     this.seenChanges.set(description.workerId, description.changes);
+    if (this.seenChanges.size > REMEMBERED_WORKERS) this.seenChanges.delete(this.seenChanges.keys().next().value as string);
     if (this.current !== 'ready') {
       this.become('ready');
       return;

@@ -1,6 +1,6 @@
 /**
  * The request/reply channel between gateways and the workers that host an upstream, for everything that is not a
- * job: describing the upstream, lists, reads and notifications. `tools/call` never travels here; it is a CAP job.
+ * job: describing the upstream, its lists and reads. `tools/call` never travels here; it is a CAP job.
  */
 export const upstreamRpcSubject = (upstream: string): string => `gh.upstream.${upstream}.rpc`;
 
@@ -9,8 +9,7 @@ export const upstreamRpcQueue = (upstream: string): string => `hosts.${upstream}
 
 export type UpstreamRpcRequest =
   | { op: 'describe' }
-  | { op: 'request'; method: string; params?: Record<string, unknown>; timeoutMs: number }
-  | { op: 'notify'; method: string; params?: Record<string, unknown> };
+  | { op: 'request'; method: string; params?: Record<string, unknown>; timeoutMs: number };
 
 export interface UpstreamDescription {
   workerId: string;

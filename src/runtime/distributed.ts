@@ -25,10 +25,13 @@ import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 
 /**
- * Subjects JetStream keeps when `nats.jetstream` is on: a job sent to its pool's queue (`job.<pool>`) because no
- * worker was live survives a NATS restart until one takes it. Jobs sent straight to a live worker stay on core NATS.
+ * What JetStream keeps when `nats.jetstream` is on: the queues of the configured pools (`job.<pool>`), where a job
+ * waits while no worker is live and survives a NATS restart. Jobs sent straight to a live worker, and those for
+ * the upstreams the replicas run themselves, stay on core NATS.
  */
-const DURABLE_SUBJECTS = [Subjects.pool('>')];
+function durableSubjects(config: GatehouseConfig): string[] {
+  return [...new Set(Object.values(config.upstreams).flatMap((u) => (u.pool ? [Subjects.pool(u.pool)] : [])))];
+}
 
 function endpoint<K extends 'nats' | 'redis'>(config: GatehouseConfig, key: K): NonNullable<GatehouseConfig[K]> {
   const value = config.mode === 'distributed' ? config[key] : undefined;
@@ -41,7 +44,8 @@ export const redisOf = (config: GatehouseConfig) => endpoint(config, 'redis');
 
 export function connectBus(config: GatehouseConfig, name: string, log: Logger): Promise<Bus> {
   const nats = natsOf(config);
-  return NatsBus.connect({ url: nats.url, name, log, ...(nats.jetstream ? { jetstream: { subjects: DURABLE_SUBJECTS } } : {}) });
+  const subjects = durableSubjects(config);
+  return NatsBus.connect({ url: nats.url, name, log, ...(nats.jetstream && subjects.length > 0 ? { jetstream: { subjects } } : {}) });
 }
 
 /** A gateway replica: stateless itself, so any number can serve behind a load balancer. */

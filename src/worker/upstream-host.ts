@@ -4,8 +4,7 @@ import { GatewayError } from '../errors.ts';
 import { upstreamRpcQueue, upstreamRpcSubject, type UpstreamDescription, type UpstreamRpcRequest } from '../protocol/upstream-rpc.ts';
 
 /**
- * Runs a worker's upstreams and answers the gateways' requests about them (describe, lists, reads,
- * notifications). A worker answers for an upstream only while that upstream is ready, so a gateway's request
+ * Runs a worker's upstreams and answers the gateways' requests about them (describe, lists, reads). A worker answers for an upstream only while that upstream is ready, so a gateway's request
  * always lands on a worker that can serve it, and "nobody answers" means the whole pool lacks it.
  */
 export class UpstreamHost {
@@ -61,9 +60,6 @@ export class UpstreamHost {
         // Tool calls are governed jobs with their constraints; this channel must never become a way around them.
         if (body.method === 'tools/call') throw new GatewayError('GH_ERR_FORBIDDEN', 'tools/call runs as a job, never over the upstream channel');
         return upstream.request(body.method, body.params, { timeoutMs: body.timeoutMs });
-      case 'notify':
-        await upstream.notify(body.method, body.params);
-        return null;
       default:
         throw new GatewayError('GH_ERR_INVALID_REQUEST', `unknown upstream operation ${(body as { op?: unknown }).op}`);
     }

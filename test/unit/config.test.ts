@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { loadConfig, resolveConfig } from '../../src/config/load.ts';
 import { parseDuration } from '../../src/config/duration.ts';
+import { redactUrl } from '../../src/config/redact-url.ts';
 
 const load = (text: string, env: NodeJS.ProcessEnv = {}) => resolveConfig(parseYamlText('/etc/gh/gatehouse.yaml', text, 'GH_ERR_CONFIG_INVALID'), env);
 
@@ -53,8 +54,16 @@ describe('config', () => {
     expect(missing).toContain('approvals.signingKey: mode: distributed needs approvals.signingKey');
     expect(problems('nats: { url: "http://x" }\n')).toContain('expected a NATS URL');
     expect(problems('upstreams:\n  a: { command: x, pool: tools }\n')).toContain('gatehouse.yaml:2: upstreams.a.pool: a pool needs mode: distributed');
+    const distributed = 'mode: distributed\nnats: { url: "nats://h:4222" }\nredis: { url: "redis://h:6379" }\napprovals: { signingKey: "' + 'k'.repeat(40) + '" }\n';
+    expect(problems(distributed + 'upstreams:\n  a: { command: x, pool: b }\n  b: { command: y }\n')).toContain('upstreams.a.pool: pool "b" has the name of an upstream the replicas run themselves');
     const team = loadConfig('examples/team/gatehouse.yaml', { NATS_PASSWORD: 'n', REDIS_PASSWORD: 'r', GATEHOUSE_SIGNING_KEY: 'k'.repeat(40) }).config;
     expect(team).toMatchObject({ mode: 'distributed', nats: { jetstream: true }, upstreams: { notes: { pool: 'tools' } } });
+  });
+
+  it('redacts the credentials of a service URL, even a password holding @ or /', () => {
+    expect(redactUrl('nats://u:p@ss@h:4222')).toBe('nats://***@h:4222');
+    expect(redactUrl('redis://:a/b@c@127.0.0.1:6379/0')).toBe('redis://***@127.0.0.1:6379/0');
+    expect(redactUrl('nats://127.0.0.1:4222')).toBe('nats://127.0.0.1:4222');
   });
 
   it('parses durations', () => {

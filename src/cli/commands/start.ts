@@ -4,6 +4,7 @@ import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import { serveHttp } from '../../gateway/http-front.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
+import { redactUrl } from '../../config/redact-url.ts';
 import type { Gateway } from '../../gateway/gateway.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
@@ -59,7 +60,7 @@ export async function runStart(argv: string[]): Promise<number> {
 function banner(configFile: string, url: string | undefined, gateway: Gateway): string {
   const upstreams = gateway.directory.all().map((u) => `${u.name} (${u.state})`).join(', ') || 'none';
   const { mode, dataDir, nats, redis } = gateway.config;
-  const state = mode === 'distributed' ? `  mode: distributed (NATS ${endpointOf(nats!.url)}, Redis ${endpointOf(redis!.url)})` : `  data dir: ${dataDir}`;
+  const state = mode === 'distributed' ? `  mode: distributed (NATS ${redactUrl(nats!.url)}, Redis ${redactUrl(redis!.url)})` : `  data dir: ${dataDir}`;
   const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, `  policy snapshot: ${gateway.kernel.snapshot}`, state];
   if (url) {
     lines.push(
@@ -76,9 +77,4 @@ function banner(configFile: string, url: string | undefined, gateway: Gateway): 
     );
   }
   return lines.join('\n');
-}
-
-/** A service URL without its credentials, for the banner. */
-function endpointOf(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
 }
