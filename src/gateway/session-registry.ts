@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Bus, Store, Subscription } from '../ports.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
-import { GatewayError } from '../errors.ts';
+import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Caller } from './call.ts';
 import type { Exchange } from './exchange.ts';
@@ -175,11 +175,23 @@ export class SessionRegistry {
     // Deleted first: from here on no replica can adopt it (one that read it just before looks again after its claim).
     await this.store.delete(recordKey(id));
     const { nodes, slots } = await this.copyHolders(id);
-    await Promise.all(nodes.map((node) => this.ask(node, { op: 'end', session: id })));
+    const unconfirmed = (await Promise.all(nodes.map(async (node) => ((await this.endOn(node, id)) ? [] : [node])))).flat();
     this.drop(entry, 'the session ended');
     await entry.writing;
     // A copy's refresh may have landed after the first delete; every copy has settled its writes by now.
     await Promise.all([recordKey(id), streamKey(id), ...slots.map((slot) => copyKey(id, slot))].map((key) => this.store.delete(key)));
+    // A live replica that did not confirm may still serve its copy: the client is told to DELETE again.
+    if (unconfirmed.length > 0) throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', `replica ${unconfirmed.join(', ')} did not confirm that session ${id} ended; send DELETE again`);
+  }
+
+  /** Ends the copy on `node`: true once it confirmed, or when no replica answers there (it is gone, and its copy too). */
+  private async endOn(node: string, id: string): Promise<boolean> {
+    try {
+      await this.bus.request(replicaSessionsSubject(node), { op: 'end', session: id } satisfies ReplicaRequest, { timeoutMs: REPLICA_TIMEOUT_MS });
+      return true;
+    } catch (err) {
+      return isGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE');
+    }
   }
 
   /** Ends this replica's copies; the sessions live on in the Store for the other replicas. */

@@ -9,6 +9,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import { createDistributedGateway } from '../../src/runtime/distributed.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
+import { NatsBus } from '../../adapters/nats/bus.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from '../helpers/gateway-harness.ts';
 import { SIGNING_KEY } from '../helpers/distributed.ts';
@@ -184,6 +185,22 @@ describe.skipIf(!available)('2025 sessions across gateway replicas', () => {
       const deleted = await fetch(replica.url, { method: 'DELETE', headers: unknown });
       expect(deleted.status).toBe(404);
       expect(((await deleted.json()) as Message).error?.data?.code).toBe('GH_ERR_SESSION_NOT_FOUND');
+    }
+  });
+
+  it('a DELETE that a live replica holding a copy does not confirm answers 503 GH_ERR_STATE_UNAVAILABLE, not success', async () => {
+    const session = await initialize(a);
+    // A third replica holds a copy and is alive on the bus, but never answers.
+    const silent = await NatsBus.connect({ url: nats.url, name: 'silent-replica', log: silentLogger });
+    try {
+      silent.reply('gh.replica.gw-silent.sessions', () => new Promise(() => undefined));
+      await new Promise((r) => setTimeout(r, 100));
+      await admin.set(`gh:default:kv:session:${session['mcp-session-id']}:copy:31`, JSON.stringify('gw-silent'));
+      const deleted = await fetch(b.url, { method: 'DELETE', headers: session });
+      expect(deleted.status).toBe(503);
+      expect(((await deleted.json()) as Message).error?.data?.code).toBe('GH_ERR_STATE_UNAVAILABLE');
+    } finally {
+      await silent.close();
     }
   });
 
