@@ -145,6 +145,7 @@ function unavailable(endpoint: string, message: string, cause?: unknown): Gatewa
   return new GatewayError('GH_ERR_BUS_UNAVAILABLE', message, { ...(cause === undefined ? {} : { cause }), data: { endpoint } });
 }
 
-function messageOf(err: unknown): string {
+/** The text of anything thrown, for a log or an error message. */
+export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

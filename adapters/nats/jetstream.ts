@@ -5,7 +5,7 @@ import { nanos } from '@nats-io/transport-node';
 import type { Subscription } from '../../src/ports.ts';
 import type { Logger } from '../../src/log.ts';
 import type { BusPacket } from '../../src/protocol/cap.ts';
-import type { NatsLink } from './connection.ts';
+import { messageOf, type NatsLink } from './connection.ts';
 
 /** Which subjects are durable, and how their queue subscriptions acknowledge. */
 export interface JetStreamOptions {
@@ -192,8 +192,4 @@ function ignoreClosed(act: () => void): void {
   } catch {
     // see above
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
