@@ -323,7 +323,7 @@ export class CallPipeline {
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
       });
-      const stored = result.resultPtr ? await store.get<StoredResult>(result.resultPtr) : undefined;
+      const stored = result.resultPtr ? await store.get<StoredResult>(resultPtr(jobId)) : undefined;
       if (stored && 'rpcError' in stored) return { error: stored.rpcError };
       if (stored && 'refusal' in stored) return { result: errorResult(stored.refusal.code, stored.refusal.message, { 'gatehouse/job': jobMeta }, stored.refusal.detail) };
       if (result.status === JobStatus.SUCCEEDED && stored && 'result' in stored) {

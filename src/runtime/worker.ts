@@ -44,7 +44,10 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
   }
   const upstreams = createUpstreams({ ...config, upstreams: hosted }, log);
   const host = new UpstreamHost(bus, workerId, upstreams, log);
-  const executor = new Executor(bus, store, systemClock, workerId, (name) => upstreams.get(name), (jobId, replica) => remoteJobClient(bus, replica, jobId));
+  const executor = new Executor(bus, store, systemClock, workerId, (name) => upstreams.get(name), (jobId, replica) => remoteJobClient(bus, replica, jobId), {
+    maxParallel: config.workers.maxParallelJobs,
+    log,
+  });
   const heartbeat = new Heartbeater(
     bus,
     systemClock,
@@ -60,9 +63,11 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
     workerId,
     upstreams: [...upstreams.keys()],
     stop: async () => {
-      // Leave gently: gateways stop sending at the goodbye beat, and the jobs running here finish first.
+      // Leave gently: gateways stop sending at the goodbye beat, and the jobs here finish first. Beating goes on
+      // through the drain, or the gateways would declare this worker dead and its calls in doubt.
       await heartbeat.goodbye();
       await executor.drain(DRAIN_GRACE_MS);
+      heartbeat.stop();
       await host.stop();
       await Promise.allSettled([bus.close(), store.close()]);
     },

@@ -1,19 +1,30 @@
 import type { Bus, Clock, ServerRequestHandler, Store, Subscription, Upstream } from '../ports.ts';
-
-/** The way back to the client that made a job's call, for what an upstream sends while serving it. */
-export interface JobClientLink {
-  ask?: ServerRequestHandler;
-  notify(method: string, params: Record<string, unknown> | undefined): void;
-}
-import { CAP_PROTOCOL_VERSION, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
+import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { constrainsArguments, enforceArguments } from '../enforcement/call-arguments.ts';
 import { redactResult, redactValue } from '../enforcement/redact.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from './job-context.ts';
 import { limitOutput } from './output-limit.ts';
 import { claimKey, isIdempotentJob } from './idempotency.ts';
+
+/** The way back to the client that made a job's call, for what an upstream sends while serving it. */
+export interface JobClientLink {
+  ask?: ServerRequestHandler;
+  notify(method: string, params: Record<string, unknown> | undefined): void;
+}
+
+export interface ExecutorOptions {
+  /**
+   * Jobs run at once (a worker's `workers.maxParallelJobs`); the rest wait here in arrival order, and a cancel
+   * ends a waiting job without running it. Default: no limit (embedded mode).
+   */
+  maxParallel?: number;
+  /** Where a result that could not be published is reported. */
+  log?: Logger;
+}
 
 type RpcError = { code: number; message: string; data?: unknown };
 
@@ -31,8 +42,15 @@ export type StoredResult = { result: CallToolResult; truncated: boolean } | { rp
  * a worker process hosts the same code and enforces the same constraints.
  */
 export class Executor {
-  private readonly running = new Map<string, AbortController>();
-  private readonly subscriptions: Subscription[] = [];
+  /** Running and queued jobs, by id: a cancel reaches both. */
+  private readonly jobs = new Map<string, AbortController>();
+  private readonly jobSubscriptions: Subscription[] = [];
+  private cancelSubscription: Subscription | undefined;
+  private readonly maxParallel: number;
+  private readonly log: Logger;
+  private runningCount = 0;
+  /** Queued jobs waiting for a slot, oldest first: each is handed the slot of a job that ends. */
+  private readonly queue: Array<() => void> = [];
 
   constructor(
     private readonly bus: Bus,
@@ -45,17 +63,15 @@ export class Executor {
      * held by `replica` (the sender of the job's packet).
      */
     private readonly clientFor: (jobId: string, replica: string) => JobClientLink | undefined = () => undefined,
-  ) {}
+    options: ExecutorOptions = {},
+  ) {
+    this.maxParallel = options.maxParallel ?? Number.POSITIVE_INFINITY;
+    this.log = options.log ?? silentLogger;
+  }
 
   serve(pool: string): void {
-    if (this.subscriptions.length === 0) {
-      this.subscriptions.push(
-        this.bus.subscribe(Subjects.cancel, (packet) => {
-          if (packet.payload.kind === 'jobCancel') this.running.get(packet.payload.jobCancel.jobId)?.abort(packet.payload.jobCancel.reason);
-        }),
-      );
-    }
-    this.subscriptions.push(
+    this.takeCancels();
+    this.jobSubscriptions.push(
       this.bus.subscribe(
         Subjects.pool(pool),
         (packet) => {
@@ -69,38 +85,60 @@ export class Executor {
 
   /** Also takes jobs sent to this worker alone (`worker.<id>.jobs`): a gateway picked it as the least loaded. */
   serveDirect(): void {
-    this.subscriptions.push(
+    this.takeCancels();
+    this.jobSubscriptions.push(
       this.bus.subscribe(Subjects.worker(this.workerId), (packet) => {
         if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId);
       }),
     );
   }
 
-  /** Jobs running here now: a worker's heartbeat reports it. */
+  /** Jobs here now, running or queued: a worker's heartbeat reports it. */
   get activeJobs(): number {
-    return this.running.size;
+    return this.jobs.size;
   }
 
   stop(): void {
-    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
-    for (const controller of this.running.values()) controller.abort('the executor is stopping');
+    for (const s of this.jobSubscriptions.splice(0)) s.unsubscribe();
+    this.cancelSubscription?.unsubscribe();
+    this.cancelSubscription = undefined;
+    for (const controller of this.jobs.values()) controller.abort('the executor is stopping');
   }
 
-  /** Takes no more jobs, lets those running finish for up to `graceMs`, then stops the rest. */
+  /**
+   * Takes no more jobs, lets those here finish for up to `graceMs`, then stops the rest. Cancels still reach them
+   * meanwhile: their callers may give up on them.
+   */
   async drain(graceMs: number): Promise<void> {
-    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    for (const s of this.jobSubscriptions.splice(0)) s.unsubscribe();
     const until = this.clock.now() + graceMs;
-    while (this.running.size > 0 && this.clock.now() < until) await this.clock.sleep(50);
+    while (this.jobs.size > 0 && this.clock.now() < until) await this.clock.sleep(50);
     this.stop();
+  }
+
+  private takeCancels(): void {
+    this.cancelSubscription ??= this.bus.subscribe(Subjects.cancel, (packet) => {
+      if (packet.payload.kind === 'jobCancel') this.jobs.get(packet.payload.jobCancel.jobId)?.abort(packet.payload.jobCancel.reason);
+    });
   }
 
   private async execute(job: JobRequest, replica: string): Promise<void> {
     const started = this.clock.now();
     const controller = new AbortController();
-    this.running.set(job.jobId, controller);
+    this.jobs.set(job.jobId, controller);
     let result: JobResult;
     let resultRules: readonly string[] | undefined;
+    let holdsSlot = false;
+    /** Whether the upstream answered: after that, the tool has run, whatever fails next. */
+    let ran = false;
     try {
+      // The claim is on the packet's job id, so the context must be that job's own: else any bus client could send
+      // a fresh id pointing at another job's context and have that call run again.
+      if (job.contextPtr !== contextPtr(job.jobId)) {
+        throw new GatewayError('GH_ERR_WIRE_INVALID', `job ${job.jobId} points at context ${job.contextPtr}, not its own`);
+      }
+      await this.takeSlot(job.jobId, controller.signal);
+      holdsSlot = true;
       // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
       const [claimed, context] = await Promise.all([this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
       if (!claimed && !isIdempotentJob(job)) {
@@ -118,24 +156,37 @@ export class Executor {
       const raw = (await upstream.request('tools/call', params, {
         signal: controller.signal,
         timeoutMs: constraints.timeoutMs,
+        // Best effort: progress lost while the bus is down is made up by the next update, or by the result.
         onProgress: context.wantsProgress
-          ? (update) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } })
+          ? (update) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } }).catch(() => undefined)
           : undefined,
         onServerRequest: client?.ask,
         onNotification: client ? (method, params) => client.notify(method, params) : undefined,
       })) as CallToolResult;
+      ran = true;
       // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
       const stored: StoredResult = limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
       result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), workerId: this.workerId, executionMs: this.clock.now() - started };
     } catch (err) {
       let error = asGatewayError(err);
+      // The tool ran but its result is lost: retrying would run it again, which only an idempotent tool allows.
+      if (ran && !isIdempotentJob(job)) {
+        error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} ran, but its result could not be kept (${error.message}); a tool that is not idempotent is not run twice`, { cause: err });
+      }
       // The upstream's own error reaches the client too, so it is redacted like a result.
       if (resultRules && error.data?.rpcError) error = new GatewayError(error.code, redactValue(error.message, resultRules), { data: redactValue(error.data, resultRules) });
       const rpcError = error.data?.rpcError as RpcError | undefined;
       const refused = isRefusal(error);
-      const stored: StoredResult | undefined = refused ? { refusal: { code: error.code, message: error.message, detail: { ...error.data } } } : rpcError ? { rpcError } : undefined;
-      if (stored) await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
+      let stored: StoredResult | undefined = refused ? { refusal: { code: error.code, message: error.message, detail: { ...error.data } } } : rpcError ? { rpcError } : undefined;
+      if (stored) {
+        try {
+          await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
+        } catch {
+          // The answer still goes out without its details: code and message travel in the result itself.
+          stored = undefined;
+        }
+      }
       result = {
         jobId: job.jobId,
         // A refused call never reached its upstream: the policy denied it, at the last point it could.
@@ -147,9 +198,44 @@ export class Executor {
         errorMessage: error.message,
       };
     } finally {
-      this.running.delete(job.jobId);
+      this.jobs.delete(job.jobId);
+      if (holdsSlot) this.releaseSlot();
     }
-    await this.publish(Subjects.result, job.jobId, { kind: 'jobResult', jobResult: result });
+    try {
+      await this.publish(Subjects.result, job.jobId, { kind: 'jobResult', jobResult: result });
+    } catch (err) {
+      // Rethrown, so a durable bus (JetStream) delivers the job again; its claim then keeps a tool that is not
+      // idempotent from running twice.
+      this.log.error('could not publish the result of a job', { jobId: job.jobId, status: result.status, error: (err as Error).message });
+      throw err;
+    }
+  }
+
+  /** Waits, in arrival order, until fewer than `maxParallel` jobs run; a cancel ends the wait. */
+  private takeSlot(jobId: string, signal: AbortSignal): Promise<void> {
+    if (this.runningCount < this.maxParallel) {
+      this.runningCount++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.queue.splice(this.queue.indexOf(admit), 1);
+        reject(new GatewayError('GH_ERR_CANCELLED', `job ${jobId} was cancelled before it ran: ${String(signal.reason)}`));
+      };
+      const admit = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(admit);
+    });
+  }
+
+  /** Hands the slot to the oldest queued job, if any. */
+  private releaseSlot(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.runningCount--;
   }
 
   private publish(subject: string, traceId: string, payload: BusPacket['payload']): Promise<void> {

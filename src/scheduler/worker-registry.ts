@@ -7,7 +7,7 @@ export interface WorkerRegistryOptions {
   intervalMs?: number;
   /** A worker silent for longer than this many intervals is dead: removed, and `onDead` fires. Default 3. */
   missedBeats?: number;
-  /** Where a throwing `onDead`/`onRevived` listener is reported. */
+  /** Where a throwing `onDead` listener is reported. */
   log?: Logger;
 }
 
@@ -20,26 +20,20 @@ interface LiveWorker {
   dispatched: Set<string>;
 }
 
-type DeadListener = (workerId: string, unfinishedJobIds: readonly string[]) => void;
-type RevivedListener = (workerId: string) => void;
-
-/** Dead ids remembered to recognise a revived worker; bounded, since every restarted worker has a new id. */
-const REMEMBERED_DEAD = 1024;
+type DeadListener = (workerId: string) => void;
 
 /**
  * The gateway's view of the live workers of each pool, fed by the heartbeats on `sys.heartbeat`. It routes a job
- * to the least-loaded live worker and tells the scheduler when a worker dies, with the jobs still running there,
- * so those can be retried (idempotent tools) or ended as in doubt.
+ * to the least-loaded live worker and tells the scheduler when a worker dies, so the jobs it ran there can be
+ * retried (idempotent tools) or ended as in doubt. A leaving worker beats with capacity 0 until its drain ends.
  */
 export class WorkerRegistry {
   private readonly intervalMs: number;
   private readonly deadAfterMs: number;
   private readonly log: Logger;
   private readonly workers = new Map<string, LiveWorker>();
-  private readonly dead = new Set<string>();
   private readonly turn = new Map<string, number>();
   private readonly deadListeners = new Set<DeadListener>();
-  private readonly revivedListeners = new Set<RevivedListener>();
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -89,11 +83,6 @@ export class WorkerRegistry {
     return best[turn % best.length];
   }
 
-  live(pool: string): string[] {
-    const now = this.clock.now();
-    return [...this.workers].filter(([, w]) => w.pool === pool && w.maxParallelJobs > 0 && this.isLive(w, now)).map(([id]) => id);
-  }
-
   noteDispatched(workerId: string, jobId: string): void {
     this.workers.get(workerId)?.dispatched.add(jobId);
   }
@@ -102,16 +91,10 @@ export class WorkerRegistry {
     this.workers.get(workerId)?.dispatched.delete(jobId);
   }
 
-  /** Fires once per death, with the jobs this gateway dispatched there that have not ended. */
+  /** Fires once per death. A dead worker that beats again (it was paused, or cut off from the bus) is live again. */
   onDead(listener: DeadListener): () => void {
     this.deadListeners.add(listener);
     return () => void this.deadListeners.delete(listener);
-  }
-
-  /** Fires when a worker declared dead beats again (it was paused, or cut off from the bus). */
-  onRevived(listener: RevivedListener): () => void {
-    this.revivedListeners.add(listener);
-    return () => void this.revivedListeners.delete(listener);
   }
 
   /** Removes the workers that missed too many beats. Runs on the timer; tests call it directly. */
@@ -120,18 +103,15 @@ export class WorkerRegistry {
     for (const [id, worker] of this.workers) {
       if (this.isLive(worker, now)) continue;
       this.workers.delete(id);
-      this.remember(id);
-      const unfinished = [...worker.dispatched];
-      this.notify(this.deadListeners, 'onDead', (l) => l(id, unfinished));
+      this.notifyDead(id);
     }
   }
 
   private onHeartbeat(beat: Heartbeat): void {
     const worker = this.workers.get(beat.workerId);
     const seen = { pool: beat.pool, lastSeen: this.clock.now(), reportedActive: beat.activeJobs, maxParallelJobs: beat.maxParallelJobs };
-    if (worker) return void Object.assign(worker, seen);
-    this.workers.set(beat.workerId, { ...seen, dispatched: new Set() });
-    if (this.dead.delete(beat.workerId)) this.notify(this.revivedListeners, 'onRevived', (l) => l(beat.workerId));
+    if (worker) Object.assign(worker, seen);
+    else this.workers.set(beat.workerId, { ...seen, dispatched: new Set() });
   }
 
   /** Judged by our own clock when the beat arrived, never the worker's `createdAt`: clocks skew across machines. */
@@ -139,18 +119,13 @@ export class WorkerRegistry {
     return now - worker.lastSeen <= this.deadAfterMs;
   }
 
-  private remember(id: string): void {
-    this.dead.add(id);
-    if (this.dead.size > REMEMBERED_DEAD) this.dead.delete(this.dead.values().next().value as string);
-  }
-
   /** One failing listener must not keep the others (or the sweep) from running. */
-  private notify<L>(listeners: Set<L>, name: string, call: (listener: L) => void): void {
-    for (const listener of listeners) {
+  private notifyDead(workerId: string): void {
+    for (const listener of this.deadListeners) {
       try {
-        call(listener);
+        listener(workerId);
       } catch (err) {
-        this.log.error(`a worker registry ${name} listener threw`, { error: (err as Error).message });
+        this.log.error('a worker registry onDead listener threw', { error: (err as Error).message });
       }
     }
   }

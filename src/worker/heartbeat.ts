@@ -17,9 +17,6 @@ export interface HeartbeaterOptions {
   intervalMs?: number;
 }
 
-/** Extra beats from `beatNow` come at most this often, so a burst of jobs costs one beat, not one per job. */
-const MIN_EXTRA_BEAT_GAP_MS = 100;
-
 /**
  * Publishes the worker's CAP Heartbeat on `sys.heartbeat`, so every gateway knows it is alive and how busy it is.
  * A publish that fails (the bus is down) is dropped: the next beat carries fresher numbers anyway.
@@ -27,13 +24,13 @@ const MIN_EXTRA_BEAT_GAP_MS = 100;
 export class Heartbeater {
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
-  private trailing: NodeJS.Timeout | undefined;
-  private lastBeatAt = Number.NEGATIVE_INFINITY;
+  private leaving = false;
 
   constructor(
     private readonly bus: Bus,
     private readonly clock: Clock,
     private readonly info: WorkerInfo,
+    /** The jobs on the worker, running or queued, so a load above `maxParallelJobs` shows a queue. */
     private readonly activeJobs: () => number,
     options: HeartbeaterOptions = {},
   ) {
@@ -50,38 +47,23 @@ export class Heartbeater {
 
   stop(): void {
     clearInterval(this.timer);
-    clearTimeout(this.trailing);
-    this.timer = this.trailing = undefined;
+    this.timer = undefined;
   }
 
   /**
-   * Stops beating with a last beat of capacity 0: the worker is leaving, so gateways send it nothing more, while
-   * the jobs it still finishes (a drain) end normally. CAP has no goodbye message; capacity 0 is the signal.
+   * The worker is leaving: from now on its beats, the first at once, say capacity 0, so gateways send it nothing
+   * more. It keeps beating while it drains, so they do not declare it dead (and its calls in doubt) while it
+   * finishes them; `stop` once the drain has ended. CAP has no goodbye message; capacity 0 is the signal.
    */
   async goodbye(): Promise<void> {
-    this.stop();
-    await this.beat(0);
+    this.leaving = true;
+    await this.beat();
   }
 
-  /**
-   * Beats at once, for a load change the gateways should see before the next tick. Throttled: inside the gap the
-   * beat is deferred to its end (one at most), so the latest load still goes out early. A stopped worker stays quiet.
-   */
-  beatNow(): void {
-    if (!this.timer || this.trailing) return;
-    const wait = this.lastBeatAt + MIN_EXTRA_BEAT_GAP_MS - this.clock.now();
-    if (wait <= 0) return void this.beat();
-    this.trailing = setTimeout(() => {
-      this.trailing = undefined;
-      void this.beat();
-    }, wait);
-    this.trailing.unref();
-  }
-
-  private async beat(maxParallelJobs = this.info.maxParallelJobs): Promise<void> {
+  private async beat(): Promise<void> {
     const now = this.clock.now();
-    this.lastBeatAt = now;
     const { workerId, pool, capabilities, labels = {} } = this.info;
+    const maxParallelJobs = this.leaving ? 0 : this.info.maxParallelJobs;
     const heartbeat: Heartbeat = { workerId, pool, maxParallelJobs, capabilities, labels, activeJobs: this.activeJobs(), cpuLoad: loadavg()[0] / availableParallelism() };
     try {
       // A heartbeat belongs to no call, hence no trace.

@@ -94,26 +94,22 @@ describe('WorkerRegistry', () => {
     await beat('g1', 0, 'git');
     await beat('n1', 0, 'brand-new');
     expect(registry.pick('fs')).toBe('f1');
-    expect(registry.live('fs')).toEqual(['f1']);
-    expect(registry.live('git')).toEqual(['g1']);
+    expect(registry.pick('git')).toBe('g1');
     expect(registry.pick('brand-new')).toBe('n1');
   });
 
-  it('declares a worker dead after 3 missed beats, not 2, fires onDead once with its unfinished jobs', async () => {
-    const dead: Array<[string, readonly string[]]> = [];
-    registry.onDead((id, jobs) => dead.push([id, jobs]));
+  it('declares a worker dead after 3 missed beats, not 2, and fires onDead once', async () => {
+    const dead: string[] = [];
+    registry.onDead((id) => dead.push(id));
     await beat('w1');
-    await beat('w2');
-    registry.noteDispatched('w1', 'J1');
-    registry.noteDispatched('w1', 'J2');
-    registry.noteEnded('w1', 'J2');
+    await beat('w2', 1); // busier: w1 is picked while live
 
     clock.t = 2500;
-    await beat('w2');
+    await beat('w2', 1);
     clock.t = 3000; // w1 missed 2 beats and is late for the 3rd: still live
     registry.sweep();
     expect(dead).toEqual([]);
-    expect(registry.live('fs')).toEqual(['w1', 'w2']);
+    expect(registry.pick('fs')).toBe('w1');
 
     clock.t = 3001; // 3 beats missed
     expect(registry.pick('fs')).toBe('w2'); // never a dead worker, even before the sweep runs
@@ -121,22 +117,18 @@ describe('WorkerRegistry', () => {
     registry.sweep();
     clock.t = 5000;
     registry.sweep();
-    expect(dead).toEqual([['w1', ['J1']]]);
-    expect(registry.live('fs')).toEqual(['w2']);
+    expect(dead).toEqual(['w1']);
   });
 
-  it('takes a revived worker back as live and tells onRevived', async () => {
+  it('takes a revived worker back as live', async () => {
     const dead: string[] = [];
-    const revived: string[] = [];
     registry.onDead((id) => dead.push(id));
-    registry.onRevived((id) => revived.push(id));
     await beat('w1');
     clock.t = 10_000;
     registry.sweep();
     expect(registry.pick('fs')).toBeUndefined();
 
     await beat('w1');
-    expect(revived).toEqual(['w1']);
     expect(registry.pick('fs')).toBe('w1');
     clock.t = 20_000;
     registry.sweep();
@@ -201,29 +193,33 @@ describe('Heartbeater', () => {
     expect(packets).toHaveLength(3);
   });
 
-  it('beats now on demand, but at most one extra beat per 100 ms, and not once stopped', async () => {
-    const hb = new Heartbeater(bus, clock, info('w1'), () => 0);
+  it('keeps beating with capacity 0 after its goodbye: a draining worker gets no jobs and is not declared dead until it stops', async () => {
+    const registry = new WorkerRegistry(bus, clock, { intervalMs: 1000, missedBeats: 3 });
+    registry.start();
+    const dead: string[] = [];
+    registry.onDead((id) => dead.push(id));
+    const hb = new Heartbeater(bus, clock, info('w1'), () => 2, { intervalMs: 1000 });
     hb.start();
-    clock.t = 150;
-    hb.beatNow(); // the last beat is 150 ms old: at once
     await delivered();
-    expect(packets).toHaveLength(2);
+    expect(registry.pick('fs')).toBe('w1');
 
-    clock.t = 160;
-    hb.beatNow();
-    hb.beatNow();
-    hb.beatNow();
+    await hb.goodbye();
     await delivered();
-    expect(packets).toHaveLength(2);
-    vi.advanceTimersByTime(90); // the deferred one, once
-    await delivered();
-    expect(packets).toHaveLength(3);
+    expect(registry.pick('fs')).toBeUndefined();
+    for (let second = 1; second <= 10; second++) {
+      clock.t = second * 1000;
+      vi.advanceTimersByTime(1000); // a beat, and the registry's sweep
+      await delivered();
+    }
+    expect(dead).toEqual([]);
+    expect(registry.pick('fs')).toBeUndefined();
+    expect(packets.slice(1).map((p) => (p.payload.kind === 'heartbeat' ? p.payload.heartbeat.maxParallelJobs : -1))).toEqual(Array(11).fill(0));
 
-    hb.stop();
-    clock.t = 1000;
-    hb.beatNow();
-    await delivered();
-    expect(packets).toHaveLength(3);
+    hb.stop(); // the drain has ended
+    clock.t = 13_001;
+    vi.advanceTimersByTime(3000);
+    expect(dead).toEqual(['w1']);
+    registry.stop();
   });
 
   it('survives a bus that rejects every publish and keeps trying', async () => {

@@ -1,0 +1,333 @@
+// The executor alone, on the memory bus and store with a fake clock: what it publishes when the bus or the store
+// fails around a call, how it trusts (or not) the pointers in a job's packet, its parallelism limit and its drain.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { Executor, type ExecutorOptions } from '../../src/scheduler/executor.ts';
+import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { JobTracker } from '../../src/scheduler/job-tracker.ts';
+import { GatewayError } from '../../src/errors.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
+import { IDEMPOTENT_LABEL } from '../../src/scheduler/idempotency.ts';
+import { CAP_PROTOCOL_VERSION, contextPtr, JobPriority, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
+import type { JobContext } from '../../src/scheduler/job-context.ts';
+import type { Constraints } from '../../src/kernel/constraints.ts';
+import type { CallToolResult } from '../../src/protocol/mcp.ts';
+import type { Bus, BusHandler, Clock, Store, Upstream, UpstreamRequestOptions } from '../../src/ports.ts';
+import type { AuditTrail } from '../../src/audit/trail.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import type { ApprovalService } from '../../src/approvals/service.ts';
+import type { ToolCatalog } from '../../src/gateway/catalog.ts';
+import { fakeEntry } from '../helpers/pipeline-fakes.ts';
+
+/** Lets the memory bus deliver, and the executor get as far as it can without the clock or the upstream. */
+const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A clock that moves only when a test sets `t`, or when something sleeps. */
+function fakeClock(): Clock & { t: number } {
+  const clock: Clock & { t: number } = {
+    t: 0,
+    now: () => clock.t,
+    sleep: async (ms) => {
+      clock.t += ms;
+      await settled();
+    },
+  };
+  return clock;
+}
+
+const ok: CallToolResult = { content: [{ type: 'text', text: 'ran' }] };
+
+type Handle = (args: Record<string, unknown>, options: UpstreamRequestOptions) => CallToolResult | Promise<CallToolResult>;
+
+function upstreamOf(handle: Handle): Upstream {
+  return {
+    name: 'up',
+    state: 'ready',
+    serverCapabilities: {},
+    start: async () => undefined,
+    notify: async () => undefined,
+    close: async () => undefined,
+    request: async (_method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions) => handle(params!.arguments as Record<string, unknown>, options),
+  } as unknown as Upstream;
+}
+
+/** Calls that run until a test finishes them or they are cancelled; `started` lists their job ids in order. */
+function heldCalls() {
+  const started: string[] = [];
+  const finishers = new Map<string, () => void>();
+  const handle: Handle = (args, { signal }) =>
+    new Promise((resolve, reject) => {
+      const id = String(args.id);
+      started.push(id);
+      finishers.set(id, () => resolve(ok));
+      signal?.addEventListener('abort', () => reject(new GatewayError('GH_ERR_CANCELLED', String(signal.reason))), { once: true });
+    });
+  return { started, handle, finish: (id: string) => finishers.get(id)!() };
+}
+
+/** A store that loses every result: Redis went away between running the call and keeping its answer. */
+class ResultsLost extends MemoryStore {
+  override async set(key: string, value: unknown, options?: { ttlMs?: number }): Promise<void> {
+    if (key.startsWith('res:')) throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', 'the state store is not reachable');
+    return super.set(key, value, options);
+  }
+}
+
+/** The memory bus, but publishing on `failing` subjects rejects, as NatsBus does while NATS is down. */
+function busFailingOn(memory: MemoryBus, failing: string): Bus {
+  return Object.assign(Object.create(memory) as Bus, {
+    publish: (subject: string, packet: BusPacket) => (subject === failing ? Promise.reject(new GatewayError('GH_ERR_BUS_UNAVAILABLE', 'NATS is down')) : memory.publish(subject, packet)),
+  });
+}
+
+const packet = (payload: BusPacket['payload']): BusPacket => ({ traceId: '', senderId: 'gw', createdAt: 0, protocolVersion: CAP_PROTOCOL_VERSION, payload });
+
+interface JobOptions {
+  idempotent?: boolean;
+  constraints?: Constraints;
+  wantsProgress?: boolean;
+  /** The packet's context pointer; by default the job's own. */
+  contextPtr?: string;
+}
+
+interface World {
+  clock: ReturnType<typeof fakeClock>;
+  bus: MemoryBus;
+  executor: Executor;
+  submit(jobId: string, options?: JobOptions): Promise<void>;
+  cancel(jobId: string): Promise<void>;
+  resultOf(jobId: string): Promise<JobResult>;
+}
+
+const stops: Array<() => void> = [];
+afterEach(() => {
+  for (const stop of stops.splice(0)) stop();
+});
+
+function start(handle: Handle, options: { store?: (clock: Clock) => Store; bus?: (memory: MemoryBus) => Bus; executor?: ExecutorOptions } = {}): World {
+  const clock = fakeClock();
+  const memory = new MemoryBus();
+  const bus = options.bus?.(memory) ?? memory;
+  const store = options.store?.(clock) ?? new MemoryStore(clock);
+  const results: JobResult[] = [];
+  memory.subscribe(Subjects.result, (p) => void (p.payload.kind === 'jobResult' && results.push(p.payload.jobResult)));
+  const upstream = upstreamOf(handle);
+  const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? upstream : undefined), undefined, options.executor);
+  executor.serve('up');
+  stops.push(() => executor.stop());
+  return {
+    clock,
+    bus: memory,
+    executor,
+    async submit(jobId, { idempotent = false, constraints = {}, wantsProgress = false, contextPtr: pointer = contextPtr(jobId) } = {}) {
+      const context: JobContext = { server: 'up', tool: 't', arguments: { id: jobId }, constraints, wantsProgress };
+      await store.set(contextPtr(jobId), context);
+      const job: JobRequest = {
+        jobId,
+        topic: 'mcp.up.t',
+        priority: JobPriority.INTERACTIVE,
+        contextPtr: pointer,
+        env: {},
+        tenantId: 't',
+        principalId: 'ann',
+        labels: idempotent ? { [IDEMPOTENT_LABEL]: 'true' } : {},
+        meta: { tenantId: 't', actorId: 'ann', actorType: 'user', capability: 't', riskTags: [], requires: [], labels: {} },
+      };
+      await memory.publish(Subjects.pool('up'), packet({ kind: 'jobRequest', jobRequest: job }));
+      await settled();
+    },
+    async cancel(jobId) {
+      await memory.publish(Subjects.cancel, packet({ kind: 'jobCancel', jobCancel: { jobId, reason: 'the client gave up', requestedBy: 'gw' } }));
+      await settled();
+    },
+    resultOf: (jobId) =>
+      vi.waitFor(
+        () => {
+          const result = results.find((r) => r.jobId === jobId);
+          if (!result) throw new Error(`no result for ${jobId} yet`);
+          return result;
+        },
+        { timeout: 1_000, interval: 5 },
+      ),
+  };
+}
+
+describe('a bus that is down', () => {
+  it('loses progress, never the process: a rejected progress publish is not left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const w = start(
+        (_args, { onProgress }) => {
+          onProgress?.({ progress: 1, total: 2 });
+          return ok;
+        },
+        { bus: (memory) => busFailingOn(memory, Subjects.progress) },
+      );
+      await w.submit('J1', { wantsProgress: true });
+      expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.SUCCEEDED });
+      await settled();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('logs a result it could not publish, and fails the delivery so a durable bus delivers the job again', async () => {
+    const deliveries: unknown[] = [];
+    /** What the executor's handlers return to the bus: a durable bus redelivers a job whose handler rejected. */
+    const recordingDeliveries = (memory: MemoryBus): Bus =>
+      Object.assign(Object.create(busFailingOn(memory, Subjects.result)) as Bus, {
+        subscribe: (subject: string, handler: BusHandler, options?: { queue?: string }) =>
+          memory.subscribe(
+            subject,
+            (p, s) => {
+              const delivery = handler(p, s);
+              deliveries.push(delivery);
+              return delivery;
+            },
+            options,
+          ),
+      });
+    const log: Logger = { ...silentLogger, error: vi.fn() };
+    const w = start(() => ok, { bus: recordingDeliveries, executor: { log } });
+    await w.submit('J1');
+    await vi.waitFor(() => expect(log.error).toHaveBeenCalledWith(expect.any(String), expect.objectContaining({ jobId: 'J1', status: JobStatus.SUCCEEDED })));
+    await expect(deliveries[0]).rejects.toMatchObject({ code: 'GH_ERR_BUS_UNAVAILABLE' });
+  });
+});
+
+describe('a store that fails after the call ran', () => {
+  it('ends a tool that is not idempotent in doubt, never with a retryable code', async () => {
+    let runs = 0;
+    const w = start(() => (runs++, ok), { store: (clock) => new ResultsLost(clock) });
+    await w.submit('J1');
+    const result = await w.resultOf('J1');
+    expect(result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT' });
+    expect(result.resultPtr).toBeUndefined();
+    expect(runs).toBe(1);
+  });
+
+  it("keeps the store's own retryable code for an idempotent tool", async () => {
+    const w = start(() => ok, { store: (clock) => new ResultsLost(clock) });
+    await w.submit('J1', { idempotent: true });
+    expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_STATE_UNAVAILABLE' });
+  });
+
+  it('still publishes a refusal it could not store, without its pointer', async () => {
+    const w = start(() => ok, { store: (clock) => new ResultsLost(clock) });
+    await w.submit('J1', { constraints: { maxArgBytes: 1 } });
+    const result = await w.resultOf('J1');
+    expect(result).toMatchObject({ status: JobStatus.DENIED, errorCode: 'GH_ERR_ARGS_TOO_LARGE' });
+    expect(result.resultPtr).toBeUndefined();
+  });
+});
+
+describe('pointers in a packet', () => {
+  it("refuse a job whose context is another job's, without running it", async () => {
+    const calls: unknown[] = [];
+    const w = start((args) => (calls.push(args), ok));
+    await w.submit('J-victim');
+    await w.resultOf('J-victim');
+    await w.submit('J-replay', { contextPtr: contextPtr('J-victim') });
+    expect(await w.resultOf('J-replay')).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_WIRE_INVALID' });
+    expect(calls).toEqual([{ id: 'J-victim' }]);
+  });
+
+  it("never lead the gateway to another job's result", async () => {
+    let now = 1_800_000_000_000;
+    const clock: Clock = { now: () => now++, sleep: async () => undefined };
+    const bus = new MemoryBus();
+    const store = new MemoryStore(clock);
+    const audit = { accepting: true, record: () => undefined } as unknown as AuditTrail;
+    const jobs = new JobTracker(audit, clock);
+    const scheduler = new Scheduler(bus, jobs, clock, 'gw');
+    await store.set(resultPtr('J-victim'), { result: { content: [{ type: 'text', text: 'the victim result' }] }, truncated: false });
+    // A forged executor: it answers every job with the pointer of another job's result.
+    bus.subscribe(
+      Subjects.pool('up'),
+      (p) => {
+        if (p.payload.kind !== 'jobRequest') return;
+        const jobResult: JobResult = { jobId: p.payload.jobRequest.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr('J-victim'), workerId: 'evil', executionMs: 1 };
+        return bus.publish(Subjects.result, packet({ kind: 'jobResult', jobResult }));
+      },
+      { queue: 'executors.up' },
+    );
+    const entry = fakeEntry('up', 't');
+    const pipeline = new CallPipeline({
+      catalog: { resolve: (name: string) => (name === 'up__t' ? entry : undefined) } as unknown as ToolCatalog,
+      kernel: { decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }) } as unknown as Kernel,
+      approvals: {} as ApprovalService,
+      scheduler,
+      store,
+      jobs,
+      audit,
+      log: silentLogger,
+      clock,
+      options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },
+    });
+    scheduler.start();
+    stops.push(() => scheduler.stop());
+    const outcome = await pipeline.call({
+      caller: { principal: 'ann', tenant: 't' },
+      name: 'up__t',
+      arguments: {},
+      meta: undefined,
+      reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined },
+    });
+    expect(outcome).toMatchObject({ result: { isError: true } });
+    expect(JSON.stringify(outcome)).not.toContain('the victim result');
+  });
+});
+
+describe('maxParallel', () => {
+  it('runs that many jobs at once and queues the rest in arrival order; queued jobs count as active', async () => {
+    const calls = heldCalls();
+    const w = start(calls.handle, { executor: { maxParallel: 2 } });
+    for (const id of ['J1', 'J2', 'J3', 'J4']) await w.submit(id);
+    expect(calls.started).toEqual(['J1', 'J2']);
+    expect(w.executor.activeJobs).toBe(4);
+
+    calls.finish('J2');
+    await settled();
+    expect(calls.started).toEqual(['J1', 'J2', 'J3']);
+    calls.finish('J1');
+    await settled();
+    expect(calls.started).toEqual(['J1', 'J2', 'J3', 'J4']);
+    expect(w.executor.activeJobs).toBe(2);
+    expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.SUCCEEDED });
+  });
+
+  it('ends a queued job that is cancelled without running it, and gives its turn to the next', async () => {
+    const calls = heldCalls();
+    const w = start(calls.handle, { executor: { maxParallel: 1 } });
+    await w.submit('J1');
+    await w.submit('J2');
+    await w.submit('J3');
+    await w.cancel('J2');
+    expect(await w.resultOf('J2')).toMatchObject({ status: JobStatus.CANCELLED, errorCode: 'GH_ERR_CANCELLED' });
+    expect(w.executor.activeJobs).toBe(2);
+
+    calls.finish('J1');
+    await settled();
+    expect(calls.started).toEqual(['J1', 'J3']);
+  });
+});
+
+describe('a draining executor', () => {
+  it('takes no new job but still hears cancels for the jobs it finishes', async () => {
+    const calls = heldCalls();
+    const w = start(calls.handle);
+    await w.submit('J1');
+    const drained = w.executor.drain(10_000);
+    await w.submit('J2');
+    await w.cancel('J1');
+    await drained;
+    expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.CANCELLED });
+    expect(w.clock.t).toBeLessThan(10_000); // ended by the cancel, not by the grace running out
+    expect(calls.started).toEqual(['J1']);
+  });
+});
