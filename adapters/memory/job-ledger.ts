@@ -1,7 +1,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock, DeadLetter, JobLedger, OpenJob } from '../../src/ports.ts';
+import type { Clock, DeadLetter, JobLedger, OpenJob, RetryRequest } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
+import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
 import { systemClock } from './clock.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
@@ -92,16 +93,19 @@ export class FileJobLedger implements JobLedger {
   }
 
   async takeRetry(holder: string, at: number): Promise<DeadLetter | undefined> {
+    // Requested, and not taken, or taken so long ago that its taker is gone.
+    const offered = (e: DeadLetter | undefined): e is DeadLetter & { retry: RetryRequest } =>
+      e?.retry !== undefined && (e.retry.takenBy === undefined || (e.retry.takenAt ?? 0) + RETRY_TAKEN_TTL_MS <= at);
     // A corrupt file is reported when listed or shown; it must not keep the other retries from running.
     const waiting = this.ids()
       .map((id) => this.readOrSkip(id))
-      .filter((e): e is DeadLetter => e?.retry !== undefined && e.retry.takenBy === undefined);
-    waiting.sort((a, b) => a.retry!.requestedAt - b.retry!.requestedAt || a.jobId.localeCompare(b.jobId));
+      .filter(offered);
+    waiting.sort((a, b) => a.retry.requestedAt - b.retry.requestedAt || a.jobId.localeCompare(b.jobId));
     for (const candidate of waiting) {
       const taken = await withFileLock(this.lockPath(candidate.jobId), async () => {
         // Read again under the lock: another process may have taken or dropped it since the listing.
         const entry = this.read(candidate.jobId);
-        if (!entry?.retry || entry.retry.takenBy !== undefined) return undefined;
+        if (!offered(entry)) return undefined;
         const next = { ...entry, retry: { ...entry.retry, takenBy: holder, takenAt: at } };
         this.write(next);
         return next;

@@ -1,4 +1,5 @@
 import type { DeadLetter, JobLedger, OpenJob, RetryRequest } from '../../src/ports.ts';
+import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
 import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
 
 /** KEYS: deadlines (zset), facts (hash). ARGV: deadline, job id, facts. */
@@ -23,12 +24,13 @@ for _, id in ipairs(ids) do
 end
 return out`);
 
-/** KEYS: dlq, retries, retry queue, taken. ARGV: job id. 1 if the entry existed. */
+/** KEYS: dlq, retries, retry queue, taken, taken at. ARGV: job id. 1 if the entry existed. */
 const REMOVE_DEAD = new RedisScript(`
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return n`);
 
 /** KEYS: dlq, retries, retry queue. ARGV: job id, request, requestedAt. 0 when there is no such entry. */
@@ -38,19 +40,23 @@ if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', 
 return 1`);
 
 /**
- * KEYS: dlq, retries, retry queue, taken. ARGV: taken (holder and time). Pops the oldest request, skipping those
- * whose entry was dropped meanwhile; returns {id, entry, request} or nil.
+ * KEYS: dlq, retries, retry queue, taken, taken at. ARGV: taken (holder and time), time taken, taken-before bound.
+ * Pops the oldest request, else one taken at or before the bound (its taker is gone), skipping those whose entry
+ * was dropped meanwhile; returns {id, entry, request} or nil.
  */
 const TAKE_RETRY = new RedisScript(`
 while true do
   local ids = redis.call('ZRANGE', KEYS[3], 0, 0)
+  if #ids == 0 then ids = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3], 'LIMIT', 0, 1) end
   if #ids == 0 then return false end
   local id = ids[1]
   redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[5], id)
   local entry = redis.call('HGET', KEYS[1], id)
   local request = redis.call('HGET', KEYS[2], id)
   if entry and request then
     redis.call('HSET', KEYS[4], id, ARGV[1])
+    redis.call('ZADD', KEYS[5], ARGV[2], id)
     return {id, entry, request}
   end
 end`);
@@ -80,8 +86,9 @@ type Taken = Pick<RetryRequest, 'takenBy' | 'takenAt'>;
  * - `jobs:open` a sorted set of job ids scored by deadline, `jobs:open:facts` a hash of their facts. `open` and
  *   `finish` are one EVALSHA each, which keeps both in step; `overdue` is one EVALSHA (ZRANGEBYSCORE + HGETs).
  * - `dlq` a hash of dead letters by job id; `dlq:retries` the retry requests, `dlq:retry-queue` the untaken ones
- *   scored by request time, `dlq:taken` who took which. Requests live beside the entry, never inside its JSON, so
- *   no script rewrites an entry (and its arguments) in Lua.
+ *   scored by request time, `dlq:taken` who took which, and `dlq:taken-at` the taken ones scored by when (one taken
+ *   `RETRY_TAKEN_TTL_MS` ago is offered again). Requests live beside the entry, never inside its JSON, so no script
+ *   rewrites an entry (and its arguments) in Lua.
  * - `lock:<name>` a string holding its holder, with a PX expiry, taken and renewed by one Lua script and released
  *   by a compare-and-delete.
  */
@@ -93,11 +100,12 @@ export class RedisJobLedger implements JobLedger {
     retries: string;
     queue: string;
     taken: string;
+    takenAt: string;
   };
 
   private constructor(private readonly redis: RedisConnection) {
     const p = redis.prefix;
-    this.keys = { deadlines: `${p}jobs:open`, facts: `${p}jobs:open:facts`, dlq: `${p}dlq`, retries: `${p}dlq:retries`, queue: `${p}dlq:retry-queue`, taken: `${p}dlq:taken` };
+    this.keys = { deadlines: `${p}jobs:open`, facts: `${p}jobs:open:facts`, dlq: `${p}dlq`, retries: `${p}dlq:retries`, queue: `${p}dlq:retry-queue`, taken: `${p}dlq:taken`, takenAt: `${p}dlq:taken-at` };
   }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisJobLedger> {
@@ -142,7 +150,7 @@ export class RedisJobLedger implements JobLedger {
   }
 
   async removeDead(jobId: string): Promise<boolean> {
-    const removed = await this.run(() => REMOVE_DEAD.run(this.redis.client, [this.keys.dlq, this.keys.retries, this.keys.queue, this.keys.taken], [jobId]));
+    const removed = await this.run(() => REMOVE_DEAD.run(this.redis.client, [this.keys.dlq, this.keys.retries, this.keys.queue, this.keys.taken, this.keys.takenAt], [jobId]));
     return Number(removed) === 1;
   }
 
@@ -154,7 +162,8 @@ export class RedisJobLedger implements JobLedger {
 
   async takeRetry(holder: string, at: number): Promise<DeadLetter | undefined> {
     const taken: Taken = { takenBy: holder, takenAt: at };
-    const reply = (await this.run(() => TAKE_RETRY.run(this.redis.client, [this.keys.dlq, this.keys.retries, this.keys.queue, this.keys.taken], [JSON.stringify(taken)]))) as [string, string, string] | null;
+    const keys = [this.keys.dlq, this.keys.retries, this.keys.queue, this.keys.taken, this.keys.takenAt];
+    const reply = (await this.run(() => TAKE_RETRY.run(this.redis.client, keys, [JSON.stringify(taken), at, at - RETRY_TAKEN_TTL_MS]))) as [string, string, string] | null;
     return reply ? withRetry(reply[1], reply[2], JSON.stringify(taken)) : undefined;
   }
 

@@ -229,8 +229,7 @@ export class CallPipeline {
       this.deps.log.warn('an approved call cannot run on approval (its arguments or tool are gone); it runs when the client retries', { approvalId: approval.id });
       return;
     }
-    const reply: ReplyChannel = { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined };
-    await this.call({ caller: { principal: approval.principal, tenant: approval.tenant }, name: entry.name, arguments: args, meta: undefined, reply, executeFor: approval.id });
+    await this.callUnattended({ caller: { principal: approval.principal, tenant: approval.tenant }, name: entry.name, arguments: args, meta: undefined, executeFor: approval.id });
   }
 
   /**
@@ -242,13 +241,18 @@ export class CallPipeline {
     const context = dead.context;
     const entry = context && this.deps.catalog.entries().find((e) => e.server === dead.server && e.tool.name === context.tool);
     if (!context || !entry) return undefined;
-    const reply: ReplyChannel = { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined };
-    const outcome = await this.call({ caller: { principal: dead.principal, tenant: dead.tenant }, name: entry.name, arguments: context.arguments, meta: context.meta, reply });
+    const outcome = await this.callUnattended({ caller: { principal: dead.principal, tenant: dead.tenant }, name: entry.name, arguments: context.arguments, meta: context.meta });
     if ('error' in outcome && outcome.error) return { errorCode: String((outcome.error.data as { code?: unknown } | undefined)?.code ?? 'GH_ERR_INVALID_REQUEST') };
     if (!('result' in outcome)) return { errorCode: 'GH_ERR_APPROVAL_PENDING' };
     const meta = outcome.result._meta as { 'gatehouse/job'?: { jobId?: string }; 'gatehouse/error'?: { code?: string } } | undefined;
     const jobId = meta?.['gatehouse/job']?.jobId;
     return { ...(jobId ? { jobId } : {}), ...(outcome.result.isError ? { errorCode: meta?.['gatehouse/error']?.code ?? 'tool_error' } : {}) };
+  }
+
+  /** A call the gateway makes itself, as its caller, with nobody to answer: no progress, no questions, no cancel. */
+  private callUnattended(call: Omit<NormalizedCall, 'reply'>): Promise<CallOutcome> {
+    const reply: ReplyChannel = { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined };
+    return this.call({ ...call, reply });
   }
 
   private kernelUnavailable(jobId: string, reason: string): CallOutcome {

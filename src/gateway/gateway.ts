@@ -193,6 +193,7 @@ export class Gateway {
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
+  /** Takes no new work, ends the work under way (each call and DLQ retry records how it ended), then closes. */
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     await this.reconciler?.stop();
@@ -202,10 +203,12 @@ export class Gateway {
     this.policies.close();
     this.executor.stop();
     this.jobClients?.unsubscribe();
+    // Ends the jobs still waited on, and refuses those that come later: every call in progress now ends.
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
-    // Each call in progress records how it ended before the audit trail closes.
-    await this.pipeline.idle();
+    // Each call in progress, and each DLQ retry (its entry removed, `dlq.retried`), records how it ended before
+    // the audit trail and the ledger close.
+    await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
     await this.audit.close();
     await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
   }

@@ -8,6 +8,13 @@ import type { JobContext } from './job-context.ts';
 /** The leader lock: whoever holds it is the one replica that ends orphaned jobs and runs DLQ retries. */
 export const RECONCILER_LOCK = 'reconciler';
 
+/**
+ * How long a DLQ retry stays taken before `takeRetry` offers it again (ms): its taker is then held to be gone (it
+ * died, or stopped before it could finish the entry). Far longer than a retried call runs: one still running on a
+ * live replica after this long may run twice.
+ */
+export const RETRY_TAKEN_TTL_MS = 15 * 60_000;
+
 export interface ReconcilerOptions {
   /** How often the reconciler runs (ms, default 5 000), on an unref'ed timer. */
   intervalMs?: number;
@@ -59,12 +66,14 @@ const DEFAULT_RETRIES_RUNNING = 4;
  *   context, and finished.
  * - A DLQ entry someone asked to retry (`gatehouse dlq retry`) is taken, run again through `resubmit`, and removed
  *   once that ended; the outcome is audited (`dlq.retry_started`, `dlq.retried`), since its client is long gone.
+ *   One still taken `RETRY_TAKEN_TTL_MS` later lost its taker, and is taken again.
  * Every failure is logged and left for the next pass: the reconciler itself never ends a call.
  */
 export class Reconciler {
   private readonly intervalMs: number;
   private readonly lockTtlMs: number;
-  private readonly retrying = new Set<Promise<void>>();
+  /** The retries this replica runs, by the dead job's id. */
+  private readonly retrying = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private passing: Promise<void> | undefined;
   private leader = false;
@@ -85,7 +94,7 @@ export class Reconciler {
     this.timer.unref();
   }
 
-  /** Stops passing and hands the lock on at once; retries under way end with their calls (the gateway waits for those). */
+  /** Stops passing and hands the lock on at once; retries under way go on (`idle` waits for them). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -101,9 +110,9 @@ export class Reconciler {
     return this.passing;
   }
 
-  /** Resolves once the retries this replica is running have ended (tests). */
+  /** Resolves once the retries this replica runs have ended, each with its entry removed and its outcome audited. */
   async idle(): Promise<void> {
-    while (this.retrying.size > 0) await Promise.allSettled([...this.retrying]);
+    while (this.retrying.size > 0) await Promise.allSettled([...this.retrying.values()]);
   }
 
   private async leadAndReconcile(): Promise<void> {
@@ -163,9 +172,11 @@ export class Reconciler {
     while (this.retrying.size < max) {
       const dead = await ledger.takeRetry(holder, clock.now());
       if (!dead) return;
+      // Taken again after RETRY_TAKEN_TTL_MS, but still running here: it goes on, and stays ours.
+      if (this.retrying.has(dead.jobId)) continue;
       const running = this.retry(dead, resubmit);
-      this.retrying.add(running);
-      void running.finally(() => this.retrying.delete(running));
+      this.retrying.set(dead.jobId, running);
+      void running.finally(() => this.retrying.delete(dead.jobId));
     }
   }
 

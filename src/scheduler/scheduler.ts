@@ -1,10 +1,11 @@
 import type { Bus, Clock, JobLedger, OpenJob, ProgressUpdate, Subscription } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
-import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
+import { asGatewayError, GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { stateOfStatus } from './job-state.ts';
 import type { JobTracker } from './job-tracker.ts';
 import type { JobContext } from './job-context.ts';
+import { JobBookkeeping } from './job-bookkeeping.ts';
 
 interface Waiter {
   job: JobRequest;
@@ -26,22 +27,7 @@ const DISPATCH_POLL_MS = 100;
 const DEFAULT_DISPATCH_TIMEOUT_MS = 3_000;
 const DEFAULT_RUN_TIMEOUT_MS = 60_000;
 const DEFAULT_RUN_GRACE_MS = 5_000;
-const DEFAULT_ORPHAN_GRACE_MS = 30_000;
 const DEFAULT_DEADLINE_SWEEP_MS = 1_000;
-
-/**
- * The failures of the infrastructure, not of the tool: a job the scheduler ends with one (its worker died, none
- * was live, the bus refused it, its result never came) goes to the dead-letter queue, where an operator can retry
- * it. A tool's own error, a refusal or a cancellation does not.
- */
-const DEAD_LETTER_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'GH_ERR_NO_WORKER',
-  'GH_ERR_EXECUTION_IN_DOUBT',
-  'GH_ERR_UPSTREAM_UNAVAILABLE',
-  'GH_ERR_UPSTREAM_TIMEOUT',
-  'GH_ERR_BUS_UNAVAILABLE',
-  'GH_ERR_STATE_UNAVAILABLE',
-]);
 
 /** Picks a live worker of a pool and hears of dead ones: the gateway's view of the workers (distributed mode). */
 export interface WorkerRouter {
@@ -119,7 +105,10 @@ export class Scheduler {
   private readonly subscriptions: Subscription[] = [];
   private stopWatchingWorkers: (() => void) | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Set by `stop`: from then on a job is refused at once, since nothing would hear its result. */
+  private stopped = false;
   private readonly log: Logger;
+  private readonly book: JobBookkeeping;
 
   constructor(
     private readonly bus: Bus,
@@ -129,6 +118,7 @@ export class Scheduler {
     private readonly options: SchedulerOptions = {},
   ) {
     this.log = options.log ?? silentLogger;
+    this.book = new JobBookkeeping(options.ledger, senderId, clock, this.log, options.orphanGraceMs);
   }
 
   start(): void {
@@ -162,9 +152,9 @@ export class Scheduler {
     const now = this.clock.now();
     for (const waiter of [...this.waiters.values()]) {
       if (waiter.deadline === undefined || waiter.deadline > now) continue;
-      const { job, options } = waiter;
+      const { job } = waiter;
       // Whoever still holds it stops: nobody waits for its result any more.
-      void this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'run timeout', requestedBy: 'scheduler' } })).catch(() => undefined);
+      this.cancel(waiter, 'run timeout', 'scheduler');
       this.onResult({
         jobId: job.jobId,
         status: JobStatus.TIMEOUT,
@@ -176,14 +166,21 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Stops listening, and ends every job still waited on, each audited, and told to stop (a cancel goes out). From
+   * now on `run` refuses every job: nothing would hear its result.
+   */
   stop(): void {
+    this.stopped = true;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     this.stopWatchingWorkers?.();
     this.options.workers?.stop();
     for (const s of this.subscriptions.splice(0)) s.unsubscribe();
-    // Ended like any other failure: audited, and dead-lettered, since a job cut off here may or may not have run.
-    for (const jobId of [...this.waiters.keys()]) this.onResult(failedResult(jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down'));
+    for (const waiter of [...this.waiters.values()]) {
+      this.cancel(waiter, 'the gateway is stopping', 'scheduler');
+      this.onResult(stoppedResult(waiter));
+    }
   }
 
   /** Dispatches the job and resolves with its result; cancellation travels to the executor on `sys.job.cancel`. */
@@ -193,10 +190,15 @@ export class Scheduler {
       this.jobs.move(job.jobId, 'CANCELLED', job.principalId, { reason: 'cancelled before dispatch' });
       return Promise.resolve(cancelledResult(job.jobId, 'the call was cancelled before it ran'));
     }
+    if (this.stopped) {
+      // Nothing ran, and it can be tried again: dead-lettered like a job `stop` found waiting for a worker.
+      const result = failedResult(job.jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway is stopping');
+      this.jobs.move(job.jobId, 'FAILED', 'scheduler', { errorCode: result.errorCode });
+      this.book.close({ job, options }, result);
+      return Promise.resolve(result);
+    }
     return new Promise<JobResult>((resolve) => {
-      const onAbort = () => {
-        void this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason: 'cancelled by the client', requestedBy: job.principalId } }));
-      };
+      const onAbort = () => this.cancel(waiter, 'cancelled by the client', job.principalId);
       const waiter: Waiter = {
         job,
         options,
@@ -210,7 +212,8 @@ export class Scheduler {
       this.waiters.set(job.jobId, waiter);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.jobs.move(job.jobId, 'DISPATCHED', 'scheduler', { pool: options.pool });
-      this.openInLedger(waiter, options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0);
+      const waitMs = options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0;
+      this.book.open(waiter, this.clock.now() + waitMs + waiter.runMs + this.runGraceMs);
       this.dispatch(waiter);
     });
   }
@@ -221,17 +224,18 @@ export class Scheduler {
     const router = options.remote ? this.options.workers : undefined;
     const workerId = router?.pick(options.pool);
     if (router && !workerId && !this.options.queueWithoutWorkers) {
-      void this.dispatchOnceAWorkerIsLive(waiter, router);
+      this.detach(this.dispatchOnceAWorkerIsLive(waiter, router), 'wait for a live worker', job.jobId);
       return;
     }
     waiter.workerId = workerId;
     if (workerId) router?.noteDispatched(workerId, job.jobId);
-    waiter.deadline = this.clock.now() + waiter.runMs + (this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS);
-    if (waiter.retries > 0) this.openInLedger(waiter, 0);
+    waiter.deadline = this.clock.now() + waiter.runMs + this.runGraceMs;
+    if (waiter.retries > 0) this.book.open(waiter, waiter.deadline);
     const subject = workerId ? Subjects.worker(workerId) : Subjects.pool(options.pool);
-    this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
+    const sent = this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
       this.onResult(failedResult(job.jobId, asGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE').code, `could not dispatch: ${(err as Error).message}`));
     });
+    this.detach(sent, 'end a job the bus refused', job.jobId);
   }
 
   /**
@@ -273,11 +277,12 @@ export class Scheduler {
       }
       const delayMs = (this.options.retryDelayMs ?? 100) * 2 ** waiter.retries++;
       this.jobs.note(job.jobId, 'job.retried', 'scheduler', { worker: workerId, attempt: waiter.retries, delayMs });
-      void this.clock.sleep(delayMs, options.signal).then(
+      const retried = this.clock.sleep(delayMs, options.signal).then(
         () => this.waiters.get(job.jobId) === waiter && this.dispatch(waiter),
         // Cancelled while no worker holds it: nobody else would answer.
         () => this.waiters.get(job.jobId) === waiter && this.onResult(cancelledResult(job.jobId, 'the call was cancelled before it ran again')),
       );
+      this.detach(retried, 'run again', job.jobId);
     }
   }
 
@@ -286,7 +291,7 @@ export class Scheduler {
     if (!waiter) return; // a result for a job that already ended: recorded by whoever ended it, ignored here
     this.waiters.delete(result.jobId);
     if (waiter.workerId) this.options.workers?.noteEnded(waiter.workerId, result.jobId);
-    this.closeInLedger(waiter, result);
+    this.book.close(waiter, result);
     try {
       this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
         executionMs: result.executionMs,
@@ -298,68 +303,46 @@ export class Scheduler {
     }
   }
 
-  /** Opens (or re-opens, with a new deadline) the job in the ledger, allowing `waitMs` for a worker first. */
-  private openInLedger(waiter: Waiter, waitMs: number): void {
-    const { ledger } = this.options;
-    if (!ledger) return;
-    const { job, options } = waiter;
-    const deadline = this.clock.now() + waitMs + waiter.runMs + (this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS) + (this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS);
-    waiter.open = {
-      jobId: job.jobId,
-      tenant: job.tenantId,
-      principal: job.principalId,
-      server: job.labels['mcp.server'] ?? '',
-      tool: job.labels['mcp.tool'] ?? job.topic,
-      pool: options.pool,
-      replica: this.senderId,
-      deadline,
-    };
-    ledger.open(waiter.open).catch((err: unknown) => this.ledgerFailed('open', job.jobId, err));
-  }
-
-  /** Progress: the job is alive, so its deadlines move; the ledger's only once they moved by half the orphan grace. */
+  /** Progress: the job is alive, so its deadlines move (the ledger's only now and then: see JobBookkeeping). */
   private stillRunning(waiter: Waiter): void {
     if (waiter.deadline === undefined) return;
-    const now = this.clock.now();
-    const runGraceMs = this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS;
-    const orphanGraceMs = this.options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
-    waiter.deadline = now + waiter.runMs + runGraceMs;
-    const { ledger } = this.options;
-    if (!ledger || !waiter.open || waiter.deadline + orphanGraceMs - waiter.open.deadline < orphanGraceMs / 2) return;
-    waiter.open = { ...waiter.open, deadline: waiter.deadline + orphanGraceMs };
-    ledger.open(waiter.open).catch((err: unknown) => this.ledgerFailed('open', waiter.job.jobId, err));
+    waiter.deadline = this.clock.now() + waiter.runMs + this.runGraceMs;
+    this.book.extend(waiter, waiter.deadline);
   }
 
-  /** The job ended: out of the ledger, and into the dead-letter queue if the infrastructure failed it. */
-  private closeInLedger(waiter: Waiter, result: JobResult): void {
-    const { ledger } = this.options;
-    if (!ledger || !waiter.open) return;
-    const { jobId } = result;
-    ledger.finish(jobId).catch((err: unknown) => this.ledgerFailed('finish', jobId, err));
-    const failed = result.status === JobStatus.FAILED || result.status === JobStatus.TIMEOUT;
-    // Only what the scheduler itself ended (no worker reported it): an executor's result, even a failure, reached
-    // the client as the tool's outcome, and the client can act on it.
-    if (!failed || result.workerId || !result.errorCode || !DEAD_LETTER_CODES.has(result.errorCode)) return;
-    const { deadline: _open, ...facts } = waiter.open;
-    ledger
-      .deadLetter({
-        ...facts,
-        code: result.errorCode as ErrorCode,
-        message: result.errorMessage ?? 'the job failed',
-        at: this.clock.now(),
-        ...(waiter.options.context ? { context: waiter.options.context } : {}),
-      })
-      .catch((err: unknown) => this.ledgerFailed('deadLetter', jobId, err));
+  private get runGraceMs(): number {
+    return this.options.runGraceMs ?? DEFAULT_RUN_GRACE_MS;
   }
 
-  /** The ledger is bookkeeping beside the call: its failure is logged, never the call's. Never logs a context. */
-  private ledgerFailed(op: string, jobId: string, err: unknown): void {
-    this.log.warn(`could not ${op} job ${jobId} in the job ledger`, { jobId, code: asGatewayError(err).code, error: (err as Error)?.message });
+  /** Tells whoever holds the job to stop. A cancel the bus refused (NATS down) is only logged: there is no retry. */
+  private cancel({ job, options }: Waiter, reason: string, requestedBy: string): void {
+    const sent = this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason, requestedBy } }));
+    sent.catch((err: unknown) => {
+      if (this.log.isLevelEnabled('debug')) this.log.debug(`could not send the cancel of job ${job.jobId}`, { jobId: job.jobId, code: asGatewayError(err).code, error: (err as Error)?.message });
+    });
+  }
+
+  /** Work nobody awaits: a failure is logged, never an unhandled rejection (which ends the process on Node 20). */
+  private detach(work: Promise<unknown>, what: string, jobId: string): void {
+    work.catch((err: unknown) => this.log.warn(`could not ${what}: job ${jobId}`, { jobId, code: asGatewayError(err).code, error: (err as Error)?.message }));
   }
 
   private packet(traceId: string, payload: BusPacket['payload']): BusPacket {
     return { traceId, senderId: this.senderId, createdAt: this.clock.now(), protocolVersion: CAP_PROTOCOL_VERSION, payload };
   }
+}
+
+/**
+ * How a job still waited on ends when the gateway stops. One its client cancelled (the HTTP front closed first)
+ * ends cancelled, though its worker has not confirmed it yet. Any other may still be running on a worker: in doubt,
+ * unless its tool is idempotent or it never left this process, which can be tried again.
+ */
+function stoppedResult({ job, options, deadline, workerId }: Waiter): JobResult {
+  if (options.signal?.aborted) return cancelledResult(job.jobId, 'the call was cancelled; the gateway stopped before its worker confirmed it');
+  if (deadline === undefined) return failedResult(job.jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', 'the gateway is stopping; the job was not sent to a worker, so it did not run');
+  const where = workerId ? ` on worker ${workerId}` : '';
+  if (options.idempotent) return failedResult(job.jobId, 'GH_ERR_UPSTREAM_UNAVAILABLE', `the gateway stopped while the job ran${where}; the tool is idempotent, so it can be tried again`);
+  return failedResult(job.jobId, 'GH_ERR_EXECUTION_IN_DOUBT', `the gateway stopped while the job ran${where}; it was told to stop, but may or may not have run, and the tool is not idempotent, so it is not run again`);
 }
 
 function failedResult(jobId: string, code: GatewayError['code'], message: string): JobResult {

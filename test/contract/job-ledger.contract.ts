@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter, JobLedger, OpenJob } from '../../src/ports.ts';
+import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
 
 /** A fresh, empty ledger, and a way to open another view of its state (another process on the data dir, a replica). */
 export type MakeJobLedger = () => Promise<{ ledger: JobLedger; reopen: () => Promise<JobLedger> | JobLedger }>;
@@ -112,6 +113,26 @@ export function runJobLedgerContract(name: string, makeLedger: MakeJobLedger, ad
       expect((await ledger.requestRetry('01JE', 'carol', 60))?.retry?.takenBy).toBe(first.retry?.takenBy);
       expect(await ledger.takeRetry('gw-a', 70)).toBeUndefined();
       expect((await ledger.getDead('01JF'))?.retry).toBeUndefined();
+      await other.close();
+      await ledger.close();
+    });
+
+    it('offers a retry again once it stayed taken RETRY_TAKEN_TTL_MS (its taker is gone), to one taker', async () => {
+      const ledger = await make();
+      const other = await reopen();
+      await ledger.deadLetter(deadLetter('01JK', 1));
+      await ledger.requestRetry('01JK', 'bob', 2);
+      expect((await ledger.takeRetry('gw-dead', 100))?.jobId).toBe('01JK');
+      expect(await ledger.takeRetry('gw-a', 100 + RETRY_TAKEN_TTL_MS - 1)).toBeUndefined();
+      const due = 100 + RETRY_TAKEN_TTL_MS;
+      const taken = (await Promise.all([ledger.takeRetry('gw-a', due), other.takeRetry('gw-b', due)])).filter((t) => t !== undefined);
+      expect(taken).toHaveLength(1);
+      expect(taken[0]).toMatchObject({ jobId: '01JK', context: deadLetter('01JK', 1).context, retry: { requestedAt: 2, requestedBy: 'bob', takenAt: due } });
+      expect((await ledger.getDead('01JK'))?.retry).toEqual(taken[0].retry);
+      // Taken anew: not offered again before another RETRY_TAKEN_TTL_MS, nor ever once removed.
+      expect(await ledger.takeRetry('gw-c', due + 1)).toBeUndefined();
+      expect(await ledger.removeDead('01JK')).toBe(true);
+      expect(await ledger.takeRetry('gw-c', due + 2 * RETRY_TAKEN_TTL_MS)).toBeUndefined();
       await other.close();
       await ledger.close();
     });

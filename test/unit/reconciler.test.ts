@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
-import { Reconciler, RECONCILER_LOCK, type RetryOutcome } from '../../src/scheduler/reconciler.ts';
+import { Reconciler, RECONCILER_LOCK, RETRY_TAKEN_TTL_MS, type RetryOutcome } from '../../src/scheduler/reconciler.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
@@ -176,6 +176,33 @@ describe('DLQ retries', () => {
     expect(back).toMatchObject({ jobId: 'J7', code: 'GH_ERR_EXECUTION_IN_DOUBT' });
     expect(back?.retry).toBeUndefined();
     expect(ofType('dlq.retry_failed')).toMatchObject([{ jobId: 'J7', data: { requestedBy: 'bob' } }]);
+  });
+
+  it('take back a retry whose taker is gone once it stayed taken RETRY_TAKEN_TTL_MS, and never run their own twice', async () => {
+    const { clock, ledger } = world;
+    await ledger.deadLetter(deadLetter('J11', clock.t));
+    await ledger.deadLetter(deadLetter('J12', clock.t));
+    await ledger.requestRetry('J11', 'bob', clock.t);
+    await ledger.takeRetry('gw-gone', clock.t); // its taker stopped before it could finish the entry
+    await ledger.requestRetry('J12', 'bob', clock.t);
+    const ran: string[] = [];
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const r = world.reconciler('gw-a', async (dead) => {
+      ran.push(dead.jobId);
+      if (dead.jobId === 'J12') await finished; // still running here when it could be taken again
+      return { jobId: `${dead.jobId}-again` };
+    });
+    await r.pass();
+    expect(ran).toEqual(['J12']);
+    expect((await ledger.getDead('J11'))?.retry?.takenBy).toBe('gw-gone');
+    clock.t += RETRY_TAKEN_TTL_MS;
+    await r.pass();
+    finish();
+    await r.idle();
+    expect(ran).toEqual(['J12', 'J11']);
+    expect(await ledger.listDead()).toEqual([]);
+    expect(ofType('dlq.retried').map((e) => e.jobId).sort()).toEqual(['J11', 'J12']);
   });
 
   it('wait while this gateway cannot run them', async () => {

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
-import { Scheduler, type SchedulerOptions, type WorkerRouter } from '../../src/scheduler/scheduler.ts';
+import { Scheduler, type RunOptions, type SchedulerOptions, type WorkerRouter } from '../../src/scheduler/scheduler.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import type { Clock, JobLedger } from '../../src/ports.ts';
 import type { JobContext } from '../../src/scheduler/job-context.ts';
+import { GatewayError } from '../../src/errors.ts';
 import { CAP_PROTOCOL_VERSION, JobPriority, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
 
 /** Lets the memory bus deliver what was published (it delivers on a microtask). */
@@ -82,7 +83,7 @@ afterEach(async () => {
   await world.ledger.close();
 });
 
-function submit(w: World, jobId: string, extra: { remote?: boolean } = {}): Promise<JobResult> {
+function submit(w: World, jobId: string, extra: Partial<RunOptions> = {}): Promise<JobResult> {
   w.jobs.submit(jobId, 't', 'alice', {});
   return w.scheduler.run(job(jobId), { pool: 'fx', context, ...extra });
 }
@@ -171,9 +172,92 @@ describe('the ledger', () => {
     const result = submit(w, 'J7');
     await delivered();
     w.scheduler.stop();
-    expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+    expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT' });
     expect(w.events.at(-1)).toMatchObject({ type: 'job.failed', jobId: 'J7' });
-    await vi.waitFor(async () => expect((await w.ledger.getDead('J7'))?.code).toBe('GH_ERR_UPSTREAM_UNAVAILABLE'));
+    await vi.waitFor(async () => expect((await w.ledger.getDead('J7'))?.code).toBe('GH_ERR_EXECUTION_IN_DOUBT'));
+  });
+});
+
+describe('when the gateway stops', () => {
+  const router: WorkerRouter = { start: () => undefined, stop: () => undefined, pick: () => undefined, noteDispatched: () => undefined, noteEnded: () => undefined, onDead: () => () => undefined };
+
+  it('ends a job its client cancelled as cancelled, though no worker confirmed it, and never dead-letters it', async () => {
+    const w = start();
+    const client = new AbortController();
+    const result = submit(w, 'S1', { signal: client.signal });
+    await delivered();
+    client.abort(); // the HTTP front closed first; the executor's CANCELLED result has not come back
+    w.scheduler.stop();
+    expect(await result).toMatchObject({ status: JobStatus.CANCELLED, errorCode: 'GH_ERR_CANCELLED' });
+    expect(w.events.at(-1)).toMatchObject({ type: 'job.cancelled', jobId: 'S1' });
+    await delivered();
+    expect(w.cancels).toContain('S1');
+    expect(await w.ledger.overdue(w.clock.t + 1e9, 10)).toEqual([]);
+    expect(await w.ledger.listDead()).toEqual([]);
+  });
+
+  it('ends a job that may be running in doubt unless its tool is idempotent; one never sent can be tried again; each is cancelled', async () => {
+    const w = start({ workers: router, dispatchTimeoutMs: 60_000 });
+    w.clock.sleep = () => new Promise(() => undefined); // no worker comes while S4 waits for one
+    const running = submit(w, 'S2');
+    const idempotent = submit(w, 'S3', { idempotent: true });
+    const waiting = submit(w, 'S4', { remote: true });
+    await delivered();
+    expect(w.sent.map((p) => p.payload.kind === 'jobRequest' && p.payload.jobRequest.jobId)).toEqual(['S2', 'S3']);
+    w.scheduler.stop();
+    expect(await running).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT' });
+    expect(await idempotent).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+    expect(await waiting).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+    await delivered();
+    expect(w.cancels.sort()).toEqual(['S2', 'S3', 'S4']);
+    await vi.waitFor(async () => expect((await w.ledger.listDead()).map((d) => [d.jobId, d.code])).toEqual([['S2', 'GH_ERR_EXECUTION_IN_DOUBT'], ['S3', 'GH_ERR_UPSTREAM_UNAVAILABLE'], ['S4', 'GH_ERR_UPSTREAM_UNAVAILABLE']]));
+  });
+
+  it('refuses a job that comes after, at once and without sending it anywhere (it would wait forever)', async () => {
+    const w = start();
+    w.scheduler.stop();
+    const late = submit(w, 'S5'); // a call with nobody to cancel it: the DLQ resubmit, a run on approval
+    const settled = await Promise.race([late, delivered().then(() => 'still waiting')]);
+    expect(settled).toMatchObject({ jobId: 'S5', status: JobStatus.FAILED, errorCode: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
+    await delivered();
+    expect(w.sent).toEqual([]);
+    expect(w.cancels).toEqual([]);
+    expect(w.events.map((e) => e.type)).toEqual(['job.submitted', 'job.failed']);
+    // Nothing ran: dead-lettered with its context, so that it can be retried.
+    await vi.waitFor(async () => expect(await w.ledger.getDead('S5')).toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE', context }));
+  });
+});
+
+describe('a bus that refuses cancels (NATS down)', () => {
+  it('logs them, and never leaves a rejection unhandled, which would end the process', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const w = start();
+      const publish = w.bus.publish.bind(w.bus);
+      w.bus.publish = async (subject, packet) => {
+        if (subject === Subjects.cancel) throw new GatewayError('GH_ERR_BUS_UNAVAILABLE', 'NATS is down');
+        return publish(subject, packet);
+      };
+      const client = new AbortController();
+      const cancelled = submit(w, 'B1', { signal: client.signal });
+      const overdue = submit(w, 'B2');
+      const cutOff = submit(w, 'B3');
+      await delivered();
+      w.clock.t += RUN_MS + GRACE_MS;
+      for (const jobId of ['B1', 'B3']) await w.publish(Subjects.progress, { kind: 'jobProgress', jobProgress: { jobId, progress: 1 } });
+      w.scheduler.sweepDeadlines(); // B2's cancel: run timeout
+      expect(await overdue).toMatchObject({ status: JobStatus.TIMEOUT });
+      client.abort(); // B1's cancel: the client's
+      w.scheduler.stop(); // and one for each job cut off
+      await Promise.all([cancelled, cutOff]);
+      await delivered();
+      await delivered();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
 
