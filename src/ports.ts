@@ -240,8 +240,9 @@ export interface JobLedger {
    */
   requestRetry(jobId: string, by: string, at: number): Promise<DeadLetter | undefined>;
   /**
-   * Takes the oldest retry request nobody took yet and marks it taken by `holder`. The entry stays in the DLQ
-   * (shown as retrying) until the taker removes it once the retry has ended, so a taker that dies leaves it visible.
+   * Takes the oldest retry request nobody took yet, or one taken `RETRY_TAKEN_TTL_MS` ago or more (its taker
+   * presumably died), and marks it taken by `holder` at `at`. The entry stays in the DLQ (shown as retrying) until the
+   * taker removes it once the retry has ended, so a taker that dies leaves it visible, and taken back later.
    */
   takeRetry(holder: string, at: number): Promise<DeadLetter | undefined>;
   /** True when `holder` now holds the lock `name` for `ttlMs`: it was free, expired, or already held by `holder`. */
