@@ -1,5 +1,13 @@
-import type { Upstream } from '../../src/ports.ts';
-import type { CatalogEntry, ToolFacts } from '../../src/gateway/catalog.ts';
+import type { Clock, Store, Upstream } from '../../src/ports.ts';
+import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import type { ApprovalService } from '../../src/approvals/service.ts';
+import type { AuditTrail } from '../../src/audit/trail.ts';
+import type { Scheduler } from '../../src/scheduler/scheduler.ts';
+import type { JobTracker } from '../../src/scheduler/job-tracker.ts';
+import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { CatalogEntry, ToolCatalog, ToolFacts } from '../../src/gateway/catalog.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 
 /** An upstream that is always ready and answers every tools/call with `answer(arguments)`. */
@@ -29,4 +37,17 @@ export function fakeEntry(server: string, tool: string, facts: ToolFacts = { ann
     facts,
     check: () => undefined,
   } as unknown as CatalogEntry;
+}
+
+/** A call pipeline over one catalog entry, deciding with `decide`, running jobs through the given scheduler. */
+export function fakePipeline(parts: { entry: CatalogEntry; decide: (input: DecisionInput) => Decision; scheduler: Scheduler; store: Store; jobs: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
+  const { entry, decide, ...rest } = parts;
+  return new CallPipeline({
+    ...rest,
+    catalog: { resolve: (name: string) => (name === entry.name ? entry : undefined), entries: () => [entry] } as unknown as ToolCatalog,
+    kernel: { decide } as unknown as Kernel,
+    approvals: {} as ApprovalService,
+    log: silentLogger,
+    options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },
+  });
 }

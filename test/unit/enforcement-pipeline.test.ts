@@ -3,19 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
-import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
-import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import type { Clock } from '../../src/ports.ts';
 import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
-import type { Kernel } from '../../src/kernel/kernel.ts';
-import type { ApprovalService } from '../../src/approvals/service.ts';
-import { fakeEntry, fakeUpstream } from '../helpers/pipeline-fakes.ts';
-import type { ToolCatalog } from '../../src/gateway/catalog.ts';
+import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 import type { Caller } from '../../src/gateway/call.ts';
 
@@ -55,18 +50,7 @@ function start(decide: Decide, options: { upstreamUrl?: string; answer?: (args: 
   );
   const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? upstream : undefined));
   const entry = fakeEntry('up', 't', { annotations: { readOnlyHint: false }, riskTags: ['payments'], labels: { env: 'test' } });
-  const pipeline = new CallPipeline({
-    catalog: { resolve: (name: string) => (name === 'up__t' ? entry : undefined) } as unknown as ToolCatalog,
-    kernel: { decide } as unknown as Kernel,
-    approvals: {} as ApprovalService,
-    scheduler,
-    store,
-    jobs,
-    audit,
-    log: silentLogger,
-    clock,
-    options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },
-  });
+  const pipeline = fakePipeline({ entry, decide, scheduler, store, jobs, audit, clock });
   scheduler.start();
   executor.serve('up');
   return (world = {

@@ -4,7 +4,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { Executor, type ExecutorOptions } from '../../src/scheduler/executor.ts';
-import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { GatewayError } from '../../src/errors.ts';
@@ -16,10 +15,7 @@ import type { Constraints } from '../../src/kernel/constraints.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 import type { Bus, BusHandler, Clock, Store, Upstream, UpstreamRequestOptions } from '../../src/ports.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
-import type { Kernel } from '../../src/kernel/kernel.ts';
-import type { ApprovalService } from '../../src/approvals/service.ts';
-import type { ToolCatalog } from '../../src/gateway/catalog.ts';
-import { fakeEntry } from '../helpers/pipeline-fakes.ts';
+import { fakeEntry, fakePipeline } from '../helpers/pipeline-fakes.ts';
 
 /** Lets the memory bus deliver, and the executor get as far as it can without the clock or the upstream. */
 const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -257,18 +253,7 @@ describe('pointers in a packet', () => {
       { queue: 'executors.up' },
     );
     const entry = fakeEntry('up', 't');
-    const pipeline = new CallPipeline({
-      catalog: { resolve: (name: string) => (name === 'up__t' ? entry : undefined) } as unknown as ToolCatalog,
-      kernel: { decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }) } as unknown as Kernel,
-      approvals: {} as ApprovalService,
-      scheduler,
-      store,
-      jobs,
-      audit,
-      log: silentLogger,
-      clock,
-      options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },
-    });
+    const pipeline = fakePipeline({ entry, decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
     scheduler.start();
     stops.push(() => scheduler.stop());
     const outcome = await pipeline.call({

@@ -11,16 +11,12 @@ import { Reconciler, RECONCILER_LOCK, RETRY_TAKEN_TTL_MS, type RetryOutcome } fr
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
-import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import type { Clock, DeadLetter } from '../../src/ports.ts';
 import type { Decision } from '../../src/kernel/decision.ts';
-import type { Kernel } from '../../src/kernel/kernel.ts';
-import type { ApprovalService } from '../../src/approvals/service.ts';
-import { fakeEntry, fakeUpstream } from '../helpers/pipeline-fakes.ts';
-import type { ToolCatalog } from '../../src/gateway/catalog.ts';
+import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';
 import { contextPtr } from '../../src/protocol/cap.ts';
 import { deadLetter, openJob } from '../contract/job-ledger.contract.ts';
 
@@ -230,18 +226,7 @@ describe('a DLQ retry through the real call pipeline', () => {
     const entry = fakeEntry('fx', 'write');
     const decided: string[] = [];
     const allow: Decision = { effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:now', constraints: {} };
-    const pipeline = new CallPipeline({
-      catalog: { resolve: (name: string) => (name === 'fx__write' ? entry : undefined), entries: () => [entry] } as unknown as ToolCatalog,
-      kernel: { decide: (input: { principal: string }) => (decided.push(input.principal), allow) } as unknown as Kernel,
-      approvals: {} as ApprovalService,
-      scheduler,
-      store,
-      jobs,
-      audit,
-      log: silentLogger,
-      clock,
-      options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '' },
-    });
+    const pipeline = fakePipeline({ entry, decide: (input) => (decided.push(input.principal), allow), scheduler, store, jobs, audit, clock });
     scheduler.start();
     executor.serve('fx');
     try {
