@@ -76,7 +76,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         clock: systemClock,
         upstreams,
         ledger,
-        scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval },
+        scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
       },
       log,

@@ -22,6 +22,11 @@ export interface ExecutorOptions {
    * ends a waiting job without running it. Default: no limit (embedded mode).
    */
   maxParallel?: number;
+  /**
+   * Tell the dispatching gateway at once that a job arrived (a progress packet with status DISPATCHED): core NATS
+   * drops a job sent while this worker is not subscribed (reconnecting), and only the missing receipt shows it.
+   */
+  acknowledge?: boolean;
   /** Where a result that could not be published is reported. */
   log?: Logger;
 }
@@ -47,6 +52,7 @@ export class Executor {
   private readonly jobSubscriptions: Subscription[] = [];
   private cancelSubscription: Subscription | undefined;
   private readonly maxParallel: number;
+  private readonly acknowledge: boolean;
   private readonly log: Logger;
   private runningCount = 0;
   /** Queued jobs waiting for a slot, oldest first: each is handed the slot of a job that ends. */
@@ -66,6 +72,7 @@ export class Executor {
     options: ExecutorOptions = {},
   ) {
     this.maxParallel = options.maxParallel ?? Number.POSITIVE_INFINITY;
+    this.acknowledge = options.acknowledge ?? false;
     this.log = options.log ?? silentLogger;
   }
 
@@ -136,6 +143,9 @@ export class Executor {
       // a fresh id pointing at another job's context and have that call run again.
       if (job.contextPtr !== contextPtr(job.jobId)) {
         throw new GatewayError('GH_ERR_WIRE_INVALID', `job ${job.jobId} points at context ${job.contextPtr}, not its own`);
+      }
+      if (this.acknowledge) {
+        void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, status: JobStatus.DISPATCHED } }).catch(() => undefined);
       }
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;

@@ -21,6 +21,10 @@ interface Waiter {
   deadline?: number;
   /** The job as the ledger holds it, when there is a ledger. */
   open?: OpenJob;
+  /** When the worker it was sent to must have said it arrived; unset once it did, or when nobody needs to. */
+  receiptBy?: number;
+  /** How many times it was sent to a worker that never said it arrived. */
+  unreceived: number;
 }
 
 const DISPATCH_POLL_MS = 100;
@@ -28,6 +32,8 @@ const DEFAULT_DISPATCH_TIMEOUT_MS = 3_000;
 const DEFAULT_RUN_TIMEOUT_MS = 60_000;
 const DEFAULT_RUN_GRACE_MS = 5_000;
 const DEFAULT_DEADLINE_SWEEP_MS = 1_000;
+/** Sends to workers that never said the job arrived, before it fails with GH_ERR_NO_WORKER. */
+const MAX_UNRECEIVED = 3;
 
 /** Picks a live worker of a pool and hears of dead ones: the gateway's view of the workers (distributed mode). */
 export interface WorkerRouter {
@@ -50,6 +56,12 @@ export interface SchedulerOptions {
   queueWithoutWorkers?: boolean;
   /** How long a job waits for a live worker of its pool before GH_ERR_NO_WORKER (default 3 s). */
   dispatchTimeoutMs?: number;
+  /**
+   * How long a worker has to say a job sent straight to it arrived (workers acknowledge at once). Core NATS drops
+   * a message its subscriber is not there for (the worker is reconnecting): without a receipt the job goes to a
+   * worker again, and the claim keeps it from running twice. Unset: no receipts expected (embedded mode).
+   */
+  receiptTimeoutMs?: number;
   /** Retries of an idempotent job whose worker died (default 3), with exponential backoff from `retryDelayMs`. */
   maxRetries?: number;
   retryDelayMs?: number;
@@ -132,8 +144,12 @@ export class Scheduler {
         if (packet.payload.kind !== 'jobProgress') return;
         const { jobId, progress, total, message, percent } = packet.payload.jobProgress;
         const waiter = this.waiters.get(jobId);
-        if (waiter) this.stillRunning(waiter);
-        waiter?.options.onProgress?.({
+        if (!waiter) return;
+        waiter.receiptBy = undefined;
+        this.stillRunning(waiter);
+        // A bare receipt (status only) is not progress the client should see.
+        if (progress === undefined && percent === undefined && message === undefined) return;
+        waiter.options.onProgress?.({
           progress: progress ?? percent ?? 0,
           ...(total === undefined ? {} : { total }),
           ...(message === undefined ? {} : { message }),
@@ -151,6 +167,10 @@ export class Scheduler {
   sweepDeadlines(): void {
     const now = this.clock.now();
     for (const waiter of [...this.waiters.values()]) {
+      if (waiter.receiptBy !== undefined && waiter.receiptBy <= now) {
+        this.notReceived(waiter);
+        continue;
+      }
       if (waiter.deadline === undefined || waiter.deadline > now) continue;
       const { job } = waiter;
       // Whoever still holds it stops: nobody waits for its result any more.
@@ -203,6 +223,7 @@ export class Scheduler {
         job,
         options,
         retries: 0,
+        unreceived: 0,
         runMs: job.budget?.deadlineMs || (this.options.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS),
         resolve: (result) => {
           options.signal?.removeEventListener('abort', onAbort);
@@ -229,6 +250,7 @@ export class Scheduler {
     }
     waiter.workerId = workerId;
     if (workerId) router?.noteDispatched(workerId, job.jobId);
+    waiter.receiptBy = workerId && this.options.receiptTimeoutMs !== undefined ? this.clock.now() + this.options.receiptTimeoutMs : undefined;
     waiter.deadline = this.clock.now() + waiter.runMs + this.runGraceMs;
     if (waiter.retries > 0) this.book.open(waiter, waiter.deadline);
     const subject = workerId ? Subjects.worker(workerId) : Subjects.pool(options.pool);
@@ -257,6 +279,24 @@ export class Scheduler {
     if (this.waiters.get(job.jobId) !== waiter) return;
     if (options.signal?.aborted) this.onResult(cancelledResult(job.jobId, 'the call was cancelled before it ran'));
     else this.onResult(failedResult(job.jobId, 'GH_ERR_NO_WORKER', `no live worker serves pool ${options.pool}; start one with \`gatehouse worker --pool ${options.pool}\``));
+  }
+
+  /**
+   * The worker a job was sent to never said it arrived: it was not subscribed (reconnecting to NATS), or is gone.
+   * The job goes to a live worker again; if it did arrive after all, the executor's claim keeps a non-idempotent
+   * job from running twice (the second delivery ends in doubt).
+   */
+  private notReceived(waiter: Waiter): void {
+    const { job, options } = waiter;
+    const workerId = waiter.workerId;
+    if (workerId) this.options.workers?.noteEnded(workerId, job.jobId);
+    waiter.workerId = waiter.receiptBy = waiter.deadline = undefined;
+    if (++waiter.unreceived >= MAX_UNRECEIVED) {
+      this.onResult(failedResult(job.jobId, 'GH_ERR_NO_WORKER', `no worker of pool ${options.pool} took the job (sent ${waiter.unreceived} times, last to ${workerId})`));
+      return;
+    }
+    this.jobs.note(job.jobId, 'job.redispatched', 'scheduler', { worker: workerId, attempt: waiter.unreceived });
+    this.dispatch(waiter);
   }
 
   /**

@@ -316,3 +316,19 @@ describe('a draining executor', () => {
     expect(calls.started).toEqual(['J1']);
   });
 });
+
+describe('receipts', () => {
+  it('with acknowledge, says a job arrived (a bare DISPATCHED progress) before it runs; without, says nothing', async () => {
+    for (const acknowledge of [true, false]) {
+      const calls = heldCalls();
+      const w = start(calls.handle, { executor: { acknowledge } });
+      const receipts: { jobId: string; status?: JobStatus }[] = [];
+      w.bus.subscribe(Subjects.progress, (p) => void (p.payload.kind === 'jobProgress' && receipts.push(p.payload.jobProgress)));
+      await w.submit('R1');
+      await settled();
+      expect(receipts).toEqual(acknowledge ? [{ jobId: 'R1', status: JobStatus.DISPATCHED }] : []);
+      calls.finish('R1');
+      expect(await w.resultOf('R1')).toMatchObject({ status: JobStatus.SUCCEEDED });
+    }
+  });
+});

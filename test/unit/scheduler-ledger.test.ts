@@ -285,3 +285,48 @@ describe('with worker pools', () => {
     expect(warnings.join('\n')).not.toContain('/tmp/x');
   });
 });
+
+describe('receipts from workers (a job sent while its worker was not subscribed is lost on core NATS)', () => {
+  const router = (): WorkerRouter & { dispatched: string[] } => {
+    const dispatched: string[] = [];
+    return { dispatched, start: () => undefined, stop: () => undefined, pick: () => 'w1', noteDispatched: (w) => void dispatched.push(w), noteEnded: () => undefined, onDead: () => () => undefined };
+  };
+
+  it('sends a job again when its worker never said it arrived, and takes the result of the one that did', async () => {
+    const workers = router();
+    const w = start({ workers, receiptTimeoutMs: 500 });
+    const sentToWorker: string[] = [];
+    const progress: unknown[] = [];
+    const result = submit(w, 'J10', { remote: true, onProgress: (update) => void progress.push(update) });
+    await delivered();
+    expect(workers.dispatched).toEqual(['w1']); // lost: nobody subscribed on worker.w1.jobs yet
+    w.clock.t += 499;
+    w.scheduler.sweepDeadlines();
+    expect(workers.dispatched).toHaveLength(1);
+    w.bus.subscribe(Subjects.worker('w1'), (p) => void (p.payload.kind === 'jobRequest' && sentToWorker.push(p.payload.jobRequest.jobId)));
+    w.clock.t += 1;
+    w.scheduler.sweepDeadlines();
+    await delivered();
+    expect(sentToWorker).toEqual(['J10']);
+    expect(w.events.map((e) => e.type)).toContain('job.redispatched');
+    // The worker says it arrived (a bare receipt reaches no client as progress), then answers.
+    await w.publish(Subjects.progress, { kind: 'jobProgress', jobProgress: { jobId: 'J10', status: JobStatus.DISPATCHED } });
+    w.clock.t += 10_000;
+    w.scheduler.sweepDeadlines();
+    expect(workers.dispatched).toHaveLength(2);
+    await w.publish(Subjects.result, { kind: 'jobResult', jobResult: { jobId: 'J10', status: JobStatus.SUCCEEDED, workerId: 'w1', executionMs: 1 } });
+    expect(await result).toMatchObject({ status: JobStatus.SUCCEEDED });
+    expect(progress).toEqual([]);
+  });
+
+  it('gives up with GH_ERR_NO_WORKER after three sends nobody took', async () => {
+    const w = start({ workers: router(), receiptTimeoutMs: 500 });
+    const result = submit(w, 'J11', { remote: true });
+    for (let i = 0; i < 3; i++) {
+      await delivered();
+      w.clock.t += 500;
+      w.scheduler.sweepDeadlines();
+    }
+    expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_NO_WORKER' });
+  });
+});
