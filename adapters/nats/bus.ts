@@ -47,6 +47,11 @@ export class NatsBus implements Bus {
     }
   }
 
+  /** Whether the connection is up now (it reconnects by itself): what a health check reports. */
+  get connected(): boolean {
+    return this.link.connected;
+  }
+
   async publish(subject: string, packet: BusPacket): Promise<void> {
     if (this.closing) return;
     const bytes = encodeBusPacket(packet);

@@ -18,6 +18,11 @@ export class RedisStore implements Store {
     return new RedisStore(await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE'));
   }
 
+  /** Whether the connection is up now (it reconnects by itself): what a health check reports. */
+  get connected(): boolean {
+    return this.redis.client.status === 'ready';
+  }
+
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const text = await this.run(() => this.redis.client.get(this.key(key)));
     return text === null ? undefined : (JSON.parse(text) as T);

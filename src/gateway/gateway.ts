@@ -29,6 +29,12 @@ import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
 
+export interface LinksHealth {
+  /** False when the replica cannot serve calls: a link it needs is down. */
+  ok: boolean;
+  [part: string]: unknown;
+}
+
 export interface GatewayPorts {
   bus: Bus;
   store: Store;
@@ -43,6 +49,8 @@ export interface GatewayPorts {
   scheduling?: SchedulerOptions;
   /** The jobs in flight and the DLQ: with one, the scheduler dead-letters and the leader's reconciler runs here. */
   ledger?: JobLedger;
+  /** Distributed mode: the state of the links this replica needs (NATS, Redis) and of the pools, for `/healthz`. */
+  links?: () => LinksHealth;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -146,6 +154,16 @@ export class Gateway {
       // What a caller may list can change with the policy.
       onSwapped: () => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }),
     });
+  }
+
+  /**
+   * What `/healthz` answers: ok while calls can be served (the audit trail accepts, and in distributed mode NATS
+   * and Redis are up), with each upstream's state and, in distributed mode, the links and the live workers per pool.
+   */
+  health(): { ok: boolean } & Record<string, unknown> {
+    const links = this.ports.links?.();
+    const upstreams = Object.fromEntries(this.directory.all().map((u) => [u.name, u.state]));
+    return { ok: this.audit.accepting && (links?.ok ?? true), audit: { backlog: this.audit.backlog }, upstreams, ...(links ? { links } : {}) };
   }
 
   /**

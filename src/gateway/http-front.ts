@@ -85,8 +85,8 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   });
 
   app.get('/healthz', async (_request, reply) => {
-    const ok = gateway.audit.accepting;
-    return reply.code(ok ? 200 : 503).send({ ok, audit: { backlog: gateway.audit.backlog }, upstreams: Object.fromEntries(gateway.directory.all().map((u) => [u.name, u.state])) });
+    const health = gateway.health();
+    return reply.code(health.ok ? 200 : 503).send(health);
   });
 
   app.post('/mcp', async (request, reply) => {

@@ -42,7 +42,7 @@ function endpoint<K extends 'nats' | 'redis'>(config: GatehouseConfig, key: K): 
 export const natsOf = (config: GatehouseConfig) => endpoint(config, 'nats');
 export const redisOf = (config: GatehouseConfig) => endpoint(config, 'redis');
 
-export function connectBus(config: GatehouseConfig, name: string, log: Logger): Promise<Bus> {
+export function connectBus(config: GatehouseConfig, name: string, log: Logger): Promise<NatsBus> {
   const nats = natsOf(config);
   const subjects = durableSubjects(config);
   return NatsBus.connect({ url: nats.url, name, log, ...(nats.jetstream && subjects.length > 0 ? { jetstream: { subjects } } : {}) });
@@ -76,6 +76,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         clock: systemClock,
         upstreams,
         ledger,
+        links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
       },

@@ -66,6 +66,14 @@ export class WorkerRegistry {
    * The live worker of `pool` with the lowest load, ties taken in turn so equal workers share the work. A worker at
    * capacity is still chosen when all are (it queues the job); undefined when the pool has no live worker.
    */
+  /** How many live workers each pool has that take jobs: what a health check reports. */
+  livePerPool(): Record<string, number> {
+    const now = this.clock.now();
+    const counts: Record<string, number> = {};
+    for (const worker of this.workers.values()) if (worker.maxParallelJobs > 0 && this.isLive(worker, now)) counts[worker.pool] = (counts[worker.pool] ?? 0) + 1;
+    return counts;
+  }
+
   pick(pool: string): string | undefined {
     const now = this.clock.now();
     let best: string[] = [];

@@ -18,6 +18,10 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
   let cluster: Cluster;
   let client: Client;
   const call = (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+  const health = async () => {
+    const response = await fetch(cluster.gateways[0].url.replace(/\/mcp$/, '/healthz'));
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
   const echoWorks = async () => !(await call('fx__echo', { text: 'ping' }).catch(() => ({ isError: true }) as ToolResult)).isError;
 
   beforeAll(async () => {
@@ -42,6 +46,8 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
     const args = { key: 'through-redis-restart', value: 'v' };
     const id = approvalId(await call('fx__write', args));
     await cluster.redis.kill();
+    await waitFor(async () => (await health()).status === 503, '/healthz to report Redis down');
+    expect((await health()).body).toMatchObject({ ok: false, links: { redis: 'down' } });
     try {
       // Refused with a code, as a tool error or a JSON-RPC error, rather than hanging.
       const during = await call('fx__echo', { text: 'redis is down' }).then(
@@ -60,6 +66,9 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
 
   it('NATS down: a call gets a coded refusal at once instead of hanging, and service resumes by itself when NATS returns', async () => {
     await cluster.nats.kill();
+    // A load balancer's check takes the replica out while it cannot serve, and puts it back once it can.
+    await waitFor(async () => (await health()).status === 503, '/healthz to report NATS down');
+    expect((await health()).body).toMatchObject({ ok: false, links: { nats: 'down', redis: 'up' } });
     try {
       const during = await call('fx__slow_write', { key: 'nats-is-down', delayMs: 0 }).then(
         (result) => (expect(result.isError).toBe(true), text(result)),
@@ -71,6 +80,12 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
     }
     await waitFor(echoWorks, 'service to resume after NATS returns');
     expect(cluster.writes('nats-is-down')).toBe(0);
+    // Up again, with every worker heard from again.
+    await waitFor(async () => {
+      const { status, body } = await health();
+      return status === 200 && (body.links as { workers: Record<string, number> }).workers.tools === cluster.workers.length;
+    }, '/healthz to report service and every worker again');
+    expect((await health()).body).toMatchObject({ ok: true, links: { nats: 'up', redis: 'up' } });
   });
 
   it('NATS restarts while JetStream holds a job no worker has taken: it runs once when a worker comes, and the caller gets its result', async () => {
