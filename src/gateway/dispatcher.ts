@@ -13,7 +13,8 @@ import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from '.
 import type { UpstreamDirectory } from './upstream-directory.ts';
 import type { ResourceSubscriptions } from './resource-subscriptions.ts';
 import { BUILTIN_TOOLS, type BuiltinTools } from './approval-channels/builtin-tools.ts';
-import { CallTasks, TASKS_CAPABILITY } from './approval-channels/tasks.ts';
+import { TASKS_CAPABILITY, type CallTasks } from './approval-channels/tasks.ts';
+import type { TaskRelay } from './approval-channels/task-relay.ts';
 import type { TaskHooks } from './call.ts';
 import type { Logger } from '../log.ts';
 
@@ -35,8 +36,6 @@ const INSTRUCTIONS =
  * resources, prompts and completions to the upstream that owns them. `tools/call` goes to the governed path.
  */
 export class Dispatcher {
-  private readonly tasks = new CallTasks();
-
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly kernel: Kernel,
@@ -45,6 +44,8 @@ export class Dispatcher {
     private readonly subscriptions: ResourceSubscriptions,
     private readonly log: Logger,
     private readonly builtins: BuiltinTools,
+    private readonly tasks: CallTasks,
+    private readonly taskRelay: TaskRelay,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -157,12 +158,14 @@ export class Dispatcher {
     return { result: created };
   }
 
+  /** Tasks this replica runs are answered here; one another replica runs is asked of it (`tasks/list`: this replica's). */
   private async task(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     const { caller } = session;
     if (method === 'tasks/list') return { result: this.tasks.list(caller) };
-    if (method === 'tasks/result') return this.tasks.result(caller, params.taskId, reply.signal);
-    const answer = method === 'tasks/get' ? this.tasks.get(caller, params.taskId) : this.tasks.cancel(caller, params.taskId);
-    return 'taskId' in answer ? { result: { ...answer } } : { error: answer };
+    const taskMethod = method as 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+    const owner = this.taskRelay.elsewhere(params.taskId);
+    if (owner) return this.taskRelay.forward(owner, taskMethod, caller, params.taskId as string, reply.signal);
+    return this.taskRelay.answer(taskMethod, caller, params.taskId, reply.signal);
   }
 
   private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {

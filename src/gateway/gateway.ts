@@ -21,6 +21,8 @@ import { UpstreamDirectory } from './upstream-directory.ts';
 import { ResourceSubscriptions } from './resource-subscriptions.ts';
 import type { ClientSession } from './session.ts';
 import { BuiltinTools } from './approval-channels/builtin-tools.ts';
+import { CallTasks } from './approval-channels/tasks.ts';
+import { TaskRelay } from './approval-channels/task-relay.ts';
 import { ExecuteOnApproval } from './approval-channels/on-approve.ts';
 import { RequestStateCodec, requestStateKey } from './approval-channels/request-state.ts';
 import type { ApprovalLinks } from './approval-channels/pending.ts';
@@ -82,6 +84,8 @@ export class Gateway {
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
   private jobClients: Subscription | undefined;
+  private readonly taskRelay: TaskRelay;
+  private taskAnswers: Subscription | undefined;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
 
@@ -142,7 +146,9 @@ export class Gateway {
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
     this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins);
+    const tasks = new CallTasks(nodeId);
+    this.taskRelay = new TaskRelay(ports.bus, nodeId, tasks);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay);
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
     this.policies = new PolicyReloader({
       paths: config.policies,
@@ -200,6 +206,8 @@ export class Gateway {
     this.scheduler.start();
     // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
     this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
+    // Other replicas ask this one about the 2025 tasks it runs.
+    this.taskAnswers = this.taskRelay.serve();
     this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
     // Approvals also expire when read; the sweep only records expiry on time, so a failure is worth a warning.
@@ -221,6 +229,7 @@ export class Gateway {
     this.policies.close();
     this.executor.stop();
     this.jobClients?.unsubscribe();
+    this.taskAnswers?.unsubscribe();
     // Ends the jobs still waited on, and refuses those that come later: every call in progress now ends.
     this.scheduler.stop();
     await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));

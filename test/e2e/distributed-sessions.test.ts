@@ -287,6 +287,25 @@ describe.skipIf(!available)('2025 sessions across gateway replicas', () => {
     await fetch(b.url, { method: 'DELETE', headers: session });
   });
 
+  it('a task run on B is polled, cancelled and its result fetched through A (the task id names the replica)', async () => {
+    const session = await initialize(a);
+    const created = await call(b.url, request('tools/call', { name: 'fx__slow', arguments: { steps: 2, delayMs: 50 }, task: { ttl: 60_000 } }), session);
+    const taskId = (created.answer?.result?.task as { taskId: string }).taskId;
+    expect(taskId).toMatch(new RegExp(`_${b.gateway.nodeId}$`));
+    const got = await call(a.url, request('tasks/get', { taskId }), session);
+    expect(got.answer?.result).toMatchObject({ taskId });
+    expect(textOf((await call(a.url, request('tasks/result', { taskId }), session)).answer)).toBe('done after 2 steps');
+    // A task still running is cancelled through A.
+    const long = await call(b.url, request('tools/call', { name: 'fx__slow', arguments: { steps: 100, delayMs: 100 }, task: { ttl: 60_000 } }), session);
+    const longId = (long.answer?.result?.task as { taskId: string }).taskId;
+    expect((await call(a.url, request('tasks/cancel', { taskId: longId }), session)).answer?.result).toMatchObject({ taskId: longId, status: 'cancelled' });
+    expect((await call(b.url, request('tasks/get', { taskId: longId }), session)).answer?.result).toMatchObject({ status: 'cancelled' });
+    // Unknown, or another replica's id that no replica answers for: the same coded not-found as before.
+    const unknown = await call(a.url, request('tasks/get', { taskId: 'task_01HZZZZZZZZZZZZZZZZZZZZZZZ_gw-gone0000' }), session);
+    expect(unknown.answer?.error?.code).toBe(-32602);
+    await fetch(a.url, { method: 'DELETE', headers: session });
+  });
+
   it('the answer to an elicitation B sent reaches B when the client posts it to A', async () => {
     const session = await initialize(a, { elicitation: {} });
     const response = await post(b.url, request('tools/call', { name: 'fx__ask', arguments: {} }), session);

@@ -50,11 +50,14 @@ const RELATED_TASK = 'io.modelcontextprotocol/related-task';
 export class CallTasks {
   private readonly tasks = new Map<string, Task>();
 
+  /** `replica` ends every task id, so another replica knows where the task runs (see TaskRelay). */
+  constructor(private readonly replica: string) {}
+
   /** Starts `run` as a task and returns `{ task }`, the CreateTaskResult. */
   start(owner: Caller, requested: { ttl?: unknown }, push: Task['push'], run: TaskRun): { task: TaskView } {
     const now = new Date().toISOString();
     const ttl = typeof requested.ttl === 'number' && requested.ttl > 0 ? Math.min(requested.ttl, MAX_TTL_MS) : DEFAULT_TTL_MS;
-    const taskId = `task_${ulid()}`;
+    const taskId = `task_${ulid()}_${this.replica}`;
     const controller = new AbortController();
     const task: Task = { view: { taskId, status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS }, owner, controller, done: Promise.resolve(), push };
     this.tasks.set(taskId, task);
