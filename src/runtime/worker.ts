@@ -45,7 +45,8 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
   const upstreams = createUpstreams({ ...config, upstreams: hosted }, log);
   const host = new UpstreamHost(bus, workerId, upstreams, log);
   const executor = new Executor(bus, store, systemClock, workerId, (name) => upstreams.get(name), (jobId, replica) => remoteJobClient(bus, replica, jobId), {
-    maxParallel: config.workers.maxParallelJobs, acknowledge: true,
+    maxParallel: config.workers.maxParallelJobs,
+    acknowledge: true,
     log,
   });
   const heartbeat = new Heartbeater(
