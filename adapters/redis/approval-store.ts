@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
 import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/approvals/approval.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
+import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, redisFailure, runRedis } from './connection.ts';
 
 /** A conflicting update is retried; this many conflicts in a row means something is wrong, not busy. */
 const MAX_ATTEMPTS = 100;
@@ -193,12 +193,8 @@ export class RedisApprovalStore implements ApprovalStore {
     for (const listener of this.listeners) listener(record);
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_STATE_UNAVAILABLE');
-    }
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_STATE_UNAVAILABLE', command);
   }
 }
 

@@ -2,7 +2,7 @@ import type { AuditStore } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/audit/record.ts';
 import { recordLine } from '../../src/audit/chain.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
+import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
 /** Records per LRANGE while reading a chain. */
 const READ_PAGE = 500;
@@ -105,11 +105,7 @@ export class RedisAuditStore implements AuditStore {
     return `${this.redis.prefix}audit:${encodeURIComponent(tenant)}:log`;
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_AUDIT_UNAVAILABLE');
-    }
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_AUDIT_UNAVAILABLE', command);
   }
 }

@@ -79,6 +79,15 @@ export function redisFailure(err: unknown, connection: RedisConnection, unavaila
   return new GatewayError(unavailable, `Redis at ${connection.endpoint} failed: ${message}`, { cause: err, data: { endpoint: connection.endpoint } });
 }
 
+/** Runs one command (or script, or MULTI), any failure coded `unavailable` and naming the endpoint. */
+export async function runRedis<T>(connection: RedisConnection, unavailable: ErrorCode, command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (err) {
+    throw redisFailure(err, connection, unavailable);
+  }
+}
+
 /** Closes politely (QUIT), or at once if the server is gone. */
 export async function closeRedis(client: Redis): Promise<void> {
   if (client.status === 'end') return;

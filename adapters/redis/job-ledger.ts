@@ -1,6 +1,6 @@
 import type { DeadLetter, JobLedger, OpenJob, RetryRequest } from '../../src/ports.ts';
 import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
-import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
+import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
 /** KEYS: deadlines (zset), facts (hash). ARGV: deadline, job id, facts. */
 const OPEN = new RedisScript(`
@@ -183,12 +183,8 @@ export class RedisJobLedger implements JobLedger {
     return `${this.redis.prefix}lock:${name}`;
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_STATE_UNAVAILABLE');
-    }
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_STATE_UNAVAILABLE', command);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Store } from '../../src/ports.ts';
-import { closeRedis, connectRedis, redisFailure, RedisScript, type RedisConnection, type RedisConnectionOptions } from './connection.ts';
+import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
 /** INCR, and the TTL only when this increment created the key: later ones keep the first expiry (no sliding). */
 const INCREMENT = new RedisScript(`
@@ -62,12 +62,8 @@ export class RedisStore implements Store {
     return `${this.redis.prefix}kv:${key}`;
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (err) {
-      throw redisFailure(err, this.redis, 'GH_ERR_STATE_UNAVAILABLE');
-    }
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_STATE_UNAVAILABLE', command);
   }
 }
 

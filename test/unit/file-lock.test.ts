@@ -4,22 +4,27 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { withFileLock } from '../../adapters/memory/file-lock.ts';
 
+/** Whether any two of 20 concurrent bodies under `lock`, each holding it `holdMs`, ever overlapped. */
+async function overlapsUnder(lock: string, holdMs: number): Promise<boolean> {
+  let inside = 0;
+  let overlapped = false;
+  await Promise.all(
+    Array.from({ length: 20 }, () =>
+      withFileLock(lock, async () => {
+        inside++;
+        if (inside > 1) overlapped = true;
+        await new Promise((r) => setTimeout(r, holdMs));
+        inside--;
+      }),
+    ),
+  );
+  return overlapped;
+}
+
 describe('file lock', () => {
   it('never lets two bodies overlap', async () => {
     const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
-    let inside = 0;
-    let overlapped = false;
-    await Promise.all(
-      Array.from({ length: 20 }, () =>
-        withFileLock(lock, async () => {
-          inside++;
-          if (inside > 1) overlapped = true;
-          await new Promise((r) => setTimeout(r, 2));
-          inside--;
-        }),
-      ),
-    );
-    expect(overlapped).toBe(false);
+    expect(await overlapsUnder(lock, 2)).toBe(false);
     expect(existsSync(lock)).toBe(false);
   });
 
@@ -49,19 +54,7 @@ describe('file lock', () => {
     for (let round = 0; round < 5; round++) {
       const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
       writeFileSync(lock, '2147483646 deadbeef');
-      let inside = 0;
-      let overlapped = false;
-      await Promise.all(
-        Array.from({ length: 20 }, () =>
-          withFileLock(lock, async () => {
-            inside++;
-            if (inside > 1) overlapped = true;
-            await new Promise((r) => setTimeout(r, 1));
-            inside--;
-          }),
-        ),
-      );
-      expect(overlapped).toBe(false);
+      expect(await overlapsUnder(lock, 1)).toBe(false);
       expect(existsSync(lock)).toBe(false);
     }
   });
