@@ -2,17 +2,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import { natsServerAvailable } from '../helpers/nats-server.ts';
-import { redisServerAvailable } from '../helpers/redis-server.ts';
-import { startCluster, type Cluster } from '../helpers/distributed.ts';
+import { approvalId, clusterAvailable, startCluster, text, type Cluster, type ToolResult } from '../helpers/distributed.ts';
 
 // Chaos on a real cluster (JetStream on, Redis persisted): after each case no approval is lost, no
 // non-idempotent call ran twice, the audit chain verifies with no gaps, and every client got an answer.
-const available = natsServerAvailable() && redisServerAvailable();
-
-type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; _meta?: Record<string, unknown> };
-const text = (result: ToolResult) => result.content.map((c) => c.text).join('');
-const approvalId = (result: ToolResult) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
+const available = clusterAvailable();
 
 describe.skipIf(!available)('chaos: distributed mode survives its parts failing', () => {
   let cluster: Cluster;

@@ -7,17 +7,12 @@ import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { StartedProcess } from '../helpers/start-process.ts';
-import { natsServerAvailable, startNatsServer } from '../helpers/nats-server.ts';
-import { redisServerAvailable } from '../helpers/redis-server.ts';
-import { countWrites, SIGNING_KEY, startCluster, type Cluster, type WorkerProcess } from '../helpers/distributed.ts';
+import { startNatsServer } from '../helpers/nats-server.ts';
+import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
 // (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
-const available = natsServerAvailable() && redisServerAvailable();
-
-type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; _meta?: Record<string, unknown> };
-const text = (result: ToolResult) => result.content.map((c) => c.text).join('');
-const approvalId = (result: ToolResult) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
+const available = clusterAvailable();
 
 describe.skipIf(!available)('distributed mode', () => {
   let cluster: Cluster;

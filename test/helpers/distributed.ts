@@ -5,8 +5,16 @@ import { join } from 'node:path';
 import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 import { startProcess, type StartedProcess } from './start-process.ts';
-import { startNatsServer, type NatsServer } from './nats-server.ts';
-import { startRedisServer, type RedisServer } from './redis-server.ts';
+import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
+import { redisServerAvailable, startRedisServer, type RedisServer } from './redis-server.ts';
+
+/** Whether nats-server and redis-server can run here (suites skip loudly without them, and fail under CI=true). */
+export const clusterAvailable = (): boolean => natsServerAvailable() && redisServerAvailable();
+
+/** A tool result as the SDK client returns it, and what the tests read from one. */
+export type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; _meta?: Record<string, unknown> };
+export const text = (result: ToolResult): string => result.content.map((c) => c.text).join('');
+export const approvalId = (result: ToolResult): string => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
 export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
 
