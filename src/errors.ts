@@ -31,7 +31,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
   GH_ERR_REQUEST_STATE_INVALID: { retryable: false, summary: 'the requestState of an MRTR retry is forged, altered or expired' },
   GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
-  GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval cannot make that transition' },
+  GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval was already decided (or used, or withdrawn) and cannot make that transition' },
   GH_ERR_APPROVAL_MISMATCH: { retryable: false, summary: 'the approval was granted for another call (other arguments, tool, caller or tenant)' },
   GH_ERR_APPROVAL_STALE: { retryable: false, summary: "the tool's definition changed since the approval was asked for; calling again asks anew" },
   GH_ERR_APPROVER_NOT_ALLOWED: { retryable: false, summary: "the actor is not among the approval's approvers" },

@@ -170,7 +170,8 @@ export class ApprovalService {
   /**
    * One approver's yes. The actor must be allowed (`approvers`, `selfApprove`); a refusal throws
    * GH_ERR_APPROVER_NOT_ALLOWED or GH_ERR_SELF_APPROVAL_FORBIDDEN and is audited. The approval stays `pending`
-   * until `quorum` distinct approvers said yes; the same approver twice counts once.
+   * until `quorum` distinct approvers said yes; the same approver twice counts once while it is pending. Once it
+   * is decided, any approve or deny throws GH_ERR_APPROVAL_INVALID_STATE (HTTP 409), whoever sends it.
    */
   async approve(id: string, actor: string, reason?: string): Promise<ApprovalRecord> {
     await this.requireOpen(id);
@@ -179,8 +180,8 @@ export class ApprovalService {
     const updated = await this.guarded(id, actor, 'approve', () =>
       this.store.update(id, (current) => {
         outcome.effect = 'repeat';
-        const voted = current.votes.some((v) => v.actor === actor);
-        if (voted && (current.state === 'pending' || current.state === 'approved')) return current;
+        assertUndecided(current);
+        if (current.votes.some((v) => v.actor === actor)) return current;
         this.assertCanLeave(current, 'approved', ['pending'], now);
         const refusal = approverRefusal(current, actor, 'approve', this.groups);
         if (refusal) throw refusalError(current, actor, refusal);
@@ -212,6 +213,7 @@ export class ApprovalService {
         ...(reason ? { reason } : {}),
         from: ['pending'],
         check: (current) => {
+          assertUndecided(current);
           const refusal = approverRefusal(current, actor, 'deny', this.groups);
           if (refusal) throw refusalError(current, actor, refusal);
         },
@@ -452,11 +454,11 @@ export class ApprovalService {
     }
   }
 
-  /** An approval that expired cannot be decided on any more: say so rather than "invalid state". */
+  /** Expires it first if due, so that a late decision is told it expired rather than anything else. */
   private async requireOpen(id: string): Promise<ApprovalRecord> {
     const current = await this.get(id);
     if (!current) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`, { data: { approvalId: id } });
-    if (current.state === 'expired') throw new GatewayError('GH_ERR_APPROVAL_EXPIRED', `approval ${id} expired at ${new Date(current.expiresAt).toISOString()}`, { data: { approvalId: id } });
+    assertUndecided(current);
     return current;
   }
 
@@ -495,8 +497,8 @@ export class ApprovalService {
     const from = options.from ?? (Object.keys(APPROVAL_TRANSITIONS) as ApprovalState[]).filter((s) => APPROVAL_TRANSITIONS[s].includes(to));
     // Pure: an adapter may run it more than once (optimistic concurrency).
     const updated = await this.store.update(id, (current) => {
-      this.assertCanLeave(current, to, from, now);
       options.check?.(current);
+      this.assertCanLeave(current, to, from, now);
       const entry: ApprovalTransition = { state: to, at: now, actor, ...(options.reason ? { reason: options.reason } : {}), ...(options.code ? { code: options.code } : {}), ...options.entry };
       const fields = options.fields?.(current);
       if (fields?.claimedBy) entry.policySnapshot = fields.claimedBy.policySnapshot;
@@ -545,6 +547,23 @@ export class ApprovalService {
 
 function refusalError(record: ApprovalRecord, actor: string, refusal: ApproverRefusal): GatewayError {
   return new GatewayError(refusal.code, refusal.reason, { data: { approvalId: record.id, actor, tenant: record.tenant, jobId: record.jobId } });
+}
+
+/**
+ * A decision is final. An approval that left `pending` cannot be approved or denied again: two approvers clicking
+ * at once, or a second tab, are told who decided (GH_ERR_APPROVAL_INVALID_STATE; an expired one GH_ERR_APPROVAL_EXPIRED).
+ */
+function assertUndecided(record: ApprovalRecord): void {
+  if (record.state === 'pending') return;
+  const data = { approvalId: record.id, state: record.state };
+  if (record.state === 'expired') throw new GatewayError('GH_ERR_APPROVAL_EXPIRED', `approval ${record.id} expired at ${new Date(record.expiresAt).toISOString()}`, { data });
+  // A consumed approval was approved first; name that decision rather than the system's claim.
+  const decided = record.state === 'consumed' ? 'approved' : record.state;
+  const entry = [...record.history].reverse().find((t) => t.state === decided);
+  const by = entry ? ` by ${entry.actor} at ${new Date(entry.at).toISOString()}` : '';
+  const what = record.state === 'cancelled' ? 'withdrawn (cancelled)' : decided;
+  const ran = record.state === 'consumed' ? ', and its call has run' : '';
+  throw new GatewayError('GH_ERR_APPROVAL_INVALID_STATE', `approval ${record.id} was already ${what}${by}${ran}; a decision cannot be changed`, { data });
 }
 
 function settledAt(record: ApprovalRecord): number {
