@@ -1,5 +1,6 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
 import { bindingKeyOf, type ApprovalBinding } from './binding.ts';
+import type { ArgsCut } from './preview.ts';
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'consumed';
 
@@ -60,6 +61,14 @@ export interface ApprovalRecord extends ApprovalBinding {
   annotations?: ToolAnnotations;
   /** A short, redacted rendering of the arguments for the human deciding. */
   argsPreview: string;
+  /** One line of the most telling argument values, redacted, for lists. Absent on older records. */
+  argsSummary?: string;
+  /**
+   * The arguments as approvers see them: the policy's `redact.args` rules and secret-looking keys masked, never the
+   * raw call. At most MAX_KEPT_ARGS_BYTES of JSON; `argsCut` says when they were over it. Absent on older records.
+   */
+  redactedArgs?: Record<string, unknown>;
+  argsCut?: ArgsCut;
   /** Where the call's arguments are kept (a Store key), for a gateway that runs the call itself on approval. */
   argsRef?: string;
   createdAt: number;

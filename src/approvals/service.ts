@@ -14,6 +14,7 @@ import {
   type ApprovalTransition,
 } from './approval.ts';
 import { bindingKeyOf, verifyBinding, type ApprovalBinding, type BindingRefusal } from './binding.ts';
+import type { ApprovalArguments } from './preview.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
 /** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
@@ -21,7 +22,7 @@ const EXPIRY_MARGIN_MS = 5;
 
 export type { ApprovalBinding, BindingRefusal, ApproverRefusal };
 
-export interface ApprovalRequestDetails {
+export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   jobId: string;
   ruleIds: string[];
   reason: string;
@@ -388,6 +389,9 @@ export class ApprovalService {
       reason: policy.conflict ? `${details.reason} (${policy.conflict})` : details.reason,
       ...(details.annotations ? { annotations: details.annotations } : {}),
       argsPreview: details.argsPreview,
+      ...(details.argsSummary !== undefined ? { argsSummary: details.argsSummary } : {}),
+      ...(details.redactedArgs ? { redactedArgs: details.redactedArgs } : {}),
+      ...(details.argsCut ? { argsCut: details.argsCut } : {}),
       ...(details.argsRef ? { argsRef: details.argsRef } : {}),
       createdAt: now,
       expiresAt: now + (policy.ttlMs ?? this.ttlMs),

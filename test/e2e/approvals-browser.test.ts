@@ -52,7 +52,7 @@ describe.runIf(available)('the approval page in a browser', () => {
     const [cookie] = (await context.cookies()).filter((c) => c.name === 'gatehouse_approver');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(await page.textContent('#state')).toBe('pending');
-    expect(await page.textContent('pre')).toContain(JSON.stringify(attack).slice(1, -1)); // shown as text, never run
+    expect(await page.textContent('dl.args')).toContain(attack); // shown as text, never run
     expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('img').count()).toBe(0);
 
@@ -91,6 +91,36 @@ describe.runIf(available)('the approval page in a browser', () => {
     await elsewhere.click('button.deny');
     await elsewhere.waitForURL(`**/approvals/${approval.id}`);
     expect(await elsewhere.textContent('#state')).toBe('denied');
+    expect((await held).isError).toBe(true);
+    await context.close();
+  }, 60_000);
+
+  it('folds a long argument until the approver opens it, with no script, and downloads the arguments', async () => {
+    const long = `${'a long file content line\n'.repeat(300)}THE-LAST-LINE`;
+    const held = heldWrite(client, { key: 'notes/long.txt', value: long });
+    const approval = await pendingApproval(h);
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    await page.goto(`${baseOf(h)}/approvals/login`);
+    await page.fill('#key', KEYS.approver);
+    await page.click('main form button');
+    await page.waitForURL('**/approvals');
+    expect(await page.textContent('main')).toContain('key: "notes/long.txt", value: "a long file content line\\na long file con"…');
+
+    await page.goto(`${baseOf(h)}/approvals/${approval.id}`);
+    const tail = page.getByText('THE-LAST-LINE');
+    expect(await tail.isVisible()).toBe(false);
+    await page.click('details summary');
+    expect(await tail.isVisible()).toBe(true);
+    expect(await page.textContent('details pre')).toBe(long);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[download]')]);
+    expect(download.suggestedFilename()).toBe(`${approval.id}-arguments.json`);
+    const { readFile } = await import('node:fs/promises');
+    expect(JSON.parse(await readFile((await download.path())!, 'utf8'))).toEqual({ key: 'notes/long.txt', value: long });
+
+    await page.click('button.deny');
+    await page.waitForURL(`**/approvals/${approval.id}`);
     expect((await held).isError).toBe(true);
     await context.close();
   }, 60_000);

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { openApprovalState } from '../../runtime/state.ts';
 import type { ApprovalRecord } from '../../approvals/approval.ts';
+import { argsCutNote, argsSummaryOf } from '../../approvals/preview.ts';
 import { GatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
@@ -32,7 +33,7 @@ export async function runApprovals(argv: string[]): Promise<number> {
     switch (action) {
       case 'list': {
         const records = await approvals.list(args.flags.all ? undefined : 'pending');
-        if (args.flags.json) console.log(JSON.stringify(records, null, 2));
+        if (args.flags.json) console.log(JSON.stringify(records.map(listed), null, 2));
         else if (records.length === 0) console.log(args.flags.all ? 'no approvals' : 'no pending approvals');
         else for (const r of records) console.log(summary(r));
         return 0;
@@ -69,9 +70,24 @@ async function requireRecord(found: Promise<ApprovalRecord | undefined>, id: str
   return record;
 }
 
+/** Two lines: the approval, and what the call would do (its redacted arguments' summary), indented under it. */
 function summary(r: ApprovalRecord): string {
   const votes = r.state === 'pending' && r.quorum > 1 ? `, ${r.votes.length}/${r.quorum} approvals` : '';
-  return `${r.id}  ${r.state.padEnd(9)} ${r.tool}  by ${r.principal}  (${r.reason}${votes}; expires ${new Date(r.expiresAt).toISOString()})`;
+  return `${r.id}  ${r.state.padEnd(9)} ${r.tool}  by ${r.principal}  (${r.reason}${votes}; expires ${new Date(r.expiresAt).toISOString()})\n    ${argsSummaryOf(r)}`;
+}
+
+/** A record as `list --json` prints it: the summary instead of the whole arguments (`show --json` has those). */
+function listed(r: ApprovalRecord): Record<string, unknown> {
+  const { redactedArgs: _whole, ...rest } = r;
+  return { ...rest, argsSummary: argsSummaryOf(r) };
+}
+
+/** The whole redacted arguments, or why they are not all there. */
+function argumentsOf(r: ApprovalRecord): string[] {
+  const heading = 'arguments, whole, with secrets and the policy\'s redact.args masked:';
+  const note = r.argsCut && argsCutNote(r.argsCut);
+  if (!r.redactedArgs) return [note ?? 'an approval from an older version keeps only a preview of its arguments:', r.argsPreview];
+  return [...(note ? [note] : []), heading, JSON.stringify(r.redactedArgs, null, 2)];
 }
 
 function outcome(r: ApprovalRecord): string {
@@ -95,7 +111,7 @@ function details(r: ApprovalRecord): string {
     `caller     ${r.principal} (tenant ${r.tenant})`,
     `reason     ${r.reason}`,
     `rules      ${r.ruleIds.join(', ') || '(default)'}`,
-    `arguments  ${r.argsPreview}`,
+    `arguments  ${argsSummaryOf(r)}`,
     `created    ${new Date(r.createdAt).toISOString()}`,
     `expires    ${new Date(r.expiresAt).toISOString()}`,
     `approvers  ${approversOf(r)}`,
@@ -107,5 +123,6 @@ function details(r: ApprovalRecord): string {
     ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',
     ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
+    ...argumentsOf(r),
   ].join('\n');
 }

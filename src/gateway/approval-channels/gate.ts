@@ -6,7 +6,7 @@ import type { ApprovalRecord } from '../../approvals/approval.ts';
 import type { ApprovalOutcome, ApprovalRequestDetails, ApprovalService } from '../../approvals/service.ts';
 import { bindingKeyOf, type ApprovalBinding } from '../../approvals/binding.ts';
 import { approvalPolicyOf } from '../../approvals/policy.ts';
-import { previewArguments } from '../../approvals/preview.ts';
+import { approvalArguments } from '../../approvals/preview.ts';
 import { GatewayError, type ErrorCode } from '../../errors.ts';
 import type { CallToolResult } from '../../protocol/mcp.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../../protocol/jsonrpc.ts';
@@ -387,7 +387,7 @@ export class ApprovalGate {
       ruleIds: decision.ruleIds,
       reason: decision.reason,
       ...(entry.facts.annotations ? { annotations: entry.facts.annotations } : {}),
-      argsPreview: previewArguments(call.arguments, decision.constraints.redact?.args),
+      ...approvalArguments(call.arguments, decision.constraints.redact?.args),
       specs: decision.approvals,
       ...(argsRef ? { argsRef } : {}),
     };

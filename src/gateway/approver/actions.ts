@@ -1,5 +1,6 @@
 import type { ApprovalRecord, ApprovalState } from '../../approvals/approval.ts';
 import type { ApprovalService } from '../../approvals/service.ts';
+import { argsSummaryOf } from '../../approvals/preview.ts';
 import { asGatewayError, GatewayError } from '../../errors.ts';
 import type { Approver } from './access.ts';
 
@@ -63,7 +64,10 @@ function readReason(reason: unknown): string | undefined {
   return text || undefined;
 }
 
-/** An approval as the API shows it: the record without internals, times in ISO 8601, and its page. */
+/**
+ * An approval as the API lists it: the record without internals, times in ISO 8601, its page, and a one-line
+ * summary of its redacted arguments.
+ */
 export function approvalView(record: ApprovalRecord, pageUrl: string | undefined): Record<string, unknown> {
   const extra = record as Partial<{ quorum: number; votes: { actor: string; at: number; reason?: string }[]; approvers: string[] }>;
   return {
@@ -75,6 +79,7 @@ export function approvalView(record: ApprovalRecord, pageUrl: string | undefined
     tool: record.tool,
     reason: record.reason,
     ruleIds: record.ruleIds,
+    argsSummary: argsSummaryOf(record),
     argsPreview: record.argsPreview,
     ...(record.annotations ? { annotations: record.annotations } : {}),
     createdAt: iso(record.createdAt),
@@ -84,6 +89,15 @@ export function approvalView(record: ApprovalRecord, pageUrl: string | undefined
     ...(extra.votes ? { votes: extra.votes.map((v) => ({ ...v, at: iso(v.at) })) } : {}),
     history: record.history.map((t) => ({ state: t.state, at: iso(t.at), actor: t.actor, ...(t.reason ? { reason: t.reason } : {}) })),
     ...(pageUrl ? { url: pageUrl } : {}),
+  };
+}
+
+/** One approval as the API shows it: the list's view, and the whole redacted arguments (see `argsCut` when over the bound). */
+export function approvalDetailView(record: ApprovalRecord, pageUrl: string | undefined): Record<string, unknown> {
+  return {
+    ...approvalView(record, pageUrl),
+    ...(record.redactedArgs ? { redactedArgs: record.redactedArgs } : {}),
+    ...(record.argsCut ? { argsCut: record.argsCut } : {}),
   };
 }
 

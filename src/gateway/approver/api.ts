@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { APPROVAL_TRANSITIONS, type ApprovalState } from '../../approvals/approval.ts';
 import { asGatewayError, GatewayError } from '../../errors.ts';
 import type { Approver } from './access.ts';
-import { approvalView, statusOf, type Decision } from './actions.ts';
+import { approvalDetailView, approvalView, statusOf, type Decision } from './actions.ts';
 import { APPROVER_API, type ApproverContext } from './context.ts';
 
 const STATES = new Set<string>([...Object.keys(APPROVAL_TRANSITIONS), 'all']);
@@ -31,7 +31,7 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
   app.get('/api/approvals/:id', route, (request, reply) =>
     serve(request, reply, async (approver) => {
       const record = await ctx.actions.get(approver, idOf(request));
-      return { approval: approvalView(record, ctx.pageUrl(record.id)) };
+      return { approval: approvalDetailView(record, ctx.pageUrl(record.id)) };
     }),
   );
 
@@ -39,7 +39,7 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
     app.post(`/api/approvals/:id/${decision}`, route, (request, reply) =>
       serve(request, reply, async (approver) => {
         const record = await ctx.actions.decide(approver, idOf(request), decision, readBody(request).reason);
-        return { approval: approvalView(record, ctx.pageUrl(record.id)) };
+        return { approval: approvalDetailView(record, ctx.pageUrl(record.id)) };
       }),
     );
   }

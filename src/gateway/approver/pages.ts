@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApprovalRecord } from '../../approvals/approval.ts';
 import { asGatewayError, GatewayError } from '../../errors.ts';
 import type { Approver } from './access.ts';
 import { statusOf } from './actions.ts';
 import { APPROVER_PAGE, type ApproverContext } from './context.ts';
 import { fromThisServer } from './csrf.ts';
 import { readCookie } from './session-cookie.ts';
-import { detailPage, listPage, loginPage, messagePage, reloadPage, type PageDepth, type SignedIn } from './views.ts';
+import { childLink, detailPage, listPage, loginPage, messagePage, reloadPage, type PageDepth, type SignedIn } from './views.ts';
 
 /** Holds the login form's CSRF nonce until the session cookie replaces it. */
 const LOGIN_COOKIE = 'gatehouse_login';
@@ -14,8 +15,9 @@ const ID = /^[0-9A-Za-z_-]{1,64}$/;
 
 /**
  * The approval pages: the pending list at /approvals, one approval at /approvals/:id with approve and deny
- * buttons, and the login that turns an approver API key into a session cookie. Form posts need a CSRF token
- * bound to the session and the approval, and an Origin (when the browser sends one) that is this server.
+ * buttons and its redacted arguments (also as a download, /approvals/:id/arguments.json), and the login that
+ * turns an approver API key into a session cookie. Form posts need a CSRF token bound to the session and the
+ * approval, and an Origin (when the browser sends one) that is this server.
  */
 export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext): void {
   const route = { config: { approver: APPROVER_PAGE } };
@@ -26,6 +28,13 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     const showing = (request.query as Record<string, unknown>).state === 'all' ? 'all' : 'pending';
     const records = await ctx.actions.list(approver, showing);
     return page(reply, 200, listPage(records, { me: signedIn(approver), now: ctx.now(), showing }));
+  });
+
+  // `/approvals/` is the list too. Redirected rather than served: the list's relative links assume no slash. The
+  // redirect is relative as well, so a proxy's path prefix is kept.
+  app.get('/approvals/', route, async (request, reply) => {
+    const query = request.url.indexOf('?');
+    return reply.code(308).header('location', `../approvals${query === -1 ? '' : request.url.slice(query)}`).send();
   });
 
   app.get('/approvals/login', route, async (request, reply) => {
@@ -56,17 +65,28 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     return reply.code(303).header('location', 'login').send();
   });
 
-  app.get('/approvals/:id', route, async (request, reply) => {
-    const id = idOf(request);
-    const approver = admit(request, reply, 'below', id);
-    if (!approver) return reply;
-    try {
-      const record = await ctx.actions.get(approver, id);
-      return page(reply, 200, detailPage(record, { me: signedIn(approver), now: ctx.now(), csrfToken: ctx.csrf.mint(approver.session, `decide:${id}`) }));
-    } catch (err) {
-      return failure(reply, err, signedIn(approver));
-    }
-  });
+  app.get(
+    '/approvals/:id',
+    route,
+    serveApproval('below', (reply, record, approver) =>
+      page(reply, 200, detailPage(record, { me: signedIn(approver), now: ctx.now(), csrfToken: ctx.csrf.mint(approver.session, `decide:${record.id}`) })),
+    ),
+  );
+
+  // The same redacted arguments the page shows, whole, for approvers of the approval's tenant (a session, like the
+  // page): to read them in an editor or compare two calls.
+  app.get(
+    '/approvals/:id/arguments.json',
+    route,
+    serveApproval('file', (reply, record) => {
+      if (!record.redactedArgs) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `approval ${record.id} keeps only a preview of its arguments; its page shows it`);
+      return reply
+        .code(200)
+        .type('application/json; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${record.id}-arguments.json"`)
+        .send(JSON.stringify(record.redactedArgs, null, 2));
+    }),
+  );
 
   app.post('/approvals/:id', route, async (request, reply) => {
     const id = idOf(request);
@@ -90,6 +110,20 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     }
   });
 
+  /** A GET of one approval (its page, its arguments): the approver admitted, the approval found in their tenant. */
+  function serveApproval(depth: PageDepth, answer: (reply: FastifyReply, record: ApprovalRecord, approver: Approver) => FastifyReply) {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const id = idOf(request);
+      const approver = admit(request, reply, depth, id);
+      if (!approver) return reply;
+      try {
+        return answer(reply, await ctx.actions.get(approver, id), approver);
+      } catch (err) {
+        return failure(reply, err, signedIn(approver), depth);
+      }
+    };
+  }
+
   /**
    * The approver behind a page request, or undefined once the reply says why not. A browser without a session
    * goes to the login form. One arriving from another site (a link in chat) first gets a reload of the same
@@ -103,7 +137,7 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     } else if (request.method === 'GET' && request.headers['sec-fetch-site'] === 'cross-site') {
       void page(reply, 200, reloadPage(depth));
     } else {
-      const login = depth === 'list' ? 'approvals/login' : 'login';
+      const login = childLink(depth, 'login');
       void reply.code(303).header('location', id && ID.test(id) ? `${login}?next=${encodeURIComponent(id)}` : login).send();
     }
     return undefined;
@@ -123,12 +157,12 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     return ctx.csrf.mint(nonce, 'login');
   }
 
-  function failure(reply: FastifyReply, err: unknown, me: SignedIn): FastifyReply {
+  function failure(reply: FastifyReply, err: unknown, me: SignedIn, depth: PageDepth = 'below'): FastifyReply {
     const error = asGatewayError(err);
     const status = statusOf(error);
     if (status === 500) ctx.log.error('approval page failed', { code: error.code, error: error.message });
     const title = status === 404 ? 'No such approval' : status === 403 ? 'Not allowed' : 'Something went wrong';
-    return page(reply, status, messagePage(title, status === 500 ? 'Internal error.' : `${error.message} (${error.code})`, 'below', me));
+    return page(reply, status, messagePage(title, status === 500 ? 'Internal error.' : `${error.message} (${error.code})`, depth, me));
   }
 }
 

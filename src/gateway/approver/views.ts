@@ -1,4 +1,5 @@
 import type { ApprovalRecord } from '../../approvals/approval.ts';
+import { argsCutNote, argsSummaryOf } from '../../approvals/preview.ts';
 import { html, SafeHtml } from './html.ts';
 
 /**
@@ -6,8 +7,27 @@ import { html, SafeHtml } from './html.ts';
  * forbids both), a few KB each. Links are relative, so the pages also work behind a proxy under a path prefix.
  */
 
-/** Where a page sits: `/approvals` itself, or one level below it (`/approvals/<id>`, `/approvals/login`). */
-export type PageDepth = 'list' | 'below';
+/**
+ * Where a page sits: `/approvals` itself, one level below it (`/approvals/<id>`, `/approvals/login`), or two
+ * (`/approvals/<id>/arguments.json`, which answers with a page when it refuses).
+ */
+export type PageDepth = 'list' | 'below' | 'file';
+
+/** The relative way from a page to the list, and to the list's children (login, logout). */
+const WAY: Record<PageDepth, { list: string; child: string }> = {
+  list: { list: 'approvals', child: 'approvals/' },
+  below: { list: '../approvals', child: '' },
+  file: { list: '../../approvals', child: '../' },
+};
+
+/** The relative link from a page at `depth` to `/approvals/<name>`. */
+export function childLink(depth: PageDepth, name: string): string {
+  return `${WAY[depth].child}${name}`;
+}
+
+/** Longer values (characters) or more lines are folded on the page, the whole value one click away. */
+const FOLD_CHARS = 240;
+const FOLD_LINES = 6;
 
 export interface SignedIn {
   principal: string;
@@ -52,16 +72,19 @@ button.approve{background:#16813a}button.deny{background:#b4231a}
 header button{min-height:2.2rem;padding:.3rem .8rem;background:#3d4c5c}
 ol{padding-left:1.2rem;margin:.3rem 0 0}
 nav a{margin-right:1rem}
+.args{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem;overflow-wrap:anywhere;margin-top:.3rem}
+dl.args{margin-top:.5rem}
+details summary{cursor:pointer;overflow-wrap:anywhere}
+.note{background:#fff1c2;color:#6b4a00;border-radius:.4rem;padding:.5rem .7rem;margin:.5rem 0}
 `);
 
 function layout(page: Layout, body: SafeHtml): string {
-  const list = page.depth === 'list' ? 'approvals' : '../approvals';
-  const sibling = page.depth === 'list' ? 'approvals/' : '';
+  const list = WAY[page.depth].list;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 ${page.reload && html`<meta http-equiv="refresh" content="0">`}
 <title>${page.title} · Gatehouse</title><style>${STYLE}</style></head>
-<body><header><a href="${list}">Gatehouse approvals</a>${page.me && html`<form method="post" action="${sibling}logout"><span>${page.me.principal} · ${page.me.tenant}</span>${page.me.logoutToken && html`<input type="hidden" name="csrf" value="${page.me.logoutToken}"><button>Sign out</button>`}</form>`}</header>
+<body><header><a href="${list}">Gatehouse approvals</a>${page.me && html`<form method="post" action="${childLink(page.depth, 'logout')}"><span>${page.me.principal} · ${page.me.tenant}</span>${page.me.logoutToken && html`<input type="hidden" name="csrf" value="${page.me.logoutToken}"><button>Sign out</button>`}</form>`}</header>
 <main>${body}</main></body></html>`.value;
 }
 
@@ -72,7 +95,7 @@ export function listPage(records: ApprovalRecord[], options: { me: SignedIn; now
     html`<h1>${heading}</h1>
 <nav class="muted"><a href="?state=pending">Pending</a><a href="?state=all">All</a></nav><p></p>
 ${records.length === 0 ? html`<p class="muted">Nothing here.</p>` : records.map((r) => html`<a class="card" href="approvals/${r.id}"><strong>${r.tool}</strong> <span class="state ${r.state}">${r.state}</span>
-<div>${r.principal} asks: ${r.reason}</div><div class="muted">${r.state === 'pending' ? `expires ${relative(r.expiresAt, options.now)}` : `asked ${relative(r.createdAt, options.now)}`} · ${r.id}</div></a>`)}`,
+<div>${r.principal} asks: ${r.reason}</div><div class="args">${argsSummaryOf(r)}</div><div class="muted">${r.state === 'pending' ? `expires ${relative(r.expiresAt, options.now)}` : `asked ${relative(r.createdAt, options.now)}`} · ${r.id}</div></a>`)}`,
   );
 }
 
@@ -102,13 +125,37 @@ export function detailPage(record: ApprovalRecord, options: DetailOptions): stri
 ${expiry}${extra.approvers && html`<dt>Approvers</dt><dd>${extra.approvers.join(', ') || 'nobody'}</dd>`}${votes}
 <dt>Asked</dt><dd><time datetime="${iso(record.createdAt)}">${relative(record.createdAt, options.now)}</time></dd>
 </dl>
-<p class="muted sub">Arguments (secrets redacted)</p><pre>${record.argsPreview}</pre></section>
+${argumentsSection(record)}</section>
 ${record.state === 'pending' && decisionForm(options.csrfToken)}
 <section class="card"><strong>History</strong><ol>${record.history.map(
       (t) => html`<li><span class="state ${t.state}">${t.state}</span> by ${t.actor}, <time datetime="${iso(t.at)}">${relative(t.at, options.now)}</time>${t.reason && html` — ${t.reason}`}</li>`,
     )}</ol></section>
 <p class="muted">${record.id}</p>`,
   );
+}
+
+/**
+ * The whole redacted arguments, one row per top-level argument: text as it is, anything else as JSON. A long
+ * value is folded into a <details> (the page runs no script) with its first characters as the summary.
+ */
+function argumentsSection(record: ApprovalRecord): SafeHtml {
+  const note = record.argsCut && html`<p class="note">${argsCutNote(record.argsCut)}</p>`;
+  if (!record.redactedArgs) {
+    return html`<p class="muted sub">Arguments (secrets redacted)${!record.argsCut && ', as previewed by the version that asked'}</p>${note}<pre>${record.argsPreview}</pre>`;
+  }
+  const entries = Object.entries(record.redactedArgs);
+  return html`<p class="muted sub">Arguments (secrets redacted) · <a href="${record.id}/arguments.json" download>download arguments.json</a></p>${note}
+${entries.length === 0 ? html`<p class="muted">No arguments.</p>` : html`<dl class="args">${entries.map(([key, value]) => html`<dt>${key}</dt><dd>${valueHtml(value)}</dd>`)}</dl>`}`;
+}
+
+function valueHtml(value: unknown): SafeHtml {
+  if (value === '') return html`<span class="muted">(empty text)</span>`;
+  const short = typeof value === 'string' ? value : JSON.stringify(value);
+  const lines = short.split('\n').length;
+  if (short.length <= FOLD_CHARS && lines <= FOLD_LINES) return html`<pre>${short}</pre>`;
+  const whole = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+  const head = short.slice(0, 80).split('\n')[0];
+  return html`<details><summary>${head}… <span class="muted">(${short.length} characters${lines > 1 ? `, ${lines} lines` : ''}; show all)</span></summary><pre>${whole}</pre></details>`;
 }
 
 function decisionForm(csrfToken: string): SafeHtml {
