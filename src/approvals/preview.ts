@@ -1,7 +1,7 @@
 import { redactArguments } from '../enforcement/redact.ts';
 
 const MAX_PREVIEW = 600;
-export const MASK = '[redacted]';
+const MASK = '[redacted]';
 
 /**
  * The most redacted-argument JSON an approval record keeps (bytes, UTF-8). Every approver's list, page and CLI read
