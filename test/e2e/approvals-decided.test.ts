@@ -83,5 +83,5 @@ describe('a second decision on a decided approval', () => {
     expect(late.code).toBe(1);
     expect(late.stderr).toContain('[GH_ERR_APPROVAL_INVALID_STATE]');
     expect((await h.gateway.approvals.get(id))!.history.map((t) => t.state)).toEqual(['pending', 'approved']);
-  });
+  }, 90_000); // three CLI processes, each several seconds on a loaded machine
 });
