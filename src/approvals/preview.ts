@@ -112,11 +112,16 @@ function shortValue(value: unknown, chars: number): string {
 /** The redacted arguments as kept on the record: whole when they fit the bound, else with long strings cut. */
 function kept(redacted: Record<string, unknown>, bytes: number): Pick<ApprovalArguments, 'redactedArgs' | 'argsCut'> {
   if (bytes <= MAX_KEPT_ARGS_BYTES) return { redactedArgs: redacted };
-  for (const maxChars of CUT_LENGTHS) {
+  const fits = (value: unknown) => Buffer.byteLength(JSON.stringify(value)) <= MAX_KEPT_ARGS_BYTES;
+  // The shortest cut first: arguments made of very many small values do not fit at any length, and are walked once.
+  const shortest = CUT_LENGTHS[CUT_LENGTHS.length - 1];
+  const shortestCut = cutStrings(redacted, shortest) as Record<string, unknown>;
+  if (!fits(shortestCut)) return { argsCut: { bytes } };
+  for (const maxChars of CUT_LENGTHS.slice(0, -1)) {
     const shorter = cutStrings(redacted, maxChars) as Record<string, unknown>;
-    if (Buffer.byteLength(JSON.stringify(shorter)) <= MAX_KEPT_ARGS_BYTES) return { redactedArgs: shorter, argsCut: { bytes, maxChars } };
+    if (fits(shorter)) return { redactedArgs: shorter, argsCut: { bytes, maxChars } };
   }
-  return { argsCut: { bytes } };
+  return { redactedArgs: shortestCut, argsCut: { bytes, maxChars: shortest } };
 }
 
 /** Redacted values are at most MAX_DEPTH deep (redactArguments masks anything deeper), so the recursion is bounded. */
