@@ -10,7 +10,7 @@ import { chainEvents, recordLine } from '../../src/audit/chain.ts';
 import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { linesBackward, readRange, tailOf } from './chain-file.ts';
+import { ChainFile, linesBackward, readRange, tailOf } from './chain-file.ts';
 
 /** `fsync: batch`: every batch written is fsynced within this many ms (group commit: one fsync covers them all). */
 export const BATCH_FSYNC_WINDOW_MS = 100;
@@ -75,8 +75,10 @@ export class FileAuditStore implements AuditStore {
   private readonly failedWrites = new Set<string>();
   /** Tenants whose cut was logged, so a trail retrying every second logs it once. */
   private readonly reportedCuts = new Set<string>();
-  /** `batch`: the newest head appended per tenant and not yet fsynced. */
+  /** The newest head appended per tenant and not yet recorded (`batch`: nor fsynced). */
   private readonly unsynced = new Map<string, ChainHead>();
+  /** `batch`: a chain file was created since the last fsync, so the directory needs one too. */
+  private newFiles = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
 
@@ -91,8 +93,9 @@ export class FileAuditStore implements AuditStore {
     this.windowMs = options.batchWindowMs ?? BATCH_FSYNC_WINDOW_MS;
   }
 
+  /** The head this store left, once it knows one: `append` checks the file under the lock in any case. */
   async head(tenant: string): Promise<ChainHead> {
-    return (await this.position(tenant)).at.head;
+    return (this.positions.get(tenant) ?? (await this.position(tenant)).at).head;
   }
 
   async append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }> {
@@ -180,27 +183,39 @@ export class FileAuditStore implements AuditStore {
    */
   private async position(tenant: string): Promise<{ at: Position; size: number }> {
     const path = this.filePath(tenant);
-    const tail = await tailOf(path);
     const known = this.positions.get(tenant);
+    const file = await ChainFile.open(path);
+    let size = 0;
+    let wholeEnd = 0;
+    try {
+      if (file) size = file.size;
+      if (known) {
+        if (size < known.end) throw await this.cut(tenant, known.head, `the file holds ${size} bytes, ${known.end} when this process last wrote it`);
+        if (known.end > 0 && hashOfLine((await file!.read(known.lastStart, known.end - 1)).toString('utf8')) !== known.head.hash) {
+          throw await this.cut(tenant, known.head, `the record of seq ${known.head.seq} is no longer where this process wrote it`);
+        }
+        // Nothing after it, or only what a failed write of ours left: ours to repair.
+        if (size === known.end || this.failedWrites.has(tenant)) return { at: known, size };
+      }
+      wholeEnd = file ? await file.wholeEnd() : 0;
+    } finally {
+      await file?.close();
+    }
+    if (known && wholeEnd < known.end) throw await this.cut(tenant, known.head, `its whole records end at byte ${wholeEnd}, ${known.end} when this process last wrote it`);
     let at: Position;
-    if (known) {
-      if (tail.wholeEnd < known.end) {
-        throw await this.cut(tenant, known.head, `the file holds ${tail.wholeEnd} bytes of whole records, ${known.end} when this process last wrote it`);
-      }
-      if (known.end > 0 && hashOfLine((await readRange(path, known.lastStart, known.end - 1)).toString('utf8')) !== known.head.hash) {
-        throw await this.cut(tenant, known.head, `the record of seq ${known.head.seq} is no longer where this process wrote it`);
-      }
-      if (tail.wholeEnd === known.end || this.failedWrites.has(tenant)) return { at: known, size: tail.size };
-      // Another writer (the CLI, another gateway) continued the chain: its newest record is the head now.
-      at = await this.lastRecord(path, tail.wholeEnd);
+    if (known && wholeEnd === known.end) {
+      at = known;
     } else {
-      at = await this.lastRecord(path, tail.wholeEnd);
-      const recorded = await this.recordedHead(tenant);
-      if (recorded) await this.checkAgainst(tenant, at, recorded);
+      // First use, or another writer (the CLI, another gateway) continued the chain: its newest record is the head.
+      at = await this.lastRecord(path, wholeEnd);
+      if (!known) {
+        const recorded = await this.recordedHead(tenant);
+        if (recorded) await this.checkAgainst(tenant, at, recorded);
+      }
     }
     this.positions.set(tenant, at);
     this.reportedCuts.delete(tenant);
-    return { at, size: tail.size };
+    return { at, size };
   }
 
   /** The chain must reach its recorded head and pass through it: records after it are newer than its last update. */
@@ -269,9 +284,11 @@ export class FileAuditStore implements AuditStore {
     const data = Buffer.from(lines.join('\n') + '\n');
     try {
       await this.io.append(path, data);
-      if (this.fsync === 'always') await this.io.sync(path);
-      // A new file's name must be durable too, once.
-      if (at.end === 0 && this.fsync !== 'off') await this.io.sync(this.dir);
+      if (this.fsync === 'always') {
+        await this.io.sync(path);
+        // A new file's name must be durable too, once.
+        if (at.end === 0) await this.io.sync(this.dir);
+      }
     } catch (err) {
       // Whatever part of it reached the file is dropped (and recorded) before the next append.
       this.failedWrites.add(tenant);
@@ -281,16 +298,21 @@ export class FileAuditStore implements AuditStore {
     const end = at.end + data.length;
     const next: Position = { end, lastStart: end - Buffer.byteLength(lines[lines.length - 1]) - 1, head: { seq: last.seq, hash: last.hash } };
     this.positions.set(tenant, next);
-    if (this.fsync === 'batch') {
-      this.unsynced.set(tenant, next.head);
-      this.scheduleSync();
-    } else {
+    if (this.fsync === 'always') {
       this.writeHead(tenant, next.head);
+    } else {
+      // Once per window, like the fsync of `batch` (which `off` skips): a head file per batch would cost as much as the write.
+      this.unsynced.set(tenant, next.head);
+      if (at.end === 0) this.newFiles = true;
+      this.scheduleSync();
     }
     return next;
   }
 
-  /** `batch`: one fsync per chain within the window covers every batch written since the last one. */
+  /**
+   * Once per window: `batch` fsyncs each chain written since (one fsync covers every batch), then records its head;
+   * `off` only records the head.
+   */
   private scheduleSync(): void {
     if (this.syncTimer) return;
     this.syncTimer = setTimeout(() => {
@@ -305,10 +327,18 @@ export class FileAuditStore implements AuditStore {
     if (this.unsynced.size === 0) return;
     const due = new Map(this.unsynced);
     this.unsynced.clear();
+    const newFiles = this.newFiles;
+    this.newFiles = false;
     this.syncing = (async () => {
+      if (newFiles && this.fsync === 'batch') {
+        await this.io.sync(this.dir).catch((err: Error) => {
+          this.newFiles = true;
+          this.options.log?.error(`could not fsync the audit directory ${this.dir}; trying again`, { error: err.message });
+        });
+      }
       for (const [tenant, head] of due) {
         try {
-          await this.io.sync(this.filePath(tenant));
+          if (this.fsync === 'batch') await this.io.sync(this.filePath(tenant));
           // Only a synced head is recorded: a head ahead of the durable chain would read as a cut after a crash.
           this.writeHead(tenant, head);
         } catch (err) {

@@ -12,23 +12,55 @@ export interface FileTail {
 }
 
 export async function tailOf(path: string): Promise<FileTail> {
-  const handle = await openIfAny(path);
-  if (!handle) return { size: 0, wholeEnd: 0 };
+  const file = await ChainFile.open(path);
+  if (!file) return { size: 0, wholeEnd: 0 };
   try {
-    const { size } = await handle.stat();
-    let pos = size;
+    return { size: file.size, wholeEnd: await file.wholeEnd() };
+  } finally {
+    await file.close();
+  }
+}
+
+/** One open chain file, so a check of its tail costs one open, one fstat and the reads it needs. */
+export class ChainFile {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly size: number,
+  ) {}
+
+  /** Undefined when there is no such file yet. */
+  static async open(path: string): Promise<ChainFile | undefined> {
+    const handle = await openIfAny(path);
+    if (!handle) return undefined;
+    try {
+      return new ChainFile(handle, (await handle.stat()).size);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  read(start: number, end: number): Promise<Buffer> {
+    return readAt(this.handle, start, end - start);
+  }
+
+  /** Where the whole records end: after the last newline. */
+  async wholeEnd(): Promise<number> {
+    let pos = this.size;
     let look = FIRST_LOOK;
     while (pos > 0) {
       const n = Math.min(look, pos);
-      const buf = await readAt(handle, pos - n, n);
+      const buf = await readAt(this.handle, pos - n, n);
       const i = buf.lastIndexOf(NEWLINE);
-      if (i >= 0) return { size, wholeEnd: pos - n + i + 1 };
+      if (i >= 0) return pos - n + i + 1;
       pos -= n;
       look = CHUNK;
     }
-    return { size, wholeEnd: 0 };
-  } finally {
-    await handle.close();
+    return 0;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
   }
 }
 

@@ -41,7 +41,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore: new FileApprovalStore(config.dataDir),
-      auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
+      auditWriter: new ChainWriter(new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log })),
       clock: systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),

@@ -137,12 +137,104 @@ describe('FileAuditStore: the recorded head', () => {
     const first = chainEvents(GENESIS, [event('a')]);
     await gateway.append('t', GENESIS, first);
     let head = await cli.head('t');
-    await cli.append('t', head, chainEvents(head, [event('b')]));
-    head = await gateway.head('t');
-    expect(head.seq).toBe(2);
+    const second = chainEvents(head, [event('b')]);
+    await cli.append('t', head, second);
+    head = { seq: 2, hash: second[0].hash };
+    // The head the gateway remembers is stale now: the compare-and-swap says so, with the head the CLI left.
+    const stale = { seq: 1, hash: first[0].hash };
+    const refused = await gateway.append('t', stale, chainEvents(stale, [event('c')]));
+    expect(refused).toEqual({ ok: false, head });
+    head = { seq: 2, hash: (refused as { head: typeof head }).head.hash };
     expect(await gateway.append('t', head, chainEvents(head, [event('c')]))).toEqual({ ok: true });
     expect((await verifyChain('t', gateway.read('t'))).ok).toBe(true);
     await gateway.close();
     await cli.close();
+  });
+});
+
+describe('FileAuditStore: fsync', () => {
+  /** Real file writes; fsyncs are recorded, and each waits until the test lets it finish. */
+  function syncs() {
+    const calls: { path: string; finish: () => void; fail: (err: Error) => void }[] = [];
+    let notify: (() => void) | undefined;
+    const io: Partial<ChainFileIo> = {
+      sync: (path) =>
+        new Promise<void>((finish, fail) => {
+          calls.push({ path, finish, fail });
+          notify?.();
+        }),
+    };
+    const next = async (n: number) => {
+      while (calls.length < n) await new Promise<void>((r) => (notify = r));
+      return calls[n - 1];
+    };
+    return { io, calls, next };
+  }
+  const ofChain = (dir: string) => (c: { path: string }) => c.path === chainFile(dir);
+
+  it('always: an append resolves only after the chain file is fsynced, and then its head is recorded', async () => {
+    const dir = freshDir();
+    const { io, next } = syncs();
+    const store = new FileAuditStore(dir, { fsync: 'always', io });
+    let resolved = false;
+    const appended = store.append('t', GENESIS, chainEvents(GENESIS, [event('a')])).then((r) => ((resolved = true), r));
+    const sync = await next(1);
+    expect(sync.path).toBe(chainFile(dir));
+    expect(resolved).toBe(false);
+    sync.finish();
+    // A new file's directory entry is made durable once, too.
+    (await next(2)).finish();
+    expect(await appended).toEqual({ ok: true });
+    expect(await store.recordedHead('t')).toMatchObject({ seq: 1 });
+    await store.close();
+  });
+
+  it('always: a write the disk would not fsync is dropped and recorded before the retry, so nothing lands twice', async () => {
+    const dir = freshDir();
+    const { io, next } = syncs();
+    const store = new FileAuditStore(dir, { fsync: 'always', io });
+    const writer = new ChainWriter(store);
+    const first = writer.write(new Map([['t', [event('a')]]]));
+    (await next(1)).fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    await expect(first).rejects.toMatchObject({ cause: { code: 'GH_ERR_AUDIT_UNAVAILABLE' } });
+    const retry = writer.write(new Map([['t', [event('a')]]]));
+    for (let n = 2; ; n++) {
+      const done = await Promise.race([retry.then(() => true), next(n).then((s) => (s.finish(), false))]);
+      if (done) break;
+    }
+    expect((await collect(store)).map((r) => r.type)).toEqual(['audit.repaired', 'a']);
+    await store.close();
+  });
+
+  it('batch: appends resolve before any fsync, and one fsync within the window covers them all (group commit)', async () => {
+    const dir = freshDir();
+    const { io, calls, next } = syncs();
+    const store = new FileAuditStore(dir, { fsync: 'batch', batchWindowMs: 60_000, io });
+    const writer = new ChainWriter(store);
+    await writer.write(new Map([['t', [event('a')]]]));
+    await writer.write(new Map([['t', [event('b')]]]));
+    expect(calls).toHaveLength(0);
+    expect(await store.recordedHead('t')).toBeUndefined();
+    // The window ends (here: the store closes first): the new file's directory entry, then one fsync for both
+    // batches, then the head is recorded.
+    const closed = store.close();
+    (await next(1)).finish();
+    const sync = await next(2);
+    expect(sync.path).toBe(chainFile(dir));
+    sync.finish();
+    await closed;
+    expect(calls.filter(ofChain(dir))).toHaveLength(1);
+    expect(await store.recordedHead('t')).toMatchObject({ seq: 2 });
+  });
+
+  it('off: never fsyncs, and records the head once the window ends', async () => {
+    const dir = freshDir();
+    const { io, calls } = syncs();
+    const store = new FileAuditStore(dir, { fsync: 'off', batchWindowMs: 60_000, io });
+    await store.append('t', GENESIS, chainEvents(GENESIS, [event('a')]));
+    expect(await store.recordedHead('t')).toBeUndefined();
+    await store.close();
+    expect(await store.recordedHead('t')).toMatchObject({ seq: 1 });
+    expect(calls).toHaveLength(0);
   });
 });
