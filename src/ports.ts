@@ -126,14 +126,16 @@ export interface TornTail {
 
 export interface AuditStore {
   /**
-   * The newest record's seq and hash. Rejects with GH_ERR_AUDIT_TRUNCATED when the chain no longer ends where the
-   * store left it or where its recorded head says (its newest records were removed).
+   * The newest record's seq and hash, as the store last saw it (a stale head only makes the next append report the
+   * current one). Rejects with GH_ERR_AUDIT_TRUNCATED when the store finds the chain cut (see `append`).
    */
   head(tenant: string): Promise<ChainHead>;
   /**
    * Appends when `expected` is still the head (compare-and-swap), else reports the current head. Refuses with
-   * GH_ERR_AUDIT_TRUNCATED as `head` does. A store that repairs a torn tail first (recording `audit.repaired`)
-   * reports the head after the repair, so the caller chains its records again.
+   * GH_ERR_AUDIT_TRUNCATED, appending nothing, when the chain no longer ends where the store left it or does not
+   * reach its recorded head (its newest records were removed). A store that repairs a torn tail first (recording
+   * `audit.repaired`) reports the head after the repair, so the caller chains its records again. Resolves once the
+   * records are as durable as the store promises (handed to the OS, fsynced, or in Redis).
    */
   append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }>;
   /** Oldest first; only whole records (a torn tail is not one). */

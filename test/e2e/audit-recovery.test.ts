@@ -103,6 +103,9 @@ describe.skipIf(!canMountTmpfs())('a full disk under the data dir (a real tmpfs)
     const client = await connectHttp(gateway.url);
     await client.callTool({ name: 'fx__echo', arguments: { text: 'with room' } });
     await waitFor(() => chain(dataDir).some((r) => r.type === 'job.succeeded'), 'the first call in the chain');
+    // And its head recorded (the window's timer fired): nothing else of the store's is left to take the last page.
+    const headFile = join(dataDir, 'audit', 'default.head');
+    await waitFor(() => existsSync(headFile) && (JSON.parse(readFileSync(headFile, 'utf8')) as { seq: number }).seq === chain(dataDir).at(-1)?.seq, 'the head to be recorded');
 
     // Fill the disk, then give back one page: room for the append's lock file, none for the whole append, which
     // then writes what fits in its file's last page and fails: a torn write, as on a real full disk.
