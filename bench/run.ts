@@ -10,6 +10,7 @@
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
+ * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,12 +23,17 @@ import { readSettings, type Settings } from './settings.ts';
 import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
+import { printAuditBench } from './audit.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('audit')) {
+    progress('the audit store, per audit.fsync mode');
+    return printAuditBench();
+  }
   if (!only('approvals') && !only('distributed')) {
     progress('the safety kernel, in process');
     printKernelBench();

@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_UPSTREAM_ERROR: { retryable: false, summary: 'the upstream answered with an error' },
   GH_ERR_CANCELLED: { retryable: false, summary: 'the call was cancelled' },
   GH_ERR_AUDIT_BROKEN: { retryable: false, summary: 'the audit chain does not verify' },
+  GH_ERR_AUDIT_TRUNCATED: { retryable: false, summary: 'the audit chain no longer ends at the head recorded apart from it: its newest records were removed; nothing is appended to it' },
   GH_ERR_STATE_UNAVAILABLE: { retryable: true, summary: 'the state store (Redis) is not reachable, so the call is refused' },
   GH_ERR_AUDIT_UNAVAILABLE: { retryable: true, summary: 'the audit trail cannot be written, so calls are refused' },
   GH_ERR_BUS_UNAVAILABLE: { retryable: true, summary: 'the bus (NATS) is not reachable, so the call is refused' },

@@ -111,10 +111,41 @@ export interface Notifier {
  * Append-only storage of audit chains, one per tenant. `append` is a compare-and-swap on the chain head, so
  * several writers (processes, replicas) never fork a chain: on a conflict the caller re-chains and retries.
  */
+/**
+ * When a file chain is fsynced: `always` before an append resolves, `batch` (group commit) within a window after
+ * it, `off` never (the OS writes it when it likes).
+ */
+export type AuditFsync = 'always' | 'batch' | 'off';
+
+/** Bytes after the last whole record of a chain: a write cut short by a crash or a full disk, not yet repaired. */
+export interface TornTail {
+  bytes: number;
+  /** sha256 of those bytes. */
+  digest: string;
+}
+
 export interface AuditStore {
+  /**
+   * The newest record's seq and hash, as the store last saw it (a stale head only makes the next append report the
+   * current one). Rejects with GH_ERR_AUDIT_TRUNCATED when the store finds the chain cut (see `append`).
+   */
   head(tenant: string): Promise<ChainHead>;
+  /**
+   * Appends when `expected` is still the head (compare-and-swap), else reports the current head. Refuses with
+   * GH_ERR_AUDIT_TRUNCATED, appending nothing, when the chain no longer ends where the store left it or does not
+   * reach its recorded head (its newest records were removed). A store that repairs a torn tail first (recording
+   * `audit.repaired`) reports the head after the repair, so the caller chains its records again. Resolves once the
+   * records are as durable as the store promises (handed to the OS, fsynced, or in Redis).
+   */
   append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }>;
+  /** Oldest first; only whole records (a torn tail is not one). */
   read(tenant: string, options?: { fromSeq?: number }): AsyncIterable<AuditRecord>;
+  /** Newest first, for scans of a chain's tail that stop early. */
+  readBack(tenant: string): AsyncIterable<AuditRecord>;
+  /** The head kept apart from the chain by the last append that reached it, or undefined when none was recorded. */
+  recordedHead(tenant: string): Promise<ChainHead | undefined>;
+  /** What follows the last whole record, when a write was cut short and not yet repaired. */
+  tornTail(tenant: string): Promise<TornTail | undefined>;
   tenants(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -49,9 +49,13 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
       const fd = openSync(lockPath, 'wx');
       try {
         writeSync(fd, token);
-      } finally {
+      } catch (err) {
+        // A full disk: an empty lock file would read as "being written" for STALE_AFTER_MS.
         closeSync(fd);
+        rmSync(lockPath, { force: true });
+        throw err;
       }
+      closeSync(fd);
       held.add(token);
       break;
     } catch (err) {

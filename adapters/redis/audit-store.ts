@@ -9,13 +9,16 @@ const READ_PAGE = 500;
 
 /**
  * The compare-and-swap on a chain head. KEYS: head hash, record list, tenant set. ARGV: expected seq, expected
- * hash, genesis hash, new seq, new hash, tenant, then the record lines. Returns {1} when appended, else
- * {0, seq, hash} of the current head.
+ * hash, genesis hash, new seq, new hash, tenant, then the record lines. Returns {1} when appended, {0, seq, hash}
+ * of the current head when it is not the expected one, and {-1, seq, hash, length} when the list no longer
+ * reaches the head (its newest records were removed): nothing is appended to a cut chain.
  */
 const APPEND = new RedisScript(`
 local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
 local seq = head[1] or '0'
 local hash = head[2] or ARGV[3]
+local length = redis.call('LLEN', KEYS[2])
+if length ~= tonumber(seq) then return {-1, seq, hash, length} end
 if seq ~= ARGV[1] or hash ~= ARGV[2] then return {0, seq, hash} end
 for i = 7, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
@@ -27,8 +30,11 @@ return {1}`);
 /**
  * Audit chains in Redis, one per tenant: `audit:<tenant>:head` (a hash: seq, hash) and `audit:<tenant>:log`
  * (a list of record lines, the record of seq n at index n-1), and `audit:tenants`. `append` is one Lua script
- * that compares the head and appends, so replicas never fork a chain. Redis persistence (AOF) decides what
- * survives a Redis crash: run it with `appendonly yes` for an audit trail.
+ * that compares the head and appends, so replicas never fork a chain. The head hash is the head kept apart from
+ * the chain: a list shorter than the head's seq was cut, and is refused (GH_ERR_AUDIT_TRUNCATED) before anything
+ * is appended. A Redis command is all or nothing, so a list never holds a torn record. Redis persistence (AOF)
+ * decides what survives a Redis crash (`audit.fsync` is the file store's): run it with `appendonly yes` for an
+ * audit trail.
  */
 export class RedisAuditStore implements AuditStore {
   private constructor(private readonly redis: RedisConnection) {}
@@ -38,8 +44,24 @@ export class RedisAuditStore implements AuditStore {
   }
 
   async head(tenant: string): Promise<ChainHead> {
+    const [[, fields], [, length]] = (await this.run(() => this.redis.client.multi().hmget(this.headKey(tenant), 'seq', 'hash').llen(this.logKey(tenant)).exec())) as [
+      [unknown, (string | null)[]],
+      [unknown, number],
+    ];
+    const [seq, hash] = fields;
+    const head = seq === null || hash === null ? GENESIS : { seq: Number(seq), hash };
+    if (length !== head.seq) throw this.cut(tenant, head, length);
+    return head;
+  }
+
+  async recordedHead(tenant: string): Promise<ChainHead | undefined> {
     const [seq, hash] = await this.run(() => this.redis.client.hmget(this.headKey(tenant), 'seq', 'hash'));
-    return seq === null || hash === null ? GENESIS : { seq: Number(seq), hash };
+    return seq === null || hash === null ? undefined : { seq: Number(seq), hash };
+  }
+
+  /** Redis stores each record whole. */
+  async tornTail(): Promise<undefined> {
+    return undefined;
   }
 
   async append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }> {
@@ -60,9 +82,11 @@ export class RedisAuditStore implements AuditStore {
         [this.headKey(tenant), this.logKey(tenant), this.tenantsKey],
         [String(expected.seq), expected.hash, GENESIS.hash, String(last.seq), last.hash, tenant, ...records.map(recordLine)],
       ),
-    )) as [number, string?, string?];
+    )) as [number, string?, string?, number?];
     if (reply[0] === 1) return { ok: true };
-    return { ok: false, head: { seq: Number(reply[1]), hash: reply[2]! } };
+    const head = { seq: Number(reply[1]), hash: reply[2]! };
+    if (reply[0] === -1) throw this.cut(tenant, head, reply[3]!);
+    return { ok: false, head };
   }
 
   async *read(tenant: string, options: { fromSeq?: number } = {}): AsyncIterable<AuditRecord> {
@@ -70,17 +94,17 @@ export class RedisAuditStore implements AuditStore {
     for (let start = Math.max(0, fromSeq - 1); ; start += READ_PAGE) {
       const lines = await this.run(() => this.redis.client.lrange(this.logKey(tenant), start, start + READ_PAGE - 1));
       for (const [i, line] of lines.entries()) {
-        let record: AuditRecord;
-        try {
-          record = JSON.parse(line) as AuditRecord;
-        } catch (err) {
-          throw new GatewayError('GH_ERR_DATA_CORRUPT', `audit record ${start + i + 1} of tenant ${tenant} in Redis at ${this.redis.endpoint} is not valid JSON`, {
-            cause: err,
-            data: { endpoint: this.redis.endpoint, key: this.logKey(tenant), index: start + i },
-          });
-        }
+        const record = this.parse(tenant, line, start + i);
         if (record.seq >= fromSeq) yield record;
       }
+      if (lines.length < READ_PAGE) return;
+    }
+  }
+
+  async *readBack(tenant: string): AsyncIterable<AuditRecord> {
+    for (let end = -1; ; end -= READ_PAGE) {
+      const lines = await this.run(() => this.redis.client.lrange(this.logKey(tenant), end - READ_PAGE + 1, end));
+      for (let i = lines.length - 1; i >= 0; i--) yield this.parse(tenant, lines[i], `${end - READ_PAGE + 1 + i} from the end`);
       if (lines.length < READ_PAGE) return;
     }
   }
@@ -91,6 +115,26 @@ export class RedisAuditStore implements AuditStore {
 
   async close(): Promise<void> {
     await closeRedis(this.redis.client);
+  }
+
+  private parse(tenant: string, line: string, index: number | string): AuditRecord {
+    try {
+      return JSON.parse(line) as AuditRecord;
+    } catch (err) {
+      throw new GatewayError('GH_ERR_DATA_CORRUPT', `the audit record at index ${index} of tenant ${tenant} in Redis at ${this.redis.endpoint} is not valid JSON`, {
+        cause: err,
+        data: { endpoint: this.redis.endpoint, key: this.logKey(tenant), index },
+      });
+    }
+  }
+
+  private cut(tenant: string, head: ChainHead, length: number): GatewayError {
+    return new GatewayError(
+      'GH_ERR_AUDIT_TRUNCATED',
+      `the audit chain of tenant ${tenant} in Redis at ${this.redis.endpoint} was cut: ${this.logKey(tenant)} holds ${length} records, its head ${this.headKey(tenant)} says ${head.seq}. ` +
+        'Nothing more is appended to it until the missing records are restored, or the head is set to the last record left; `gatehouse audit verify` shows both',
+      { data: { tenant, endpoint: this.redis.endpoint, recordedHead: head, length } },
+    );
   }
 
   private get tenantsKey(): string {

@@ -1,43 +1,85 @@
-import { GENESIS, type AuditRecord } from './record.ts';
+import { GENESIS, type AuditRecord, type ChainHead } from './record.ts';
 import { hashRecord } from './chain.ts';
-import { isGatewayError } from '../errors.ts';
+import { isGatewayError, type ErrorCode } from '../errors.ts';
+import type { AuditStore, TornTail } from '../ports.ts';
 
 export interface VerifyReport {
   tenant: string;
   ok: boolean;
+  /** Records that verify, from seq 1 on. */
   records: number;
+  /** Why it is not ok: GH_ERR_AUDIT_BROKEN (a link does not verify) or GH_ERR_AUDIT_TRUNCATED (shorter than its head). */
+  code?: Extract<ErrorCode, 'GH_ERR_AUDIT_BROKEN' | 'GH_ERR_AUDIT_TRUNCATED'>;
   /** The first record that does not verify, by sequence number (or the line, when it is not even JSON). */
   brokenAt?: { seq?: number; line?: number; reason: string };
-  head?: { seq: number; hash: string };
+  /** The chain does not reach, or does not pass through, its recorded head: its newest records were removed. */
+  cut?: { reason: string };
+  /** The newest record that verifies. */
+  head?: ChainHead;
+  /** The head kept apart from the chain (the store's, or an export's head line), when there is one. */
+  recordedHead?: ChainHead;
+  /** Bytes after the last whole record: a write cut short, which the store repairs; not an edit. */
+  tornTail?: TornTail;
 }
 
-/** Recomputes a chain from its first record and stops at the first broken link. */
-export async function verifyChain(tenant: string, records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>): Promise<VerifyReport> {
+export interface VerifyOptions {
+  recordedHead?: ChainHead;
+  tornTail?: TornTail;
+}
+
+/**
+ * Recomputes a chain from its first record and stops at the first broken link; then checks that it reaches its
+ * recorded head, when there is one, and passes through it.
+ */
+export async function verifyChain(tenant: string, records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const { recordedHead, tornTail } = options;
+  const extra = { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}) };
   let expectedSeq = GENESIS.seq + 1;
   let prev = GENESIS.hash;
   let count = 0;
+  let passedHead = false;
   try {
     for await (const record of records) {
       const { hash, ...rest } = record;
       if (record.seq !== expectedSeq) {
-        return broken(tenant, count, { seq: expectedSeq, reason: `expected seq ${expectedSeq}, found ${record.seq}` });
+        return broken(tenant, count, { seq: expectedSeq, reason: `expected seq ${expectedSeq}, found ${record.seq}` }, extra);
       }
-      if (record.prev !== prev) return broken(tenant, count, { seq: record.seq, reason: 'prev does not match the previous hash' });
-      if (record.tenant !== tenant) return broken(tenant, count, { seq: record.seq, reason: `record belongs to tenant ${record.tenant}` });
-      if (hashRecord(rest) !== hash) return broken(tenant, count, { seq: record.seq, reason: 'hash does not match the record' });
+      if (record.prev !== prev) return broken(tenant, count, { seq: record.seq, reason: 'prev does not match the previous hash' }, extra);
+      if (record.tenant !== tenant) return broken(tenant, count, { seq: record.seq, reason: `record belongs to tenant ${record.tenant}` }, extra);
+      if (hashRecord(rest) !== hash) return broken(tenant, count, { seq: record.seq, reason: 'hash does not match the record' }, extra);
+      if (recordedHead && record.seq === recordedHead.seq) {
+        if (hash !== recordedHead.hash) {
+          return cut(tenant, count, { seq: count, hash: prev }, `its record of seq ${record.seq} is not the one its head records: the chain was cut and written on from there`, extra);
+        }
+        passedHead = true;
+      }
       prev = hash;
       expectedSeq++;
       count++;
     }
   } catch (err) {
     if (isGatewayError(err, 'GH_ERR_DATA_CORRUPT')) {
-      return broken(tenant, count, { seq: expectedSeq, line: err.data?.line as number | undefined, reason: err.message });
+      return broken(tenant, count, { seq: expectedSeq, line: err.data?.line as number | undefined, reason: err.message }, extra);
     }
     throw err;
   }
-  return { tenant, ok: true, records: count, head: { seq: expectedSeq - 1, hash: prev } };
+  const head = { seq: expectedSeq - 1, hash: prev };
+  if (recordedHead && !passedHead && recordedHead.seq > GENESIS.seq) {
+    return cut(tenant, count, head, `the chain ends at seq ${head.seq}, its recorded head is seq ${recordedHead.seq}: records ${head.seq + 1}…${recordedHead.seq} were removed`, extra);
+  }
+  return { tenant, ok: true, records: count, head, ...extra };
 }
 
-function broken(tenant: string, records: number, brokenAt: NonNullable<VerifyReport['brokenAt']>): VerifyReport {
-  return { tenant, ok: false, records, brokenAt };
+/** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
+export async function verifyStore(store: AuditStore, tenant: string): Promise<VerifyReport> {
+  const [recordedHead, tornTail] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant)]);
+  return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}) });
+}
+
+function broken(tenant: string, records: number, brokenAt: NonNullable<VerifyReport['brokenAt']>, extra: Partial<VerifyReport>): VerifyReport {
+  return { tenant, ok: false, code: 'GH_ERR_AUDIT_BROKEN', records, brokenAt, ...extra };
+}
+
+function cut(tenant: string, records: number, head: ChainHead, reason: string, extra: Partial<VerifyReport>): VerifyReport {
+  return { tenant, ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', records, head, cut: { reason }, ...extra };
 }

@@ -164,6 +164,11 @@ export const configSchema = z.strictObject({
        * replaced by [REDACTED]), which `policy replay` needs. false keeps only their digest.
        */
       recordArguments: z.boolean().default(true),
+      /**
+       * When the chain files are fsynced (embedded mode): `always` before an append resolves, `batch` within
+       * BATCH_FSYNC_WINDOW_MS (100 ms) of it, `off` never. Redis's own `appendfsync` decides in distributed mode.
+       */
+      fsync: z.enum(['always', 'batch', 'off']).default('batch'),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),

@@ -1,10 +1,11 @@
-import type { Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
+import { RunMarkers } from '../audit/run-markers.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { toolFactsFromConfig } from './tool-facts.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -43,6 +44,11 @@ export interface GatewayPorts {
   approvalStore: ApprovalStore;
   /** Where the audit trail's batches go. */
   auditWriter: AuditWriter;
+  /**
+   * Embedded mode: the chains the trail writes, read back at start for the jobs a run that did not stop cleanly
+   * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
+   */
+  auditChains?: AuditStore;
   clock: Clock;
   upstreams: Map<string, Upstream>;
   /** Told of every approval created or settled (the webhook), when one is configured. */
@@ -81,6 +87,7 @@ export class Gateway {
   private readonly onApproval: ExecuteOnApproval;
   private readonly pipeline: CallPipeline;
   private readonly reconciler: Reconciler | undefined;
+  private readonly runMarkers: RunMarkers | undefined;
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
   private jobClients: Subscription | undefined;
@@ -99,6 +106,7 @@ export class Gateway {
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditWriter, { maxBacklog: config.limits.maxAuditBacklog, onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl, { groups: config.approvals.groups, log });
+    this.runMarkers = ports.auditChains && new RunMarkers({ store: ports.auditChains, audit: this.audit, clock: ports.clock, log, replica: nodeId });
     const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
     this.catalog = new ToolCatalog(
       log,
@@ -203,6 +211,8 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    // Before anything runs: what the last run left in doubt, and a torn chain repaired by this first write.
+    await this.runMarkers?.started();
     this.scheduler.start();
     // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
     this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
@@ -236,6 +246,7 @@ export class Gateway {
     // Each call in progress, and each DLQ retry (its entry removed, `dlq.retried`), records how it ended before
     // the audit trail and the ledger close.
     await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
+    await this.runMarkers?.stopped();
     await this.audit.close();
     await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
   }

@@ -34,6 +34,7 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
 }
 
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Gateway {
+  const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
   return new Gateway(
     config,
     bundle,
@@ -41,7 +42,8 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore: new FileApprovalStore(config.dataDir),
-      auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
+      auditWriter: new ChainWriter(chains),
+      auditChains: chains,
       clock: systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditStore } from '../../src/ports.ts';
 import { GENESIS, type AuditEvent } from '../../src/audit/record.ts';
 import { chainEvents } from '../../src/audit/chain.ts';
-import { verifyChain } from '../../src/audit/verify.ts';
+import { verifyChain, verifyStore } from '../../src/audit/verify.ts';
 
 const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: { n: type } });
 
@@ -12,8 +12,17 @@ async function collect(store: AuditStore, tenant: string) {
   return out;
 }
 
-/** What every AuditStore adapter must do: CAS appends on the chain head, per tenant, readable in order. */
-export function runAuditStoreContract(name: string, makeStore: () => Promise<AuditStore> | AuditStore, reopen: () => Promise<AuditStore> | AuditStore): void {
+/**
+ * How a test removes the newest `n` records of a chain behind the store's back, as someone editing the data
+ * would: the file adapter truncates the file, the Redis adapter pops the list.
+ */
+export type CutNewest = (tenant: string, n: number) => Promise<void>;
+
+/**
+ * What every AuditStore adapter must do: CAS appends on the chain head, per tenant, readable in order; refuse to
+ * append onto a chain whose newest records were removed, and report such a chain as shorter than its head.
+ */
+export function runAuditStoreContract(name: string, makeStore: () => Promise<AuditStore> | AuditStore, reopen: () => Promise<AuditStore> | AuditStore, cutNewest: CutNewest): void {
   describe(`AuditStore contract: ${name}`, () => {
     it('starts empty at the genesis head and appends in order', async () => {
       const store = await makeStore();
@@ -52,6 +61,47 @@ export function runAuditStoreContract(name: string, makeStore: () => Promise<Aud
       expect((await verifyChain('t', records)).ok).toBe(true);
       await a.close();
       await b.close();
+    });
+
+    it('refuses to append onto a chain whose newest records were cut while it ran, and says it is shorter than its head', async () => {
+      const store = await makeStore();
+      const records = chainEvents(GENESIS, [event('a'), event('b'), event('c')]);
+      expect(await store.append('t', GENESIS, records)).toEqual({ ok: true });
+      await cutNewest('t', 2);
+      // The writer appends on the head it knows, as the chain writer does between batches.
+      const head = { seq: 3, hash: records[2].hash };
+      await expect(store.append('t', head, chainEvents(head, [event('d')]))).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+      await expect(store.head('t')).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+      // Nor does it append onto what is left: the records after the cut would read as a whole chain.
+      const left = { seq: 1, hash: records[0].hash };
+      await expect(store.append('t', left, chainEvents(left, [event('d')]))).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+      expect((await collect(store, 't')).map((r) => r.type)).toEqual(['a']);
+      expect(await store.recordedHead('t')).toEqual(head);
+      // What `gatehouse audit verify` reports: the records left verify, but the chain is shorter than its head.
+      expect(await verifyStore(store, 't')).toMatchObject({ ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', records: 1, head: left, recordedHead: head });
+      await store.close();
+    });
+
+    it('notices a cut made while it was stopped, from its recorded head', async () => {
+      const store = await makeStore();
+      const records = chainEvents(GENESIS, [event('a'), event('b'), event('c')]);
+      await store.append('t', GENESIS, records);
+      await store.close();
+      await cutNewest('t', 1);
+      const again = await reopen();
+      await expect(again.head('t')).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+      expect(await again.recordedHead('t')).toEqual({ seq: 3, hash: records[2].hash });
+      await again.close();
+    });
+
+    it('reads a chain newest first, across pages and chunks', async () => {
+      const store = await makeStore();
+      const records = chainEvents(GENESIS, Array.from({ length: 1_234 }, (_, i) => event(`e${i}`)));
+      await store.append('t', GENESIS, records);
+      const seqs: number[] = [];
+      for await (const r of store.readBack('t')) seqs.push(r.seq);
+      expect(seqs).toEqual(records.map((r) => r.seq).reverse());
+      await store.close();
     });
 
     it('keeps tenants apart', async () => {

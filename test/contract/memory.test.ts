@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
@@ -35,8 +35,15 @@ runAuditStoreContract(
   'file (embedded)',
   () => new FileAuditStore((auditDir = mkdtempSync(join(tmpdir(), 'gh-audit-')))),
   () => new FileAuditStore(auditDir),
+  async (tenant, n) => cutNewestLines(join(auditDir, 'audit', `${tenant}.jsonl`), n),
 );
 
 runClockContract('system', systemClock);
 
 runJobLedgerContract('file (embedded)', async () => { const dir = mkdtempSync(join(tmpdir(), 'gh-ledger-')); return { ledger: new FileJobLedger(dir, clock), reopen: () => new FileJobLedger(dir, clock) }; }, async (ms) => void (now += ms));
+
+/** Removes the last `n` lines of a file, as `head -n -N` and a rename would. */
+function cutNewestLines(path: string, n: number): void {
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  writeFileSync(path, lines.slice(0, lines.length - n).map((l) => l + '\n').join(''));
+}

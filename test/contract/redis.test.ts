@@ -41,6 +41,11 @@ describe.skipIf(!available)('Redis adapters', () => {
     'redis',
     () => RedisAuditStore.connect({ url: url(), namespace: (audit = `audit${++namespaces}`) }),
     () => RedisAuditStore.connect({ url: url(), namespace: audit }),
+    async (tenant, n) => {
+      const raw = new Redis(url());
+      await raw.rpop(`gh:${audit}:audit:${encodeURIComponent(tenant)}:log`, n);
+      raw.disconnect();
+    },
   );
 
   runJobLedgerContract('redis', async () => { const namespace = `ledger${++namespaces}`; return { ledger: await RedisJobLedger.connect({ url: url(), namespace }), reopen: () => RedisJobLedger.connect({ url: url(), namespace }) }; }, (ms) => new Promise((r) => setTimeout(r, ms)));

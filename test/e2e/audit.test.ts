@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../helpers/gateway-harness.ts';
@@ -66,9 +66,10 @@ describe('when the audit trail cannot be written', () => {
     const broken = await start({ limits: { maxMessageBytes: 4 * 1024 * 1024, maxAuditBacklog: 5 } });
     try {
       await broken.gateway.audit.flush();
-      // A torn last line: every append is refused until a human looks at the file.
+      // A chain that cannot be written at all (a torn last line no longer does: the store repairs it).
       const file = join(broken.dataDir, 'audit', 'default.jsonl');
-      writeFileSync(file, '{"torn":');
+      rmSync(file, { force: true });
+      mkdirSync(file);
       const client = await connectHttp(broken.url);
       await client.callTool({ name: 'fx__echo', arguments: { text: 'a' } });
       await client.callTool({ name: 'fx__echo', arguments: { text: 'b' } });

@@ -25,7 +25,8 @@ export interface Harness {
 }
 
 /** A real gateway on HTTP port 0 in front of the real fixture upstream (a stdio child process). */
-export async function startHarness(overrides: Partial<GatehouseConfig> = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'audit'>> & { audit?: Partial<GatehouseConfig['audit']> } = {}): Promise<Harness> {
+  const { audit, ...rest } = overrides;
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const sideEffects = join(dataDir, 'side-effects.log');
   const config = defaultConfig({
@@ -34,8 +35,10 @@ export async function startHarness(overrides: Partial<GatehouseConfig> = {}): Pr
     upstreams: {
       fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: sideEffects }, cwd: ROOT, timeout: 60_000 },
     },
-    ...overrides,
+    ...rest,
   });
+  // One audit setting at a time: the others keep their defaults.
+  if (audit) config.audit = { ...config.audit, ...audit };
   const gateway = createEmbeddedGateway(config, silentLogger);
   await gateway.start();
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
