@@ -31,6 +31,9 @@ describe('audit trail', () => {
     expect(types).toEqual(expect.arrayContaining(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded', 'approval.created', 'job.approval_required']));
     const text = readFileSync(chainFile(), 'utf8');
     for (const secret of ['secret-value-123', 'secret-value-456', 'secret-value-789']) expect(text).not.toContain(secret);
+    // Results are not recorded, only their pointer.
+    expect(text).not.toContain('echo: plain-value-123');
+    expect(records().find((r) => r.type === 'job.succeeded')?.data.resultPtr).toMatch(/^res:/);
     // audit.recordArguments: redacted (the default): the decision's input keeps the arguments for `policy replay`,
     // every secret-looking key masked, case- and accent-folded.
     const decided = records().filter((r) => r.type === 'job.decided').map((r) => r.data.input as { tool: string; args: Record<string, unknown> });

@@ -3,6 +3,12 @@ import { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditWriter } from '../../src/audit/chain-writer.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import { silentLogger } from '../../src/log.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChainWriter } from '../../src/audit/chain-writer.ts';
+import { verifyChain } from '../../src/audit/verify.ts';
+import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 
 const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: {} });
 
@@ -97,5 +103,20 @@ describe('the backlog while a write is in flight', () => {
     expect(trail.healthy).toBe(false);
     expect(trail.accepting).toBe(false);
     await trail.close().catch(() => undefined);
+  });
+});
+
+describe('two writers on one chain (the gateway and the CLI)', () => {
+  it('re-chain onto what the other appended, though each expects the head its own last append left', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gh-two-writers-'));
+    const gateway = new ChainWriter(new FileAuditStore(dataDir));
+    const cli = new ChainWriter(new FileAuditStore(dataDir));
+    for (let i = 0; i < 3; i++) {
+      await gateway.write(new Map([['t', [event(`gw${i}`)]]]));
+      await cli.write(new Map([['t', [event(`cli${i}`), event(`cli${i}b`)]]]));
+    }
+    const store = new FileAuditStore(dataDir);
+    const report = await verifyChain('t', store.read('t'));
+    expect(report).toMatchObject({ ok: true, records: 9 });
   });
 });
