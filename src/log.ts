@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { redactArguments } from './enforcement/redact.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -13,7 +14,8 @@ export interface Logger {
 
 /**
  * JSON logs on stderr, never stdout: stdout belongs to the MCP protocol in stdio mode. Secrets are redacted by
- * key name as a last line of defence; the code's first line is never to log them.
+ * key name (the secret-key rule of src/enforcement/secret-keys.ts) as a last line of defence; the code's first line
+ * is never to log them.
  */
 export function createLogger(level: LogLevel = 'info'): Logger {
   const base = pino(
@@ -21,6 +23,8 @@ export function createLogger(level: LogLevel = 'info'): Logger {
       level,
       base: { name: 'gatehouse' },
       redact: { paths: ['*.authorization', '*.Authorization', '*.apiKey', '*.token', '*.key', 'headers.*'], censor: '[redacted]' },
+      // The same secret-key rule as recorded arguments, at any depth of a line's fields (only lines that are written).
+      formatters: { log: (fields) => redactArguments(fields) },
     },
     pino.destination({ fd: 2, sync: false }),
   );

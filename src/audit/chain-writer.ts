@@ -1,5 +1,5 @@
 import type { AuditStore } from '../ports.ts';
-import type { AuditEvent } from './record.ts';
+import type { AuditEvent, ChainHead } from './record.ts';
 import { chainEvents } from './chain.ts';
 
 /** Where buffered audit events go: chained onto each tenant's chain and stored, or rejected as a whole. */
@@ -13,8 +13,14 @@ export interface AuditWriter {
  * Chains events onto the head of their tenant's chain and appends them with a compare-and-swap, re-chaining
  * when another writer (the CLI, another replica) got there first. A tenant that fails is reported in the
  * rejection's `failed` list; the tenants before it stay written.
+ *
+ * The head its own last append left is the expected one next time: the compare-and-swap catches another
+ * writer, so asking the store first would only cost a read per batch, and the dispatch barrier makes a batch of
+ * every call at low concurrency.
  */
 export class ChainWriter implements AuditWriter {
+  private readonly heads = new Map<string, ChainHead>();
+
   constructor(private readonly store: AuditStore) {}
 
   async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
@@ -22,13 +28,19 @@ export class ChainWriter implements AuditWriter {
     let firstError: unknown;
     for (const [tenant, events] of batch) {
       try {
-        let head = await this.store.head(tenant);
+        let head = this.heads.get(tenant) ?? (await this.store.head(tenant));
         for (;;) {
-          const result = await this.store.append(tenant, head, chainEvents(head, events));
-          if (result.ok) break;
+          const records = chainEvents(head, events);
+          const result = await this.store.append(tenant, head, records);
+          if (result.ok) {
+            const last = records.at(-1);
+            if (last) this.heads.set(tenant, { seq: last.seq, hash: last.hash });
+            break;
+          }
           head = result.head;
         }
       } catch (err) {
+        this.heads.delete(tenant); // what the store holds now is unknown: ask it next time
         failed.push(tenant);
         firstError ??= err;
       }

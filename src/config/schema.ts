@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
+import { RECORD_ARGUMENTS, type RecordArguments } from '../audit/recorded-input.ts';
 
 /** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
@@ -145,8 +146,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** The largest request body or stdio line accepted, in bytes. */
       maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
-      /** Audit events that may wait unwritten (the disk failing) before calls are refused, fail closed. */
-      maxAuditBacklog: z.number().int().positive().default(100_000),
+      /**
+       * While audit writes fail, past this many unwritten audit events new calls are refused at once (before any
+       * waits out `audit.writeTimeout`), which bounds the memory a broken audit store can take.
+       */
+      maxAuditBacklog: z.number().int().positive().default(1_000),
     })
     .prefault({}),
   kernel: z
@@ -160,10 +164,20 @@ export const configSchema = z.strictObject({
   audit: z
     .strictObject({
       /**
-       * Whether each decision's record keeps the call's arguments (secret-looking keys and the rules' `redact.args`
-       * replaced by [REDACTED]), which `policy replay` needs. false keeps only their digest.
+       * How much of a call's arguments its `job.decided` record keeps (see src/audit/recorded-input.ts): `digest`
+       * (none), `redacted` (secret-looking keys and the rules' `redact.args` masked; what `policy replay` needs) or
+       * `full` (only the rules' `redact.args` masked). The old booleans still load: true is redacted, false digest.
        */
-      recordArguments: z.boolean().default(true),
+      recordArguments: z
+        .union([z.enum(RECORD_ARGUMENTS), z.boolean()], { error: 'expected digest, redacted or full' })
+        .transform((mode): RecordArguments => (mode === true ? 'redacted' : mode === false ? 'digest' : mode))
+        .default('redacted'),
+      /**
+       * How long a call waits for its records to be written before it is dispatched: past it, the call is refused with
+       * GH_ERR_AUDIT_UNAVAILABLE (and later ones at once, until a write succeeds). At shutdown, how long unwritten
+       * records are retried before they are saved under `<dataDir>/audit-unwritten/`.
+       */
+      writeTimeout: durationMs.default(2_000),
       /**
        * When the chain files are fsynced (embedded mode): `always` before an append resolves, `batch` within
        * BATCH_FSYNC_WINDOW_MS (100 ms) of it, `off` never. Redis's own `appendfsync` decides in distributed mode.

@@ -2,17 +2,16 @@ import type { CallToolResult } from '../protocol/mcp.ts';
 import { GatewayError } from '../errors.ts';
 import { MAX_DEPTH } from './argument-values.ts';
 import { redactEntryProblem, regexParts } from '../kernel/safe-regex.ts';
+import { isSecretKey } from './secret-keys.ts';
 
 // Redaction rules (a policy's `redact.args` / `redact.result`):
 //   `password`         a bare name: that key at any depth
 //   `auth.token`       a dotted path from the top; arrays are crossed element-wise, `*` is any key or element
 //   `/sk-[a-z0-9]+/i`  a regular expression, applied to every string value
 // A matched value (whatever its type) becomes "[REDACTED]"; a regex replaces only what it matches.
+// Arguments also lose the values of secret-looking keys (`isSecretKey`), with or without a rule.
 
 export const REDACTED = '[REDACTED]';
-
-/** Keys whose values are secrets in anything Gatehouse records, with or without a rule. */
-export const SECRET_KEY = /pass(word)?|secret|token|api[-_]?key|authori[sz]ation|cookie|credential|private[-_]?key/i;
 
 interface Redaction {
   names: ReadonlySet<string>;
@@ -32,12 +31,14 @@ const CACHE_LIMIT = 1024;
 const SECRETS_ONLY = compile([], true, REDACTED);
 
 /**
- * What Gatehouse records or shows about a call's arguments (audit, approval preview, logs): the rules applied,
- * and every secret-looking key masked. Returns `args` itself when nothing needed hiding, so the common call
- * allocates nothing. Never applied to what the upstream receives.
+ * What Gatehouse records or shows about a call's arguments (audit, approval preview, DLQ, logs): the rules applied,
+ * and every secret-looking key masked (unless `secretKeys` is false: `audit.recordArguments: full`). Returns `args`
+ * itself when nothing needed hiding, so the common call allocates nothing. Never applied to what the upstream
+ * receives.
  */
-export function redactArguments(args: Record<string, unknown>, rules?: readonly string[], marker = REDACTED): Record<string, unknown> {
-  const r = rules?.length || marker !== REDACTED ? compile(rules ?? [], true, marker) : SECRETS_ONLY;
+export function redactArguments(args: Record<string, unknown>, rules?: readonly string[], marker = REDACTED, secretKeys = true): Record<string, unknown> {
+  if (!secretKeys && !rules?.length) return args;
+  const r = rules?.length || marker !== REDACTED || !secretKeys ? compile(rules ?? [], secretKeys, marker) : SECRETS_ONLY;
   return walk(args, r, r.rootStates, 0) as Record<string, unknown>;
 }
 
@@ -130,7 +131,7 @@ function walk(value: unknown, r: Redaction, states: readonly number[], depth: nu
   for (const key in record) {
     const current = record[key];
     let item: unknown;
-    if (r.names.has(key) || (r.secretKeys && SECRET_KEY.test(key))) {
+    if (r.names.has(key) || (r.secretKeys && isSecretKey(key))) {
       item = r.marker;
     } else {
       const next = states.length > 0 ? advance(states, r, key, false) : NO_STATES;

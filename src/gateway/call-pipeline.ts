@@ -20,7 +20,7 @@ import type { CallToolResult } from '../protocol/mcp.ts';
 import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts';
 import { RateLimiter } from '../enforcement/throttle.ts';
 import { SessionQuotas } from '../enforcement/session-quota.ts';
-import { redactArguments } from '../enforcement/redact.ts';
+import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts';
 import { impliedRiskTags } from '../kernel/hints.ts';
 import { IDEMPOTENT_LABEL, isIdempotentTool } from '../scheduler/idempotency.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
@@ -54,8 +54,8 @@ export interface CallPipelineOptions {
    * denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
    */
   decisionBudgetMs?: number;
-  /** Whether `job.decided` records the (redacted) arguments, which `policy replay` needs (default true). */
-  recordArguments?: boolean;
+  /** How much of the arguments `job.decided` records (config `audit.recordArguments`, default `redacted`). */
+  recordArguments?: RecordArguments;
 }
 
 const DEFAULT_DECISION_BUDGET_MS = 50;
@@ -163,8 +163,8 @@ export class CallPipeline {
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
     if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
-    // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments redacted).
-    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments !== false) };
+    // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments as `audit.recordArguments` says).
+    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     jobs.note(jobId, 'job.decided', 'kernel', decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
@@ -367,19 +367,4 @@ export function traceIdOf(traceparent: unknown): string | undefined {
 function riskTags(entry: CatalogEntry): string[] {
   const implied = impliedRiskTags(entry.facts.annotations);
   return entry.facts.riskTags.length === 0 ? implied : [...new Set([...implied, ...entry.facts.riskTags])];
-}
-
-
-
-/**
- * The decision input as the audit trail keeps it, for `policy replay`: the arguments redacted (the rules' own
- * `redact.args` and every secret-looking key). The input itself when nothing needed hiding.
- */
-function recordedInput(input: DecisionInput, redact: readonly string[] | undefined, recordArguments: boolean): DecisionInput {
-  if (!recordArguments) {
-    const { args: _omitted, ...withoutArgs } = input;
-    return withoutArgs as DecisionInput;
-  }
-  const args = input.args && redactArguments(input.args, redact);
-  return args === input.args ? input : { ...input, args };
 }

@@ -1,6 +1,7 @@
 import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
+import type { AuditEvent } from '../audit/record.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
@@ -49,6 +50,8 @@ export interface GatewayPorts {
    * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
    */
   auditChains?: AuditStore;
+  /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
+  auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
   upstreams: Map<string, Upstream>;
   /** Told of every approval created or settled (the webhook), when one is configured. */
@@ -104,7 +107,13 @@ export class Gateway {
   ) {
     const nodeId = this.nodeId;
     this.kernel = new Kernel(bundle);
-    this.audit = new AuditTrail(ports.auditWriter, { maxBacklog: config.limits.maxAuditBacklog, onError: (err) => log.error('audit flush failed; will retry', { error: (err as Error).message }) });
+    this.audit = new AuditTrail(ports.auditWriter, {
+      writeTimeoutMs: config.audit.writeTimeout,
+      maxBacklog: config.limits.maxAuditBacklog,
+      onError: (err) => log.error('audit write failed; calls are refused until it succeeds again (retrying)', { error: (err as Error).message }),
+      ...(ports.auditSpill ? { spill: ports.auditSpill } : {}),
+      log,
+    });
     this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl, { groups: config.approvals.groups, log });
     this.runMarkers = ports.auditChains && new RunMarkers({ store: ports.auditChains, audit: this.audit, clock: ports.clock, log, replica: nodeId });
     const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
@@ -171,13 +180,15 @@ export class Gateway {
   }
 
   /**
-   * What `/healthz` answers: ok while calls can be served (the audit trail accepts, and in distributed mode NATS
-   * and Redis are up), with each upstream's state and, in distributed mode, the links and the live workers per pool.
+   * What `/healthz` answers: ok while calls can be served (the audit trail's last write succeeded and it accepts
+   * calls, and in distributed mode NATS and Redis are up), with each upstream's state and, in distributed mode, the
+   * links and the live workers per pool.
    */
   health(): { ok: boolean } & Record<string, unknown> {
     const links = this.ports.links?.();
     const upstreams = Object.fromEntries(this.directory.all().map((u) => [u.name, u.state]));
-    return { ok: this.audit.accepting && (links?.ok ?? true), audit: { backlog: this.audit.backlog }, upstreams, ...(links ? { links } : {}) };
+    const audit = this.audit;
+    return { ok: audit.healthy && audit.accepting && (links?.ok ?? true), audit: { ok: audit.healthy, accepting: audit.accepting, backlog: audit.backlog }, upstreams, ...(links ? { links } : {}) };
   }
 
   /**
@@ -247,8 +258,12 @@ export class Gateway {
     // the audit trail and the ledger close.
     await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
     await this.runMarkers?.stopped();
-    await this.audit.close();
-    await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
+    try {
+      // Rejects, after saying so at error level, when some records could not be written.
+      await this.audit.close();
+    } finally {
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
+    }
   }
 
   /** The bus and state shared with the other replicas (this process's own in embedded mode). */

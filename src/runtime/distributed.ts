@@ -9,6 +9,7 @@ import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
 import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
+import { spillToDataDir } from '../../adapters/memory/audit-spill.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
 import type { AuditStore, Bus, JobLedger, Upstream } from '../ports.ts';
 import { ApprovalService } from '../approvals/service.ts';
@@ -73,6 +74,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         store,
         approvalStore,
         auditWriter: new ChainWriter(auditStore),
+        // Redis unreachable at shutdown: what could not be written stays on this replica's disk.
+        auditSpill: spillToDataDir(config.dataDir),
         clock: systemClock,
         upstreams,
         ledger,
@@ -125,7 +128,7 @@ async function openWithAudit<T extends { close(): Promise<void> }>(config: Gateh
     await store.close();
     throw err;
   }
-  const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0 });
+  const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0, spill: spillToDataDir(config.dataDir) });
   return {
     store,
     audit,

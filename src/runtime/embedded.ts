@@ -7,6 +7,7 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
 import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { spillToDataDir } from '../../adapters/memory/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
@@ -44,6 +45,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       approvalStore: new FileApprovalStore(config.dataDir),
       auditWriter: new ChainWriter(chains),
       auditChains: chains,
+      auditSpill: spillToDataDir(config.dataDir),
       clock: systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),
@@ -56,7 +58,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
 /** State for commands that read or change the data dir while a gateway may run in another process. */
 export function openDataDir(dataDir: string, ttlMs: number): { approvals: ApprovalService; close(): Promise<void> } {
   const approvalStore = new FileApprovalStore(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0 });
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
   return {
     approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
     close: async () => {
@@ -74,7 +76,7 @@ export function openAuditStore(dataDir: string): AuditStore {
 /** The dead-letter queue of a data dir, and its audit trail, for `gatehouse dlq` while a gateway may run. */
 export function openDataDirDeadLetters(dataDir: string): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
   const ledger = new FileJobLedger(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0 });
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
   return {
     ledger,
     audit,

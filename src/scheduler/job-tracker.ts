@@ -23,7 +23,7 @@ export class JobTracker {
   private readonly jobs = new Map<string, { tenant: string; state: JobState }>();
 
   constructor(
-    private readonly audit: AuditTrail,
+    private readonly audit: Pick<AuditTrail, 'record' | 'written'>,
     private readonly clock: Clock,
   ) {}
 
@@ -47,6 +47,16 @@ export class JobTracker {
     this.audit.record({ tenant: job.tenant, at: this.clock.now(), type: EVENT[to], actor, jobId, data });
     if (isTerminal(to)) this.jobs.delete(jobId);
     return true;
+  }
+
+  /**
+   * The dispatch barrier: resolves once every record of the job so far (submitted, decided, dispatched …) is
+   * written by the audit trail, in one group commit with the other jobs waiting. Rejects with
+   * GH_ERR_AUDIT_UNAVAILABLE when the trail cannot write them within its timeout.
+   */
+  recorded(jobId: string): Promise<void> {
+    const job = this.jobs.get(jobId);
+    return job ? this.audit.written(job.tenant) : Promise.resolve();
   }
 
   /** Stops tracking a job whose call has returned without ending it (parked on an approval). */

@@ -235,8 +235,24 @@ export class Scheduler {
       this.jobs.move(job.jobId, 'DISPATCHED', 'scheduler', { pool: options.pool });
       const waitMs = options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0;
       this.book.open(waiter, this.clock.now() + waitMs + waiter.runMs + this.runGraceMs);
-      this.dispatch(waiter);
+      // The barrier: nothing reaches an upstream before its records are written, so a crash loses none of them.
+      this.jobs.recorded(job.jobId).then(
+        () => this.dispatchRecorded(waiter),
+        (err: unknown) => {
+          if (this.waiters.get(job.jobId) !== waiter) return;
+          const error = asGatewayError(err, 'GH_ERR_AUDIT_UNAVAILABLE');
+          this.onResult(failedResult(job.jobId, error.code, `not dispatched: ${error.message}`));
+        },
+      );
     });
+  }
+
+  /** The job's records are written: it goes out, unless it ended meanwhile (the gateway stopped) or was cancelled. */
+  private dispatchRecorded(waiter: Waiter): void {
+    const { job, options } = waiter;
+    if (this.waiters.get(job.jobId) !== waiter) return;
+    if (options.signal?.aborted) this.onResult(cancelledResult(job.jobId, 'the call was cancelled before it ran'));
+    else this.dispatch(waiter);
   }
 
   /** Sends the job to the least-loaded live worker of its pool, or to the pool's queue. */

@@ -149,7 +149,7 @@ describe('argument size', () => {
 });
 
 describe('redaction', () => {
-  it('redacts the result before it leaves, and records the arguments redacted while the upstream gets them whole', async () => {
+  it('redacts the result before it leaves, and records the arguments redacted (audit.recordArguments: redacted, the default) while the upstream gets them whole', async () => {
     const args = { path: '/tmp/ws/r', password: 'hunter2-pw', auth: { token: 'tok-123456' }, note: 'key sk-ABCDEFGHIJKLMNOPQRSTUVWX1234 inside' };
     const result = await access(args);
     expect(result.isError).toBeFalsy();
@@ -168,12 +168,15 @@ describe('redaction', () => {
     for (const secret of ['hunter2-pw', 'tok-123456', 'sk-ABCDEFGHIJKLMNOPQRSTUVWX1234', 'vault-secret-value', 'AKIAABCDEFGHIJKLMNOP']) expect(text).not.toContain(secret);
     const decided = records.filter((r) => r.type === 'job.decided' && (r.data.input as any)?.args?.path === '/tmp/ws/r');
     expect(decided).toHaveLength(1);
+    // What the redacted mode promises: the rule's pattern cut out of `note`, `password` masked (by the rule and as a
+    // secret-looking key), `auth` masked whole (a secret-looking key: the rule's `auth.token` lies inside it), the
+    // rest as the upstream got it.
     expect(decided[0].data.input).toMatchObject({
       tenant: 'default',
       principal: 'tester',
       server: 'fx',
       tool: 'fx__access',
-      args: { path: '/tmp/ws/r', password: '[REDACTED]', auth: { token: '[REDACTED]' }, note: 'key [REDACTED] inside' },
+      args: { path: '/tmp/ws/r', password: '[REDACTED]', auth: '[REDACTED]', note: 'key [REDACTED] inside' },
       now: expect.any(Number),
     });
   });

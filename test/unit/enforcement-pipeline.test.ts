@@ -35,7 +35,7 @@ function start(decide: Decide, options: { upstreamUrl?: string; answer?: (args: 
   const clock = { now: () => now, sleep: async () => undefined, advance: (ms: number) => void (now += ms) };
   const events: AuditEvent[] = [];
   const seen: Record<string, unknown>[] = [];
-  const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e) } as unknown as AuditTrail;
+  const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
   const bus = new MemoryBus();
   const store = new MemoryStore(clock);
   const jobs = new JobTracker(audit, clock);

@@ -12,17 +12,17 @@ describe('redacting recorded arguments', () => {
       user: 'ann',
       password: 'hunter2',
       nested: { deeper: [{ password: 'p2' }] },
-      auth: { token: { kind: 'bearer', value: 'abc' }, scheme: 'Bearer' },
-      other: { auth: { token: 'not-a-top-level-path' } },
+      conn: { token: { kind: 'bearer', value: 'abc' }, scheme: 'Bearer' },
+      other: { conn: { token: 'not-a-top-level-path' } },
       items: [{ secret: 's1', name: 'a' }, { secret: 's2' }],
       note: 'key sk-abcdefghijklmnopqrstuvwxyz012 here',
     };
-    expect(redactArguments(args, ['password', 'auth.scheme', 'items.*.secret', '/sk-[A-Za-z0-9]{20,}/'])).toEqual({
+    expect(redactArguments(args, ['password', 'conn.scheme', 'items.*.secret', '/sk-[A-Za-z0-9]{20,}/'])).toEqual({
       user: 'ann',
       password: R,
       nested: { deeper: [{ password: R }] },
-      auth: { token: R, scheme: R }, // `token` by the default secret keys, `scheme` by the rule
-      other: { auth: { token: R } }, // a secret-looking key, rule or not
+      conn: { token: R, scheme: R }, // `token` by the default secret keys, `scheme` by the rule
+      other: { conn: { token: R } }, // a secret-looking key, rule or not
       items: [{ secret: R, name: 'a' }, { secret: R }],
       note: `key ${R} here`,
     });

@@ -238,7 +238,7 @@ describe('pointers in a packet', () => {
     const clock: Clock = { now: () => now++, sleep: async () => undefined };
     const bus = new MemoryBus();
     const store = new MemoryStore(clock);
-    const audit = { accepting: true, record: () => undefined } as unknown as AuditTrail;
+    const audit = { accepting: true, record: () => undefined, written: async () => undefined } as unknown as AuditTrail;
     const jobs = new JobTracker(audit, clock);
     const scheduler = new Scheduler(bus, jobs, clock, 'gw');
     await store.set(resultPtr('J-victim'), { result: { content: [{ type: 'text', text: 'the victim result' }] }, truncated: false });

@@ -41,7 +41,7 @@ const made: Reconciler[] = [];
 beforeEach(() => {
   const clock = fakeClock();
   const events: AuditEvent[] = [];
-  const audit = { record: (e: AuditEvent) => void events.push(e) } as unknown as AuditTrail;
+  const audit = { record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
   const ledger = new FileJobLedger(mkdtempSync(join(tmpdir(), 'gh-reconciler-')), clock);
   const store = new MemoryStore(clock);
   world = {
@@ -213,7 +213,7 @@ describe('DLQ retries', () => {
 describe('a DLQ retry through the real call pipeline', () => {
   it('runs the call again as its caller, as a new job under the current policy, and audits the outcome', async () => {
     const { clock, ledger, store, events } = world;
-    const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e) } as unknown as AuditTrail;
+    const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
     const bus = new MemoryBus();
     const jobs = new JobTracker(audit, clock);
     const scheduler = new Scheduler(bus, jobs, clock, 'gw-a', { ledger, log: silentLogger });

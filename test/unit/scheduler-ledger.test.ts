@@ -15,7 +15,8 @@ import type { AuditEvent } from '../../src/audit/record.ts';
 import type { Clock, JobLedger } from '../../src/ports.ts';
 import type { JobContext } from '../../src/scheduler/job-context.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { CAP_PROTOCOL_VERSION, JobPriority, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
+import { writeJobRequest } from '../helpers/job-request.ts';
+import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
 
 /** Lets the memory bus deliver what was published (it delivers on a microtask). */
 const delivered = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -27,18 +28,7 @@ const ORPHAN_MS = 30_000;
 const context: JobContext = { server: 'fx', tool: 'write', arguments: { path: '/tmp/x' }, constraints: { timeoutMs: RUN_MS }, wantsProgress: true };
 
 function job(jobId: string): JobRequest {
-  return {
-    jobId,
-    topic: 'mcp.fx.write',
-    priority: JobPriority.INTERACTIVE,
-    contextPtr: `ctx:${jobId}`,
-    env: {},
-    tenantId: 't',
-    principalId: 'alice',
-    labels: { 'mcp.server': 'fx', 'mcp.tool': 'write' },
-    meta: { tenantId: 't', actorId: 'alice', actorType: 'user', capability: 'write', riskTags: [], requires: [], labels: {} },
-    budget: { deadlineMs: RUN_MS },
-  };
+  return writeJobRequest(jobId, { budget: { deadlineMs: RUN_MS } });
 }
 
 interface World {
@@ -59,7 +49,7 @@ let world: World;
 function start(options: SchedulerOptions = {}): World {
   const clock = { t: 1_800_000_000_000, now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) };
   const events: AuditEvent[] = [];
-  const audit = { record: (e: AuditEvent) => void events.push(e) } as unknown as AuditTrail;
+  const audit = { record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
   const bus = new MemoryBus();
   const ledger = new FileJobLedger(mkdtempSync(join(tmpdir(), 'gh-sched-')), clock);
   const jobs = new JobTracker(audit, clock);
@@ -271,7 +261,7 @@ describe('with worker pools', () => {
 
     const warnings: string[] = [];
     const broken = { open: () => Promise.reject(new Error('redis down')), finish: () => Promise.reject(new Error('redis down')), deadLetter: () => Promise.reject(new Error('redis down')) } as unknown as JobLedger;
-    const scheduler = new Scheduler(w.bus, new JobTracker({ record: () => undefined } as unknown as AuditTrail, w.clock), w.clock, 'gw-b', {
+    const scheduler = new Scheduler(w.bus, new JobTracker({ record: () => undefined, written: async () => undefined } as unknown as AuditTrail, w.clock), w.clock, 'gw-b', {
       workers: router,
       dispatchTimeoutMs: 500,
       ledger: broken,
