@@ -60,6 +60,11 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`gatehouse ${name}: ${err.message}\n\n${command.help}`);
       return 2;
     }
+    if (isGatewayError(err) && Array.isArray(err.data?.problems) && err.data.problems.length > 1) {
+      // Every mistake at once, one a line, so a person fixes them all in one go.
+      console.error(`gatehouse ${name}: ${err.data.problems.length} problems [${err.code}]\n${err.message.replace(/^/gm, '  ')}`);
+      return 1;
+    }
     if (isGatewayError(err)) {
       console.error(`gatehouse ${name}: ${err.message} [${err.code}]`);
       return 1;
