@@ -139,10 +139,9 @@ export abstract class ReconnectingUpstream implements Upstream {
   }
 }
 
-/** An upstream error wraps the transport's own (`upstream x is unavailable: <why>`): the why is what to keep. */
+/** Our own error wraps the transport's (`upstream x is unavailable: <why>`): the why is what to keep. */
 function rootOf(error: Error): Error {
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error ? cause : error;
+  return error instanceof GatewayError && error.cause instanceof Error ? error.cause : error;
 }
 
 function stderrOf(failure: Partial<UpstreamFailure> | undefined): { stderr?: string[] } {

@@ -7,6 +7,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { connectHttp, ROOT, waitFor } from '../helpers/gateway-harness.ts';
 import { GATEHOUSE_BIN } from '../helpers/cli.ts';
 import { startProcess, writeStartConfig } from '../helpers/start-process.ts';
+import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
+import { silentLogger } from '../../src/log.ts';
 
 /** A server that dies before it says a word on stdout, as one missing its settings does. */
 const DIES_AT_START = "console.error('starting notes'); console.error('NOTES_DIR is not set'); process.exit(3)";
@@ -100,6 +102,18 @@ describe('an upstream that dies says why', () => {
       await client.close();
     } finally {
       await started.stop();
+    }
+  });
+
+  it('a command that cannot be run at all: down, with a reason, and its requests answer GH_ERR_UPSTREAM_UNAVAILABLE', async () => {
+    const upstream = new StdioUpstream('ghost', { command: 'no-such-command-for-gatehouse', args: [], env: {} }, silentLogger);
+    await upstream.start({});
+    try {
+      expect(upstream.state).toBe('down');
+      expect(upstream.failure?.message).toBeTruthy();
+      await expect(upstream.request('tools/list', {})).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE', data: { upstream: 'ghost' } });
+    } finally {
+      await upstream.close();
     }
   });
 });
