@@ -174,6 +174,13 @@ export interface UpstreamRequestOptions {
 
 export type UpstreamState = 'starting' | 'ready' | 'down' | 'closed';
 
+/** Why an upstream is not ready: its last failure, and for a process that died, the end of its stderr. */
+export interface UpstreamFailure {
+  message: string;
+  /** The last lines the server wrote on stderr before it died, oldest first. */
+  stderr?: string[];
+}
+
 export interface UpstreamListener {
   state?(state: UpstreamState, error?: Error): void;
   /** Notifications not tied to a request: list_changed, resources/updated, logging … */
@@ -190,6 +197,8 @@ export interface Upstream {
   /** Set when a worker pool hosts the upstream: its jobs go to that pool, never to this process's executor. */
   readonly pool?: string;
   readonly state: UpstreamState;
+  /** Why it is down (or could not start), once it failed; cleared when it is ready again. */
+  readonly failure?: UpstreamFailure;
   /** The initialize result of the current connection, once ready. */
   readonly serverCapabilities: Record<string, unknown> | undefined;
   /** Starts connecting and keeps retrying with backoff; resolves after the first attempt settles. */

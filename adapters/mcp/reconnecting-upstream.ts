@@ -1,4 +1,4 @@
-import type { Upstream, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
+import type { Upstream, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { UPSTREAM_PROTOCOL_VERSION } from '../../src/protocol/mcp.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
@@ -18,11 +18,14 @@ const CLIENT_INFO = { name: 'gatehouse', version: '0.1.0' };
  */
 export abstract class ReconnectingUpstream implements Upstream {
   state: UpstreamState = 'starting';
+  failure: UpstreamFailure | undefined;
   serverCapabilities: Record<string, unknown> | undefined;
   protected readonly rpc: RpcClient;
   private listener: UpstreamListener = {};
   private backoffMs = BACKOFF_START_MS;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The wait before the reconnect now scheduled (ms). */
+  private retryInMs = BACKOFF_START_MS;
   private connecting: Promise<void> | undefined;
 
   constructor(
@@ -48,7 +51,8 @@ export abstract class ReconnectingUpstream implements Upstream {
 
   request(method: string, params: Record<string, unknown> | undefined, options?: UpstreamRequestOptions): Promise<Record<string, unknown>> {
     if (this.state !== 'ready') {
-      return Promise.reject(new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} is ${this.state}`, { data: { upstream: this.name } }));
+      const why = this.failure ? `: ${this.failure.message}` : '';
+      return Promise.reject(new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} is ${this.state}${why}`, { data: { upstream: this.name, ...stderrOf(this.failure) } }));
     }
     return this.rpc.request(method, params, options);
   }
@@ -87,8 +91,8 @@ export abstract class ReconnectingUpstream implements Upstream {
         await this.shut().catch(() => undefined);
         if (this.state !== 'closed') {
           this.setState('down', err as Error);
-          this.log.warn(`upstream ${this.name} is not available: ${(err as Error).message}; retrying in ${this.backoffMs} ms`);
           this.scheduleReconnect();
+          this.log.warn(`upstream ${this.name} is not available: ${rootOf(err as Error).message}; retrying in ${this.retryInMs} ms`);
         }
       } finally {
         this.connecting = undefined;
@@ -114,7 +118,7 @@ export abstract class ReconnectingUpstream implements Upstream {
 
   private scheduleReconnect(): void {
     if (this.retryTimer || this.state === 'closed') return;
-    const wait = this.backoffMs;
+    const wait = (this.retryInMs = this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -124,8 +128,22 @@ export abstract class ReconnectingUpstream implements Upstream {
   }
 
   private setState(state: UpstreamState, error?: Error): void {
+    if (state === 'ready') this.failure = undefined;
+    else if (error) {
+      const cause = rootOf(error);
+      this.failure = { message: cause.message, ...stderrOf(cause as Partial<UpstreamFailure>) };
+    }
     if (this.state === state) return;
     this.state = state;
     this.listener.state?.(state, error);
   }
+}
+
+/** Our own error wraps the transport's (`upstream x is unavailable: <why>`): the why is what to keep. */
+function rootOf(error: Error): Error {
+  return error instanceof GatewayError && error.cause instanceof Error ? error.cause : error;
+}
+
+function stderrOf(failure: Partial<UpstreamFailure> | undefined): { stderr?: string[] } {
+  return failure?.stderr?.length ? { stderr: failure.stderr } : {};
 }

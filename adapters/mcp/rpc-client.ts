@@ -244,8 +244,10 @@ function cancelledError(upstream: string, signal: AbortSignal | undefined): Gate
 }
 
 export function unavailable(upstream: string, cause: unknown): GatewayError {
+  // A process that died left its last stderr lines on the error: they say why.
+  const stderr = (cause as { stderr?: unknown } | undefined)?.stderr;
   return new GatewayError('GH_ERR_UPSTREAM_UNAVAILABLE', `upstream ${upstream} is unavailable: ${(cause as Error)?.message ?? cause}`, {
     cause,
-    data: { upstream },
+    data: { upstream, ...(Array.isArray(stderr) && stderr.length ? { stderr } : {}) },
   });
 }

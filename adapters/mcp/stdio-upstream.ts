@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
 import type { Logger } from '../../src/log.ts';
 import { LineSplitter } from '../../src/protocol/line-splitter.ts';
 import { LineBatcher } from '../../src/protocol/line-batcher.ts';
+import { ProcessExit, StderrTail } from './stderr-tail.ts';
 
 export interface StdioUpstreamOptions {
   command: string;
@@ -17,14 +19,20 @@ export interface StdioUpstreamOptions {
 /** Inherited from our own environment: enough to find and run programs, and nothing secret. */
 const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'LANG', 'LC_ALL', 'SYSTEMROOT', 'NODE_OPTIONS', 'npm_config_cache'];
 
+/** How long a dead server's stderr may take to end: its last words may still be in the pipe when it exits. */
+const STDERR_DRAIN_MS = 250;
+
 /**
  * An upstream MCP server run as a child process, spoken to in newline-delimited JSON-RPC (measured faster
- * than the SDK's stdio client on the hot path). Its stderr goes to our log. When it exits, calls in flight fail
- * with GH_ERR_UPSTREAM_UNAVAILABLE and it is restarted with backoff.
+ * than the SDK's stdio client on the hot path). Its stderr goes to our log (info). When it exits, its last stderr
+ * lines are logged at warn, calls in flight fail with GH_ERR_UPSTREAM_UNAVAILABLE naming the last one, and it is
+ * restarted with backoff.
  */
 export class StdioUpstream extends ReconnectingUpstream {
   private child: ChildProcess | undefined;
   private output: LineBatcher | undefined;
+  /** The stderr lines last logged at a death: a server that dies the same way on every restart is told once. */
+  private lastWords = '';
 
   constructor(
     name: string,
@@ -55,7 +63,9 @@ export class StdioUpstream extends ReconnectingUpstream {
         for (const line of lines.push(chunk)) this.onLine(line);
       });
       const stderr = new LineSplitter(64 * 1024);
+      const tail = new StderrTail();
       child.stderr!.on('data', (chunk: Buffer) => {
+        tail.push(chunk);
         for (const line of stderr.push(chunk)) if (line.trim()) this.log.info(`[${this.name}] ${line}`);
       });
       // EPIPE: the server closed its stdin (or died). It can take no more requests, so end it; the exit
@@ -64,15 +74,20 @@ export class StdioUpstream extends ReconnectingUpstream {
         if (child.exitCode === null) child.kill('SIGKILL');
       });
       child.once('spawn', () => resolve());
-      child.once('error', (err) => {
+      child.once('error', (err: NodeJS.ErrnoException) => {
         if (this.child === child) this.child = undefined;
-        reject(err);
-        this.connectionLost(err);
+        const failed = err.code === 'ENOENT' ? new Error(`cannot run ${command}: not found (check the command, the PATH and the cwd)`, { cause: err }) : err;
+        reject(failed);
+        this.connectionLost(failed);
       });
       child.once('exit', (code, signal) => {
         if (this.child !== child) return;
         this.child = undefined;
-        this.connectionLost(new Error(`process exited (${signal ?? `code ${code}`})`));
+        void ended(child.stderr!, STDERR_DRAIN_MS).then(() => {
+          const died = new ProcessExit(code, signal, tail.lines());
+          this.tellLastWords(died);
+          this.connectionLost(died);
+        });
       });
     });
   }
@@ -100,6 +115,13 @@ export class StdioUpstream extends ReconnectingUpstream {
     return this.child?.pid;
   }
 
+  private tellLastWords(died: ProcessExit): void {
+    const words = died.stderr.join('\n');
+    if (!words || words === this.lastWords) return;
+    this.lastWords = words;
+    this.log.warn(`upstream ${this.name} ${died.message}`, { upstream: this.name, stderr: died.stderr });
+  }
+
   private onLine(line: string): void {
     if (!line.trim()) return;
     let value: unknown;
@@ -111,4 +133,16 @@ export class StdioUpstream extends ReconnectingUpstream {
     }
     this.rpc.receive(value);
   }
+}
+
+/** Resolves when the stream has ended, or after `ms` (a grandchild may hold the pipe open). */
+function ended(stream: Readable, ms: number): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    stream.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -1,6 +1,6 @@
 import { isGatewayError } from '../errors.ts';
 import { runStart, START_HELP } from './commands/start.ts';
-import { runWrap, WRAP_HELP } from './commands/wrap.ts';
+import { runWrap, splitWrapArgs, WRAP_HELP } from './commands/wrap.ts';
 import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
 import { runAudit, AUDIT_HELP } from './commands/audit.ts';
 import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
@@ -23,9 +23,13 @@ Commands:
 Run \`gatehouse <command> --help\` for a command's options.
 Exit codes: 0 success, 1 failure, 2 bad usage.`;
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+/** A command's own arguments, where `--help` counts: by default those before `--`. */
+const beforeDoubleDash = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string; ownArgs?: (argv: string[]) => string[] }> = {
   start: { run: runStart, help: START_HELP },
-  wrap: { run: runWrap, help: WRAP_HELP },
+  // `gatehouse wrap npx some-server --help` asks the server, not wrap.
+  wrap: { run: runWrap, help: WRAP_HELP, ownArgs: (argv) => splitWrapArgs(argv).options },
   approvals: { run: runApprovals, help: APPROVALS_HELP },
   audit: { run: runAudit, help: AUDIT_HELP },
   policy: { run: runPolicy, help: POLICY_HELP },
@@ -44,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`gatehouse: unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
-  const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const options = (command.ownArgs ?? beforeDoubleDash)(rest);
   if (options.includes('--help') || options.includes('-h')) {
     console.log(command.help);
     return 0;
@@ -55,6 +59,11 @@ export async function main(argv: string[]): Promise<number> {
     if (isGatewayError(err, 'GH_ERR_USAGE')) {
       console.error(`gatehouse ${name}: ${err.message}\n\n${command.help}`);
       return 2;
+    }
+    if (isGatewayError(err) && Array.isArray(err.data?.problems) && err.data.problems.length > 1) {
+      // Every mistake at once, one a line, so a person fixes them all in one go.
+      console.error(`gatehouse ${name}: ${err.data.problems.length} problems [${err.code}]\n${err.message.replace(/^/gm, '  ')}`);
+      return 1;
     }
     if (isGatewayError(err)) {
       console.error(`gatehouse ${name}: ${err.message} [${err.code}]`);

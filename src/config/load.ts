@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { configSchema, gatehouseConfigSchema, isStdioUpstream, type GatehouseConfig } from './schema.ts';
-import { interpolateEnv } from './interpolate.ts';
-import { loadYamlFile, validateYaml, type LoadedYaml } from './yaml-file.ts';
-import { GatewayError } from '../errors.ts';
+import { interpolateEnv, type UnsetVariable } from './interpolate.ts';
+import { checkYaml, loadYamlFile, type LoadedYaml } from './yaml-file.ts';
+import { invalid, type Problem } from './problems.ts';
 
 export interface LoadedConfig {
   file: string;
@@ -19,21 +20,43 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return { file: path, config: resolveConfig(loaded, env) };
 }
 
-export function resolveConfig(loaded: LoadedYaml, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
-  let value: unknown;
-  try {
-    value = interpolateEnv(loaded.value, env);
-  } catch (err) {
-    if (err instanceof GatewayError) {
-      const path = (err.data?.path as (string | number)[]) ?? [];
-      const line = loaded.lineOf(path);
-      throw new GatewayError('GH_ERR_CONFIG_INVALID', `${loaded.file}${line ? `:${line}` : ''}: ${err.message}`, { data: err.data });
-    }
-    throw err;
+/**
+ * Interpolates and validates a loaded config, reporting every mistake in one GH_ERR_CONFIG_INVALID (`data.problems`,
+ * each with its line and key path): every unset `${env:…}`, every invalid value, and every policy file that is not
+ * there. `exists` is how policy paths are looked up (tests give their own).
+ */
+export function resolveConfig(loaded: LoadedYaml, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): GatehouseConfig {
+  const base = dirname(loaded.file);
+  const { value, unset } = interpolateEnv(loaded.value, env);
+  const missing: Problem[] = [];
+  const policies = (value as { policies?: unknown } | undefined)?.policies;
+  if (Array.isArray(policies)) {
+    policies.forEach((path, i) => {
+      if (typeof path === 'string' && !exists(resolve(base, path))) {
+        missing.push({ file: loaded.file, line: loaded.lineOf(['policies', i]), path: ['policies', i], message: `there is no policy file or folder at ${resolve(base, path)} (relative paths start at the config file's folder)` });
+      }
+    });
   }
-  const config = validateYaml(loaded, gatehouseConfigSchema, 'GH_ERR_CONFIG_INVALID', value);
-  return resolvePaths(config, dirname(loaded.file));
+  const config = settle(loaded, unset, checkYaml(loaded, gatehouseConfigSchema, value), missing);
+  return resolvePaths(config, base);
 }
+
+/**
+ * The data, or one GH_ERR_CONFIG_INVALID with every problem: the unset variables, the others given, and the
+ * validation's. A value built from an unset variable is not what the author wrote: only the variable is reported.
+ */
+function settle<T>(loaded: LoadedYaml, unset: readonly UnsetVariable[], checked: { data: T } | { problems: Problem[] }, others: Problem[] = []): T {
+  const fromUnset = unset.map(({ path, variable }) => ({ file: loaded.file, line: loaded.lineOf(path), path, message: `the environment variable ${variable} is not set` }));
+  const invalidValues = 'problems' in checked ? checked.problems.filter((p) => !unset.some((u) => startsWith(p.path, u.path))) : [];
+  const problems = [...fromUnset, ...others, ...invalidValues];
+  if (problems.length > 0 || 'problems' in checked) throw invalid('GH_ERR_CONFIG_INVALID', byLine(problems));
+  return checked.data;
+}
+
+const startsWith = (path: readonly (string | number)[], prefix: readonly (string | number)[]): boolean => prefix.every((key, i) => path[i] === key);
+
+/** In the order of the file, so a person reads them top to bottom. */
+const byLine = (problems: Problem[]): Problem[] => problems.map((p, i) => ({ p, i })).sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || a.i - b.i).map(({ p }) => p);
 
 export function resolvePaths(config: GatehouseConfig, base: string): GatehouseConfig {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -53,13 +76,12 @@ export function loadStateConfig(file: string, env: NodeJS.ProcessEnv = process.e
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
   // Distributed mode keeps state in Redis: its URL is the one other value read (and interpolated: it may hold a password).
-  const redis = raw.mode === 'distributed' ? interpolateEnv(raw.redis, env) : undefined;
-  const partial = validateYaml(loaded, configSchema.pick({ dataDir: true, approvals: true, mode: true, redis: true }), 'GH_ERR_CONFIG_INVALID', {
-    dataDir: raw.dataDir,
-    approvals: raw.approvals,
-    mode: raw.mode,
-    redis,
-  });
+  const { value: redis, unset } = raw.mode === 'distributed' ? interpolateEnv({ redis: raw.redis }, env) : { value: {}, unset: [] };
+  const partial = settle(
+    loaded,
+    unset,
+    checkYaml(loaded, configSchema.pick({ dataDir: true, approvals: true, mode: true, redis: true }), { dataDir: raw.dataDir, approvals: raw.approvals, mode: raw.mode, ...(redis as object) }),
+  );
   return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), approvals: partial.approvals, mode: partial.mode, ...(partial.redis ? { redis: partial.redis } : {}) });
 }
 

@@ -3,6 +3,7 @@ import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
 import { RECORD_ARGUMENTS, type RecordArguments } from '../audit/recorded-input.ts';
+import { humanMessages, unknownKey } from './problems.ts';
 
 /** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
@@ -59,14 +60,51 @@ const httpUpstream = z.strictObject({
   ...upstreamPolicyFacts,
 });
 
-/** An upstream with a `url` is Streamable HTTP, anything else stdio; each then reports its own precise issues. */
+const UPSTREAM_NAME = /^[A-Za-z0-9-]{1,24}$/;
+
+/**
+ * An upstream with a `url` is Streamable HTTP, one with a `command` stdio; each then reports its own precise
+ * problems, in words: both keys, neither, or a key of the other kind.
+ */
 export const upstreamSchema = z.unknown().transform((value, ctx): z.output<typeof stdioUpstream> | z.output<typeof httpUpstream> => {
-  const isHttp = value !== null && typeof value === 'object' && 'url' in value;
-  const result = (isHttp ? httpUpstream : stdioUpstream).safeParse(value);
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) ctx.addIssue({ ...issue, message: issue.message } as never);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a mapping: { command, args } for a stdio server, or { url } for a Streamable HTTP server' });
+    return z.NEVER;
+  }
+  const hasUrl = 'url' in value;
+  const hasCommand = 'command' in value;
+  if (hasUrl && hasCommand) ctx.addIssue({ code: 'custom', message: 'an upstream has either command (stdio) or url (HTTP), not both' });
+  if (!hasUrl && !hasCommand) ctx.addIssue({ code: 'custom', message: 'an upstream needs command (a stdio server to start) or url (a Streamable HTTP server)' });
+  const [schema, other] = hasUrl ? [httpUpstream, stdioUpstream] : [stdioUpstream, httpUpstream];
+  // What `command` beside `url`, or a missing command, does to the rest was said once, above: the other keys are
+  // still checked, so every mistake is reported in one pass.
+  const { command, ...withoutCommand } = value as Record<string, unknown>;
+  const checked = hasUrl ? withoutCommand : { ...withoutCommand, command: hasCommand ? command : 'missing' };
+  const result = schema.safeParse(checked, { error: humanMessages });
+  if (result.success) return hasUrl === hasCommand ? z.NEVER : result.data;
+  const known = Object.keys(schema.shape);
+  for (const issue of result.error.issues) {
+    if (issue.code !== 'unrecognized_keys') {
+      ctx.addIssue({ ...issue } as never);
+      continue;
+    }
+    for (const key of issue.keys) {
+      const message = key in other.shape ? `"${key}" belongs to ${hasUrl ? 'a stdio upstream (one with command)' : 'an HTTP upstream (one with url)'}, not to ${hasUrl ? 'an HTTP one' : 'a stdio one'}` : unknownKey(key, known);
+      ctx.addIssue({ code: 'custom', path: [...issue.path, key], message });
+    }
+  }
   return z.NEVER;
 });
+
+/** Upstream names prefix their tools: checked beside each upstream's own problems, so both are reported. */
+const upstreamsSchema = z.record(z.string(), upstreamSchema).superRefine(
+  (upstreams, ctx) => {
+    for (const name of Object.keys(upstreams ?? {})) {
+      if (!UPSTREAM_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `upstream names are 1-24 letters, digits or dashes (they prefix the tool names); ${JSON.stringify(name)} is not one` });
+    }
+  },
+  { when: () => true },
+);
 
 const apiKey = z.strictObject({
   key: z.string().min(16, 'API keys must be at least 16 characters'),
@@ -98,7 +136,7 @@ export const configSchema = z.strictObject({
   listen: z
     .strictObject({
       /** Streamable HTTP at /mcp; false turns HTTP off. Binds to loopback unless a host says otherwise. */
-      http: z.union([hostPort, z.literal(false)]).default('127.0.0.1:8787'),
+      http: z.union([hostPort, z.literal(false)], { error: 'expected "host:port" (for example "127.0.0.1:8787"), or false to serve no HTTP' }).default('127.0.0.1:8787'),
       stdio: z.boolean().default(false),
       /** Extra Host header values accepted besides the bound address and localhost (DNS-rebinding guard). */
       allowedHosts: z.array(z.string()).default([]),
@@ -106,7 +144,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().default('.gatehouse'),
-  upstreams: z.record(z.string().regex(/^[A-Za-z0-9-]{1,24}$/, 'upstream names are 1-24 letters, digits or dashes'), upstreamSchema).default({}),
+  upstreams: upstreamsSchema.default({}),
   policies: z.array(z.string()).default([]),
   auth: z
     .strictObject({

@@ -6,8 +6,14 @@ const require = createRequire(import.meta.url);
 const Draft7 = (require('ajv') as { default: typeof AjvClass }).default;
 const Draft2020 = (require('ajv/dist/2020') as { default: typeof AjvClass }).default;
 
-const draft7 = new Draft7({ strict: false, allErrors: false, validateSchema: false });
-const draft2020 = new Draft2020({ strict: false, allErrors: false, validateSchema: false });
+/**
+ * `format` is an annotation, not an assertion, in JSON Schema 2020-12 (and optional in draft-07): whether a string is a
+ * good URI or date is the upstream's to judge, as it would be without Gatehouse. Ignoring formats also keeps ajv from
+ * warning on stderr (`unknown format "uri" ignored`), where only JSON log lines belong. No new dependency needed.
+ */
+const OPTIONS = { strict: false, allErrors: false, validateSchema: false, validateFormats: false } as const;
+const draft7 = new Draft7(OPTIONS);
+const draft2020 = new Draft2020(OPTIONS);
 
 export type ArgumentCheck = (args: Record<string, unknown>) => string | undefined;
 

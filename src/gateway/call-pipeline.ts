@@ -133,6 +133,8 @@ export class CallPipeline {
     const { catalog, kernel, jobs } = this.deps;
     const entry = catalog.resolve(call.name);
     if (!entry) {
+      const down = catalog.unavailable(call.name);
+      if (down) return { result: down };
       return { error: { code: RpcErrorCode.INVALID_PARAMS, message: `Unknown tool: ${call.name}`, data: { code: 'GH_ERR_UNKNOWN_TOOL', tool: call.name } } };
     }
     if (!this.deps.audit.accepting) {

@@ -1,9 +1,11 @@
 import type { Upstream } from '../ports.ts';
+import type { CallToolResult } from '../protocol/mcp.ts';
 import type { Logger } from '../log.ts';
 import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
-import { exposedName, namespacedName } from './tool-names.ts';
+import { exposedName, namespacedName, SEPARATOR } from './tool-names.ts';
+import { errorResult } from './tool-results.ts';
 import { listAllPages } from './list-pages.ts';
 import { BUILTIN_TOOL_NAMES } from './approval-channels/builtin-tools.ts';
 
@@ -56,10 +58,30 @@ export class ToolCatalog {
     private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
     private readonly isNamespaced: (server: string) => boolean = () => true,
     private readonly factsOf: ToolFactsOf = asDeclared,
+    /** The configured upstreams by name: a call to one whose tools were never listed says why it is down. */
+    private readonly upstreamOf: (server: string) => Upstream | undefined = () => undefined,
   ) {}
 
   resolve(name: string): CatalogEntry | undefined {
     return this.byName.get(name);
+  }
+
+  /**
+   * The answer to a call of `<upstream>__<tool>` that resolves to nothing because that configured upstream never
+   * listed its tools (it did not come up): GH_ERR_UPSTREAM_UNAVAILABLE naming the upstream and why, as a call to one
+   * that went down gets, rather than "unknown tool". Undefined for a name no upstream could serve.
+   */
+  unavailable(name: string): CallToolResult | undefined {
+    const at = name.indexOf(SEPARATOR);
+    const server = at > 0 ? name.slice(0, at) : '';
+    const upstream = this.upstreamOf(server);
+    if (!upstream || !this.isNamespaced(server) || this.byServer.has(server)) return undefined;
+    const { failure } = upstream;
+    const why = upstream.state === 'ready' ? 'it is up, but its tools could not be listed' : `it is ${upstream.state}${failure ? `: ${failure.message}` : ''}`;
+    return errorResult('GH_ERR_UPSTREAM_UNAVAILABLE', `${name} cannot be called: upstream ${server} has not listed its tools, as ${why}. Try again once it is up.`, undefined, {
+      upstream: server,
+      ...(failure?.stderr ? { stderr: failure.stderr } : {}),
+    });
   }
 
   entries(): CatalogEntry[] {

@@ -123,6 +123,7 @@ export class Gateway {
         this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
       (server) => !unprefixed.has(server),
       toolFactsFromConfig(config),
+      (name) => ports.upstreams.get(name),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);

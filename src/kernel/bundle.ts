@@ -2,8 +2,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { digestOf } from '../protocol/digest.ts';
-import { GatewayError } from '../errors.ts';
 import { loadYamlFile, validateYaml, type LoadedYaml } from '../config/yaml-file.ts';
+import { invalid, problemsIn, type Problem } from '../config/problems.ts';
 import { policyFileV1Schema, policyFileV2Schema, type PolicyRule, type ToolOverride } from './policy-schema.ts';
 import { stricterEffect, type Effect } from './effect.ts';
 import { mergeToolOverrides } from './tool-overrides.ts';
@@ -18,6 +18,8 @@ export interface PolicySource {
   default?: Effect;
   /** Annotation and risk-tag overrides, by exact namespaced tool name or glob. */
   tools: Record<string, ToolOverride>;
+  /** The line of each rule's id in the file (same order as `rules`), to point at both copies of a duplicate. */
+  ruleLines?: (number | undefined)[];
 }
 
 /** The merged policy: what decisions are made from, and what the snapshot hash covers. */
@@ -32,9 +34,26 @@ export interface PolicyBundle {
   files: string[];
 }
 
-/** Loads policy files and directories (a directory stands for its *.yaml / *.yml files, sorted, except *_test.yaml). */
+const INVALID = 'GH_ERR_POLICY_INVALID';
+
+/**
+ * Loads policy files and directories (a directory stands for its *.yaml / *.yml files, sorted, except *_test.yaml).
+ * Every mistake of every file (a missing file, broken YAML, invalid rules, a rule id defined twice) is reported at
+ * once, in one GH_ERR_POLICY_INVALID whose `data.problems` hold each one's file, line and key path.
+ */
 export function loadPolicyFiles(paths: readonly string[]): PolicyBundle {
-  return mergePolicySources(policyFilesIn(paths).map((file) => parsePolicy(loadYamlFile(file, 'GH_ERR_POLICY_INVALID'))));
+  const problems: Problem[] = [];
+  const sources: PolicySource[] = [];
+  for (const file of policyFilesIn(paths)) {
+    try {
+      sources.push(parsePolicy(loadYamlFile(file, INVALID)));
+    } catch (err) {
+      problems.push(...problemsIn(err, INVALID));
+    }
+  }
+  problems.push(...duplicateRuleIds(sources));
+  if (problems.length > 0) throw invalid(INVALID, problems);
+  return mergePolicySources(sources);
 }
 
 /** The policy files that paths name: files as given, directories expanded (not recursively). */
@@ -59,13 +78,33 @@ export function policyFilesIn(paths: readonly string[]): string[] {
 const versionSchema = z.looseObject({ version: z.literal([1, 2], 'expected version: 1 or 2') });
 
 export function parsePolicy(loaded: LoadedYaml): PolicySource {
-  const { version } = validateYaml(loaded, versionSchema, 'GH_ERR_POLICY_INVALID');
+  const { version } = validateYaml(loaded, versionSchema, INVALID);
   if (version === 1) {
-    const parsed = validateYaml(loaded, policyFileV1Schema, 'GH_ERR_POLICY_INVALID');
-    return { file: loaded.file, version, kind: 'base', rules: parsed.rules, default: parsed.default, tools: {} };
+    const parsed = validateYaml(loaded, policyFileV1Schema, INVALID);
+    return { file: loaded.file, version, kind: 'base', rules: parsed.rules, default: parsed.default, tools: {}, ruleLines: ruleLines(loaded, parsed.rules.length) };
   }
-  const parsed = validateYaml(loaded, policyFileV2Schema, 'GH_ERR_POLICY_INVALID');
-  return { file: loaded.file, version, kind: parsed.kind, name: parsed.name, rules: parsed.rules, default: parsed.default, tools: parsed.tools };
+  const parsed = validateYaml(loaded, policyFileV2Schema, INVALID);
+  return { file: loaded.file, version, kind: parsed.kind, name: parsed.name, rules: parsed.rules, default: parsed.default, tools: parsed.tools, ruleLines: ruleLines(loaded, parsed.rules.length) };
+}
+
+const ruleLines = (loaded: LoadedYaml, count: number): (number | undefined)[] => Array.from({ length: count }, (_, i) => loaded.lineOf(['rules', i, 'id']));
+
+/** Rule ids are unique across the bundle: every copy of a duplicate is a problem, naming all its places. */
+function duplicateRuleIds(sources: readonly PolicySource[]): Problem[] {
+  const places = new Map<string, Problem[]>();
+  for (const source of sources) {
+    source.rules.forEach((rule, i) => {
+      const place: Problem = { file: source.file, line: source.ruleLines?.[i], path: ['rules', i, 'id'], message: '' };
+      places.set(rule.id, [...(places.get(rule.id) ?? []), place]);
+    });
+  }
+  return [...places].flatMap(([id, copies]) => {
+    if (copies.length < 2) return [];
+    const files = [...new Set(copies.map((c) => c.file))];
+    const where = copies.map((c) => `${c.file}${c.line ? `:${c.line}` : ''}`).join(' and ');
+    const defined = files.length === 2 && copies.length === 2 ? `in both ${files[0]} and ${files[1]}` : `${copies.length} times`;
+    return copies.map((copy) => ({ ...copy, message: `rule id "${id}" is defined ${defined} (${where}); rule ids are unique across the bundle` }));
+  });
 }
 
 /**
@@ -74,21 +113,13 @@ export function parsePolicy(loaded: LoadedYaml): PolicySource {
  * overrides keyed by pattern before hashing, so the order of files (base or overlay) never changes the snapshot.
  */
 export function mergePolicySources(sources: readonly PolicySource[]): PolicyBundle {
-  const owner = new Map<string, string>();
   const rules: PolicyRule[] = [];
   const tools = new Map<string, ToolOverride>();
   let defaultEffect: Effect | undefined;
+  const duplicates = duplicateRuleIds(sources);
+  if (duplicates.length > 0) throw invalid(INVALID, duplicates);
   for (const source of sources) {
-    for (const rule of source.rules) {
-      const previous = owner.get(rule.id);
-      if (previous) {
-        throw new GatewayError('GH_ERR_POLICY_INVALID', `rule id "${rule.id}" is defined in both ${previous} and ${source.file}`, {
-          data: { ruleId: rule.id, files: [previous, source.file] },
-        });
-      }
-      owner.set(rule.id, source.file);
-      rules.push(rule);
-    }
+    rules.push(...source.rules);
     for (const [pattern, override] of Object.entries(source.tools)) {
       const known = tools.get(pattern);
       tools.set(pattern, known ? mergeToolOverrides(known, override) : mergeToolOverrides({}, override));

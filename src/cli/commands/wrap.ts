@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../config/load.ts';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../../config/schema.ts';
@@ -8,30 +8,39 @@ import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs, usage } from '../args.ts';
 import { defaultWrapDataDir } from '../state.ts';
 import { localCaller } from './local-caller.ts';
+import { upstreamNameFor } from '../upstream-name.ts';
 
-export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--data-dir DIR] [--name NAME] -- CMD [ARGS...]
+export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
 
 Serves MCP on stdio and governs one stdio MCP server, started as CMD ARGS. This is the drop-in line for an
 MCP client's server entry (Claude Desktop's mcpServers, for instance). Logs go to stderr, never stdout.
+The first word that is not one of the options below starts the server command (\`--\` before it is optional):
+everything from there on, options included, belongs to the server.
 
 Options:
   --policy FILE     policy file (default: the bundled policies/default.yaml)
   --data-dir DIR    approvals and audit (default: $GATEHOUSE_DATA_DIR or ~/.gatehouse)
-  --name NAME       the upstream's name, the prefix of its tools (default: derived from CMD)
+  --name NAME       the upstream's name, the prefix of its tools (default: derived from CMD: an npx package's
+                    name, a script's file or project folder name; printed at start)
   --log-level LVL   trace, debug, info, warn, error or silent (default: warn)`;
+
+const WRAP_VALUES = ['policy', 'data-dir', 'name', 'log-level'];
 
 export const BUNDLED_DEFAULT_POLICY = fileURLToPath(new URL('../../../policies/default.yaml', import.meta.url));
 
 export async function runWrap(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['policy', 'data-dir', 'name', 'log-level'] });
-  if (args.positionals.length > 0) throw usage(`unexpected ${args.positionals[0]}: put the server command after --`);
-  const [command, ...commandArgs] = args.rest;
-  if (!command) throw usage('missing the server command after --');
+  const { options, command: [command, ...commandArgs] } = splitWrapArgs(argv);
+  const args = parseArgs(options, { values: WRAP_VALUES });
+  if (!command) throw usage('missing the server command, for example: gatehouse wrap npx -y @modelcontextprotocol/server-filesystem /tmp');
   const name = flag(args, 'name') ?? upstreamNameFor(command, commandArgs);
   if (!/^[A-Za-z0-9-]{1,24}$/.test(name)) throw usage(`--name must be 1-24 letters, digits or dashes, got ${JSON.stringify(name)}`);
   const level = flag(args, 'log-level') ?? 'warn';
   if (!LOG_LEVELS.includes(level as LogLevel)) throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const log = createLogger(level as LogLevel);
+  // The name prefixes every tool the client sees: say it even at the default level (warn), unless told to be quiet.
+  if (level !== 'error' && level !== 'silent') {
+    createLogger('info').info(`serving ${command} as upstream "${name}": its tools are ${name}__<tool>${flag(args, 'name') ? '' : ' (--name sets another)'}`, { upstream: name });
+  }
   const config = defaultConfig({
     listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
     dataDir: resolve(flag(args, 'data-dir') ?? defaultWrapDataDir()),
@@ -54,15 +63,17 @@ export async function runWrap(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `npx -y @scope/server-files /tmp` → `server-files`: the package or script name, as a valid upstream name. */
-export function upstreamNameFor(command: string, args: string[]): string {
-  const launchers = new Set(['npx', 'node', 'uvx', 'uv', 'python', 'python3', 'bunx', 'deno', 'pnpm', 'yarn', 'docker']);
-  const base = basename(command);
-  const subject = launchers.has(base) ? args.find((a) => !a.startsWith('-') && a !== 'run') ?? base : base;
-  const clean = basename(subject.replace(/@[^/]*$/, '').replace(/^@/, ''))
-    .replace(/\.(m?[jt]s|py)$/, '')
-    .replace(/[^A-Za-z0-9-]/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 24);
-  return clean || 'upstream';
+/**
+ * Wrap's own options, and the server command: from the first word that is no option of wrap's (a value option
+ * takes its value along), or from after `--`. The MCP Inspector drops the first `--` it sees, so neither may be
+ * required.
+ */
+export function splitWrapArgs(argv: readonly string[]): { options: string[]; command: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return { options: argv.slice(0, i), command: argv.slice(i + 1) };
+    if (!arg.startsWith('-') || arg === '-') return { options: argv.slice(0, i), command: argv.slice(i) };
+    if (!arg.includes('=') && WRAP_VALUES.includes(arg.replace(/^--?/, ''))) i++;
+  }
+  return { options: [...argv], command: [] };
 }
