@@ -133,6 +133,9 @@ describe('policy test with the recorded catalog', () => {
     const withFacts = await gatehouse(['policy', 'test', dir, '--config', config]);
     expect(withFacts.stdout).toContain('2 cases in 1 file: 2 passed, 0 failed');
     expect(withFacts.stdout).toContain(`tool facts from the catalog recorded in ${catalogFile(h.dataDir)}`);
+    // The data dir alone will do (what `gatehouse wrap` keeps in ~/.gatehouse).
+    const fromDataDir = await gatehouse(['policy', 'test', dir, '--data-dir', h.dataDir, '--json']);
+    expect(JSON.parse(fromDataDir.stdout)).toMatchObject({ passed: 2, failed: 0, facts: { from: 'recorded', file: catalogFile(h.dataDir) } });
     // Without the recorded facts the write is not known to be destructive: the first case fails, as it would
     // have before the gateway's facts were used.
     const without = await gatehouse(['policy', 'test', dir]);

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseYamlText, validateYaml } from '../../../config/yaml-file.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { explainCall } from '../../../kernel/verdict.ts';
@@ -8,7 +9,7 @@ import { flag, parseArgs, usage } from '../../args.ts';
 import { gatewayConfigFor, policyPathsFor, takePolicyPaths } from './sources.ts';
 import { toolFactsFor } from './tool-facts.ts';
 
-export const EXPLAIN_HELP = `  gatehouse policy explain --call JSON [--policy FILE|DIR ...] [--config FILE] [--json]
+export const EXPLAIN_HELP = `  gatehouse policy explain --call JSON [--policy FILE|DIR ...] [--config FILE | --data-dir DIR] [--json]
     Decides one call as the live gateway does and shows every rule tried, whether it matched and why not (the
     first criterion that failed), with each when condition's value or error; then the decision: effect, reason,
     remediation, the matching rules, the merged constraints, throttles and approval options, and the snapshot;
@@ -21,18 +22,20 @@ export const EXPLAIN_HELP = `  gatehouse policy explain --call JSON [--policy FI
     states itself win over those.
     --policy FILE|DIR   the bundle to decide with (repeatable); default: the policies of the config
     --config FILE       the gateway's config: its policies, data dir and listen address (default ./gatehouse.yaml)
+    --data-dir DIR      read the tool facts recorded in DIR instead (for \`gatehouse wrap\`: ~/.gatehouse), asking no gateway
     --json              print { decision, rules, verdict, facts, input } as JSON`;
 
 export async function runExplain(argv: string[]): Promise<number> {
   const taken = takePolicyPaths(argv);
-  const args = parseArgs(taken.argv, { values: ['call', 'config'], booleans: ['json'] });
+  const args = parseArgs(taken.argv, { values: ['call', 'config', 'data-dir'], booleans: ['json'] });
   if (args.positionals.length > 0) throw usage(`unexpected argument "${args.positionals[0]}"`);
   const text = flag(args, 'call');
   if (!text) throw usage('missing --call JSON');
   const call = parseCall(text);
   const config = gatewayConfigFor(args);
   const kernel = new Kernel(loadPolicyFiles(policyPathsFor(taken.paths, config)));
-  const { facts, note } = await toolFactsFor(call, config);
+  const dataDir = flag(args, 'data-dir');
+  const { facts, note } = await toolFactsFor(call, dataDir ? { dataDir: resolve(dataDir), http: false } : config);
   const input = resolveCall(call, facts);
   const explained = { input, ...explainCall(kernel, input), facts: note };
   console.log(args.flags.json ? JSON.stringify(explainedJson(explained), null, 2) : formatExplanation(explained));

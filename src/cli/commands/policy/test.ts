@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { loadTestFile, runPolicyTests, testFilesAt, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
@@ -7,7 +7,7 @@ import { flag, parseArgs, usage } from '../../args.ts';
 import { catalogFile, readRecordedCatalog, recordedFacts } from '../../../policy-tools/recorded-catalog.ts';
 import { gatewayConfigFor } from './sources.ts';
 
-export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE] [--strict-coverage] [--json]
+export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE | --data-dir DIR] [--strict-coverage] [--json]
     Loads the bundle from DIR's policy files (default policies/) and runs every *_test.yaml in DIR (or the one
     test FILE, against the policies beside it) through the verdict function the live gateway decides with. A test
     file holds cases:
@@ -20,7 +20,7 @@ export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE] [--
           call: { tool: fs__write_file, args: { path: /etc/passwd } }
           expect: { effect: deny, code: GH_ERR_PATH_DENIED }
     tool is <server>__<tool>; principal defaults to "test", tenant to "default", args to {}. A call may state
-    annotations, riskTags, labels and upstreamUrl (an HTTP upstream's URL, for egress); with --config, the facts it
+    annotations, riskTags, labels and upstreamUrl (an HTTP upstream's URL, for egress); with --config or --data-dir, the facts it
     does not state come from the catalog the gateway recorded (<dataDir>/catalog.json), as live. expect.effect is
     the verdict's: deny too when a constraint (paths, egress, maxArgBytes) refuses the arguments. expect.code, with
     effect deny, is why: GH_ERR_POLICY_DENIED, GH_ERR_PATH_DENIED, GH_ERR_EGRESS_DENIED, GH_ERR_ARGS_TOO_LARGE.
@@ -28,12 +28,13 @@ export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE] [--
     what was expected, what was decided and the deciding rules. Then rule coverage: every rule should match in at
     least one case and not match in another; the rules lacking either are listed.
     Exit 0 when every case passes (coverage gaps are warnings), 1 when a case fails.
-    --config FILE       the gateway's config, for its recorded tool facts
+    --config FILE       the gateway's config, for the tool facts recorded in its data dir
+    --data-dir DIR      the tool facts recorded in DIR (for \`gatehouse wrap\`: ~/.gatehouse)
     --strict-coverage   coverage gaps fail too (exit 1)
     --json              print the results and the coverage as JSON`;
 
 export async function runTest(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['config'], booleans: ['strict-coverage', 'json'] });
+  const args = parseArgs(argv, { values: ['config', 'data-dir'], booleans: ['strict-coverage', 'json'] });
   if (args.positionals.length > 1) throw usage('give one DIR (or one test FILE)');
   const target = args.positionals[0] ?? 'policies';
   if (!existsSync(target)) throw usage(`${target} does not exist`);
@@ -45,16 +46,16 @@ export async function runTest(argv: string[]): Promise<number> {
   }
   const kernel = new Kernel(loadPolicyFiles([policyDir]));
   const cases = testFiles.flatMap(loadTestFile);
-  // Only an explicit --config: a test run does not change with whatever gateway last ran in this folder.
-  const config = flag(args, 'config') === undefined ? undefined : gatewayConfigFor(args);
-  const recorded = config && readRecordedCatalog(config.dataDir);
-  if (config && !recorded) {
-    console.error(`gatehouse policy test: no recorded catalog at ${catalogFile(config.dataDir)}: start the gateway of ${config.file} once, so that it records its tool facts`);
+  // Only when asked for: a test run does not change with whatever gateway last ran in this folder.
+  const dataDir = flag(args, 'data-dir') ?? (flag(args, 'config') === undefined ? undefined : gatewayConfigFor(args)?.dataDir);
+  const recorded = dataDir === undefined ? undefined : readRecordedCatalog(resolve(dataDir));
+  if (dataDir !== undefined && !recorded) {
+    console.error(`gatehouse policy test: no recorded catalog at ${catalogFile(resolve(dataDir))}: start the gateway once, so that it records its tool facts`);
     return 1;
   }
   const report = runPolicyTests(kernel, cases, (tool) => recorded && recordedFacts(recorded, tool));
   const strict = args.flags['strict-coverage'] === true;
-  const facts = config && recorded ? { file: catalogFile(config.dataDir), recordedAt: recorded.recordedAt } : undefined;
+  const facts = dataDir !== undefined && recorded ? { file: catalogFile(resolve(dataDir)), recordedAt: recorded.recordedAt } : undefined;
   if (args.flags.json) console.log(JSON.stringify(jsonReport(report, kernel.snapshot, facts), null, 2));
   else console.log(formatReport(report, testFiles.length, strict, facts));
   return report.failed > 0 || (strict && report.gaps.length > 0) ? 1 : 0;

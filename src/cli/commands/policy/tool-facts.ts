@@ -13,9 +13,9 @@ const ASK_TIMEOUT_MS = 3_000;
  * when it runs (its explain API, which the local user may use on loopback), else read from the catalog it
  * recorded in its data dir. Without a config there is neither, and only the facts the call states count.
  */
-export async function toolFactsFor(call: StatedCall, config: GatewayConfigFacts | undefined): Promise<{ facts: ToolFacts | undefined; note: FactsNote }> {
-  if (!config) return { facts: undefined, note: factsNote(call, false, { from: 'catalog' }, 'no config (--config, or ./gatehouse.yaml) names a gateway to ask or a recorded catalog to read') };
-  let unanswered = 'it serves no HTTP (listen.http: false)';
+export async function toolFactsFor(call: StatedCall, config: Pick<GatewayConfigFacts, 'dataDir' | 'http'> | undefined): Promise<{ facts: ToolFacts | undefined; note: FactsNote }> {
+  if (!config) return { facts: undefined, note: factsNote(call, false, { from: 'catalog' }, 'no config (--config, or ./gatehouse.yaml) or --data-dir names a gateway to ask or a recorded catalog to read') };
+  let unanswered = 'no gateway is asked (listen.http: false, or --data-dir)';
   if (config.http) {
     const url = `http://${config.http.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`;
     const asked = await askGateway(url, call.tool);
