@@ -1,4 +1,5 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -10,4 +11,10 @@ export function writeFileAtomic(path: string, content: string): void {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, content, { mode: 0o600 });
   renameSync(tmp, path);
+}
+
+/** A small file of the data dir, written atomically; the dir is created if it is not there yet. */
+export function writeDataFile(dataDir: string, name: string, content: string): void {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileAtomic(join(dataDir, name), content);
 }

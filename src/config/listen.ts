@@ -11,7 +11,7 @@ const PORT = /^\d{1,5}$/;
  * The config with `listen.http` taken from `start --listen` or else `$GATEHOUSE_LISTEN`, over the file's: the flag
  * wins over the variable, which wins over the file. `HOST:PORT`, or a bare `PORT` on loopback.
  */
-export function withListenOverride(config: GatehouseConfig, flag: string | undefined, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
+export function withListenOverride<C extends Pick<GatehouseConfig, 'listen'>>(config: C, flag: string | undefined, env: NodeJS.ProcessEnv = process.env): C {
   const variable = env[LISTEN_VARIABLE];
   const [value, from] = flag !== undefined ? [flag, '--listen'] : variable ? [variable, LISTEN_VARIABLE] : [undefined, ''];
   if (value === undefined) return config;

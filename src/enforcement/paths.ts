@@ -1,6 +1,6 @@
 import type { PathConstraint } from '../kernel/constraints.ts';
 import { namedStrings, valuesWhere, type ArgumentValue } from './argument-values.ts';
-import { pathPattern, readPath, RELATIVE_PATH, type PathReading } from '../kernel/paths.ts';
+import { pathPattern, readPath, RELATIVE_PATH, type PathPattern, type PathReading } from '../kernel/paths.ts';
 import { quoted, refusal } from './refusal.ts';
 
 // Path constraints are checked lexically, on kernel/paths.ts's readings of each path argument (the same CEL's
@@ -55,9 +55,22 @@ function checkPath({ at, value }: ArgumentValue, constraint: PathConstraint): vo
     if (allow && !allow.some((p) => p.matches(form))) throw deny(`${quoted(form)} is not under an allowed path (${constraint.allow!.join(', ')})`);
     if (!denied) continue;
     const folded = foldPath(form);
-    const hit = denied.find((p) => pathPattern(p).matches(form) || pathPattern(foldPath(p)).matches(folded));
+    const hit = denied.find((p) => pathPattern(p).matches(form) || foldedPattern(p).matches(folded));
     if (hit) throw deny(`${quoted(form)} matches the denied pattern ${hit}`);
   }
+}
+
+const foldedPatterns = new Map<string, PathPattern>();
+
+/** A deny glob as a case-insensitive filesystem reads it, folded once per pattern (the pattern cache is bounded). */
+function foldedPattern(pattern: string): PathPattern {
+  let compiled = foldedPatterns.get(pattern);
+  if (!compiled) {
+    if (foldedPatterns.size > 1000) foldedPatterns.clear();
+    compiled = pathPattern(foldPath(pattern));
+    foldedPatterns.set(pattern, compiled);
+  }
+  return compiled;
 }
 
 /** How a case-insensitive, trailing-dot-forgiving filesystem (Windows, default macOS) may read a path. */

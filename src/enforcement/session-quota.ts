@@ -25,12 +25,25 @@ export class SessionQuotas {
 
   /** Counts the call against every quota; throws GH_ERR_SESSION_QUOTA if one is used up. */
   async take(quotas: readonly SessionQuota[], caller: QuotaCaller): Promise<void> {
-    const scope = caller.sessionId ? ['session', caller.sessionId] : ['principal', caller.principal];
-    const counts = await Promise.all(quotas.map((q) => this.store.increment(counterKey('quota', q.ruleId, caller.tenant, ...scope), { ttlMs: SESSION_QUOTA_TTL_MS })));
-    const i = quotas.findIndex((q, k) => counts[k] > q.limit);
-    if (i >= 0) {
-      const { ruleId, limit } = quotas[i];
-      throw refusal('GH_ERR_SESSION_QUOTA', `Rule ${ruleId} allows at most ${limit} such calls per session, and this ${caller.sessionId ? 'session' : 'caller'} has used them all. Do not retry in this session.`, { ruleId });
-    }
+    const counts = await Promise.all(quotas.map((q) => this.store.increment(key(q, caller), { ttlMs: SESSION_QUOTA_TTL_MS })));
+    refuseUsedUp(quotas, counts, caller);
   }
+
+  /** Throws what `take` would throw for this call now, counting nothing (a call held for a human uses up nothing). */
+  async peek(quotas: readonly SessionQuota[], caller: QuotaCaller): Promise<void> {
+    const counts = await Promise.all(quotas.map(async (q) => ((await this.store.get<number>(key(q, caller))) ?? 0) + 1));
+    refuseUsedUp(quotas, counts, caller);
+  }
+}
+
+function key(quota: SessionQuota, caller: QuotaCaller): string {
+  const scope = caller.sessionId ? ['session', caller.sessionId] : ['principal', caller.principal];
+  return counterKey('quota', quota.ruleId, caller.tenant, ...scope);
+}
+
+function refuseUsedUp(quotas: readonly SessionQuota[], counts: readonly number[], caller: QuotaCaller): void {
+  const i = quotas.findIndex((q, k) => counts[k] > q.limit);
+  if (i < 0) return;
+  const { ruleId, limit } = quotas[i];
+  throw refusal('GH_ERR_SESSION_QUOTA', `Rule ${ruleId} allows at most ${limit} such calls per session, and this ${caller.sessionId ? 'session' : 'caller'} has used them all. Do not retry in this session.`, { ruleId });
 }

@@ -27,21 +27,40 @@ export class RateLimiter {
   async take(specs: readonly ThrottleSpec[], subject: ThrottleSubject): Promise<void> {
     const now = this.clock.now();
     const starts = specs.map((spec) => now - (now % spec.windowMs));
-    const counts = await Promise.all(specs.map((spec, i) => this.store.increment(counterKey('throttle', spec.ruleId, spec.per, ...who(spec, subject), String(starts[i])), { ttlMs: spec.windowMs })));
-    let over: { spec: ThrottleSpec; retryAfterMs: number } | undefined;
-    for (let i = 0; i < specs.length; i++) {
-      const retryAfterMs = starts[i] + specs[i].windowMs - now;
-      if (counts[i] > specs[i].limit && (!over || retryAfterMs > over.retryAfterMs)) over = { spec: specs[i], retryAfterMs };
-    }
-    if (over) {
-      const { spec, retryAfterMs } = over;
-      throw refusal(
-        'GH_ERR_THROTTLED',
-        `Rate limited by rule ${spec.ruleId}: at most ${spec.limit} calls per ${duration(spec.windowMs)} ${PER[spec.per]}. Retry after ${Math.ceil(retryAfterMs / 1000)} s (retryAfterMs: ${retryAfterMs}).`,
-        { ruleId: spec.ruleId, retryAfterMs },
-      );
-    }
+    const counts = await Promise.all(specs.map((spec, i) => this.store.increment(this.key(spec, subject, starts[i]), { ttlMs: spec.windowMs })));
+    refuseOver(specs, counts, starts, now);
   }
+
+  /**
+   * Throws what `take` would throw for this call now, counting nothing: a call held for a human is refused at once
+   * when its limits are already used up, and uses none of them while it waits.
+   */
+  async peek(specs: readonly ThrottleSpec[], subject: ThrottleSubject): Promise<void> {
+    const now = this.clock.now();
+    const starts = specs.map((spec) => now - (now % spec.windowMs));
+    const counts = await Promise.all(specs.map(async (spec, i) => ((await this.store.get<number>(this.key(spec, subject, starts[i]))) ?? 0) + 1));
+    refuseOver(specs, counts, starts, now);
+  }
+
+  private key(spec: ThrottleSpec, subject: ThrottleSubject, start: number): string {
+    return counterKey('throttle', spec.ruleId, spec.per, ...who(spec, subject), String(start));
+  }
+}
+
+/** Throws GH_ERR_THROTTLED for the spec whose window ends last among those the counts put over their limit. */
+function refuseOver(specs: readonly ThrottleSpec[], counts: readonly number[], starts: readonly number[], now: number): void {
+  let over: { spec: ThrottleSpec; retryAfterMs: number } | undefined;
+  for (let i = 0; i < specs.length; i++) {
+    const retryAfterMs = starts[i] + specs[i].windowMs - now;
+    if (counts[i] > specs[i].limit && (!over || retryAfterMs > over.retryAfterMs)) over = { spec: specs[i], retryAfterMs };
+  }
+  if (!over) return;
+  const { spec, retryAfterMs } = over;
+  throw refusal(
+    'GH_ERR_THROTTLED',
+    `Rate limited by rule ${spec.ruleId}: at most ${spec.limit} calls per ${duration(spec.windowMs)} ${PER[spec.per]}. Retry after ${Math.ceil(retryAfterMs / 1000)} s (retryAfterMs: ${retryAfterMs}).`,
+    { ruleId: spec.ruleId, retryAfterMs },
+  );
 }
 
 const PER: Record<ThrottleSpec['per'], string> = { principal: 'for each caller', tenant: 'for the whole tenant', tool: 'for this tool' };

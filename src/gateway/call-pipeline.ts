@@ -24,6 +24,7 @@ import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts'
 import { impliedRiskTags } from '../kernel/hints.ts';
 import { IDEMPOTENT_LABEL, isIdempotentTool } from '../scheduler/idempotency.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
+import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall, ReplyChannel } from './call.ts';
 import { errorResult, withJobMeta } from './tool-results.ts';
@@ -155,7 +156,7 @@ export class CallPipeline {
     jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
 
     const now = this.clock.now();
-    const input: DecisionInput = { tenant, principal, server: entry.server, tool: entry.id, annotations: entry.facts.annotations, riskTags: entry.facts.riskTags, labels: entry.facts.labels, args: call.arguments, now };
+    const input = decisionInput(call, entry, now);
     let decision: Decision;
     try {
       decision = kernel.decide(input);
@@ -165,9 +166,13 @@ export class CallPipeline {
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
     if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
+    // The constraints on the arguments, checked before anyone is asked (and again by the executor); outside the
+    // decision's budget, since they read every argument.
+    const { refusal } = verdictOf(input, decision);
     // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments as `audit.recordArguments` says).
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
+    if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
     jobs.note(jobId, 'job.decided', 'kernel', decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
@@ -177,6 +182,14 @@ export class CallPipeline {
       return {
         result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${reason.replace(/[.\s]+$/, '')}.${remediation ? ` ${remediation}` : ''}${failedConditions(decision)}`, { 'gatehouse/job': jobMeta }, remediation ? { remediation } : undefined),
       };
+    }
+
+    // A call that could never run is refused now, whatever the decision: nobody is asked, nothing is counted.
+    if (refusal) return this.refuse(jobId, jobMeta, refusal.code, refusal.message, refusalDetail(refusal));
+    // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
+    if (decision.effect === 'require_approval' && call.executeFor === undefined && (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length)) {
+      const refused = await this.countCall(call, entry, decision, 'peek');
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
     // A call the gateway runs on approval passes the gate whatever the policy now says, so its claim is taken.
@@ -206,13 +219,9 @@ export class CallPipeline {
     }
 
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
-    // A call the executor then refuses for its arguments (paths, egress, size) has counted.
     if (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length) {
-      const refused = await this.countCall(call, entry, decision);
-      if (refused) {
-        jobs.move(jobId, 'DENIED', 'enforcement', { errorCode: refused.code, reason: refused.message, ...refused.data });
-        return { result: errorResult(refused.code, refused.message, { 'gatehouse/job': jobMeta }, refused.data as RefusalDetail | undefined) };
-      }
+      const refused = await this.countCall(call, entry, decision, 'take');
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
     const outcome = await this.dispatch(call, entry, jobId, decision, jobMeta);
@@ -263,13 +272,25 @@ export class CallPipeline {
     return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', `The safety kernel could not decide on this call (${reason}), so it was denied. Try again later.`) };
   }
 
-  /** Applies the decision's throttles and session quotas. A refusal, or any failure to count (fail closed), comes back. */
-  private async countCall(call: NormalizedCall, entry: CatalogEntry, decision: Decision): Promise<GatewayError | undefined> {
+  /**
+   * A call refused by an enforced constraint or limit: it ends DENIED, audited with the constraint's code and
+   * detail (and `reason` where the message quotes no argument value).
+   */
+  private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): CallOutcome {
+    this.deps.jobs.move(jobId, 'DENIED', 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
+    return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
+  }
+
+  /**
+   * Applies the decision's throttles and session quotas (`take`), or only asks whether they would admit the call
+   * (`peek`, counting nothing). A refusal, or any failure to read the counts (fail closed), comes back.
+   */
+  private async countCall(call: NormalizedCall, entry: CatalogEntry, decision: Decision, mode: 'take' | 'peek'): Promise<GatewayError | undefined> {
     const { tenant, principal, sessionId } = call.caller;
     try {
-      if (decision.throttles?.length) await this.limiter.take(decision.throttles, { tenant, principal, tool: entry.id });
+      if (decision.throttles?.length) await this.limiter[mode](decision.throttles, { tenant, principal, tool: entry.id });
       const quotas = decision.constraints.maxCallsPerSession;
-      if (quotas?.length) await this.quotas.take(quotas, { tenant, principal, ...(sessionId ? { sessionId } : {}) });
+      if (quotas?.length) await this.quotas[mode](quotas, { tenant, principal, ...(sessionId ? { sessionId } : {}) });
       return undefined;
     } catch (err) {
       const error = asGatewayError(err);
@@ -363,6 +384,19 @@ export function traceIdOf(traceparent: unknown): string | undefined {
   if (typeof traceparent !== 'string') return undefined;
   const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent.trim());
   return match && !/^0+$/.test(match[1]) ? match[1] : undefined;
+}
+
+/** What the kernel and the constraint checks decide a call on: the call, and the tool facts of the catalog. */
+function decisionInput(call: NormalizedCall, entry: CatalogEntry, now: number): DecisionInput {
+  const { facts } = entry;
+  const input: DecisionInput = { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels, args: call.arguments, now };
+  if (facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
+  return input;
+}
+
+/** What the audit trail keeps of a refusal: which constraint and argument, not the message, which quotes the value. */
+function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
+  return { ...(ruleId ? { ruleId } : {}), ...(argument ? { argument } : {}) };
 }
 
 /** The job's risk tags: those the tool's annotations imply, read as the kernel reads them, plus the declared ones. */

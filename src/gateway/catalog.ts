@@ -32,6 +32,8 @@ export interface ToolFacts {
   annotations: ToolAnnotations | undefined;
   riskTags: string[];
   labels: Record<string, string>;
+  /** An HTTP upstream's URL origin, which egress constraints check (see DecisionInput.upstreamUrl). */
+  upstreamUrl?: string;
 }
 
 /** Gives the facts of one upstream tool from its definition (the config's overrides applied). */

@@ -17,7 +17,8 @@ import { Executor } from '../scheduler/executor.ts';
 import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from './call-pipeline.ts';
-import { ToolCatalog } from './catalog.ts';
+import { ToolCatalog, type ToolFacts } from './catalog.ts';
+import { recordCatalog } from '../policy-tools/recorded-catalog.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { UpstreamDirectory } from './upstream-directory.ts';
 import { ResourceSubscriptions } from './resource-subscriptions.ts';
@@ -62,6 +63,11 @@ export interface GatewayPorts {
   ledger?: JobLedger;
   /** Distributed mode: the state of the links this replica needs (NATS, Redis) and of the pools, for `/healthz`. */
   links?: () => LinksHealth;
+  /**
+   * Keeps the catalog's tool facts (JSON, see policy-tools/recorded-catalog.ts) where the CLI reads them when no
+   * gateway answers: `<dataDir>/catalog.json`. Called at start and whenever the catalog changes.
+   */
+  recordCatalog?: (json: string) => void;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -217,6 +223,20 @@ export class Gateway {
     return { url, hint };
   }
 
+  /** The live catalog's facts of a namespaced tool (`<server>__<tool>`): what the kernel decides its calls on. */
+  toolFacts = (tool: string): ToolFacts | undefined => this.catalog.entries().find((e) => e.id === tool)?.facts;
+
+  /** Records the catalog's tool facts for the CLI; a failure costs only that record, so it is logged, not thrown. */
+  private recordCatalog(): void {
+    const record = this.ports.recordCatalog;
+    if (!record) return;
+    try {
+      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now()), null, 2));
+    } catch (err) {
+      this.log.warn('could not record the tool catalog for `policy explain` and `policy test`', { error: (err as Error).message });
+    }
+  }
+
   /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */
   reloadPolicy(actor = 'operator'): ReloadOutcome {
     return this.policies.reload(actor);
@@ -231,7 +251,9 @@ export class Gateway {
     // Other replicas ask this one about the 2025 tasks it runs.
     this.taskAnswers = this.taskRelay.serve();
     this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
+    this.catalog.onChange(() => this.recordCatalog());
     await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
+    this.recordCatalog(); // also when nothing was listed: a record of an earlier run must not stand for this one
     // Approvals also expire when read; the sweep only records expiry on time, so a failure is worth a warning.
     this.sweeper = setInterval(() => void this.approvals.expireDue().catch((err: Error) => this.log.warn(`could not sweep expired approvals: ${err.message}`)), APPROVAL_SWEEP_MS);
     this.sweeper.unref();

@@ -268,6 +268,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   await registerApproverRoutes(app, {
     approvals: gateway.approvals,
     kernel: gateway.kernel,
+    toolFacts: gateway.toolFacts,
     host: options.host,
     apiKeys: options.apiKeys,
     anonymous: options.anonymous,

@@ -16,6 +16,11 @@ export interface DecisionInput {
   riskTags?: string[];
   /** Labels of the upstream, from config. */
   labels?: Record<string, string>;
+  /**
+   * For an HTTP upstream, its URL's origin (scheme, host, port: no credentials, path or query). Egress constraints
+   * check it (an HTTP upstream is itself egress); the rules do not read it.
+   */
+  upstreamUrl?: string;
   /** The call's arguments; undefined when deciding whether to list a tool at all. */
   args: Record<string, unknown> | undefined;
   /** The decision time (ms since the epoch), which CEL sees as `now`. Recorded, so a replay uses the same time. */

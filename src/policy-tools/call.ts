@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
+import type { ToolFacts } from '../gateway/catalog.ts';
+import { urlOrigin } from '../gateway/tool-facts.ts';
 
 const annotations = annotationMatchSchema.extend({ title: z.string().optional() });
 
@@ -18,8 +20,10 @@ const instant = z.union([
 ]);
 
 /**
- * A call as a policy author writes it (a test case's `call`, or `policy explain --call`): the namespaced tool,
- * with the caller and the facts the gateway would supply filled in with defaults.
+ * A call as a policy author writes it (a test case's `call`, `policy explain --call`, the explain API's body):
+ * the namespaced tool, with the caller filled in with defaults. The tool facts (annotations, risk tags, labels,
+ * an HTTP upstream's URL) are present only where the call states them: the rest come from the gateway's catalog
+ * (see `resolveCall`).
  */
 export const callSchema = z
   .strictObject({
@@ -30,20 +34,44 @@ export const callSchema = z
     annotations: annotations.optional(),
     riskTags: z.array(z.string().min(1)).optional(),
     labels: z.record(z.string(), z.string()).optional(),
+    upstreamUrl: z.url({ protocol: /^https?$/, error: 'expected the http:// or https:// URL of an HTTP upstream' }).optional(),
     now: instant.optional(),
   })
   .transform(
-    (call): DecisionInput => ({
+    (call): StatedCall => ({
       tenant: call.tenant,
       principal: call.principal,
       server: call.tool.slice(0, call.tool.indexOf('__')),
       tool: call.tool,
-      annotations: call.annotations,
+      ...(call.annotations ? { annotations: call.annotations } : {}),
       ...(call.riskTags ? { riskTags: call.riskTags } : {}),
       ...(call.labels ? { labels: call.labels } : {}),
+      ...(call.upstreamUrl ? { upstreamUrl: urlOrigin(call.upstreamUrl) } : {}),
       args: call.args,
       ...(call.now !== undefined ? { now: call.now } : {}),
     }),
   );
 
 export type CallSpec = z.input<typeof callSchema>;
+
+/** A call with the facts it states, and no others: a DecisionInput once `resolveCall` has filled in the rest. */
+export type StatedCall = Omit<DecisionInput, 'annotations'> & Partial<Pick<DecisionInput, 'annotations'>>;
+
+const FACTS = ['annotations', 'riskTags', 'labels', 'upstreamUrl'] as const;
+
+/** The facts a call states itself (which win over the catalog's). */
+export const statedFacts = (call: StatedCall): (typeof FACTS)[number][] => FACTS.filter((key) => call[key] !== undefined);
+
+/**
+ * The call with the tool's facts from a catalog (the gateway's live one, or the one it recorded) where the call
+ * states none: each fact the call states wins whole (stated annotations replace the catalog's, not merge).
+ */
+export function resolveCall(call: StatedCall, facts: ToolFacts | undefined): DecisionInput {
+  const input: DecisionInput = { annotations: facts?.annotations, ...call };
+  if (facts) {
+    if (call.riskTags === undefined && facts.riskTags.length > 0) input.riskTags = facts.riskTags;
+    if (call.labels === undefined && Object.keys(facts.labels).length > 0) input.labels = facts.labels;
+    if (call.upstreamUrl === undefined && facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
+  }
+  return input;
+}

@@ -3,6 +3,8 @@ import { REDACTED } from '../enforcement/redact.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { EFFECTS, type Effect } from '../kernel/effect.ts';
 import type { Kernel } from '../kernel/kernel.ts';
+import { explainCall } from '../kernel/verdict.ts';
+import type { ErrorCode } from '../errors.ts';
 import { decidingRules, sameRuleIds } from './explanation.ts';
 
 const EXAMPLES = 3;
@@ -14,11 +16,18 @@ export interface ReplayExample {
   at: number;
 }
 
-/** Recorded decisions that the draft changes the same way: from one effect to another, by the same draft rules. */
+/**
+ * Recorded verdicts that the draft changes the same way: from one effect (and denial code) to another, by the same
+ * draft rules. A call a constraint refused counts as `deny` with the constraint's code.
+ */
 export interface ReplayGroup {
   from: Effect;
   to: Effect;
-  /** The draft's deciding rules (empty: its default applied). */
+  /** Why the recorded call was denied: GH_ERR_POLICY_DENIED, or the constraint's code. */
+  fromCode?: ErrorCode;
+  /** Why the draft denies it. */
+  toCode?: ErrorCode;
+  /** The draft's deciding rules (empty: its default applied); for a constraint's refusal, the refusing rule. */
   ruleIds: string[];
   count: number;
   examples: ReplayExample[];
@@ -30,10 +39,10 @@ export interface ReplayReport {
   /** `job.decided` records in the window. */
   decisions: number;
   replayed: number;
-  /** Decisions recorded without their input (older records) or arguments (`audit.recordArguments: false`): not replayable. */
+  /** Decisions recorded without their input (older records) or arguments (`audit.recordArguments: digest`): not replayable. */
   skipped: number;
   unchanged: number;
-  /** Decisions whose effect changes. */
+  /** Decisions whose verdict changes: its effect, or the code it is denied with. */
   changed: number;
   /** Decisions whose effect stays but whose matching rules differ. */
   sameEffectDifferentRules: number;
@@ -50,9 +59,9 @@ export interface ReplayOptions {
 }
 
 /**
- * Re-decides recorded `job.decided` events under a draft bundle and groups the ones that change. The recorded
- * input carries the decision time, so time conditions see the original `now`; the arguments are as recorded,
- * that is, redacted.
+ * Re-decides recorded `job.decided` events under a draft bundle, through the verdict function the live gateway
+ * uses, and groups the ones that change. The recorded input carries the tool facts the gateway decided on and
+ * the decision time, so time conditions see the original `now`; the arguments are as recorded, that is, redacted.
  */
 export async function replayDecisions(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
@@ -84,15 +93,17 @@ export async function replayDecisions(
     }
     report.replayed++;
     if (hasRedacted(input.args)) report.redacted++;
-    const explanation = draft.explain({ ...input, now: input.now ?? record.at });
-    const { effect, ruleIds } = explanation.decision;
+    // The same verdict function as the live gateway's, on the facts it recorded with the decision.
+    const { explanation, verdict } = explainCall(draft, { ...input, now: input.now ?? record.at });
+    const { ruleIds } = explanation.decision;
+    const now: Outcome = { effect: verdict.effect, code: verdict.code };
     const example = { jobId: record.jobId, tenant: record.tenant, tool: input.tool, at: record.at };
-    if (effect !== recorded.effect) {
+    if (now.effect !== recorded.effect || now.code !== recorded.code) {
       report.changed++;
-      addTo(groups, recorded.effect, effect, decidingRules(explanation), example);
+      addTo(groups, recorded, now, verdict.refusal ? (verdict.refusal.ruleId ? [verdict.refusal.ruleId] : []) : decidingRules(explanation), example);
     } else if (!sameRuleIds(ruleIds, recorded.ruleIds)) {
       report.sameEffectDifferentRules++;
-      addTo(ruleGroups, effect, effect, ruleIds, example);
+      addTo(ruleGroups, now, now, ruleIds, example);
     } else {
       report.unchanged++;
     }
@@ -102,10 +113,19 @@ export async function replayDecisions(
   return report;
 }
 
-function addTo(groups: Map<string, ReplayGroup>, from: Effect, to: Effect, ruleIds: string[], example: ReplayExample): void {
-  const key = JSON.stringify([from, to, ruleIds]);
+/** A verdict as replay compares it: the effect, and the code of a denial. */
+interface Outcome {
+  effect: Effect;
+  code?: ErrorCode;
+}
+
+function addTo(groups: Map<string, ReplayGroup>, from: Outcome, to: Outcome, ruleIds: string[], example: ReplayExample): void {
+  const key = JSON.stringify([from.effect, from.code, to.effect, to.code, ruleIds]);
   let group = groups.get(key);
-  if (!group) groups.set(key, (group = { from, to, ruleIds, count: 0, examples: [] }));
+  if (!group) {
+    group = { from: from.effect, to: to.effect, ...(from.code ? { fromCode: from.code } : {}), ...(to.code ? { toCode: to.code } : {}), ruleIds, count: 0, examples: [] };
+    groups.set(key, group);
+  }
   group.count++;
   if (group.examples.length < EXAMPLES) group.examples.push(example);
 }
@@ -123,15 +143,19 @@ function recordedInput(record: AuditRecord): DecisionInput | undefined {
   const input = record.data.input;
   if (!isObject(input) || typeof input.tool !== 'string' || typeof input.server !== 'string') return undefined;
   if (typeof input.tenant !== 'string' || typeof input.principal !== 'string') return undefined;
-  // Recorded without its arguments (audit.recordArguments: false): a condition on args could not be re-decided.
+  // Recorded without its arguments (audit.recordArguments: digest): a condition on args could not be re-decided.
   if (!isObject(input.args)) return undefined;
   return input as unknown as DecisionInput;
 }
 
-function recordedDecision(record: AuditRecord): { effect: Effect; ruleIds: string[] } | undefined {
-  const { effect, ruleIds } = record.data;
+/** The recorded verdict: the decision's effect, or `deny` with the constraint's code when one refused the call. */
+function recordedDecision(record: AuditRecord): (Outcome & { ruleIds: string[] }) | undefined {
+  const { effect, ruleIds, refusal } = record.data;
   if (!isEffect(effect)) return undefined;
-  return { effect, ruleIds: Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [] };
+  const ids = Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [];
+  const refused = isObject(refusal) && typeof refusal.code === 'string' ? (refusal.code as ErrorCode) : undefined;
+  if (refused) return { effect: 'deny', code: refused, ruleIds: ids };
+  return { effect, ...(effect === 'deny' ? { code: 'GH_ERR_POLICY_DENIED' as const } : {}), ruleIds: ids };
 }
 
 /** Whether the arguments hold a value (or, for a pattern, part of a string) the gateway redacted before recording them. */

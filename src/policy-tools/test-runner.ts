@@ -3,19 +3,29 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadYamlFile, validateYaml } from '../config/yaml-file.ts';
 import { EFFECTS, type Effect } from '../kernel/effect.ts';
-import type { DecisionInput } from '../kernel/decision.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { callSchema } from './call.ts';
+import { explainCall, type ConstraintRefusal } from '../kernel/verdict.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { ToolFacts } from '../gateway/catalog.ts';
+import { callSchema, resolveCall, type StatedCall } from './call.ts';
 import { decidingRules, sameRuleIds } from './explanation.ts';
+
+/** The codes a denial can be expected with: the policy's own, or a constraint's on the arguments. */
+export const EXPECTABLE_CODES = ['GH_ERR_POLICY_DENIED', 'GH_ERR_PATH_DENIED', 'GH_ERR_EGRESS_DENIED', 'GH_ERR_ARGS_TOO_LARGE', 'GH_ERR_INVALID_ARGUMENTS'] as const;
 
 const caseSchema = z.strictObject({
   name: z.string().min(1),
   call: callSchema,
-  expect: z.strictObject({
-    effect: z.enum(EFFECTS),
-    /** Compared as a set with the decision's rule ids (every matching rule); absent means not checked. */
-    ruleIds: z.array(z.string()).optional(),
-  }),
+  expect: z
+    .strictObject({
+      /** The verdict's effect: `deny` too when a constraint refuses the call's arguments. */
+      effect: z.enum(EFFECTS),
+      /** Compared as a set with the decision's rule ids (every matching rule); absent means not checked. */
+      ruleIds: z.array(z.string()).optional(),
+      /** Why the call is denied: GH_ERR_POLICY_DENIED, or the refusing constraint's code; absent means not checked. */
+      code: z.enum(EXPECTABLE_CODES).optional(),
+    })
+    .refine((e) => e.code === undefined || e.effect === 'deny', { path: ['code'], message: 'a code is expected with effect: deny only' }),
 });
 
 const testFileSchema = z.strictObject({
@@ -32,8 +42,9 @@ export interface PolicyTestCase {
   name: string;
   file: string;
   line: number | undefined;
-  input: DecisionInput;
-  expect: { effect: Effect; ruleIds?: string[] };
+  /** The call with the facts it states; the rest come from the recorded catalog, when one is used. */
+  input: StatedCall;
+  expect: { effect: Effect; ruleIds?: string[]; code?: ErrorCode };
 }
 
 /** The policy tests of a folder (its `*_test.yaml` and `*_test.yml` files, sorted), or the one test file named. */
@@ -55,7 +66,16 @@ export function loadTestFile(file: string): PolicyTestCase[] {
 export interface CaseResult {
   case: PolicyTestCase;
   passed: boolean;
+  /** The verdict's effect: the decision's, or `deny` when a constraint refuses the arguments. */
   effect: Effect;
+  /** Why a denied call is denied (see Verdict.code). */
+  code?: ErrorCode;
+  /** The constraint that refused the arguments, if one did. */
+  refusal?: ConstraintRefusal;
+  /** The kernel's effect, before the constraint check. */
+  decided: Effect;
+  /** Whether the tool's facts came from the recorded catalog (for the facts the call does not state itself). */
+  recorded: boolean;
   ruleIds: string[];
   reason: string;
   /** The matching rules whose effect won. */
@@ -80,22 +100,32 @@ export interface TestReport {
   gaps: RuleCoverage[];
 }
 
-/** Runs the cases against the kernel and records, for every rule of its bundle, which cases did and did not match it. */
-export function runPolicyTests(kernel: Kernel, cases: readonly PolicyTestCase[]): TestReport {
+/**
+ * Runs the cases through the verdict function, as the live gateway decides (the tool facts of `facts`, a recorded
+ * catalog, where a case states none), and records, for every rule of the bundle, which cases did and did not
+ * match it.
+ */
+export function runPolicyTests(kernel: Kernel, cases: readonly PolicyTestCase[], facts: (tool: string) => ToolFacts | undefined = () => undefined): TestReport {
   const coverage = new Map<string, RuleCoverage>(kernel.bundle.rules.map((r) => [r.id, { id: r.id, positive: [], negative: [] }]));
   const results = cases.map((c): CaseResult => {
-    const explanation = kernel.explain(c.input);
+    const known = facts(c.input.tool);
+    const { explanation, verdict } = explainCall(kernel, resolveCall(c.input, known));
     const { decision } = explanation;
     for (const trace of explanation.rules) {
       const entry = coverage.get(trace.id);
       if (!entry) coverage.set(trace.id, { id: trace.id, positive: trace.matched ? [c.name] : [], negative: trace.matched ? [] : [c.name] });
       else (trace.matched ? entry.positive : entry.negative).push(c.name);
     }
-    const passed = decision.effect === c.expect.effect && (c.expect.ruleIds === undefined || sameRuleIds(c.expect.ruleIds, decision.ruleIds));
+    const passed =
+      verdict.effect === c.expect.effect && (c.expect.ruleIds === undefined || sameRuleIds(c.expect.ruleIds, decision.ruleIds)) && (c.expect.code === undefined || c.expect.code === verdict.code);
     return {
       case: c,
       passed,
-      effect: decision.effect,
+      effect: verdict.effect,
+      ...(verdict.code ? { code: verdict.code } : {}),
+      ...(verdict.refusal ? { refusal: verdict.refusal } : {}),
+      decided: decision.effect,
+      recorded: known !== undefined,
       ruleIds: decision.ruleIds,
       reason: decision.reason,
       deciding: decidingRules(explanation),

@@ -10,6 +10,7 @@ import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { spillToDataDir } from '../../adapters/memory/audit-spill.ts';
+import { writeDataFile } from '../../adapters/memory/atomic-file.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
 import type { AuditStore, Bus, JobLedger, Upstream } from '../ports.ts';
 import { ApprovalService } from '../approvals/service.ts';
@@ -21,6 +22,7 @@ import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { PoolUpstream } from '../gateway/pool-upstream.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
+import { CATALOG_FILE } from '../policy-tools/recorded-catalog.ts';
 import { WorkerRegistry } from '../scheduler/worker-registry.ts';
 import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
@@ -79,6 +81,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         clock: systemClock,
         upstreams,
         ledger,
+        recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),

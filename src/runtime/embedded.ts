@@ -9,6 +9,7 @@ import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
 import { spillToDataDir } from '../../adapters/memory/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
+import { writeDataFile } from '../../adapters/memory/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
@@ -20,6 +21,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
+import { CATALOG_FILE } from '../policy-tools/recorded-catalog.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -49,6 +51,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       clock: systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),
+      recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
     },
     log,

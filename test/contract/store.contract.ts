@@ -48,6 +48,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store> |
       await store.close();
     });
 
+    it('get reads a counter as its number, without counting (what a peek at a limit reads)', async () => {
+      const store = await makeStore();
+      expect(await store.get('rate:peek')).toBeUndefined();
+      await store.increment('rate:peek', { ttlMs: 60_000 });
+      await store.increment('rate:peek', { ttlMs: 60_000 });
+      expect(await store.get('rate:peek')).toBe(2);
+      expect(await store.get('rate:peek')).toBe(2);
+      await store.close();
+    });
+
     it('increment keeps the expiry of the first increment, then starts again', async () => {
       const store = await makeStore();
       expect(await store.increment('rate:w', { ttlMs: 100 })).toBe(1);

@@ -90,3 +90,28 @@ describe('session quotas', () => {
     expect(await outcome(quotas.take([{ ruleId: 'other', limit: 1 }], { tenant: 't', principal: 'ann', sessionId: 's1' }))).toBe('ok');
   });
 });
+
+describe('peeking at the limits', () => {
+  it('says what take would say, and counts nothing', async () => {
+    const clock = fakeClock(1_800_000_000_000);
+    const store = new MemoryStore(clock);
+    const limiter = new RateLimiter(store, clock);
+    const quotas = new SessionQuotas(store);
+    const quota = [{ ruleId: 'q', limit: 1 }];
+    const caller = { tenant: 't', principal: 'ann', sessionId: 's1' };
+    // However often a held call peeks, the limits stay whole.
+    for (let i = 0; i < 5; i++) {
+      expect(await outcome(limiter.peek([minute], ann))).toBe('ok');
+      expect(await outcome(quotas.peek(quota, caller))).toBe('ok');
+    }
+    expect(await outcome(limiter.take([minute], ann))).toBe('ok');
+    expect(await outcome(limiter.take([minute], ann))).toBe('ok');
+    expect(await outcome(quotas.take(quota, caller))).toBe('ok');
+    // Used up: a peek refuses exactly as the next take would, with the same retry-after.
+    clock.advance(15_000);
+    expect(await outcome(limiter.peek([minute], ann))).toEqual({ code: 'GH_ERR_THROTTLED', data: { ruleId: 'rl', retryAfterMs: 45_000 } });
+    expect(await outcome(quotas.peek(quota, caller))).toEqual({ code: 'GH_ERR_SESSION_QUOTA', data: { ruleId: 'q' } });
+    expect(await outcome(quotas.peek(quota, { ...caller, sessionId: 's2' }))).toBe('ok');
+    expect(await outcome(limiter.take([minute], ann))).toEqual({ code: 'GH_ERR_THROTTLED', data: { ruleId: 'rl', retryAfterMs: 45_000 } });
+  });
+});

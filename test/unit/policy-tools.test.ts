@@ -9,7 +9,7 @@ import { isGatewayError } from '../../src/errors.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
 import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/policy-tools/test-runner.ts';
 import { replayDecisions } from '../../src/policy-tools/replay.ts';
-import { callSchema } from '../../src/policy-tools/call.ts';
+import { callSchema, type StatedCall } from '../../src/policy-tools/call.ts';
 import { parseSince } from '../../src/cli/commands/policy/replay.ts';
 import { takePolicyPaths } from '../../src/cli/commands/policy/sources.ts';
 
@@ -28,8 +28,8 @@ function dirWith(files: Record<string, string>): string {
   return dir;
 }
 
-const call = (tool: string, extra: Partial<DecisionInput> = {}): DecisionInput => callSchema.parse({ tool, ...extra });
-const testCase = (name: string, input: DecisionInput, effect: PolicyTestCase['expect']['effect'], ruleIds?: string[]): PolicyTestCase => ({
+const call = (tool: string, extra: Partial<DecisionInput> = {}): StatedCall => callSchema.parse({ tool, ...extra });
+const testCase = (name: string, input: StatedCall, effect: PolicyTestCase['expect']['effect'], ruleIds?: string[]): PolicyTestCase => ({
   name,
   file: 't_test.yaml',
   line: 1,
@@ -115,14 +115,14 @@ describe('policy test runner', () => {
 
 describe('replay', () => {
   let seq = 0;
-  const decided = (tenant: string, input: DecisionInput | undefined, effect: string, ruleIds: string[], at = 1_000): AuditRecord => ({
+  const decided = (tenant: string, input: StatedCall | undefined, effect: string, ruleIds: string[], at = 1_000, refusal?: { code: string }): AuditRecord => ({
     seq: ++seq,
     tenant,
     at,
     type: 'job.decided',
     actor: 'kernel',
     jobId: `job-${seq}`,
-    data: { effect, ruleIds, policySnapshot: 'sha256:old', reason: 'r', ...(input ? { input } : {}) },
+    data: { effect, ruleIds, policySnapshot: 'sha256:old', reason: 'r', ...(input ? { input } : {}), ...(refusal ? { refusal } : {}) },
     prev: 'sha256:prev',
     hash: 'sha256:hash',
   });

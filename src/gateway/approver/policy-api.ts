@@ -1,16 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { GatewayError } from '../../errors.ts';
-import { callSchema } from '../../policy-tools/call.ts';
+import { callSchema, resolveCall } from '../../policy-tools/call.ts';
+import { explainedJson } from '../../policy-tools/explain-format.ts';
+import { factsNote } from '../../policy-tools/facts-source.ts';
+import { explainCall } from '../../kernel/verdict.ts';
+import type { ToolFacts } from '../catalog.ts';
 import { readBody, serveJson } from './api.ts';
 import { APPROVER_API, type ApproverContext } from './context.ts';
 
 /**
  * The policy author's tools over HTTP, for the people who already act on approvals (an approver key, or the
- * local user): the bundle in force, and `explain` for one call, as `gatehouse policy explain` prints it. A call
- * is explained within the approver's own tenant, at the present time unless it says otherwise.
+ * local user): the bundle in force, and `explain` for one call, as `gatehouse policy explain --json` prints it.
+ * A call is explained within the approver's own tenant, at the present time unless it says otherwise, on the
+ * tool facts of the live catalog (where the call states none) and through the verdict function the live
+ * gateway decides with, so the answer is the live one.
  */
-export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, kernel: Pick<Kernel, 'bundle' | 'explain'>): void {
+export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, kernel: Pick<Kernel, 'bundle' | 'explain'>, toolFacts: (tool: string) => ToolFacts | undefined): void {
   const route = { config: { approver: APPROVER_API } };
 
   app.get('/api/policy', route, (request, reply) =>
@@ -27,9 +33,12 @@ export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, ke
         const issue = parsed.error.issues[0];
         throw new GatewayError('GH_ERR_INVALID_REQUEST', `${issue.path.join('.') || 'the call'}: ${issue.message}`);
       }
-      const input = parsed.data;
-      if (input.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${approver.tenant} only`);
-      return kernel.explain({ ...input, now: input.now ?? ctx.now() });
+      const call = parsed.data;
+      if (call.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${approver.tenant} only`);
+      const facts = toolFacts(call.tool);
+      const input = resolveCall({ ...call, now: call.now ?? ctx.now() }, facts);
+      const { explanation, verdict } = explainCall(kernel, input);
+      return explainedJson({ input, explanation, verdict, facts: factsNote(call, facts !== undefined, { from: 'catalog' }, `${call.tool} is not in the gateway's catalog`) });
     }),
   );
 }

@@ -8,6 +8,7 @@ import { ApproverActions } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
+import type { ToolFacts } from '../catalog.ts';
 import type { ApproverContext } from './context.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
@@ -18,6 +19,8 @@ export interface ApproverRoutesOptions {
   approvals: ApprovalService;
   /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
   kernel: Pick<Kernel, 'bundle' | 'explain'>;
+  /** The live catalog's facts of a namespaced tool, which `/api/policy/explain` decides on. */
+  toolFacts?(tool: string): ToolFacts | undefined;
   /** The address the server binds: loopback lets the local user approve when there are no API keys. */
   host: string;
   apiKeys: readonly ApproverKeyConfig[];
@@ -68,7 +71,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
       done(null, payload);
     });
     registerApprovalsApi(scope, ctx);
-    registerPolicyApi(scope, ctx, options.kernel);
+    registerPolicyApi(scope, ctx, options.kernel, (tool) => options.toolFacts?.(tool));
     registerApprovalPages(scope, ctx);
   });
 }

@@ -10,8 +10,10 @@ import { stateConfig, STATE_FLAGS } from '../../state.ts';
 import { takePolicyPaths } from './sources.ts';
 
 export const REPLAY_HELP = `  gatehouse policy replay --policy DRAFT... [--since T] [--tenant T] [--config FILE | --data-dir DIR] [--json]
-    Re-decides the recorded decisions (job.decided audit records) under a draft bundle and reports how many would
-    change, grouped by old effect -> new effect and the draft's deciding rules, with example jobs and tools.
+    Re-decides the recorded decisions (job.decided audit records) under a draft bundle, as the live gateway decides
+    (the constraint check on the arguments included, on the tool facts recorded with each decision), and reports
+    how many would change, grouped by old effect -> new effect (a constraint's refusal shows as deny with its code)
+    and the draft's deciding rules, with example jobs and tools.
     Decisions whose effect stays but whose matching rules differ are counted apart. Decisions recorded without
     their input (by gateways older than this feature) are skipped as not replayable. Read-only: safe while the
     gateway runs. Recorded arguments are redacted, so a condition that reads a redacted field may decide
@@ -62,7 +64,7 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
     `  unchanged                    ${report.unchanged}`,
     `  not replayable (no input)    ${report.skipped}`,
   ];
-  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${g.from} -> ${g.to}`)));
+  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${outcome(g.from, g.fromCode)} -> ${outcome(g.to, g.toCode)}`)));
   if (report.ruleGroups.length > 0) lines.push('', 'same effect, different rules:', ...report.ruleGroups.flatMap((g) => groupLines(g, g.to)));
   if (report.redacted > 0) {
     lines.push(
@@ -74,8 +76,16 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
   return lines.join('\n');
 }
 
+/** An effect, with the code of a denial that is not the policy's own (a constraint's). */
+const outcome = (effect: string, code: string | undefined): string => (code && code !== 'GH_ERR_POLICY_DENIED' ? `${effect} (${code})` : effect);
+
 function groupLines(group: ReplayGroup, title: string): string[] {
-  const rules = group.ruleIds.length > 0 ? `draft rules ${group.ruleIds.join(', ')}` : 'the draft default (no rule matched)';
+  const refused = group.toCode !== undefined && group.toCode !== 'GH_ERR_POLICY_DENIED';
+  const rules = refused
+    ? `the constraint${group.ruleIds.length > 0 ? ` of draft rule ${group.ruleIds.join(', ')}` : 's on the arguments'}`
+    : group.ruleIds.length > 0
+      ? `draft rules ${group.ruleIds.join(', ')}`
+      : 'the draft default (no rule matched)';
   return [
     `  ${title}: ${group.count}, by ${rules}`,
     ...group.examples.map((e) => `    job ${e.jobId ?? '(none)'}  ${e.tool}  tenant ${e.tenant}  ${new Date(e.at).toISOString()}`),

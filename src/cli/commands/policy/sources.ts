@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadYamlFile, validateYaml } from '../../../config/yaml-file.ts';
 import { configSchema } from '../../../config/schema.ts';
+import { withListenOverride } from '../../../config/listen.ts';
 import { flag, usage, type ParsedArgs } from '../../args.ts';
 import { DEFAULT_CONFIG_FILE } from '../../state.ts';
 
@@ -37,18 +38,38 @@ export function takePolicyPaths(argv: readonly string[]): { paths: string[]; arg
   return { paths, argv: rest };
 }
 
+/** What the policy commands read from a gateway's config: its policies, where it keeps state, where it listens. */
+export interface GatewayConfigFacts {
+  file: string;
+  policies: string[];
+  dataDir: string;
+  /** `listen.http` (`host:port`), or false when the gateway serves no HTTP. */
+  http: string | false;
+}
+
 /**
- * The policy paths a command decides with: those given with --policy, else the `policies:` of --config, else
- * those of ./gatehouse.yaml. Only `policies:` is read from the config, so no secret needs to be set.
+ * The config named by --config, else ./gatehouse.yaml when there is one. Only `policies`, `dataDir` and `listen`
+ * are read (nothing is interpolated), so no secret needs to be set; relative paths resolve against the file's folder.
  */
-export function policyPathsFor(paths: readonly string[], args: ParsedArgs): string[] {
-  if (paths.length > 0) return paths.map((p) => resolve(p));
+export function gatewayConfigFor(args: ParsedArgs): GatewayConfigFacts | undefined {
   const file = flag(args, 'config') ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (!file) throw usage(`no policies: give --policy FILE|DIR, or --config FILE (no ./${DEFAULT_CONFIG_FILE} here)`);
+  if (!file) return undefined;
   const path = resolve(file);
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  const { policies } = validateYaml(loaded, configSchema.pick({ policies: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies });
-  if (policies.length === 0) throw usage(`${path} lists no policies; give --policy FILE|DIR`);
-  return policies.map((p) => resolve(dirname(path), p));
+  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen });
+  // The gateway to ask listens where `start` put it: $GATEHOUSE_LISTEN moves it as it moves `start`.
+  const { http } = withListenOverride(picked, undefined).listen;
+  return { file: path, policies: picked.policies.map((p) => resolve(dirname(path), p)), dataDir: resolve(dirname(path), picked.dataDir), http };
+}
+
+/**
+ * The policy paths a command decides with: those given with --policy, else the `policies:` of the config (see
+ * gatewayConfigFor).
+ */
+export function policyPathsFor(paths: readonly string[], config: GatewayConfigFacts | undefined): string[] {
+  if (paths.length > 0) return paths.map((p) => resolve(p));
+  if (!config) throw usage(`no policies: give --policy FILE|DIR, or --config FILE (no ./${DEFAULT_CONFIG_FILE} here)`);
+  if (config.policies.length === 0) throw usage(`${config.file} lists no policies; give --policy FILE|DIR`);
+  return config.policies;
 }
