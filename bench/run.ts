@@ -10,6 +10,7 @@
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
+ * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,12 +23,23 @@ import { readSettings, type Settings } from './settings.ts';
 import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
+import { printLargeResultBench } from './large-result.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('large')) {
+    installCleanup();
+    progress('a large result, and the calls around it');
+    const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+    try {
+      return await printLargeResultBench(workDir);
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  }
   if (!only('approvals') && !only('distributed')) {
     progress('the safety kernel, in process');
     printKernelBench();
