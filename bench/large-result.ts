@@ -11,7 +11,7 @@
 import { join, resolve } from 'node:path';
 import { Pool } from 'undici';
 import { McpHttpClient } from './http-client.ts';
-import { spawnChild } from './processes.ts';
+import { cpuMs, spawnChild } from './processes.ts';
 import { McpStdioClient } from './stdio-client.ts';
 import { median, percentile } from './stats.ts';
 import { startGatehouseWithConfig, stdioEcho, writeConfig, type HttpTarget } from './targets.ts';
@@ -25,6 +25,10 @@ interface Round {
   directMs: number;
   httpMs: number;
   wrapMs: number;
+  /** CPU the serving process spent on the call: the stdio server itself, or Gatehouse (its upstream not counted). */
+  directCpuMs: number;
+  httpCpuMs: number;
+  wrapCpuMs: number;
   /** /healthz latencies during the large HTTP call. */
   health: number[];
   /** Another upstream's echo calls during the large HTTP call. */
@@ -72,7 +76,8 @@ export async function printLargeResultBench(workDir: string): Promise<void> {
 
     const results: Round[] = [];
     for (let round = 0; round < rounds; round++) {
-      const directMs = await attempt('direct', () => directClient.call('big', call));
+      const [directMs, directCpuMs] = await withCpu(direct.pid, () => attempt('direct', () => directClient.call('big', call)));
+      const httpCpuBefore = cpuMs(http.pid);
       const { ms: httpMs, health: healthMs, other: otherMs } = await probed(
         () => attempt('the HTTP front', () => big.call('echo__big', call)),
         async () => {
@@ -81,8 +86,10 @@ export async function printLargeResultBench(workDir: string): Promise<void> {
         },
         () => other.echo('other__echo'),
       );
-      const wrapMs = await attempt('wrap', () => wrapClient.call('echo__big', call));
-      results.push({ directMs, httpMs, wrapMs, health: healthMs, other: otherMs });
+      // The probes' own calls are in the HTTP figure too: a few ms of CPU.
+      const httpCpuMs = (cpuMs(http.pid) ?? NaN) - (httpCpuBefore ?? NaN);
+      const [wrapMs, wrapCpuMs] = await withCpu(wrap.pid, () => attempt('wrap', () => wrapClient.call('echo__big', call)));
+      results.push({ directMs, httpMs, wrapMs, directCpuMs, httpCpuMs, wrapCpuMs, health: healthMs, other: otherMs });
       process.stderr.write(`[bench] large result, round ${round + 1}/${rounds}: direct ${directMs.toFixed(0)} ms, http ${httpMs.toFixed(0)} ms, wrap ${wrapMs.toFixed(0)} ms\n`);
     }
     report(megabytes, results);
@@ -98,6 +105,13 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await fn();
   return performance.now() - started;
+}
+
+/** The result of `fn` and the CPU (ms) process `pid` spent meanwhile. */
+async function withCpu<T>(pid: number, fn: () => Promise<T>): Promise<[T, number]> {
+  const before = cpuMs(pid);
+  const result = await fn();
+  return [result, (cpuMs(pid) ?? NaN) - (before ?? NaN)];
 }
 
 /** `timed`, but a failed call is reported (NaN, and why on stderr) rather than ending the bench. */
@@ -139,11 +153,12 @@ function report(megabytes: number, rounds: Round[]): void {
   const wrapMs = median(rounds.map((r) => r.wrapMs));
   const ms = (v: number) => (Number.isNaN(v) ? 'failed' : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
   console.log(`\nA ${megabytes} MB tool result (median of ${rounds.length} rounds)\n`);
-  console.log('| path | time | / direct |');
-  console.log('|---|---|---|');
-  console.log(`| direct: stdio server | ${ms(directMs)} | 1.00 |`);
-  console.log(`| Gatehouse, HTTP front | ${ms(httpMs)} | ${(httpMs / directMs).toFixed(2)} |`);
-  console.log(`| Gatehouse wrap, stdio front | ${ms(wrapMs)} | ${(wrapMs / directMs).toFixed(2)} |`);
+  const cpu = (pick: (r: Round) => number) => ms(median(rounds.map(pick)));
+  console.log('| path | time | / direct | CPU of the serving process |');
+  console.log('|---|---|---|---|');
+  console.log(`| direct: stdio server | ${ms(directMs)} | 1.00 | ${cpu((r) => r.directCpuMs)} (the server) |`);
+  console.log(`| Gatehouse, HTTP front | ${ms(httpMs)} | ${(httpMs / directMs).toFixed(2)} | ${cpu((r) => r.httpCpuMs)} (Gatehouse) |`);
+  console.log(`| Gatehouse wrap, stdio front | ${ms(wrapMs)} | ${(wrapMs / directMs).toFixed(2)} | ${cpu((r) => r.wrapCpuMs)} (Gatehouse) |`);
   console.log('\nMeanwhile, through the HTTP front (all rounds):\n');
   console.log('| probe | count | p50 | p99 | max |');
   console.log('|---|---|---|---|---|');

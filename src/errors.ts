@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_UPSTREAM_UNAVAILABLE: { retryable: true, summary: 'the upstream MCP server is not reachable' },
   GH_ERR_UPSTREAM_TIMEOUT: { retryable: true, summary: 'the upstream did not answer in time' },
   GH_ERR_UPSTREAM_ERROR: { retryable: false, summary: 'the upstream answered with an error' },
+  GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE: { retryable: false, summary: "the upstream's answer exceeds the size limit for one message from an upstream" },
   GH_ERR_CANCELLED: { retryable: false, summary: 'the call was cancelled' },
   GH_ERR_AUDIT_BROKEN: { retryable: false, summary: 'the audit chain does not verify' },
   GH_ERR_STATE_UNAVAILABLE: { retryable: true, summary: 'the state store (Redis) is not reachable, so the call is refused' },

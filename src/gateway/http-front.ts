@@ -26,6 +26,7 @@ export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKe
 }
 
 const NOT_JSON = Symbol('not-json');
+const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
 
 /**
@@ -240,10 +241,15 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       return reply;
     }
     if (!response) return reply.code(204).send();
-    // The common case, written straight to the socket: fastify's reply pipeline has nothing to add here.
+    // The common case, written straight to the socket: fastify's reply pipeline has nothing to add here. Encoded
+    // once: measuring the text's length and then writing it would pass over a large result twice.
     reply.hijack();
-    const body = JSON.stringify(response);
-    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...sessionHeader(reply) });
+    const text = JSON.stringify(response);
+    // A large answer is encoded in a turn of its own, so others' requests are served between the two passes.
+    if (text.length >= LARGE_BODY_CHARS) await new Promise((resolve) => setImmediate(resolve));
+    if (raw.destroyed) return reply;
+    const body = Buffer.from(text, 'utf8');
+    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
     raw.end(body);
     return reply;
   }

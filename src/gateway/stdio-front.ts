@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LineSplitter } from '../protocol/line-splitter.ts';
+import { readOversizedMessage } from '../protocol/oversized-message.ts';
 import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from './call.ts';
@@ -33,8 +34,10 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
   session.push = write;
   gateway.addSession(session);
 
-  const lines = new LineSplitter(options.maxMessageBytes, () => {
-    write(rpcError(null, RpcErrorCode.INVALID_REQUEST, `message exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
+  // A line over the limit is skipped as it passes, and answered: by the request's id when it can be read.
+  const lines = new LineSplitter(options.maxMessageBytes, (line) => {
+    const { id, hasMethod } = readOversizedMessage(line);
+    write(rpcError(hasMethod && id !== undefined ? id : null, RpcErrorCode.INVALID_REQUEST, `message of ${line.bytes} bytes exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
   });
 
   const onLine = (line: string) => {
