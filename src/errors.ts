@@ -12,6 +12,8 @@ export const ERROR_CATALOGUE = {
   GH_ERR_INVALID_REQUEST: { retryable: false, summary: 'the message is not a valid JSON-RPC request' },
   GH_ERR_METHOD_NOT_FOUND: { retryable: false, summary: 'unknown method' },
   GH_ERR_BODY_TOO_LARGE: { retryable: false, summary: 'the message exceeds the size limit' },
+  GH_ERR_NESTING_TOO_DEEP: { retryable: false, summary: 'the message nests objects and arrays deeper than the limit (64 levels)' },
+  GH_ERR_UNSUPPORTED_MEDIA_TYPE: { retryable: false, summary: 'an MCP message over HTTP must be application/json' },
   GH_ERR_UNAUTHORIZED: { retryable: false, summary: 'missing or invalid credentials' },
   GH_ERR_FORBIDDEN_ORIGIN: { retryable: false, summary: 'Host or Origin not allowed' },
   GH_ERR_FORBIDDEN: { retryable: false, summary: "authenticated, but not allowed here: an API key without the approver role, or another tenant's approval" },

@@ -4,6 +4,7 @@ import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LineSplitter } from '../protocol/line-splitter.ts';
 import { readOversizedMessage } from '../protocol/oversized-message.ts';
+import { MAX_NESTING_DEPTH, nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from './call.ts';
@@ -50,6 +51,12 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
       return;
     }
     const msg = classifyMessage(value);
+    // Refused here, before anything walks it; only a request can be answered.
+    if (msg.kind !== 'invalid' && nestedDeeperThan(value)) {
+      if (msg.kind === 'request') write(tooDeep(msg.message.id));
+      else log.warn(`dropped a ${msg.kind} from the client nested deeper than ${MAX_NESTING_DEPTH} levels`);
+      return;
+    }
     switch (msg.kind) {
       case 'invalid':
         write(rpcError(msg.id, RpcErrorCode.INVALID_REQUEST, `Invalid request: ${msg.reason}`, { code: 'GH_ERR_INVALID_REQUEST' }));
@@ -83,6 +90,12 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
 
   options.input.on('data', (chunk: Buffer) => {
     for (const line of lines.push(chunk)) onLine(line);
+  });
+  // The client closed its end of our output (EPIPE): nobody can read an answer any more, so the connection is
+  // over. Reading stops too, which ends it as a closed input does.
+  options.output.on('error', (err: NodeJS.ErrnoException) => {
+    log.info('the client closed the output', { code: err.code });
+    options.input.destroy();
   });
   const closed = new Promise<void>((resolve) => {
     const end = () => {

@@ -48,6 +48,27 @@ afterAll(async () => {
 const codeOf = (result: Awaited<ReturnType<Client['callTool']>>) => (result._meta as Record<string, { code?: string }> | undefined)?.['gatehouse/error']?.code;
 const textOf = (result: Awaited<ReturnType<Client['callTool']>>) => (result.content as { text: string }[])[0].text;
 
+describe('maxOutputBytes', () => {
+  it('passes a result exactly at the limit whole, and cuts one a byte over', async () => {
+    const { mergePolicySources, parsePolicy } = await import('../../src/kernel/bundle.ts');
+    const { parseYamlText } = await import('../../src/config/yaml-file.ts');
+    const policy = 'version: 1\ndefault: allow\nrules:\n  - { id: cap, effect: allow_with_constraints, constraints: { maxOutputBytes: 2000 } }\n';
+    const before = h.gateway.kernel.bundle;
+    h.gateway.kernel.replace(mergePolicySources([parsePolicy(parseYamlText('p.yaml', policy, 'GH_ERR_POLICY_INVALID'))]));
+    try {
+      const at = await client.callTool({ name: 'fx__big', arguments: { bytes: 2000 } });
+      expect(textOf(at)).toBe('x'.repeat(2000));
+      expect((at._meta as Record<string, { truncated?: boolean }>)['gatehouse/job'].truncated).toBeUndefined();
+      const over = await client.callTool({ name: 'fx__big', arguments: { bytes: 2001 } });
+      expect(textOf(over)).toContain('output truncated by policy at 2000 bytes; the full result was 2001 bytes');
+      expect(Buffer.byteLength(textOf(over))).toBeLessThanOrEqual(2000);
+      expect((over._meta as Record<string, { truncated?: boolean }>)['gatehouse/job'].truncated).toBe(true);
+    } finally {
+      h.gateway.kernel.replace(before);
+    }
+  }, 60_000);
+});
+
 describe('large results', () => {
   it('fails a result over the upstream line limit at once, with GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE logged at error', async () => {
     const result = await client.callTool({ name: 'fx__big', arguments: { bytes: 2_000_000 } });
