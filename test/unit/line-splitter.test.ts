@@ -4,6 +4,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LineSplitter, type OversizedLine } from '../../src/protocol/line-splitter.ts';
 import { readOversizedMessage } from '../../src/protocol/oversized-message.ts';
+import { readSseEvents } from '../../adapters/mcp/sse-reader.ts';
 
 /** Feeds `text` to a splitter in chunks of `size` bytes; returns the lines and the overflows reported. */
 function split(text: string | Buffer, size: number, maxBytes = 1 << 20): { lines: string[]; overflows: OversizedLine[] } {
@@ -94,6 +95,28 @@ describe('LineSplitter work', () => {
     for (const undo of restore.splice(0)) undo();
     expect(out).toEqual([line]);
     expect(work).toBeLessThan(4 * bytes.length);
+  });
+
+  it("stays linear for a large event on an HTTP upstream's SSE stream", async () => {
+    const data = `{"result":{"text":"${'y'.repeat(4_000_000)}"},"id":7}`;
+    const bytes = Buffer.from(`id: 1\ndata: ${data}\n\n`);
+    async function* chunks() {
+      for (let i = 0; i < bytes.length; i += 1024) yield bytes.subarray(i, i + 1024);
+    }
+    meter(String.prototype, 'split', (self) => String(self).length);
+    meter(String.prototype, 'indexOf', (self) => String(self).length);
+    meter(Buffer.prototype, 'indexOf', (self, args) => (self as Buffer).length - Number(args[1] ?? 0));
+    meter(Buffer, 'concat', (_, args) => (args[0] as Buffer[]).reduce((n, b) => n + b.length, 0));
+    meter(StringDecoder.prototype, 'write', (_, args) => (args[0] as Buffer).length);
+    meter(TextDecoder.prototype, 'decode', (_, args) => (args[0] as Buffer | undefined)?.length ?? 0);
+    meter(Array.prototype, 'join', (self) => (self as unknown[]).reduce<number>((n, item) => n + String(item).length, 0));
+    const events = [];
+    for await (const event of readSseEvents(chunks())) events.push(event);
+    for (const undo of restore.splice(0)) undo();
+    expect(events).toEqual([{ id: '1', data }]);
+    // A few passes per byte (decoding, joining the line, joining the event's data): linear. Re-scanning a growing
+    // buffer, as the reader did before, is about 2,000 passes per byte at this size.
+    expect(work).toBeLessThan(10 * bytes.length);
   });
 });
 
