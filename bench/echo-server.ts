@@ -1,5 +1,6 @@
 /**
- * The upstream under test: one trivial `echo` tool on the MCP SDK v2's own McpServer, served either way.
+ * The upstream under test: one trivial `echo` tool on the MCP SDK v2's own McpServer, served either way (and
+ * `big`, a text of `bytes` bytes, for bench/large-result.ts).
  *   stdio  StdioServerTransport (what Gatehouse and mcp-proxy front in their natural deployment)
  *   http   the SDK's sessionful Streamable HTTP server: NodeStreamableHTTPServerTransport in JSON response
  *          mode on node:http, one McpServer per session, the shape of the SDK's own examples. It prints
@@ -21,6 +22,12 @@ function echoServer(): McpServer {
     'echo',
     { description: 'Echoes its text', inputSchema: z.object({ text: z.string() }), annotations: { readOnlyHint: true } },
     ({ text }) => ({ content: [{ type: 'text', text: `echo: ${text}` }] }),
+  );
+  // The large-result bench (bench/large-result.ts): one text of `bytes` bytes.
+  server.registerTool(
+    'big',
+    { description: 'Returns a text of the given size', inputSchema: z.object({ bytes: z.number().int().min(1) }), annotations: { readOnlyHint: true } },
+    ({ bytes }) => ({ content: [{ type: 'text', text: 'x'.repeat(bytes) }] }),
   );
   return server;
 }

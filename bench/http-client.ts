@@ -65,6 +65,13 @@ export class McpHttpClient {
     if (!reply.result || reply.result.isError) throw new Error(`${tool} failed: ${JSON.stringify(reply.error ?? reply.result).slice(0, 300)}`);
   }
 
+  /** One call of any tool; `args` is the arguments' JSON. Throws unless the tool answered without error. */
+  async call(tool: string, args: string): Promise<Record<string, unknown>> {
+    const reply = await this.rpc('tools/call', tool, `{"name":"${tool}","arguments":${args}}`);
+    if (!reply.result || reply.result.isError) throw new Error(`${tool} failed: ${JSON.stringify(reply.error ?? reply.result).slice(0, 300)}`);
+    return reply.result;
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

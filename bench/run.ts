@@ -11,6 +11,7 @@
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`.
+ * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
 import { printAuditBench } from './audit.ts';
+import { printLargeResultBench } from './large-result.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -33,6 +35,16 @@ async function main(): Promise<void> {
   if (only('audit')) {
     progress('the audit store, per audit.fsync mode');
     return printAuditBench();
+  }
+  if (only('large')) {
+    installCleanup();
+    progress('a large result, and the calls around it');
+    const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+    try {
+      return await printLargeResultBench(workDir);
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
   }
   if (!only('approvals') && !only('distributed')) {
     progress('the safety kernel, in process');

@@ -9,15 +9,15 @@ interface RpcReply {
 /** A minimal NDJSON MCP client over a child's pipes (legacy era, the way stdio hosts speak today). */
 export class McpStdioClient {
   private nextId = 1;
-  private partial = '';
+  /** The bytes of the line being read, as they came: joined once, at its newline (a large result stays linear). */
+  private partial: Buffer[] = [];
   private readonly pending = new Map<number, { resolve(reply: RpcReply): void; reject(err: Error): void }>();
 
   constructor(
     private readonly input: Writable,
     output: Readable,
   ) {
-    output.setEncoding('utf8');
-    output.on('data', (chunk: string) => this.onData(chunk));
+    output.on('data', (chunk: Buffer) => this.onData(chunk));
     // A server that dies mid-run must fail the benchmark, not hang it.
     output.once('close', () => {
       for (const p of this.pending.values()) p.reject(new Error('the stdio server closed its output'));
@@ -38,8 +38,14 @@ export class McpStdioClient {
   }
 
   async echo(tool: string): Promise<void> {
-    const reply = await this.request('tools/call', `{"name":"${tool}","arguments":{"text":"hi"}}`);
+    await this.call(tool, '{"text":"hi"}');
+  }
+
+  /** One call of any tool; `args` is the arguments' JSON. Throws unless the tool answered without error. */
+  async call(tool: string, args: string): Promise<Record<string, unknown>> {
+    const reply = await this.request('tools/call', `{"name":"${tool}","arguments":${args}}`);
     if (!reply.result || reply.result.isError) throw new Error(`${tool} failed: ${JSON.stringify(reply.error ?? reply.result).slice(0, 300)}`);
+    return reply.result;
   }
 
   private request(method: string, params: string): Promise<RpcReply> {
@@ -50,10 +56,13 @@ export class McpStdioClient {
     });
   }
 
-  private onData(chunk: string): void {
-    const lines = (this.partial + chunk).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) {
+  private onData(chunk: Buffer): void {
+    let start = 0;
+    for (let end = chunk.indexOf(10); end >= 0; end = chunk.indexOf(10, start)) {
+      this.partial.push(chunk.subarray(start, end));
+      const line = Buffer.concat(this.partial).toString('utf8');
+      this.partial = [];
+      start = end + 1;
       if (!line.trim()) continue;
       const reply = JSON.parse(line) as RpcReply;
       if (typeof reply.id !== 'number') continue; // notifications: not part of the measurement
@@ -61,5 +70,6 @@ export class McpStdioClient {
       this.pending.delete(reply.id);
       pending?.resolve(reply);
     }
+    if (start < chunk.length) this.partial.push(chunk.subarray(start));
   }
 }

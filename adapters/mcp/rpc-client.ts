@@ -2,6 +2,7 @@ import type { ProgressUpdate, ServerRequestHandler, UpstreamListener, UpstreamRe
 import { GatewayError } from '../../src/errors.ts';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from '../../src/protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
+import type { OversizedMessage } from '../../src/protocol/oversized-message.ts';
 
 interface Pending {
   method: string;
@@ -143,6 +144,23 @@ export class RpcClient {
         return;
       case 'invalid':
         return; // a broken upstream message is dropped; the request it belonged to times out
+    }
+  }
+
+  /**
+   * A message too large to read arrived. A response fails the request it answers with `error`, or every request
+   * in flight when its id cannot be read; a server request is answered with an error, so the server need not
+   * wait for a reply that cannot come.
+   */
+  tooLarge(message: OversizedMessage, error: GatewayError): void {
+    if (message.hasMethod) {
+      if (message.id !== undefined) void this.post(rpcError(message.id, RpcErrorCode.INVALID_REQUEST, error.message, { code: error.code })).catch(() => undefined);
+      return;
+    }
+    if (message.id === undefined) {
+      for (const id of [...this.pending.keys()]) this.settle(id, undefined, error);
+    } else {
+      this.settle(message.id, undefined, error);
     }
   }
 

@@ -1,3 +1,5 @@
+import { LineSplitter } from '../../src/protocol/line-splitter.ts';
+
 /** One server-sent event: its data (multi-line data joined with newlines), and its `id:` / `retry:` if any. */
 export interface SseEvent {
   data: string;
@@ -11,8 +13,8 @@ export interface SseEvent {
  * is yielded too, with empty data, because its id is what a client resumes from.
  */
 export async function* readSseEvents(body: AsyncIterable<Buffer | string>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = '';
+  // Lines in linear time however the body is chunked (a large result is one long `data:` line).
+  const lines = new LineSplitter(Number.POSITIVE_INFINITY);
   let data: string[] = [];
   let id: string | undefined;
   let retry: number | undefined;
@@ -24,12 +26,7 @@ export async function* readSseEvents(body: AsyncIterable<Buffer | string>): Asyn
     return event;
   };
   for await (const chunk of body) {
-    buffer += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      let line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      if (line.endsWith('\r')) line = line.slice(0, -1);
+    for (const line of lines.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
       if (line === '') {
         const event = take();
         if (event) yield event;

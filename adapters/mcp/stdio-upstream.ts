@@ -3,18 +3,23 @@ import type { Readable } from 'node:stream';
 import type { JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
 import type { Logger } from '../../src/log.ts';
-import { LineSplitter } from '../../src/protocol/line-splitter.ts';
+import { LineSplitter, type OversizedLine } from '../../src/protocol/line-splitter.ts';
+import { readOversizedMessage } from '../../src/protocol/oversized-message.ts';
+import { GatewayError } from '../../src/errors.ts';
 import { LineBatcher } from '../../src/protocol/line-batcher.ts';
 import { ProcessExit, StderrTail } from './stderr-tail.ts';
+import { LineInbox } from '../../src/protocol/line-inbox.ts';
 
 export interface StdioUpstreamOptions {
   command: string;
   args: string[];
   env: Record<string, string>;
   cwd?: string;
-  /** The longest stdout line accepted from the server (bytes). */
+  /** The longest stdout line accepted from the server (bytes); a longer one fails the call it answers. */
   maxLineBytes?: number;
 }
+
+const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** Inherited from our own environment: enough to find and run programs, and nothing secret. */
 const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'LANG', 'LC_ALL', 'SYSTEMROOT', 'NODE_OPTIONS', 'npm_config_cache'];
@@ -58,9 +63,11 @@ export class StdioUpstream extends ReconnectingUpstream {
       this.output = new LineBatcher((text) => {
         if (!child.stdin!.destroyed) child.stdin!.write(text);
       });
-      const lines = new LineSplitter(this.options.maxLineBytes ?? 64 * 1024 * 1024);
+      const maxLineBytes = this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+      const lines = new LineSplitter(maxLineBytes, (line) => this.onOversizedLine(line, maxLineBytes));
+      const inbox = new LineInbox((line) => this.onLine(line));
       child.stdout!.on('data', (chunk: Buffer) => {
-        for (const line of lines.push(chunk)) this.onLine(line);
+        for (const line of lines.push(chunk)) inbox.push(line);
       });
       const stderr = new LineSplitter(64 * 1024);
       const tail = new StderrTail();
@@ -120,6 +127,21 @@ export class StdioUpstream extends ReconnectingUpstream {
     if (!words || words === this.lastWords) return;
     this.lastWords = words;
     this.log.warn(`upstream ${this.name} ${died.message}`, { upstream: this.name, stderr: died.stderr });
+  }
+
+  /** A line over the limit was skipped: fail the call it answers (or, not knowing which, every call in flight). */
+  private onOversizedLine(line: OversizedLine, maxLineBytes: number): void {
+    const message = readOversizedMessage(line);
+    const what = message.hasMethod ? 'request' : message.id === undefined ? 'message with no readable id' : `answer to request ${message.id}`;
+    this.log.error(`[${this.name}] sent a ${what} of ${line.bytes} bytes, over the limit of ${maxLineBytes} bytes for one message from an upstream; it was dropped`, {
+      upstream: this.name,
+      bytes: line.bytes,
+      limit: maxLineBytes,
+    });
+    const error = new GatewayError('GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE', `${this.name} answered with a message of ${line.bytes} bytes, over the limit of ${maxLineBytes} bytes`, {
+      data: { upstream: this.name, bytes: line.bytes, limit: maxLineBytes },
+    });
+    this.rpc.tooLarge(message, error);
   }
 
   private onLine(line: string): void {

@@ -1,9 +1,12 @@
 import type { EgressConstraint } from '../kernel/constraints.ts';
-import { canonicalHost, hostAllowed } from '../kernel/hosts.ts';
+import { hostAllowed, readUrl, type UrlReading } from '../kernel/hosts.ts';
 import { allStrings, namedStrings, type ArgumentValue } from './argument-values.ts';
 import { quoted, refusal } from './refusal.ts';
 
-// Egress constraints check the host a URL names, parsed the way fetchers parse it (WHATWG URL):
+// Egress constraints check the host a URL names, read every way a tool might (kernel/hosts.ts `readUrl`: WHATWG
+// as fetchers read it, RFC 3986 as curl, Python and Go read it, and Node's legacy url.parse). A URL the readings
+// disagree on is refused (`http://api.example.com\@127.0.0.1/` is api.example.com to a browser and 127.0.0.1 to
+// curl), and so is one with whitespace or control characters, a backslash before its path, or several `@`:
 // - the host is lowercased, IDNA-encoded, its trailing dot dropped; userinfo (`api.example.com@evil.com`) and
 //   the fragment (`evil.com#@api.example.com`) do not count as the host;
 // - IPv4 in decimal, hex, octal or short form (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) becomes its dotted
@@ -59,19 +62,14 @@ function looksLikeUrl(text: string): boolean {
 
 /** Why the URL may not be fetched under this constraint, or undefined if it may. */
 function refusedBecause(text: string, constraint: EgressConstraint): string | undefined {
-  let url: URL;
+  let url: UrlReading;
   try {
-    url = new URL(text);
-  } catch {
-    return 'it is not a valid absolute URL';
+    url = readUrl(text);
+  } catch (err) {
+    return (err as Error).message;
   }
-  if (!WEB_SCHEMES.has(url.protocol)) return `the scheme ${url.protocol} is not allowed (only http, https, ws, wss)`;
-  let host: string;
-  try {
-    host = canonicalHost(url.hostname);
-  } catch {
-    return 'it names no valid host';
-  }
+  if (!WEB_SCHEMES.has(url.scheme)) return `the scheme ${url.scheme} is not allowed (only http, https, ws, wss)`;
+  const { host } = url;
   if (!host) return 'it names no host';
   return hostAllowed(host, constraint.allowHosts) ? undefined : `the host ${host} is not in allowHosts (${constraint.allowHosts.join(', ')})`;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { isGatewayError } from '../errors.ts';
 import type { Caller } from './call.ts';
 import type { Gateway } from './gateway.ts';
@@ -26,6 +27,7 @@ export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKe
 }
 
 const NOT_JSON = Symbol('not-json');
+const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
 
 /**
@@ -40,17 +42,18 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
   let guard: HttpGuard | undefined;
 
+  // JSON in any spelling of its media type (`application/JSON; charset=utf-8`), read here rather than by fastify's
+  // matching. Forms only for the approval pages' posts; /mcp answers anything but JSON with 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    if (!isJsonMediaType(request.headers['content-type'])) return done(null, undefined);
     try {
       done(null, JSON.parse(body as string));
     } catch {
       done(null, NOT_JSON);
     }
   });
-  // The approval pages' form posts. /mcp still answers anything but application/json with 415.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, _body, done) => done(null, undefined));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -91,10 +94,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
 
   app.post('/mcp', async (request, reply) => {
     const caller = (request as unknown as Record<symbol, Caller>)[CALLER];
-    const type = request.headers['content-type'] ?? '';
-    if (!type.includes('application/json')) {
-      return reply.code(415).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unsupported Media Type: send application/json', { code: 'GH_ERR_INVALID_REQUEST' }));
-    }
+    if (!isJsonMediaType(request.headers['content-type'])) return reply.code(415).send(unsupportedMediaType());
     if (request.body === NOT_JSON || request.body === undefined) {
       return reply.code(400).send(rpcError(null, RpcErrorCode.PARSE_ERROR, 'Parse error: the body is not valid JSON', { code: 'GH_ERR_PARSE' }));
     }
@@ -105,6 +105,8 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     if (msg.kind === 'invalid') {
       return reply.code(400).send(rpcError(msg.id, RpcErrorCode.INVALID_REQUEST, `Invalid request: ${msg.reason}`, { code: 'GH_ERR_INVALID_REQUEST' }));
     }
+    // Refused here, before anything walks it: a request gets its JSON-RPC error, anything else a 400.
+    if (nestedDeeperThan(request.body)) return msg.kind === 'request' ? reply.send(tooDeep(msg.message.id)) : reply.code(400).send(tooDeep(null));
     if (msg.kind === 'request' || msg.kind === 'notification') {
       const versionHeader = header(request, 'mcp-protocol-version');
       const envelope = readEnvelope(msg.message.params);
@@ -240,10 +242,15 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
       return reply;
     }
     if (!response) return reply.code(204).send();
-    // The common case, written straight to the socket: fastify's reply pipeline has nothing to add here.
+    // The common case, written straight to the socket: fastify's reply pipeline has nothing to add here. Encoded
+    // once: measuring the text's length and then writing it would pass over a large result twice.
     reply.hijack();
-    const body = JSON.stringify(response);
-    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...sessionHeader(reply) });
+    const text = JSON.stringify(response);
+    // A large answer is encoded in a turn of its own, so others' requests are served between the two passes.
+    if (text.length >= LARGE_BODY_CHARS) await new Promise((resolve) => setImmediate(resolve));
+    if (raw.destroyed) return reply;
+    const body = Buffer.from(text, 'utf8');
+    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
     raw.end(body);
     return reply;
   }
@@ -295,6 +302,16 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     },
   };
 }
+
+/** Whether a Content-Type names JSON: `application/json` in any case, with or without parameters. */
+function isJsonMediaType(type: string | undefined): boolean {
+  if (type === undefined) return false;
+  if (type === 'application/json') return true;
+  const semicolon = type.indexOf(';');
+  return (semicolon < 0 ? type : type.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
+}
+
+const unsupportedMediaType = () => rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unsupported Media Type: MCP messages are application/json', { code: 'GH_ERR_UNSUPPORTED_MEDIA_TYPE' });
 
 function writeEvent(raw: ServerResponse, message: JsonRpcMessage): void {
   raw.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);

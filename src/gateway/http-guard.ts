@@ -12,6 +12,8 @@ export interface HttpGuardOptions {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+/** `Bearer <key>`: the scheme in any case (RFC 9110), spaces or tabs around the key tolerated. */
+const BEARER = /^[ \t]*bearer[ \t]+(\S(?:.*\S)?)[ \t]*$/i;
 
 /**
  * The checks every HTTP request passes before any MCP handling: DNS-rebinding protection (a browser page on
@@ -45,7 +47,7 @@ export class HttpGuard {
   /** The caller behind the request's credentials; undefined when keys are configured and none matches. */
   authenticate(authorization: string | undefined, apiKeyHeader: string | undefined): Caller | undefined {
     if (this.keys.length === 0) return { ...this.options.anonymous };
-    const presented = apiKeyHeader ?? (authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined);
+    const presented = apiKeyHeader ?? (authorization === undefined ? undefined : BEARER.exec(authorization)?.[1]);
     if (!presented) return undefined;
     const digest = sha256(presented);
     // Compare digests in constant time, and look at every key, so timing reveals nothing about them.

@@ -3,6 +3,8 @@ import type { Logger } from '../log.ts';
 import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LineSplitter } from '../protocol/line-splitter.ts';
+import { readOversizedMessage } from '../protocol/oversized-message.ts';
+import { MAX_NESTING_DEPTH, nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from './call.ts';
@@ -33,8 +35,10 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
   session.push = write;
   gateway.addSession(session);
 
-  const lines = new LineSplitter(options.maxMessageBytes, () => {
-    write(rpcError(null, RpcErrorCode.INVALID_REQUEST, `message exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
+  // A line over the limit is skipped as it passes, and answered: by the request's id when it can be read.
+  const lines = new LineSplitter(options.maxMessageBytes, (line) => {
+    const { id, hasMethod } = readOversizedMessage(line);
+    write(rpcError(hasMethod && id !== undefined ? id : null, RpcErrorCode.INVALID_REQUEST, `message of ${line.bytes} bytes exceeds ${options.maxMessageBytes} bytes`, { code: 'GH_ERR_BODY_TOO_LARGE' }));
   });
 
   const onLine = (line: string) => {
@@ -47,6 +51,12 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
       return;
     }
     const msg = classifyMessage(value);
+    // Refused here, before anything walks it; only a request can be answered.
+    if (msg.kind !== 'invalid' && nestedDeeperThan(value)) {
+      if (msg.kind === 'request') write(tooDeep(msg.message.id));
+      else log.warn(`dropped a ${msg.kind} from the client nested deeper than ${MAX_NESTING_DEPTH} levels`);
+      return;
+    }
     switch (msg.kind) {
       case 'invalid':
         write(rpcError(msg.id, RpcErrorCode.INVALID_REQUEST, `Invalid request: ${msg.reason}`, { code: 'GH_ERR_INVALID_REQUEST' }));
@@ -80,6 +90,12 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
 
   options.input.on('data', (chunk: Buffer) => {
     for (const line of lines.push(chunk)) onLine(line);
+  });
+  // The client closed its end of our output (EPIPE): nobody can read an answer any more, so the connection is
+  // over. Reading stops too, which ends it as a closed input does.
+  options.output.on('error', (err: NodeJS.ErrnoException) => {
+    log.info('the client closed the output', { code: err.code });
+    options.input.destroy();
   });
   const closed = new Promise<void>((resolve) => {
     const end = () => {

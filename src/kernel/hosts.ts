@@ -6,45 +6,144 @@ import { domainToASCII } from 'node:url';
  * (enforcement/egress.ts). Hosts are compared in one canonical form, the WHATWG URL parser's (what fetch and
  * undici use): lowercased, IDNs in punycode, IPv4 in dotted decimal however it was written (`2130706433`,
  * `0x7f.1`, `0177.0.0.1`, `127.1`), IPv6 compressed and in brackets; then without a trailing dot, and an
- * IPv4-mapped IPv6 address (`[::ffff:127.0.0.1]`) as the IPv4 address it reaches.
+ * IPv4-mapped IPv6 address (`[::ffff:127.0.0.1]`) as the IPv4 address it reaches. A host is a name of letters,
+ * digits, `-` and `_` between dots, or an IP address: anything else (`evil.com'.x`, `a%2eb`, `a$b`) is not one,
+ * since tools cut or decode such hosts differently. Nor is a name written with characters that IDNA maps to
+ * ASCII (fullwidth letters, ideographic full stops, soft hyphens): a tool that skips IDNA reads another name.
+ * Real IDNs are (`münchen.de`: each non-ASCII label becomes an `xn--` label).
  *
  * Host patterns: `*` (any host), `api.example.com` (that host), `*.example.com` (any host below it, at a label
  * boundary, not `example.com` itself), an IP address (`127.0.0.1`, `::1`, `[::1]`) or a CIDR block (`10.0.0.0/8`,
  * `fd00::/8`). A pattern that is none of these (`https://a.com/x`) matches nothing.
+ *
+ * URLs, as `pathUnder` reads paths (paths.ts), are read every way a tool might, and a URL's host is the one every
+ * reading agrees on (`readUrl`):
+ * - WHATWG (browsers, fetch, undici, Node's `new URL`): `\` is `/` in http(s) and ws(s) URLs, userinfo ends at the
+ *   last `@`, tabs and newlines are dropped, percent-encoding in the host is decoded, and any number of slashes
+ *   (or none) may follow `http:`;
+ * - RFC 3986 (Python's urlsplit and requests, Go's net/url, curl and libcurl): an authority only after `//`,
+ *   ending at the first `/`, `?` or `#`; `\` is an ordinary character; the host follows the userinfo's `@`;
+ * - Node's legacy `url.parse`: as RFC 3986, but the host ends at the first character a host name cannot hold
+ *   (the rest becomes the path), and a scheme other than http(s), ws(s), ftp, gopher and file has an authority
+ *   even without `//` (`mailto:a@evil.com` names evil.com).
+ * Before reading, a URL is refused outright when it holds whitespace or a control character anywhere, a `\`
+ * before its path, or more than one `@` in its authority (curl splits at the first, the others at the last).
  */
 
 /**
- * The host a URL points at, canonical (see above). Userinfo is not the host (`http://good.com@evil.com/` is
- * evil.com), nor is a fragment. No port. Throws when the text is not an absolute URL; "" for URLs without a host
+ * The host a URL points at, canonical (see above), as every reading agrees. Userinfo is not the host
+ * (`http://good.com@evil.com/` is evil.com), nor is a fragment. No port. Throws when the text is not an absolute
+ * URL, when tools would read different hosts in it, or when its host is not a host; "" for URLs without a host
  * (`file:///x`).
  */
 export function hostOf(url: string): string {
-  let parsed: URL;
+  return readUrl(url).host;
+}
+
+/** A URL as every reading agrees: its scheme (`https:`, lowercase, as WHATWG writes it) and canonical host. */
+export interface UrlReading {
+  readonly scheme: string;
+  readonly host: string;
+}
+
+// Built once: conditions meet these routinely, and a stack costs microseconds. None quotes the text, which
+// comes from the arguments: condition errors are recorded in the audit trail.
+const problem = (message: string) => new Error(message);
+const NOT_A_URL = problem('not an absolute URL');
+const NOT_A_HOST = problem('not a host name');
+const UNSAFE_CHARACTER = problem('it holds whitespace or a control character, which tools drop, keep or refuse differently');
+const BACKSLASH = problem('it has a backslash before its path, which some tools read as / and others as part of the host');
+const SEVERAL_AT = problem('it has more than one @ before its path, and tools split it at different ones');
+const AMBIGUOUS = problem("tools read different hosts in it (WHATWG; RFC 3986, as curl and Python read it; Node's url.parse)");
+const BAD_HOST = problem('it names no valid host');
+
+/** Whitespace (Unicode's too), C0 and C1 controls, DEL, and the invisible format characters IDNA deletes. */
+const UNSAFE = /[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** Schemes in which Node's legacy url.parse reads no authority unless `//` follows. */
+const LEGACY_SLASHED = new Set(['http:', 'https:', 'ws:', 'wss:', 'ftp:', 'gopher:', 'file:']);
+/** What Node's legacy url.parse keeps in a host; the first other character ends it. */
+const LEGACY_HOST_END = /[^A-Za-z0-9.+\-_[\]:\u0080-\uffff]/;
+
+/** A URL read every way a tool might (see above). Throws an Error saying why when the readings disagree. */
+export function readUrl(text: string): UrlReading {
+  const scheme = SCHEME.exec(text)?.[0].toLowerCase();
+  if (!scheme) throw NOT_A_URL;
+  if (UNSAFE.test(text)) throw UNSAFE_CHARACTER;
+  const rest = text.slice(scheme.length);
+  const slashed = rest.startsWith('//');
+  const authority = rest.slice(slashed ? 2 : 0, endOfAuthority(rest, slashed ? 2 : 0));
+  if (authority.includes('\\')) throw BACKSLASH;
+  const at = authority.indexOf('@');
+  if (at >= 0 && authority.indexOf('@', at + 1) >= 0) throw SEVERAL_AT;
+  let whatwg: URL;
   try {
-    parsed = new URL(url);
+    whatwg = new URL(text);
   } catch {
     throw NOT_A_URL;
   }
-  return canonicalHost(parsed.hostname);
+  let host: string;
+  try {
+    host = canonicalHost(whatwg.hostname);
+  } catch {
+    throw BAD_HOST;
+  }
+  const hostAndPort = authority.slice(at + 1);
+  // RFC 3986: a host only after `//`, ending at the port (or the bracket of an IPv6 literal).
+  const rfc = slashed ? withoutPort(hostAndPort) : '';
+  // Node's url.parse: the same, cut at the first character a host cannot hold.
+  const legacy = slashed || !LEGACY_SLASHED.has(scheme) ? withoutPort(cutAt(hostAndPort, LEGACY_HOST_END)) : '';
+  if (!agrees(rfc, host) || !agrees(legacy, host)) throw AMBIGUOUS;
+  return { scheme: whatwg.protocol, host };
 }
 
-// Built once: conditions meet these routinely, and a stack costs microseconds. Neither quotes the text, which
-// comes from the arguments: condition errors are recorded in the audit trail.
-const NOT_A_URL = new Error('not an absolute URL');
-const NOT_A_HOST = new Error('not a host name');
+/** Where the authority that starts at `from` ends: the first `/`, `?` or `#`. */
+function endOfAuthority(rest: string, from: number): number {
+  for (let i = from; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) return i;
+  }
+  return rest.length;
+}
+
+function withoutPort(hostAndPort: string): string {
+  if (hostAndPort.startsWith('[')) {
+    const close = hostAndPort.indexOf(']');
+    return close < 0 ? hostAndPort : hostAndPort.slice(0, close + 1);
+  }
+  const colon = hostAndPort.indexOf(':');
+  return colon < 0 ? hostAndPort : hostAndPort.slice(0, colon);
+}
+
+function cutAt(text: string, end: RegExp): string {
+  const found = end.exec(text);
+  return found ? text.slice(0, found.index) : text;
+}
+
+/** Whether another reading's raw host is the WHATWG reading's canonical host. */
+function agrees(raw: string, canonical: string): boolean {
+  try {
+    return canonicalHost(raw) === canonical;
+  } catch {
+    return false;
+  }
+}
 
 /** A name the URL parser would keep as it is: lowercase labels, the last one not a number (which would make it IPv4). */
 const PLAIN_NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/;
 const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/;
 const MAPPED_IPV4 = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
+const NON_ASCII = /[^\x00-\x7f]/;
 
-/** The canonical form of a host (see above). Throws when the text cannot be a host (`a/b`, `x@y`, `a b`). */
+/** The canonical form of a host (see above). Throws when the text cannot be a host (`a/b`, `x@y`, `a b`, `a'b`, `a%2eb`). */
 export function canonicalHost(host: string): string {
   if (host === '') return '';
   let h = host.toLowerCase();
   if (!PLAIN_NAME.test(h) || NUMERIC_LAST_LABEL.test(h)) {
     if (!h.startsWith('[') && isIP(h) === 6) h = `[${h}]`;
-    else if (/[\s/\\@?#]/.test(h) || (h.includes(':') && !h.startsWith('['))) throw NOT_A_HOST;
+    else if (/[\s/\\@?#%]/.test(h) || (h.includes(':') && !h.startsWith('['))) throw NOT_A_HOST;
+    const written = h;
     h = domainToASCII(h);
     if (h === '') throw NOT_A_HOST;
     const mapped = MAPPED_IPV4.exec(h);
@@ -53,8 +152,24 @@ export function canonicalHost(host: string): string {
       const lo = parseInt(mapped[2], 16);
       return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
     }
+    if (!(PLAIN_NAME.test(h) || IPV6_LITERAL.test(h)) || !idnLabelsAgree(written, h)) throw NOT_A_HOST;
   }
   return h.endsWith('.') ? h.slice(0, -1) : h;
+}
+
+/**
+ * IDNA may only turn each non-ASCII label into an `xn--` label of its own. Characters it maps to ASCII instead
+ * (fullwidth letters, `。` for `.`, a soft hyphen it deletes) make a name that tools without IDNA read otherwise.
+ */
+function idnLabelsAgree(written: string, ascii: string): boolean {
+  if (!NON_ASCII.test(written)) return true;
+  const before = written.split('.');
+  const after = ascii.split('.');
+  if (before.length !== after.length) return false;
+  for (let i = 0; i < before.length; i++) {
+    if (NON_ASCII.test(before[i]) ? !after[i].startsWith('xn--') : before[i] !== after[i]) return false;
+  }
+  return true;
 }
 
 /** Whether the host matches the pattern (see above). Throws when `host` cannot be a host. */

@@ -1,3 +1,5 @@
+const LARGE_LINE_CHARS = 64 * 1024;
+
 /**
  * Writes lines with as few writes as possible without delaying any: the first line of an event-loop turn
  * goes out at once, and the lines that follow it in the same turn go out together in one write when the turn
@@ -16,7 +18,10 @@ export class LineBatcher {
     }
     this.turnOpen = true;
     setImmediate(this.endTurn);
-    this.write(line + '\n');
+    if (line.length < LARGE_LINE_CHARS) return this.write(line + '\n');
+    // Written apart from its newline: joined, a large line would be copied once more before it is encoded.
+    this.write(line);
+    this.write('\n');
   }
 
   private readonly endTurn = (): void => {

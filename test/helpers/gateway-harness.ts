@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { defaultConfig } from '../../src/config/load.ts';
 import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
 
@@ -25,7 +25,7 @@ export interface Harness {
 }
 
 /** A real gateway on HTTP port 0 in front of the real fixture upstream (a stdio child process). */
-export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'audit'>> & { audit?: Partial<GatehouseConfig['audit']> } = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'audit'>> & { audit?: Partial<GatehouseConfig['audit']> } = {}, log: Logger = silentLogger): Promise<Harness> {
   const { audit, ...rest } = overrides;
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const sideEffects = join(dataDir, 'side-effects.log');
@@ -39,13 +39,13 @@ export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'aud
   });
   // One audit setting at a time: the others keep their defaults.
   if (audit) config.audit = { ...config.audit, ...audit };
-  const gateway = createEmbeddedGateway(config, silentLogger);
+  const gateway = createEmbeddedGateway(config, log);
   await gateway.start();
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
     gateway,
     { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
-    silentLogger,
+    log,
   );
   return {
     gateway,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileArgumentCheck } from '../../src/gateway/argument-validator.ts';
 import { namespacedName, NAME_PATTERN } from '../../src/gateway/tool-names.ts';
-import { limitOutput } from '../../src/scheduler/output-limit.ts';
+import { limitOutput, outputBytes } from '../../src/scheduler/output-limit.ts';
 import { previewArguments } from '../../src/approvals/preview.ts';
 
 describe('tool names', () => {
@@ -38,7 +38,7 @@ describe('output limit', () => {
     expect(limitOutput(small, 1000)).toEqual({ result: small, truncated: false });
     const { result, truncated } = limitOutput({ content: [{ type: 'text', text: 'é'.repeat(5000) }], structuredContent: { a: 1 } }, 1000);
     expect(truncated).toBe(true);
-    expect(Buffer.byteLength(JSON.stringify(result))).toBeLessThanOrEqual(1000);
+    expect(outputBytes(result)).toBeLessThanOrEqual(1000); // what the model is given, the marker included
     expect(String(result.content[0].text)).toMatch(/output truncated by policy at 1000 bytes/);
     expect(String(result.content[0].text)).not.toContain('\uFFFD');
     expect(result.structuredContent).toBeUndefined();
