@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from './gateway-harness.ts';
+import { DEFAULT_POLICY, FIXTURE_UPSTREAM, PROCESS_START_MS, ROOT, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 import { startProcess, type StartedProcess } from './start-process.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
@@ -67,8 +67,15 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = () => child.exitCode !== null || child.signalCode !== null;
-  await waitFor(() => /Gatehouse worker wk-/.test(out) || exited(), `worker ${name} to serve its pool`);
-  if (exited()) throw new Error(`gatehouse worker exited:\n${out}`);
+  const serving = await waitFor(() => /Gatehouse worker wk-/.test(out) || exited(), `worker ${name} to serve its pool`, PROCESS_START_MS).then(
+    () => !exited(),
+    () => false,
+  );
+  if (!serving) {
+    // Not left running behind a failed test, where it would slow every later one.
+    child.kill('SIGKILL');
+    throw new Error(`gatehouse worker ${name} did not serve its pool:\n${out}`);
+  }
   const end = async (signal: NodeJS.Signals) => {
     if (exited()) return;
     child.kill(signal);
@@ -108,8 +115,20 @@ export async function startCluster(options: { gateways?: number; workers?: numbe
     everWorked.push(worker);
     return worker;
   };
-  const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, (_, i) => addWorker(`w${i + 1}`)));
-  const gateways = await Promise.all(Array.from({ length: options.gateways ?? 2 }, () => startProcess(config, dir)));
+  const gateways: StartedProcess[] = [];
+  const stop = async () => {
+    await Promise.allSettled([...gateways, ...everWorked].map((p) => (p.child.kill('SIGCONT'), p.stop())));
+    await Promise.allSettled([nats.stop(), redis.stop()]);
+  };
+  let workers: WorkerProcess[];
+  try {
+    workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, (_, i) => addWorker(`w${i + 1}`)));
+    await Promise.all(Array.from({ length: options.gateways ?? 2 }, async () => void gateways.push(await startProcess(config, dir))));
+  } catch (err) {
+    // A cluster that did not come up is stopped whole: its servers and processes would load every later test.
+    await stop();
+    throw err;
+  }
   return {
     nats,
     redis,
@@ -120,9 +139,6 @@ export async function startCluster(options: { gateways?: number; workers?: numbe
     writes: (key) => everWorked.reduce((n, w) => n + countWrites(w.sideEffects, key), 0),
     workerThatWrote: (key) => everWorked.find((w) => countWrites(w.sideEffects, key) > 0),
     addWorker,
-    stop: async () => {
-      await Promise.allSettled([...gateways, ...everWorked].map((p) => (p.child.kill('SIGCONT'), p.stop())));
-      await Promise.allSettled([nats.stop(), redis.stop()]);
-    },
+    stop,
   };
 }

@@ -68,6 +68,12 @@ export async function connectHttp(url: string, era: Era = 'legacy', capabilities
   return client;
 }
 
+/**
+ * How long a test waits for a process it started (a gateway, a worker and their stdio upstreams, each loading tsx)
+ * to come up: generous, since on a loaded 2-core machine that takes many seconds, and it only bounds a failure.
+ */
+export const PROCESS_START_MS = 45_000;
+
 export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await predicate())) {
