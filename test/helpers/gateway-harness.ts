@@ -9,6 +9,8 @@ import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
+import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import type { AuditRecord } from '../../src/audit/record.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURE_UPSTREAM = join(ROOT, 'test/fixtures/upstream-server.ts');
@@ -66,6 +68,15 @@ export async function connectHttp(url: string, era: Era = 'legacy', capabilities
   );
   await client.connect(new StreamableHTTPClientTransport(new URL(url)));
   return client;
+}
+
+/** A tenant's audit chain in an embedded data dir, read as another process would (the CLI). */
+export async function auditOf(dataDir: string, tenant: string): Promise<AuditRecord[]> {
+  const store = new FileAuditStore(dataDir);
+  const records: AuditRecord[] = [];
+  for await (const r of store.read(tenant)) records.push(r);
+  await store.close();
+  return records;
 }
 
 /**
