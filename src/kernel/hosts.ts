@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { GatewayError } from '../errors.ts';
 
 /**
  * Host checks: the one implementation behind CEL's `hostOf()`/`hostMatches()` and the `egress` constraint
@@ -30,8 +31,8 @@ export function hostOf(url: string): string {
 
 // Built once: conditions meet these routinely, and a stack costs microseconds. Neither quotes the text, which
 // comes from the arguments: condition errors are recorded in the audit trail.
-const NOT_A_URL = new Error('not an absolute URL');
-const NOT_A_HOST = new Error('not a host name');
+const NOT_A_URL = new GatewayError('GH_ERR_EGRESS_DENIED', 'not an absolute URL', { data: { reason: 'not-a-url' } });
+const NOT_A_HOST = new GatewayError('GH_ERR_EGRESS_DENIED', 'not a host name', { data: { reason: 'not-a-host' } });
 
 /** A name the URL parser would keep as it is: lowercase labels, the last one not a number (which would make it IPv4). */
 const PLAIN_NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/;
