@@ -11,7 +11,7 @@ import { systemClock } from '../../adapters/memory/clock.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, JobLedger, Upstream } from '../ports.ts';
+import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -33,16 +33,20 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
   return upstreams;
 }
 
-export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Gateway {
+/**
+ * `clock` is the gateway's sense of time (approval expiry, run timeouts, audit times): tests pass one they can move
+ * forward, rather than waiting out a lifetime.
+ */
+export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } = {}): Gateway {
   return new Gateway(
     config,
-    bundle,
+    options.bundle ?? loadPolicyFiles(config.policies),
     {
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore: new FileApprovalStore(config.dataDir),
       auditWriter: new ChainWriter(new FileAuditStore(config.dataDir)),
-      clock: systemClock,
+      clock: options.clock ?? systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),

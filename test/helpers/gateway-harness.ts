@@ -9,6 +9,8 @@ import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
+import type { Clock } from '../../src/ports.ts';
+import { systemClock } from '../../adapters/memory/clock.ts';
 import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 
@@ -26,8 +28,29 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * The gateway's clock in a test: it runs with the wall clock (sleeps are real, so timers, holds and budgets behave
+ * as in production), and `advance` moves it forward at once, so a test can outlive an approval's lifetime (set
+ * long, so that nothing else in the test races it) without waiting for it.
+ */
+export class AdvancingClock implements Clock {
+  private skipped = 0;
+
+  now(): number {
+    return Date.now() + this.skipped;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return systemClock.sleep(ms, signal);
+  }
+
+  advance(ms: number): void {
+    this.skipped += ms;
+  }
+}
+
 /** A real gateway on HTTP port 0 in front of the real fixture upstream (a stdio child process). */
-export async function startHarness(overrides: Partial<GatehouseConfig> = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<GatehouseConfig> = {}, options: { clock?: Clock } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const sideEffects = join(dataDir, 'side-effects.log');
   const config = defaultConfig({
@@ -38,7 +61,7 @@ export async function startHarness(overrides: Partial<GatehouseConfig> = {}): Pr
     },
     ...overrides,
   });
-  const gateway = createEmbeddedGateway(config, silentLogger);
+  const gateway = createEmbeddedGateway(config, silentLogger, { clock: options.clock });
   await gateway.start();
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
