@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { CancelTaskResultSchema, CreateTaskResultSchema, GetTaskPayloadResultSchema, GetTaskResultSchema } from '@modelcontextprotocol/core';
-import { AdvancingClock, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, connectHttp, startHarness, TEST_DECISION_BUDGET_MS, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { approverAuth, connectWithKey, KEYS } from '../helpers/approvers.ts';
 import type { ApprovalRecord } from '../../src/approvals/approval.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
@@ -34,7 +34,7 @@ async function harness(setup: Setup = {}): Promise<ChannelHarness> {
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, writePolicy(setup.approval));
   const clock = new AdvancingClock();
-  const h = await startHarness({ policies: [policyFile], kernel: { decisionBudget: 1_000, watchPolicies: false }, ...setup.config }, { clock });
+  const h = await startHarness({ policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false }, ...setup.config }, { clock });
   harnesses.push(h);
   return Object.assign(h, { policyFile, clock });
 }

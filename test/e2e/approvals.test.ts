@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 
 const harnesses: Harness[] = [];
@@ -10,8 +10,8 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-async function harness(overrides = {}) {
-  const h = await startHarness(overrides);
+async function harness(overrides = {}, clock?: AdvancingClock) {
+  const h = await startHarness(overrides, { clock });
   harnesses.push(h);
   return h;
 }
@@ -85,10 +85,11 @@ describe('approvals, end to end', () => {
   });
 
   it('expires an approval nobody answered, and the expiry means deny', async () => {
-    const h = await harness({ approvals: { ttl: 300, holdBudget: 45_000 } });
+    const clock = new AdvancingClock();
+    const h = await harness({}, clock);
     const client = await connectHttp(h.url);
     const id = approvalId(await client.callTool(write));
-    await new Promise((r) => setTimeout(r, 400));
+    clock.advance(h.gateway.config.approvals.ttl + 1); // its 15 minutes pass
     const expired = await client.callTool(write);
     expect(text(expired)).toContain('GH_ERR_APPROVAL_EXPIRED');
     expect((await gatehouse(['approvals', 'approve', id, '--data-dir', h.dataDir])).code).toBe(1);

@@ -61,7 +61,7 @@ function collectResults(bus: Bus): (jobId: string, count: number) => Promise<Job
 
 const byStatus = (results: JobResult[]) => results.map((r) => [r.status, r.errorCode ?? null]).sort();
 
-describe.skipIf(!available)('a job delivered twice to worker processes (real NATS with JetStream, real Redis)', () => {
+describe.skipIf(!available)('a job delivered twice to worker processes (real NATS with JetStream, real Redis)', { timeout: 60_000 }, () => {
   let cluster: Cluster;
   let bus: NatsBus;
   let store: RedisStore;

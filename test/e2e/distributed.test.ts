@@ -8,13 +8,14 @@ import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { StartedProcess } from '../helpers/start-process.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
-import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
+import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
 // (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
 const available = clusterAvailable();
 
-describe.skipIf(!available)('distributed mode', () => {
+// Cases start worker processes and run the CLI, each loading tsx: slow on a loaded machine.
+describe.skipIf(!available)('distributed mode', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let gateways: StartedProcess[];
   let workers: WorkerProcess[];
@@ -34,7 +35,7 @@ describe.skipIf(!available)('distributed mode', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     ({ gateways, workers, config } = cluster);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.allSettled(clients.map((c) => c.close()));
@@ -48,8 +49,8 @@ describe.skipIf(!available)('distributed mode', () => {
       expect(await listed(client)).toEqual(expect.arrayContaining(['fx__echo', 'fx__write', 'fy__echo']));
     }
     const client = clients[0];
-    // A replica routes only to workers it has heard: give it a few heartbeats (200 ms apart) from both.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // A replica routes only to workers it has heard.
+    await waitForLiveWorkers(gateways[0], 2);
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(client, 'fx__slow_write', { key: `spread-${i}`, delayMs: 200 })));
     expect(results.map(text)).toEqual(Array.from({ length: 8 }, (_, i) => `wrote spread-${i} slowly`));
     for (let i = 0; i < 8; i++) expect(writesOf(`spread-${i}`)).toBe(1);
@@ -115,7 +116,7 @@ describe.skipIf(!available)('distributed mode', () => {
   it('kill -9 of the worker running an idempotent call: it runs again on the other worker and succeeds', async () => {
     const client = await connect(gateways[1]);
     await waitFor(async () => (await listed(client)).includes('fy__slow_write'), 'the pool’s tools to be listed');
-    const running = call(client, 'fy__slow_write', { key: 'again', delayMs: 2_000 });
+    const running = call(client, 'fy__slow_write', { key: 'again', delayMs: 10_000 }); // long enough to be killed before it answers, even on a loaded machine
     await waitFor(() => workerThatWrote('again') !== undefined, 'the call to start on a worker');
     const victim = workerThatWrote('again')!;
     await victim.kill();
@@ -155,7 +156,8 @@ describe.skipIf(!available)('distributed mode', () => {
   });
 });
 
-describe.skipIf(!available)('distributed mode: a wrong endpoint is a clear startup error naming it', () => {
+// Three real CLI runs, each loading tsx and waiting out a refused connection: slow on a loaded machine.
+describe.skipIf(!available)('distributed mode: a wrong endpoint is a clear startup error naming it', { timeout: 120_000 }, () => {
   it('gatehouse start and gatehouse worker exit 1 with the coded error and the endpoint, never the password', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-dist-bad-'));
     const config = join(dir, 'gatehouse.yaml');

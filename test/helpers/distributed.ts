@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, FIXTURE_UPSTREAM, PROCESS_START_MS, ROOT, waitFor } from './gateway-harness.ts';
+import { DEFAULT_POLICY, FIXTURE_UPSTREAM, PROCESS_START_MS, ROOT, TEST_DECISION_BUDGET_MS, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 import { startProcess, type StartedProcess } from './start-process.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
@@ -40,6 +40,7 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
+      `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
     ].join('\n'),
   );
@@ -82,6 +83,16 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
     await new Promise((r) => child.once('exit', r));
   };
   return { child, sideEffects, output: () => out, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/** Waits until the replica's /healthz counts `count` live workers in the pool `tools`: it routes only to those. */
+export async function waitForLiveWorkers(gateway: StartedProcess, count: number): Promise<void> {
+  const live = async () => {
+    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'));
+    const body = (await response.json()) as { links?: { workers?: Record<string, number> } };
+    return body.links?.workers?.tools === count;
+  };
+  await waitFor(live, `the replica to hear ${count} live workers`);
 }
 
 /** How many times `key` was written to a side-effects file. */

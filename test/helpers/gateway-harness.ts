@@ -15,6 +15,13 @@ import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * The kernel's decision budget in the gateways tests start, instead of 50 ms: the budget is wall time, and on a
+ * loaded 2-core machine a decision of a few microseconds is sometimes descheduled for longer than 50 ms, which
+ * denies a call the test never meant to test the budget with (the budget has its own tests, on an injected clock).
+ */
+export const TEST_DECISION_BUDGET_MS = 10_000;
 export const FIXTURE_UPSTREAM = join(ROOT, 'test/fixtures/upstream-server.ts');
 export const DEFAULT_POLICY = join(ROOT, 'policies/default.yaml');
 
@@ -56,6 +63,7 @@ export async function startHarness(overrides: Partial<GatehouseConfig> = {}, opt
   const config = defaultConfig({
     dataDir,
     policies: [DEFAULT_POLICY],
+    kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: true },
     upstreams: {
       fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: sideEffects }, cwd: ROOT, timeout: 60_000 },
     },
@@ -84,13 +92,29 @@ export async function startHarness(overrides: Partial<GatehouseConfig> = {}, opt
 
 export type Era = 'legacy' | 'modern';
 
-export async function connectHttp(url: string, era: Era = 'legacy', capabilities: Record<string, unknown> = {}): Promise<Client> {
+export async function connectHttp(url: string, era: Era = 'legacy', capabilities: Record<string, unknown> = {}, transport: { fetch?: typeof fetch } = {}): Promise<Client> {
   const client = new Client(
     { name: `test-${era}`, version: '1.0.0' },
     { capabilities, ...(era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}) } as never,
   );
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), transport));
   return client;
+}
+
+/**
+ * A 2025 client whose `streamOpen` resolves once the server has answered its GET stream: from then on, whatever
+ * the server sends the session (a list change, a task's status) reaches it. The server attaches the stream in the
+ * same turn as it sends the answer's headers, so nothing sent after this can miss it.
+ */
+export async function connectWithStream(url: string): Promise<{ client: Client; streamOpen: Promise<void> }> {
+  let opened!: () => void;
+  const streamOpen = new Promise<void>((resolve) => (opened = resolve));
+  const watching: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if ((init?.method ?? 'GET') === 'GET' && response.ok) opened();
+    return response;
+  };
+  return { client: await connectHttp(url, 'legacy', {}, { fetch: watching }), streamOpen };
 }
 
 /** A tenant's audit chain in an embedded data dir, read as another process would (the CLI). */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, PROCESS_START_MS, ROOT, waitFor } from './gateway-harness.ts';
+import { DEFAULT_POLICY, PROCESS_START_MS, ROOT, TEST_DECISION_BUDGET_MS, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 
 /**
@@ -21,6 +21,7 @@ export function writeStartConfig(options: { upstream: string; script: string; en
       'upstreams:',
       `  ${options.upstream}: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(options.script)}], cwd: ${JSON.stringify(ROOT)}${env} }`,
       `policies: [${JSON.stringify(options.policy ?? DEFAULT_POLICY)}]`,
+      `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
     ].join('\n'),
   );
