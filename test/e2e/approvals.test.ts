@@ -97,6 +97,25 @@ describe('approvals, end to end', () => {
     await client.close();
   });
 
+  it('consumes the approval just before dispatch: if the upstream then fails, the next identical call asks again', async () => {
+    // README: '"Exactly once" means an approved call never runs twice: the approval is consumed just before dispatch,
+    // and if the upstream then fails, the next call asks again.'
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-crash-'));
+    writeFileSync(join(dir, 'policy.yaml'), 'version: 2\ndefault: allow\nrules:\n  - { id: c, match: { tools: [fx__crash] }, effect: require_approval }\n');
+    const h = await harness({ policies: [dir] });
+    const client = await connectHttp(h.url);
+    const crash = { name: 'fx__crash', arguments: {} };
+    const id = approvalId(await client.callTool(crash));
+    await h.gateway.approvals.approve(id, 'bob');
+    const failed = await client.callTool(crash);
+    expect(text(failed)).toContain('GH_ERR_UPSTREAM_UNAVAILABLE');
+    expect((await h.gateway.approvals.get(id))?.state).toBe('consumed');
+    const again = await client.callTool(crash);
+    expect(text(again)).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(approvalId(again)).not.toBe(id);
+    await client.close();
+  });
+
   it("takes the approval's lifetime from the rule's approval.ttl when the policy sets one", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ttl-'));
     writeFileSync(

@@ -13,8 +13,8 @@ import { encodeBusPacket } from '../../src/protocol/cap-wire.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobPriority, JobStatus, Subjects, type BusPacket, type JobResult } from '../../src/protocol/cap.ts';
 import type { Bus, Upstream } from '../../src/ports.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
-import { waitFor } from '../helpers/gateway-harness.ts';
-import { clusterAvailable, startCluster, type Cluster, type WorkerProcess } from '../helpers/distributed.ts';
+import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
+import { clusterAvailable, startCluster, text, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
 
 // The README: a call that is not idempotent "is never run again ... The claim in Redis makes this hold even when a
 // job is delivered twice." Here the same CAP job reaches workers twice over real NATS, with its claim in real
@@ -178,5 +178,46 @@ describe.skipIf(!available)('a job JetStream redelivers to another worker after 
     expect(byStatus(await resultsOf(jobId, 1))).toEqual([[JobStatus.FAILED, 'GH_ERR_EXECUTION_IN_DOUBT']]);
     expect(resultPublishes).toBe(2);
     expect(runs).toEqual(['{"key":"redelivered"}']);
+  });
+});
+
+describe.skipIf(!available)('a job JetStream keeps past its call’s end (real NATS with JetStream, real Redis, real processes)', { timeout: 120_000 }, () => {
+  let cluster: Cluster;
+  let bus: NatsBus;
+
+  beforeAll(async () => {
+    // Calls end 1 s (plus the 5 s grace) after they were sent, worker or not.
+    cluster = await startCluster({ gateways: 1, workers: 1, jetstream: true, upstreamTimeout: '1s' });
+    bus = await NatsBus.connect({ url: cluster.nats.url, name: 'test-observer', log: silentLogger });
+  }, 120_000);
+
+  afterAll(async () => {
+    try {
+      await bus?.close();
+    } finally {
+      await cluster?.stop();
+    }
+  });
+
+  it('is not run by a worker that takes it after the call ended GH_ERR_UPSTREAM_TIMEOUT: its arguments are gone', async () => {
+    // README: "after that it ends GH_ERR_UPSTREAM_TIMEOUT, goes to the dead-letter queue, and a worker that takes it
+    // later finds its arguments gone and does not run it."
+    const resultsOf = collectResults(bus);
+    const client = await connectHttp(cluster.gateways[0].url);
+    try {
+      await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__slow_write'), 'the pool’s tools to be listed');
+      await Promise.all(cluster.workers.splice(0).map((w) => w.stop()));
+      const ended = (await client.callTool({ name: 'fx__slow_write', arguments: { key: 'too-late', delayMs: 0 } })) as ToolResult;
+      expect(ended.isError).toBe(true);
+      expect(text(ended)).toContain('GH_ERR_UPSTREAM_TIMEOUT');
+      const jobId = (ended._meta?.['gatehouse/job'] as { jobId: string }).jobId;
+      cluster.workers.push(await cluster.addWorker('late'));
+      // The late worker takes the job from the stream and answers it (a positive signal): not run, the context is gone.
+      const [late] = await resultsOf(jobId, 1);
+      expect(late).toMatchObject({ status: JobStatus.FAILED, workerId: expect.stringMatching(/^wk-tools-/) });
+      expect(cluster.writes('too-late')).toBe(0);
+    } finally {
+      await client.close();
+    }
   });
 });
