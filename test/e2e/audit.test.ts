@@ -118,7 +118,7 @@ describe('audit tail --follow', () => {
     } finally {
       child.kill();
     }
-  }, 60_000);
+  });
 });
 
 describe('audit.recordArguments: false', () => {

@@ -61,7 +61,7 @@ function collectResults(bus: Bus): (jobId: string, count: number) => Promise<Job
 
 const byStatus = (results: JobResult[]) => results.map((r) => [r.status, r.errorCode ?? null]).sort();
 
-describe.skipIf(!available)('a job delivered twice to worker processes (real NATS with JetStream, real Redis)', { timeout: 60_000 }, () => {
+describe.skipIf(!available)('a job delivered twice to worker processes (real NATS with JetStream, real Redis)', () => {
   let cluster: Cluster;
   let bus: NatsBus;
   let store: RedisStore;
@@ -73,7 +73,7 @@ describe.skipIf(!available)('a job delivered twice to worker processes (real NAT
     bus = await NatsBus.connect({ url: cluster.nats.url, name: 'test-replica', log: silentLogger });
     store = await RedisStore.connect({ url: cluster.redis.url });
     resultsOf = collectResults(bus);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     try {
@@ -123,7 +123,7 @@ describe.skipIf(!available)('a job JetStream redelivers to another worker after 
 
   beforeAll(async () => {
     cluster = await startCluster({ gateways: 0, workers: 0, jetstream: true });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     for (const executor of executors) executor.stop();
@@ -181,7 +181,7 @@ describe.skipIf(!available)('a job JetStream redelivers to another worker after 
   });
 });
 
-describe.skipIf(!available)('a job JetStream keeps past its call’s end (real NATS with JetStream, real Redis, real processes)', { timeout: 120_000 }, () => {
+describe.skipIf(!available)('a job JetStream keeps past its call’s end (real NATS with JetStream, real Redis, real processes)', () => {
   let cluster: Cluster;
   let bus: NatsBus;
 
@@ -189,7 +189,7 @@ describe.skipIf(!available)('a job JetStream keeps past its call’s end (real N
     // Calls end 1 s (plus the 5 s grace) after they were sent, worker or not.
     cluster = await startCluster({ gateways: 1, workers: 1, jetstream: true, upstreamTimeout: '1s' });
     bus = await NatsBus.connect({ url: cluster.nats.url, name: 'test-observer', log: silentLogger });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     try {
