@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { GatewayError } from '../errors.ts';
 
 /**
  * Host checks: the one implementation behind CEL's `hostOf()`/`hostMatches()` and the `egress` constraint
@@ -47,15 +48,15 @@ export interface UrlReading {
 }
 
 // Built once: conditions meet these routinely, and a stack costs microseconds. None quotes the text, which
-// comes from the arguments: condition errors are recorded in the audit trail.
-const problem = (message: string) => new Error(message);
-const NOT_A_URL = problem('not an absolute URL');
-const NOT_A_HOST = problem('not a host name');
-const UNSAFE_CHARACTER = problem('it holds whitespace or a control character, which tools drop, keep or refuse differently');
-const BACKSLASH = problem('it has a backslash before its path, which some tools read as / and others as part of the host');
-const SEVERAL_AT = problem('it has more than one @ before its path, and tools split it at different ones');
-const AMBIGUOUS = problem("tools read different hosts in it (WHATWG; RFC 3986, as curl and Python read it; Node's url.parse)");
-const BAD_HOST = problem('it names no valid host');
+// comes from the arguments: condition errors are recorded in the audit trail. Coded, with why in `data.reason`.
+const problem = (reason: string, message: string) => new GatewayError('GH_ERR_EGRESS_DENIED', message, { data: { reason } });
+const NOT_A_URL = problem('not-a-url', 'not an absolute URL');
+const NOT_A_HOST = problem('not-a-host', 'not a host name');
+const UNSAFE_CHARACTER = problem('unsafe-character', 'it holds whitespace or a control character, which tools drop, keep or refuse differently');
+const BACKSLASH = problem('backslash', 'it has a backslash before its path, which some tools read as / and others as part of the host');
+const SEVERAL_AT = problem('several-at', 'it has more than one @ before its path, and tools split it at different ones');
+const AMBIGUOUS = problem('ambiguous', "tools read different hosts in it (WHATWG; RFC 3986, as curl and Python read it; Node's url.parse)");
+const BAD_HOST = problem('bad-host', 'it names no valid host');
 
 /** Whitespace (Unicode's too), C0 and C1 controls, DEL, and the invisible format characters IDNA deletes. */
 const UNSAFE = /[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;

@@ -20,6 +20,7 @@
  * does not; the constraint wants every reading to pass.
  */
 
+import { GatewayError } from '../errors.ts';
 import { compileGlob } from './glob.ts';
 
 /** The readings of one path argument. */
@@ -41,23 +42,24 @@ export const RELATIVE_PATH = 'it is relative, so what it names depends on the wo
 const MAX_DECODE_ROUNDS = 8;
 const SEPARATOR = /[/\\]/;
 
-// What `readPath` and the CEL helpers throw. Conditions meet some of these routinely (a relative path), and
-// capturing a stack costs microseconds, so each is built once. The messages never quote the path: condition
-// errors are recorded in the audit trail, and the path may hold what `redact` hides.
-const problem = (message: string) => new Error(message);
-const NUL = problem('it contains a NUL character');
-const ENCODED_NUL = problem('it contains an encoded NUL character');
-const HIDDEN = problem('its percent-encoding hides a separator or `..`');
-const NOT_UTF8 = problem('its percent-encoding is not valid UTF-8');
-const TOO_ENCODED = problem('it is percent-encoded too many times over');
-const BAD_FILE_URL = problem('it is not a valid file: URL');
-const REMOTE_FILE_URL = problem('it is a file: URL on another host');
-const RELATIVE = problem(RELATIVE_PATH);
-const AMBIGUOUS = problem('it reads differently once percent-decoded, with \\ as a separator, or as a file: URL');
+// What `readPath` and the CEL helpers throw: GH_ERR_PATH_DENIED, with a stable `data.reason` saying why. Conditions
+// meet some of these routinely (a relative path), and capturing a stack costs microseconds, so each is built once.
+// The messages never quote the path: condition errors are recorded in the audit trail, and the path may hold what
+// `redact` hides.
+const problem = (reason: string, message: string) => new GatewayError('GH_ERR_PATH_DENIED', message, { data: { reason } });
+const NUL = problem('nul', 'it contains a NUL character');
+const ENCODED_NUL = problem('encoded-nul', 'it contains an encoded NUL character');
+const HIDDEN = problem('hidden-by-encoding', 'its percent-encoding hides a separator or `..`');
+const NOT_UTF8 = problem('not-utf8', 'its percent-encoding is not valid UTF-8');
+const TOO_ENCODED = problem('too-encoded', 'it is percent-encoded too many times over');
+const BAD_FILE_URL = problem('bad-file-url', 'it is not a valid file: URL');
+const REMOTE_FILE_URL = problem('remote-file-url', 'it is a file: URL on another host');
+const RELATIVE = problem('relative', RELATIVE_PATH);
+const AMBIGUOUS = problem('ambiguous', 'it reads differently once percent-decoded, with \\ as a separator, or as a file: URL');
 /** The same problems as CEL reports them. */
-const IN_CEL = new Map([NUL, ENCODED_NUL, HIDDEN, NOT_UTF8, TOO_ENCODED, BAD_FILE_URL, REMOTE_FILE_URL, RELATIVE, AMBIGUOUS].map((e) => [e, problem(`the path cannot be checked: ${e.message}`)]));
+const IN_CEL = new Map([NUL, ENCODED_NUL, HIDDEN, NOT_UTF8, TOO_ENCODED, BAD_FILE_URL, REMOTE_FILE_URL, RELATIVE, AMBIGUOUS].map((e) => [e, problem(e.data!.reason as string, `the path cannot be checked: ${e.message}`)]));
 
-/** Every reading of `raw` (see above); throws an Error saying why when the path cannot be read safely. */
+/** Every reading of `raw` (see above); throws GH_ERR_PATH_DENIED saying why when the path cannot be read safely. */
 export function readPath(raw: string): PathReading {
   if (raw.includes('\0')) throw NUL;
   const relative = raw.length === 0 || (raw[0] !== '/' && raw[0] !== '\\');
@@ -98,7 +100,7 @@ function agreed(path: string, anchored: boolean, test: (form: string) => boolean
   try {
     reading = readPath(path);
   } catch (err) {
-    throw IN_CEL.get(err as Error) ?? err;
+    throw IN_CEL.get(err as GatewayError) ?? err;
   }
   const { forms, relative } = reading;
   if (relative && anchored) throw IN_CEL.get(RELATIVE)!;

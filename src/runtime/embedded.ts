@@ -13,7 +13,7 @@ import { writeDataFile } from '../../adapters/memory/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, JobLedger, Upstream } from '../ports.ts';
+import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
@@ -36,11 +36,15 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
   return upstreams;
 }
 
-export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Gateway {
+/**
+ * `clock` is the gateway's sense of time (approval expiry, run timeouts, audit times): tests pass one they can move
+ * forward, rather than waiting out a lifetime.
+ */
+export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } = {}): Gateway {
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
   return new Gateway(
     config,
-    bundle,
+    options.bundle ?? loadPolicyFiles(config.policies),
     {
       bus: new MemoryBus(),
       store: new MemoryStore(),
@@ -48,7 +52,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, bund
       auditWriter: new ChainWriter(chains),
       auditChains: chains,
       auditSpill: spillToDataDir(config.dataDir),
-      clock: systemClock,
+      clock: options.clock ?? systemClock,
       upstreams: createUpstreams(config, log),
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { CAP_PROTOCOL_VERSION, type BusPacket } from '../../src/protocol/cap.ts';
+import { waitFor } from '../helpers/gateway-harness.ts';
 
 const packet = (jobId: string): BusPacket => ({
   traceId: jobId,
@@ -10,7 +11,21 @@ const packet = (jobId: string): BusPacket => ({
   protocolVersion: CAP_PROTOCOL_VERSION,
   payload: { kind: 'jobCancel', jobCancel: { jobId, reason: 'r', requestedBy: 'p' } },
 });
-const settle = () => new Promise((r) => setTimeout(r, 50));
+let markers = 0;
+
+/**
+ * Resolves once everything published on `bus` before it has reached this bus's subscribers. A bus delivers what
+ * one connection publishes in order, so a marker published after it arrives after it: a test then counts what
+ * arrived without sleeping, and a delivery that should not happen would have happened by then.
+ */
+async function delivered(bus: Bus): Promise<void> {
+  const subject = `test.marker.m${++markers}`;
+  let seen = false;
+  const sub = bus.subscribe(subject, () => void (seen = true));
+  await bus.publish(subject, packet('marker'));
+  await waitFor(() => seen, 'the marker');
+  sub.unsubscribe();
+}
 
 /** What every Bus adapter must do; run by each adapter's test file. */
 export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus): void {
@@ -22,7 +37,7 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       bus.subscribe('sys.job.cancel', (p) => a.push(p.traceId));
       bus.subscribe('sys.job.cancel', (p) => b.push(p.traceId));
       await bus.publish('sys.job.cancel', packet('j1'));
-      await settle();
+      await delivered(bus);
       expect(a).toEqual(['j1']);
       expect(b).toEqual(['j1']);
       await bus.close();
@@ -34,7 +49,7 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       bus.subscribe('job.pool', (p) => got.push(`a:${p.traceId}`), { queue: 'workers' });
       bus.subscribe('job.pool', (p) => got.push(`b:${p.traceId}`), { queue: 'workers' });
       for (let i = 0; i < 10; i++) await bus.publish('job.pool', packet(`j${i}`));
-      await settle();
+      await delivered(bus);
       expect(got).toHaveLength(10);
       expect(new Set(got.map((g) => g.slice(2))).size).toBe(10);
       await bus.close();
@@ -50,7 +65,7 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       await bus.publish('job.a.b', packet('2'));
       await bus.publish('sys.job.result', packet('3'));
       await bus.publish('sys', packet('4'));
-      await settle();
+      await delivered(bus);
       expect(star).toEqual(['job.a']);
       expect(tail).toEqual(['sys.job.result']);
       await bus.close();
@@ -61,10 +76,10 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       const got: string[] = [];
       const sub = bus.subscribe('x.y', (p) => got.push(p.traceId));
       await bus.publish('x.y', packet('before'));
-      await settle();
+      await delivered(bus);
       sub.unsubscribe();
       await bus.publish('x.y', packet('after'));
-      await settle();
+      await delivered(bus);
       expect(got).toEqual(['before']);
       await bus.close();
     });
@@ -77,7 +92,7 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       });
       bus.subscribe('x.y', (p) => got.push(p.traceId));
       await bus.publish('x.y', packet('j'));
-      await settle();
+      await delivered(bus);
       expect(got).toEqual(['j']);
       await bus.close();
     });
@@ -88,7 +103,6 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       bus.reply('gh.rpc.fail', async () => {
         throw new GatewayError('GH_ERR_UPSTREAM_ERROR', 'nope', { data: { rpcError: { code: -32601, message: 'x' } } });
       });
-      await settle();
       expect(await bus.request('gh.rpc.a', { n: 1 }, { timeoutMs: 5_000 })).toEqual({ echo: { n: 1 } });
       await expect(bus.request('gh.rpc.fail', {}, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_ERROR', message: 'nope', data: { rpcError: { code: -32601 } } });
       await expect(bus.request('gh.rpc.nobody', {}, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE' });
@@ -98,7 +112,6 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
     it('request/reply: times out, and a cancelled request rejects at once', async () => {
       const bus = await makeBus();
       bus.reply('gh.rpc.slow', () => new Promise(() => undefined));
-      await settle();
       await expect(bus.request('gh.rpc.slow', {}, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_TIMEOUT' });
       const controller = new AbortController();
       const pending = bus.request('gh.rpc.slow', {}, { timeoutMs: 60_000, signal: controller.signal });
@@ -112,7 +125,6 @@ export function runBusContract(name: string, makeBus: () => Promise<Bus> | Bus):
       const seen: string[] = [];
       bus.reply('gh.rpc.q', async () => (seen.push('a'), 'a'), { queue: 'hosts' });
       bus.reply('gh.rpc.q', async () => (seen.push('b'), 'b'), { queue: 'hosts' });
-      await settle();
       const answers = await Promise.all(Array.from({ length: 6 }, () => bus.request('gh.rpc.q', {}, { timeoutMs: 5_000 })));
       expect(answers).toHaveLength(6);
       expect(seen).toHaveLength(6);

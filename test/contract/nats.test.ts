@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsBus, type NatsBusOptions } from '../../adapters/nats/bus.ts';
+import { durableName } from '../../adapters/nats/jetstream.ts';
 import { decodeBusPacket } from '../../src/protocol/cap-wire.ts';
 import { CAP_PROTOCOL_VERSION, JobPriority, type BusPacket } from '../../src/protocol/cap.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
@@ -46,6 +48,23 @@ const job = (jobId: string): BusPacket => ({
 });
 const jobIdOf = (p: BusPacket) => (p.payload?.kind === 'jobRequest' ? p.payload.jobRequest.jobId : '?');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the server holds nothing of the durable consumer `queue` on `subject` unacknowledged or undelivered:
+ * from then on it redelivers nothing, so a test can count deliveries without waiting out ack waits.
+ */
+async function allAcknowledged(queue: string, subject: string): Promise<void> {
+  const nc = await connect({ servers: server!.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await waitFor(async () => {
+      const info = await jsm.consumers.info('GATEHOUSE_JOBS', durableName(queue, subject));
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    }, `every message of ${subject} to be acknowledged`);
+  } finally {
+    await nc.close();
+  }
+}
 
 function capturingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
@@ -212,27 +231,29 @@ describe.skipIf(!available)('NATS bus', () => {
       await bus.publish('job.redeliver', job('fails-once'));
       await bus.publish('job.redeliver', job('ok'));
       await waitFor(() => deliveries.filter((d) => d === 'fails-once').length === 2, 'the redelivery');
-      // Several ack waits: an unacknowledged message would have come back by now.
-      await sleep(1_500);
+      await allAcknowledged('redeliver', 'job.redeliver');
       expect(deliveries.filter((d) => d === 'fails-once')).toHaveLength(2);
       expect(deliveries.filter((d) => d === 'ok')).toHaveLength(1);
       await bus.close();
     });
 
-    it('keeps a message with the member whose handler is still running past the ack wait', { timeout: 15_000 }, async () => {
-      const a = await durableBus({ ackWaitMs: 400 });
-      const b = await durableBus({ ackWaitMs: 400 });
+    // The handler runs for three ack waits; it says it is still working every half ack wait, which a loaded
+    // machine can delay, so the ack wait is long enough for that.
+    it('keeps a message with the member whose handler is still running past the ack wait', { timeout: 30_000 }, async () => {
+      const a = await durableBus({ ackWaitMs: 2_000 });
+      const b = await durableBus({ ackWaitMs: 2_000 });
       const runs: string[] = [];
       let finished = false;
       const slow = async (p: BusPacket) => {
         runs.push(jobIdOf(p));
-        await sleep(1_500);
+        await sleep(6_000);
         finished = true;
       };
       a.subscribe('job.long', slow, { queue: 'long' });
       b.subscribe('job.long', slow, { queue: 'long' });
       await a.publish('job.long', job('long1'));
       await waitFor(() => finished, 'the long handler');
+      await allAcknowledged('long', 'job.long');
       expect(runs).toEqual(['long1']);
       await a.close();
       await b.close();
@@ -249,7 +270,7 @@ describe.skipIf(!available)('NATS bus', () => {
       const ids = Array.from({ length: 20 }, (_, i) => `s${i}`);
       for (const id of ids) await a.publish('job.shared', job(id));
       await waitFor(() => got.length >= ids.length && plain.length >= ids.length, 'every job');
-      await sleep(300);
+      await allAcknowledged('shared', 'job.shared');
       expect(got.map((g) => g.slice(2)).sort()).toEqual([...ids].sort());
       expect(plain.sort()).toEqual([...ids].sort());
       await a.close();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { CancelTaskResultSchema, CreateTaskResultSchema, GetTaskPayloadResultSchema, GetTaskResultSchema } from '@modelcontextprotocol/core';
-import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, connectHttp, startHarness, TEST_DECISION_BUDGET_MS, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { approverAuth, connectWithKey, KEYS } from '../helpers/approvers.ts';
 import type { ApprovalRecord } from '../../src/approvals/approval.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
@@ -21,19 +21,31 @@ afterEach(async () => {
 });
 
 interface Setup {
-  /** `approval:` options of the write rule (a version 2 policy), e.g. `{ ttl: 300ms }`. */
+  /** `approval:` options of the write rule (a version 2 policy), e.g. `{ onApprove: execute }`. */
   approval?: string;
   config?: Partial<GatehouseConfig>;
 }
 
-/** A gateway whose policy lets everything run but `fx__write`, which needs a human. */
-async function harness(setup: Setup = {}): Promise<Harness & { policyFile: string }> {
+type ChannelHarness = Harness & { policyFile: string; clock: AdvancingClock };
+
+/** A gateway whose policy lets everything run but `fx__write`, which needs a human; its clock can be moved on. */
+async function harness(setup: Setup = {}): Promise<ChannelHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-channels-'));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, writePolicy(setup.approval));
-  const h = await startHarness({ policies: [policyFile], kernel: { decisionBudget: 1_000, watchPolicies: false }, ...setup.config });
+  const clock = new AdvancingClock();
+  const h = await startHarness({ policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false }, ...setup.config }, { clock });
   harnesses.push(h);
-  return Object.assign(h, { policyFile });
+  return Object.assign(h, { policyFile, clock });
+}
+
+/**
+ * The approvals' default lifetime (15 minutes) passes: the gateway's clock moves past it and its expiry sweep runs,
+ * as its timer would. Tests that expire an approval do it this way, so that nothing before it races a short TTL.
+ */
+async function outliveApprovals(h: ChannelHarness): Promise<void> {
+  h.clock.advance(h.gateway.config.approvals.ttl + 1);
+  await h.gateway.approvals.expireDue();
 }
 
 function writePolicy(approval?: string, effect = 'require_approval'): string {
@@ -96,7 +108,7 @@ describe('a client that declares nothing: the pending result, then an identical 
   });
 
   it('deny, expire and withdraw end the call without running it', async () => {
-    const h = await harness({ approval: '{ ttl: 300ms }' });
+    const h = await harness();
     const client = await connect(h.url, 'legacy');
     const denied = approvalOf((await client.callTool(write)) as Result).id;
     await h.gateway.approvals.deny(denied, 'bob', 'not now');
@@ -104,7 +116,7 @@ describe('a client that declares nothing: the pending result, then an identical 
 
     const other = { name: 'fx__write', arguments: { key: 'k2', value: 'v' } };
     approvalOf((await client.callTool(other)) as Result);
-    await sleep(400);
+    h.clock.advance(h.gateway.config.approvals.ttl + 1); // read on the retry, before any sweep
     expect(code((await client.callTool(other)) as Result)).toBe('GH_ERR_APPROVAL_EXPIRED');
 
     const third = { name: 'fx__write', arguments: { key: 'k3', value: 'v' } };
@@ -134,13 +146,17 @@ describe('a client that sent a progress token: the call is held, with progress n
   });
 
   it('deny and expire end the held call', async () => {
-    const h = await harness({ approval: '{ ttl: 300ms }' });
+    const h = await harness();
     const client = await connect(h.url, 'legacy');
     const denied = held(client);
     await h.gateway.approvals.deny((await pending(h)).id, 'bob');
     expect(code(await denied)).toBe('GH_ERR_APPROVAL_DENIED');
-    const expired = (await client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } }, { onprogress: () => undefined } as never)) as Result;
-    expect(code(expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
+    const progress: string[] = [];
+    const expired = client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } }, { onprogress: (p: { message?: string }) => progress.push(p.message ?? '') } as never) as Promise<Result>;
+    await pending(h); // the earlier ones are settled: this is the new call's
+    await waitFor(() => progress.length > 0, 'the call to be held');
+    await outliveApprovals(h);
+    expect(code(await expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
     expect(h.writes()).toBe(0);
   });
 
@@ -218,14 +234,17 @@ describe('a 2025 client with form elicitation only, where the caller may approve
   });
 
   it('an approver deciding on the page while the form is open settles the call; expiry ends it', async () => {
-    const h = await harness({ approval: '{ ttl: 400ms }' });
+    const h = await harness();
     const client = await connect(h.url, 'legacy', form);
-    onElicit(client, never);
+    const seen = onElicit(client, never);
     const call = client.callTool(write) as Promise<Result>;
     await h.gateway.approvals.approve((await pending(h)).id, 'bob');
     expect(text(await call)).toBe('wrote k');
-    const expired = (await client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } })) as Result;
-    expect(code(expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
+    const expired = client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } }) as Promise<Result>;
+    await pending(h); // the earlier ones are settled: this is the new call's
+    await waitFor(() => seen.length === 2, 'the second form to be open');
+    await outliveApprovals(h);
+    expect(code(await expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
     expect(h.writes()).toBe(1);
   });
 
@@ -309,10 +328,14 @@ describe('a 2025 client with URL elicitation: a link to the approval page, the c
   });
 
   it('expire and cancel', async () => {
-    const h = await harness({ approval: '{ ttl: 300ms }', config: { approvals: { ttl: 60_000, holdBudget: 45_000, holdBudgetByClient: {}, groups: {} } } });
+    const h = await harness();
     const client = await connect(h.url, 'legacy', url);
-    onElicit(client, () => ({ action: 'accept' }));
-    expect(code((await client.callTool(write)) as Result)).toBe('GH_ERR_APPROVAL_EXPIRED');
+    const seen = onElicit(client, () => ({ action: 'accept' }));
+    const expired = client.callTool(write) as Promise<Result>;
+    await pending(h);
+    await waitFor(() => seen.length > 0, 'the URL elicitation');
+    await outliveApprovals(h);
+    expect(code(await expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
 
     const controller = new AbortController();
     const cancelled = client.callTool({ name: 'fx__write', arguments: { key: 'k2', value: 'v' } }, { signal: controller.signal } as never);
@@ -367,9 +390,9 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
   });
 
   it('deny on the page and decline of the form end the call denied; expiry ends it expired', async () => {
-    const h = await harness({ approval: '{ ttl: 400ms }' });
+    const h = await harness();
     const url = await connect(h.url, 'modern', { elicitation: { url: {} } });
-    onElicit(url, () => ({ action: 'accept' }));
+    const linked = onElicit(url, () => ({ action: 'accept' }));
     const call = url.callTool(write) as Promise<Result>;
     await h.gateway.approvals.deny((await pending(h)).id, 'bob', 'no');
     expect(code(await call)).toBe('GH_ERR_APPROVAL_DENIED');
@@ -380,7 +403,11 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
     expect(code(declined)).toBe('GH_ERR_APPROVAL_DENIED');
     expect(await stateOf(h, approvalOf(declined).id)).toBe('denied');
 
-    expect(code((await url.callTool({ name: 'fx__write', arguments: { key: 'k3', value: 'v' } })) as Result)).toBe('GH_ERR_APPROVAL_EXPIRED');
+    const expired = url.callTool({ name: 'fx__write', arguments: { key: 'k3', value: 'v' } }) as Promise<Result>;
+    await pending(h); // the earlier ones are settled: this is the new call's
+    await waitFor(() => linked.length === 2, 'the link for the third call');
+    await outliveApprovals(h);
+    expect(code(await expired)).toBe('GH_ERR_APPROVAL_EXPIRED');
     expect(h.writes()).toBe(0);
   });
 
@@ -392,7 +419,8 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
     const call = client.callTool(write, { signal: controller.signal } as never);
     const approval = await pending(h);
     await waitFor(() => seen.length > 0, 'the URL elicitation');
-    await sleep(100); // the retry is on its way and held
+    // The retry has arrived (its own job.approval_required) and is held: cancel it there.
+    await waitFor(async () => (await channels(h)).length === 2, 'the retry to be held');
     controller.abort('gave up');
     await expect(call).rejects.toBeDefined();
     await waitFor(async () => (await stateOf(h, approval.id)) === 'cancelled', 'the approval to be withdrawn');
@@ -504,8 +532,10 @@ describe('the built-in approval tools', () => {
     expect(code(foreign)).toBe('GH_ERR_APPROVAL_NOT_FOUND');
     expect(code((await agent.callTool({ name: 'gatehouse_approval_wait', arguments: { approval_id: id, seconds: 46 } })) as Result)).toBe('GH_ERR_INVALID_ARGUMENTS');
 
-    const waiting = agent.callTool({ name: 'gatehouse_approval_wait', arguments: { approval_id: id, seconds: 20 } }) as Promise<Result>;
-    await sleep(100);
+    let waitStarted!: () => void;
+    const started = new Promise<void>((resolve) => (waitStarted = resolve));
+    const waiting = agent.callTool({ name: 'gatehouse_approval_wait', arguments: { approval_id: id, seconds: 20 } }, { onprogress: () => waitStarted() } as never) as Promise<Result>;
+    await started; // its first progress goes out as the wait begins
     await h.gateway.approvals.approve(id, 'alice');
     const waited = await waiting;
     expect(waited.structuredContent).toMatchObject({ state: 'approved' });
@@ -542,9 +572,14 @@ describe('onApprove: execute', () => {
     const h = await harness({ approval: '{ onApprove: execute }' });
     const client = await connect(h.url, 'legacy');
     const call = client.callTool(write, { onprogress: () => undefined } as never) as Promise<Result>;
-    await h.gateway.approvals.approve((await pending(h)).id, 'bob');
-    expect(text(await call)).toBe('wrote k');
-    await sleep(200);
+    const { id } = await pending(h);
+    await h.gateway.approvals.approve(id, 'bob');
+    const result = await call;
+    expect(text(result)).toBe('wrote k');
+    // The held call claimed the approval (single use), so the gateway's own run on approval never could.
+    const jobId = (result._meta?.['gatehouse/job'] as { jobId: string }).jobId;
+    expect(await h.gateway.approvals.get(id)).toMatchObject({ state: 'consumed', claimedBy: { jobId } });
+    expect((await h.gateway.approvals.get(id))?.execution).toBeUndefined();
     expect(h.writes()).toBe(1);
   });
 
@@ -589,7 +624,7 @@ describe('a 2025 client that runs the call as a task (2025-11-25 experimental ta
   });
 
   it('deny and expire fail the task; cancelling it withdraws the approval', async () => {
-    const h = await harness({ approval: '{ ttl: 300ms }' });
+    const h = await harness();
     const client = await connect(h.url, 'legacy');
     const denied = await startTask(client);
     await h.gateway.approvals.deny((await pending(h)).id, 'bob', 'no');
@@ -597,6 +632,8 @@ describe('a 2025 client that runs the call as a task (2025-11-25 experimental ta
     expect((await getTask(client, denied.taskId)).status).toBe('failed');
 
     const expired = await startTask(client, { key: 'k2', value: 'v' });
+    await pending(h); // the earlier ones are settled: this is the new call's
+    await outliveApprovals(h);
     expect(code(await taskResult(client, expired.taskId))).toBe('GH_ERR_APPROVAL_EXPIRED');
 
     const cancelled = await startTask(client, { key: 'k3', value: 'v' });

@@ -2,9 +2,9 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
-import { csrfOf, PageClient } from '../helpers/page-client.ts';
+import { codeOn, csrfOf, PageClient, type PageAnswer } from '../helpers/page-client.ts';
 import type { Client } from '@modelcontextprotocol/client';
 
 const harnesses: Harness[] = [];
@@ -14,8 +14,8 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-async function harness(overrides = {}): Promise<Harness> {
-  const h = await startHarness({ auth: approverAuth, ...overrides });
+async function harness(overrides = {}, clock?: AdvancingClock): Promise<Harness> {
+  const h = await startHarness({ auth: approverAuth, ...overrides }, { clock });
   harnesses.push(h);
   return h;
 }
@@ -97,7 +97,8 @@ describe('the approvals API', () => {
   });
 
   it("answers 404 for an unknown approval, 403 for another tenant's, 409 for an expired one", async () => {
-    const h = await harness({ approvals: { ...startDefaults(), ttl: 400 } });
+    const clock = new AdvancingClock();
+    const h = await harness({}, clock);
     const client = await caller(h);
     const held = heldWrite(client);
     const approval = await pendingApproval(h);
@@ -107,10 +108,13 @@ describe('the approvals API', () => {
     const foreign = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.otherTenant });
     expect(foreign.status).toBe(403);
     expect(foreign.body.error.code).toBe('GH_ERR_FORBIDDEN');
-    expect((await api(h, `/api/approvals/${approval.id}`, { key: KEYS.otherTenant })).status).toBe(403);
+    expect(await api(h, `/api/approvals/${approval.id}`, { key: KEYS.otherTenant })).toMatchObject({ status: 403, body: { error: { code: 'GH_ERR_FORBIDDEN' } } });
     expect((await api(h, '/api/approvals?state=all', { key: KEYS.otherTenant })).body.approvals).toEqual([]);
 
-    await held; // the hold ends with the TTL
+    // Its lifetime passes (the gateway's clock moves on, and its expiry sweep runs): the hold ends with it.
+    clock.advance(h.gateway.config.approvals.ttl + 1);
+    await h.gateway.approvals.expireDue();
+    expect(resultText(await held)).toContain('GH_ERR_APPROVAL_EXPIRED');
     const late = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver });
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe('GH_ERR_APPROVAL_EXPIRED');
@@ -200,6 +204,12 @@ describe('the approval pages', () => {
 
     expect((await browser.login('not-a-key-of-this-server-000')).status).toBe(401);
     expect((await browser.login(KEYS.caller)).status).toBe(403);
+    // The login form's own CSRF token: forged, or posted without the nonce cookie it is bound to.
+    await browser.get('/approvals/login');
+    const forgedLogin = await browser.post('/approvals/login', { csrf: 'forged', next: '', key: KEYS.approver });
+    expect({ status: forgedLogin.status, code: codeOn(forgedLogin) }).toEqual({ status: 403, code: 'GH_ERR_CSRF' });
+    const noNonce = await new PageClient(h).post('/approvals/login', { csrf: csrfOf((await browser.get('/approvals/login')).html), next: '', key: KEYS.approver });
+    expect({ status: noNonce.status, code: codeOn(noNonce) }).toEqual({ status: 403, code: 'GH_ERR_CSRF' });
     expect(browser.cookie('gatehouse_approver')).toBeUndefined();
     const login = await browser.login(KEYS.approver);
     expect(login.status).toBe(303);
@@ -253,18 +263,19 @@ describe('the approval pages', () => {
     const otherToken = csrfOf((await browser.get(`/approvals/${otherId}`)).html);
     const path = `/approvals/${approval.id}`;
 
-    expect((await browser.post(path, { decision: 'approve' })).status).toBe(403);
-    expect((await browser.post(path, { decision: 'approve', csrf: 'forged' })).status).toBe(403);
-    expect((await browser.post(path, { decision: 'approve', csrf: otherToken })).status).toBe(403);
-    const foreign = await browser.post(path, { decision: 'approve', csrf: token }, { origin: 'https://evil.example' });
-    expect(foreign.status).toBe(403);
-    expect(foreign.html).toContain('GH_ERR_FORBIDDEN_ORIGIN');
-    expect((await browser.post(path, { decision: 'approve', csrf: token }, { referer: 'https://evil.example/page' })).status).toBe(403);
+    const refusal = (answer: PageAnswer) => ({ status: answer.status, code: codeOn(answer) });
+    const csrfRefused = { status: 403, code: 'GH_ERR_CSRF' };
+    expect(refusal(await browser.post(path, { decision: 'approve' }))).toEqual(csrfRefused);
+    expect(refusal(await browser.post(path, { decision: 'approve', csrf: 'forged' }))).toEqual(csrfRefused);
+    expect(refusal(await browser.post(path, { decision: 'approve', csrf: otherToken }))).toEqual(csrfRefused);
+    // A foreign Origin is stopped by the HTTP guard before the page's own check; a foreign Referer by the page.
+    expect(refusal(await browser.post(path, { decision: 'approve', csrf: token }, { origin: 'https://evil.example' }))).toEqual({ status: 403, code: 'GH_ERR_FORBIDDEN_ORIGIN' });
+    expect(refusal(await browser.post(path, { decision: 'approve', csrf: token }, { referer: 'https://evil.example/page' }))).toEqual(csrfRefused);
 
     // Another session's token: the token is bound to the session it was minted in.
     const second = new PageClient(h);
     await second.login(KEYS.approver);
-    expect((await second.post(path, { decision: 'approve', csrf: token })).status).toBe(403);
+    expect(refusal(await second.post(path, { decision: 'approve', csrf: token }))).toEqual(csrfRefused);
     // No cookie at all: to the login, nothing decided.
     expect((await new PageClient(h).post(path, { decision: 'approve', csrf: token })).status).toBe(303);
 
@@ -354,7 +365,3 @@ describe('the approval pages', () => {
     expect((await new PageClient(h).get('/approvals/apr_SOME', { 'sec-fetch-site': 'same-origin' })).status).toBe(303);
   });
 });
-
-function startDefaults() {
-  return { ttl: 15 * 60_000, holdBudget: 45_000, holdBudgetByClient: {}, groups: {} };
-}

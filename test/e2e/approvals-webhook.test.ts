@@ -39,8 +39,10 @@ describe('the approvals webhook', () => {
     await waitFor(() => r.received.length === 3, 'the third try');
     expect(r.received.map((x) => x.body)).toEqual([notice(), notice(), notice()]);
     expect(r.received[0].headers).toMatchObject({ 'content-type': 'application/json', authorization: 'Bearer hook-secret' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(r.received).toHaveLength(3);
+    // Notices go out one after another: once the next one arrives, the first is done with, tried no more.
+    webhook.notify(notice('apr_next'));
+    await waitFor(() => r.received.length === 4, 'the next notice');
+    expect(r.received.map((x) => x.body.approval.id)).toEqual(['apr_1', 'apr_1', 'apr_1', 'apr_next']);
     expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
@@ -67,7 +69,9 @@ describe('the approvals webhook', () => {
     const second = notifier(busy.url, { timeoutMs: 100 });
     second.webhook.notify(notice());
     await waitFor(() => busy.received.length === 3, 'the third try');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    second.webhook.notify(notice('apr_next')); // once it arrives, the first notice is done with
+    await waitFor(() => busy.received.length === 4, 'the next notice');
+    expect(busy.received.map((x) => x.body.approval.id)).toEqual(['apr_1', 'apr_1', 'apr_1', 'apr_next']);
     expect(second.log.lines).toEqual([]);
   });
 
@@ -112,8 +116,11 @@ describe('approval notices from a running gateway', () => {
     await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { reason: 'ok <b>' } });
     expect(resultText(await held)).toBe('wrote k');
     await waitFor(() => r.received.length === 2, 'the approved notice');
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the file watcher sees the same changes again
-    expect(r.received.map((x) => x.body.event)).toEqual(['approval.created', 'approval.approved']);
+    // The file watcher sees the same changes again: a second notice of them would come before one about a later
+    // approval.
+    await client.callTool({ name: 'fx__write', arguments: { key: 'later', value: 'v' } });
+    await waitFor(() => r.received.some((x) => x.body.approval.id !== approval.id), 'a notice about a later approval');
+    expect(r.received.filter((x) => x.body.approval.id === approval.id).map((x) => x.body.event)).toEqual(['approval.created', 'approval.approved']);
 
     const [created, approved] = r.received.map((x) => x.body);
     const url = `https://gatehouse.example.com/approvals/${approval.id}`;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 
 const harnesses: Harness[] = [];
@@ -10,8 +10,8 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-async function harness(overrides = {}) {
-  const h = await startHarness(overrides);
+async function harness(overrides = {}, clock?: AdvancingClock) {
+  const h = await startHarness(overrides, { clock });
   harnesses.push(h);
   return h;
 }
@@ -85,14 +85,34 @@ describe('approvals, end to end', () => {
   });
 
   it('expires an approval nobody answered, and the expiry means deny', async () => {
-    const h = await harness({ approvals: { ttl: 300, holdBudget: 45_000 } });
+    const clock = new AdvancingClock();
+    const h = await harness({}, clock);
     const client = await connectHttp(h.url);
     const id = approvalId(await client.callTool(write));
-    await new Promise((r) => setTimeout(r, 400));
+    clock.advance(h.gateway.config.approvals.ttl + 1); // its 15 minutes pass
     const expired = await client.callTool(write);
     expect(text(expired)).toContain('GH_ERR_APPROVAL_EXPIRED');
     expect((await gatehouse(['approvals', 'approve', id, '--data-dir', h.dataDir])).code).toBe(1);
     expect(h.writes()).toBe(0);
+    await client.close();
+  });
+
+  it('consumes the approval just before dispatch: if the upstream then fails, the next identical call asks again', async () => {
+    // README: '"Exactly once" means an approved call never runs twice: the approval is consumed just before dispatch,
+    // and if the upstream then fails, the next call asks again.'
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-crash-'));
+    writeFileSync(join(dir, 'policy.yaml'), 'version: 2\ndefault: allow\nrules:\n  - { id: c, match: { tools: [fx__crash] }, effect: require_approval }\n');
+    const h = await harness({ policies: [dir] });
+    const client = await connectHttp(h.url);
+    const crash = { name: 'fx__crash', arguments: {} };
+    const id = approvalId(await client.callTool(crash));
+    await h.gateway.approvals.approve(id, 'bob');
+    const failed = await client.callTool(crash);
+    expect(text(failed)).toContain('GH_ERR_UPSTREAM_UNAVAILABLE');
+    expect((await h.gateway.approvals.get(id))?.state).toBe('consumed');
+    const again = await client.callTool(crash);
+    expect(text(again)).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(approvalId(again)).not.toBe(id);
     await client.close();
   });
 

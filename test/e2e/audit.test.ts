@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, DEFAULT_POLICY, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
@@ -75,15 +75,27 @@ describe('audit tail --follow', () => {
     try {
       let out = '';
       child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-      await new Promise((r) => setTimeout(r, 1_500)); // let it read what exists and start following
+      // A call made before it has read what exists and started following is read as existing, so `-n 0` skips
+      // it (or part of it): call until one call's records are all printed, rather than guess how long the process
+      // takes to start.
+      const printedWhole = () => {
+        const types = new Map<string, Set<string>>();
+        for (const line of out.split('\n').filter((l) => l.endsWith('}'))) {
+          const record = JSON.parse(line) as AuditRecord;
+          if (record.jobId) types.set(record.jobId, (types.get(record.jobId) ?? new Set()).add(record.type));
+        }
+        return [...types.values()].some((seen) => ['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded'].every((t) => seen.has(t)));
+      };
       const client = await connectHttp(h.url);
-      await client.callTool({ name: 'fx__echo', arguments: { text: 'followed' } });
+      await waitFor(async () => {
+        await client.callTool({ name: 'fx__echo', arguments: { text: 'followed' } });
+        await h.gateway.audit.flush();
+        const until = Date.now() + 2_000;
+        while (!printedWhole() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        return printedWhole();
+      }, 'audit tail --follow to print a whole call', 45_000);
       await client.close();
-      await h.gateway.audit.flush();
-      const until = Date.now() + 10_000;
-      while (!out.includes('"type":"job.succeeded"') && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      const types = out.trim().split('\n').map((l) => (JSON.parse(l) as AuditRecord).type);
-      expect(types).toEqual(expect.arrayContaining(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']));
+      expect(printedWhole()).toBe(true);
     } finally {
       child.kill();
     }

@@ -2,7 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import { approvalId, clusterAvailable, startCluster, text, type Cluster, type ToolResult } from '../helpers/distributed.ts';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { approvalId, clusterAvailable, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult } from '../helpers/distributed.ts';
 
 // Chaos on a real cluster (JetStream on, Redis persisted): after each case no approval is lost, no
 // non-idempotent call ran twice, the audit chain verifies with no gaps, and every client got an answer.
@@ -17,12 +19,21 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const echoWorks = async () => !(await call('fx__echo', { text: 'ping' }).catch(() => ({ isError: true }) as ToolResult)).isError;
+  /** How many job requests the pool's JetStream stream holds (GATEHOUSE_JOBS keeps `job.tools`). */
+  const storedJobs = async () => {
+    const nc = await connect({ servers: cluster.nats.url });
+    try {
+      return (await (await jetstreamManager(nc)).streams.info('GATEHOUSE_JOBS')).state.messages;
+    } finally {
+      await nc.close();
+    }
+  };
 
   beforeAll(async () => {
     cluster = await startCluster({ jetstream: true, persistentRedis: true });
     client = await connectHttp(cluster.gateways[0].url);
     await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__slow_write'), 'the pool’s tools to be listed');
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close().catch(() => undefined);
@@ -84,9 +95,11 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
 
   it('NATS restarts while JetStream holds a job no worker has taken: it runs once when a worker comes, and the caller gets its result', async () => {
     await Promise.all(cluster.workers.splice(0).map((w) => w.stop()));
+    const kept = await storedJobs();
     const waiting = call('fx__slow_write', { key: 'kept-by-jetstream', delayMs: 0 });
-    // The gateway has no live worker, so the job waits in the pool's stream; NATS then crashes and comes back.
-    await new Promise((r) => setTimeout(r, 500));
+    // The gateway has no live worker, so the job waits in the pool's stream; once it is stored there, NATS crashes
+    // and comes back.
+    await waitFor(async () => (await storedJobs()) > kept, 'the job to be stored in the pool’s stream');
     await cluster.nats.restart();
     cluster.workers.push(await cluster.addWorker('after-nats-restart'));
     const result = await waiting;
@@ -96,8 +109,8 @@ describe.skipIf(!available)('chaos: distributed mode survives its parts failing'
 
   it('a worker partitioned mid-call (SIGSTOP, then SIGCONT): the non-idempotent call ends in doubt, never runs twice, and the worker serves again', async () => {
     cluster.workers.push(await cluster.addWorker('second'));
-    await new Promise((r) => setTimeout(r, 600)); // both workers heard by the replica
-    const running = call('fx__slow_write', { key: 'partitioned', delayMs: 1_500 });
+    await waitForLiveWorkers(cluster.gateways[0], 2);
+    const running = call('fx__slow_write', { key: 'partitioned', delayMs: 10_000 }); // long enough to be frozen before it answers, even on a loaded machine
     await waitFor(() => cluster.workerThatWrote('partitioned') !== undefined, 'the call to start on a worker');
     const frozen = cluster.workerThatWrote('partitioned')!;
     frozen.child.kill('SIGSTOP');

@@ -193,8 +193,9 @@ describe.skipIf(!available)('2025 sessions across gateway replicas', () => {
     // A third replica holds a copy and is alive on the bus, but never answers.
     const silent = await NatsBus.connect({ url: nats.url, name: 'silent-replica', log: silentLogger });
     try {
-      silent.reply('gh.replica.gw-silent.sessions', () => new Promise(() => undefined));
-      await new Promise((r) => setTimeout(r, 100));
+      // It answers a probe only, so the test knows NATS routes the subject to it before B asks.
+      silent.reply('gh.replica.gw-silent.sessions', (body) => (body === 'probe' ? Promise.resolve('here') : new Promise(() => undefined)));
+      expect(await silent.request('gh.replica.gw-silent.sessions', 'probe', { timeoutMs: 10_000 })).toBe('here');
       await admin.set(`gh:default:kv:session:${session['mcp-session-id']}:copy:31`, JSON.stringify('gw-silent'));
       const deleted = await fetch(b.url, { method: 'DELETE', headers: session });
       expect(deleted.status).toBe(503);

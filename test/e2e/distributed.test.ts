@@ -8,7 +8,11 @@ import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { StartedProcess } from '../helpers/start-process.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
-import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { NatsBus } from '../../adapters/nats/bus.ts';
+import { silentLogger } from '../../src/log.ts';
+import { upstreamRpcSubject } from '../../src/protocol/upstream-rpc.ts';
+import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
 // (`gatehouse start`) and two workers (`gatehouse worker --pool tools`) on the same config.
@@ -34,7 +38,7 @@ describe.skipIf(!available)('distributed mode', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     ({ gateways, workers, config } = cluster);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await Promise.allSettled(clients.map((c) => c.close()));
@@ -48,8 +52,8 @@ describe.skipIf(!available)('distributed mode', () => {
       expect(await listed(client)).toEqual(expect.arrayContaining(['fx__echo', 'fx__write', 'fy__echo']));
     }
     const client = clients[0];
-    // A replica routes only to workers it has heard: give it a few heartbeats (200 ms apart) from both.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // A replica routes only to workers it has heard.
+    await waitForLiveWorkers(gateways[0], 2);
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(client, 'fx__slow_write', { key: `spread-${i}`, delayMs: 200 })));
     expect(results.map(text)).toEqual(Array.from({ length: 8 }, (_, i) => `wrote spread-${i} slowly`));
     for (let i = 0; i < 8; i++) expect(writesOf(`spread-${i}`)).toBe(1);
@@ -99,6 +103,38 @@ describe.skipIf(!available)('distributed mode', () => {
     expect(writesOf('approved-once=v')).toBe(1);
   });
 
+  it('never runs a tools/call sent on an upstream’s request/reply channel: tools run only as jobs the kernel decided on', async () => {
+    const intruder = await NatsBus.connect({ url: cluster.nats.url, name: 'intruder', log: silentLogger });
+    try {
+      const body = { op: 'request', method: 'tools/call', params: { name: 'write', arguments: { key: 'via-rpc', value: 'v' } }, timeoutMs: 5_000 };
+      // A worker answers (the channel is live), refusing: had it passed the call on, the write would have run first.
+      await expect(intruder.request(upstreamRpcSubject('fx'), body, { timeoutMs: 30_000 })).rejects.toMatchObject({ code: 'GH_ERR_FORBIDDEN' });
+    } finally {
+      await intruder.close();
+    }
+    expect(writesOf('via-rpc=v')).toBe(0);
+  });
+
+  it('never carries arguments or results on NATS: only pointers to them in Redis', async () => {
+    const raw = await connectNats({ servers: cluster.nats.url });
+    const seen: { subject: string; data: Buffer }[] = [];
+    raw.subscribe('>', { callback: (_err, msg) => void seen.push({ subject: msg.subject, data: Buffer.from(msg.data) }) });
+    await raw.flush();
+    try {
+      const client = await connect(gateways[0]);
+      const marker = `never-on-the-bus-${Date.now()}`;
+      const result = await call(client, 'fx__slow_write', { key: marker, delayMs: 0 });
+      expect(text(result)).toBe(`wrote ${marker} slowly`);
+      const jobId = (result._meta?.['gatehouse/job'] as { jobId: string }).jobId;
+      // The job's own packets crossed NATS, and this subscriber saw them: its result among them.
+      await waitFor(() => seen.some((m) => m.subject === 'sys.job.result' && m.data.includes(jobId)), 'the job’s result packet');
+      expect(seen.filter((m) => m.data.includes(jobId)).length).toBeGreaterThan(1);
+      expect(seen.filter((m) => m.data.includes(marker)).map((m) => m.subject)).toEqual([]);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('kill -9 of the worker running a non-idempotent call: the call ends GH_ERR_EXECUTION_IN_DOUBT and never runs again', async () => {
     const client = await connect(gateways[0]);
     const running = call(client, 'fx__slow_write', { key: 'doubt', delayMs: 10_000 });
@@ -115,7 +151,7 @@ describe.skipIf(!available)('distributed mode', () => {
   it('kill -9 of the worker running an idempotent call: it runs again on the other worker and succeeds', async () => {
     const client = await connect(gateways[1]);
     await waitFor(async () => (await listed(client)).includes('fy__slow_write'), 'the pool’s tools to be listed');
-    const running = call(client, 'fy__slow_write', { key: 'again', delayMs: 2_000 });
+    const running = call(client, 'fy__slow_write', { key: 'again', delayMs: 10_000 }); // long enough to be killed before it answers, even on a loaded machine
     await waitFor(() => workerThatWrote('again') !== undefined, 'the call to start on a worker');
     const victim = workerThatWrote('again')!;
     await victim.kill();

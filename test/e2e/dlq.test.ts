@@ -5,20 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
 import type { DeadLetter } from '../../src/ports.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import { startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { auditOf, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { deadLetter } from '../contract/job-ledger.contract.ts';
-
-async function auditOf(dataDir: string, tenant = 't'): Promise<AuditRecord[]> {
-  const store = new FileAuditStore(dataDir);
-  const records: AuditRecord[] = [];
-  for await (const r of store.read(tenant)) records.push(r);
-  await store.close();
-  return records;
-}
 
 describe('gatehouse dlq on an embedded data dir', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'gh-dlq-cli-'));
@@ -92,7 +82,7 @@ describe('gatehouse dlq on an embedded data dir', () => {
     expect((await gatehouse(['dlq', 'drop', '01JDEAD0000000000000000003', ...dir])).code).toBe(1);
     await ledger.close();
 
-    const events = (await auditOf(dataDir)).map((r) => [r.type, r.actor, r.jobId]);
+    const events = (await auditOf(dataDir, 't')).map((r) => [r.type, r.actor, r.jobId]);
     expect(events).toEqual([
       ['dlq.retry_requested', 'bob', '01JDEAD0000000000000000002'],
       ['dlq.dropped', 'bob', '01JDEAD0000000000000000003'],

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, connectWithStream, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
@@ -27,12 +27,12 @@ describe('what passes through Gatehouse', () => {
   });
 
   it('relays an upstream tools/list_changed to connected clients, with the new tool listed', async () => {
-    const client = await connectHttp(h.url);
+    const { client, streamOpen } = await connectWithStream(h.url);
     let changed = 0;
     client.setNotificationHandler('notifications/tools/list_changed' as never, () => {
       changed++;
     });
-    await new Promise((r) => setTimeout(r, 100)); // let the GET stream open
+    await streamOpen; // the notification travels on the GET stream
     await client.callTool({ name: 'fx__grow', arguments: {} });
     await waitFor(() => changed > 0, 'notifications/tools/list_changed');
     await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__grown_1'), 'the new tool');

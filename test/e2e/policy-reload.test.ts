@@ -88,7 +88,9 @@ describe('policy hot reload', () => {
       save(next);
       // The reloader is called directly too, so swaps happen even between the watcher's debounced reloads.
       h.gateway.reloadPolicy('test');
-      await new Promise((r) => setTimeout(r, 40));
+      // At most one call per caller was in flight at the swap: one result more was decided after it.
+      const before = seen.length;
+      await waitFor(() => seen.length > before + callers.length, 'calls decided after the swap');
     }
     running = false;
     await Promise.all(callers);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from './gateway-harness.ts';
+import { DEFAULT_POLICY, FIXTURE_UPSTREAM, PROCESS_START_MS, ROOT, TEST_DECISION_BUDGET_MS, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 import { startProcess, type StartedProcess } from './start-process.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
@@ -23,10 +23,10 @@ export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
  * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
  * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
  */
-export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string }): { dir: string; config: string } {
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string }): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
   const config = join(dir, 'gatehouse.yaml');
-  const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools`;
+  const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools, timeout: ${options.upstreamTimeout ?? '60s'}`;
   writeFileSync(
     config,
     [
@@ -40,6 +40,7 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
+      `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
     ].join('\n'),
   );
@@ -67,14 +68,31 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = () => child.exitCode !== null || child.signalCode !== null;
-  await waitFor(() => /Gatehouse worker wk-/.test(out) || exited(), `worker ${name} to serve its pool`);
-  if (exited()) throw new Error(`gatehouse worker exited:\n${out}`);
+  const serving = await waitFor(() => /Gatehouse worker wk-/.test(out) || exited(), `worker ${name} to serve its pool`, PROCESS_START_MS).then(
+    () => !exited(),
+    () => false,
+  );
+  if (!serving) {
+    // Not left running behind a failed test, where it would slow every later one.
+    child.kill('SIGKILL');
+    throw new Error(`gatehouse worker ${name} did not serve its pool:\n${out}`);
+  }
   const end = async (signal: NodeJS.Signals) => {
     if (exited()) return;
     child.kill(signal);
     await new Promise((r) => child.once('exit', r));
   };
   return { child, sideEffects, output: () => out, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/** Waits until the replica's /healthz counts `count` live workers in the pool `tools`: it routes only to those. */
+export async function waitForLiveWorkers(gateway: StartedProcess, count: number): Promise<void> {
+  const live = async () => {
+    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'));
+    const body = (await response.json()) as { links?: { workers?: Record<string, number> } };
+    return body.links?.workers?.tools === count;
+  };
+  await waitFor(live, `the replica to hear ${count} live workers`);
 }
 
 /** How many times `key` was written to a side-effects file. */
@@ -98,9 +116,9 @@ export interface Cluster {
 }
 
 /** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
-export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean } = {}): Promise<Cluster> {
+export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string } = {}): Promise<Cluster> {
   const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
-  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream });
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout });
   process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
   const everWorked: WorkerProcess[] = [];
   const addWorker = async (name: string) => {
@@ -108,8 +126,20 @@ export async function startCluster(options: { gateways?: number; workers?: numbe
     everWorked.push(worker);
     return worker;
   };
-  const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, (_, i) => addWorker(`w${i + 1}`)));
-  const gateways = await Promise.all(Array.from({ length: options.gateways ?? 2 }, () => startProcess(config, dir)));
+  const gateways: StartedProcess[] = [];
+  const stop = async () => {
+    await Promise.allSettled([...gateways, ...everWorked].map((p) => (p.child.kill('SIGCONT'), p.stop())));
+    await Promise.allSettled([nats.stop(), redis.stop()]);
+  };
+  let workers: WorkerProcess[];
+  try {
+    workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, (_, i) => addWorker(`w${i + 1}`)));
+    await Promise.all(Array.from({ length: options.gateways ?? 2 }, async () => void gateways.push(await startProcess(config, dir))));
+  } catch (err) {
+    // A cluster that did not come up is stopped whole: its servers and processes would load every later test.
+    await stop();
+    throw err;
+  }
   return {
     nats,
     redis,
@@ -120,9 +150,6 @@ export async function startCluster(options: { gateways?: number; workers?: numbe
     writes: (key) => everWorked.reduce((n, w) => n + countWrites(w.sideEffects, key), 0),
     workerThatWrote: (key) => everWorked.find((w) => countWrites(w.sideEffects, key) > 0),
     addWorker,
-    stop: async () => {
-      await Promise.allSettled([...gateways, ...everWorked].map((p) => (p.child.kill('SIGCONT'), p.stop())));
-      await Promise.allSettled([nats.stop(), redis.stop()]);
-    },
+    stop,
   };
 }

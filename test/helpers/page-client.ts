@@ -70,3 +70,8 @@ export function csrfOf(html: string, form: 'page' | 'logout' = 'page'): string {
   if (!token) throw new Error('no CSRF token on the page');
   return token;
 }
+
+/** The GH_ERR_* code a page shows for a refusal or failure (`… (GH_ERR_CSRF)`), if any. */
+export function codeOn(answer: PageAnswer): string | undefined {
+  return /\b(GH_ERR_[A-Z_]+)\b/.exec(answer.html)?.[1];
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, ROOT, waitFor } from './gateway-harness.ts';
+import { DEFAULT_POLICY, PROCESS_START_MS, ROOT, TEST_DECISION_BUDGET_MS, waitFor } from './gateway-harness.ts';
 import { GATEHOUSE_BIN } from './cli.ts';
 
 /**
@@ -21,6 +21,7 @@ export function writeStartConfig(options: { upstream: string; script: string; en
       'upstreams:',
       `  ${options.upstream}: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(options.script)}], cwd: ${JSON.stringify(ROOT)}${env} }`,
       `policies: [${JSON.stringify(options.policy ?? DEFAULT_POLICY)}]`,
+      `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
     ].join('\n'),
   );
@@ -45,9 +46,15 @@ export async function startProcess(config: string, cwd: string): Promise<Started
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = () => child.exitCode !== null || child.signalCode !== null;
-  await waitFor(() => ENDPOINT.test(out) || exited(), 'gatehouse start to serve');
-  const match = ENDPOINT.exec(out);
-  if (!match) throw new Error(`gatehouse start did not serve:\n${out}`);
+  const match = await waitFor(() => ENDPOINT.test(out) || exited(), 'gatehouse start to serve', PROCESS_START_MS).then(
+    () => ENDPOINT.exec(out),
+    () => null,
+  );
+  if (!match) {
+    // Not left running behind a failed test, where it would slow every later one.
+    child.kill('SIGKILL');
+    throw new Error(`gatehouse start did not serve:\n${out}`);
+  }
   return {
     child,
     url: match[1],

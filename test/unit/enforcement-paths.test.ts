@@ -4,6 +4,7 @@ import { normalizePath, readPath } from '../../src/kernel/paths.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { PathConstraint } from '../../src/kernel/constraints.ts';
+import { coded } from '../helpers/coded-errors.ts';
 
 const ws: PathConstraint = { ruleId: 'ws', args: ['path'], allow: ['/tmp/ws/**'], deny: ['**/.ssh/**'] };
 
@@ -130,7 +131,7 @@ describe('path constraints', () => {
   it('refuses arguments nested too deep to check', () => {
     let deep: Record<string, unknown> = { path: '/etc/passwd' };
     for (let i = 0; i < 150; i++) deep = { d: deep };
-    expect(() => checkPaths(deep, [{ ruleId: 'any', allow: ['/tmp/**'] }])).toThrow(/too deep/);
+    expect(() => checkPaths(deep, [{ ruleId: 'any', allow: ['/tmp/**'] }])).toThrow(coded('GH_ERR_INVALID_ARGUMENTS'));
   });
 
   it('refuses oversized arguments by their JSON byte size', () => {

@@ -1,5 +1,6 @@
 // The executor alone, on the memory bus and store with a fake clock: what it publishes when the bus or the store
-// fails around a call, how it trusts (or not) the pointers in a job's packet, its parallelism limit and its drain.
+// fails around a call, how it trusts (or not) the pointers in a job's packet, what a second delivery of the same job
+// does (its claim), its parallelism limit and its drain.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
@@ -93,8 +94,12 @@ interface World {
   bus: MemoryBus;
   executor: Executor;
   submit(jobId: string, options?: JobOptions): Promise<void>;
+  /** Publishes the packet of an earlier `submit` again, unchanged: a redelivery, a resend, a duplicate. */
+  deliverAgain(jobId: string): Promise<void>;
   cancel(jobId: string): Promise<void>;
   resultOf(jobId: string): Promise<JobResult>;
+  /** Every result published for the job, once there are `count` of them. */
+  resultsOf(jobId: string, count: number): Promise<JobResult[]>;
 }
 
 const stops: Array<() => void> = [];
@@ -102,17 +107,39 @@ afterEach(() => {
   for (const stop of stops.splice(0)) stop();
 });
 
-function start(handle: Handle, options: { store?: (clock: Clock) => Store; bus?: (memory: MemoryBus) => Bus; executor?: ExecutorOptions } = {}): World {
+interface StartOptions {
+  store?: (clock: Clock) => Store;
+  bus?: (memory: MemoryBus) => Bus;
+  executor?: ExecutorOptions;
+  /** More executors serving the pool beside the first (more workers), on the same bus and store. */
+  moreWorkers?: number;
+}
+
+function start(handle: Handle, options: StartOptions = {}): World {
   const clock = fakeClock();
   const memory = new MemoryBus();
   const bus = options.bus?.(memory) ?? memory;
   const store = options.store?.(clock) ?? new MemoryStore(clock);
   const results: JobResult[] = [];
+  const sent = new Map<string, BusPacket>();
   memory.subscribe(Subjects.result, (p) => void (p.payload.kind === 'jobResult' && results.push(p.payload.jobResult)));
   const upstream = upstreamOf(handle);
-  const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? upstream : undefined), undefined, options.executor);
-  executor.serve('up');
-  stops.push(() => executor.stop());
+  const executors = Array.from({ length: 1 + (options.moreWorkers ?? 0) }, (_, i) => {
+    const executor = new Executor(bus, store, clock, `w${i + 1}`, (name) => (name === 'up' ? upstream : undefined), undefined, options.executor);
+    executor.serve('up');
+    stops.push(() => executor.stop());
+    return executor;
+  });
+  const executor = executors[0];
+  const waitForResults = (jobId: string, count: number) =>
+    vi.waitFor(
+      () => {
+        const found = results.filter((r) => r.jobId === jobId);
+        if (found.length < count) throw new Error(`${found.length} results for ${jobId} yet, waiting for ${count}`);
+        return found;
+      },
+      { timeout: 1_000, interval: 5 },
+    );
   return {
     clock,
     bus: memory,
@@ -131,22 +158,20 @@ function start(handle: Handle, options: { store?: (clock: Clock) => Store; bus?:
         labels: idempotent ? { [IDEMPOTENT_LABEL]: 'true' } : {},
         meta: { tenantId: 't', actorId: 'ann', actorType: 'user', capability: 't', riskTags: [], requires: [], labels: {} },
       };
-      await memory.publish(Subjects.pool('up'), packet({ kind: 'jobRequest', jobRequest: job }));
+      sent.set(jobId, packet({ kind: 'jobRequest', jobRequest: job }));
+      await memory.publish(Subjects.pool('up'), sent.get(jobId)!);
+      await settled();
+    },
+    async deliverAgain(jobId) {
+      await memory.publish(Subjects.pool('up'), sent.get(jobId)!);
       await settled();
     },
     async cancel(jobId) {
       await memory.publish(Subjects.cancel, packet({ kind: 'jobCancel', jobCancel: { jobId, reason: 'the client gave up', requestedBy: 'gw' } }));
       await settled();
     },
-    resultOf: (jobId) =>
-      vi.waitFor(
-        () => {
-          const result = results.find((r) => r.jobId === jobId);
-          if (!result) throw new Error(`no result for ${jobId} yet`);
-          return result;
-        },
-        { timeout: 1_000, interval: 5 },
-      ),
+    resultOf: async (jobId) => (await waitForResults(jobId, 1))[0],
+    resultsOf: waitForResults,
   };
 }
 
@@ -265,6 +290,46 @@ describe('pointers in a packet', () => {
     });
     expect(outcome).toMatchObject({ result: { isError: true } });
     expect(JSON.stringify(outcome)).not.toContain('the victim result');
+  });
+});
+
+describe('the same job delivered twice (a redelivery, a resend after a lost receipt, a duplicate publish)', () => {
+  // The README: "Any other call is never run again ... The claim in Redis makes this hold even when a job is
+  // delivered twice." Each case fails if the executor's claim check is removed.
+  it('runs a tool that is not idempotent once: the second delivery ends GH_ERR_EXECUTION_IN_DOUBT without reaching the upstream', async () => {
+    const calls: unknown[] = [];
+    const w = start((args) => (calls.push(args), ok));
+    await w.submit('J1');
+    expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.SUCCEEDED });
+    await w.deliverAgain('J1');
+    const [first, second] = await w.resultsOf('J1', 2);
+    expect(first).toMatchObject({ status: JobStatus.SUCCEEDED, resultPtr: resultPtr('J1') });
+    expect(second).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT' });
+    expect(second.resultPtr).toBeUndefined();
+    expect(calls).toEqual([{ id: 'J1' }]);
+  });
+
+  it('runs it once when the second delivery comes while the first still runs, on another executor sharing the store', async () => {
+    const calls = heldCalls();
+    const w = start(calls.handle, { moreWorkers: 1 });
+    await w.submit('J1');
+    await w.deliverAgain('J1'); // the memory bus hands queue members turns: this one goes to the second executor
+    const [doubt] = await w.resultsOf('J1', 1);
+    expect(doubt).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT', workerId: 'w2' });
+    calls.finish('J1');
+    const [, ran] = await w.resultsOf('J1', 2);
+    expect(ran).toMatchObject({ status: JobStatus.SUCCEEDED, workerId: 'w1' });
+    expect(calls.started).toEqual(['J1']);
+  });
+
+  it('runs an idempotent tool again: its claim being taken is no reason to refuse it', async () => {
+    const calls: unknown[] = [];
+    const w = start((args) => (calls.push(args), ok));
+    await w.submit('J1', { idempotent: true });
+    await w.resultOf('J1');
+    await w.deliverAgain('J1');
+    expect((await w.resultsOf('J1', 2)).map((r) => r.status)).toEqual([JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]);
+    expect(calls).toEqual([{ id: 'J1' }, { id: 'J1' }]);
   });
 });
 

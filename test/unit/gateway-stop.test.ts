@@ -16,10 +16,9 @@ import { Gateway } from '../../src/gateway/gateway.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
 import type { Upstream, UpstreamListener, UpstreamRequestOptions } from '../../src/ports.ts';
 import { deadLetter } from '../contract/job-ledger.contract.ts';
-import { waitFor } from '../helpers/gateway-harness.ts';
+import { auditOf, waitFor } from '../helpers/gateway-harness.ts';
 
 const DEAD = '01JDEADSTOP000000000000001';
 
@@ -38,14 +37,6 @@ function runningUpstream(calls: Record<string, unknown>[]): Upstream {
       return new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('stopped')), { once: true }));
     },
   } as Upstream;
-}
-
-async function auditOf(dataDir: string): Promise<AuditRecord[]> {
-  const store = new FileAuditStore(dataDir);
-  const records: AuditRecord[] = [];
-  for await (const r of store.read('t')) records.push(r);
-  await store.close();
-  return records;
 }
 
 afterEach(() => {
@@ -80,7 +71,7 @@ describe('Gateway.stop', () => {
     await waitFor(() => calls.length === 1, 'the retry to run');
     await gateway.stop();
 
-    const records = await auditOf(dataDir);
+    const records = await auditOf(dataDir, 't');
     expect(records.filter((r) => r.jobId === DEAD).map((r) => r.type)).toEqual(['dlq.retry_started', 'dlq.retried']);
     const retried = records.find((r) => r.type === 'dlq.retried')!;
     // The call was running when the gateway stopped, and `write` is not idempotent: in doubt, and dead-lettered anew.

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
+import { coded } from '../helpers/coded-errors.ts';
 
 function setup() {
   const events: AuditEvent[] = [];
@@ -24,7 +25,7 @@ describe('job state machine', () => {
     const { tracker } = setup();
     tracker.submit('J', 't', 'alice', {});
     tracker.move('J', 'DISPATCHED', 'scheduler');
-    expect(() => tracker.move('J', 'APPROVAL_REQUIRED', 'kernel')).toThrow(/cannot move from DISPATCHED to APPROVAL_REQUIRED/);
+    expect(() => tracker.move('J', 'APPROVAL_REQUIRED', 'kernel')).toThrow(coded('GH_ERR_INTERNAL', { jobId: 'J', from: 'DISPATCHED', to: 'APPROVAL_REQUIRED' }));
   });
 
   it('lets DENIED and CANCELLED end any live state, and ignores a result for a job that already ended', () => {

@@ -8,6 +8,7 @@ import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { impliedRiskTags } from '../../src/kernel/hints.ts';
 import { compileGlob } from '../../src/kernel/glob.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
+import { coded, invalidPolicy } from '../helpers/coded-errors.ts';
 
 const policy = (text: string, file = 'p.yaml') => parsePolicy(parseYamlText(file, text, 'GH_ERR_POLICY_INVALID'));
 const kernelOf = (...texts: string[]) => new Kernel(mergePolicySources(texts.map((t, i) => policy(t, `p${i}.yaml`))));
@@ -288,23 +289,25 @@ describe('kernel v2: explain', () => {
 
 describe('policy files v2', () => {
   it('rejects bad files with the file, line and key path', () => {
-    expect(() => policy(v2('  - { id: t, effect: throttle }'))).toThrow(/p\.yaml:4: rules\[0\]\.throttle: a throttle rule needs throttle/);
-    expect(() => policy(v2('  - { id: t, effect: allow, throttle: { limit: 1, window: 1s } }'))).toThrow(/rules\[0\]\.throttle: throttle: is only for/);
-    expect(() => policy(v2('  - { id: t, effect: deny, approval: { ttl: 1m } }'))).toThrow(/rules\[0\]\.approval/);
-    expect(() => policy(v2('  - { id: t, effect: require_approval, approval: { ttl: soon } }'))).toThrow(/rules\[0\]\.approval\.ttl: expected a duration/);
-    expect(() => policy('version: 2\nkind: overlay\ndefault: allow\n')).toThrow(/p\.yaml:3: default: an overlay may not set the default/);
-    expect(() => policy(v2('  - id: t\n    effect: deny\n    when: "args.x +"'))).toThrow(/p\.yaml:6: rules\[0\]\.when: invalid CEL/);
-    expect(() => policy(v2('  - id: t\n    effect: deny\n    when: "1 + 2"'))).toThrow(/rules\[0\]\.when: a condition must be a bool/);
-    expect(() => policy(v2('  - id: t\n    effect: deny\n    when: "nosuchvar == 1"'))).toThrow(/rules\[0\]\.when: invalid CEL/);
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { paths: { args: [p] } } }'))).toThrow(/rules\[0\]\.constraints\.paths: paths needs allow/);
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["/(a+)+$/"] } } }'))).toThrow(/rules\[0\]\.constraints\.redact\.result\[0\]: nested quantifiers/);
-    expect(() => policy(v2('  - { id: t, effect: allow, match: { colour: red } }'))).toThrow(/rules\[0\]\.match/);
+    // Every mistake is GH_ERR_POLICY_INVALID: what tells them apart is where each is, the key path and the line.
+    const rejected = (text: string, path: PropertyKey[], line: number) => expect(() => policy(text)).toThrow(invalidPolicy('p.yaml', { path, line }));
+    rejected(v2('  - { id: t, effect: throttle }'), ['rules', 0, 'throttle'], 4); // a throttle rule without throttle:
+    rejected(v2('  - { id: t, effect: allow, throttle: { limit: 1, window: 1s } }'), ['rules', 0, 'throttle'], 4); // throttle: on another effect
+    rejected(v2('  - { id: t, effect: deny, approval: { ttl: 1m } }'), ['rules', 0, 'approval'], 4);
+    rejected(v2('  - { id: t, effect: require_approval, approval: { ttl: soon } }'), ['rules', 0, 'approval', 'ttl'], 4);
+    rejected('version: 2\nkind: overlay\ndefault: allow\n', ['default'], 3);
+    rejected(v2('  - id: t\n    effect: deny\n    when: "args.x +"'), ['rules', 0, 'when'], 6); // does not parse
+    rejected(v2('  - id: t\n    effect: deny\n    when: "1 + 2"'), ['rules', 0, 'when'], 6); // not a bool
+    rejected(v2('  - id: t\n    effect: deny\n    when: "nosuchvar == 1"'), ['rules', 0, 'when'], 6); // an unknown variable
+    rejected(v2('  - { id: t, effect: allow, constraints: { paths: { args: [p] } } }'), ['rules', 0, 'constraints', 'paths'], 4);
+    rejected(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["/(a+)+$/"] } } }'), ['rules', 0, 'constraints', 'redact', 'result', 0], 4);
+    rejected(v2('  - { id: t, effect: allow, match: { colour: red } }'), ['rules', 0, 'match'], 4);
     // A malformed redact field path used to load, then fail every call the rule applied to.
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { args: ["auth..token"] } } }'))).toThrow(/rules\[0\]\.constraints\.redact\.args\[0\]: the field path .* has an empty segment/);
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["secret."] } } }'))).toThrow(/empty segment/);
+    rejected(v2('  - { id: t, effect: allow, constraints: { redact: { args: ["auth..token"] } } }'), ['rules', 0, 'constraints', 'redact', 'args', 0], 4);
+    rejected(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["secret."] } } }'), ['rules', 0, 'constraints', 'redact', 'result', 0], 4);
     // An allowHosts entry that is no host pattern would match nothing, silently: refused at load instead.
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["https://api.example.com/v1"] } } }'))).toThrow(/rules\[0\]\.constraints\.egress\.allowHosts\[0\]: .* is not a host pattern/);
-    expect(() => policy(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["10.0.0.0/33"] } } }'))).toThrow(/not a host pattern/);
+    rejected(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["https://api.example.com/v1"] } } }'), ['rules', 0, 'constraints', 'egress', 'allowHosts', 0], 4);
+    rejected(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["10.0.0.0/33"] } } }'), ['rules', 0, 'constraints', 'egress', 'allowHosts', 0], 4);
     expect(policy(v2('  - { id: t, effect: allow, constraints: { egress: { allowHosts: ["*", "*.example.com", "api.example.com", "10.0.0.0/8", "[::1]", "fd00::/8", "127.0.0.1"] } } }')).rules).toHaveLength(1);
   });
 
@@ -315,7 +318,7 @@ describe('policy files v2', () => {
 
   it('keeps rule ids unique across files, naming both', () => {
     expect(() => mergePolicySources([policy(v2('  - { id: x, effect: allow }'), 'a.yaml'), policy('version: 2\nkind: overlay\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(
-      /rule id "x" is defined in both a\.yaml and b\.yaml/,
+      coded('GH_ERR_POLICY_INVALID', { ruleId: 'x', files: ['a.yaml', 'b.yaml'] }),
     );
   });
 
@@ -336,13 +339,13 @@ describe('policy files v2', () => {
     const bundle = loadPolicyFiles([join(dir, 'base.yaml'), join(dir, 'packs')]);
     expect(bundle.rules.map((r) => r.id)).toEqual(['from-a', 'from-b']);
     expect(new Kernel(bundle).decide(call({ server: 'x', tool: 'x__y' })).effect).toBe('deny');
-    expect(() => loadPolicyFiles([join(dir, 'missing.yaml')])).toThrow(/missing\.yaml: cannot read/);
+    expect(() => loadPolicyFiles([join(dir, 'missing.yaml')])).toThrow(coded('GH_ERR_POLICY_INVALID', { file: join(dir, 'missing.yaml') }));
   });
 
   it('reads version 1 files as before, and keeps them apart from v2-only keys', () => {
     const v1 = policy('version: 1\nrules:\n  - { id: r, effect: allow_with_constraints, constraints: { timeoutMs: 10, maxOutputBytes: 5 } }\n');
     expect(v1.rules[0]).toEqual({ id: 'r', match: {}, effect: 'allow_with_constraints', constraints: { timeoutMs: 10, maxOutputBytes: 5 } });
-    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: throttle }\n')).toThrow(/rules\[0\]\.effect/);
-    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: allow, when: "true" }\n')).toThrow(/rules\[0\]/);
+    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: throttle }\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0, 'effect'], line: 3 }));
+    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: allow, when: "true" }\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0], line: 3 }));
   });
 });

@@ -6,6 +6,7 @@ import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { compileGlob } from '../../src/kernel/glob.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
 import { ROOT } from '../helpers/gateway-harness.ts';
+import { coded, invalidPolicy } from '../helpers/coded-errors.ts';
 
 const policy = (text: string, file = 'p.yaml') => parsePolicy(parseYamlText(file, text, 'GH_ERR_POLICY_INVALID'));
 const call = (tool: string, annotations: DecisionInput['annotations'] = undefined): DecisionInput => ({
@@ -79,10 +80,13 @@ rules:
   });
 
   it('rejects invalid policies with the file, line and key', () => {
-    expect(() => policy('version: 1\nrules:\n  - id: x\n    effect: maybe\n')).toThrow(/p\.yaml:4: rules\[0\]\.effect/);
-    expect(() => policy('version: 3\n')).toThrow(/p\.yaml:1: version: expected version: 1 or 2/);
-    expect(() => policy('version: 1\nrules: [ { id: x, effect: allow }\n')).toThrow(/invalid YAML/);
-    expect(() => mergePolicySources([policy('version: 1\nrules: [{ id: x, effect: allow }]', 'a.yaml'), policy('version: 1\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(/a\.yaml and b\.yaml/);
+    expect(() => policy('version: 1\nrules:\n  - id: x\n    effect: maybe\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0, 'effect'], line: 4 }));
+    expect(() => policy('version: 3\n')).toThrow(invalidPolicy('p.yaml', { path: ['version'], line: 1 }));
+    // Not YAML at all: the file and the line where parsing failed.
+    expect(() => policy('version: 1\nrules: [ { id: x, effect: allow }\n')).toThrow(coded('GH_ERR_POLICY_INVALID', { file: 'p.yaml', line: 3 }));
+    expect(() => mergePolicySources([policy('version: 1\nrules: [{ id: x, effect: allow }]', 'a.yaml'), policy('version: 1\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(
+      coded('GH_ERR_POLICY_INVALID', { ruleId: 'x', files: ['a.yaml', 'b.yaml'] }),
+    );
   });
 
   it('loads the shipped default policy', () => {

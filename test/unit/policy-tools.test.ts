@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
-import { isGatewayError } from '../../src/errors.ts';
+import { invalidPolicy } from '../helpers/coded-errors.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
 import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/policy-tools/test-runner.ts';
 import { replayDecisions } from '../../src/policy-tools/replay.ts';
@@ -97,17 +97,10 @@ describe('policy test runner', () => {
       'bad_test.yaml': 'cases:\n  - name: one\n    call: { tool: fs__x }\n    expect: { effect: allow }\n  - name: one\n    call: { tool: nope }\n    expect: { effect: maybe }\n',
     });
     const file = join(dir, 'bad_test.yaml');
-    try {
-      loadTestFile(file);
-      expect.unreachable();
-    } catch (err) {
-      expect(isGatewayError(err, 'GH_ERR_POLICY_INVALID')).toBe(true);
-      const message = (err as Error).message;
-      expect(message).toContain(`${file}:6: cases[1].call.tool`);
-      expect(message).toContain(`${file}:7: cases[1].expect.effect`);
-    }
+    // Each problem with its key path and line.
+    expect(() => loadTestFile(file)).toThrow(invalidPolicy(file, { path: ['cases', 1, 'call', 'tool'], line: 6 }, { path: ['cases', 1, 'expect', 'effect'], line: 7 }));
     const dup = dirWith({ 'dup_test.yaml': 'cases:\n  - name: one\n    call: { tool: fs__x }\n    expect: { effect: allow }\n  - name: one\n    call: { tool: fs__y }\n    expect: { effect: allow }\n' });
-    expect(() => loadTestFile(join(dup, 'dup_test.yaml'))).toThrow(`dup_test.yaml:5: cases[1].name: another case is already named "one"`);
+    expect(() => loadTestFile(join(dup, 'dup_test.yaml'))).toThrow(invalidPolicy(join(dup, 'dup_test.yaml'), { path: ['cases', 1, 'name'], line: 5 }));
     const good = dirWith({ 'ok_test.yaml': 'cases:\n  - name: one\n    call: { tool: fs__x }\n    expect: { effect: allow }\n' });
     expect(loadTestFile(join(good, 'ok_test.yaml'))).toMatchObject([{ name: 'one', line: 2, input: { server: 'fs', tool: 'fs__x' } }]);
   });

@@ -6,17 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { Executor } from '../../src/scheduler/executor.ts';
 import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
 import { Scheduler, type RunOptions, type SchedulerOptions, type WorkerRouter } from '../../src/scheduler/scheduler.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
-import type { Clock, JobLedger } from '../../src/ports.ts';
+import type { Bus, Clock, JobLedger, Upstream } from '../../src/ports.ts';
 import type { JobContext } from '../../src/scheduler/job-context.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { writeJobRequest } from '../helpers/job-request.ts';
-import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
+import { CAP_PROTOCOL_VERSION, contextPtr, JobPriority, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';
 
 /** Lets the memory bus deliver what was published (it delivers on a microtask). */
 const delivered = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -307,6 +309,43 @@ describe('receipts from workers (a job sent while its worker was not subscribed 
     await w.publish(Subjects.result, { kind: 'jobResult', jobResult: { jobId: 'J10', status: JobStatus.SUCCEEDED, workerId: 'w1', executionMs: 1 } });
     expect(await result).toMatchObject({ status: JobStatus.SUCCEEDED });
     expect(progress).toEqual([]);
+  });
+
+  it('sends a job again when its receipt was lost though the worker got it: the worker runs a tool that is not idempotent once', async () => {
+    const w = start({ workers: router(), receiptTimeoutMs: 500 });
+    const store = new MemoryStore(w.clock);
+    await store.set(contextPtr('J12'), context);
+    const ran: string[] = [];
+    let finish!: () => void;
+    const upstream = {
+      name: 'fx',
+      request: (_method: string, params: Record<string, unknown>) => (ran.push(String((params.arguments as { path: string }).path)), new Promise((resolve) => (finish = () => resolve({ content: [] })))),
+    } as unknown as Upstream;
+    // The worker's receipt for the first delivery is lost on the way: the scheduler cannot tell it arrived.
+    let receipts = 0;
+    const lossy = Object.assign(Object.create(w.bus) as Bus, {
+      publish: (subject: string, p: BusPacket) => (subject === Subjects.progress && receipts++ === 0 ? Promise.resolve() : w.bus.publish(subject, p)),
+    });
+    const executor = new Executor(lossy, store, w.clock, 'w1', () => upstream, undefined, { acknowledge: true });
+    executor.serveDirect();
+    try {
+      const result = submit(w, 'J12', { remote: true });
+      await delivered();
+      expect(ran).toEqual(['/tmp/x']);
+      w.clock.t += 500;
+      w.scheduler.sweepDeadlines(); // no receipt: sent to w1 again, which already runs it
+      await delivered();
+      expect(w.events.map((e) => e.type)).toContain('job.redispatched');
+      // The second delivery finds the claim taken: the upstream is not called again, and it answers in doubt at once
+      // (the scheduler cannot know the first one will succeed).
+      expect(ran).toEqual(['/tmp/x']);
+      expect(await result).toMatchObject({ status: JobStatus.FAILED, errorCode: 'GH_ERR_EXECUTION_IN_DOUBT' });
+      finish();
+      await delivered();
+      expect(ran).toEqual(['/tmp/x']);
+    } finally {
+      executor.stop();
+    }
   });
 
   it('gives up with GH_ERR_NO_WORKER after three sends nobody took', async () => {

@@ -49,7 +49,7 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     const next = nextOf(form.next);
     const nonce = readCookie(request.headers.cookie, LOGIN_COOKIE);
     if (!fromThisServer(request.headers, ctx.publicOrigin) || !nonce || !ctx.csrf.verify(form.csrf, nonce, 'login')) {
-      return page(reply, 403, loginPage({ next, csrfToken: loginToken(request, reply), error: 'The form expired. Please sign in again.' }));
+      return page(reply, 403, loginPage({ next, csrfToken: loginToken(request, reply), error: 'The form expired. Please sign in again. (GH_ERR_CSRF)' }));
     }
     const admission = ctx.access.login(typeof form.key === 'string' ? form.key.trim() : '');
     if (admission.refused) {
