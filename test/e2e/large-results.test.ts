@@ -35,7 +35,7 @@ beforeAll(async () => {
         },
       },
     },
-    log,
+    { log },
   );
   await waitFor(() => h.gateway.catalog.entries().some((e) => e.name === 'stall__big'), 'the stalled upstream to be listed');
   client = await connectHttp(h.url);

@@ -78,7 +78,7 @@ export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'aud
   const http = await serveHttp(
     gateway,
     { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
-    log,
+    options.log ?? silentLogger,
   );
   return {
     gateway,
