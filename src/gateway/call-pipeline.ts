@@ -117,8 +117,12 @@ export class CallPipeline {
 
   clientFor = (jobId: string): JobClientLink | undefined => this.links.get(jobId);
 
-  call(call: NormalizedCall): Promise<CallOutcome> {
-    const running = this.run(call);
+  /**
+   * Runs one call. `target` is set for a request other than a tool call (a resource, prompt or completion request,
+   * see governed-requests.ts): it takes the place of the catalog's tool.
+   */
+  call(call: NormalizedCall, target?: CatalogEntry): Promise<CallOutcome> {
+    const running = this.run(call, target);
     this.running.add(running);
     const forget = () => void this.running.delete(running);
     running.then(forget, forget);
@@ -130,9 +134,9 @@ export class CallPipeline {
     while (this.running.size > 0) await Promise.allSettled(this.running);
   }
 
-  private async run(call: NormalizedCall): Promise<CallOutcome> {
+  private async run(call: NormalizedCall, target: CatalogEntry | undefined): Promise<CallOutcome> {
     const { catalog, kernel, jobs } = this.deps;
-    const entry = catalog.resolve(call.name);
+    const entry = target ?? catalog.resolve(call.name);
     if (!entry) {
       const down = catalog.unavailable(call.name);
       if (down) return { result: down };
@@ -153,7 +157,7 @@ export class CallPipeline {
     const jobId = ulid();
     const argsDigest = digestOf(call.arguments);
     const { principal, tenant } = call.caller;
-    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
+    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, ...(entry.request ? { method: entry.request.method } : {}), argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
 
     const now = this.clock.now();
     const input = decisionInput(call, entry, now);
@@ -302,9 +306,15 @@ export class CallPipeline {
 
   private async dispatch(call: NormalizedCall, entry: CatalogEntry, jobId: string, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const { store, scheduler, options } = this.deps;
+    const answered = entry.request?.answered;
+    if (answered) {
+      this.deps.jobs.move(jobId, 'SUCCEEDED', 'gateway', { upstream: 'not asked: it already holds what was requested' });
+      return { result: withJobMeta(answered as CallToolResult, jobMeta) };
+    }
     const { principal, tenant, sessionId } = call.caller;
     const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
-    const idempotent = isIdempotentTool(entry.facts.annotations);
+    // Reading a resource or a prompt twice changes nothing: such a job may run again if delivered twice.
+    const idempotent = entry.request !== undefined || isIdempotentTool(entry.facts.annotations);
     const context: JobContext = {
       server: entry.server,
       tool: entry.tool.name,
@@ -312,6 +322,7 @@ export class CallPipeline {
       constraints,
       ...(call.meta ? { meta: call.meta } : {}),
       wantsProgress: call.reply.progressToken !== undefined,
+      ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
     };
     const job: JobRequest = {
       jobId,
@@ -391,6 +402,8 @@ function decisionInput(call: NormalizedCall, entry: CatalogEntry, now: number): 
   const { facts } = entry;
   const input: DecisionInput = { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels, args: call.arguments, now };
   if (facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
+  const { request } = entry;
+  if (request) Object.assign(input, { kind: request.kind, method: request.method, [request.kind === 'resource' ? 'uri' : 'prompt']: request.target });
   return input;
 }
 
@@ -401,6 +414,7 @@ function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
 
 /** The job's risk tags: those the tool's annotations imply, read as the kernel reads them, plus the declared ones. */
 function riskTags(entry: CatalogEntry): string[] {
+  if (entry.request) return [];
   const implied = impliedRiskTags(entry.facts.annotations);
   return entry.facts.riskTags.length === 0 ? implied : [...new Set([...implied, ...entry.facts.riskTags])];
 }

@@ -25,6 +25,23 @@ export interface CatalogEntry {
   facts: ToolFacts;
   /** Validates arguments against the inputSchema; compiled on first use. */
   check(args: Record<string, unknown>): string | undefined;
+  /** Set for a request other than a tool call that is governed like one (see governed-requests.ts). */
+  request?: UpstreamRequest;
+}
+
+/** A resource, prompt or completion request as a job runs it: what the kernel sees, and what the upstream is sent. */
+export interface UpstreamRequest {
+  kind: 'resource' | 'prompt';
+  method: string;
+  /** The resource's URI, or the namespaced prompt name. */
+  target: string;
+  /** The params the upstream receives (its own prompt name), without `_meta`. */
+  params: Record<string, unknown>;
+  /**
+   * Set when the upstream need not be asked (it already holds this subscription for another session): the
+   * request is decided and audited, and answered with this.
+   */
+  answered?: Record<string, unknown>;
 }
 
 /** The operator's view of a tool, which may override what the upstream claims about it. */
@@ -42,6 +59,7 @@ export type ToolFactsOf = (server: string, tool: ToolDefinition) => ToolFacts;
 const asDeclared: ToolFactsOf = (_server, tool) => ({ annotations: tool.annotations, riskTags: [], labels: {} });
 
 const LIST_TIMEOUT_MS = 30_000;
+const NO_TOOL: ToolDefinition = { name: '', inputSchema: { type: 'object' } };
 
 /**
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
@@ -84,6 +102,12 @@ export class ToolCatalog {
       upstream: server,
       ...(failure?.stderr ? { stderr: failure.stderr } : {}),
     });
+  }
+
+  /** The facts of a request other than a tool call: its upstream's labels and URL, and no tool facts. */
+  upstreamFacts(server: string): ToolFacts {
+    const { labels, upstreamUrl } = this.factsOf(server, NO_TOOL);
+    return { annotations: undefined, riskTags: [], labels, ...(upstreamUrl ? { upstreamUrl } : {}) };
   }
 
   entries(): CatalogEntry[] {

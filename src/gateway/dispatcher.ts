@@ -17,6 +17,8 @@ import { TASKS_CAPABILITY, type CallTasks } from './approval-channels/tasks.ts';
 import type { TaskRelay } from './approval-channels/task-relay.ts';
 import type { TaskHooks } from './call.ts';
 import type { Logger } from '../log.ts';
+import type { GovernedRequests } from './governed-requests.ts';
+import { namespacedName } from './tool-names.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -32,8 +34,9 @@ const INSTRUCTIONS =
   'Gatehouse governs these tools: each call is checked against policy, may need a human approval, and is audited. A result marked GH_ERR_APPROVAL_PENDING has not run yet; retry the same call after approval.';
 
 /**
- * Answers MCP requests for any front and era: the handshake, the aggregated lists, and forwarding of
- * resources, prompts and completions to the upstream that owns them. `tools/call` goes to the governed path.
+ * Answers MCP requests for any front and era: the handshake and the aggregated lists (each filtered by the kernel).
+ * `tools/call` goes to the governed path, and so do resource reads and subscriptions, prompts and completions
+ * (governed-requests.ts).
  */
 export class Dispatcher {
   constructor(
@@ -46,6 +49,7 @@ export class Dispatcher {
     private readonly builtins: BuiltinTools,
     private readonly tasks: CallTasks,
     private readonly taskRelay: TaskRelay,
+    private readonly governed: GovernedRequests,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -82,19 +86,18 @@ export class Dispatcher {
       case 'tasks/list':
         return session.era === 'legacy' ? this.task(session, method, params, reply) : methodNotFound(method);
       case 'resources/list':
-        return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources') } };
+        return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources', { keep: this.listable(session, 'resource', 'uri') }) } };
       case 'resources/templates/list':
-        return { result: { resourceTemplates: await this.upstreams.collect('resources/templates/list', 'resourceTemplates', 'resources') } };
+        return { result: { resourceTemplates: await this.upstreams.collect('resources/templates/list', 'resourceTemplates', 'resources', { keep: this.listable(session, 'resource', 'uriTemplate') }) } };
       case 'prompts/list':
-        return { result: { prompts: await this.upstreams.collect('prompts/list', 'prompts', 'prompts', { namespaceNames: true }) } };
+        return { result: { prompts: await this.upstreams.collect('prompts/list', 'prompts', 'prompts', { namespaceNames: true, keep: this.listable(session, 'prompt', 'name') }) } };
       case 'resources/read':
       case 'resources/subscribe':
-      case 'resources/unsubscribe':
-        return this.forwardByUri(session, method, params, reply);
       case 'prompts/get':
-        return this.forwardByName(method, params, reply);
       case 'completion/complete':
-        return this.complete(params, reply);
+        return this.governed.handle(session, method, params, reply);
+      case 'resources/unsubscribe':
+        return this.unsubscribe(session, params, reply);
       case 'logging/setLevel':
         return this.setLogLevel(session, params);
       default:
@@ -168,40 +171,21 @@ export class Dispatcher {
     return this.taskRelay.answer(taskMethod, caller, params.taskId, reply.signal);
   }
 
-  private async forwardByUri(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
-    if (typeof params.uri !== 'string') return invalidParams(`${method} needs a string "uri"`);
-    const { uri } = params;
-    const upstream = await this.upstreams.ownerOfUri(uri);
-    if (!upstream) return { error: { code: -32002, message: `Resource not found: ${uri}`, data: { uri } } };
-    // The upstream holds one subscription per URI for all sessions (see ResourceSubscriptions).
-    if (method === 'resources/subscribe') {
-      const result = this.subscriptions.has(uri) ? {} : await this.forward(upstream, method, params, reply);
-      this.subscriptions.add(session, uri, upstream);
-      return { result };
-    }
-    if (method === 'resources/unsubscribe' && !this.subscriptions.remove(session, uri)) return { result: {} };
-    return { result: await this.forward(upstream, method, params, reply) };
+  /** Not governed: it only lets go. The upstream's subscription is dropped once no session holds the URI. */
+  private async unsubscribe(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (typeof params.uri !== 'string') return invalidParams('resources/unsubscribe needs a string "uri"');
+    const upstream = await this.upstreams.ownerOfUri(params.uri);
+    if (!upstream) return { error: { code: -32002, message: `Resource not found: ${params.uri}`, data: { uri: params.uri } } };
+    if (!this.subscriptions.remove(session, params.uri)) return { result: {} };
+    return { result: await this.forward(upstream, 'resources/unsubscribe', params, reply) };
   }
 
-  private async forwardByName(method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
-    const target = typeof params.name === 'string' ? await this.upstreams.ownerOfName(params.name) : undefined;
-    if (!target) return invalidParams(`Unknown prompt: ${String(params.name)}`);
-    return { result: await this.forward(target.upstream, method, { ...params, name: target.name }, reply) };
-  }
-
-  private async complete(params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
-    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
-    if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
-      const target = await this.upstreams.ownerOfName(ref.name);
-      if (!target) return invalidParams(`Unknown prompt: ${ref.name}`);
-      return { result: await this.forward(target.upstream, 'completion/complete', { ...params, ref: { ...ref, name: target.name } }, reply) };
-    }
-    if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
-      const upstream = await this.upstreams.ownerOfUri(ref.uri);
-      if (!upstream) return invalidParams(`Unknown resource: ${ref.uri}`);
-      return { result: await this.forward(upstream, 'completion/complete', params, reply) };
-    }
-    return invalidParams('completion/complete needs a ref/prompt or ref/resource');
+  /** Keeps a listed resource, template or prompt (`key` holds its URI, template or own name) the caller may use. */
+  private listable(session: ClientSession, kind: 'resource' | 'prompt', key: string): (server: string, item: Record<string, unknown>) => boolean {
+    return (server, item) => {
+      const name = String(item[key]);
+      return this.governed.mayList(session, server, kind, kind === 'prompt' ? namespacedName(server, name) : name);
+    };
   }
 
   private async setLogLevel(session: ClientSession, params: Record<string, unknown>): Promise<DispatchOutcome> {

@@ -8,6 +8,7 @@ import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
 import { Kernel } from '../kernel/kernel.ts';
+import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from './tool-facts.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
 import { PolicyReloader, type ReloadOutcome } from './policy-reloader.ts';
@@ -20,6 +21,7 @@ import { CallPipeline } from './call-pipeline.ts';
 import { ToolCatalog, type ToolFacts } from './catalog.ts';
 import { recordCatalog } from '../policy-tools/recorded-catalog.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { GovernedRequests } from './governed-requests.ts';
 import { UpstreamDirectory } from './upstream-directory.ts';
 import { ResourceSubscriptions } from './resource-subscriptions.ts';
 import type { ClientSession } from './session.ts';
@@ -172,7 +174,8 @@ export class Gateway {
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     const tasks = new CallTasks(nodeId);
     this.taskRelay = new TaskRelay(ports.bus, nodeId, tasks);
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay);
+    const governed = new GovernedRequests(this.kernel, this.catalog, pipeline, this.directory, this.subscriptions);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay, governed);
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
     this.policies = new PolicyReloader({
       paths: config.policies,
@@ -182,7 +185,9 @@ export class Gateway {
       clock: ports.clock,
       log,
       // What a caller may list can change with the policy.
-      onSwapped: () => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }),
+      onSwapped: () => {
+        for (const list of ['tools', 'resources', 'prompts']) this.broadcast({ jsonrpc: '2.0', method: `notifications/${list}/list_changed` });
+      },
     });
   }
 
@@ -224,7 +229,8 @@ export class Gateway {
   }
 
   /** The live catalog's facts of a namespaced tool (`<server>__<tool>`): what the kernel decides its calls on. */
-  toolFacts = (tool: string): ToolFacts | undefined => this.catalog.entries().find((e) => e.id === tool)?.facts;
+  toolFacts = (call: Pick<DecisionInput, 'tool' | 'server' | 'kind'>): ToolFacts | undefined =>
+    call.kind ? (this.directory.get(call.server) ? this.catalog.upstreamFacts(call.server) : undefined) : this.catalog.entries().find((e) => e.id === call.tool)?.facts;
 
   /** Records the catalog's tool facts for the CLI; a failure costs only that record, so it is logged, not thrown. */
   private recordCatalog(): void {

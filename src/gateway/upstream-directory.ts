@@ -5,6 +5,11 @@ import { listAllPages } from './list-pages.ts';
 import { exposedName, SEPARATOR } from './tool-names.ts';
 import { LOG_LEVELS, type LogLevel } from './session.ts';
 
+/** How `collect` gathers a list: `namespaceNames` for prompts; `keep` leaves out items (by their upstream). */
+export interface CollectOptions {
+  namespaceNames?: boolean;
+  keep?: (server: string, item: Record<string, unknown>) => boolean;
+}
 
 /**
  * The configured upstreams by name, and what routing needs besides tools: which upstream owns a resource URI
@@ -44,7 +49,7 @@ export class UpstreamDirectory {
    * `<upstream>__` prefix unless the upstream is configured with `namespace: false`; a name an earlier upstream
    * already exposes is left out, and where each name goes is learned for `ownerOfName`.
    */
-  async collect(method: string, key: string, capability: string, options: { namespaceNames?: boolean } = {}): Promise<Record<string, unknown>[]> {
+  async collect(method: string, key: string, capability: string, options: CollectOptions = {}): Promise<Record<string, unknown>[]> {
     const lists = await Promise.all(
       this.ready(capability).map(async (upstream) => {
         try {
@@ -57,7 +62,8 @@ export class UpstreamDirectory {
         }
       }),
     );
-    if (!options.namespaceNames) return lists.flatMap((l) => l.items ?? []);
+    const { keep } = options;
+    if (!options.namespaceNames) return lists.flatMap(({ upstream, items }) => (keep ? (items ?? []).filter((item) => keep(upstream.name, item)) : (items ?? [])));
     const out: Record<string, unknown>[] = [];
     const seen = new Map<string, string>();
     for (const { upstream, items } of lists) {
@@ -75,6 +81,7 @@ export class UpstreamDirectory {
         }
         seen.set(exposed, upstream.name);
         this.nameOwners.set(exposed, { server: upstream.name, name });
+        if (keep && !keep(upstream.name, item)) continue;
         out.push(exposed === name ? item : { ...item, name: exposed });
       }
     }

@@ -10,7 +10,9 @@ import { pathGlob, pathUnder } from './paths.ts';
  * key throws, test with `has(args.x)` or `args.?x.orValue(…)`); `labels` (map<string, string>); `annotations`
  * (map<string, bool>: the four hints after the bundle's overrides, undeclared ones at their MCP defaults and
  * destructiveHint false); `riskTags` (list<string>); `now` (a timestamp: compare with `timestamp("…")`, read
- * `inZone(now, "Europe/Paris").getHours()`; the decision input's time, the epoch when the input has none).
+ * `inZone(now, "Europe/Paris").getHours()`; the decision input's time, the epoch when the input has none); `kind`
+ * (`tool`, `resource` or `prompt`), `method` (`tools/call`, `resources/read` …), `uri` (a resource request's, else
+ * empty) and `prompt` (a prompt request's namespaced name, else empty).
  * Functions: `pathUnder(path, dir)`, `glob(path, pattern)` (see paths.ts), `hostOf(url)`, `hostMatches(host,
  * pattern)` (see hosts.ts), `inZone(timestamp, zone)` (the same instant shifted so that the UTC getters
  * (`getHours()` …) read the wall clock of that IANA zone).
@@ -28,7 +30,7 @@ const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
 /** The library's time-zone getters build an Intl formatter per call (~40 µs): `inZone()` replaces them. */
 const ZONED_GETTERS = new Set(['getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear', 'getFullYear', 'getHours', 'getMinutes', 'getMonth', 'getSeconds', 'getMilliseconds']);
 /** Reading these makes a condition depend on the call itself, not only on who calls which tool. */
-const CALL_VARIABLES = new Set(['args', 'now']);
+const CALL_VARIABLES = new Set(['args', 'now', 'method']);
 
 /** What a condition reads its variables from. Getters may compute lazily: only the variables used are read. */
 export interface ConditionScope {
@@ -41,6 +43,10 @@ export interface ConditionScope {
   readonly annotations: Readonly<Record<string, boolean>>;
   readonly riskTags: readonly string[];
   readonly now: Date;
+  readonly kind: string;
+  readonly method: string;
+  readonly uri: string;
+  readonly prompt: string;
 }
 
 export interface Condition {
@@ -64,6 +70,10 @@ function celEnvironment(): Environment {
     .registerVariable('annotations', 'map<string, bool>')
     .registerVariable('riskTags', 'list<string>')
     .registerVariable('now', 'google.protobuf.Timestamp')
+    .registerVariable('kind', 'string')
+    .registerVariable('method', 'string')
+    .registerVariable('uri', 'string')
+    .registerVariable('prompt', 'string')
     .registerFunction('pathUnder(string, string): bool', pathUnder)
     .registerFunction('glob(string, string): bool', pathGlob)
     .registerFunction('hostOf(string): string', hostOf)

@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.ts';
 import { compileGlob } from './glob.ts';
 import { compileCondition, type Condition } from './cel.ts';
 import { mergeToolOverrides } from './tool-overrides.ts';
+import type { RequestKind } from './request-kind.ts';
 
 type NameMatcher = (name: string) => boolean;
 
@@ -25,7 +26,11 @@ export interface CompiledRule {
   /** A `when` that throws counts as a match for deny and require_approval, as no match for the others. */
   readonly matchOnError: boolean;
   readonly servers: NameMatcher | undefined;
+  /** The kinds of request the rule is about (see `kindsOf`). */
+  readonly kinds: Readonly<Record<RequestKind, boolean>>;
   readonly tools: NameMatcher | undefined;
+  readonly resources: NameMatcher | undefined;
+  readonly prompts: NameMatcher | undefined;
   readonly tenants: NameMatcher | undefined;
   readonly principals: NameMatcher | undefined;
   readonly annotations: readonly (readonly [HintName, boolean])[] | undefined;
@@ -42,11 +47,18 @@ export interface ToolPlan {
   readonly override: ToolOverride | undefined;
 }
 
+/** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
+export interface RequestTarget {
+  kind: Exclude<RequestKind, 'tool'>;
+  target: string;
+}
+
 export interface CompiledPolicy {
   readonly bundle: PolicyBundle;
   /** Every rule, in id order. */
   readonly rules: readonly CompiledRule[];
-  planFor(server: string, tool: string): ToolPlan;
+  /** The plan for a tool call (`request` undefined) or another request, by the input's server and `tool`. */
+  planFor(server: string, tool: string, request?: RequestTarget): ToolPlan;
 }
 
 const MAX_PLANS = 10_000;
@@ -78,26 +90,50 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
   return {
     bundle,
     rules,
-    planFor(server, tool) {
+    planFor(server, tool, request) {
+      const key = request ? `\0${request.kind}\0${tool}` : tool;
       let forServer = plans.get(server);
-      let plan = forServer?.get(tool);
+      let plan = forServer?.get(key);
       if (plan) return plan;
       if (planned >= MAX_PLANS) {
-        plans.clear(); // tool names come from upstreams; bound the memo anyway
+        plans.clear(); // tool names and URIs come from upstreams and callers; bound the memo
         planned = 0;
         forServer = undefined;
       }
-      const candidates = [...(byServer.get(server) ?? []), ...(byTool.get(tool) ?? []), ...unindexed]
-        .filter((r) => (!r.servers || r.servers(server)) && (!r.tools || r.tools(tool)))
+      const candidates = [...(byServer.get(server) ?? []), ...(request ? [] : (byTool.get(tool) ?? [])), ...unindexed]
+        .filter((r) => (!r.servers || r.servers(server)) && targets(r, tool, request))
         .sort((a, b) => a.index - b.index);
+      // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
-      for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
+      if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
       plan = { rules: candidates, override };
       if (!forServer) plans.set(server, (forServer = new Map()));
-      forServer.set(tool, plan);
+      forServer.set(key, plan);
       planned++;
       return plan;
     },
+  };
+}
+
+/** Whether a rule's kinds and name globs (tools, resources or prompts) take in this request. */
+export function targets(rule: CompiledRule, tool: string, request: RequestTarget | undefined): boolean {
+  if (!request) return rule.kinds.tool && (!rule.tools || rule.tools(tool));
+  if (!rule.kinds[request.kind]) return false;
+  const names = request.kind === 'resource' ? rule.resources : rule.prompts;
+  return !names || names(request.target);
+}
+
+/**
+ * Which kinds of request a rule is about: one that names tools, annotations or risk tags is about tool calls; one
+ * that names resources or prompts, about those; one that names none of these, about every request.
+ */
+function kindsOf(match: PolicyRule['match']): Record<RequestKind, boolean> {
+  const aboutTools = Boolean(match.tools || match.annotations || match.riskTags);
+  const aboutOthers = Boolean(match.resources || match.prompts);
+  return {
+    tool: !aboutOthers,
+    resource: !aboutTools && (Boolean(match.resources) || !match.prompts),
+    prompt: !aboutTools && (Boolean(match.prompts) || !match.resources),
   };
 }
 
@@ -114,7 +150,10 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     approval: rule.effect === 'require_approval' ? { ruleId: rule.id, ...rule.approval } : undefined,
     matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
     servers: anyOf(match.servers),
+    kinds: kindsOf(match),
     tools: anyOf(match.tools),
+    resources: anyOf(match.resources),
+    prompts: anyOf(match.prompts),
     tenants: anyOf(match.tenants),
     principals: anyOf(match.principals),
     annotations: match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][]),

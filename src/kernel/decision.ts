@@ -1,6 +1,7 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
 import type { Constraints } from './constraints.ts';
 import type { Effect } from './effect.ts';
+import type { RequestKind } from './request-kind.ts';
 
 /** What the kernel decides on: the whole call, not just the tool's name. Plain JSON, so it can be recorded and replayed. */
 export interface DecisionInput {
@@ -8,9 +9,20 @@ export interface DecisionInput {
   principal: string;
   /** The upstream's name. */
   server: string;
-  /** The namespaced tool name, `<server>__<tool>`. */
+  /**
+   * The namespaced tool name, `<server>__<tool>`; for a request other than a tool call, its method and target
+   * (`resources/read file:///a.md`, see `requestName`).
+   */
   tool: string;
-  /** The tool's annotations after config overrides (the bundle's own overrides are applied by the kernel). */
+  /** What the request is about; absent for a tool call, so that recorded tool decisions keep their shape. */
+  kind?: Exclude<RequestKind, 'tool'>;
+  /** The MCP method of a request other than a tool call (`resources/read`, `prompts/get`, `completion/complete` …). */
+  method?: string;
+  /** A resource request's URI (a template's, when a listing decides on a resource template). */
+  uri?: string;
+  /** A prompt request's namespaced prompt name, `<server>__<prompt>`. */
+  prompt?: string;
+  /** The tool's annotations after config overrides (the bundle's own overrides are applied by the kernel); none for other requests. */
   annotations: ToolAnnotations | undefined;
   /** Risk tags declared for the tool by config (the kernel adds the bundle's and those implied by annotations). */
   riskTags?: string[];

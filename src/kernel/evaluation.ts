@@ -1,11 +1,12 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
-import type { CompiledPolicy, CompiledRule, ToolPlan } from './compile.ts';
+import { targets, type CompiledPolicy, type CompiledRule, type RequestTarget, type ToolPlan } from './compile.ts';
 import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
 import { mergeConstraints, type Constraints } from './constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import { celValue, firstLine, type ConditionScope } from './cel.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
+import { DEFAULT_METHOD } from './request-kind.ts';
 
 /**
  * The one evaluation that `decide` and `explain` share, so they cannot drift apart: `testRule` says whether a
@@ -34,6 +35,8 @@ export const Outcome = {
   WHEN_ERROR: 11,
   /** Listing: a deny rule's condition reads args or now, and the caller may avoid it. */
   ASSUMED_NO_MATCH: 12,
+  /** The rule is about another kind of request, or names other resources or prompts. */
+  TARGET: 13,
 } as const;
 type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
@@ -79,6 +82,18 @@ export class CallFacts implements ConditionScope {
   get labels(): Readonly<Record<string, string>> {
     return this.input.labels ?? EMPTY_LABELS;
   }
+  get kind(): string {
+    return this.input.kind ?? 'tool';
+  }
+  get method(): string {
+    return this.input.method ?? DEFAULT_METHOD.tool;
+  }
+  get uri(): string {
+    return this.input.uri ?? '';
+  }
+  get prompt(): string {
+    return this.input.prompt ?? '';
+  }
 
   /** The tool's annotations with the bundle's overrides applied. */
   get declared(): ToolAnnotations | undefined {
@@ -86,9 +101,9 @@ export class CallFacts implements ConditionScope {
     return this.#declared;
   }
 
-  /** Declared by config, by the bundle, and implied by the annotations. */
+  /** Declared by config, by the bundle, and implied by the annotations (a tool's only: other requests have none). */
   get riskTags(): readonly string[] {
-    this.#riskTags ??= [...new Set([...(this.input.riskTags ?? []), ...(this.plan.override?.riskTags ?? []), ...impliedRiskTags(this.declared)])];
+    this.#riskTags ??= this.input.kind ? [] : [...new Set([...(this.input.riskTags ?? []), ...(this.plan.override?.riskTags ?? []), ...impliedRiskTags(this.declared)])];
     return this.#riskTags;
   }
 
@@ -125,7 +140,9 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   facts.whenError = undefined;
   if (checkNames) {
     if (rule.servers && !rule.servers(facts.input.server)) return Outcome.SERVER;
-    if (rule.tools && !rule.tools(facts.input.tool)) return Outcome.TOOL;
+    const request = requestTarget(facts.input);
+    if (!request && rule.kinds.tool && rule.tools && !rule.tools(facts.input.tool)) return Outcome.TOOL;
+    if (!targets(rule, facts.input.tool, request)) return Outcome.TARGET;
   }
   if (rule.tenants && !rule.tenants(facts.input.tenant)) return Outcome.TENANT;
   if (rule.principals && !rule.principals(facts.input.principal)) return Outcome.PRINCIPAL;
@@ -262,5 +279,17 @@ function whyText(rule: CompiledRule, outcome: Outcome, facts: CallFacts): string
       return `not matched: its condition failed, which counts as no match for ${rule.effect}${rule.constraints || rule.throttle ? '; its constraints and throttle still apply' : ''}`;
     case Outcome.ASSUMED_NO_MATCH:
       return 'not matched for listing: the condition reads args or now, which a listing lacks, and a call may avoid it';
+    case Outcome.TARGET: {
+      const what = input.kind === 'resource' ? `resource ${input.uri}` : input.kind === 'prompt' ? `prompt ${input.prompt}` : 'a tool call';
+      if (match.resources && input.kind === 'resource') return `${what} is not one of ${list(match.resources)}`;
+      if (match.prompts && input.kind === 'prompt') return `${what} is not one of ${list(match.prompts)}`;
+      return `the rule is about ${rule.kinds.tool ? 'tool calls' : match.resources && match.prompts ? 'resources and prompts' : match.resources ? 'resources' : 'prompts'}, and this is ${what}`;
+    }
   }
+}
+
+/** The plan's view of a request other than a tool call: its kind and target; undefined for a tool call. */
+export function requestTarget(input: DecisionInput): RequestTarget | undefined {
+  if (!input.kind) return undefined;
+  return { kind: input.kind, target: (input.kind === 'resource' ? input.uri : input.prompt) ?? '' };
 }

@@ -1,7 +1,7 @@
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import type { Decision, DecisionInput, Explanation } from './decision.ts';
 import type { PolicyBundle } from './bundle.ts';
-import { CallFacts, Tally, testRule, traceOf } from './evaluation.ts';
+import { CallFacts, requestTarget, Tally, testRule, traceOf } from './evaluation.ts';
 
 /**
  * The safety kernel. `decide` is the one decision function: calls, and tool listing (with `args` undefined),
@@ -41,7 +41,7 @@ export class Kernel {
    */
   decide(input: DecisionInput): Decision {
     const policy = this.policy;
-    const plan = policy.planFor(input.server, input.tool);
+    const plan = policy.planFor(input.server, input.tool, requestTarget(input));
     const facts = new CallFacts(input, plan);
     const tally = new Tally();
     const rules = plan.rules;
@@ -52,7 +52,7 @@ export class Kernel {
   /** Every rule of the bundle, in id order, with whether and why it matched; the decision is `decide`'s. */
   explain(input: DecisionInput): Explanation {
     const policy = this.policy;
-    const facts = new CallFacts(input, policy.planFor(input.server, input.tool));
+    const facts = new CallFacts(input, policy.planFor(input.server, input.tool, requestTarget(input)));
     const tally = new Tally();
     const rules = policy.rules.map((rule) => {
       const outcome = testRule(rule, facts, true);
@@ -63,7 +63,7 @@ export class Kernel {
   }
 
   /**
-   * A tool is listed unless the caller could never call it. Without arguments or a time of call, a condition that
+   * A tool (a resource, a resource template, a prompt) is listed unless the caller could never call (read, get) it. Without arguments or a time of call, a condition that
    * reads `args` or `now` is assumed to go the caller's way: a deny rule's does not match, any other's does.
    */
   mayList(input: Omit<DecisionInput, 'args'>): boolean {

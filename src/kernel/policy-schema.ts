@@ -36,6 +36,10 @@ export interface RuleMatch {
   riskTags?: string[];
   /** Every key is present with one of its values. */
   labels?: Record<string, string[]>;
+  /** Globs on a resource request's URI. */
+  resources?: string[];
+  /** Globs on a prompt request's namespaced prompt name, `<upstream>__<prompt>`. */
+  prompts?: string[];
 }
 
 /** A bundle's override of one tool's (or a glob's) facts: annotations are hints, not trust. */
@@ -125,6 +129,11 @@ const v2RuleSchema = z
         annotations: annotationMatchSchema.optional(),
         riskTags: names.optional(),
         labels: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v))).optional(),
+        resources: globList.optional(),
+        prompts: globList.optional(),
+      })
+      .refine((m) => !((m.tools || m.annotations || m.riskTags) && (m.resources || m.prompts)), {
+        message: 'a rule matches tool calls (tools, annotations, riskTags) or resource and prompt requests (resources, prompts), not both: write two rules',
       })
       .default({}),
     when: condition.optional(),

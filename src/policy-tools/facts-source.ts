@@ -27,7 +27,7 @@ export function factsNote(call: StatedCall, found: boolean, source: FactsSource,
 
 /** The facts of a tool from a recorded catalog, with where they came from (or why they did not). */
 export function factsFromRecorded(call: StatedCall, catalog: RecordedCatalog | undefined, file: string): { facts: ToolFacts | undefined; note: FactsNote } {
-  const facts = catalog && recordedFacts(catalog, call.tool);
+  const facts = catalog && recordedFacts(catalog, call);
   const missing = catalog ? `${call.tool} is not in the catalog recorded in ${file}` : `no gateway has recorded its catalog in ${file}`;
   return { facts, note: factsNote(call, facts !== undefined, { from: 'recorded', file, recordedAt: catalog?.recordedAt ?? 0 }, missing) };
 }

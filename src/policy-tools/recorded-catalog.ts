@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { GatewayError } from '../errors.ts';
 import type { CatalogEntry, ToolFacts } from '../gateway/catalog.ts';
 import type { ToolAnnotations } from '../protocol/mcp.ts';
+import type { DecisionInput } from '../kernel/decision.ts';
 
 /** Where a gateway records its catalog's tool facts, in its data dir. */
 export const CATALOG_FILE = 'catalog.json';
@@ -70,9 +71,16 @@ export function readRecordedCatalog(dataDir: string): RecordedCatalog | undefine
   return result.data;
 }
 
-/** The facts of one tool as recorded. */
-export function recordedFacts(catalog: RecordedCatalog, tool: string): ToolFacts | undefined {
-  const recorded = catalog.tools[tool];
+/**
+ * The facts of one tool as recorded; for a resource or prompt request, its upstream's (labels and URL, no tool
+ * facts), read from any of that upstream's tools.
+ */
+export function recordedFacts(catalog: RecordedCatalog, call: Pick<DecisionInput, 'tool' | 'server' | 'kind'>): ToolFacts | undefined {
+  if (call.kind) {
+    const tool = Object.values(catalog.tools).find((t) => t.server === call.server);
+    return tool && { annotations: undefined, riskTags: [], labels: tool.labels, ...(tool.upstreamUrl ? { upstreamUrl: tool.upstreamUrl } : {}) };
+  }
+  const recorded = catalog.tools[call.tool];
   if (!recorded) return undefined;
   return { annotations: recorded.annotations as ToolAnnotations | undefined, riskTags: recorded.riskTags, labels: recorded.labels, ...(recorded.upstreamUrl ? { upstreamUrl: recorded.upstreamUrl } : {}) };
 }

@@ -105,10 +105,10 @@ export interface TestReport {
  * catalog, where a case states none), and records, for every rule of the bundle, which cases did and did not
  * match it.
  */
-export function runPolicyTests(kernel: Kernel, cases: readonly PolicyTestCase[], facts: (tool: string) => ToolFacts | undefined = () => undefined): TestReport {
+export function runPolicyTests(kernel: Kernel, cases: readonly PolicyTestCase[], facts: (call: StatedCall) => ToolFacts | undefined = () => undefined): TestReport {
   const coverage = new Map<string, RuleCoverage>(kernel.bundle.rules.map((r) => [r.id, { id: r.id, positive: [], negative: [] }]));
   const results = cases.map((c): CaseResult => {
-    const known = facts(c.input.tool);
+    const known = facts(c.input);
     const { explanation, verdict } = explainCall(kernel, resolveCall(c.input, known));
     const { decision } = explanation;
     for (const trace of explanation.rules) {

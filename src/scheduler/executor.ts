@@ -161,9 +161,9 @@ export class Executor {
       if (constrainsArguments(constraints)) enforceArguments(context.arguments, constraints, upstream);
       if (constraints.redact?.result.length) resultRules = constraints.redact.result;
       const client = this.clientFor(job.jobId, replica);
-      const params: Record<string, unknown> = { name: context.tool, arguments: context.arguments };
+      const { method, params } = context.request ? { method: context.request.method, params: { ...context.request.params } } : { method: 'tools/call', params: { name: context.tool, arguments: context.arguments } as Record<string, unknown> };
       if (context.meta) params._meta = context.meta;
-      const raw = (await upstream.request('tools/call', params, {
+      const raw = (await upstream.request(method, params, {
         signal: controller.signal,
         timeoutMs: constraints.timeoutMs,
         // Best effort: progress lost while the bus is down is made up by the next update, or by the result.
@@ -175,7 +175,10 @@ export class Executor {
       })) as CallToolResult;
       ran = true;
       // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
-      const stored: StoredResult = limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
+      // A resource's contents, a prompt's messages and a completion are not tool results: redacted whole, not cut.
+      const stored: StoredResult = context.request
+        ? { result: resultRules ? redactValue(raw, resultRules) : raw, truncated: false }
+        : limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
       result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), workerId: this.workerId, executionMs: this.clock.now() - started };
     } catch (err) {

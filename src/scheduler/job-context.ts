@@ -14,6 +14,11 @@ export interface JobContext {
   meta?: Record<string, unknown>;
   /** Whether the client wants progress; the executor then asks the upstream for it. */
   wantsProgress: boolean;
+  /**
+   * A request other than `tools/call` (a resource read, a prompt, a completion): sent as is, with `_meta`. `tool` is
+   * then its method and `arguments` what the constraints check.
+   */
+  request?: { method: string; params: Record<string, unknown> };
 }
 
 /** How long payloads stay in the store after a job is submitted: long enough for a held approval and a run. */

@@ -32,7 +32,7 @@ describe('gatehouse policy check', () => {
   it('validates a folder as one bundle, leaving its tests out', async () => {
     const result = await gatehouse(['policy', 'check', 'policies']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('OK: 3 rules from default.yaml; default deny');
+    expect(result.stdout).toContain('OK: 4 rules from default.yaml; default deny');
     expect(result.stdout).toMatch(/snapshot sha256:[0-9a-f]{64}/);
   });
 
@@ -49,8 +49,8 @@ describe('gatehouse policy test', () => {
   it('passes the shipped tests with every rule of the default policy covered both ways', async () => {
     const result = await gatehouse(['policy', 'test', 'policies/', '--strict-coverage']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toContain('5 cases in 1 file: 5 passed, 0 failed');
-    expect(result.stdout).toContain('rule coverage: 3 of 3 rules');
+    expect(result.stdout).toContain('7 cases in 1 file: 7 passed, 0 failed');
+    expect(result.stdout).toContain('rule coverage: 4 of 4 rules');
   });
 
   const failing = () =>
@@ -74,7 +74,7 @@ describe('gatehouse policy test', () => {
     expect(result.stdout).toContain('  expected allow_with_constraints\n  got      allow, rules read-only-tools\n  decided by read-only-tools: read-only tool');
     expect(result.stdout).not.toContain('FAIL deleting is denied');
     expect(result.stdout).toContain('2 cases in 1 file: 1 passed, 1 failed');
-    expect(result.stdout).toContain('rule coverage: 4 of 5 rules');
+    expect(result.stdout).toContain('rule coverage: 4 of 6 rules');
     expect(result.stdout).toContain('warn never-matches: no case where it matches\n');
   });
 
@@ -90,7 +90,7 @@ describe('gatehouse policy test', () => {
     expect(strict.code).toBe(1);
     const report = JSON.parse(strict.stdout) as { passed: number; gaps: string[]; coverage: { id: string; positive: string[] }[] };
     expect(report.passed).toBe(1);
-    expect(report.gaps).toEqual(['destructive-tools-need-approval', 'everything-else-bounded', 'never-matches', 'no-delete', 'read-only-tools']);
+    expect(report.gaps).toEqual(['destructive-tools-need-approval', 'everything-else-bounded', 'never-matches', 'no-delete', 'read-only-tools', 'resources-and-prompts-read']);
     expect(report.coverage.find((c) => c.id === 'no-delete')).toEqual({ id: 'no-delete', positive: ['delete'], negative: [] });
   });
 
@@ -113,7 +113,7 @@ describe('gatehouse policy explain', () => {
     expect(result.code).toBe(0);
     const out = result.stdout;
     expect(out).toContain('call notes__delete_note (upstream notes) by alice, tenant default');
-    expect(out).toContain('rules: 3 tried, 2 matched');
+    expect(out).toContain('rules: 4 tried, 2 matched');
     expect(out).toMatch(/MATCH {2}destructive-tools-need-approval +require_approval/);
     expect(out).toMatch(/ - {4}read-only-tools +allow/);
     expect(out).toContain('  effect       require_approval\n  reason       the tool is marked destructive');
@@ -135,6 +135,7 @@ describe('gatehouse policy explain', () => {
       ['never-matches', false],
       ['no-delete', true],
       ['read-only-tools', false],
+      ['resources-and-prompts-read', false],
     ]);
     // ./gatehouse.yaml is the default config
     const fromCwd = await gatehouse(['policy', 'explain', '--json', '--call', destructive], { cwd: dir });

@@ -7,6 +7,6 @@ import type { ErrorCode } from '../../src/errors.ts';
 /** A GatewayError with this code, and at least these `data` fields (each compared exactly). */
 export const coded = (code: ErrorCode, data?: Record<string, unknown>) => expect.objectContaining({ code, ...(data ? { data: expect.objectContaining(data) } : {}) });
 
-/** A bad policy file's error: GH_ERR_POLICY_INVALID naming the file, with exactly these issues (key path and line). */
+/** A bad policy file's error: GH_ERR_POLICY_INVALID with exactly these problems (each in `file`, with key path and line). */
 export const invalidPolicy = (file: string, ...issues: Array<{ path: PropertyKey[]; line?: number }>) =>
-  coded('GH_ERR_POLICY_INVALID', { file, issues: issues.map((issue) => expect.objectContaining(issue)) });
+  coded('GH_ERR_POLICY_INVALID', { problems: issues.map((issue) => expect.objectContaining({ file, ...issue })) });

@@ -239,7 +239,7 @@ describe('explain agrees with the live gateway', () => {
             const got = liveOutcome(outcome.result);
 
             const stated = callSchema.parse({ tool: name, principal: c.principal, args: c.args, now: NOW });
-            const { explanation, verdict } = explainCall(kernel, resolveCall(stated, recordedFacts(recorded, name)));
+            const { explanation, verdict } = explainCall(kernel, resolveCall(stated, recordedFacts(recorded, stated)));
             const context = JSON.stringify({ call: c, live: got, explained: { decision: explanation.decision.effect, ruleIds: explanation.decision.ruleIds, verdict: verdict.effect, code: verdict.code } });
             expect(got.decided, context).toBe(explanation.decision.effect);
             expect(sameRuleIds(got.ruleIds, explanation.decision.ruleIds), context).toBe(true);

@@ -301,7 +301,9 @@ describe('policy files v2', () => {
     rejected(v2('  - id: t\n    effect: deny\n    when: "nosuchvar == 1"'), ['rules', 0, 'when'], 6); // an unknown variable
     rejected(v2('  - { id: t, effect: allow, constraints: { paths: { args: [p] } } }'), ['rules', 0, 'constraints', 'paths'], 4);
     rejected(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["/(a+)+$/"] } } }'), ['rules', 0, 'constraints', 'redact', 'result', 0], 4);
-    rejected(v2('  - { id: t, effect: allow, match: { colour: red } }'), ['rules', 0, 'match'], 4);
+    rejected(v2('  - { id: t, effect: allow, match: { colour: red } }'), ['rules', 0, 'match', 'colour'], 4);
+    // A rule is about tool calls or about resources and prompts, not both.
+    rejected(v2('  - { id: t, effect: allow, match: { tools: ["*"], resources: ["*"] } }'), ['rules', 0, 'match'], 4);
     // A malformed redact field path used to load, then fail every call the rule applied to.
     rejected(v2('  - { id: t, effect: allow, constraints: { redact: { args: ["auth..token"] } } }'), ['rules', 0, 'constraints', 'redact', 'args', 0], 4);
     rejected(v2('  - { id: t, effect: allow, constraints: { redact: { result: ["secret."] } } }'), ['rules', 0, 'constraints', 'redact', 'result', 0], 4);
@@ -318,7 +320,7 @@ describe('policy files v2', () => {
 
   it('keeps rule ids unique across files, naming both', () => {
     expect(() => mergePolicySources([policy(v2('  - { id: x, effect: allow }'), 'a.yaml'), policy('version: 2\nkind: overlay\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(
-      coded('GH_ERR_POLICY_INVALID', { ruleId: 'x', files: ['a.yaml', 'b.yaml'] }),
+      coded('GH_ERR_POLICY_INVALID', { problems: [expect.objectContaining({ file: 'a.yaml', path: ['rules', 0, 'id'] }), expect.objectContaining({ file: 'b.yaml', path: ['rules', 0, 'id'] })] }),
     );
   });
 
@@ -339,13 +341,65 @@ describe('policy files v2', () => {
     const bundle = loadPolicyFiles([join(dir, 'base.yaml'), join(dir, 'packs')]);
     expect(bundle.rules.map((r) => r.id)).toEqual(['from-a', 'from-b']);
     expect(new Kernel(bundle).decide(call({ server: 'x', tool: 'x__y' })).effect).toBe('deny');
-    expect(() => loadPolicyFiles([join(dir, 'missing.yaml')])).toThrow(coded('GH_ERR_POLICY_INVALID', { file: join(dir, 'missing.yaml') }));
+    expect(() => loadPolicyFiles([join(dir, 'missing.yaml')])).toThrow(invalidPolicy(join(dir, 'missing.yaml'), { path: [] }));
   });
 
   it('reads version 1 files as before, and keeps them apart from v2-only keys', () => {
     const v1 = policy('version: 1\nrules:\n  - { id: r, effect: allow_with_constraints, constraints: { timeoutMs: 10, maxOutputBytes: 5 } }\n');
     expect(v1.rules[0]).toEqual({ id: 'r', match: {}, effect: 'allow_with_constraints', constraints: { timeoutMs: 10, maxOutputBytes: 5 } });
     expect(() => policy('version: 1\nrules:\n  - { id: r, effect: throttle }\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0, 'effect'], line: 3 }));
-    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: allow, when: "true" }\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0], line: 3 }));
+    expect(() => policy('version: 1\nrules:\n  - { id: r, effect: allow, when: "true" }\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0, 'when'], line: 3 }));
+  });
+});
+
+describe('kernel v2: resources and prompts', () => {
+  const read = (uri: string, over: Partial<DecisionInput> = {}) => call({ tool: `resources/read ${uri}`, kind: 'resource', method: 'resources/read', uri, ...over });
+  const prompt = (name: string, over: Partial<DecisionInput> = {}) => call({ tool: `prompts/get ${name}`, kind: 'prompt', method: 'prompts/get', prompt: name, ...over });
+  const k = kernelOf(
+    v2(
+      [
+        '  - { id: tools, match: { tools: ["*"] }, effect: allow }',
+        '  - { id: read-only, match: { annotations: { readOnlyHint: false } }, effect: require_approval }',
+        '  - { id: docs, match: { resources: ["file:///docs/*"] }, effect: allow }',
+        '  - { id: review, match: { prompts: ["fs__review"] }, effect: allow }',
+        '  - { id: fs-anything, match: { servers: [fs] }, when: \'kind == "resource" && uri.endsWith(".key")\', effect: deny }',
+      ].join('\n'),
+    ),
+  );
+
+  it('applies a rule only to the kinds of request it names: tools, resources, prompts, or every one', () => {
+    expect(k.decide(read('file:///docs/a.md'))).toMatchObject({ effect: 'allow', ruleIds: ['docs'] });
+    // Neither the tools glob nor the annotations rule (whose undeclared readOnlyHint is false) reaches a resource read.
+    expect(k.decide(read('file:///etc/passwd'))).toMatchObject({ effect: 'deny', ruleIds: [] });
+    expect(k.decide(prompt('fs__review'))).toMatchObject({ effect: 'allow', ruleIds: ['review'] });
+    expect(k.decide(prompt('fs__other')).effect).toBe('deny');
+    // A rule that names no kind applies to every request; its condition reads the kind and the URI.
+    expect(k.decide(read('file:///docs/server.key'))).toMatchObject({ effect: 'deny', ruleIds: ['fs-anything', 'docs'] });
+    // A tool call is untouched by the resource and prompt rules.
+    expect(k.decide(call({ tool: 'fs__review', annotations: { readOnlyHint: true } }))).toMatchObject({ effect: 'allow', ruleIds: ['tools'] });
+  });
+
+  it('lists a resource unless a read could never be allowed, reading the URI (known when listing) but not the method', () => {
+    const listing = (uri: string) => ({ ...read(uri), method: undefined });
+    expect(k.mayList(listing('file:///docs/a.md'))).toBe(true);
+    expect(k.mayList(listing('file:///docs/a.key'))).toBe(false);
+    expect(k.mayList(listing('file:///etc/passwd'))).toBe(false);
+    const subscribe = kernelOf(v2('  - { id: r, match: { resources: ["*"] }, effect: allow }\n  - { id: s, match: { resources: ["*"] }, when: \'method == "resources/subscribe"\', effect: deny }'));
+    expect(subscribe.mayList(listing('file:///x'))).toBe(true);
+    expect(subscribe.decide(read('file:///x', { method: 'resources/subscribe' })).effect).toBe('deny');
+  });
+
+  it('explains why a rule about other requests or other URIs did not match', () => {
+    const rules = Object.fromEntries(k.explain(read('file:///etc/passwd')).rules.map((r) => [r.id, r.why]));
+    expect(rules.tools).toBe('the rule is about tool calls, and this is resource file:///etc/passwd');
+    expect(rules.docs).toBe('resource file:///etc/passwd is not one of [file:///docs/*]');
+    expect(rules.review).toBe('the rule is about prompts, and this is resource file:///etc/passwd');
+    expect(k.explain(call()).rules.find((r) => r.id === 'docs')?.why).toBe('the rule is about resources, and this is a tool call');
+  });
+
+  it('keeps the bundle\'s tool overrides off other requests', () => {
+    const overridden = kernelOf(`version: 2\ndefault: deny\ntools:\n  "*": { riskTags: [secrets] }\nrules:\n  - { id: no-secrets, match: { riskTags: [secrets] }, effect: deny }\n  - { id: all, effect: allow }\n`);
+    expect(overridden.decide(call()).effect).toBe('deny');
+    expect(overridden.decide(read('file:///x'))).toMatchObject({ effect: 'allow', ruleIds: ['all'] });
   });
 });

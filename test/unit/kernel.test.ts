@@ -83,9 +83,9 @@ rules:
     expect(() => policy('version: 1\nrules:\n  - id: x\n    effect: maybe\n')).toThrow(invalidPolicy('p.yaml', { path: ['rules', 0, 'effect'], line: 4 }));
     expect(() => policy('version: 3\n')).toThrow(invalidPolicy('p.yaml', { path: ['version'], line: 1 }));
     // Not YAML at all: the file and the line where parsing failed.
-    expect(() => policy('version: 1\nrules: [ { id: x, effect: allow }\n')).toThrow(coded('GH_ERR_POLICY_INVALID', { file: 'p.yaml', line: 3 }));
+    expect(() => policy('version: 1\nrules: [ { id: x, effect: allow }\n')).toThrow(invalidPolicy('p.yaml', { path: [], line: 3 }));
     expect(() => mergePolicySources([policy('version: 1\nrules: [{ id: x, effect: allow }]', 'a.yaml'), policy('version: 1\nrules: [{ id: x, effect: deny }]', 'b.yaml')])).toThrow(
-      coded('GH_ERR_POLICY_INVALID', { ruleId: 'x', files: ['a.yaml', 'b.yaml'] }),
+      coded('GH_ERR_POLICY_INVALID', { problems: [expect.objectContaining({ file: 'a.yaml', path: ['rules', 0, 'id'] }), expect.objectContaining({ file: 'b.yaml', path: ['rules', 0, 'id'] })] }),
     );
   });
 

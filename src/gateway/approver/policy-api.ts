@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { GatewayError } from '../../errors.ts';
-import { callSchema, resolveCall } from '../../policy-tools/call.ts';
+import { callSchema, resolveCall, type StatedCall } from '../../policy-tools/call.ts';
 import { explainedJson } from '../../policy-tools/explain-format.ts';
 import { factsNote } from '../../policy-tools/facts-source.ts';
 import { explainCall } from '../../kernel/verdict.ts';
@@ -16,7 +16,7 @@ import { APPROVER_API, type ApproverContext } from './context.ts';
  * tool facts of the live catalog (where the call states none) and through the verdict function the live
  * gateway decides with, so the answer is the live one.
  */
-export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, kernel: Pick<Kernel, 'bundle' | 'explain'>, toolFacts: (tool: string) => ToolFacts | undefined): void {
+export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, kernel: Pick<Kernel, 'bundle' | 'explain'>, toolFacts: (call: StatedCall) => ToolFacts | undefined): void {
   const route = { config: { approver: APPROVER_API } };
 
   app.get('/api/policy', route, (request, reply) =>
@@ -35,7 +35,7 @@ export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, ke
       }
       const call = parsed.data;
       if (call.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${approver.tenant} only`);
-      const facts = toolFacts(call.tool);
+      const facts = toolFacts(call);
       const input = resolveCall({ ...call, now: call.now ?? ctx.now() }, facts);
       const { explanation, verdict } = explainCall(kernel, input);
       return explainedJson({ input, explanation, verdict, facts: factsNote(call, facts !== undefined, { from: 'catalog' }, `${call.tool} is not in the gateway's catalog`) });

@@ -9,6 +9,7 @@ import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { ToolFacts } from '../catalog.ts';
+import type { StatedCall } from '../../policy-tools/call.ts';
 import type { ApproverContext } from './context.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
@@ -20,7 +21,7 @@ export interface ApproverRoutesOptions {
   /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
   kernel: Pick<Kernel, 'bundle' | 'explain'>;
   /** The live catalog's facts of a namespaced tool, which `/api/policy/explain` decides on. */
-  toolFacts?(tool: string): ToolFacts | undefined;
+  toolFacts?(call: StatedCall): ToolFacts | undefined;
   /** The address the server binds: loopback lets the local user approve when there are no API keys. */
   host: string;
   apiKeys: readonly ApproverKeyConfig[];
@@ -71,7 +72,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
       done(null, payload);
     });
     registerApprovalsApi(scope, ctx);
-    registerPolicyApi(scope, ctx, options.kernel, (tool) => options.toolFacts?.(tool));
+    registerPolicyApi(scope, ctx, options.kernel, (call) => options.toolFacts?.(call));
     registerApprovalPages(scope, ctx);
   });
 }

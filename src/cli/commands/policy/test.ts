@@ -53,7 +53,7 @@ export async function runTest(argv: string[]): Promise<number> {
     console.error(`gatehouse policy test: no recorded catalog at ${catalogFile(resolve(dataDir))}: start the gateway once, so that it records its tool facts`);
     return 1;
   }
-  const report = runPolicyTests(kernel, cases, (tool) => recorded && recordedFacts(recorded, tool));
+  const report = runPolicyTests(kernel, cases, (call) => recorded && recordedFacts(recorded, call));
   const strict = args.flags['strict-coverage'] === true;
   const facts = dataDir !== undefined && recorded ? { file: catalogFile(resolve(dataDir)), recordedAt: recorded.recordedAt } : undefined;
   if (args.flags.json) console.log(JSON.stringify(jsonReport(report, kernel.snapshot, facts), null, 2));

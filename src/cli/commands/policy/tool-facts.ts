@@ -1,6 +1,6 @@
 import type { ToolFacts } from '../../../gateway/catalog.ts';
 import type { ToolAnnotations } from '../../../protocol/mcp.ts';
-import type { StatedCall } from '../../../policy-tools/call.ts';
+import { targetSpec, type StatedCall } from '../../../policy-tools/call.ts';
 import { catalogFile, readRecordedCatalog } from '../../../policy-tools/recorded-catalog.ts';
 import { factsFromRecorded, factsNote, type FactsNote } from '../../../policy-tools/facts-source.ts';
 import type { GatewayConfigFacts } from './sources.ts';
@@ -18,7 +18,7 @@ export async function toolFactsFor(call: StatedCall, config: Pick<GatewayConfigF
   let unanswered = 'no gateway is asked (listen.http: false, or --data-dir)';
   if (config.http) {
     const url = `http://${config.http.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`;
-    const asked = await askGateway(url, call.tool);
+    const asked = await askGateway(url, call);
     if ('facts' in asked) {
       const missing = `${call.tool} is not in the catalog of the running gateway at ${url}`;
       return { facts: asked.facts, note: factsNote(call, asked.facts !== undefined, { from: 'gateway', url }, missing) };
@@ -32,14 +32,14 @@ export async function toolFactsFor(call: StatedCall, config: Pick<GatewayConfigF
   return recorded;
 }
 
-/** The live facts of `tool` from a running gateway; `problem` when none answered as one does. */
-async function askGateway(url: string, tool: string): Promise<{ facts: ToolFacts | undefined } | { problem: string }> {
+/** The live facts of the call's tool (or upstream) from a running gateway; `problem` when none answered as one does. */
+async function askGateway(url: string, call: StatedCall): Promise<{ facts: ToolFacts | undefined } | { problem: string }> {
   let response: Response;
   try {
     response = await fetch(`${url}/api/policy/explain`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ tool }),
+      body: JSON.stringify(targetSpec(call)),
       signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
     });
   } catch (err) {
