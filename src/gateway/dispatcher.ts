@@ -4,21 +4,21 @@ import type { JsonRpcErrorObject, JsonRpcRequest } from '../protocol/jsonrpc.ts'
 import { RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
 import { isGatewayError } from '../errors.ts';
-import type { CallPipeline } from './call-pipeline.ts';
-import type { ToolCatalog } from './catalog.ts';
-import type { ReplyChannel } from './call.ts';
+import type { CallPipeline } from '../call/pipeline.ts';
+import type { ToolCatalog } from '../call/catalog.ts';
+import type { ReplyChannel } from '../protocol/call.ts';
 import type { ClientSession } from './session.ts';
 import { LOG_LEVELS, type LogLevel } from './session.ts';
 import { encodeResult, passThroughMeta, REMOVED_IN_MODERN, SERVER_INFO } from './era.ts';
-import type { UpstreamDirectory } from './upstream-directory.ts';
+import type { UpstreamDirectory } from '../call/upstream-directory.ts';
 import type { ResourceSubscriptions } from './resource-subscriptions.ts';
-import { BUILTIN_TOOLS, type BuiltinTools } from './approval-channels/builtin-tools.ts';
-import { TASKS_CAPABILITY, type CallTasks } from './approval-channels/tasks.ts';
-import type { TaskRelay } from './approval-channels/task-relay.ts';
-import type { TaskHooks } from './call.ts';
+import { BUILTIN_TOOLS, type BuiltinTools } from '../approvals/channels/builtin-tools.ts';
+import { TASKS_CAPABILITY, type CallTasks } from '../approvals/channels/tasks.ts';
+import type { TaskRelay } from '../approvals/channels/task-relay.ts';
+import type { TaskHooks } from '../protocol/call.ts';
 import type { Logger } from '../log.ts';
-import type { GovernedRequests } from './governed-requests.ts';
-import { namespacedName } from './tool-names.ts';
+import type { GovernedRequests } from '../call/governed-requests.ts';
+import { namespacedName } from '../call/tool-names.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 

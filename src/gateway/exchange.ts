@@ -2,8 +2,8 @@ import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcRespon
 import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
 import { ulid } from '../protocol/ulid.ts';
-import type { Caller, ReplyChannel } from './call.ts';
-import type { Gateway } from './gateway.ts';
+import type { Caller, ReplyChannel } from '../protocol/call.ts';
+import type { Gateway } from '../runtime/gateway.ts';
 import { ClientSession, type LogLevel } from './session.ts';
 import { readEnvelope } from './era.ts';
 import { GatewayError } from '../errors.ts';

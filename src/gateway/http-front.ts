@@ -6,16 +6,16 @@ import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts'
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
 import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { isGatewayError } from '../errors.ts';
-import type { Caller } from './call.ts';
-import type { Gateway } from './gateway.ts';
+import type { Caller } from '../protocol/call.ts';
+import type { Gateway } from '../runtime/gateway.ts';
 import { Exchange } from './exchange.ts';
 import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession } from './session-registry.ts';
 import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
-import { registerApproverRoutes } from './approver/routes.ts';
-import { APPROVER_PAGE, approverRouteOf } from './approver/context.ts';
-import type { ApproverKeyConfig } from './approver/access.ts';
+import { registerApproverRoutes } from '../api/routes.ts';
+import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
+import type { ApproverKeyConfig } from '../api/access.ts';
 
 export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKeys'> {
   port: number;

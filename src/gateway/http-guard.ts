@@ -1,5 +1,5 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Caller } from './call.ts';
+import type { Caller } from '../protocol/call.ts';
 
 export interface HttpGuardOptions {
   host: string;

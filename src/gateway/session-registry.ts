@@ -5,9 +5,9 @@ import type { JsonRpcId, JsonRpcNotification, JsonRpcResponse } from '../protoco
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Caller } from './call.ts';
+import type { Caller } from '../protocol/call.ts';
 import type { Exchange } from './exchange.ts';
-import type { Gateway } from './gateway.ts';
+import type { Gateway } from '../runtime/gateway.ts';
 import { askedBy, ClientSession, type LogLevel } from './session.ts';
 
 /** A 2025 (Mcp-Session-Id) session as one replica holds it. */

@@ -1,5 +1,5 @@
 import type { JsonRpcId, JsonRpcNotification } from '../protocol/jsonrpc.ts';
-import type { Caller } from './call.ts';
+import type { Caller } from '../protocol/call.ts';
 import { ClientRequests } from './client-requests.ts';
 
 export type Era = 'legacy' | 'modern';

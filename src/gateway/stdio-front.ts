@@ -7,8 +7,8 @@ import { readOversizedMessage } from '../protocol/oversized-message.ts';
 import { MAX_NESTING_DEPTH, nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
-import type { Caller } from './call.ts';
-import type { Gateway } from './gateway.ts';
+import type { Caller } from '../protocol/call.ts';
+import type { Gateway } from '../runtime/gateway.ts';
 import { Exchange } from './exchange.ts';
 import { ClientSession } from './session.ts';
 

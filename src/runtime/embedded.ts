@@ -4,12 +4,12 @@
  */
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
-import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
-import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
-import { spillToDataDir } from '../../adapters/memory/audit-spill.ts';
+import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
+import { FileAuditStore } from '../../adapters/file/audit-store.ts';
+import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
+import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
-import { writeDataFile } from '../../adapters/memory/atomic-file.ts';
+import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
@@ -17,11 +17,11 @@ import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
-import { Gateway } from '../gateway/gateway.ts';
+import { Gateway } from './gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
-import { CATALOG_FILE } from '../policy-tools/recorded-catalog.ts';
+import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();

@@ -7,7 +7,7 @@ import { constrainsArguments, enforceArguments } from '../enforcement/call-argum
 import { redactResult, redactValue } from '../enforcement/redact.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from './job-context.ts';
-import { limitOutput } from './output-limit.ts';
+import { limitOutput } from '../enforcement/output-limit.ts';
 import { claimKey, isIdempotentJob } from './idempotency.ts';
 
 /** The way back to the client that made a job's call, for what an upstream sends while serving it. */

@@ -13,7 +13,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { createLogger, type LogLevel } from '../../src/log.ts';
 import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { Gateway } from '../../src/runtime/gateway.ts';
 
 const HERE = import.meta.dirname;
 const ROOT = resolve(HERE, '../..');

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { chainEvents } from '../../src/audit/chain.ts';
 import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/audit/record.ts';
 import { gatehouse } from '../helpers/cli.ts';

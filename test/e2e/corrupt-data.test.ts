@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { auditOf, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { deadLetter } from '../contract/job-ledger.contract.ts';

@@ -10,7 +10,7 @@ import { createDistributedGateway } from '../../src/runtime/distributed.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
 import { NatsBus } from '../../adapters/nats/bus.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { Gateway } from '../../src/runtime/gateway.ts';
 import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from '../helpers/gateway-harness.ts';
 import { SIGNING_KEY } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import type { DeadLetter } from '../../src/ports.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { auditOf, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';

@@ -10,7 +10,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, DEFAULT_POLICY, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { api } from '../helpers/approvers.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import { catalogFile, readRecordedCatalog } from '../../src/policy-tools/recorded-catalog.ts';
+import { catalogFile, readRecordedCatalog } from '../../src/kernel/authoring/recorded-catalog.ts';
 
 const DEMO = join(ROOT, 'examples/demo/server.ts');
 /** A workspace rule on top of the default policy, so that a path can be refused by a constraint. */

@@ -12,7 +12,7 @@ afterAll(async () => {
 
 async function auditTypes(jobId: string): Promise<string[]> {
   await h.gateway.audit.flush();
-  const { FileAuditStore } = await import('../../adapters/memory/audit-store.ts');
+  const { FileAuditStore } = await import('../../adapters/file/audit-store.ts');
   const out: string[] = [];
   for await (const r of new FileAuditStore(h.dataDir).read('default') as AsyncIterable<AuditRecord>) if (r.jobId === jobId) out.push(r.type);
   return out;
@@ -39,7 +39,7 @@ describe('progress, cancellation and upstream failure', () => {
     let jobId = '';
     await waitFor(async () => {
       await h.gateway.audit.flush();
-      const { FileAuditStore } = await import('../../adapters/memory/audit-store.ts');
+      const { FileAuditStore } = await import('../../adapters/file/audit-store.ts');
       for await (const r of new FileAuditStore(h.dataDir).read('default') as AsyncIterable<AuditRecord>) if (r.type === 'job.cancelled') jobId = r.jobId!;
       return jobId !== '';
     }, 'the job to be recorded as cancelled');

@@ -7,11 +7,11 @@ import { defaultConfig } from '../../src/config/load.ts';
 import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { Gateway } from '../../src/runtime/gateway.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
 import type { Clock } from '../../src/ports.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -5,9 +5,9 @@ import type { ApprovalService } from '../../src/approvals/service.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type { JobTracker } from '../../src/scheduler/job-tracker.ts';
-import { CallPipeline } from '../../src/gateway/call-pipeline.ts';
+import { CallPipeline } from '../../src/call/pipeline.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { CatalogEntry, ToolCatalog, ToolFacts } from '../../src/gateway/catalog.ts';
+import type { CatalogEntry, ToolCatalog, ToolFacts } from '../../src/call/catalog.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 
 /** An upstream that is always ready and answers every tools/call with `answer(arguments)`. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalRecord } from '../../src/approvals/approval.ts';
 import { approvalArguments, argsCutNote, argsSummaryOf, MAX_KEPT_ARGS_BYTES, summarizeArguments } from '../../src/approvals/preview.ts';
-import { detailPage, listPage } from '../../src/gateway/approver/views.ts';
+import { detailPage, listPage } from '../../src/api/views.ts';
 
 describe('the argument summary of an approval', () => {
   it('puts where the call acts first, then the start of the other values, on one line', () => {

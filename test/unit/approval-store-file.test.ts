@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileApprovalStore } from '../../adapters/memory/approval-store.ts';
+import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { bindingKeyOf, type ApprovalBinding } from '../../src/approvals/binding.ts';
 import { legacyApproval, sampleApproval } from '../contract/approval-store.contract.ts';
 

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ApproverAccess } from '../../src/gateway/approver/access.ts';
-import { CsrfTokens, fromThisServer } from '../../src/gateway/approver/csrf.ts';
-import { escapeHtml, html } from '../../src/gateway/approver/html.ts';
-import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/gateway/approver/secret-key.ts';
-import { SessionCookies } from '../../src/gateway/approver/session-cookie.ts';
-import { relative } from '../../src/gateway/approver/views.ts';
+import { ApproverAccess } from '../../src/api/access.ts';
+import { CsrfTokens, fromThisServer } from '../../src/api/csrf.ts';
+import { escapeHtml, html } from '../../src/api/html.ts';
+import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/api/secret-key.ts';
+import { SessionCookies } from '../../src/api/session-cookie.ts';
+import { relative } from '../../src/api/views.ts';
 import { noticeOf } from '../../src/approvals/notifications.ts';
 import type { ApprovalRecord } from '../../src/approvals/approval.ts';
 

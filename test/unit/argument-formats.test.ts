@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { compileArgumentCheck } from '../../src/gateway/argument-validator.ts';
+import { compileArgumentCheck } from '../../src/call/argument-validator.ts';
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FileAuditStore, type ChainFileIo } from '../../adapters/memory/audit-store.ts';
+import { FileAuditStore, type ChainFileIo } from '../../adapters/file/audit-store.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { chainEvents } from '../../src/audit/chain.ts';
 import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/audit/record.ts';

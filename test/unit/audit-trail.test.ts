@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 
 const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: {} });
 

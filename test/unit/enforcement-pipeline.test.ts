@@ -12,7 +12,7 @@ import type { Clock } from '../../src/ports.ts';
 import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
 import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
-import type { Caller } from '../../src/gateway/call.ts';
+import type { Caller } from '../../src/protocol/call.ts';
 
 type Decide = (input: DecisionInput) => Decision;
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
-import { loadTestFile, runPolicyTests, testFilesAt } from '../../src/policy-tools/test-runner.ts';
+import { loadTestFile, runPolicyTests, testFilesAt } from '../../src/kernel/authoring/test-runner.ts';
 import { ROOT } from '../helpers/gateway-harness.ts';
 
 const EXAMPLES = join(ROOT, 'examples/policies');

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { withFileLock } from '../../adapters/memory/file-lock.ts';
+import { withFileLock } from '../../adapters/file/file-lock.ts';
 
 /** Whether any two of 20 concurrent bodies under `lock`, each holding it `holdMs`, ever overlapped. */
 async function overlapsUnder(lock: string, holdMs: number): Promise<boolean> {

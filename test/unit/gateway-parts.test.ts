@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileArgumentCheck } from '../../src/gateway/argument-validator.ts';
-import { namespacedName, NAME_PATTERN } from '../../src/gateway/tool-names.ts';
-import { limitOutput, outputBytes } from '../../src/scheduler/output-limit.ts';
+import { compileArgumentCheck } from '../../src/call/argument-validator.ts';
+import { namespacedName, NAME_PATTERN } from '../../src/call/tool-names.ts';
+import { limitOutput, outputBytes } from '../../src/enforcement/output-limit.ts';
 import { previewArguments } from '../../src/approvals/preview.ts';
 
 describe('tool names', () => {
@@ -53,7 +53,7 @@ describe('argument preview', () => {
 
 describe('trace context', () => {
   it('takes the trace id of a valid W3C traceparent, and nothing else', async () => {
-    const { traceIdOf } = await import('../../src/gateway/call-pipeline.ts');
+    const { traceIdOf } = await import('../../src/call/pipeline.ts');
     expect(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
     expect(traceIdOf('garbage')).toBeUndefined();

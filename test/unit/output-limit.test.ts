@@ -1,7 +1,7 @@
 // maxOutputBytes counts what the model is given (issue 10, item 14), not the serialised envelope: a result just
 // under the limit passes whole, one just over is cut.
 import { describe, expect, it } from 'vitest';
-import { limitOutput, outputBytes } from '../../src/scheduler/output-limit.ts';
+import { limitOutput, outputBytes } from '../../src/enforcement/output-limit.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
 
 const text = (t: string): CallToolResult => ({ content: [{ type: 'text', text: t }] });

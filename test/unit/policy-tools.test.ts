@@ -7,9 +7,9 @@ import type { DecisionInput } from '../../src/kernel/decision.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { invalidPolicy } from '../helpers/coded-errors.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
-import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/policy-tools/test-runner.ts';
-import { replayDecisions } from '../../src/policy-tools/replay.ts';
-import { callSchema, type StatedCall } from '../../src/policy-tools/call.ts';
+import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/kernel/authoring/test-runner.ts';
+import { replayDecisions } from '../../src/kernel/authoring/replay.ts';
+import { callSchema, type StatedCall } from '../../src/kernel/authoring/call.ts';
 import { parseSince } from '../../src/cli/commands/policy/replay.ts';
 import { takePolicyPaths } from '../../src/cli/commands/policy/sources.ts';
 

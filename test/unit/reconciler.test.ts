@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { Reconciler, RECONCILER_LOCK, RETRY_TAKEN_TTL_MS, type RetryOutcome } from '../../src/scheduler/reconciler.ts';

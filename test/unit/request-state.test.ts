@@ -5,7 +5,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RequestStateCodec, requestStateKey, type ApprovalRequestState } from '../../src/gateway/approval-channels/request-state.ts';
+import { RequestStateCodec, requestStateKey, type ApprovalRequestState } from '../../src/approvals/channels/request-state.ts';
 
 const NOW = 1_800_000_000_000;
 const state: ApprovalRequestState = { approvalId: 'apr_01J0000000000000000000000', binding: 'sha256:abc', ask: 'form', expiresAt: NOW + 60_000 };

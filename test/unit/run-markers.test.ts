@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileAuditStore } from '../../adapters/memory/audit-store.ts';
+import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { AuditTrail } from '../../src/audit/trail.ts';
 import { RunMarkers, scanForInDoubt } from '../../src/audit/run-markers.ts';

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
-import { FileJobLedger } from '../../adapters/memory/job-ledger.ts';
+import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import { Scheduler, type RunOptions, type SchedulerOptions, type WorkerRouter } from '../../src/scheduler/scheduler.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { silentLogger } from '../../src/log.ts';

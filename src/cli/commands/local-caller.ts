@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import type { Caller } from '../../gateway/call.ts';
+import type { Caller } from '../../protocol/call.ts';
 
 /** On stdio the caller is whoever started the process: the local user, in the default tenant. */
 export function localCaller(): Caller {

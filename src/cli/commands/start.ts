@@ -9,7 +9,7 @@ import { serveHttp } from '../../gateway/http-front.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
 import { redactUrl } from '../../config/redact-url.ts';
-import type { Gateway } from '../../gateway/gateway.ts';
+import type { Gateway } from '../../runtime/gateway.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { configFlag, selfCommand } from '../self-command.ts';

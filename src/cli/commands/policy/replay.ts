@@ -2,7 +2,7 @@ import { parseDuration } from '../../../config/duration.ts';
 import type { AuditRecord } from '../../../audit/record.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
-import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../policy-tools/replay.ts';
+import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../kernel/authoring/replay.ts';
 import type { AuditStore } from '../../../ports.ts';
 import { openAuditState } from '../../../runtime/state.ts';
 import { flag, parseArgs, usage } from '../../args.ts';

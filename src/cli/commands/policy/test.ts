@@ -2,9 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
-import { loadTestFile, runPolicyTests, testFilesAt, type CaseResult, type TestReport } from '../../../policy-tools/test-runner.ts';
+import { loadTestFile, runPolicyTests, testFilesAt, type CaseResult, type TestReport } from '../../../kernel/authoring/test-runner.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
-import { catalogFile, readRecordedCatalog, recordedFacts } from '../../../policy-tools/recorded-catalog.ts';
+import { catalogFile, readRecordedCatalog, recordedFacts } from '../../../kernel/authoring/recorded-catalog.ts';
 import { gatewayConfigFor } from './sources.ts';
 
 export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE | --data-dir DIR] [--strict-coverage] [--json]

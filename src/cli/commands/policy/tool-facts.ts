@@ -1,8 +1,8 @@
-import type { ToolFacts } from '../../../gateway/catalog.ts';
+import type { ToolFacts } from '../../../call/catalog.ts';
 import type { ToolAnnotations } from '../../../protocol/mcp.ts';
-import { targetSpec, type StatedCall } from '../../../policy-tools/call.ts';
-import { catalogFile, readRecordedCatalog } from '../../../policy-tools/recorded-catalog.ts';
-import { factsFromRecorded, factsNote, type FactsNote } from '../../../policy-tools/facts-source.ts';
+import { targetSpec, type StatedCall } from '../../../kernel/authoring/call.ts';
+import { catalogFile, readRecordedCatalog } from '../../../kernel/authoring/recorded-catalog.ts';
+import { factsFromRecorded, factsNote, type FactsNote } from '../../../kernel/authoring/facts-source.ts';
 import type { GatewayConfigFacts } from './sources.ts';
 
 /** How long the CLI waits for a running gateway before it falls back to the recorded catalog (ms). */

@@ -1,0 +1,93 @@
+import type { Caller } from '../protocol/call.ts';
+import { HttpGuard } from '../gateway/http-guard.ts';
+import type { SessionCookies } from './session-cookie.ts';
+
+export interface ApproverKeyConfig {
+  key: string;
+  principal: string;
+  tenant: string;
+  /** `approver` lets the key's principal act on approvals. */
+  roles?: readonly string[];
+}
+
+/** Someone allowed to look at and act on the approvals of one tenant. */
+export interface Approver {
+  principal: string;
+  tenant: string;
+  /** What CSRF tokens are bound to: the browser session, or the local user. */
+  session: string;
+}
+
+export type Admission =
+  | { approver: Approver; refused?: undefined }
+  | { approver?: undefined; refused: { status: 401 | 403; code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN'; message: string } };
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/**
+ * Who may act on approvals over HTTP.
+ *  - API keys configured: only keys with `roles: [approver]`, as the key's principal in the key's tenant; by
+ *    `Authorization: Bearer` on the API, by a session cookie (made at /approvals/login) on the pages.
+ *  - No API keys at all and bound to loopback: the local user, the same `anonymous` caller the MCP front serves
+ *    (the OS user). This is the trust the CLI has: whoever can reach a loopback port can also run
+ *    `gatehouse approvals approve` on this machine, and the Host/Origin guard keeps other sites' pages out.
+ *  - No API keys and bound beyond loopback: nobody. Anyone on the network could otherwise approve.
+ */
+export class ApproverAccess {
+  readonly mode: 'keys' | 'local' | 'closed';
+  private readonly anyKey: HttpGuard;
+  private readonly approverKey: HttpGuard | undefined;
+  private readonly approvers: Set<string>;
+
+  private readonly local: Caller;
+
+  constructor(
+    options: { host: string; apiKeys: readonly ApproverKeyConfig[]; anonymous: Caller },
+    private readonly sessions: SessionCookies,
+  ) {
+    this.local = options.anonymous;
+    const approverKeys = options.apiKeys.filter((k) => k.roles?.includes('approver'));
+    this.mode = options.apiKeys.length > 0 ? 'keys' : LOOPBACK.has(options.host) ? 'local' : 'closed';
+    // HttpGuard only for its constant-time key matching; Host and Origin were checked before the route ran.
+    const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous });
+    this.anyKey = guard(options.apiKeys);
+    this.approverKey = approverKeys.length > 0 ? guard(approverKeys) : undefined;
+    this.approvers = new Set(approverKeys.map((k) => `${k.tenant}\0${k.principal}`));
+  }
+
+  /** An API request: an approver key in `Authorization: Bearer` (or `X-API-Key`). */
+  bearer(authorization: string | undefined, apiKeyHeader: string | undefined): Admission {
+    if (this.mode !== 'keys') return this.localUser();
+    if (!this.anyKey.authenticate(authorization, apiKeyHeader)) {
+      return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Unauthorized: send an approver API key as "Authorization: Bearer <key>"');
+    }
+    const caller = this.approverKey?.authenticate(authorization, apiKeyHeader);
+    if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: this API key does not have the approver role');
+    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
+  }
+
+  /** A browser request: the session cookie. */
+  cookie(cookieHeader: string | undefined): Admission {
+    if (this.mode !== 'keys') return this.localUser();
+    const session = this.sessions.read(cookieHeader);
+    // A key removed from the config (or stripped of the role) ends its sessions at the next start.
+    if (!session || !this.approvers.has(`${session.tenant}\0${session.principal}`)) return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Sign in with an approver API key');
+    return { approver: { principal: session.principal, tenant: session.tenant, session: session.id } };
+  }
+
+  /** The login form: the key typed in, checked like a bearer key. */
+  login(key: string): Admission {
+    return this.bearer(`Bearer ${key}`, undefined);
+  }
+
+  private localUser(): Admission {
+    if (this.mode === 'closed') {
+      return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: Gatehouse listens beyond loopback without auth.apiKeys, so approvals over HTTP are off; add an API key with roles: [approver]');
+    }
+    return { approver: { principal: this.local.principal, tenant: this.local.tenant, session: `local:${this.local.tenant}:${this.local.principal}` } };
+  }
+}
+
+function refuse(status: 401 | 403, code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN', message: string): Admission {
+  return { refused: { status, code, message } };
+}

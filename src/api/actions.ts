@@ -1,0 +1,104 @@
+import type { ApprovalRecord, ApprovalState } from '../approvals/approval.ts';
+import type { ApprovalService } from '../approvals/service.ts';
+import { argsSummaryOf } from '../approvals/preview.ts';
+import { asGatewayError, GatewayError } from '../errors.ts';
+import type { Approver } from './access.ts';
+
+export type Decision = 'approve' | 'deny';
+
+/** The HTTP status of each refusal an approver can meet; anything else is a 500. */
+const STATUS_BY_CODE: Record<string, number> = {
+  GH_ERR_INVALID_REQUEST: 400,
+  GH_ERR_UNAUTHORIZED: 401,
+  GH_ERR_FORBIDDEN: 403,
+  GH_ERR_CSRF: 403,
+  GH_ERR_APPROVER_NOT_ALLOWED: 403,
+  GH_ERR_SELF_APPROVAL_FORBIDDEN: 403,
+  GH_ERR_APPROVAL_NOT_FOUND: 404,
+  GH_ERR_APPROVAL_EXPIRED: 409,
+  GH_ERR_APPROVAL_INVALID_STATE: 409,
+};
+
+export const MAX_REASON_CHARS = 1000;
+
+export function statusOf(error: GatewayError): number {
+  return STATUS_BY_CODE[error.code] ?? 500;
+}
+
+/**
+ * What the API and the pages do on an approver's behalf, with the same checks: the approval must be in the
+ * approver's tenant (403 otherwise), and the service has the last word (approvers, self-approval, quorum).
+ */
+export class ApproverActions {
+  constructor(private readonly approvals: ApprovalService) {}
+
+  async list(approver: Approver, state: ApprovalState | 'all' = 'pending'): Promise<ApprovalRecord[]> {
+    const records = await this.approvals.list(state === 'all' ? undefined : state);
+    return records.filter((r) => r.tenant === approver.tenant).sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  async get(approver: Approver, id: string): Promise<ApprovalRecord> {
+    const record = await this.approvals.get(id);
+    if (!record) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
+    if (record.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `approval ${id} belongs to another tenant`);
+    return record;
+  }
+
+  async decide(approver: Approver, id: string, decision: Decision, reason: unknown): Promise<ApprovalRecord> {
+    const text = readReason(reason);
+    await this.get(approver, id);
+    try {
+      return decision === 'approve' ? await this.approvals.approve(id, approver.principal, text) : await this.approvals.deny(id, approver.principal, text);
+    } catch (err) {
+      throw asGatewayError(err);
+    }
+  }
+}
+
+/** A reason is optional free text, stored and shown to others (escaped), so it is bounded. */
+function readReason(reason: unknown): string | undefined {
+  if (reason === undefined || reason === null) return undefined;
+  if (typeof reason !== 'string') throw new GatewayError('GH_ERR_INVALID_REQUEST', 'reason must be a string');
+  const text = reason.trim();
+  if (text.length > MAX_REASON_CHARS) throw new GatewayError('GH_ERR_INVALID_REQUEST', `reason must be at most ${MAX_REASON_CHARS} characters`);
+  return text || undefined;
+}
+
+/**
+ * An approval as the API lists it: the record without internals, times in ISO 8601, its page, and a one-line
+ * summary of its redacted arguments.
+ */
+export function approvalView(record: ApprovalRecord, pageUrl: string | undefined): Record<string, unknown> {
+  const extra = record as Partial<{ quorum: number; votes: { actor: string; at: number; reason?: string }[]; approvers: string[] }>;
+  return {
+    id: record.id,
+    state: record.state,
+    tenant: record.tenant,
+    principal: record.principal,
+    server: record.server,
+    tool: record.tool,
+    reason: record.reason,
+    ruleIds: record.ruleIds,
+    argsSummary: argsSummaryOf(record),
+    argsPreview: record.argsPreview,
+    ...(record.annotations ? { annotations: record.annotations } : {}),
+    createdAt: iso(record.createdAt),
+    expiresAt: iso(record.expiresAt),
+    ...(extra.quorum !== undefined ? { quorum: extra.quorum } : {}),
+    ...(extra.approvers ? { approvers: extra.approvers } : {}),
+    ...(extra.votes ? { votes: extra.votes.map((v) => ({ ...v, at: iso(v.at) })) } : {}),
+    history: record.history.map((t) => ({ state: t.state, at: iso(t.at), actor: t.actor, ...(t.reason ? { reason: t.reason } : {}) })),
+    ...(pageUrl ? { url: pageUrl } : {}),
+  };
+}
+
+/** One approval as the API shows it: the list's view, and the whole redacted arguments (see `argsCut` when over the bound). */
+export function approvalDetailView(record: ApprovalRecord, pageUrl: string | undefined): Record<string, unknown> {
+  return {
+    ...approvalView(record, pageUrl),
+    ...(record.redactedArgs ? { redactedArgs: record.redactedArgs } : {}),
+    ...(record.argsCut ? { argsCut: record.argsCut } : {}),
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();

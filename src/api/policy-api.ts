@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kernel } from '../kernel/kernel.ts';
+import { GatewayError } from '../errors.ts';
+import { callSchema, resolveCall, type StatedCall } from '../kernel/authoring/call.ts';
+import { explainedJson } from '../kernel/authoring/explain-format.ts';
+import { factsNote } from '../kernel/authoring/facts-source.ts';
+import { explainCall } from '../kernel/verdict.ts';
+import type { ToolFacts } from '../call/catalog.ts';
+import { readBody, serveJson } from './api.ts';
+import { APPROVER_API, type ApproverContext } from './context.ts';
+
+/**
+ * The policy author's tools over HTTP, for the people who already act on approvals (an approver key, or the
+ * local user): the bundle in force, and `explain` for one call, as `gatehouse policy explain --json` prints it.
+ * A call is explained within the approver's own tenant, at the present time unless it says otherwise, on the
+ * tool facts of the live catalog (where the call states none) and through the verdict function the live
+ * gateway decides with, so the answer is the live one.
+ */
+export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, kernel: Pick<Kernel, 'bundle' | 'explain'>, toolFacts: (call: StatedCall) => ToolFacts | undefined): void {
+  const route = { config: { approver: APPROVER_API } };
+
+  app.get('/api/policy', route, (request, reply) =>
+    serveJson(ctx, request, reply, async () => {
+      const { snapshot, files, rules } = kernel.bundle;
+      return { policy: { snapshot, files, default: kernel.bundle.default, rules: rules.map((r) => ({ id: r.id, effect: r.effect, ...(r.description ? { description: r.description } : {}) })) } };
+    }),
+  );
+
+  app.post('/api/policy/explain', route, (request, reply) =>
+    serveJson(ctx, request, reply, async (approver) => {
+      const parsed = callSchema.safeParse({ tenant: approver.tenant, ...readBody(request) });
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new GatewayError('GH_ERR_INVALID_REQUEST', `${issue.path.join('.') || 'the call'}: ${issue.message}`);
+      }
+      const call = parsed.data;
+      if (call.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${approver.tenant} only`);
+      const facts = toolFacts(call);
+      const input = resolveCall({ ...call, now: call.now ?? ctx.now() }, facts);
+      const { explanation, verdict } = explainCall(kernel, input);
+      return explainedJson({ input, explanation, verdict, facts: factsNote(call, facts !== undefined, { from: 'catalog' }, `${call.tool} is not in the gateway's catalog`) });
+    }),
+  );
+}

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ApprovalService } from '../approvals/service.ts';
+import type { Logger } from '../log.ts';
+import type { Caller } from '../protocol/call.ts';
+import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
+import { ApproverActions } from './actions.ts';
+import { registerApprovalsApi } from './api.ts';
+import { registerPolicyApi } from './policy-api.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { ToolFacts } from '../call/catalog.ts';
+import type { StatedCall } from '../kernel/authoring/call.ts';
+import type { ApproverContext } from './context.ts';
+import { CsrfTokens } from './csrf.ts';
+import { registerApprovalPages } from './pages.ts';
+import { dataDirSecret, deriveKey } from './secret-key.ts';
+import { SessionCookies } from './session-cookie.ts';
+
+export interface ApproverRoutesOptions {
+  approvals: ApprovalService;
+  /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
+  kernel: Pick<Kernel, 'bundle' | 'explain'>;
+  /** The live catalog's facts of a namespaced tool, which `/api/policy/explain` decides on. */
+  toolFacts?(call: StatedCall): ToolFacts | undefined;
+  /** The address the server binds: loopback lets the local user approve when there are no API keys. */
+  host: string;
+  apiKeys: readonly ApproverKeyConfig[];
+  anonymous: Caller;
+  dataDir: string;
+  /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
+  signingKey?: string;
+  /** `approvals.publicUrl`: an accepted Origin for form posts, and whether the session cookie is `Secure`. */
+  publicUrl?: string;
+  /** An approval's page, as the gateway links to it everywhere (`Gateway.approvalLinks.url`). */
+  pageUrl(id: string): string | undefined;
+  log: Logger;
+  now?: () => number;
+}
+
+/** How long a browser login lasts. */
+const SESSION_TTL_MS = 12 * 60 * 60_000;
+
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/**
+ * The approvers' side of the HTTP front: the JSON API under /api/approvals and the pages under /approvals, on
+ * the server that serves /mcp. Its Host/Origin guard still runs first; authentication is the routes' own.
+ */
+export async function registerApproverRoutes(app: FastifyInstance, options: ApproverRoutesOptions): Promise<void> {
+  const now = options.now ?? Date.now;
+  const secret = options.signingKey ?? (await sessionSecret(options));
+  const base = options.publicUrl?.replace(/\/+$/, '');
+  const sessions = new SessionCookies(deriveKey(secret, 'approver-session'), { ttlMs: SESSION_TTL_MS, secure: base?.startsWith('https:') ?? false, now });
+  const ctx: ApproverContext = {
+    actions: new ApproverActions(options.approvals),
+    access: new ApproverAccess(options, sessions),
+    sessions,
+    csrf: new CsrfTokens(deriveKey(secret, 'approver-csrf')),
+    publicOrigin: base && new URL(base).origin,
+    log: options.log,
+    now,
+    pageUrl: options.pageUrl,
+  };
+  await app.register(async (scope) => {
+    scope.addHook('onSend', (_request, reply, payload, done) => {
+      reply.headers(SECURITY_HEADERS);
+      done(null, payload);
+    });
+    registerApprovalsApi(scope, ctx);
+    registerPolicyApi(scope, ctx, options.kernel, (call) => options.toolFacts?.(call));
+    registerApprovalPages(scope, ctx);
+  });
+}
+
+/** A data dir that cannot hold the key still serves, with sessions that end at restart. */
+async function sessionSecret(options: ApproverRoutesOptions): Promise<string> {
+  try {
+    return await dataDirSecret(options.dataDir, 'approver-session');
+  } catch (err) {
+    options.log.warn('could not keep the approver session key in the data dir; browser sessions end when Gatehouse restarts', { error: (err as Error).message });
+    return randomBytes(32).toString('hex');
+  }
+}

@@ -1,0 +1,191 @@
+import type { Upstream } from '../ports.ts';
+import type { CallToolResult } from '../protocol/mcp.ts';
+import type { Logger } from '../log.ts';
+import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
+import { digestOf } from '../protocol/digest.ts';
+import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
+import { exposedName, namespacedName, SEPARATOR } from './tool-names.ts';
+import { errorResult } from './tool-results.ts';
+import { listAllPages } from './list-pages.ts';
+import { BUILTIN_TOOL_NAMES } from '../approvals/channels/builtin-tools.ts';
+
+export interface CatalogEntry {
+  /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
+  name: string;
+  /** `<server>__<tool>` always: what policies, approvals and the audit trail see, however the tool is exposed. */
+  id: string;
+  server: string;
+  /** The definition as the upstream gave it. */
+  tool: ToolDefinition;
+  /** The definition as clients see it (exposed name). */
+  exposed: ToolDefinition;
+  /** sha256 of the upstream's definition, pinned into jobs and approvals. */
+  digest: string;
+  /** What the kernel decides on about this tool: its annotations after config overrides, risk tags, labels. */
+  facts: ToolFacts;
+  /** Validates arguments against the inputSchema; compiled on first use. */
+  check(args: Record<string, unknown>): string | undefined;
+  /** Set for a request other than a tool call that is governed like one (see governed-requests.ts). */
+  request?: UpstreamRequest;
+}
+
+/** A resource, prompt or completion request as a job runs it: what the kernel sees, and what the upstream is sent. */
+export interface UpstreamRequest {
+  kind: 'resource' | 'prompt';
+  method: string;
+  /** The resource's URI, or the namespaced prompt name. */
+  target: string;
+  /** The params the upstream receives (its own prompt name), without `_meta`. */
+  params: Record<string, unknown>;
+  /**
+   * Set when the upstream need not be asked (it already holds this subscription for another session): the
+   * request is decided and audited, and answered with this.
+   */
+  answered?: Record<string, unknown>;
+}
+
+/** The operator's view of a tool, which may override what the upstream claims about it. */
+export interface ToolFacts {
+  annotations: ToolAnnotations | undefined;
+  riskTags: string[];
+  labels: Record<string, string>;
+  /** An HTTP upstream's URL origin, which egress constraints check (see DecisionInput.upstreamUrl). */
+  upstreamUrl?: string;
+}
+
+/** Gives the facts of one upstream tool from its definition (the config's overrides applied). */
+export type ToolFactsOf = (server: string, tool: ToolDefinition) => ToolFacts;
+
+const asDeclared: ToolFactsOf = (_server, tool) => ({ annotations: tool.annotations, riskTags: [], labels: {} });
+
+const LIST_TIMEOUT_MS = 30_000;
+const NO_TOOL: ToolDefinition = { name: '', inputSchema: { type: 'object' } };
+
+/**
+ * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
+ * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
+ * the same name is logged (a possible rug pull) and re-pinned. A name another upstream already exposes, or one of
+ * Gatehouse's own tools (`gatehouse_approval_status`, `gatehouse_approval_wait`), is not listed.
+ */
+export class ToolCatalog {
+  private readonly byName = new Map<string, CatalogEntry>();
+  private readonly byServer = new Map<string, CatalogEntry[]>();
+  private readonly listeners = new Set<() => void>();
+  private readonly refreshing = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
+    private readonly isNamespaced: (server: string) => boolean = () => true,
+    private readonly factsOf: ToolFactsOf = asDeclared,
+    /** The configured upstreams by name: a call to one whose tools were never listed says why it is down. */
+    private readonly upstreamOf: (server: string) => Upstream | undefined = () => undefined,
+  ) {}
+
+  resolve(name: string): CatalogEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /**
+   * The answer to a call of `<upstream>__<tool>` that resolves to nothing because that configured upstream never
+   * listed its tools (it did not come up): GH_ERR_UPSTREAM_UNAVAILABLE naming the upstream and why, as a call to one
+   * that went down gets, rather than "unknown tool". Undefined for a name no upstream could serve.
+   */
+  unavailable(name: string): CallToolResult | undefined {
+    const at = name.indexOf(SEPARATOR);
+    const server = at > 0 ? name.slice(0, at) : '';
+    const upstream = this.upstreamOf(server);
+    if (!upstream || !this.isNamespaced(server) || this.byServer.has(server)) return undefined;
+    const { failure } = upstream;
+    const why = upstream.state === 'ready' ? 'it is up, but its tools could not be listed' : `it is ${upstream.state}${failure ? `: ${failure.message}` : ''}`;
+    return errorResult('GH_ERR_UPSTREAM_UNAVAILABLE', `${name} cannot be called: upstream ${server} has not listed its tools, as ${why}. Try again once it is up.`, undefined, {
+      upstream: server,
+      ...(failure?.stderr ? { stderr: failure.stderr } : {}),
+    });
+  }
+
+  /** The facts of a request other than a tool call: its upstream's labels and URL, and no tool facts. */
+  upstreamFacts(server: string): ToolFacts {
+    const { labels, upstreamUrl } = this.factsOf(server, NO_TOOL);
+    return { annotations: undefined, riskTags: [], labels, ...(upstreamUrl ? { upstreamUrl } : {}) };
+  }
+
+  entries(): CatalogEntry[] {
+    return [...this.byName.values()];
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Re-reads one upstream's tools (all pages). A failure leaves its previous tools in place. */
+  refresh(upstream: Upstream): Promise<void> {
+    // One refresh at a time per upstream, in order: an older listing can never overwrite a newer one.
+    const next = (this.refreshing.get(upstream.name) ?? Promise.resolve()).catch(() => undefined).then(() => this.refreshNow(upstream));
+    this.refreshing.set(upstream.name, next);
+    return next;
+  }
+
+  /** Resolves once the refreshes of this upstream asked for so far are done (whether they worked or not). */
+  async settled(server: string): Promise<void> {
+    await this.refreshing.get(server)?.catch(() => undefined);
+  }
+
+  private async refreshNow(upstream: Upstream): Promise<void> {
+    if (!upstream.serverCapabilities?.tools) {
+      this.replace(upstream.name, []);
+      return;
+    }
+    this.replace(upstream.name, await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS));
+  }
+
+  private replace(server: string, tools: ToolDefinition[]): void {
+    for (const old of this.byServer.get(server) ?? []) this.byName.delete(old.name);
+    const entries: CatalogEntry[] = [];
+    const previous = new Map((this.byServer.get(server) ?? []).map((e) => [e.tool.name, e.digest]));
+    for (const tool of tools) {
+      if (!tool || typeof tool.name !== 'string') continue;
+      const name = exposedName(server, tool.name, this.isNamespaced(server));
+      if (BUILTIN_TOOL_NAMES.has(name)) {
+        this.log.warn(`tool ${tool.name} of ${server} takes the name of a tool Gatehouse serves itself; it is not listed`);
+        continue;
+      }
+      const taken = this.byName.get(name);
+      if (taken) {
+        this.log.warn(`tool ${tool.name} of ${server} collides with ${name} of ${taken.server}; it is not listed`);
+        continue;
+      }
+      const entry = makeEntry(server, name, tool, this.factsOf(server, tool));
+      const before = previous.get(tool.name);
+      if (before && before !== entry.digest) {
+        this.log.warn(`the definition of ${name} changed; re-pinned`, { previous: before, current: entry.digest });
+        this.onDefinitionChanged(entry, before);
+      }
+      this.byName.set(name, entry);
+      entries.push(entry);
+    }
+    this.byServer.set(server, entries);
+    // Clients hear of a change only when there is one, not on every reconnect of the upstream.
+    const unchanged = entries.length === previous.size && entries.every((e) => previous.get(e.tool.name) === e.digest);
+    if (!unchanged) for (const listener of this.listeners) listener();
+  }
+}
+
+function makeEntry(server: string, name: string, tool: ToolDefinition, facts: ToolFacts): CatalogEntry {
+  let check: ArgumentCheck | undefined | null = null;
+  return {
+    name,
+    id: namespacedName(server, tool.name),
+    server,
+    tool,
+    // Clients see the operator's annotations too: a client that asks before destructive calls should know.
+    exposed: facts.annotations === tool.annotations ? { ...tool, name } : { ...tool, name, annotations: facts.annotations },
+    digest: digestOf(tool),
+    facts,
+    check(args) {
+      if (check === null) check = compileArgumentCheck(tool.inputSchema ?? { type: 'object' });
+      return check?.(args);
+    },
+  };
+}

@@ -1,0 +1,167 @@
+import type { AuditRecord } from '../../audit/record.ts';
+import { REDACTED } from '../../enforcement/redact.ts';
+import type { DecisionInput } from '../decision.ts';
+import { EFFECTS, type Effect } from '../effect.ts';
+import type { Kernel } from '../kernel.ts';
+import { explainCall } from '../verdict.ts';
+import type { ErrorCode } from '../../errors.ts';
+import { decidingRules, sameRuleIds } from './explanation.ts';
+
+const EXAMPLES = 3;
+
+export interface ReplayExample {
+  jobId: string | undefined;
+  tenant: string;
+  tool: string;
+  at: number;
+}
+
+/**
+ * Recorded verdicts that the draft changes the same way: from one effect (and denial code) to another, by the same
+ * draft rules. A call a constraint refused counts as `deny` with the constraint's code.
+ */
+export interface ReplayGroup {
+  from: Effect;
+  to: Effect;
+  /** Why the recorded call was denied: GH_ERR_POLICY_DENIED, or the constraint's code. */
+  fromCode?: ErrorCode;
+  /** Why the draft denies it. */
+  toCode?: ErrorCode;
+  /** The draft's deciding rules (empty: its default applied); for a constraint's refusal, the refusing rule. */
+  ruleIds: string[];
+  count: number;
+  examples: ReplayExample[];
+}
+
+export interface ReplayReport {
+  /** The draft's snapshot. */
+  policySnapshot: string;
+  /** `job.decided` records in the window. */
+  decisions: number;
+  replayed: number;
+  /** Decisions recorded without their input (older records) or arguments (`audit.recordArguments: digest`): not replayable. */
+  skipped: number;
+  unchanged: number;
+  /** Decisions whose verdict changes: its effect, or the code it is denied with. */
+  changed: number;
+  /** Decisions whose effect stays but whose matching rules differ. */
+  sameEffectDifferentRules: number;
+  /** Most frequent first. */
+  groups: ReplayGroup[];
+  ruleGroups: ReplayGroup[];
+  /** Replayed decisions whose recorded arguments hold redacted values, which a condition may read differently. */
+  redacted: number;
+}
+
+export interface ReplayOptions {
+  /** Only decisions recorded at or after this time (ms since the epoch). */
+  since?: number;
+}
+
+/**
+ * Re-decides recorded `job.decided` events under a draft bundle, through the verdict function the live gateway
+ * uses, and groups the ones that change. The recorded input carries the tool facts the gateway decided on and
+ * the decision time, so time conditions see the original `now`; the arguments are as recorded, that is, redacted.
+ */
+export async function replayDecisions(
+  records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
+  draft: Kernel,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
+  const report: ReplayReport = {
+    policySnapshot: draft.snapshot,
+    decisions: 0,
+    replayed: 0,
+    skipped: 0,
+    unchanged: 0,
+    changed: 0,
+    sameEffectDifferentRules: 0,
+    groups: [],
+    ruleGroups: [],
+    redacted: 0,
+  };
+  const groups = new Map<string, ReplayGroup>();
+  const ruleGroups = new Map<string, ReplayGroup>();
+  for await (const record of records) {
+    if (record.type !== 'job.decided' || (options.since !== undefined && record.at < options.since)) continue;
+    report.decisions++;
+    const input = recordedInput(record);
+    const recorded = recordedDecision(record);
+    if (!input || !recorded) {
+      report.skipped++;
+      continue;
+    }
+    report.replayed++;
+    if (hasRedacted(input.args)) report.redacted++;
+    // The same verdict function as the live gateway's, on the facts it recorded with the decision.
+    const { explanation, verdict } = explainCall(draft, { ...input, now: input.now ?? record.at });
+    const { ruleIds } = explanation.decision;
+    const now: Outcome = { effect: verdict.effect, code: verdict.code };
+    const example = { jobId: record.jobId, tenant: record.tenant, tool: input.tool, at: record.at };
+    if (now.effect !== recorded.effect || now.code !== recorded.code) {
+      report.changed++;
+      addTo(groups, recorded, now, verdict.refusal ? (verdict.refusal.ruleId ? [verdict.refusal.ruleId] : []) : decidingRules(explanation), example);
+    } else if (!sameRuleIds(ruleIds, recorded.ruleIds)) {
+      report.sameEffectDifferentRules++;
+      addTo(ruleGroups, now, now, ruleIds, example);
+    } else {
+      report.unchanged++;
+    }
+  }
+  report.groups = byCount(groups);
+  report.ruleGroups = byCount(ruleGroups);
+  return report;
+}
+
+/** A verdict as replay compares it: the effect, and the code of a denial. */
+interface Outcome {
+  effect: Effect;
+  code?: ErrorCode;
+}
+
+function addTo(groups: Map<string, ReplayGroup>, from: Outcome, to: Outcome, ruleIds: string[], example: ReplayExample): void {
+  const key = JSON.stringify([from.effect, from.code, to.effect, to.code, ruleIds]);
+  let group = groups.get(key);
+  if (!group) {
+    group = { from: from.effect, to: to.effect, ...(from.code ? { fromCode: from.code } : {}), ...(to.code ? { toCode: to.code } : {}), ruleIds, count: 0, examples: [] };
+    groups.set(key, group);
+  }
+  group.count++;
+  if (group.examples.length < EXAMPLES) group.examples.push(example);
+}
+
+const byCount = (groups: Map<string, ReplayGroup>): ReplayGroup[] =>
+  [...groups.values()].sort(
+    (a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.ruleIds.join(',').localeCompare(b.ruleIds.join(',')),
+  );
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isEffect = (value: unknown): value is Effect => (EFFECTS as readonly unknown[]).includes(value);
+
+/** The input a `job.decided` record carries, when it carries one that can be decided on. */
+function recordedInput(record: AuditRecord): DecisionInput | undefined {
+  const input = record.data.input;
+  if (!isObject(input) || typeof input.tool !== 'string' || typeof input.server !== 'string') return undefined;
+  if (typeof input.tenant !== 'string' || typeof input.principal !== 'string') return undefined;
+  // Recorded without its arguments (audit.recordArguments: digest): a condition on args could not be re-decided.
+  if (!isObject(input.args)) return undefined;
+  return input as unknown as DecisionInput;
+}
+
+/** The recorded verdict: the decision's effect, or `deny` with the constraint's code when one refused the call. */
+function recordedDecision(record: AuditRecord): (Outcome & { ruleIds: string[] }) | undefined {
+  const { effect, ruleIds, refusal } = record.data;
+  if (!isEffect(effect)) return undefined;
+  const ids = Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [];
+  const refused = isObject(refusal) && typeof refusal.code === 'string' ? (refusal.code as ErrorCode) : undefined;
+  if (refused) return { effect: 'deny', code: refused, ruleIds: ids };
+  return { effect, ...(effect === 'deny' ? { code: 'GH_ERR_POLICY_DENIED' as const } : {}), ruleIds: ids };
+}
+
+/** Whether the arguments hold a value (or, for a pattern, part of a string) the gateway redacted before recording them. */
+function hasRedacted(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(REDACTED);
+  if (Array.isArray(value)) return value.some(hasRedacted);
+  if (isObject(value)) return Object.values(value).some(hasRedacted);
+  return false;
+}

@@ -1,0 +1,31 @@
+import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
+import type { ToolFacts, ToolFactsOf } from '../call/catalog.ts';
+
+/**
+ * The config's view of each upstream tool: the upstream's annotations with the operator's overrides on top
+ * (annotations are the server's claims, not trust), plus the declared risk tags, the upstream's labels and, for
+ * an HTTP upstream, its URL's origin (what egress constraints check).
+ */
+export function toolFactsFromConfig(config: GatehouseConfig): ToolFactsOf {
+  return (server, tool): ToolFacts => {
+    const upstream = config.upstreams[server];
+    const override = upstream?.tools?.[tool.name];
+    const annotations = override?.annotations ? { ...tool.annotations, ...override.annotations } : tool.annotations;
+    const upstreamUrl = upstream && !isStdioUpstream(upstream) ? urlOrigin(upstream.url) : undefined;
+    return { annotations, riskTags: override?.riskTags ?? [], labels: upstream?.labels ?? {}, ...(upstreamUrl ? { upstreamUrl } : {}) };
+  };
+}
+
+/**
+ * The part of an upstream's URL that egress is about, and nothing that may be secret (userinfo, a token in the
+ * path or query): the facts are recorded in the data dir and the audit trail. The executor still checks the
+ * whole URL before each call.
+ */
+export function urlOrigin(url: string): string {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return url.replace(/[?#].*$/, '').replace(/\/\/[^/]*@/, '//');
+  }
+}

@@ -1,0 +1,362 @@
+import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
+import type { AuditWriter } from '../audit/chain-writer.ts';
+import type { AuditEvent } from '../audit/record.ts';
+import type { Logger } from '../log.ts';
+import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
+import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
+import { AuditTrail } from '../audit/trail.ts';
+import { RunMarkers } from '../audit/run-markers.ts';
+import { Kernel } from '../kernel/kernel.ts';
+import type { DecisionInput } from '../kernel/decision.ts';
+import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
+import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import { PolicyReloader, type ReloadOutcome } from '../kernel/policy-reloader.ts';
+import { ApprovalService } from '../approvals/service.ts';
+import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.ts';
+import { Executor } from '../scheduler/executor.ts';
+import { JobTracker } from '../scheduler/job-tracker.ts';
+import { ulid } from '../protocol/ulid.ts';
+import { CallPipeline } from '../call/pipeline.ts';
+import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
+import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
+import { Dispatcher } from '../gateway/dispatcher.ts';
+import { GovernedRequests } from '../call/governed-requests.ts';
+import { UpstreamDirectory } from '../call/upstream-directory.ts';
+import { ResourceSubscriptions } from '../gateway/resource-subscriptions.ts';
+import type { ClientSession } from '../gateway/session.ts';
+import { BuiltinTools } from '../approvals/channels/builtin-tools.ts';
+import { CallTasks } from '../approvals/channels/tasks.ts';
+import { TaskRelay } from '../approvals/channels/task-relay.ts';
+import { ExecuteOnApproval } from '../approvals/channels/on-approve.ts';
+import { RequestStateCodec, requestStateKey } from '../approvals/channels/request-state.ts';
+import type { ApprovalLinks } from '../approvals/channels/pending.ts';
+import { ApprovalNotifications } from '../approvals/notifications.ts';
+import type { Notifier } from '../ports.ts';
+import type { JobLedger } from '../ports.ts';
+import { Reconciler } from '../scheduler/reconciler.ts';
+
+export interface LinksHealth {
+  /** False when the replica cannot serve calls: a link it needs is down. */
+  ok: boolean;
+  [part: string]: unknown;
+}
+
+export interface GatewayPorts {
+  bus: Bus;
+  store: Store;
+  approvalStore: ApprovalStore;
+  /** Where the audit trail's batches go. */
+  auditWriter: AuditWriter;
+  /**
+   * Embedded mode: the chains the trail writes, read back at start for the jobs a run that did not stop cleanly
+   * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
+   */
+  auditChains?: AuditStore;
+  /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
+  auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
+  clock: Clock;
+  upstreams: Map<string, Upstream>;
+  /** Told of every approval created or settled (the webhook), when one is configured. */
+  notifier?: Notifier;
+  /** Distributed mode: the live workers of each pool, and whether jobs may queue durably for one. */
+  scheduling?: SchedulerOptions;
+  /** The jobs in flight and the DLQ: with one, the scheduler dead-letters and the leader's reconciler runs here. */
+  ledger?: JobLedger;
+  /** Distributed mode: the state of the links this replica needs (NATS, Redis) and of the pools, for `/healthz`. */
+  links?: () => LinksHealth;
+  /**
+   * Keeps the catalog's tool facts (JSON, see kernel/authoring/recorded-catalog.ts) where the CLI reads them when no
+   * gateway answers: `<dataDir>/catalog.json`. Called at start and whenever the catalog changes.
+   */
+  recordCatalog?: (json: string) => void;
+}
+
+const APPROVAL_SWEEP_MS = 30_000;
+const HOLD_PROGRESS_EVERY_MS = 10_000;
+
+/**
+ * The gateway core, assembled from ports: catalog, kernel, approvals, scheduler, executor and the dispatcher
+ * the fronts talk to. It knows no transport and no concrete adapter.
+ */
+export class Gateway {
+  readonly kernel: Kernel;
+  readonly audit: AuditTrail;
+  readonly approvals: ApprovalService;
+  /** The one place approval page URLs come from: links in results, the webhook, the approvals API. */
+  readonly approvalLinks: ApprovalLinks;
+  readonly catalog: ToolCatalog;
+  readonly dispatcher: Dispatcher;
+  readonly directory: UpstreamDirectory;
+  readonly subscriptions = new ResourceSubscriptions();
+  private readonly scheduler: Scheduler;
+  private readonly executor: Executor;
+  private readonly sessions = new Set<ClientSession>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly policies: PolicyReloader;
+  private readonly notifications: ApprovalNotifications | undefined;
+  private readonly onApproval: ExecuteOnApproval;
+  private readonly pipeline: CallPipeline;
+  private readonly reconciler: Reconciler | undefined;
+  private readonly runMarkers: RunMarkers | undefined;
+  /** This replica's id: the sender of the jobs it dispatches. */
+  readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+  private jobClients: Subscription | undefined;
+  private readonly taskRelay: TaskRelay;
+  private taskAnswers: Subscription | undefined;
+  /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
+  private httpAddress: string | undefined;
+
+  constructor(
+    readonly config: GatehouseConfig,
+    bundle: PolicyBundle,
+    private readonly ports: GatewayPorts,
+    private readonly log: Logger,
+  ) {
+    const nodeId = this.nodeId;
+    this.kernel = new Kernel(bundle);
+    this.audit = new AuditTrail(ports.auditWriter, {
+      writeTimeoutMs: config.audit.writeTimeout,
+      maxBacklog: config.limits.maxAuditBacklog,
+      onError: (err) => log.error('audit write failed; calls are refused until it succeeds again (retrying)', { error: (err as Error).message }),
+      ...(ports.auditSpill ? { spill: ports.auditSpill } : {}),
+      log,
+    });
+    this.approvals = new ApprovalService(ports.approvalStore, this.audit, ports.clock, config.approvals.ttl, { groups: config.approvals.groups, log });
+    this.runMarkers = ports.auditChains && new RunMarkers({ store: ports.auditChains, audit: this.audit, clock: ports.clock, log, replica: nodeId });
+    const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
+    this.catalog = new ToolCatalog(
+      log,
+      (entry, previous) =>
+        this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
+      (server) => !unprefixed.has(server),
+      toolFactsFromConfig(config),
+      (name) => ports.upstreams.get(name),
+    );
+    const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
+    this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
+    const jobs = new JobTracker(this.audit, ports.clock);
+    this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId, { ...ports.scheduling, ...(ports.ledger ? { ledger: ports.ledger } : {}), log });
+    const links = (this.approvalLinks = this.linksForApprovals());
+    // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
+    this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
+    const pipeline = (this.pipeline = new CallPipeline({
+      catalog: this.catalog,
+      kernel: this.kernel,
+      approvals: this.approvals,
+      scheduler: this.scheduler,
+      store: ports.store,
+      jobs,
+      audit: this.audit,
+      log,
+      clock: ports.clock,
+      options: {
+        holdBudgetMs: config.approvals.holdBudget,
+        holdBudgetByClient: config.approvals.holdBudgetByClient,
+        holdProgressEveryMs: HOLD_PROGRESS_EVERY_MS,
+        decisionBudgetMs: config.kernel.decisionBudget,
+        recordArguments: config.audit.recordArguments,
+        upstreamTimeoutMs: (server) => this.directory.timeoutMs(server),
+        placement: (server) => {
+          const pool = ports.upstreams.get(server)?.pool;
+          return pool ? { pool, remote: true } : { pool: server, remote: false };
+        },
+        approvalHint: links.hint,
+        approvalUrl: links.url,
+        approvalTtlMs: config.approvals.ttl,
+        requestStates: async () => new RequestStateCodec(await requestStateKey({ dataDir: config.dataDir, ...(config.approvals.signingKey ? { signingKey: config.approvals.signingKey } : {}) })),
+      },
+    }));
+    // Every replica runs its own copy of an upstream without a pool, in one queue group: a job may run on another replica than its client's.
+    const clientFor = (jobId: string, replica: string) => (replica === nodeId ? pipeline.clientFor(jobId) : remoteJobClient(ports.bus, replica, jobId));
+    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
+    this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
+    const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
+    const tasks = new CallTasks(nodeId);
+    this.taskRelay = new TaskRelay(ports.bus, nodeId, tasks);
+    const governed = new GovernedRequests(this.kernel, this.catalog, pipeline, this.directory, this.subscriptions);
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay, governed);
+    this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
+    this.policies = new PolicyReloader({
+      paths: config.policies,
+      load: loadPolicyFiles,
+      kernel: this.kernel,
+      audit: this.audit,
+      clock: ports.clock,
+      log,
+      // What a caller may list can change with the policy.
+      onSwapped: () => {
+        for (const list of ['tools', 'resources', 'prompts']) this.broadcast({ jsonrpc: '2.0', method: `notifications/${list}/list_changed` });
+      },
+    });
+  }
+
+  /**
+   * What `/healthz` answers: ok while calls can be served (the audit trail's last write succeeded and it accepts
+   * calls, and in distributed mode NATS and Redis are up), with each upstream's state and, in distributed mode, the
+   * links and the live workers per pool.
+   */
+  health(): { ok: boolean } & Record<string, unknown> {
+    const links = this.ports.links?.();
+    const upstreams = Object.fromEntries(this.directory.all().map((u) => [u.name, u.state]));
+    const audit = this.audit;
+    return { ok: audit.healthy && audit.accepting && (links?.ok ?? true), audit: { ok: audit.healthy, accepting: audit.accepting, backlog: audit.backlog }, upstreams, ...(links ? { links } : {}) };
+  }
+
+  /**
+   * Tells the gateway where its HTTP front listens (`http://host:port`), for approval links when there is no
+   * `approvals.publicUrl`; the configured `listen.http` serves until then.
+   */
+  useHttpAddress(url: string): void {
+    // A wildcard bind is no address a browser can open: the page is on this machine's loopback too.
+    this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '').replace(/^http:\/\/(0\.0\.0\.0|\[::\]):/, 'http://localhost:');
+  }
+
+  /** Where and how a human approves: the page (`<publicUrl or the HTTP address>/approvals/<id>`) and the CLI. */
+  private linksForApprovals(): ApprovalLinks {
+    const { approvals, listen, dataDir } = this.config;
+    const configured = approvals.publicUrl?.replace(/\/+$/, '');
+    const listening = listen.http ? `http://${listen.http.replace(/^(0\.0\.0\.0|\[::\]):/, 'localhost:')}` : undefined;
+    const url = (id: string): string | undefined => {
+      const base = configured ?? this.httpAddress ?? listening;
+      return base ? `${base}/approvals/${encodeURIComponent(id)}` : undefined;
+    };
+    const hint = (id: string): string => {
+      const page = url(id);
+      return `Approve it ${page ? `at ${page} or ` : ''}with \`gatehouse approvals approve ${id} --data-dir ${dataDir}\`.`;
+    };
+    return { url, hint };
+  }
+
+  /** The live catalog's facts of a namespaced tool (`<server>__<tool>`): what the kernel decides its calls on. */
+  toolFacts = (call: Pick<DecisionInput, 'tool' | 'server' | 'kind'>): ToolFacts | undefined =>
+    call.kind ? (this.directory.get(call.server) ? this.catalog.upstreamFacts(call.server) : undefined) : this.catalog.entries().find((e) => e.id === call.tool)?.facts;
+
+  /** Records the catalog's tool facts for the CLI; a failure costs only that record, so it is logged, not thrown. */
+  private recordCatalog(): void {
+    const record = this.ports.recordCatalog;
+    if (!record) return;
+    try {
+      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now()), null, 2));
+    } catch (err) {
+      this.log.warn('could not record the tool catalog for `policy explain` and `policy test`', { error: (err as Error).message });
+    }
+  }
+
+  /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */
+  reloadPolicy(actor = 'operator'): ReloadOutcome {
+    return this.policies.reload(actor);
+  }
+
+  async start(): Promise<void> {
+    // Before anything runs: what the last run left in doubt, and a torn chain repaired by this first write.
+    await this.runMarkers?.started();
+    this.scheduler.start();
+    // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
+    this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
+    // Other replicas ask this one about the 2025 tasks it runs.
+    this.taskAnswers = this.taskRelay.serve();
+    this.catalog.onChange(() => this.broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
+    this.catalog.onChange(() => this.recordCatalog());
+    await Promise.all([...this.ports.upstreams.values()].map((upstream) => this.startUpstream(upstream)));
+    this.recordCatalog(); // also when nothing was listed: a record of an earlier run must not stand for this one
+    // Approvals also expire when read; the sweep only records expiry on time, so a failure is worth a warning.
+    this.sweeper = setInterval(() => void this.approvals.expireDue().catch((err: Error) => this.log.warn(`could not sweep expired approvals: ${err.message}`)), APPROVAL_SWEEP_MS);
+    this.sweeper.unref();
+    this.onApproval.start();
+    this.notifications?.start();
+    this.reconciler?.start();
+    if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
+  }
+
+  /** Takes no new work, ends the work under way (each call and DLQ retry records how it ended), then closes. */
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.reconciler?.stop();
+    this.onApproval.stop();
+    this.approvals.stopWaiting();
+    await this.notifications?.close();
+    this.policies.close();
+    this.executor.stop();
+    this.jobClients?.unsubscribe();
+    this.taskAnswers?.unsubscribe();
+    // Ends the jobs still waited on, and refuses those that come later: every call in progress now ends.
+    this.scheduler.stop();
+    await Promise.all([...this.ports.upstreams.values()].map((u) => u.close()));
+    // Each call in progress, and each DLQ retry (its entry removed, `dlq.retried`), records how it ended before
+    // the audit trail and the ledger close.
+    await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
+    await this.runMarkers?.stopped();
+    try {
+      // Rejects, after saying so at error level, when some records could not be written.
+      await this.audit.close();
+    } finally {
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
+    }
+  }
+
+  /** The bus and state shared with the other replicas (this process's own in embedded mode). */
+  get shared(): Pick<GatewayPorts, 'bus' | 'store'> {
+    return this.ports;
+  }
+
+  addSession(session: ClientSession): void {
+    this.sessions.add(session);
+  }
+
+  removeSession(session: ClientSession): void {
+    this.sessions.delete(session);
+    for (const { uri, upstream } of this.subscriptions.dropSession(session)) {
+      upstream.request('resources/unsubscribe', { uri }, { timeoutMs: 10_000 }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Sends a notification to every session that can receive one outside a request. A session whose stream another
+   * replica holds is skipped: that replica sees the same event and tells it.
+   */
+  broadcast(message: JsonRpcNotification, filter: (session: ClientSession) => boolean = () => true): void {
+    for (const session of this.sessions) if (session.push && !session.relayed && filter(session)) session.push(message);
+  }
+
+  private async startUpstream(upstream: Upstream): Promise<void> {
+    // An upstream a worker pool hosts runs its jobs there; this process only lists and reads through it.
+    if (!upstream.pool) this.executor.serve(upstream.name);
+    await upstream.start({
+      state: (state) => {
+        if (state === 'ready') {
+          this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
+          // A reconnected upstream has a fresh session: restore the log level and what clients still watch.
+          void this.directory.restoreLogLevel(upstream);
+          for (const uri of this.subscriptions.urisOn(upstream)) {
+            upstream.request('resources/subscribe', { uri }, { timeoutMs: 10_000 }).catch((err: Error) => this.log.warn(`could not resubscribe to ${uri} on ${upstream.name}: ${err.message}`));
+          }
+        }
+      },
+      notification: (method, params) => this.onUpstreamNotification(upstream, method, params),
+      serverRequest: undefined,
+    });
+    // Serve the first tools/list complete: an upstream that came up at start is listed before clients ask.
+    await this.catalog.settled(upstream.name);
+  }
+
+  private onUpstreamNotification(upstream: Upstream, method: string, params: Record<string, unknown> | undefined): void {
+    switch (method) {
+      case 'notifications/tools/list_changed':
+        this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
+        return;
+      case 'notifications/resources/list_changed':
+      case 'notifications/prompts/list_changed':
+        this.broadcast({ jsonrpc: '2.0', method });
+        return;
+      case 'notifications/resources/updated':
+        for (const session of this.subscriptions.subscribers(String(params?.uri))) session.push?.({ jsonrpc: '2.0', method, ...(params ? { params } : {}) });
+        return;
+      case 'notifications/message':
+        this.broadcast({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }, (s) => s.wantsLog(String(params?.level)));
+        return;
+      default:
+        this.log.debug(`ignored ${method} from ${upstream.name}`);
+    }
+  }
+}
