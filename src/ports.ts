@@ -60,6 +60,11 @@ export interface Store {
    */
   increment(key: string, options?: { ttlMs?: number }): Promise<number>;
   delete(key: string): Promise<void>;
+  /**
+   * Reads a key and deletes it, and the `alsoDelete` keys with it, in one operation (Redis: one script): how a call
+   * collects its result and drops both of its payload pointers.
+   */
+  take<T = unknown>(key: string, alsoDelete?: readonly string[]): Promise<T | undefined>;
   close(): Promise<void>;
 }
 

@@ -50,6 +50,13 @@ export class MemoryStore implements Store {
     this.entries.delete(key);
   }
 
+  async take<T>(key: string, alsoDelete: readonly string[] = []): Promise<T | undefined> {
+    const value = this.live(key)?.value as T | undefined;
+    this.entries.delete(key);
+    for (const other of alsoDelete) this.entries.delete(other);
+    return value;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();

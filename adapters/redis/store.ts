@@ -7,6 +7,12 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 and ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`);
 
+/** GET then DEL of every key given, the first one's value returned: one round trip. */
+const TAKE = new RedisScript(`
+local v = redis.call('GET', KEYS[1])
+redis.call('DEL', unpack(KEYS))
+return v`);
+
 /**
  * Key-value state in Redis: values JSON-encoded under `gh:<namespace>:<key>`, TTLs as PX, so expiry follows the
  * Redis server's clock, not the gateway's injected Clock. Every operation is one round trip.
@@ -52,6 +58,12 @@ export class RedisStore implements Store {
 
   async delete(key: string): Promise<void> {
     await this.run(() => this.redis.client.del(this.key(key)));
+  }
+
+  async take<T = unknown>(key: string, alsoDelete: readonly string[] = []): Promise<T | undefined> {
+    const keys = [key, ...alsoDelete].map((k) => this.key(k));
+    const text = (await this.run(() => TAKE.run(this.redis.client, keys, []))) as string | null;
+    return text === null ? undefined : (JSON.parse(text) as T);
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,8 @@
 import type { Clock, DeadLetter, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { JobTracker } from '../scheduler/job-tracker.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import type { Decision, DecisionInput } from '../kernel/decision.ts';
+import type { Decision } from '../kernel/decision.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../approvals/approval.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -12,7 +11,7 @@ import type { JobClientLink, StoredResult } from '../scheduler/executor.ts';
 import type { JobContext } from '../scheduler/job-context.ts';
 import { PAYLOAD_TTL_MS } from '../scheduler/job-context.ts';
 import { mergeConstraints } from '../kernel/constraints.ts';
-import { contextPtr, JobPriority, JobStatus, resultPtr, type JobRequest } from '../protocol/cap.ts';
+import { JobStatus, resultPtr, type JobRequest } from '../protocol/cap.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
@@ -21,13 +20,12 @@ import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts'
 import { RateLimiter } from '../enforcement/throttle.ts';
 import { SessionQuotas } from '../enforcement/session-quota.ts';
 import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts';
-import { impliedRiskTags } from '../kernel/hints.ts';
-import { IDEMPOTENT_LABEL, isIdempotentTool } from '../scheduler/idempotency.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
 import { errorResult, withJobMeta } from './tool-results.ts';
+import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 
@@ -68,7 +66,6 @@ export interface CallPipelineDeps {
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
-  jobs: JobTracker;
   audit: Pick<AuditTrail, 'accepting'>;
   log: Logger;
   options: CallPipelineOptions;
@@ -101,7 +98,7 @@ export class CallPipeline {
     const { options } = deps;
     this.approvalGate = new ApprovalGate({
       approvals: deps.approvals,
-      jobs: deps.jobs,
+      steps: deps.scheduler.steps,
       store: deps.store,
       log: deps.log,
       options: {
@@ -135,7 +132,8 @@ export class CallPipeline {
   }
 
   private async run(call: NormalizedCall, target: CatalogEntry | undefined): Promise<CallOutcome> {
-    const { catalog, kernel, jobs } = this.deps;
+    const { catalog, kernel } = this.deps;
+    const { steps } = this.deps.scheduler;
     const entry = target ?? catalog.resolve(call.name);
     if (!entry) {
       const down = catalog.unavailable(call.name);
@@ -154,13 +152,19 @@ export class CallPipeline {
     const resumed = call.input?.requestState === undefined ? undefined : await this.approvalGate.verifyState(call, this.clock.now());
     if (resumed && 'error' in resumed) return { error: resumed.error };
 
-    const jobId = ulid();
+    const job = jobRequestOf(ulid(), call, entry);
+    const { jobId } = job;
     const argsDigest = digestOf(call.arguments);
-    const { principal, tenant } = call.caller;
-    jobs.submit(jobId, tenant, principal, { topic: `mcp.${entry.server}.${entry.tool.name}`, server: entry.server, tool: entry.id, ...(entry.request ? { method: entry.request.method } : {}), argsDigest, toolDigest: entry.digest, ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}), ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}) });
+    steps.submit(job, {
+      argsDigest,
+      toolDigest: entry.digest,
+      ...(entry.request ? { method: entry.request.method } : {}),
+      ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}),
+      ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}),
+    });
 
     const now = this.clock.now();
-    const input = decisionInput(call, entry, now);
+    const input = decisionInputOf(job, entry, call.arguments, now);
     let decision: Decision;
     try {
       decision = kernel.decide(input);
@@ -177,11 +181,11 @@ export class CallPipeline {
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
-    jobs.note(jobId, 'job.decided', 'kernel', decided);
+    steps.decided(jobId, decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
     if (decision.effect === 'deny') {
-      jobs.move(jobId, 'DENIED', 'kernel', { ruleIds: decision.ruleIds });
+      steps.deny(jobId, 'kernel', { ruleIds: decision.ruleIds });
       const { reason, remediation } = decision;
       return {
         result: errorResult('GH_ERR_POLICY_DENIED', `Denied by policy: ${reason.replace(/[.\s]+$/, '')}.${remediation ? ` ${remediation}` : ''}${failedConditions(decision)}`, { 'gatehouse/job': jobMeta }, remediation ? { remediation } : undefined),
@@ -206,16 +210,16 @@ export class CallPipeline {
         // The approvals could not be read or written: nobody can have approved this call, so it does not run.
         const error = asGatewayError(err);
         this.deps.log.error('approval handling failed; denying (fail closed)', { jobId, code: error.code, error: error.message });
-        jobs.move(jobId, 'DENIED', 'approvals', { errorCode: error.code });
+        steps.deny(jobId, 'approvals', { errorCode: error.code });
         return { result: errorResult(error.code, `The approval for this call could not be handled, so it did not run: ${error.message}`, { 'gatehouse/job': jobMeta }) };
       }
       if (gate.kind === 'input_required') {
-        jobs.release(jobId); // parked on a pending approval: the retry of the call is a job of its own
+        steps.park(jobId); // the retry of the call is a job of its own
         return { inputRequired: gate.result };
       }
       if (gate.kind === 'answer') {
-        if (gate.ended) jobs.move(jobId, gate.ended, 'approvals', { approvalId: gate.approval.id, approval: gate.approval.state });
-        else jobs.release(jobId);
+        if (gate.ended) steps.endByApproval(jobId, gate.ended, { approvalId: gate.approval.id, approval: gate.approval.state });
+        else steps.park(jobId);
         return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
       }
       Object.assign(jobMeta, { approvalId: gate.approval.id });
@@ -228,7 +232,7 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
-    const outcome = await this.dispatch(call, entry, jobId, decision, jobMeta);
+    const outcome = await this.dispatch(call, entry, job, decision, jobMeta);
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }
@@ -272,7 +276,7 @@ export class CallPipeline {
 
   private kernelUnavailable(jobId: string, reason: string): CallOutcome {
     this.deps.log.error('the kernel could not decide; denying (fail closed)', { jobId, reason });
-    this.deps.jobs.move(jobId, 'DENIED', 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
+    this.deps.scheduler.steps.deny(jobId, 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
     return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', `The safety kernel could not decide on this call (${reason}), so it was denied. Try again later.`) };
   }
 
@@ -281,7 +285,7 @@ export class CallPipeline {
    * detail (and `reason` where the message quotes no argument value).
    */
   private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): CallOutcome {
-    this.deps.jobs.move(jobId, 'DENIED', 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
+    this.deps.scheduler.steps.deny(jobId, 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
   }
 
@@ -304,17 +308,16 @@ export class CallPipeline {
     }
   }
 
-  private async dispatch(call: NormalizedCall, entry: CatalogEntry, jobId: string, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
+  private async dispatch(call: NormalizedCall, entry: CatalogEntry, job: JobRequest, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const { store, scheduler, options } = this.deps;
     const answered = entry.request?.answered;
     if (answered) {
-      this.deps.jobs.move(jobId, 'SUCCEEDED', 'gateway', { upstream: 'not asked: it already holds what was requested' });
+      scheduler.steps.answerWithoutUpstream(job.jobId, { upstream: 'not asked: it already holds what was requested' });
       return { result: withJobMeta(answered as CallToolResult, jobMeta) };
     }
-    const { principal, tenant, sessionId } = call.caller;
+    const { jobId } = job;
     const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
-    // Reading a resource or a prompt twice changes nothing: such a job may run again if delivered twice.
-    const idempotent = entry.request !== undefined || isIdempotentTool(entry.facts.annotations);
+    if (constraints.timeoutMs) job.budget = { deadlineMs: constraints.timeoutMs };
     const context: JobContext = {
       server: entry.server,
       tool: entry.tool.name,
@@ -324,44 +327,22 @@ export class CallPipeline {
       wantsProgress: call.reply.progressToken !== undefined,
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
     };
-    const job: JobRequest = {
-      jobId,
-      topic: `mcp.${entry.server}.${entry.tool.name}`,
-      priority: JobPriority.INTERACTIVE,
-      contextPtr: contextPtr(jobId),
-      env: {},
-      tenantId: tenant,
-      principalId: principal,
-      labels: {
-        'mcp.server': entry.server,
-        'mcp.tool': entry.tool.name,
-        ...(sessionId ? { 'mcp.session': sessionId } : {}),
-        ...(idempotent ? { [IDEMPOTENT_LABEL]: 'true' } : {}),
-      },
-      meta: {
-        tenantId: tenant,
-        actorId: principal,
-        actorType: 'user',
-        capability: entry.tool.name,
-        riskTags: riskTags(entry),
-        requires: [],
-        labels: {},
-      },
-      ...(constraints.timeoutMs ? { budget: { deadlineMs: constraints.timeoutMs } } : {}),
-    };
     await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
     this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}) });
     const progressToken = call.reply.progressToken;
+    let collected = false;
     try {
       const result = await scheduler.run(job, {
         ...options.placement(entry.server),
-        idempotent,
+        idempotent: isIdempotent(entry),
         context,
         traceId: traceIdOf(call.meta?.traceparent),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
       });
-      const stored = result.resultPtr ? await store.get<StoredResult>(resultPtr(jobId)) : undefined;
+      // The result read, and both payload pointers dropped, in one store operation.
+      const stored = await store.take<StoredResult>(resultPtr(jobId), [job.contextPtr]);
+      collected = true;
       if (stored && 'rpcError' in stored) return { error: stored.rpcError };
       if (stored && 'refusal' in stored) return { result: errorResult(stored.refusal.code, stored.refusal.message, { 'gatehouse/job': jobMeta }, stored.refusal.detail) };
       if (result.status === JobStatus.SUCCEEDED && stored && 'result' in stored) {
@@ -374,8 +355,8 @@ export class CallPipeline {
       return { result: errorResult(error.code, error.message, { 'gatehouse/job': jobMeta }) };
     } finally {
       this.links.delete(jobId);
-      void store.delete(job.contextPtr);
-      void store.delete(resultPtr(jobId));
+      // Left behind only when the result could not be collected: they expire with their TTL otherwise.
+      if (!collected) for (const key of [job.contextPtr, resultPtr(jobId)]) store.delete(key).catch(() => undefined);
     }
   }
 }
@@ -397,24 +378,7 @@ export function traceIdOf(traceparent: unknown): string | undefined {
   return match && !/^0+$/.test(match[1]) ? match[1] : undefined;
 }
 
-/** What the kernel and the constraint checks decide a call on: the call, and the tool facts of the catalog. */
-function decisionInput(call: NormalizedCall, entry: CatalogEntry, now: number): DecisionInput {
-  const { facts } = entry;
-  const input: DecisionInput = { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels, args: call.arguments, now };
-  if (facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
-  const { request } = entry;
-  if (request) Object.assign(input, { kind: request.kind, method: request.method, [request.kind === 'resource' ? 'uri' : 'prompt']: request.target });
-  return input;
-}
-
 /** What the audit trail keeps of a refusal: which constraint and argument, not the message, which quotes the value. */
 function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
   return { ...(ruleId ? { ruleId } : {}), ...(argument ? { argument } : {}) };
-}
-
-/** The job's risk tags: those the tool's annotations imply, read as the kernel reads them, plus the declared ones. */
-function riskTags(entry: CatalogEntry): string[] {
-  if (entry.request) return [];
-  const implied = impliedRiskTags(entry.facts.annotations);
-  return entry.facts.riskTags.length === 0 ? implied : [...new Set([...implied, ...entry.facts.riskTags])];
 }

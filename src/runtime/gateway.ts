@@ -146,7 +146,6 @@ export class Gateway {
       approvals: this.approvals,
       scheduler: this.scheduler,
       store: ports.store,
-      jobs,
       audit: this.audit,
       log,
       clock: ports.clock,

@@ -6,6 +6,7 @@ import { stateOfStatus } from './job-state.ts';
 import type { JobTracker } from './job-tracker.ts';
 import type { JobContext } from './job-context.ts';
 import { JobBookkeeping } from './job-bookkeeping.ts';
+import { JobSteps } from './job-steps.ts';
 
 interface Waiter {
   job: JobRequest;
@@ -121,6 +122,8 @@ export class Scheduler {
   private stopped = false;
   private readonly log: Logger;
   private readonly book: JobBookkeeping;
+  /** A job's steps before dispatch, as the call asks for them (submitted, decided, denied, held, parked). */
+  readonly steps: JobSteps;
 
   constructor(
     private readonly bus: Bus,
@@ -131,6 +134,7 @@ export class Scheduler {
   ) {
     this.log = options.log ?? silentLogger;
     this.book = new JobBookkeeping(options.ledger, senderId, clock, this.log, options.orphanGraceMs);
+    this.steps = new JobSteps(jobs);
   }
 
   start(): void {

@@ -13,6 +13,20 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store> |
       await store.close();
     });
 
+    it('takes a value and deletes it with the other keys given, in one operation', async () => {
+      const store = await makeStore();
+      await store.set('res:2', { result: 'r' });
+      await store.set('ctx:2', { args: {} });
+      await store.set('ctx:3', 'kept');
+      expect(await store.take('res:2', ['ctx:2'])).toEqual({ result: 'r' });
+      expect(await store.get('res:2')).toBeUndefined();
+      expect(await store.get('ctx:2')).toBeUndefined();
+      expect(await store.get('ctx:3')).toBe('kept');
+      expect(await store.take('res:missing', ['ctx:3'])).toBeUndefined();
+      expect(await store.get('ctx:3')).toBeUndefined();
+      await store.close();
+    });
+
     it('expires keys after their TTL', async () => {
       const store = await makeStore();
       await store.set('res:1', 'v', { ttlMs: 100 });

@@ -40,8 +40,9 @@ export function fakeEntry(server: string, tool: string, facts: ToolFacts = { ann
 }
 
 /** A call pipeline over one catalog entry, deciding with `decide`, running jobs through the given scheduler. */
-export function fakePipeline(parts: { entry: CatalogEntry; decide: (input: DecisionInput) => Decision; scheduler: Scheduler; store: Store; jobs: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
-  const { entry, decide, ...rest } = parts;
+export function fakePipeline(parts: { entry: CatalogEntry; decide: (input: DecisionInput) => Decision; scheduler: Scheduler; store: Store; jobs?: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
+  // The job tracker is the scheduler's (the scheduler owns every transition); callers may still pass theirs.
+  const { entry, decide, jobs: _jobs, ...rest } = parts;
   return new CallPipeline({
     ...rest,
     catalog: { resolve: (name: string) => (name === entry.name ? entry : undefined), entries: () => [entry] } as unknown as ToolCatalog,

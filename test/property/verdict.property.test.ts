@@ -212,7 +212,6 @@ describe('explain agrees with the live gateway', () => {
           approvals: new ApprovalService(approvalStore, audit, clock as never, 60_000),
           scheduler,
           store,
-          jobs,
           audit: audit,
           log: silentLogger,
           clock,

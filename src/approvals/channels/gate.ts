@@ -1,7 +1,7 @@
 import type { Store } from '../../ports.ts';
 import type { Logger } from '../../log.ts';
 import type { Decision } from '../../kernel/decision.ts';
-import type { JobTracker } from '../../scheduler/job-tracker.ts';
+import type { JobSteps } from '../../scheduler/job-steps.ts';
 import type { ApprovalRecord } from '../approval.ts';
 import type { ApprovalOutcome, ApprovalRequestDetails, ApprovalService } from '../service.ts';
 import { bindingKeyOf, type ApprovalBinding } from '../binding.ts';
@@ -36,7 +36,8 @@ export interface ApprovalGateOptions {
 
 export interface ApprovalGateDeps {
   approvals: ApprovalService;
-  jobs: JobTracker;
+  /** The job's steps: the gate asks for the hold, and notes what the human's channel did. */
+  steps: Pick<JobSteps, 'holdForApproval' | 'note'>;
   store: Store;
   log: Logger;
   options: ApprovalGateOptions;
@@ -223,7 +224,7 @@ export class ApprovalGate {
 
   /** After waiting on a channel: a client that gave up withdraws the approval; a settled one decides the call. */
   private async afterWait(req: GateRequest, record: ApprovalRecord, channel: ApprovalChannel): Promise<GateOutcome> {
-    const { approvals, jobs, options } = this.deps;
+    const { approvals, steps, options } = this.deps;
     const { call } = req;
     if (call.reply.signal.aborted) {
       // A pending approval is withdrawn; one granted meanwhile waits for a retry (or runs, with onApprove: execute).
@@ -231,7 +232,7 @@ export class ApprovalGate {
       return { kind: 'answer', approval: current, result: cancelledResult(current, 'the client cancelled it'), ended: 'CANCELLED' };
     }
     if (record.state === 'pending') {
-      jobs.note(req.jobId, 'job.approval_channel', 'approvals', { approvalId: record.id, channel: 'pending', after: channel });
+      steps.note(req.jobId, 'job.approval_channel', 'approvals', { approvalId: record.id, channel: 'pending', after: channel });
       return { kind: 'answer', approval: record, result: pendingResult(record, options.links) };
     }
     return this.settle(req, record);
@@ -284,7 +285,7 @@ export class ApprovalGate {
       record = taken;
     }
     const ran = record.execution!;
-    this.deps.jobs.note(req.jobId, 'job.result_handed', 'approvals', { approvalId: record.id, executedBy: ran.jobId });
+    this.deps.steps.note(req.jobId, 'job.result_handed', 'approvals', { approvalId: record.id, executedBy: ran.jobId });
     if (ran.error) return { kind: 'answer', approval: record, result: errorResult(ran.error.code as ErrorCode, `The call run on approval ${record.id} failed: ${ran.error.message}`) };
     const result = ran.resultRef ? await store.get<CallToolResult>(ran.resultRef) : undefined;
     if (ran.resultRef) void store.delete(ran.resultRef);
@@ -307,7 +308,7 @@ export class ApprovalGate {
   private park(req: GateRequest, approval: ApprovalRecord, channel: ApprovalChannel, extra: Record<string, unknown> = {}): void {
     if (this.parked.has(req)) return;
     this.parked.add(req);
-    this.deps.jobs.move(req.jobId, 'APPROVAL_REQUIRED', 'kernel', { approvalId: approval.id, channel, ...extra });
+    this.deps.steps.holdForApproval(req.jobId, { approvalId: approval.id, channel, ...extra });
   }
 
   private hold(req: GateRequest, approval: ApprovalRecord, budgetMs: number): Promise<ApprovalRecord> {

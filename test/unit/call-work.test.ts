@@ -1,0 +1,74 @@
+// What one allowed call costs the store and the bus in embedded mode (issue 11): the arguments and the result by
+// pointer and one claim, nothing else. Counted on the real MemoryStore and MemoryBus, with the real scheduler,
+// executor and call pipeline; a change that adds a store operation or a publish to the hot path fails here.
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { Executor } from '../../src/scheduler/executor.ts';
+import { JobTracker } from '../../src/scheduler/job-tracker.ts';
+import type { AuditTrail } from '../../src/audit/trail.ts';
+import type { AuditEvent } from '../../src/audit/record.ts';
+import type { Store } from '../../src/ports.ts';
+import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';
+
+/** The store's operations, as `<operation> <key prefix>`. */
+function counted(store: Store, ops: string[]): Store {
+  const note = (op: string, key: string) => ops.push(`${op} ${key.slice(0, key.indexOf(':') + 1)}`);
+  return {
+    get: (key) => (note('get', key), store.get(key)),
+    set: (key, value, options) => (note('set', key), store.set(key, value, options)),
+    setIfAbsent: (key, value, options) => (note('setIfAbsent', key), store.setIfAbsent(key, value, options)),
+    increment: (key, options) => (note('increment', key), store.increment(key, options)),
+    delete: (key) => (note('delete', key), store.delete(key)),
+    take: (key, also) => (note('take', key), store.take(key, also)),
+    close: () => store.close(),
+  } as Store;
+}
+
+const stops: (() => void)[] = [];
+afterEach(() => stops.splice(0).forEach((stop) => stop()));
+
+describe('the work of one allowed call, embedded', () => {
+  it('is five store operations (context in, claim, context out, result in, result taken) and two publishes', async () => {
+    const clock = { now: () => 1_800_000_000_000, sleep: async () => undefined };
+    const events: AuditEvent[] = [];
+    const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
+    const bus = new MemoryBus();
+    const published: string[] = [];
+    const publish = bus.publish.bind(bus);
+    bus.publish = (subject, packet) => (published.push(packet.payload.kind), publish(subject, packet));
+    const memory = new MemoryStore(clock);
+    const ops: string[] = [];
+    const store = counted(memory, ops);
+    const jobs = new JobTracker(audit, clock);
+    const scheduler = new Scheduler(bus, jobs, clock, 'gw');
+    const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? fakeUpstream('up', () => ({ content: [{ type: 'text', text: 'ran' }] })) : undefined));
+    const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
+    scheduler.start();
+    executor.serve('up');
+    stops.push(() => executor.stop(), () => scheduler.stop());
+
+    const outcome = await pipeline.call({ caller: { principal: 'ann', tenant: 't' }, name: 'up__t', arguments: { a: 1 }, meta: undefined, reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined } });
+    expect('result' in outcome && outcome.result.content).toEqual([{ type: 'text', text: 'ran' }]);
+    expect(ops).toEqual(['set ctx:', 'setIfAbsent claim:', 'get ctx:', 'set res:', 'take res:']);
+    expect(published).toEqual(['jobRequest', 'jobResult']);
+    // Nothing of the call is left behind in the store.
+    expect(await memory.get('ctx:' + events[0].jobId)).toBeUndefined();
+    expect(events.map((e) => e.type)).toEqual(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']);
+  });
+});
+
+describe('who moves a job', () => {
+  it('is the scheduler alone: outside src/scheduler/ only the runtime that assembles it sees the job tracker', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join, relative } = await import('node:path');
+    const root = join(import.meta.dirname, '../..');
+    const sources = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    const reaching = sources(join(root, 'src'))
+      .map((file) => relative(root, file))
+      .filter((file) => !file.startsWith('src/scheduler/') && !file.startsWith('src/runtime/'))
+      .filter((file) => /scheduler\/job-tracker\.ts'/.test(readFileSync(join(root, file), 'utf8')));
+    expect(reaching).toEqual([]);
+  });
+});
