@@ -16,11 +16,10 @@ import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
-import { asGatewayError, type ErrorCode, type GatewayError } from '../errors.ts';
-import { RateLimiter } from '../enforcement/throttle.ts';
-import { SessionQuotas } from '../enforcement/session-quota.ts';
+import { asGatewayError, type ErrorCode } from '../errors.ts';
+import { CallLimits } from '../enforcement/call-limits.ts';
 import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts';
-import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
+import type { RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
@@ -86,15 +85,13 @@ export class CallPipeline {
   /** Calls in progress: the gateway stops only once each has recorded how it ended. */
   private readonly running = new Set<Promise<CallOutcome>>();
   private readonly clock: Pick<Clock, 'now'>;
-  private readonly limiter: RateLimiter;
-  private readonly quotas: SessionQuotas;
+  private readonly limits: CallLimits;
   /** Where a call the policy puts before a human waits for one. */
   readonly approvalGate: ApprovalGate;
 
   constructor(private readonly deps: CallPipelineDeps) {
     this.clock = deps.clock ?? wallClock;
-    this.limiter = new RateLimiter(deps.store, this.clock);
-    this.quotas = new SessionQuotas(deps.store);
+    this.limits = new CallLimits(deps.store, this.clock, deps.log);
     const { options } = deps;
     this.approvalGate = new ApprovalGate({
       approvals: deps.approvals,
@@ -195,8 +192,8 @@ export class CallPipeline {
     // A call that could never run is refused now, whatever the decision: nobody is asked, nothing is counted.
     if (refusal) return this.refuse(jobId, jobMeta, refusal.code, refusal.message, refusalDetail(refusal));
     // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
-    if (decision.effect === 'require_approval' && call.executeFor === undefined && (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length)) {
-      const refused = await this.countCall(call, entry, decision, 'peek');
+    if (decision.effect === 'require_approval' && call.executeFor === undefined && CallLimits.apply(decision)) {
+      const refused = await this.limits.count('peek', decision, call.caller, entry.id);
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
@@ -227,8 +224,8 @@ export class CallPipeline {
     }
 
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
-    if (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length) {
-      const refused = await this.countCall(call, entry, decision, 'take');
+    if (CallLimits.apply(decision)) {
+      const refused = await this.limits.count('take', decision, call.caller, entry.id);
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
@@ -287,25 +284,6 @@ export class CallPipeline {
   private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): CallOutcome {
     this.deps.scheduler.steps.deny(jobId, 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
-  }
-
-  /**
-   * Applies the decision's throttles and session quotas (`take`), or only asks whether they would admit the call
-   * (`peek`, counting nothing). A refusal, or any failure to read the counts (fail closed), comes back.
-   */
-  private async countCall(call: NormalizedCall, entry: CatalogEntry, decision: Decision, mode: 'take' | 'peek'): Promise<GatewayError | undefined> {
-    const { tenant, principal, sessionId } = call.caller;
-    try {
-      if (decision.throttles?.length) await this.limiter[mode](decision.throttles, { tenant, principal, tool: entry.id });
-      const quotas = decision.constraints.maxCallsPerSession;
-      if (quotas?.length) await this.quotas[mode](quotas, { tenant, principal, ...(sessionId ? { sessionId } : {}) });
-      return undefined;
-    } catch (err) {
-      const error = asGatewayError(err);
-      if (isRefusal(error)) return error;
-      this.deps.log.error('could not count the call against its limits; denying (fail closed)', { code: error.code, error: error.message });
-      return asGatewayError(new Error(`The call's rate limits could not be checked, so it did not run: ${error.message}`), error.code);
-    }
   }
 
   private async dispatch(call: NormalizedCall, entry: CatalogEntry, job: JobRequest, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
