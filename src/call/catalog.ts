@@ -1,11 +1,12 @@
 import type { Upstream } from '../ports.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { Logger } from '../log.ts';
-import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
+import type { ToolDefinition } from '../protocol/mcp.ts';
+import type { ToolFacts, ToolFactsOf } from '../kernel/tool-facts.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { compileArgumentCheck, type ArgumentCheck } from './argument-validator.ts';
 import { exposedName, namespacedName, SEPARATOR } from './tool-names.ts';
-import { errorResult } from './tool-results.ts';
+import { errorResult } from '../protocol/tool-results.ts';
 import { listAllPages } from './list-pages.ts';
 import { BUILTIN_TOOL_NAMES } from '../approvals/channels/builtin-tools.ts';
 
@@ -44,17 +45,7 @@ export interface UpstreamRequest {
   answered?: Record<string, unknown>;
 }
 
-/** The operator's view of a tool, which may override what the upstream claims about it. */
-export interface ToolFacts {
-  annotations: ToolAnnotations | undefined;
-  riskTags: string[];
-  labels: Record<string, string>;
-  /** An HTTP upstream's URL origin, which egress constraints check (see DecisionInput.upstreamUrl). */
-  upstreamUrl?: string;
-}
-
-/** Gives the facts of one upstream tool from its definition (the config's overrides applied). */
-export type ToolFactsOf = (server: string, tool: ToolDefinition) => ToolFacts;
+export type { ToolFacts, ToolFactsOf };
 
 const asDeclared: ToolFactsOf = (_server, tool) => ({ annotations: tool.annotations, riskTags: [], labels: {} });
 

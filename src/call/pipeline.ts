@@ -23,7 +23,7 @@ import type { RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
 import type { CallOutcome, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
-import { errorResult, withJobMeta } from './tool-results.ts';
+import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';

@@ -1,14 +1,7 @@
 import { GatewayError, type ErrorCode } from '../errors.ts';
+import type { RefusalDetail } from '../protocol/tool-results.ts';
 
-/** What a refusal names, for the model and for `_meta['gatehouse/error']`. */
-export interface RefusalDetail {
-  /** The rule whose constraint refused the call. */
-  ruleId?: string;
-  /** Where in the arguments the offending value was (`files.1`, `auth.url`). */
-  argument?: string;
-  /** For a throttle: how long until the call would be admitted. */
-  retryAfterMs?: number;
-}
+export type { RefusalDetail };
 
 /** The codes of calls refused by an enforced constraint: such a call never reached its upstream. */
 export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['GH_ERR_ARGS_TOO_LARGE', 'GH_ERR_PATH_DENIED', 'GH_ERR_EGRESS_DENIED', 'GH_ERR_THROTTLED', 'GH_ERR_SESSION_QUOTA']);

@@ -17,7 +17,7 @@ import { TASKS_CAPABILITY, type CallTasks } from '../approvals/channels/tasks.ts
 import type { TaskRelay } from '../approvals/channels/task-relay.ts';
 import type { TaskHooks } from '../protocol/call.ts';
 import type { Logger } from '../log.ts';
-import type { GovernedRequests } from '../call/governed-requests.ts';
+import type { GovernedRequests } from './governed-requests.ts';
 import { namespacedName } from '../call/tool-names.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };

@@ -1,5 +1,17 @@
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
-import type { ToolFacts, ToolFactsOf } from '../call/catalog.ts';
+import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
+
+/** The operator's view of a tool, which may override what the upstream claims about it. */
+export interface ToolFacts {
+  annotations: ToolAnnotations | undefined;
+  riskTags: string[];
+  labels: Record<string, string>;
+  /** An HTTP upstream's URL origin, which egress constraints check (see DecisionInput.upstreamUrl). */
+  upstreamUrl?: string;
+}
+
+/** Gives the facts of one upstream tool from its definition (the config's overrides applied). */
+export type ToolFactsOf = (server: string, tool: ToolDefinition) => ToolFacts;
 
 /**
  * The config's view of each upstream tool: the upstream's annotations with the operator's overrides on top

@@ -21,7 +21,7 @@ import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
-import { GovernedRequests } from '../call/governed-requests.ts';
+import { GovernedRequests } from '../gateway/governed-requests.ts';
 import { UpstreamDirectory } from '../call/upstream-directory.ts';
 import { ResourceSubscriptions } from '../gateway/resource-subscriptions.ts';
 import type { ClientSession } from '../gateway/session.ts';

@@ -2,7 +2,7 @@ import type { ApprovalRecord } from '../approval.ts';
 import type { ApprovalService } from '../service.ts';
 import { textResult, type CallToolResult, type ToolDefinition } from '../../protocol/mcp.ts';
 import type { Caller, ReplyChannel } from '../../protocol/call.ts';
-import { errorResult } from '../../call/tool-results.ts';
+import { errorResult } from '../../protocol/tool-results.ts';
 import { holdForApproval } from './hold.ts';
 import { approversText, type ApprovalLinks } from './pending.ts';
 

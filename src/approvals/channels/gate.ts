@@ -8,11 +8,10 @@ import { bindingKeyOf, type ApprovalBinding } from '../binding.ts';
 import { approvalPolicyOf } from '../policy.ts';
 import { approvalArguments } from '../preview.ts';
 import { GatewayError, type ErrorCode } from '../../errors.ts';
-import type { CallToolResult } from '../../protocol/mcp.ts';
+import type { CallToolResult, ToolAnnotations } from '../../protocol/mcp.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../../protocol/jsonrpc.ts';
-import type { CatalogEntry } from '../../call/catalog.ts';
 import type { ClientFacts, InputRequiredResult, NormalizedCall } from '../../protocol/call.ts';
-import { errorResult } from '../../call/tool-results.ts';
+import { errorResult } from '../../protocol/tool-results.ts';
 import { chooseChannel, holdBudgetFor, type ApprovalChannel } from './ladder.ts';
 import { holdForApproval, UNTIL_EXPIRY_MS } from './hold.ts';
 import { applyAnswer, askForm, askUrl } from './elicitation.ts';
@@ -43,10 +42,20 @@ export interface ApprovalGateDeps {
   options: ApprovalGateOptions;
 }
 
+/** What the gate needs of the tool a call is for: its name in policies, its upstream, its pinned definition, its hints. */
+export interface GatedTool {
+  /** `<upstream>__<tool>` (or `<method> <target>`): what the approval binds and shows. */
+  id: string;
+  server: string;
+  /** The pinned definition's digest: an approval given for another definition is stale. */
+  digest: string;
+  facts: { annotations: ToolAnnotations | undefined };
+}
+
 /** One approval-gated call, as the pipeline hands it over once the kernel has asked for a human. */
 export interface GateRequest {
   call: NormalizedCall;
-  entry: CatalogEntry;
+  entry: GatedTool;
   jobId: string;
   argsDigest: string;
   decision: Decision;

@@ -1,7 +1,7 @@
 import type { ApprovalRecord } from '../approval.ts';
 import type { ErrorCode } from '../../errors.ts';
 import type { CallToolResult } from '../../protocol/mcp.ts';
-import { errorResult } from '../../call/tool-results.ts';
+import { errorResult } from '../../protocol/tool-results.ts';
 import { STATUS_TOOL, WAIT_TOOL } from './builtin-tools.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { DecisionInput } from '../decision.ts';
 import { annotationMatchSchema } from '../hints.ts';
-import type { ToolFacts } from '../../call/catalog.ts';
+import type { ToolFacts } from '../tool-facts.ts';
 import { urlOrigin } from '../tool-facts.ts';
 import { DEFAULT_METHOD, requestName } from '../request-kind.ts';
 

@@ -1,4 +1,4 @@
-import type { ToolFacts } from '../../call/catalog.ts';
+import type { ToolFacts } from '../tool-facts.ts';
 import type { RecordedCatalog } from './recorded-catalog.ts';
 import { recordedFacts } from './recorded-catalog.ts';
 import { statedFacts, type StatedCall } from './call.ts';

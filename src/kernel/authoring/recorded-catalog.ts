@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { GatewayError } from '../../errors.ts';
-import type { CatalogEntry, ToolFacts } from '../../call/catalog.ts';
+import type { ToolFacts } from '../tool-facts.ts';
 import type { ToolAnnotations } from '../../protocol/mcp.ts';
 import type { DecisionInput } from '../decision.ts';
 
@@ -39,7 +39,15 @@ export type RecordedTool = z.infer<typeof recordedToolSchema>;
  */
 export type RecordedCatalog = z.infer<typeof recordedCatalogSchema>;
 
-export function recordCatalog(entries: readonly CatalogEntry[], at: number): RecordedCatalog {
+/** What is recorded of each catalog tool: its policy name, upstream, pinned digest and facts. */
+export interface CatalogTool {
+  id: string;
+  server: string;
+  digest: string;
+  facts: ToolFacts;
+}
+
+export function recordCatalog(entries: readonly CatalogTool[], at: number): RecordedCatalog {
   const tools: Record<string, RecordedTool> = {};
   for (const { id, server, digest, facts } of [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     tools[id] = { server, ...(facts.annotations ? { annotations: { ...facts.annotations } } : {}), riskTags: facts.riskTags, labels: facts.labels, ...(facts.upstreamUrl ? { upstreamUrl: facts.upstreamUrl } : {}), digest };

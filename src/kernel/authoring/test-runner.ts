@@ -6,7 +6,7 @@ import { EFFECTS, type Effect } from '../effect.ts';
 import type { Kernel } from '../kernel.ts';
 import { explainCall, type ConstraintRefusal } from '../verdict.ts';
 import type { ErrorCode } from '../../errors.ts';
-import type { ToolFacts } from '../../call/catalog.ts';
+import type { ToolFacts } from '../tool-facts.ts';
 import { callSchema, resolveCall, type StatedCall } from './call.ts';
 import { decidingRules, sameRuleIds } from './explanation.ts';
 

@@ -1,6 +1,15 @@
-import { textResult, type CallToolResult } from '../protocol/mcp.ts';
+import { textResult, type CallToolResult } from './mcp.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { RefusalDetail } from '../enforcement/refusal.ts';
+
+/** What a refusal names, for the model and for `_meta['gatehouse/error']`. */
+export interface RefusalDetail {
+  /** The rule whose constraint refused the call. */
+  ruleId?: string;
+  /** Where in the arguments the offending value was (`files.1`, `auth.url`). */
+  argument?: string;
+  /** For a throttle: how long until the call would be admitted. */
+  retryAfterMs?: number;
+}
 
 /** Which upstream a call could not reach, and the last stderr lines of its server when it died. */
 export interface UpstreamDown {

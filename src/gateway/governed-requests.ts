@@ -6,14 +6,14 @@ import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { resourceUriProblem } from '../enforcement/resource-uri.ts';
-import type { CallPipeline } from './pipeline.ts';
-import type { CatalogEntry, ToolCatalog, UpstreamRequest } from './catalog.ts';
+import type { CallPipeline } from '../call/pipeline.ts';
+import type { CatalogEntry, ToolCatalog, UpstreamRequest } from '../call/catalog.ts';
 import type { ReplyChannel } from '../protocol/call.ts';
-import type { ClientSession } from '../gateway/session.ts';
-import type { UpstreamDirectory } from './upstream-directory.ts';
-import type { ResourceSubscriptions } from '../gateway/resource-subscriptions.ts';
-import { passThroughMeta } from '../gateway/era.ts';
-import { namespacedName } from './tool-names.ts';
+import type { ClientSession } from './session.ts';
+import type { UpstreamDirectory } from '../call/upstream-directory.ts';
+import type { ResourceSubscriptions } from './resource-subscriptions.ts';
+import { passThroughMeta } from './era.ts';
+import { namespacedName } from '../call/tool-names.ts';
 
 type Outcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
