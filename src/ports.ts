@@ -1,13 +1,15 @@
 /**
  * The ports: the only way the core reaches the outside world. Embedded mode implements them in
- * `adapters/memory/`; distributed mode in `adapters/nats/` and `adapters/redis/`; upstream MCP servers in
- * `adapters/mcp/`. Every port has one contract suite in `test/contract/`, run against each adapter.
+ * `adapters/memory/` and `adapters/file/`; distributed mode in `adapters/nats/` and `adapters/redis/`; upstream MCP
+ * servers in `adapters/mcp/`. Every port has one contract suite in `test/contract/`, run against each adapter.
+ * This file imports only `protocol/` and `errors.ts`, where the records the ports carry live, so that an adapter
+ * needs nothing of the core above them (test/unit/layering.test.ts).
  */
 import type { BusPacket } from './protocol/cap.ts';
-import type { ApprovalRecord, ApprovalState } from './approvals/approval.ts';
-import type { AuditRecord, ChainHead } from './audit/record.ts';
-import type { ApprovalNotice } from './approvals/notifications.ts';
-import type { JobContext } from './scheduler/job-context.ts';
+import type { ApprovalRecord, ApprovalState } from './protocol/approval-record.ts';
+import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
+import type { ApprovalNotice } from './protocol/approval-notice.ts';
+import type { JobContext } from './protocol/job-context.ts';
 import type { ErrorCode } from './errors.ts';
 
 export interface Clock {
@@ -254,6 +256,13 @@ export interface DeadLetter extends Omit<OpenJob, 'deadline'> {
   context?: JobContext;
   retry?: RetryRequest;
 }
+
+/**
+ * How long a DLQ retry stays taken before `takeRetry` offers it again (ms): its taker is then held to be gone (it
+ * died, or stopped before it could finish the entry). Far longer than a retried call runs: one still running on a
+ * live replica after this long may run twice.
+ */
+export const RETRY_TAKEN_TTL_MS = 15 * 60_000;
 
 /**
  * The jobs in flight with their deadlines, the dead-letter queue (DLQ) and leader locks: what lets one replica

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync, watch, type FSWatcher, type Stats } 
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
-import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/approvals/approval.ts';
+import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { sha256Hex } from '../../src/protocol/digest.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { withFileLock } from './file-lock.ts';

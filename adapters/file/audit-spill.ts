@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 
 /**
  * Where audit events go that the trail could not write by shutdown: `<dataDir>/audit-unwritten/<time>-<pid>.jsonl`,

@@ -4,9 +4,9 @@ import { appendFile, open, readdir, readFile, truncate, writeFile } from 'node:f
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AuditFsync, AuditStore, TornTail } from '../../src/ports.ts';
-import { GENESIS, type AuditRecord, type ChainHead } from '../../src/audit/record.ts';
+import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { chainEvents, recordLine } from '../../src/audit/chain.ts';
+import { chainEvents, recordLine } from '../../src/protocol/audit-chain.ts';
 import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';

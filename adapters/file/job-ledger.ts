@@ -1,8 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock, DeadLetter, JobLedger, OpenJob, RetryRequest } from '../../src/ports.ts';
+import { RETRY_TAKEN_TTL_MS, type Clock, type DeadLetter, type JobLedger, type OpenJob, type RetryRequest } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
 import { systemClock } from '../memory/clock.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import type { Logger } from '../../src/log.ts';
 import type { Notifier } from '../../src/ports.ts';
-import type { ApprovalNotice } from '../../src/approvals/notifications.ts';
+import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
 
 export interface WebhookOptions {
   url: string;

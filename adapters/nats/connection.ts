@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { GatewayError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
-import { redactUrl } from '../../src/config/redact-url.ts';
+import { redactUrl } from '../../src/protocol/redact-url.ts';
 
 /** How an adapter reaches NATS. */
 export interface NatsConnectionOptions {

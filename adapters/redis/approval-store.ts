@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
-import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/approvals/approval.ts';
+import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, redisFailure, runRedis } from './connection.ts';
 

@@ -1,6 +1,6 @@
 import type { AuditStore } from '../../src/ports.ts';
-import { GENESIS, type AuditRecord, type ChainHead } from '../../src/audit/record.ts';
-import { recordLine } from '../../src/audit/chain.ts';
+import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
+import { recordLine } from '../../src/protocol/audit-chain.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { GatewayError, type ErrorCode } from '../../src/errors.ts';
-import { redactUrl } from '../../src/config/redact-url.ts';
+import { redactUrl } from '../../src/protocol/redact-url.ts';
 
 /** How an adapter reaches Redis. */
 export interface RedisConnectionOptions {

@@ -1,5 +1,4 @@
-import type { DeadLetter, JobLedger, OpenJob, RetryRequest } from '../../src/ports.ts';
-import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
+import { RETRY_TAKEN_TTL_MS, type DeadLetter, type JobLedger, type OpenJob, type RetryRequest } from '../../src/ports.ts';
 import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
 /** KEYS: deadlines (zset), facts (hash). ARGV: deadline, job id, facts. */

@@ -1,4 +1,4 @@
-import type { ApprovalRecord, ApprovalState } from '../approvals/approval.ts';
+import type { ApprovalRecord, ApprovalState } from '../protocol/approval-record.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import { argsSummaryOf } from '../approvals/preview.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { APPROVAL_TRANSITIONS, type ApprovalState } from '../approvals/approval.ts';
+import { APPROVAL_TRANSITIONS, type ApprovalState } from '../protocol/approval-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import type { Approver } from './access.ts';
 import { approvalDetailView, approvalView, statusOf, type Decision } from './actions.ts';

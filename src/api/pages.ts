@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApprovalRecord } from '../approvals/approval.ts';
+import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import type { Approver } from './access.ts';
 import { statusOf } from './actions.ts';

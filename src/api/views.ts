@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approvals/approval.ts';
+import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import { argsCutNote, argsSummaryOf } from '../approvals/preview.ts';
 import { html, SafeHtml } from './html.ts';
 

@@ -1,33 +1,9 @@
-import { digestOf } from '../protocol/digest.ts';
-
-/** Who asks for what: the part of a call that finds its approval again when the call is retried. */
-export interface CallIdentity {
-  tenant: string;
-  principal: string;
-  server: string;
-  tool: string;
-  argsDigest: string;
-}
-
-/** Everything an approval is bound to: the call, the pinned tool definition and the policy it was asked under. */
-export interface ApprovalBinding extends CallIdentity {
-  toolDigest: string;
-  policySnapshot: string;
-}
+import type { ApprovalBinding } from '../protocol/approval-record.ts';
 
 /** Why an approval may not be used for a call. */
 export interface BindingRefusal {
   code: 'GH_ERR_APPROVAL_MISMATCH' | 'GH_ERR_APPROVAL_STALE';
   reason: string;
-}
-
-/**
- * The key a retry finds its approval by. The tool digest and the policy snapshot are left out on purpose: a
- * policy edit must not orphan an approval (the call is decided again, and the approval counts while the new
- * policy still asks for one), and a changed tool must be refused with a reason rather than silently asked anew.
- */
-export function bindingKeyOf(call: CallIdentity): string {
-  return digestOf({ tenant: call.tenant, principal: call.principal, server: call.server, tool: call.tool, argsDigest: call.argsDigest });
 }
 
 /**

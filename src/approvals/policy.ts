@@ -1,5 +1,5 @@
 import type { ApprovalSpec } from '../kernel/decision.ts';
-import type { ApprovalRecord, OnApprove } from './approval.ts';
+import type { ApprovalRecord, OnApprove } from '../protocol/approval-record.ts';
 
 /** Approver groups from the config (`approvals.groups`): group name → principals. */
 export type ApproverGroups = Readonly<Record<string, readonly string[]>>;

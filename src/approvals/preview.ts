@@ -1,4 +1,5 @@
 import { redactArguments } from '../enforcement/redact.ts';
+import type { ArgsCut } from '../protocol/approval-record.ts';
 
 const MAX_PREVIEW = 600;
 const MASK = '[redacted]';
@@ -17,14 +18,6 @@ const TELLING_CHARS = 80;
 const OTHER_CHARS = 40;
 const TELLING = /^(path|paths|file|files|filename|filepath|dir|directory|uri|url|urls|href|host|name|key|id|command|cmd|query|sql|to|target|dest|destination|source|src|repo|repository|branch|title|subject)$/i;
 const PLAIN_KEY = /^[\w.-]{1,40}$/;
-
-/** Set when the redacted arguments were over MAX_KEPT_ARGS_BYTES. */
-export interface ArgsCut {
-  /** Their size, redacted, as JSON (bytes). */
-  bytes: number;
-  /** Every longer string was cut to this many characters (and ends in `…`); absent: not even that fitted, nothing is kept. */
-  maxChars?: number;
-}
 
 /** What an approval keeps of a call's arguments for the humans deciding: all of it redacted, never a raw secret. */
 export interface ApprovalArguments {

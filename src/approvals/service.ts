@@ -8,12 +8,14 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import {
   APPROVAL_RECORD_VERSION,
   APPROVAL_TRANSITIONS,
+  bindingKeyOf,
+  type ApprovalBinding,
   type ApprovalExecution,
   type ApprovalRecord,
   type ApprovalState,
   type ApprovalTransition,
-} from './approval.ts';
-import { bindingKeyOf, verifyBinding, type ApprovalBinding, type BindingRefusal } from './binding.ts';
+} from '../protocol/approval-record.ts';
+import { verifyBinding, type BindingRefusal } from './binding.ts';
 import type { ApprovalArguments } from './preview.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 

@@ -1,6 +1,6 @@
 import type { AuditStore } from '../ports.ts';
-import type { AuditEvent, ChainHead } from './record.ts';
-import { chainEvents } from './chain.ts';
+import type { AuditEvent, ChainHead } from '../protocol/audit-record.ts';
+import { chainEvents } from '../protocol/audit-chain.ts';
 
 /** Where buffered audit events go: chained onto each tenant's chain and stored, or rejected as a whole. */
 export interface AuditWriter {

@@ -1,4 +1,4 @@
-import type { AuditRecord, ChainHead } from './record.ts';
+import type { AuditRecord, ChainHead } from '../protocol/audit-record.ts';
 import { GatewayError } from '../errors.ts';
 
 /**

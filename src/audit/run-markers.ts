@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { AuditStore, Clock } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { AuditRecord } from './record.ts';
+import type { AuditRecord } from '../protocol/audit-record.ts';
 import type { AuditTrail } from './trail.ts';
 
 export const GATEWAY_STARTED = 'gateway.started';

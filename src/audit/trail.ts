@@ -1,4 +1,4 @@
-import type { AuditEvent } from './record.ts';
+import type { AuditEvent } from '../protocol/audit-record.ts';
 import type { AuditWriter } from './chain-writer.ts';
 import type { Logger } from '../log.ts';
 import { GatewayError } from '../errors.ts';

@@ -1,5 +1,5 @@
-import { GENESIS, type AuditRecord, type ChainHead } from './record.ts';
-import { hashRecord } from './chain.ts';
+import { GENESIS, type AuditRecord, type ChainHead } from '../protocol/audit-record.ts';
+import { hashRecord } from '../protocol/audit-chain.ts';
 import { isGatewayError, type ErrorCode } from '../errors.ts';
 import type { AuditStore, TornTail } from '../ports.ts';
 

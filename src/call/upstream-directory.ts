@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
 import { listAllPages } from './list-pages.ts';
 import { exposedName, SEPARATOR } from './tool-names.ts';
-import { LOG_LEVELS, type LogLevel } from '../gateway/session.ts';
+import { LOG_LEVELS, type LogLevel } from '../protocol/mcp.ts';
 
 /** How `collect` gathers a list: `namespaceNames` for prompts; `keep` leaves out items (by their upstream). */
 export interface CollectOptions {

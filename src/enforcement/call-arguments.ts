@@ -1,4 +1,4 @@
-import type { Constraints } from '../kernel/constraints.ts';
+import type { Constraints } from '../protocol/constraints.ts';
 import { checkArgSize } from './arg-size.ts';
 import { checkEgress, checkUpstreamEgress } from './egress.ts';
 import { checkPaths } from './paths.ts';

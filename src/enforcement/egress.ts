@@ -1,4 +1,4 @@
-import type { EgressConstraint } from '../kernel/constraints.ts';
+import type { EgressConstraint } from '../protocol/constraints.ts';
 import { hostAllowed, readUrl, type UrlReading } from '../kernel/hosts.ts';
 import { allStrings, namedStrings, type ArgumentValue } from './argument-values.ts';
 import { quoted, refusal } from './refusal.ts';

@@ -1,4 +1,4 @@
-import type { PathConstraint } from '../kernel/constraints.ts';
+import type { PathConstraint } from '../protocol/constraints.ts';
 import { namedStrings, valuesWhere, type ArgumentValue } from './argument-values.ts';
 import { pathPattern, readPath, RELATIVE_PATH, type PathPattern, type PathReading } from '../kernel/paths.ts';
 import { quoted, refusal } from './refusal.ts';

@@ -1,5 +1,5 @@
 import type { Store } from '../ports.ts';
-import type { SessionQuota } from '../kernel/constraints.ts';
+import type { SessionQuota } from '../protocol/constraints.ts';
 import { counterKey } from './throttle.ts';
 import { refusal } from './refusal.ts';
 

@@ -1,5 +1,5 @@
 import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
-import type { Era } from './session.ts';
+import type { Era } from '../protocol/call.ts';
 
 export const SERVER_INFO = { name: 'gatehouse', version: '0.1.0' };
 export const ENVELOPE = {

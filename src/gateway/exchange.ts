@@ -1,10 +1,10 @@
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
-import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { MODERN_PROTOCOL_VERSION, type LogLevel } from '../protocol/mcp.ts';
 import { ulid } from '../protocol/ulid.ts';
 import type { Caller, ReplyChannel } from '../protocol/call.ts';
 import type { Gateway } from '../runtime/gateway.ts';
-import { ClientSession, type LogLevel } from './session.ts';
+import { ClientSession } from './session.ts';
 import { readEnvelope } from './era.ts';
 import { GatewayError } from '../errors.ts';
 

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Bus, Store, Subscription } from '../ports.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcResponse } from '../protocol/jsonrpc.ts';
-import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
+import { LEGACY_PROTOCOL_VERSIONS, type LogLevel } from '../protocol/mcp.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Caller } from '../protocol/call.ts';
 import type { Exchange } from './exchange.ts';
 import type { Gateway } from '../runtime/gateway.ts';
-import { askedBy, ClientSession, type LogLevel } from './session.ts';
+import { askedBy, ClientSession } from './session.ts';
 
 /** A 2025 (Mcp-Session-Id) session as one replica holds it. */
 export interface LegacyHttpSession {

@@ -1,11 +1,7 @@
 import type { JsonRpcId, JsonRpcNotification } from '../protocol/jsonrpc.ts';
-import type { Caller } from '../protocol/call.ts';
+import type { Caller, Era } from '../protocol/call.ts';
+import { LOG_LEVELS, type LogLevel } from '../protocol/mcp.ts';
 import { ClientRequests } from './client-requests.ts';
-
-export type Era = 'legacy' | 'modern';
-
-export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * One client connection's state. A legacy (2025) client has one for its whole session; a modern (2026-07-28)

@@ -1,7 +1,7 @@
 import type { PolicyBundle } from './bundle.ts';
 import type { PolicyRule, ToolOverride } from './policy-schema.ts';
 import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
-import type { Constraints } from './constraints.ts';
+import type { Constraints } from '../protocol/constraints.ts';
 import { RANK, type Effect } from './effect.ts';
 import type { HintName } from './hints.ts';
 import { GatewayError } from '../errors.ts';

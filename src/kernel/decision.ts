@@ -1,5 +1,5 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
-import type { Constraints } from './constraints.ts';
+import type { Constraints } from '../protocol/constraints.ts';
 import type { Effect } from './effect.ts';
 import type { RequestKind } from './request-kind.ts';
 

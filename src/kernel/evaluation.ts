@@ -1,7 +1,8 @@
 import type { ToolAnnotations } from '../protocol/mcp.ts';
 import { targets, type CompiledPolicy, type CompiledRule, type RequestTarget, type ToolPlan } from './compile.ts';
 import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
-import { mergeConstraints, type Constraints } from './constraints.ts';
+import { mergeConstraints } from './constraints.ts';
+import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import { celValue, firstLine, type ConditionScope } from './cel.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';

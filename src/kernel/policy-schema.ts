@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from '../config/duration.ts';
 import { EFFECTS, type Effect } from './effect.ts';
-import type { Constraints } from './constraints.ts';
+import type { Constraints } from '../protocol/constraints.ts';
 import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
 import { annotationMatchSchema, type HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';

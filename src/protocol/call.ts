@@ -1,6 +1,8 @@
 import type { JsonRpcErrorObject } from './jsonrpc.ts';
 import type { CallToolResult } from './mcp.ts';
-import type { Era } from '../gateway/session.ts';
+
+/** Which MCP revision a client speaks: 2025 (`legacy`, stateful sessions) or 2026-07-28 (`modern`, stateless). */
+export type Era = 'legacy' | 'modern';
 
 /** Who is calling: resolved by the front from an API key, or the local user on stdio. */
 export interface Caller {

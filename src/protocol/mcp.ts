@@ -31,6 +31,10 @@ export const MODERN_PROTOCOL_VERSION = '2026-07-28';
 /** What Gatehouse speaks to its upstreams: the newest revision every 2025-era server understands. */
 export const UPSTREAM_PROTOCOL_VERSION = '2025-11-25';
 
+/** The levels of `logging/setLevel` and of log notifications, least severe first. */
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export const textResult = (text: string, isError = false, meta?: Record<string, unknown>): CallToolResult => ({
   content: [{ type: 'text', text }],
   ...(isError ? { isError: true } : {}),

@@ -1,7 +1,7 @@
 import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
-import type { AuditEvent } from '../audit/record.ts';
+import type { AuditEvent } from '../protocol/audit-record.ts';
 import type { Logger } from '../log.ts';
 import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';

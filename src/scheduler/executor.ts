@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { constrainsArguments, enforceArguments } from '../enforcement/call-arguments.ts';
 import { redactResult, redactValue } from '../enforcement/redact.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
-import { PAYLOAD_TTL_MS, type JobContext } from './job-context.ts';
+import { PAYLOAD_TTL_MS, type JobContext } from '../protocol/job-context.ts';
 import { limitOutput } from '../enforcement/output-limit.ts';
 import { claimKey, isIdempotentJob } from './idempotency.ts';
 

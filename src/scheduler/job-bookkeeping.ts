@@ -2,7 +2,7 @@ import type { Clock, JobLedger, OpenJob } from '../ports.ts';
 import { JobStatus, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import { asGatewayError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { JobContext } from './job-context.ts';
+import type { JobContext } from '../protocol/job-context.ts';
 
 /**
  * The failures of the infrastructure, not of the tool: a job the scheduler ends with one (its worker died, none

@@ -3,17 +3,10 @@ import type { AuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../log.ts';
 import { asGatewayError } from '../errors.ts';
 import { contextPtr } from '../protocol/cap.ts';
-import type { JobContext } from './job-context.ts';
+import type { JobContext } from '../protocol/job-context.ts';
 
 /** The leader lock: whoever holds it is the one replica that ends orphaned jobs and runs DLQ retries. */
 export const RECONCILER_LOCK = 'reconciler';
-
-/**
- * How long a DLQ retry stays taken before `takeRetry` offers it again (ms): its taker is then held to be gone (it
- * died, or stopped before it could finish the entry). Far longer than a retried call runs: one still running on a
- * live replica after this long may run twice.
- */
-export const RETRY_TAKEN_TTL_MS = 15 * 60_000;
 
 export interface ReconcilerOptions {
   /** How often the reconciler runs (ms, default 5 000), on an unref'ed timer. */

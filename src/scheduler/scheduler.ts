@@ -4,7 +4,7 @@ import { asGatewayError, GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { stateOfStatus } from './job-state.ts';
 import type { JobTracker } from './job-tracker.ts';
-import type { JobContext } from './job-context.ts';
+import type { JobContext } from '../protocol/job-context.ts';
 import { JobBookkeeping } from './job-bookkeeping.ts';
 import { JobSteps } from './job-steps.ts';
 

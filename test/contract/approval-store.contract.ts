@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalStore, Clock } from '../../src/ports.ts';
-import { APPROVAL_RECORD_VERSION, type ApprovalRecord, type StoredApprovalRecord } from '../../src/approvals/approval.ts';
-import { bindingKeyOf, type ApprovalBinding } from '../../src/approvals/binding.ts';
+import { APPROVAL_RECORD_VERSION, bindingKeyOf, type ApprovalBinding, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { ApprovalService } from '../../src/approvals/service.ts';
 import { AuditTrail } from '../../src/audit/trail.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
 import { GatewayError } from '../../src/errors.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditStore } from '../../src/ports.ts';
-import { GENESIS, type AuditEvent } from '../../src/audit/record.ts';
-import { chainEvents } from '../../src/audit/chain.ts';
+import { GENESIS, type AuditEvent } from '../../src/protocol/audit-record.ts';
+import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { verifyChain, verifyStore } from '../../src/audit/verify.ts';
 
 const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: { n: type } });

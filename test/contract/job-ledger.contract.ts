@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DeadLetter, JobLedger, OpenJob } from '../../src/ports.ts';
-import { RETRY_TAKEN_TTL_MS } from '../../src/scheduler/reconciler.ts';
+import { RETRY_TAKEN_TTL_MS, type DeadLetter, type JobLedger, type OpenJob } from '../../src/ports.ts';
 
 /** A fresh, empty ledger, and a way to open another view of its state (another process on the data dir, a replica). */
 export type MakeJobLedger = () => Promise<{ ledger: JobLedger; reopen: () => Promise<JobLedger> | JobLedger }>;

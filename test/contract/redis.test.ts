@@ -7,8 +7,8 @@ import { runStoreContract } from './store.contract.ts';
 import { runApprovalStoreContract, sampleApproval } from './approval-store.contract.ts';
 import { Redis } from 'ioredis';
 import { runAuditStoreContract } from './audit-store.contract.ts';
-import { chainEvents } from '../../src/audit/chain.ts';
-import { GENESIS } from '../../src/audit/record.ts';
+import { chainEvents } from '../../src/protocol/audit-chain.ts';
+import { GENESIS } from '../../src/protocol/audit-record.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
 import { runJobLedgerContract } from './job-ledger.contract.ts';
 

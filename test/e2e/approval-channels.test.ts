@@ -9,8 +9,8 @@ import type { Client } from '@modelcontextprotocol/client';
 import { CancelTaskResultSchema, CreateTaskResultSchema, GetTaskPayloadResultSchema, GetTaskResultSchema } from '@modelcontextprotocol/core';
 import { AdvancingClock, connectHttp, startHarness, TEST_DECISION_BUDGET_MS, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { approverAuth, connectWithKey, KEYS } from '../helpers/approvers.ts';
-import type { ApprovalRecord } from '../../src/approvals/approval.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { ApprovalRecord } from '../../src/protocol/approval-record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
 
 const harnesses: Harness[] = [];

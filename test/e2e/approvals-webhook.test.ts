@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { ApprovalNotice } from '../../src/approvals/notifications.ts';
+import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import { startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';

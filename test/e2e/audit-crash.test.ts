@@ -6,7 +6,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, FIXTURE_UPSTREAM, waitFor } from '../helpers/gateway-harness.ts';
 import { startProcess, writeStartConfig, type StartedProcess } from '../helpers/start-process.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 // The issue's probe (item 10): 200 concurrent calls to a real `gatehouse start`, `kill -9` while they run. Every
 // call that reached the upstream must have its decision on record: nothing is dispatched before its records are

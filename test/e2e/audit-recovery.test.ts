@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, FIXTURE_UPSTREAM, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { startProcess, writeStartConfig, type StartedProcess } from '../helpers/start-process.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 const processes: StartedProcess[] = [];
 const track = (started: StartedProcess) => (processes.push(started), started);

@@ -9,7 +9,7 @@ import { startProcess, writeStartConfig, type StartedProcess } from '../helpers/
 import { makeUnwritable, unwritableDirsWork } from '../helpers/unwritable-dir.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
-import type { AuditEvent, AuditRecord } from '../../src/audit/record.ts';
+import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
 
 const works = unwritableDirsWork('the unwritable-audit suite');
 const undos: (() => void)[] = [];

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
-import { chainEvents } from '../../src/audit/chain.ts';
-import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/audit/record.ts';
+import { chainEvents } from '../../src/protocol/audit-chain.ts';
+import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/protocol/audit-record.ts';
 import { gatehouse } from '../helpers/cli.ts';
 
 const event = (type: string): AuditEvent => ({ tenant: 'default', at: 1, type, actor: 'a', data: {} });

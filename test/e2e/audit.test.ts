@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, DEFAULT_POLICY, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
 import { configSchema } from '../../src/config/schema.ts';
 

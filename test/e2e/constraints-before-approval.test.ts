@@ -11,7 +11,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 // Each tool is gated by one require_approval rule and bounded by one other rule: the call is held for a human
 // only when it could run once approved.

@@ -10,7 +10,7 @@ import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, type Harness } from 
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 const POLICY = `
 version: 2

@@ -5,7 +5,7 @@ import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
-import { PAYLOAD_TTL_MS, type JobContext } from '../../src/scheduler/job-context.ts';
+import { PAYLOAD_TTL_MS, type JobContext } from '../../src/protocol/job-context.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { ulid } from '../../src/protocol/ulid.ts';

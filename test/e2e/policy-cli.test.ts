@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouse } from '../helpers/cli.ts';
 import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import type { DecisionInput, Explanation } from '../../src/kernel/decision.ts';
 import { openAuditStore } from '../../src/runtime/embedded.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import type { Client } from '@modelcontextprotocol/client';
 
 const ALLOW_ECHO = `version: 1

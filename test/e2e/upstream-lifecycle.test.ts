@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 let h: Harness;
 beforeAll(async () => {

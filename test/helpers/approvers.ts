@@ -1,5 +1,5 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { ApprovalRecord } from '../../src/approvals/approval.ts';
+import type { ApprovalRecord } from '../../src/protocol/approval-record.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
 import { waitFor, type Harness } from './gateway-harness.ts';
 

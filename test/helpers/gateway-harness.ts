@@ -12,7 +12,7 @@ import type { GatehouseConfig } from '../../src/config/schema.ts';
 import type { Clock } from '../../src/ports.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mergeConstraints, type Constraints } from '../../src/kernel/constraints.ts';
+import { mergeConstraints } from '../../src/kernel/constraints.ts';
+import type { Constraints } from '../../src/protocol/constraints.ts';
 import { pathUnder } from '../../src/kernel/paths.ts';
 import { checkPaths } from '../../src/enforcement/paths.ts';
 

@@ -4,7 +4,7 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, type PolicySource } from '../../src/kernel/bundle.ts';
 import { EFFECTS, type Effect } from '../../src/kernel/effect.ts';
 import type { PolicyRule, RuleMatch, ToolOverride } from '../../src/kernel/policy-schema.ts';
-import type { Constraints } from '../../src/kernel/constraints.ts';
+import type { Constraints } from '../../src/protocol/constraints.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
 
 const SERVERS = ['fs', 'web', 'db'];

@@ -18,7 +18,7 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources } from '../../src/kernel/bundle.ts';
 import { EFFECTS, type Effect } from '../../src/kernel/effect.ts';
 import type { PolicyRule, RuleMatch, ToolOverride } from '../../src/kernel/policy-schema.ts';
-import type { Constraints } from '../../src/kernel/constraints.ts';
+import type { Constraints } from '../../src/protocol/constraints.ts';
 import { explainCall } from '../../src/kernel/verdict.ts';
 import { ApprovalService } from '../../src/approvals/service.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
@@ -37,7 +37,7 @@ import { callSchema, resolveCall } from '../../src/kernel/authoring/call.ts';
 import { CATALOG_FILE, readRecordedCatalog, recordCatalog, recordedFacts } from '../../src/kernel/authoring/recorded-catalog.ts';
 import { sameRuleIds } from '../../src/kernel/authoring/explanation.ts';
 import { replayDecisions } from '../../src/kernel/authoring/replay.ts';
-import type { AuditEvent, AuditRecord } from '../../src/audit/record.ts';
+import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
 
 const NOW = 1_800_000_000_000;
 const SERVERS = ['fs', 'web', 'db'] as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ApprovalRecord } from '../../src/approvals/approval.ts';
+import type { ApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { approvalArguments, argsCutNote, argsSummaryOf, MAX_KEPT_ARGS_BYTES, summarizeArguments } from '../../src/approvals/preview.ts';
 import { detailPage, listPage } from '../../src/api/views.ts';
 

@@ -7,7 +7,7 @@ import type { ApproverGroups } from '../../src/approvals/policy.ts';
 import type { ApprovalSpec } from '../../src/kernel/decision.ts';
 import { AuditTrail } from '../../src/audit/trail.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import type { Clock } from '../../src/ports.ts';

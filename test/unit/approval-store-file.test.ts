@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
-import { bindingKeyOf, type ApprovalBinding } from '../../src/approvals/binding.ts';
+import { bindingKeyOf, type ApprovalBinding } from '../../src/protocol/approval-record.ts';
 import { legacyApproval, sampleApproval } from '../contract/approval-store.contract.ts';
 
 const binding: ApprovalBinding = { tenant: 't', principal: 'alice', server: 'fx', tool: 'fx__write', argsDigest: 'sha256:a', toolDigest: 'sha256:t', policySnapshot: 'sha256:p' };

@@ -9,7 +9,7 @@ import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/
 import { SessionCookies } from '../../src/api/session-cookie.ts';
 import { relative } from '../../src/api/views.ts';
 import { noticeOf } from '../../src/approvals/notifications.ts';
-import type { ApprovalRecord } from '../../src/approvals/approval.ts';
+import type { ApprovalRecord } from '../../src/protocol/approval-record.ts';
 
 const key = deriveKey('x'.repeat(32), 'test');
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditWriter } from '../../src/audit/chain-writer.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { MemoryBus } from '../../adapters/memory/bus.ts';

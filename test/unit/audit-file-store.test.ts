@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FileAuditStore, type ChainFileIo } from '../../adapters/file/audit-store.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
-import { chainEvents } from '../../src/audit/chain.ts';
-import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/audit/record.ts';
+import { chainEvents } from '../../src/protocol/audit-chain.ts';
+import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/protocol/audit-record.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
 
 const event = (type: string): AuditEvent => ({ tenant: 't', at: 1, type, actor: 'a', data: { n: type } });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditWriter } from '../../src/audit/chain-writer.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import { silentLogger } from '../../src/log.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

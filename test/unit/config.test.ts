@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { loadConfig, resolveConfig } from '../../src/config/load.ts';
 import { parseDuration } from '../../src/config/duration.ts';
-import { redactUrl } from '../../src/config/redact-url.ts';
+import { redactUrl } from '../../src/protocol/redact-url.ts';
 import type { Problem } from '../../src/config/problems.ts';
 import { isGatewayError, type ErrorCode } from '../../src/errors.ts';
 

@@ -3,7 +3,7 @@ import { checkEgress } from '../../src/enforcement/egress.ts';
 import { canonicalHost, hostAllowed } from '../../src/kernel/hosts.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
-import type { EgressConstraint } from '../../src/kernel/constraints.ts';
+import type { EgressConstraint } from '../../src/protocol/constraints.ts';
 
 const api: EgressConstraint = { ruleId: 'api', args: ['url'], allowHosts: ['api.example.com', '*.example.org'] };
 

@@ -3,7 +3,7 @@ import { checkPaths } from '../../src/enforcement/paths.ts';
 import { normalizePath, readPath } from '../../src/kernel/paths.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
-import type { PathConstraint } from '../../src/kernel/constraints.ts';
+import type { PathConstraint } from '../../src/protocol/constraints.ts';
 import { coded } from '../helpers/coded-errors.ts';
 
 const ws: PathConstraint = { ruleId: 'ws', args: ['path'], allow: ['/tmp/ws/**'], deny: ['**/.ssh/**'] };

@@ -7,7 +7,7 @@ import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import type { Clock } from '../../src/ports.ts';
 import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
 import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';

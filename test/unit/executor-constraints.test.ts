@@ -6,8 +6,8 @@ import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { Executor } from '../../src/scheduler/executor.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobPriority, JobStatus, Subjects, type JobResult } from '../../src/protocol/cap.ts';
-import type { JobContext } from '../../src/scheduler/job-context.ts';
-import type { Constraints } from '../../src/kernel/constraints.ts';
+import type { JobContext } from '../../src/protocol/job-context.ts';
+import type { Constraints } from '../../src/protocol/constraints.ts';
 import type { Upstream } from '../../src/ports.ts';
 
 const clock = { now: () => 0, sleep: async () => undefined };

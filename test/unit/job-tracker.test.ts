@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import { coded } from '../helpers/coded-errors.ts';
 
 function setup() {

@@ -1,6 +1,7 @@
 // The README: "src/ the core, which imports ports and never an adapter", the composition roots in src/runtime/
-// being "the one place that picks adapters". Read from the sources, so that a core file reaching for a concrete
-// technology fails here rather than in review.
+// being "the one place that picks adapters"; the ports import protocol/ only, and an adapter needs nothing of the
+// core but the ports, protocol/, errors and the logger. Read from the sources, so that a file reaching for a
+// concrete technology, or a port or adapter leaning on core internals, fails here rather than in review.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +22,49 @@ function importsOf(file: string): string[] {
   return specifiers.map((s) => resolve(dirname(file), s));
 }
 
+/** What an adapter may import of the core besides src/protocol/. */
+const ADAPTER_MAY_USE = new Set(['ports.ts', 'errors.ts', 'log.ts'].map((f) => join(SRC, f)));
+const inProtocol = (target: string) => target.startsWith(`${join(SRC, 'protocol')}/`);
+
+/** The folder a file belongs to, as the cycle check counts them: `src/approvals` for all below it; a top-level file is its own. */
+const folderOf = (file: string) => file.split('/').slice(0, 2).join('/');
+
+/**
+ * The strongly connected components (Tarjan) of an import graph that hold files of more than one folder: each is
+ * an import cycle between folders, which makes neither one a layer above the other. Files sorted, components too.
+ */
+function crossFolderCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      component.push(w);
+    } while (w !== v);
+    if (new Set(component.map(folderOf)).size > 1) found.push(component.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return found.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
 describe('layering', () => {
   it('keeps adapters out of the core: only the composition roots in src/runtime import them', () => {
     const offenders = sources(SRC)
@@ -31,5 +75,38 @@ describe('layering', () => {
 
   it('reads imports as the check needs (an adapter import in a composition root is found)', () => {
     expect(importsOf(join(ROOTS, 'embedded.ts')).some((target) => target.startsWith(`${ADAPTERS}/`))).toBe(true);
+  });
+
+  it('keeps the ports above the wire only: src/ports.ts imports nothing but src/protocol/ and src/errors.ts', () => {
+    const ports = join(SRC, 'ports.ts');
+    const offenders = importsOf(ports).filter((target) => !inProtocol(target) && target !== join(SRC, 'errors.ts'));
+    expect(offenders.map((target) => relative(ROOT, target))).toEqual([]);
+    // Type-only imports count: the records the ports carry are imported as types.
+    expect(importsOf(ports)).toContain(join(SRC, 'protocol', 'approval-record.ts'));
+  });
+
+  it('lets adapters use of the core only src/ports.ts, src/protocol/, src/errors.ts and src/log.ts', () => {
+    const offenders = sources(ADAPTERS).flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target.startsWith(`${SRC}/`) && !inProtocol(target) && !ADAPTER_MAY_USE.has(target))
+        .map((target) => `${relative(ROOT, file)} → ${relative(ROOT, target)}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('has no import cycle that spans files of two folders (src/ and adapters/, type-only imports included)', () => {
+    const graph = new Map([...sources(SRC), ...sources(ADAPTERS)].map((file) => [relative(ROOT, file), importsOf(file).map((target) => relative(ROOT, target))]));
+    expect(crossFolderCycles(graph)).toEqual([]);
+  });
+
+  it('finds a cycle between folders, and lets one within a folder be (the cycle check itself)', () => {
+    const graph = new Map([
+      ['src/a/x.ts', ['src/b/y.ts', 'src/a/w.ts']],
+      ['src/b/y.ts', ['src/b/z.ts']],
+      ['src/b/z.ts', ['src/a/x.ts', 'node:fs']],
+      ['src/a/w.ts', ['src/a/sub/v.ts']],
+      ['src/a/sub/v.ts', ['src/a/w.ts']],
+    ]);
+    expect(crossFolderCycles(graph)).toEqual([['src/a/x.ts', 'src/b/y.ts', 'src/b/z.ts']]);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
-import type { AuditRecord } from '../../src/audit/record.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { invalidPolicy } from '../helpers/coded-errors.ts';
 import { loadPolicyFiles } from '../../src/kernel/bundle.ts';
 import { loadTestFile, runPolicyTests, testFilesAt, type PolicyTestCase } from '../../src/kernel/authoring/test-runner.ts';

@@ -44,8 +44,8 @@ describe('JSON-RPC classification', () => {
 
 describe('audit record hashing', () => {
   it('writes the same canonical text on the fast path as the generic JCS walk', async () => {
-    const { canonicalRecord, chainEvents, hashRecord, recordLine } = await import('../../src/audit/chain.ts');
-    const { GENESIS } = await import('../../src/audit/record.ts');
+    const { canonicalRecord, chainEvents, hashRecord, recordLine } = await import('../../src/protocol/audit-chain.ts');
+    const { GENESIS } = await import('../../src/protocol/audit-record.ts');
     const events = [
       { tenant: 'tenant "q"', at: 1.5, type: 'job.x', actor: 'ü\u2028', data: { z: [1, { b: 2, a: 1 }], a: null, u: undefined } },
       { tenant: 't', at: 2, type: 'job.y', actor: 'a', jobId: 'J', data: {} },

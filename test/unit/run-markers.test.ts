@@ -6,7 +6,7 @@ import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { AuditTrail } from '../../src/audit/trail.ts';
 import { RunMarkers, scanForInDoubt } from '../../src/audit/run-markers.ts';
-import type { AuditEvent, AuditRecord } from '../../src/audit/record.ts';
+import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
 import { silentLogger } from '../../src/log.ts';
 
 const job = (jobId: string, type: string): AuditEvent => ({ tenant: 't', at: 1, type, actor: 'scheduler', jobId, data: {} });

@@ -13,9 +13,9 @@ import { Scheduler, type RunOptions, type SchedulerOptions, type WorkerRouter } 
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
-import type { AuditEvent } from '../../src/audit/record.ts';
+import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import type { Bus, Clock, JobLedger, Upstream } from '../../src/ports.ts';
-import type { JobContext } from '../../src/scheduler/job-context.ts';
+import type { JobContext } from '../../src/protocol/job-context.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { writeJobRequest } from '../helpers/job-request.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobPriority, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../../src/protocol/cap.ts';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkEgress } from '../../src/enforcement/egress.ts';
 import { hostMatches, hostOf } from '../../src/kernel/hosts.ts';
 import { isGatewayError } from '../../src/errors.ts';
-import type { EgressConstraint } from '../../src/kernel/constraints.ts';
+import type { EgressConstraint } from '../../src/protocol/constraints.ts';
 
 const rule: EgressConstraint = { ruleId: 'api', args: ['url'], allowHosts: ['api.example.com', '*.example.org'] };
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { verdictOf } from '../../src/kernel/verdict.ts';
 import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
-import type { Constraints } from '../../src/kernel/constraints.ts';
+import type { Constraints } from '../../src/protocol/constraints.ts';
 
 const input = (args: Record<string, unknown> | undefined, extra: Partial<DecisionInput> = {}): DecisionInput => ({ tenant: 't', principal: 'p', server: 'fs', tool: 'fs__write', annotations: undefined, args, ...extra });
 const decision = (effect: Decision['effect'], constraints: Constraints = {}): Decision => ({ effect, reason: 'r', ruleIds: ['a'], policySnapshot: 'sha256:x', constraints });

@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approval.ts';
+import type { ApprovalRecord } from '../../protocol/approval-record.ts';
 import type { ApprovalService } from '../service.ts';
 import { textResult, type CallToolResult, type ToolDefinition } from '../../protocol/mcp.ts';
 import type { Caller, ReplyChannel } from '../../protocol/call.ts';

@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approval.ts';
+import type { ApprovalRecord } from '../../protocol/approval-record.ts';
 import type { InputRequiredResult } from '../../protocol/call.ts';
 import { APPROVAL_INPUT_KEY, formElicitation, readAnswer, urlElicitation, type ElicitationAnswer } from './elicitation.ts';
 import type { ApprovalRequestState, RequestStateCodec } from './request-state.ts';

@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approval.ts';
+import type { ApprovalRecord } from '../../protocol/approval-record.ts';
 import type { ApprovalService } from '../service.ts';
 import type { Logger } from '../../log.ts';
 

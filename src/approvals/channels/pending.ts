@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approval.ts';
+import type { ApprovalRecord } from '../../protocol/approval-record.ts';
 import type { ErrorCode } from '../../errors.ts';
 import type { CallToolResult } from '../../protocol/mcp.ts';
 import { errorResult } from '../../protocol/tool-results.ts';

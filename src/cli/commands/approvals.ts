@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { openApprovalState } from '../../runtime/state.ts';
-import type { ApprovalRecord } from '../../approvals/approval.ts';
+import type { ApprovalRecord } from '../../protocol/approval-record.ts';
 import { argsCutNote, argsSummaryOf } from '../../approvals/preview.ts';
 import { GatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';

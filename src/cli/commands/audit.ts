@@ -6,7 +6,7 @@ import type { AuditStore } from '../../ports.ts';
 import { verifyChain, verifyStore, type VerifyReport } from '../../audit/verify.ts';
 import { exportHeadLine, parseExport } from '../../audit/export.ts';
 import { isGatewayError } from '../../errors.ts';
-import { GENESIS, type AuditRecord } from '../../audit/record.ts';
+import { GENESIS, type AuditRecord } from '../../protocol/audit-record.ts';
 import { flag, parseArgs, usage, type ParsedArgs } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
 

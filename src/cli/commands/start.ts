@@ -8,7 +8,7 @@ import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import { serveHttp } from '../../gateway/http-front.ts';
 import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
-import { redactUrl } from '../../config/redact-url.ts';
+import { redactUrl } from '../../protocol/redact-url.ts';
 import type { Gateway } from '../../runtime/gateway.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';

@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../../audit/record.ts';
+import type { AuditRecord } from '../../protocol/audit-record.ts';
 import { REDACTED } from '../../enforcement/redact.ts';
 import type { DecisionInput } from '../decision.ts';
 import { EFFECTS, type Effect } from '../effect.ts';

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../../config/duration.ts';
-import type { AuditRecord } from '../../../audit/record.ts';
+import type { AuditRecord } from '../../../protocol/audit-record.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../kernel/authoring/replay.ts';

@@ -1,6 +1,6 @@
-import { canonicalize } from '../protocol/jcs.ts';
-import { sha256Hex } from '../protocol/digest.ts';
-import type { AuditEvent, AuditRecord, ChainHead } from './record.ts';
+import { canonicalize } from './jcs.ts';
+import { sha256Hex } from './digest.ts';
+import type { AuditEvent, AuditRecord, ChainHead } from './audit-record.ts';
 
 /** Domain separation: a record hash can never be confused with any other sha256 Gatehouse computes. */
 const DOMAIN_PREFIX = 'gatehouse.audit.v1\n';

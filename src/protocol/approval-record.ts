@@ -1,6 +1,38 @@
-import type { ToolAnnotations } from '../protocol/mcp.ts';
-import { bindingKeyOf, type ApprovalBinding } from './binding.ts';
-import type { ArgsCut } from './preview.ts';
+/** The approval record as every ApprovalStore keeps it: its format, its binding key, and the upgrade of older records. */
+import { digestOf } from './digest.ts';
+import type { ToolAnnotations } from './mcp.ts';
+
+/** Who asks for what: the part of a call that finds its approval again when the call is retried. */
+export interface CallIdentity {
+  tenant: string;
+  principal: string;
+  server: string;
+  tool: string;
+  argsDigest: string;
+}
+
+/** Everything an approval is bound to: the call, the pinned tool definition and the policy it was asked under. */
+export interface ApprovalBinding extends CallIdentity {
+  toolDigest: string;
+  policySnapshot: string;
+}
+
+/**
+ * The key a retry finds its approval by. The tool digest and the policy snapshot are left out on purpose: a
+ * policy edit must not orphan an approval (the call is decided again, and the approval counts while the new
+ * policy still asks for one), and a changed tool must be refused with a reason rather than silently asked anew.
+ */
+export function bindingKeyOf(call: CallIdentity): string {
+  return digestOf({ tenant: call.tenant, principal: call.principal, server: call.server, tool: call.tool, argsDigest: call.argsDigest });
+}
+
+/** Set when the redacted arguments were over MAX_KEPT_ARGS_BYTES (src/approvals/preview.ts). */
+export interface ArgsCut {
+  /** Their size, redacted, as JSON (bytes). */
+  bytes: number;
+  /** Every longer string was cut to this many characters (and ends in `…`); absent: not even that fitted, nothing is kept. */
+  maxChars?: number;
+}
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'consumed';
 

@@ -1,4 +1,4 @@
-import type { Constraints } from '../kernel/constraints.ts';
+import type { Constraints } from './constraints.ts';
 
 /**
  * What an executor needs to run a job, stored at the job's `ctx:` pointer. The bus carries only the pointer,
