@@ -6,6 +6,9 @@ import type { Approver } from './access.ts';
 
 export type Decision = 'approve' | 'deny';
 
+/** What an approver may do through the approval service: look, and decide. */
+export type ApprovalDesk = Pick<ApprovalService, 'list' | 'get' | 'approve' | 'deny'>;
+
 /** The HTTP status of each refusal an approver can meet; anything else is a 500. */
 const STATUS_BY_CODE: Record<string, number> = {
   GH_ERR_INVALID_REQUEST: 400,
@@ -30,7 +33,7 @@ export function statusOf(error: GatewayError): number {
  * approver's tenant (403 otherwise), and the service has the last word (approvers, self-approval, quorum).
  */
 export class ApproverActions {
-  constructor(private readonly approvals: ApprovalService) {}
+  constructor(private readonly approvals: ApprovalDesk) {}
 
   async list(approver: Approver, state: ApprovalState | 'all' = 'pending'): Promise<ApprovalRecord[]> {
     const records = await this.approvals.list(state === 'all' ? undefined : state);

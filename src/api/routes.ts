@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { ApprovalService } from '../approvals/service.ts';
 import type { Logger } from '../log.ts';
 import type { Caller } from '../protocol/call.ts';
 import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
-import { ApproverActions } from './actions.ts';
+import { ApproverActions, type ApprovalDesk } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -16,23 +15,27 @@ import { registerApprovalPages } from './pages.ts';
 import { dataDirSecret, deriveKey } from './secret-key.ts';
 import { SessionCookies } from './session-cookie.ts';
 
-export interface ApproverRoutesOptions {
-  approvals: ApprovalService;
+/** What the approver routes need of the core, and the core's settings they follow. */
+export interface ApproverServices {
+  approvals: ApprovalDesk;
   /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
   kernel: Pick<Kernel, 'bundle' | 'explain'>;
   /** The live catalog's facts of a namespaced tool, which `/api/policy/explain` decides on. */
   toolFacts?(call: StatedCall): ToolFacts | undefined;
-  /** The address the server binds: loopback lets the local user approve when there are no API keys. */
-  host: string;
-  apiKeys: readonly ApproverKeyConfig[];
-  anonymous: Caller;
+  /** An approval's page, the same link the caller and the webhook are given (`ApprovalLinks.url`). */
+  pageUrl(id: string): string | undefined;
   dataDir: string;
   /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
   signingKey?: string;
   /** `approvals.publicUrl`: an accepted Origin for form posts, and whether the session cookie is `Secure`. */
   publicUrl?: string;
-  /** An approval's page, as the gateway links to it everywhere (`Gateway.approvalLinks.url`). */
-  pageUrl(id: string): string | undefined;
+}
+
+export interface ApproverRoutesOptions extends ApproverServices {
+  /** The address the server binds: loopback lets the local user approve when there are no API keys. */
+  host: string;
+  apiKeys: readonly ApproverKeyConfig[];
+  anonymous: Caller;
   log: Logger;
   now?: () => number;
 }

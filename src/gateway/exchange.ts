@@ -3,10 +3,23 @@ import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { MODERN_PROTOCOL_VERSION, type LogLevel } from '../protocol/mcp.ts';
 import { ulid } from '../protocol/ulid.ts';
 import type { Caller, ReplyChannel } from '../protocol/call.ts';
-import type { Gateway } from '../runtime/gateway.ts';
 import { ClientSession } from './session.ts';
 import { readEnvelope } from './era.ts';
+import type { Dispatcher } from './dispatcher.ts';
 import { GatewayError } from '../errors.ts';
+
+/** What every front needs of the core: whom to ask, where open sessions are kept, and the upstreams to tell. */
+export interface ExchangeServices {
+  dispatcher: Pick<Dispatcher, 'handle'>;
+  /** The sessions open on this replica: the ones a broadcast (list_changed, logging) reaches. */
+  sessions: {
+    add(session: ClientSession): void;
+    /** Also ends the session's resource subscriptions. */
+    remove(session: ClientSession): void;
+  };
+  /** Passes on a client notification that concerns every upstream (`notifications/roots/list_changed`). */
+  notifyUpstreams(method: string): void;
+}
 
 /**
  * What every front does with a message once it is framed: answer requests through the dispatcher with a reply
@@ -14,7 +27,16 @@ import { GatewayError } from '../errors.ts';
  * notifications. The stdio and HTTP fronts differ only in how bytes come and go.
  */
 export class Exchange {
-  constructor(private readonly gateway: Gateway) {}
+  constructor(private readonly services: ExchangeServices) {}
+
+  /** A session opened on this front: it hears broadcasts until `closed`. */
+  opened(session: ClientSession): void {
+    this.services.sessions.add(session);
+  }
+
+  closed(session: ClientSession): void {
+    this.services.sessions.remove(session);
+  }
 
   /**
    * Answers one request. `send` carries messages related to it (progress, logging, requests to the client)
@@ -22,7 +44,7 @@ export class Exchange {
    */
   async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): Promise<JsonRpcResponse | undefined> {
     const reply = replyChannel(session, request, signal, send);
-    const outcome = await this.gateway.dispatcher.handle(session, request, reply);
+    const outcome = await this.services.dispatcher.handle(session, request, reply);
     if (signal.aborted) return undefined;
     return 'result' in outcome ? { jsonrpc: '2.0', id: request.id, result: outcome.result } : { jsonrpc: '2.0', id: request.id, error: outcome.error };
   }
@@ -35,7 +57,7 @@ export class Exchange {
         inflight.get(params.requestId as string | number)?.abort(String(params.reason ?? 'cancelled by the client'));
         return;
       case 'notifications/roots/list_changed':
-        for (const upstream of this.gateway.directory.all()) void upstream.notify(notification.method);
+        this.services.notifyUpstreams(notification.method);
         return;
       default:
         return; // unknown notifications are ignored, as JSON-RPC requires

@@ -7,13 +7,12 @@ import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/m
 import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { isGatewayError } from '../errors.ts';
 import type { Caller } from '../protocol/call.ts';
-import type { Gateway } from '../runtime/gateway.ts';
-import { Exchange } from './exchange.ts';
+import { Exchange, type ExchangeServices } from './exchange.ts';
 import { ClientSession } from './session.ts';
-import { SessionRegistry, type LegacyHttpSession } from './session-registry.ts';
+import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
 import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
-import { registerApproverRoutes } from '../api/routes.ts';
+import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
 
@@ -26,6 +25,16 @@ export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKe
   sessionIdleMs?: number;
 }
 
+/** What the HTTP front needs of the core, besides what every front and the 2025 sessions need. */
+export interface HttpFrontServices extends ExchangeServices, SessionRegistryServices {
+  /** What `/healthz` answers: 200 while `ok`, 503 otherwise. */
+  health(): { ok: boolean } & Record<string, unknown>;
+  /** For the approvals API and pages served beside /mcp. */
+  approver: ApproverServices;
+  /** Where the front really listens (`http://host:port/mcp`; port 0 picks one), for approval links. */
+  listening(url: string): void;
+}
+
 const NOT_JSON = Symbol('not-json');
 const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
@@ -36,9 +45,9 @@ const CALLER = Symbol('caller');
  * response is one JSON body unless something must be sent before it (progress, logging, a question to the
  * client): then it upgrades to an SSE stream on the spot. A 2025 session works on any replica (SessionRegistry).
  */
-export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log: Logger): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
-  const exchange = new Exchange(gateway);
-  const sessions = new SessionRegistry(gateway, exchange, options.sessionIdleMs ?? 30 * 60_000, log);
+export async function serveHttp(services: HttpFrontServices, options: HttpFrontOptions, log: Logger): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
+  const exchange = new Exchange(services);
+  const sessions = new SessionRegistry(services, exchange, options.sessionIdleMs ?? 30 * 60_000, log);
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
   let guard: HttpGuard | undefined;
 
@@ -88,7 +97,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   });
 
   app.get('/healthz', async (_request, reply) => {
-    const health = gateway.health();
+    const health = services.health();
     return reply.code(health.ok ? 200 : 503).send(health);
   });
 
@@ -272,19 +281,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
     return found;
   }
 
-  await registerApproverRoutes(app, {
-    approvals: gateway.approvals,
-    kernel: gateway.kernel,
-    toolFacts: gateway.toolFacts,
-    host: options.host,
-    apiKeys: options.apiKeys,
-    anonymous: options.anonymous,
-    dataDir: gateway.config.dataDir,
-    signingKey: gateway.config.approvals.signingKey,
-    publicUrl: gateway.config.approvals.publicUrl,
-    pageUrl: gateway.approvalLinks.url,
-    log,
-  });
+  await registerApproverRoutes(app, { ...services.approver, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous, log });
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = Number(new URL(address).port);
@@ -292,7 +289,7 @@ export async function serveHttp(gateway: Gateway, options: HttpFrontOptions, log
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
   // Approval links point here unless approvals.publicUrl says otherwise (the port may have been 0).
-  gateway.useHttpAddress(url);
+  services.listening(url);
   return {
     url,
     app,

@@ -7,7 +7,6 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Caller } from '../protocol/call.ts';
 import type { Exchange } from './exchange.ts';
-import type { Gateway } from '../runtime/gateway.ts';
 import { askedBy, ClientSession } from './session.ts';
 
 /** A 2025 (Mcp-Session-Id) session as one replica holds it. */
@@ -43,6 +42,13 @@ type ReplicaRequest =
   | { op: 'holds'; session: string }
   | { op: 'end'; session: string };
 
+/** What the registry needs of the core: the state and bus shared with the other replicas, and this replica's id. */
+export interface SessionRegistryServices {
+  store: Store;
+  bus: Bus;
+  nodeId: string;
+}
+
 export const replicaSessionsSubject = (replica: string): string => `gh.replica.${replica}.sessions`;
 
 const recordKey = (id: string) => `session:${id}`;
@@ -76,13 +82,12 @@ export class SessionRegistry {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly gateway: Gateway,
+    services: SessionRegistryServices,
     private readonly exchange: Exchange,
     private readonly idleMs: number,
     private readonly log: Logger,
   ) {
-    ({ store: this.store, bus: this.bus } = gateway.shared);
-    this.node = gateway.nodeId;
+    ({ store: this.store, bus: this.bus, nodeId: this.node } = services);
     const sweepMs = Math.min(idleMs, 60_000);
     this.refreshMs = Math.min(60_000, idleMs / 4);
     // The record outlives its last refresh by the idle time. A copy's slot outlives the copy: a copy is dropped
@@ -204,7 +209,7 @@ export class SessionRegistry {
   private track(session: ClientSession, slot: number): LegacyHttpSession {
     const entry: LegacyHttpSession = { session, inflight: new Map(), stream: undefined, slot, written: Date.now(), writing: Promise.resolve(), storedLevel: session.logLevel };
     this.local.set(session.id, entry);
-    this.gateway.addSession(session);
+    this.exchange.opened(session);
     this.relayPushes(entry);
     return entry;
   }
@@ -324,7 +329,7 @@ export class SessionRegistry {
   /** Forgets this replica's copy: what runs in it is cancelled, its stream closed. The Store is left alone. */
   private drop(entry: LegacyHttpSession, reason: string): void {
     if (this.local.get(entry.session.id) === entry) this.local.delete(entry.session.id);
-    this.gateway.removeSession(entry.session);
+    this.exchange.closed(entry.session);
     for (const controller of entry.inflight.values()) controller.abort(reason);
     entry.session.outgoing.failAll(reason);
     entry.session.push = undefined;

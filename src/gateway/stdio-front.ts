@@ -8,8 +8,7 @@ import { MAX_NESTING_DEPTH, nestedDeeperThan, tooDeep } from '../protocol/nestin
 import { LineBatcher } from '../protocol/line-batcher.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from '../protocol/call.ts';
-import type { Gateway } from '../runtime/gateway.ts';
-import { Exchange } from './exchange.ts';
+import { Exchange, type ExchangeServices } from './exchange.ts';
 import { ClientSession } from './session.ts';
 
 export interface StdioFrontOptions {
@@ -24,8 +23,8 @@ export interface StdioFrontOptions {
  * concurrently; a request carrying the 2026-07-28 envelope is served statelessly, anything else in the one
  * legacy session of this connection. Bad lines get a JSON-RPC error and the connection stays up.
  */
-export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Logger): { closed: Promise<void> } {
-  const exchange = new Exchange(gateway);
+export function serveStdio(services: ExchangeServices, options: StdioFrontOptions, log: Logger): { closed: Promise<void> } {
+  const exchange = new Exchange(services);
   const session = new ClientSession('stdio', 'legacy', options.caller, LEGACY_PROTOCOL_VERSIONS[0]);
   const inflight = new Map<string | number, AbortController>();
   const output = new LineBatcher((text) => {
@@ -33,7 +32,7 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
   });
   const write = (message: JsonRpcMessage) => output.push(JSON.stringify(message));
   session.push = write;
-  gateway.addSession(session);
+  exchange.opened(session);
 
   // A line over the limit is skipped as it passes, and answered: by the request's id when it can be read.
   const lines = new LineSplitter(options.maxMessageBytes, (line) => {
@@ -101,7 +100,7 @@ export function serveStdio(gateway: Gateway, options: StdioFrontOptions, log: Lo
     const end = () => {
       for (const controller of inflight.values()) controller.abort('the client disconnected');
       session.outgoing.failAll('the client disconnected');
-      gateway.removeSession(session);
+      exchange.closed(session);
       resolve();
     };
     options.input.once('end', end);

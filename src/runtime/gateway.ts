@@ -21,6 +21,8 @@ import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
+import type { ExchangeServices } from '../gateway/exchange.ts';
+import type { HttpFrontServices } from '../gateway/http-front.ts';
 import { GovernedRequests } from '../gateway/governed-requests.ts';
 import { UpstreamDirectory } from '../call/upstream-directory.ts';
 import { ResourceSubscriptions } from '../gateway/resource-subscriptions.ts';
@@ -77,7 +79,8 @@ const HOLD_PROGRESS_EVERY_MS = 10_000;
 
 /**
  * The gateway core, assembled from ports: catalog, kernel, approvals, scheduler, executor and the dispatcher
- * the fronts talk to. It knows no transport and no concrete adapter.
+ * the fronts talk to. It knows no transport and no concrete adapter. The fronts never see it: each gets the
+ * services it uses (`stdioServices()`, `httpServices()`).
  */
 export class Gateway {
   readonly kernel: Kernel;
@@ -190,12 +193,45 @@ export class Gateway {
     });
   }
 
+  /** What the stdio front uses, and every front through its Exchange. */
+  stdioServices(): ExchangeServices {
+    return {
+      dispatcher: this.dispatcher,
+      sessions: { add: (session) => this.sessions.add(session), remove: (session) => this.removeSession(session) },
+      notifyUpstreams: (method) => {
+        for (const upstream of this.directory.all()) void upstream.notify(method);
+      },
+    };
+  }
+
+  /** What the HTTP front uses: besides a front's, the state its 2025 sessions share, `/healthz`, and the approver's API. */
+  httpServices(): HttpFrontServices {
+    const { approvals, dataDir } = this.config;
+    return {
+      ...this.stdioServices(),
+      bus: this.ports.bus,
+      store: this.ports.store,
+      nodeId: this.nodeId,
+      health: () => this.health(),
+      listening: (url) => this.useHttpAddress(url),
+      approver: {
+        approvals: this.approvals,
+        kernel: this.kernel,
+        toolFacts: this.toolFacts,
+        pageUrl: this.approvalLinks.url,
+        dataDir,
+        signingKey: approvals.signingKey,
+        publicUrl: approvals.publicUrl,
+      },
+    };
+  }
+
   /**
    * What `/healthz` answers: ok while calls can be served (the audit trail's last write succeeded and it accepts
    * calls, and in distributed mode NATS and Redis are up), with each upstream's state and, in distributed mode, the
    * links and the live workers per pool.
    */
-  health(): { ok: boolean } & Record<string, unknown> {
+  private health(): { ok: boolean } & Record<string, unknown> {
     const links = this.ports.links?.();
     const upstreams = Object.fromEntries(this.directory.all().map((u) => [u.name, u.state]));
     const audit = this.audit;
@@ -206,7 +242,7 @@ export class Gateway {
    * Tells the gateway where its HTTP front listens (`http://host:port`), for approval links when there is no
    * `approvals.publicUrl`; the configured `listen.http` serves until then.
    */
-  useHttpAddress(url: string): void {
+  private useHttpAddress(url: string): void {
     // A wildcard bind is no address a browser can open: the page is on this machine's loopback too.
     this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '').replace(/^http:\/\/(0\.0\.0\.0|\[::\]):/, 'http://localhost:');
   }
@@ -228,7 +264,7 @@ export class Gateway {
   }
 
   /** The live catalog's facts of a namespaced tool (`<server>__<tool>`): what the kernel decides its calls on. */
-  toolFacts = (call: Pick<DecisionInput, 'tool' | 'server' | 'kind'>): ToolFacts | undefined =>
+  private readonly toolFacts = (call: Pick<DecisionInput, 'tool' | 'server' | 'kind'>): ToolFacts | undefined =>
     call.kind ? (this.directory.get(call.server) ? this.catalog.upstreamFacts(call.server) : undefined) : this.catalog.entries().find((e) => e.id === call.tool)?.facts;
 
   /** Records the catalog's tool facts for the CLI; a failure costs only that record, so it is logged, not thrown. */
@@ -294,16 +330,7 @@ export class Gateway {
     }
   }
 
-  /** The bus and state shared with the other replicas (this process's own in embedded mode). */
-  get shared(): Pick<GatewayPorts, 'bus' | 'store'> {
-    return this.ports;
-  }
-
-  addSession(session: ClientSession): void {
-    this.sessions.add(session);
-  }
-
-  removeSession(session: ClientSession): void {
+  private removeSession(session: ClientSession): void {
     this.sessions.delete(session);
     for (const { uri, upstream } of this.subscriptions.dropSession(session)) {
       upstream.request('resources/unsubscribe', { uri }, { timeoutMs: 10_000 }).catch(() => undefined);
@@ -314,7 +341,7 @@ export class Gateway {
    * Sends a notification to every session that can receive one outside a request. A session whose stream another
    * replica holds is skipped: that replica sees the same event and tells it.
    */
-  broadcast(message: JsonRpcNotification, filter: (session: ClientSession) => boolean = () => true): void {
+  private broadcast(message: JsonRpcNotification, filter: (session: ClientSession) => boolean = () => true): void {
     for (const session of this.sessions) if (session.push && !session.relayed && filter(session)) session.push(message);
   }
 

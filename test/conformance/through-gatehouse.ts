@@ -64,7 +64,7 @@ export async function startGatehouse(upstreams: Record<string, UpstreamSpec & { 
   const log = createLogger(config.log.level);
   const gateway = createEmbeddedGateway(config, log);
   const http = await serveHttp(
-    gateway,
+    gateway.httpServices(),
     {
       host: '127.0.0.1',
       port: 0,

@@ -43,7 +43,7 @@ async function startReplica(nats: NatsServer, redis: RedisServer): Promise<Repli
   await gateway.start();
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
-    gateway,
+    gateway.httpServices(),
     { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: [], anonymous: { principal: 'tester', tenant: 'default' } },
     silentLogger,
   );

@@ -76,7 +76,7 @@ export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'aud
   await gateway.start();
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
-    gateway,
+    gateway.httpServices(),
     { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
     options.log ?? silentLogger,
   );

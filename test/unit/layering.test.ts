@@ -73,6 +73,15 @@ describe('layering', () => {
     expect(offenders).toEqual([]);
   });
 
+  // The fronts and the approver's HTTP surface get the narrow services they use, built by the runtime; reaching
+  // for the assembled Gateway would make it a service locator again.
+  it('keeps the fronts and the API off the runtime: nothing under src/gateway/ or src/api/ imports src/runtime/', () => {
+    const offenders = [join(SRC, 'gateway'), join(SRC, 'api')]
+      .flatMap(sources)
+      .flatMap((file) => importsOf(file).filter((target) => target.startsWith(`${ROOTS}/`)).map((target) => `${relative(ROOT, file)} → ${relative(ROOT, target)}`));
+    expect(offenders).toEqual([]);
+  });
+
   it('reads imports as the check needs (an adapter import in a composition root is found)', () => {
     expect(importsOf(join(ROOTS, 'embedded.ts')).some((target) => target.startsWith(`${ADAPTERS}/`))).toBe(true);
   });

@@ -38,7 +38,7 @@ export async function runStart(argv: string[]): Promise<number> {
     const at = config.listen.http.lastIndexOf(':');
     const host = config.listen.http.slice(0, at).replace(/^\[|\]$/g, '');
     http = await serveHttp(
-      gateway,
+      gateway.httpServices(),
       {
         host,
         port: Number(config.listen.http.slice(at + 1)),
@@ -54,7 +54,7 @@ export async function runStart(argv: string[]): Promise<number> {
   if (http && !['127.0.0.1', 'localhost', '::1'].includes(new URL(http.url).hostname.replace(/^\[|\]$/g, '')) && !config.auth?.apiKeys.length) {
     log.warn(`listening on ${http.url} without auth.apiKeys: anyone who can reach this address can call every tool as ${caller.principal}`);
   }
-  const stdio = config.listen.stdio ? serveStdio(gateway, { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
+  const stdio = config.listen.stdio ? serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
   await gateway.start();
   process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
   // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.

@@ -51,7 +51,7 @@ export async function runWrap(argv: string[]): Promise<number> {
   // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
   await gateway.start();
   process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
-  const served = serveStdio(gateway, { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
+  const served = serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
   const stop = async () => {
     await gateway.stop();
     process.exit(0);
