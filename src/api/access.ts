@@ -1,5 +1,5 @@
 import type { Caller } from '../protocol/call.ts';
-import { HttpGuard } from '../gateway/http-guard.ts';
+import { HttpGuard } from './http-guard.ts';
 import type { SessionCookies } from './session-cookie.ts';
 
 export interface ApproverKeyConfig {

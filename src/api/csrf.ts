@@ -1,4 +1,4 @@
-import { isSignatureOf, signatureOf } from './secret-key.ts';
+import { isSignatureOf, signatureOf } from '../approvals/signing.ts';
 
 /**
  * CSRF tokens for the approval forms: HMAC(server key, session ‖ purpose), where the purpose names the approval

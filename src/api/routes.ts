@@ -12,7 +12,7 @@ import type { StatedCall } from '../kernel/authoring/call.ts';
 import type { ApproverContext } from './context.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
-import { dataDirSecret, deriveKey } from './secret-key.ts';
+import { dataDirSecret, deriveKey } from '../approvals/signing.ts';
 import { SessionCookies } from './session-cookie.ts';
 
 /** What the approver routes need of the core, and the core's settings they follow. */

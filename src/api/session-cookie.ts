@@ -1,4 +1,4 @@
-import { isSignatureOf, signatureOf } from './secret-key.ts';
+import { isSignatureOf, signatureOf } from '../approvals/signing.ts';
 
 export interface ApproverSession {
   principal: string;

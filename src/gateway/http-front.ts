@@ -10,7 +10,7 @@ import type { Caller } from '../protocol/call.ts';
 import { Exchange, type ExchangeServices } from './exchange.ts';
 import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
-import { HttpGuard, type HttpGuardOptions } from './http-guard.ts';
+import { HttpGuard, type HttpGuardOptions } from '../api/http-guard.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';

@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Clock } from '../ports.ts';
 import type { Logger } from '../log.ts';
-import type { AuditTrail } from '../audit/trail.ts';
+import type { AuditEvent } from '../protocol/audit-record.ts';
 import type { Kernel } from './kernel.ts';
 import type { PolicyBundle } from './bundle.ts';
 
@@ -17,7 +17,8 @@ export interface PolicyReloaderDeps {
   paths: readonly string[];
   load(paths: readonly string[]): PolicyBundle;
   kernel: Kernel;
-  audit: Pick<AuditTrail, 'record'>;
+  /** Where `policy.reloaded` and `policy.reload_refused` go (the audit trail). */
+  audit: { record(event: AuditEvent): void };
   clock: Clock;
   log: Logger;
   /** Called after a new bundle is in place (what clients may list can have changed). */

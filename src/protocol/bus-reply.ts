@@ -1,4 +1,5 @@
-import type { BusResponder } from '../ports.ts';
+/** What answers a request on the bus (the Bus port's BusResponder). */
+type Responder = (body: unknown, subject: string) => Promise<unknown>;
 import { ERROR_CATALOGUE, asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
 
 /**
@@ -7,7 +8,7 @@ import { ERROR_CATALOGUE, asGatewayError, GatewayError, type ErrorCode } from '.
  */
 export type BusReply = { ok: unknown } | { error: { code: string; message: string; data?: Record<string, unknown> } };
 
-export async function answer(handler: BusResponder, body: unknown, subject: string): Promise<BusReply> {
+export async function answer(handler: Responder, body: unknown, subject: string): Promise<BusReply> {
   try {
     return { ok: (await handler(body, subject)) ?? null };
   } catch (err) {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ApproverAccess } from '../../src/api/access.ts';
 import { CsrfTokens, fromThisServer } from '../../src/api/csrf.ts';
 import { escapeHtml, html } from '../../src/api/html.ts';
-import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/api/secret-key.ts';
+import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../src/approvals/signing.ts';
 import { SessionCookies } from '../../src/api/session-cookie.ts';
 import { relative } from '../../src/api/views.ts';
 import { noticeOf } from '../../src/approvals/notifications.ts';

@@ -65,6 +65,38 @@ function crossFolderCycles(graph: ReadonlyMap<string, readonly string[]>): strin
   return found.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }
 
+/**
+ * The README's code map, as imports: what each folder (or top-level file) may import besides itself. Lower layers
+ * first; `runtime` and `cli` assemble and drive everything, and only `runtime` picks adapters.
+ */
+const BASE = ['src/errors.ts', 'src/log.ts', 'src/protocol'];
+const CORE = [...BASE, 'src/ports.ts'];
+const ADAPTER = [...CORE];
+const CODE_MAP: Record<string, readonly string[]> = {
+  'src/errors.ts': [],
+  'src/protocol': ['src/errors.ts'],
+  'src/log.ts': ['src/enforcement'],
+  'src/ports.ts': ['src/errors.ts', 'src/protocol'],
+  'src/config': [...BASE, 'src/kernel', 'src/audit'],
+  'src/kernel': [...CORE, 'src/config', 'src/enforcement'],
+  'src/enforcement': [...CORE, 'src/kernel'],
+  'src/audit': [...CORE, 'src/kernel', 'src/enforcement'],
+  'src/scheduler': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit'],
+  'src/approvals': [...CORE, 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler'],
+  'src/call': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals'],
+  'src/api': [...CORE, 'src/kernel', 'src/approvals', 'src/call'],
+  'src/gateway': [...CORE, 'src/kernel', 'src/enforcement', 'src/approvals', 'src/call', 'src/api'],
+  'src/worker': CORE,
+  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http'],
+  'src/cli': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/runtime'],
+  'adapters/memory': ADAPTER,
+  'adapters/file': [...ADAPTER, 'adapters/memory'],
+  'adapters/mcp': ADAPTER,
+  'adapters/nats': ADAPTER,
+  'adapters/redis': ADAPTER,
+  'adapters/http': ADAPTER,
+};
+
 describe('layering', () => {
   it('keeps adapters out of the core: only the composition roots in src/runtime import them', () => {
     const offenders = sources(SRC)
@@ -106,6 +138,19 @@ describe('layering', () => {
   it('has no import cycle that spans files of two folders (src/ and adapters/, type-only imports included)', () => {
     const graph = new Map([...sources(SRC), ...sources(ADAPTERS)].map((file) => [relative(ROOT, file), importsOf(file).map((target) => relative(ROOT, target))]));
     expect(crossFolderCycles(graph)).toEqual([]);
+  });
+
+  it('keeps every folder to what the README code map says it may import', () => {
+    const offenders = [...sources(SRC), ...sources(ADAPTERS)].flatMap((file) => {
+      const from = folderOf(relative(ROOT, file));
+      const allowed = CODE_MAP[from];
+      if (!allowed) return [`${from} is not in the code map`];
+      return importsOf(file)
+        .map((target) => relative(ROOT, target))
+        .filter((target) => !target.startsWith('node_modules') && folderOf(target) !== from && !allowed.includes(folderOf(target)))
+        .map((target) => `${relative(ROOT, file)} → ${target}`);
+    });
+    expect(offenders).toEqual([]);
   });
 
   it('finds a cycle between folders, and lets one within a folder be (the cycle check itself)', () => {

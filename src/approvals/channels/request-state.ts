@@ -1,4 +1,4 @@
-import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../../api/secret-key.ts';
+import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../signing.ts';
 
 /**
  * What a 2026-07-28 client carries between the `input_required` answer and its retry. Signed, not encrypted: the
