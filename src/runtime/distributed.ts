@@ -19,7 +19,7 @@ import type { Logger } from '../log.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
-import { Gateway } from './gateway.ts';
+import { Gateway, type GatewayOptions } from './gateway.ts';
 import { PoolUpstream } from '../scheduler/pool-upstream.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
@@ -52,7 +52,7 @@ export function connectBus(config: GatehouseConfig, name: string, log: Logger): 
 }
 
 /** A gateway replica: stateless itself, so any number can serve behind a load balancer. */
-export async function createDistributedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies)): Promise<Gateway> {
+export async function createDistributedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies), options: GatewayOptions = {}): Promise<Gateway> {
   const [redis, nats] = [redisOf(config), natsOf(config)];
   const opened: { close(): Promise<void> }[] = [];
   try {
@@ -87,6 +87,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
       },
       log,
+      options,
     );
     return gateway;
   } catch (err) {

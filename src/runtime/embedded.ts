@@ -17,7 +17,7 @@ import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
-import { Gateway } from './gateway.ts';
+import { Gateway, type GatewayOptions } from './gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
@@ -40,7 +40,7 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  * `clock` is the gateway's sense of time (approval expiry, run timeouts, audit times): tests pass one they can move
  * forward, rather than waiting out a lifetime.
  */
-export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } = {}): Gateway {
+export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
   return new Gateway(
     config,
@@ -59,6 +59,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
     },
     log,
+    options.approveCommand ? { approveCommand: options.approveCommand } : {},
   );
 }
 

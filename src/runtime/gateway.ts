@@ -77,6 +77,16 @@ export interface GatewayPorts {
 const APPROVAL_SWEEP_MS = 30_000;
 const HOLD_PROGRESS_EVERY_MS = 10_000;
 
+/** How the process that runs the gateway wants it to speak to its user. */
+export interface GatewayOptions {
+  /**
+   * The command line that approves approval `id`, as the user runs the CLI from where they are (`start` and `wrap`
+   * pass it: `./bin/gatehouse.js approvals approve <id>` in a clone). Default: `gatehouse approvals approve <id>
+   * --data-dir <dataDir>`.
+   */
+  approveCommand?(id: string): string;
+}
+
 /**
  * The gateway core, assembled from ports: catalog, kernel, approvals, scheduler, executor and the dispatcher
  * the fronts talk to. It knows no transport and no concrete adapter. The fronts never see it: each gets the
@@ -115,6 +125,7 @@ export class Gateway {
     bundle: PolicyBundle,
     private readonly ports: GatewayPorts,
     private readonly log: Logger,
+    private readonly options: GatewayOptions = {},
   ) {
     const nodeId = this.nodeId;
     this.kernel = new Kernel(bundle);
@@ -258,7 +269,8 @@ export class Gateway {
     };
     const hint = (id: string): string => {
       const page = url(id);
-      return `Approve it ${page ? `at ${page} or ` : ''}with \`gatehouse approvals approve ${id} --data-dir ${dataDir}\`.`;
+      const command = this.options.approveCommand?.(id) ?? `gatehouse approvals approve ${id} --data-dir ${dataDir}`;
+      return `Approve it ${page ? `at ${page} or ` : ''}with \`${command}\`.`;
     };
     return { url, hint };
   }

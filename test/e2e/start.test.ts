@@ -20,6 +20,9 @@ describe('gatehouse start', () => {
       expect(JSON.stringify(read.content)).toContain('Hello from the Gatehouse demo');
       const write = await client.callTool({ name: 'notes__write_note', arguments: { name: 'x', body: 'y' } });
       expect(JSON.stringify(write.content)).toContain('GH_ERR_APPROVAL_PENDING');
+      // The hint names the CLI as it runs from here (the clone's script, not a `gatehouse` the PATH lacks); the config
+      // is the ./gatehouse.yaml it finds by itself, so no --data-dir.
+      expect(JSON.stringify(write.content)).toMatch(/bin\/gatehouse\.js approvals approve apr_[0-9A-Z]+`/);
       await client.close();
     } finally {
       await started.stop();

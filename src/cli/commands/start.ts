@@ -31,7 +31,12 @@ export async function runStart(argv: string[]): Promise<number> {
   const config = withListenOverride(loaded.config, flag(args, 'listen'));
   const log = createLogger(config.log.level);
   // Distributed mode's adapters (NATS, Redis, protobuf) load only when used: embedded mode stays lean.
-  const gateway = config.mode === 'distributed' ? await (await import('../../runtime/distributed.ts')).createDistributedGateway(config, log) : createEmbeddedGateway(config, log);
+  // The approval hint names the CLI as the user runs it from here, with the config it found.
+  const approveCommand = (id: string) => `${selfCommand()} approvals approve ${id}${configFlag(file)}`;
+  const gateway =
+    config.mode === 'distributed'
+      ? await (await import('../../runtime/distributed.ts')).createDistributedGateway(config, log, undefined, { approveCommand })
+      : createEmbeddedGateway(config, log, { approveCommand });
   const caller = localCaller();
   let http: Awaited<ReturnType<typeof serveHttp>> | undefined;
   if (config.listen.http) {

@@ -9,6 +9,7 @@ import { flag, parseArgs, usage } from '../args.ts';
 import { defaultWrapDataDir } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { upstreamNameFor } from '../upstream-name.ts';
+import { selfCommand } from '../self-command.ts';
 
 export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
 
@@ -47,7 +48,7 @@ export async function runWrap(argv: string[]): Promise<number> {
     policies: [resolve(flag(args, 'policy') ?? BUNDLED_DEFAULT_POLICY)],
     upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: DEFAULT_UPSTREAM_TIMEOUT_MS } },
   });
-  const gateway = createEmbeddedGateway(config, log);
+  const gateway = createEmbeddedGateway(config, log, { approveCommand: (id) => `${selfCommand()} approvals approve ${id} --data-dir ${config.dataDir}` });
   // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
   await gateway.start();
   process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
