@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +136,27 @@ describe('FileAuditStore: the recorded head', () => {
     writeFileSync(chainFile(dir), lines.join('\n'));
     const head = { seq: 2, hash: records[1].hash };
     await expect(store.append('t', head, chainEvents(head, [event('c')]))).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+    await store.close();
+  });
+
+  it('follows a chain file replaced by a rename: appends land in the file the path names, and a shorter copy is a cut', async () => {
+    const dir = freshDir();
+    const store = new FileAuditStore(dir);
+    const writer = new ChainWriter(store);
+    await writer.write(new Map([['t', [event('a'), event('b')]]]));
+    // The same records in a new file (a restore, an editor's save): the held file is not the chain any more.
+    const replace = (content: string) => {
+      writeFileSync(`${chainFile(dir)}.new`, content);
+      renameSync(`${chainFile(dir)}.new`, chainFile(dir));
+    };
+    replace(readFileSync(chainFile(dir), 'utf8'));
+    await writer.write(new Map([['t', [event('c')]]]));
+    const records = await collect(store);
+    expect(records.map((r) => r.type)).toEqual(['a', 'b', 'c']);
+    expect((await verifyChain('t', records)).ok).toBe(true);
+    // A new file without the newest record is a cut like any other.
+    replace(readFileSync(chainFile(dir), 'utf8').split('\n').slice(0, 2).map((l) => l + '\n').join(''));
+    await expect(writer.write(new Map([['t', [event('d')]]]))).rejects.toMatchObject({ cause: { code: 'GH_ERR_AUDIT_TRUNCATED' } });
     await store.close();
   });
 
