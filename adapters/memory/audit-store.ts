@@ -50,7 +50,9 @@ interface Position {
  * the chain head first, so the gateway and the CLI in another process can both append without forking a chain.
  *
  * The store remembers where it left each chain and checks, before every append, that the file still ends there
- * (or that another writer continued it): a chain whose newest records were removed is refused with
+ * (or that another writer continued it). It keeps the file open, so when nobody else touched it the check is a
+ * stat and a read of the newest record, and a small batch one write(2), with no trip through the thread pool
+ * (HeldChainFile). A chain whose newest records were removed is refused with
  * GH_ERR_AUDIT_TRUNCATED, never appended to. `<tenant>.head` keeps the head apart from the chain, written
  * atomically once the records it names are as durable as `fsync` makes them, and a chain is checked against it on
  * first use. Bytes after the last whole record (a write cut short by a crash or a full disk) are moved aside to
