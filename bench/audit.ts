@@ -11,7 +11,8 @@
  * dispatch barrier at concurrency 1 (bench/audit-barrier.ts), then the parts alone: one fsync of a chain file after a small append, and one atomic write of the head file. Last, what
  * a start reads for `outcome unknown` records: a long chain after a clean stop, and a crashed run of
  * BENCH_AUDIT_RUN records (100,000).
- * Env: BENCH_AUDIT_BATCHES (300 per variant and round), BENCH_AUDIT_RECORDS (16), BENCH_ROUNDS (3).
+ * Env: BENCH_AUDIT_BATCHES (300 per variant and round), BENCH_AUDIT_RECORDS (16), BENCH_ROUNDS (3), BENCH_AUDIT_CALLS
+ * (3,000 calls per variant and round of the barrier).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
