@@ -3,35 +3,38 @@
  * run. Every variant writes the same batches (BENCH_AUDIT_RECORDS records each, about what the trail gathers in its
  * 20 ms at a few hundred calls/s) one after the other, through the chain writer, to a fresh chain on this machine's
  * disk (os.tmpdir()):
- *   baseline    the records chained and appended with one appendFile, nothing else (the bare write)
+ *   appendFile  the records chained and appended with one appendFile through the thread pool, nothing else
+ *   write       the same with one write(2) on a file held open: the floor (bench/bare-writers.ts)
  *   off/batch/always  FileAuditStore with that mode: the lock, the check that the file still ends where the store
  *                     left it, the head file, and the fsyncs the mode makes
  * Rounds are interleaved, the order rotated each round, and each figure is the median over rounds. Then the
- * parts alone: one fsync of a chain file after a small append, and one atomic write of the head file. Last, what
+ * dispatch barrier at concurrency 1 (bench/audit-barrier.ts), then the parts alone: one fsync of a chain file after a small append, and one atomic write of the head file. Last, what
  * a start reads for `outcome unknown` records: a long chain after a clean stop, and a crashed run of
  * BENCH_AUDIT_RUN records (100,000).
- * Env: BENCH_AUDIT_BATCHES (300 per variant and round), BENCH_AUDIT_RECORDS (16), BENCH_ROUNDS (3).
+ * Env: BENCH_AUDIT_BATCHES (300 per variant and round), BENCH_AUDIT_RECORDS (16), BENCH_ROUNDS (3), BENCH_AUDIT_CALLS
+ * (3,000 calls per variant and round of the barrier).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { appendFile, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileAuditStore } from '../adapters/file/audit-store.ts';
 import { writeFileAtomic } from '../adapters/file/atomic-file.ts';
-import { ChainWriter, type AuditWriter } from '../src/audit/chain-writer.ts';
-import { chainEvents, recordLine } from '../src/protocol/audit-chain.ts';
-import { GENESIS, type AuditEvent, type ChainHead } from '../src/protocol/audit-record.ts';
+import { ChainWriter } from '../src/audit/chain-writer.ts';
+import type { AuditEvent } from '../src/protocol/audit-record.ts';
 import type { AuditFsync } from '../src/ports.ts';
 import { median, percentile } from './stats.ts';
 import { scanForInDoubt } from '../src/audit/run-markers.ts';
+import { BareWriter } from './bare-writers.ts';
+import { printBarrierBench } from './audit-barrier.ts';
 
 const BATCHES = Number(process.env.BENCH_AUDIT_BATCHES ?? 300);
 const RECORDS = Number(process.env.BENCH_AUDIT_RECORDS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RUN = Number(process.env.BENCH_AUDIT_RUN ?? 100_000);
 
-type Variant = 'baseline' | AuditFsync;
-const VARIANTS: Variant[] = ['baseline', 'off', 'batch', 'always'];
+type Variant = 'appendFile' | 'write' | AuditFsync;
+const VARIANTS: Variant[] = ['appendFile', 'write', 'off', 'batch', 'always'];
 
 interface Figures {
   recordsPerSec: number;
@@ -40,35 +43,24 @@ interface Figures {
 }
 
 /** A decision-sized record: what a governed call writes most. */
-function events(batch: number): AuditEvent[] {
-  return Array.from({ length: RECORDS }, (_, i) => ({
+export function decisionEvent(jobId: string): AuditEvent {
+  return {
     tenant: 'default',
     at: Date.now(),
     type: 'job.decided',
     actor: 'kernel',
-    jobId: `01JBENCH${String(batch).padStart(8, '0')}${String(i).padStart(4, '0')}`,
+    jobId,
     data: { effect: 'allow', ruleIds: ['read-only-tools'], policySnapshot: 'sha256:' + 'ab'.repeat(32), reason: 'read-only tool', argsDigest: 'sha256:' + 'cd'.repeat(32) },
-  }));
+  };
 }
 
-/** The bare write: chain the events onto the head this writer keeps, one appendFile. */
-class BareWriter implements AuditWriter {
-  private head: ChainHead = GENESIS;
-  constructor(private readonly path: string) {}
-  async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
-    for (const events of batch.values()) {
-      const records = chainEvents(this.head, events);
-      await appendFile(this.path, records.map(recordLine).join('\n') + '\n');
-      const last = records[records.length - 1];
-      this.head = { seq: last.seq, hash: last.hash };
-    }
-  }
-  async close(): Promise<void> {}
+function events(batch: number): AuditEvent[] {
+  return Array.from({ length: RECORDS }, (_, i) => decisionEvent(`01JBENCH${String(batch).padStart(8, '0')}${String(i).padStart(4, '0')}`));
 }
 
 async function run(variant: Variant): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-audit-'));
-  const writer = variant === 'baseline' ? new BareWriter(join(dir, 'chain.jsonl')) : new ChainWriter(new FileAuditStore(dir, { fsync: variant }));
+  const writer = variant === 'appendFile' || variant === 'write' ? new BareWriter(join(dir, 'chain.jsonl'), variant) : new ChainWriter(new FileAuditStore(dir, { fsync: variant }));
   const batches = Array.from({ length: BATCHES }, (_, i) => new Map([['default', events(i)]]));
   const took: number[] = [];
   const started = performance.now();
@@ -112,16 +104,21 @@ export async function printAuditBench(): Promise<void> {
     for (const variant of VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length])) results.get(variant)!.push(await run(variant));
   }
   const summary = new Map([...results].map(([v, runs]) => [v, { recordsPerSec: median(runs.map((r) => r.recordsPerSec)), p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)) }]));
-  const base = summary.get('baseline')!;
+  const viaPool = summary.get('appendFile')!;
+  const floor = summary.get('write')!;
   const ms = (x: number) => `${x.toFixed(3)} ms`;
+  const labels: Record<Variant, string> = { appendFile: 'bare: chain + appendFile', write: 'bare: chain + write(2) on an open file', off: 'fsync: off', batch: 'fsync: batch', always: 'fsync: always' };
   console.log(`\n## Audit store: audit.fsync modes (${BATCHES} batches of ${RECORDS} records per run, median of ${ROUNDS} rounds, ${tmpdir()})\n`);
-  console.log('| variant | records/s | batches/s | p50 per batch | p99 per batch | p50 vs baseline |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| variant | records/s | batches/s | p50 per batch | p99 per batch | p50 vs appendFile | p50 vs write(2) |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const variant of VARIANTS) {
     const f = summary.get(variant)!;
-    const label = variant === 'baseline' ? 'baseline (chain + appendFile)' : `fsync: ${variant}`;
-    console.log(`| ${label} | ${Math.round(f.recordsPerSec).toLocaleString('en')} | ${Math.round(f.recordsPerSec / RECORDS).toLocaleString('en')} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${(f.p50Ms / base.p50Ms).toFixed(2)}× |`);
+    console.log(
+      `| ${labels[variant]} | ${Math.round(f.recordsPerSec).toLocaleString('en')} | ${Math.round(f.recordsPerSec / RECORDS).toLocaleString('en')} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ` +
+        `${(f.p50Ms / viaPool.p50Ms).toFixed(2)}× | ${(f.p50Ms / floor.p50Ms).toFixed(2)}× |`,
+    );
   }
+  await printBarrierBench(ROUNDS);
   const { fsyncUs, headUs } = await parts();
   console.log(`\nParts alone (p50 of 200): one fsync of a chain file after a 500-byte append ${fsyncUs.toFixed(0)} µs; one atomic head-file write (write + rename) ${headUs.toFixed(0)} µs.`);
   await printRestartScan();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
-import { appendFile, open, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AuditFsync, AuditStore, TornTail } from '../../src/ports.ts';
@@ -11,29 +11,19 @@ import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { ChainFile, linesBackward, readRange, tailOf } from './chain-file.ts';
+import { fileIo, type ChainFileIo } from './chain-file-io.ts';
+import { HeldChainFile } from './held-chain-file.ts';
+
+export type { ChainFileIo } from './chain-file-io.ts';
 
 /** `fsync: batch`: every batch written is fsynced within this many ms (group commit: one fsync covers them all). */
 export const BATCH_FSYNC_WINDOW_MS = 100;
 
-/** The file system calls that write a chain, apart so a test can fill the disk. */
-export interface ChainFileIo {
-  /** Appends the bytes, creating the file; rejects when they were not all written. */
-  append(path: string, data: Buffer): Promise<void>;
-  /** fsync of a file or a directory. */
-  sync(path: string): Promise<void>;
-}
-
-const fileIo: ChainFileIo = {
-  append: (path, data) => appendFile(path, data, { mode: 0o600 }),
-  sync: async (path) => {
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-};
+/**
+ * Batches up to this many bytes are written synchronously on the held file: a write(2) into the page cache takes
+ * microseconds. Larger ones go through the thread pool, so the event loop serves calls meanwhile.
+ */
+export const SYNC_APPEND_MAX_BYTES = 64 * 1024;
 
 export interface FileAuditStoreOptions {
   /** Default `batch`. */
@@ -51,6 +41,8 @@ interface Position {
   end: number;
   lastStart: number;
   head: ChainHead;
+  /** The bytes of `[lastStart, end)`: the newest record's line and its newline. */
+  last: Buffer;
 }
 
 /**
@@ -58,7 +50,9 @@ interface Position {
  * the chain head first, so the gateway and the CLI in another process can both append without forking a chain.
  *
  * The store remembers where it left each chain and checks, before every append, that the file still ends there
- * (or that another writer continued it): a chain whose newest records were removed is refused with
+ * (or that another writer continued it). It keeps the file open, so when nobody else touched it the check is a
+ * stat and a read of the newest record, and a small batch one write(2), with no trip through the thread pool
+ * (HeldChainFile). A chain whose newest records were removed is refused with
  * GH_ERR_AUDIT_TRUNCATED, never appended to. `<tenant>.head` keeps the head apart from the chain, written
  * atomically once the records it names are as durable as `fsync` makes them, and a chain is checked against it on
  * first use. Bytes after the last whole record (a write cut short by a crash or a full disk) are moved aside to
@@ -71,6 +65,11 @@ export class FileAuditStore implements AuditStore {
   private readonly fsync: AuditFsync;
   private readonly windowMs: number;
   private readonly positions = new Map<string, Position>();
+  /**
+   * Chain files kept open between appends, opened by `append` under the lock. Each is used only by synchronous
+   * calls, so closing one between turns of the event loop never cuts an operation short.
+   */
+  private readonly held = new Map<string, HeldChainFile>();
   /** Tenants whose last write here failed part-way: what follows their position is ours to drop. */
   private readonly failedWrites = new Set<string>();
   /** Tenants whose cut was logged, so a trail retrying every second logs it once. */
@@ -101,7 +100,7 @@ export class FileAuditStore implements AuditStore {
   async append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }> {
     const path = this.filePath(tenant);
     return withFileLock(`${path}.lock`, async () => {
-      let { at, size } = await this.position(tenant);
+      let { at, size } = this.unchanged(tenant) ?? (await this.reposition(tenant));
       if (size > at.end) at = await this.repair(tenant, at, size);
       if (at.head.seq !== expected.seq || at.head.hash !== expected.hash) return { ok: false as const, head: at.head };
       if (records.length > 0) await this.write(tenant, at, records);
@@ -167,6 +166,7 @@ export class FileAuditStore implements AuditStore {
     this.syncTimer = undefined;
     await this.syncDue();
     this.positions.clear();
+    for (const tenant of [...this.held.keys()]) this.release(tenant);
   }
 
   filePath(tenant: string): string {
@@ -175,6 +175,29 @@ export class FileAuditStore implements AuditStore {
 
   headPath(tenant: string): string {
     return join(this.dir, `${encodeURIComponent(tenant)}.head`);
+  }
+
+  /**
+   * The common case, checked without leaving the event loop's turn: the file this store holds open is still the
+   * chain's and ends in the record this store last wrote. Anything else takes the full check of `position`.
+   */
+  private unchanged(tenant: string): { at: Position; size: number } | undefined {
+    const known = this.positions.get(tenant);
+    const held = this.held.get(tenant);
+    if (!known || !held || !held.endsWith(this.filePath(tenant), known.end, known.last)) return undefined;
+    return { at: known, size: known.end };
+  }
+
+  /** The full check, on the file the path names now: the one held may have been replaced. */
+  private reposition(tenant: string): Promise<{ at: Position; size: number }> {
+    this.release(tenant);
+    return this.position(tenant);
+  }
+
+  private release(tenant: string): void {
+    const held = this.held.get(tenant);
+    this.held.delete(tenant);
+    held?.close();
   }
 
   /**
@@ -283,7 +306,14 @@ export class FileAuditStore implements AuditStore {
     const lines = records.map(recordLine);
     const data = Buffer.from(lines.join('\n') + '\n');
     try {
-      await this.io.append(path, data);
+      if (data.length <= SYNC_APPEND_MAX_BYTES) {
+        // Opened here, under the lock, once the chain was checked: never while another append of ours runs.
+        let held = this.held.get(tenant);
+        if (!held) this.held.set(tenant, (held = HeldChainFile.open(path)));
+        this.io.appendSync(held.fd, data);
+      } else {
+        await this.io.append(path, data);
+      }
       if (this.fsync === 'always') {
         await this.io.sync(path);
         // A new file's name must be durable too, once.
@@ -296,7 +326,9 @@ export class FileAuditStore implements AuditStore {
     }
     const last = records[records.length - 1];
     const end = at.end + data.length;
-    const next: Position = { end, lastStart: end - Buffer.byteLength(lines[lines.length - 1]) - 1, head: { seq: last.seq, hash: last.hash } };
+    const lastLength = Buffer.byteLength(lines[lines.length - 1]) + 1;
+    // A copy: a slice would keep the whole batch's buffer alive until the next append.
+    const next: Position = { end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
     this.positions.set(tenant, next);
     if (this.fsync === 'always') {
       this.writeHead(tenant, next.head);
@@ -363,9 +395,10 @@ export class FileAuditStore implements AuditStore {
   private async lastRecord(path: string, end: number): Promise<Position> {
     for await (const { line, start } of linesBackward(path, end)) {
       const record = parseLine(path, line, undefined, start);
-      return { end, lastStart: start, head: { seq: record.seq, hash: record.hash } };
+      // Re-encoded: a line that is not valid UTF-8 then never matches, and each append takes the full check.
+      return { end, lastStart: start, head: { seq: record.seq, hash: record.hash }, last: Buffer.from(line + '\n') };
     }
-    return { end, lastStart: 0, head: GENESIS };
+    return { end, lastStart: 0, head: GENESIS, last: Buffer.alloc(0) };
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { link, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../../src/errors.ts';
@@ -40,8 +40,12 @@ export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promi
   }
 }
 
+/** Random once per process, then counted: a token per lock without a call to the random source each time. */
+const nonce = randomBytes(6).toString('hex');
+let taken = 0;
+
 async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
-  const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
+  const token = `${process.pid} ${nonce}-${++taken}`;
   const started = Date.now();
   let wait = 1;
   for (;;) {
@@ -52,7 +56,7 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
       } catch (err) {
         // A full disk: an empty lock file would read as "being written" for STALE_AFTER_MS.
         closeSync(fd);
-        rmSync(lockPath, { force: true });
+        removeIfAny(lockPath);
         throw err;
       }
       closeSync(fd);
@@ -76,7 +80,16 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
     return await body();
   } finally {
     held.delete(token);
-    if (readIfExists(lockPath) === token) rmSync(lockPath, { force: true });
+    if (readIfExists(lockPath) === token) removeIfAny(lockPath);
+  }
+}
+
+/** unlink(2) alone: rmSync would stat the path first, on every lock. */
+function removeIfAny(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

@@ -43,9 +43,10 @@ interface Waiter {
 /**
  * The audit trail the core writes to. `record()` only buffers: what nobody waits for is written by a timer. What
  * must be on record before something happens (a job's decision, before the job is dispatched) is waited for with
- * `written()`, a group commit: the first waiter starts a write at once, and everyone who comes while it runs is
- * written together by the next one. One write at a time keeps each tenant's chain in order; a batch the writer
- * fails to store is kept and tried again, ahead of what was recorded since, so nothing is lost or reordered.
+ * `written()`, a group commit: the first waiter starts a write as soon as this turn of the event loop has taken in
+ * the calls that came with it (they share that write), and everyone who comes while it runs is written together
+ * by the next one. One write at a time keeps each tenant's chain in order; a batch the writer fails to store is
+ * kept and tried again, ahead of what was recorded since, so nothing is lost or reordered.
  */
 export class AuditTrail {
   private buffers = new Map<string, AuditEvent[]>();
@@ -56,6 +57,8 @@ export class AuditTrail {
   private flushTimer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
+  /** A write for waiters, due once this turn of the event loop has taken in every call that arrived with them. */
+  private due: NodeJS.Immediate | undefined;
   private writeStartedAt = 0;
   /** Events handed to the writer and not yet stored: still backlog until the write succeeds. */
   private inFlight = 0;
@@ -121,7 +124,7 @@ export class AuditTrail {
       this.waiters.push({ tenant, upTo, until: this.now() + this.writeTimeoutMs, resolve, reject });
       this.watch();
       // While writes fail, the retry timer tries again: a waiter does not hammer a broken disk.
-      if (!this.writing && this.failures === 0) void this.startWrite();
+      if (!this.writing && this.failures === 0) this.startSoon();
     });
   }
 
@@ -149,6 +152,17 @@ export class AuditTrail {
     await this.writer.close();
     if (this.backlog === 0) return;
     await this.lose();
+  }
+
+  /**
+   * Starts a write for waiters after the I/O of this turn of the event loop: an append that takes microseconds
+   * would otherwise end before the next request of the same turn is read, and each call would pay for its own.
+   */
+  private startSoon(): void {
+    this.due ??= setImmediate(() => {
+      this.due = undefined;
+      if (!this.writing && this.failures === 0 && this.buffers.size > 0) void this.startWrite();
+    });
   }
 
   private startWrite(): Promise<void> {
@@ -190,7 +204,7 @@ export class AuditTrail {
     if (this.waiters.length > 0) this.wake();
     if (this.buffers.size === 0) return;
     // Those who came while this write ran are written together, now; a failure is retried after a pause.
-    if (!failed && this.waiters.length > 0) void this.startWrite();
+    if (!failed && this.waiters.length > 0) this.startSoon();
     else this.schedule(failed ? this.retryMs() : this.flushIntervalMs);
   }
 
@@ -268,7 +282,8 @@ export class AuditTrail {
   private clearTimers(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.watchTimer) clearTimeout(this.watchTimer);
-    this.flushTimer = this.watchTimer = undefined;
+    if (this.due) clearImmediate(this.due);
+    this.flushTimer = this.watchTimer = this.due = undefined;
   }
 }
 

@@ -1,10 +1,10 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FileAuditStore, type ChainFileIo } from '../../adapters/file/audit-store.ts';
+import { FileAuditStore, SYNC_APPEND_MAX_BYTES, type ChainFileIo } from '../../adapters/file/audit-store.ts';
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/protocol/audit-record.ts';
@@ -78,31 +78,40 @@ describe('FileAuditStore: a torn tail', () => {
     await again.close();
   });
 
-  it('left by a full disk is repaired by the retry once space is back, and appends resume', async () => {
-    const dir = freshDir();
-    let full = false;
-    const io: Partial<ChainFileIo> = {
+  // Small batches are written synchronously on the held file, large ones through the thread pool: both can fail part-way.
+  const fillers = { 'a small batch': 0, 'a batch too large to write synchronously': SYNC_APPEND_MAX_BYTES };
+  for (const [label, padding] of Object.entries(fillers)) {
+    it(`left by a full disk (${label}) is repaired by the retry once space is back, and appends resume`, async () => {
+      const dir = freshDir();
+      let full = false;
       // A full disk takes the first part of a write, then refuses the rest.
-      append: async (path, data) => {
-        if (!full) return appendFile(path, data);
-        await appendFile(path, data.subarray(0, Math.floor(data.length / 2)));
-        throw enospc();
-      },
-    };
-    const store = new FileAuditStore(dir, { io });
-    const writer = new ChainWriter(store);
-    await writer.write(new Map([['t', [event('a')]]]));
-    full = true;
-    await expect(writer.write(new Map([['t', [event('b'), event('c')]]]))).rejects.toMatchObject({ failed: ['t'], cause: { code: 'GH_ERR_AUDIT_UNAVAILABLE', cause: { code: 'ENOSPC' } } });
-    // The trail retries the same batch a second later; by then the disk has room again.
-    full = false;
-    await writer.write(new Map([['t', [event('b'), event('c')]]]));
-    await writer.write(new Map([['t', [event('d')]]]));
-    const records = await collect(store);
-    expect(records.map((r) => r.type)).toEqual(['a', 'audit.repaired', 'b', 'c', 'd']);
-    expect((await verifyChain('t', records)).ok).toBe(true);
-    await store.close();
-  });
+      const half = (data: Buffer) => data.subarray(0, Math.floor(data.length / 2));
+      const io: Partial<ChainFileIo> = {
+        appendSync: (fd, data) => {
+          writeSync(fd, full ? half(data) : data);
+          if (full) throw enospc();
+        },
+        append: async (path, data) => {
+          await appendFile(path, full ? half(data) : data);
+          if (full) throw enospc();
+        },
+      };
+      const store = new FileAuditStore(dir, { io });
+      const writer = new ChainWriter(store);
+      const padded = (type: string): AuditEvent => ({ ...event(type), data: { n: type, pad: 'x'.repeat(padding) } });
+      await writer.write(new Map([['t', [padded('a')]]]));
+      full = true;
+      await expect(writer.write(new Map([['t', [padded('b'), padded('c')]]]))).rejects.toMatchObject({ failed: ['t'], cause: { code: 'GH_ERR_AUDIT_UNAVAILABLE', cause: { code: 'ENOSPC' } } });
+      // The trail retries the same batch a second later; by then the disk has room again.
+      full = false;
+      await writer.write(new Map([['t', [padded('b'), padded('c')]]]));
+      await writer.write(new Map([['t', [padded('d')]]]));
+      const records = await collect(store);
+      expect(records.map((r) => r.type)).toEqual(['a', 'audit.repaired', 'b', 'c', 'd']);
+      expect((await verifyChain('t', records)).ok).toBe(true);
+      await store.close();
+    });
+  }
 });
 
 describe('FileAuditStore: the recorded head', () => {
@@ -127,6 +136,27 @@ describe('FileAuditStore: the recorded head', () => {
     writeFileSync(chainFile(dir), lines.join('\n'));
     const head = { seq: 2, hash: records[1].hash };
     await expect(store.append('t', head, chainEvents(head, [event('c')]))).rejects.toMatchObject({ code: 'GH_ERR_AUDIT_TRUNCATED' });
+    await store.close();
+  });
+
+  it('follows a chain file replaced by a rename: appends land in the file the path names, and a shorter copy is a cut', async () => {
+    const dir = freshDir();
+    const store = new FileAuditStore(dir);
+    const writer = new ChainWriter(store);
+    await writer.write(new Map([['t', [event('a'), event('b')]]]));
+    // The same records in a new file (a restore, an editor's save): the held file is not the chain any more.
+    const replace = (content: string) => {
+      writeFileSync(`${chainFile(dir)}.new`, content);
+      renameSync(`${chainFile(dir)}.new`, chainFile(dir));
+    };
+    replace(readFileSync(chainFile(dir), 'utf8'));
+    await writer.write(new Map([['t', [event('c')]]]));
+    const records = await collect(store);
+    expect(records.map((r) => r.type)).toEqual(['a', 'b', 'c']);
+    expect((await verifyChain('t', records)).ok).toBe(true);
+    // A new file without the newest record is a cut like any other.
+    replace(readFileSync(chainFile(dir), 'utf8').split('\n').slice(0, 2).map((l) => l + '\n').join(''));
+    await expect(writer.write(new Map([['t', [event('d')]]]))).rejects.toMatchObject({ cause: { code: 'GH_ERR_AUDIT_TRUNCATED' } });
     await store.close();
   });
 
