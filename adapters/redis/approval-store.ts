@@ -57,14 +57,20 @@ export class RedisApprovalStore implements ApprovalStore {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.received(message);
     });
-    // ioredis subscribes again after a reconnect, but what was published in between is gone: tell the
+    // After a reconnect: subscribe again (ourselves, not ioredis's autoResubscribe, whose subscribe nobody awaits:
+    // a close during it was an unhandled rejection), then, since what was published in between is gone, tell the
     // listeners about every approval that can still change (they take repeats, as from the file store's poll).
-    subscriber.on('ready', () => void this.resync());
+    subscriber.on('ready', () => {
+      subscriber.subscribe(this.channel).then(
+        () => this.resync(),
+        () => undefined, // going down again: the next reconnect tries again
+      );
+    });
   }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisApprovalStore> {
     const redis = await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE');
-    const subscriber = redis.client.duplicate();
+    const subscriber = redis.client.duplicate({ autoResubscribe: false });
     subscriber.on('error', () => undefined); // reported by the commands of the main connection
     try {
       await subscriber.subscribe(`${redis.prefix}approvals:changes`);
