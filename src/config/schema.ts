@@ -221,6 +221,17 @@ export const configSchema = z.strictObject({
        * BATCH_FSYNC_WINDOW_MS (100 ms) of it, `off` never. Redis's own `appendfsync` decides in distributed mode.
        */
       fsync: z.enum(['always', 'batch', 'off']).default('batch'),
+      /**
+       * A signed `audit.checkpoint` record follows every record whose seq is a multiple of this, and one ends each
+       * chain at a clean shutdown (src/audit/checkpoint.ts). At least 2.
+       */
+      checkpointEvery: z.number().int().min(2).default(1_000),
+      /**
+       * The Ed25519 key checkpoints are signed with: a PEM private key, or a 32-byte seed in base64. Without it, a key
+       * created once in `<dataDir>/secrets/audit-signing.key`; in distributed mode, no checkpoints are written without it
+       * (every replica must sign with the one key a verifier holds).
+       */
+      signingKey: z.string().min(1).optional(),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
