@@ -3,6 +3,7 @@ import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
 import { RECORD_ARGUMENTS, type RecordArguments } from '../audit/recorded-input.ts';
+import { CheckpointKey } from '../audit/checkpoint.ts';
 import { humanMessages, unknownKey } from './problems.ts';
 
 /** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
@@ -231,7 +232,10 @@ export const configSchema = z.strictObject({
        * created once in `<dataDir>/secrets/audit-signing.key`; in distributed mode, no checkpoints are written without it
        * (every replica must sign with the one key a verifier holds).
        */
-      signingKey: z.string().min(1).optional(),
+      signingKey: z
+        .string()
+        .refine((text) => isCheckpointKey(text), 'expected an Ed25519 private key as PEM, or its 32-byte seed in base64')
+        .optional(),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -268,3 +272,12 @@ export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
 export const isNamespaced = (u: UpstreamConfig): boolean => u.namespace !== false;
 
 export const isStdioUpstream = (u: UpstreamConfig): u is StdioUpstreamConfig => 'command' in u;
+
+function isCheckpointKey(text: string): boolean {
+  try {
+    CheckpointKey.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
