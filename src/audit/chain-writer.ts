@@ -7,6 +7,8 @@ import { CHECKPOINT_TYPE, type CheckpointKey } from './checkpoint.ts';
 export interface AuditWriter {
   /** Resolves once every event is stored; rejects with none of a tenant's events stored past the failure. */
   write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void>;
+  /** At a clean close, once everything is written: signs what ends each chain written to (see `CheckpointOptions.atClose`). */
+  seal?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -15,7 +17,7 @@ export interface CheckpointOptions {
   every: number;
   /** The signing key, loaded on first need (reading or creating the data dir's key file is not free). */
   key: () => Promise<CheckpointKey>;
-  /** At `close`, also sign the head of each chain this writer appended to, unless a checkpoint already ends it. */
+  /** At `seal` (a clean close), sign the head of each chain this writer appended to, unless a checkpoint already ends it. */
   atClose: boolean;
   /** Milliseconds now, for the checkpoint's time. */
   now: () => number;
@@ -60,12 +62,12 @@ export class ChainWriter implements AuditWriter {
     if (failed.length > 0) throw Object.assign(new Error(`audit write failed for ${failed.join(', ')}: ${(firstError as Error)?.message}`), { failed, cause: firstError });
   }
 
-  async close(): Promise<void> {
-    try {
-      if (this.checkpoints?.atClose) for (const tenant of this.unsealed) await this.append(tenant, [], true);
-    } finally {
-      await this.store.close();
-    }
+  async seal(): Promise<void> {
+    if (this.checkpoints?.atClose) for (const tenant of this.unsealed) await this.append(tenant, [], true);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
   }
 
   /** Appends `events`; with `seal`, also a checkpoint over what then ends the chain, unless a checkpoint does. */

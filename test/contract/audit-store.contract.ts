@@ -124,8 +124,9 @@ export function runAuditStoreContract(name: string, makeStore: () => Promise<Aud
       await a.write(batch('a1', 'a2'));
       await b.write(batch('b1', 'b2')); // 3, its checkpoint, 5
       await a.write(batch('a3', 'a4')); // a's head is stale: re-chained onto 5
-      await a.close(); // signs what ends the chain
-      await b.close(); // finds the chain already signed: appends nothing
+      await a.seal(); // signs what ends the chain
+      await b.seal(); // finds the chain already signed: appends nothing
+      await Promise.all([a.close(), b.close()]);
       const store = await reopen();
       const records = await collect(store, 't');
       expect(records.map((r) => (r.type === CHECKPOINT_TYPE ? `CP${(r.data as { seq: number }).seq}` : r.type))).toEqual(['a1', 'a2', 'b1', 'CP3', 'b2', 'a3', 'CP6', 'a4', 'CP8']);

@@ -23,6 +23,7 @@ async function writeChain(dir: string, batches: number[], every: number, atClose
   for (const size of batches) {
     await writer.write(new Map([['default', Array.from({ length: size }, () => event(++i))]]));
   }
+  await writer.seal();
   await writer.close();
 }
 
