@@ -149,6 +149,10 @@ export class AuditTrail {
       if (this.backlog === 0 || this.now() >= until) break;
       await new Promise((r) => setTimeout(r, this.retryMs()));
     }
+    // Only a chain written whole gets its closing checkpoint; one that fails to sign loses no event, so it is said, not thrown.
+    if (this.backlog === 0 && this.writer.seal) {
+      await this.writer.seal().catch((err: unknown) => this.options.log?.error('could not write the closing audit checkpoint', { error: (err as Error)?.message }));
+    }
     await this.writer.close();
     if (this.backlog === 0) return;
     await this.lose();

@@ -2,6 +2,7 @@ import { GENESIS, type AuditRecord, type ChainHead } from '../protocol/audit-rec
 import { hashRecord } from '../protocol/audit-chain.ts';
 import { isGatewayError, type ErrorCode } from '../errors.ts';
 import type { AuditStore, TornTail } from '../ports.ts';
+import { CHECKPOINT_TYPE, checkpointProblem, type CheckpointPublicKey } from './checkpoint.ts';
 
 export interface VerifyReport {
   tenant: string;
@@ -20,11 +21,25 @@ export interface VerifyReport {
   recordedHead?: ChainHead;
   /** Bytes after the last whole record: a write cut short, which the store repairs; not an edit. */
   tornTail?: TornTail;
+  /** The signed checkpoints met (all of them verified when the report is ok and `checked`). */
+  checkpoints: CheckpointSummary;
+}
+
+export interface CheckpointSummary {
+  count: number;
+  /** Whether their signatures were checked: false when there was no key to check them with. */
+  checked: boolean;
+  /** The newest checkpoint that verifies: the record it covers, when it was signed, by which key. */
+  last?: { seq: number; hash: string; at: number; keyId: string };
+  /** Records after the record the newest checkpoint covers (the checkpoint included): not yet covered by a signature. */
+  uncovered: number;
 }
 
 export interface VerifyOptions {
   recordedHead?: ChainHead;
   tornTail?: TornTail;
+  /** The key checkpoints must be signed by; without it they are counted, not checked. */
+  checkpointKey?: CheckpointPublicKey;
 }
 
 /**
@@ -32,8 +47,9 @@ export interface VerifyOptions {
  * recorded head, when there is one, and passes through it.
  */
 export async function verifyChain(tenant: string, records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const { recordedHead, tornTail } = options;
-  const extra = { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}) };
+  const { recordedHead, tornTail, checkpointKey } = options;
+  const checkpoints: CheckpointSummary = { count: 0, checked: checkpointKey !== undefined, uncovered: 0 };
+  const extra = { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), checkpoints };
   let expectedSeq = GENESIS.seq + 1;
   let prev = GENESIS.hash;
   let count = 0;
@@ -53,6 +69,17 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
         }
         passedHead = true;
       }
+      if (record.type === CHECKPOINT_TYPE) {
+        checkpoints.count++;
+        if (checkpointKey) {
+          const problem = checkpointProblem(record, checkpointKey);
+          if (problem) return broken(tenant, count, { seq: record.seq, reason: problem }, extra);
+          const data = record.data as { seq: number; hash: string; at: number; keyId: string };
+          checkpoints.last = { seq: data.seq, hash: data.hash, at: data.at, keyId: data.keyId };
+          checkpoints.uncovered = 0;
+        }
+      }
+      checkpoints.uncovered++;
       prev = hash;
       expectedSeq++;
       count++;
@@ -71,15 +98,15 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
 }
 
 /** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
-export async function verifyStore(store: AuditStore, tenant: string): Promise<VerifyReport> {
+export async function verifyStore(store: AuditStore, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
   const [recordedHead, tornTail] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant)]);
-  return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}) });
+  return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), ...(checkpointKey ? { checkpointKey } : {}) });
 }
 
-function broken(tenant: string, records: number, brokenAt: NonNullable<VerifyReport['brokenAt']>, extra: Partial<VerifyReport>): VerifyReport {
+function broken(tenant: string, records: number, brokenAt: NonNullable<VerifyReport['brokenAt']>, extra: Partial<VerifyReport> & Pick<VerifyReport, 'checkpoints'>): VerifyReport {
   return { tenant, ok: false, code: 'GH_ERR_AUDIT_BROKEN', records, brokenAt, ...extra };
 }
 
-function cut(tenant: string, records: number, head: ChainHead, reason: string, extra: Partial<VerifyReport>): VerifyReport {
+function cut(tenant: string, records: number, head: ChainHead, reason: string, extra: Partial<VerifyReport> & Pick<VerifyReport, 'checkpoints'>): VerifyReport {
   return { tenant, ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', records, head, cut: { reason }, ...extra };
 }

@@ -3,6 +3,7 @@ import { durationMs } from './duration.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
 import { RECORD_ARGUMENTS, type RecordArguments } from '../audit/recorded-input.ts';
+import { CheckpointKey } from '../audit/checkpoint.ts';
 import { humanMessages, unknownKey } from './problems.ts';
 
 /** How long one upstream request may wait for its answer unless the config says otherwise (ms). */
@@ -221,6 +222,20 @@ export const configSchema = z.strictObject({
        * BATCH_FSYNC_WINDOW_MS (100 ms) of it, `off` never. Redis's own `appendfsync` decides in distributed mode.
        */
       fsync: z.enum(['always', 'batch', 'off']).default('batch'),
+      /**
+       * A signed `audit.checkpoint` record follows every record whose seq is a multiple of this, and one ends each
+       * chain at a clean shutdown (src/audit/checkpoint.ts). At least 2.
+       */
+      checkpointEvery: z.number().int().min(2).default(1_000),
+      /**
+       * The Ed25519 key checkpoints are signed with: a PEM private key, or a 32-byte seed in base64. Without it, a key
+       * created once in `<dataDir>/secrets/audit-signing.key`; in distributed mode, no checkpoints are written without it
+       * (every replica must sign with the one key a verifier holds).
+       */
+      signingKey: z
+        .string()
+        .refine((text) => isCheckpointKey(text), 'expected an Ed25519 private key as PEM, or its 32-byte seed in base64')
+        .optional(),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -257,3 +272,12 @@ export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
 export const isNamespaced = (u: UpstreamConfig): boolean => u.namespace !== false;
 
 export const isStdioUpstream = (u: UpstreamConfig): u is StdioUpstreamConfig => 'command' in u;
+
+function isCheckpointKey(text: string): boolean {
+  try {
+    CheckpointKey.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

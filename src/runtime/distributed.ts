@@ -26,6 +26,7 @@ import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { WorkerRegistry } from '../scheduler/worker-registry.ts';
 import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
+import { checkpointOptions } from './audit-signing.ts';
 
 /**
  * What JetStream keeps when `nats.jetstream` is on: the queues of the configured pools (`job.<pool>`), where a job
@@ -75,7 +76,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         bus,
         store,
         approvalStore,
-        auditWriter: new ChainWriter(auditStore),
+        auditWriter: new ChainWriter(auditStore, checkpointOptions(config, { atClose: true })),
         // Redis unreachable at shutdown: what could not be written stays on this replica's disk.
         auditSpill: spillToDataDir(config.dataDir),
         clock: systemClock,
@@ -132,7 +133,7 @@ async function openWithAudit<T extends { close(): Promise<void> }>(config: Gateh
     await store.close();
     throw err;
   }
-  const audit = new AuditTrail(new ChainWriter(auditStore), { flushIntervalMs: 0, spill: spillToDataDir(config.dataDir) });
+  const audit = new AuditTrail(new ChainWriter(auditStore, checkpointOptions(config, { atClose: false })), { flushIntervalMs: 0, spill: spillToDataDir(config.dataDir) });
   return {
     store,
     audit,

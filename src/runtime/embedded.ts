@@ -20,7 +20,8 @@ import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
 import { Gateway, type GatewayOptions } from './gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
-import { ChainWriter } from '../audit/chain-writer.ts';
+import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
+import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
@@ -49,7 +50,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore: new FileApprovalStore(config.dataDir),
-      auditWriter: new ChainWriter(chains),
+      auditWriter: new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() })),
       auditChains: chains,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
@@ -64,9 +65,9 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */
-export function openDataDir(dataDir: string, ttlMs: number): { approvals: ApprovalService; close(): Promise<void> } {
+export function openDataDir(dataDir: string, ttlMs: number, checkpoints?: CheckpointOptions): { approvals: ApprovalService; close(): Promise<void> } {
   const approvalStore = new FileApprovalStore(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
   return {
     approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
     close: async () => {
@@ -82,9 +83,9 @@ export function openAuditStore(dataDir: string): AuditStore {
 }
 
 /** The dead-letter queue of a data dir, and its audit trail, for `gatehouse dlq` while a gateway may run. */
-export function openDataDirDeadLetters(dataDir: string): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
+export function openDataDirDeadLetters(dataDir: string, checkpoints?: CheckpointOptions): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
   const ledger = new FileJobLedger(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir)), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
   return {
     ledger,
     audit,

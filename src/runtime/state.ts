@@ -7,12 +7,13 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import { openAuditStore, openDataDir, openDataDirDeadLetters } from './embedded.ts';
+import { checkpointOptions } from './audit-signing.ts';
 
 /** Loaded only in distributed mode: embedded mode never pays for the NATS, Redis and protobuf modules. */
 const distributed = () => import('./distributed.ts');
 
 export function openApprovalState(config: GatehouseConfig): Promise<{ approvals: ApprovalService; close(): Promise<void> }> {
-  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisApprovals(config)) : Promise.resolve(openDataDir(config.dataDir, config.approvals.ttl));
+  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisApprovals(config)) : Promise.resolve(openDataDir(config.dataDir, config.approvals.ttl, checkpointOptions(config, { atClose: false })));
 }
 
 export function openAuditState(config: GatehouseConfig): Promise<AuditStore> {
@@ -21,5 +22,5 @@ export function openAuditState(config: GatehouseConfig): Promise<AuditStore> {
 
 /** The dead-letter queue (`gatehouse dlq`), with the audit trail its changes are recorded in. */
 export function openDeadLetterState(config: GatehouseConfig): Promise<{ ledger: JobLedger; audit: AuditTrail; close(): Promise<void> }> {
-  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisDeadLetters(config)) : Promise.resolve(openDataDirDeadLetters(config.dataDir));
+  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisDeadLetters(config)) : Promise.resolve(openDataDirDeadLetters(config.dataDir, checkpointOptions(config, { atClose: false })));
 }

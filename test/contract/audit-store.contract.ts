@@ -3,6 +3,8 @@ import type { AuditStore } from '../../src/ports.ts';
 import { GENESIS, type AuditEvent } from '../../src/protocol/audit-record.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { verifyChain, verifyStore } from '../../src/audit/verify.ts';
+import { ChainWriter, type CheckpointOptions } from '../../src/audit/chain-writer.ts';
+import { CHECKPOINT_TYPE, CheckpointKey } from '../../src/audit/checkpoint.ts';
 
 const event = (type: string, tenant = 't'): AuditEvent => ({ tenant, at: 1, type, actor: 'a', data: { n: type } });
 
@@ -110,6 +112,26 @@ export function runAuditStoreContract(name: string, makeStore: () => Promise<Aud
       await store.append('t2', GENESIS, chainEvents(GENESIS, [event('b', 't2')]));
       expect(await store.tenants()).toEqual(['t1', 't2']);
       expect((await collect(store, 't2')).map((r) => r.type)).toEqual(['b']);
+      await store.close();
+    });
+
+    it('carries signed checkpoints written by two racing chain writers, each record at a multiple of N signed once', async () => {
+      const key = CheckpointKey.parse(Buffer.alloc(32, 9).toString('base64'));
+      const options: CheckpointOptions = { every: 3, key: async () => key, atClose: true, now: () => 1 };
+      const [storeA, storeB] = [await makeStore(), await reopen()];
+      const [a, b] = [new ChainWriter(storeA, options), new ChainWriter(storeB, options)];
+      const batch = (...types: string[]) => new Map([['t', types.map((type) => event(type))]]);
+      await a.write(batch('a1', 'a2'));
+      await b.write(batch('b1', 'b2')); // 3, its checkpoint, 5
+      await a.write(batch('a3', 'a4')); // a's head is stale: re-chained onto 5
+      await a.seal(); // signs what ends the chain
+      await b.seal(); // finds the chain already signed: appends nothing
+      await Promise.all([a.close(), b.close()]);
+      const store = await reopen();
+      const records = await collect(store, 't');
+      expect(records.map((r) => (r.type === CHECKPOINT_TYPE ? `CP${(r.data as { seq: number }).seq}` : r.type))).toEqual(['a1', 'a2', 'b1', 'CP3', 'b2', 'a3', 'CP6', 'a4', 'CP8']);
+      const report = await verifyStore(store, 't', key.publicKey);
+      expect(report).toMatchObject({ ok: true, checkpoints: { count: 3, checked: true, last: { seq: 8 }, uncovered: 1 } });
       await store.close();
     });
   });

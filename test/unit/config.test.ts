@@ -63,6 +63,14 @@ describe('config', () => {
     expect(team).toMatchObject({ mode: 'distributed', nats: { jetstream: true }, upstreams: { notes: { pool: 'tools' } } });
   });
 
+  it('audit: a checkpoint key must be an Ed25519 key or seed, and checkpoints come at most every 2 records', () => {
+    const invalid = (text: string) => problemsOf(() => load(text), 'GH_ERR_CONFIG_INVALID');
+    expect(invalid('audit: { signingKey: "not a key" }\n')).toEqual([at(1, 'audit', 'signingKey')]);
+    expect(invalid('audit: { checkpointEvery: 1 }\n')).toEqual([at(1, 'audit', 'checkpointEvery')]);
+    const seed = Buffer.alloc(32, 7).toString('base64');
+    expect(load(`audit: { signingKey: "${seed}" }\n`).audit).toMatchObject({ signingKey: seed, checkpointEvery: 1000 });
+  });
+
   describe('every mistake at once, each at its line', () => {
     const invalid = (text: string, env: NodeJS.ProcessEnv = {}, exists?: (path: string) => boolean) => problemsOf(() => load(text, env, exists), 'GH_ERR_CONFIG_INVALID');
 

@@ -9,35 +9,47 @@ import { isGatewayError } from '../../errors.ts';
 import { GENESIS, type AuditRecord } from '../../protocol/audit-record.ts';
 import { flag, parseArgs, usage, type ParsedArgs } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
+import { auditKeyPath, auditSigningKey } from '../../runtime/audit-signing.ts';
+import { CheckpointPublicKey } from '../../audit/checkpoint.ts';
+import type { GatehouseConfig } from '../../config/schema.ts';
 
 export const AUDIT_HELP = `Usage:
   gatehouse audit tail [-n N] [--follow] [--tenant T]
-  gatehouse audit verify [--tenant T] [--file EXPORT]
+  gatehouse audit verify [--tenant T] [--file EXPORT [--pubkey KEY]]
   gatehouse audit export [--out FILE] [--tenant T]
+  gatehouse audit pubkey [--json]
 
   tail     prints the last N records (default 20) as JSON lines; --follow keeps printing new ones
   verify   recomputes every hash chain and reports the first broken link by sequence number, or a chain
            shorter than the head recorded apart from it (exit 1); a torn last write is reported, not an error;
-           --file verifies an export offline against its head lines
+           --file verifies an export offline against its head lines; every signed checkpoint is checked
+           (with the data dir's key, audit.signingKey, or --pubkey), and records after the newest one are
+           reported as not yet covered by a checkpoint
   export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line
+  pubkey   prints the public key checkpoints are signed with (PEM, after a line with its key id and base64),
+           creating the key in the data dir when there is none yet; --json prints { keyId, base64, pem }
 
   --config FILE / --data-dir DIR   where the audit trail is (as for approvals)
-  --tenant T                       one tenant's chain (default: all)`;
+  --tenant T                       one tenant's chain (default: all)
+  --pubkey KEY                     a file holding the public key (as pubkey prints it), or the key itself`;
 
 export async function runAudit(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file', 'lines'], booleans: ['follow'], aliases: { n: 'lines' } });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file', 'lines', 'pubkey'], booleans: ['follow', 'json'], aliases: { n: 'lines' } });
   const [action] = args.positionals;
-  if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!);
+  const pubkey = flag(args, 'pubkey') === undefined ? undefined : await readPublicKey(flag(args, 'pubkey')!);
+  if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!, pubkey);
   const config = stateConfig(args);
+  if (action === 'pubkey') return printPublicKey(config, args.flags.json === true);
+  const key = action === 'verify' ? (pubkey ?? (await auditSigningKey(config, false))?.publicKey) : undefined;
   const store = await openAuditState(config);
   try {
-    return await runAuditAction(store, action, args, flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants());
+    return await runAuditAction(store, action, args, flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants(), key);
   } finally {
     await store.close();
   }
 }
 
-async function runAuditAction(store: AuditStore, action: string | undefined, args: ParsedArgs, tenants: string[]): Promise<number> {
+async function runAuditAction(store: AuditStore, action: string | undefined, args: ParsedArgs, tenants: string[], key: CheckpointPublicKey | undefined): Promise<number> {
   switch (action) {
     case 'tail':
       return tail(store, tenants, Number(flag(args, 'lines') ?? 20), args.flags.follow === true);
@@ -45,8 +57,8 @@ async function runAuditAction(store: AuditStore, action: string | undefined, arg
       let ok = true;
       if (tenants.length === 0) console.log('no audit records yet');
       for (const tenant of tenants) {
-        const report = await verifyStore(store, tenant);
-        ok &&= report.ok;
+        const report = await verifyStore(store, tenant, key);
+        ok &&= report.ok && (report.checkpoints.checked || report.checkpoints.count === 0);
         console.log(describeReport(report));
       }
       return ok ? 0 : 1;
@@ -73,7 +85,7 @@ async function runAuditAction(store: AuditStore, action: string | undefined, arg
       return 0;
     }
     default:
-      throw usage(action ? `unknown action "${action}"` : 'missing an action: tail, verify or export');
+      throw usage(action ? `unknown action "${action}"` : 'missing an action: tail, verify, export or pubkey');
   }
 }
 
@@ -105,7 +117,7 @@ async function tail(store: AuditStore, tenants: string[], n: number, follow: boo
  * Verifies an export offline: records of several tenants may be interleaved; each chain is checked alone, against
  * its head line (the newest record exported) and the head its store recorded when it was exported.
  */
-async function verifyFile(file: string): Promise<number> {
+async function verifyFile(file: string, key: CheckpointPublicKey | undefined): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   let chains;
   try {
@@ -121,13 +133,16 @@ async function verifyFile(file: string): Promise<number> {
     if (!head) {
       report = { ...(await verifyChain(tenant, records)), ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', cut: { reason: 'the export has no head line for it: it was cut at its end, or not written by `gatehouse audit export`' } };
     } else {
-      report = await verifyChain(tenant, records, { recordedHead: { seq: head.seq, hash: head.hash } });
+      report = await verifyChain(tenant, records, { recordedHead: { seq: head.seq, hash: head.hash }, ...(key ? { checkpointKey: key } : {}) });
       const stored = head.recordedHead;
+      const signed = report.checkpoints.last;
       if (report.ok && stored && stored.seq > head.seq) {
         report = { ...report, ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', recordedHead: stored, cut: { reason: `the chain was already shorter than its recorded head (seq ${stored.seq}) when it was exported` } };
+      } else if (report.ok && signed && head.seq < signed.seq) {
+        report = { ...report, ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', cut: { reason: `its head line (seq ${head.seq}) ends before seq ${signed.seq}, which a checkpoint in it signs` } };
       }
     }
-    ok &&= report.ok;
+    ok &&= report.ok && (report.checkpoints.checked || report.checkpoints.count === 0);
     console.log(describeReport(report, 'its head line'));
   }
   return ok ? 0 : 1;
@@ -147,6 +162,18 @@ function describeReport(report: VerifyReport, recordedAs = 'the head recorded ap
     const where = `${report.brokenAt?.seq}${report.brokenAt?.line ? ` (line ${report.brokenAt.line})` : ''}`;
     lines.push(`tenant ${report.tenant}: BROKEN at seq ${where} [${report.code}]: ${report.brokenAt?.reason} (${report.records} records verified before it)`);
   }
+  const { checkpoints } = report;
+  if (checkpoints.count > 0 && !checkpoints.checked) {
+    lines.push(`  ${checkpoints.count} signed checkpoints NOT CHECKED: no key (audit.signingKey, the data dir's secrets/audit-signing.key, or --pubkey)`);
+  } else if (report.ok && checkpoints.last) {
+    const { last } = checkpoints;
+    lines.push(
+      `  ${checkpoints.count} signed checkpoints verify (key ${last.keyId}); the newest signs seq ${last.seq} (${last.hash}) at ${new Date(last.at).toISOString()}` +
+        (checkpoints.uncovered > 1 ? `; ${checkpoints.uncovered - 1} records after it are not yet covered by a checkpoint` : ''),
+    );
+  } else if (report.ok && checkpoints.checked) {
+    lines.push(`  no signed checkpoint yet: its ${report.records} records are not yet covered by a checkpoint`);
+  }
   if (report.tornTail) {
     lines.push(
       `  ends in a torn write of ${report.tornTail.bytes} bytes (${report.tornTail.digest}) after its last whole record: a crash or a full disk cut a write short, not an edit; ` +
@@ -154,4 +181,32 @@ function describeReport(report: VerifyReport, recordedAs = 'the head recorded ap
     );
   }
   return lines.join('\n');
+}
+
+/** `--pubkey`: a file holding the key (as `audit pubkey` prints it), or the key itself. */
+async function readPublicKey(value: string): Promise<CheckpointPublicKey> {
+  const { readFile } = await import('node:fs/promises');
+  let text = value;
+  try {
+    text = await readFile(value, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+  }
+  try {
+    return CheckpointPublicKey.parse(text);
+  } catch (err) {
+    throw usage(`--pubkey: ${(err as Error).message}`);
+  }
+}
+
+async function printPublicKey(config: GatehouseConfig, json: boolean): Promise<number> {
+  const key = await auditSigningKey(config, true);
+  if (!key) {
+    console.error('no audit signing key: in distributed mode, checkpoints are signed only with audit.signingKey, which the config does not set');
+    return 1;
+  }
+  const { keyId, base64, pem } = key.publicKey;
+  if (json) console.log(JSON.stringify({ keyId, base64, pem }));
+  else process.stdout.write(`# keyId ${keyId} base64 ${base64}${config.audit.signingKey ? '' : ` (${auditKeyPath(config.dataDir)})`}\n${pem}`);
+  return 0;
 }
