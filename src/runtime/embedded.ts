@@ -22,6 +22,7 @@ import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
+import { createMetrics } from './metrics.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -42,18 +43,28 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  */
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
-  return new Gateway(
+  const approvalStore = new FileApprovalStore(config.dataDir);
+  const upstreams = createUpstreams(config, log);
+  // Read at scrape time only, once the gateway exists.
+  let gateway: Gateway | undefined;
+  const metrics = createMetrics(config, {
+    approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
+    auditBacklog: () => gateway?.audit.backlog ?? 0,
+    upstreams: () => upstreams.values(),
+  });
+  gateway = new Gateway(
     config,
     options.bundle ?? loadPolicyFiles(config.policies),
     {
       bus: new MemoryBus(),
       store: new MemoryStore(),
-      approvalStore: new FileApprovalStore(config.dataDir),
+      approvalStore,
       auditWriter: new ChainWriter(chains),
       auditChains: chains,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
-      upstreams: createUpstreams(config, log),
+      upstreams,
+      ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
@@ -61,6 +72,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
     log,
     options.approveCommand ? { approveCommand: options.approveCommand } : {},
   );
+  return gateway;
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */
