@@ -51,14 +51,20 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
  * `gatehouse start` with an HTTP front and one upstream named `echo`: a stdio child it spawns itself (the
  * natural deployment), or an SDK HTTP echo server at `upstreamUrl`.
  */
-export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string }): Promise<HttpTarget> {
+export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean }): Promise<HttpTarget> {
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
     dataDir: join(options.workDir, `data-${key}`),
     upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho() },
     policies: [options.policy],
+    metrics: { enabled: options.metrics ?? metricsByDefault() },
   };
   return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
+}
+
+/** `BENCH_METRICS=off` runs every Gatehouse target with `metrics.enabled: false` (the default is on). */
+export function metricsByDefault(): boolean {
+  return process.env.BENCH_METRICS !== 'off';
 }
 
 /** The stdio echo server as a config's upstream entry. */
