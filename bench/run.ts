@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
