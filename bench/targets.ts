@@ -82,7 +82,9 @@ export function writeConfig(workDir: string, key: string, config: Record<string,
 
 /** `gatehouse start --config <file>`, ready once a fresh session lists the gated echo tool. */
 export async function startGatehouseWithConfig(key: string, label: string, file: string): Promise<HttpTarget> {
-  const child = spawnChild(key, process.execPath, [GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
+  // BENCH_NODE_ARGS (`--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the gateways, which NODE_OPTIONS refuses.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawnChild(key, process.execPath, [...nodeArgs, GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
   const [, url] = await child.waitForStdout(/MCP endpoint \(Streamable HTTP\): (\S+)/);
   return ready({ key, label, url, tool: GATED_TOOL, pid: child.pid, stop: () => child.stop() }, child);
 }

@@ -338,8 +338,6 @@ export interface Metrics {
   approvalWaited(seconds: number): void;
   /** One MCP request answered by a front (`mcp.server.operation.duration`); `errorType` for a JSON-RPC error. */
   operation(method: string, seconds: number, errorType?: string): void;
-  /** Events appended to the audit chains. */
-  auditAppended(events: number): void;
   /** An upstream came back (ready again after down). */
   upstreamRestarted(upstream: string): void;
 }
@@ -350,6 +348,5 @@ export const noMetrics: Metrics = {
   decided: () => undefined,
   approvalWaited: () => undefined,
   operation: () => undefined,
-  auditAppended: () => undefined,
   upstreamRestarted: () => undefined,
 };

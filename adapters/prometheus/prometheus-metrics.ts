@@ -5,6 +5,8 @@ import type { CallObservation, Metrics, UpstreamState } from '../../src/ports.ts
 export interface MetricSources {
   approvalsPending(): Promise<number>;
   auditBacklog(): number;
+  /** Audit events appended since start. */
+  auditAppended(): number;
   upstreams(): Iterable<{ name: string; state: UpstreamState }>;
   /** Distributed mode: whether this replica's NATS and Redis links are up. */
   links?(): { nats: boolean; redis: boolean };
@@ -44,7 +46,6 @@ export class PrometheusMetrics implements Metrics {
   private readonly decision: Histogram;
   private readonly approvalWait: Histogram;
   private readonly mcpOperation: Histogram<'mcp_method_name' | 'error_type'>;
-  private readonly auditAppends: Counter;
   private readonly restarts: Counter<'upstream'>;
   private readonly children = new Map<string, { inc(): void; observe?(v: number): void }>();
   private readonly tools = new Set<string>();
@@ -58,7 +59,17 @@ export class PrometheusMetrics implements Metrics {
     this.decision = new Histogram({ name: 'gatehouse_kernel_decision_duration_seconds', help: 'Time the policy kernel took to decide a call', buckets: DECISION_BUCKETS, registers });
     this.approvalWait = new Histogram({ name: 'gatehouse_approval_wait_seconds', help: 'From an approval created to granted, for the calls that then ran', buckets: APPROVAL_BUCKETS, registers });
     this.mcpOperation = new Histogram({ name: 'mcp_server_operation_duration_seconds', help: 'OTel mcp.server.operation.duration: MCP requests answered, by method', labelNames: ['mcp_method_name', 'error_type'], buckets: MCP_BUCKETS, registers });
-    this.auditAppends = new Counter({ name: 'gatehouse_audit_appended_events_total', help: 'Audit events appended to the hash chains', registers });
+    let appended = 0;
+    new Counter({
+      name: 'gatehouse_audit_appended_events_total',
+      help: 'Audit events appended to the hash chains',
+      registers,
+      collect() {
+        const now = sources.auditAppended();
+        if (now > appended) this.inc(now - appended);
+        appended = now;
+      },
+    });
     this.restarts = new Counter({ name: 'gatehouse_upstream_restarts_total', help: 'Times an upstream came back after being down', labelNames: ['upstream'], registers });
     let pending = 0;
     new Gauge({
@@ -144,10 +155,6 @@ export class PrometheusMetrics implements Metrics {
     const name = this.capped(this.methods, method, MAX_METHODS) ? method : OTHER;
     const error = errorType ?? '';
     this.histogram(`m\0${name}\0${error}`, () => this.mcpOperation.labels(name, error)).observe(seconds);
-  }
-
-  auditAppended(events: number): void {
-    this.auditAppends.inc(events);
   }
 
   upstreamRestarted(upstream: string): void {

@@ -74,6 +74,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     const metrics = createMetrics(config, {
       approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
       auditBacklog: () => gateway?.audit.backlog ?? 0,
+      auditAppended: () => gateway?.audit.storedEvents ?? 0,
       upstreams: () => upstreams.values(),
       links: () => ({ nats: bus.connected, redis: store.connected }),
       // One read of the DLQ per scrape; a scrape with Redis down reports none rather than failing.

@@ -50,6 +50,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
   const metrics = createMetrics(config, {
     approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
     auditBacklog: () => gateway?.audit.backlog ?? 0,
+    auditAppended: () => gateway?.audit.storedEvents ?? 0,
     upstreams: () => upstreams.values(),
   });
   gateway = new Gateway(

@@ -37,7 +37,7 @@ import { ApprovalNotifications } from '../approvals/notifications.ts';
 import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
-import { countingAuditWriter, type GatewayMetrics } from './metrics.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 export interface LinksHealth {
   /** False when the replica cannot serve calls: a link it needs is down. */
@@ -132,7 +132,7 @@ export class Gateway {
   ) {
     const nodeId = this.nodeId;
     this.kernel = new Kernel(bundle);
-    this.audit = new AuditTrail(countingAuditWriter(ports.auditWriter, ports.metrics), {
+    this.audit = new AuditTrail(ports.auditWriter, {
       writeTimeoutMs: config.audit.writeTimeout,
       maxBacklog: config.limits.maxAuditBacklog,
       onError: (err) => log.error('audit write failed; calls are refused until it succeeds again (retrying)', { error: (err as Error).message }),
