@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { CallObservation, Metrics, UpstreamState } from '../../src/ports.ts';
+import { CounterFamily, HistogramFamily, type HistogramSeries } from './series.ts';
 
 /** The gauges read at scrape time, from the runtime: nothing on the call path pays for them. */
 export interface MetricSources {
@@ -41,24 +42,24 @@ const MCP_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 
 export class PrometheusMetrics implements Metrics {
   readonly enabled = true;
   readonly registry = new Registry();
-  private readonly calls: Counter<'decision' | 'upstream' | 'tool' | 'outcome'>;
-  private readonly callDuration: Histogram<'part' | 'upstream'>;
-  private readonly decision: Histogram;
-  private readonly approvalWait: Histogram;
-  private readonly mcpOperation: Histogram<'mcp_method_name' | 'error_type'>;
+  private readonly calls = new CounterFamily('gatehouse_calls_total', 'Governed tool calls, by decision, upstream, tool and outcome');
+  private readonly callDuration = new HistogramFamily('gatehouse_call_duration_seconds', "Governed call duration: part=gatehouse is Gatehouse's own time (total less upstream and approval wait), part=upstream the dispatch to result", CALL_BUCKETS);
+  private readonly decision: HistogramSeries;
+  private readonly approvalWait: HistogramSeries;
+  private readonly mcpOperation = new HistogramFamily('mcp_server_operation_duration_seconds', 'OTel mcp.server.operation.duration: MCP requests answered, by method', MCP_BUCKETS);
   private readonly restarts: Counter<'upstream'>;
-  private readonly children = new Map<string, { inc(): void; observe?(v: number): void }>();
   private readonly tools = new Set<string>();
   private readonly methods = new Set<string>();
 
   constructor(private readonly options: PrometheusMetricsOptions) {
     const registers = [this.registry];
     const { sources } = options;
-    this.calls = new Counter({ name: 'gatehouse_calls_total', help: 'Governed tool calls, by decision, upstream, tool and outcome', labelNames: ['decision', 'upstream', 'tool', 'outcome'], registers });
-    this.callDuration = new Histogram({ name: 'gatehouse_call_duration_seconds', help: "Governed call duration: part=gatehouse is Gatehouse's own time (total less upstream and approval wait), part=upstream the dispatch to result", labelNames: ['part', 'upstream'], buckets: CALL_BUCKETS, registers });
-    this.decision = new Histogram({ name: 'gatehouse_kernel_decision_duration_seconds', help: 'Time the policy kernel took to decide a call', buckets: DECISION_BUCKETS, registers });
-    this.approvalWait = new Histogram({ name: 'gatehouse_approval_wait_seconds', help: 'From an approval created to granted, for the calls that then ran', buckets: APPROVAL_BUCKETS, registers });
-    this.mcpOperation = new Histogram({ name: 'mcp_server_operation_duration_seconds', help: 'OTel mcp.server.operation.duration: MCP requests answered, by method', labelNames: ['mcp_method_name', 'error_type'], buckets: MCP_BUCKETS, registers });
+    const decision = new HistogramFamily('gatehouse_kernel_decision_duration_seconds', 'Time the policy kernel took to decide a call', DECISION_BUCKETS);
+    const approvalWait = new HistogramFamily('gatehouse_approval_wait_seconds', 'From an approval created to granted, for the calls that then ran', APPROVAL_BUCKETS);
+    // Unlabelled histograms show from the start, with zero counts, as prom-client's do.
+    this.decision = decision.at('', () => ({}));
+    this.approvalWait = approvalWait.at('', () => ({}));
+    for (const family of [this.calls, this.callDuration, decision, approvalWait, this.mcpOperation]) this.registry.registerMetric(family as never);
     let appended = 0;
     new Counter({
       name: 'gatehouse_audit_appended_events_total',
@@ -133,14 +134,12 @@ export class PrometheusMetrics implements Metrics {
   }
 
   callEnded(call: CallObservation): void {
-    const tool = this.capped(this.tools, `${call.upstream}\0${call.tool}`, this.options.maxTools) ? call.tool : OTHER;
-    const key = `c\0${call.decision}\0${call.upstream}\0${tool}\0${call.outcome}`;
-    let counter = this.children.get(key);
-    if (!counter) this.children.set(key, (counter = this.calls.labels(call.decision, call.upstream, tool, call.outcome)));
-    counter.inc();
+    const { decision, upstream, outcome } = call;
+    const tool = this.capped(this.tools, `${upstream}\0${call.tool}`, this.options.maxTools) ? call.tool : OTHER;
+    this.calls.at(`${decision}\0${upstream}\0${tool}\0${outcome}`, () => ({ decision, upstream, tool, outcome })).inc();
     const own = Math.max(0, call.seconds - call.upstreamSeconds - call.approvalSeconds);
-    this.histogram(`g\0${call.upstream}`, () => this.callDuration.labels('gatehouse', call.upstream)).observe(own);
-    if (call.upstreamSeconds > 0) this.histogram(`u\0${call.upstream}`, () => this.callDuration.labels('upstream', call.upstream)).observe(call.upstreamSeconds);
+    this.callDuration.at(`g\0${upstream}`, () => ({ part: 'gatehouse', upstream })).observe(own);
+    if (call.upstreamSeconds > 0) this.callDuration.at(`u\0${upstream}`, () => ({ part: 'upstream', upstream })).observe(call.upstreamSeconds);
   }
 
   decided(seconds: number): void {
@@ -154,7 +153,7 @@ export class PrometheusMetrics implements Metrics {
   operation(method: string, seconds: number, errorType?: string): void {
     const name = this.capped(this.methods, method, MAX_METHODS) ? method : OTHER;
     const error = errorType ?? '';
-    this.histogram(`m\0${name}\0${error}`, () => this.mcpOperation.labels(name, error)).observe(seconds);
+    this.mcpOperation.at(`${name}\0${error}`, () => ({ mcp_method_name: name, error_type: error })).observe(seconds);
   }
 
   upstreamRestarted(upstream: string): void {
@@ -170,11 +169,5 @@ export class PrometheusMetrics implements Metrics {
     if (seen.size >= max) return false;
     seen.add(value);
     return true;
-  }
-
-  private histogram(key: string, make: () => { observe(v: number): void }): { observe(v: number): void } {
-    let child = this.children.get(key) as { observe(v: number): void } | undefined;
-    if (!child) this.children.set(key, (child = make() as never));
-    return child;
   }
 }
