@@ -12,6 +12,8 @@
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
+ * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
+ * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
 import { printAuditBench } from './audit.ts';
 import { printLargeResultBench } from './large-result.ts';
+import { printMetricsBench } from './metrics.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -46,12 +49,16 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
   }
   installCleanup();
+  if (only('metrics')) {
+    progress('metrics on against metrics off');
+    return printMetricsBench();
+  }
   if (only('distributed')) {
     progress('distributed mode against embedded mode');
     return printDistributedBench();
@@ -81,6 +88,8 @@ async function main(): Promise<void> {
     killAll();
     rmSync(workDir, { recursive: true, force: true });
   }
+  progress('metrics on against metrics off');
+  await printMetricsBench();
   progress('distributed mode against embedded mode');
   await printDistributedBench();
 }

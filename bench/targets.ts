@@ -51,14 +51,20 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
  * `gatehouse start` with an HTTP front and one upstream named `echo`: a stdio child it spawns itself (the
  * natural deployment), or an SDK HTTP echo server at `upstreamUrl`.
  */
-export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string }): Promise<HttpTarget> {
+export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean }): Promise<HttpTarget> {
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
     dataDir: join(options.workDir, `data-${key}`),
     upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho() },
     policies: [options.policy],
+    metrics: { enabled: options.metrics ?? metricsByDefault() },
   };
   return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
+}
+
+/** `BENCH_METRICS=off` runs every Gatehouse target with `metrics.enabled: false` (the default is on). */
+export function metricsByDefault(): boolean {
+  return process.env.BENCH_METRICS !== 'off';
 }
 
 /** The stdio echo server as a config's upstream entry. */
@@ -76,7 +82,9 @@ export function writeConfig(workDir: string, key: string, config: Record<string,
 
 /** `gatehouse start --config <file>`, ready once a fresh session lists the gated echo tool. */
 export async function startGatehouseWithConfig(key: string, label: string, file: string): Promise<HttpTarget> {
-  const child = spawnChild(key, process.execPath, [GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
+  // BENCH_NODE_ARGS (`--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the gateways, which NODE_OPTIONS refuses.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawnChild(key, process.execPath, [...nodeArgs, GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
   const [, url] = await child.waitForStdout(/MCP endpoint \(Streamable HTTP\): (\S+)/);
   return ready({ key, label, url, tool: GATED_TOOL, pid: child.pid, stop: () => child.stop() }, child);
 }

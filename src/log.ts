@@ -13,6 +13,16 @@ export interface Logger {
 }
 
 /**
+ * The fields of every log line about a call (`callLogFields` in src/call/pipeline.ts builds them): the job id, the
+ * client's session id (absent for a call with no session, such as stdio) and the W3C trace id of its traceparent.
+ */
+export interface CallLogFields {
+  jobId: string;
+  sessionId?: string;
+  traceId?: string;
+}
+
+/**
  * JSON logs on stderr, never stdout: stdout belongs to the MCP protocol in stdio mode. Secrets are redacted by
  * key name (the secret-key rule of src/enforcement/secret-keys.ts) as a last line of defence; the code's first line
  * is never to log them.

@@ -305,3 +305,48 @@ export interface JobLedger {
   releaseLock(name: string, holder: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How a governed call ended, as the metrics count it (see README "Watching your agents"). */
+export type CallOutcomeKind = 'ok' | 'tool_error' | 'refused' | 'failed' | 'pending' | 'rpc_error';
+
+/** One governed call, observed once when it ends. Seconds throughout. */
+export interface CallObservation {
+  /** The kernel's effect (`allow`, `deny`, `require_approval`), or `none` when the call ended before a decision. */
+  decision: string;
+  upstream: string;
+  tool: string;
+  outcome: CallOutcomeKind;
+  /** From the call reaching the pipeline to its answer. */
+  seconds: number;
+  /** Of which: dispatch to result (the upstream, and in distributed mode the bus and the worker). */
+  upstreamSeconds: number;
+  /** Of which: held in the approval gate. */
+  approvalSeconds: number;
+}
+
+/**
+ * Where the core reports what it measures. Each method is called where the thing happens, synchronously, and must
+ * be cheap; gauges (pending approvals, audit backlog, upstream state, links) are read by the adapter at scrape
+ * time instead. `enabled` false (the `noMetrics` default) lets a caller skip even reading the clock.
+ */
+export interface Metrics {
+  readonly enabled: boolean;
+  callEnded(call: CallObservation): void;
+  /** How long the kernel took to decide. */
+  decided(seconds: number): void;
+  /** How long an approval waited from creation to its grant. */
+  approvalWaited(seconds: number): void;
+  /** One MCP request answered by a front (`mcp.server.operation.duration`); `errorType` for a JSON-RPC error. */
+  operation(method: string, seconds: number, errorType?: string): void;
+  /** An upstream came back (ready again after down). */
+  upstreamRestarted(upstream: string): void;
+}
+
+export const noMetrics: Metrics = {
+  enabled: false,
+  callEnded: () => undefined,
+  decided: () => undefined,
+  approvalWaited: () => undefined,
+  operation: () => undefined,
+  upstreamRestarted: () => undefined,
+};

@@ -6,7 +6,7 @@ export interface ApproverKeyConfig {
   key: string;
   principal: string;
   tenant: string;
-  /** `approver` lets the key's principal act on approvals. */
+  /** `approver` (or `admin`) lets the key's principal act on approvals; `metrics` (or `admin`) read /metrics. */
   roles?: readonly string[];
 }
 
@@ -46,7 +46,7 @@ export class ApproverAccess {
     private readonly sessions: SessionCookies,
   ) {
     this.local = options.anonymous;
-    const approverKeys = options.apiKeys.filter((k) => k.roles?.includes('approver'));
+    const approverKeys = options.apiKeys.filter((k) => k.roles?.includes('approver') || k.roles?.includes('admin'));
     this.mode = options.apiKeys.length > 0 ? 'keys' : LOOPBACK.has(options.host) ? 'local' : 'closed';
     // HttpGuard only for its constant-time key matching; Host and Origin were checked before the route ran.
     const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous });

@@ -80,6 +80,13 @@ export class AuditTrail {
     this.now = options.now ?? Date.now;
   }
 
+  /** Events stored since the trail started, every tenant's (what /metrics counts as appended). */
+  get storedEvents(): number {
+    let total = 0;
+    for (const n of this.stored.values()) total += n;
+    return total;
+  }
+
   /** Events recorded but not yet stored. */
   get backlog(): number {
     let n = this.inFlight;

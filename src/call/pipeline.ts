@@ -1,5 +1,5 @@
-import type { Clock, DeadLetter, Store } from '../ports.ts';
-import type { Logger } from '../log.ts';
+import type { Clock, DeadLetter, Metrics, Store } from '../ports.ts';
+import type { CallLogFields, Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
@@ -27,6 +27,7 @@ import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
+import { CallTiming } from './call-timing.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -70,6 +71,8 @@ export interface CallPipelineDeps {
   options: CallPipelineOptions;
   /** Times decisions and throttle windows; the system clock when not given. */
   clock?: Pick<Clock, 'now'>;
+  /** Told how each call ended and how long its stages took; none when not given. */
+  metrics?: Metrics;
 }
 
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
@@ -116,10 +119,12 @@ export class CallPipeline {
    * see governed-requests.ts): it takes the place of the catalog's tool.
    */
   call(call: NormalizedCall, target?: CatalogEntry): Promise<CallOutcome> {
-    const running = this.run(call, target);
+    const metrics = this.deps.metrics;
+    const timing = metrics?.enabled ? new CallTiming(metrics) : undefined;
+    const running = this.run(call, target, timing);
     this.running.add(running);
     const forget = () => void this.running.delete(running);
-    running.then(forget, forget);
+    running.then(timing ? (outcome) => (timing.ended(outcome), forget()) : forget, forget);
     return running;
   }
 
@@ -128,7 +133,7 @@ export class CallPipeline {
     while (this.running.size > 0) await Promise.allSettled(this.running);
   }
 
-  private async run(call: NormalizedCall, target: CatalogEntry | undefined): Promise<CallOutcome> {
+  private async run(call: NormalizedCall, target: CatalogEntry | undefined, timing: CallTiming | undefined): Promise<CallOutcome> {
     const { catalog, kernel } = this.deps;
     const { steps } = this.deps.scheduler;
     const entry = target ?? catalog.resolve(call.name);
@@ -136,6 +141,10 @@ export class CallPipeline {
       const down = catalog.unavailable(call.name);
       if (down) return { result: down };
       return { error: { code: RpcErrorCode.INVALID_PARAMS, message: `Unknown tool: ${call.name}`, data: { code: 'GH_ERR_UNKNOWN_TOOL', tool: call.name } } };
+    }
+    if (timing) {
+      timing.upstream = entry.server;
+      timing.tool = entry.tool.name;
     }
     if (!this.deps.audit.accepting) {
       return { result: errorResult('GH_ERR_AUDIT_UNAVAILABLE', 'The audit trail cannot be written right now, so no tool runs (fail closed). Try again later.') };
@@ -163,14 +172,16 @@ export class CallPipeline {
     const now = this.clock.now();
     const input = decisionInputOf(job, entry, call.arguments, now);
     let decision: Decision;
+    const deciding = timing && performance.now();
     try {
       decision = kernel.decide(input);
     } catch (err) {
-      return this.kernelUnavailable(jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+      return this.kernelUnavailable(call, jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
+    if (timing) timing.decided(decision.effect, deciding!);
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
-    if (tookMs > budgetMs) return this.kernelUnavailable(jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
+    if (tookMs > budgetMs) return this.kernelUnavailable(call, jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
     // The constraints on the arguments, checked before anyone is asked (and again by the executor); outside the
     // decision's budget, since they read every argument.
     const { refusal } = verdictOf(input, decision);
@@ -193,7 +204,7 @@ export class CallPipeline {
     if (refusal) return this.refuse(jobId, jobMeta, refusal.code, refusal.message, refusalDetail(refusal));
     // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
     if (decision.effect === 'require_approval' && call.executeFor === undefined && CallLimits.apply(decision)) {
-      const refused = await this.limits.count('peek', decision, call.caller, entry.id);
+      const refused = await this.limits.count('peek', decision, call.caller, entry.id, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
@@ -201,12 +212,14 @@ export class CallPipeline {
     let runsOnApproval: ApprovalRecord | undefined;
     if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
       let gate: GateOutcome;
+      const gating = timing && performance.now();
       try {
         gate = await this.approvalGate.pass({ call, entry, jobId, argsDigest, decision, ...(resumed ? { resumed: resumed.state } : {}) });
+        if (timing) timing.gated(gating!, gate.kind === 'run' ? gate.approval : undefined);
       } catch (err) {
         // The approvals could not be read or written: nobody can have approved this call, so it does not run.
         const error = asGatewayError(err);
-        this.deps.log.error('approval handling failed; denying (fail closed)', { jobId, code: error.code, error: error.message });
+        this.deps.log.error('approval handling failed; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
         steps.deny(jobId, 'approvals', { errorCode: error.code });
         return { result: errorResult(error.code, `The approval for this call could not be handled, so it did not run: ${error.message}`, { 'gatehouse/job': jobMeta }) };
       }
@@ -225,11 +238,11 @@ export class CallPipeline {
 
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
     if (CallLimits.apply(decision)) {
-      const refused = await this.limits.count('take', decision, call.caller, entry.id);
+      const refused = await this.limits.count('take', decision, call.caller, entry.id, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
-    const outcome = await this.dispatch(call, entry, job, decision, jobMeta);
+    const outcome = await this.dispatch(call, entry, job, decision, jobMeta, timing);
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }
@@ -271,8 +284,8 @@ export class CallPipeline {
     return this.call({ ...call, reply });
   }
 
-  private kernelUnavailable(jobId: string, reason: string): CallOutcome {
-    this.deps.log.error('the kernel could not decide; denying (fail closed)', { jobId, reason });
+  private kernelUnavailable(call: NormalizedCall, jobId: string, reason: string): CallOutcome {
+    this.deps.log.error('the kernel could not decide; denying (fail closed)', { ...callLogFields(call, jobId), reason });
     this.deps.scheduler.steps.deny(jobId, 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
     return { result: errorResult('GH_ERR_KERNEL_UNAVAILABLE', `The safety kernel could not decide on this call (${reason}), so it was denied. Try again later.`) };
   }
@@ -286,7 +299,7 @@ export class CallPipeline {
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
   }
 
-  private async dispatch(call: NormalizedCall, entry: CatalogEntry, job: JobRequest, decision: Decision, jobMeta: Record<string, unknown>): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
+  private async dispatch(call: NormalizedCall, entry: CatalogEntry, job: JobRequest, decision: Decision, jobMeta: Record<string, unknown>, timing: CallTiming | undefined): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const { store, scheduler, options } = this.deps;
     const answered = entry.request?.answered;
     if (answered) {
@@ -309,6 +322,7 @@ export class CallPipeline {
     this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}) });
     const progressToken = call.reply.progressToken;
     let collected = false;
+    const dispatching = timing && performance.now();
     try {
       const result = await scheduler.run(job, {
         ...options.placement(entry.server),
@@ -318,6 +332,7 @@ export class CallPipeline {
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
       });
+      if (timing) timing.dispatched(dispatching!);
       // The result read, and both payload pointers dropped, in one store operation.
       const stored = await store.take<StoredResult>(resultPtr(jobId), [job.contextPtr]);
       collected = true;
@@ -347,6 +362,12 @@ function failedConditions(decision: Decision): string {
   const failed = decision.errors?.filter((e) => decision.ruleIds.includes(e.ruleId));
   if (!failed?.length) return '';
   return ` (The condition of ${failed.map((e) => `rule ${e.ruleId} failed on these arguments: ${e.error.replace(/[.\s]+$/, '')}`).join('; ')}; a condition that fails counts as a match for deny.)`;
+}
+
+/** What every log line about a call carries: its job, the client session it came in on, and its trace. */
+export function callLogFields(call: Pick<NormalizedCall, 'caller' | 'meta'>, jobId: string): CallLogFields {
+  const traceId = traceIdOf(call.meta?.traceparent);
+  return { jobId, ...(call.caller.sessionId ? { sessionId: call.caller.sessionId } : {}), ...(traceId ? { traceId } : {}) };
 }
 
 /** The trace id of a W3C traceparent (`00-<32 hex trace id>-<16 hex span id>-<flags>`), if the call carried one. */

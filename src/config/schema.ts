@@ -111,8 +111,11 @@ const apiKey = z.strictObject({
   key: z.string().min(16, 'API keys must be at least 16 characters'),
   principal: z.string().min(1),
   tenant: z.string().min(1).default('default'),
-  /** `approver`: may use the approvals API and web page (as `principal`). A key without it only calls tools. */
-  roles: z.array(z.enum(['approver'])).default([]),
+  /**
+   * `approver`: may use the approvals API and web page (as `principal`). `metrics`: may read /metrics. `admin`: both.
+   * A key without a role only calls tools.
+   */
+  roles: z.array(z.enum(['approver', 'metrics', 'admin'])).default([]),
 });
 
 export const configSchema = z.strictObject({
@@ -239,6 +242,16 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve `GET /metrics` (Prometheus text) on the HTTP listener and measure calls; false measures nothing. */
+      enabled: z.boolean().default(true),
+      /** A bearer token that may read /metrics (and nothing else), besides API keys with role `metrics` or `admin`. */
+      token: z.string().min(16, 'the metrics token must be at least 16 characters').optional(),
+      /** Distinct tool names counted under their own name in `gatehouse_calls_total`; the rest count as `tool="_other"`. */
+      maxTools: z.number().int().positive().default(200),
+    })
+    .prefault({}),
 });
 
 /** The config file's schema with the checks that span keys: what each mode needs. */

@@ -1,5 +1,5 @@
 import type { Clock, Store } from '../ports.ts';
-import type { Logger } from '../log.ts';
+import type { CallLogFields, Logger } from '../log.ts';
 import type { Decision } from '../kernel/decision.ts';
 import { asGatewayError, type GatewayError } from '../errors.ts';
 import { RateLimiter } from './throttle.ts';
@@ -30,7 +30,8 @@ export class CallLimits {
   }
 
   /** The refusal (GH_ERR_THROTTLED, GH_ERR_SESSION_QUOTA, or the store's failure), or undefined when admitted. */
-  async count(mode: 'take' | 'peek', decision: Decision, caller: QuotaCaller, tool: string): Promise<GatewayError | undefined> {
+  /** `about`: the call's log fields (job, session, trace), built only if a line is written. */
+  async count(mode: 'take' | 'peek', decision: Decision, caller: QuotaCaller, tool: string, about?: () => CallLogFields): Promise<GatewayError | undefined> {
     const { tenant, principal, sessionId } = caller;
     try {
       if (decision.throttles?.length) await this.limiter[mode](decision.throttles, { tenant, principal, tool });
@@ -40,7 +41,7 @@ export class CallLimits {
     } catch (err) {
       const error = asGatewayError(err);
       if (isRefusal(error)) return error;
-      this.log.error('could not count the call against its limits; denying (fail closed)', { code: error.code, error: error.message });
+      this.log.error('could not count the call against its limits; denying (fail closed)', { ...about?.(), code: error.code, error: error.message });
       return asGatewayError(new Error(`The call's rate limits could not be checked, so it did not run: ${error.message}`), error.code);
     }
   }

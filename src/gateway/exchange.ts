@@ -1,3 +1,4 @@
+import type { Metrics } from '../ports.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { MODERN_PROTOCOL_VERSION, type LogLevel } from '../protocol/mcp.ts';
@@ -19,6 +20,8 @@ export interface ExchangeServices {
   };
   /** Passes on a client notification that concerns every upstream (`notifications/roots/list_changed`). */
   notifyUpstreams(method: string): void;
+  /** Told each request's method and duration (`mcp.server.operation.duration`); none when not given. */
+  metrics?: Metrics;
 }
 
 /**
@@ -43,8 +46,11 @@ export class Exchange {
    * ahead of the response. Returns undefined when the client cancelled it: a cancelled request gets no answer.
    */
   async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): Promise<JsonRpcResponse | undefined> {
+    const metrics = this.services.metrics;
+    const started = metrics?.enabled ? performance.now() : 0;
     const reply = replyChannel(session, request, signal, send);
     const outcome = await this.services.dispatcher.handle(session, request, reply);
+    if (metrics?.enabled) metrics.operation(request.method, (performance.now() - started) / 1000, signal.aborted ? 'cancelled' : errorTypeOf(outcome));
     if (signal.aborted) return undefined;
     return 'result' in outcome ? { jsonrpc: '2.0', id: request.id, result: outcome.result } : { jsonrpc: '2.0', id: request.id, error: outcome.error };
   }
@@ -110,4 +116,10 @@ function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: A
           }
         : undefined,
   };
+}
+
+/** OTel's `error.type` of an answer: the JSON-RPC error code, `tool_error` for a tool result with isError, else none. */
+function errorTypeOf(outcome: { result: unknown } | { error: { code: number } }): string | undefined {
+  if ('error' in outcome) return String(outcome.error.code);
+  return (outcome.result as { isError?: unknown } | undefined)?.isError === true ? 'tool_error' : undefined;
 }

@@ -15,6 +15,7 @@ import { isModernVersion, readEnvelope } from './era.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
+import { registerMetricsRoute, type MetricsScrape } from '../api/metrics-route.ts';
 
 export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKeys'> {
   port: number;
@@ -33,6 +34,8 @@ export interface HttpFrontServices extends ExchangeServices, SessionRegistryServ
   approver: ApproverServices;
   /** Where the front really listens (`http://host:port/mcp`; port 0 picks one), for approval links. */
   listening(url: string): void;
+  /** `GET /metrics`, when metrics are on (`metrics.enabled`), with `metrics.token`. */
+  metricsEndpoint?: { scrape: MetricsScrape; token?: string };
 }
 
 const NOT_JSON = Symbol('not-json');
@@ -282,6 +285,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
   }
 
   await registerApproverRoutes(app, { ...services.approver, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous, log });
+  if (services.metricsEndpoint) registerMetricsRoute(app, { ...services.metricsEndpoint, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous });
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = Number(new URL(address).port);

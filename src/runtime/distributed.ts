@@ -27,6 +27,8 @@ import { WorkerRegistry } from '../scheduler/worker-registry.ts';
 import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
+import { createMetrics } from './metrics.ts';
+
 
 /**
  * What JetStream keeps when `nats.jetstream` is on: the queues of the configured pools (`job.<pool>`), where a job
@@ -69,7 +71,18 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(ledger);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
-    const gateway = new Gateway(
+    // Read at scrape time only, once the gateway exists.
+    let gateway: Gateway | undefined;
+    const metrics = createMetrics(config, {
+      approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
+      auditBacklog: () => gateway?.audit.backlog ?? 0,
+      auditAppended: () => gateway?.audit.storedEvents ?? 0,
+      upstreams: () => upstreams.values(),
+      links: () => ({ nats: bus.connected, redis: store.connected }),
+      // One read of the DLQ per scrape; a scrape with Redis down reports none rather than failing.
+      deadLetters: async () => (await ledger.listDead().catch(() => [])).length,
+    });
+    gateway = new Gateway(
       config,
       bundle,
       {
@@ -84,6 +97,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         ledger,
         recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
+        ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
       },

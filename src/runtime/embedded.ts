@@ -23,6 +23,7 @@ import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
+import { createMetrics } from './metrics.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -43,18 +44,29 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  */
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
-  return new Gateway(
+  const approvalStore = new FileApprovalStore(config.dataDir);
+  const upstreams = createUpstreams(config, log);
+  // Read at scrape time only, once the gateway exists.
+  let gateway: Gateway | undefined;
+  const metrics = createMetrics(config, {
+    approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
+    auditBacklog: () => gateway?.audit.backlog ?? 0,
+    auditAppended: () => gateway?.audit.storedEvents ?? 0,
+    upstreams: () => upstreams.values(),
+  });
+  gateway = new Gateway(
     config,
     options.bundle ?? loadPolicyFiles(config.policies),
     {
       bus: new MemoryBus(),
       store: new MemoryStore(),
-      approvalStore: new FileApprovalStore(config.dataDir),
+      approvalStore,
       auditWriter: new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() })),
       auditChains: chains,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
-      upstreams: createUpstreams(config, log),
+      upstreams,
+      ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
@@ -62,6 +74,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
     log,
     options.approveCommand ? { approveCommand: options.approveCommand } : {},
   );
+  return gateway;
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */

@@ -37,6 +37,7 @@ import { ApprovalNotifications } from '../approvals/notifications.ts';
 import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 export interface LinksHealth {
   /** False when the replica cannot serve calls: a link it needs is down. */
@@ -72,6 +73,8 @@ export interface GatewayPorts {
    * gateway answers: `<dataDir>/catalog.json`. Called at start and whenever the catalog changes.
    */
   recordCatalog?: (json: string) => void;
+  /** Where calls, decisions, approvals, audit appends and upstream restarts are measured; served at /metrics. */
+  metrics?: GatewayMetrics;
 }
 
 const APPROVAL_SWEEP_MS = 30_000;
@@ -163,6 +166,7 @@ export class Gateway {
       audit: this.audit,
       log,
       clock: ports.clock,
+      ...(ports.metrics ? { metrics: ports.metrics } : {}),
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdBudgetByClient: config.approvals.holdBudgetByClient,
@@ -208,6 +212,7 @@ export class Gateway {
   stdioServices(): ExchangeServices {
     return {
       dispatcher: this.dispatcher,
+      ...(this.ports.metrics ? { metrics: this.ports.metrics } : {}),
       sessions: { add: (session) => this.sessions.add(session), remove: (session) => this.removeSession(session) },
       notifyUpstreams: (method) => {
         for (const upstream of this.directory.all()) void upstream.notify(method);
@@ -225,6 +230,7 @@ export class Gateway {
       nodeId: this.nodeId,
       health: () => this.health(),
       listening: (url) => this.useHttpAddress(url),
+      ...(this.ports.metrics?.scrape ? { metricsEndpoint: { scrape: this.ports.metrics.scrape, ...(this.config.metrics.token ? { token: this.config.metrics.token } : {}) } } : {}),
       approver: {
         approvals: this.approvals,
         kernel: this.kernel,
@@ -360,9 +366,13 @@ export class Gateway {
   private async startUpstream(upstream: Upstream): Promise<void> {
     // An upstream a worker pool hosts runs its jobs there; this process only lists and reads through it.
     if (!upstream.pool) this.executor.serve(upstream.name);
+    let wasDown = false;
     await upstream.start({
       state: (state) => {
+        if (state === 'down') wasDown = true;
         if (state === 'ready') {
+          if (wasDown) this.ports.metrics?.upstreamRestarted(upstream.name);
+          wasDown = false;
           this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
           // A reconnected upstream has a fresh session: restore the log level and what clients still watch.
           void this.directory.restoreLogLevel(upstream);

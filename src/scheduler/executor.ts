@@ -1,3 +1,4 @@
+import { jobLogFields } from './job-log-fields.ts';
 import type { Bus, Clock, ServerRequestHandler, Store, Subscription, Upstream } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
@@ -83,7 +84,7 @@ export class Executor {
         Subjects.pool(pool),
         (packet) => {
           // Returned, so a durable bus acknowledges the job only once its result is out.
-          if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId);
+          if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId, packet.traceId);
         },
         { queue: `executors.${pool}` },
       ),
@@ -95,7 +96,7 @@ export class Executor {
     this.takeCancels();
     this.jobSubscriptions.push(
       this.bus.subscribe(Subjects.worker(this.workerId), (packet) => {
-        if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId);
+        if (packet.payload.kind === 'jobRequest') return this.execute(packet.payload.jobRequest, packet.senderId, packet.traceId);
       }),
     );
   }
@@ -129,7 +130,7 @@ export class Executor {
     });
   }
 
-  private async execute(job: JobRequest, replica: string): Promise<void> {
+  private async execute(job: JobRequest, replica: string, traceId: string): Promise<void> {
     const started = this.clock.now();
     const controller = new AbortController();
     this.jobs.set(job.jobId, controller);
@@ -219,7 +220,7 @@ export class Executor {
     } catch (err) {
       // Rethrown, so a durable bus (JetStream) delivers the job again; its claim then keeps a tool that is not
       // idempotent from running twice.
-      this.log.error('could not publish the result of a job', { jobId: job.jobId, status: result.status, error: (err as Error).message });
+      this.log.error('could not publish the result of a job', { ...jobLogFields(job, traceId), status: result.status, error: (err as Error).message });
       throw err;
     }
   }

@@ -1,3 +1,4 @@
+import { jobLogFields } from './job-log-fields.ts';
 import type { Bus, Clock, JobLedger, OpenJob, ProgressUpdate, Subscription } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
@@ -265,7 +266,7 @@ export class Scheduler {
     const router = options.remote ? this.options.workers : undefined;
     const workerId = router?.pick(options.pool);
     if (router && !workerId && !this.options.queueWithoutWorkers) {
-      this.detach(this.dispatchOnceAWorkerIsLive(waiter, router), 'wait for a live worker', job.jobId);
+      this.detach(this.dispatchOnceAWorkerIsLive(waiter, router), 'wait for a live worker', waiter);
       return;
     }
     waiter.workerId = workerId;
@@ -277,7 +278,7 @@ export class Scheduler {
     const sent = this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
       this.onResult(failedResult(job.jobId, asGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE').code, `could not dispatch: ${(err as Error).message}`));
     });
-    this.detach(sent, 'end a job the bus refused', job.jobId);
+    this.detach(sent, 'end a job the bus refused', waiter);
   }
 
   /**
@@ -342,7 +343,7 @@ export class Scheduler {
         // Cancelled while no worker holds it: nobody else would answer.
         () => this.waiters.get(job.jobId) === waiter && this.onResult(cancelledResult(job.jobId, 'the call was cancelled before it ran again')),
       );
-      this.detach(retried, 'run again', job.jobId);
+      this.detach(retried, 'run again', waiter);
     }
   }
 
@@ -378,13 +379,13 @@ export class Scheduler {
   private cancel({ job, options }: Waiter, reason: string, requestedBy: string): void {
     const sent = this.bus.publish(Subjects.cancel, this.packet(options.traceId ?? job.jobId, { kind: 'jobCancel', jobCancel: { jobId: job.jobId, reason, requestedBy } }));
     sent.catch((err: unknown) => {
-      if (this.log.isLevelEnabled('debug')) this.log.debug(`could not send the cancel of job ${job.jobId}`, { jobId: job.jobId, code: asGatewayError(err).code, error: (err as Error)?.message });
+      if (this.log.isLevelEnabled('debug')) this.log.debug(`could not send the cancel of job ${job.jobId}`, { ...jobLogFields(job, options.traceId), code: asGatewayError(err).code, error: (err as Error)?.message });
     });
   }
 
   /** Work nobody awaits: a failure is logged, never an unhandled rejection (which ends the process on Node 20). */
-  private detach(work: Promise<unknown>, what: string, jobId: string): void {
-    work.catch((err: unknown) => this.log.warn(`could not ${what}: job ${jobId}`, { jobId, code: asGatewayError(err).code, error: (err as Error)?.message }));
+  private detach(work: Promise<unknown>, what: string, { job, options }: Waiter): void {
+    work.catch((err: unknown) => this.log.warn(`could not ${what}: job ${job.jobId}`, { ...jobLogFields(job, options.traceId), code: asGatewayError(err).code, error: (err as Error)?.message }));
   }
 
   private packet(traceId: string, payload: BusPacket['payload']): BusPacket {

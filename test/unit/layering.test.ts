@@ -87,7 +87,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'src/api': [...CORE, 'src/kernel', 'src/approvals', 'src/call'],
   'src/gateway': [...CORE, 'src/kernel', 'src/enforcement', 'src/approvals', 'src/call', 'src/api'],
   'src/worker': CORE,
-  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http'],
+  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus'],
   'src/cli': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/runtime'],
   'adapters/memory': ADAPTER,
   'adapters/file': [...ADAPTER, 'adapters/memory'],
@@ -95,6 +95,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'adapters/nats': ADAPTER,
   'adapters/redis': ADAPTER,
   'adapters/http': ADAPTER,
+  'adapters/prometheus': ADAPTER,
 };
 
 describe('layering', () => {

@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/client';
+import type { Logger } from '../../src/log.ts';
+import type { Clock } from '../../src/ports.ts';
+import { systemClock } from '../../adapters/memory/clock.ts';
+import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+
+const harnesses: Harness[] = [];
+const clients: Client[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+
+/** A logger that keeps every line. */
+function capturing(): { log: Logger; lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  return { log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), isLevelEnabled: () => true }, lines };
+}
+
+/** A clock on which every reading is a second after the last: any decision takes longer than its budget. */
+const racingClock = (): Clock => {
+  let skew = 0;
+  return { now: () => Date.now() + (skew += 1_000), sleep: (ms, signal) => systemClock.sleep(ms, signal) };
+};
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+describe('log lines about a call', () => {
+  it('carry the job id, the session id and the trace id', async () => {
+    const { log, lines } = capturing();
+    const h = await startHarness({ kernel: { decisionBudget: 50, watchPolicies: false } }, { log, clock: racingClock() });
+    harnesses.push(h);
+    const client = await connectHttp(h.url);
+    clients.push(client);
+    const result = (await client.callTool({ name: 'fx__echo', arguments: { text: 'a' }, _meta: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` } })) as { isError?: boolean; _meta?: Record<string, unknown> };
+    expect(result.isError).toBe(true);
+    const sessionId = (client.transport as { sessionId?: string } | undefined)?.sessionId;
+    expect(sessionId).toBeTruthy();
+    const line = lines.find((l) => l.msg.startsWith('the kernel could not decide'));
+    expect(line?.fields).toMatchObject({ jobId: (result._meta?.['gatehouse/job'] as { jobId?: string } | undefined)?.jobId ?? expect.stringMatching(/^[0-9A-Z]{26}$/), sessionId, traceId: TRACE_ID });
+  });
+});
