@@ -71,6 +71,8 @@ export class ToolCatalog {
     private readonly factsOf: ToolFactsOf = asDeclared,
     /** The configured upstreams by name: a call to one whose tools were never listed says why it is down. */
     private readonly upstreamOf: (server: string) => Upstream | undefined = () => undefined,
+    /** Every configured upstream's name: an unprefixed tool name may belong to one configured `namespace: false`. */
+    private readonly upstreamNames: () => Iterable<string> = () => [],
   ) {}
 
   resolve(name: string): CatalogEntry | undefined {
@@ -86,12 +88,20 @@ export class ToolCatalog {
     const at = name.indexOf(SEPARATOR);
     const server = at > 0 ? name.slice(0, at) : '';
     const upstream = this.upstreamOf(server);
-    if (!upstream || !this.isNamespaced(server) || this.byServer.has(server)) return undefined;
-    const { failure } = upstream;
-    const why = upstream.state === 'ready' ? 'it is up, but its tools could not be listed' : `it is ${upstream.state}${failure ? `: ${failure.message}` : ''}`;
-    return errorResult('GH_ERR_UPSTREAM_UNAVAILABLE', `${name} cannot be called: upstream ${server} has not listed its tools, as ${why}. Try again once it is up.`, undefined, {
-      upstream: server,
-      ...(failure?.stderr ? { stderr: failure.stderr } : {}),
+    if (upstream && this.isNamespaced(server)) {
+      if (this.byServer.has(server)) return undefined;
+      return errorResult('GH_ERR_UPSTREAM_UNAVAILABLE', `${name} cannot be called: upstream ${server} has not listed its tools, as ${whyDown(upstream)}. Try again once it is up.`, undefined, {
+        upstream: server,
+        ...(upstream.failure?.stderr ? { stderr: upstream.failure.stderr } : {}),
+      });
+    }
+    // A name without a listed owner may be a tool of an upstream exposed under its own names that never listed them.
+    const silent = [...this.upstreamNames()].filter((s) => !this.isNamespaced(s) && !this.byServer.has(s)).map((s) => this.upstreamOf(s)).filter((u) => u !== undefined);
+    if (silent.length === 0) return undefined;
+    const which = silent.map((u) => `${u.name} (${whyDown(u)})`).join('; ');
+    return errorResult('GH_ERR_UPSTREAM_UNAVAILABLE', `${name} is no tool of the upstreams that are up; it may be one of ${which}, configured with namespace: false, whose tools are not listed yet. Try again once it is up.`, undefined, {
+      upstream: silent.map((u) => u.name).join(', '),
+      ...(silent.length === 1 && silent[0].failure?.stderr ? { stderr: silent[0].failure.stderr } : {}),
     });
   }
 
@@ -179,4 +189,10 @@ function makeEntry(server: string, name: string, tool: ToolDefinition, facts: To
       return check?.(args);
     },
   };
+}
+
+/** Why an upstream has not listed its tools, for the model and the log. */
+function whyDown(upstream: Upstream): string {
+  const { failure } = upstream;
+  return upstream.state === 'ready' ? 'it is up, but its tools could not be listed' : `it is ${upstream.state}${failure ? `: ${failure.message}` : ''}`;
 }

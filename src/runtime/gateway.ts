@@ -149,6 +149,7 @@ export class Gateway {
       (server) => !unprefixed.has(server),
       toolFactsFromConfig(config),
       (name) => ports.upstreams.get(name),
+      () => ports.upstreams.keys(),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);

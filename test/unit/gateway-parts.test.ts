@@ -3,6 +3,10 @@ import { compileArgumentCheck } from '../../src/call/argument-validator.ts';
 import { namespacedName, NAME_PATTERN } from '../../src/call/tool-names.ts';
 import { limitOutput, outputBytes } from '../../src/enforcement/output-limit.ts';
 import { previewArguments } from '../../src/approvals/preview.ts';
+import { ToolCatalog } from '../../src/call/catalog.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { Upstream } from '../../src/ports.ts';
+import type { CallToolResult } from '../../src/protocol/mcp.ts';
 
 describe('tool names', () => {
   it('stay inside what LLM APIs accept, and distinct', () => {
@@ -58,5 +62,26 @@ describe('trace context', () => {
     expect(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
     expect(traceIdOf('garbage')).toBeUndefined();
     expect(traceIdOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('a tool of an upstream that never listed its tools', () => {
+  const down = (name: string) => ({ name, state: 'down', failure: { message: 'process exited (code 3)', stderr: ['NOTES_DIR is not set'] } }) as unknown as Upstream;
+  const catalog = (unprefixed: string[]) => {
+    const upstreams = new Map([['notes', down('notes')], ['files', down('files')]]);
+    return new ToolCatalog(silentLogger, undefined, (s) => !unprefixed.includes(s), undefined, (s) => upstreams.get(s), () => upstreams.keys());
+  };
+  const codeOf = (result: CallToolResult | undefined) => (result?._meta?.['gatehouse/error'] as { code?: string; upstream?: string } | undefined);
+
+  it('answers GH_ERR_UPSTREAM_UNAVAILABLE for a namespaced name, naming its upstream and its last words', () => {
+    expect(codeOf(catalog([]).unavailable('notes__read'))).toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE', upstream: 'notes', stderr: ['NOTES_DIR is not set'] });
+    expect(catalog([]).unavailable('read')).toBeUndefined();
+  });
+
+  it('says so for an unprefixed name too when an upstream exposed under its own names is down, rather than "unknown tool"', () => {
+    expect(codeOf(catalog(['notes']).unavailable('read'))).toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE', upstream: 'notes' });
+    expect(codeOf(catalog(['notes', 'files']).unavailable('read'))?.upstream).toBe('notes, files');
+    // A namespaced name of an upstream that is down is still that upstream's.
+    expect(codeOf(catalog(['files']).unavailable('notes__read'))).toMatchObject({ upstream: 'notes' });
   });
 });
