@@ -4,14 +4,18 @@ import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
 import { readSseEvents } from './sse-reader.ts';
+import { GatewayError, isGatewayError } from '../../src/errors.ts';
 
 export interface HttpUpstreamOptions {
   url: string;
   /** Sent on every request: the upstream's own credentials, never a client's token. */
   headers: Record<string, string>;
+  /** The largest message read from the upstream (a JSON body, an SSE event's data); a larger one fails its request. */
+  maxMessageBytes?: number;
 }
 
 const STREAM_RETRY_MS = 1_000;
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /**
  * An upstream MCP server over Streamable HTTP (2025-11-25, sessionful), via undici with keep-alive. Answers
@@ -116,7 +120,9 @@ export class HttpUpstream extends ReconnectingUpstream {
     if (type.includes('text/event-stream')) {
       await this.readResponseStream(response.body, requestId, relatedRequestId);
     } else if (type.includes('application/json')) {
-      this.receiveText(await response.body.text(), requestId ?? relatedRequestId);
+      const text = await boundedText(response.body, this.maxMessageBytes);
+      if (typeof text === 'string') this.receiveText(text, requestId ?? relatedRequestId);
+      else this.tooLarge(requestId, text.bytes);
     } else {
       await response.body.dump();
     }
@@ -139,13 +145,19 @@ export class HttpUpstream extends ReconnectingUpstream {
     }
     for (;;) {
       try {
-        for await (const event of readSseEvents(stream)) {
+        for await (const event of readSseEvents(stream, this.maxMessageBytes)) {
           if (event.id !== undefined) lastEventId = event.id;
           if (event.retry !== undefined) retryMs = event.retry;
           if (event.data) this.receiveText(event.data, requestId ?? relatedRequestId);
         }
-      } catch {
-        // the connection dropped or the stream was destroyed; whether to resume is decided below
+      } catch (err) {
+        // Too large: resuming would only read it again. Otherwise the connection dropped or the stream was
+        // destroyed, and whether to resume is decided below.
+        if (isGatewayError(err) && err.code === 'GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE') {
+          stream.destroy();
+          this.tooLarge(requestId, Number(err.data?.bytes));
+          return;
+        }
       }
       if (requestId === undefined || !this.rpc.isPending(requestId) || this.state !== 'ready') return;
       if (lastEventId === undefined) {
@@ -176,6 +188,19 @@ export class HttpUpstream extends ReconnectingUpstream {
       }
       stream = resumed.body;
     }
+  }
+
+  private get maxMessageBytes(): number {
+    return this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** A message over the limit was dropped: its request fails at once with the code, and the log says so. */
+  private tooLarge(requestId: JsonRpcId | undefined, bytes: number): void {
+    const limit = this.maxMessageBytes;
+    this.log.error(`[${this.name}] sent a message of at least ${bytes} bytes, over the limit of ${limit} bytes for one message from an upstream; it was dropped`, { upstream: this.name, bytes, limit });
+    if (requestId === undefined) return;
+    const error = new GatewayError('GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE', `${this.name} answered with a message of at least ${bytes} bytes, over the limit of ${limit} bytes`, { data: { upstream: this.name, bytes, limit } });
+    this.rpc.tooLarge({ hasMethod: false, id: requestId }, error);
   }
 
   private failRequest(requestId: JsonRpcId, message: string): void {
@@ -235,4 +260,19 @@ export class HttpUpstream extends ReconnectingUpstream {
       setTimeout(() => void this.openListenStream(), retryMs).unref();
     }
   }
+}
+
+/** A response body as text, or how many bytes it had when it passed `maxBytes` (then it is not read further). */
+async function boundedText(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string | { bytes: number }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > maxBytes) {
+      body.destroy();
+      return { bytes };
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, bytes).toString('utf8');
 }

@@ -27,12 +27,14 @@ import { createMetrics } from './metrics.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
+  // One message from an upstream (a stdio line, an HTTP body or SSE event) may be larger than one from a client.
+  const maxUpstreamMessageBytes = config.limits.maxMessageBytes * 16;
   for (const [name, u] of Object.entries(config.upstreams)) {
     upstreams.set(
       name,
       isStdioUpstream(u)
-        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: config.limits.maxMessageBytes * 16 }, log)
-        : new HttpUpstream(name, { url: u.url, headers: u.headers }, log),
+        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes }, log)
+        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes }, log),
     );
   }
   return upstreams;

@@ -1,8 +1,11 @@
-// Large results (issue 10, item 13), end to end: a real gateway over HTTP with two real stdio upstreams. A result
-// over the upstream line limit (16 × limits.maxMessageBytes; small here, so the "70 MB" case is 2 MB) fails its
-// call at once with a code and an error log line, instead of vanishing until the timeout; and while one upstream's
-// large answer is in flight, another upstream's call completes.
+// Large results (issue 10, item 13), end to end: a real gateway over HTTP with two real stdio upstreams and a bare
+// HTTP one. A result over the upstream message limit (16 × limits.maxMessageBytes; small here, so the "70 MB" case
+// is 2 MB), as a stdio line, an HTTP body or an SSE event, fails its call at once with a code and an error log line,
+// instead of vanishing until the timeout (or, over HTTP, filling memory); and while one upstream's large answer is
+// in flight, another upstream's call completes.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +19,38 @@ const MAX_MESSAGE_BYTES = 64 * 1024; // upstream lines up to 1 MiB
 let h: Harness;
 let client: Client;
 let dir: string;
+let web: Server;
 const log = recordingLogger();
+
+/**
+ * A bare Streamable HTTP upstream (raw JSON-RPC, so the test owns every byte): `big` answers `bytes` of text as
+ * one JSON body, or, with `sse: true`, as one server-sent event.
+ */
+function startWebUpstream(): Promise<string> {
+  web = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      if (req.method !== 'POST') return void res.writeHead(405).end();
+      const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string; arguments?: { bytes: number; sse?: boolean } } };
+      if (message.id === undefined) return void res.writeHead(202).end();
+      const answer = (result: unknown, sse = false) => {
+        const text = JSON.stringify({ jsonrpc: '2.0', id: message.id, result });
+        if (!sse) return void res.writeHead(200, { 'content-type': 'application/json' }).end(text);
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`id: 1\ndata: ${text}\n\n`);
+      };
+      if (message.method === 'initialize') return answer({ protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'web', version: '1' } });
+      if (message.method === 'tools/list') return answer({ tools: [{ name: 'big', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } }] });
+      const { bytes, sse } = message.params?.arguments ?? { bytes: 0 };
+      answer({ content: [{ type: 'text', text: 'x'.repeat(bytes) }] }, sse);
+    });
+  });
+  return new Promise((resolve) => web.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(web.address() as AddressInfo).port}/mcp`)));
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-large-'));
+  const webUrl = await startWebUpstream();
   h = await startHarness(
     {
       limits: { maxMessageBytes: MAX_MESSAGE_BYTES, maxAuditBacklog: 100_000 },
@@ -33,6 +64,7 @@ beforeAll(async () => {
           cwd: ROOT,
           timeout: 600_000,
         },
+        web: { url: webUrl, headers: {}, timeout: 600_000 },
       },
     },
     { log },
@@ -43,6 +75,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await h?.close();
+  web?.close();
 });
 
 const codeOf = (result: Awaited<ReturnType<Client['callTool']>>) => (result._meta as Record<string, { code?: string }> | undefined)?.['gatehouse/error']?.code;
@@ -78,6 +111,17 @@ describe('large results', () => {
     // The upstream is healthy and keeps serving; a result under the limit passes whole.
     const small = await client.callTool({ name: 'fx__big', arguments: { bytes: 500_000 } });
     expect(textOf(small)).toHaveLength(500_000);
+  }, 60_000);
+
+  it('bounds an HTTP upstream too: a JSON body or an SSE event over the limit fails its call at once, coded and logged', async () => {
+    await waitFor(() => h.gateway.catalog.entries().some((e) => e.name === 'web__big'), 'the HTTP upstream to be listed');
+    for (const sse of [false, true]) {
+      const result = await client.callTool({ name: 'web__big', arguments: { bytes: 2_000_000, sse } });
+      expect(codeOf(result), `sse: ${sse}`).toBe('GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE');
+      const small = await client.callTool({ name: 'web__big', arguments: { bytes: 500_000, sse } });
+      expect(textOf(small), `sse: ${sse}`).toHaveLength(500_000);
+    }
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'error', fields: expect.objectContaining({ upstream: 'web', limit: 16 * MAX_MESSAGE_BYTES }) }));
   }, 60_000);
 
   it("completes another upstream's call while a large answer is in flight", async () => {
