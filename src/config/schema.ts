@@ -189,6 +189,11 @@ export const configSchema = z.strictObject({
       /** The largest request body or stdio line accepted, in bytes. */
       maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
       /**
+       * The largest message read from an upstream (a stdio line, an HTTP body, an SSE event), in bytes; unset: 16 ×
+       * maxMessageBytes. A tool's result may well be larger than any request.
+       */
+      maxUpstreamMessageBytes: z.number().int().positive().optional(),
+      /**
        * While audit writes fail, past this many unwritten audit events new calls are refused at once (before any
        * waits out `audit.writeTimeout`), which bounds the memory a broken audit store can take.
        */

@@ -28,7 +28,7 @@ import { createMetrics } from './metrics.ts';
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
   // One message from an upstream (a stdio line, an HTTP body or SSE event) may be larger than one from a client.
-  const maxUpstreamMessageBytes = config.limits.maxMessageBytes * 16;
+  const maxUpstreamMessageBytes = config.limits.maxUpstreamMessageBytes ?? config.limits.maxMessageBytes * 16;
   for (const [name, u] of Object.entries(config.upstreams)) {
     upstreams.set(
       name,

@@ -1,6 +1,6 @@
 // Large results (issue 10, item 13), end to end: a real gateway over HTTP with two real stdio upstreams and a bare
-// HTTP one. A result over the upstream message limit (16 × limits.maxMessageBytes; small here, so the "70 MB" case
-// is 2 MB), as a stdio line, an HTTP body or an SSE event, fails its call at once with a code and an error log line,
+// HTTP one. A result over the upstream message limit (limits.maxUpstreamMessageBytes; small here, so the "70 MB"
+// case is 2 MB), as a stdio line, an HTTP body or an SSE event, fails its call at once with a code and an error log line,
 // instead of vanishing until the timeout (or, over HTTP, filling memory); and while one upstream's large answer is
 // in flight, another upstream's call completes.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,9 @@ import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harnes
 import { recordingLogger } from '../helpers/webhook-receiver.ts';
 
 const STALLED_SERVER = join(ROOT, 'test/fixtures/stalled-result-server.ts');
-const MAX_MESSAGE_BYTES = 64 * 1024; // upstream lines up to 1 MiB
+const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Set apart from the client limit (it would be 16 × MAX_MESSAGE_BYTES, 1 MiB, unset). */
+const MAX_UPSTREAM_MESSAGE_BYTES = 1_000_000;
 
 let h: Harness;
 let client: Client;
@@ -53,7 +55,7 @@ beforeAll(async () => {
   const webUrl = await startWebUpstream();
   h = await startHarness(
     {
-      limits: { maxMessageBytes: MAX_MESSAGE_BYTES, maxAuditBacklog: 100_000 },
+      limits: { maxMessageBytes: MAX_MESSAGE_BYTES, maxUpstreamMessageBytes: MAX_UPSTREAM_MESSAGE_BYTES, maxAuditBacklog: 100_000 },
       upstreams: {
         // A timeout longer than the test's: a call that waited for it would fail the test, not pass it.
         fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 600_000 },
@@ -107,7 +109,7 @@ describe('large results', () => {
     const result = await client.callTool({ name: 'fx__big', arguments: { bytes: 2_000_000 } });
     expect(result.isError).toBe(true);
     expect(codeOf(result)).toBe('GH_ERR_UPSTREAM_MESSAGE_TOO_LARGE');
-    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'error', fields: expect.objectContaining({ upstream: 'fx', limit: 16 * MAX_MESSAGE_BYTES }) }));
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'error', fields: expect.objectContaining({ upstream: 'fx', limit: MAX_UPSTREAM_MESSAGE_BYTES }) }));
     // The upstream is healthy and keeps serving; a result under the limit passes whole.
     const small = await client.callTool({ name: 'fx__big', arguments: { bytes: 500_000 } });
     expect(textOf(small)).toHaveLength(500_000);
@@ -121,7 +123,7 @@ describe('large results', () => {
       const small = await client.callTool({ name: 'web__big', arguments: { bytes: 500_000, sse } });
       expect(textOf(small), `sse: ${sse}`).toHaveLength(500_000);
     }
-    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'error', fields: expect.objectContaining({ upstream: 'web', limit: 16 * MAX_MESSAGE_BYTES }) }));
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'error', fields: expect.objectContaining({ upstream: 'web', limit: MAX_UPSTREAM_MESSAGE_BYTES }) }));
   }, 60_000);
 
   it("completes another upstream's call while a large answer is in flight", async () => {
