@@ -143,3 +143,23 @@ describe('policy test with the recorded catalog', () => {
     expect(without.stdout).toContain('FAIL the demo write waits for a human');
   });
 });
+
+describe('a gateway that requires API keys', () => {
+  it('answers the CLI that brings an approver key in GATEHOUSE_API_KEY, and says why when it brings none', async () => {
+    const key = 'explain-approver-key-0123456789';
+    const keyed = await startHarness({ auth: { apiKeys: [{ key, principal: 'ops', tenant: 'default', roles: ['approver'] }] } as never });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'gh-explain-keyed-'));
+      const keyedConfig = join(dir, 'gatehouse.yaml');
+      writeFileSync(keyedConfig, `listen: { http: "${new URL(keyed.url).host}" }\ndataDir: ${JSON.stringify(join(dir, 'data'))}\npolicies: [${JSON.stringify(DEFAULT_POLICY)}]\n`);
+      const args = ['policy', 'explain', '--config', keyedConfig, '--json', '--call', JSON.stringify({ tool: 'fx__write', principal: 'ops' })];
+      const without = JSON.parse((await gatehouse(args, { cwd: tmpdir() })).stdout) as { facts: { source: { from: string; why?: string } } };
+      expect(without.facts.source).toMatchObject({ from: 'call', why: expect.stringContaining('HTTP 401') });
+      const withKey = JSON.parse((await gatehouse(args, { cwd: tmpdir(), env: { GATEHOUSE_API_KEY: key } })).stdout) as { facts: { source: { from: string } }; decision: { effect: string } };
+      expect(withKey.facts.source.from).toBe('gateway');
+      expect(withKey.decision.effect).toBe('require_approval');
+    } finally {
+      await keyed.close();
+    }
+  });
+});

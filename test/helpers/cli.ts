@@ -5,9 +5,9 @@ import { ROOT } from './gateway-harness.ts';
 export const GATEHOUSE_BIN = join(ROOT, 'bin/gatehouse.js');
 
 /** Runs the real `gatehouse` CLI in another process. */
-export function gatehouse(args: string[], options: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function gatehouse(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [GATEHOUSE_BIN, ...args], { cwd: options.cwd ?? ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [GATEHOUSE_BIN, ...args], { cwd: options.cwd ?? ROOT, timeout: 30_000, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });

@@ -38,7 +38,8 @@ async function askGateway(url: string, call: StatedCall): Promise<{ facts: ToolF
   try {
     response = await fetch(`${url}/api/policy/explain`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // A gateway with `auth.apiKeys` answers an approver's key only (the local user's loopback access ends there).
+      headers: { 'content-type': 'application/json', ...(process.env.GATEHOUSE_API_KEY ? { authorization: `Bearer ${process.env.GATEHOUSE_API_KEY}` } : {}) },
       body: JSON.stringify(targetSpec(call)),
       signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
     });
