@@ -7,6 +7,7 @@ import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
+import { AuditQuery } from '../audit/query.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
@@ -236,6 +237,7 @@ export class Gateway {
         kernel: this.kernel,
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
+        ...(this.ports.auditChains ? { audit: new AuditQuery(this.ports.auditChains) } : {}),
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
