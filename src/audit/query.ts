@@ -61,7 +61,7 @@ export interface AuditFilter {
 
 export interface AuditPage {
   calls: AuditCall[];
-  /** Pass back as `cursor` for the next (older) page; absent on the last page. */
+  /** Pass back as `cursor` for the next (older) page; present on every full page, so the last may be empty. */
   next?: string;
 }
 
@@ -90,17 +90,15 @@ export class AuditQuery implements AuditQueries {
     const before = page.cursor === undefined ? Infinity : cursorSeq(page.cursor);
     const matches = matcher(filter);
     const calls: AuditCall[] = [];
-    let more = false;
     for await (const { call } of this.scan(tenant)) {
       if (filter.since !== undefined && call.at < filter.since - CLOCK_SLACK_MS) break;
       if (call.seq >= before || !matches(call)) continue;
-      if (calls.length === limit) {
-        more = true;
-        break;
-      }
       calls.push(call);
+      // A full page stops here, with a cursor, rather than read on for a match that may not exist (which would
+      // read the whole chain when there is none): the page after the last may be empty.
+      if (calls.length === limit) return { calls, next: `s${call.seq}` };
     }
-    return more ? { calls, next: `s${calls[calls.length - 1].seq}` } : { calls };
+    return { calls };
   }
 
   async job(tenant: string, jobId: string): Promise<AuditCallDetail | undefined> {

@@ -51,7 +51,7 @@ export function callEvents(call: GeneratedCall, tenant = 'default'): AuditEvent[
 }
 
 /** Writes `count` generated calls into a real file chain, in batches (as the trail's group commit does). */
-export async function writeGeneratedLog(dataDir: string, count: number, options: { start?: number; tenant?: string; batch?: number; interleave?: boolean } = {}): Promise<GeneratedCall[]> {
+export async function writeGeneratedLog(dataDir: string, count: number, options: { start?: number; tenant?: string; batch?: number; interleave?: boolean; sessionOf?: (i: number) => string } = {}): Promise<GeneratedCall[]> {
   const start = options.start ?? Date.UTC(2026, 0, 1);
   const tenant = options.tenant ?? 'default';
   const store = new FileAuditStore(dataDir, { fsync: 'off' });
@@ -67,6 +67,7 @@ export async function writeGeneratedLog(dataDir: string, count: number, options:
   };
   for (let i = 0; i < count; i++) {
     const call = generatedCall(i, start);
+    if (options.sessionOf) call.session = options.sessionOf(i);
     calls.push(call);
     const events = callEvents(call, tenant);
     // Interleaved like concurrent calls: the outcome of one lands after the next one's submission.

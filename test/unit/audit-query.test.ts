@@ -69,9 +69,12 @@ describe('AuditQuery over a file chain', () => {
     for (const limit of [1, 3, 7]) expect((await everyPage(filter, limit)).map((c) => c.jobId)).toEqual(want);
   });
 
-  it('a page that ends exactly at the last match has no next', async () => {
+  it('a full page has a next even when it holds the last match (the page after is empty), so it stops early', async () => {
     const want = expected((c) => c.session === 's4');
-    expect((await query.calls('default', { session: 's4' }, { limit: want.length })).next).toBeUndefined();
+    const full = await query.calls('default', { session: 's4' }, { limit: want.length });
+    expect(full.calls).toHaveLength(want.length);
+    expect(await query.calls('default', { session: 's4' }, { limit: 10, cursor: full.next! })).toEqual({ calls: [] });
+    expect((await query.calls('default', { session: 's4' }, { limit: want.length + 1 })).next).toBeUndefined();
   });
 
   it('a later page is unchanged by calls appended after the first (they come first on a fresh query)', async () => {
