@@ -14,7 +14,7 @@ const DEFAULT_LIMIT = 50;
 export function registerAuditApi(app: FastifyInstance, ctx: ApproverContext, audit: AuditQueries | undefined): void {
   const route = { config: { approver: APPROVER_API } };
   const queries = (): AuditQueries => {
-    if (!audit) throw new GatewayError('GH_ERR_NOT_IMPLEMENTED', 'the audit query API serves embedded (file) mode only for now; in distributed mode use `gatehouse audit query`');
+    if (!audit) throw new GatewayError('GH_ERR_NOT_IMPLEMENTED', 'this gateway has no audit store to read calls from; use `gatehouse audit query`');
     return audit;
   };
 

@@ -57,6 +57,8 @@ export interface GatewayPorts {
    * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
    */
   auditChains?: AuditStore;
+  /** Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (distributed mode: the Redis list; embedded: `auditChains`). */
+  auditReader?: Pick<AuditStore, 'readBack'>;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
   auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
@@ -237,12 +239,16 @@ export class Gateway {
         kernel: this.kernel,
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
-        ...(this.ports.auditChains ? { audit: new AuditQuery(this.ports.auditChains) } : {}),
+        ...(this.auditReader() ? { audit: new AuditQuery(this.auditReader()!) } : {}),
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
       },
     };
+  }
+
+  private auditReader(): Pick<AuditStore, 'readBack'> | undefined {
+    return this.ports.auditReader ?? this.ports.auditChains;
   }
 
   /**
