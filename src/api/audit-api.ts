@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.ts';
 import { outcomeOf, type AuditFilter, type AuditQueries } from '../audit/query.ts';
 import { serveJson } from './api.ts';
@@ -49,7 +49,7 @@ export function registerAuditApi(app: FastifyInstance, ctx: ApproverContext, aud
   );
 }
 
-function filterOf(q: FastifyRequest['query'] & Record<string, unknown>): AuditFilter {
+function filterOf(q: Record<string, unknown>): AuditFilter {
   const filter: AuditFilter = {};
   for (const name of ['session', 'principal', 'tool', 'decision'] as const) {
     const value = text(q, name);
