@@ -10,7 +10,8 @@
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
- * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`.
+ * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
+ * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
@@ -27,6 +28,7 @@ import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
 import { printAuditBench } from './audit.ts';
+import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
 
@@ -35,6 +37,10 @@ const progress = (message: string) => process.stderr.write(`[bench ${((performan
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('audit-query')) {
+    progress('audit query over a long chain');
+    return printAuditQueryBench();
+  }
   if (only('audit')) {
     progress('the audit store, per audit.fsync mode');
     return printAuditBench();

@@ -6,7 +6,10 @@ export interface ApproverKeyConfig {
   key: string;
   principal: string;
   tenant: string;
-  /** `approver` (or `admin`) lets the key's principal act on approvals; `metrics` (or `admin`) read /metrics. */
+  /**
+   * `approver` (or `admin`) lets the key's principal act on approvals; `viewer` (or `approver`, `admin`) read the
+   * audit API; `metrics` (or `admin`) read /metrics.
+   */
   roles?: readonly string[];
 }
 
@@ -21,6 +24,8 @@ export interface Approver {
 export type Admission =
   | { approver: Approver; refused?: undefined }
   | { approver?: undefined; refused: { status: 401 | 403; code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN'; message: string } };
+
+const READER_ROLES = ['viewer', 'approver', 'admin'];
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -37,6 +42,7 @@ export class ApproverAccess {
   readonly mode: 'keys' | 'local' | 'closed';
   private readonly anyKey: HttpGuard;
   private readonly approverKey: HttpGuard | undefined;
+  private readonly readerKey: HttpGuard | undefined;
   private readonly approvers: Set<string>;
 
   private readonly local: Caller;
@@ -52,6 +58,8 @@ export class ApproverAccess {
     const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous });
     this.anyKey = guard(options.apiKeys);
     this.approverKey = approverKeys.length > 0 ? guard(approverKeys) : undefined;
+    const readerKeys = options.apiKeys.filter((k) => READER_ROLES.some((role) => k.roles?.includes(role)));
+    this.readerKey = readerKeys.length > 0 ? guard(readerKeys) : undefined;
     this.approvers = new Set(approverKeys.map((k) => `${k.tenant}\0${k.principal}`));
   }
 
@@ -63,6 +71,17 @@ export class ApproverAccess {
     }
     const caller = this.approverKey?.authenticate(authorization, apiKeyHeader);
     if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: this API key does not have the approver role');
+    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
+  }
+
+  /** A read-only API request (the audit): a key with the viewer, approver or admin role, or the local user. */
+  reader(authorization: string | undefined, apiKeyHeader: string | undefined): Admission {
+    if (this.mode !== 'keys') return this.localUser();
+    if (!this.anyKey.authenticate(authorization, apiKeyHeader)) {
+      return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Unauthorized: send an API key with the viewer role as "Authorization: Bearer <key>"');
+    }
+    const caller = this.readerKey?.authenticate(authorization, apiKeyHeader);
+    if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: this API key has none of the roles viewer, approver or admin');
     return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
   }
 

@@ -49,8 +49,8 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
  * One API request: admits the approver by key (or the local user), runs `handle`, and answers its value as JSON,
  * or `{ error: { code, message } }` with the status the error's code calls for.
  */
-export async function serveJson(ctx: ApproverContext, request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>) {
-  const admission = ctx.access.bearer(request.headers.authorization, header(request, 'x-api-key'));
+export async function serveJson(ctx: ApproverContext, request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>, who: 'approver' | 'reader' = 'approver') {
+  const admission = ctx.access[who === 'reader' ? 'reader' : 'bearer'](request.headers.authorization, header(request, 'x-api-key'));
   if (admission.refused) {
     if (admission.refused.status === 401) reply.header('www-authenticate', 'Bearer');
     return reply.code(admission.refused.status).send({ error: { code: admission.refused.code, message: admission.refused.message } });
@@ -60,7 +60,7 @@ export async function serveJson(ctx: ApproverContext, request: FastifyRequest, r
   } catch (err) {
     const error = asGatewayError(err);
     const status = statusOf(error);
-    if (status === 500) ctx.log.error('approvals API request failed', { code: error.code, error: error.message });
+    if (status === 500) ctx.log.error('API request failed', { code: error.code, error: error.message });
     return reply.code(status).send({ error: { code: error.code, message: status === 500 ? 'internal error' : error.message } });
   }
 }

@@ -6,6 +6,8 @@ import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
 import { ApproverActions, type ApprovalDesk } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
+import { registerAuditApi } from './audit-api.ts';
+import type { AuditQueries } from '../audit/query.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { ToolFacts } from '../call/catalog.ts';
 import type { StatedCall } from '../kernel/authoring/call.ts';
@@ -24,6 +26,8 @@ export interface ApproverServices {
   toolFacts?(call: StatedCall): ToolFacts | undefined;
   /** An approval's page, the same link the caller and the webhook are given (`ApprovalLinks.url`). */
   pageUrl(id: string): string | undefined;
+  /** The audit trail's calls, for `/api/audit` and `/api/jobs/:id`; absent where the mode cannot query them (distributed). */
+  audit?: AuditQueries;
   dataDir: string;
   /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
   signingKey?: string;
@@ -76,6 +80,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
     });
     registerApprovalsApi(scope, ctx);
     registerPolicyApi(scope, ctx, options.kernel, (call) => options.toolFacts?.(call));
+    registerAuditApi(scope, ctx, options.audit);
     registerApprovalPages(scope, ctx);
   });
 }

@@ -115,7 +115,7 @@ const apiKey = z.strictObject({
    * `approver`: may use the approvals API and web page (as `principal`). `metrics`: may read /metrics. `admin`: both.
    * A key without a role only calls tools.
    */
-  roles: z.array(z.enum(['approver', 'metrics', 'admin'])).default([]),
+  roles: z.array(z.enum(['viewer', 'approver', 'metrics', 'admin'])).default([]),
 });
 
 export const configSchema = z.strictObject({

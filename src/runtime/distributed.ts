@@ -90,6 +90,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         store,
         approvalStore,
         auditWriter: new ChainWriter(auditStore, checkpointOptions(config, { atClose: true })),
+        auditReader: auditStore,
         // Redis unreachable at shutdown: what could not be written stays on this replica's disk.
         auditSpill: spillToDataDir(config.dataDir),
         clock: systemClock,

@@ -7,6 +7,7 @@ import { isNamespaced, type GatehouseConfig } from '../config/schema.ts';
 import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
+import { AuditQuery } from '../audit/query.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
@@ -56,6 +57,8 @@ export interface GatewayPorts {
    * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
    */
   auditChains?: AuditStore;
+  /** Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (distributed mode: the Redis list; embedded: `auditChains`). */
+  auditReader?: Pick<AuditStore, 'readBack'>;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
   auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
@@ -237,11 +240,16 @@ export class Gateway {
         kernel: this.kernel,
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
+        ...(this.auditReader() ? { audit: new AuditQuery(this.auditReader()!) } : {}),
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
       },
     };
+  }
+
+  private auditReader(): Pick<AuditStore, 'readBack'> | undefined {
+    return this.ports.auditReader ?? this.ports.auditChains;
   }
 
   /**

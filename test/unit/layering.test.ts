@@ -84,7 +84,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'src/scheduler': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit'],
   'src/approvals': [...CORE, 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler'],
   'src/call': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals'],
-  'src/api': [...CORE, 'src/kernel', 'src/approvals', 'src/call'],
+  'src/api': [...CORE, 'src/kernel', 'src/audit', 'src/approvals', 'src/call'],
   'src/gateway': [...CORE, 'src/kernel', 'src/enforcement', 'src/approvals', 'src/call', 'src/api'],
   'src/worker': CORE,
   'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus'],

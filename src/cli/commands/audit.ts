@@ -12,12 +12,16 @@ import { stateConfig, STATE_FLAGS } from '../state.ts';
 import { auditKeyPath, auditSigningKey } from '../../runtime/audit-signing.ts';
 import { CheckpointPublicKey } from '../../audit/checkpoint.ts';
 import type { GatehouseConfig } from '../../config/schema.ts';
+import { AuditQuery, outcomeOf, type AuditCall, type AuditFilter } from '../../audit/query.ts';
+import { parseSince } from './policy/replay.ts';
 
 export const AUDIT_HELP = `Usage:
   gatehouse audit tail [-n N] [--follow] [--tenant T]
   gatehouse audit verify [--tenant T] [--file EXPORT [--pubkey KEY]]
   gatehouse audit export [--out FILE] [--tenant T]
   gatehouse audit pubkey [--json]
+  gatehouse audit query [--session S] [--principal P] [--tool GLOB] [--decision D] [--outcome O]
+                        [--since T] [--until T] [--limit N] [--cursor C] [--tenant T] [--json]
 
   tail     prints the last N records (default 20) as JSON lines; --follow keeps printing new ones
   verify   recomputes every hash chain and reports the first broken link by sequence number, or a chain
@@ -26,6 +30,11 @@ export const AUDIT_HELP = `Usage:
            (with the data dir's key, audit.signingKey, or --pubkey), and records after the newest one are
            reported as not yet covered by a checkpoint
   export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line
+  query    the calls (one per job), newest first: time, session, principal, tool, decision and rules,
+           outcome (succeeded, failed, denied, cancelled, timeout, unknown, pending) and duration; --json
+           prints { calls, next }: pass next as --cursor for the next page. --since/--until take an ISO
+           date/time or a duration ago (30m, 24h, 7d); --limit defaults to 50 (at most 1000); --tenant
+           defaults to the only tenant, else "default"
   pubkey   prints the public key checkpoints are signed with (PEM, after a line with its key id and base64),
            creating the key in the data dir when there is none yet; --json prints { keyId, base64, pem }
 
@@ -34,7 +43,7 @@ export const AUDIT_HELP = `Usage:
   --pubkey KEY                     a file holding the public key (as pubkey prints it), or the key itself`;
 
 export async function runAudit(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file', 'lines', 'pubkey'], booleans: ['follow', 'json'], aliases: { n: 'lines' } });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'tenant', 'out', 'file', 'lines', 'pubkey', ...QUERY_FLAGS], booleans: ['follow', 'json'], aliases: { n: 'lines' } });
   const [action] = args.positionals;
   const pubkey = flag(args, 'pubkey') === undefined ? undefined : await readPublicKey(flag(args, 'pubkey')!);
   if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!, pubkey);
@@ -43,6 +52,7 @@ export async function runAudit(argv: string[]): Promise<number> {
   const key = action === 'verify' ? (pubkey ?? (await auditSigningKey(config, false))?.publicKey) : undefined;
   const store = await openAuditState(config);
   try {
+    if (action === 'query') return await query(store, args);
     return await runAuditAction(store, action, args, flag(args, 'tenant') ? [flag(args, 'tenant')!] : await store.tenants(), key);
   } finally {
     await store.close();
@@ -85,7 +95,48 @@ async function runAuditAction(store: AuditStore, action: string | undefined, arg
       return 0;
     }
     default:
-      throw usage(action ? `unknown action "${action}"` : 'missing an action: tail, verify, export or pubkey');
+      throw usage(action ? `unknown action "${action}"` : 'missing an action: tail, verify, query, export or pubkey');
+  }
+}
+
+const QUERY_FLAGS = ['session', 'principal', 'tool', 'decision', 'outcome', 'since', 'until', 'limit', 'cursor'];
+
+async function query(store: AuditStore, args: ParsedArgs): Promise<number> {
+  const now = Date.now();
+  const time = (name: string) => (flag(args, name) === undefined ? undefined : parseSince(flag(args, name)!, now));
+  const filter: AuditFilter = {};
+  for (const name of ['session', 'principal', 'tool', 'decision'] as const) if (flag(args, name) !== undefined) filter[name] = flag(args, name);
+  if (flag(args, 'outcome') !== undefined) filter.outcome = await usable(() => outcomeOf(flag(args, 'outcome')!));
+  if (flag(args, 'since') !== undefined) filter.since = time('since');
+  if (flag(args, 'until') !== undefined) filter.until = time('until');
+  const tenants = await store.tenants();
+  const tenant = flag(args, 'tenant') ?? (tenants.length === 1 ? tenants[0] : 'default');
+  const limit = Number(flag(args, 'limit') ?? 50);
+  const cursor = flag(args, 'cursor');
+  const page = await usable(() => new AuditQuery(store).calls(tenant, filter, { limit, ...(cursor ? { cursor } : {}) }));
+  if (args.flags.json === true) {
+    console.log(JSON.stringify(page, null, 2));
+    return 0;
+  }
+  if (page.calls.length === 0) console.log('no calls match');
+  for (const call of page.calls) console.log(callLine(call));
+  if (page.next) console.log(`more: --cursor ${page.next}`);
+  return 0;
+}
+
+function callLine(call: AuditCall): string {
+  const decision = call.decision ? `${call.decision}${call.ruleIds.length ? ` [${call.ruleIds.join(',')}]` : ''}` : '-';
+  const duration = call.durationMs === undefined ? '-' : `${call.durationMs}ms`;
+  return [new Date(call.at).toISOString(), call.session ?? '-', call.principal, call.tool ?? '-', decision, call.outcome, duration, call.jobId].join('  ');
+}
+
+/** A bad filter or cursor is bad usage (exit 2), not a failure. */
+async function usable<T>(make: () => T | Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    if (isGatewayError(err, 'GH_ERR_INVALID_REQUEST')) throw usage(err.message);
+    throw err;
   }
 }
 

@@ -1,0 +1,185 @@
+import type { AuditStore } from '../ports.ts';
+import type { AuditRecord } from '../protocol/audit-record.ts';
+import { GatewayError } from '../errors.ts';
+import { compileGlob } from '../kernel/glob.ts';
+
+/**
+ * How a call ended, from its job's terminal record: `succeeded`, `failed` (Gatehouse or the upstream could not
+ * serve it), `denied` (the policy, a constraint, a limit or its approval), `cancelled`, `timeout`, `unknown`
+ * (`job.outcome_unknown`: a run was cut off while it was dispatched) or `pending` (no terminal record yet, or a
+ * call that returned while its approval waits).
+ */
+export const OUTCOMES = ['succeeded', 'failed', 'denied', 'cancelled', 'timeout', 'unknown', 'pending'] as const;
+export type CallOutcome = (typeof OUTCOMES)[number];
+
+const OUTCOME_OF: Record<string, CallOutcome> = {
+  'job.succeeded': 'succeeded',
+  'job.failed': 'failed',
+  'job.denied': 'denied',
+  'job.cancelled': 'cancelled',
+  'job.timeout': 'timeout',
+  'job.outcome_unknown': 'unknown',
+};
+
+/** One governed call as the audit trail tells it: assembled from its job's records. */
+export interface AuditCall {
+  jobId: string;
+  tenant: string;
+  /** When it was submitted (ms since the epoch). */
+  at: number;
+  session?: string;
+  principal: string;
+  server?: string;
+  tool?: string;
+  /** The kernel's effect, absent when the call ended before a decision. */
+  decision?: string;
+  ruleIds: string[];
+  outcome: CallOutcome;
+  /** From `job.submitted` to the terminal record; absent while pending. */
+  durationMs?: number;
+  /** The seq of its `job.submitted` record. */
+  seq: number;
+}
+
+export interface AuditCallDetail extends AuditCall {
+  /** Every record of the job, oldest first, hashes included. */
+  records: AuditRecord[];
+}
+
+export interface AuditFilter {
+  session?: string;
+  principal?: string;
+  /** A glob over the tool name (`*` any run of characters, `?` one). */
+  tool?: string;
+  decision?: string;
+  outcome?: CallOutcome;
+  /** ms since the epoch, inclusive. */
+  since?: number;
+  /** ms since the epoch, exclusive. */
+  until?: number;
+}
+
+export interface AuditPage {
+  calls: AuditCall[];
+  /** Pass back as `cursor` for the next (older) page; present on every full page, so the last may be empty. */
+  next?: string;
+}
+
+/** What the HTTP front and the CLI need of the audit trail to show calls. */
+export interface AuditQueries {
+  calls(tenant: string, filter: AuditFilter, page: { limit: number; cursor?: string }): Promise<AuditPage>;
+  job(tenant: string, jobId: string): Promise<AuditCallDetail | undefined>;
+}
+
+/** How far before a job's ULID time its `job.submitted` record may be (clocks of several writers, batching). */
+const CLOCK_SLACK_MS = 60_000;
+export const MAX_LIMIT = 1_000;
+
+/**
+ * Queries over a chain, newest call first, by reading it backwards and stopping as soon as the page is full (or
+ * `since` is passed): a job's records all come after its `job.submitted`, so by the time the backward scan reaches
+ * that record the call is whole. The cost is the records newer than the page's oldest call: a recent session is
+ * cheap, an old one is a scan of the chain (no index yet).
+ */
+export class AuditQuery implements AuditQueries {
+  constructor(private readonly store: Pick<AuditStore, 'readBack'>) {}
+
+  async calls(tenant: string, filter: AuditFilter, page: { limit: number; cursor?: string }): Promise<AuditPage> {
+    const limit = page.limit;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new GatewayError('GH_ERR_INVALID_REQUEST', `limit must be a whole number from 1 to ${MAX_LIMIT}`);
+    const before = page.cursor === undefined ? Infinity : cursorSeq(page.cursor);
+    const matches = matcher(filter);
+    const calls: AuditCall[] = [];
+    for await (const { call } of this.scan(tenant)) {
+      if (filter.since !== undefined && call.at < filter.since - CLOCK_SLACK_MS) break;
+      if (call.seq >= before || !matches(call)) continue;
+      calls.push(call);
+      // A full page stops here, with a cursor, rather than read on for a match that may not exist (which would
+      // read the whole chain when there is none): the page after the last may be empty.
+      if (calls.length === limit) return { calls, next: `s${call.seq}` };
+    }
+    return { calls };
+  }
+
+  async job(tenant: string, jobId: string): Promise<AuditCallDetail | undefined> {
+    const born = ulidTime(jobId);
+    for await (const { call, records } of this.scan(tenant, jobId)) {
+      if (call.jobId === jobId) return { ...call, records };
+      if (born !== undefined && call.at < born - CLOCK_SLACK_MS) break;
+    }
+    return undefined;
+  }
+
+  /** Calls newest first (by their `job.submitted`), each with its records; only `only`'s records are kept whole. */
+  private async *scan(tenant: string, only?: string): AsyncIterable<{ call: AuditCall; records: AuditRecord[] }> {
+    const later = new Map<string, AuditRecord[]>();
+    for await (const record of this.store.readBack(tenant)) {
+      const { jobId } = record;
+      if (jobId === undefined) continue;
+      if (record.type !== 'job.submitted') {
+        const seen = later.get(jobId);
+        if (seen) seen.push(record);
+        else later.set(jobId, [record]);
+        continue;
+      }
+      const after = later.get(jobId) ?? [];
+      later.delete(jobId);
+      const records = [record, ...after.reverse()];
+      yield { call: assemble(record, records), records: only === undefined || only === jobId ? records : [] };
+    }
+  }
+}
+
+function assemble(submitted: AuditRecord, records: readonly AuditRecord[]): AuditCall {
+  const data = submitted.data;
+  const call: AuditCall = { jobId: submitted.jobId!, tenant: submitted.tenant, at: submitted.at, principal: submitted.actor, ruleIds: [], outcome: 'pending', seq: submitted.seq };
+  if (typeof data.session === 'string') call.session = data.session;
+  if (typeof data.server === 'string') call.server = data.server;
+  if (typeof data.tool === 'string') call.tool = data.tool;
+  for (const record of records) {
+    if (record.type === 'job.decided') {
+      if (typeof record.data.effect === 'string') call.decision = record.data.effect;
+      if (Array.isArray(record.data.ruleIds)) call.ruleIds = record.data.ruleIds.filter((r): r is string => typeof r === 'string');
+    }
+    const outcome = OUTCOME_OF[record.type];
+    if (outcome && call.outcome === 'pending') {
+      call.outcome = outcome;
+      call.durationMs = record.at - submitted.at;
+    }
+  }
+  return call;
+}
+
+function matcher(filter: AuditFilter): (call: AuditCall) => boolean {
+  const tool = filter.tool === undefined ? undefined : compileGlob(filter.tool);
+  return (call) =>
+    (filter.session === undefined || call.session === filter.session) &&
+    (filter.principal === undefined || call.principal === filter.principal) &&
+    (tool === undefined || (call.tool !== undefined && tool(call.tool))) &&
+    (filter.decision === undefined || call.decision === filter.decision) &&
+    (filter.outcome === undefined || call.outcome === filter.outcome) &&
+    (filter.since === undefined || call.at >= filter.since) &&
+    (filter.until === undefined || call.at < filter.until);
+}
+
+function cursorSeq(cursor: string): number {
+  const seq = /^s([1-9]\d{0,15})$/.exec(cursor);
+  if (!seq) throw new GatewayError('GH_ERR_INVALID_REQUEST', `not a cursor this query gave: "${cursor.slice(0, 40)}"`);
+  return Number(seq[1]);
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** The milliseconds a ULID was made at, or undefined for an id that is not one. */
+function ulidTime(id: string): number | undefined {
+  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/i.test(id)) return undefined;
+  let ms = 0;
+  for (const c of id.slice(0, 10).toUpperCase()) ms = ms * 32 + CROCKFORD.indexOf(c);
+  return ms;
+}
+
+/** Parses an outcome filter, refusing a value that is none. */
+export function outcomeOf(text: string): CallOutcome {
+  if (!(OUTCOMES as readonly string[]).includes(text)) throw new GatewayError('GH_ERR_INVALID_REQUEST', `outcome must be one of ${OUTCOMES.join(', ')}`);
+  return text as CallOutcome;
+}
