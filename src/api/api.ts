@@ -17,7 +17,7 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
 
   const serve = (request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>) => serveJson(ctx, request, reply, handle);
 
-  app.get('/api/approvals', route, (request, reply) =>
+  const list = (request: FastifyRequest, reply: FastifyReply) =>
     serve(request, reply, async (approver) => {
       const state = (request.query as Record<string, unknown>).state ?? 'pending';
       if (typeof state !== 'string' || !STATES.has(state)) {
@@ -25,8 +25,10 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
       }
       const records = await ctx.actions.list(approver, state as ApprovalState | 'all');
       return { approvals: records.map((r) => approvalView(r, ctx.pageUrl(r.id))) };
-    }),
-  );
+    });
+  // With a trailing slash too: JSON has no relative links to break (the page redirects instead, see pages.ts).
+  app.get('/api/approvals', route, list);
+  app.get('/api/approvals/', route, list);
 
   app.get('/api/approvals/:id', route, (request, reply) =>
     serve(request, reply, async (approver) => {

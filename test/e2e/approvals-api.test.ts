@@ -55,6 +55,7 @@ describe('the approvals API', () => {
     // The one page URL: the same link the caller's result and the webhook carry, whatever Host the API was asked at.
     expect(listed.body.approvals[0].url).toBe(h.gateway.approvalLinks.url(approval.id));
     expect(listed.headers.get('cache-control')).toBe('no-store');
+    expect((await api(h, '/api/approvals/', { key: KEYS.approver })).body).toEqual(listed.body);
     expect((await api(h, `/api/approvals/${approval.id}`, { key: KEYS.approver })).body.approval.id).toBe(approval.id);
     expect((await api(h, `/api/approvals/${approval.id}`, { headers: { 'x-api-key': KEYS.approver } })).status).toBe(200);
 
