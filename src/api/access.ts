@@ -65,23 +65,20 @@ export class ApproverAccess {
 
   /** An API request: an approver key in `Authorization: Bearer` (or `X-API-Key`). */
   bearer(authorization: string | undefined, apiKeyHeader: string | undefined): Admission {
-    if (this.mode !== 'keys') return this.localUser();
-    if (!this.anyKey.authenticate(authorization, apiKeyHeader)) {
-      return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Unauthorized: send an approver API key as "Authorization: Bearer <key>"');
-    }
-    const caller = this.approverKey?.authenticate(authorization, apiKeyHeader);
-    if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: this API key does not have the approver role');
-    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
+    return this.byKey(this.approverKey, authorization, apiKeyHeader, 'an approver API key', 'does not have the approver role');
   }
 
   /** A read-only API request (the audit): a key with the viewer, approver or admin role, or the local user. */
   reader(authorization: string | undefined, apiKeyHeader: string | undefined): Admission {
+    return this.byKey(this.readerKey, authorization, apiKeyHeader, 'an API key with the viewer role', 'has none of the roles viewer, approver or admin');
+  }
+
+  /** 401 for no key of this server, 403 for a key `roleKeys` does not hold, else the key's caller. */
+  private byKey(roleKeys: HttpGuard | undefined, authorization: string | undefined, apiKeyHeader: string | undefined, wanted: string, lacking: string): Admission {
     if (this.mode !== 'keys') return this.localUser();
-    if (!this.anyKey.authenticate(authorization, apiKeyHeader)) {
-      return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Unauthorized: send an API key with the viewer role as "Authorization: Bearer <key>"');
-    }
-    const caller = this.readerKey?.authenticate(authorization, apiKeyHeader);
-    if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: this API key has none of the roles viewer, approver or admin');
+    if (!this.anyKey.authenticate(authorization, apiKeyHeader)) return refuse(401, 'GH_ERR_UNAUTHORIZED', `Unauthorized: send ${wanted} as "Authorization: Bearer <key>"`);
+    const caller = roleKeys?.authenticate(authorization, apiKeyHeader);
+    if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', `Forbidden: this API key ${lacking}`);
     return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
   }
 

@@ -71,13 +71,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(ledger);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
-    // Read at scrape time only, once the gateway exists.
     let gateway: Gateway | undefined;
-    const metrics = createMetrics(config, {
-      approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
-      auditBacklog: () => gateway?.audit.backlog ?? 0,
-      auditAppended: () => gateway?.audit.storedEvents ?? 0,
-      upstreams: () => upstreams.values(),
+    const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway }, {
       links: () => ({ nats: bus.connected, redis: store.connected }),
       // One read of the DLQ per scrape; a scrape with Redis down reports none rather than failing.
       deadLetters: async () => (await ledger.listDead().catch(() => [])).length,

@@ -48,14 +48,8 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
   const approvalStore = new FileApprovalStore(config.dataDir);
   const upstreams = createUpstreams(config, log);
-  // Read at scrape time only, once the gateway exists.
   let gateway: Gateway | undefined;
-  const metrics = createMetrics(config, {
-    approvalsPending: async () => (await approvalStore.list({ state: 'pending' })).length,
-    auditBacklog: () => gateway?.audit.backlog ?? 0,
-    auditAppended: () => gateway?.audit.storedEvents ?? 0,
-    upstreams: () => upstreams.values(),
-  });
+  const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
   gateway = new Gateway(
     config,
     options.bundle ?? loadPolicyFiles(config.policies),

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, startConstraintHarness, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -45,17 +45,7 @@ let client: Client;
 let calls: string;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-constraints-'));
-  const policy = join(dir, 'policy.yaml');
-  writeFileSync(policy, POLICY);
-  calls = join(dir, 'calls.log');
-  h = await startHarness({
-    policies: [policy],
-    upstreams: {
-      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: calls, FIXTURE_CONSTRAINT_TOOLS: '1' }, cwd: ROOT, timeout: 60_000 },
-    },
-  });
-  client = await connectHttp(h.url);
+  ({ h, client, calls } = await startConstraintHarness(POLICY));
 });
 afterAll(async () => {
   await client?.close();

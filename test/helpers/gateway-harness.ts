@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
@@ -141,4 +141,22 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * A harness over the fixture upstream with its constraint tools (`FIXTURE_CONSTRAINT_TOOLS`), under one policy
+ * text; `calls` is the file the fixture logs each call that reached it to.
+ */
+export async function startConstraintHarness(policyText: string): Promise<{ h: Harness; client: Client; calls: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-constraints-'));
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, policyText);
+  const calls = join(dir, 'calls.log');
+  const h = await startHarness({
+    policies: [policy],
+    upstreams: {
+      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: calls, FIXTURE_CONSTRAINT_TOOLS: '1' }, cwd: ROOT, timeout: 60_000 },
+    },
+  });
+  return { h, client: await connectHttp(h.url), calls };
 }
