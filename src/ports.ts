@@ -157,6 +157,24 @@ export interface AuditStore {
   close(): Promise<void>;
 }
 
+/** Where one call starts in a chain: its `job.submitted` record. */
+export interface IndexedCall {
+  seq: number;
+  jobId: string;
+}
+
+/**
+ * Lookups a store keeps beside its chains so a query need not scan them. A cache, never the truth: brought up to
+ * date with the chain before it answers, every record it returns checked against what was asked, and `undefined`
+ * when it cannot answer (the caller scans the chain instead).
+ */
+export interface AuditIndex {
+  /** The `job.submitted` records whose `data.session` is `session`, oldest first. */
+  sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined>;
+  /** Every record of the job, oldest first; [] when the chain has none. */
+  jobRecords(tenant: string, jobId: string): Promise<AuditRecord[] | undefined>;
+}
+
 export interface ProgressUpdate {
   progress: number;
   total?: number;
