@@ -171,8 +171,8 @@ export interface IndexedCall {
 export interface AuditIndex {
   /** The `job.submitted` records whose `data.session` is `session`, oldest first. */
   sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined>;
-  /** Every record of the job, oldest first; [] when the chain has none. */
-  jobRecords(tenant: string, jobId: string): Promise<AuditRecord[] | undefined>;
+  /** Each job's records, oldest first, in the order of `jobIds`; [] for a job the chain has none of. */
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined>;
 }
 
 export interface ProgressUpdate {

@@ -100,13 +100,18 @@ export class FileAuditIndex {
     return calls;
   }
 
-  async jobRecords(tenant: string, jobId: string): Promise<AuditRecord[] | undefined> {
+  async jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined> {
     const view = await this.current(tenant);
     if (!view) return undefined;
-    const key = keyField(jobId);
-    const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
-    if (entries.length === 0) return [];
-    return this.readEntries(tenant, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
+    const found: AuditRecord[][] = [];
+    for (const jobId of jobIds) {
+      const key = keyField(jobId);
+      const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
+      const records = entries.length === 0 ? [] : await this.readEntries(tenant, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
+      if (!records) return undefined;
+      found.push(records);
+    }
+    return found;
   }
 
   /** Where to start reading the chain for records from `fromSeq` on: the line of a record at or before it, or 0. */
@@ -281,11 +286,12 @@ export class FileAuditIndex {
    * which drops the index until it is rebuilt.
    */
   private async readEntries(tenant: string, entries: readonly IndexEntry[], matches: (record: AuditRecord, entry: IndexEntry) => boolean): Promise<AuditRecord[] | undefined> {
-    const handle = await open(this.paths.chain(tenant), 'r');
+    // Synchronous: a record is a read of a few hundred bytes, where a thread-pool round trip would cost more.
+    const fd = openSync(this.paths.chain(tenant), 'r');
     try {
       const records: AuditRecord[] = [];
       for (const entry of entries) {
-        const record = await recordAt(handle, entry.offset);
+        const record = recordAt(fd, entry.offset);
         if (!record || !matches(record, entry)) {
           this.broken.add(tenant);
           this.views.delete(tenant);
@@ -296,7 +302,7 @@ export class FileAuditIndex {
       }
       return records;
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
@@ -316,12 +322,14 @@ export class FileAuditIndex {
 }
 
 /** The record whose line starts at `offset`, or undefined when no line starts there. */
-async function recordAt(handle: FileHandle, offset: number): Promise<AuditRecord | undefined> {
-  if (offset > 0 && (await readExactly(handle, offset - 1, 1))[0] !== 0x0a) return undefined;
+function recordAt(fd: number, offset: number): AuditRecord | undefined {
+  const before = Buffer.alloc(1);
+  if (offset > 0 && (readSync(fd, before, 0, 1, offset - 1) !== 1 || before[0] !== 0x0a)) return undefined;
   let bytes = Buffer.alloc(0);
-  for (let look = 8192; ; look *= 2) {
-    const more = await readExactly(handle, offset + bytes.length, look);
-    bytes = Buffer.concat([bytes, more]);
+  for (let look = 2048; ; look *= 2) {
+    const more = Buffer.alloc(look);
+    const read = readSync(fd, more, 0, look, offset + bytes.length);
+    bytes = Buffer.concat([bytes, more.subarray(0, read)]);
     const end = bytes.indexOf(0x0a);
     if (end >= 0) {
       try {
@@ -330,7 +338,7 @@ async function recordAt(handle: FileHandle, offset: number): Promise<AuditRecord
         return undefined;
       }
     }
-    if (more.length < look) return undefined;
+    if (read < look) return undefined;
   }
 }
 

@@ -35,6 +35,8 @@ export interface FileAuditStoreOptions {
   log?: Logger;
   /** The time of the records the store writes itself (`audit.repaired`). */
   now?: () => number;
+  /** Default true: keep each chain's index (FileAuditIndex). Off, queries scan the chain; the bench compares both. */
+  index?: boolean;
 }
 
 /** Where a chain's whole records end, where its newest one starts, and what that one is. */
@@ -81,7 +83,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
   private newFiles = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
-  private readonly index: FileAuditIndex;
+  private readonly index: FileAuditIndex | undefined;
 
   constructor(
     dataDir: string,
@@ -92,7 +94,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     this.io = { ...fileIo, ...options.io };
     this.fsync = options.fsync ?? 'batch';
     this.windowMs = options.batchWindowMs ?? BATCH_FSYNC_WINDOW_MS;
-    this.index = new FileAuditIndex({ chain: (t) => this.filePath(t), index: (t) => this.indexPath(t), lock: (t) => `${this.filePath(t)}.lock` }, options.log);
+    this.index = options.index === false ? undefined : new FileAuditIndex({ chain: (t) => this.filePath(t), index: (t) => this.indexPath(t), lock: (t) => `${this.filePath(t)}.lock` }, options.log);
   }
 
   /** The head this store left, once it knows one: `append` checks the file under the lock in any case. */
@@ -117,7 +119,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     const fromSeq = options.fromSeq ?? 0;
     const { wholeEnd } = await tailOf(path);
     if (wholeEnd === 0) return;
-    const start = fromSeq > 1 ? Math.min(await this.index.startOf(tenant, fromSeq), wholeEnd - 1) : 0;
+    const start = fromSeq > 1 && this.index ? Math.min(await this.index.startOf(tenant, fromSeq), wholeEnd - 1) : 0;
     const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', start, end: wholeEnd - 1 }), crlfDelay: Infinity });
     let lineNo = 0;
     for await (const line of lines) {
@@ -129,11 +131,11 @@ export class FileAuditStore implements AuditStore, AuditIndex {
   }
 
   sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
-    return this.index.sessionCalls(tenant, session);
+    return this.index?.sessionCalls(tenant, session) ?? Promise.resolve(undefined);
   }
 
-  jobRecords(tenant: string, jobId: string): Promise<AuditRecord[] | undefined> {
-    return this.index.jobRecords(tenant, jobId);
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined> {
+    return this.index?.jobRecords(tenant, jobIds) ?? Promise.resolve(undefined);
   }
 
   async *readBack(tenant: string): AsyncIterable<AuditRecord> {
@@ -179,7 +181,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
     await this.syncDue();
-    this.index.close();
+    this.index?.close();
     this.positions.clear();
     for (const tenant of [...this.held.keys()]) this.release(tenant);
   }
@@ -350,7 +352,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     // A copy: a slice would keep the whole batch's buffer alive until the next append.
     const next: Position = { end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
     this.positions.set(tenant, next);
-    this.index.appended(tenant, coverOf(at), records, lines, coverOf(next));
+    this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next));
     if (this.fsync === 'always') {
       this.writeHead(tenant, next.head);
     } else {

@@ -107,7 +107,7 @@ export class AuditQuery implements AuditQueries {
   }
 
   async job(tenant: string, jobId: string): Promise<AuditCallDetail | undefined> {
-    const indexed = await this.store.jobRecords?.(tenant, jobId);
+    const [indexed] = (await this.store.jobRecords?.(tenant, [jobId])) ?? [];
     if (indexed) {
       // The newest submission, as the scan finds it first.
       const start = indexed.findLastIndex((r) => r.type === 'job.submitted');
@@ -128,28 +128,29 @@ export class AuditQuery implements AuditQueries {
    * as the scan does: from its `job.submitted` up to the job's next one, if it was submitted twice.
    */
   private async sessionPage(tenant: string, session: string, matches: (call: AuditCall) => boolean, limit: number, before: number): Promise<AuditPage | undefined> {
-    const starts = await this.store.sessionCalls?.(tenant, session);
+    const starts = (await this.store.sessionCalls?.(tenant, session))?.filter((start) => start.seq < before).reverse();
     if (!starts) return undefined;
     const jobs = new Map<string, AuditRecord[]>();
     const calls: AuditCall[] = [];
-    for (let i = starts.length - 1; i >= 0; i--) {
-      const { seq, jobId } = starts[i];
-      if (seq >= before) continue;
-      let records = jobs.get(jobId);
-      if (!records) {
-        records = await this.store.jobRecords!(tenant, jobId);
-        if (!records) return undefined;
-        jobs.set(jobId, records);
+    // The jobs of a page's worth of calls at a time: one look at the index each.
+    for (let i = 0; i < starts.length; i += limit) {
+      const group = starts.slice(i, i + limit);
+      const wanted = [...new Set(group.map((start) => start.jobId))].filter((jobId) => !jobs.has(jobId));
+      const found = await this.store.jobRecords!(tenant, wanted);
+      if (!found) return undefined;
+      wanted.forEach((jobId, k) => jobs.set(jobId, found[k]));
+      for (const { seq, jobId } of group) {
+        const records = jobs.get(jobId)!;
+        const from = records.findIndex((r) => r.seq === seq && r.type === 'job.submitted');
+        if (from < 0) return undefined;
+        const next = records.findIndex((r, k) => k > from && r.type === 'job.submitted');
+        const own = records.slice(from, next < 0 ? undefined : next);
+        const call = assemble(own[0], own);
+        if (call.session !== session) return undefined;
+        if (!matches(call)) continue;
+        calls.push(call);
+        if (calls.length === limit) return { calls, next: `s${call.seq}` };
       }
-      const from = records.findIndex((r) => r.seq === seq && r.type === 'job.submitted');
-      if (from < 0) return undefined;
-      const next = records.findIndex((r, k) => k > from && r.type === 'job.submitted');
-      const own = records.slice(from, next < 0 ? undefined : next);
-      const call = assemble(own[0], own);
-      if (call.session !== session) return undefined;
-      if (!matches(call)) continue;
-      calls.push(call);
-      if (calls.length === limit) return { calls, next: `s${call.seq}` };
     }
     return { calls };
   }
