@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { lastMark } from '../../adapters/file/audit-index-chunk.ts';
-import { AuditQuery, type AuditCall, type AuditFilter } from '../../src/audit/query.ts';
-import type { AuditIndex, AuditStore } from '../../src/ports.ts';
+import { AuditQuery } from '../../src/audit/query.ts';
+import type { AuditStore } from '../../src/ports.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { callEvents, generatedCall, writeGeneratedLog, type GeneratedCall } from '../helpers/audit-calls.ts';
+import { expectSameCalls, indexOnly } from '../helpers/audit-index-checks.ts';
 import { coded } from '../helpers/coded-errors.ts';
 
 // The index is a cache of the chain: whatever state it is in, a query through it answers exactly what the scan of
@@ -42,44 +43,11 @@ function open(dir: string, options: ConstructorParameters<typeof FileAuditStore>
   return store;
 }
 
-/** A query that may only use the index: a scan throws. */
-function indexOnly(store: AuditIndex): AuditQuery {
-  return new AuditQuery({
-    readBack: () => {
-      throw new Error('scanned the chain');
-    },
-    sessionCalls: (t, s) => store.sessionCalls(t, s),
-    jobRecords: (t, ids) => store.jobRecords(t, ids),
-  });
-}
-
 const scanOf = (store: AuditStore) => new AuditQuery({ readBack: (t) => store.readBack(t) });
 
-async function everyPage(query: AuditQuery, filter: AuditFilter, limit: number): Promise<AuditCall[]> {
-  const all: AuditCall[] = [];
-  let cursor: string | undefined;
-  for (let pages = 0; pages < 1_000; pages++) {
-    const page = await query.calls('default', filter, { limit, ...(cursor ? { cursor } : {}) });
-    all.push(...page.calls);
-    if (!page.next) return all;
-    cursor = page.next;
-  }
-  throw new Error('the pages never ended');
-}
-
 /** Every session's pages and every tenth job, through `query`, equal to the scan's. */
-async function expectSameAsScan(query: AuditQuery, store: FileAuditStore, jobs: GeneratedCall[] = calls): Promise<void> {
-  const scan = scanOf(store);
-  for (const session of SESSIONS) {
-    for (const filter of [{ session }, { session, outcome: 'pending' as const }]) {
-      const want = await everyPage(scan, filter, 1_000);
-      expect(want.length).toBeGreaterThan(0);
-      for (const limit of [1_000, 7]) expect(await everyPage(query, filter, limit)).toEqual(want);
-    }
-  }
-  expect(await query.calls('default', { session: 'nobody' }, { limit: 10 })).toEqual({ calls: [] });
-  for (const call of jobs.filter((_, i) => i % 10 === 0)) expect(await query.job('default', call.jobId)).toEqual(await scan.job('default', call.jobId));
-  expect(await query.job('default', '01ARZ3NDEKTSV4RRFFQ69G5FAV')).toBeUndefined();
+function expectSameAsScan(query: AuditQuery, store: FileAuditStore, jobs: GeneratedCall[] = calls): Promise<void> {
+  return expectSameCalls(query, scanOf(store), SESSIONS, jobs.filter((_, i) => i % 10 === 0).map((c) => c.jobId));
 }
 
 async function readAll(store: AuditStore, fromSeq?: number): Promise<AuditRecord[]> {
