@@ -80,45 +80,76 @@ export interface IndexEntry {
  * line beside the text itself.
  */
 export class IndexChunk {
-  private readonly lineStarts: Int32Array;
-  private readonly jobNext: Int32Array;
+  private lineStarts: Int32Array;
+  private jobNext: Int32Array;
   private readonly jobHeads: Int32Array;
-  private readonly sessionNext: Int32Array;
+  private sessionNext: Int32Array;
   private readonly sessionHeads: Int32Array;
   readonly lines: number;
 
   constructor(private readonly text: Buffer) {
-    let count = 0;
-    for (let i = text.indexOf(NEWLINE); i >= 0; i = text.indexOf(NEWLINE, i + 1)) count++;
-    this.lineStarts = new Int32Array(count);
-    this.jobNext = new Int32Array(count);
-    this.sessionNext = new Int32Array(count);
-    this.jobHeads = new Int32Array(tableSize(count)).fill(-1);
-    this.sessionHeads = new Int32Array(tableSize(count >> 3)).fill(-1);
+    // One byte loop rather than Buffer#indexOf: a million calls into C++ cost more than the bytes themselves. The
+    // arrays are sized for lines of ~40 bytes (a record's), and grow if they are shorter.
+    const expected = Math.max(16, Math.ceil(text.length / 40));
+    this.lineStarts = new Int32Array(expected);
+    this.jobNext = new Int32Array(expected);
+    this.sessionNext = new Int32Array(expected);
+    this.jobHeads = new Int32Array(tableSize(expected)).fill(-1);
+    this.sessionHeads = new Int32Array(tableSize(expected >> 3)).fill(-1);
+    const jobMask = this.jobHeads.length - 1;
+    const sessionMask = this.sessionHeads.length - 1;
     let n = 0;
-    for (let start = 0; start < text.length; ) {
-      const end = text.indexOf(NEWLINE, start);
-      if (end < 0) break;
-      if (text[start] !== HASH) {
-        this.lineStarts[n] = start;
-        const [jobStart, jobEnd, sessionEnd] = fieldsOf(text, start, end);
-        this.jobNext[n] = -1;
-        this.sessionNext[n] = -1;
-        if (jobEnd > jobStart) {
-          const slot = hashOf(text, jobStart, jobEnd) & (this.jobHeads.length - 1);
-          this.jobNext[n] = this.jobHeads[slot];
-          this.jobHeads[slot] = n;
+    let lineStart = 0;
+    let tabs = 0;
+    let jobHash = FNV_OFFSET;
+    let sessionHash = FNV_OFFSET;
+    let jobLength = 0;
+    let sessionLength = 0;
+    for (let i = 0; i < text.length; i++) {
+      const byte = text[i];
+      if (byte === NEWLINE) {
+        if (text[lineStart] !== HASH) {
+          if (n === this.lineStarts.length) this.grow();
+          this.lineStarts[n] = lineStart;
+          this.jobNext[n] = -1;
+          this.sessionNext[n] = -1;
+          if (jobLength > 0) {
+            const slot = (jobHash >>> 0) & jobMask;
+            this.jobNext[n] = this.jobHeads[slot];
+            this.jobHeads[slot] = n;
+          }
+          if (sessionLength > 0) {
+            const slot = (sessionHash >>> 0) & sessionMask;
+            this.sessionNext[n] = this.sessionHeads[slot];
+            this.sessionHeads[slot] = n;
+          }
+          n++;
         }
-        if (sessionEnd > jobEnd + 1) {
-          const slot = hashOf(text, jobEnd + 1, sessionEnd) & (this.sessionHeads.length - 1);
-          this.sessionNext[n] = this.sessionHeads[slot];
-          this.sessionHeads[slot] = n;
-        }
-        n++;
+        lineStart = i + 1;
+        tabs = jobLength = sessionLength = 0;
+        jobHash = sessionHash = FNV_OFFSET;
+      } else if (byte === TAB) {
+        tabs++;
+      } else if (tabs === 2) {
+        jobHash = Math.imul(jobHash ^ byte, FNV_PRIME);
+        jobLength++;
+      } else if (tabs === 3) {
+        sessionHash = Math.imul(sessionHash ^ byte, FNV_PRIME);
+        sessionLength++;
       }
-      start = end + 1;
     }
     this.lines = n;
+  }
+
+  private grow(): void {
+    const bigger = (from: Int32Array) => {
+      const to = new Int32Array(from.length * 2);
+      to.set(from);
+      return to;
+    };
+    this.lineStarts = bigger(this.lineStarts);
+    this.jobNext = bigger(this.jobNext);
+    this.sessionNext = bigger(this.sessionNext);
   }
 
   /** The entries whose job field is `key` (see keyField), oldest first. */
@@ -178,10 +209,13 @@ function fieldsOf(text: Buffer, start: number, end: number): [number, number, nu
   return [jobStart, jobEnd, end];
 }
 
-/** FNV-1a over bytes. */
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a over bytes, as the constructor computes it field by field. */
 function hashOf(bytes: Buffer, from: number, to: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  let h = FNV_OFFSET;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i], FNV_PRIME);
   return h >>> 0;
 }
 

@@ -245,7 +245,7 @@ export class FileAuditIndex {
       await writeFile(path, text, { flag: 'a' });
       length += text.length;
       kept = true;
-    });
+    }).catch((err: unknown) => this.warnOnce(tenant, `could not extend the audit index ${path}; it is caught up in memory for each query`, err));
     // A view the file does not hold is used once, then loaded afresh: the file has other entries past its length.
     return { ...view, chunks: [...view.chunks, new IndexChunk(text)], cover, length, ino: kept ? view.ino : -1n };
   }
@@ -256,14 +256,15 @@ export class FileAuditIndex {
     const path = this.paths.index(tenant);
     const content = Buffer.concat([Buffer.from(INDEX_HEADER), text]);
     if (wholeEnd > 0) this.log?.info(`rebuilt the audit index ${path}: ${wholeEnd} bytes of chain, ${content.length} bytes of index`);
-    let ino = 0n;
+    let ino = -1n;
     if (wholeEnd > 0) {
+      // An index that cannot be written (a read-only data dir) still answers this query.
       await withFileLock(this.paths.lock(tenant), async () => {
         const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
         await writeFile(tmp, content, { mode: 0o600 });
         await rename(tmp, path);
         ino = (await stat(path, { bigint: true })).ino;
-      });
+      }).catch((err: unknown) => this.warnOnce(tenant, `could not write the audit index ${path}; it is rebuilt in memory for each query`, err));
     }
     return { chunks: [new IndexChunk(text)], cover, ino, length: content.length };
   }

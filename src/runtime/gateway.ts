@@ -1,4 +1,4 @@
-import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -58,7 +58,7 @@ export interface GatewayPorts {
    */
   auditChains?: AuditStore;
   /** Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (distributed mode: the Redis list; embedded: `auditChains`). */
-  auditReader?: Pick<AuditStore, 'readBack'>;
+  auditReader?: Pick<AuditStore, 'readBack'> & Partial<AuditIndex>;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
   auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
@@ -248,7 +248,7 @@ export class Gateway {
     };
   }
 
-  private auditReader(): Pick<AuditStore, 'readBack'> | undefined {
+  private auditReader(): (Pick<AuditStore, 'readBack'> & Partial<AuditIndex>) | undefined {
     return this.ports.auditReader ?? this.ports.auditChains;
   }
 
