@@ -5,10 +5,12 @@
  * kept by a running one ("warm"). The figures: the newest page; a session whose calls are the newest; a session
  * whose calls are the oldest (the scan's worst case: the whole chain is read); one job near the end and one at the
  * start. Each the median of BENCH_ROUNDS (3) runs. Then what the index costs: bytes on disk per record, a rebuild
- * from scratch, and appends of small batches (as the trail's group commit makes them) with and without it.
+ * from scratch, and appends of small batches (as the trail's group commit makes them) with and without it; in
+ * Redis (when redis-server is installed), the memory the index takes beside the records (MEMORY USAGE).
  */
 import { mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { FileAuditStore } from '../adapters/file/audit-store.ts';
 import { AuditQuery } from '../src/audit/query.ts';
@@ -16,6 +18,8 @@ import { chainEvents } from '../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent } from '../src/protocol/audit-record.ts';
 import { callEvents, generatedCall, writeGeneratedLog } from '../test/helpers/audit-calls.ts';
 import { median } from './stats.ts';
+import { RedisAuditStore } from '../adapters/redis/audit-store.ts';
+import { redisServerAvailable, startRedisServer } from '../test/helpers/redis-server.ts';
 
 /** Records per append in the append cost figures, and how many calls they write. */
 const APPEND_BATCH = 16;
@@ -83,6 +87,7 @@ export async function printAuditQueryBench(): Promise<void> {
       console.log(`| ${index} | ${Math.round(median(runs[index].map((x) => x.rate))).toLocaleString('en')} | ${costs[index].toFixed(2)} |`);
     }
     console.log(`\nthe index costs ${(costs.on - costs.off).toFixed(2)} µs of CPU per record appended (${((100 * (costs.on - costs.off)) / costs.off).toFixed(0)}%)`);
+    if (redisServerAvailable()) await printRedisIndexMemory();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -121,5 +126,34 @@ async function appendRun(index: boolean): Promise<{ cpuMicros: number; records: 
     return { cpuMicros: used.user + used.system, records: events.length, ms };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The Redis memory of APPEND_CALLS calls' records and of their index. */
+async function printRedisIndexMemory(): Promise<void> {
+  const server = await startRedisServer();
+  const store = await RedisAuditStore.connect({ url: server.url, namespace: 'bench' });
+  try {
+    let head = GENESIS;
+    const events: AuditEvent[] = [];
+    for (let i = 0; i < APPEND_CALLS; i++) events.push(...callEvents({ ...generatedCall(i, Date.UTC(2026, 0, 1)), session: `s${i % 500}` }));
+    for (let i = 0; i < events.length; i += APPEND_BATCH) {
+      const records = chainEvents(head, events.slice(i, i + APPEND_BATCH));
+      await store.append('default', head, records);
+      head = { seq: records[records.length - 1].seq, hash: records[records.length - 1].hash };
+    }
+    const redis = new Redis(server.url);
+    let log = 0;
+    let index = 0;
+    for (const key of await redis.keys('*audit:default:*')) {
+      const bytes = Number(await redis.memory('USAGE', key));
+      if (key.endsWith(':log')) log += bytes;
+      else if (key.includes(':job:') || key.includes(':session:')) index += bytes;
+    }
+    redis.disconnect();
+    console.log(`\nRedis: ${events.length.toLocaleString('en')} records take ${(log / events.length).toFixed(0)} bytes each; their index ${(index / events.length).toFixed(0)} bytes per record (${((100 * index) / log).toFixed(0)}%)`);
+  } finally {
+    await store.close();
+    await server.stop();
   }
 }

@@ -60,7 +60,8 @@ interface Position {
  * atomically once the records it names are as durable as `fsync` makes them, and a chain is checked against it on
  * first use. Bytes after the last whole record (a write cut short by a crash or a full disk) are moved aside to
  * `<tenant>.jsonl.torn-<seq>-<ms>` and the chain cut back to its last whole record before the next append, which
- * records `audit.repaired` first; only the end of a file is ever repaired.
+ * records `audit.repaired` first; only the end of a file is ever repaired. `<tenant>.idx` indexes the chain's jobs,
+ * sessions and seqs (FileAuditIndex), extended by each append under the same lock.
  */
 export class FileAuditStore implements AuditStore, AuditIndex {
   private readonly dir: string;
