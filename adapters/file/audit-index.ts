@@ -324,17 +324,18 @@ export class FileAuditIndex {
 
 /** The record whose line starts at `offset`, or undefined when no line starts there. */
 function recordAt(fd: number, offset: number): AuditRecord | undefined {
-  const before = Buffer.alloc(1);
-  if (offset > 0 && (readSync(fd, before, 0, 1, offset - 1) !== 1 || before[0] !== 0x0a)) return undefined;
+  // From the byte before, which must end the previous line: one read for both, in the common case.
+  const from = offset > 0 ? offset - 1 : 0;
   let bytes = Buffer.alloc(0);
   for (let look = 2048; ; look *= 2) {
     const more = Buffer.alloc(look);
-    const read = readSync(fd, more, 0, look, offset + bytes.length);
-    bytes = Buffer.concat([bytes, more.subarray(0, read)]);
-    const end = bytes.indexOf(0x0a);
+    const read = readSync(fd, more, 0, look, from + bytes.length);
+    bytes = bytes.length === 0 ? more.subarray(0, read) : Buffer.concat([bytes, more.subarray(0, read)]);
+    if (offset > 0 && bytes[0] !== 0x0a) return undefined;
+    const end = bytes.indexOf(0x0a, offset - from);
     if (end >= 0) {
       try {
-        return JSON.parse(bytes.toString('utf8', 0, end)) as AuditRecord;
+        return JSON.parse(bytes.toString('utf8', offset - from, end)) as AuditRecord;
       } catch {
         return undefined;
       }
