@@ -17,6 +17,8 @@ export const text = (result: ToolResult): string => result.content.map((c) => c.
 export const approvalId = (result: ToolResult): string => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
 export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
+/** The audit checkpoint key every replica and worker shares (distributed mode signs only with `audit.signingKey`). */
+export const AUDIT_SIGNING_KEY = '5c'.repeat(32);
 
 /**
  * A distributed-mode config in a fresh folder: two pool-hosted copies of the fixture upstream, `fx` as declared
@@ -36,6 +38,8 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       `workers: { heartbeatInterval: ${options.heartbeat ?? '200ms'} }`,
       'listen: { http: "127.0.0.1:0" }',
       `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
+      // Checkpoints often, so the replicas' and workers' writes race on them too.
+      `audit: { signingKey: ${JSON.stringify(AUDIT_SIGNING_KEY)}, checkpointEvery: 7 }`,
       'upstreams:',
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
