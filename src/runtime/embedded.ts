@@ -7,6 +7,7 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
+import { FileSinkCursors } from '../../adapters/file/sink-cursors.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
@@ -24,6 +25,7 @@ import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
+import { auditSinkPorts } from './audit-sinks.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -66,6 +68,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+      ...(config.audit.sinks.length > 0 ? { auditSinks: auditSinkPorts(config, new FileSinkCursors(config.dataDir), chains) } : {}),
     },
     log,
     options.approveCommand ? { approveCommand: options.approveCommand } : {},
