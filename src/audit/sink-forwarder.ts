@@ -102,8 +102,12 @@ export class SinkForwarder {
       try {
         if (await this.holdLease()) {
           const delivered = await this.round(signal);
-          if (this.drainUntil !== undefined && !delivered) return; // drained: nothing was left
-          if (delivered) pause = 0;
+          if (this.drainUntil !== undefined) {
+            if (delivered === 'none') return; // drained: nothing was left
+            pause = 0;
+          } else if (delivered === 'full') {
+            pause = 0; // a full batch: more is likely waiting. Otherwise the next poll takes what came meanwhile, in one read.
+          }
         } else if (this.drainUntil !== undefined) {
           return; // another process forwards this sink
         }
@@ -124,10 +128,10 @@ export class SinkForwarder {
     return held;
   }
 
-  /** One batch for each tenant that is behind; resolves to whether anything was delivered. */
-  private async round(signal: AbortSignal): Promise<boolean> {
+  /** One batch for each tenant that is behind; resolves to whether none was delivered, some, or a full batch. */
+  private async round(signal: AbortSignal): Promise<'none' | 'some' | 'full'> {
     const { chains, cursors, sender, batchSize } = this.options;
-    let delivered = false;
+    let delivered: 'none' | 'some' | 'full' = 'none';
     for (const tenant of await chains.tenants()) {
       if (signal.aborted) break;
       let p = this.progress.get(tenant);
@@ -144,7 +148,7 @@ export class SinkForwarder {
       await cursors.set(this.name, tenant, last);
       p.cursor = last;
       p.oldestAt = undefined;
-      delivered = true;
+      if (delivered !== 'full') delivered = batch.length === batchSize ? 'full' : 'some';
       this.succeeded();
     }
     return delivered;
