@@ -37,6 +37,8 @@ const REPEAT_WARNING_MS = 60_000;
  */
 export class SinkForwarder {
   private readonly stopping = new AbortController();
+  /** Ends the current wait between rounds early: `stop` wants the drain to start now. */
+  private napping: AbortController | undefined;
   private running: Promise<void> | undefined;
   /** Per tenant: the last head seen, the cursor, and the time of the oldest record read and not yet delivered. */
   private readonly progress = new Map<string, { head: number; cursor: number; oldestAt?: number }>();
@@ -72,6 +74,7 @@ export class SinkForwarder {
   async stop(drainMs: number): Promise<void> {
     if (!this.running) return;
     this.drainUntil = this.options.clock.now() + drainMs;
+    this.napping?.abort();
     const timer = setTimeout(() => this.stopping.abort(), drainMs);
     try {
       await this.running;
@@ -95,7 +98,6 @@ export class SinkForwarder {
   }
 
   private async run(): Promise<void> {
-    const { clock } = this.options;
     const signal = this.stopping.signal;
     while (!signal.aborted) {
       let pause = this.options.pollIntervalMs;
@@ -116,8 +118,14 @@ export class SinkForwarder {
         this.failed(err);
         pause = this.backoff();
       }
-      if (pause > 0) await clock.sleep(pause, signal).catch(() => undefined);
+      if (pause > 0) await this.nap(pause);
     }
+  }
+
+  private async nap(ms: number): Promise<void> {
+    const napping = (this.napping = new AbortController());
+    await this.options.clock.sleep(ms, AbortSignal.any([this.stopping.signal, napping.signal])).catch(() => undefined);
+    this.napping = undefined;
   }
 
   /** Takes or renews the lease; a process that loses it forgets the lag it reported. */
