@@ -34,9 +34,11 @@ export async function printAuditSinksBench(): Promise<void> {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ingest`;
   try {
+    // A wall-clock decision budget a loaded machine cannot miss: a denied call would end the run, and it is not what is measured.
+    const kernel = { decisionBudget: '10s' };
     const [on, off] = await Promise.all([
-      startGatehouseHttp('sink-on', 'audit sink on', { policy: ALLOW_POLICY, workDir, audit: { sinks: [{ name: 'bench', type: 'http', url }] } }),
-      startGatehouseHttp('sink-off', 'audit sink off', { policy: ALLOW_POLICY, workDir }),
+      startGatehouseHttp('sink-on', 'audit sink on', { policy: ALLOW_POLICY, workDir, extra: { kernel, audit: { sinks: [{ name: 'bench', type: 'http', url }] } } }),
+      startGatehouseHttp('sink-off', 'audit sink off', { policy: ALLOW_POLICY, workDir, extra: { kernel } }),
     ]);
     targets.push(on, off);
     const ratios = await runSideBySide({ title: 'Audit sink on vs off: governed echo call (allow, stdio upstream), HTTP 2025, one HTTP sink', ratioLabel: 'sink on / off', on, off, calls, rounds });

@@ -107,26 +107,22 @@ export class PrometheusMetrics implements Metrics {
         }
       },
     });
-    new Gauge({
-      name: 'gatehouse_audit_sink_lag_records',
-      help: 'Audit records stored and not yet delivered to a sink, per sink and tenant (reported by the replica that forwards the sink)',
-      labelNames: ['sink', 'tenant'],
-      registers,
-      collect() {
-        this.reset();
-        for (const lag of sources.sinkLag()) this.set({ sink: lag.sink, tenant: lag.tenant }, lag.records);
-      },
-    });
-    new Gauge({
-      name: 'gatehouse_audit_sink_oldest_unsent_seconds',
-      help: 'Age of the oldest audit record not yet delivered to a sink (0 when it is caught up)',
-      labelNames: ['sink', 'tenant'],
-      registers,
-      collect() {
-        this.reset();
-        for (const lag of sources.sinkLag()) this.set({ sink: lag.sink, tenant: lag.tenant }, lag.oldestSeconds);
-      },
-    });
+    const sinkGauges: [name: string, help: string, value: (lag: SinkLag) => number][] = [
+      ['gatehouse_audit_sink_lag_records', 'Audit records stored and not yet delivered to a sink, per sink and tenant (reported by the replica that forwards the sink)', (lag) => lag.records],
+      ['gatehouse_audit_sink_oldest_unsent_seconds', 'Age of the oldest audit record not yet delivered to a sink (0 when it is caught up)', (lag) => lag.oldestSeconds],
+    ];
+    for (const [name, help, value] of sinkGauges) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['sink', 'tenant'],
+        registers,
+        collect() {
+          this.reset();
+          for (const lag of sources.sinkLag()) this.set({ sink: lag.sink, tenant: lag.tenant }, value(lag));
+        },
+      });
+    }
     if (sources.links) {
       const links = sources.links;
       new Gauge({
