@@ -17,8 +17,11 @@ export class FileSinkCursors implements SinkCursors {
     this.dir = join(dataDir, 'audit-sinks');
   }
 
+  /** Read from the file each time: a forwarder asks only when it takes a sink (over), and the file is then the truth. */
   async get(sink: string, tenant: string): Promise<number> {
-    return this.of(sink)[tenant] ?? 0;
+    const cursors = this.read(sink);
+    this.cursors.set(sink, cursors);
+    return cursors[tenant] ?? 0;
   }
 
   async set(sink: string, tenant: string, seq: number): Promise<void> {
