@@ -1,12 +1,15 @@
 import type { AuditSinkSender, AuditStore, Clock, JobLedger, SinkCursors, SinkLag } from '../ports.ts';
 import type { AuditRecord } from '../protocol/audit-record.ts';
 import type { Logger } from '../log.ts';
+import type { RecentRecords } from './recent-records.ts';
 
 export interface SinkForwarderOptions {
   sender: AuditSinkSender;
   /** The chains, read behind the append path: the forwarder never touches a call. */
   chains: Pick<AuditStore, 'read' | 'head' | 'tenants'>;
   cursors: SinkCursors;
+  /** The records this process appended last: a sink that keeps up takes its batches there, not from the store. */
+  recent?: RecentRecords;
   /**
    * Where the sink's lease is taken (the job ledger's locks: in the process in embedded mode, Redis across
    * replicas), so that one process at a time forwards a sink. `holder` names this process.
@@ -146,7 +149,7 @@ export class SinkForwarder {
       if (!p) this.progress.set(tenant, (p = { head: 0, cursor: await cursors.get(this.name, tenant) }));
       p.head = (await chains.head(tenant)).seq;
       if (p.head <= p.cursor) continue;
-      const batch = await readBatch(chains, tenant, p.cursor + 1, batchSize);
+      const batch = this.options.recent?.from(tenant, p.cursor + 1, batchSize) ?? (await readBatch(chains, tenant, p.cursor + 1, batchSize));
       if (batch.length === 0) continue;
       p.oldestAt = batch[0].at;
       // The lease was renewed before this round; renewing it again makes it outlast this send.

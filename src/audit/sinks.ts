@@ -1,6 +1,7 @@
 import type { AuditSinkSender, AuditStore, Clock, JobLedger, SinkCursors, SinkLag } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { SinkForwarder, type SinkForwarderOptions } from './sink-forwarder.ts';
+import type { RecentRecords } from './recent-records.ts';
 
 /**
  * One sink as the runtime builds it from `audit.sinks`: its sender, made for this process (`instance`, the
@@ -13,6 +14,8 @@ export interface AuditSinkPorts {
   sinks: SinkSetup[];
   cursors: SinkCursors;
   chains: Pick<AuditStore, 'read' | 'head' | 'tenants'>;
+  /** What this process's chain writer appended last: read instead of the store while a sink keeps up. */
+  recent?: RecentRecords;
 }
 
 /** How long a clean shutdown keeps delivering what the trail holds before it stops (ms). */
@@ -26,7 +29,7 @@ export class AuditSinks {
     private readonly ports: AuditSinkPorts,
     context: { lease: Pick<JobLedger, 'acquireLock' | 'releaseLock'>; holder: string; clock: Clock; log: Logger },
   ) {
-    this.forwarders = ports.sinks.map((sink) => new SinkForwarder({ ...sink, sender: sink.sender(context.holder), chains: ports.chains, cursors: ports.cursors, ...context }));
+    this.forwarders = ports.sinks.map((sink) => new SinkForwarder({ ...sink, sender: sink.sender(context.holder), chains: ports.chains, cursors: ports.cursors, ...(ports.recent ? { recent: ports.recent } : {}), ...context }));
   }
 
   start(): void {
