@@ -72,7 +72,7 @@ describe('SinkForwarder', () => {
       stops.push(() => f.stop(0));
       return f;
     };
-    return { chain, sender, forwarder };
+    return { dataDir, chain, sender, forwarder, chains };
   }
 
   const delivered = (sender: TestReceiver) => sender.batches.flatMap((b) => b.records);
@@ -106,5 +106,16 @@ describe('SinkForwarder', () => {
     await waitFor(() => f.lag()[0]?.records === 0, 'the sink to catch up');
     expect(f.lag()).toEqual([{ sink: 'siem', tenant: 'default', records: 0, oldestSeconds: 0 }]);
     expect(delivered(sender)).toEqual(chain);
+  });
+
+  it('picks up a tenant whose chain appears while it runs', async () => {
+    const { dataDir, chain, sender, forwarder, chains } = await setUp(3);
+    forwarder('gw-a').start();
+    await waitFor(() => delivered(sender).length === chain.length, 'the first tenant');
+    await writeGeneratedLog(dataDir, 4, { tenant: 'acme', interleave: false });
+    const acme: AuditRecord[] = [];
+    for await (const record of chains.read('acme')) acme.push(record);
+    await waitFor(() => delivered(sender).length === chain.length + acme.length, 'the new tenant');
+    expect(delivered(sender).filter((r) => r.tenant === 'acme')).toEqual(acme);
   });
 });
