@@ -15,6 +15,7 @@
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
+ * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ import { printAuditBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
+import { printAuditSinksBench } from './audit-sinks.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -44,6 +46,11 @@ async function main(): Promise<void> {
   if (only('audit')) {
     progress('the audit store, per audit.fsync mode');
     return printAuditBench();
+  }
+  if (only('sinks')) {
+    installCleanup();
+    progress('an audit sink on against none');
+    return printAuditSinksBench();
   }
   if (only('large')) {
     installCleanup();

@@ -13,26 +13,40 @@ export interface ApproverKeyConfig {
   roles?: readonly string[];
 }
 
-/** Someone allowed to look at and act on the approvals of one tenant. */
+/**
+ * What a console user may do, each role including the ones before it: `viewer` reads (the console, the audit),
+ * `approver` also decides approvals, `admin` also sees policy drafts and the DLQ.
+ */
+export const CONSOLE_ROLES = ['viewer', 'approver', 'admin'] as const;
+export type ConsoleRole = (typeof CONSOLE_ROLES)[number];
+
+/** Whether `role` includes `needed`. */
+export function hasRole(role: ConsoleRole, needed: ConsoleRole): boolean {
+  return CONSOLE_ROLES.indexOf(role) >= CONSOLE_ROLES.indexOf(needed);
+}
+
+/** Someone allowed to look at (and, with the role, act on) the console and approvals of one tenant. */
 export interface Approver {
   principal: string;
   tenant: string;
   /** What CSRF tokens are bound to: the browser session, or the local user. */
   session: string;
+  /** The highest console role of the principal's keys; the local user is `admin`. */
+  role: ConsoleRole;
 }
 
 export type Admission =
   | { approver: Approver; refused?: undefined }
   | { approver?: undefined; refused: { status: 401 | 403; code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN'; message: string } };
 
-const READER_ROLES = ['viewer', 'approver', 'admin'];
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
  * Who may act on approvals over HTTP.
- *  - API keys configured: only keys with `roles: [approver]`, as the key's principal in the key's tenant; by
- *    `Authorization: Bearer` on the API, by a session cookie (made at /approvals/login) on the pages.
+ *  - API keys configured: keys with a console role, as the key's principal in the key's tenant; by
+ *    `Authorization: Bearer` on the API, by a session cookie (made at /login or /approvals/login) on the pages.
+ *    Deciding an approval takes the approver role (see `ApproverActions.decide`).
  *  - No API keys at all and bound to loopback: the local user, the same `anonymous` caller the MCP front serves
  *    (the OS user). This is the trust the CLI has: whoever can reach a loopback port can also run
  *    `gatehouse approvals approve` on this machine, and the Host/Origin guard keeps other sites' pages out.
@@ -43,7 +57,8 @@ export class ApproverAccess {
   private readonly anyKey: HttpGuard;
   private readonly approverKey: HttpGuard | undefined;
   private readonly readerKey: HttpGuard | undefined;
-  private readonly approvers: Set<string>;
+  /** The highest console role of each `tenant\0principal` that holds one. */
+  private readonly roles = new Map<string, ConsoleRole>();
 
   private readonly local: Caller;
 
@@ -58,9 +73,14 @@ export class ApproverAccess {
     const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous });
     this.anyKey = guard(options.apiKeys);
     this.approverKey = approverKeys.length > 0 ? guard(approverKeys) : undefined;
-    const readerKeys = options.apiKeys.filter((k) => READER_ROLES.some((role) => k.roles?.includes(role)));
+    const readerKeys = options.apiKeys.filter((k) => CONSOLE_ROLES.some((role) => k.roles?.includes(role)));
     this.readerKey = readerKeys.length > 0 ? guard(readerKeys) : undefined;
-    this.approvers = new Set(approverKeys.map((k) => `${k.tenant}\0${k.principal}`));
+    for (const key of readerKeys) {
+      const id = `${key.tenant}\0${key.principal}`;
+      const best = CONSOLE_ROLES.filter((role) => key.roles?.includes(role)).at(-1)!;
+      const held = this.roles.get(id);
+      if (!held || hasRole(best, held)) this.roles.set(id, best);
+    }
   }
 
   /** An API request: an approver key in `Authorization: Bearer` (or `X-API-Key`). */
@@ -79,28 +99,34 @@ export class ApproverAccess {
     if (!this.anyKey.authenticate(authorization, apiKeyHeader)) return refuse(401, 'GH_ERR_UNAUTHORIZED', `Unauthorized: send ${wanted} as "Authorization: Bearer <key>"`);
     const caller = roleKeys?.authenticate(authorization, apiKeyHeader);
     if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', `Forbidden: this API key ${lacking}`);
-    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}` } };
+    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}`, role: this.roleOf(caller.tenant, caller.principal)! } };
   }
 
-  /** A browser request: the session cookie. */
+  /** A browser request: the session cookie, of a key with any console role (what it may do is `role`). */
   cookie(cookieHeader: string | undefined): Admission {
     if (this.mode !== 'keys') return this.localUser();
     const session = this.sessions.read(cookieHeader);
-    // A key removed from the config (or stripped of the role) ends its sessions at the next start.
-    if (!session || !this.approvers.has(`${session.tenant}\0${session.principal}`)) return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Sign in with an approver API key');
-    return { approver: { principal: session.principal, tenant: session.tenant, session: session.id } };
+    // A key removed from the config (or stripped of its roles) ends its sessions at the next start; its role is
+    // the one configured now, not the one it signed in with.
+    const role = session && this.roleOf(session.tenant, session.principal);
+    if (!session || !role) return refuse(401, 'GH_ERR_UNAUTHORIZED', 'Sign in with an API key that has the viewer, approver or admin role');
+    return { approver: { principal: session.principal, tenant: session.tenant, session: session.id, role } };
   }
 
-  /** The login form: the key typed in, checked like a bearer key. */
+  /** The login form: the key typed in, checked like a reader's bearer key (viewer, approver or admin). */
   login(key: string): Admission {
-    return this.bearer(`Bearer ${key}`, undefined);
+    return this.reader(`Bearer ${key}`, undefined);
+  }
+
+  private roleOf(tenant: string, principal: string): ConsoleRole | undefined {
+    return this.roles.get(`${tenant}\0${principal}`);
   }
 
   private localUser(): Admission {
     if (this.mode === 'closed') {
       return refuse(403, 'GH_ERR_FORBIDDEN', 'Forbidden: Gatehouse listens beyond loopback without auth.apiKeys, so approvals over HTTP are off; add an API key with roles: [approver]');
     }
-    return { approver: { principal: this.local.principal, tenant: this.local.tenant, session: `local:${this.local.tenant}:${this.local.principal}` } };
+    return { approver: { principal: this.local.principal, tenant: this.local.tenant, session: `local:${this.local.tenant}:${this.local.principal}`, role: 'admin' } };
   }
 }
 

@@ -2,7 +2,7 @@ import type { ApprovalRecord, ApprovalState } from '../protocol/approval-record.
 import type { ApprovalService } from '../approvals/service.ts';
 import { argsSummaryOf } from '../approvals/preview.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
-import type { Approver } from './access.ts';
+import { hasRole, type Approver } from './access.ts';
 
 export type Decision = 'approve' | 'deny';
 
@@ -50,6 +50,7 @@ export class ApproverActions {
   }
 
   async decide(approver: Approver, id: string, decision: Decision, reason: unknown): Promise<ApprovalRecord> {
+    if (!hasRole(approver.role, 'approver')) throw new GatewayError('GH_ERR_FORBIDDEN', `${approver.principal} may look at approvals but not decide them: that takes the approver role`);
     const text = readReason(reason);
     await this.get(approver, id);
     try {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
@@ -6,17 +5,16 @@ import type { Approver } from './access.ts';
 import { statusOf } from './actions.ts';
 import { APPROVER_PAGE, type ApproverContext } from './context.ts';
 import { fromThisServer } from './csrf.ts';
-import { readCookie } from './session-cookie.ts';
-import { childLink, detailPage, listPage, loginPage, messagePage, reloadPage, type PageDepth, type SignedIn } from './views.ts';
+import { formOf, registerLogin, sendPage as page } from './login.ts';
+import { childLink, detailPage, listPage, messagePage, ROOT_OF, type PageDepth, type SignedIn } from './views.ts';
+import { admitPage, signedInAs } from './console/admit.ts';
 
-/** Holds the login form's CSRF nonce until the session cookie replaces it. */
-const LOGIN_COOKIE = 'gatehouse_login';
 const ID = /^[0-9A-Za-z_-]{1,64}$/;
 
 /**
  * The approval pages: the pending list at /approvals, one approval at /approvals/:id with approve and deny
- * buttons and its redacted arguments (also as a download, /approvals/:id/arguments.json), and the login that
- * turns an approver API key into a session cookie. Form posts need a CSRF token bound to the session and the
+ * buttons (for the approver role) and its redacted arguments (also as a download, /approvals/:id/arguments.json),
+ * and the login (login.ts) that approval links lead to. Form posts need a CSRF token bound to the session and the
  * approval, and an Origin (when the browser sends one) that is this server.
  */
 export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext): void {
@@ -37,33 +35,7 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     return reply.code(308).header('location', `../approvals${query === -1 ? '' : request.url.slice(query)}`).send();
   });
 
-  app.get('/approvals/login', route, async (request, reply) => {
-    if (ctx.access.mode !== 'keys') return reply.code(303).header('location', '../approvals').send();
-    const next = nextOf((request.query as Record<string, unknown>).next);
-    if (ctx.access.cookie(request.headers.cookie).approver) return reply.code(303).header('location', next || '../approvals').send();
-    return page(reply, 200, loginPage({ next, csrfToken: loginToken(request, reply) }));
-  });
-
-  app.post('/approvals/login', route, async (request, reply) => {
-    const form = formOf(request);
-    const next = nextOf(form.next);
-    const nonce = readCookie(request.headers.cookie, LOGIN_COOKIE);
-    if (!fromThisServer(request.headers, ctx.publicOrigin) || !nonce || !ctx.csrf.verify(form.csrf, nonce, 'login')) {
-      return page(reply, 403, loginPage({ next, csrfToken: loginToken(request, reply), error: 'The form expired. Please sign in again. (GH_ERR_CSRF)' }));
-    }
-    const admission = ctx.access.login(typeof form.key === 'string' ? form.key.trim() : '');
-    if (admission.refused) {
-      return page(reply, admission.refused.status, loginPage({ next, csrfToken: loginToken(request, reply), error: admission.refused.status === 401 ? 'That key is not valid.' : admission.refused.message }));
-    }
-    reply.header('set-cookie', [ctx.sessions.issue(admission.approver.principal, admission.approver.tenant), `${LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`]);
-    return reply.code(303).header('location', next || '../approvals').send();
-  });
-
-  app.post('/approvals/logout', route, async (request, reply) => {
-    const approver = ctx.access.cookie(request.headers.cookie).approver;
-    if (approver && ctx.csrf.verify(formOf(request).csrf, approver.session, 'logout')) reply.header('set-cookie', ctx.sessions.clear());
-    return reply.code(303).header('location', 'login').send();
-  });
+  registerLogin(app, ctx, { base: '/approvals', nextOf, home: '../approvals', root: '../' });
 
   app.get(
     '/approvals/:id',
@@ -124,37 +96,14 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     };
   }
 
-  /**
-   * The approver behind a page request, or undefined once the reply says why not. A browser without a session
-   * goes to the login form. One arriving from another site (a link in chat) first gets a reload of the same
-   * URL: a SameSite=Strict cookie is not sent on a cross-site navigation, but is on the page's own reload.
-   */
+  /** The approver (any console role) behind a page request, or undefined once the reply says why not (admit.ts). */
   function admit(request: FastifyRequest, reply: FastifyReply, depth: PageDepth, id: string): Approver | undefined {
-    const admission = ctx.access.cookie(request.headers.cookie);
-    if (admission.approver) return admission.approver;
-    if (admission.refused.status === 403) {
-      void page(reply, 403, messagePage('Approvals are off', admission.refused.message, depth));
-    } else if (request.method === 'GET' && request.headers['sec-fetch-site'] === 'cross-site') {
-      void page(reply, 200, reloadPage(depth));
-    } else {
-      const login = childLink(depth, 'login');
-      void reply.code(303).header('location', id && ID.test(id) ? `${login}?next=${encodeURIComponent(id)}` : login).send();
-    }
-    return undefined;
+    const login = childLink(depth, 'login');
+    return admitPage(ctx, request, reply, { root: ROOT_OF[depth], login: id && ID.test(id) ? `${login}?next=${encodeURIComponent(id)}` : login });
   }
 
   function signedIn(approver: Approver): SignedIn {
-    return { principal: approver.principal, tenant: approver.tenant, logoutToken: ctx.access.mode === 'keys' ? ctx.csrf.mint(approver.session, 'logout') : undefined };
-  }
-
-  /** The login form's CSRF token, bound to a random nonce in a short-lived cookie (there is no session yet). */
-  function loginToken(request: FastifyRequest, reply: FastifyReply): string {
-    let nonce = readCookie(request.headers.cookie, LOGIN_COOKIE);
-    if (!nonce || !ID.test(nonce)) {
-      nonce = randomBytes(18).toString('base64url');
-      reply.header('set-cookie', `${LOGIN_COOKIE}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600`);
-    }
-    return ctx.csrf.mint(nonce, 'login');
+    return signedInAs(ctx, approver);
   }
 
   function failure(reply: FastifyReply, err: unknown, me: SignedIn, depth: PageDepth = 'below'): FastifyReply {
@@ -164,16 +113,6 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
     const title = status === 404 ? 'No such approval' : status === 403 ? 'Not allowed' : 'Something went wrong';
     return page(reply, status, messagePage(title, status === 500 ? 'Internal error.' : `${error.message} (${error.code})`, depth, me));
   }
-}
-
-function page(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').send(body);
-}
-
-/** A form post's fields; the front parses application/x-www-form-urlencoded into a plain object. */
-function formOf(request: FastifyRequest): Record<string, unknown> {
-  const body = request.body;
-  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }
 
 /** Where to go after login: an approval id or nothing (the list), never a URL, so it cannot redirect off site. */

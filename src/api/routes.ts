@@ -14,6 +14,7 @@ import type { StatedCall } from '../kernel/authoring/call.ts';
 import type { ApproverContext } from './context.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
+import { registerConsole } from './console/register.ts';
 import { dataDirSecret, deriveKey } from '../approvals/signing.ts';
 import { SessionCookies } from './session-cookie.ts';
 
@@ -48,15 +49,16 @@ export interface ApproverRoutesOptions extends ApproverServices {
 const SESSION_TTL_MS = 12 * 60 * 60_000;
 
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  // Scripts and stylesheets only from this server's /assets/, never inline; EventSource and fetch to this server.
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
 };
 
 /**
- * The approvers' side of the HTTP front: the JSON API under /api/approvals and the pages under /approvals, on
- * the server that serves /mcp. Its Host/Origin guard still runs first; authentication is the routes' own.
+ * The operators' side of the HTTP front: the JSON API under /api, the approval pages under /approvals and the
+ * console at / (console/register.ts), on the server that serves /mcp. Its Host/Origin guard still runs first; authentication is the routes' own.
  */
 export async function registerApproverRoutes(app: FastifyInstance, options: ApproverRoutesOptions): Promise<void> {
   const now = options.now ?? Date.now;
@@ -82,6 +84,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
     registerPolicyApi(scope, ctx, options.kernel, (call) => options.toolFacts?.(call));
     registerAuditApi(scope, ctx, options.audit);
     registerApprovalPages(scope, ctx);
+    registerConsole(scope, ctx, options);
   });
 }
 

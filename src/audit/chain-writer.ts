@@ -42,9 +42,11 @@ export class ChainWriter implements AuditWriter {
   private readonly unsealed = new Set<string>();
   private key: CheckpointKey | undefined;
 
+  /** `onAppended` hears each batch of records once it is stored (the audit sinks' recent records). */
   constructor(
     private readonly store: AuditStore,
     private readonly checkpoints?: CheckpointOptions,
+    private readonly onAppended?: (tenant: string, records: readonly AuditRecord[]) => void,
   ) {}
 
   async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
@@ -92,6 +94,7 @@ export class ChainWriter implements AuditWriter {
       const result = await this.store.append(tenant, head, records);
       if (result.ok) {
         this.heads.set(tenant, { seq: last.seq, hash: last.hash });
+        this.onAppended?.(tenant, records);
         if (last.type === CHECKPOINT_TYPE) this.unsealed.delete(tenant);
         else this.unsealed.add(tenant);
         return;

@@ -91,7 +91,7 @@ describe('the approval page of arguments over the bound, or from an older versio
     votes: [],
     ...fields,
   });
-  const me = { principal: 'alice', tenant: 'default', logoutToken: undefined };
+  const me = { principal: 'alice', tenant: 'default', role: 'approver' as const, logoutToken: undefined };
   const render = (fields: Partial<ApprovalRecord>) => detailPage(record(fields), { me, now: 0, csrfToken: 't' });
 
   it('says the arguments were cut, and how, above the cut values', () => {
