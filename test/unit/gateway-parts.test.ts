@@ -57,7 +57,7 @@ describe('argument preview', () => {
 
 describe('trace context', () => {
   it('takes the trace id of a valid W3C traceparent, and nothing else', async () => {
-    const { traceIdOf } = await import('../../src/call/pipeline.ts');
+    const { traceIdOf } = await import('../../src/protocol/trace-context.ts');
     expect(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
     expect(traceIdOf('garbage')).toBeUndefined();
