@@ -1,5 +1,5 @@
 import type { Clock, DeadLetter, Metrics, Store } from '../ports.ts';
-import type { CallLogFields, Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
@@ -28,9 +28,10 @@ import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 import { CallTiming } from './call-timing.ts';
-import { trace, type Span, type Tracer } from '@opentelemetry/api';
+import type { Span, Tracer } from '@opentelemetry/api';
 import { noTracing } from '../ports.ts';
-import { traceIdOf, traceIdOfSpan, withTraceContext } from '../protocol/trace-context.ts';
+import { traceIdOfSpan, withTraceContext } from '../protocol/trace-context.ts';
+import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
 
 export interface CallPipelineOptions {
@@ -405,16 +406,6 @@ function failedConditions(decision: Decision): string {
   const failed = decision.errors?.filter((e) => decision.ruleIds.includes(e.ruleId));
   if (!failed?.length) return '';
   return ` (The condition of ${failed.map((e) => `rule ${e.ruleId} failed on these arguments: ${e.error.replace(/[.\s]+$/, '')}`).join('; ')}; a condition that fails counts as a match for deny.)`;
-}
-
-/**
- * What every log line about a call carries: its job, the client session it came in on, and its trace (the request
- * span's, which is the client's own when tracing is off).
- */
-export function callLogFields(call: Pick<NormalizedCall, 'caller' | 'meta' | 'reply'>, jobId: string): CallLogFields {
-  const request = call.reply.trace && trace.getSpan(call.reply.trace);
-  const traceId = (request && traceIdOfSpan(request)) ?? traceIdOf(call.meta?.traceparent);
-  return { jobId, ...(call.caller.sessionId ? { sessionId: call.caller.sessionId } : {}), ...(traceId ? { traceId } : {}) };
 }
 
 /** What the audit trail keeps of a refusal: which constraint and argument, not the message, which quotes the value. */
