@@ -1,7 +1,16 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { NatsBus } from '../../adapters/nats/bus.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { BusPacket } from '../../src/protocol/cap.ts';
+import { GATEHOUSE_BIN } from '../helpers/cli.ts';
+import { clusterAvailable, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult } from '../helpers/distributed.ts';
 import type { Logger } from '../../src/log.ts';
-import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, TEST_DECISION_BUDGET_MS, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { otlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
 
@@ -176,5 +185,84 @@ describe('traces off (no telemetry.otlp)', () => {
     const bare = upstream.calls.at(-1)!;
     expect(bare.traceparent).toBeUndefined();
     expect(bare.meta?.traceparent).toBeUndefined();
+  });
+});
+
+describe('traces over stdio', () => {
+  it('a client on stdio: the same spans, and the stdio upstream gets Gatehouse’s span as its parent in _meta', async () => {
+    const receiver = await otlpReceiver();
+    const dir = mkdtempSync(join(tmpdir(), 'gh-traces-stdio-'));
+    const config = join(dir, 'gatehouse.yaml');
+    writeFileSync(
+      config,
+      [
+        `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+        'listen: { http: false, stdio: true }',
+        `upstreams: { fx: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)} } }`,
+        `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
+        `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
+        `telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`,
+      ].join('\n'),
+    );
+    const client = new Client({ name: 'stdio-traces', version: '1' });
+    // The SDK passes a child only a safe list of variables unless told: the batch delay must reach it.
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [GATEHOUSE_BIN, 'start', '--config', config], cwd: dir, env: { ...(process.env as Record<string, string>), OTEL_BSP_SCHEDULE_DELAY: '50' }, stderr: 'pipe' }));
+    try {
+      await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__meta'), 'the fixture’s tools');
+      const result = (await client.callTool({ name: 'fx__meta', arguments: {}, _meta: { traceparent: TRACEPARENT } })) as ToolResult;
+      const seen = JSON.parse(text(result)) as { traceparent?: string };
+      const server = await spanNamed(receiver, CLIENT_TRACE, 'tools/call fx__meta');
+      expect(server).toMatchObject({ kind: SERVER, parentSpanId: CLIENT_SPAN });
+      expect(server.attributes).toMatchObject({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'fx__meta', 'gatehouse.decision.effect': 'allow' });
+      const upstreamCall = await spanNamed(receiver, CLIENT_TRACE, 'tools/call meta');
+      expect(seen.traceparent).toBe(`00-${CLIENT_TRACE}-${upstreamCall.spanId}-01`);
+    } finally {
+      await client.close();
+      await receiver.close();
+    }
+  });
+});
+
+// Real NATS and Redis started here, one gateway replica and one worker process, both exporting to the receiver.
+describe.skipIf(!clusterAvailable())('traces in distributed mode', () => {
+  let receiver: Receiver;
+  let cluster: Cluster;
+  let client: Client | undefined;
+
+  beforeAll(async () => {
+    receiver = await otlpReceiver();
+    cluster = await startCluster({ gateways: 1, workers: 1, extraConfig: [`telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`] });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+    await receiver?.close();
+  });
+
+  it('the worker’s span of the upstream call joins the client’s trace under the gateway’s dispatch, and the job travels under that trace id', async () => {
+    const bus = await NatsBus.connect({ url: cluster.nats.url, name: 'trace-watcher', log: silentLogger });
+    const jobPackets: BusPacket[] = [];
+    const watching = [bus.subscribe('job.>', (packet) => void jobPackets.push(packet)), bus.subscribe('worker.*.jobs', (packet) => void jobPackets.push(packet))];
+    try {
+      client = await connectHttp(cluster.gateways[0].url);
+      await waitForLiveWorkers(cluster.gateways[0], 1);
+      await waitFor(async () => (await client!.listTools()).tools.some((t) => t.name === 'fx__echo'), 'the pool’s tools');
+      const result = (await client.callTool({ name: 'fx__echo', arguments: { text: 'traced' }, _meta: { traceparent: TRACEPARENT } })) as ToolResult;
+      expect(text(result)).toBe('echo: traced');
+      const server = await spanNamed(receiver, CLIENT_TRACE, 'tools/call fx__echo', 'gatehouse');
+      const dispatch = await spanNamed(receiver, CLIENT_TRACE, 'gatehouse.dispatch', 'gatehouse');
+      const onWorker = await spanNamed(receiver, CLIENT_TRACE, 'tools/call echo', 'gatehouse-worker');
+      expect(server.parentSpanId).toBe(CLIENT_SPAN);
+      expect(dispatch.parentSpanId).toBe(server.spanId);
+      expect(onWorker).toMatchObject({ kind: CLIENT, parentSpanId: dispatch.spanId });
+      expect(onWorker.attributes['gatehouse.executor']).toMatch(/^wk-tools-/);
+      // The CAP packet of the job carries the trace id.
+      await waitFor(() => jobPackets.some((p) => p.payload.kind === 'jobRequest'), 'the job packet');
+      expect(jobPackets.filter((p) => p.payload.kind === 'jobRequest').map((p) => p.traceId)).toContain(CLIENT_TRACE);
+    } finally {
+      for (const subscription of watching) subscription.unsubscribe();
+      await bus.close();
+    }
   });
 });

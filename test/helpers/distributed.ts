@@ -23,7 +23,7 @@ export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
  * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
  * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
  */
-export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string }): { dir: string; config: string } {
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string; extraConfig?: string[] }): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
   const config = join(dir, 'gatehouse.yaml');
   const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools, timeout: ${options.upstreamTimeout ?? '60s'}`;
@@ -42,6 +42,7 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
       `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
+      ...(options.extraConfig ?? []),
     ].join('\n'),
   );
   return { dir, config };
@@ -116,9 +117,9 @@ export interface Cluster {
 }
 
 /** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
-export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string } = {}): Promise<Cluster> {
+export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string; extraConfig?: string[] } = {}): Promise<Cluster> {
   const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
-  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout });
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout, extraConfig: options.extraConfig });
   process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
   const everWorked: WorkerProcess[] = [];
   const addWorker = async (name: string) => {
