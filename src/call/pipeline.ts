@@ -328,9 +328,12 @@ export class CallPipeline {
     spans: CallTrace,
   ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const span = spans.child('gatehouse.dispatch');
-    const outcome = await this.dispatchJob(call, entry, job, decision, jobMeta, timing, span);
-    endStage(span, failureOf(outcome));
-    return outcome;
+    let outcome: CallOutcome | undefined;
+    try {
+      return (outcome = await this.dispatchJob(call, entry, job, decision, jobMeta, timing, span));
+    } finally {
+      endStage(span, outcome ? failureOf(outcome) : { type: 'GH_ERR_INTERNAL' });
+    }
   }
 
   private async dispatchJob(
