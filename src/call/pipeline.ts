@@ -261,7 +261,7 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
-    const outcome = await this.dispatch(call, entry, job, decision, jobMeta, timing, spans);
+    const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }
@@ -319,24 +319,6 @@ export class CallPipeline {
   }
 
   private async dispatch(
-    call: NormalizedCall,
-    entry: CatalogEntry,
-    job: JobRequest,
-    decision: Decision,
-    jobMeta: Record<string, unknown>,
-    timing: CallTiming | undefined,
-    spans: CallTrace,
-  ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
-    const span = spans.child('gatehouse.dispatch');
-    let outcome: CallOutcome | undefined;
-    try {
-      return (outcome = await this.dispatchJob(call, entry, job, decision, jobMeta, timing, span));
-    } finally {
-      endStage(span, outcome ? failureOf(outcome) : { type: 'GH_ERR_INTERNAL' });
-    }
-  }
-
-  private async dispatchJob(
     call: NormalizedCall,
     entry: CatalogEntry,
     job: JobRequest,
