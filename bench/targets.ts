@@ -54,7 +54,7 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
 export async function startGatehouseHttp(
   key: string,
   label: string,
-  options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean; telemetry?: { otlp: { endpoint: string } } },
+  options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean; telemetry?: { otlp: { endpoint: string } }; decisionBudget?: string },
 ): Promise<HttpTarget> {
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
@@ -63,6 +63,7 @@ export async function startGatehouseHttp(
     policies: [options.policy],
     metrics: { enabled: options.metrics ?? metricsByDefault() },
     ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+    ...(options.decisionBudget ? { kernel: { decisionBudget: options.decisionBudget } } : {}),
   };
   return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
 }

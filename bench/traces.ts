@@ -24,10 +24,12 @@ export async function printTracesBench(): Promise<void> {
   const sink = await spanSink();
   const targets: HttpTarget[] = [];
   try {
-    // One after the other: three starting at once on a busy 2-core machine can outlast the start timeout.
-    targets.push(await startGatehouseHttp('both-off', 'metrics and traces off', { policy: ALLOW_POLICY, workDir, metrics: false }));
-    targets.push(await startGatehouseHttp('metrics-on', 'metrics on, traces off', { policy: ALLOW_POLICY, workDir, metrics: true }));
-    targets.push(await startGatehouseHttp('traces-on', 'metrics and traces on', { policy: ALLOW_POLICY, workDir, metrics: true, telemetry: { otlp: { endpoint: sink.endpoint } } }));
+    // One after the other: three starting at once on a busy 2-core machine can outlast the start timeout. A
+    // generous decision budget: on such a machine a descheduled decision would otherwise be denied (fail closed),
+    // which ends the bench; the budget costs nothing per call.
+    targets.push(await startGatehouseHttp('both-off', 'metrics and traces off', { policy: ALLOW_POLICY, workDir, metrics: false, decisionBudget: '5s' }));
+    targets.push(await startGatehouseHttp('metrics-on', 'metrics on, traces off', { policy: ALLOW_POLICY, workDir, metrics: true, decisionBudget: '5s' }));
+    targets.push(await startGatehouseHttp('traces-on', 'metrics and traces on', { policy: ALLOW_POLICY, workDir, metrics: true, telemetry: { otlp: { endpoint: sink.endpoint } }, decisionBudget: '5s' }));
     const figures = await sideBySide(targets, { calls, rounds });
     // Stopped first, so that what the traces side still had batched is exported and counted.
     await Promise.allSettled(targets.splice(0).map((t) => t.stop()));
