@@ -11,8 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAll } from './processes.ts';
-import { cpuRatios, printSides, sideBySide } from './side-by-side.ts';
+import { cpuRatios, medianOf, printSides, sideBySide } from './side-by-side.ts';
 import { ALLOW_POLICY, startGatehouseHttp, type HttpTarget } from './targets.ts';
+import { SpanKind } from '@opentelemetry/api';
+import { noTracing } from '../src/ports.ts';
+import { ClientSession } from '../src/gateway/session.ts';
+import { endRequestSpan, startRequestSpan } from '../src/gateway/request-span.ts';
+import { CallTrace, endStage } from '../src/call/call-trace.ts';
+import { parentContextOf, withTraceContext } from '../src/protocol/trace-context.ts';
 
 const TARGET_RATIO = 1.05;
 const SIDES = ['both-off', 'metrics-on', 'traces-on'];
@@ -43,7 +49,12 @@ export async function printTracesBench(): Promise<void> {
     // Each has 4 spans (request, decision, dispatch, upstream call); the sessions' initialize and lists add a few.
     const tracedCalls = 2 * (Math.min(1_000, calls) + rounds * (100 + calls));
     console.log(`spans received by the OTLP sink: ${sink.spans()} for ${tracedCalls} tool calls (${(sink.spans() / tracedCalls).toFixed(2)} per call; 4 expected, fewer if the exporter's queue dropped some)`);
-    console.log(JSON.stringify({ bench: 'traces', calls, rounds, metricsOn, tracesOn, spansPerCall: sink.spans() / tracedCalls }));
+    const offUs = noOpTracingUs();
+    const baselineUs = medianOf(figures, 'both-off@1', (r) => r.cpuUs);
+    console.log(
+      `tracing off, in process: the no-op span work of one call (request span, decision, dispatch, upstream call, context passed on) costs ${offUs.plain.toFixed(2)} µs, ${offUs.traced.toFixed(2)} µs with a client traceparent: ${((100 * offUs.traced) / baselineUs).toFixed(2)}% of the both-off CPU per call at c=1`,
+    );
+    console.log(JSON.stringify({ bench: 'traces', calls, rounds, metricsOn, tracesOn, spansPerCall: sink.spans() / tracedCalls, noOpUs: offUs }));
   } finally {
     await Promise.allSettled(targets.map((t) => t.stop()));
     await sink.close();
@@ -70,4 +81,36 @@ async function spanSink(): Promise<{ endpoint: string; spans(): number; close():
     spans: () => spans,
     close: () => new Promise((resolve) => server.close(() => resolve()).closeAllConnections()),
   };
+}
+
+/**
+ * What tracing off adds to a call, in this process: the same calls the front, the pipeline and the executor make on
+ * the no-op tracer, without a client traceparent and with one (then the client's context is passed on).
+ */
+function noOpTracingUs(): { plain: number; traced: number } {
+  const tracer = noTracing.tracer;
+  const session = new ClientSession('bench', 'legacy', { principal: 'p', tenant: 't' }, '2025-11-25');
+  const perCall = (meta: Record<string, unknown> | undefined) => {
+    const request = { jsonrpc: '2.0' as const, id: 1, method: 'tools/call', params: { name: 'echo__echo', arguments: {}, ...(meta ? { _meta: meta } : {}) } };
+    return () => {
+      const { span, context } = startRequestSpan(tracer, session, request, undefined);
+      const spans = new CallTrace(tracer, context, meta);
+      endStage(spans.child('gatehouse.decide'));
+      const dispatch = spans.child('gatehouse.dispatch');
+      const stored = withTraceContext(meta, dispatch);
+      const upstream = tracer.startSpan('tools/call echo', { kind: SpanKind.CLIENT }, parentContextOf(stored));
+      withTraceContext(stored, upstream);
+      upstream.end();
+      endStage(dispatch);
+      endRequestSpan(span, undefined);
+    };
+  };
+  const time = (run: () => void) => {
+    const n = 200_000;
+    for (let i = 0; i < 20_000; i++) run();
+    const started = performance.now();
+    for (let i = 0; i < n; i++) run();
+    return ((performance.now() - started) * 1000) / n;
+  };
+  return { plain: time(perCall(undefined)), traced: time(perCall({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' })) };
 }
