@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAll } from './processes.ts';
-import { runSideBySide } from './side-by-side.ts';
+import { cpuRatios, printSides, sideBySide } from './side-by-side.ts';
 import { ALLOW_POLICY, startGatehouseHttp, type HttpTarget } from './targets.ts';
 
 export async function printAuditSinksBench(): Promise<void> {
@@ -41,7 +41,11 @@ export async function printAuditSinksBench(): Promise<void> {
       startGatehouseHttp('sink-off', 'audit sink off', { policy: ALLOW_POLICY, workDir, extra: { kernel } }),
     ]);
     targets.push(on, off);
-    const ratios = await runSideBySide({ title: 'Audit sink on vs off: governed echo call (allow, stdio upstream), HTTP 2025, one HTTP sink', ratioLabel: 'sink on / off', on, off, calls, rounds });
+    const figures = await sideBySide(targets, { calls, rounds });
+    console.log(`\nAudit sink on vs off: governed echo call (allow, stdio upstream), HTTP 2025, one HTTP sink; ${calls} calls per batch, median of ${rounds} interleaved rounds`);
+    printSides(figures, ['sink-on', 'sink-off']);
+    const ratios = cpuRatios(figures, 'sink-on', 'sink-off');
+    for (const r of ratios) console.log(`CPU per call, sink on / off at c=${r.concurrency}: ${r.ratio.toFixed(3)}`);
     console.log(`The sink received ${records} records in ${batches} batches.`);
     console.log(JSON.stringify({ bench: 'audit-sinks', calls, rounds, ratios, records, batches }));
   } finally {

@@ -1,15 +1,15 @@
 /**
  * What metrics cost a governed call: two `gatehouse start`s side by side (bench/side-by-side.ts), the same allow
- * policy and stdio echo upstream, one with `metrics.enabled: true` (the default) and one with false. The ratio of
- * CPU per call on/off has a target of ≤ 1.05. The metrics side is scraped once per round, as Prometheus would,
- * outside the measured batch.
+ * policy and stdio echo upstream, one with `metrics.enabled: true` (the default) and one with false. Reports the
+ * gateway process's CPU per call, p50 and calls/s at each concurrency, and the ratio of CPU per call on/off (target
+ * ≤ 1.05). The metrics side is scraped once per round, as Prometheus would, outside the measured batch.
  * Env: BENCH_METRICS_CALLS (calls per batch, 2000), BENCH_METRICS_ROUNDS (7).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAll } from './processes.ts';
-import { runSideBySide } from './side-by-side.ts';
+import { cpuRatios, printSides, sideBySide } from './side-by-side.ts';
 import { ALLOW_POLICY, startGatehouseHttp, type HttpTarget } from './targets.ts';
 
 const TARGET_RATIO = 1.05;
@@ -20,23 +20,17 @@ export async function printMetricsBench(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-metrics-'));
   const targets: HttpTarget[] = [];
   try {
-    const aa = process.env.BENCH_METRICS_AA === '1';
     const [on, off] = await Promise.all([
-      startGatehouseHttp('metrics-on', 'metrics on', { policy: ALLOW_POLICY, workDir, metrics: !aa }),
+      startGatehouseHttp('metrics-on', 'metrics on', { policy: ALLOW_POLICY, workDir, metrics: process.env.BENCH_METRICS_AA !== '1' }),
       startGatehouseHttp('metrics-off', 'metrics off', { policy: ALLOW_POLICY, workDir, metrics: false }),
     ]);
     targets.push(on, off);
-    const ratios = await runSideBySide({
-      title: 'Metrics on vs off: governed echo call (allow, stdio upstream), HTTP 2025',
-      ratioLabel: 'metrics on / off',
-      on,
-      off,
-      calls,
-      rounds,
-      targetRatio: TARGET_RATIO,
-      ...(aa ? {} : { afterOnBatch: () => scrape(on.url) }),
-    });
-    console.log(JSON.stringify({ bench: 'metrics', calls, rounds, ratios }));
+    const figures = await sideBySide(targets, { calls, rounds, afterBatch: async (t) => (t === on && process.env.BENCH_METRICS_AA !== '1' ? scrape(on.url) : undefined) });
+    console.log(`\nMetrics on vs off: governed echo call (allow, stdio upstream), HTTP 2025; ${calls} calls per batch, median of ${rounds} interleaved rounds`);
+    printSides(figures, ['metrics-on', 'metrics-off']);
+    const results = cpuRatios(figures, 'metrics-on', 'metrics-off');
+    for (const r of results) console.log(`CPU per call, metrics on / off at c=${r.concurrency}: ${r.ratio.toFixed(3)} (target ≤ ${TARGET_RATIO}) ${r.ratio <= TARGET_RATIO ? 'PASS' : 'MISS'}`);
+    console.log(JSON.stringify({ bench: 'metrics', calls, rounds, ratios: results }));
   } finally {
     await Promise.allSettled(targets.map((t) => t.stop()));
     killAll();

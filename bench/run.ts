@@ -16,6 +16,7 @@
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
+ * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,7 @@ import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
+import { printTracesBench } from './traces.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed') && !only('metrics')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('traces')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
@@ -71,6 +73,10 @@ async function main(): Promise<void> {
   if (only('metrics')) {
     progress('metrics on against metrics off');
     return printMetricsBench();
+  }
+  if (only('traces')) {
+    progress('traces on against off');
+    return printTracesBench();
   }
   if (only('distributed')) {
     progress('distributed mode against embedded mode');
@@ -103,6 +109,8 @@ async function main(): Promise<void> {
   }
   progress('metrics on against metrics off');
   await printMetricsBench();
+  progress('traces on against off');
+  await printTracesBench();
   progress('distributed mode against embedded mode');
   await printDistributedBench();
 }

@@ -1,8 +1,7 @@
 /**
- * Two gateway processes that differ in one feature, driven side by side: the same echo call over Streamable HTTP
- * (2025 sessions) in interleaved rounds, which side goes first alternating, at each concurrency. Measures the
- * gateway process's CPU per call (its upstream child not counted), p50 and calls/s, and prints the medians and
- * the ratio of CPU per call, feature on over off. Used by `npm run bench -- metrics` and `-- sinks`.
+ * Gatehouse processes that differ in one setting, driven side by side in interleaved rounds over Streamable HTTP
+ * (2025 sessions) with the same governed echo call: each batch's figure is the gateway process's CPU per call (its
+ * upstream child not counted), p50 and calls/s. What metrics and traces cost a call is measured this way.
  */
 import { McpHttpClient } from './http-client.ts';
 import { closedLoop } from './load.ts';
@@ -13,30 +12,15 @@ import type { HttpTarget } from './targets.ts';
 export const CONCURRENCY = [1, 16];
 const TOOL = 'echo__echo';
 
-interface Round {
+export interface Round {
   cpuUs: number;
   p50Ms: number;
   callsPerSec: number;
 }
 
-export interface SideBySide {
-  /** What the table is called, and what the ratio compares (`metrics on / off`). */
-  title: string;
-  ratioLabel: string;
-  on: HttpTarget;
-  off: HttpTarget;
-  calls: number;
-  rounds: number;
-  /** The most the ratio may be; past it the line says MISS (reported, never fatal). Without one, only reported. */
-  targetRatio?: number;
-  /** Runs after each measured batch of the `on` side, outside the measurement (a scrape, for instance). */
-  afterOnBatch?: () => Promise<void>;
-}
-
-/** Measures both sides and prints the table; resolves to the CPU ratio at each concurrency. */
-export async function runSideBySide(bench: SideBySide): Promise<{ concurrency: number; ratio: number }[]> {
-  const { on, off, calls, rounds } = bench;
-  const targets = [on, off];
+/** Figures by `<target key>@<concurrency>`, one per round. `afterBatch` runs outside the measured batch. */
+export async function sideBySide(targets: readonly HttpTarget[], options: { calls: number; rounds: number; afterBatch?: (target: HttpTarget) => Promise<void> }): Promise<Map<string, Round[]>> {
+  const { calls, rounds } = options;
   const figures = new Map<string, Round[]>();
   for (const concurrency of CONCURRENCY) {
     const clients = new Map<HttpTarget, McpHttpClient>();
@@ -48,8 +32,9 @@ export async function runSideBySide(bench: SideBySide): Promise<{ concurrency: n
     }
     try {
       for (let round = 0; round < rounds; round++) {
-        // Alternate which side goes first: a noisy spell lands on each in turn.
-        for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
+        // Rotate which side goes first: a noisy spell lands on each in turn.
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+        for (const t of order) {
           const client = clients.get(t)!;
           await closedLoop(() => client.echo(TOOL), 100, concurrency);
           const before = cpuMs(t.pid);
@@ -58,33 +43,32 @@ export async function runSideBySide(bench: SideBySide): Promise<{ concurrency: n
           if (before === undefined || after === undefined) throw new Error('cannot read the CPU time of the gateway process');
           const key = `${t.key}@${concurrency}`;
           figures.set(key, [...(figures.get(key) ?? []), { cpuUs: ((after - before) * 1000) / calls, p50Ms: load.p50Ms, callsPerSec: load.callsPerSec }]);
-          if (t === on) await bench.afterOnBatch?.();
+          await options.afterBatch?.(t);
         }
       }
     } finally {
       await Promise.all([...clients.values()].map((c) => c.close()));
     }
   }
-  return printTable(bench, figures);
+  return figures;
 }
 
-function printTable(bench: SideBySide, figures: Map<string, Round[]>): { concurrency: number; ratio: number }[] {
-  const med = (key: string, pick: (r: Round) => number) => median(figures.get(key)!.map(pick));
-  const width = Math.max(4, bench.on.key.length, bench.off.key.length);
-  console.log(`\n${bench.title}; ${bench.calls} calls per batch, median of ${bench.rounds} interleaved rounds`);
+/** The median of one figure of a side at a concurrency. */
+export const medianOf = (figures: Map<string, Round[]>, key: string, pick: (r: Round) => number): number => median(figures.get(key)!.map(pick));
+
+/** One row per side and concurrency: CPU µs per call, p50 and calls/s, medians over the rounds. */
+export function printSides(figures: Map<string, Round[]>, sides: readonly string[]): void {
+  const width = Math.max(11, ...sides.map((s) => s.length));
   console.log(`concurrency | ${'side'.padEnd(width)} | CPU µs/call | p50 ms | calls/s`);
-  const results: { concurrency: number; ratio: number }[] = [];
   for (const c of CONCURRENCY) {
-    for (const side of [bench.on.key, bench.off.key]) {
+    for (const side of sides) {
       const key = `${side}@${c}`;
-      console.log(`${String(c).padStart(11)} | ${side.padEnd(width)} | ${med(key, (r) => r.cpuUs).toFixed(0).padStart(11)} | ${med(key, (r) => r.p50Ms).toFixed(3).padStart(6)} | ${med(key, (r) => r.callsPerSec).toFixed(0).padStart(7)}`);
+      console.log(`${String(c).padStart(11)} | ${side.padEnd(width)} | ${medianOf(figures, key, (r) => r.cpuUs).toFixed(0).padStart(11)} | ${medianOf(figures, key, (r) => r.p50Ms).toFixed(3).padStart(6)} | ${medianOf(figures, key, (r) => r.callsPerSec).toFixed(0).padStart(7)}`);
     }
-    // The ratio of the medians: per-round ratios pair batches that ran at different moments anyway.
-    results.push({ concurrency: c, ratio: med(`${bench.on.key}@${c}`, (r) => r.cpuUs) / med(`${bench.off.key}@${c}`, (r) => r.cpuUs) });
   }
-  for (const r of results) {
-    const verdict = bench.targetRatio === undefined ? '' : ` (target ≤ ${bench.targetRatio}) ${r.ratio <= bench.targetRatio ? 'PASS' : 'MISS'}`;
-    console.log(`CPU per call, ${bench.ratioLabel} at c=${r.concurrency}: ${r.ratio.toFixed(3)}${verdict}`);
-  }
-  return results;
+}
+
+/** CPU per call of `side` over `baseline` at each concurrency: the ratio of the medians (per-round ratios pair batches that ran at different moments anyway). */
+export function cpuRatios(figures: Map<string, Round[]>, side: string, baseline: string): { concurrency: number; ratio: number }[] {
+  return CONCURRENCY.map((c) => ({ concurrency: c, ratio: medianOf(figures, `${side}@${c}`, (r) => r.cpuUs) / medianOf(figures, `${baseline}@${c}`, (r) => r.cpuUs) }));
 }

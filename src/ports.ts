@@ -11,6 +11,7 @@ import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
 import type { JobContext } from './protocol/job-context.ts';
 import type { ErrorCode } from './errors.ts';
+import { ProxyTracer, type Tracer } from '@opentelemetry/api';
 
 export interface Clock {
   now(): number;
@@ -401,3 +402,22 @@ export const noMetrics: Metrics = {
   operation: () => undefined,
   upstreamRestarted: () => undefined,
 };
+
+/**
+ * Where spans go. OpenTelemetry's own API is the port here (`Tracer`, with its spans and contexts): it is already an
+ * interface with a no-op behind it, which an SDK replaces. `adapters/otel/` is that SDK, loaded only when
+ * `telemetry.otlp` is configured; `noTracing` is the no-op, which keeps a client's own trace context and adds none.
+ */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Whether spans are recorded and exported. */
+  readonly enabled: boolean;
+  /** Resolves once spans can be recorded (the SDK is loaded); they are dropped until then. */
+  ready(): Promise<void>;
+  /** Exports what is buffered, then stops; spans ended later are dropped. */
+  close(): Promise<void>;
+}
+
+const NO_TRACER: Tracer = new ProxyTracer({ getDelegateTracer: () => undefined }, 'gatehouse');
+
+export const noTracing: Tracing = { tracer: NO_TRACER, enabled: false, ready: async () => undefined, close: async () => undefined };

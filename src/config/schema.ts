@@ -292,6 +292,22 @@ export const configSchema = z.strictObject({
       maxTools: z.number().int().positive().default(200),
     })
     .prefault({}),
+  telemetry: z
+    .strictObject({
+      /**
+       * Sends OpenTelemetry traces over OTLP/HTTP (JSON) when set; unset (the default), no span is recorded and the
+       * SDK is never loaded. A client's own traceparent still passes to the upstream unchanged.
+       */
+      otlp: z
+        .strictObject({
+          /** The collector's OTLP/HTTP base URL (port 4318 by convention); spans go to `<endpoint>/v1/traces`. */
+          endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as "http://127.0.0.1:4318"' }),
+          /** Sent with every export (an API key): never logged. */
+          headers: z.record(z.string(), z.string()).default({}),
+        })
+        .optional(),
+    })
+    .prefault({}),
 });
 
 /** The config file's schema with the checks that span keys: what each mode needs. */

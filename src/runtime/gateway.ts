@@ -1,4 +1,4 @@
-import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Tracing, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -40,6 +40,7 @@ import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { openTracing } from './tracing.ts';
 
 export interface LinksHealth {
   /** False when the replica cannot serve calls: a link it needs is down. */
@@ -81,6 +82,8 @@ export interface GatewayPorts {
   metrics?: GatewayMetrics;
   /** The `audit.sinks` the trail is forwarded to (SIEMs, OTLP collectors), when any is configured. */
   auditSinks?: AuditSinkPorts;
+  /** Where spans go; by default as the config's `telemetry.otlp` says (none when unset). */
+  tracing?: Tracing;
 }
 
 /** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
@@ -127,6 +130,8 @@ export class Gateway {
   private readonly sinks: AuditSinks | undefined;
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+  /** Where spans go (the no-op tracer unless `telemetry.otlp` is set); closed last at stop, so that every span is exported. */
+  private readonly tracing: Tracing;
   private jobClients: Subscription | undefined;
   private readonly taskRelay: TaskRelay;
   private taskAnswers: Subscription | undefined;
@@ -141,6 +146,7 @@ export class Gateway {
     private readonly options: GatewayOptions = {},
   ) {
     const nodeId = this.nodeId;
+    const tracing = (this.tracing = ports.tracing ?? openTracing(config, 'gatehouse', nodeId, log));
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditWriter, {
       writeTimeoutMs: config.audit.writeTimeout,
@@ -178,6 +184,7 @@ export class Gateway {
       log,
       clock: ports.clock,
       ...(ports.metrics ? { metrics: ports.metrics } : {}),
+      tracer: tracing.tracer,
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdBudgetByClient: config.approvals.holdBudgetByClient,
@@ -197,7 +204,7 @@ export class Gateway {
     }));
     // Every replica runs its own copy of an upstream without a pool, in one queue group: a job may run on another replica than its client's.
     const clientFor = (jobId: string, replica: string) => (replica === nodeId ? pipeline.clientFor(jobId) : remoteJobClient(ports.bus, replica, jobId));
-    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
+    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor, { tracer: tracing.tracer });
     // One replica at a time forwards each sink: the lease is a ledger lock (Redis across replicas).
     this.sinks = ports.auditSinks && new AuditSinks(ports.auditSinks, { lease: ports.ledger ?? SOLE_FORWARDER, holder: nodeId, clock: ports.clock, log });
     this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
@@ -226,6 +233,7 @@ export class Gateway {
     return {
       dispatcher: this.dispatcher,
       ...(this.ports.metrics ? { metrics: this.ports.metrics } : {}),
+      tracer: this.tracing.tracer,
       sessions: { add: (session) => this.sessions.add(session), remove: (session) => this.removeSession(session) },
       notifyUpstreams: (method) => {
         for (const upstream of this.directory.all()) void upstream.notify(method);
@@ -327,6 +335,7 @@ export class Gateway {
   async start(): Promise<void> {
     // Before anything runs: what the last run left in doubt, and a torn chain repaired by this first write.
     await this.runMarkers?.started();
+    await this.tracing.ready();
     this.scheduler.start();
     // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
     this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
@@ -373,7 +382,8 @@ export class Gateway {
       // Rejects, after saying so at error level, when some records could not be written.
       await this.audit.close();
     } finally {
-      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
+      // The spans of the calls just ended are exported before the process goes.
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.tracing.close()]);
     }
   }
 
