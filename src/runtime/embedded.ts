@@ -48,6 +48,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
   const approvalStore = new FileApprovalStore(config.dataDir);
   const upstreams = createUpstreams(config, log);
+  const auditWriter = new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() }));
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
   gateway = new Gateway(
@@ -57,8 +58,9 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore,
-      auditWriter: new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() })),
+      auditWriter,
       auditChains: chains,
+      auditAppends: auditWriter,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
       upstreams,
