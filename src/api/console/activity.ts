@@ -31,9 +31,9 @@ export const activityPage: ConsolePage = {
   section: 'activity',
   role: 'viewer',
   async render({ request }) {
-    const q = request.query as Record<string, unknown>;
+    const q = filledIn(request.query);
     const filter = filterOf(q); // a bad filter is a 400 here rather than a stream that never opens
-    const query = new URLSearchParams(FILTERS.flatMap((name): [string, string][] => (typeof q[name] === 'string' && q[name] ? [[name, q[name] as string]] : []))).toString();
+    const query = new URLSearchParams(Object.entries(q).filter((e): e is [string, string] => typeof e[1] === 'string')).toString();
     return {
       title: 'Activity',
       wide: true,
@@ -54,6 +54,12 @@ ${choice('decision', 'Decision', EFFECTS, filter.decision)}${choice('outcome', '
   routes: registerStream,
 };
 
+/** The feed's filters that were filled in: the form sends the empty ones too, which mean "any". */
+function filledIn(query: unknown): Record<string, unknown> {
+  const q = query as Record<string, unknown>;
+  return Object.fromEntries(FILTERS.filter((name) => q[name] !== undefined && q[name] !== '').map((name) => [name, q[name]]));
+}
+
 function textFilter(name: string, label: string, value: string | undefined): SafeHtml {
   return html`<div><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" value="${value ?? ''}" autocomplete="off"></div>`;
 }
@@ -71,7 +77,7 @@ function registerStream(app: FastifyInstance, { ctx, services }: ConsoleTools): 
     if (!user || !hasRole(user.role, 'viewer')) return reply.code(401).send({ error: { code: 'GH_ERR_UNAUTHORIZED', message: 'Sign in to the console first' } });
     let filter: AuditFilter;
     try {
-      filter = filterOf(request.query as Record<string, unknown>);
+      filter = filterOf(filledIn(request.query));
     } catch (err) {
       const error = asGatewayError(err);
       return reply.code(statusOf(error)).send({ error: { code: error.code, message: error.message } });

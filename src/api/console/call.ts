@@ -63,7 +63,7 @@ function decisionSection(decided: AuditRecord | undefined, services: ConsoleServ
     trace = html`<p class="muted">The decision's input was not recorded, so it cannot be explained again.</p>`;
   } else {
     const { explanation, verdict } = explainCall(services.kernel, input);
-    const text = formatExplanation({ input, explanation, verdict, facts: { source: { from: 'call', why: 'as recorded with the decision' }, stated: [] } });
+    const text = formatExplanation({ input, explanation, verdict, facts: { source: { from: 'recorded', file: 'its job.decided record', recordedAt: decided.at }, stated: [] } });
     const same = snapshot === current;
     trace = html`<p class="${same ? 'ok' : 'note'}" id="trace-note">${
       same
