@@ -14,6 +14,7 @@
  * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
+ * The console's live feed open against none (bench/console.ts) runs after metrics; `npm run bench -- console` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { printAuditBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
+import { printConsoleBench } from './console.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed') && !only('metrics')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('console')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
@@ -64,6 +66,10 @@ async function main(): Promise<void> {
   if (only('metrics')) {
     progress('metrics on against metrics off');
     return printMetricsBench();
+  }
+  if (only('console')) {
+    progress('the console: its live feed open against none');
+    return printConsoleBench();
   }
   if (only('distributed')) {
     progress('distributed mode against embedded mode');
@@ -96,6 +102,8 @@ async function main(): Promise<void> {
   }
   progress('metrics on against metrics off');
   await printMetricsBench();
+  progress('the console: its live feed open against none');
+  await printConsoleBench();
   progress('distributed mode against embedded mode');
   await printDistributedBench();
 }

@@ -155,36 +155,52 @@ export class AuditQuery implements AuditQueries {
 
 const APPROVAL_ENDS: Record<string, string> = { 'approval.approved': 'approved', 'approval.denied': 'denied', 'approval.expired': 'expired', 'approval.cancelled': 'cancelled' };
 
-/** One call from its job's records, `job.submitted` first: what `/api/audit`, the CLI and the console's feed show. */
+/** One call from its job's records, `job.submitted` first: what `/api/audit`, the CLI and the console show. */
 export function callOf(submitted: AuditRecord, records: readonly AuditRecord[]): AuditCall {
-  const data = submitted.data;
-  const call: AuditCall = { jobId: submitted.jobId!, tenant: submitted.tenant, at: submitted.at, principal: submitted.actor, ruleIds: [], outcome: 'pending', seq: submitted.seq };
-  if (typeof data.session === 'string') call.session = data.session;
-  if (typeof data.server === 'string') call.server = data.server;
-  if (typeof data.tool === 'string') call.tool = data.tool;
-  if (isObject(data.client)) call.client = data.client as CallClient;
-  let approvalAt: number | undefined;
-  for (const record of records) {
+  const assembly = new CallAssembly(submitted);
+  for (const record of records) assembly.add(record);
+  return assembly.call;
+}
+
+/**
+ * A call assembled record by record: `callOf` for a whole job, and the console's live tail as the records arrive
+ * (it keeps this, not the records).
+ */
+export class CallAssembly {
+  readonly call: AuditCall;
+  private approvalAt: number | undefined;
+
+  constructor(submitted: AuditRecord) {
+    const data = submitted.data;
+    const call: AuditCall = { jobId: submitted.jobId!, tenant: submitted.tenant, at: submitted.at, principal: submitted.actor, ruleIds: [], outcome: 'pending', seq: submitted.seq };
+    if (typeof data.session === 'string') call.session = data.session;
+    if (typeof data.server === 'string') call.server = data.server;
+    if (typeof data.tool === 'string') call.tool = data.tool;
+    if (isObject(data.client)) call.client = data.client as CallClient;
+    this.call = call;
+  }
+
+  /** Another record of the job (its own `job.submitted` changes nothing). */
+  add(record: AuditRecord): void {
+    const { call } = this;
     if (record.type === 'approval.created') {
-      approvalAt = record.at;
+      this.approvalAt = record.at;
       call.approval = { ...call.approval, ...(typeof record.data.approvalId === 'string' ? { id: record.data.approvalId } : {}) };
     } else if (record.type === 'job.approval_required' || record.type === 'job.approval_channel') {
       const channel = record.data.channel;
       call.approval = { ...call.approval, ...(typeof channel === 'string' ? { channel } : {}) };
     } else if (APPROVAL_ENDS[record.type]) {
-      call.approval = { ...call.approval, state: APPROVAL_ENDS[record.type], by: record.actor, ...(approvalAt !== undefined ? { waitMs: record.at - approvalAt } : {}) };
-    }
-    if (record.type === 'job.decided') {
+      call.approval = { ...call.approval, state: APPROVAL_ENDS[record.type], by: record.actor, ...(this.approvalAt !== undefined ? { waitMs: record.at - this.approvalAt } : {}) };
+    } else if (record.type === 'job.decided') {
       if (typeof record.data.effect === 'string') call.decision = record.data.effect;
       if (Array.isArray(record.data.ruleIds)) call.ruleIds = record.data.ruleIds.filter((r): r is string => typeof r === 'string');
     }
     const outcome = OUTCOME_OF[record.type];
     if (outcome && call.outcome === 'pending') {
       call.outcome = outcome;
-      call.durationMs = record.at - submitted.at;
+      call.durationMs = record.at - call.at;
     }
   }
-  return call;
 }
 
 /** Whether a call passes a filter: the one test of the query and of the live feed. */

@@ -1,6 +1,6 @@
 import type { AuditStore } from '../ports.ts';
 import type { AuditRecord } from '../protocol/audit-record.ts';
-import { callOf, matcher, type AuditCall, type AuditFilter, type AuditQueries } from './query.ts';
+import { CallAssembly, matcher, type AuditCall, type AuditFilter, type AuditQueries } from './query.ts';
 
 /** Hears a writer's appends: the tenant and the records just stored, oldest first. Must not throw, nor block. */
 export type AppendListener = (tenant: string, records: readonly AuditRecord[]) => void;
@@ -29,12 +29,6 @@ export interface TailSubscription {
   (calls: AuditCall[]): void;
 }
 
-/** A job followed by a tail: its `job.submitted`, and every record of it so far. */
-interface OpenJob {
-  submitted: AuditRecord;
-  records: AuditRecord[];
-}
-
 interface Watcher {
   accepts: (call: AuditCall) => boolean;
   deliver: TailSubscription;
@@ -43,7 +37,8 @@ interface Watcher {
 /** One tenant's tail, alive while someone watches it. */
 interface TenantTail {
   watchers: Set<Watcher>;
-  open: Map<string, OpenJob>;
+  /** The calls followed, the most recent ones, as assembled so far (not their records). */
+  open: Map<string, CallAssembly>;
   queued: AuditRecord[];
   scheduled: boolean;
   /** Jobs whose beginning is being read from the store, with their records that arrived meanwhile. */
@@ -163,10 +158,10 @@ export class AuditTail {
       const { jobId } = record;
       if (jobId === undefined) continue;
       if (record.type === 'job.submitted') {
-        this.remember(tail, jobId, { submitted: record, records: [record] });
+        this.remember(tail, jobId, new CallAssembly(record));
       } else {
         const job = tail.open.get(jobId);
-        if (job) job.records.push(record);
+        if (job) job.add(record);
         else {
           this.lookUp(tenant, tail, jobId, record);
           continue;
@@ -175,16 +170,16 @@ export class AuditTail {
       touched.add(jobId);
     }
     const calls: AuditCall[] = [];
+    // Copies: a watcher may hold a call while its job moves on.
     for (const jobId of touched) {
       const job = tail.open.get(jobId);
-      if (!job) continue;
-      calls.push(callOf(job.submitted, job.records));
+      if (job) calls.push({ ...job.call });
     }
     return calls;
   }
 
   /** Follows a job; ended jobs stay too (records such as `job.result_handed` come after the end) until crowded out. */
-  private remember(tail: TenantTail, jobId: string, job: OpenJob): void {
+  private remember(tail: TenantTail, jobId: string, job: CallAssembly): void {
     tail.open.set(jobId, job);
     if (tail.open.size > this.maxOpen) tail.open.delete(tail.open.keys().next().value!);
   }
@@ -207,9 +202,10 @@ export class AuditTail {
         tail.lookups.delete(jobId);
         if (!found || this.tails.get(tenant) !== tail) return;
         const seen = found.records.at(-1)?.seq ?? 0;
-        const job: OpenJob = { submitted: found.records[0], records: [...found.records, ...waiting.filter((r) => r.seq > seen)] };
+        const job = new CallAssembly(found.records[0]);
+        for (const r of [...found.records, ...waiting.filter((w) => w.seq > seen)]) job.add(r);
         this.remember(tail, jobId, job);
-        this.deliver(tail, [callOf(job.submitted, job.records)]);
+        this.deliver(tail, [{ ...job.call }]);
       },
       () => tail.lookups.delete(jobId),
     );

@@ -63,7 +63,7 @@ describe.runIf(available)('the console in a browser', () => {
   const echo = (text: string) => agent.callTool({ name: 'fx__echo', arguments: { text } });
   const rows = (page: Page, text: string) => page.locator('#feed tbody tr', { hasText: text });
   const shoot = async (page: Page, name: string) => {
-    if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs', `console-${name}.png`), fullPage: true });
+    if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs', `console-${name}.png`), fullPage: name !== 'activity' });
   };
 
   it('shows calls in the live feed as they happen, pauses and resumes, and opens a call with its rule trace and audit hashes', async () => {

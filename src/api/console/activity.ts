@@ -89,19 +89,23 @@ function registerStream(app: FastifyInstance, { ctx, services }: ConsoleTools): 
     const res = reply.raw;
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
-    let held: AuditCall[] = [];
+    // The latest state of each call since the last flush: a call that moved twice is sent once.
+    let held = new Map<string, AuditCall>();
     let ready = false;
     const send = (event: string, calls: AuditCall[]) => res.write(`event: ${event}\ndata: ${JSON.stringify(calls)}\n\n`);
     // Subscribed before the backlog is read, so nothing falls between the two (a call in both is one row).
     const unsubscribe = activity.subscribe(user.tenant, filter, (calls) => {
-      for (const call of calls) held.push(call);
-      if (held.length > MAX_HELD) held = held.slice(-MAX_HELD);
+      for (const call of calls) {
+        held.delete(call.jobId);
+        held.set(call.jobId, call);
+      }
+      while (held.size > MAX_HELD) held.delete(held.keys().next().value!); // skipped, never waited for
     });
     const flush = setInterval(() => {
-      if (!ready || held.length === 0) return;
+      if (!ready || held.size === 0) return;
       if (res.writableLength > MAX_UNSENT_BYTES) return end(); // too slow: dropped, never waited for
-      const calls = held;
-      held = [];
+      const calls = [...held.values()];
+      held = new Map();
       send('calls', calls);
     }, FLUSH_MS);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);

@@ -70,7 +70,7 @@
 
   function say(problem) {
     const state = problem || (paused ? `paused, ${queue.length} waiting` : 'live');
-    status.textContent = `${state} · ${seen} calls received · ${body.rows.length} shown`;
+    status.textContent = `${state} · ${seen} updates received · ${body.rows.length} calls shown`;
   }
 
   function rowOf(call) {
