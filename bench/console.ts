@@ -12,16 +12,16 @@ import { McpHttpClient } from './http-client.ts';
 import { pacedLoop } from './load.ts';
 import { cpuMs, killAll } from './processes.ts';
 import { median } from './stats.ts';
+import type { Round } from './metrics.ts';
 import { ALLOW_POLICY, startGatehouseHttp } from './targets.ts';
 
 const TARGET_RATIO = 1.05;
 const TOOL = 'echo__echo';
+/** Calls outstanding at most: where the machine cannot keep the rate, the load waits rather than queueing without bound. */
+const MAX_IN_FLIGHT = 32;
 
-interface Round {
-  cpuUs: number;
-  p50Ms: number;
-  callsPerSec: number;
-  /** Calls the feed delivered during the batch (open side only). */
+interface ConsoleRound extends Round {
+  /** Call updates the feed delivered during the batch (open side only). */
   delivered?: number;
 }
 
@@ -62,8 +62,8 @@ export async function printConsoleBench(): Promise<void> {
   const client = new McpHttpClient(target.url, 'legacy', 64);
   try {
     await client.connect();
-    await pacedLoop(() => client.echo(TOOL), Math.min(2_000, calls), rate); // warm up
-    const figures: Record<'open' | 'none', Round[]> = { open: [], none: [] };
+    await pacedLoop(() => client.echo(TOOL), Math.min(2_000, calls), rate, MAX_IN_FLIGHT); // warm up
+    const figures: Record<'open' | 'none', ConsoleRound[]> = { open: [], none: [] };
     for (let round = 0; round < rounds; round++) {
       // Alternate which side goes first: a noisy spell lands on each in turn.
       for (const side of round % 2 === 0 ? (['open', 'none'] as const) : (['none', 'open'] as const)) {
@@ -71,7 +71,7 @@ export async function printConsoleBench(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 300)); // the backlog sent, the tail started
         const already = feed?.delivered() ?? 0;
         const before = cpuMs(target.pid);
-        const load = await pacedLoop(() => client.echo(TOOL), calls, rate);
+        const load = await pacedLoop(() => client.echo(TOOL), calls, rate, MAX_IN_FLIGHT);
         const after = cpuMs(target.pid);
         if (before === undefined || after === undefined) throw new Error('cannot read the CPU time of the gateway process');
         await new Promise((resolve) => setTimeout(resolve, 500)); // the last flush
@@ -88,8 +88,8 @@ export async function printConsoleBench(): Promise<void> {
   }
 }
 
-function printTable(figures: Record<'open' | 'none', Round[]>, calls: number, rounds: number, rate: number): void {
-  const med = (side: 'open' | 'none', pick: (r: Round) => number) => median(figures[side].map(pick));
+function printTable(figures: Record<'open' | 'none', ConsoleRound[]>, calls: number, rounds: number, rate: number): void {
+  const med = (side: 'open' | 'none', pick: (r: ConsoleRound) => number) => median(figures[side].map(pick));
   console.log(`\nConsole open vs none: governed echo call (allow, stdio upstream), HTTP 2025, paced at ${rate} calls/s; ${calls} calls per batch, median of ${rounds} interleaved rounds`);
   console.log('side            | CPU µs/call | p50 ms | calls/s | feed updates/batch');
   for (const side of ['open', 'none'] as const) {

@@ -19,7 +19,8 @@ const CONCURRENCY = [1, 16];
 const TARGET_RATIO = 1.05;
 const TOOL = 'echo__echo';
 
-interface Round {
+/** One batch's figures: the gateway's CPU per call, and the load's p50 and rate. */
+export interface Round {
   cpuUs: number;
   p50Ms: number;
   callsPerSec: number;

@@ -2,35 +2,26 @@
 // made by a real SDK client appear in the live feed, a call's page shows its rule trace and audit hashes, the
 // filters and the pause work, a held call is approved from the console and completes, and a viewer cannot approve.
 // With GATEHOUSE_SCREENSHOTS=1 it saves the README's screenshots under docs/.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium, requireChromium } from '../helpers/chromium.ts';
+import type { Browser, Page } from 'playwright-core';
 import type { Client } from '@modelcontextprotocol/client';
 import { ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { consoleAuth, VIEWER_KEY } from '../helpers/console.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true' || process.env.CI === '1';
 const SCREENSHOTS = process.env.GATEHOUSE_SCREENSHOTS === '1';
 
-if (!available && !inCi) console.warn(`\n*** SKIPPING the console browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
+requireChromium('the console in a browser');
 
-describe.runIf(!available && inCi)('the console in a browser', () => {
-  it('has Chromium to run in (CI must install it)', () => {
-    throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
-  });
-});
-
-describe.runIf(available)('the console in a browser', () => {
+describe.runIf(chromiumAvailable)('the console in a browser', () => {
   let browser: Browser;
   let h: Harness;
   let agent: Client;
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    browser = await launchChromium();
     h = await startHarness({ auth: consoleAuth });
     agent = await connectWithKey(h.url, KEYS.caller, 'console-test-agent');
   }, 60_000);
