@@ -12,7 +12,7 @@ import { McpHttpClient } from './http-client.ts';
 import { pacedLoop } from './load.ts';
 import { cpuMs, killAll } from './processes.ts';
 import { median } from './stats.ts';
-import type { Round } from './metrics.ts';
+import type { Round } from './side-by-side.ts';
 import { ALLOW_POLICY, startGatehouseHttp } from './targets.ts';
 
 const TARGET_RATIO = 1.05;

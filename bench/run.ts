@@ -16,6 +16,7 @@
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * The console's live feed open against none (bench/console.ts) runs after metrics; `npm run bench -- console` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
+ * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,7 @@ import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
 import { printConsoleBench } from './console.ts';
+import { printAuditSinksBench } from './audit-sinks.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -46,6 +48,11 @@ async function main(): Promise<void> {
   if (only('audit')) {
     progress('the audit store, per audit.fsync mode');
     return printAuditBench();
+  }
+  if (only('sinks')) {
+    installCleanup();
+    progress('an audit sink on against none');
+    return printAuditSinksBench();
   }
   if (only('large')) {
     installCleanup();

@@ -157,6 +157,39 @@ export interface AuditStore {
   close(): Promise<void>;
 }
 
+/**
+ * Delivers audit records to one audit sink (a SIEM's HTTP endpoint, an OTLP logs endpoint). The forwarder
+ * (src/audit/sinks/) hands it batches in chain order and retries a batch that fails until it is accepted.
+ */
+export interface AuditSinkSender {
+  readonly name: string;
+  /**
+   * Resolves once the receiver accepted every record of the batch. Rejects with GH_ERR_AUDIT_SINK_FAILED, whose
+   * message names the receiver by its origin only (never its path, query or headers, which may carry secrets).
+   */
+  send(records: readonly AuditRecord[], signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * How far each audit sink has delivered each tenant's chain: the seq of the last record it handed over, 0 for none.
+ * Survives restarts (file: the data dir; Redis: beside the chains). `set` never moves a cursor back.
+ */
+export interface SinkCursors {
+  get(sink: string, tenant: string): Promise<number>;
+  set(sink: string, tenant: string, seq: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How far one sink is behind one tenant's chain, as this process last saw it (for /metrics). */
+export interface SinkLag {
+  sink: string;
+  tenant: string;
+  /** Records stored and not yet delivered. */
+  records: number;
+  /** Age of the oldest of them (seconds), 0 when none is waiting. */
+  oldestSeconds: number;
+}
+
 export interface ProgressUpdate {
   progress: number;
   total?: number;

@@ -44,10 +44,14 @@ export class ChainWriter implements AuditWriter, AppendFeed {
   private readonly unsealed = new Set<string>();
   private key: CheckpointKey | undefined;
 
+  /** `onAppended` hears each batch of records once it is stored (the audit sinks' recent records), as `listen` does. */
   constructor(
     private readonly store: AuditStore,
     private readonly checkpoints?: CheckpointOptions,
-  ) {}
+    onAppended?: AppendListener,
+  ) {
+    if (onAppended) this.listeners.add(onAppended);
+  }
 
   async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
     const failed: string[] = [];

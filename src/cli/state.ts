@@ -12,13 +12,14 @@ export const defaultWrapDataDir = (): string => process.env.GATEHOUSE_DATA_DIR ?
 
 /**
  * The config a state command (approvals, audit) works on: `--data-dir` wins, then `--config`, then
- * ./gatehouse.yaml if present, then the per-user data dir that `wrap` uses.
+ * ./gatehouse.yaml if present, then the per-user data dir that `wrap` uses. `audit` also reads the config's audit
+ * settings (the audit commands).
  */
-export function stateConfig(args: ParsedArgs): GatehouseConfig {
+export function stateConfig(args: ParsedArgs, options: { audit?: boolean } = {}): GatehouseConfig {
   const dataDir = flag(args, 'data-dir');
   if (dataDir) return defaultConfig({ dataDir: resolve(dataDir) });
   const file = flag(args, 'config') ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (file) return loadStateConfig(file);
+  if (file) return loadStateConfig(file, process.env, options);
   return defaultConfig({ dataDir: defaultWrapDataDir() });
 }
 

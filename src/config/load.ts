@@ -68,21 +68,25 @@ export function resolvePaths(config: GatehouseConfig, base: string): GatehouseCo
 
 /**
  * What the state commands (approvals, audit) need from a gateway's config: where the state is (the data dir, or
- * Redis in distributed mode) and the approval TTL. Nothing else is read or interpolated, so an approver's shell
- * needs none of the gateway's other secrets.
+ * Redis in distributed mode), the approval TTL and, with `audit`, the audit settings (the checkpoint key that
+ * `audit verify` and `audit pubkey` use). Nothing else is read or interpolated, so an approver's shell needs none
+ * of the gateway's other secrets.
  */
-export function loadStateConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
+export function loadStateConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: { audit?: boolean } = {}): GatehouseConfig {
   const path = resolve(file);
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  // Distributed mode keeps state in Redis: its URL is the one other value read (and interpolated: it may hold a password).
-  const { value: redis, unset } = raw.mode === 'distributed' ? interpolateEnv({ redis: raw.redis }, env) : { value: {}, unset: [] };
+  // Distributed mode keeps state in Redis: its URL is read and interpolated (it may hold a password), as is the audit
+  // key for the audit commands.
+  const secrets = { ...(raw.mode === 'distributed' ? { redis: raw.redis } : {}), ...(options.audit ? { audit: raw.audit } : {}) };
+  const { value: interpolated, unset } = interpolateEnv(secrets, env);
   const partial = settle(
     loaded,
     unset,
-    checkYaml(loaded, configSchema.pick({ dataDir: true, approvals: true, mode: true, redis: true }), { dataDir: raw.dataDir, approvals: raw.approvals, mode: raw.mode, ...(redis as object) }),
+    checkYaml(loaded, configSchema.pick({ dataDir: true, approvals: true, mode: true, redis: true, audit: true }), { dataDir: raw.dataDir, approvals: raw.approvals, mode: raw.mode, ...(interpolated as object) }),
   );
-  return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), approvals: partial.approvals, mode: partial.mode, ...(partial.redis ? { redis: partial.redis } : {}) });
+  const read = { approvals: partial.approvals, mode: partial.mode, ...(partial.redis ? { redis: partial.redis } : {}), ...(options.audit ? { audit: partial.audit } : {}) };
+  return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), ...read });
 }
 
 /** The config used when only flags are given (`gatehouse wrap`, or state commands with `--data-dir`). */

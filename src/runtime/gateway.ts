@@ -1,4 +1,4 @@
-import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import type { AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -9,6 +9,7 @@ import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
 import { AuditQuery } from '../audit/query.ts';
 import { AuditTail, type AppendFeed } from '../audit/tail.ts';
+import { AuditSinks, type AuditSinkPorts } from '../audit/sinks.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
@@ -84,7 +85,12 @@ export interface GatewayPorts {
   recordCatalog?: (json: string) => void;
   /** Where calls, decisions, approvals, audit appends and upstream restarts are measured; served at /metrics. */
   metrics?: GatewayMetrics;
+  /** The `audit.sinks` the trail is forwarded to (SIEMs, OTLP collectors), when any is configured. */
+  auditSinks?: AuditSinkPorts;
 }
+
+/** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
+const SOLE_FORWARDER = { acquireLock: async () => true, releaseLock: async () => undefined };
 
 const APPROVAL_SWEEP_MS = 30_000;
 const HOLD_PROGRESS_EVERY_MS = 10_000;
@@ -124,6 +130,7 @@ export class Gateway {
   private readonly pipeline: CallPipeline;
   private readonly reconciler: Reconciler | undefined;
   private readonly runMarkers: RunMarkers | undefined;
+  private readonly sinks: AuditSinks | undefined;
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
   private jobClients: Subscription | undefined;
@@ -197,6 +204,8 @@ export class Gateway {
     // Every replica runs its own copy of an upstream without a pool, in one queue group: a job may run on another replica than its client's.
     const clientFor = (jobId: string, replica: string) => (replica === nodeId ? pipeline.clientFor(jobId) : remoteJobClient(ports.bus, replica, jobId));
     this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
+    // One replica at a time forwards each sink: the lease is a ledger lock (Redis across replicas).
+    this.sinks = ports.auditSinks && new AuditSinks(ports.auditSinks, { lease: ports.ledger ?? SOLE_FORWARDER, holder: nodeId, clock: ports.clock, log });
     this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     const tasks = new CallTasks(nodeId);
@@ -262,6 +271,11 @@ export class Gateway {
     const source = this.ports.auditAppends ? { pushed: this.ports.auditAppends } : { polled: reader };
     const activity = new AuditTail({ source, queries: audit, onError: (err) => this.log.warn('the live feed could not read the audit chain', { error: (err as Error).message }) });
     return { audit, activity };
+  }
+
+  /** How far each audit sink is behind, for the sinks this replica forwards (what /metrics reports). */
+  sinkLag(): SinkLag[] {
+    return this.sinks?.lag() ?? [];
   }
 
   /**
@@ -340,6 +354,7 @@ export class Gateway {
     this.onApproval.start();
     this.notifications?.start();
     this.reconciler?.start();
+    this.sinks?.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
@@ -361,6 +376,11 @@ export class Gateway {
     // the audit trail and the ledger close.
     await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
     await this.runMarkers?.stopped();
+    // What the trail holds is delivered within a bound, before the trail closes the store the sinks read.
+    if (this.sinks) {
+      await this.audit.flush();
+      await this.sinks.stop().catch((err: Error) => this.log.warn('could not stop the audit sinks cleanly; they resume from their cursors at the next start', { error: err.message }));
+    }
     try {
       // Rejects, after saying so at error level, when some records could not be written.
       await this.audit.close();

@@ -15,9 +15,9 @@ import { gatehouse } from '../helpers/cli.ts';
 const event = (i: number): AuditEvent => ({ tenant: 'default', at: 1_800_000_000_000 + i, type: `e${i}`, actor: 'a', data: { i } });
 
 /** Writes `batches` of events through the chain writer a gateway uses, checkpoints every `every`, then closes it. */
-async function writeChain(dir: string, batches: number[], every: number, atClose = true): Promise<void> {
+async function writeChain(dir: string, batches: number[], every: number, atClose = true, signingKey?: string): Promise<void> {
   const config = defaultConfig({ dataDir: dir });
-  config.audit = { ...config.audit, checkpointEvery: every };
+  config.audit = { ...config.audit, checkpointEvery: every, ...(signingKey ? { signingKey } : {}) };
   const writer = new ChainWriter(new FileAuditStore(dir), checkpointOptions(config, { atClose }));
   let i = 0;
   for (const size of batches) {
@@ -92,6 +92,27 @@ describe('signed checkpoints', () => {
     const verified = await gatehouse(['audit', 'verify', '--data-dir', dir]);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/\d+ signed checkpoints verify/);
+  });
+
+  it('the audit commands given --config sign and check with its audit.signingKey (read from the environment), not the data dir’s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cp-'));
+    const signingKey = '7e'.repeat(32);
+    await writeChain(dir, [6], 3, true, signingKey);
+    const config = join(dir, 'gatehouse.yaml');
+    writeFileSync(config, 'dataDir: .\naudit: { signingKey: "${env:GH_TEST_AUDIT_KEY}" }\n');
+    const env = { GH_TEST_AUDIT_KEY: signingKey };
+    const keyId = (await auditOf(dir, 'default')).find((r) => r.type === CHECKPOINT_TYPE)!.data.keyId as string;
+    const pub = await gatehouse(['audit', 'pubkey', '--config', config], { env });
+    expect(pub.stdout).toContain(`keyId ${keyId}`);
+    const verified = await gatehouse(['audit', 'verify', '--config', config], { env });
+    expect(verified.stdout).toContain(`3 signed checkpoints verify (key ${keyId})`);
+    expect(verified.code).toBe(0);
+    // No key file was made in the data dir: the config's key is the one.
+    expect(() => statSync(auditKeyPath(dir))).toThrow();
+    // The key's variable unset: a clear config error naming it, not a check against some other key.
+    const unset = await gatehouse(['audit', 'verify', '--config', config]);
+    expect(unset.code).not.toBe(0);
+    expect(unset.stderr).toContain('GH_TEST_AUDIT_KEY');
   });
 
   it('a gateway writes them every N records and at a clean shutdown', async () => {

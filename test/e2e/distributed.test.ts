@@ -187,6 +187,8 @@ describe.skipIf(!available)('distributed mode', () => {
     await waitFor(() => writesOf('after-crash=v') === 1, 'the approved write');
     const verified = await gatehouse(['audit', 'verify', '--config', config]);
     expect(verified.stdout).toMatch(/tenant default: OK/);
+    // Two replicas and two workers signed checkpoints into one Redis chain with the shared key.
+    expect(verified.stdout).toMatch(/\d+ signed checkpoints verify/);
     expect(verified.code).toBe(0);
   });
 });

@@ -17,13 +17,15 @@ export const text = (result: ToolResult): string => result.content.map((c) => c.
 export const approvalId = (result: ToolResult): string => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
 export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
+/** The audit checkpoint key every replica and worker shares (distributed mode signs only with `audit.signingKey`). */
+export const AUDIT_SIGNING_KEY = '5c'.repeat(32);
 
 /**
  * A distributed-mode config in a fresh folder: two pool-hosted copies of the fixture upstream, `fx` as declared
  * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
  * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
  */
-export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string }): { dir: string; config: string } {
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string; extraConfig?: string[] }): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
   const config = join(dir, 'gatehouse.yaml');
   const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools, timeout: ${options.upstreamTimeout ?? '60s'}`;
@@ -36,12 +38,15 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       `workers: { heartbeatInterval: ${options.heartbeat ?? '200ms'} }`,
       'listen: { http: "127.0.0.1:0" }',
       `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
+      // Checkpoints often, so the replicas' and workers' writes race on them too.
+      `audit: { signingKey: ${JSON.stringify(AUDIT_SIGNING_KEY)}, checkpointEvery: 7 }`,
       'upstreams:',
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
       `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
+      ...(options.extraConfig ?? []),
     ].join('\n'),
   );
   return { dir, config };
@@ -116,9 +121,9 @@ export interface Cluster {
 }
 
 /** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
-export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string } = {}): Promise<Cluster> {
+export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string; /** Top-level config lines added to the file. */ extraConfig?: string[] } = {}): Promise<Cluster> {
   const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
-  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout });
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout, extraConfig: options.extraConfig });
   process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
   const everWorked: WorkerProcess[] = [];
   const addWorker = async (name: string) => {

@@ -47,7 +47,7 @@ export async function runAudit(argv: string[]): Promise<number> {
   const [action] = args.positionals;
   const pubkey = flag(args, 'pubkey') === undefined ? undefined : await readPublicKey(flag(args, 'pubkey')!);
   if (action === 'verify' && flag(args, 'file')) return verifyFile(flag(args, 'file')!, pubkey);
-  const config = stateConfig(args);
+  const config = stateConfig(args, { audit: true });
   if (action === 'pubkey') return printPublicKey(config, args.flags.json === true);
   const key = action === 'verify' ? (pubkey ?? (await auditSigningKey(config, false))?.publicKey) : undefined;
   const store = await openAuditState(config);
