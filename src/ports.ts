@@ -157,6 +157,24 @@ export interface AuditStore {
   close(): Promise<void>;
 }
 
+/** Where one call starts in a chain: its `job.submitted` record. */
+export interface IndexedCall {
+  seq: number;
+  jobId: string;
+}
+
+/**
+ * Lookups a store keeps beside its chains so a query need not scan them. A cache, never the truth: brought up to
+ * date with the chain before it answers, every record it returns checked against what was asked, and `undefined`
+ * when it cannot answer (the caller scans the chain instead).
+ */
+export interface AuditIndex {
+  /** The `job.submitted` records whose `data.session` is `session`, oldest first. */
+  sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined>;
+  /** Each job's records, oldest first, in the order of `jobIds`; [] for a job the chain has none of. */
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined>;
+}
+
 /**
  * Delivers audit records to one audit sink (a SIEM's HTTP endpoint, an OTLP logs endpoint). The forwarder
  * (src/audit/sinks/) hands it batches in chain order and retries a batch that fails until it is accepted.

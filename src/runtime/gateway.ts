@@ -1,4 +1,4 @@
-import type { AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -60,10 +60,11 @@ export interface GatewayPorts {
    */
   auditChains?: AuditStore;
   /**
-   * Where `/api/audit` and `/api/jobs/:id` read calls back, newest first, and the console's live feed reads the chain
-   * forward (distributed mode: the Redis list; embedded: `auditChains`).
+   * Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (through the index where the store keeps
+   * one), and the console's live feed reads the chain forward (distributed mode: the Redis list; embedded:
+   * `auditChains`).
    */
-  auditReader?: Pick<AuditStore, 'readBack' | 'read' | 'head'>;
+  auditReader?: Pick<AuditStore, 'readBack' | 'read' | 'head'> & Partial<AuditIndex>;
   /** Embedded mode: the chain writer's appends, which the console's live feed hears rather than reading the chain. */
   auditAppends?: AppendFeed;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */

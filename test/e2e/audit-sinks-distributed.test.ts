@@ -16,7 +16,7 @@ describe.skipIf(!clusterAvailable())('audit sinks (distributed)', () => {
   beforeAll(async () => {
     siem = await sinkReceiver();
     const sink = `{ name: siem, type: http, url: ${JSON.stringify(siem.url)}, headers: { Authorization: ${JSON.stringify(SINK_SECRET)} }, batchSize: 7, pollInterval: 50ms, retry: { initial: 20ms, max: 150ms } }`;
-    cluster = await startCluster({ gateways: 2, workers: 1, extraConfig: ['audit:', `  sinks: [${sink}]`] });
+    cluster = await startCluster({ gateways: 2, workers: 1, audit: `sinks: [${sink}]` });
   });
 
   afterAll(async () => {

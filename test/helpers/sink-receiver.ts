@@ -9,7 +9,7 @@ export const SINK_BATCH = 7;
 
 /** A sink as the config loader leaves it, with short waits so that a test sees several retries. */
 export function sinkConfig(name: string, type: AuditSinkConfig['type'], url: string): AuditSinkConfig {
-  return { name, type, url, headers: { Authorization: SINK_SECRET }, batchSize: SINK_BATCH, timeout: 500, pollInterval: 20, retry: { initial: 20, max: 150 } };
+  return { name, type, url, headers: { Authorization: SINK_SECRET }, batchSize: SINK_BATCH, timeout: 3_000, pollInterval: 20, retry: { initial: 20, max: 150 } };
 }
 
 /** Each seq once, in the order first delivered. */
