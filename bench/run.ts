@@ -14,6 +14,7 @@
  * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
+ * The console's live feed open against none (bench/console.ts) runs after metrics; `npm run bench -- console` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
@@ -33,6 +34,7 @@ import { printAuditBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
+import { printConsoleBench } from './console.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
 
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('traces')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('traces') && !only('console')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
@@ -77,6 +79,10 @@ async function main(): Promise<void> {
   if (only('traces')) {
     progress('traces on against off');
     return printTracesBench();
+  }
+  if (only('console')) {
+    progress('the console: its live feed open against none');
+    return printConsoleBench();
   }
   if (only('distributed')) {
     progress('distributed mode against embedded mode');
@@ -111,6 +117,8 @@ async function main(): Promise<void> {
   await printMetricsBench();
   progress('traces on against off');
   await printTracesBench();
+  progress('the console: its live feed open against none');
+  await printConsoleBench();
   progress('distributed mode against embedded mode');
   await printDistributedBench();
 }

@@ -12,6 +12,7 @@ import type { HttpTarget } from './targets.ts';
 export const CONCURRENCY = [1, 16];
 const TOOL = 'echo__echo';
 
+/** One batch's figures: the gateway's CPU per call, and the load's p50 and rate. */
 export interface Round {
   cpuUs: number;
   p50Ms: number;

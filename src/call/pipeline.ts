@@ -22,7 +22,7 @@ import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts'
 import type { RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
-import type { CallOutcome, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
+import type { CallOutcome, ClientFacts, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
 import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
@@ -174,6 +174,7 @@ export class CallPipeline {
       toolDigest: entry.digest,
       ...(entry.request ? { method: entry.request.method } : {}),
       ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}),
+      ...(call.client ? { client: clientOf(call.client) } : {}),
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
@@ -396,4 +397,9 @@ function failedConditions(decision: Decision): string {
 /** What the audit trail keeps of a refusal: which constraint and argument, not the message, which quotes the value. */
 function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
   return { ...(ruleId ? { ruleId } : {}), ...(argument ? { argument } : {}) };
+}
+
+/** What `job.submitted` records of the client: who it says it is, and the era it speaks. */
+function clientOf(client: ClientFacts): { name?: string; version?: string; era: string } {
+  return { ...(client.name ? { name: client.name } : {}), ...(client.version ? { version: client.version } : {}), era: client.era };
 }

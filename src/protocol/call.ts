@@ -40,6 +40,8 @@ export interface ClientFacts {
   capabilities: Record<string, unknown>;
   /** `clientInfo.name`, which picks a per-client hold budget. */
   name?: string;
+  /** `clientInfo.version`, recorded in `job.submitted` for the console's sessions. */
+  version?: string;
 }
 
 /** What a 2026-07-28 client sends back when it retries a call that answered `input_required`. */

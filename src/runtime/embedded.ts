@@ -51,6 +51,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
   const recent = recentRecordsFor(config);
   const approvalStore = new FileApprovalStore(config.dataDir);
   const upstreams = createUpstreams(config, log);
+  const auditWriter = new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() }), recent?.appended);
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
   gateway = new Gateway(
@@ -60,8 +61,9 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore,
-      auditWriter: new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() }), recent?.appended),
+      auditWriter,
       auditChains: chains,
+      auditAppends: auditWriter,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
       upstreams,

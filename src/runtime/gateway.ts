@@ -8,6 +8,7 @@ import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
 import { AuditQuery } from '../audit/query.ts';
+import { AuditTail, type AppendFeed } from '../audit/tail.ts';
 import { AuditSinks, type AuditSinkPorts } from '../audit/sinks.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
@@ -59,8 +60,14 @@ export interface GatewayPorts {
    * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
    */
   auditChains?: AuditStore;
-  /** Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (distributed mode: the Redis list; embedded: `auditChains`). */
-  auditReader?: Pick<AuditStore, 'readBack'> & Partial<AuditIndex>;
+  /**
+   * Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (through the index where the store keeps
+   * one), and the console's live feed reads the chain forward (distributed mode: the Redis list; embedded:
+   * `auditChains`).
+   */
+  auditReader?: Pick<AuditStore, 'readBack' | 'read' | 'head'> & Partial<AuditIndex>;
+  /** Embedded mode: the chain writer's appends, which the console's live feed hears rather than reading the chain. */
+  auditAppends?: AppendFeed;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
   auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
@@ -257,7 +264,7 @@ export class Gateway {
         kernel: this.kernel,
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
-        ...(this.auditReader() ? { audit: new AuditQuery(this.auditReader()!) } : {}),
+        ...this.auditViews(),
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
@@ -265,13 +272,19 @@ export class Gateway {
     };
   }
 
+  /** The audit's calls for the API and the console, and the live tail of the chain the console's feed watches. */
+  private auditViews(): { audit?: AuditQuery; activity?: AuditTail } {
+    const reader = this.ports.auditReader ?? this.ports.auditChains;
+    if (!reader) return {};
+    const audit = new AuditQuery(reader);
+    const source = this.ports.auditAppends ? { pushed: this.ports.auditAppends } : { polled: reader };
+    const activity = new AuditTail({ source, queries: audit, onError: (err) => this.log.warn('the live feed could not read the audit chain', { error: (err as Error).message }) });
+    return { audit, activity };
+  }
+
   /** How far each audit sink is behind, for the sinks this replica forwards (what /metrics reports). */
   sinkLag(): SinkLag[] {
     return this.sinks?.lag() ?? [];
-  }
-
-  private auditReader(): (Pick<AuditStore, 'readBack'> & Partial<AuditIndex>) | undefined {
-    return this.ports.auditReader ?? this.ports.auditChains;
   }
 
   /**
