@@ -1,0 +1,118 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/client';
+import { connectHttp, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { loadPack, type Pack } from '../../src/packs/pack.ts';
+import { BUNDLED_PACKS } from '../../src/packs/places.ts';
+import { runPackTests } from '../../src/packs/pack-tests.ts';
+import type { StdioUpstreamConfig } from '../../src/config/schema.ts';
+
+// Each bundled pack against the real server package it was written for (a dev dependency), through a real gateway
+// and a real SDK client over HTTP: the pack covers every tool the server lists, at the pinned definitions, its own
+// tests pass, and the calls the issue names are decided as the pack says.
+
+const serverBin = (pkg: string) => join(ROOT, 'node_modules', pkg, 'dist/index.js');
+const stdio = (args: string[], env: Record<string, string> = {}): StdioUpstreamConfig => ({ command: process.execPath, args, env, cwd: ROOT, timeout: 60_000 });
+
+type Result = { isError?: boolean; content?: Array<{ text?: string }>; _meta?: Record<string, Record<string, unknown>> };
+const call = async (client: Client, name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as Result;
+const codeOf = (r: Result) => r._meta?.['gatehouse/error']?.code;
+const textOf = (r: Result) => (r.content ?? []).map((c) => c.text ?? '').join('\n');
+
+/** Every tool the server listed through the gateway is in tools.yaml with the same pinned digest, and no other. */
+function expectCovered(h: Harness, pack: Pack, upstream: string): void {
+  const listed = Object.fromEntries(h.gateway.catalog.entries().filter((e) => e.server === upstream).map((e) => [e.tool.name, e.digest]));
+  const pinned = Object.fromEntries(Object.entries(pack.tools.tools).map(([name, t]) => [name, t.digest]));
+  expect(Object.keys(listed).length).toBeGreaterThan(0);
+  expect(listed).toEqual(pinned);
+}
+
+function expectOwnTestsPass(pack: Pack): void {
+  const { report } = runPackTests(pack);
+  expect(report.results.length).toBeGreaterThan(0);
+  expect(report.results.filter((r) => !r.passed).map((r) => `${r.case.name}: got ${r.effect} ${r.code ?? ''} ${r.ruleIds.join(',')}`)).toEqual([]);
+}
+
+describe('the filesystem pack in front of @modelcontextprotocol/server-filesystem', () => {
+  const pack = loadPack(join(BUNDLED_PACKS, 'filesystem'));
+  const workspace = mkdtempSync(join(tmpdir(), 'gh-pack-fs-'));
+  let h: Harness;
+  let client: Client;
+  beforeAll(async () => {
+    writeFileSync(join(workspace, 'notes.md'), 'hello from the workspace');
+    mkdirSync(join(workspace, '.ssh'));
+    writeFileSync(join(workspace, '.ssh', 'id_rsa'), 'PRIVATE KEY');
+    h = await startHarness({ policies: [], upstreams: { filesystem: stdio([serverBin('@modelcontextprotocol/server-filesystem'), workspace]) }, packs: [{ name: 'filesystem', params: { workspace } }] });
+    await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === 'filesystem'), 'the filesystem tools');
+    client = await connectHttp(h.url);
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    await h?.close();
+  });
+
+  it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, 'filesystem'));
+  it("passes the pack's own tests", () => expectOwnTestsPass(pack));
+
+  it('allows a read inside the workspace, and names the pack in the snapshot the decision carries', async () => {
+    const read = await call(client, 'filesystem__read_text_file', { path: join(workspace, 'notes.md') });
+    expect(read.isError).toBeFalsy();
+    expect(textOf(read)).toContain('hello from the workspace');
+    const job = read._meta?.['gatehouse/job'] as { policySnapshot: string; ruleIds: string[] };
+    expect(job.policySnapshot).toBe(h.gateway.kernel.snapshot);
+    expect(job.ruleIds).toEqual(expect.arrayContaining(['filesystem/inside-workspace', 'filesystem/read-cap']));
+  });
+
+  it('holds a write for approval, and writes nothing meanwhile', async () => {
+    const target = join(workspace, 'new.md');
+    const write = await call(client, 'filesystem__write_file', { path: target, content: 'x' });
+    expect(codeOf(write)).toBe('GH_ERR_APPROVAL_PENDING');
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('denies taking .ssh/id_rsa away (a move is the delete this server has) and overwriting it', async () => {
+    const key = join(workspace, '.ssh', 'id_rsa');
+    const move = await call(client, 'filesystem__move_file', { source: key, destination: join(workspace, 'k') });
+    expect(codeOf(move)).toBe('GH_ERR_PATH_DENIED');
+    const write = await call(client, 'filesystem__write_file', { path: key, content: '' });
+    expect(codeOf(write)).toBe('GH_ERR_PATH_DENIED');
+    expect(readFileSync(key, 'utf8')).toBe('PRIVATE KEY');
+  });
+
+  it('denies a traversal out of the workspace', async () => {
+    const read = await call(client, 'filesystem__read_text_file', { path: `${workspace}/../../etc/passwd` });
+    expect(codeOf(read)).toBe('GH_ERR_PATH_DENIED');
+    expect(textOf(read)).not.toContain('root:');
+  });
+});
+
+describe('the memory pack in front of @modelcontextprotocol/server-memory', () => {
+  const pack = loadPack(join(BUNDLED_PACKS, 'memory'));
+  const dir = mkdtempSync(join(tmpdir(), 'gh-pack-memory-'));
+  let h: Harness;
+  let client: Client;
+  beforeAll(async () => {
+    h = await startHarness({ policies: [], upstreams: { memory: stdio([serverBin('@modelcontextprotocol/server-memory')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') }) }, packs: [{ name: 'memory', params: {} }] });
+    await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === 'memory'), 'the memory tools');
+    client = await connectHttp(h.url);
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    await h?.close();
+  });
+
+  it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, 'memory'));
+  it("passes the pack's own tests", () => expectOwnTestsPass(pack));
+
+  it('lets the agent add and read, holds a delete for a human, and refuses a write over maxWriteBytes', async () => {
+    const created = await call(client, 'memory__create_entities', { entities: [{ name: 'alice', entityType: 'person', observations: ['likes tea'] }] });
+    expect(created.isError).toBeFalsy();
+    expect(textOf(await call(client, 'memory__read_graph', {}))).toContain('likes tea');
+    expect(codeOf(await call(client, 'memory__delete_entities', { entityNames: ['alice'] }))).toBe('GH_ERR_APPROVAL_PENDING');
+    expect(textOf(await call(client, 'memory__open_nodes', { names: ['alice'] }))).toContain('alice');
+    const flood = await call(client, 'memory__add_observations', { observations: [{ entityName: 'alice', contents: ['x'.repeat(70_000)] }] });
+    expect(codeOf(flood)).toBe('GH_ERR_ARGS_TOO_LARGE');
+  });
+});
