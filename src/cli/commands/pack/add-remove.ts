@@ -9,24 +9,7 @@ import type { PackInstall } from '../../../packs/install.ts';
 import { readRecordedCatalog } from '../../../kernel/authoring/recorded-catalog.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
 import { DEPLOYMENT_FLAGS, namedPack, packDeployment, type PackDeployment } from './deployment.ts';
-
-/** Takes every `--set key=value` out of argv (parseArgs keeps one value per flag). */
-function takeSettings(argv: readonly string[]): { settings: [string, string][]; argv: string[] } {
-  const settings: [string, string][] = [];
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const text = arg === '--set' ? argv[++i] : arg.startsWith('--set=') ? arg.slice(6) : undefined;
-    if (text === undefined && (arg === '--set')) throw usage('--set needs key=value');
-    if (text === undefined) rest.push(arg);
-    else {
-      const eq = text.indexOf('=');
-      if (eq < 1) throw usage(`--set ${text}: expected key=value`);
-      settings.push([text.slice(0, eq), text.slice(eq + 1)]);
-    }
-  }
-  return { settings, argv: rest };
-}
+import { takeSettings } from './settings.ts';
 
 /**
  * Adds a pack to the data dir's installs (a pack folder is copied into `<dataDir>/packs/` first: a pack is data, and
