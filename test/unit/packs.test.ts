@@ -10,7 +10,8 @@ import { writeInstalled } from '../../src/packs/installed.ts';
 import { loadDeploymentPolicy, deploymentPolicyFiles } from '../../src/packs/deployment.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import { PolicyReloader } from '../../src/kernel/policy-reloader.ts';
-import { defaultConfig } from '../../src/config/load.ts';
+import { defaultConfig, loadConfig } from '../../src/config/load.ts';
+import { ROOT } from '../helpers/gateway-harness.ts';
 import { silentLogger } from '../../src/log.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { satisfies } from '../../src/packs/version-range.ts';
@@ -186,5 +187,12 @@ describe('packs: the format and the loader', () => {
     expect(kernel.snapshot).toBe(loadPolicyBundle([], [{ name: 'filesystem', params: WS }], packPlaces(dataDir)).snapshot);
     expect(events.map((e) => e.type)).toEqual(['policy.reload_refused', 'policy.reload_refused', 'policy.reload_refused', 'policy.reloaded']);
     expect((events[3].data as { files: string[] }).files).toContain('filesystem@1.0.0/policies/filesystem.yaml');
+  });
+
+  it('loads every example under examples/packs/ with its packs', () => {
+    for (const name of ['filesystem', 'memory']) {
+      const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws' });
+      expect(loadDeploymentPolicy(config).packs?.map((p) => p.name)).toEqual([name]);
+    }
   });
 });
