@@ -39,5 +39,9 @@ export function writeInstalled(dataDir: string, installs: readonly PackInstall[]
   renameSync(`${file}.tmp`, file);
 }
 
-/** Every pack a deployment installs: the config's `packs:`, then the data dir's. */
-export const deploymentInstalls = (config: GatehouseConfig): LocatedInstall[] => [...config.packs, ...readInstalled(config.dataDir)];
+/**
+ * Every pack a deployment installs: the config's `packs:`, then the data dir's. In distributed mode only the
+ * config's: every replica reads the same config, while a data dir is one machine's, so replicas could differ.
+ */
+export const deploymentInstalls = (config: Pick<GatehouseConfig, 'packs' | 'dataDir' | 'mode'>): LocatedInstall[] =>
+  config.mode === 'distributed' ? [...config.packs] : [...config.packs, ...readInstalled(config.dataDir)];

@@ -195,4 +195,16 @@ describe('packs: the format and the loader', () => {
       expect(loadDeploymentPolicy(config).packs?.map((p) => p.name)).toEqual([name]);
     }
   });
+
+  it('in distributed mode takes packs from the config alone, so replicas with different data dirs decide the same', () => {
+    const replica = () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'gh-replica-'));
+      return defaultConfig({ mode: 'distributed', dataDir, packs: [{ name: 'filesystem', params: WS }] });
+    };
+    const [a, b] = [replica(), replica()];
+    // One machine's data dir installs another pack: in distributed mode it is not read.
+    writeInstalled(b.dataDir, [{ name: 'memory', params: {} }]);
+    expect(loadDeploymentPolicy(b).snapshot).toBe(loadDeploymentPolicy(a).snapshot);
+    expect(loadDeploymentPolicy({ ...b, mode: 'embedded' }).snapshot).not.toBe(loadDeploymentPolicy(a).snapshot);
+  });
 });

@@ -21,7 +21,7 @@ export async function runAdd(argv: string[]): Promise<number> {
   const taken = takeSettings(argv);
   const args = parseArgs(taken.argv, { values: [...DEPLOYMENT_FLAGS, 'upstream'] });
   if (args.positionals.length !== 1) throw usage('name one pack, or give one pack folder');
-  const deployment = packDeployment(args);
+  const deployment = packDeployment(args, true);
   const [name] = args.positionals;
   let pack = namedPack(name, deployment.places);
   if (name.includes('/')) pack = copyIntoDataDir(pack, deployment.dataDir);
@@ -65,7 +65,7 @@ export async function runRemove(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: [...DEPLOYMENT_FLAGS, 'upstream'] });
   if (args.positionals.length !== 1) throw usage('name one pack');
   const [name] = args.positionals;
-  const deployment = packDeployment(args);
+  const deployment = packDeployment(args, true);
   const upstream = flag(args, 'upstream');
   const installed = readInstalled(deployment.dataDir).map(({ origin: _origin, ...i }) => i);
   const removing = (i: PackInstall) => i.name === name && (upstream === undefined || (i.upstream ?? name) === upstream || i.upstream === upstream);

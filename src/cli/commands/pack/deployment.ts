@@ -19,10 +19,13 @@ export interface PackDeployment {
 export const DEPLOYMENT_FLAGS = ['config', 'data-dir'];
 
 /** `--data-dir` (for `wrap`: its data dir), else `--config` or ./gatehouse.yaml, else wrap's per-user data dir. */
-export function packDeployment(args: ParsedArgs): PackDeployment {
+export function packDeployment(args: ParsedArgs, mutates = false): PackDeployment {
   const dataDir = flag(args, 'data-dir');
   if (dataDir) return { dataDir: resolve(dataDir), policies: [], configPacks: [], places: packPlaces(resolve(dataDir)) };
   const config = gatewayConfigFor(args);
+  if (config?.mode === 'distributed' && mutates) {
+    throw usage(`${config.file} is a distributed deployment: list the pack in its packs: instead, so that every replica loads the same packs (a data dir is one machine's)`);
+  }
   if (config) return { dataDir: config.dataDir, policies: config.policies, configPacks: config.packs, configFile: config.file, places: packPlaces(config.dataDir) };
   return { dataDir: defaultWrapDataDir(), policies: [], configPacks: [], places: packPlaces(defaultWrapDataDir()) };
 }

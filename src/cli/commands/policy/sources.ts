@@ -48,6 +48,7 @@ export interface GatewayConfigFacts {
   dataDir: string;
   /** The config's `packs:` (a pack named by a path, resolved against the file's folder). */
   packs: GatehouseConfig['packs'];
+  mode: GatehouseConfig['mode'];
   /** `listen.http` (`host:port`), or false when the gateway serves no HTTP. */
   http: string | false;
 }
@@ -62,11 +63,11 @@ export function gatewayConfigFor(args: ParsedArgs): GatewayConfigFacts | undefin
   const path = resolve(file);
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true, packs: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen, packs: raw.packs });
+  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true, packs: true, mode: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen, packs: raw.packs, mode: raw.mode });
   // The gateway to ask listens where `start` put it: $GATEHOUSE_LISTEN moves it as it moves `start`.
   const { http } = withListenOverride(picked, undefined).listen;
   const { policies, dataDir, packs } = resolvePaths({ ...defaultConfig(), ...picked }, dirname(path));
-  return { file: path, policies, dataDir, packs, http };
+  return { file: path, policies, dataDir, packs, mode: picked.mode, http };
 }
 
 /**
@@ -84,5 +85,5 @@ export function policyPathsFor(paths: readonly string[], config: GatewayConfigFa
 export function bundleFor(paths: readonly string[], config: GatewayConfigFacts | undefined): PolicyBundle {
   const files = policyPathsFor(paths, config);
   if (paths.length > 0 || !config) return loadPolicyFiles(files);
-  return loadDeploymentPolicy({ ...defaultConfig(), policies: files, dataDir: config.dataDir, packs: config.packs });
+  return loadDeploymentPolicy({ ...defaultConfig(), policies: files, dataDir: config.dataDir, packs: config.packs, mode: config.mode });
 }
