@@ -7,6 +7,7 @@ import { connectHttp, ROOT, startHarness, waitFor, type Harness } from '../helpe
 import { loadPack, type Pack } from '../../src/packs/pack.ts';
 import { BUNDLED_PACKS } from '../../src/packs/places.ts';
 import { runPackTests } from '../../src/packs/pack-tests.ts';
+import { loadPolicyBundle } from '../../src/packs/policy-bundle.ts';
 import type { StdioUpstreamConfig } from '../../src/config/schema.ts';
 
 // Each bundled pack against the real server package it was written for (a dev dependency), through a real gateway
@@ -35,84 +36,90 @@ function expectOwnTestsPass(pack: Pack): void {
   expect(report.results.filter((r) => !r.passed).map((r) => `${r.case.name}: got ${r.effect} ${r.code ?? ''} ${r.ruleIds.join(',')}`)).toEqual([]);
 }
 
-describe('the filesystem pack in front of @modelcontextprotocol/server-filesystem', () => {
-  const pack = loadPack(join(BUNDLED_PACKS, 'filesystem'));
-  const workspace = mkdtempSync(join(tmpdir(), 'gh-pack-fs-'));
-  let h: Harness;
-  let client: Client;
-  beforeAll(async () => {
+/**
+ * A gateway with no policy but the pack, in front of the pack's real server; the pack covers every tool the server
+ * lists and passes its own tests; then the suite's cases, with a connected client.
+ */
+function packSuite(name: string, server: () => { upstream: StdioUpstreamConfig; params: Record<string, unknown> }, cases: (ctx: { client: () => Client }) => void): void {
+  describe(`the ${name} pack in front of its real server`, () => {
+    const pack = loadPack(join(BUNDLED_PACKS, name));
+    let h: Harness;
+    let client: Client;
+    beforeAll(async () => {
+      const { upstream, params } = server();
+      h = await startHarness({ policies: [], upstreams: { [name]: upstream }, packs: [{ name, params }] });
+      await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === name), `the ${name} tools`);
+      client = await connectHttp(h.url);
+    }, 60_000);
+    afterAll(async () => {
+      await client?.close();
+      await h?.close();
+    });
+
+    it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, name));
+    it("passes the pack's own tests", () => expectOwnTestsPass(pack));
+    it('names the pack in the snapshot every decision carries', () => {
+      expect(h.gateway.kernel.snapshot).toBe(loadPolicyBundle([], [{ name, params: server().params }], { search: [BUNDLED_PACKS] }).snapshot);
+    });
+    cases({ client: () => client });
+  });
+}
+
+const workspace = mkdtempSync(join(tmpdir(), 'gh-pack-fs-'));
+packSuite(
+  'filesystem',
+  () => {
     writeFileSync(join(workspace, 'notes.md'), 'hello from the workspace');
-    mkdirSync(join(workspace, '.ssh'));
+    mkdirSync(join(workspace, '.ssh'), { recursive: true });
     writeFileSync(join(workspace, '.ssh', 'id_rsa'), 'PRIVATE KEY');
-    h = await startHarness({ policies: [], upstreams: { filesystem: stdio([serverBin('@modelcontextprotocol/server-filesystem'), workspace]) }, packs: [{ name: 'filesystem', params: { workspace } }] });
-    await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === 'filesystem'), 'the filesystem tools');
-    client = await connectHttp(h.url);
-  }, 60_000);
-  afterAll(async () => {
-    await client?.close();
-    await h?.close();
-  });
+    return { upstream: stdio([serverBin('@modelcontextprotocol/server-filesystem'), workspace]), params: { workspace } };
+  },
+  ({ client }) => {
+    it('allows a read inside the workspace', async () => {
+      const read = await call(client(), 'filesystem__read_text_file', { path: join(workspace, 'notes.md') });
+      expect(read.isError).toBeFalsy();
+      expect(textOf(read)).toContain('hello from the workspace');
+      const job = read._meta?.['gatehouse/job'] as { ruleIds: string[] };
+      expect(job.ruleIds).toEqual(expect.arrayContaining(['filesystem/inside-workspace', 'filesystem/read-cap']));
+    });
 
-  it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, 'filesystem'));
-  it("passes the pack's own tests", () => expectOwnTestsPass(pack));
+    it('holds a write for approval, and writes nothing meanwhile', async () => {
+      const target = join(workspace, 'new.md');
+      const write = await call(client(), 'filesystem__write_file', { path: target, content: 'x' });
+      expect(codeOf(write)).toBe('GH_ERR_APPROVAL_PENDING');
+      expect(existsSync(target)).toBe(false);
+    });
 
-  it('allows a read inside the workspace, and names the pack in the snapshot the decision carries', async () => {
-    const read = await call(client, 'filesystem__read_text_file', { path: join(workspace, 'notes.md') });
-    expect(read.isError).toBeFalsy();
-    expect(textOf(read)).toContain('hello from the workspace');
-    const job = read._meta?.['gatehouse/job'] as { policySnapshot: string; ruleIds: string[] };
-    expect(job.policySnapshot).toBe(h.gateway.kernel.snapshot);
-    expect(job.ruleIds).toEqual(expect.arrayContaining(['filesystem/inside-workspace', 'filesystem/read-cap']));
-  });
+    it('denies taking .ssh/id_rsa away (a move is the delete this server has) and overwriting it', async () => {
+      const key = join(workspace, '.ssh', 'id_rsa');
+      const move = await call(client(), 'filesystem__move_file', { source: key, destination: join(workspace, 'k') });
+      expect(codeOf(move)).toBe('GH_ERR_PATH_DENIED');
+      const write = await call(client(), 'filesystem__write_file', { path: key, content: '' });
+      expect(codeOf(write)).toBe('GH_ERR_PATH_DENIED');
+      expect(readFileSync(key, 'utf8')).toBe('PRIVATE KEY');
+    });
 
-  it('holds a write for approval, and writes nothing meanwhile', async () => {
-    const target = join(workspace, 'new.md');
-    const write = await call(client, 'filesystem__write_file', { path: target, content: 'x' });
-    expect(codeOf(write)).toBe('GH_ERR_APPROVAL_PENDING');
-    expect(existsSync(target)).toBe(false);
-  });
+    it('denies a traversal out of the workspace', async () => {
+      const read = await call(client(), 'filesystem__read_text_file', { path: `${workspace}/../../etc/passwd` });
+      expect(codeOf(read)).toBe('GH_ERR_PATH_DENIED');
+      expect(textOf(read)).not.toContain('root:');
+    });
+  },
+);
 
-  it('denies taking .ssh/id_rsa away (a move is the delete this server has) and overwriting it', async () => {
-    const key = join(workspace, '.ssh', 'id_rsa');
-    const move = await call(client, 'filesystem__move_file', { source: key, destination: join(workspace, 'k') });
-    expect(codeOf(move)).toBe('GH_ERR_PATH_DENIED');
-    const write = await call(client, 'filesystem__write_file', { path: key, content: '' });
-    expect(codeOf(write)).toBe('GH_ERR_PATH_DENIED');
-    expect(readFileSync(key, 'utf8')).toBe('PRIVATE KEY');
-  });
-
-  it('denies a traversal out of the workspace', async () => {
-    const read = await call(client, 'filesystem__read_text_file', { path: `${workspace}/../../etc/passwd` });
-    expect(codeOf(read)).toBe('GH_ERR_PATH_DENIED');
-    expect(textOf(read)).not.toContain('root:');
-  });
-});
-
-describe('the memory pack in front of @modelcontextprotocol/server-memory', () => {
-  const pack = loadPack(join(BUNDLED_PACKS, 'memory'));
-  const dir = mkdtempSync(join(tmpdir(), 'gh-pack-memory-'));
-  let h: Harness;
-  let client: Client;
-  beforeAll(async () => {
-    h = await startHarness({ policies: [], upstreams: { memory: stdio([serverBin('@modelcontextprotocol/server-memory')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') }) }, packs: [{ name: 'memory', params: {} }] });
-    await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === 'memory'), 'the memory tools');
-    client = await connectHttp(h.url);
-  }, 60_000);
-  afterAll(async () => {
-    await client?.close();
-    await h?.close();
-  });
-
-  it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, 'memory'));
-  it("passes the pack's own tests", () => expectOwnTestsPass(pack));
-
-  it('lets the agent add and read, holds a delete for a human, and refuses a write over maxWriteBytes', async () => {
-    const created = await call(client, 'memory__create_entities', { entities: [{ name: 'alice', entityType: 'person', observations: ['likes tea'] }] });
-    expect(created.isError).toBeFalsy();
-    expect(textOf(await call(client, 'memory__read_graph', {}))).toContain('likes tea');
-    expect(codeOf(await call(client, 'memory__delete_entities', { entityNames: ['alice'] }))).toBe('GH_ERR_APPROVAL_PENDING');
-    expect(textOf(await call(client, 'memory__open_nodes', { names: ['alice'] }))).toContain('alice');
-    const flood = await call(client, 'memory__add_observations', { observations: [{ entityName: 'alice', contents: ['x'.repeat(70_000)] }] });
-    expect(codeOf(flood)).toBe('GH_ERR_ARGS_TOO_LARGE');
-  });
-});
+const memoryDir = mkdtempSync(join(tmpdir(), 'gh-pack-memory-'));
+packSuite(
+  'memory',
+  () => ({ upstream: stdio([serverBin('@modelcontextprotocol/server-memory')], { MEMORY_FILE_PATH: join(memoryDir, 'memory.jsonl') }), params: {} }),
+  ({ client }) => {
+    it('lets the agent add and read, holds a delete for a human, and refuses a write over maxWriteBytes', async () => {
+      const created = await call(client(), 'memory__create_entities', { entities: [{ name: 'alice', entityType: 'person', observations: ['likes tea'] }] });
+      expect(created.isError).toBeFalsy();
+      expect(textOf(await call(client(), 'memory__read_graph', {}))).toContain('likes tea');
+      expect(codeOf(await call(client(), 'memory__delete_entities', { entityNames: ['alice'] }))).toBe('GH_ERR_APPROVAL_PENDING');
+      expect(textOf(await call(client(), 'memory__open_nodes', { names: ['alice'] }))).toContain('alice');
+      const flood = await call(client(), 'memory__add_observations', { observations: [{ entityName: 'alice', contents: ['x'.repeat(70_000)] }] });
+      expect(codeOf(flood)).toBe('GH_ERR_ARGS_TOO_LARGE');
+    });
+  },
+);
