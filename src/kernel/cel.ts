@@ -2,6 +2,7 @@ import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { hostMatches, hostOf } from './hosts.ts';
 import { pathGlob, pathUnder } from './paths.ts';
 import { shellCommands } from './shell.ts';
+import { sqlStatements } from './sql.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -17,7 +18,7 @@ import { shellCommands } from './shell.ts';
  * Functions: `pathUnder(path, dir)`, `glob(path, pattern)` (see paths.ts), `hostOf(url)`, `hostMatches(host,
  * pattern)` (see hosts.ts), `inZone(timestamp, zone)` (the same instant shifted so that the UTC getters
  * (`getHours()` …) read the wall clock of that IANA zone), `shellCommands(line)` (every command a shell line runs,
- * normalised: see shell.ts).
+ * normalised: see shell.ts), `sqlStatements(sql)` (the statements of a SQL text, normalised: see sql.ts).
  *
  * Refused at load: `matches()` (its regex engine backtracks without bound), the getters that take a zone
  * (`now.getHours("UTC")`: an Intl formatter per call; use `inZone`), a comprehension inside another
@@ -81,7 +82,8 @@ function celEnvironment(): Environment {
     .registerFunction('hostOf(string): string', hostOf)
     .registerFunction('hostMatches(string, string): bool', hostMatches)
     .registerFunction('inZone(google.protobuf.Timestamp, string): google.protobuf.Timestamp', inZone)
-    .registerFunction('shellCommands(string): list<string>', shellCommands);
+    .registerFunction('shellCommands(string): list<string>', shellCommands)
+    .registerFunction('sqlStatements(string): list<string>', sqlStatements);
   return environment;
 }
 

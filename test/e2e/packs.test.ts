@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,13 +41,20 @@ function expectOwnTestsPass(pack: Pack): void {
  * A gateway with no policy but the pack, in front of the pack's real server; the pack covers every tool the server
  * lists and passes its own tests; then the suite's cases, with a connected client.
  */
-function packSuite(name: string, server: () => { upstream: StdioUpstreamConfig; params: Record<string, unknown> }, cases: (ctx: { client: () => Client }) => void): void {
-  describe(`the ${name} pack in front of its real server`, () => {
+function packSuite(
+  name: string,
+  server: () => { upstream: StdioUpstreamConfig; params: Record<string, unknown>; cleanup?: () => void },
+  cases: (ctx: { client: () => Client }) => void,
+  options: { skip?: string } = {},
+): void {
+  describe.skipIf(options.skip !== undefined)(`the ${name} pack in front of its real server`, () => {
     const pack = loadPack(join(BUNDLED_PACKS, name));
     let h: Harness;
     let client: Client;
+    let started: ReturnType<typeof server> | undefined;
     beforeAll(async () => {
-      const { upstream, params } = server();
+      started = server();
+      const { upstream, params } = started;
       h = await startHarness({ policies: [], upstreams: { [name]: upstream }, packs: [{ name, params }] });
       await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === name), `the ${name} tools`);
       client = await connectHttp(h.url);
@@ -54,12 +62,13 @@ function packSuite(name: string, server: () => { upstream: StdioUpstreamConfig; 
     afterAll(async () => {
       await client?.close();
       await h?.close();
+      started?.cleanup?.();
     });
 
     it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, name));
     it("passes the pack's own tests", () => expectOwnTestsPass(pack));
     it('names the pack in the snapshot every decision carries', () => {
-      expect(h.gateway.kernel.snapshot).toBe(loadPolicyBundle([], [{ name, params: server().params }], { search: [BUNDLED_PACKS] }).snapshot);
+      expect(h.gateway.kernel.snapshot).toBe(loadPolicyBundle([], [{ name, params: started!.params }], { search: [BUNDLED_PACKS] }).snapshot);
     });
     cases({ client: () => client });
   });
@@ -122,4 +131,38 @@ packSuite(
       expect(codeOf(flood)).toBe('GH_ERR_ARGS_TOO_LARGE');
     });
   },
+);
+
+// The machine's PostgreSQL (trust auth on 127.0.0.1:5432): the suite creates its own database and drops it after.
+const psql = (db: string, sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-tAc', sql], { encoding: 'utf8' }).trim();
+const postgresUp = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'select 1'], { encoding: 'utf8' }).status === 0;
+if (!postgresUp && process.env.CI === 'true') throw new Error('the postgres pack suite needs PostgreSQL on 127.0.0.1:5432');
+if (!postgresUp) console.warn('skipping the postgres pack suite: no PostgreSQL on 127.0.0.1:5432');
+const database = `gh_pack_${process.pid}_${Date.now()}`;
+packSuite(
+  'postgres',
+  () => {
+    psql('postgres', `CREATE DATABASE ${database}`);
+    psql(database, "CREATE TABLE users (id int, name text); INSERT INTO users VALUES (1, 'ada')");
+    return {
+      upstream: stdio([serverBin('@modelcontextprotocol/server-postgres'), `postgresql://postgres@127.0.0.1:5432/${database}`]),
+      params: {},
+      cleanup: () => psql('postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+    };
+  },
+  ({ client }) => {
+    it('allows a SELECT', async () => {
+      const read = await call(client(), 'postgres__query', { sql: 'SELECT name FROM users WHERE id = 1' });
+      expect(read.isError).toBeFalsy();
+      expect(textOf(read)).toContain('ada');
+    });
+
+    it('refuses DROP TABLE in three disguises, and the table stays', async () => {
+      for (const sql of ['/* only a read */ dRoP\n TaBlE users', 'SELECT 1; drop table users', 'COMMIT; DROP TABLE users']) {
+        expect(codeOf(await call(client(), 'postgres__query', { sql })), sql).toBe('GH_ERR_POLICY_DENIED');
+      }
+      expect(psql(database, 'SELECT count(*) FROM users')).toBe('1');
+    });
+  },
+  postgresUp ? {} : { skip: 'no PostgreSQL' },
 );
