@@ -190,8 +190,8 @@ describe('packs: the format and the loader', () => {
   });
 
   it('loads every example under examples/packs/ with its packs', () => {
-    for (const name of ['filesystem', 'memory']) {
-      const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws' });
+    for (const name of ['filesystem', 'memory', 'postgres']) {
+      const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws', DATABASE_URL: 'postgresql://reader@127.0.0.1/app' });
       expect(loadDeploymentPolicy(config).packs?.map((p) => p.name)).toEqual([name]);
     }
   });
