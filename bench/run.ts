@@ -15,6 +15,7 @@
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
+ * What packs cost to load and to decide with (bench/packs.ts) runs only as `npm run bench -- packs`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,12 +32,17 @@ import { printAuditBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
+import { printPacksBench } from './packs.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('packs')) {
+    progress('packs: loading and deciding with the bundled packs');
+    return printPacksBench();
+  }
   if (only('audit-query')) {
     progress('audit query over a long chain');
     return printAuditQueryBench();

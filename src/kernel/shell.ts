@@ -15,7 +15,17 @@ const WRAPPERS = new Set(['sudo', 'doas', 'env', 'command', 'exec', 'nohup', 'ti
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
 const MAX_COMMANDS = 64;
 
+/** The last text read and its statements: the rules of one decision (allow and deny) read the same text. */
+let last: { text: string; result: readonly string[] } | undefined;
+
 export function shellCommands(line: string): string[] {
+  if (last?.text === line) return [...last.result];
+  const result = readShellCommands(line);
+  last = { text: line, result };
+  return [...result];
+}
+
+function readShellCommands(line: string): string[] {
   const out: string[] = [];
   readLine(line, out, 0);
   return out;

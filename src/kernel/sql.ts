@@ -11,11 +11,21 @@
  */
 const MAX_STATEMENTS = 64;
 
+/** The last text read and its statements: the rules of one decision (allow and deny) read the same text. */
+let last: { text: string; result: readonly string[] } | undefined;
+
 export function sqlStatements(sql: string): string[] {
+  if (last?.text === sql) return [...last.result];
+  const result = readSqlStatements(sql);
+  last = { text: sql, result };
+  return [...result];
+}
+
+function readSqlStatements(sql: string): string[] {
   const out: string[] = [];
   let current = '';
   const end = () => {
-    const statement = current.replace(/\s+/g, ' ').trim();
+    const statement = current.replace(/\s+/g, ' ').trim().toUpperCase();
     if (statement !== '') out.push(statement);
     if (out.length > MAX_STATEMENTS) throw new Error(`more than ${MAX_STATEMENTS} statements`);
     current = '';
@@ -45,7 +55,11 @@ export function sqlStatements(sql: string): string[] {
     } else if (c === ';') {
       end();
     } else {
-      current += c.toUpperCase();
+      // A run of plain text up to the next character that may start a literal, a comment or a statement's end.
+      let j = i + 1;
+      while (j < sql.length && !"-/'\"$;eE".includes(sql[j])) j++;
+      current += sql.slice(i, j);
+      i = j - 1;
     }
   }
   end();
