@@ -15,6 +15,8 @@ import { ROOT } from '../helpers/gateway-harness.ts';
 import { silentLogger } from '../../src/log.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { satisfies } from '../../src/packs/version-range.ts';
+import { packFits, paramsFromCommand } from '../../src/packs/match.ts';
+import { launchedPackage } from '../../src/cli/upstream-name.ts';
 import { coded } from '../helpers/coded-errors.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 
@@ -206,5 +208,19 @@ describe('packs: the format and the loader', () => {
     writeInstalled(b.dataDir, [{ name: 'memory', params: {} }]);
     expect(loadDeploymentPolicy(b).snapshot).toBe(loadDeploymentPolicy(a).snapshot);
     expect(loadDeploymentPolicy({ ...b, mode: 'embedded' }).snapshot).not.toBe(loadDeploymentPolicy(a).snapshot);
+  });
+
+  it('recognises the server a command runs, and reads the parameters its command line states', () => {
+    const fs = loadPack(FILESYSTEM);
+    const server = (command: string, args: string[]) => ({ command, args, package: launchedPackage(command, args) });
+    const npx = server('npx', ['-y', '@modelcontextprotocol/server-filesystem@2026.8.31', 'work']);
+    expect(npx.package).toEqual({ name: '@modelcontextprotocol/server-filesystem', index: 1 });
+    expect(packFits(fs, npx)).toBe(true);
+    expect(paramsFromCommand(fs, npx, '/home/me')).toEqual({ workspace: '/home/me/work' });
+    const script = server('node', ['node_modules/@modelcontextprotocol/server-filesystem/dist/index.js', '/srv/ws']);
+    expect(packFits(fs, script)).toBe(true);
+    expect(paramsFromCommand(fs, script, '/')).toEqual({ workspace: '/srv/ws' });
+    expect(packFits(fs, server('npx', ['-y', '@modelcontextprotocol/server-memory']))).toBe(false);
+    expect(packFits(fs, server('uvx', ['mcp-server-fetch']))).toBe(false);
   });
 });
