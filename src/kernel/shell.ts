@@ -1,3 +1,5 @@
+import { keepingLastAnswer } from './last-answer.ts';
+
 /**
  * `shellCommands(line)`: every simple command a POSIX shell line runs, each as its words joined by one space, read
  * the way the shell reads them, so that a rule can look at what runs rather than at the text: quotes and backslash
@@ -15,15 +17,7 @@ const WRAPPERS = new Set(['sudo', 'doas', 'env', 'command', 'exec', 'nohup', 'ti
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
 const MAX_COMMANDS = 64;
 
-/** The last text read and its statements: the rules of one decision (allow and deny) read the same text. */
-let last: { text: string; result: readonly string[] } | undefined;
-
-export function shellCommands(line: string): string[] {
-  if (last?.text === line) return [...last.result];
-  const result = readShellCommands(line);
-  last = { text: line, result };
-  return [...result];
-}
+export const shellCommands = keepingLastAnswer(readShellCommands);
 
 function readShellCommands(line: string): string[] {
   const out: string[] = [];

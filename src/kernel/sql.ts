@@ -1,3 +1,5 @@
+import { keepingLastAnswer } from './last-answer.ts';
+
 /**
  * `sqlStatements(sql)`: the statements a SQL text holds, as PostgreSQL reads them, each normalised so that a rule
  * can look at what runs rather than at the text: comments removed (`--` and nested `/* … *\/`), split at `;`
@@ -11,15 +13,7 @@
  */
 const MAX_STATEMENTS = 64;
 
-/** The last text read and its statements: the rules of one decision (allow and deny) read the same text. */
-let last: { text: string; result: readonly string[] } | undefined;
-
-export function sqlStatements(sql: string): string[] {
-  if (last?.text === sql) return [...last.result];
-  const result = readSqlStatements(sql);
-  last = { text: sql, result };
-  return [...result];
-}
+export const sqlStatements = keepingLastAnswer(readSqlStatements);
 
 function readSqlStatements(sql: string): string[] {
   const out: string[] = [];
