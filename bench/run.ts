@@ -18,6 +18,7 @@
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
+ * What packs cost to load and to decide with (bench/packs.ts) runs only as `npm run bench -- packs`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,12 +38,17 @@ import { printMetricsBench } from './metrics.ts';
 import { printConsoleBench } from './console.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
+import { printPacksBench } from './packs.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('packs')) {
+    progress('packs: loading and deciding with the bundled packs');
+    return printPacksBench();
+  }
   if (only('audit-query')) {
     progress('audit query over a long chain');
     return printAuditQueryBench();

@@ -6,6 +6,7 @@ import { runAudit, AUDIT_HELP } from './commands/audit.ts';
 import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
 import { runWorker, WORKER_HELP } from './commands/worker.ts';
 import { runDlq, DLQ_HELP } from './commands/dlq.ts';
+import { runPackCommand, PACK_HELP } from './commands/pack/index.ts';
 
 const HELP = `gatehouse: a governance gateway for MCP tool calls
 
@@ -17,6 +18,7 @@ Commands:
   approvals  list, show, approve or deny pending approvals
   audit      tail, verify or export the audit trail
   policy     check, test, explain and replay policies
+  pack       list, show, add, remove and test packs (what known servers' tools do, and rules for them)
   worker     join a worker pool and host its upstreams (distributed mode)
   dlq        list, show, retry or drop jobs that died on an infrastructure failure
 
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   policy: { run: runPolicy, help: POLICY_HELP },
   worker: { run: runWorker, help: WORKER_HELP },
   dlq: { run: runDlq, help: DLQ_HELP },
+  pack: { run: runPackCommand, help: PACK_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -66,29 +66,60 @@ export function upstreamNameFor(command: string, args: readonly string[], cwd: s
 }
 
 function subjectName(launcher: Launcher, args: readonly string[], cwd: string): string | undefined {
+  const subject = subjectOf(launcher, args);
+  if (!subject) return undefined;
+  const arg = args[subject.index];
+  if (subject.module) return moduleName(arg);
+  if (launcher.subject === 'package') return packageName(arg);
+  if (launcher.subject === 'image') return imageName(arg);
+  return /^(npm|jsr):/.test(arg) ? packageName(arg) : scriptName(arg, cwd);
+}
+
+/** Where in args the launcher's subject is (a package, script, image, or `python -m`'s module); none for code. */
+function subjectOf(launcher: Launcher, args: readonly string[]): { index: number; module?: boolean } | undefined {
   let i = 0;
   while (i < args.length && launcher.subcommands?.includes(args[i])) i++;
   for (; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--') continue;
     if (launcher.codeOptions?.includes(arg)) return undefined;
-    if (arg === '-m' && launcher === PYTHON) return args[i + 1] && moduleName(args[i + 1]);
+    if (arg === '-m' && launcher === PYTHON) return args[i + 1] === undefined ? undefined : { index: i + 1, module: true };
     if (arg.startsWith('-')) {
       if (!arg.includes('=') && launcher.valueOptions.includes(arg)) i++;
       continue;
     }
-    if (launcher.subject === 'package') return packageName(arg);
-    if (launcher.subject === 'image') return imageName(arg);
-    return /^(npm|jsr):/.test(arg) ? packageName(arg) : scriptName(arg, cwd);
+    return { index: i };
   }
   return undefined;
 }
 
+/**
+ * The npm package a command runs, without its version, and where it is in args: what an npx-like launcher runs,
+ * or the package a script lies in (`node node_modules/@scope/pkg/dist/index.js`). What packs match on.
+ */
+export function launchedPackage(command: string, args: readonly string[]): { name: string; index: number } | undefined {
+  const program = basename(command).replace(/\.(exe|cmd)$/i, '');
+  const launcher = LAUNCHERS[program] ?? LAUNCHERS[program.replace(/[\d.]+$/, '')];
+  const subject = launcher && subjectOf(launcher, args);
+  if (!subject || subject.module || launcher.subject === 'image') return undefined;
+  const arg = args[subject.index];
+  if (launcher.subject === 'package' || /^npm:/.test(arg)) {
+    return { name: unversionedPackage(arg), index: subject.index };
+  }
+  const inModules = /(?:^|[\\/])node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(arg);
+  return inModules ? { name: inModules[1].replace(/\\/g, '/'), index: subject.index } : undefined;
+}
+
 /** `@scope/name@1.2.3` → `name`; `npm:` and `jsr:` specifiers too. */
 function packageName(spec: string): string {
-  const bare = spec.replace(/^(npm|jsr):/, '');
-  const unversioned = bare.startsWith('@') ? bare.replace(/^(@[^/]+\/[^@]+)@.*$/, '$1') : bare.replace(/@.*$/, '');
+  const unversioned = unversionedPackage(spec);
   return unversioned.slice(unversioned.lastIndexOf('/') + 1);
+}
+
+/** `npm:@scope/name@1.2.3` → `@scope/name`. */
+function unversionedPackage(spec: string): string {
+  const bare = spec.replace(/^(npm|jsr):/, '');
+  return bare.startsWith('@') ? bare.replace(/^(@[^/]+\/[^@]+)@.*$/, '$1') : bare.replace(/@.*$/, '');
 }
 
 /** `ghcr.io/org/name:tag@sha256:…` → `name`. */

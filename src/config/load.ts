@@ -63,7 +63,9 @@ export function resolvePaths(config: GatehouseConfig, base: string): GatehouseCo
   const upstreams = Object.fromEntries(
     Object.entries(config.upstreams).map(([name, u]) => [name, isStdioUpstream(u) ? { ...u, cwd: at(u.cwd ?? '.') } : u]),
   );
-  return { ...config, dataDir: at(config.dataDir), policies: config.policies.map(at), upstreams };
+  // A pack named by a path (not a bundled pack's bare name) is a folder beside the config.
+  const packs = config.packs.map((p) => (/^[./~]/.test(p.name) || p.name.includes('/') ? { ...p, name: at(p.name) } : p));
+  return { ...config, dataDir: at(config.dataDir), policies: config.policies.map(at), packs, upstreams };
 }
 
 /**

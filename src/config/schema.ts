@@ -183,6 +183,20 @@ export const configSchema = z.strictObject({
   dataDir: z.string().default('.gatehouse'),
   upstreams: upstreamsSchema.default({}),
   policies: z.array(z.string()).default([]),
+  /**
+   * Packs whose overlays and tool facts join the bundle (src/packs/): a bundled pack's name, or a path to a pack
+   * folder (relative to the config file). `upstream` is the upstream it governs (the pack's own default name
+   * otherwise); `params` fill its install parameters. Checked against the pack when the bundle loads.
+   */
+  packs: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        upstream: z.string().regex(UPSTREAM_NAME, 'upstream names are 1-24 letters, digits or dashes').optional(),
+        params: z.record(z.string(), z.unknown()).default({}),
+      }),
+    )
+    .default([]),
   auth: z
     .strictObject({
       apiKeys: z.array(apiKey).default([]),

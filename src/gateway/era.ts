@@ -1,7 +1,8 @@
 import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { GATEHOUSE_VERSION } from '../protocol/version.ts';
 import type { Era } from '../protocol/call.ts';
 
-export const SERVER_INFO = { name: 'gatehouse', version: '0.1.0' };
+export const SERVER_INFO = { name: 'gatehouse', version: GATEHOUSE_VERSION };
 export const ENVELOPE = {
   protocolVersion: 'io.modelcontextprotocol/protocolVersion',
   clientInfo: 'io.modelcontextprotocol/clientInfo',

@@ -20,6 +20,8 @@ export interface PolicySource {
   tools: Record<string, ToolOverride>;
   /** The line of each rule's id in the file (same order as `rules`), to point at both copies of a duplicate. */
   ruleLines?: (number | undefined)[];
+  /** How the bundle's file list names it (a pack's file: `filesystem@1.0.0/policies/x.yaml`); the file's name otherwise. */
+  label?: string;
 }
 
 /** The merged policy: what decisions are made from, and what the snapshot hash covers. */
@@ -32,6 +34,18 @@ export interface PolicyBundle {
   /** sha256 of the canonical bundle: stamped on every decision, so any decision can be reproduced. */
   snapshot: string;
   files: string[];
+  /** The packs whose overlays the bundle holds (see src/packs/); their digests are part of the snapshot. */
+  packs?: PackStamp[];
+}
+
+/** What a bundle records of one installed pack: enough to name the exact pack contents behind a decision. */
+export interface PackStamp {
+  name: string;
+  version: string;
+  /** sha256 of the pack's canonical contents. */
+  digest: string;
+  /** The upstream its rules and tool facts apply to. */
+  upstream: string;
 }
 
 const INVALID = 'GH_ERR_POLICY_INVALID';
@@ -42,6 +56,14 @@ const INVALID = 'GH_ERR_POLICY_INVALID';
  * once, in one GH_ERR_POLICY_INVALID whose `data.problems` hold each one's file, line and key path.
  */
 export function loadPolicyFiles(paths: readonly string[]): PolicyBundle {
+  const { sources, problems } = readPolicySources(paths);
+  problems.push(...duplicateRuleIds(sources));
+  if (problems.length > 0) throw invalid(INVALID, problems);
+  return mergePolicySources(sources);
+}
+
+/** The parsed files that paths name, and the problems of those that do not parse (to report with others'). */
+export function readPolicySources(paths: readonly string[]): { sources: PolicySource[]; problems: Problem[] } {
   const problems: Problem[] = [];
   const sources: PolicySource[] = [];
   for (const file of policyFilesIn(paths)) {
@@ -51,9 +73,7 @@ export function loadPolicyFiles(paths: readonly string[]): PolicyBundle {
       problems.push(...problemsIn(err, INVALID));
     }
   }
-  problems.push(...duplicateRuleIds(sources));
-  if (problems.length > 0) throw invalid(INVALID, problems);
-  return mergePolicySources(sources);
+  return { sources, problems };
 }
 
 /** The policy files that paths name: files as given, directories expanded (not recursively). */
@@ -90,7 +110,7 @@ export function parsePolicy(loaded: LoadedYaml): PolicySource {
 const ruleLines = (loaded: LoadedYaml, count: number): (number | undefined)[] => Array.from({ length: count }, (_, i) => loaded.lineOf(['rules', i, 'id']));
 
 /** Rule ids are unique across the bundle: every copy of a duplicate is a problem, naming all its places. */
-function duplicateRuleIds(sources: readonly PolicySource[]): Problem[] {
+export function duplicateRuleIds(sources: readonly PolicySource[]): Problem[] {
   const places = new Map<string, Problem[]>();
   for (const source of sources) {
     source.rules.forEach((rule, i) => {
@@ -111,8 +131,10 @@ function duplicateRuleIds(sources: readonly PolicySource[]): Problem[] {
  * Merges policy files into one bundle. Rule ids are unique across files; the default is the strictest any file
  * sets (`deny` when none does); tool overrides merge to the most restrictive. Rules are sorted by id and
  * overrides keyed by pattern before hashing, so the order of files (base or overlay) never changes the snapshot.
+ * The packs' stamps are hashed too (sorted), so a decision's snapshot names the exact packs that made it; a bundle
+ * without packs hashes as it always did.
  */
-export function mergePolicySources(sources: readonly PolicySource[]): PolicyBundle {
+export function mergePolicySources(sources: readonly PolicySource[], packs: readonly PackStamp[] = []): PolicyBundle {
   const rules: PolicyRule[] = [];
   const tools = new Map<string, ToolOverride>();
   let defaultEffect: Effect | undefined;
@@ -129,11 +151,13 @@ export function mergePolicySources(sources: readonly PolicySource[]): PolicyBund
   rules.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const effective = defaultEffect ?? 'deny';
   const overrides = Object.fromEntries([...tools].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const stamps = [...packs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.upstream < b.upstream ? -1 : 1));
   return {
     default: effective,
     rules,
     tools: overrides,
-    snapshot: digestOf({ version: 2, default: effective, tools: overrides, rules }),
-    files: sources.map((s) => basename(s.file)),
+    snapshot: digestOf({ version: 2, default: effective, tools: overrides, rules, ...(stamps.length > 0 ? { packs: stamps } : {}) }),
+    files: sources.map((s) => s.label ?? basename(s.file)),
+    ...(stamps.length > 0 ? { packs: stamps } : {}),
   };
 }

@@ -1,6 +1,8 @@
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { hostMatches, hostOf } from './hosts.ts';
 import { pathGlob, pathUnder } from './paths.ts';
+import { shellCommands } from './shell.ts';
+import { sqlStatements } from './sql.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -15,7 +17,8 @@ import { pathGlob, pathUnder } from './paths.ts';
  * empty) and `prompt` (a prompt request's namespaced name, else empty).
  * Functions: `pathUnder(path, dir)`, `glob(path, pattern)` (see paths.ts), `hostOf(url)`, `hostMatches(host,
  * pattern)` (see hosts.ts), `inZone(timestamp, zone)` (the same instant shifted so that the UTC getters
- * (`getHours()` …) read the wall clock of that IANA zone).
+ * (`getHours()` …) read the wall clock of that IANA zone), `shellCommands(line)` (every command a shell line runs,
+ * normalised: see shell.ts), `sqlStatements(sql)` (the statements of a SQL text, normalised: see sql.ts).
  *
  * Refused at load: `matches()` (its regex engine backtracks without bound), the getters that take a zone
  * (`now.getHours("UTC")`: an Intl formatter per call; use `inZone`), a comprehension inside another
@@ -78,7 +81,9 @@ function celEnvironment(): Environment {
     .registerFunction('glob(string, string): bool', pathGlob)
     .registerFunction('hostOf(string): string', hostOf)
     .registerFunction('hostMatches(string, string): bool', hostMatches)
-    .registerFunction('inZone(google.protobuf.Timestamp, string): google.protobuf.Timestamp', inZone);
+    .registerFunction('inZone(google.protobuf.Timestamp, string): google.protobuf.Timestamp', inZone)
+    .registerFunction('shellCommands(string): list<string>', shellCommands)
+    .registerFunction('sqlStatements(string): list<string>', sqlStatements);
   return environment;
 }
 

@@ -15,6 +15,8 @@ export type ReloadOutcome =
 export interface PolicyReloaderDeps {
   /** The config's `policies:` entries (files or directories), absolute. */
   paths: readonly string[];
+  /** Other files whose change reloads the bundle (the data dir's pack installs); they need not exist yet. */
+  alsoWatch?: readonly string[];
   load(paths: readonly string[]): PolicyBundle;
   kernel: Kernel;
   /** Where `policy.reloaded` and `policy.reload_refused` go (the audit trail). */
@@ -61,7 +63,7 @@ export class PolicyReloader {
   /** Watches the folders that hold the policy files (editors replace files by rename, which a file watch misses). */
   watch(): void {
     const folders = new Map<string, (name: string) => boolean>();
-    for (const path of this.deps.paths) {
+    for (const path of [...this.deps.paths, ...(this.deps.alsoWatch ?? [])]) {
       if (isDirectory(path)) folders.set(path, (name) => /\.ya?ml$/.test(name));
       else {
         const previous = folders.get(dirname(path));

@@ -52,7 +52,8 @@ const globList = z.array(z.string().min(1)).min(1);
 const names = z.array(z.string().min(1)).min(1);
 const positiveDuration = durationMs.pipe(z.number().positive('must be more than 0'));
 const effectsWithoutThrottle = z.enum(EFFECTS).exclude(['throttle']);
-const ruleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'rule ids are 1-100 letters, digits, or _ . : -');
+// `/` lets packs namespace their rules (`filesystem/writes-need-approval`).
+const ruleId = z.string().regex(/^[A-Za-z0-9_.:\/-]{1,100}$/, 'rule ids are 1-100 letters, digits, or _ . : / -');
 
 // ---- version 1 -------------------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ import { AuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../log.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
-import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import type { PolicyBundle } from '../kernel/bundle.ts';
+import { loadDeploymentPolicy } from '../packs/deployment.ts';
 import { Gateway, type GatewayOptions } from './gateway.ts';
 import { PoolUpstream } from '../scheduler/pool-upstream.ts';
 import { ChainWriter } from '../audit/chain-writer.ts';
@@ -57,7 +58,7 @@ export function connectBus(config: GatehouseConfig, name: string, log: Logger): 
 }
 
 /** A gateway replica: stateless itself, so any number can serve behind a load balancer. */
-export async function createDistributedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadPolicyFiles(config.policies), options: GatewayOptions = {}): Promise<Gateway> {
+export async function createDistributedGateway(config: GatehouseConfig, log: Logger, bundle: PolicyBundle = loadDeploymentPolicy(config), options: GatewayOptions = {}): Promise<Gateway> {
   const [redis, nats] = [redisOf(config), natsOf(config)];
   const opened: { close(): Promise<void> }[] = [];
   try {

@@ -17,7 +17,8 @@ import { WebhookNotifier } from '../../adapters/http/webhook.ts';
 import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
-import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import type { PolicyBundle } from '../kernel/bundle.ts';
+import { loadDeploymentPolicy } from '../packs/deployment.ts';
 import { Gateway, type GatewayOptions } from './gateway.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
@@ -56,7 +57,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
   const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
   gateway = new Gateway(
     config,
-    options.bundle ?? loadPolicyFiles(config.policies),
+    options.bundle ?? loadDeploymentPolicy(config),
     {
       bus: new MemoryBus(),
       store: new MemoryStore(),

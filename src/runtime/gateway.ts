@@ -13,7 +13,8 @@ import { AuditSinks, type AuditSinkPorts } from '../audit/sinks.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
-import { loadPolicyFiles, type PolicyBundle } from '../kernel/bundle.ts';
+import type { PolicyBundle } from '../kernel/bundle.ts';
+import { deploymentPolicyFiles, loadDeploymentPolicy } from '../packs/deployment.ts';
 import { PolicyReloader, type ReloadOutcome } from '../kernel/policy-reloader.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.ts';
@@ -223,7 +224,8 @@ export class Gateway {
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
     this.policies = new PolicyReloader({
       paths: config.policies,
-      load: loadPolicyFiles,
+      alsoWatch: deploymentPolicyFiles(config),
+      load: () => loadDeploymentPolicy(config),
       kernel: this.kernel,
       audit: this.audit,
       clock: ports.clock,

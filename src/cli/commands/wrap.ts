@@ -10,8 +10,9 @@ import { defaultWrapDataDir } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { upstreamNameFor } from '../upstream-name.ts';
 import { selfCommand } from '../self-command.ts';
+import { takeSettings, wrapPacks } from './wrap-packs.ts';
 
-export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
+export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--pack NAME [--set KEY=VALUE]... | --no-pack] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
 
 Serves MCP on stdio and governs one stdio MCP server, started as CMD ARGS. This is the drop-in line for an
 MCP client's server entry (Claude Desktop's mcpServers, for instance). Logs go to stderr, never stdout.
@@ -23,15 +24,21 @@ Options:
   --data-dir DIR    approvals and audit (default: $GATEHOUSE_DATA_DIR or ~/.gatehouse)
   --name NAME       the upstream's name, the prefix of its tools (default: derived from CMD: an npx package's
                     name, a script's file or project folder name; printed at start)
-  --log-level LVL   trace, debug, info, warn, error or silent (default: warn)`;
+  --log-level LVL   trace, debug, info, warn, error or silent (default: warn)
+  --pack NAME       apply a pack (a bundled one's name, or a pack folder) to the server; parameters the server's
+                    command states (the filesystem server's folder) are read from it, --set gives the others.
+                    Without --pack, the one bundled pack whose match fits CMD is applied (said on stderr)
+  --set KEY=VALUE   a parameter of the pack (repeatable)
+  --no-pack         apply no pack, even one that fits`;
 
-const WRAP_VALUES = ['policy', 'data-dir', 'name', 'log-level'];
+const WRAP_VALUES = ['policy', 'data-dir', 'name', 'log-level', 'pack', 'set'];
 
 export const BUNDLED_DEFAULT_POLICY = fileURLToPath(new URL('../../../policies/default.yaml', import.meta.url));
 
 export async function runWrap(argv: string[]): Promise<number> {
   const { options, command: [command, ...commandArgs] } = splitWrapArgs(argv);
-  const args = parseArgs(options, { values: WRAP_VALUES });
+  const settings = takeSettings(options);
+  const args = parseArgs(settings.argv, { values: WRAP_VALUES, booleans: ['no-pack'] });
   if (!command) throw usage('missing the server command, for example: gatehouse wrap npx -y @modelcontextprotocol/server-filesystem /tmp');
   const name = flag(args, 'name') ?? upstreamNameFor(command, commandArgs);
   if (!/^[A-Za-z0-9-]{1,24}$/.test(name)) throw usage(`--name must be 1-24 letters, digits or dashes, got ${JSON.stringify(name)}`);
@@ -42,10 +49,14 @@ export async function runWrap(argv: string[]): Promise<number> {
   if (level !== 'error' && level !== 'silent') {
     createLogger('info').info(`serving ${command} as upstream "${name}": its tools are ${name}__<tool>${flag(args, 'name') ? '' : ' (--name sets another)'}`, { upstream: name });
   }
+  const dataDir = resolve(flag(args, 'data-dir') ?? defaultWrapDataDir());
+  const say = (message: string) => level !== 'error' && level !== 'silent' && createLogger('info').info(message, { upstream: name });
+  const packs = wrapPacks({ command, args: commandArgs, upstream: name, dataDir, pack: flag(args, 'pack'), settings: settings.settings, none: args.flags['no-pack'] === true, say });
   const config = defaultConfig({
     listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
-    dataDir: resolve(flag(args, 'data-dir') ?? defaultWrapDataDir()),
+    dataDir,
     policies: [resolve(flag(args, 'policy') ?? BUNDLED_DEFAULT_POLICY)],
+    packs,
     upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: DEFAULT_UPSTREAM_TIMEOUT_MS } },
   });
   const gateway = createEmbeddedGateway(config, log, { approveCommand: (id) => `${selfCommand()} approvals approve ${id} --data-dir ${config.dataDir}` });

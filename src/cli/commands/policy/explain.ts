@@ -4,9 +4,8 @@ import { Kernel } from '../../../kernel/kernel.ts';
 import { explainCall } from '../../../kernel/verdict.ts';
 import { callSchema, resolveCall, type StatedCall } from '../../../kernel/authoring/call.ts';
 import { explainedJson, formatExplanation } from '../../../kernel/authoring/explain-format.ts';
-import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
-import { gatewayConfigFor, policyPathsFor, takePolicyPaths } from './sources.ts';
+import { bundleFor, gatewayConfigFor, takePolicyPaths } from './sources.ts';
 import { toolFactsFor } from './tool-facts.ts';
 
 export const EXPLAIN_HELP = `  gatehouse policy explain --call JSON [--policy FILE|DIR ...] [--config FILE | --data-dir DIR] [--json]
@@ -33,7 +32,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   if (!text) throw usage('missing --call JSON');
   const call = parseCall(text);
   const config = gatewayConfigFor(args);
-  const kernel = new Kernel(loadPolicyFiles(policyPathsFor(taken.paths, config)));
+  const kernel = new Kernel(bundleFor(taken.paths, config));
   const dataDir = flag(args, 'data-dir');
   const { facts, note } = await toolFactsFor(call, dataDir ? { dataDir: resolve(dataDir), http: false } : config);
   const input = resolveCall(call, facts);

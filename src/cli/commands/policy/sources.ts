@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadYamlFile, validateYaml } from '../../../config/yaml-file.ts';
-import { configSchema } from '../../../config/schema.ts';
+import { configSchema, type GatehouseConfig } from '../../../config/schema.ts';
+import { defaultConfig, resolvePaths } from '../../../config/load.ts';
 import { withListenOverride } from '../../../config/listen.ts';
 import { flag, usage, type ParsedArgs } from '../../args.ts';
 import { DEFAULT_CONFIG_FILE } from '../../state.ts';
+import { loadPolicyFiles, type PolicyBundle } from '../../../kernel/bundle.ts';
+import { loadDeploymentPolicy } from '../../../packs/deployment.ts';
 
 /**
  * Takes every `--policy PATH` (or `--policy=PATH`) out of argv, since parseArgs keeps one value per flag. Paths
@@ -43,6 +46,9 @@ export interface GatewayConfigFacts {
   file: string;
   policies: string[];
   dataDir: string;
+  /** The config's `packs:` (a pack named by a path, resolved against the file's folder). */
+  packs: GatehouseConfig['packs'];
+  mode: GatehouseConfig['mode'];
   /** `listen.http` (`host:port`), or false when the gateway serves no HTTP. */
   http: string | false;
 }
@@ -57,10 +63,11 @@ export function gatewayConfigFor(args: ParsedArgs): GatewayConfigFacts | undefin
   const path = resolve(file);
   const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
   const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen });
+  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true, packs: true, mode: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen, packs: raw.packs, mode: raw.mode });
   // The gateway to ask listens where `start` put it: $GATEHOUSE_LISTEN moves it as it moves `start`.
   const { http } = withListenOverride(picked, undefined).listen;
-  return { file: path, policies: picked.policies.map((p) => resolve(dirname(path), p)), dataDir: resolve(dirname(path), picked.dataDir), http };
+  const { policies, dataDir, packs } = resolvePaths({ ...defaultConfig(), ...picked }, dirname(path));
+  return { file: path, policies, dataDir, packs, mode: picked.mode, http };
 }
 
 /**
@@ -70,6 +77,13 @@ export function gatewayConfigFor(args: ParsedArgs): GatewayConfigFacts | undefin
 export function policyPathsFor(paths: readonly string[], config: GatewayConfigFacts | undefined): string[] {
   if (paths.length > 0) return paths.map((p) => resolve(p));
   if (!config) throw usage(`no policies: give --policy FILE|DIR, or --config FILE (no ./${DEFAULT_CONFIG_FILE} here)`);
-  if (config.policies.length === 0) throw usage(`${config.file} lists no policies; give --policy FILE|DIR`);
+  if (config.policies.length === 0 && config.packs.length === 0) throw usage(`${config.file} lists no policies; give --policy FILE|DIR`);
   return config.policies;
+}
+
+/** The bundle a command decides with: the --policy files alone, else the config's whole policy (its packs too). */
+export function bundleFor(paths: readonly string[], config: GatewayConfigFacts | undefined): PolicyBundle {
+  const files = policyPathsFor(paths, config);
+  if (paths.length > 0 || !config) return loadPolicyFiles(files);
+  return loadDeploymentPolicy({ ...defaultConfig(), policies: files, dataDir: config.dataDir, packs: config.packs, mode: config.mode });
 }

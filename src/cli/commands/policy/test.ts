@@ -69,12 +69,12 @@ function where(r: CaseResult): string {
 
 const rules = (ids: readonly string[]): string => (ids.length > 0 ? ids.join(', ') : '(none: the default)');
 
-interface RecordedFacts {
+export interface RecordedFacts {
   file: string;
   recordedAt: number;
 }
 
-function formatReport(report: TestReport, files: number, strict: boolean, facts: RecordedFacts | undefined): string {
+export function formatReport(report: TestReport, files: number, strict: boolean, facts: RecordedFacts | undefined): string {
   const lines: string[] = [];
   if (facts) {
     const missing = report.results.filter((r) => !r.recorded).length;

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { ROOT, waitFor } from '../helpers/gateway-harness.ts';
+import { GATEHOUSE_BIN } from '../helpers/cli.ts';
+
+// `gatehouse wrap` as an MCP client's server entry starts it, over real stdio, in front of the real servers.
+
+const FS_SERVER = join('node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
+const MEMORY_SERVER = join('node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
+
+async function wrap(args: string[], env: Record<string, string> = {}): Promise<{ client: Client; stderr: () => string }> {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [GATEHOUSE_BIN, 'wrap', ...args], cwd: ROOT, stderr: 'pipe', env: { ...(process.env as Record<string, string>), ...env } });
+  let stderr = '';
+  transport.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const client = new Client({ name: 'wrap-packs-test', version: '1' });
+  await client.connect(transport);
+  return { client, stderr: () => stderr };
+}
+
+type Result = { _meta?: Record<string, { code?: string; ruleIds?: string[] }> };
+const code = (r: unknown) => (r as Result)._meta?.['gatehouse/error']?.code;
+
+describe('gatehouse wrap with packs', () => {
+  it('applies the one bundled pack that fits the server by itself, with the folder its command names as the workspace, and says so', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'gh-wrap-fs-'));
+    writeFileSync(join(workspace, 'a.md'), 'inside');
+    const { client, stderr } = await wrap(['--data-dir', mkdtempSync(join(tmpdir(), 'gh-wrap-data-')), 'node', FS_SERVER, workspace]);
+    await waitFor(() => stderr().includes('applying the bundled filesystem pack'), 'wrap to say which pack it applied');
+    const read = (await client.callTool({ name: 'filesystem__read_text_file', arguments: { path: join(workspace, 'a.md') } })) as Result;
+    expect(read._meta?.['gatehouse/job']?.ruleIds).toContain('filesystem/inside-workspace');
+    expect(code(await client.callTool({ name: 'filesystem__read_text_file', arguments: { path: `${workspace}/../../etc/passwd` } }))).toBe('GH_ERR_PATH_DENIED');
+    await client.close();
+  });
+
+  it('applies none with --no-pack', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'gh-wrap-fs-'));
+    const { client, stderr } = await wrap(['--no-pack', '--data-dir', mkdtempSync(join(tmpdir(), 'gh-wrap-data-')), 'node', FS_SERVER, workspace]);
+    const read = (await client.callTool({ name: 'filesystem__list_allowed_directories', arguments: {} })) as Result;
+    expect(read._meta?.['gatehouse/job']?.ruleIds?.some((id) => id.startsWith('filesystem/'))).toBe(false);
+    expect(stderr()).not.toContain('applying the bundled');
+    await client.close();
+  });
+
+  it('applies the pack --pack names, with --set parameters', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-wrap-mem-'));
+    const { client } = await wrap(['--pack', 'memory', '--set', 'deletes=deny', '--data-dir', dir, 'node', MEMORY_SERVER], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
+    const deleted = (await client.callTool({ name: 'memory__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
+    expect(code(deleted)).toBe('GH_ERR_POLICY_DENIED');
+    expect(deleted._meta?.['gatehouse/error']).toBeDefined();
+    await client.close();
+  });
+});
