@@ -26,7 +26,7 @@ rules:
 
 /** The CSRF token of the form that posts to `action` on a page. */
 export function formToken(html: string, action: string): string {
-  const form = new RegExp(`<form method="post" action="${action}"><input type="hidden" name="csrf" value="([^"]+)">`).exec(html);
+  const form = new RegExp(`<form method="post" action="(?:\\./|\\.\\./)${action}"><input type="hidden" name="csrf" value="([^"]+)">`).exec(html);
   if (!form) throw new Error(`no form posting to ${action} on the page`);
   return form[1];
 }

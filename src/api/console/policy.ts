@@ -7,13 +7,15 @@ import { html, type SafeHtml } from '../html.ts';
 import { formOf } from '../login.ts';
 import { explainStated } from '../policy-api.ts';
 import { messagePage, signedInAs } from './admit.ts';
+import { rootOf } from './layout.ts';
 import { draftKernel, MAX_DRAFT_BYTES } from './draft.ts';
 import type { ConsolePage, ConsoleTools, PageAnswer, PageView } from './page.ts';
 import { replayView } from './policy-replay-view.ts';
 import { CLOCK_SLACK_MS, countRuleHits, HIT_WINDOWS, MAX_SCANNED, type HitWindow, type RuleHits } from './rule-hits.ts';
 
 const PATH = '/policy';
-const ROOT = './';
+/** The form posts answer at /policy/explain and /policy/replay, one level down. */
+const POSTED_ROOT = rootOf(`${PATH}/explain`);
 
 /** What a form post adds to the page: its answer, or why there is none, and the fields to keep. */
 interface Posted {
@@ -21,6 +23,8 @@ interface Posted {
   explainError?: string;
   replay?: ReplayReport;
   replayError?: string;
+  /** The answer's status when the form's input was refused: 400, or 413 for a draft over the limit. */
+  status?: number;
   fields?: Record<string, string>;
 }
 
@@ -41,7 +45,8 @@ export const policyPage: ConsolePage = {
         try {
           return { explained: explainStated(view.user, explainBody(fields), tools.services.kernel, (call) => tools.services.toolFacts?.(call), view.now) };
         } catch (err) {
-          return { explainError: problem(asGatewayError(err)) };
+          const error = asGatewayError(err);
+          return { explainError: problem(error), status: statusOf(error) };
         }
       }),
     );
@@ -54,7 +59,8 @@ export const policyPage: ConsolePage = {
           const since = view.now - HIT_WINDOWS[windowOf(fields.window)];
           return { replay: await replayDecisions(recordedSince(records, view.user.tenant, since), draft, { since }) };
         } catch (err) {
-          return { replayError: problem(asGatewayError(err)) };
+          const error = asGatewayError(err);
+          return { replayError: problem(error), status: statusOf(error) };
         }
       }),
     );
@@ -63,18 +69,17 @@ export const policyPage: ConsolePage = {
 
 /** A form post of the page: admitted with `role`, its CSRF token checked, answered with the page and the result. */
 async function posted(tools: ConsoleTools, request: FastifyRequest, reply: FastifyReply, role: 'viewer' | 'admin', purpose: string, act: (view: PageView, fields: Record<string, string>) => Promise<Posted>) {
-  const user = tools.admit(request, reply, role, ROOT);
+  const user = tools.admit(request, reply, role, POSTED_ROOT);
   if (!user) return reply;
   const me = signedInAs(tools.ctx, user);
   if (!tools.checkForm(request, user, purpose)) {
-    return reply.code(403).type('text/html; charset=utf-8').send(messagePage('Not allowed', 'This form has expired or did not come from this page; reload the page and try again. (GH_ERR_CSRF)', ROOT, me));
+    return reply.code(403).type('text/html; charset=utf-8').send(messagePage('Not allowed', 'This form has expired or did not come from this page; reload the page and try again. (GH_ERR_CSRF)', POSTED_ROOT, me));
   }
-  const view: PageView = { request, user, me, root: ROOT, services: tools.services, now: tools.ctx.now(), csrf: (p) => tools.ctx.csrf.mint(user.session, p) };
+  const view: PageView = { request, user, me, root: POSTED_ROOT, services: tools.services, now: tools.ctx.now(), csrf: (p) => tools.ctx.csrf.mint(user.session, p) };
   const fields = textFields(formOf(request));
   const result = await act(view, fields);
   const answer = await policyAnswer(view, { ...result, fields });
-  const failed = result.explainError ?? result.replayError;
-  return tools.send(reply, { me, root: ROOT, section: 'policy' }, { ...answer, status: failed ? (failed.includes('GH_ERR_BODY_TOO_LARGE') ? 413 : 400) : 200 });
+  return tools.send(reply, { me, root: POSTED_ROOT, section: 'policy' }, { ...answer, status: result.status ?? 200 });
 }
 
 async function policyAnswer(view: PageView, posted: Posted): Promise<PageAnswer> {
@@ -88,16 +93,16 @@ async function policyAnswer(view: PageView, posted: Posted): Promise<PageAnswer>
 <dt>Files</dt><dd>${bundle.files.join(', ') || '(none)'}</dd>
 <dt>Default</dt><dd><span class="state ${bundle.default}">${bundle.default}</span></dd>
 <dt>Rules</dt><dd>${bundle.rules.length}</dd></dl></section>
-${rulesSection(bundle.rules, window, hits)}
+${rulesSection(view.root, bundle.rules, window, hits)}
 ${explainSection(view, posted)}
 ${replaySection(view, posted, window)}`;
   return { title: 'Policy', body, wide: true, scripts: ['policy.js'] };
 }
 
-function rulesSection(rules: readonly { id: string; effect: string; description?: string }[], window: HitWindow, hits: RuleHits | undefined): SafeHtml {
+function rulesSection(root: string, rules: readonly { id: string; effect: string; description?: string }[], window: HitWindow, hits: RuleHits | undefined): SafeHtml {
   const never = hits ? rules.filter((r) => !hits.hits.has(r.id)) : [];
   return html`<section class="card" aria-labelledby="rules-h"><h2 id="rules-h">Rules and their hits</h2>
-<form class="filters" method="get" action="policy"><label for="window">Window<select id="window" name="window">${Object.keys(HIT_WINDOWS).map(
+<form class="filters" method="get" action="${root}policy"><label for="window">Window<select id="window" name="window">${Object.keys(HIT_WINDOWS).map(
     (w) => html`<option value="${w}"${w === window ? html` selected` : ''}>last ${w}</option>`,
   )}</select></label><button>Count</button></form>
 ${
@@ -118,7 +123,7 @@ function explainSection(view: PageView, posted: Posted): SafeHtml {
   const f = posted.fields ?? {};
   return html`<section class="card" aria-labelledby="explain-h"><h2 id="explain-h">Explain a call</h2>
 <p class="muted">Decided as the live gateway would, on the catalog's tool facts, in tenant ${view.user.tenant}.</p>
-<form method="post" action="policy/explain"><input type="hidden" name="csrf" value="${view.csrf('policy-explain')}">
+<form method="post" action="${view.root}policy/explain"><input type="hidden" name="csrf" value="${view.csrf('policy-explain')}">
 <label for="server">Server</label><input class="field" id="server" name="server" required value="${f.server ?? ''}" autocomplete="off">
 <label for="tool">Tool</label><input class="field" id="tool" name="tool" required value="${f.tool ?? ''}" autocomplete="off" placeholder="its own name, or server__tool">
 <label for="principal">Principal</label><input class="field" id="principal" name="principal" value="${f.principal ?? view.user.principal}" autocomplete="off">
@@ -135,7 +140,7 @@ function replaySection(view: PageView, posted: Posted, window: HitWindow): SafeH
   }
   return html`<section class="card" aria-labelledby="replay-h"><h2 id="replay-h">Replay a draft</h2>
 <p class="muted">Re-decides this tenant's recorded decisions of the window under a draft policy file, as <code>gatehouse policy replay</code> does, and lists what would change. Nothing is loaded.</p>
-<form method="post" action="policy/replay"><input type="hidden" name="csrf" value="${view.csrf('policy-replay')}">
+<form method="post" action="${view.root}policy/replay"><input type="hidden" name="csrf" value="${view.csrf('policy-replay')}">
 <label for="draft-file">Upload a policy file</label><input id="draft-file" type="file" accept=".yaml,.yml,text/yaml" data-max-bytes="${MAX_DRAFT_BYTES}">
 <label for="draft">or paste it (YAML, at most ${MAX_DRAFT_BYTES / 1024} KiB)</label><textarea id="draft" name="draft" spellcheck="false" required>${posted.fields?.draft ?? ''}</textarea>
 <label for="replay-window">Recorded decisions of the</label><select id="replay-window" name="window">${Object.keys(HIT_WINDOWS).map(
@@ -171,6 +176,11 @@ function explainBody(fields: Record<string, string>): Record<string, unknown> {
     ...(fields.principal?.trim() ? { principal: fields.principal.trim() } : {}),
     args,
   };
+}
+
+/** A refused form's status: the draft's size gets 413, any other mistake in what was typed 400. */
+function statusOf(error: GatewayError): number {
+  return error.code === 'GH_ERR_BODY_TOO_LARGE' ? 413 : error.code === 'GH_ERR_FORBIDDEN' ? 403 : 400;
 }
 
 function problem(error: GatewayError): string {
