@@ -11,7 +11,8 @@
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
- * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`.
+ * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the console pages' audit reads (bench/console.ts)
+ * only as `npm run bench -- console`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
@@ -31,12 +32,17 @@ import { printAuditBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
+import { printConsoleBench } from './console.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
+  if (only('console')) {
+    progress('the console pages over a busy audit trail');
+    return printConsoleBench();
+  }
   if (only('audit-query')) {
     progress('audit query over a long chain');
     return printAuditQueryBench();
