@@ -1,6 +1,5 @@
-import { parseYamlText } from '../../config/yaml-file.ts';
 import { GatewayError, isGatewayError } from '../../errors.ts';
-import { mergePolicySources, parsePolicy } from '../../kernel/bundle.ts';
+import { bundleFromText } from '../../kernel/bundle.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 
 /** The largest draft the Policy page accepts, pasted or uploaded (bytes of UTF-8). */
@@ -14,7 +13,7 @@ export function draftKernel(text: string): Kernel {
   if (Buffer.byteLength(text) > MAX_DRAFT_BYTES) throw new GatewayError('GH_ERR_BODY_TOO_LARGE', `the draft is larger than ${MAX_DRAFT_BYTES / 1024} KiB`);
   if (text.trim() === '') throw new GatewayError('GH_ERR_POLICY_INVALID', 'the draft is empty: paste a policy file or choose one');
   try {
-    return new Kernel(mergePolicySources([parsePolicy(parseYamlText('draft.yaml', text, 'GH_ERR_POLICY_INVALID'))]));
+    return new Kernel(bundleFromText('draft.yaml', text));
   } catch (err) {
     if (isGatewayError(err)) throw err;
     throw new GatewayError('GH_ERR_POLICY_INVALID', `the draft does not compile: ${(err as Error).message}`);
