@@ -2,36 +2,26 @@
 // that changes decisions and see the change listed, see the upstream's tools with their digests, and see the
 // overview's SVG charts drawn from its JSON after a known mix of calls, with nothing refused by the CSP.
 // GATEHOUSE_SCREENSHOTS=1 saves docs/console-policy.png, console-upstreams.png and console-overview.png.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserSuite, launchChromium } from '../helpers/chromium.ts';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf } from '../helpers/approvers.ts';
 import { DENY_ECHO_DRAFT, knownMix, pagesPolicies } from '../helpers/console-pages.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true' || process.env.CI === '1';
 const screenshots = process.env.GATEHOUSE_SCREENSHOTS === '1';
 
-if (!available && !inCi) console.warn(`\n*** SKIPPING the console pages browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
-
-describe.runIf(!available && inCi)('the console pages in a browser', () => {
-  it('has Chromium to run in (CI must install it)', () => {
-    throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
-  });
-});
-
-describe.runIf(available)('the console pages in a browser', () => {
+describe.runIf(browserSuite('the console pages in a browser'))('the console pages in a browser', () => {
   let browser: Browser;
   let h: Harness;
   let client: Client;
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    browser = await launchChromium();
     h = await startHarness({ policies: pagesPolicies() }); // the local user on loopback: an admin
     client = await connectHttp(h.url);
     await knownMix(client);
@@ -101,6 +91,7 @@ describe.runIf(available)('the console pages in a browser', () => {
     expect(digests.sort()).toEqual(h.gateway.catalog.entries().map((e) => e.digest).sort());
     expect(await page.textContent('tr[data-tool="fx__crash"] td.listing')).toContain('nobody');
     expect(await page.textContent('tr[data-tool="fx__echo"] td.listing')).toContain('everyone');
+    expect(await page.textContent('#dlq')).toMatch(/Dead-letter queue: 0 jobs/); // the local user is an admin
     await snap(page, 'console-upstreams.png');
     expect(errors).toEqual([]);
   });

@@ -120,7 +120,7 @@ describe('the Upstreams page', () => {
     expect(row('fx__echo')).toMatch(/readOnlyHint: true/);
     expect(row('fx__echo')).toMatch(/class="state allow">everyone/);
     expect(row('fx__crash')).toMatch(/class="state deny">nobody/); // denied to everyone
-    expect(page.html).not.toContain('id="dlq"'); // embedded mode has none
+    expect(page.html).not.toContain('id="dlq"'); // the DLQ is for admins
   });
 });
 

@@ -28,6 +28,6 @@ export interface ConsoleSources {
   principals(tenant: string): string[];
   /** The audit chain's last verification, refreshed in the background; absent where the chain cannot be read whole (distributed). */
   chain?: ChainStatus;
-  /** Distributed mode: the dead-letter queue's size. */
+  /** The dead-letter queue's size (the data dir's ledger, or Redis's). */
   deadLetters?(): Promise<number>;
 }

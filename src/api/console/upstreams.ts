@@ -7,8 +7,8 @@ import type { UpstreamHealth } from './sources.ts';
 /**
  * The Upstreams page: each upstream's health (up or down, why, restarts since start), and its tools with the
  * pinned definition digest, annotations, risk tags and whom the policy in force lists them for (the kernel's own
- * listing decision, `mayList`, for each principal the gateway knows in the tenant). Admins see the DLQ's size in
- * distributed mode.
+ * listing decision, `mayList`, for each principal the gateway knows in the tenant). Admins see the dead-letter
+ * queue's size.
  */
 export const upstreamsPage: ConsolePage = {
   path: '/upstreams',
@@ -22,7 +22,7 @@ export const upstreamsPage: ConsolePage = {
     const tools = sources.tools();
     const dead = sources.deadLetters && hasRole(view.user.role, 'admin') ? await sources.deadLetters().catch(() => undefined) : undefined;
     const body = html`<h1>Upstreams and tools</h1>
-${sources.deadLetters && hasRole(view.user.role, 'admin') && html`<p class="card" id="dlq">Dead-letter queue: <strong>${dead === undefined ? 'unknown (Redis did not answer)' : String(dead)}</strong> jobs (<code>gatehouse dlq list</code>)</p>`}
+${sources.deadLetters && hasRole(view.user.role, 'admin') && html`<p class="card" id="dlq">Dead-letter queue: <strong>${dead === undefined ? 'unknown (the ledger did not answer)' : String(dead)}</strong> jobs (<code>gatehouse dlq list</code>)</p>`}
 ${sources.upstreams().map((u) => upstreamCard(view, u, tools.filter((t) => t.server === u.name), who))}`;
     return { title: 'Upstreams', body, wide: true };
   },

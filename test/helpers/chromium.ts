@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { describe, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+
+/** Debian's chromium, which `.ci/run` installs when it is missing; CHROMIUM_PATH points elsewhere. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROMIUM);
+
+/**
+ * Whether a browser suite can run here: without Chromium it is skipped with a warning, except in CI, where a
+ * failing test says Chromium is missing.
+ */
+export function browserSuite(name: string): boolean {
+  const inCi = process.env.CI === 'true' || process.env.CI === '1';
+  if (!hasChromium && !inCi) console.warn(`\n*** SKIPPING ${name}: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
+  describe.runIf(!hasChromium && inCi)(name, () => {
+    it('has Chromium to run in (CI must install it)', () => {
+      throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
+    });
+  });
+  return hasChromium;
+}
+
+/** Headless Chromium; as root (CI, containers) it refuses to start with its sandbox. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+}
