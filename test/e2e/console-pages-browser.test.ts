@@ -24,7 +24,7 @@ describe.runIf(browserSuite('the console pages in a browser'))('the console page
     browser = await launchChromium();
     h = await startHarness({ policies: pagesPolicies() }); // the local user on loopback: an admin
     client = await connectHttp(h.url);
-    await knownMix(client);
+    await knownMix(client, h);
   }, 60_000);
 
   afterAll(async () => {

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
-import { api, connectWithKey, KEYS } from '../helpers/approvers.ts';
+import { api, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
 import { codeOn, PageClient, type PageAnswer } from '../helpers/page-client.ts';
 import { consoleAuth, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
 import { DENY_ECHO_DRAFT, formToken, knownMix, pagesPolicies } from '../helpers/console-pages.ts';
@@ -29,7 +29,7 @@ describe('the Policy page', () => {
     const h = await harness();
     const client = await connectHttp(h.url);
     clients.push(client);
-    await knownMix(client); // 3 echo (read-only-tools), 1 crash (no-crash)
+    await knownMix(client, h); // 3 echo (read-only-tools), 1 crash (no-crash)
     const browser = new PageClient(h);
     const page = await browser.get('/policy?window=1h');
     expect(page.status).toBe(200);
@@ -65,7 +65,7 @@ describe('the Policy page', () => {
     const h = await harness();
     const client = await connectHttp(h.url);
     clients.push(client);
-    await knownMix(client);
+    await knownMix(client, h);
     const browser = new PageClient(h);
     const csrf = formToken((await browser.get('/policy')).html, 'policy/replay');
     const replay = await browser.post('/policy/replay', { csrf, draft: DENY_ECHO_DRAFT, window: '1h' });
@@ -129,7 +129,7 @@ describe('the Overview', () => {
     const h = await harness(consoleAuth);
     const client = await connectWithKey(h.url, KEYS.caller);
     clients.push(client);
-    await knownMix(client);
+    await knownMix(client, h);
     const page = await new PageClient(h).get('/');
     expect(page.location).toBe('./login');
     const browser = new PageClient(h);
@@ -152,6 +152,13 @@ describe('the Overview', () => {
     const again = await api(h, '/api/overview', { key: VIEWER_KEY });
     expect(again.body.chain).toMatchObject({ ok: true });
     expect(again.body.chain.head.seq).toBeGreaterThan(0);
+
+    // A call held for a human shows as pending, with its wait.
+    void heldWrite(client).catch(() => undefined);
+    await pendingApproval(h);
+    const waiting = await api(h, '/api/overview', { key: VIEWER_KEY });
+    expect(waiting.body.approvals.pending).toBe(1);
+    expect(waiting.body.approvals.waitsMs).toHaveLength(1);
 
     expect((await fetch(`${h.url.replace(/\/mcp$/, '')}/api/overview`)).status).toBe(401);
     expect((await api(h, '/api/overview', { key: KEYS.caller })).status).toBe(403);

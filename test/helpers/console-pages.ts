@@ -2,7 +2,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
-import { DEFAULT_POLICY } from './gateway-harness.ts';
+import { DEFAULT_POLICY, type Harness } from './gateway-harness.ts';
 
 /** The default policy and a file that denies the fixture's `crash` to everyone, so one tool is listed for nobody. */
 export function pagesPolicies(): string[] {
@@ -31,8 +31,12 @@ export function formToken(html: string, action: string): string {
   return form[1];
 }
 
-/** A known mix of calls: three the policy allows (echo), one it denies (crash, under pagesPolicies). */
-export async function knownMix(client: Client): Promise<void> {
+/**
+ * A known mix of calls: three the policy allows (echo), one it denies (crash, under pagesPolicies); resolves once
+ * their records are written (a denial answers before its records are).
+ */
+export async function knownMix(client: Client, h: Harness): Promise<void> {
   for (const text of ['a', 'b', 'c']) await client.callTool({ name: 'fx__echo', arguments: { text } });
   await client.callTool({ name: 'fx__crash', arguments: {} });
+  await h.gateway.audit.written('default');
 }

@@ -1,4 +1,4 @@
-import type { ReplayGroup, ReplayReport } from '../../kernel/authoring/replay.ts';
+import { replayOutcome as outcome, type ReplayGroup, type ReplayReport } from '../../kernel/authoring/replay.ts';
 import { html, type SafeHtml } from '../html.ts';
 
 /** A draft replay's report as the Policy page lists it: the counts, then each group of changed decisions. */
@@ -20,6 +20,3 @@ ${groups.map(
 <td class="mono">${g.ruleIds.join(', ') || '(the default)'}</td><td class="mono">${g.examples.map((e) => html`<div>${e.tool} · ${new Date(e.at).toISOString()}${e.jobId ? ` · ${e.jobId}` : ''}</div>`)}</td></tr>`,
 )}</tbody></table></div>`;
 }
-
-/** An effect, with the code of a denial that is not the policy's own (a constraint's). */
-const outcome = (effect: string, code: string | undefined): string => (code && code !== 'GH_ERR_POLICY_DENIED' ? `${effect} (${code})` : effect);
