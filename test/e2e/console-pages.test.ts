@@ -3,7 +3,7 @@
 // their tools' digests and listing, and the overview's JSON feed after a known mix of calls.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { api, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
 import { codeOn, PageClient, type PageAnswer } from '../helpers/page-client.ts';
 import { consoleAuth, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
@@ -121,6 +121,20 @@ describe('the Upstreams page', () => {
     expect(row('fx__echo')).toMatch(/class="state allow">everyone/);
     expect(row('fx__crash')).toMatch(/class="state deny">nobody/); // denied to everyone
     expect(page.html).not.toContain('id="dlq"'); // the DLQ is for admins
+  });
+});
+
+describe('the Upstreams page after a crash', () => {
+  it('counts the upstream coming back', async () => {
+    const h = await startHarness(); // the default policy lets fx__crash run
+    harnesses.push(h);
+    const client = await connectHttp(h.url);
+    clients.push(client);
+    await client.callTool({ name: 'fx__crash', arguments: {} }).catch(() => undefined);
+    await waitFor(() => h.gateway.restarts.get('fx') === 1 && h.gateway.directory.get('fx')?.state === 'ready', 'fx to come back');
+    const page = await new PageClient(h).get('/upstreams');
+    expect(page.html).toMatch(/<dd class="restarts">1<\/dd>/);
+    expect(page.html).toMatch(/fx <span class="state allow health">up<\/span>/);
   });
 });
 

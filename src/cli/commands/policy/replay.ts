@@ -64,7 +64,7 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
     `  unchanged                    ${report.unchanged}`,
     `  not replayable (no input)    ${report.skipped}`,
   ];
-  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${outcome(g.from, g.fromCode)} -> ${outcome(g.to, g.toCode)}`)));
+  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${replayOutcome(g.from, g.fromCode)} -> ${replayOutcome(g.to, g.toCode)}`)));
   if (report.ruleGroups.length > 0) lines.push('', 'same effect, different rules:', ...report.ruleGroups.flatMap((g) => groupLines(g, g.to)));
   if (report.redacted > 0) {
     lines.push(
@@ -76,7 +76,6 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
   return lines.join('\n');
 }
 
-const outcome = replayOutcome;
 
 function groupLines(group: ReplayGroup, title: string): string[] {
   const refused = group.toCode !== undefined && group.toCode !== 'GH_ERR_POLICY_DENIED';
