@@ -45,8 +45,7 @@ export const policyPage: ConsolePage = {
         try {
           return { explained: explainStated(view.user, explainBody(fields), tools.services.kernel, (call) => tools.services.toolFacts?.(call), view.now) };
         } catch (err) {
-          const error = asGatewayError(err);
-          return { explainError: problem(error), status: statusOf(error) };
+          return refused(tools, err, 'explainError');
         }
       }),
     );
@@ -59,8 +58,7 @@ export const policyPage: ConsolePage = {
           const since = view.now - HIT_WINDOWS[windowOf(fields.window)];
           return { replay: await replayDecisions(recordedSince(records, view.user.tenant, since), draft, { since }) };
         } catch (err) {
-          const error = asGatewayError(err);
-          return { replayError: problem(error), status: statusOf(error) };
+          return refused(tools, err, 'replayError');
         }
       }),
     );
@@ -178,14 +176,17 @@ function explainBody(fields: Record<string, string>): Record<string, unknown> {
   };
 }
 
-/** A refused form's status: the draft's size gets 413, any other mistake in what was typed 400. */
-function statusOf(error: GatewayError): number {
-  return error.code === 'GH_ERR_BODY_TOO_LARGE' ? 413 : error.code === 'GH_ERR_FORBIDDEN' ? 403 : 400;
+/** What the page says of a form it could not answer: the mistake in what was typed, or only that something failed. */
+function refused(tools: ConsoleTools, err: unknown, field: 'explainError' | 'replayError'): Posted {
+  const error = asGatewayError(err);
+  const status = INPUT_STATUS[error.code];
+  if (status) return { [field]: `${error.message} (${error.code})`, status };
+  tools.ctx.log.error('console policy form failed', { code: error.code, error: error.message });
+  return { [field]: `Something went wrong (${error.code}); see the gateway's log.`, status: 500 };
 }
 
-function problem(error: GatewayError): string {
-  return `${error.message} (${error.code})`;
-}
+/** The refusals that are about the form's input, and their status: a draft over the limit gets 413. */
+const INPUT_STATUS: Partial<Record<string, number>> = { GH_ERR_INVALID_REQUEST: 400, GH_ERR_POLICY_INVALID: 400, GH_ERR_FORBIDDEN: 403, GH_ERR_BODY_TOO_LARGE: 413 };
 
 function windowOf(value: unknown): HitWindow {
   return typeof value === 'string' && value in HIT_WINDOWS ? (value as HitWindow) : '24h';
