@@ -11,11 +11,14 @@
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
- * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the console pages' audit reads (bench/console.ts)
- * only as `npm run bench -- console`.
+ * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the Policy and Overview pages' audit reads
+ * (bench/console-pages.ts) only as `npm run bench -- console-pages`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
+ * The console's live feed open against none (bench/console.ts) runs after metrics; `npm run bench -- console` runs only it.
  * BENCH_METRICS=off runs every Gatehouse target of the main table with `metrics.enabled: false`.
+ * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
+ * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,15 +36,18 @@ import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
 import { printConsoleBench } from './console.ts';
+import { printConsolePagesBench } from './console-pages.ts';
+import { printAuditSinksBench } from './audit-sinks.ts';
+import { printTracesBench } from './traces.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
-  if (only('console')) {
+  if (only('console-pages')) {
     progress('the console pages over a busy audit trail');
-    return printConsoleBench();
+    return printConsolePagesBench();
   }
   if (only('audit-query')) {
     progress('audit query over a long chain');
@@ -50,6 +56,11 @@ async function main(): Promise<void> {
   if (only('audit')) {
     progress('the audit store, per audit.fsync mode');
     return printAuditBench();
+  }
+  if (only('sinks')) {
+    installCleanup();
+    progress('an audit sink on against none');
+    return printAuditSinksBench();
   }
   if (only('large')) {
     installCleanup();
@@ -61,7 +72,7 @@ async function main(): Promise<void> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
-  if (!only('approvals') && !only('distributed') && !only('metrics')) {
+  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('traces') && !only('console')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
@@ -70,6 +81,14 @@ async function main(): Promise<void> {
   if (only('metrics')) {
     progress('metrics on against metrics off');
     return printMetricsBench();
+  }
+  if (only('traces')) {
+    progress('traces on against off');
+    return printTracesBench();
+  }
+  if (only('console')) {
+    progress('the console: its live feed open against none');
+    return printConsoleBench();
   }
   if (only('distributed')) {
     progress('distributed mode against embedded mode');
@@ -102,6 +121,10 @@ async function main(): Promise<void> {
   }
   progress('metrics on against metrics off');
   await printMetricsBench();
+  progress('traces on against off');
+  await printTracesBench();
+  progress('the console: its live feed open against none');
+  await printConsoleBench();
   progress('distributed mode against embedded mode');
   await printDistributedBench();
 }

@@ -51,13 +51,14 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
  * `gatehouse start` with an HTTP front and one upstream named `echo`: a stdio child it spawns itself (the
  * natural deployment), or an SDK HTTP echo server at `upstreamUrl`.
  */
-export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean }): Promise<HttpTarget> {
+export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean; /** More top-level config keys (`audit`, `kernel` …). */ extra?: Record<string, unknown> }): Promise<HttpTarget> {
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
     dataDir: join(options.workDir, `data-${key}`),
     upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho() },
     policies: [options.policy],
     metrics: { enabled: options.metrics ?? metricsByDefault() },
+    ...options.extra,
   };
   return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
 }

@@ -47,6 +47,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_AUDIT_TRUNCATED: { retryable: false, summary: 'the audit chain no longer ends at the head recorded apart from it: its newest records were removed; nothing is appended to it' },
   GH_ERR_STATE_UNAVAILABLE: { retryable: true, summary: 'the state store (Redis) is not reachable, so the call is refused' },
   GH_ERR_AUDIT_UNAVAILABLE: { retryable: true, summary: 'the audit trail cannot be written, so calls are refused' },
+  GH_ERR_AUDIT_SINK_FAILED: { retryable: true, summary: 'an audit sink (SIEM, OTLP collector) did not accept a batch of records; it is sent again later, nothing is dropped' },
   GH_ERR_BUS_UNAVAILABLE: { retryable: true, summary: 'the bus (NATS) is not reachable, so the call is refused' },
   GH_ERR_NO_WORKER: { retryable: true, summary: "no live worker serves the upstream's pool" },
   GH_ERR_EXECUTION_IN_DOUBT: { retryable: false, summary: 'the worker running a non-idempotent call died mid-call; it may or may not have run, so it is not run again' },

@@ -13,7 +13,7 @@ export interface Logger {
 }
 
 /**
- * The fields of every log line about a call (`callLogFields` in src/call/pipeline.ts builds them): the job id, the
+ * The fields of every log line about a call (`callLogFields` in src/scheduler/job-log-fields.ts builds them): the job id, the
  * client's session id (absent for a call with no session, such as stdio) and the W3C trace id of its traceparent.
  */
 export interface CallLogFields {

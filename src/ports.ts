@@ -11,6 +11,7 @@ import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
 import type { JobContext } from './protocol/job-context.ts';
 import type { ErrorCode } from './errors.ts';
+import { ProxyTracer, type Tracer } from '@opentelemetry/api';
 
 export interface Clock {
   now(): number;
@@ -155,6 +156,57 @@ export interface AuditStore {
   tornTail(tenant: string): Promise<TornTail | undefined>;
   tenants(): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** Where one call starts in a chain: its `job.submitted` record. */
+export interface IndexedCall {
+  seq: number;
+  jobId: string;
+}
+
+/**
+ * Lookups a store keeps beside its chains so a query need not scan them. A cache, never the truth: brought up to
+ * date with the chain before it answers, every record it returns checked against what was asked, and `undefined`
+ * when it cannot answer (the caller scans the chain instead).
+ */
+export interface AuditIndex {
+  /** The `job.submitted` records whose `data.session` is `session`, oldest first. */
+  sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined>;
+  /** Each job's records, oldest first, in the order of `jobIds`; [] for a job the chain has none of. */
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined>;
+}
+
+/**
+ * Delivers audit records to one audit sink (a SIEM's HTTP endpoint, an OTLP logs endpoint). The forwarder
+ * (src/audit/sinks/) hands it batches in chain order and retries a batch that fails until it is accepted.
+ */
+export interface AuditSinkSender {
+  readonly name: string;
+  /**
+   * Resolves once the receiver accepted every record of the batch. Rejects with GH_ERR_AUDIT_SINK_FAILED, whose
+   * message names the receiver by its origin only (never its path, query or headers, which may carry secrets).
+   */
+  send(records: readonly AuditRecord[], signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * How far each audit sink has delivered each tenant's chain: the seq of the last record it handed over, 0 for none.
+ * Survives restarts (file: the data dir; Redis: beside the chains). `set` never moves a cursor back.
+ */
+export interface SinkCursors {
+  get(sink: string, tenant: string): Promise<number>;
+  set(sink: string, tenant: string, seq: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How far one sink is behind one tenant's chain, as this process last saw it (for /metrics). */
+export interface SinkLag {
+  sink: string;
+  tenant: string;
+  /** Records stored and not yet delivered. */
+  records: number;
+  /** Age of the oldest of them (seconds), 0 when none is waiting. */
+  oldestSeconds: number;
 }
 
 export interface ProgressUpdate {
@@ -350,3 +402,22 @@ export const noMetrics: Metrics = {
   operation: () => undefined,
   upstreamRestarted: () => undefined,
 };
+
+/**
+ * Where spans go. OpenTelemetry's own API is the port here (`Tracer`, with its spans and contexts): it is already an
+ * interface with a no-op behind it, which an SDK replaces. `adapters/otel/` is that SDK, loaded only when
+ * `telemetry.otlp` is configured; `noTracing` is the no-op, which keeps a client's own trace context and adds none.
+ */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Whether spans are recorded and exported. */
+  readonly enabled: boolean;
+  /** Resolves once spans can be recorded (the SDK is loaded); they are dropped until then. */
+  ready(): Promise<void>;
+  /** Exports what is buffered, then stops; spans ended later are dropped. */
+  close(): Promise<void>;
+}
+
+const NO_TRACER: Tracer = new ProxyTracer({ getDelegateTracer: () => undefined }, 'gatehouse');
+
+export const noTracing: Tracing = { tracer: NO_TRACER, enabled: false, ready: async () => undefined, close: async () => undefined };

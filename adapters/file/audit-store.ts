@@ -3,7 +3,7 @@ import { createReadStream, mkdirSync } from 'node:fs';
 import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { AuditFsync, AuditStore, TornTail } from '../../src/ports.ts';
+import type { AuditFsync, AuditIndex, AuditStore, IndexedCall, TornTail } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { chainEvents, recordLine } from '../../src/protocol/audit-chain.ts';
@@ -13,6 +13,7 @@ import { writeFileAtomic } from './atomic-file.ts';
 import { ChainFile, linesBackward, readRange, tailOf } from './chain-file.ts';
 import { fileIo, type ChainFileIo } from './chain-file-io.ts';
 import { HeldChainFile } from './held-chain-file.ts';
+import { FileAuditIndex, type ChainPosition } from './audit-index.ts';
 
 export type { ChainFileIo } from './chain-file-io.ts';
 
@@ -34,6 +35,8 @@ export interface FileAuditStoreOptions {
   log?: Logger;
   /** The time of the records the store writes itself (`audit.repaired`). */
   now?: () => number;
+  /** Default true: keep each chain's index (FileAuditIndex). Off, queries scan the chain; the bench compares both. */
+  index?: boolean;
 }
 
 /** Where a chain's whole records end, where its newest one starts, and what that one is. */
@@ -57,9 +60,10 @@ interface Position {
  * atomically once the records it names are as durable as `fsync` makes them, and a chain is checked against it on
  * first use. Bytes after the last whole record (a write cut short by a crash or a full disk) are moved aside to
  * `<tenant>.jsonl.torn-<seq>-<ms>` and the chain cut back to its last whole record before the next append, which
- * records `audit.repaired` first; only the end of a file is ever repaired.
+ * records `audit.repaired` first; only the end of a file is ever repaired. `<tenant>.idx` indexes the chain's jobs,
+ * sessions and seqs (FileAuditIndex), extended by each append under the same lock.
  */
-export class FileAuditStore implements AuditStore {
+export class FileAuditStore implements AuditStore, AuditIndex {
   private readonly dir: string;
   private readonly io: ChainFileIo;
   private readonly fsync: AuditFsync;
@@ -80,6 +84,7 @@ export class FileAuditStore implements AuditStore {
   private newFiles = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  private readonly index: FileAuditIndex | undefined;
 
   constructor(
     dataDir: string,
@@ -90,6 +95,7 @@ export class FileAuditStore implements AuditStore {
     this.io = { ...fileIo, ...options.io };
     this.fsync = options.fsync ?? 'batch';
     this.windowMs = options.batchWindowMs ?? BATCH_FSYNC_WINDOW_MS;
+    this.index = options.index === false ? undefined : new FileAuditIndex({ chain: (t) => this.filePath(t), index: (t) => this.indexPath(t), lock: (t) => `${this.filePath(t)}.lock` }, options.log);
   }
 
   /** The head this store left, once it knows one: `append` checks the file under the lock in any case. */
@@ -108,18 +114,29 @@ export class FileAuditStore implements AuditStore {
     });
   }
 
+  /** From a seq past the first, reading starts at the record the index puts at or before it. */
   async *read(tenant: string, options: { fromSeq?: number } = {}): AsyncIterable<AuditRecord> {
     const path = this.filePath(tenant);
+    const fromSeq = options.fromSeq ?? 0;
     const { wholeEnd } = await tailOf(path);
     if (wholeEnd === 0) return;
-    const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', end: wholeEnd - 1 }), crlfDelay: Infinity });
+    const start = fromSeq > 1 && this.index ? Math.min(await this.index.startOf(tenant, fromSeq), wholeEnd - 1) : 0;
+    const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', start, end: wholeEnd - 1 }), crlfDelay: Infinity });
     let lineNo = 0;
     for await (const line of lines) {
       lineNo++;
       if (line === '') continue;
-      const record = parseLine(path, line, lineNo);
-      if (record.seq >= (options.fromSeq ?? 0)) yield record;
+      const record = start === 0 ? parseLine(path, line, lineNo) : parseLine(path, line, undefined, start, lineNo);
+      if (record.seq >= fromSeq) yield record;
     }
+  }
+
+  sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
+    return this.index?.sessionCalls(tenant, session) ?? Promise.resolve(undefined);
+  }
+
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined> {
+    return this.index?.jobRecords(tenant, jobIds) ?? Promise.resolve(undefined);
   }
 
   async *readBack(tenant: string): AsyncIterable<AuditRecord> {
@@ -165,12 +182,18 @@ export class FileAuditStore implements AuditStore {
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
     await this.syncDue();
+    this.index?.close();
     this.positions.clear();
     for (const tenant of [...this.held.keys()]) this.release(tenant);
   }
 
   filePath(tenant: string): string {
     return join(this.dir, `${encodeURIComponent(tenant)}.jsonl`);
+  }
+
+  /** The chain's index (FileAuditIndex): a cache beside it, rebuilt from it when missing. */
+  indexPath(tenant: string): string {
+    return join(this.dir, `${encodeURIComponent(tenant)}.idx`);
   }
 
   headPath(tenant: string): string {
@@ -330,6 +353,7 @@ export class FileAuditStore implements AuditStore {
     // A copy: a slice would keep the whole batch's buffer alive until the next append.
     const next: Position = { end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
     this.positions.set(tenant, next);
+    this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next));
     if (this.fsync === 'always') {
       this.writeHead(tenant, next.head);
     } else {
@@ -402,11 +426,16 @@ export class FileAuditStore implements AuditStore {
   }
 }
 
-function parseLine(path: string, line: string, lineNo?: number, offset?: number): AuditRecord {
+function coverOf(at: Position): ChainPosition {
+  return { end: at.end, lastStart: at.lastStart, seq: at.head.seq, hash: at.head.hash };
+}
+
+/** Where a bad line is: its line number, its byte offset, or its line number counted from `offset`. */
+function parseLine(path: string, line: string, lineNo?: number, offset?: number, lineAfter?: number): AuditRecord {
   try {
     return JSON.parse(line) as AuditRecord;
   } catch (err) {
-    const where = lineNo !== undefined ? `${path}:${lineNo}` : `${path} at byte ${offset}`;
+    const where = lineNo !== undefined ? `${path}:${lineNo}` : lineAfter !== undefined ? `${path}, line ${lineAfter} from byte ${offset}` : `${path} at byte ${offset}`;
     throw new GatewayError('GH_ERR_DATA_CORRUPT', `${where} is not valid JSON`, { cause: err, data: { path, ...(lineNo !== undefined ? { line: lineNo } : { offset }) } });
   }
 }

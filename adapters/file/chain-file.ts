@@ -3,6 +3,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 /** How far back a backward read looks at once; a first look at the tail of a file takes less. */
 const CHUNK = 64 * 1024;
 const FIRST_LOOK = 4 * 1024;
+/** How much a forward read takes at once. */
+const FORWARD_CHUNK = 1024 * 1024;
 const NEWLINE = 0x0a;
 
 /** A chain file's length and where its whole records end (after the last newline): the rest is a torn write. */
@@ -98,6 +100,31 @@ export async function* linesBackward(path: string, end: number): AsyncGenerator<
       pos = base;
     }
     if (carry.length > 0) yield { line: carry.toString('utf8'), start: 0 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The lines of `[start, end)` (both at line boundaries), oldest first, each with the offset it starts at. */
+export async function* linesForward(path: string, start: number, end: number): AsyncGenerator<{ line: string; start: number }> {
+  if (end <= start) return;
+  const handle = await open(path, 'r');
+  try {
+    let carry: Buffer = Buffer.alloc(0);
+    let base = start;
+    for (let pos = start; pos < end; ) {
+      const chunk = await readAt(handle, pos, Math.min(FORWARD_CHUNK, end - pos));
+      if (chunk.length === 0) break;
+      pos += chunk.length;
+      const joined = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      let lineStart = 0;
+      for (let i = joined.indexOf(NEWLINE); i >= 0; i = joined.indexOf(NEWLINE, lineStart)) {
+        if (i > lineStart) yield { line: joined.toString('utf8', lineStart, i), start: base + lineStart };
+        lineStart = i + 1;
+      }
+      carry = joined.subarray(lineStart);
+      base += lineStart;
+    }
   } finally {
     await handle.close();
   }

@@ -89,7 +89,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal): Promise<void> {
     const response = await request(this.options.url, {
       method: 'POST',
-      headers: { ...this.headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...this.headers(), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
       dispatcher: this.agent,
       signal,
@@ -275,4 +275,14 @@ async function boundedText(body: Dispatcher.ResponseData['body'], maxBytes: numb
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, bytes).toString('utf8');
+}
+
+/**
+ * The W3C trace context a request carries in `params._meta`, as HTTP headers too: an upstream that traces HTTP
+ * (any OTel HTTP instrumentation) joins the call's trace without reading MCP. Only what `_meta` holds is sent.
+ */
+function traceHeaders(message: JsonRpcMessage): Record<string, string> {
+  const meta = 'params' in message ? (message.params?._meta as Record<string, unknown> | undefined) : undefined;
+  if (typeof meta?.traceparent !== 'string') return {};
+  return { traceparent: meta.traceparent, ...(typeof meta.tracestate === 'string' ? { tracestate: meta.tracestate } : {}) };
 }

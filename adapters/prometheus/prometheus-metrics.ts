@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { CallObservation, Metrics, UpstreamState } from '../../src/ports.ts';
+import type { CallObservation, Metrics, SinkLag, UpstreamState } from '../../src/ports.ts';
 import { CounterFamily, HistogramFamily, type HistogramSeries } from './series.ts';
 
 /** The gauges read at scrape time, from the runtime: nothing on the call path pays for them. */
@@ -9,6 +9,8 @@ export interface MetricSources {
   /** Audit events appended since start. */
   auditAppended(): number;
   upstreams(): Iterable<{ name: string; state: UpstreamState }>;
+  /** How far each audit sink this process forwards is behind, per tenant. */
+  sinkLag(): Iterable<SinkLag>;
   /** Distributed mode: whether this replica's NATS and Redis links are up. */
   links?(): { nats: boolean; redis: boolean };
   /** Distributed mode: the jobs in the dead-letter queue. */
@@ -105,6 +107,22 @@ export class PrometheusMetrics implements Metrics {
         }
       },
     });
+    const sinkGauges: [name: string, help: string, value: (lag: SinkLag) => number][] = [
+      ['gatehouse_audit_sink_lag_records', 'Audit records stored and not yet delivered to a sink, per sink and tenant (reported by the replica that forwards the sink)', (lag) => lag.records],
+      ['gatehouse_audit_sink_oldest_unsent_seconds', 'Age of the oldest audit record not yet delivered to a sink (0 when it is caught up)', (lag) => lag.oldestSeconds],
+    ];
+    for (const [name, help, value] of sinkGauges) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['sink', 'tenant'],
+        registers,
+        collect() {
+          this.reset();
+          for (const lag of sources.sinkLag()) this.set({ sink: lag.sink, tenant: lag.tenant }, value(lag));
+        },
+      });
+    }
     if (sources.links) {
       const links = sources.links;
       new Gauge({

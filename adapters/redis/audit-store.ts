@@ -1,30 +1,40 @@
-import type { AuditStore } from '../../src/ports.ts';
+import type { AuditIndex, AuditStore, IndexedCall } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { recordLine } from '../../src/protocol/audit-chain.ts';
 import { GatewayError } from '../../src/errors.ts';
+import { RedisAuditIndex } from './audit-index.ts';
 import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
 /** Records per LRANGE while reading a chain. */
 const READ_PAGE = 500;
 
 /**
- * The compare-and-swap on a chain head. KEYS: head hash, record list, tenant set. ARGV: expected seq, expected
- * hash, genesis hash, new seq, new hash, tenant, then the record lines. Returns {1} when appended, {0, seq, hash}
- * of the current head when it is not the expected one, and {-1, seq, hash, length} when the list no longer
- * reaches the head (its newest records were removed): nothing is appended to a cut chain.
+ * The compare-and-swap on a chain head, and the index entries of the records appended (RedisAuditIndex). KEYS:
+ * head hash, record list, tenant set, then the index lists. ARGV: expected seq, expected hash, genesis hash, new
+ * seq, new hash, tenant, the number of records, the record lines, then pairs (KEYS position, value) of index
+ * entries, pushed only when the index covers the head (`indexed`; a new chain's does). Returns {1} when appended,
+ * {0, seq, hash} of the current head when it is not the expected one, and {-1, seq, hash, length} when the list no
+ * longer reaches the head (its newest records were removed): nothing is appended to a cut chain.
  */
 const APPEND = new RedisScript(`
-local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local head = redis.call('HMGET', KEYS[1], 'seq', 'hash', 'indexed')
 local seq = head[1] or '0'
 local hash = head[2] or ARGV[3]
 local length = redis.call('LLEN', KEYS[2])
 if length ~= tonumber(seq) then return {-1, seq, hash, length} end
 if seq ~= ARGV[1] or hash ~= ARGV[2] then return {0, seq, hash} end
-for i = 7, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local last = 7 + tonumber(ARGV[7])
+for i = 8, last, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, last)))
 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[4], 'hash', ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[6])
+if (head[3] or (seq == '0' and '0')) == seq then
+  for i = last + 1, #ARGV, 2 do
+    redis.call('RPUSH', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[1], 'indexed', ARGV[4])
+end
 return {1}`);
 
 /**
@@ -36,8 +46,17 @@ return {1}`);
  * decides what survives a Redis crash (`audit.fsync` is the file store's): run it with `appendonly yes` for an
  * audit trail.
  */
-export class RedisAuditStore implements AuditStore {
-  private constructor(private readonly redis: RedisConnection) {}
+export class RedisAuditStore implements AuditStore, AuditIndex {
+  private readonly index: RedisAuditIndex;
+
+  private constructor(private readonly redis: RedisConnection) {
+    this.index = new RedisAuditIndex(redis, (tenant) => ({
+      head: this.headKey(tenant),
+      log: this.logKey(tenant),
+      job: (jobId) => `${this.tenantKey(tenant)}:job:${encodeURIComponent(jobId)}`,
+      session: (session) => `${this.tenantKey(tenant)}:session:${encodeURIComponent(session)}`,
+    }));
+  }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisAuditStore> {
     return new RedisAuditStore(await connectRedis(options, 'GH_ERR_AUDIT_UNAVAILABLE'));
@@ -76,11 +95,12 @@ export class RedisAuditStore implements AuditStore {
       }
     });
     const last = records[records.length - 1];
+    const pushes = this.index.pushes(tenant, records, 3);
     const reply = (await this.run(() =>
       APPEND.run(
         this.redis.client,
-        [this.headKey(tenant), this.logKey(tenant), this.tenantsKey],
-        [String(expected.seq), expected.hash, GENESIS.hash, String(last.seq), last.hash, tenant, ...records.map(recordLine)],
+        [this.headKey(tenant), this.logKey(tenant), this.tenantsKey, ...pushes.keys],
+        [String(expected.seq), expected.hash, GENESIS.hash, String(last.seq), last.hash, tenant, String(records.length), ...records.map(recordLine), ...pushes.args],
       ),
     )) as [number, string?, string?, number?];
     if (reply[0] === 1) return { ok: true };
@@ -107,6 +127,14 @@ export class RedisAuditStore implements AuditStore {
       for (let i = lines.length - 1; i >= 0; i--) yield this.parse(tenant, lines[i], `${end - READ_PAGE + 1 + i} from the end`);
       if (lines.length < READ_PAGE) return;
     }
+  }
+
+  sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
+    return this.index.sessionCalls(tenant, session);
+  }
+
+  jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined> {
+    return this.index.jobRecords(tenant, jobIds);
   }
 
   async tenants(): Promise<string[]> {
@@ -141,12 +169,16 @@ export class RedisAuditStore implements AuditStore {
     return `${this.redis.prefix}audit:tenants`;
   }
 
+  private tenantKey(tenant: string): string {
+    return `${this.redis.prefix}audit:${encodeURIComponent(tenant)}`;
+  }
+
   private headKey(tenant: string): string {
-    return `${this.redis.prefix}audit:${encodeURIComponent(tenant)}:head`;
+    return `${this.tenantKey(tenant)}:head`;
   }
 
   private logKey(tenant: string): string {
-    return `${this.redis.prefix}audit:${encodeURIComponent(tenant)}:log`;
+    return `${this.tenantKey(tenant)}:log`;
   }
 
   private run<T>(command: () => Promise<T>): Promise<T> {

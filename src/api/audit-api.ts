@@ -49,7 +49,8 @@ export function registerAuditApi(app: FastifyInstance, ctx: ApproverContext, aud
   );
 }
 
-function filterOf(q: Record<string, unknown>): AuditFilter {
+/** The filters of a query string (`session`, `principal`, `tool`, `decision`, `outcome`, `since`, `until`), checked. */
+export function filterOf(q: Record<string, unknown>): AuditFilter {
   const filter: AuditFilter = {};
   for (const name of ['session', 'principal', 'tool', 'decision'] as const) {
     const value = text(q, name);

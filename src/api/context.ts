@@ -10,6 +10,15 @@ export const APPROVER_API = 'api';
 export const APPROVER_PAGE = 'page';
 export type ApproverRouteKind = typeof APPROVER_API | typeof APPROVER_PAGE;
 
+/** The headers of every answer of the approver routes and the console (an event stream writes them itself). */
+export const SECURITY_HEADERS = {
+  // Scripts and stylesheets only from this server's /assets/, never inline; EventSource and fetch to this server.
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
 /** What the approver routes share, built once at startup. */
 export interface ApproverContext {
   actions: ApproverActions;

@@ -8,10 +8,11 @@ import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
 import { registerAuditApi } from './audit-api.ts';
 import type { AuditQueries } from '../audit/query.ts';
+import type { AuditTail } from '../audit/tail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { ToolFacts } from '../call/catalog.ts';
 import type { StatedCall } from '../kernel/authoring/call.ts';
-import type { ApproverContext } from './context.ts';
+import { SECURITY_HEADERS, type ApproverContext } from './context.ts';
 import type { ConsoleSources } from './console/sources.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
@@ -28,8 +29,10 @@ export interface ApproverServices {
   toolFacts?(call: StatedCall): ToolFacts | undefined;
   /** An approval's page, the same link the caller and the webhook are given (`ApprovalLinks.url`). */
   pageUrl(id: string): string | undefined;
-  /** The audit trail's calls, for `/api/audit` and `/api/jobs/:id`; absent where the mode cannot query them (distributed). */
+  /** The audit trail's calls, for `/api/audit`, `/api/jobs/:id` and the console; absent where there is no audit store to read. */
   audit?: AuditQueries;
+  /** The live tail of the audit chain as calls, for the console's Activity feed. */
+  activity?: Pick<AuditTail, 'subscribe'>;
   /** What the console's Policy, Upstreams and Overview pages read of the running gateway. */
   console?: ConsoleSources;
   dataDir: string;
@@ -51,13 +54,6 @@ export interface ApproverRoutesOptions extends ApproverServices {
 /** How long a browser login lasts. */
 const SESSION_TTL_MS = 12 * 60 * 60_000;
 
-const SECURITY_HEADERS = {
-  // Scripts and stylesheets only from this server's /assets/, never inline; EventSource and fetch to this server.
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-store',
-};
 
 /**
  * The operators' side of the HTTP front: the JSON API under /api, the approval pages under /approvals and the

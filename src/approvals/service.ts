@@ -1,6 +1,6 @@
 import type { ApprovalQuery, ApprovalStore, Clock } from '../ports.ts';
 import type { AuditTrail } from '../audit/trail.ts';
-import type { Logger } from '../log.ts';
+import type { CallLogFields, Logger } from '../log.ts';
 import type { ToolAnnotations } from '../protocol/mcp.ts';
 import type { ApprovalSpec } from '../kernel/decision.ts';
 import { ulid } from '../protocol/ulid.ts';
@@ -34,6 +34,8 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   specs?: readonly ApprovalSpec[];
   /** Where the call's arguments are kept (a Store key), for rules with `onApprove: execute`. */
   argsRef?: string;
+  /** The call's log fields (job, session, trace) for lines about it; never stored in the approval. */
+  logFields?: CallLogFields;
 }
 
 /** What the call path should do about an approval-gated call right now. */
@@ -378,7 +380,7 @@ export class ApprovalService {
     const now = this.clock.now();
     const policy = approvalPolicyOf(details.specs, this.groups);
     const id = `apr_${ulid()}`;
-    if (policy.conflict) this.log?.warn(`approval ${id}: ${policy.conflict}`, { approvalId: id, ruleIds: details.ruleIds, tool: binding.tool });
+    if (policy.conflict) this.log?.warn(`approval ${id}: ${policy.conflict}`, { ...(details.logFields ?? { jobId: details.jobId }), approvalId: id, ruleIds: details.ruleIds, tool: binding.tool });
     const approverGroups = groupMembers(policy.approvers, this.groups);
     const record: ApprovalRecord = {
       version: APPROVAL_RECORD_VERSION,

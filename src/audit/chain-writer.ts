@@ -2,6 +2,7 @@ import type { AuditStore } from '../ports.ts';
 import type { AuditEvent, AuditRecord, ChainHead } from '../protocol/audit-record.ts';
 import { chainEvents } from '../protocol/audit-chain.ts';
 import { CHECKPOINT_TYPE, type CheckpointKey } from './checkpoint.ts';
+import type { AppendFeed, AppendListener } from './tail.ts';
 
 /** Where buffered audit events go: chained onto each tenant's chain and stored, or rejected as a whole. */
 export interface AuditWriter {
@@ -36,16 +37,21 @@ export interface CheckpointOptions {
  * seq is a multiple of `every`: the rule depends on the seq alone, so it holds across restarts, re-chaining and
  * writers, with no count to keep.
  */
-export class ChainWriter implements AuditWriter {
+export class ChainWriter implements AuditWriter, AppendFeed {
   private readonly heads = new Map<string, ChainHead>();
+  private readonly listeners = new Set<AppendListener>();
   /** Chains appended to whose newest record (as this writer left it) is not a checkpoint. */
   private readonly unsealed = new Set<string>();
   private key: CheckpointKey | undefined;
 
+  /** `onAppended` hears each batch of records once it is stored (the audit sinks' recent records), as `listen` does. */
   constructor(
     private readonly store: AuditStore,
     private readonly checkpoints?: CheckpointOptions,
-  ) {}
+    onAppended?: AppendListener,
+  ) {
+    if (onAppended) this.listeners.add(onAppended);
+  }
 
   async write(batch: ReadonlyMap<string, readonly AuditEvent[]>): Promise<void> {
     const failed: string[] = [];
@@ -60,6 +66,12 @@ export class ChainWriter implements AuditWriter {
       }
     }
     if (failed.length > 0) throw Object.assign(new Error(`audit write failed for ${failed.join(', ')}: ${(firstError as Error)?.message}`), { failed, cause: firstError });
+  }
+
+  /** Hears every append this writer makes, with its records, once stored (the console's live feed). */
+  listen(listener: AppendListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async seal(): Promise<void> {
@@ -92,6 +104,7 @@ export class ChainWriter implements AuditWriter {
       const result = await this.store.append(tenant, head, records);
       if (result.ok) {
         this.heads.set(tenant, { seq: last.seq, hash: last.hash });
+        for (const listener of this.listeners) listener(tenant, records);
         if (last.type === CHECKPOINT_TYPE) this.unsealed.delete(tenant);
         else this.unsealed.add(tenant);
         return;

@@ -1,5 +1,5 @@
 import type { Clock, DeadLetter, Metrics, Store } from '../ports.ts';
-import type { CallLogFields, Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
@@ -22,12 +22,17 @@ import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts'
 import type { RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
-import type { CallOutcome, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
+import type { CallOutcome, ClientFacts, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
 import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 import { CallTiming } from './call-timing.ts';
+import type { Span, Tracer } from '@opentelemetry/api';
+import { noTracing } from '../ports.ts';
+import { traceIdOfSpan, withTraceContext } from '../protocol/trace-context.ts';
+import { callLogFields } from '../scheduler/job-log-fields.ts';
+import { CallTrace, endStage, failureOf } from './call-trace.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -73,6 +78,8 @@ export interface CallPipelineDeps {
   clock?: Pick<Clock, 'now'>;
   /** Told how each call ended and how long its stages took; none when not given. */
   metrics?: Metrics;
+  /** Where the spans of each call's stages go (decision, approval wait, dispatch); the no-op tracer when not given. */
+  tracer?: Tracer;
 }
 
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
@@ -136,6 +143,7 @@ export class CallPipeline {
   private async run(call: NormalizedCall, target: CatalogEntry | undefined, timing: CallTiming | undefined): Promise<CallOutcome> {
     const { catalog, kernel } = this.deps;
     const { steps } = this.deps.scheduler;
+    const spans = new CallTrace(this.deps.tracer ?? noTracing.tracer, call.reply.trace, call.meta);
     const entry = target ?? catalog.resolve(call.name);
     if (!entry) {
       const down = catalog.unavailable(call.name);
@@ -166,22 +174,30 @@ export class CallPipeline {
       toolDigest: entry.digest,
       ...(entry.request ? { method: entry.request.method } : {}),
       ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}),
-      ...(call.meta?.traceparent ? { traceparent: String(call.meta.traceparent) } : {}),
+      ...(call.client ? { client: clientOf(call.client) } : {}),
+      ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
     const now = this.clock.now();
     const input = decisionInputOf(job, entry, call.arguments, now);
     let decision: Decision;
     const deciding = timing && performance.now();
+    const decideSpan = spans.child('gatehouse.decide');
     try {
       decision = kernel.decide(input);
     } catch (err) {
+      endStage(decideSpan, { type: 'GH_ERR_KERNEL_UNAVAILABLE' });
       return this.kernelUnavailable(call, jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
     if (timing) timing.decided(decision.effect, deciding!);
+    spans.decided(decideSpan, jobId, decision);
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
-    if (tookMs > budgetMs) return this.kernelUnavailable(call, jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
+    if (tookMs > budgetMs) {
+      endStage(decideSpan, { type: 'GH_ERR_KERNEL_UNAVAILABLE', message: 'over its decision budget' });
+      return this.kernelUnavailable(call, jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
+    }
+    endStage(decideSpan);
     // The constraints on the arguments, checked before anyone is asked (and again by the executor); outside the
     // decision's budget, since they read every argument.
     const { refusal } = verdictOf(input, decision);
@@ -213,12 +229,16 @@ export class CallPipeline {
     if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
       let gate: GateOutcome;
       const gating = timing && performance.now();
+      const approvalSpan = spans.child('gatehouse.approval');
       try {
         gate = await this.approvalGate.pass({ call, entry, jobId, argsDigest, decision, ...(resumed ? { resumed: resumed.state } : {}) });
         if (timing) timing.gated(gating!, gate.kind === 'run' ? gate.approval : undefined);
+        if (approvalSpan.isRecording()) approvalSpan.setAttributes({ 'gatehouse.approval.outcome': gate.kind, ...('approval' in gate && gate.approval ? { 'gatehouse.approval.id': gate.approval.id, 'gatehouse.approval.state': gate.approval.state } : {}) });
+        endStage(approvalSpan);
       } catch (err) {
         // The approvals could not be read or written: nobody can have approved this call, so it does not run.
         const error = asGatewayError(err);
+        endStage(approvalSpan, { type: error.code, message: error.message });
         this.deps.log.error('approval handling failed; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
         steps.deny(jobId, 'approvals', { errorCode: error.code });
         return { result: errorResult(error.code, `The approval for this call could not be handled, so it did not run: ${error.message}`, { 'gatehouse/job': jobMeta }) };
@@ -242,7 +262,7 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
-    const outcome = await this.dispatch(call, entry, job, decision, jobMeta, timing);
+    const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }
@@ -299,7 +319,15 @@ export class CallPipeline {
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
   }
 
-  private async dispatch(call: NormalizedCall, entry: CatalogEntry, job: JobRequest, decision: Decision, jobMeta: Record<string, unknown>, timing: CallTiming | undefined): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
+  private async dispatch(
+    call: NormalizedCall,
+    entry: CatalogEntry,
+    job: JobRequest,
+    decision: Decision,
+    jobMeta: Record<string, unknown>,
+    timing: CallTiming | undefined,
+    span: Span,
+  ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
     const { store, scheduler, options } = this.deps;
     const answered = entry.request?.answered;
     if (answered) {
@@ -309,12 +337,14 @@ export class CallPipeline {
     const { jobId } = job;
     const constraints = mergeConstraints(decision.constraints, { timeoutMs: options.upstreamTimeoutMs(entry.server) });
     if (constraints.timeoutMs) job.budget = { deadlineMs: constraints.timeoutMs };
+    // The executor's span (here or on a worker) continues the dispatch's: its traceparent rides in the stored `_meta`.
+    const meta = withTraceContext(call.meta, span);
     const context: JobContext = {
       server: entry.server,
       tool: entry.tool.name,
       arguments: call.arguments,
       constraints,
-      ...(call.meta ? { meta: call.meta } : {}),
+      ...(meta ? { meta } : {}),
       wantsProgress: call.reply.progressToken !== undefined,
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
     };
@@ -328,7 +358,7 @@ export class CallPipeline {
         ...options.placement(entry.server),
         idempotent: isIdempotent(entry),
         context,
-        traceId: traceIdOf(call.meta?.traceparent),
+        traceId: traceIdOfSpan(span),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
       });
@@ -364,20 +394,12 @@ function failedConditions(decision: Decision): string {
   return ` (The condition of ${failed.map((e) => `rule ${e.ruleId} failed on these arguments: ${e.error.replace(/[.\s]+$/, '')}`).join('; ')}; a condition that fails counts as a match for deny.)`;
 }
 
-/** What every log line about a call carries: its job, the client session it came in on, and its trace. */
-export function callLogFields(call: Pick<NormalizedCall, 'caller' | 'meta'>, jobId: string): CallLogFields {
-  const traceId = traceIdOf(call.meta?.traceparent);
-  return { jobId, ...(call.caller.sessionId ? { sessionId: call.caller.sessionId } : {}), ...(traceId ? { traceId } : {}) };
-}
-
-/** The trace id of a W3C traceparent (`00-<32 hex trace id>-<16 hex span id>-<flags>`), if the call carried one. */
-export function traceIdOf(traceparent: unknown): string | undefined {
-  if (typeof traceparent !== 'string') return undefined;
-  const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent.trim());
-  return match && !/^0+$/.test(match[1]) ? match[1] : undefined;
-}
-
 /** What the audit trail keeps of a refusal: which constraint and argument, not the message, which quotes the value. */
 function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
   return { ...(ruleId ? { ruleId } : {}), ...(argument ? { argument } : {}) };
+}
+
+/** What `job.submitted` records of the client: who it says it is, and the era it speaks. */
+function clientOf(client: ClientFacts): { name?: string; version?: string; era: string } {
+  return { ...(client.name ? { name: client.name } : {}), ...(client.version ? { version: client.version } : {}), era: client.era };
 }

@@ -107,6 +107,39 @@ const upstreamsSchema = z.record(z.string(), upstreamSchema).superRefine(
   { when: () => true },
 );
 
+/**
+ * One audit sink (README "Streaming to a SIEM"): where every audit record is forwarded, at least once and in order,
+ * behind the append path. `headers` usually carry a `${env:…}` secret; they are sent and never logged.
+ */
+const auditSink = z.strictObject({
+  /** Names the sink in logs, metrics and its cursor: renaming it starts it again from the first record. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'sink names are 1-32 letters, digits, "_" or "-"'),
+  /** `http`: batches of records as JSON. `otlp`: OpenTelemetry logs over OTLP/HTTP, JSON encoding. */
+  type: z.enum(['http', 'otlp'], { error: 'expected http (batched JSON) or otlp (OpenTelemetry logs over OTLP/HTTP)' }),
+  /** `http`: the URL batches are POSTed to. `otlp`: the collector's base URL (`/v1/logs` is appended unless there). */
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Records per request, at most. */
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  /** How long one request may take, connecting to reading the answer; past it the batch is retried. */
+  timeout: durationMs.default(10_000),
+  /** How often a sink that has caught up looks for new records. */
+  pollInterval: durationMs.default(1_000),
+  /** The wait after a failed batch: `initial`, doubled at each failure up to `max`, with full jitter. */
+  retry: z.strictObject({ initial: durationMs.default(500), max: durationMs.default(30_000) }).prefault({}),
+});
+
+const auditSinks = z.array(auditSink).superRefine((sinks, ctx) => {
+  const seen = new Set<string>();
+  sinks.forEach((sink, i) => {
+    if (seen.has(sink.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `a sink named ${JSON.stringify(sink.name)} is already defined: each sink needs its own name (it keys the sink's cursor)` });
+    seen.add(sink.name);
+    if (sink.retry.initial > sink.retry.max) ctx.addIssue({ code: 'custom', path: [i, 'retry', 'initial'], message: `retry.initial (${sink.retry.initial} ms) is longer than retry.max (${sink.retry.max} ms)` });
+  });
+});
+
+export type AuditSinkConfig = z.output<typeof auditSink>;
+
 const apiKey = z.strictObject({
   key: z.string().min(16, 'API keys must be at least 16 characters'),
   principal: z.string().min(1),
@@ -244,6 +277,8 @@ export const configSchema = z.strictObject({
         .string()
         .refine((text) => isCheckpointKey(text), 'expected an Ed25519 private key as PEM, or its 32-byte seed in base64')
         .optional(),
+      /** Where every record is also forwarded (SIEMs, OTLP collectors); see README "Streaming to a SIEM". */
+      sinks: auditSinks.default([]),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -255,6 +290,22 @@ export const configSchema = z.strictObject({
       token: z.string().min(16, 'the metrics token must be at least 16 characters').optional(),
       /** Distinct tool names counted under their own name in `gatehouse_calls_total`; the rest count as `tool="_other"`. */
       maxTools: z.number().int().positive().default(200),
+    })
+    .prefault({}),
+  telemetry: z
+    .strictObject({
+      /**
+       * Sends OpenTelemetry traces over OTLP/HTTP (JSON) when set; unset (the default), no span is recorded and the
+       * SDK is never loaded. A client's own traceparent still passes to the upstream unchanged.
+       */
+      otlp: z
+        .strictObject({
+          /** The collector's OTLP/HTTP base URL (port 4318 by convention); spans go to `<endpoint>/v1/traces`. */
+          endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as "http://127.0.0.1:4318"' }),
+          /** Sent with every export (an API key): never logged. */
+          headers: z.record(z.string(), z.string()).default({}),
+        })
+        .optional(),
     })
     .prefault({}),
 });

@@ -140,7 +140,7 @@ export class Dispatcher {
       arguments: args as Record<string, unknown>,
       meta: passThroughMeta(params),
       reply,
-      client: { era: session.era, capabilities: session.capabilities, ...(session.clientInfo ? { name: session.clientInfo.name } : {}) },
+      client: { era: session.era, capabilities: session.capabilities, ...(session.clientInfo ? { name: session.clientInfo.name, version: session.clientInfo.version } : {}) },
       ...(task ? { task } : {}),
       ...(requestState !== undefined || inputResponses !== undefined
         ? { input: { requestState, ...(isObject(inputResponses) ? { inputResponses: inputResponses as Record<string, unknown> } : {}) } }

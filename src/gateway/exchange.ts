@@ -1,3 +1,4 @@
+import type { Context, Tracer } from '@opentelemetry/api';
 import type { Metrics } from '../ports.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
@@ -6,8 +7,10 @@ import { ulid } from '../protocol/ulid.ts';
 import type { Caller, ReplyChannel } from '../protocol/call.ts';
 import { ClientSession } from './session.ts';
 import { readEnvelope } from './era.ts';
-import type { Dispatcher } from './dispatcher.ts';
+import type { Dispatcher, DispatchOutcome } from './dispatcher.ts';
 import { GatewayError } from '../errors.ts';
+import type { TraceCarrier } from '../protocol/trace-context.ts';
+import { endRequestSpan, startRequestSpan } from './request-span.ts';
 
 /** What every front needs of the core: whom to ask, where open sessions are kept, and the upstreams to tell. */
 export interface ExchangeServices {
@@ -22,6 +25,8 @@ export interface ExchangeServices {
   notifyUpstreams(method: string): void;
   /** Told each request's method and duration (`mcp.server.operation.duration`); none when not given. */
   metrics?: Metrics;
+  /** Where each request's span goes (OpenTelemetry); the no-op tracer when not given. */
+  tracer?: Tracer;
 }
 
 /**
@@ -45,11 +50,17 @@ export class Exchange {
    * Answers one request. `send` carries messages related to it (progress, logging, requests to the client)
    * ahead of the response. Returns undefined when the client cancelled it: a cancelled request gets no answer.
    */
-  async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): Promise<JsonRpcResponse | undefined> {
-    const metrics = this.services.metrics;
+  async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, headers?: TraceCarrier): Promise<JsonRpcResponse | undefined> {
+    const { metrics, tracer } = this.services;
     const started = metrics?.enabled ? performance.now() : 0;
-    const reply = replyChannel(session, request, signal, send);
-    const outcome = await this.services.dispatcher.handle(session, request, reply);
+    const traced = tracer && startRequestSpan(tracer, session, request, headers);
+    const reply = replyChannel(session, request, signal, send, traced?.context);
+    let outcome: DispatchOutcome | undefined;
+    try {
+      outcome = await this.services.dispatcher.handle(session, request, reply);
+    } finally {
+      if (traced) endRequestSpan(traced.span, signal.aborted ? 'cancelled' : outcome ? errorTypeOf(outcome) : 'internal', outcome && 'error' in outcome ? outcome.error.message : undefined);
+    }
     if (metrics?.enabled) metrics.operation(request.method, (performance.now() - started) / 1000, signal.aborted ? 'cancelled' : errorTypeOf(outcome));
     if (signal.aborted) return undefined;
     return 'result' in outcome ? { jsonrpc: '2.0', id: request.id, result: outcome.result } : { jsonrpc: '2.0', id: request.id, error: outcome.error };
@@ -95,11 +106,12 @@ export class Exchange {
   }
 }
 
-function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void): ReplyChannel {
+function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, trace: Context | undefined): ReplyChannel {
   const meta = request.params?._meta as Record<string, unknown> | undefined;
   const token = meta?.progressToken;
   return {
     signal,
+    ...(trace ? { trace } : {}),
     progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
     notify(method, params) {
       if (method === 'notifications/message' && !session.wantsLog(String(params.level))) return;

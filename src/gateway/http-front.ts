@@ -8,6 +8,7 @@ import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
 import { isGatewayError } from '../errors.ts';
 import type { Caller } from '../protocol/call.ts';
 import { Exchange, type ExchangeServices } from './exchange.ts';
+import type { TraceCarrier } from '../protocol/trace-context.ts';
 import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
 import { HttpGuard, type HttpGuardOptions } from '../api/http-guard.ts';
@@ -233,7 +234,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     };
     let response: JsonRpcResponse | undefined;
     try {
-      response = await exchange.request(session, message, controller.signal, send);
+      response = await exchange.request(session, message, controller.signal, send, traceHeaders(request));
     } finally {
       done = true;
       inflight.delete(message.id);
@@ -321,6 +322,12 @@ function writeEvent(raw: ServerResponse, message: JsonRpcMessage): void {
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return typeof value === 'string' ? value.trim() : undefined;
+}
+
+/** The W3C trace context of the HTTP request, when the client sent one: the parent of a request whose `_meta` names none. */
+function traceHeaders(request: FastifyRequest): TraceCarrier | undefined {
+  const traceparent = header(request, 'traceparent');
+  return traceparent === undefined ? undefined : { traceparent, tracestate: header(request, 'tracestate') };
 }
 
 function sessionHeader(reply: FastifyReply): Record<string, string> {

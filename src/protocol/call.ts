@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { JsonRpcErrorObject } from './jsonrpc.ts';
 import type { CallToolResult } from './mcp.ts';
 
@@ -18,6 +19,8 @@ export interface Caller {
 export interface ReplyChannel {
   /** Aborts when the client cancels the request or goes away. */
   readonly signal: AbortSignal;
+  /** The request's span (OpenTelemetry), which the spans of the call it makes start under; unset for a call nobody made. */
+  readonly trace?: Context;
   /** The client's progress token; progress may be sent only when there is one. */
   readonly progressToken: string | number | undefined;
   notify(method: string, params: Record<string, unknown>): void;
@@ -37,6 +40,8 @@ export interface ClientFacts {
   capabilities: Record<string, unknown>;
   /** `clientInfo.name`, which picks a per-client hold budget. */
   name?: string;
+  /** `clientInfo.version`, recorded in `job.submitted` for the console's sessions. */
+  version?: string;
 }
 
 /** What a 2026-07-28 client sends back when it retries a call that answered `input_required`. */

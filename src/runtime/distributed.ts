@@ -8,6 +8,7 @@ import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
 import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
+import { RedisSinkCursors } from '../../adapters/redis/sink-cursors.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
@@ -28,6 +29,7 @@ import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { createMetrics } from './metrics.ts';
+import { auditSinkPorts, recentRecordsFor } from './audit-sinks.ts';
 
 
 /**
@@ -69,6 +71,9 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(auditStore);
     const ledger = await RedisJobLedger.connect({ url: redis.url });
     opened.push(ledger);
+    const sinkCursors = config.audit.sinks.length > 0 ? await RedisSinkCursors.connect({ url: redis.url }) : undefined;
+    if (sinkCursors) opened.push(sinkCursors);
+    const recent = recentRecordsFor(config);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
     let gateway: Gateway | undefined;
@@ -84,7 +89,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         bus,
         store,
         approvalStore,
-        auditWriter: new ChainWriter(auditStore, checkpointOptions(config, { atClose: true })),
+        auditWriter: new ChainWriter(auditStore, checkpointOptions(config, { atClose: true }), recent?.appended),
         auditReader: auditStore,
         // Redis unreachable at shutdown: what could not be written stays on this replica's disk.
         auditSpill: spillToDataDir(config.dataDir),
@@ -96,6 +101,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+        ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, auditStore, recent) } : {}),
       },
       log,
       options,

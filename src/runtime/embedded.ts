@@ -7,6 +7,7 @@ import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
+import { FileSinkCursors } from '../../adapters/file/sink-cursors.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
@@ -24,6 +25,7 @@ import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
+import { auditSinkPorts, recentRecordsFor } from './audit-sinks.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -46,8 +48,10 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  */
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
+  const recent = recentRecordsFor(config);
   const approvalStore = new FileApprovalStore(config.dataDir);
   const upstreams = createUpstreams(config, log);
+  const auditWriter = new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() }), recent?.appended);
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
   gateway = new Gateway(
@@ -57,8 +61,9 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       bus: new MemoryBus(),
       store: new MemoryStore(),
       approvalStore,
-      auditWriter: new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() })),
+      auditWriter,
       auditChains: chains,
+      auditAppends: auditWriter,
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
       upstreams,
@@ -66,6 +71,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+      ...(config.audit.sinks.length > 0 ? { auditSinks: auditSinkPorts(config, new FileSinkCursors(config.dataDir), chains, recent) } : {}),
     },
     log,
     options.approveCommand ? { approveCommand: options.approveCommand } : {},

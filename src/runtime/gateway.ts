@@ -1,4 +1,4 @@
-import type { AuditStore, Bus, Clock, Store, ApprovalStore, Subscription, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Tracing, Upstream } from '../ports.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -8,6 +8,8 @@ import type { JsonRpcNotification } from '../protocol/jsonrpc.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { RunMarkers } from '../audit/run-markers.ts';
 import { AuditQuery } from '../audit/query.ts';
+import { AuditTail, type AppendFeed } from '../audit/tail.ts';
+import { AuditSinks, type AuditSinkPorts } from '../audit/sinks.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
@@ -39,6 +41,7 @@ import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { openTracing } from './tracing.ts';
 import { consoleSources } from './console-sources.ts';
 import type { ConsoleSources } from '../api/console/sources.ts';
 
@@ -59,8 +62,14 @@ export interface GatewayPorts {
    * sent to run and never ended (distributed mode: the reconciler ends those of a lost replica through the ledger).
    */
   auditChains?: AuditStore;
-  /** Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (distributed mode: the Redis list; embedded: `auditChains`). */
-  auditReader?: Pick<AuditStore, 'readBack'>;
+  /**
+   * Where `/api/audit` and `/api/jobs/:id` read calls back, newest first (through the index where the store keeps
+   * one), and the console's live feed reads the chain forward (distributed mode: the Redis list; embedded:
+   * `auditChains`).
+   */
+  auditReader?: Pick<AuditStore, 'readBack' | 'read' | 'head'> & Partial<AuditIndex>;
+  /** Embedded mode: the chain writer's appends, which the console's live feed hears rather than reading the chain. */
+  auditAppends?: AppendFeed;
   /** Where audit events still unwritten at shutdown are kept (`<dataDir>/audit-unwritten/`); without it, only the log has them. */
   auditSpill?: (events: readonly AuditEvent[]) => Promise<string>;
   clock: Clock;
@@ -80,7 +89,14 @@ export interface GatewayPorts {
   recordCatalog?: (json: string) => void;
   /** Where calls, decisions, approvals, audit appends and upstream restarts are measured; served at /metrics. */
   metrics?: GatewayMetrics;
+  /** The `audit.sinks` the trail is forwarded to (SIEMs, OTLP collectors), when any is configured. */
+  auditSinks?: AuditSinkPorts;
+  /** Where spans go; by default as the config's `telemetry.otlp` says (none when unset). */
+  tracing?: Tracing;
 }
+
+/** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
+const SOLE_FORWARDER = { acquireLock: async () => true, releaseLock: async () => undefined };
 
 const APPROVAL_SWEEP_MS = 30_000;
 const HOLD_PROGRESS_EVERY_MS = 10_000;
@@ -122,8 +138,11 @@ export class Gateway {
   private readonly pipeline: CallPipeline;
   private readonly reconciler: Reconciler | undefined;
   private readonly runMarkers: RunMarkers | undefined;
+  private readonly sinks: AuditSinks | undefined;
   /** This replica's id: the sender of the jobs it dispatches. */
   readonly nodeId = `gw-${ulid().slice(-8).toLowerCase()}`;
+  /** Where spans go (the no-op tracer unless `telemetry.otlp` is set); closed last at stop, so that every span is exported. */
+  private readonly tracing: Tracing;
   private jobClients: Subscription | undefined;
   private readonly taskRelay: TaskRelay;
   private taskAnswers: Subscription | undefined;
@@ -139,6 +158,7 @@ export class Gateway {
     private readonly options: GatewayOptions = {},
   ) {
     const nodeId = this.nodeId;
+    const tracing = (this.tracing = ports.tracing ?? openTracing(config, 'gatehouse', nodeId, log));
     this.kernel = new Kernel(bundle);
     this.audit = new AuditTrail(ports.auditWriter, {
       writeTimeoutMs: config.audit.writeTimeout,
@@ -176,6 +196,7 @@ export class Gateway {
       log,
       clock: ports.clock,
       ...(ports.metrics ? { metrics: ports.metrics } : {}),
+      tracer: tracing.tracer,
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdBudgetByClient: config.approvals.holdBudgetByClient,
@@ -195,7 +216,9 @@ export class Gateway {
     }));
     // Every replica runs its own copy of an upstream without a pool, in one queue group: a job may run on another replica than its client's.
     const clientFor = (jobId: string, replica: string) => (replica === nodeId ? pipeline.clientFor(jobId) : remoteJobClient(ports.bus, replica, jobId));
-    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor);
+    this.executor = new Executor(ports.bus, ports.store, ports.clock, nodeId, (name) => ports.upstreams.get(name), clientFor, { tracer: tracing.tracer });
+    // One replica at a time forwards each sink: the lease is a ledger lock (Redis across replicas).
+    this.sinks = ports.auditSinks && new AuditSinks(ports.auditSinks, { lease: ports.ledger ?? SOLE_FORWARDER, holder: nodeId, clock: ports.clock, log });
     this.reconciler = ports.ledger && new Reconciler({ ledger: ports.ledger, store: ports.store, audit: this.audit, clock: ports.clock, log, holder: nodeId, resubmit: (dead) => pipeline.resubmit(dead) });
     const builtins = new BuiltinTools(this.approvals, { links, progressEveryMs: HOLD_PROGRESS_EVERY_MS });
     const tasks = new CallTasks(nodeId);
@@ -222,6 +245,7 @@ export class Gateway {
     return {
       dispatcher: this.dispatcher,
       ...(this.ports.metrics ? { metrics: this.ports.metrics } : {}),
+      tracer: this.tracing.tracer,
       sessions: { add: (session) => this.sessions.add(session), remove: (session) => this.removeSession(session) },
       notifyUpstreams: (method) => {
         for (const upstream of this.directory.all()) void upstream.notify(method);
@@ -245,7 +269,7 @@ export class Gateway {
         kernel: this.kernel,
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
-        ...(this.auditReader() ? { audit: new AuditQuery(this.auditReader()!) } : {}),
+        ...this.auditViews(),
         console: this.console(),
         dataDir,
         signingKey: approvals.signingKey,
@@ -257,12 +281,13 @@ export class Gateway {
   /** The console pages' sources, made once: the chain status they hold keeps its last verification. */
   private console(): ConsoleSources {
     const { ports } = this;
+    const reader = ports.auditReader ?? ports.auditChains;
     this.consoleParts ??= consoleSources({
       config: this.config,
       upstreams: () => this.directory.all(),
       restarts: this.restarts,
       catalog: this.catalog,
-      ...(this.auditReader() ? { reader: this.auditReader()! } : {}),
+      ...(reader ? { reader } : {}),
       ...(ports.auditChains ? { chains: ports.auditChains } : {}),
       ...(ports.ledger ? { ledger: ports.ledger } : {}),
       now: () => ports.clock.now(),
@@ -270,8 +295,19 @@ export class Gateway {
     return this.consoleParts;
   }
 
-  private auditReader(): Pick<AuditStore, 'readBack'> | undefined {
-    return this.ports.auditReader ?? this.ports.auditChains;
+  /** The audit's calls for the API and the console, and the live tail of the chain the console's feed watches. */
+  private auditViews(): { audit?: AuditQuery; activity?: AuditTail } {
+    const reader = this.ports.auditReader ?? this.ports.auditChains;
+    if (!reader) return {};
+    const audit = new AuditQuery(reader);
+    const source = this.ports.auditAppends ? { pushed: this.ports.auditAppends } : { polled: reader };
+    const activity = new AuditTail({ source, queries: audit, onError: (err) => this.log.warn('the live feed could not read the audit chain', { error: (err as Error).message }) });
+    return { audit, activity };
+  }
+
+  /** How far each audit sink is behind, for the sinks this replica forwards (what /metrics reports). */
+  sinkLag(): SinkLag[] {
+    return this.sinks?.lag() ?? [];
   }
 
   /**
@@ -335,6 +371,7 @@ export class Gateway {
   async start(): Promise<void> {
     // Before anything runs: what the last run left in doubt, and a torn chain repaired by this first write.
     await this.runMarkers?.started();
+    await this.tracing.ready();
     this.scheduler.start();
     // Workers elsewhere reach the clients of the jobs this replica dispatched (elicitation, logging) through it.
     this.jobClients = serveJobClients(this.ports.bus, this.nodeId, this.pipeline.clientFor);
@@ -350,6 +387,7 @@ export class Gateway {
     this.onApproval.start();
     this.notifications?.start();
     this.reconciler?.start();
+    this.sinks?.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
   }
 
@@ -371,11 +409,17 @@ export class Gateway {
     // the audit trail and the ledger close.
     await Promise.all([this.pipeline.idle(), this.reconciler?.idle()]);
     await this.runMarkers?.stopped();
+    // What the trail holds is delivered within a bound, before the trail closes the store the sinks read.
+    if (this.sinks) {
+      await this.audit.flush();
+      await this.sinks.stop().catch((err: Error) => this.log.warn('could not stop the audit sinks cleanly; they resume from their cursors at the next start', { error: err.message }));
+    }
     try {
       // Rejects, after saying so at error level, when some records could not be written.
       await this.audit.close();
     } finally {
-      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close()]);
+      // The spans of the calls just ended are exported before the process goes.
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.tracing.close()]);
     }
   }
 

@@ -24,6 +24,7 @@ export function createMetrics(config: GatehouseConfig, common: GaugeSources, mor
     approvalsPending: async () => (await common.approvals.list({ state: 'pending' })).length,
     auditBacklog: () => common.gateway()?.audit.backlog ?? 0,
     auditAppended: () => common.gateway()?.audit.storedEvents ?? 0,
+    sinkLag: () => common.gateway()?.sinkLag() ?? [],
     upstreams: () => common.upstreams.values(),
     ...more,
   };

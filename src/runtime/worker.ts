@@ -16,6 +16,7 @@ import { UpstreamHost } from '../worker/upstream-host.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { connectBus, redisOf } from './distributed.ts';
 import { createUpstreams } from './embedded.ts';
+import { openTracing } from './tracing.ts';
 
 /** How long a stopping worker lets its running jobs finish before cancelling them. */
 const DRAIN_GRACE_MS = 30_000;
@@ -33,6 +34,9 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
     throw new GatewayError('GH_ERR_CONFIG_INVALID', `no upstream in the config has pool: ${pool}; a worker hosts the upstreams of its pool`);
   }
   const workerId = `wk-${pool}-${ulid().slice(-8).toLowerCase()}`;
+  // Its spans of upstream calls join the gateway's trace: the dispatch's traceparent is kept in the job's context.
+  const tracing = openTracing(config, 'gatehouse-worker', workerId, log);
+  await tracing.ready();
   let bus: Bus | undefined;
   let store: Store | undefined;
   try {
@@ -48,6 +52,7 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
     maxParallel: config.workers.maxParallelJobs,
     acknowledge: true,
     log,
+    tracer: tracing.tracer,
   });
   const heartbeat = new Heartbeater(
     bus,
@@ -70,7 +75,7 @@ export async function startWorker(config: GatehouseConfig, pool: string, log: Lo
       await executor.drain(DRAIN_GRACE_MS);
       heartbeat.stop();
       await host.stop();
-      await Promise.allSettled([bus.close(), store.close()]);
+      await Promise.allSettled([bus.close(), store.close(), tracing.close()]);
     },
   };
 }

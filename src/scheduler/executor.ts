@@ -10,6 +10,9 @@ import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from '../protocol/job-context.ts';
 import { limitOutput } from '../enforcement/output-limit.ts';
 import { claimKey, isIdempotentJob } from './idempotency.ts';
+import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
+import { noTracing } from '../ports.ts';
+import { parentContextOf, withTraceContext, type TraceCarrier } from '../protocol/trace-context.ts';
 
 /** The way back to the client that made a job's call, for what an upstream sends while serving it. */
 export interface JobClientLink {
@@ -30,6 +33,8 @@ export interface ExecutorOptions {
   acknowledge?: boolean;
   /** Where a result that could not be published is reported. */
   log?: Logger;
+  /** Where the span of each upstream call goes; the no-op tracer when not given. */
+  tracer?: Tracer;
 }
 
 type RpcError = { code: number; message: string; data?: unknown };
@@ -55,6 +60,7 @@ export class Executor {
   private readonly maxParallel: number;
   private readonly acknowledge: boolean;
   private readonly log: Logger;
+  private readonly tracer: Tracer;
   private runningCount = 0;
   /** Queued jobs waiting for a slot, oldest first: each is handed the slot of a job that ends. */
   private readonly queue: Array<() => void> = [];
@@ -75,6 +81,7 @@ export class Executor {
     this.maxParallel = options.maxParallel ?? Number.POSITIVE_INFINITY;
     this.acknowledge = options.acknowledge ?? false;
     this.log = options.log ?? silentLogger;
+    this.tracer = options.tracer ?? noTracing.tracer;
   }
 
   serve(pool: string): void {
@@ -139,6 +146,7 @@ export class Executor {
     let holdsSlot = false;
     /** Whether the upstream answered: after that, the tool has run, whatever fails next. */
     let ran = false;
+    let span: Span | undefined;
     try {
       // The claim is on the packet's job id, so the context must be that job's own: else any bus client could send
       // a fresh id pointing at another job's context and have that call run again.
@@ -163,7 +171,12 @@ export class Executor {
       if (constraints.redact?.result.length) resultRules = constraints.redact.result;
       const client = this.clientFor(job.jobId, replica);
       const { method, params } = context.request ? { method: context.request.method, params: { ...context.request.params } } : { method: 'tools/call', params: { name: context.tool, arguments: context.arguments } as Record<string, unknown> };
-      if (context.meta) params._meta = context.meta;
+      // The MCP client span of the upstream call, under the dispatch's span (the traceparent kept in the context);
+      // the upstream's own span continues it from `_meta` (and, over HTTP, the traceparent header).
+      span = this.tracer.startSpan(context.request ? method : `${method} ${context.tool}`, { kind: SpanKind.CLIENT }, parentContextOf(context.meta as TraceCarrier | undefined));
+      if (span.isRecording()) upstreamSpanAttributes(span, job, context, this.workerId);
+      const meta = withTraceContext(context.meta, span);
+      if (meta) params._meta = meta;
       const raw = (await upstream.request(method, params, {
         signal: controller.signal,
         timeoutMs: constraints.timeoutMs,
@@ -182,8 +195,16 @@ export class Executor {
         : limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
       result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), workerId: this.workerId, executionMs: this.clock.now() - started };
+      if (raw.isError === true && span.isRecording()) {
+        span.setAttribute('error.type', 'tool_error');
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
     } catch (err) {
       let error = asGatewayError(err);
+      if (span?.isRecording()) {
+        span.setAttribute('error.type', error.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      }
       // The tool ran but its result is lost: retrying would run it again, which only an idempotent tool allows.
       if (ran && !isIdempotentJob(job)) {
         error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} ran, but its result could not be kept (${error.message}); a tool that is not idempotent is not run twice`, { cause: err });
@@ -212,6 +233,7 @@ export class Executor {
         errorMessage: error.message,
       };
     } finally {
+      span?.end();
       this.jobs.delete(job.jobId);
       if (holdsSlot) this.releaseSlot();
     }
@@ -255,4 +277,10 @@ export class Executor {
   private publish(subject: string, traceId: string, payload: BusPacket['payload']): Promise<void> {
     return this.bus.publish(subject, { traceId, senderId: this.workerId, createdAt: this.clock.now(), protocolVersion: CAP_PROTOCOL_VERSION, payload });
   }
+}
+
+/** What an upstream call's span says besides its name: the MCP client attributes, and which job and executor ran it. */
+function upstreamSpanAttributes(span: Span, job: JobRequest, context: JobContext, workerId: string): void {
+  span.setAttributes({ 'mcp.method.name': context.request?.method ?? 'tools/call', 'gatehouse.job.id': job.jobId, 'gatehouse.upstream': context.server, 'gatehouse.executor': workerId });
+  if (!context.request) span.setAttributes({ 'gen_ai.tool.name': context.tool, 'gen_ai.operation.name': 'execute_tool' });
 }

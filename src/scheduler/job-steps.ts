@@ -8,6 +8,8 @@ export interface SubmittedFacts {
   /** The MCP method, for a request other than `tools/call`. */
   method?: string;
   session?: string;
+  /** The client's name, version and era, for the console's sessions. */
+  client?: { name?: string; version?: string; era: string };
   traceparent?: string;
 }
 
@@ -25,7 +27,7 @@ export class JobSteps {
 
   /** The job exists: `job.submitted`, from the CAP job itself (topic, server, the capability policies see). */
   submit(job: JobRequest, facts: SubmittedFacts): void {
-    const { method, session, traceparent, ...digests } = facts;
+    const { method, session, client, traceparent, ...digests } = facts;
     this.jobs.submit(job.jobId, job.tenantId, job.principalId, {
       topic: job.topic,
       server: job.labels['mcp.server'],
@@ -33,6 +35,7 @@ export class JobSteps {
       ...(method ? { method } : {}),
       ...digests,
       ...(session ? { session } : {}),
+      ...(client ? { client } : {}),
       ...(traceparent ? { traceparent } : {}),
     });
   }

@@ -1,31 +1,19 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import { chromiumAvailable, launchChromium, requireChromium } from '../helpers/chromium.ts';
+import type { Browser } from 'playwright-core';
 import type { Client } from '@modelcontextprotocol/client';
 import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { approverAuth, baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 
-/** Debian's chromium, which `.ci/run` installs when it is missing; CHROMIUM_PATH points elsewhere. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true' || process.env.CI === '1';
+requireChromium('the approval page in a browser');
 
-if (!available && !inCi) console.warn(`\n*** SKIPPING the approval page browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
-
-describe.runIf(!available && inCi)('the approval page in a browser', () => {
-  it('has Chromium to run in (CI must install it)', () => {
-    throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
-  });
-});
-
-describe.runIf(available)('the approval page in a browser', () => {
+describe.runIf(chromiumAvailable)('the approval page in a browser', () => {
   let browser: Browser;
   let h: Harness;
   let client: Client;
 
   beforeAll(async () => {
-    // As root (CI, containers) Chromium refuses to start with its sandbox.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+    browser = await launchChromium();
     h = await startHarness({ auth: approverAuth });
     client = await connectWithKey(h.url, KEYS.caller);
   }, 60_000);

@@ -7,6 +7,8 @@ import { ROOT } from '../helpers/gateway-harness.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { verifyStore } from '../../src/audit/verify.ts';
+import { lastMark } from '../../adapters/file/audit-index-chunk.ts';
+import { readFileSync, statSync } from 'node:fs';
 
 // The README's promise: "Appends take a lock and compare the chain head, so the gateway and the CLI never fork a
 // chain." Two real processes, each holding its chain file open between appends, append to one chain at once.
@@ -54,6 +56,11 @@ describe('two processes appending to one chain at once', () => {
     expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
     // They ran together: the chain passes from one writer to the other and back.
     expect(records.filter((r, i) => i > 0 && r.actor !== records[i - 1].actor).length).toBeGreaterThan(1);
+    // Each kept the index under the same lock, taking it over from the other: it covers the whole chain, an entry
+    // per record, without a rebuild.
+    const index = readFileSync(store.indexPath('t'), 'latin1');
+    expect(lastMark(Buffer.from(index, 'latin1'))?.cover).toMatchObject({ end: statSync(store.filePath('t')).size, seq: records.length });
+    expect(index.split('\n').filter((line) => /^\d/.test(line)).map((line) => Number(line.split('\t')[0]))).toEqual(records.map((r) => r.seq));
     await store.close();
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { browserSuite, launchChromium } from '../helpers/chromium.ts';
+import { chromiumAvailable, launchChromium, requireChromium } from '../helpers/chromium.ts';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf } from '../helpers/approvers.ts';
@@ -15,7 +15,9 @@ import { DENY_ECHO_DRAFT, knownMix, pagesPolicies } from '../helpers/console-pag
 
 const screenshots = process.env.GATEHOUSE_SCREENSHOTS === '1';
 
-describe.runIf(browserSuite('the console pages in a browser'))('the console pages in a browser', () => {
+requireChromium('the console pages in a browser');
+
+describe.runIf(chromiumAvailable)('the console pages in a browser', () => {
   let browser: Browser;
   let h: Harness;
   let client: Client;

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
-import { connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
+import { baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { codeOn, csrfOf, PageClient } from '../helpers/page-client.ts';
 import { consoleAuth, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
 
@@ -64,12 +64,24 @@ describe('the console shell', () => {
     // `next` is a console path, never a URL: anything else goes home.
     expect((await consoleLogin(new PageClient(h), VIEWER_KEY, '//evil.example/x')).location).toBe('./');
 
+    // The feed's event stream: only with a session, never redirected to a page.
+    expect((await fetch(`${baseOf(h)}/activity/stream`)).status).toBe(401);
+
     const login = await consoleLogin(browser, VIEWER_KEY, 'activity');
     expect(login.status).toBe(303);
     expect(login.location).toBe('activity');
     for (const path of PAGES) expect((await browser.get(path)).status, path).toBe(200);
     const home = await browser.get('/');
     expect(home.html).toContain('vera · default · viewer');
+    const abort = new AbortController();
+    const stream = await fetch(`${baseOf(h)}/activity/stream?tool=fx__*`, { headers: { cookie: browser.cookieHeader }, signal: abort.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(stream.headers.get('content-security-policy')).toBe(CSP);
+    abort.abort();
+    const badFilter = await browser.get('/activity?outcome=bogus');
+    expect({ status: badFilter.status, code: codeOn(badFilter) }).toEqual({ status: 400, code: 'GH_ERR_INVALID_REQUEST' });
+    expect((await browser.get('/calls/01NOSUCHJOB0000000000000000')).status).toBe(404);
 
     // Logout: a forged token does nothing; the header's token ends the session.
     expect((await browser.post('/logout', { csrf: 'forged' })).location).toBe('login');

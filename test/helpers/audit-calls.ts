@@ -2,6 +2,7 @@ import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { ulid } from '../../src/protocol/ulid.ts';
+import type { AuditCall, AuditFilter, AuditQueries } from '../../src/audit/query.ts';
 
 /** A generated call: what it was, and the records the gateway writes for it. */
 export interface GeneratedCall {
@@ -89,4 +90,17 @@ function ulidAt(at: number, i: number): string {
   let time = '';
   for (let t = at, k = 0; k < 10; k++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
   return time + ulid().slice(10, 20) + String(i).padStart(6, '0').replace(/\d/g, (d) => CROCKFORD[Number(d)]);
+}
+
+/** Every page of a query, following `next`, as one list. */
+export async function everyPage(query: AuditQueries, filter: AuditFilter, limit: number, tenant = 'default'): Promise<AuditCall[]> {
+  const all: AuditCall[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 1_000; pages++) {
+    const page = await query.calls(tenant, filter, { limit, ...(cursor ? { cursor } : {}) });
+    all.push(...page.calls);
+    if (!page.next) return all;
+    cursor = page.next;
+  }
+  throw new Error('the pages never ended');
 }

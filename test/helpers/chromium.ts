@@ -4,21 +4,17 @@ import { chromium, type Browser } from 'playwright-core';
 
 /** Debian's chromium, which `.ci/run` installs when it is missing; CHROMIUM_PATH points elsewhere. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const hasChromium = existsSync(CHROMIUM);
+export const chromiumAvailable = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
-/**
- * Whether a browser suite can run here: without Chromium it is skipped with a warning, except in CI, where a
- * failing test says Chromium is missing.
- */
-export function browserSuite(name: string): boolean {
-  const inCi = process.env.CI === 'true' || process.env.CI === '1';
-  if (!hasChromium && !inCi) console.warn(`\n*** SKIPPING ${name}: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
-  describe.runIf(!hasChromium && inCi)(name, () => {
+/** Without Chromium a browser suite is skipped with a warning, except in CI, where this suite fails instead. */
+export function requireChromium(suite: string): void {
+  if (!chromiumAvailable && !inCi) console.warn(`\n*** SKIPPING ${suite}: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH) ***\n`);
+  describe.runIf(!chromiumAvailable && inCi)(suite, () => {
     it('has Chromium to run in (CI must install it)', () => {
       throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`);
     });
   });
-  return hasChromium;
 }
 
 /** Headless Chromium; as root (CI, containers) it refuses to start with its sandbox. */

@@ -25,7 +25,7 @@ export const AUDIT_SIGNING_KEY = '5c'.repeat(32);
  * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
  * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
  */
-export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string }): { dir: string; config: string } {
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string; audit?: string; extraConfig?: string[] }): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
   const config = join(dir, 'gatehouse.yaml');
   const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools, timeout: ${options.upstreamTimeout ?? '60s'}`;
@@ -39,13 +39,14 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       'listen: { http: "127.0.0.1:0" }',
       `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
       // Checkpoints often, so the replicas' and workers' writes race on them too.
-      `audit: { signingKey: ${JSON.stringify(AUDIT_SIGNING_KEY)}, checkpointEvery: 7 }`,
+      `audit: { signingKey: ${JSON.stringify(AUDIT_SIGNING_KEY)}, checkpointEvery: 7${options.audit ? `, ${options.audit}` : ''} }`,
       'upstreams:',
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
       `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
+      ...(options.extraConfig ?? []),
     ].join('\n'),
   );
   return { dir, config };
@@ -120,9 +121,11 @@ export interface Cluster {
 }
 
 /** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
-export async function startCluster(options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string } = {}): Promise<Cluster> {
+export async function startCluster(
+  options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string; /** More `audit:` settings (`key: value, …`). */ audit?: string; /** Top-level config lines added to the file. */ extraConfig?: string[] } = {},
+): Promise<Cluster> {
   const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
-  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout });
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout, audit: options.audit, extraConfig: options.extraConfig });
   process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
   const everWorked: WorkerProcess[] = [];
   const addWorker = async (name: string) => {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { AuditQuery, type AuditCall, type AuditFilter } from '../../src/audit/query.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
-import { callEvents, generatedCall, writeGeneratedLog, type GeneratedCall } from '../helpers/audit-calls.ts';
+import { callEvents, everyPage as everyPageOf, generatedCall, writeGeneratedLog, type GeneratedCall } from '../helpers/audit-calls.ts';
 import { coded } from '../helpers/coded-errors.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 
@@ -20,17 +20,7 @@ beforeAll(async () => {
 });
 
 /** Every page of a query, following `next`, as one list. */
-async function everyPage(filter: AuditFilter, limit: number): Promise<AuditCall[]> {
-  const all: AuditCall[] = [];
-  let cursor: string | undefined;
-  for (let pages = 0; pages < 1_000; pages++) {
-    const page = await query.calls('default', filter, { limit, ...(cursor ? { cursor } : {}) });
-    all.push(...page.calls);
-    if (!page.next) return all;
-    cursor = page.next;
-  }
-  throw new Error('the pages never ended');
-}
+const everyPage = (filter: AuditFilter, limit: number): Promise<AuditCall[]> => everyPageOf(query, filter, limit);
 
 const expected = (keep: (c: GeneratedCall) => boolean) =>
   calls

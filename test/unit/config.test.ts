@@ -131,3 +131,16 @@ describe('config', () => {
     expect([parseDuration('500ms'), parseDuration('30s'), parseDuration('15m'), parseDuration('1h'), parseDuration('1.5s'), parseDuration('x')]).toEqual([500, 30_000, 900_000, 3_600_000, 1_500, undefined]);
   });
 });
+
+describe('config: telemetry', () => {
+  it('is off by default, and takes an OTLP/HTTP endpoint with headers (from the environment too)', () => {
+    expect(load('policies: [p.yaml]\n').telemetry.otlp).toBeUndefined();
+    const config = load('policies: [p.yaml]\ntelemetry: { otlp: { endpoint: "http://127.0.0.1:4318", headers: { x-api-key: "${env:KEY}" } } }\n', { KEY: 'secret' });
+    expect(config.telemetry.otlp).toEqual({ endpoint: 'http://127.0.0.1:4318', headers: { 'x-api-key': 'secret' } });
+  });
+
+  it('refuses an endpoint that is not an http(s) URL, and an unknown key, at load', () => {
+    expect(problemsOf(() => load('policies: [p.yaml]\ntelemetry:\n  otlp: { endpoint: "grpc://collector:4317" }\n'), 'GH_ERR_CONFIG_INVALID')).toEqual([at(3, 'telemetry', 'otlp', 'endpoint')]);
+    expect(problemsOf(() => load('policies: [p.yaml]\ntelemetry:\n  otlp: { url: "http://collector:4318" }\n'), 'GH_ERR_CONFIG_INVALID').map((p) => p.path.join('.')).sort()).toEqual(['telemetry.otlp.endpoint', 'telemetry.otlp.url']);
+  });
+});

@@ -57,11 +57,28 @@ describe('argument preview', () => {
 
 describe('trace context', () => {
   it('takes the trace id of a valid W3C traceparent, and nothing else', async () => {
-    const { traceIdOf } = await import('../../src/call/pipeline.ts');
+    const { traceIdOf } = await import('../../src/protocol/trace-context.ts');
     expect(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
     expect(traceIdOf('garbage')).toBeUndefined();
     expect(traceIdOf(undefined)).toBeUndefined();
+  });
+
+  it('passes on the span it is given, and a client’s own context as it came when tracing is off; makes none up', async () => {
+    const { parentContextOf, withTraceContext } = await import('../../src/protocol/trace-context.ts');
+    const { noTracing } = await import('../../src/ports.ts');
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const underClient = noTracing.tracer.startSpan('x', {}, parentContextOf({ traceparent, tracestate: 'a=1' }));
+    expect(withTraceContext({ other: 1, traceparent, tracestate: 'a=1' }, underClient)).toEqual({ other: 1, traceparent, tracestate: 'a=1' });
+    const orphan = noTracing.tracer.startSpan('x', {}, parentContextOf(undefined));
+    const meta = { other: 1 };
+    expect(withTraceContext(meta, orphan)).toBe(meta);
+    expect(withTraceContext(undefined, orphan)).toBeUndefined();
+    // Version ff and an all-zero span id are not a parent: the invalid value passes through untouched.
+    for (const bad of ['ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01']) {
+      const span = noTracing.tracer.startSpan('x', {}, parentContextOf({ traceparent: bad }));
+      expect(withTraceContext({ traceparent: bad }, span)).toEqual({ traceparent: bad });
+    }
   });
 });
 

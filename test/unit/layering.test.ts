@@ -87,7 +87,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'src/api': [...CORE, 'src/kernel', 'src/audit', 'src/approvals', 'src/call'],
   'src/gateway': [...CORE, 'src/kernel', 'src/enforcement', 'src/approvals', 'src/call', 'src/api'],
   'src/worker': CORE,
-  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus'],
+  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus', 'adapters/otel'],
   'src/cli': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/runtime'],
   'adapters/memory': ADAPTER,
   'adapters/file': [...ADAPTER, 'adapters/memory'],
@@ -96,6 +96,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'adapters/redis': ADAPTER,
   'adapters/http': ADAPTER,
   'adapters/prometheus': ADAPTER,
+  'adapters/otel': ADAPTER,
 };
 
 describe('layering', () => {

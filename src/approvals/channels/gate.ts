@@ -1,5 +1,6 @@
 import type { Store } from '../../ports.ts';
 import type { Logger } from '../../log.ts';
+import { callLogFields } from '../../scheduler/job-log-fields.ts';
 import type { Decision } from '../../kernel/decision.ts';
 import type { JobSteps } from '../../scheduler/job-steps.ts';
 import { bindingKeyOf, type ApprovalBinding, type ApprovalRecord } from '../../protocol/approval-record.ts';
@@ -399,6 +400,7 @@ export class ApprovalGate {
       ...approvalArguments(call.arguments, decision.constraints.redact?.args),
       specs: decision.approvals,
       ...(argsRef ? { argsRef } : {}),
+      logFields: callLogFields(call, jobId),
     };
   }
 }

@@ -34,7 +34,7 @@ export class ExecuteOnApproval {
     if (this.running.has(record.id) || this.isWaitedOn(record.id)) return;
     this.running.add(record.id);
     this.run(record)
-      .catch((err: Error) => this.log.error('could not run an approved call on approval', { approvalId: record.id, error: err.message }))
+      .catch((err: Error) => this.log.error('could not run an approved call on approval', { approvalId: record.id, jobId: record.jobId, error: err.message }))
       .finally(() => this.running.delete(record.id));
   }
 }

@@ -1,0 +1,133 @@
+import type { IndexedCall } from '../../src/ports.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
+import { type RedisConnection, RedisScript, runRedis } from './connection.ts';
+
+/** Records read per step when an index is brought up to a chain written before it existed. */
+const BACKFILL_PAGE = 2_000;
+
+/** The keys of one tenant's chain and index. */
+export interface AuditKeys {
+  head: string;
+  log: string;
+  job(jobId: string): string;
+  session(session: string): string;
+}
+
+/** Index entries of a batch of records: which list gets which value. */
+export interface IndexPushes {
+  keys: string[];
+  /** Pairs of (1-based position in `keys` after `offset`, value), flattened. */
+  args: string[];
+}
+
+/**
+ * Adds index entries when the index reached `from` (field `indexed` of the head hash). KEYS: head hash, then the
+ * index lists. ARGV: from, to, then pairs (KEYS position, value). Returns 1 when added, 0 when another writer moved it.
+ */
+const BACKFILL = new RedisScript(`
+if (redis.call('HGET', KEYS[1], 'indexed') or '0') ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do
+  redis.call('RPUSH', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], 'indexed', ARGV[2])
+return 1`);
+
+/**
+ * The index of each Redis chain, kept in the same script as the append (RedisAuditStore's APPEND), so it cannot
+ * drift: `audit:<tenant>:job:<jobId>` lists the seqs of a job's records, `audit:<tenant>:session:<session>` the
+ * `<seq>\t<jobId>` of a session's `job.submitted` records, and the head hash's `indexed` field the seq it covers.
+ * A chain written before the index existed (no `indexed`, or one behind the head) is backfilled from the list on
+ * first use; appends extend the index only once it covers their head. Records read through it are checked (seq,
+ * job id) against what was asked; a mismatch answers undefined, so the query scans.
+ */
+export class RedisAuditIndex {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keysOf: (tenant: string) => AuditKeys,
+  ) {}
+
+  /** The index entries of `records`, their keys numbered from `offset` + 1 (the KEYS before them are the script's own). */
+  pushes(tenant: string, records: readonly AuditRecord[], offset: number): IndexPushes {
+    const keys = this.keysOf(tenant);
+    const positions = new Map<string, number>();
+    const args: string[] = [];
+    const push = (key: string, value: string) => {
+      let at = positions.get(key);
+      if (at === undefined) positions.set(key, (at = offset + positions.size + 1));
+      args.push(String(at), value);
+    };
+    for (const record of records) {
+      if (record.jobId === undefined) continue;
+      push(keys.job(record.jobId), String(record.seq));
+      if (record.type === 'job.submitted' && typeof record.data.session === 'string') push(keys.session(record.data.session), `${record.seq}\t${record.jobId}`);
+    }
+    return { keys: [...positions.keys()], args };
+  }
+
+  async sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
+    if (!(await this.ensure(tenant))) return undefined;
+    const values = await this.run(() => this.redis.client.lrange(this.keysOf(tenant).session(session), 0, -1));
+    return values.map((value) => {
+      const tab = value.indexOf('\t');
+      return { seq: Number(value.slice(0, tab)), jobId: value.slice(tab + 1) };
+    });
+  }
+
+  async jobRecords(tenant: string, jobIds: readonly string[]): Promise<AuditRecord[][] | undefined> {
+    if (!(await this.ensure(tenant))) return undefined;
+    const keys = this.keysOf(tenant);
+    const seqs = (await this.run(() => this.pipelined(jobIds.map((jobId) => ['lrange', keys.job(jobId), '0', '-1'])))) as string[][];
+    const wanted = seqs.flatMap((list, i) => list.map((seq) => ({ seq: Number(seq), jobId: jobIds[i] })));
+    const lines = (await this.run(() => this.pipelined(wanted.map(({ seq }) => ['lindex', keys.log, String(seq - 1)])))) as Array<string | null>;
+    const found = jobIds.map((): AuditRecord[] => []);
+    for (const [k, { seq, jobId }] of wanted.entries()) {
+      const line = lines[k];
+      let record: AuditRecord | undefined;
+      try {
+        record = line === null ? undefined : (JSON.parse(line) as AuditRecord);
+      } catch {
+        record = undefined;
+      }
+      if (!record || record.seq !== seq || record.jobId !== jobId) return undefined;
+      found[jobIds.indexOf(jobId)].push(record);
+    }
+    return found;
+  }
+
+  /**
+   * Brings the index up to the head, for a chain written (in part) before it existed; false when a record will not
+   * parse (the scan reports it).
+   */
+  private async ensure(tenant: string): Promise<boolean> {
+    const keys = this.keysOf(tenant);
+    for (;;) {
+      const [seq, indexed] = await this.run(() => this.redis.client.hmget(keys.head, 'seq', 'indexed'));
+      const from = Number(indexed ?? 0);
+      const head = Number(seq ?? 0);
+      if (from >= head) return true;
+      const lines = await this.run(() => this.redis.client.lrange(keys.log, from, Math.min(head, from + BACKFILL_PAGE) - 1));
+      if (lines.length === 0) return true;
+      let records: AuditRecord[];
+      try {
+        records = lines.map((line) => JSON.parse(line) as AuditRecord);
+      } catch {
+        return false;
+      }
+      const pushes = this.pushes(tenant, records, 1);
+      await this.run(() => BACKFILL.run(this.redis.client, [keys.head, ...pushes.keys], [String(from), String(from + records.length), ...pushes.args]));
+    }
+  }
+
+  private async pipelined(commands: string[][]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    const replies = (await this.redis.client.pipeline(commands).exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return reply;
+    });
+  }
+
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_AUDIT_UNAVAILABLE', command);
+  }
+}
