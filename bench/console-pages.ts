@@ -12,7 +12,7 @@ import { FileAuditStore } from '../adapters/file/audit-store.ts';
 import { callCharts, OVERVIEW_MAX_RECORDS } from '../src/api/console/overview-data.ts';
 import { countRuleHits, HIT_WINDOWS, MAX_SCANNED } from '../src/api/console/rule-hits.ts';
 import { writeGeneratedLog } from '../test/helpers/audit-calls.ts';
-import { median } from './stats.ts';
+import { timed } from './stats.ts';
 
 export async function printConsolePagesBench(): Promise<void> {
   const count = Number(process.env.BENCH_CONSOLE_CALLS ?? 100_000);
@@ -29,15 +29,7 @@ export async function printConsolePagesBench(): Promise<void> {
       for await (const _ of store.readBack('default')) if (++n >= limit) break;
       return n;
     };
-    const time = async (run: () => Promise<unknown>) => {
-      const times: number[] = [];
-      for (let r = 0; r < rounds; r++) {
-        const t = performance.now();
-        await run();
-        times.push(performance.now() - t);
-      }
-      return median(times);
-    };
+    const time = (run: () => Promise<unknown>) => timed(rounds, run);
     const cases: Array<[string, number, () => Promise<unknown>]> = [
       ['Policy: rule hits over 24 h', Math.min(records, MAX_SCANNED), () => countRuleHits(store, 'default', now - HIT_WINDOWS['24h'])],
       ['Overview: the last hour, per minute', Math.min(records, OVERVIEW_MAX_RECORDS), () => callCharts(store, 'default', now)],
