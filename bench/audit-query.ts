@@ -17,7 +17,7 @@ import { AuditQuery } from '../src/audit/query.ts';
 import { chainEvents } from '../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent } from '../src/protocol/audit-record.ts';
 import { callEvents, generatedCall, writeGeneratedLog } from '../test/helpers/audit-calls.ts';
-import { median } from './stats.ts';
+import { median, timed } from './stats.ts';
 import { RedisAuditStore } from '../adapters/redis/audit-store.ts';
 import { redisServerAvailable, startRedisServer } from '../test/helpers/redis-server.ts';
 
@@ -91,16 +91,6 @@ export async function printAuditQueryBench(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function timed(rounds: number, run: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t = performance.now();
-    await run();
-    times.push(performance.now() - t);
-  }
-  return median(times);
 }
 
 /** Appends APPEND_CALLS calls' records in batches of APPEND_BATCH to a fresh chain; the records are chained beforehand. */

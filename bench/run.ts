@@ -11,7 +11,8 @@
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
- * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`.
+ * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the Policy and Overview pages' audit reads
+ * (bench/console-pages.ts) only as `npm run bench -- console-pages`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
  * The console's live feed open against none (bench/console.ts) runs after metrics; `npm run bench -- console` runs only it.
@@ -36,6 +37,7 @@ import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
 import { printConsoleBench } from './console.ts';
+import { printConsolePagesBench } from './console-pages.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
 import { printPacksBench } from './packs.ts';
@@ -48,6 +50,10 @@ async function main(): Promise<void> {
   if (only('packs')) {
     progress('packs: loading and deciding with the bundled packs');
     return printPacksBench();
+  }
+  if (only('console-pages')) {
+    progress('the console pages over a busy audit trail');
+    return printConsolePagesBench();
   }
   if (only('audit-query')) {
     progress('audit query over a long chain');

@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Kernel } from '../kernel/kernel.ts';
 import { GatewayError } from '../errors.ts';
 import { callSchema, resolveCall, type StatedCall } from '../kernel/authoring/call.ts';
-import { explainedJson } from '../kernel/authoring/explain-format.ts';
+import { explainedJson, type ExplainedCall } from '../kernel/authoring/explain-format.ts';
 import { factsNote } from '../kernel/authoring/facts-source.ts';
 import { explainCall } from '../kernel/verdict.ts';
 import type { ToolFacts } from '../call/catalog.ts';
 import { readBody, serveJson } from './api.ts';
+import type { Approver } from './access.ts';
 import { APPROVER_API, type ApproverContext } from './context.ts';
 
 /**
@@ -27,18 +28,24 @@ export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, ke
   );
 
   app.post('/api/policy/explain', route, (request, reply) =>
-    serveJson(ctx, request, reply, async (approver) => {
-      const parsed = callSchema.safeParse({ tenant: approver.tenant, ...readBody(request) });
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new GatewayError('GH_ERR_INVALID_REQUEST', `${issue.path.join('.') || 'the call'}: ${issue.message}`);
-      }
-      const call = parsed.data;
-      if (call.tenant !== approver.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${approver.tenant} only`);
-      const facts = toolFacts(call);
-      const input = resolveCall({ ...call, now: call.now ?? ctx.now() }, facts);
-      const { explanation, verdict } = explainCall(kernel, input);
-      return explainedJson({ input, explanation, verdict, facts: factsNote(call, facts !== undefined, { from: 'catalog' }, `${call.tool} is not in the gateway's catalog`) });
-    }),
+    serveJson(ctx, request, reply, async (approver) => explainedJson(explainStated(approver, readBody(request), kernel, toolFacts, ctx.now()))),
   );
+}
+
+/**
+ * One call a user states (the API's JSON body, the console's form), explained within the user's own tenant, at
+ * `now` unless it says otherwise, on the live catalog's tool facts where it states none.
+ */
+export function explainStated(user: Pick<Approver, 'tenant'>, body: Record<string, unknown>, kernel: Pick<Kernel, 'explain'>, toolFacts: (call: StatedCall) => ToolFacts | undefined, now: number): ExplainedCall {
+  const parsed = callSchema.safeParse({ tenant: user.tenant, ...body });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GatewayError('GH_ERR_INVALID_REQUEST', `${issue.path.join('.') || 'the call'}: ${issue.message}`);
+  }
+  const call = parsed.data;
+  if (call.tenant !== user.tenant) throw new GatewayError('GH_ERR_FORBIDDEN', `you may explain calls in tenant ${user.tenant} only`);
+  const facts = toolFacts(call);
+  const input = resolveCall({ ...call, now: call.now ?? now }, facts);
+  const { explanation, verdict } = explainCall(kernel, input);
+  return { input, explanation, verdict, facts: factsNote(call, facts !== undefined, { from: 'catalog' }, `${call.tool} is not in the gateway's catalog`) };
 }

@@ -13,6 +13,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { ToolFacts } from '../call/catalog.ts';
 import type { StatedCall } from '../kernel/authoring/call.ts';
 import { SECURITY_HEADERS, type ApproverContext } from './context.ts';
+import type { ConsoleSources } from './console/sources.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
 import { registerConsole } from './console/register.ts';
@@ -23,7 +24,7 @@ import { SessionCookies } from './session-cookie.ts';
 export interface ApproverServices {
   approvals: ApprovalDesk;
   /** For the policy endpoints (`/api/policy`, `/api/policy/explain`). */
-  kernel: Pick<Kernel, 'bundle' | 'explain'>;
+  kernel: Pick<Kernel, 'bundle' | 'explain' | 'mayList'>;
   /** The live catalog's facts of a namespaced tool, which `/api/policy/explain` decides on. */
   toolFacts?(call: StatedCall): ToolFacts | undefined;
   /** An approval's page, the same link the caller and the webhook are given (`ApprovalLinks.url`). */
@@ -32,6 +33,8 @@ export interface ApproverServices {
   audit?: AuditQueries;
   /** The live tail of the audit chain as calls, for the console's Activity feed. */
   activity?: Pick<AuditTail, 'subscribe'>;
+  /** What the console's Policy, Upstreams and Overview pages read of the running gateway. */
+  console?: ConsoleSources;
   dataDir: string;
   /** `approvals.signingKey`; without it, a key created once in `<dataDir>/secrets/approver-session.key`. */
   signingKey?: string;

@@ -98,7 +98,7 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
 }
 
 /** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
-export async function verifyStore(store: AuditStore, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
+export async function verifyStore(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
   const [recordedHead, tornTail] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant)]);
   return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), ...(checkpointKey ? { checkpointKey } : {}) });
 }

@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { digestOf } from '../protocol/digest.ts';
-import { loadYamlFile, validateYaml, type LoadedYaml } from '../config/yaml-file.ts';
+import { loadYamlFile, parseYamlText, validateYaml, type LoadedYaml } from '../config/yaml-file.ts';
 import { invalid, problemsIn, type Problem } from '../config/problems.ts';
 import { policyFileV1Schema, policyFileV2Schema, type PolicyRule, type ToolOverride } from './policy-schema.ts';
 import { stricterEffect, type Effect } from './effect.ts';
@@ -74,6 +74,11 @@ export function readPolicySources(paths: readonly string[]): { sources: PolicySo
     }
   }
   return { sources, problems };
+}
+
+/** A bundle of one policy file given as text (a draft typed into the console), checked as `loadPolicyFiles` checks a file. */
+export function bundleFromText(file: string, text: string): PolicyBundle {
+  return mergePolicySources([parsePolicy(parseYamlText(file, text, INVALID))]);
 }
 
 /** The policy files that paths name: files as given, directories expanded (not recursively). */

@@ -43,6 +43,8 @@ import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { openTracing } from './tracing.ts';
+import { consoleSources } from './console-sources.ts';
+import type { ConsoleSources } from '../api/console/sources.ts';
 
 export interface LinksHealth {
   /** False when the replica cannot serve calls: a link it needs is down. */
@@ -125,6 +127,8 @@ export class Gateway {
   readonly dispatcher: Dispatcher;
   readonly directory: UpstreamDirectory;
   readonly subscriptions = new ResourceSubscriptions();
+  /** Times each upstream came back after being down, since start (the console's Upstreams page). */
+  readonly restarts = new Map<string, number>();
   private readonly scheduler: Scheduler;
   private readonly executor: Executor;
   private readonly sessions = new Set<ClientSession>();
@@ -143,6 +147,7 @@ export class Gateway {
   private jobClients: Subscription | undefined;
   private readonly taskRelay: TaskRelay;
   private taskAnswers: Subscription | undefined;
+  private consoleParts: ConsoleSources | undefined;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
 
@@ -267,11 +272,29 @@ export class Gateway {
         toolFacts: this.toolFacts,
         pageUrl: this.approvalLinks.url,
         ...this.auditViews(),
+        console: this.console(),
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
       },
     };
+  }
+
+  /** The console pages' sources, made once: the chain status they hold keeps its last verification. */
+  private console(): ConsoleSources {
+    const { ports } = this;
+    const reader = ports.auditReader ?? ports.auditChains;
+    this.consoleParts ??= consoleSources({
+      config: this.config,
+      upstreams: () => this.directory.all(),
+      restarts: this.restarts,
+      catalog: this.catalog,
+      ...(reader ? { reader } : {}),
+      ...(ports.auditChains ? { chains: ports.auditChains } : {}),
+      ...(ports.ledger ? { ledger: ports.ledger } : {}),
+      now: () => ports.clock.now(),
+    });
+    return this.consoleParts;
   }
 
   /** The audit's calls for the API and the console, and the live tail of the chain the console's feed watches. */
@@ -425,7 +448,10 @@ export class Gateway {
       state: (state) => {
         if (state === 'down') wasDown = true;
         if (state === 'ready') {
-          if (wasDown) this.ports.metrics?.upstreamRestarted(upstream.name);
+          if (wasDown) {
+            this.ports.metrics?.upstreamRestarted(upstream.name);
+            this.restarts.set(upstream.name, (this.restarts.get(upstream.name) ?? 0) + 1);
+          }
           wasDown = false;
           this.catalog.refresh(upstream).catch((err: Error) => this.log.warn(`could not list the tools of ${upstream.name}: ${err.message}`));
           // A reconnected upstream has a fresh session: restore the log level and what clients still watch.

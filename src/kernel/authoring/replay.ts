@@ -113,6 +113,9 @@ export async function replayDecisions(
   return report;
 }
 
+/** An effect as a replay report shows it, with the code of a denial that is not the policy's own (a constraint's). */
+export const replayOutcome = (effect: string, code: string | undefined): string => (code && code !== 'GH_ERR_POLICY_DENIED' ? `${effect} (${code})` : effect);
+
 /** A verdict as replay compares it: the effect, and the code of a denial. */
 interface Outcome {
   effect: Effect;

@@ -2,7 +2,7 @@ import { parseDuration } from '../../../config/duration.ts';
 import type { AuditRecord } from '../../../protocol/audit-record.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
-import { replayDecisions, type ReplayGroup, type ReplayReport } from '../../../kernel/authoring/replay.ts';
+import { replayDecisions, replayOutcome, type ReplayGroup, type ReplayReport } from '../../../kernel/authoring/replay.ts';
 import type { AuditStore } from '../../../ports.ts';
 import { openAuditState } from '../../../runtime/state.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
@@ -64,7 +64,7 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
     `  unchanged                    ${report.unchanged}`,
     `  not replayable (no input)    ${report.skipped}`,
   ];
-  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${outcome(g.from, g.fromCode)} -> ${outcome(g.to, g.toCode)}`)));
+  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${replayOutcome(g.from, g.fromCode)} -> ${replayOutcome(g.to, g.toCode)}`)));
   if (report.ruleGroups.length > 0) lines.push('', 'same effect, different rules:', ...report.ruleGroups.flatMap((g) => groupLines(g, g.to)));
   if (report.redacted > 0) {
     lines.push(
@@ -76,8 +76,6 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
   return lines.join('\n');
 }
 
-/** An effect, with the code of a denial that is not the policy's own (a constraint's). */
-const outcome = (effect: string, code: string | undefined): string => (code && code !== 'GH_ERR_POLICY_DENIED' ? `${effect} (${code})` : effect);
 
 function groupLines(group: ReplayGroup, title: string): string[] {
   const refused = group.toCode !== undefined && group.toCode !== 'GH_ERR_POLICY_DENIED';
