@@ -1,25 +1,15 @@
 // The console's Policy, Upstreams and Overview pages over plain HTTP: rule hits from the audit trail, the explain
 // form, the admin-only draft replay (roles, CSRF, a draft that does not parse, the size limit), the upstreams with
 // their tools' digests and listing, and the overview's JSON feed after a known mix of calls.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { api, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
 import { codeOn, PageClient, type PageAnswer } from '../helpers/page-client.ts';
-import { consoleAuth, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
+import { consoleAuth, consoleHarnesses, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
 import { DENY_ECHO_DRAFT, formToken, knownMix, pagesPolicies } from '../helpers/console-pages.ts';
 
-const harnesses: Harness[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
-async function harness(auth?: typeof consoleAuth): Promise<Harness> {
-  const h = await startHarness({ policies: pagesPolicies(), ...(auth ? { auth } : {}) });
-  harnesses.push(h);
-  return h;
-}
+const { clients, harness } = consoleHarnesses(() => ({ policies: pagesPolicies() }));
 
 const rowOf = (page: PageAnswer, rule: string): string => new RegExp(`<tr data-rule="${rule}">.*?</tr>`, 's').exec(page.html)?.[0] ?? '';
 const hitsOf = (page: PageAnswer, rule: string): number => Number(/<td class="hits">(\d+)<\/td>/.exec(rowOf(page, rule))?.[1]);
@@ -125,11 +115,11 @@ describe('the Upstreams page', () => {
 });
 
 describe('the Upstreams page after a crash', () => {
+  const plain = consoleHarnesses(); // the default policy lets fx__crash run
   it('counts the upstream coming back', async () => {
-    const h = await startHarness(); // the default policy lets fx__crash run
-    harnesses.push(h);
+    const h = await plain.harness();
     const client = await connectHttp(h.url);
-    clients.push(client);
+    plain.clients.push(client);
     await client.callTool({ name: 'fx__crash', arguments: {} }).catch(() => undefined);
     await waitFor(() => h.gateway.restarts.get('fx') === 1 && h.gateway.directory.get('fx')?.state === 'ready', 'fx to come back');
     const page = await new PageClient(h).get('/upstreams');

@@ -1,23 +1,12 @@
 // The console's frame over plain HTTP: who may open which page (local user, viewer, approver, a key without a
 // console role), the console's own login and logout with their CSRF tokens, the assets, and the CSP.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { codeOn, csrfOf, PageClient } from '../helpers/page-client.ts';
-import { consoleAuth, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
+import { consoleAuth, consoleHarnesses, consoleLogin, VIEWER_KEY } from '../helpers/console.ts';
 
-const harnesses: Harness[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
-async function harness(auth?: typeof consoleAuth): Promise<Harness> {
-  const h = await startHarness(auth ? { auth } : {});
-  harnesses.push(h);
-  return h;
-}
+const { clients, harness } = consoleHarnesses();
 
 const PAGES = ['/', '/activity', '/sessions', '/approvals', '/policy', '/upstreams'];
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
