@@ -22,8 +22,10 @@ export function registerPolicyApi(app: FastifyInstance, ctx: ApproverContext, ke
 
   app.get('/api/policy', route, (request, reply) =>
     serveJson(ctx, request, reply, async () => {
-      const { snapshot, files, rules } = kernel.bundle;
-      return { policy: { snapshot, files, default: kernel.bundle.default, rules: rules.map((r) => ({ id: r.id, effect: r.effect, ...(r.description ? { description: r.description } : {}) })) } };
+      const { snapshot, files, rules, packs } = kernel.bundle;
+      const shownRules = rules.map((r) => ({ id: r.id, effect: r.effect, ...(r.description ? { description: r.description } : {}) }));
+      // The packs whose rules and tool facts the snapshot includes: name, version, digest and the upstream they apply to.
+      return { policy: { snapshot, files, default: kernel.bundle.default, rules: shownRules, ...(packs ? { packs } : {}) } };
     }),
   );
 

@@ -67,8 +67,11 @@ function packSuite(
 
     it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, name));
     it("passes the pack's own tests", () => expectOwnTestsPass(pack));
-    it('names the pack in the snapshot every decision carries', () => {
+    it('names the pack in the snapshot every decision carries, and in GET /api/policy', async () => {
       expect(h.gateway.kernel.snapshot).toBe(loadPolicyBundle([], [{ name, params: started!.params }], { search: [BUNDLED_PACKS] }).snapshot);
+      const shown = (await (await fetch(h.url.replace(/\/mcp$/, '/api/policy'))).json()) as { policy: { snapshot: string; packs?: unknown } };
+      expect(shown.policy.snapshot).toBe(h.gateway.kernel.snapshot);
+      expect(shown.policy.packs).toEqual([{ name, version: pack.manifest.version, digest: pack.digest, upstream: name }]);
     });
     cases({ client: () => client });
   });
