@@ -75,7 +75,7 @@ describe('gatehouse start: where it listens, and what its banner tells', () => {
     expect(variable.stderr).toContain('GH_ERR_CONFIG_INVALID');
   });
 
-  it('prints the approvals page, and state commands that run from where the user is', async () => {
+  it('prints the console and the approvals page, and state commands that run from where the user is', async () => {
     const { dir, config } = writeStartConfig({ upstream: 'notes', script: join(ROOT, 'examples/demo/server.ts') });
     const started = await start(['--config', config], {}, dir);
     try {
@@ -83,6 +83,9 @@ describe('gatehouse start: where it listens, and what its banner tells', () => {
       const page = /Approvals page:\s+(\S+)/.exec(out)?.[1];
       expect(page).toBe(`${new URL(started.url!).origin}/approvals`);
       expect((await fetch(page!)).status).toBe(200);
+      const consolePage = /Console:\s+(\S+)/.exec(out)?.[1];
+      expect(consolePage).toBe(`${new URL(started.url!).origin}/`);
+      expect(await (await fetch(consolePage!)).text()).toContain('Overview');
       const list = /Approvals:\s+(.+? approvals list.*?)\s{3}/.exec(out)?.[1];
       const tail = /Audit:\s+(.+)$/m.exec(out)?.[1].replace('--follow', '-n 1');
       expect(list).toBeDefined();

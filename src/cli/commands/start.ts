@@ -94,6 +94,8 @@ function banner(configFile: string, url: string | undefined, gateway: Gateway): 
       `  Claude Desktop:  add to claude_desktop_config.json → "mcpServers": { "gatehouse": { "command": "npx", "args": ["-y", "mcp-remote", "${url}"] } }`,
       `  MCP Inspector:   ${inspectorLine(url)}`,
       '',
+      // The console sits at the root of the address the approval pages are under (`approvals.publicUrl`'s, or this listener's).
+      `Console:           ${page?.replace(/approvals$/, '')}${auth?.apiKeys.length ? '   (sign in with an API key that has roles: [viewer], [approver] or [admin])' : ''}`,
       `Approvals page:    ${page}${auth?.apiKeys.length ? '   (sign in with an API key that has roles: [approver])' : ''}`,
     );
   }
