@@ -93,8 +93,12 @@ export function killAll(): void {
   running.clear();
 }
 
-/** Makes sure no child outlives the benchmark, however it ends. */
+let cleanupInstalled = false;
+
+/** Makes sure no child outlives the benchmark, however it ends; once per process, whoever asks. */
 export function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
   process.once('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {

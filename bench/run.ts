@@ -45,61 +45,47 @@ import { printPacksBench } from './packs.ts';
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
+/** A part of the bench that `npm run bench -- <name>` runs alone. */
+interface Part {
+  label: string;
+  run: () => unknown;
+  /** It starts processes: kill them if the run is interrupted. */
+  spawns?: boolean;
+}
+
+const PARTS: Record<string, Part> = {
+  packs: { label: 'packs: loading and deciding with the bundled packs', run: printPacksBench },
+  'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
+  'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
+  audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },
+  sinks: { label: 'an audit sink on against none', run: printAuditSinksBench, spawns: true },
+  large: { label: 'a large result, and the calls around it', run: largeResultBench, spawns: true },
+  metrics: { label: 'metrics on against metrics off', run: printMetricsBench, spawns: true },
+  traces: { label: 'traces on against off', run: printTracesBench, spawns: true },
+  console: { label: 'the console: its live feed open against none', run: printConsoleBench, spawns: true },
+  distributed: { label: 'distributed mode against embedded mode', run: printDistributedBench, spawns: true },
+};
+
+/** What the full run measures after the main table, in this order. */
+const AFTER_MAIN_TABLE = ['metrics', 'traces', 'console', 'distributed'];
+
+async function runPart(name: string): Promise<void> {
+  const part = PARTS[name];
+  if (part.spawns) installCleanup();
+  progress(part.label);
+  await part.run();
+}
+
 async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
-  if (only('packs')) {
-    progress('packs: loading and deciding with the bundled packs');
-    return printPacksBench();
-  }
-  if (only('console-pages')) {
-    progress('the console pages over a busy audit trail');
-    return printConsolePagesBench();
-  }
-  if (only('audit-query')) {
-    progress('audit query over a long chain');
-    return printAuditQueryBench();
-  }
-  if (only('audit')) {
-    progress('the audit store, per audit.fsync mode');
-    return printAuditBench();
-  }
-  if (only('sinks')) {
-    installCleanup();
-    progress('an audit sink on against none');
-    return printAuditSinksBench();
-  }
-  if (only('large')) {
-    installCleanup();
-    progress('a large result, and the calls around it');
-    const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-    try {
-      return await printLargeResultBench(workDir);
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
-    }
-  }
-  if (!only('approvals') && !only('distributed') && !only('metrics') && !only('traces') && !only('console')) {
+  const alone = Object.keys(PARTS).find(only);
+  if (alone) return runPart(alone);
+  if (!only('approvals')) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
   }
   installCleanup();
-  if (only('metrics')) {
-    progress('metrics on against metrics off');
-    return printMetricsBench();
-  }
-  if (only('traces')) {
-    progress('traces on against off');
-    return printTracesBench();
-  }
-  if (only('console')) {
-    progress('the console: its live feed open against none');
-    return printConsoleBench();
-  }
-  if (only('distributed')) {
-    progress('distributed mode against embedded mode');
-    return printDistributedBench();
-  }
   progress('approvals: approver clicks -> held call returns');
   await printApprovalsBench();
   if (only('approvals')) return;
@@ -125,14 +111,16 @@ async function main(): Promise<void> {
     killAll();
     rmSync(workDir, { recursive: true, force: true });
   }
-  progress('metrics on against metrics off');
-  await printMetricsBench();
-  progress('traces on against off');
-  await printTracesBench();
-  progress('the console: its live feed open against none');
-  await printConsoleBench();
-  progress('distributed mode against embedded mode');
-  await printDistributedBench();
+  for (const name of AFTER_MAIN_TABLE) await runPart(name);
+}
+
+async function largeResultBench(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  try {
+    await printLargeResultBench(workDir);
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
 }
 
 /** "Idle" RSS: after startup and a few calls on every target, then a quiet second. */
