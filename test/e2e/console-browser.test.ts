@@ -2,16 +2,13 @@
 // made by a real SDK client appear in the live feed, a call's page shows its rule trace and audit hashes, the
 // filters and the pause work, a held call is approved from the console and completes, and a viewer cannot approve.
 // With GATEHOUSE_SCREENSHOTS=1 it saves the README's screenshots under docs/.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumAvailable, launchChromium, requireChromium } from '../helpers/chromium.ts';
+import { chromiumAvailable, launchChromium, requireChromium, screenshot } from '../helpers/chromium.ts';
 import type { Browser, Page } from 'playwright-core';
 import type { Client } from '@modelcontextprotocol/client';
-import { ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { consoleAuth, VIEWER_KEY } from '../helpers/console.ts';
-
-const SCREENSHOTS = process.env.GATEHOUSE_SCREENSHOTS === '1';
 
 requireChromium('the console in a browser');
 
@@ -53,9 +50,6 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
   const errorsOf = (page: Page) => (page as Page & { errors?: string[] }).errors ?? [];
   const echo = (text: string) => agent.callTool({ name: 'fx__echo', arguments: { text } });
   const rows = (page: Page, text: string) => page.locator('#feed tbody tr', { hasText: text });
-  const shoot = async (page: Page, name: string) => {
-    if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs', `console-${name}.png`), fullPage: name !== 'activity' });
-  };
 
   it('shows calls in the live feed as they happen, pauses and resumes, and opens a call with its rule trace and audit hashes', async () => {
     const page = await signedIn(KEYS.approver, '/activity');
@@ -82,7 +76,7 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
     // Many calls at once: the table keeps up (batched per frame) and holds at most its cap of rows.
     await Promise.all(Array.from({ length: 60 }, (_, i) => echo(`burst ${i}`)));
     await expect.poll(() => rows(page, 'fx__echo').count(), { timeout: 20_000 }).toBe(63);
-    await shoot(page, 'activity');
+    await screenshot(page, 'activity', { fullPage: false });
 
     // The call's page: from the feed's link.
     await rows(page, 'fx__echo').last().locator('a', { hasText: 'fx__echo' }).click();
@@ -96,7 +90,7 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
     const hashes = await page.locator('td.hash').allTextContents();
     expect(hashes.length).toBeGreaterThanOrEqual(4);
     for (const hash of hashes) expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    await shoot(page, 'call');
+    await screenshot(page, 'call');
 
     // The attacker's text is shown as text on the call's page, never run.
     await page.goBack();
@@ -129,7 +123,7 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
     await desk.waitForURL('**/approvals');
     expect(await desk.getAttribute('header nav a[aria-current=page]', 'href')).toBe('./approvals');
     await desk.click(`a[href="approvals/${approval.id}"]`);
-    await shoot(desk, 'approvals');
+    await screenshot(desk, 'approvals');
     await desk.fill('#reason', 'approved from the console');
     await desk.click('button.approve');
     await desk.waitForURL(`**/approvals/${approval.id}`);
@@ -145,14 +139,14 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
     const session = page.locator('#sessions tbody tr', { hasText: 'console-test-agent' });
     expect(await session.textContent()).toContain('legacy');
     expect(await session.textContent()).toContain('agent');
-    await shoot(page, 'sessions');
+    await screenshot(page, 'sessions');
     await session.locator('a').click();
     await page.waitForURL('**/sessions?session=*');
     const timeline = await page.textContent('#timeline');
     expect(timeline).toContain('fx__write');
     expect(timeline).toContain('approved by alice');
     expect(timeline).toContain('fx__echo');
-    await shoot(page, 'session');
+    await screenshot(page, 'session');
     await page.context().close();
   }, 120_000);
 

@@ -7,13 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium, requireChromium } from '../helpers/chromium.ts';
+import { chromiumAvailable, launchChromium, requireChromium, screenshot } from '../helpers/chromium.ts';
 import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { baseOf } from '../helpers/approvers.ts';
 import { DENY_ECHO_DRAFT, knownMix, pagesPolicies } from '../helpers/console-pages.ts';
-
-const screenshots = process.env.GATEHOUSE_SCREENSHOTS === '1';
 
 requireChromium('the console pages in a browser');
 
@@ -48,10 +46,6 @@ describe.runIf(chromiumAvailable)('the console pages in a browser', () => {
     return { page, errors };
   }
 
-  async function snap(page: Page, name: string): Promise<void> {
-    if (screenshots) await page.screenshot({ path: join(ROOT, 'docs', name), fullPage: true });
-  }
-
   it('explains a typed call, and replays an uploaded draft listing the decisions it would change', async () => {
     const { page, errors } = await open('/policy?window=1h');
     expect(await page.textContent('#snapshot')).toBe(h.gateway.kernel.snapshot);
@@ -77,7 +71,7 @@ describe.runIf(chromiumAvailable)('the console pages in a browser', () => {
     expect(change).toMatch(/allow\s*deny\s*3\s*no-echo/);
     expect(change).toContain('fx__echo');
     await page.locator('#replay-report').scrollIntoViewIfNeeded();
-    await snap(page, 'console-policy.png');
+    await screenshot(page, 'policy');
 
     await page.fill('#draft', 'version: 2\nrules: [');
     await page.click('#replay');
@@ -94,7 +88,7 @@ describe.runIf(chromiumAvailable)('the console pages in a browser', () => {
     expect(await page.textContent('tr[data-tool="fx__crash"] td.listing')).toContain('nobody');
     expect(await page.textContent('tr[data-tool="fx__echo"] td.listing')).toContain('everyone');
     expect(await page.textContent('#dlq')).toMatch(/Dead-letter queue: 0 jobs/); // the local user is an admin
-    await snap(page, 'console-upstreams.png');
+    await screenshot(page, 'upstreams');
     expect(errors).toEqual([]);
   });
 
@@ -111,7 +105,7 @@ describe.runIf(chromiumAvailable)('the console pages in a browser', () => {
     await page.reload();
     await page.waitForSelector('#chain-status');
     expect(await page.textContent('#chain-status')).toBe('verified');
-    await snap(page, 'console-overview.png');
+    await screenshot(page, 'overview');
     expect(errors).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ROOT } from './gateway-harness.ts';
 
 /** Debian's chromium, which `.ci/run` installs when it is missing; CHROMIUM_PATH points elsewhere. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -20,4 +22,13 @@ export function requireChromium(suite: string): void {
 /** Headless Chromium; as root (CI, containers) it refuses to start with its sandbox. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+}
+
+/**
+ * Saves the README's screenshot of a console page, `docs/console-<name>.png`, only when GATEHOUSE_SCREENSHOTS=1 (so
+ * the suite never dirties the tree). `fullPage: false` keeps the viewport alone (a feed that keeps growing).
+ */
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  if (process.env.GATEHOUSE_SCREENSHOTS !== '1') return;
+  await page.screenshot({ path: join(ROOT, 'docs', `console-${name}.png`), fullPage: options.fullPage ?? true });
 }
