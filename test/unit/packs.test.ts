@@ -69,6 +69,26 @@ describe('packs: the format and the loader', () => {
     expect(decide('write_file', { path: '/srv/ws/a.md', content: '' })).toBe('require_approval');
   });
 
+  it("can never loosen the deployment's policy: a base denial or approval stands beside the pack's allow", () => {
+    const base = join(mkdtempSync(join(tmpdir(), 'gh-pack-base-')), 'base.yaml');
+    writeFileSync(
+      base,
+      [
+        'version: 2',
+        'default: deny',
+        'rules:',
+        '  - { id: no-reads-here, match: { tools: [files__read_text_file] }, effect: deny, reason: base denies }',
+        '  - { id: ask-for-lists, match: { tools: [files__list_directory] }, effect: require_approval, reason: base asks }',
+      ].join('\n'),
+    );
+    const kernel = new Kernel(load([{ name: 'filesystem', upstream: 'files', params: WS }], [base]));
+    const decide = (tool: string, args: Record<string, unknown>) => kernel.decide({ tenant: 'default', principal: 'p', server: 'files', tool: `files__${tool}`, annotations: undefined, args }).effect;
+    // The pack alone allows both (inside the workspace); the base's stricter effects win.
+    expect(new Kernel(load([{ name: 'filesystem', upstream: 'files', params: WS }])).decide({ tenant: 'default', principal: 'p', server: 'files', tool: 'files__read_text_file', annotations: undefined, args: { path: '/srv/ws/a.md' } }).effect).toBe('allow_with_constraints');
+    expect(decide('read_text_file', { path: '/srv/ws/a.md' })).toBe('deny');
+    expect(decide('list_directory', { path: '/srv/ws' })).toBe('require_approval');
+  });
+
   it("puts every pack's name, version and digest in the bundle and its snapshot", () => {
     const pack = loadPack(FILESYSTEM);
     const bundle = load([{ name: 'filesystem', upstream: 'files', params: WS }]);
