@@ -1,7 +1,14 @@
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Tracing } from '../../src/ports.ts';
+import type { Logger } from '../../src/log.ts';
+import { redactUrl } from '../../src/protocol/redact-url.ts';
+
+/** A stop waits this long for the last spans to reach the collector, then goes on without them. */
+export const STOP_FLUSH_MS = 2_000;
+/** Lost spans are logged at most this often (a collector that is down would otherwise log every batch). */
+const LOST_LOG_EVERY_MS = 60_000;
 
 export interface OtlpTracingOptions {
   /** The collector's OTLP/HTTP base URL (`http://collector:4318`); spans go to `<endpoint>/v1/traces`. */
@@ -13,6 +20,8 @@ export interface OtlpTracingOptions {
   /** `service.instance.id`: the replica's or worker's id. */
   instanceId: string;
   serviceVersion?: string;
+  /** Where lost spans are reported (never with the headers). */
+  log: Logger;
 }
 
 /**
@@ -22,7 +31,8 @@ export interface OtlpTracingOptions {
  */
 export function startOtlpTracing(options: OtlpTracingOptions): Tracing {
   const url = options.endpoint.replace(/\/+$/, '');
-  const exporter = new OTLPTraceExporter({ url: url.endsWith('/v1/traces') ? url : `${url}/v1/traces`, headers: { ...options.headers } });
+  const lost = lostSpanReport(options.log, redactUrl(options.endpoint));
+  const exporter = countingLosses(new OTLPTraceExporter({ url: url.endsWith('/v1/traces') ? url : `${url}/v1/traces`, headers: { ...options.headers } }), lost);
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': options.serviceName,
@@ -35,6 +45,47 @@ export function startOtlpTracing(options: OtlpTracingOptions): Tracing {
     tracer: provider.getTracer('gatehouse', options.serviceVersion),
     enabled: true,
     ready: async () => undefined,
-    close: () => provider.shutdown(),
+    // A collector that is down or stuck must not fail or hold up the stop: its spans are lost, and said so.
+    close: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const flushed = provider.shutdown().then(
+        () => true,
+        () => true,
+      );
+      const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_FLUSH_MS)));
+      const inTime = await Promise.race([flushed, waited]);
+      clearTimeout(timer);
+      if (!inTime) lost(undefined, new Error(`the collector did not take the last spans within ${STOP_FLUSH_MS} ms of the stop`), true);
+    },
+  };
+}
+
+type LostSpans = (count: number | undefined, error: Error | undefined, force?: boolean) => void;
+
+/** Logs lost spans at warn, at most once a minute, with how many were lost since the last line. */
+function lostSpanReport(log: Logger, endpoint: string): LostSpans {
+  let lostSince = 0;
+  let loggedAt = -Infinity;
+  return (count, error, force = false) => {
+    lostSince += count ?? 0;
+    const now = Date.now();
+    if (!force && now - loggedAt < LOST_LOG_EVERY_MS) return;
+    loggedAt = now;
+    log.warn('tracing: spans lost, the collector did not take them (calls are not affected)', { endpoint, lost: lostSince, error: error?.message });
+    lostSince = 0;
+  };
+}
+
+/** The exporter, reporting each batch it could not deliver. */
+function countingLosses(exporter: SpanExporter, lost: LostSpans): SpanExporter {
+  return {
+    export: (spans: ReadableSpan[], done) =>
+      exporter.export(spans, (result) => {
+        // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not a dependency of ours).
+        if (result.code !== 0) lost(spans.length, result.error);
+        done(result);
+      }),
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
   };
 }

@@ -16,7 +16,7 @@ export function openTracing(config: Pick<GatehouseConfig, 'telemetry'>, serviceN
   if (!otlp) return noTracing;
   let loaded: Tracing | undefined;
   const loading = import('../../adapters/otel/otlp-tracing.ts').then(({ startOtlpTracing }) => {
-    loaded = startOtlpTracing({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName, instanceId, serviceVersion: SERVER_INFO.version });
+    loaded = startOtlpTracing({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName, instanceId, serviceVersion: SERVER_INFO.version, log });
     log.info('tracing: spans go to an OTLP/HTTP collector', { endpoint: redactUrl(otlp.endpoint), service: serviceName });
   }, (err: unknown) => {
     throw new GatewayError('GH_ERR_INTERNAL', `telemetry.otlp is set, but the OpenTelemetry SDK could not be loaded: ${(err as Error)?.message ?? err}`, { cause: err });

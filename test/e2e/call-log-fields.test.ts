@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import type { Logger } from '../../src/log.ts';
+import { capturingLogger } from '../helpers/capturing-log.ts';
 import type { Clock } from '../../src/ports.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
@@ -15,12 +16,6 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-/** A logger that keeps every line. */
-function capturing(): { log: Logger; lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
-  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
-  return { log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), isLevelEnabled: () => true }, lines };
-}
 
 /** A clock on which every reading is a second after the last: any decision takes longer than its budget. */
 const racingClock = (): Clock => {
@@ -32,7 +27,7 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 describe('log lines about a call', () => {
   it('carry the job id, the session id and the trace id', async () => {
-    const { log, lines } = capturing();
+    const { log, lines } = capturingLogger();
     const h = await startHarness({ kernel: { decisionBudget: 50, watchPolicies: false } }, { log, clock: racingClock() });
     harnesses.push(h);
     const client = await connectHttp(h.url);
@@ -46,7 +41,7 @@ describe('log lines about a call', () => {
   });
 
   it('from the approval service too: a call whose rules leave nobody to approve it is logged with its job, session and trace', async () => {
-    const { log, lines } = capturing();
+    const { log, lines } = capturingLogger();
     const dir = mkdtempSync(join(tmpdir(), 'gh-log-fields-'));
     // One approver and a quorum of two: the approval is created, and the service warns that nobody can grant it.
     writeFileSync(join(dir, 'policy.yaml'), 'version: 2\ndefault: allow\nrules:\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval, approval: { approvers: [bob], quorum: 2 } }\n');

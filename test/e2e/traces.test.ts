@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ import type { BusPacket } from '../../src/protocol/cap.ts';
 import { GATEHOUSE_BIN } from '../helpers/cli.ts';
 import { clusterAvailable, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult } from '../helpers/distributed.ts';
 import type { Logger } from '../../src/log.ts';
-import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, TEST_DECISION_BUDGET_MS, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { capturingLogger } from '../helpers/capturing-log.ts';
+import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, writeStdioGatewayConfig, type Harness } from '../helpers/gateway-harness.ts';
 import { otlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
 
@@ -29,12 +30,6 @@ const ERROR = 2;
 type Receiver = Awaited<ReturnType<typeof otlpReceiver>>;
 type Upstream = Awaited<ReturnType<typeof recordingHttpUpstream>>;
 
-/** A logger that keeps every line, fields and all, as text. */
-function capturing(): { log: Logger; text: () => string } {
-  const lines: string[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push(JSON.stringify({ level, msg, ...fields }));
-  return { log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), isLevelEnabled: () => true }, text: () => lines.join('\n') };
-}
 
 /** Waits for a span of `trace` named `name` (from `service`, by default any) and returns it. */
 async function spanNamed(receiver: Receiver, trace: string, name: string, service?: string): Promise<ReceivedSpan> {
@@ -66,7 +61,7 @@ describe('traces (telemetry.otlp set)', () => {
   let upstream: Upstream;
   let h: Harness;
   let client: Client;
-  const logs = capturing();
+  const logs = capturingLogger();
 
   beforeAll(async () => {
     [receiver, upstream] = await Promise.all([otlpReceiver(), recordingHttpUpstream()]);
@@ -192,18 +187,7 @@ describe('traces over stdio', () => {
   it('a client on stdio: the same spans, and the stdio upstream gets Gatehouse’s span as its parent in _meta', async () => {
     const receiver = await otlpReceiver();
     const dir = mkdtempSync(join(tmpdir(), 'gh-traces-stdio-'));
-    const config = join(dir, 'gatehouse.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-        'listen: { http: false, stdio: true }',
-        `upstreams: { fx: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)} } }`,
-        `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
-        `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
-        `telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`,
-      ].join('\n'),
-    );
+    const config = writeStdioGatewayConfig(dir, [`telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`]);
     const client = new Client({ name: 'stdio-traces', version: '1' });
     // The SDK passes a child only a safe list of variables unless told: the batch delay must reach it.
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [GATEHOUSE_BIN, 'start', '--config', config], cwd: dir, env: { ...(process.env as Record<string, string>), OTEL_BSP_SCHEDULE_DELAY: '50' }, stderr: 'pipe' }));

@@ -160,3 +160,20 @@ export async function startConstraintHarness(policyText: string): Promise<{ h: H
   });
   return { h, client: await connectHttp(h.url), calls };
 }
+
+/** Writes `<dir>/gatehouse.yaml` for `gatehouse start` on stdio in front of the fixture (`fx`), plus `extra` lines; returns its path. */
+export function writeStdioGatewayConfig(dir: string, extra: string[] = []): string {
+  const config = join(dir, 'gatehouse.yaml');
+  writeFileSync(
+    config,
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'listen: { http: false, stdio: true }',
+      `upstreams: { fx: { command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)} } }`,
+      `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
+      `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
+      ...extra,
+    ].join('\n'),
+  );
+  return config;
+}
