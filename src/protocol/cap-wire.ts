@@ -177,6 +177,8 @@ function toProtoResult(result: Kept<JobResult>): pb.JobResult {
       errorCode: result.errorCode ?? '',
       errorMessage: result.errorMessage ?? '',
       artifactPtrs: result.artifactPtrs ?? [],
+      gatehouseResultDigest: result.resultDigest,
+      gatehouseResultBytes: result.resultBytes === undefined ? undefined : int64(result.resultBytes, 'resultBytes'),
     }),
     result[capWire],
   );
@@ -333,6 +335,8 @@ function fromProtoResult(m: pb.JobResult): JobResult {
       ...optional('errorCode', m.errorCode),
       ...optional('errorMessage', m.errorMessage),
       ...(m.artifactPtrs.length ? { artifactPtrs: m.artifactPtrs } : {}),
+      ...(m.gatehouseResultDigest === undefined ? {} : { resultDigest: m.gatehouseResultDigest }),
+      ...(m.gatehouseResultBytes === undefined ? {} : { resultBytes: Number(m.gatehouseResultBytes) }),
     },
     m,
   );

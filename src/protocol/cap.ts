@@ -81,6 +81,9 @@ export interface JobResult {
   errorCode?: string;
   errorMessage?: string;
   artifactPtrs?: string[];
+  /** Not in CAP: the digest (`digestOf`) and JCS size of the result as the client gets it, for the audit record. */
+  resultDigest?: string;
+  resultBytes?: number;
 }
 
 export interface JobProgress {

@@ -10,3 +10,9 @@ export function sha256Hex(data: string | Uint8Array): string {
 export function digestOf(value: unknown): string {
   return 'sha256:' + sha256Hex(canonicalize(value ?? null));
 }
+
+/** `digestOf` with the size of the JCS form it hashed, in bytes (UTF-8). */
+export function sizedDigestOf(value: unknown): { digest: string; bytes: number } {
+  const canonical = canonicalize(value ?? null);
+  return { digest: 'sha256:' + sha256Hex(canonical), bytes: Buffer.byteLength(canonical) };
+}

@@ -9,6 +9,7 @@ import { redactResult, redactValue } from '../enforcement/redact.ts';
 import { isRefusal, type RefusalDetail } from '../enforcement/refusal.ts';
 import { PAYLOAD_TTL_MS, type JobContext } from '../protocol/job-context.ts';
 import { limitOutput } from '../enforcement/output-limit.ts';
+import { sizedDigestOf } from '../protocol/digest.ts';
 import { claimKey, isIdempotentJob } from './idempotency.ts';
 import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import { noTracing } from '../ports.ts';
@@ -194,7 +195,8 @@ export class Executor {
         ? { result: resultRules ? redactValue(raw, resultRules) : raw, truncated: false }
         : limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
-      result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), workerId: this.workerId, executionMs: this.clock.now() - started };
+      const { digest, bytes } = sizedDigestOf(stored.result);
+      result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), resultDigest: digest, resultBytes: bytes, workerId: this.workerId, executionMs: this.clock.now() - started };
       if (raw.isError === true && span.isRecording()) {
         span.setAttribute('error.type', 'tool_error');
         span.setStatus({ code: SpanStatusCode.ERROR });

@@ -358,6 +358,7 @@ export class Scheduler {
         executionMs: result.executionMs,
         ...(result.errorCode ? { errorCode: result.errorCode } : {}),
         ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
+        ...(result.resultDigest ? { resultDigest: result.resultDigest, resultBytes: result.resultBytes } : {}),
       });
     } finally {
       waiter.resolve(result); // whatever the bookkeeping did, the caller gets its answer

@@ -6,13 +6,15 @@ import { connectHttp, DEFAULT_POLICY, startHarness, waitFor, type Harness } from
 import { gatehouse } from '../helpers/cli.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
+import { canonicalize } from '../../src/protocol/jcs.ts';
 import { configSchema } from '../../src/config/schema.ts';
 
 let h: Harness;
+let echoed: Record<string, unknown>;
 beforeAll(async () => {
   h = await startHarness();
   const client = await connectHttp(h.url);
-  await client.callTool({ name: 'fx__echo', arguments: { text: 'plain-value-123' } });
+  echoed = await client.callTool({ name: 'fx__echo', arguments: { text: 'plain-value-123' } });
   await client.callTool({ name: 'fx__meta', arguments: { apiKey: 'secret-value-123', pwd: 'secret-value-456', pässword: 'secret-value-789', note: 'visible-note' } });
   await client.callTool({ name: 'fx__write', arguments: { key: 'k', value: 'v' } });
   await client.close();
@@ -42,6 +44,15 @@ describe('audit trail', () => {
     const submitted = records().find((r) => r.type === 'job.submitted')!;
     expect(submitted.data.argsDigest).toMatch(/^sha256:/);
     expect(submitted.data.session).toMatch(/^[0-9a-f-]{36}$/); // the 2025 client's Mcp-Session-Id
+  });
+
+  it("records the result's digest and size (the JCS of what the client got), never the result", () => {
+    const echoJob = records().find((r) => r.type === 'job.decided' && (r.data.input as { tool: string }).tool === 'fx__echo')!.jobId;
+    const succeeded = records().find((r) => r.type === 'job.succeeded' && r.jobId === echoJob)!;
+    const { _meta, ...got } = echoed;
+    expect(succeeded.data.resultDigest).toBe(digestOf(got));
+    expect(succeeded.data.resultBytes).toBe(Buffer.byteLength(canonicalize(got)));
+    expect(JSON.stringify(succeeded)).not.toContain('echo: plain-value-123');
   });
 
   it('verifies, and `audit verify` finds one tampered byte by sequence number', async () => {

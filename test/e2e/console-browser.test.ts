@@ -90,6 +90,7 @@ describe.runIf(chromiumAvailable)('the console in a browser', () => {
     const hashes = await page.locator('td.hash').allTextContents();
     expect(hashes.length).toBeGreaterThanOrEqual(4);
     for (const hash of hashes) expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await page.textContent('main')).toMatch(/Result\s*sha256:[0-9a-f]{64}, \d+ bytes/);
     await screenshot(page, 'call');
 
     // The attacker's text is shown as text on the call's page, never run.

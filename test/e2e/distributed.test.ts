@@ -12,6 +12,8 @@ import { connect as connectNats } from '@nats-io/transport-node';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { silentLogger } from '../../src/log.ts';
 import { upstreamRpcSubject } from '../../src/protocol/upstream-rpc.ts';
+import { digestOf } from '../../src/protocol/digest.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { approvalId, clusterAvailable, countWrites, SIGNING_KEY, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult, type WorkerProcess } from '../helpers/distributed.ts';
 
 // Distributed mode end to end, with real processes: NATS and Redis started here, two gateway replicas
@@ -130,6 +132,11 @@ describe.skipIf(!available)('distributed mode', () => {
       await waitFor(() => seen.some((m) => m.subject === 'sys.job.result' && m.data.includes(jobId)), 'the job’s result packet');
       expect(seen.filter((m) => m.data.includes(jobId)).length).toBeGreaterThan(1);
       expect(seen.filter((m) => m.data.includes(marker)).map((m) => m.subject)).toEqual([]);
+      // What the result was is proven by its digest, recorded from the worker's (Gatehouse's own CAP field).
+      const { _meta, ...got } = result;
+      const recorded = async () => (await gatehouse(['audit', 'tail', '-n', '400', '--config', config])).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
+      await waitFor(async () => (await recorded()).some((r) => r.jobId === jobId && r.type === 'job.succeeded'), 'the job’s outcome record');
+      expect((await recorded()).find((r) => r.jobId === jobId && r.type === 'job.succeeded')?.data).toMatchObject({ resultDigest: digestOf(got), resultBytes: expect.any(Number) });
     } finally {
       await raw.close();
     }

@@ -274,6 +274,15 @@ describe('CAP wire: edge cases', () => {
     expect(decodeBusPacket(encodeBusPacket(sample))).toEqual(sample);
   });
 
+  it("a result's digest and size travel in the Gatehouse fields and come back exactly; a CAP peer without them decodes none", () => {
+    const result = packet({ kind: 'jobResult', jobResult: { jobId: 'j', status: JobStatus.SUCCEEDED, workerId: 'w', executionMs: 3, resultDigest: 'sha256:ab', resultBytes: 12_345 } });
+    const wire = (fromBinary(pb.BusPacketSchema, encodeBusPacket(result)).payload.value as pb.JobResult);
+    expect([wire.gatehouseResultDigest, wire.gatehouseResultBytes]).toEqual(['sha256:ab', 12_345n]);
+    expect(decodeBusPacket(encodeBusPacket(result))).toEqual(result);
+    const plain = packet({ kind: 'jobResult', jobResult: { jobId: 'j', status: JobStatus.SUCCEEDED, workerId: 'w', executionMs: 3 } });
+    expect(Object.keys((decodeBusPacket(encodeBusPacket(plain)).payload as { jobResult: object }).jobResult)).not.toContain('resultDigest');
+  });
+
   it('malformed bytes and unencodable packets are GH_ERR_WIRE_INVALID', () => {
     const bad = [
       'ff', // truncated varint

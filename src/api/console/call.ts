@@ -129,7 +129,7 @@ function resultFacts(call: AuditCallDetail): SafeHtml | undefined {
   return html`<dt>Ended by</dt><dd>${end.type} (${end.actor})</dd>
 ${typeof data.executionMs === 'number' && html`<dt>Upstream time</dt><dd>${data.executionMs} ms</dd>`}
 ${str(data.errorCode) && html`<dt>Error</dt><dd>${str(data.errorCode)}</dd>`}
-${str(data.resultPtr) && html`<dt>Result</dt><dd class="mono">${str(data.resultPtr)} <span class="muted">(its size and digest are not recorded)</span></dd>`}`;
+${str(data.resultDigest) && html`<dt>Result</dt><dd><span class="mono">${str(data.resultDigest)}</span>, ${typeof data.resultBytes === 'number' ? data.resultBytes.toLocaleString('en') : '?'} bytes <span class="muted">(JCS of what the client got, after redaction and the output cap; the result itself is never recorded)</span></dd>`}`;
 }
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
