@@ -1,9 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { connectHttp, startHarness, waitFor, writeStdioGatewayConfig, type Harness } from '../helpers/gateway-harness.ts';
+import { GATEHOUSE_BIN } from '../helpers/cli.ts';
 import { baseOf, connectWithKey, heldWrite, pendingApproval, resultText } from '../helpers/approvers.ts';
 
 const harnesses: Harness[] = [];
@@ -136,6 +138,24 @@ describe('GET /metrics', () => {
     const h = await harness({ metrics: { enabled: true, maxTools: 200, token } });
     expect((await scrape(h)).status).toBe(401);
     expect((await scrape(h, token)).status).toBe(200);
+  });
+
+  it('a client on stdio with listen.http beside it: its calls are counted on the HTTP listener’s /metrics', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-metrics-stdio-'));
+    const config = writeStdioGatewayConfig(dir);
+    writeFileSync(config, readFileSync(config, 'utf8').replace('listen: { http: false, stdio: true }', 'listen: { http: "127.0.0.1:0", stdio: true }'));
+    const transport = new StdioClientTransport({ command: process.execPath, args: [GATEHOUSE_BIN, 'start', '--config', config], cwd: dir, stderr: 'pipe' });
+    let stderr = '';
+    transport.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+    const client = new Client({ name: 'stdio-metrics', version: '1' });
+    await client.connect(transport);
+    clients.push(client);
+    await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__echo'), 'the fixture’s tools');
+    await client.callTool({ name: 'fx__echo', arguments: { text: 'over stdio' } });
+    await waitFor(() => /MCP endpoint \(Streamable HTTP\): (\S+)/.test(stderr), 'the banner on stderr');
+    const mcp = /MCP endpoint \(Streamable HTTP\): (\S+)/.exec(stderr)![1];
+    const text = await (await fetch(new URL('/metrics', mcp))).text();
+    expect(samples(text, 'gatehouse_calls_total')).toEqual(['gatehouse_calls_total{decision="allow",upstream="fx",tool="echo",outcome="ok"} 1']);
   });
 
   it('metrics.enabled: false serves no /metrics', async () => {
