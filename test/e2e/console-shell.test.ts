@@ -1,6 +1,8 @@
 // The console's frame over plain HTTP: who may open which page (local user, viewer, approver, a key without a
 // console role), the console's own login and logout with their CSRF tokens, the assets, and the CSP.
+import { get, type IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { ulid } from '../../src/protocol/ulid.ts';
 import type { Client } from '@modelcontextprotocol/client';
 import { baseOf, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { codeOn, csrfOf, PageClient } from '../helpers/page-client.ts';
@@ -103,5 +105,31 @@ describe('the console shell', () => {
     expect(page.html).toContain('name="decision"');
     expect((await approver.post(`/approvals/${approval.id}`, { csrf: csrfOf(page.html), decision: 'approve' })).status).toBe(303);
     expect(resultText(await held)).toBe('wrote k');
+  });
+
+  it('drops a feed whose browser stopped reading once 1 MiB waits unsent, never waiting for it, and goes on', async () => {
+    const h = await harness();
+    const response = await new Promise<IncomingMessage>((resolve) => get(`${baseOf(h)}/activity/stream`, resolve));
+    expect(response.statusCode).toBe(200);
+    response.pause(); // a browser that stopped reading: the sockets' buffers fill, then the server's
+    // Calls of 16 KiB each (a long principal), far more than the sockets hold and 1 MiB beside.
+    const principal = 'p'.repeat(16 * 1024);
+    const rounds = 20;
+    const perRound = 50;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < perRound; i++) h.gateway.audit.record({ tenant: 'default', at: Date.now(), type: 'job.submitted', actor: principal, jobId: ulid(), data: { tool: 'fx__echo' } });
+      await h.gateway.audit.flush();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past a flush of the stream (every 250 ms)
+    }
+    let received = 0;
+    const ended = new Promise<void>((resolve) => response.on('end', resolve));
+    response.on('data', (chunk: Buffer) => void (received += chunk.length));
+    response.resume();
+    await ended; // the server ended the stream; without the drop it would stay open (and this test time out)
+    expect(received).toBeLessThan(rounds * perRound * principal.length);
+    // The gateway goes on: a new feed opens, and calls run.
+    const again = await fetch(`${baseOf(h)}/activity/stream`, { signal: AbortSignal.timeout(60_000) });
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
   });
 });
