@@ -1,12 +1,14 @@
 // The console's live feed in distributed mode, with real processes: NATS and Redis started here, two gateway
 // replicas and a worker. The feed tails the one audit chain in Redis, so a call served by one replica appears in
-// the feed of the other.
+// the feed of the other; the dead-letter queue in Redis is counted on every replica's Upstreams page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp } from '../helpers/gateway-harness.ts';
 import { clusterAvailable, startCluster, waitForLiveWorkers, type Cluster } from '../helpers/distributed.ts';
 import { eventReader } from '../helpers/event-stream.ts';
 import type { AuditCall } from '../../src/audit/query.ts';
+import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
+import { deadLetter } from '../contract/job-ledger.contract.ts';
 
 const available = clusterAvailable();
 
@@ -50,4 +52,20 @@ describe.skipIf(!available)('the live feed in distributed mode', () => {
     expect(calls.find((c) => c.outcome === 'succeeded')).toMatchObject({ principal: expect.any(String), decision: 'allow', ruleIds: ['read-only-tools'], client: { era: 'legacy' } });
     await events.cancel();
   }, 60_000);
+
+  it('counts the dead-letter queue in Redis on the Upstreams page (for an admin) and in /metrics, on every replica', async () => {
+    const ledger = await RedisJobLedger.connect({ url: cluster.redis.url });
+    try {
+      await ledger.deadLetter(deadLetter('01JDEADCONSOLE000000000001', 1_000));
+      await ledger.deadLetter(deadLetter('01JDEADCONSOLE000000000002', 2_000));
+    } finally {
+      await ledger.close();
+    }
+    for (const gateway of cluster.gateways) {
+      const base = gateway.url.replace(/\/mcp$/, '');
+      // The local user on loopback without keys is an admin.
+      expect(await (await fetch(`${base}/upstreams`)).text()).toMatch(/Dead-letter queue: <strong>2<\/strong> jobs/);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^gatehouse_dlq_jobs 2$/m);
+    }
+  });
 });
