@@ -1,12 +1,4 @@
 import { isGatewayError } from '../errors.ts';
-import { runStart, START_HELP } from './commands/start.ts';
-import { runWrap, splitWrapArgs, WRAP_HELP } from './commands/wrap.ts';
-import { runApprovals, APPROVALS_HELP } from './commands/approvals.ts';
-import { runAudit, AUDIT_HELP } from './commands/audit.ts';
-import { runPolicy, POLICY_HELP } from './commands/policy/index.ts';
-import { runWorker, WORKER_HELP } from './commands/worker.ts';
-import { runDlq, DLQ_HELP } from './commands/dlq.ts';
-import { runPackCommand, PACK_HELP } from './commands/pack/index.ts';
 
 const HELP = `gatehouse: a governance gateway for MCP tool calls
 
@@ -28,16 +20,47 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
 /** A command's own arguments, where `--help` counts: by default those before `--`. */
 const beforeDoubleDash = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string; ownArgs?: (argv: string[]) => string[] }> = {
-  start: { run: runStart, help: START_HELP },
+interface Command {
+  run: (argv: string[]) => Promise<number>;
+  help: string;
+  ownArgs?: (argv: string[]) => string[];
+}
+
+/** Each command's module is loaded only when it runs: `audit verify` need not load the gateway `start` serves. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  start: async () => {
+    const m = await import('./commands/start.ts');
+    return { run: m.runStart, help: m.START_HELP };
+  },
   // `gatehouse wrap npx some-server --help` asks the server, not wrap.
-  wrap: { run: runWrap, help: WRAP_HELP, ownArgs: (argv) => splitWrapArgs(argv).options },
-  approvals: { run: runApprovals, help: APPROVALS_HELP },
-  audit: { run: runAudit, help: AUDIT_HELP },
-  policy: { run: runPolicy, help: POLICY_HELP },
-  worker: { run: runWorker, help: WORKER_HELP },
-  dlq: { run: runDlq, help: DLQ_HELP },
-  pack: { run: runPackCommand, help: PACK_HELP },
+  wrap: async () => {
+    const m = await import('./commands/wrap.ts');
+    return { run: m.runWrap, help: m.WRAP_HELP, ownArgs: (argv) => m.splitWrapArgs(argv).options };
+  },
+  approvals: async () => {
+    const m = await import('./commands/approvals.ts');
+    return { run: m.runApprovals, help: m.APPROVALS_HELP };
+  },
+  audit: async () => {
+    const m = await import('./commands/audit.ts');
+    return { run: m.runAudit, help: m.AUDIT_HELP };
+  },
+  policy: async () => {
+    const m = await import('./commands/policy/index.ts');
+    return { run: m.runPolicy, help: m.POLICY_HELP };
+  },
+  worker: async () => {
+    const m = await import('./commands/worker.ts');
+    return { run: m.runWorker, help: m.WORKER_HELP };
+  },
+  dlq: async () => {
+    const m = await import('./commands/dlq.ts');
+    return { run: m.runDlq, help: m.DLQ_HELP };
+  },
+  pack: async () => {
+    const m = await import('./commands/pack/index.ts');
+    return { run: m.runPackCommand, help: m.PACK_HELP };
+  },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,11 +69,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) {
     console.error(`gatehouse: unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
+  const command = await load();
   const options = (command.ownArgs ?? beforeDoubleDash)(rest);
   if (options.includes('--help') || options.includes('-h')) {
     console.log(command.help);
