@@ -147,6 +147,19 @@ describe('packs: the format and the loader', () => {
     expect(verdict(['github.example.com'], 'https://api.github.com/mcp').code).toBe('GH_ERR_EGRESS_DENIED');
   });
 
+  it("keeps the shell pack's file tools anywhere but the protected paths with the default workspace /", () => {
+    const kernel = new Kernel(load([{ name: 'shell', params: {} }]));
+    const read = (path: string) => {
+      const input = { tenant: 'default', principal: 'p', server: 'desktop-commander', tool: 'desktop-commander__read_file', annotations: undefined, args: { path } };
+      return verdictOf(input, kernel.decide(input));
+    };
+    expect(read('/etc/hosts').effect).toBe('allow_with_constraints');
+    expect(read('/srv/app/src/main.ts').effect).toBe('allow_with_constraints');
+    for (const path of ['/etc/shadow', '/etc/sudoers', '/proc/self/environ', '/root/.ssh/id_rsa', '/srv/app/.env', '/root/.claude-server-commander/config.json', 'relative.txt']) {
+      expect(read(path).code, path).toBe('GH_ERR_PATH_DENIED');
+    }
+  });
+
   it('holds every shell command for a human with an empty allow list, and runs only what the list names', () => {
     const effect = (allowCommands: string[], command: string) =>
       new Kernel(load([{ name: 'shell', params: { allowCommands } }])).decide({ tenant: 'default', principal: 'p', server: 'desktop-commander', tool: 'desktop-commander__start_process', annotations: undefined, args: { command } }).effect;
