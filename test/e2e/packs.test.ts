@@ -212,7 +212,8 @@ packSuite(
     });
 
     it('holds a kill for a human, and keeps the file tools inside the workspace', async () => {
-      expect(codeOf(await call(client(), 'desktop-commander__kill_process', { pid: process.pid }))).toBe('GH_ERR_APPROVAL_PENDING');
+      // A pid above Linux's largest: were the kill ever let through, it would reach no process.
+      expect(codeOf(await call(client(), 'desktop-commander__kill_process', { pid: 4_194_305 }))).toBe('GH_ERR_APPROVAL_PENDING');
       expect(codeOf(await call(client(), 'desktop-commander__read_file', { path: '/etc/passwd' }))).toBe('GH_ERR_PATH_DENIED');
       const read = await call(client(), 'desktop-commander__read_file', { path: join(shellWorkspace, 'listed-by-ls.txt') });
       expect(read.isError, textOf(read)).toBeFalsy();
