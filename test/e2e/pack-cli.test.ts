@@ -20,23 +20,30 @@ describe('gatehouse pack', () => {
     await h?.close();
   });
 
-  it('lists the bundled packs and shows one', async () => {
+  it('lists the bundled packs and shows them', async () => {
     const list = await gatehouse(['pack', 'list', '--data-dir', h.dataDir, '--json']);
     expect(list.code).toBe(0);
     const names = (JSON.parse(list.stdout) as { packs: Array<{ name: string; source: string }> }).packs.map((p) => `${p.name}:${p.source}`);
-    expect(names).toEqual(expect.arrayContaining(['filesystem:bundled', 'memory:bundled']));
-    const show = await gatehouse(['pack', 'show', 'filesystem', '--data-dir', h.dataDir, '--json']);
-    expect(show.code).toBe(0);
-    const shown = JSON.parse(show.stdout) as { rules: Array<{ id: string }>; params: Record<string, unknown>; tools: Array<{ name: string }> };
-    expect(shown.rules.map((r) => r.id)).toContain('filesystem/changes-need-approval');
-    expect(Object.keys(shown.params)).toContain('workspace');
-    expect(shown.tools.map((t) => t.name)).toContain('move_file');
+    expect(names).toEqual(expect.arrayContaining(['filesystem:bundled', 'memory:bundled', 'shell:bundled', 'github:bundled']));
+    const shows: Array<[pack: string, rule: string, param: string, tool: string]> = [
+      ['filesystem', 'filesystem/changes-need-approval', 'workspace', 'move_file'],
+      ['shell', 'shell/destructive-commands', 'allowCommands', 'start_process'],
+      ['github', 'github/pushes-need-approval', 'writesPerHour', 'push_files'],
+    ];
+    for (const [pack, rule, param, tool] of shows) {
+      const show = await gatehouse(['pack', 'show', pack, '--data-dir', h.dataDir, '--json']);
+      expect(show.code).toBe(0);
+      const shown = JSON.parse(show.stdout) as { rules: Array<{ id: string }>; params: Record<string, unknown>; tools: Array<{ name: string }> };
+      expect(shown.rules.map((r) => r.id)).toContain(rule);
+      expect(Object.keys(shown.params)).toContain(param);
+      expect(shown.tools.map((t) => t.name)).toContain(tool);
+    }
   });
 
   it('runs the packs\' tests', async () => {
     const run = await gatehouse(['pack', 'test', '--data-dir', h.dataDir]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/filesystem 1\.0\.0\n\s+\d+ cases in 1 file: \d+ passed, 0 failed/);
+    for (const pack of ['filesystem', 'shell', 'github']) expect(run.stdout).toMatch(new RegExp(`${pack} 1\\.0\\.0\\n\\s+\\d+ cases in 1 file: \\d+ passed, 0 failed`));
   });
 
   it('adds a pack: the running gateway reloads with it; a bad add changes nothing; remove reloads without it', async () => {

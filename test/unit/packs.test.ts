@@ -19,6 +19,10 @@ import { packFits, paramsFromCommand } from '../../src/packs/match.ts';
 import { launchedPackage } from '../../src/cli/upstream-name.ts';
 import { coded } from '../helpers/coded-errors.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
+import { verdictOf } from '../../src/kernel/verdict.ts';
+import { CallLimits } from '../../src/enforcement/call-limits.ts';
+import { MemoryStore } from '../../adapters/memory/store.ts';
+import { AdvancingClock } from '../helpers/gateway-harness.ts';
 
 const FILESYSTEM = join(BUNDLED_PACKS, 'filesystem');
 const WS = { workspace: '/srv/ws' };
@@ -113,6 +117,56 @@ describe('packs: the format and the loader', () => {
     const { report } = runPackTests(loadPack(FILESYSTEM));
     expect(report.results.filter((r) => !r.passed).map((r) => r.case.name)).toEqual([]);
     expect(report.results.length).toBeGreaterThan(10);
+  });
+
+  it("lets github writes run within writesPerHour per principal, a window later again, and held calls count nothing", async () => {
+    const kernel = new Kernel(load([{ name: 'github', params: { writesPerHour: 2 } }]));
+    const clock = new AdvancingClock();
+    const limits = new CallLimits(new MemoryStore(clock), clock, silentLogger);
+    const decide = (tool: string, principal: string, args: Record<string, unknown> = {}) => kernel.decide({ tenant: 'default', principal, server: 'github', tool: `github__${tool}`, annotations: undefined, args });
+    const write = async (principal: string) => (await limits.count('take', decide('add_issue_comment', principal), { tenant: 'default', principal }, 'github__add_issue_comment'))?.code;
+    // An approving review is held; holding it uses up nothing (peek), so the writes after it still have the whole limit.
+    const review = decide('create_pull_request_review', 'agent', { event: 'APPROVE' });
+    expect(review.effect).toBe('require_approval');
+    expect(await limits.count('peek', review, { tenant: 'default', principal: 'agent' }, 'github__create_pull_request_review')).toBeUndefined();
+    expect([await write('agent'), await write('agent'), await write('agent')]).toEqual([undefined, undefined, 'GH_ERR_THROTTLED']);
+    expect(await write('other-agent')).toBeUndefined();
+    clock.advance(60 * 60_000);
+    expect(await write('agent')).toBeUndefined();
+  });
+
+  it('holds a github HTTP upstream to apiHosts: api.github.com by default, a GitHub Enterprise host when set', () => {
+    const verdict = (apiHosts: string[] | undefined, upstreamUrl: string) => {
+      const kernel = new Kernel(load([{ name: 'github', params: apiHosts ? { apiHosts } : {} }]));
+      const input = { tenant: 'default', principal: 'p', server: 'github', tool: 'github__get_issue', annotations: undefined, args: { owner: 'o', repo: 'r', issue_number: 1 }, upstreamUrl };
+      return verdictOf(input, kernel.decide(input));
+    };
+    expect(verdict(undefined, 'https://api.github.com/mcp').effect).toBe('allow_with_constraints');
+    expect(verdict(undefined, 'https://github.example.com/api/v3').code).toBe('GH_ERR_EGRESS_DENIED');
+    expect(verdict(['github.example.com'], 'https://github.example.com/api/v3').effect).toBe('allow_with_constraints');
+    expect(verdict(['github.example.com'], 'https://api.github.com/mcp').code).toBe('GH_ERR_EGRESS_DENIED');
+  });
+
+  it("keeps the shell pack's file tools anywhere but the protected paths with the default workspace /", () => {
+    const kernel = new Kernel(load([{ name: 'shell', params: {} }]));
+    const read = (path: string) => {
+      const input = { tenant: 'default', principal: 'p', server: 'desktop-commander', tool: 'desktop-commander__read_file', annotations: undefined, args: { path } };
+      return verdictOf(input, kernel.decide(input));
+    };
+    expect(read('/etc/hosts').effect).toBe('allow_with_constraints');
+    expect(read('/srv/app/src/main.ts').effect).toBe('allow_with_constraints');
+    for (const path of ['/etc/shadow', '/etc/sudoers', '/proc/self/environ', '/root/.ssh/id_rsa', '/srv/app/.env', '/root/.claude-server-commander/config.json', 'relative.txt']) {
+      expect(read(path).code, path).toBe('GH_ERR_PATH_DENIED');
+    }
+  });
+
+  it('holds every shell command for a human with an empty allow list, and runs only what the list names', () => {
+    const effect = (allowCommands: string[], command: string) =>
+      new Kernel(load([{ name: 'shell', params: { allowCommands } }])).decide({ tenant: 'default', principal: 'p', server: 'desktop-commander', tool: 'desktop-commander__start_process', annotations: undefined, args: { command } }).effect;
+    expect(effect([], 'ls')).toBe('require_approval');
+    expect(effect(['ls'], 'ls')).toBe('allow_with_constraints');
+    expect(effect(['ls'], 'ls -a')).toBe('require_approval');
+    expect(effect(['ls'], 'ls; rm -rf /')).toBe('deny');
   });
 
   describe('bad input: each a GH_ERR_POLICY_INVALID with the file and line', () => {
@@ -212,8 +266,8 @@ describe('packs: the format and the loader', () => {
   });
 
   it('loads every example under examples/packs/ with its packs', () => {
-    for (const name of ['filesystem', 'memory', 'postgres']) {
-      const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws', DATABASE_URL: 'postgresql://reader@127.0.0.1/app' });
+    for (const name of ['filesystem', 'memory', 'postgres', 'shell', 'github']) {
+      const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws', DATABASE_URL: 'postgresql://reader@127.0.0.1/app', GITHUB_PERSONAL_ACCESS_TOKEN: 'x' });
       expect(loadDeploymentPolicy(config).packs?.map((p) => p.name)).toEqual([name]);
     }
   });
