@@ -91,6 +91,25 @@ export function loadStateConfig(file: string, env: NodeJS.ProcessEnv = process.e
   return defaultConfig({ dataDir: resolve(dirname(path), partial.dataDir), ...read });
 }
 
+/**
+ * What the policy commands (explain, test, replay) need from a gateway's config: its policies, packs, data dir, mode
+ * and where it listens. Only the packs are interpolated (their parameters may come from the environment, as the
+ * gateway reads them); an unset variable there is a config error naming it. No other secret needs to be set.
+ */
+export function loadPolicyConfig(file: string, env: NodeJS.ProcessEnv = process.env): Pick<GatehouseConfig, 'policies' | 'packs' | 'dataDir' | 'mode' | 'listen'> {
+  const path = resolve(file);
+  const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
+  const raw = (loaded.value ?? {}) as Record<string, unknown>;
+  const { value: packs, unset } = interpolateEnv(raw.packs, env);
+  const picked = settle(
+    loaded,
+    unset.map((u) => ({ ...u, path: ['packs', ...u.path] })),
+    checkYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true, packs: true, mode: true }), { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen, packs, mode: raw.mode }),
+  );
+  const { policies, dataDir, packs: placed } = resolvePaths({ ...defaultConfig(), ...picked }, dirname(path));
+  return { ...picked, policies, dataDir, packs: placed };
+}
+
 /** The config used when only flags are given (`gatehouse wrap`, or state commands with `--data-dir`). */
 export function defaultConfig(overrides: Partial<GatehouseConfig> = {}): GatehouseConfig {
   return { ...configSchema.parse({}), ...overrides };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { connectHttp, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { BUNDLED_PACKS } from '../../src/packs/places.ts';
 
@@ -38,6 +38,18 @@ describe('gatehouse pack', () => {
       expect(Object.keys(shown.params)).toContain(param);
       expect(shown.tools.map((t) => t.name)).toContain(tool);
     }
+  });
+
+  it("policy explain and test --config decide with the config's packs, their ${env:…} parameters filled in (and name one unset)", async () => {
+    const config = join(ROOT, 'examples/packs/filesystem/gatehouse.yaml');
+    const call = ['--call', JSON.stringify({ tool: 'filesystem__read_text_file', principal: 'alice', args: { path: join(workspace, 'a.txt') } }), '--json'];
+    const explained = await gatehouse(['policy', 'explain', '--config', config, ...call], { env: { GATEHOUSE_WORKSPACE: workspace } });
+    expect(explained.stderr).toBe('');
+    expect(JSON.parse(explained.stdout)).toMatchObject({ decision: { ruleIds: expect.arrayContaining(['filesystem/inside-workspace']) } });
+    expect(process.env.GATEHOUSE_WORKSPACE).toBeUndefined();
+    const unset = await gatehouse(['policy', 'explain', '--config', config, ...call]);
+    expect(unset.code).toBe(1);
+    expect(unset.stderr).toContain('GATEHOUSE_WORKSPACE');
   });
 
   it('runs the packs\' tests', async () => {

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { loadYamlFile, validateYaml } from '../../../config/yaml-file.ts';
-import { configSchema, type GatehouseConfig } from '../../../config/schema.ts';
-import { defaultConfig, resolvePaths } from '../../../config/load.ts';
+import { resolve } from 'node:path';
+import type { GatehouseConfig } from '../../../config/schema.ts';
+import { defaultConfig, loadPolicyConfig } from '../../../config/load.ts';
 import { withListenOverride } from '../../../config/listen.ts';
 import { flag, usage, type ParsedArgs } from '../../args.ts';
 import { DEFAULT_CONFIG_FILE } from '../../state.ts';
@@ -54,20 +53,16 @@ export interface GatewayConfigFacts {
 }
 
 /**
- * The config named by --config, else ./gatehouse.yaml when there is one. Only `policies`, `dataDir` and `listen`
- * are read (nothing is interpolated), so no secret needs to be set; relative paths resolve against the file's folder.
+ * The config named by --config, else ./gatehouse.yaml when there is one: its policies, packs (their `${env:…}`
+ * parameters filled in), data dir and listen address, nothing else (loadPolicyConfig), so no other secret need be set.
  */
 export function gatewayConfigFor(args: ParsedArgs): GatewayConfigFacts | undefined {
   const file = flag(args, 'config') ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   if (!file) return undefined;
-  const path = resolve(file);
-  const loaded = loadYamlFile(path, 'GH_ERR_CONFIG_INVALID');
-  const raw = (loaded.value ?? {}) as Record<string, unknown>;
-  const picked = validateYaml(loaded, configSchema.pick({ policies: true, dataDir: true, listen: true, packs: true, mode: true }), 'GH_ERR_CONFIG_INVALID', { policies: raw.policies, dataDir: raw.dataDir, listen: raw.listen, packs: raw.packs, mode: raw.mode });
+  const picked = loadPolicyConfig(file);
   // The gateway to ask listens where `start` put it: $GATEHOUSE_LISTEN moves it as it moves `start`.
   const { http } = withListenOverride(picked, undefined).listen;
-  const { policies, dataDir, packs } = resolvePaths({ ...defaultConfig(), ...picked }, dirname(path));
-  return { file: path, policies, dataDir, packs, mode: picked.mode, http };
+  return { file: resolve(file), policies: picked.policies, dataDir: picked.dataDir, packs: picked.packs, mode: picked.mode, http };
 }
 
 /**
