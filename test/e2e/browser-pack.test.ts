@@ -14,7 +14,9 @@ import { call, codeOf, packSuite, textOf } from '../helpers/pack-suite.ts';
 let page: Server;
 let pageUrl = '';
 beforeAll(async () => {
-  page = createServer((_req, res) => res.setHeader('content-type', 'text/html').end('<title>Gatehouse test page</title><form><input name=q></form>'));
+  // The page's own script calls its API with a bearer token: what browser_network_request would show the model.
+  const html = "<title>Gatehouse test page</title><form><input name=q></form><script>fetch('/api', { headers: { Authorization: 'Bearer tok-9f8e7d' } })</script>";
+  page = createServer((req, res) => (req.url === '/api' ? res.setHeader('content-type', 'application/json').end('{}') : res.setHeader('content-type', 'text/html').end(html)));
   await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
   pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
 });
@@ -60,5 +62,14 @@ packSuite(
       expect(snapshot.isError, textOf(snapshot)).toBeFalsy();
       expect(textOf(snapshot)).toContain('textbox');
     }, 60_000);
+
+    it.skipIf(!chromiumAvailable)("masks the authorization header in a network request's details", async () => {
+      const listed = textOf(await call(client(), 'browser__browser_network_requests', { static: true }));
+      const index = Number(/(\d+)\. \[GET\] \S+\/api /.exec(listed)?.[1]);
+      expect(index, listed).toBeGreaterThan(0);
+      const details = await call(client(), 'browser__browser_network_request', { index });
+      expect(textOf(details)).toContain('[REDACTED]');
+      expect(textOf(details)).not.toContain('tok-9f8e7d');
+    });
   },
 );
