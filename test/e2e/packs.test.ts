@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { call, codeOf, packSuite, serverBin, stdio, textOf } from '../helpers/pack-suite.ts';
+import { postgresAvailable, startPostgres, type Postgres } from '../helpers/postgres-server.ts';
 
 // Each bundled pack against the real server package it was written for (see test/helpers/pack-suite.ts).
 
@@ -66,21 +66,24 @@ packSuite(
   },
 );
 
-// The machine's PostgreSQL (trust auth on 127.0.0.1:5432): the suite creates its own database and drops it after.
-const psql = (db: string, sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-tAc', sql], { encoding: 'utf8' }).trim();
-const postgresUp = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'select 1'], { encoding: 'utf8' }).status === 0;
-if (!postgresUp && process.env.CI === 'true') throw new Error('the postgres pack suite needs PostgreSQL on 127.0.0.1:5432');
-if (!postgresUp) console.warn('skipping the postgres pack suite: no PostgreSQL on 127.0.0.1:5432');
+// The machine's PostgreSQL (trust auth on 127.0.0.1:5432), or one the helper starts: the suite creates its own
+// database and drops it after.
+const postgresUp = postgresAvailable('postgres pack suite');
 const database = `gh_pack_${process.pid}_${Date.now()}`;
+let pg: Postgres;
 packSuite(
   'postgres',
-  () => {
-    psql('postgres', `CREATE DATABASE ${database}`);
-    psql(database, "CREATE TABLE users (id int, name text); INSERT INTO users VALUES (1, 'ada')");
+  async () => {
+    pg = await startPostgres();
+    pg.psql('postgres', `CREATE DATABASE ${database}`);
+    pg.psql(database, "CREATE TABLE users (id int, name text); INSERT INTO users VALUES (1, 'ada')");
     return {
-      upstream: stdio([serverBin('@modelcontextprotocol/server-postgres'), `postgresql://postgres@127.0.0.1:5432/${database}`]),
+      upstream: stdio([serverBin('@modelcontextprotocol/server-postgres'), pg.url(database)]),
       params: {},
-      cleanup: () => psql('postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+      cleanup: async () => {
+        pg.psql('postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await pg.stop();
+      },
     };
   },
   ({ client }) => {
@@ -94,7 +97,7 @@ packSuite(
       for (const sql of ['/* only a read */ dRoP\n TaBlE users', 'SELECT 1; drop table users', 'COMMIT; DROP TABLE users']) {
         expect(codeOf(await call(client(), 'postgres__query', { sql })), sql).toBe('GH_ERR_POLICY_DENIED');
       }
-      expect(psql(database, 'SELECT count(*) FROM users')).toBe('1');
+      expect(pg.psql(database, 'SELECT count(*) FROM users')).toBe('1');
     });
   },
   postgresUp ? {} : { skip: 'no PostgreSQL' },

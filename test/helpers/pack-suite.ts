@@ -34,13 +34,20 @@ function expectOwnTestsPass(pack: Pack): void {
   expect(report.results.filter((r) => !r.passed).map((r) => `${r.case.name}: got ${r.effect} ${r.code ?? ''} ${r.ruleIds.join(',')}`)).toEqual([]);
 }
 
+/** The pack's real server as an upstream, the install's parameters, and what to undo after. */
+export interface PackServer {
+  upstream: StdioUpstreamConfig;
+  params: Record<string, unknown>;
+  cleanup?: () => void | Promise<void>;
+}
+
 /**
  * A gateway with no policy but the pack, in front of the pack's real server; the pack covers every tool the server
  * lists and passes its own tests; then the suite's cases, with a connected client.
  */
 export function packSuite(
   name: string,
-  server: () => { upstream: StdioUpstreamConfig; params: Record<string, unknown>; cleanup?: () => void },
+  server: () => PackServer | Promise<PackServer>,
   cases: (ctx: { client: () => Client }) => void,
   options: { skip?: string } = {},
 ): void {
@@ -48,9 +55,9 @@ export function packSuite(
     const pack = loadPack(join(BUNDLED_PACKS, name));
     let h: Harness;
     let client: Client;
-    let started: ReturnType<typeof server> | undefined;
+    let started: PackServer | undefined;
     beforeAll(async () => {
-      started = server();
+      started = await server();
       const { upstream, params } = started;
       h = await startHarness({ policies: [], upstreams: { [name]: upstream }, packs: [{ name, params }] });
       await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === name), `the ${name} tools`);
@@ -59,7 +66,7 @@ export function packSuite(
     afterAll(async () => {
       await client?.close();
       await h?.close();
-      started?.cleanup?.();
+      await started?.cleanup?.();
     });
 
     it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, name));
