@@ -15,7 +15,7 @@ import { ROOT } from '../helpers/gateway-harness.ts';
 import { silentLogger } from '../../src/log.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { satisfies } from '../../src/packs/version-range.ts';
-import { packFits, paramsFromCommand } from '../../src/packs/match.ts';
+import { initialisedFit, packFits, paramsFromCommand } from '../../src/packs/match.ts';
 import { launchedPackage } from '../../src/cli/upstream-name.ts';
 import { coded } from '../helpers/coded-errors.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
@@ -242,5 +242,18 @@ describe('packs: the format and the loader', () => {
     expect(paramsFromCommand(fs, script, '/')).toEqual({ workspace: '/srv/ws' });
     expect(packFits(fs, server('npx', ['-y', '@modelcontextprotocol/server-memory']))).toBe(false);
     expect(packFits(fs, server('uvx', ['mcp-server-fetch']))).toBe(false);
+  });
+
+  it('recognises a running server by its serverInfo name, or by its listing every tool of match.tools', () => {
+    const browser = loadPack(join(BUNDLED_PACKS, 'browser'));
+    const signature = ['browser_navigate', 'browser_snapshot', 'browser_click', 'browser_run_code_unsafe'];
+    expect(initialisedFit(browser, { serverName: 'Playwright', tools: [] })).toBe('serverName');
+    expect(initialisedFit(browser, { serverName: 'my-browser', tools: [...signature, 'browser_pdf_save'] })).toBe('tools');
+    expect(initialisedFit(browser, { tools: signature.slice(1) })).toBeUndefined();
+    expect(initialisedFit(browser, { serverName: 'playwright', tools: ['browser_navigate'] })).toBeUndefined();
+    // A pack without match.tools is never matched by tools, however many of its tools a server lists.
+    const memory = loadPack(join(BUNDLED_PACKS, 'memory'));
+    expect(initialisedFit(memory, { serverName: 'memory-server', tools: [] })).toBe('serverName');
+    expect(initialisedFit(memory, { tools: Object.keys(memory.tools.tools) })).toBeUndefined();
   });
 });
