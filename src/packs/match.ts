@@ -36,6 +36,12 @@ export function initialisedFit(pack: Pack, server: InitialisedServer): 'serverNa
   return undefined;
 }
 
+/** How a running server fits a pack, in words (`its serverInfo name, Playwright`); undefined when it does not. */
+export function fitInWords(pack: Pack, server: InitialisedServer): string | undefined {
+  const fit = initialisedFit(pack, server);
+  return fit && (fit === 'serverName' ? `its serverInfo name, ${server.serverName}` : 'the tools it lists');
+}
+
 /** Whether a pack's `match` states anything a running server can be checked against (serverNames or tools). */
 export const matchesInitialised = (pack: Pack): boolean => pack.manifest.match.serverNames.length > 0 || pack.manifest.match.tools.length > 0;
 

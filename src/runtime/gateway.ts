@@ -363,7 +363,8 @@ export class Gateway {
     const record = this.ports.recordCatalog;
     if (!record) return;
     try {
-      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now()), null, 2));
+      const servers = Object.fromEntries([...this.ports.upstreams.values()].flatMap((u) => (u.serverInfo ? [[u.name, u.serverInfo]] : [])));
+      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now(), servers), null, 2));
     } catch (err) {
       this.log.warn('could not record the tool catalog for `policy explain` and `policy test`', { error: (err as Error).message });
     }

@@ -1,6 +1,6 @@
 import { availablePacks, BUNDLED_PACKS, packPlaces } from '../../packs/places.ts';
 import { loadPack, type Pack } from '../../packs/pack.ts';
-import { initialisedFit, packFits, paramsFromCommand, type InitialisedServer, type LaunchedServer } from '../../packs/match.ts';
+import { fitInWords, initialisedFit, packFits, paramsFromCommand, type InitialisedServer, type LaunchedServer } from '../../packs/match.ts';
 import { parseSetting } from '../../packs/params.ts';
 import { readInstalled } from '../../packs/installed.ts';
 import { loadPolicyBundle } from '../../packs/policy-bundle.ts';
@@ -55,8 +55,7 @@ export function wrapPacks(o: WrapPackOptions): WrapPackChoice {
  */
 export function wrapPacksOnceRunning(o: WrapPackOptions, running: InitialisedServer): PackInstall[] {
   const fits = bundledPacks().filter((pack) => initialisedFit(pack, running) !== undefined);
-  const by = fits.length === 1 && initialisedFit(fits[0], running) === 'serverName' ? `its serverInfo name, ${running.serverName}` : 'the tools it lists';
-  return chooseOne(fits, o, by);
+  return chooseOne(fits, o, (fits.length === 1 && fitInWords(fits[0], running)) || 'what it says of itself');
 }
 
 const bundledPacks = (): Pack[] => availablePacks({ search: [BUNDLED_PACKS] }).map(({ dir }) => loadPack(dir));
