@@ -1,5 +1,5 @@
-import { availablePacks, BUNDLED_PACKS, packPlaces } from '../../packs/places.ts';
-import { loadPack, type Pack } from '../../packs/pack.ts';
+import { packPlaces } from '../../packs/places.ts';
+import type { Pack } from '../../packs/pack.ts';
 import { fitInWords, initialisedFit, packFits, paramsFromCommand, type InitialisedServer, type LaunchedServer } from '../../packs/match.ts';
 import { parseSetting } from '../../packs/params.ts';
 import { readInstalled } from '../../packs/installed.ts';
@@ -7,8 +7,8 @@ import { loadPolicyBundle } from '../../packs/policy-bundle.ts';
 import type { PackInstall } from '../../packs/install.ts';
 import { isGatewayError } from '../../errors.ts';
 import { usage } from '../args.ts';
-import { launchedPackage } from '../upstream-name.ts';
 import { namedPack } from './pack/deployment.ts';
+import { bundledPacks, launchedServer } from './pack/fitting.ts';
 
 export { takeSettings } from './pack/settings.ts';
 
@@ -58,9 +58,7 @@ export function wrapPacksOnceRunning(o: WrapPackOptions, running: InitialisedSer
   return chooseOne(fits, o, (fits.length === 1 && fitInWords(fits[0], running)) || 'what it says of itself');
 }
 
-const bundledPacks = (): Pack[] => availablePacks({ search: [BUNDLED_PACKS] }).map(({ dir }) => loadPack(dir));
-
-const launched = (o: WrapPackOptions): LaunchedServer => ({ command: o.command, args: o.args, ...withPackage(o.command, o.args) });
+const launched = (o: WrapPackOptions): LaunchedServer => launchedServer(o.command, o.args);
 
 function install(pack: Pack, o: WrapPackOptions, server: LaunchedServer): PackInstall {
   return {
@@ -88,9 +86,4 @@ function chooseOne(fits: Pack[], o: WrapPackOptions, by: string): PackInstall[] 
   }
   o.say(`applying the bundled ${pack.manifest.name} pack ${pack.manifest.version} to "${o.upstream}", which fits by ${by} (${pack.manifest.description.split('. ')[0]}); --no-pack runs without it`);
   return [chosen];
-}
-
-function withPackage(command: string, args: readonly string[]): Pick<LaunchedServer, 'package'> {
-  const found = launchedPackage(command, args);
-  return found ? { package: found } : {};
 }
