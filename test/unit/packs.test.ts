@@ -89,6 +89,17 @@ describe('packs: the format and the loader', () => {
     expect(decide('list_directory', { path: '/srv/ws' })).toBe('require_approval');
   });
 
+  it("under the default policy, the browser pack's corrected annotations let navigation and hovering run; a click still waits", () => {
+    const kernel = new Kernel(load([{ name: 'browser', upstream: 'web', params: { allowHosts: ['docs.example.com'] } }], [join(ROOT, 'policies', 'default.yaml')]));
+    // What the server declares for every tool that is not a read.
+    const declared = { readOnlyHint: false, destructiveHint: true, openWorldHint: true };
+    const decide = (tool: string, args: Record<string, unknown>) => kernel.decide({ tenant: 'default', principal: 'p', server: 'web', tool: `web__${tool}`, annotations: declared, args }).effect;
+    expect(decide('browser_navigate', { url: 'https://docs.example.com/' })).toBe('allow_with_constraints');
+    expect(decide('browser_hover', { element: 'menu', target: 'e1' })).toBe('allow_with_constraints');
+    expect(decide('browser_click', { element: 'Delete', target: 'e2' })).toBe('require_approval');
+    expect(decide('browser_run_code_unsafe', { code: '1' })).toBe('deny');
+  });
+
   it("puts every pack's name, version and digest in the bundle and its snapshot", () => {
     const pack = loadPack(FILESYSTEM);
     const bundle = load([{ name: 'filesystem', upstream: 'files', params: WS }]);
