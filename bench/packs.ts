@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- packs`: what packs cost. Load: the default policy with the three bundled packs installed
+ * `npm run bench -- packs`: what packs cost. Load: the default policy with the bundled packs below installed
  * (every pack file read, validated, hashed) against the default policy alone. Decide: p50 / p99 of a decision on
- * the postgres pack's query tool (its conditions read every statement with sqlStatements) and on the filesystem
- * pack's read, against the same calls under the default policy alone. Medians over rounds, in one process.
+ * the postgres pack's query tool (its conditions read every statement with sqlStatements), on the filesystem
+ * pack's read and on the browser pack's key press (a condition on the key), against the same calls under the default policy alone. Medians over rounds, in one process.
  * Env: BENCH_PACKS_ROUNDS (5), BENCH_PACKS_DECISIONS (20000 per round).
  */
 import { join } from 'node:path';
@@ -22,12 +22,14 @@ const INSTALLS = [
   { name: 'filesystem', params: { workspace: '/srv/ws' } },
   { name: 'memory', params: {} },
   { name: 'postgres', params: {} },
+  { name: 'browser', params: { allowHosts: ['docs.example.com', '*.example.org'] } },
 ];
 
 const call = (server: string, tool: string, args: Record<string, unknown>): DecisionInput => ({ tenant: 'default', principal: 'p', server, tool: `${server}__${tool}`, annotations: undefined, args });
 const CALLS: Record<string, DecisionInput> = {
   'postgres query (3 statements)': call('postgres', 'query', { sql: "/* report */ SELECT id, name FROM users WHERE name <> 'x; drop'; SELECT count(*) FROM orders; WITH r AS (SELECT 1) SELECT * FROM r" }),
   'filesystem read': call('filesystem', 'read_text_file', { path: '/srv/ws/notes/today.md' }),
+  'browser key press': call('browser', 'browser_press_key', { key: 'Tab' }),
 };
 
 function timeMs(fn: () => unknown): number {
@@ -68,7 +70,7 @@ export function printPacksBench(): void {
   }
   const f = (n: number) => n.toFixed(n < 10 ? 2 : 1);
   console.log(`\nPacks (${ROUNDS} rounds; baseline: the default policy alone)`);
-  console.log(`  load     default policy ${f(median(load.base))} ms; with filesystem, memory and postgres installed ${f(median(load.packs))} ms (${(median(load.packs) / median(load.base)).toFixed(1)}x)`);
+  console.log(`  load     default policy ${f(median(load.base))} ms; with ${INSTALLS.map((i) => i.name).join(', ')} installed ${f(median(load.packs))} ms (${(median(load.packs) / median(load.base)).toFixed(1)}x)`);
   for (const [name, d] of Object.entries(decide)) {
     console.log(`  decide   ${name}: p50 ${f(median(d.packs))} µs, p99 ${f(median(d.packsP99))} µs with the packs; ${f(median(d.base))} / ${f(median(d.baseP99))} µs without (${(median(d.packs) / median(d.base)).toFixed(1)}x at p50)`);
   }
