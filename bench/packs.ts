@@ -2,8 +2,9 @@
  * `npm run bench -- packs`: what packs cost. Load: the default policy with the bundled packs installed (every pack
  * file read, validated, hashed) against the default policy alone. Decide: p50 / p99 of a decision on the postgres
  * pack's query tool (its conditions read every statement with sqlStatements), on the shell pack's start_process (its
- * conditions read every command with shellCommands) and on the filesystem pack's read, against the same calls under
- * the default policy alone. Medians over rounds, in one process.
+ * conditions read every command with shellCommands), on the filesystem pack's read and on the browser pack's key
+ * press (a condition on the key), against the same calls under the default policy alone. Medians over rounds, in one
+ * process.
  * Env: BENCH_PACKS_ROUNDS (5), BENCH_PACKS_DECISIONS (20000 per round).
  */
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ const INSTALLS = [
   { name: 'postgres', params: {} },
   { name: 'shell', params: { workspace: '/srv/ws', allowCommands: ['git status', 'ls'] } },
   { name: 'github', params: {} },
+  { name: 'browser', params: { allowHosts: ['docs.example.com', '*.example.org'] } },
 ];
 
 const call = (server: string, tool: string, args: Record<string, unknown>): DecisionInput => ({ tenant: 'default', principal: 'p', server, tool: `${server}__${tool}`, annotations: undefined, args });
@@ -32,6 +34,7 @@ const CALLS: Record<string, DecisionInput> = {
   'postgres query (3 statements)': call('postgres', 'query', { sql: "/* report */ SELECT id, name FROM users WHERE name <> 'x; drop'; SELECT count(*) FROM orders; WITH r AS (SELECT 1) SELECT * FROM r" }),
   'shell command (3 commands)': call('desktop-commander', 'start_process', { command: "cd /srv/ws && git status; ls -la | grep 'x; rm -rf /'" }),
   'filesystem read': call('filesystem', 'read_text_file', { path: '/srv/ws/notes/today.md' }),
+  'browser key press': call('browser', 'browser_press_key', { key: 'Tab' }),
 };
 
 function timeMs(fn: () => unknown): number {

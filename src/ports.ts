@@ -248,6 +248,12 @@ export interface UpstreamListener {
   serverRequest?: ServerRequestHandler;
 }
 
+/** An upstream's `serverInfo`, as its initialize answer gave it (only the name and version are kept). */
+export interface ServerInfo {
+  name: string;
+  version?: string;
+}
+
 /** One upstream MCP server (a stdio process or a Streamable HTTP endpoint), spoken to as a client. */
 export interface Upstream {
   readonly name: string;
@@ -260,6 +266,8 @@ export interface Upstream {
   readonly failure?: UpstreamFailure;
   /** The initialize result of the current connection, once ready. */
   readonly serverCapabilities: Record<string, unknown> | undefined;
+  /** Who the server says it is in that initialize result (`serverInfo`), once ready: what packs may match on. */
+  readonly serverInfo?: ServerInfo;
   /** Starts connecting and keeps retrying with backoff; resolves after the first attempt settles. */
   start(listener: UpstreamListener): Promise<void>;
   request(method: string, params: Record<string, unknown> | undefined, options?: UpstreamRequestOptions): Promise<Record<string, unknown>>;

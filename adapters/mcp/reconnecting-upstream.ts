@@ -1,4 +1,4 @@
-import type { Upstream, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
+import type { ServerInfo, Upstream, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { UPSTREAM_PROTOCOL_VERSION } from '../../src/protocol/mcp.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
@@ -20,6 +20,7 @@ export abstract class ReconnectingUpstream implements Upstream {
   state: UpstreamState = 'starting';
   failure: UpstreamFailure | undefined;
   serverCapabilities: Record<string, unknown> | undefined;
+  serverInfo: ServerInfo | undefined;
   protected readonly rpc: RpcClient;
   private listener: UpstreamListener = {};
   private backoffMs = BACKOFF_START_MS;
@@ -112,6 +113,7 @@ export abstract class ReconnectingUpstream implements Upstream {
       { timeoutMs: HANDSHAKE_TIMEOUT_MS },
     );
     this.serverCapabilities = (result.capabilities as Record<string, unknown>) ?? {};
+    this.serverInfo = serverInfoOf(result.serverInfo);
     this.afterHandshake(String(result.protocolVersion ?? UPSTREAM_PROTOCOL_VERSION));
     await this.rpc.notify('notifications/initialized');
   }
@@ -146,4 +148,11 @@ function rootOf(error: Error): Error {
 
 function stderrOf(failure: Partial<UpstreamFailure> | undefined): { stderr?: string[] } {
   return failure?.stderr?.length ? { stderr: failure.stderr } : {};
+}
+
+/** The name and version of an initialize answer's serverInfo; none when the server sent no name. */
+function serverInfoOf(info: unknown): ServerInfo | undefined {
+  const { name, version } = (info ?? {}) as { name?: unknown; version?: unknown };
+  if (typeof name !== 'string' || name === '') return undefined;
+  return typeof version === 'string' ? { name, version } : { name };
 }

@@ -32,7 +32,10 @@ export const packManifestSchema = z.strictObject({
   homepage: z.url().optional(),
   /** The Gatehouse versions the pack works with: `>=0.1.0 <2.0.0`, `^0.1.0`, `~0.1.2`, `0.1.x`. */
   requires: z.string().min(1).optional(),
-  /** How `wrap` recognises an upstream this pack is for; any one that fits is a match. */
+  /**
+   * How an upstream this pack is for is recognised; any one that fits is a match. Packages and commands are known
+   * before the server starts; serverNames and tools once it has answered initialize and tools/list.
+   */
   match: z
     .strictObject({
       /** npm packages a launcher (npx, bunx, pnpm dlx) runs, without version. */
@@ -41,6 +44,8 @@ export const packManifestSchema = z.strictObject({
       commands: z.array(z.string().min(1)).default([]),
       /** `serverInfo.name` from the upstream's initialize answer. */
       serverNames: z.array(z.string().min(1)).default([]),
+      /** Tool names the server lists: it fits when it lists every one of them (a set only this server has). */
+      tools: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   /** How to run the server: `${param:NAME}` in args is replaced by the install's value. */

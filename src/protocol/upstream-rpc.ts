@@ -14,6 +14,8 @@ export type UpstreamRpcRequest =
 export interface UpstreamDescription {
   workerId: string;
   serverCapabilities: Record<string, unknown> | undefined;
+  /** The upstream's serverInfo (absent from workers of an older version). */
+  serverInfo?: { name: string; version?: string };
   /** How many of each `notifications/…/list_changed` the upstream has sent on this worker: the gateway diffs them. */
   changes: Record<string, number>;
 }

@@ -15,6 +15,8 @@ import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
 import { deploymentPolicyFiles, loadDeploymentPolicy } from '../packs/deployment.ts';
+import type { PackInstall } from '../packs/install.ts';
+import type { InitialisedServer } from '../packs/match.ts';
 import { PolicyReloader, type ReloadOutcome } from '../kernel/policy-reloader.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.ts';
@@ -134,6 +136,8 @@ export class Gateway {
   private readonly sessions = new Set<ClientSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly policies: PolicyReloader;
+  /** Packs applied after start (wrap, once its upstream said who it is), beside the config's. */
+  private readonly addedPacks: PackInstall[] = [];
   private readonly notifications: ApprovalNotifications | undefined;
   private readonly onApproval: ExecuteOnApproval;
   private readonly pipeline: CallPipeline;
@@ -230,7 +234,7 @@ export class Gateway {
     this.policies = new PolicyReloader({
       paths: config.policies,
       alsoWatch: deploymentPolicyFiles(config),
-      load: () => loadDeploymentPolicy(config),
+      load: () => loadDeploymentPolicy(this.deployment()),
       kernel: this.kernel,
       audit: this.audit,
       clock: ports.clock,
@@ -359,10 +363,34 @@ export class Gateway {
     const record = this.ports.recordCatalog;
     if (!record) return;
     try {
-      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now()), null, 2));
+      const servers = Object.fromEntries([...this.ports.upstreams.values()].flatMap((u) => (u.serverInfo ? [[u.name, u.serverInfo]] : [])));
+      record(JSON.stringify(recordCatalog(this.catalog.entries(), this.ports.clock.now(), servers), null, 2));
     } catch (err) {
       this.log.warn('could not record the tool catalog for `policy explain` and `policy test`', { error: (err as Error).message });
     }
+  }
+
+  /**
+   * Applies packs beside the config's, with the same atomic reload as a policy edit: validated with the whole policy
+   * first (GH_ERR_POLICY_INVALID, and nothing changes), then kept for every later reload. For `wrap`, which learns
+   * only once its upstream has answered which pack fits it; one process's choice, so not for distributed mode.
+   */
+  addPacks(installs: readonly PackInstall[], actor: string): ReloadOutcome {
+    loadDeploymentPolicy({ ...this.deployment(), packs: [...this.deployment().packs, ...installs] });
+    this.addedPacks.push(...installs);
+    return this.policies.reload(actor);
+  }
+
+  /** What an upstream said of itself once it ran: its serverInfo name and the tools it lists; undefined before. */
+  initialisedServer(name: string): InitialisedServer | undefined {
+    const upstream = this.ports.upstreams.get(name);
+    if (!upstream || upstream.state !== 'ready') return undefined;
+    const tools = this.catalog.entries().filter((e) => e.server === name).map((e) => e.tool.name);
+    return { ...(upstream.serverInfo ? { serverName: upstream.serverInfo.name } : {}), tools };
+  }
+
+  private deployment(): GatehouseConfig {
+    return this.addedPacks.length === 0 ? this.config : { ...this.config, packs: [...this.config.packs, ...this.addedPacks] };
   }
 
   /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */

@@ -1,4 +1,4 @@
-import type { Bus, Upstream, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../ports.ts';
+import type { Bus, ServerInfo, Upstream, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
@@ -18,6 +18,8 @@ const REMEMBERED_WORKERS = 256;
 export class PoolUpstream implements Upstream {
   private current: UpstreamState = 'starting';
   private capabilities: Record<string, unknown> | undefined;
+  /** The serverInfo the hosting worker last described. */
+  serverInfo: ServerInfo | undefined;
   private listener: UpstreamListener = {};
   private poller: NodeJS.Timeout | undefined;
   /** The list_changed counts each worker last reported, to turn their growth into notifications. */
@@ -89,6 +91,7 @@ export class PoolUpstream implements Upstream {
       return;
     }
     this.capabilities = description.serverCapabilities;
+    this.serverInfo = description.serverInfo;
     const before = this.seenChanges.get(description.workerId);
     this.seenChanges.delete(description.workerId);
     this.seenChanges.set(description.workerId, description.changes);

@@ -55,7 +55,7 @@ export class UpstreamHost {
   private async answer(upstream: Upstream, body: UpstreamRpcRequest): Promise<unknown> {
     switch (body.op) {
       case 'describe':
-        return { workerId: this.workerId, serverCapabilities: upstream.serverCapabilities, changes: this.changes.get(upstream.name) ?? {} } satisfies UpstreamDescription;
+        return { workerId: this.workerId, serverCapabilities: upstream.serverCapabilities, ...(upstream.serverInfo ? { serverInfo: upstream.serverInfo } : {}), changes: this.changes.get(upstream.name) ?? {} } satisfies UpstreamDescription;
       case 'request':
         // Tool calls are governed jobs with their constraints; this channel must never become a way around them.
         if (body.method === 'tools/call') throw new GatewayError('GH_ERR_FORBIDDEN', 'tools/call runs as a job, never over the upstream channel');

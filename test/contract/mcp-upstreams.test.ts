@@ -9,6 +9,7 @@ runUpstreamContract('stdio process (NDJSON)', async () => {
   const upstream = new StdioUpstream('fx', { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT }, silentLogger);
   return {
     upstream,
+    serverInfo: { name: 'gatehouse-test-upstream', version: '1.0.0' },
     echo: { name: 'echo', arguments: { text: 'hi' }, text: 'echo: hi' },
     progress: { name: 'slow', arguments: { steps: 2, delayMs: 10 } },
     slow: { name: 'slow', arguments: { steps: 1, delayMs: 5_000 }, timeoutMs: 150 },
@@ -21,6 +22,7 @@ runUpstreamContract('Streamable HTTP (undici)', async () => {
   const upstream = new HttpUpstream('conf', { url: server.url, headers: {} }, silentLogger);
   return {
     upstream,
+    serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
     echo: { name: 'test_simple_text', arguments: {}, text: 'This is a simple text response for testing.' },
     progress: { name: 'test_tool_with_progress', arguments: {} },
     // Without a progress token it sends nothing while it sleeps its 3 × 50 ms.

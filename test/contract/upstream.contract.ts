@@ -3,6 +3,8 @@ import type { Upstream } from '../../src/ports.ts';
 
 export interface UpstreamFixture {
   upstream: Upstream;
+  /** The serverInfo the server answers initialize with. */
+  serverInfo: { name: string; version: string };
   /** A quick tool and the text it answers. */
   echo: { name: string; arguments: Record<string, unknown>; text: string };
   /** A tool that reports progress, and one slow enough to time out or cancel. */
@@ -25,6 +27,8 @@ export function runUpstreamContract(name: string, makeFixture: () => Promise<Ups
     it('connects, lists tools and calls one', async () => {
       const f = await started();
       expect(f.upstream.serverCapabilities?.tools).toBeDefined();
+      // Who the server says it is: what a pack's match.serverNames is compared with.
+      expect(f.upstream.serverInfo).toEqual(f.serverInfo);
       const { tools } = (await f.upstream.request('tools/list', undefined, { timeoutMs: 10_000 })) as { tools: { name: string }[] };
       expect(tools.map((t) => t.name)).toContain(f.echo.name);
       const result = (await f.upstream.request('tools/call', { name: f.echo.name, arguments: f.echo.arguments }, { timeoutMs: 10_000 })) as { content: { text: string }[] };

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,13 @@ describe.skipIf(!available)('distributed mode', () => {
     for (let i = 0; i < 8; i++) expect(writesOf(`spread-${i}`)).toBe(1);
     // Least-loaded routing: concurrent calls land on both workers.
     expect(workers.every((w) => Array.from({ length: 8 }, (_, i) => countWrites(w.sideEffects, `spread-${i}`)).some((n) => n > 0))).toBe(true);
+  });
+
+  it("knows who a pool's upstream says it is (its serverInfo, through the workers), as `pack add` reads it", async () => {
+    const catalog = join(cluster.dir, '.gatehouse', 'catalog.json');
+    const servers = () => (existsSync(catalog) ? (JSON.parse(readFileSync(catalog, 'utf8')) as { servers?: Record<string, unknown> }).servers : undefined);
+    await waitFor(() => servers()?.fx !== undefined, 'the replicas to record the pool upstreams');
+    expect(servers()).toEqual({ fx: { name: 'gatehouse-test-upstream', version: '1.0.0' }, fy: { name: 'gatehouse-test-upstream', version: '1.0.0' } });
   });
 
   it('progress and an elicitation from the upstream a worker runs reach the client through its replica', async () => {

@@ -72,6 +72,8 @@ describe('gatehouse pack', () => {
     expect(parse(readFileSync(join(h.dataDir, 'packs.yaml'), 'utf8'))).toEqual({ packs: [{ name: 'filesystem', upstream: 'fx', params: { workspace, maxReadBytes: 4096 } }] });
     // Checked against the tools the gateway recorded for fx (the fixture, no filesystem server): warned, not refused.
     expect(added.stderr).toMatch(/warning: fx lists \w+, which the filesystem pack does not know/);
+    // …and against the serverInfo it recorded: the fixture is not the filesystem server.
+    expect(added.stderr).toContain('warning: "fx" is not recognised as the server the filesystem pack is for (it calls itself gatehouse-test-upstream; the pack expects the serverInfo name secure-filesystem-server)');
     await waitFor(() => h.gateway.kernel.snapshot !== before, 'the gateway to reload with the pack');
     const client = await connectHttp(h.url);
     const result = (await client.callTool({ name: 'fx__echo', arguments: { text: 'hi' } })) as { _meta?: Record<string, { ruleIds?: string[] }> };
@@ -82,5 +84,17 @@ describe('gatehouse pack', () => {
     expect(removed.code).toBe(0);
     await waitFor(() => h.gateway.kernel.snapshot === before, 'the gateway to reload without the pack');
     expect((await gatehouse(['pack', 'remove', 'filesystem', '--data-dir', h.dataDir])).code).toBe(1);
+  });
+
+  it("checks an added pack against the serverInfo its running upstream recorded: the memory server under another name is recognised", async () => {
+    const kg = await startHarness({ upstreams: { kg: { command: process.execPath, args: [join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: join(workspace, 'kg.jsonl') }, cwd: ROOT, timeout: 60_000 } } });
+    try {
+      const added = await gatehouse(['pack', 'add', 'memory', '--data-dir', kg.dataDir, '--upstream', 'kg']);
+      expect(added.code).toBe(0);
+      expect(added.stderr).toContain('note: "kg" is a server the memory pack is for (by its serverInfo name, memory-server)');
+      expect(added.stderr).not.toContain('warning');
+    } finally {
+      await kg.close();
+    }
   });
 });

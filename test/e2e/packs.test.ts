@@ -1,87 +1,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { connectHttp, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import { loadPack, type Pack } from '../../src/packs/pack.ts';
-import { BUNDLED_PACKS } from '../../src/packs/places.ts';
-import { runPackTests } from '../../src/packs/pack-tests.ts';
-import { loadPolicyBundle } from '../../src/packs/policy-bundle.ts';
 import type { StdioUpstreamConfig } from '../../src/config/schema.ts';
-import type { ToolDefinition } from '../../src/protocol/mcp.ts';
+import { call, codeOf, packSuite, serverBin, stdio, textOf } from '../helpers/pack-suite.ts';
 import { desktopCommanderEnv, neutralDigest } from '../helpers/desktop-commander.ts';
+import { postgresAvailable, startPostgres, type Postgres } from '../helpers/postgres-server.ts';
 
-// Each bundled pack against the real server package it was written for (a dev dependency), through a real gateway
-// and a real SDK client over HTTP: the pack covers every tool the server lists, at the pinned definitions, its own
-// tests pass, and the calls the issue names are decided as the pack says.
-
-const serverBin = (pkg: string) => join(ROOT, 'node_modules', pkg, 'dist/index.js');
-const stdio = (args: string[], env: Record<string, string> = {}): StdioUpstreamConfig => ({ command: process.execPath, args, env, cwd: ROOT, timeout: 60_000 });
-
-type Result = { isError?: boolean; content?: Array<{ text?: string }>; _meta?: Record<string, Record<string, unknown>> };
-const call = async (client: Client, name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as Result;
-const codeOf = (r: Result) => r._meta?.['gatehouse/error']?.code;
-const textOf = (r: Result) => (r.content ?? []).map((c) => c.text ?? '').join('\n');
-
-/**
- * Every tool the server listed through the gateway is in tools.yaml with the same pinned digest, and no other
- * (`digest`: how the pack pins a definition, when the server's depends on the machine it runs on).
- */
-function expectCovered(h: Harness, pack: Pack, upstream: string, digest?: (tool: ToolDefinition) => string): void {
-  const listed = Object.fromEntries(h.gateway.catalog.entries().filter((e) => e.server === upstream).map((e) => [e.tool.name, digest ? digest(e.tool) : e.digest]));
-  const pinned = Object.fromEntries(Object.entries(pack.tools.tools).map(([name, t]) => [name, t.digest]));
-  expect(Object.keys(listed).length).toBeGreaterThan(0);
-  expect(listed).toEqual(pinned);
-}
-
-function expectOwnTestsPass(pack: Pack): void {
-  const { report } = runPackTests(pack);
-  expect(report.results.length).toBeGreaterThan(0);
-  expect(report.results.filter((r) => !r.passed).map((r) => `${r.case.name}: got ${r.effect} ${r.code ?? ''} ${r.ruleIds.join(',')}`)).toEqual([]);
-}
-
-/**
- * A gateway with no policy but the pack, in front of the pack's real server; the pack covers every tool the server
- * lists and passes its own tests; then the suite's cases, with a connected client.
- */
-function packSuite(
-  name: string,
-  server: () => { upstream: StdioUpstreamConfig; params: Record<string, unknown>; cleanup?: () => void; digest?: (tool: ToolDefinition) => string },
-  cases: (ctx: { client: () => Client; harness: () => Harness }) => void,
-  options: { skip?: string } = {},
-): void {
-  describe.skipIf(options.skip !== undefined)(`the ${name} pack in front of its real server`, () => {
-    const pack = loadPack(join(BUNDLED_PACKS, name));
-    const upstreamName = pack.manifest.upstream.name;
-    let h: Harness;
-    let client: Client;
-    let started: ReturnType<typeof server> | undefined;
-    beforeAll(async () => {
-      started = server();
-      const { upstream, params } = started;
-      h = await startHarness({ policies: [], upstreams: { [upstreamName]: upstream }, packs: [{ name, params }] });
-      await waitFor(() => h.gateway.catalog.entries().some((e) => e.server === upstreamName), `the ${name} tools`);
-      client = await connectHttp(h.url);
-    }, 60_000);
-    afterAll(async () => {
-      await client?.close();
-      await h?.close();
-      started?.cleanup?.();
-    });
-
-    it('covers every tool the server lists, at the pinned definitions', () => expectCovered(h, pack, upstreamName, started?.digest));
-    it("passes the pack's own tests", () => expectOwnTestsPass(pack));
-    it('names the pack in the snapshot every decision carries, and in GET /api/policy', async () => {
-      expect(h.gateway.kernel.snapshot).toBe(loadPolicyBundle([], [{ name, params: started!.params }], { search: [BUNDLED_PACKS] }).snapshot);
-      const shown = (await (await fetch(h.url.replace(/\/mcp$/, '/api/policy'))).json()) as { policy: { snapshot: string; packs?: unknown } };
-      expect(shown.policy.snapshot).toBe(h.gateway.kernel.snapshot);
-      expect(shown.policy.packs).toEqual([{ name, version: pack.manifest.version, digest: pack.digest, upstream: upstreamName }]);
-    });
-    cases({ client: () => client, harness: () => h });
-  });
-}
+// Each bundled pack against the real server package it was written for (see test/helpers/pack-suite.ts).
 
 const workspace = mkdtempSync(join(tmpdir(), 'gh-pack-fs-'));
 packSuite(
@@ -142,21 +69,24 @@ packSuite(
   },
 );
 
-// The machine's PostgreSQL (trust auth on 127.0.0.1:5432): the suite creates its own database and drops it after.
-const psql = (db: string, sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-tAc', sql], { encoding: 'utf8' }).trim();
-const postgresUp = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'select 1'], { encoding: 'utf8' }).status === 0;
-if (!postgresUp && process.env.CI === 'true') throw new Error('the postgres pack suite needs PostgreSQL on 127.0.0.1:5432');
-if (!postgresUp) console.warn('skipping the postgres pack suite: no PostgreSQL on 127.0.0.1:5432');
+// The machine's PostgreSQL (trust auth on 127.0.0.1:5432), or one the helper starts: the suite creates its own
+// database and drops it after.
+const postgresUp = postgresAvailable('postgres pack suite');
 const database = `gh_pack_${process.pid}_${Date.now()}`;
+let pg: Postgres;
 packSuite(
   'postgres',
-  () => {
-    psql('postgres', `CREATE DATABASE ${database}`);
-    psql(database, "CREATE TABLE users (id int, name text); INSERT INTO users VALUES (1, 'ada')");
+  async () => {
+    pg = await startPostgres();
+    pg.psql('postgres', `CREATE DATABASE ${database}`);
+    pg.psql(database, "CREATE TABLE users (id int, name text); INSERT INTO users VALUES (1, 'ada')");
     return {
-      upstream: stdio([serverBin('@modelcontextprotocol/server-postgres'), `postgresql://postgres@127.0.0.1:5432/${database}`]),
+      upstream: stdio([serverBin('@modelcontextprotocol/server-postgres'), pg.url(database)]),
       params: {},
-      cleanup: () => psql('postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+      cleanup: async () => {
+        pg.psql('postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await pg.stop();
+      },
     };
   },
   ({ client }) => {
@@ -170,7 +100,7 @@ packSuite(
       for (const sql of ['/* only a read */ dRoP\n TaBlE users', 'SELECT 1; drop table users', 'COMMIT; DROP TABLE users']) {
         expect(codeOf(await call(client(), 'postgres__query', { sql })), sql).toBe('GH_ERR_POLICY_DENIED');
       }
-      expect(psql(database, 'SELECT count(*) FROM users')).toBe('1');
+      expect(pg.psql(database, 'SELECT count(*) FROM users')).toBe('1');
     });
   },
   postgresUp ? {} : { skip: 'no PostgreSQL' },

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +77,29 @@ describe('gatehouse wrap with packs', () => {
     const { client, stderr } = await wrap(['--no-pack', '--data-dir', mkdtempSync(join(tmpdir(), 'gh-wrap-data-')), 'node', FS_SERVER, workspace]);
     const read = (await client.callTool({ name: 'filesystem__list_allowed_directories', arguments: {} })) as Result;
     expect(read._meta?.['gatehouse/job']?.ruleIds?.some((id) => id.startsWith('filesystem/'))).toBe(false);
+    expect(stderr()).not.toContain('applying the bundled');
+    await client.close();
+  });
+
+  it("applies the one bundled pack whose match names the server's serverInfo, when its command names no package", async () => {
+    // The memory server behind a script name that says nothing: only its initialize answer (memory-server) tells.
+    const dir = mkdtempSync(join(tmpdir(), 'gh-wrap-kg-'));
+    symlinkSync(join(ROOT, MEMORY_SERVER), join(dir, 'kg.js'));
+    const { client, stderr } = await wrap(['--data-dir', dir, 'node', join(dir, 'kg.js')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
+    await waitFor(() => stderr().includes('applying the bundled memory pack'), 'wrap to say which pack it applied');
+    expect(stderr()).toContain('which fits by its serverInfo name, memory-server');
+    const deleted = (await client.callTool({ name: 'kg__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
+    expect(code(deleted)).toBe('GH_ERR_APPROVAL_PENDING');
+    expect(deleted._meta?.['gatehouse/error']).toBeDefined();
+    await client.close();
+  });
+
+  it('looks at the running server only when its command fitted no pack: --no-pack applies none', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-wrap-kg-'));
+    symlinkSync(join(ROOT, MEMORY_SERVER), join(dir, 'kg.js'));
+    const { client, stderr } = await wrap(['--no-pack', '--data-dir', dir, 'node', join(dir, 'kg.js')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
+    const read = (await client.callTool({ name: 'kg__read_graph', arguments: {} })) as Result;
+    expect(read._meta?.['gatehouse/job']?.ruleIds?.some((id) => id.startsWith('memory/'))).toBe(false);
     expect(stderr()).not.toContain('applying the bundled');
     await client.close();
   });

@@ -34,19 +34,35 @@ export function binaryAvailable(binary: string, overrideVar: string, suites: str
   return false;
 }
 
+/** How a server is started beyond its args: as another user, after its dir is prepared (PostgreSQL's initdb). */
+export interface ServerProcessOptions {
+  /** Run as this user (PostgreSQL refuses to run as root). */
+  user?: { uid: number; gid: number };
+  /** Runs once before the first start, with the port and the server's (empty) temp dir. */
+  prepare?(port: number, dir: string): void;
+  /** How long the first start may take to accept connections (ms). */
+  startTimeoutMs?: number;
+}
+
 /** Starts `binary` with the args `argsFor(port, dir)` builds, and resolves once it accepts connections. */
-export async function startServerProcess(binary: string, argsFor: (port: number, dir: string) => string[]): Promise<ServerProcess> {
+export async function startServerProcess(binary: string, argsFor: (port: number, dir: string) => string[], options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-server-'));
   const port = await freePort();
   const args = argsFor(port, dir);
+  try {
+    options.prepare?.(port, dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(options.user ?? {}) });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
-      await waitForPort(child, port, 10_000);
+      await waitForPort(child, port, options.startTimeoutMs ?? 10_000);
     } catch (err) {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { ROOT } from '../helpers/gateway-harness.ts';
 import { silentLogger } from '../../src/log.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { satisfies } from '../../src/packs/version-range.ts';
-import { packFits, paramsFromCommand } from '../../src/packs/match.ts';
+import { initialisedFit, packFits, paramsFromCommand } from '../../src/packs/match.ts';
 import { launchedPackage } from '../../src/cli/upstream-name.ts';
 import { coded } from '../helpers/coded-errors.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
@@ -91,6 +91,17 @@ describe('packs: the format and the loader', () => {
     expect(new Kernel(load([{ name: 'filesystem', upstream: 'files', params: WS }])).decide({ tenant: 'default', principal: 'p', server: 'files', tool: 'files__read_text_file', annotations: undefined, args: { path: '/srv/ws/a.md' } }).effect).toBe('allow_with_constraints');
     expect(decide('read_text_file', { path: '/srv/ws/a.md' })).toBe('deny');
     expect(decide('list_directory', { path: '/srv/ws' })).toBe('require_approval');
+  });
+
+  it("under the default policy, the browser pack's corrected annotations let navigation and hovering run; a click still waits", () => {
+    const kernel = new Kernel(load([{ name: 'browser', upstream: 'web', params: { allowHosts: ['docs.example.com'] } }], [join(ROOT, 'policies', 'default.yaml')]));
+    // What the server declares for every tool that is not a read.
+    const declared = { readOnlyHint: false, destructiveHint: true, openWorldHint: true };
+    const decide = (tool: string, args: Record<string, unknown>) => kernel.decide({ tenant: 'default', principal: 'p', server: 'web', tool: `web__${tool}`, annotations: declared, args }).effect;
+    expect(decide('browser_navigate', { url: 'https://docs.example.com/' })).toBe('allow_with_constraints');
+    expect(decide('browser_hover', { element: 'menu', target: 'e1' })).toBe('allow_with_constraints');
+    expect(decide('browser_click', { element: 'Delete', target: 'e2' })).toBe('require_approval');
+    expect(decide('browser_run_code_unsafe', { code: '1' })).toBe('deny');
   });
 
   it("puts every pack's name, version and digest in the bundle and its snapshot", () => {
@@ -266,7 +277,7 @@ describe('packs: the format and the loader', () => {
   });
 
   it('loads every example under examples/packs/ with its packs', () => {
-    for (const name of ['filesystem', 'memory', 'postgres', 'shell', 'github']) {
+    for (const name of readdirSync(join(ROOT, 'examples', 'packs'))) {
       const { config } = loadConfig(join(ROOT, 'examples', 'packs', name, 'gatehouse.yaml'), { GATEHOUSE_WORKSPACE: '/srv/ws', DATABASE_URL: 'postgresql://reader@127.0.0.1/app', GITHUB_PERSONAL_ACCESS_TOKEN: 'x' });
       expect(loadDeploymentPolicy(config).packs?.map((p) => p.name)).toEqual([name]);
     }
@@ -296,5 +307,18 @@ describe('packs: the format and the loader', () => {
     expect(paramsFromCommand(fs, script, '/')).toEqual({ workspace: '/srv/ws' });
     expect(packFits(fs, server('npx', ['-y', '@modelcontextprotocol/server-memory']))).toBe(false);
     expect(packFits(fs, server('uvx', ['mcp-server-fetch']))).toBe(false);
+  });
+
+  it('recognises a running server by its serverInfo name, or by its listing every tool of match.tools', () => {
+    const browser = loadPack(join(BUNDLED_PACKS, 'browser'));
+    const signature = ['browser_navigate', 'browser_snapshot', 'browser_click', 'browser_run_code_unsafe'];
+    expect(initialisedFit(browser, { serverName: 'Playwright', tools: [] })).toBe('serverName');
+    expect(initialisedFit(browser, { serverName: 'my-browser', tools: [...signature, 'browser_pdf_save'] })).toBe('tools');
+    expect(initialisedFit(browser, { tools: signature.slice(1) })).toBeUndefined();
+    expect(initialisedFit(browser, { serverName: 'playwright', tools: ['browser_navigate'] })).toBeUndefined();
+    // A pack without match.tools is never matched by tools, however many of its tools a server lists.
+    const memory = loadPack(join(BUNDLED_PACKS, 'memory'));
+    expect(initialisedFit(memory, { serverName: 'memory-server', tools: [] })).toBe('serverName');
+    expect(initialisedFit(memory, { tools: Object.keys(memory.tools.tools) })).toBeUndefined();
   });
 });

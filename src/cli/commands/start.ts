@@ -10,6 +10,7 @@ import { serveStdio } from '../../gateway/stdio-front.ts';
 import { flag, parseArgs } from '../args.ts';
 import { redactUrl } from '../../protocol/redact-url.ts';
 import type { Gateway } from '../../runtime/gateway.ts';
+import { packHints } from './start-packs.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { configFlag, selfCommand } from '../self-command.ts';
@@ -63,7 +64,7 @@ export async function runStart(argv: string[]): Promise<number> {
   await gateway.start();
   process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
   // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.
-  (stdio ? console.error : console.log)(banner(file, http?.url, gateway));
+  (stdio ? console.error : console.log)(banner(file, http?.url, gateway, packHints(gateway)));
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -74,11 +75,11 @@ export async function runStart(argv: string[]): Promise<number> {
   return 0;
 }
 
-function banner(configFile: string, url: string | undefined, gateway: Gateway): string {
+function banner(configFile: string, url: string | undefined, gateway: Gateway, hints: readonly string[]): string {
   const upstreams = gateway.directory.all().map((u) => `${u.name} (${u.state}${u.failure && u.state !== 'ready' ? `: ${u.failure.message}` : ''})`).join(', ') || 'none';
   const { mode, dataDir, nats, redis, auth } = gateway.config;
   const state = mode === 'distributed' ? `  mode: distributed (NATS ${redactUrl(nats!.url)}, Redis ${redactUrl(redis!.url)})` : `  data dir: ${dataDir}`;
-  const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, `  policy snapshot: ${gateway.kernel.snapshot}`, state];
+  const lines = [`Gatehouse is running (config ${configFile})`, `  upstreams: ${upstreams}`, ...hints.map((hint) => `  pack: ${hint}`), `  policy snapshot: ${gateway.kernel.snapshot}`, state];
   // The state commands find this gateway's approvals and audit through the same config file.
   const cli = selfCommand();
   const withConfig = configFlag(configFile);

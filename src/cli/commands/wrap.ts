@@ -10,7 +10,7 @@ import { defaultWrapDataDir } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { upstreamNameFor } from '../upstream-name.ts';
 import { selfCommand } from '../self-command.ts';
-import { takeSettings, wrapPacks } from './wrap-packs.ts';
+import { takeSettings, wrapPacks, wrapPacksOnceRunning } from './wrap-packs.ts';
 
 export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--pack NAME [--set KEY=VALUE]... | --no-pack] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
 
@@ -27,7 +27,8 @@ Options:
   --log-level LVL   trace, debug, info, warn, error or silent (default: warn)
   --pack NAME       apply a pack (a bundled one's name, or a pack folder) to the server; parameters the server's
                     command states (the filesystem server's folder) are read from it, --set gives the others.
-                    Without --pack, the one bundled pack whose match fits CMD is applied (said on stderr)
+                    Without --pack, the one bundled pack whose match fits CMD is applied (said on stderr);
+                    when none fits CMD, the one whose match fits the server's serverInfo name or tools
   --set KEY=VALUE   a parameter of the pack (repeatable)
   --no-pack         apply no pack, even one that fits`;
 
@@ -51,7 +52,8 @@ export async function runWrap(argv: string[]): Promise<number> {
   }
   const dataDir = resolve(flag(args, 'data-dir') ?? defaultWrapDataDir());
   const say = (message: string) => level !== 'error' && level !== 'silent' && createLogger('info').info(message, { upstream: name });
-  const packs = wrapPacks({ command, args: commandArgs, upstream: name, dataDir, pack: flag(args, 'pack'), settings: settings.settings, none: args.flags['no-pack'] === true, say });
+  const packOptions = { command, args: commandArgs, upstream: name, dataDir, pack: flag(args, 'pack'), settings: settings.settings, none: args.flags['no-pack'] === true, say };
+  const { installs: packs, lookOnceRunning } = wrapPacks(packOptions);
   const config = defaultConfig({
     listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
     dataDir,
@@ -62,6 +64,10 @@ export async function runWrap(argv: string[]): Promise<number> {
   const gateway = createEmbeddedGateway(config, log, { approveCommand: (id) => `${selfCommand()} approvals approve ${id} --data-dir ${config.dataDir}` });
   // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
   await gateway.start();
+  // No pack fitted the command: the server's serverInfo name or its tools may name one (before the client is served).
+  const running = lookOnceRunning ? gateway.initialisedServer(name) : undefined;
+  const late = running ? wrapPacksOnceRunning(packOptions, running) : [];
+  if (late.length > 0) gateway.addPacks(late, 'wrap');
   process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
   const served = serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
   const stop = async () => {

@@ -28,6 +28,8 @@ const recordedCatalogSchema = z.object({
   recordedAt: z.number(),
   /** By namespaced tool name, `<server>__<tool>`: what policies match. */
   tools: z.record(z.string(), recordedToolSchema),
+  /** By upstream: the serverInfo it answered initialize with (what `pack add` checks a pack's match against). */
+  servers: z.record(z.string(), z.object({ name: z.string(), version: z.string().optional() })).default({}),
 });
 
 export type RecordedTool = z.infer<typeof recordedToolSchema>;
@@ -47,12 +49,12 @@ export interface CatalogTool {
   facts: ToolFacts;
 }
 
-export function recordCatalog(entries: readonly CatalogTool[], at: number): RecordedCatalog {
+export function recordCatalog(entries: readonly CatalogTool[], at: number, servers: RecordedCatalog['servers'] = {}): RecordedCatalog {
   const tools: Record<string, RecordedTool> = {};
   for (const { id, server, digest, facts } of [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     tools[id] = { server, ...(facts.annotations ? { annotations: { ...facts.annotations } } : {}), riskTags: facts.riskTags, labels: facts.labels, ...(facts.upstreamUrl ? { upstreamUrl: facts.upstreamUrl } : {}), digest };
   }
-  return { version: 1, recordedAt: at, tools };
+  return { version: 1, recordedAt: at, tools, servers };
 }
 
 /**

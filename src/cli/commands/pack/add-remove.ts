@@ -4,6 +4,7 @@ import { readInstalled, writeInstalled } from '../../../packs/installed.ts';
 import { loadPolicyBundle } from '../../../packs/policy-bundle.ts';
 import { parseSetting } from '../../../packs/params.ts';
 import { checkTools } from '../../../packs/tool-check.ts';
+import { fitInWords, matchesInitialised, type InitialisedServer } from '../../../packs/match.ts';
 import { loadPack, type Pack } from '../../../packs/pack.ts';
 import type { PackInstall } from '../../../packs/install.ts';
 import { readRecordedCatalog } from '../../../kernel/authoring/recorded-catalog.ts';
@@ -54,10 +55,25 @@ function warnAboutTools(pack: Pack, upstream: string, deployment: PackDeployment
     console.error(`note: no tools of "${upstream}" recorded in ${deployment.dataDir} yet; start the gateway, then \`gatehouse pack add\` again to check the pack against the server's real tools`);
     return;
   }
+  warnAboutMatch(pack, upstream, { ...(catalog?.servers[upstream] ? { serverName: catalog.servers[upstream].name } : {}), tools: Object.keys(listed) });
   const { unknown, changed, missing } = checkTools(pack, listed);
   for (const tool of unknown) console.error(`warning: ${upstream} lists ${tool}, which the ${pack.manifest.name} pack does not know: only the deployment's own rules and facts apply to it`);
   for (const tool of changed) console.error(`warning: ${upstream}'s ${tool} is not the definition the pack pinned (${pack.tools.server.version}): check its facts in tools.yaml`);
   if (missing.length > 0) console.error(`note: ${upstream} does not list ${missing.join(', ')} (the pack was written for ${pack.tools.server.version})`);
+}
+
+/** Whether the upstream, as it last ran, is a server the pack's match names (by serverInfo name or tool set). */
+function warnAboutMatch(pack: Pack, upstream: string, running: InitialisedServer): void {
+  if (!matchesInitialised(pack)) return;
+  const fit = fitInWords(pack, running);
+  const { serverNames, tools } = pack.manifest.match;
+  if (fit) {
+    console.error(`note: "${upstream}" is a server the ${pack.manifest.name} pack is for (by ${fit})`);
+    return;
+  }
+  const expects = [...(serverNames.length ? [`the serverInfo name ${serverNames.join(' or ')}`] : []), ...(tools.length ? [`the tools ${tools.join(', ')}`] : [])].join(' or ');
+  const itself = running.serverName === undefined ? 'it gave no serverInfo name' : `it calls itself ${running.serverName}`;
+  console.error(`warning: "${upstream}" is not recognised as the server the ${pack.manifest.name} pack is for (${itself}; the pack expects ${expects}): its rules apply to it all the same`);
 }
 
 /** Removes a pack's installs from the data dir (all of them, or the one for `--upstream`); the gateway reloads. */
