@@ -23,6 +23,8 @@ export interface VerifyReport {
   tornTail?: TornTail;
   /** The signed checkpoints met (all of them verified when the report is ok and `checked`). */
   checkpoints: CheckpointSummary;
+  /** Retention removed the records up to this one, a signed checkpoint the kept records link to. */
+  anchor?: ChainHead;
 }
 
 export interface CheckpointSummary {
@@ -40,6 +42,12 @@ export interface VerifyOptions {
   tornTail?: TornTail;
   /** The key checkpoints must be signed by; without it they are counted, not checked. */
   checkpointKey?: CheckpointPublicKey;
+  /**
+   * The record retention anchored the chain on (see `AuditStore.anchor`): the chain is verified from the record after
+   * it. The anchor itself must recompute to its hash and be a checkpoint signed by the key; records up to it that are
+   * still there (a retention cut short before it removed them) are skipped.
+   */
+  anchor?: AuditRecord;
 }
 
 /**
@@ -47,15 +55,28 @@ export interface VerifyOptions {
  * recorded head, when there is one, and passes through it.
  */
 export async function verifyChain(tenant: string, records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const { recordedHead, tornTail, checkpointKey } = options;
+  const { recordedHead, tornTail, checkpointKey, anchor } = options;
   const checkpoints: CheckpointSummary = { count: 0, checked: checkpointKey !== undefined, uncovered: 0 };
-  const extra = { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), checkpoints };
+  const extra = { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), checkpoints, ...(anchor ? { anchor: { seq: anchor.seq, hash: anchor.hash } } : {}) };
   let expectedSeq = GENESIS.seq + 1;
   let prev = GENESIS.hash;
   let count = 0;
   let passedHead = false;
+  if (anchor) {
+    const problem = anchorProblem(tenant, anchor, checkpointKey);
+    if (problem) return broken(tenant, 0, { seq: anchor.seq, reason: `the retention anchor ${problem}` }, extra);
+    checkpoints.count++;
+    if (checkpointKey) {
+      const data = anchor.data as { seq: number; hash: string; at: number; keyId: string };
+      checkpoints.last = { seq: data.seq, hash: data.hash, at: data.at, keyId: data.keyId };
+    }
+    expectedSeq = anchor.seq + 1;
+    prev = anchor.hash;
+    if (recordedHead && recordedHead.seq === anchor.seq) passedHead = recordedHead.hash === anchor.hash;
+  }
   try {
     for await (const record of records) {
+      if (anchor && record.seq <= anchor.seq) continue;
       const { hash, ...rest } = record;
       if (record.seq !== expectedSeq) {
         return broken(tenant, count, { seq: expectedSeq, reason: `expected seq ${expectedSeq}, found ${record.seq}` }, extra);
@@ -65,7 +86,7 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
       if (hashRecord(rest) !== hash) return broken(tenant, count, { seq: record.seq, reason: 'hash does not match the record' }, extra);
       if (recordedHead && record.seq === recordedHead.seq) {
         if (hash !== recordedHead.hash) {
-          return cut(tenant, count, { seq: count, hash: prev }, `its record of seq ${record.seq} is not the one its head records: the chain was cut and written on from there`, extra);
+          return cut(tenant, count, { seq: expectedSeq - 1, hash: prev }, `its record of seq ${record.seq} is not the one its head records: the chain was cut and written on from there`, extra);
         }
         passedHead = true;
       }
@@ -98,9 +119,22 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
 }
 
 /** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
-export async function verifyStore(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
-  const [recordedHead, tornTail] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant)]);
-  return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), ...(checkpointKey ? { checkpointKey } : {}) });
+export async function verifyStore(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail' | 'anchor'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
+  const [recordedHead, tornTail, anchor] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant), store.anchor?.(tenant)]);
+  return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), ...(checkpointKey ? { checkpointKey } : {}), ...(anchor ? { anchor } : {}) });
+}
+
+/**
+ * Why an anchor cannot stand for the records before it, or undefined: its hash must recompute from its content (so
+ * its `prev`, signed, is what came before it), and it must be a checkpoint the key signed. Without a key only the
+ * hash is checked, and the report says the checkpoints were not checked.
+ */
+function anchorProblem(tenant: string, anchor: AuditRecord, key: CheckpointPublicKey | undefined): string | undefined {
+  const { hash, ...rest } = anchor;
+  if (anchor.tenant !== tenant) return `belongs to tenant ${anchor.tenant}`;
+  if (anchor.type !== CHECKPOINT_TYPE) return `is a ${anchor.type} record, not a signed checkpoint`;
+  if (hashRecord(rest) !== hash) return 'does not hash to its recorded hash';
+  return key ? checkpointProblem(anchor, key) : undefined;
 }
 
 function broken(tenant: string, records: number, brokenAt: NonNullable<VerifyReport['brokenAt']>, extra: Partial<VerifyReport> & Pick<VerifyReport, 'checkpoints'>): VerifyReport {
