@@ -9,7 +9,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import { hashRecord } from '../../src/protocol/audit-chain.ts';
 import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
 import { auditOf, connectHttp, startHarness } from '../helpers/gateway-harness.ts';
-import { gatehouse } from '../helpers/cli.ts';
+import { gatehouse, pubkeyFile } from '../helpers/cli.ts';
 
 // `gatehouse audit verify` and `export` over a chain rolled into segments and pruned by retention: the kept records
 // verify from the signed anchor, online and offline, and every way of losing what links them is BROKEN.
@@ -29,14 +29,6 @@ async function prunedChain(): Promise<string> {
 
 const anchorPath = (dir: string) => join(dir, 'audit', 'default.anchor');
 const segments = (dir: string) => readdirSync(join(dir, 'audit', 'default.segments')).sort();
-
-async function pubkeyFile(dir: string): Promise<string> {
-  const result = await gatehouse(['audit', 'pubkey', '--data-dir', dir]);
-  expect(result.code).toBe(0);
-  const file = join(dir, 'audit.pub');
-  writeFileSync(file, result.stdout);
-  return file;
-}
 
 describe('audit verify over segments and retention', () => {
   it('verifies from the anchor, reports it, and an export verifies offline with the public key', async () => {
