@@ -7,7 +7,7 @@ import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { HeldChainFile } from './held-chain-file.ts';
-import type { ChainSegments } from './chain-segments.ts';
+import type { ChainSegments, SegmentReader } from './chain-segments.ts';
 import { INDEX_HEADER, IndexChunk, NOTHING_COVERED, entryLine, keyField, lastMark, markLine, type IndexCover, type IndexEntry } from './audit-index-chunk.ts';
 
 /** A view kept this long after its last use; the next query past it loads the index file again. */
@@ -105,12 +105,18 @@ export class FileAuditIndex {
     const view = await this.current(tenant);
     if (!view) return undefined;
     const found: AuditRecord[][] = [];
-    for (const jobId of jobIds) {
-      const key = keyField(jobId);
-      const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
-      const records = entries.length === 0 ? [] : await this.readEntries(tenant, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
-      if (!records) return undefined;
-      found.push(records);
+    // One reader for the page: the chain's files are listed once.
+    const reader = await this.paths.chain.reader(tenant);
+    try {
+      for (const jobId of jobIds) {
+        const key = keyField(jobId);
+        const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
+        const records = entries.length === 0 ? [] : this.readEntries(tenant, reader, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
+        if (!records) return undefined;
+        found.push(records);
+      }
+    } finally {
+      reader.close();
     }
     return found;
   }
@@ -122,8 +128,13 @@ export class FileAuditIndex {
     let floor: IndexEntry | undefined;
     for (let i = view.chunks.length - 1; i >= 0 && !floor; i--) floor = view.chunks[i].floor(fromSeq);
     if (!floor) return 0;
-    const [record] = (await this.readEntries(tenant, [floor], (r, entry) => r.seq === entry.seq)) ?? [];
-    return record ? floor.offset : 0;
+    const reader = await this.paths.chain.reader(tenant);
+    try {
+      const [record] = this.readEntries(tenant, reader, [floor], (r, entry) => r.seq === entry.seq) ?? [];
+      return record ? floor.offset : 0;
+    } finally {
+      reader.close();
+    }
   }
 
   close(): void {
@@ -286,26 +297,21 @@ export class FileAuditIndex {
    * The records the entries point at, each checked by `matches`; undefined when one is not what the index says,
    * which drops the index until it is rebuilt. Entries of records retention removed answer nothing.
    */
-  private async readEntries(tenant: string, entries: readonly IndexEntry[], matches: (record: AuditRecord, entry: IndexEntry) => boolean): Promise<AuditRecord[] | undefined> {
+  private readEntries(tenant: string, reader: SegmentReader, entries: readonly IndexEntry[], matches: (record: AuditRecord, entry: IndexEntry) => boolean): AuditRecord[] | undefined {
     // Synchronous: a record is a read of a few hundred bytes, where a thread-pool round trip would cost more.
-    const reader = await this.paths.chain.reader(tenant);
-    try {
-      const records: AuditRecord[] = [];
-      for (const entry of entries) {
-        const record = reader.recordAt(entry.offset);
-        if (record === 'gone') continue;
-        if (!record || !matches(record, entry)) {
-          this.broken.add(tenant);
-          this.views.delete(tenant);
-          this.log?.warn(`the audit index ${this.paths.index(tenant)} does not match its chain at seq ${entry.seq}; it is rebuilt on next use`);
-          return undefined;
-        }
-        records.push(record);
+    const records: AuditRecord[] = [];
+    for (const entry of entries) {
+      const record = reader.recordAt(entry.offset);
+      if (record === 'gone') continue;
+      if (!record || !matches(record, entry)) {
+        this.broken.add(tenant);
+        this.views.delete(tenant);
+        this.log?.warn(`the audit index ${this.paths.index(tenant)} does not match its chain at seq ${entry.seq}; it is rebuilt on next use`);
+        return undefined;
       }
-      return records;
-    } finally {
-      reader.close();
+      records.push(record);
     }
+    return records;
   }
 
   private keep(tenant: string, view: View): void {

@@ -28,6 +28,9 @@ export interface ChainPart {
  * the files; retention keeps the newest sealed segment, so the active file's start is always its end.
  */
 export class ChainSegments {
+  /** Sealed segments never change: their sizes are read once. */
+  private readonly sizes = new Map<string, number>();
+
   constructor(private readonly dir: string) {}
 
   activePath(tenant: string): string {
@@ -57,9 +60,16 @@ export class ChainSegments {
       const match = /^(\d{12})-(\d{15})\.jsonl$/.exec(name);
       if (!match) continue;
       const path = join(dir, name);
-      const size = await stat(path).then((s) => s.size, () => undefined);
-      if (size !== undefined) segments.push({ path, firstSeq: Number(match[1]), start: Number(match[2]), size });
+      let size = this.sizes.get(path);
+      if (size === undefined) {
+        size = await stat(path).then((s) => s.size, () => undefined);
+        if (size === undefined) continue;
+        this.sizes.set(path, size);
+      }
+      segments.push({ path, firstSeq: Number(match[1]), start: Number(match[2]), size });
     }
+    // Removed by retention: forgotten.
+    if (this.sizes.size > segments.length * 2 + 16) for (const path of this.sizes.keys()) if (!segments.some((s) => s.path === path)) this.sizes.delete(path);
     return segments.sort((a, b) => a.start - b.start);
   }
 
