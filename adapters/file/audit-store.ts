@@ -171,26 +171,34 @@ export class FileAuditStore implements AuditStore, AuditIndex {
 
   /**
    * Across the sealed segments, then the active file. From a seq past the first, reading starts at the record the
-   * index puts at or before it, else at the segment holding it. A seal while reading is caught by listing the
-   * segments again at the end: the records of one sealed meanwhile are read from there.
+   * index puts at or before it, else at the segment holding it. A seal while reading shows as a jump in the seqs
+   * (the file the path names is already the next one) or as a new segment once done: either way the segments are
+   * listed again and reading goes on from the next seq. A jump seen twice is the chain's (a missing segment, records
+   * before the retention anchor): it is read as it is, for verify to report.
    */
   async *read(tenant: string, options: { fromSeq?: number } = {}): AsyncIterable<AuditRecord> {
     let next = options.fromSeq ?? 0;
     let listedAt: number | undefined;
-    for (;;) {
+    let jumpAt: number | undefined;
+    for (let pass = 0; ; pass++) {
       const { parts, activeStart } = await this.segments.parts(tenant);
-      if (activeStart === listedAt) return;
-      const first = listedAt === undefined;
+      if (activeStart === listedAt && jumpAt === undefined) return;
       listedAt = activeStart;
       const end = parts.at(-1)!.end;
       if (end === parts[0].start) return;
       const start = next > 1 && this.index ? Math.min(await this.index.startOf(tenant, next), end - 1) : 0;
-      for (const [i, part] of parts.entries()) {
+      const jumped = jumpAt;
+      jumpAt = undefined;
+      reading: for (const [i, part] of parts.entries()) {
         if (part.end <= start || part.end === part.start) continue;
         const following = parts[i + 1]?.firstSeq;
         if (following !== undefined && following <= next) continue;
-        for await (const record of this.readPart(part, Math.max(start, part.start) - part.start, first)) {
+        for await (const record of this.readPart(part, Math.max(start, part.start) - part.start, pass === 0)) {
           if (record.seq < next) continue;
+          if (record.seq > next && next > 0 && jumped !== next) {
+            jumpAt = next;
+            break reading;
+          }
           next = record.seq + 1;
           yield record;
         }

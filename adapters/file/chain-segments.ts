@@ -73,12 +73,21 @@ export class ChainSegments {
     return segments.sort((a, b) => a.start - b.start);
   }
 
-  /** Every part of the chain, oldest first, and where the active file starts. */
+  /**
+   * Every part of the chain, oldest first, and where the active file starts. The segments are listed again after the
+   * active file's end is read: a seal in between would otherwise pair the new active file with the old list.
+   */
   async parts(tenant: string): Promise<{ parts: ChainPart[]; activeStart: number }> {
-    const sealed = await this.sealed(tenant);
+    let sealed = await this.sealed(tenant);
+    let wholeEnd: number;
+    for (;;) {
+      ({ wholeEnd } = await tailOf(this.activePath(tenant)));
+      const again = await this.sealed(tenant);
+      if (again.at(-1)?.path === sealed.at(-1)?.path) break;
+      sealed = again;
+    }
     const newest = sealed.at(-1);
     const activeStart = newest ? newest.start + newest.size : 0;
-    const { wholeEnd } = await tailOf(this.activePath(tenant));
     const parts: ChainPart[] = sealed.map((s) => ({ path: s.path, start: s.start, end: s.start + s.size, firstSeq: s.firstSeq }));
     parts.push({ path: this.activePath(tenant), start: activeStart, end: activeStart + wholeEnd });
     return { parts, activeStart };

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,8 @@ import { checkpointOptions } from '../../src/runtime/audit-signing.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import { hashRecord } from '../../src/protocol/audit-chain.ts';
 import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
-import { auditOf, connectHttp, startHarness } from '../helpers/gateway-harness.ts';
+import { auditOf, connectHttp, startHarness, waitFor } from '../helpers/gateway-harness.ts';
+import { firstOfEach, sinkConfig, sinkReceiver } from '../helpers/sink-receiver.ts';
 import { gatehouse, pubkeyFile } from '../helpers/cli.ts';
 
 // `gatehouse audit verify` and `export` over a chain rolled into segments and pruned by retention: the kept records
@@ -97,5 +98,35 @@ describe('audit verify over segments and retention', () => {
     const verified = await gatehouse(['audit', 'verify', '--data-dir', harness.dataDir]);
     expect(verified.stdout).toContain('anchored by checkpoint');
     expect(verified.code).toBe(0);
+  });
+
+  it('a dead sink holds a gateway’s retention back; once it delivers again, retention goes on and it lost nothing', async () => {
+    const siem = await sinkReceiver();
+    await siem.setMode(503);
+    const harness = await startHarness({ audit: { segmentBytes: 4096, retention: { maxBytes: 12 * 1024 }, sinks: [sinkConfig('siem', 'http', siem.url)] } });
+    const client = await connectHttp(harness.url);
+    const calls = async (n: number, from: number) => {
+      for (let i = from; i < from + n; i++) await client.callTool({ name: 'fx__echo', arguments: { text: `hi ${i}` } });
+    };
+    try {
+      await calls(40, 0);
+      // Well past maxBytes, and nothing removed: the sink has delivered nothing.
+      expect(readdirSync(join(harness.dataDir, 'audit', 'default.segments')).length).toBeGreaterThan(3);
+      expect(existsSync(anchorPath(harness.dataDir))).toBe(false);
+      expect((await auditOf(harness.dataDir, 'default'))[0].seq).toBe(1);
+
+      await siem.setMode('accept');
+      await waitFor(async () => firstOfEach(siem.delivered()).length >= (await auditOf(harness.dataDir, 'default')).length - 2, 'the sink to catch up');
+      await calls(20, 40);
+      await waitFor(() => existsSync(anchorPath(harness.dataDir)), 'retention to remove segments');
+      const anchor = JSON.parse(readFileSync(anchorPath(harness.dataDir), 'utf8')) as AuditRecord;
+      // Every removed record had been delivered, in order, from seq 1.
+      const delivered = firstOfEach(siem.delivered()).map((r) => r.seq);
+      expect(delivered.slice(0, anchor.seq)).toEqual(Array.from({ length: anchor.seq }, (_, i) => i + 1));
+    } finally {
+      await client.close();
+      await harness.close();
+      await siem.close();
+    }
   });
 });

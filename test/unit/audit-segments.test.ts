@@ -111,6 +111,28 @@ describe('audit segments', () => {
     expect(scan2.jobs.map((j) => j.jobId)).toContain('lost');
   });
 
+  it('a read that a seal overtakes still yields every record, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-seg-'));
+    const { store, writer } = open(dir, { segmentBytes: 4 * 1024 });
+    let n = 0;
+    /** Writes `calls` calls, then single calls until the active file holds records (a batch may just have sealed it). */
+    const write = async (calls: number) => {
+      await writeCalls(writer, n, (n += calls));
+      while (readFileSync(store.filePath('default')).length === 0) await writeCalls(writer, n, ++n);
+    };
+    await write(40);
+    const reading = store.read('default')[Symbol.asyncIterator]();
+    const seqs = [(await reading.next()).value!.seq];
+    // The files were listed; now the active file is sealed (more than once) before the read reaches it, and the
+    // path it opens names a new active file with other records.
+    const sealed = segmentsOf(dir).length;
+    await write(80);
+    expect(segmentsOf(dir).length).toBeGreaterThan(sealed + 1);
+    for (let r = await reading.next(); !r.done; r = await reading.next()) seqs.push(r.value.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(seqs.length).toBeGreaterThan(200);
+  });
+
   it('a store that does not seal (the CLI) and one that does append to one chain in turn', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-seg-'));
     const gateway = open(dir, { segmentBytes: 4 * 1024 });
