@@ -386,6 +386,10 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       if (at.head.hash !== recorded.hash) throw await this.cut(tenant, recorded, `its newest record is not the one its head records`, at.head);
       return;
     }
+    // A head older than the retention anchor names a removed record: the signed anchor stands for it.
+    const anchor = await this.segments.anchor(tenant);
+    if (anchor && recorded.seq < anchor.seq) return;
+    if (anchor && recorded.seq === anchor.seq && recorded.hash === anchor.hash) return;
     for await (const record of this.readBack(tenant)) {
       if (record.seq > recorded.seq) continue;
       if (record.seq === recorded.seq && record.hash === recorded.hash) return;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -188,6 +188,34 @@ describe('audit retention', () => {
     const records = await readAll(store);
     expect(records.find((r) => r.type === 'audit.pruned')!.data).toMatchObject({ reason: 'maxAge' });
     expect(await verifyStore(store, 'default', await publicKey(dir))).toMatchObject({ ok: true });
+  });
+
+  it('a restarted store continues the chain right after a seal, and with a recorded head older than the anchor', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-ret-'));
+    let n = 0;
+    const until = async (writer: ChainWriter, done: () => boolean) => {
+      while (!done()) {
+        expect(n).toBeLessThan(500);
+        await writeCalls(writer, n, ++n);
+      }
+    };
+    const activeEmpty = () => existsSync(join(dir, 'audit', 'default.segments')) && readFileSync(join(dir, 'audit', 'default.jsonl')).length === 0;
+    const anchored = () => existsSync(join(dir, 'audit', 'default.anchor'));
+    const first = open(dir, { segmentBytes: 4 * 1024 });
+    await until(first.writer, activeEmpty);
+    await first.store.close();
+    // A new store finds the newest record in the sealed segment, the active file being empty.
+    const second = open(dir, { segmentBytes: 4 * 1024, retention: { maxBytes: 8 * 1024 } });
+    await until(second.writer, anchored);
+    await second.store.close();
+    const anchor = JSON.parse(readFileSync(join(dir, 'audit', 'default.anchor'), 'utf8')) as AuditRecord;
+    // The head file as a crash may leave it: written before the records retention has since removed.
+    writeFileSync(second.store.headPath('default'), JSON.stringify({ seq: anchor.seq - 5, hash: 'sha256:' + '0'.repeat(64) }) + '\n');
+    const third = open(dir, { segmentBytes: 4 * 1024, retention: { maxBytes: 8 * 1024 } });
+    await writeCalls(third.writer, n, n + 20);
+    const records = await readAll(third.store);
+    expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => records[0].seq + i));
+    expect(await verifyStore(third.store, 'default', await publicKey(dir))).toMatchObject({ ok: true });
   });
 
   it('holds back at what a sink has not delivered, then catches up with nothing lost', async () => {
