@@ -563,8 +563,8 @@ export class FileAuditStore implements AuditStore, AuditIndex {
    * Retention: removes the oldest sealed segments past `maxAgeMs` (by their newest record) or while the chain holds
    * more than `maxBytes`, never the newest sealed one (the active file's offsets start where it ends), never records
    * a sink has not delivered. First `<tenant>.anchor` is written: the newest removed record, a signed checkpoint, which
-   * is all a verifier needs to check the rest. Then `audit.pruned` records what went. Never fails the append: what
-   * is not removed now is removed at the next seal.
+   * is all a verifier needs to check the rest. Then `audit.pruned` records what goes, naming the anchor, and the
+   * segments are removed. Never fails the append: what is not removed now is removed at the next seal.
    */
   private async prune(tenant: string, at: Position): Promise<void> {
     this.pruned.add(tenant);
@@ -612,7 +612,6 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       await this.io.sync(anchorPath);
       await this.io.sync(this.dir);
     }
-    for (const segment of removed) await unlink(segment.path);
     const data = {
       segments: removed.length,
       bytes: removed.reduce((sum, s) => sum + s.size, 0),
@@ -622,8 +621,10 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       reason: [...why].join(','),
     };
     this.options.log?.info(`audit retention removed ${removed.length} segments of tenant ${tenant} (seq ${data.fromSeq}…${anchor.seq}); the chain is anchored at seq ${anchor.seq}`);
+    // Recorded before the removal: verify takes an anchor no kept `audit.pruned` names for records removed by hand.
     const position = this.positions.get(tenant) ?? at;
     await this.write(tenant, position, chainEvents(position.head, [{ tenant, at: now, type: 'audit.pruned', actor: 'audit-store', data }]));
+    for (const segment of removed) await unlink(segment.path);
   }
 
   /** Never fails an append: a head file left behind only checks less. */

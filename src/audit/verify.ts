@@ -4,6 +4,9 @@ import { isGatewayError, type ErrorCode } from '../errors.ts';
 import type { AuditStore, TornTail } from '../ports.ts';
 import { CHECKPOINT_TYPE, checkpointProblem, type CheckpointPublicKey } from './checkpoint.ts';
 
+/** What retention records when it removes segments (adapters/file/audit-store.ts): its `data.anchor` names the anchor. */
+export const PRUNED_TYPE = 'audit.pruned';
+
 export interface VerifyReport {
   tenant: string;
   ok: boolean;
@@ -44,8 +47,9 @@ export interface VerifyOptions {
   checkpointKey?: CheckpointPublicKey;
   /**
    * The record retention anchored the chain on (see `AuditStore.anchor`): the chain is verified from the record after
-   * it. The anchor itself must recompute to its hash and be a checkpoint signed by the key; records up to it that are
-   * still there (a retention cut short before it removed them) are skipped.
+   * it. The anchor itself must recompute to its hash and be a checkpoint signed by the key, and a kept `audit.pruned`
+   * record must name it (else anyone who can delete files could drop a chain's oldest records and name a real
+   * checkpoint as the anchor). Records up to it that are still there (a retention cut short) are skipped.
    */
   anchor?: AuditRecord;
 }
@@ -62,6 +66,9 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
   let prev = GENESIS.hash;
   let count = 0;
   let passedHead = false;
+  /** Whether a kept `audit.pruned` names the anchor; and the first record up to the anchor still there, if any. */
+  let vouched = false;
+  let firstBeforeAnchor: number | undefined;
   if (anchor) {
     const problem = anchorProblem(tenant, anchor, checkpointKey);
     if (problem) return broken(tenant, 0, { seq: anchor.seq, reason: `the retention anchor ${problem}` }, extra);
@@ -74,10 +81,14 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
     prev = anchor.hash;
     // A head at or before the anchor names a record retention removed: the chain is past it, and the anchor is signed.
     if (recordedHead && recordedHead.seq <= anchor.seq) passedHead = recordedHead.seq < anchor.seq || recordedHead.hash === anchor.hash;
+    checkpoints.uncovered = 1;
   }
   try {
     for await (const record of records) {
-      if (anchor && record.seq <= anchor.seq) continue;
+      if (anchor && record.seq <= anchor.seq) {
+        firstBeforeAnchor ??= record.seq;
+        continue;
+      }
       const { hash, ...rest } = record;
       if (record.seq !== expectedSeq) {
         return broken(tenant, count, { seq: expectedSeq, reason: `expected seq ${expectedSeq}, found ${record.seq}` }, extra);
@@ -101,6 +112,10 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
           checkpoints.uncovered = 0;
         }
       }
+      if (anchor && record.type === PRUNED_TYPE) {
+        const named = (record.data as { anchor?: Partial<ChainHead> }).anchor;
+        vouched ||= named?.seq === anchor.seq && named.hash === anchor.hash;
+      }
       checkpoints.uncovered++;
       prev = hash;
       expectedSeq++;
@@ -111,6 +126,10 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
       return broken(tenant, count, { seq: expectedSeq, line: err.data?.line as number | undefined, reason: err.message }, extra);
     }
     throw err;
+  }
+  // A chain that still starts at seq 1 lost nothing: retention wrote its anchor and was cut short before recording it.
+  if (anchor && !vouched && firstBeforeAnchor !== 1) {
+    return broken(tenant, count, { seq: anchor.seq + 1, reason: `no audit.pruned record names the retention anchor (seq ${anchor.seq}): the records before it were removed by something other than retention` }, extra);
   }
   const head = { seq: expectedSeq - 1, hash: prev };
   if (recordedHead && !passedHead && recordedHead.seq > GENESIS.seq) {

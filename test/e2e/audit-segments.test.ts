@@ -55,7 +55,7 @@ describe('audit verify over segments and retention', () => {
     expect(unanchored.code).toBe(1);
   });
 
-  it('a tampered anchor (its signature, or its content), a missing middle segment or a missing anchor is BROKEN', async () => {
+  it('a tampered anchor (its signature, or its content), a missing anchor, an anchor moved past records removed by hand, or a missing middle segment is BROKEN', async () => {
     const dir = await prunedChain();
     const original = readFileSync(anchorPath(dir), 'utf8');
     const anchor = JSON.parse(original) as AuditRecord;
@@ -82,6 +82,15 @@ describe('audit verify over segments and retention', () => {
     expect((await gatehouse(['audit', 'verify', '--data-dir', dir])).code).toBe(0);
     const kept = segments(dir);
     expect(kept.length).toBeGreaterThanOrEqual(3);
+    // The oldest kept segment removed by hand, the anchor moved to the real signed checkpoint that ended it: no
+    // audit.pruned record names that anchor.
+    const oldest = join(dir, 'audit', 'default.segments', kept[0]);
+    const oldestText = readFileSync(oldest, 'utf8');
+    rmSync(oldest);
+    writeFileSync(anchorPath(dir), oldestText.trim().split('\n').at(-1)! + '\n');
+    await broken();
+    writeFileSync(oldest, oldestText);
+    writeFileSync(anchorPath(dir), original);
     rmSync(join(dir, 'audit', 'default.segments', kept[1]));
     await broken();
   });
