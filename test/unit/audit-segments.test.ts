@@ -190,6 +190,20 @@ describe('audit retention', () => {
     expect(await verifyStore(store, 'default', await publicKey(dir))).toMatchObject({ ok: true });
   });
 
+  it('runs at start: a store removes old segments at its first append to a chain, before any seal of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-ret-'));
+    const before = open(dir, { segmentBytes: 4 * 1024 });
+    await writeCalls(before.writer, 0, 100);
+    await before.store.close();
+    const sealed = segmentsOf(dir);
+    // Segments too large to fill with one call: only the start can remove anything.
+    const after = open(dir, { segmentBytes: 1024 * 1024, now: () => START + 2 * 3_600_000, retention: { maxAgeMs: 3_600_000 } });
+    await writeCalls(after.writer, 100, 101);
+    expect(segmentsOf(dir)).toEqual(sealed.slice(-1));
+    expect(existsSync(join(dir, 'audit', 'default.anchor'))).toBe(true);
+    expect(await verifyStore(after.store, 'default', await publicKey(dir))).toMatchObject({ ok: true });
+  });
+
   it('a restarted store continues the chain right after a seal, and with a recorded head older than the anchor', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-ret-'));
     let n = 0;

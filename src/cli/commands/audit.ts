@@ -28,8 +28,10 @@ export const AUDIT_HELP = `Usage:
            shorter than the head recorded apart from it (exit 1); a torn last write is reported, not an error;
            --file verifies an export offline against its head lines; every signed checkpoint is checked
            (with the data dir's key, audit.signingKey, or --pubkey), and records after the newest one are
-           reported as not yet covered by a checkpoint
-  export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line
+           reported as not yet covered by a checkpoint; a chain whose oldest segments retention removed is
+           verified from its signed anchor (<tenant>.anchor), which is reported
+  export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line (and,
+           after retention, preceded by its anchor line)
   query    the calls (one per job), newest first: time, session, principal, tool, decision and rules,
            outcome (succeeded, failed, denied, cancelled, timeout, unknown, pending) and duration; --json
            prints { calls, next }: pass next as --cursor for the next page. --since/--until take an ISO
