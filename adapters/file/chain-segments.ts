@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
+import { GatewayError } from '../../src/errors.ts';
 import { linesBackward, linesForward, tailOf } from './chain-file.ts';
 
 /** A sealed segment: an immutable file of whole records, `start` bytes into the chain (all its segments end to end). */
@@ -117,22 +118,33 @@ export class ChainSegments {
   /** The newest record of a sealed segment, and where its line starts in the file. */
   async lastOf(path: string): Promise<{ record: AuditRecord; start: number } | undefined> {
     const { wholeEnd } = await tailOf(path);
-    for await (const { line, start } of linesBackward(path, wholeEnd)) return { record: JSON.parse(line) as AuditRecord, start };
+    for await (const { line, start } of linesBackward(path, wholeEnd)) return { record: parseRecord(path, line), start };
     return undefined;
   }
 
   /** The record retention anchored the chain on (`<tenant>.anchor`), when records were removed. */
   async anchor(tenant: string): Promise<AuditRecord | undefined> {
+    const path = this.anchorPath(tenant);
+    let text: string;
     try {
-      return JSON.parse(await readFile(this.anchorPath(tenant), 'utf8')) as AuditRecord;
+      text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+    return parseRecord(path, text.trim());
   }
 
   anchorPath(tenant: string): string {
     return join(this.dir, `${encodeURIComponent(tenant)}.anchor`);
+  }
+}
+
+function parseRecord(path: string, line: string): AuditRecord {
+  try {
+    return JSON.parse(line) as AuditRecord;
+  } catch (err) {
+    throw new GatewayError('GH_ERR_DATA_CORRUPT', `${path} does not end in a valid JSON record`, { cause: err, data: { path } });
   }
 }
 

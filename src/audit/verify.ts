@@ -140,7 +140,15 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
 
 /** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
 export async function verifyStore(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail' | 'anchor'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
-  const [recordedHead, tornTail, anchor] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant), store.anchor?.(tenant)]);
+  let anchor: AuditRecord | undefined;
+  try {
+    anchor = await store.anchor?.(tenant);
+  } catch (err) {
+    // A garbled anchor stands for nothing: the records before the first kept one cannot be checked.
+    if (!isGatewayError(err, 'GH_ERR_DATA_CORRUPT')) throw err;
+    return broken(tenant, 0, { seq: 0, reason: `the retention anchor: ${err.message}` }, { checkpoints: { count: 0, checked: checkpointKey !== undefined, uncovered: 0 } });
+  }
+  const [recordedHead, tornTail] = await Promise.all([store.recordedHead(tenant), store.tornTail(tenant)]);
   return verifyChain(tenant, store.read(tenant), { ...(recordedHead ? { recordedHead } : {}), ...(tornTail ? { tornTail } : {}), ...(checkpointKey ? { checkpointKey } : {}), ...(anchor ? { anchor } : {}) });
 }
 

@@ -74,7 +74,9 @@ describe('audit verify over segments and retention', () => {
     // Its content changed, its hash kept: the hash no longer recomputes.
     writeFileSync(anchorPath(dir), JSON.stringify({ ...anchor, at: anchor.at + 1 }) + '\n');
     await broken();
-    // No anchor at all.
+    // Garbled, or no anchor at all.
+    writeFileSync(anchorPath(dir), original.slice(0, 40));
+    await broken();
     rmSync(anchorPath(dir));
     await broken();
 
