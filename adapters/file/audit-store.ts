@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { mkdir, readdir, readFile, rename, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, truncate, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { AuditFsync, AuditIndex, AuditStore, IndexedCall, TornTail } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
@@ -10,7 +10,7 @@ import { chainEvents, recordLine } from '../../src/protocol/audit-chain.ts';
 import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { ChainFile, linesBackward, linesForward, readRange, tailOf } from './chain-file.ts';
+import { ChainFile, linesBackward, linesForward, readRange, readTextIfAny, tailOf } from './chain-file.ts';
 import { ChainSegments, SegmentReader, type ChainPart } from './chain-segments.ts';
 import { fileIo, type ChainFileIo } from './chain-file-io.ts';
 import { HeldChainFile } from './held-chain-file.ts';
@@ -242,13 +242,8 @@ export class FileAuditStore implements AuditStore, AuditIndex {
 
   async recordedHead(tenant: string): Promise<ChainHead | undefined> {
     const path = this.headPath(tenant);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await readTextIfAny(path);
+    if (text === undefined) return undefined;
     try {
       const { seq, hash } = JSON.parse(text) as ChainHead;
       if (Number.isInteger(seq) && typeof hash === 'string') return { seq, hash };

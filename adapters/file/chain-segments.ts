@@ -1,9 +1,9 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { linesBackward, linesForward, tailOf } from './chain-file.ts';
+import { linesBackward, linesForward, readTextIfAny, tailOf } from './chain-file.ts';
 
 /** A sealed segment: an immutable file of whole records, `start` bytes into the chain (all its segments end to end). */
 export interface Segment {
@@ -125,14 +125,8 @@ export class ChainSegments {
   /** The record retention anchored the chain on (`<tenant>.anchor`), when records were removed. */
   async anchor(tenant: string): Promise<AuditRecord | undefined> {
     const path = this.anchorPath(tenant);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    return parseRecord(path, text.trim());
+    const text = await readTextIfAny(path);
+    return text === undefined ? undefined : parseRecord(path, text.trim());
   }
 
   anchorPath(tenant: string): string {
