@@ -11,10 +11,11 @@
  * dispatch barrier at concurrency 1 (bench/audit-barrier.ts), then the parts alone: one fsync of a chain file after a small append, and one atomic write of the head file. Last, what
  * a start reads for `outcome unknown` records: a long chain after a clean stop, and a crashed run of
  * BENCH_AUDIT_RUN records (100,000).
+ * Then what sealing a segment costs the append that seals it (audit.segmentBytes), with and without retention.
  * Env: BENCH_AUDIT_BATCHES (300 per variant and round), BENCH_AUDIT_RECORDS (16), BENCH_ROUNDS (3), BENCH_AUDIT_CALLS
  * (3,000 calls per variant and round of the barrier).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ import { median, percentile } from './stats.ts';
 import { scanForInDoubt } from '../src/audit/run-markers.ts';
 import { BareWriter } from './bare-writers.ts';
 import { printBarrierBench } from './audit-barrier.ts';
+import { checkpointOptions } from '../src/runtime/audit-signing.ts';
+import { defaultConfig } from '../src/config/load.ts';
 
 const BATCHES = Number(process.env.BENCH_AUDIT_BATCHES ?? 300);
 const RECORDS = Number(process.env.BENCH_AUDIT_RECORDS ?? 16);
@@ -122,6 +125,42 @@ export async function printAuditBench(): Promise<void> {
   const { fsyncUs, headUs } = await parts();
   console.log(`\nParts alone (p50 of 200): one fsync of a chain file after a 500-byte append ${fsyncUs.toFixed(0)} µs; one atomic head-file write (write + rename) ${headUs.toFixed(0)} µs.`);
   await printRestartScan();
+  await printSealBench();
+}
+
+/** Segments of 256 KiB (BATCHES × 4 batches, fsync batch): each batch's time, apart for the batches that sealed one. */
+async function sealRun(retention: boolean): Promise<{ seals: number; plainP50: number; sealP50: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-audit-'));
+  const store = new FileAuditStore(dir, { fsync: 'batch', segmentBytes: 256 * 1024, ...(retention ? { retention: { maxBytes: 1024 * 1024 } } : {}) });
+  const writer = new ChainWriter(store, checkpointOptions(defaultConfig({ dataDir: dir }), { atClose: true }));
+  const segments = join(dir, 'audit', 'default.segments');
+  const plain: number[] = [];
+  const sealing: number[] = [];
+  let sealed = 0;
+  for (let i = 0; i < BATCHES * 4; i++) {
+    const t = performance.now();
+    await writer.write(new Map([['default', events(i)]]));
+    const took = performance.now() - t;
+    // The newest sealed segment's name moves on with each seal (retention keeps the count level).
+    const newest = existsSync(segments) ? readdirSync(segments).sort().at(-1) : undefined;
+    const count = newest ? Number(newest.slice(0, 12)) : 0;
+    (count !== sealed ? sealing : plain).push(took);
+    sealed = count;
+  }
+  await writer.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { seals: sealing.length, plainP50: percentile(plain.sort((a, b) => a - b), 50), sealP50: percentile(sealing.sort((a, b) => a - b), 50) };
+}
+
+export async function printSealBench(): Promise<void> {
+  for (const retention of [false, true]) {
+    const r = await sealRun(retention);
+    console.log(
+      `
+Segments of 256 KiB${retention ? ', retention maxBytes 1 MiB' : ''} (fsync batch): ${r.seals} seals in ${BATCHES * 4} batches of ${RECORDS}; ` +
+        `a batch p50 ${r.plainP50.toFixed(3)} ms, the batch that seals p50 ${r.sealP50.toFixed(3)} ms (its checkpoint, an fsync, a rename, a new file, two directory fsyncs${retention ? ', the anchor, the unlinks and audit.pruned' : ''}).`,
+    );
+  }
 }
 
 /** A chain of `RUN` job records after a run marker, and what reading it back for jobs in doubt takes (ms). */

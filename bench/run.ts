@@ -11,7 +11,8 @@
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
- * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the Policy and Overview pages' audit reads
+ * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the seal of a segment alone (also the end of
+ * `audit`) as `npm run bench -- segments`; the Policy and Overview pages' audit reads
  * (bench/console-pages.ts) only as `npm run bench -- console-pages`.
  * `npm run bench -- large` runs only the large-result case (bench/large-result.ts), which the full run leaves out.
  * Metrics on against off (bench/metrics.ts) runs after the main table; `npm run bench -- metrics` runs only it.
@@ -32,7 +33,7 @@ import { readSettings, type Settings } from './settings.ts';
 import { printKernelBench } from './kernel.ts';
 import { printApprovalsBench } from './approvals.ts';
 import { printDistributedBench } from './distributed.ts';
-import { printAuditBench } from './audit.ts';
+import { printAuditBench, printSealBench } from './audit.ts';
 import { printAuditQueryBench } from './audit-query.ts';
 import { printLargeResultBench } from './large-result.ts';
 import { printMetricsBench } from './metrics.ts';
@@ -58,6 +59,7 @@ const PARTS: Record<string, Part> = {
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },
+  segments: { label: 'the audit store: what sealing a segment costs', run: printSealBench },
   sinks: { label: 'an audit sink on against none', run: printAuditSinksBench, spawns: true },
   large: { label: 'a large result, and the calls around it', run: largeResultBench, spawns: true },
   metrics: { label: 'metrics on against metrics off', run: printMetricsBench, spawns: true },

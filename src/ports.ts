@@ -156,6 +156,16 @@ export interface AuditStore {
   tornTail(tenant: string): Promise<TornTail | undefined>;
   tenants(): Promise<string[]>;
   close(): Promise<void>;
+  /**
+   * Whether the chain's active segment is full: the writer then ends its next batch with a signed checkpoint, after
+   * which the store seals the segment (every sealed segment ends in one). Absent: the store never seals.
+   */
+  segmentFull?(tenant: string): boolean;
+  /**
+   * The record retention anchored the chain on (a signed checkpoint, the newest removed record): the chain's kept
+   * records start right after it. Undefined when nothing was removed.
+   */
+  anchor?(tenant: string): Promise<AuditRecord | undefined>;
 }
 
 /** Where one call starts in a chain: its `job.submitted` record. */

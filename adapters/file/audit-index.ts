@@ -7,7 +7,7 @@ import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { HeldChainFile } from './held-chain-file.ts';
-import { linesForward, tailOf } from './chain-file.ts';
+import type { ChainSegments, SegmentReader } from './chain-segments.ts';
 import { INDEX_HEADER, IndexChunk, NOTHING_COVERED, entryLine, keyField, lastMark, markLine, type IndexCover, type IndexEntry } from './audit-index-chunk.ts';
 
 /** A view kept this long after its last use; the next query past it loads the index file again. */
@@ -19,7 +19,8 @@ const MAX_CHUNKS = 16;
 export type ChainPosition = IndexCover;
 
 export interface ChainPaths {
-  chain(tenant: string): string;
+  /** The chain's files; offsets are logical (across its segments), so entries stay valid when the active file is sealed. */
+  chain: ChainSegments;
   index(tenant: string): string;
   lock(tenant: string): string;
 }
@@ -104,12 +105,18 @@ export class FileAuditIndex {
     const view = await this.current(tenant);
     if (!view) return undefined;
     const found: AuditRecord[][] = [];
-    for (const jobId of jobIds) {
-      const key = keyField(jobId);
-      const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
-      const records = entries.length === 0 ? [] : await this.readEntries(tenant, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
-      if (!records) return undefined;
-      found.push(records);
+    // One reader for the page: the chain's files are listed once.
+    const reader = await this.paths.chain.reader(tenant);
+    try {
+      for (const jobId of jobIds) {
+        const key = keyField(jobId);
+        const entries = view.chunks.flatMap((chunk) => chunk.jobEntries(key));
+        const records = entries.length === 0 ? [] : this.readEntries(tenant, reader, entries, (record, entry) => record.jobId === jobId && record.seq === entry.seq);
+        if (!records) return undefined;
+        found.push(records);
+      }
+    } finally {
+      reader.close();
     }
     return found;
   }
@@ -121,8 +128,13 @@ export class FileAuditIndex {
     let floor: IndexEntry | undefined;
     for (let i = view.chunks.length - 1; i >= 0 && !floor; i--) floor = view.chunks[i].floor(fromSeq);
     if (!floor) return 0;
-    const [record] = (await this.readEntries(tenant, [floor], (r, entry) => r.seq === entry.seq)) ?? [];
-    return record ? floor.offset : 0;
+    const reader = await this.paths.chain.reader(tenant);
+    try {
+      const [record] = this.readEntries(tenant, reader, [floor], (r, entry) => r.seq === entry.seq) ?? [];
+      return record ? floor.offset : 0;
+    } finally {
+      reader.close();
+    }
   }
 
   close(): void {
@@ -179,10 +191,10 @@ export class FileAuditIndex {
   /** The view of the index, checked against the chain and brought up to its end; undefined when that failed. */
   private async current(tenant: string): Promise<View | undefined> {
     try {
-      const { wholeEnd } = await tailOf(this.paths.chain(tenant));
+      const { start, end: wholeEnd } = await this.paths.chain.extent(tenant);
       let view = this.broken.delete(tenant) ? undefined : await this.refreshed(tenant);
       if (view && !(await this.covers(tenant, view.cover, wholeEnd))) view = undefined;
-      if (!view) view = await this.rebuild(tenant, wholeEnd);
+      if (!view) view = await this.rebuild(tenant, start, wholeEnd);
       else if (view.cover.end < wholeEnd) view = await this.catchUp(tenant, view, wholeEnd);
       this.keep(tenant, view);
       return view;
@@ -217,16 +229,15 @@ export class FileAuditIndex {
   private async covers(tenant: string, cover: IndexCover, wholeEnd: number): Promise<boolean> {
     if (cover.end === 0) return true;
     if (cover.end > wholeEnd) return false;
-    const handle = await open(this.paths.chain(tenant), 'r');
+    const reader = await this.paths.chain.reader(tenant);
     try {
-      const line = await readExactly(handle, cover.lastStart, cover.end - cover.lastStart);
-      if (line[line.length - 1] !== 0x0a || (cover.lastStart > 0 && (await readExactly(handle, cover.lastStart - 1, 1))[0] !== 0x0a)) return false;
-      const record = JSON.parse(line.toString('utf8')) as AuditRecord;
-      return record.seq === cover.seq && record.hash === cover.hash;
+      const record = reader.recordAt(cover.lastStart);
+      // Removed by retention: the chain's newest records are kept, so the index is from another chain.
+      return typeof record === 'object' && record.seq === cover.seq && record.hash === cover.hash;
     } catch {
       return false;
     } finally {
-      await handle.close();
+      reader.close();
     }
   }
 
@@ -250,9 +261,9 @@ export class FileAuditIndex {
     return { ...view, chunks: [...view.chunks, new IndexChunk(text)], cover, length, ino: kept ? view.ino : -1n };
   }
 
-  /** Indexes the whole chain into a new file, written aside and renamed over the old one. */
-  private async rebuild(tenant: string, wholeEnd: number): Promise<View> {
-    const { text, cover } = await this.entriesOf(tenant, 0, wholeEnd);
+  /** Indexes the whole chain (what retention kept of it) into a new file, written aside and renamed over the old one. */
+  private async rebuild(tenant: string, start: number, wholeEnd: number): Promise<View> {
+    const { text, cover } = await this.entriesOf(tenant, start, wholeEnd);
     const path = this.paths.index(tenant);
     const content = Buffer.concat([Buffer.from(INDEX_HEADER), text]);
     if (wholeEnd > 0) this.log?.info(`rebuilt the audit index ${path}: ${wholeEnd} bytes of chain, ${content.length} bytes of index`);
@@ -273,7 +284,7 @@ export class FileAuditIndex {
   private async entriesOf(tenant: string, start: number, end: number): Promise<{ text: Buffer; cover: IndexCover }> {
     const parts: string[] = [];
     let cover = NOTHING_COVERED;
-    for await (const { line, start: at } of linesForward(this.paths.chain(tenant), start, end)) {
+    for await (const { line, start: at } of this.paths.chain.linesForward(tenant, start, end)) {
       const record = JSON.parse(line) as AuditRecord;
       parts.push(entryLine(record, at));
       cover = { end: at + Buffer.byteLength(line) + 1, lastStart: at, seq: record.seq, hash: record.hash };
@@ -284,27 +295,23 @@ export class FileAuditIndex {
 
   /**
    * The records the entries point at, each checked by `matches`; undefined when one is not what the index says,
-   * which drops the index until it is rebuilt.
+   * which drops the index until it is rebuilt. Entries of records retention removed answer nothing.
    */
-  private async readEntries(tenant: string, entries: readonly IndexEntry[], matches: (record: AuditRecord, entry: IndexEntry) => boolean): Promise<AuditRecord[] | undefined> {
+  private readEntries(tenant: string, reader: SegmentReader, entries: readonly IndexEntry[], matches: (record: AuditRecord, entry: IndexEntry) => boolean): AuditRecord[] | undefined {
     // Synchronous: a record is a read of a few hundred bytes, where a thread-pool round trip would cost more.
-    const fd = openSync(this.paths.chain(tenant), 'r');
-    try {
-      const records: AuditRecord[] = [];
-      for (const entry of entries) {
-        const record = recordAt(fd, entry.offset);
-        if (!record || !matches(record, entry)) {
-          this.broken.add(tenant);
-          this.views.delete(tenant);
-          this.log?.warn(`the audit index ${this.paths.index(tenant)} does not match its chain at seq ${entry.seq}; it is rebuilt on next use`);
-          return undefined;
-        }
-        records.push(record);
+    const records: AuditRecord[] = [];
+    for (const entry of entries) {
+      const record = reader.recordAt(entry.offset);
+      if (record === 'gone') continue;
+      if (!record || !matches(record, entry)) {
+        this.broken.add(tenant);
+        this.views.delete(tenant);
+        this.log?.warn(`the audit index ${this.paths.index(tenant)} does not match its chain at seq ${entry.seq}; it is rebuilt on next use`);
+        return undefined;
       }
-      return records;
-    } finally {
-      closeSync(fd);
+      records.push(record);
     }
+    return records;
   }
 
   private keep(tenant: string, view: View): void {
@@ -319,28 +326,6 @@ export class FileAuditIndex {
     if (this.warned.has(tenant)) return;
     this.warned.add(tenant);
     this.log?.warn(message, { error: (err as Error).message });
-  }
-}
-
-/** The record whose line starts at `offset`, or undefined when no line starts there. */
-function recordAt(fd: number, offset: number): AuditRecord | undefined {
-  // From the byte before, which must end the previous line: one read for both, in the common case.
-  const from = offset > 0 ? offset - 1 : 0;
-  let bytes = Buffer.alloc(0);
-  for (let look = 2048; ; look *= 2) {
-    const more = Buffer.alloc(look);
-    const read = readSync(fd, more, 0, look, from + bytes.length);
-    bytes = bytes.length === 0 ? more.subarray(0, read) : Buffer.concat([bytes, more.subarray(0, read)]);
-    if (offset > 0 && bytes[0] !== 0x0a) return undefined;
-    const end = bytes.indexOf(0x0a, offset - from);
-    if (end >= 0) {
-      try {
-        return JSON.parse(bytes.toString('utf8', offset - from, end)) as AuditRecord;
-      } catch {
-        return undefined;
-      }
-    }
-    if (read < look) return undefined;
   }
 }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { mkdir, readdir, rename, truncate, unlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { AuditFsync, AuditIndex, AuditStore, IndexedCall, TornTail } from '../../src/ports.ts';
 import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { GatewayError } from '../../src/errors.ts';
@@ -10,7 +10,8 @@ import { chainEvents, recordLine } from '../../src/protocol/audit-chain.ts';
 import type { Logger } from '../../src/log.ts';
 import { withFileLock } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { ChainFile, linesBackward, readRange, tailOf } from './chain-file.ts';
+import { ChainFile, linesBackward, linesForward, readRange, readTextIfAny, tailOf } from './chain-file.ts';
+import { ChainSegments, SegmentReader, type ChainPart } from './chain-segments.ts';
 import { fileIo, type ChainFileIo } from './chain-file-io.ts';
 import { HeldChainFile } from './held-chain-file.ts';
 import { FileAuditIndex, type ChainPosition } from './audit-index.ts';
@@ -26,6 +27,9 @@ export const BATCH_FSYNC_WINDOW_MS = 100;
  */
 export const SYNC_APPEND_MAX_BYTES = 64 * 1024;
 
+/** `audit.segmentBytes` unset: a chain file is sealed into a segment once it holds 64 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+
 export interface FileAuditStoreOptions {
   /** Default `batch`. */
   fsync?: AuditFsync;
@@ -37,10 +41,34 @@ export interface FileAuditStoreOptions {
   now?: () => number;
   /** Default true: keep each chain's index (FileAuditIndex). Off, queries scan the chain; the bench compares both. */
   index?: boolean;
+  /**
+   * Seal the active file into `<tenant>.segments/` once it holds at least this many bytes and a batch ends in a signed
+   * checkpoint (the chain writer adds one when `segmentFull` says so). Unset: one file that grows (the CLI's stores).
+   */
+  segmentBytes?: number;
+  /** Remove old sealed segments (after each seal, and at a tenant's first append here). Unset: nothing is removed. */
+  retention?: RetentionOptions;
 }
 
-/** Where a chain's whole records end, where its newest one starts, and what that one is. */
+export interface RetentionOptions {
+  /** Sealed segments whose newest record is older than this (ms) are removed. */
+  maxAgeMs?: number;
+  /** The oldest sealed segments are removed while the chain's files hold more than this many bytes. */
+  maxBytes?: number;
+  /** The lowest seq every audit sink has delivered of the tenant's chain: records after it are never removed. */
+  delivered?: (tenant: string) => Promise<number>;
+}
+
+/** The record type a sealed segment must end in: only a signed checkpoint can anchor what follows it (src/audit/checkpoint.ts). */
+const CHECKPOINT_TYPE = 'audit.checkpoint';
+
+/**
+ * Where a chain's whole records end, where its newest one starts, and what that one is. `end` and `lastStart` are
+ * bytes of the active file, which starts `base` bytes into the chain; right after a seal the active file is empty and
+ * `lastStart` is negative (the newest record ends the sealed segment before it).
+ */
 interface Position {
+  base: number;
   end: number;
   lastStart: number;
   head: ChainHead;
@@ -85,6 +113,9 @@ export class FileAuditStore implements AuditStore, AuditIndex {
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
   private readonly index: FileAuditIndex | undefined;
+  private readonly segments: ChainSegments;
+  /** Tenants whose retention was applied by this store since it opened them. */
+  private readonly pruned = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -95,7 +126,8 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     this.io = { ...fileIo, ...options.io };
     this.fsync = options.fsync ?? 'batch';
     this.windowMs = options.batchWindowMs ?? BATCH_FSYNC_WINDOW_MS;
-    this.index = options.index === false ? undefined : new FileAuditIndex({ chain: (t) => this.filePath(t), index: (t) => this.indexPath(t), lock: (t) => `${this.filePath(t)}.lock` }, options.log);
+    this.segments = new ChainSegments(this.dir);
+    this.index = options.index === false ? undefined : new FileAuditIndex({ chain: this.segments, index: (t) => this.indexPath(t), lock: (t) => `${this.filePath(t)}.lock` }, options.log);
   }
 
   /** The head this store left, once it knows one: `append` checks the file under the lock in any case. */
@@ -109,25 +141,74 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       let { at, size } = this.unchanged(tenant) ?? (await this.reposition(tenant));
       if (size > at.end) at = await this.repair(tenant, at, size);
       if (at.head.seq !== expected.seq || at.head.hash !== expected.hash) return { ok: false as const, head: at.head };
-      if (records.length > 0) await this.write(tenant, at, records);
+      let sealed = false;
+      if (records.length > 0) {
+        at = await this.write(tenant, at, records);
+        if (this.segmentBytes !== undefined && at.end >= this.segmentBytes && records.at(-1)!.type === CHECKPOINT_TYPE) {
+          at = await this.seal(tenant, at);
+          sealed = true;
+        }
+      }
+      if (this.options.retention && (sealed || !this.pruned.has(tenant))) await this.prune(tenant, at);
       return { ok: true as const };
     });
   }
 
-  /** From a seq past the first, reading starts at the record the index puts at or before it. */
+  /** Whether the active file reached `segmentBytes`: it is sealed after the next batch that ends in a checkpoint. */
+  segmentFull(tenant: string): boolean {
+    const at = this.positions.get(tenant);
+    return this.segmentBytes !== undefined && at !== undefined && at.end >= this.segmentBytes;
+  }
+
+  /** The record retention anchored the chain on: the newest removed record, a signed checkpoint. */
+  anchor(tenant: string): Promise<AuditRecord | undefined> {
+    return this.segments.anchor(tenant);
+  }
+
+  private get segmentBytes(): number | undefined {
+    return this.options.segmentBytes;
+  }
+
+  /**
+   * Across the sealed segments, then the active file. From a seq past the first, reading starts at the record the
+   * index puts at or before it, else at the segment holding it. A seal while reading shows as a jump in the seqs
+   * (the file the path names is already the next one) or as a new segment once done: either way the segments are
+   * listed again and reading goes on from the next seq. A jump seen twice is the chain's (a missing segment, records
+   * before the retention anchor): it is read as it is, for verify to report.
+   */
   async *read(tenant: string, options: { fromSeq?: number } = {}): AsyncIterable<AuditRecord> {
-    const path = this.filePath(tenant);
-    const fromSeq = options.fromSeq ?? 0;
-    const { wholeEnd } = await tailOf(path);
-    if (wholeEnd === 0) return;
-    const start = fromSeq > 1 && this.index ? Math.min(await this.index.startOf(tenant, fromSeq), wholeEnd - 1) : 0;
-    const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', start, end: wholeEnd - 1 }), crlfDelay: Infinity });
-    let lineNo = 0;
-    for await (const line of lines) {
-      lineNo++;
-      if (line === '') continue;
-      const record = start === 0 ? parseLine(path, line, lineNo) : parseLine(path, line, undefined, start, lineNo);
-      if (record.seq >= fromSeq) yield record;
+    let next = options.fromSeq ?? 0;
+    let listedAt: number | undefined;
+    let jumpAt: number | undefined;
+    for (let pass = 0; ; pass++) {
+      const { parts, activeStart } = await this.segments.parts(tenant);
+      if (activeStart === listedAt && jumpAt === undefined) return;
+      listedAt = activeStart;
+      const end = parts.at(-1)!.end;
+      if (end === parts[0].start) return;
+      const start = next > 1 && this.index ? Math.min(await this.index.startOf(tenant, next), end - 1) : 0;
+      const jumped = jumpAt;
+      jumpAt = undefined;
+      reading: for (const [i, part] of parts.entries()) {
+        if (part.end <= start || part.end === part.start) continue;
+        const following = parts[i + 1]?.firstSeq;
+        if (following !== undefined && following <= next) continue;
+        const from = Math.max(start, part.start) - part.start;
+        let lineNo = 0;
+        // Lines parsed here, not in a generator of its own: a second async hop per record would cost a third more.
+        for await (const line of linesOf(part, from)) {
+          lineNo++;
+          if (line === '') continue;
+          const record = from === 0 && pass === 0 ? parseLine(part.path, line, lineNo) : parseLine(part.path, line, undefined, from, lineNo);
+          if (record.seq < next) continue;
+          if (record.seq > next && next > 0 && jumped !== next) {
+            jumpAt = next;
+            break reading;
+          }
+          next = record.seq + 1;
+          yield record;
+        }
+      }
     }
   }
 
@@ -139,21 +220,30 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     return this.index?.jobRecords(tenant, jobIds) ?? Promise.resolve(undefined);
   }
 
+  /** The active file, then the sealed segments newest first, listed once the active file is read (a seal meanwhile is among them). */
   async *readBack(tenant: string): AsyncIterable<AuditRecord> {
     const path = this.filePath(tenant);
     const { wholeEnd } = await tailOf(path);
-    for await (const { line, start } of linesBackward(path, wholeEnd)) yield parseLine(path, line, undefined, start);
+    let below = Infinity;
+    for await (const { line, start } of linesBackward(path, wholeEnd)) {
+      const record = parseLine(path, line, undefined, start);
+      below = record.seq;
+      yield record;
+    }
+    for (const segment of (await this.segments.sealed(tenant)).reverse()) {
+      for await (const { line, start } of linesBackward(segment.path, segment.size)) {
+        const record = parseLine(segment.path, line, undefined, start);
+        if (record.seq >= below) continue;
+        below = record.seq;
+        yield record;
+      }
+    }
   }
 
   async recordedHead(tenant: string): Promise<ChainHead | undefined> {
     const path = this.headPath(tenant);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await readTextIfAny(path);
+    if (text === undefined) return undefined;
     try {
       const { seq, hash } = JSON.parse(text) as ChainHead;
       if (Number.isInteger(seq) && typeof hash === 'string') return { seq, hash };
@@ -175,7 +265,10 @@ export class FileAuditStore implements AuditStore, AuditIndex {
 
   async tenants(): Promise<string[]> {
     const names = await readdir(this.dir);
-    return names.filter((n) => n.endsWith('.jsonl')).map((n) => decodeURIComponent(n.slice(0, -6))).sort();
+    const tenants = new Set(names.filter((n) => n.endsWith('.jsonl')).map((n) => decodeURIComponent(n.slice(0, -6))));
+    // A seal renames the active file before it creates the next one.
+    for (const n of names) if (n.endsWith('.segments')) tenants.add(decodeURIComponent(n.slice(0, -9)));
+    return [...tenants].sort();
   }
 
   async close(): Promise<void> {
@@ -229,7 +322,22 @@ export class FileAuditStore implements AuditStore, AuditIndex {
    */
   private async position(tenant: string): Promise<{ at: Position; size: number }> {
     const path = this.filePath(tenant);
-    const known = this.positions.get(tenant);
+    let known = this.positions.get(tenant);
+    const { parts, activeStart } = await this.segments.parts(tenant);
+    let sealedByOther = false;
+    if (known && known.base !== activeStart) {
+      // Another writer sealed the file this store knew: the record it left last must still be where it was.
+      const reader = new SegmentReader(parts);
+      let record;
+      try {
+        record = reader.recordAt(known.base + known.lastStart);
+      } finally {
+        reader.close();
+      }
+      if (typeof record !== 'object' || record.hash !== known.head.hash) throw await this.cut(tenant, known.head, `the record of seq ${known.head.seq} is no longer where this process wrote it`);
+      known = undefined;
+      sealedByOther = true;
+    }
     const file = await ChainFile.open(path);
     let size = 0;
     let wholeEnd = 0;
@@ -253,8 +361,8 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       at = known;
     } else {
       // First use, or another writer (the CLI, another gateway) continued the chain: its newest record is the head.
-      at = await this.lastRecord(path, wholeEnd);
-      if (!known) {
+      at = await this.lastRecord(path, wholeEnd, activeStart, parts);
+      if (!known && !sealedByOther) {
         const recorded = await this.recordedHead(tenant);
         if (recorded) await this.checkAgainst(tenant, at, recorded);
       }
@@ -271,6 +379,10 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       if (at.head.hash !== recorded.hash) throw await this.cut(tenant, recorded, `its newest record is not the one its head records`, at.head);
       return;
     }
+    // A head older than the retention anchor names a removed record: the signed anchor stands for it.
+    const anchor = await this.segments.anchor(tenant);
+    if (anchor && recorded.seq < anchor.seq) return;
+    if (anchor && recorded.seq === anchor.seq && recorded.hash === anchor.hash) return;
     for await (const record of this.readBack(tenant)) {
       if (record.seq > recorded.seq) continue;
       if (record.seq === recorded.seq && record.hash === recorded.hash) return;
@@ -351,7 +463,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     const end = at.end + data.length;
     const lastLength = Buffer.byteLength(lines[lines.length - 1]) + 1;
     // A copy: a slice would keep the whole batch's buffer alive until the next append.
-    const next: Position = { end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
+    const next: Position = { base: at.base, end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
     this.positions.set(tenant, next);
     this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next));
     if (this.fsync === 'always') {
@@ -407,6 +519,109 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     await this.syncing;
   }
 
+  /**
+   * Seals the active file: fsynced (the batch timer only syncs the active file), renamed into `<tenant>.segments/`
+   * under its first seq and logical start, and an empty active file created. One rename and one fsync per segment.
+   */
+  private async seal(tenant: string, at: Position): Promise<Position> {
+    const path = this.filePath(tenant);
+    let firstSeq = at.head.seq;
+    for await (const { line } of linesForward(path, 0, at.end)) {
+      firstSeq = parseLine(path, line, 1).seq;
+      break;
+    }
+    this.release(tenant);
+    const dir = this.segments.segmentDir(tenant);
+    const target = this.segments.segmentPath(tenant, firstSeq, at.base);
+    try {
+      if (this.fsync !== 'off') await this.io.sync(path);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await rename(path, target);
+      await writeFile(path, '', { mode: 0o600, flag: 'wx' });
+      if (this.fsync !== 'off') {
+        await this.io.sync(dir);
+        await this.io.sync(this.dir);
+      }
+    } catch (err) {
+      // The records are written; a seal left half done is finished by the next one (the active file is created on write).
+      this.positions.delete(tenant);
+      this.options.log?.error(`could not seal the audit chain ${path} into ${target}`, { error: (err as Error).message });
+      return at;
+    }
+    const next: Position = { base: at.base + at.end, end: 0, lastStart: at.lastStart - at.end, head: at.head, last: Buffer.alloc(0) };
+    this.positions.set(tenant, next);
+    this.options.log?.info(`sealed the audit chain of tenant ${tenant}: seq ${firstSeq}…${at.head.seq} (${at.end} bytes) is now ${target}`);
+    return next;
+  }
+
+  /**
+   * Retention: removes the oldest sealed segments past `maxAgeMs` (by their newest record) or while the chain holds
+   * more than `maxBytes`, never the newest sealed one (the active file's offsets start where it ends), never records
+   * a sink has not delivered. First `<tenant>.anchor` is written: the newest removed record, a signed checkpoint, which
+   * is all a verifier needs to check the rest. Then `audit.pruned` records what goes, naming the anchor, and the
+   * segments are removed. Never fails the append: what is not removed now is removed at the next seal.
+   */
+  private async prune(tenant: string, at: Position): Promise<void> {
+    this.pruned.add(tenant);
+    try {
+      await this.removeOld(tenant, at);
+    } catch (err) {
+      this.options.log?.error(`audit retention failed for tenant ${tenant}; it is tried again at the next seal`, { error: (err as Error).message });
+    }
+  }
+
+  private async removeOld(tenant: string, at: Position): Promise<void> {
+    const { maxAgeMs, maxBytes, delivered } = this.options.retention!;
+    const sealed = await this.segments.sealed(tenant);
+    const now = (this.options.now ?? Date.now)();
+    let total = sealed.reduce((sum, s) => sum + s.size, 0) + at.end;
+    const removed: typeof sealed = [];
+    const why = new Set<string>();
+    let anchor: AuditRecord | undefined;
+    let deliveredSeq: number | undefined;
+    for (const segment of sealed.slice(0, -1)) {
+      const last = (await this.segments.lastOf(segment.path))?.record;
+      if (!last) break;
+      const old = maxAgeMs !== undefined && last.at <= now - maxAgeMs;
+      const big = maxBytes !== undefined && total > maxBytes;
+      if (!old && !big) break;
+      if (last.type !== CHECKPOINT_TYPE) {
+        this.options.log?.warn(`audit retention stops at ${segment.path}: it does not end in a signed checkpoint to anchor the rest`);
+        break;
+      }
+      deliveredSeq ??= delivered ? await delivered(tenant) : Infinity;
+      if (last.seq > deliveredSeq) {
+        this.options.log?.warn(`audit retention held back for tenant ${tenant}: an audit sink has delivered up to seq ${deliveredSeq}, ${segment.path} ends at seq ${last.seq}`);
+        break;
+      }
+      if (old) why.add('maxAge');
+      if (big) why.add('maxBytes');
+      removed.push(segment);
+      anchor = last;
+      total -= segment.size;
+    }
+    if (!anchor) return;
+    const anchorPath = this.segments.anchorPath(tenant);
+    writeFileAtomic(anchorPath, JSON.stringify(anchor) + '\n');
+    if (this.fsync !== 'off') {
+      await this.io.sync(anchorPath);
+      await this.io.sync(this.dir);
+    }
+    const data = {
+      segments: removed.length,
+      bytes: removed.reduce((sum, s) => sum + s.size, 0),
+      fromSeq: removed[0].firstSeq,
+      throughSeq: anchor.seq,
+      anchor: { seq: anchor.seq, hash: anchor.hash },
+      reason: [...why].join(','),
+    };
+    this.options.log?.info(`audit retention removed ${removed.length} segments of tenant ${tenant} (seq ${data.fromSeq}…${anchor.seq}); the chain is anchored at seq ${anchor.seq}`);
+    // Recorded before the removal: verify takes an anchor no kept `audit.pruned` names for records removed by hand.
+    const position = this.positions.get(tenant) ?? at;
+    await this.write(tenant, position, chainEvents(position.head, [{ tenant, at: now, type: 'audit.pruned', actor: 'audit-store', data }]));
+    for (const segment of removed) await unlink(segment.path);
+  }
+
   /** Never fails an append: a head file left behind only checks less. */
   private writeHead(tenant: string, head: ChainHead): void {
     try {
@@ -416,18 +631,30 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     }
   }
 
-  private async lastRecord(path: string, end: number): Promise<Position> {
+  /** The newest record: the active file's, or right after a seal the sealed segment's before it. */
+  private async lastRecord(path: string, end: number, base: number, parts: readonly ChainPart[]): Promise<Position> {
     for await (const { line, start } of linesBackward(path, end)) {
       const record = parseLine(path, line, undefined, start);
       // Re-encoded: a line that is not valid UTF-8 then never matches, and each append takes the full check.
-      return { end, lastStart: start, head: { seq: record.seq, hash: record.hash }, last: Buffer.from(line + '\n') };
+      return { base, end, lastStart: start, head: { seq: record.seq, hash: record.hash }, last: Buffer.from(line + '\n') };
     }
-    return { end, lastStart: 0, head: GENESIS, last: Buffer.alloc(0) };
+    const sealed = parts.length > 1 ? parts.at(-2)! : undefined;
+    const last = sealed ? await this.segments.lastOf(sealed.path) : undefined;
+    if (sealed && last) return { base, end: 0, lastStart: sealed.start + last.start - base, head: { seq: last.record.seq, hash: last.record.hash }, last: Buffer.alloc(0) };
+    return { base, end, lastStart: 0, head: GENESIS, last: Buffer.alloc(0) };
   }
 }
 
+/** One file's lines from byte `from` (a line's start) to its end as listed. */
+function linesOf(part: ChainPart, from: number): AsyncIterable<string> {
+  const end = part.end - part.start;
+  if (end <= from) return (async function* () {})();
+  return createInterface({ input: createReadStream(part.path, { encoding: 'utf8', start: from, end: end - 1 }), crlfDelay: Infinity });
+}
+
+/** Where the chain stands, in offsets across its segments (the index's). */
 function coverOf(at: Position): ChainPosition {
-  return { end: at.end, lastStart: at.lastStart, seq: at.head.seq, hash: at.head.hash };
+  return { end: at.base + at.end, lastStart: at.base + at.lastStart, seq: at.head.seq, hash: at.head.hash };
 }
 
 /** Where a bad line is: its line number, its byte offset, or its line number counted from `offset`. */

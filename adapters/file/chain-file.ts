@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 /** How far back a backward read looks at once; a first look at the tail of a file takes less. */
 const CHUNK = 64 * 1024;
@@ -139,6 +139,16 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
     done += bytesRead;
   }
   return buf;
+}
+
+/** A small file's text, or undefined when there is no such file (a head or anchor not written yet). */
+export async function readTextIfAny(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 async function openIfAny(path: string): Promise<FileHandle | undefined> {

@@ -18,7 +18,7 @@ export class ChainStatus {
   private readonly running = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail'>,
+    private readonly store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail' | 'anchor'>,
     private readonly key: () => Promise<CheckpointPublicKey | undefined>,
     private readonly now: () => number,
     private readonly maxAgeMs = 60_000,

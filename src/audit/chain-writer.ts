@@ -107,6 +107,9 @@ export class ChainWriter implements AuditWriter, AppendFeed {
         for (const listener of this.listeners) listener(tenant, records);
         if (last.type === CHECKPOINT_TYPE) this.unsealed.delete(tenant);
         else this.unsealed.add(tenant);
+        // A full segment is sealed after a checkpoint, so that a signature anchors what follows it once retention removes it.
+        // Never fails this append, whose records are stored: the next one tries again.
+        if (this.checkpoints && last.type !== CHECKPOINT_TYPE && this.store.segmentFull?.(tenant)) await this.append(tenant, [], true).catch(() => this.heads.delete(tenant));
         return;
       }
       head = result.head;

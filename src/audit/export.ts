@@ -9,6 +9,16 @@ import { GatewayError } from '../errors.ts';
  */
 export const HEAD_KEY = 'gatehouseExportHead';
 
+/**
+ * Before a chain whose oldest records retention removed: `{"gatehouseExportAnchor": record}`, the signed checkpoint
+ * its first exported record links to (see `AuditStore.anchor`).
+ */
+export const ANCHOR_KEY = 'gatehouseExportAnchor';
+
+export function exportAnchorLine(anchor: AuditRecord): string {
+  return JSON.stringify({ [ANCHOR_KEY]: anchor });
+}
+
 export interface ExportHead extends ChainHead {
   tenant: string;
   recordedHead?: ChainHead;
@@ -22,6 +32,7 @@ export function exportHeadLine(head: ExportHead): string {
 export interface ExportedChain {
   records: AuditRecord[];
   head?: ExportHead;
+  anchor?: AuditRecord;
 }
 
 /** Reads an export: records by tenant, in file order, and each tenant's head line. */
@@ -34,14 +45,16 @@ export function parseExport(text: string, file: string): Map<string, ExportedCha
   };
   for (const [i, line] of text.split('\n').entries()) {
     if (!line.trim()) continue;
-    let value: AuditRecord & { [HEAD_KEY]?: ExportHead };
+    let value: AuditRecord & { [HEAD_KEY]?: ExportHead; [ANCHOR_KEY]?: AuditRecord };
     try {
       value = JSON.parse(line) as typeof value;
     } catch (err) {
       throw new GatewayError('GH_ERR_DATA_CORRUPT', `${file}:${i + 1} is not valid JSON`, { cause: err, data: { path: file, line: i + 1 } });
     }
     const head = value[HEAD_KEY];
+    const anchor = value[ANCHOR_KEY];
     if (head) chainOf(head.tenant).head = head;
+    else if (anchor) chainOf(anchor.tenant).anchor = anchor;
     else chainOf(value.tenant).records.push(value);
   }
   return chains;

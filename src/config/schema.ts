@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from './duration.ts';
+import { sizeBytes } from './size.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { annotationMatchSchema } from '../kernel/hints.ts';
 import { RECORD_ARGUMENTS, type RecordArguments } from '../audit/recorded-input.ts';
@@ -293,6 +294,26 @@ export const configSchema = z.strictObject({
         .optional(),
       /** Where every record is also forwarded (SIEMs, OTLP collectors); see README "Streaming to a SIEM". */
       sinks: auditSinks.default([]),
+      /**
+       * Embedded mode: the chain file is sealed into `<dataDir>/audit/<tenant>.segments/` once it holds this many bytes
+       * (a size such as `64MiB`, or bytes; at least 1 KiB), right after the signed checkpoint the writer then appends.
+       * Unset: DEFAULT_SEGMENT_BYTES (64 MiB). Refused in distributed mode, whose chains are Redis lists.
+       */
+      segmentBytes: sizeBytes(1024).optional(),
+      /**
+       * Embedded mode: removes the oldest sealed segments, after each seal and at start (never the newest sealed one,
+       * never records an audit sink has not delivered), keeping the signed checkpoint that anchors the rest in
+       * `<tenant>.anchor`. Unset (the default): nothing is ever removed. Refused in distributed mode.
+       */
+      retention: z
+        .strictObject({
+          /** Segments whose newest record is older than this (a duration such as `90d`) are removed. */
+          maxAge: durationMs.refine((ms) => ms > 0, 'expected a duration above 0').optional(),
+          /** The oldest segments are removed while a chain's files hold more than this (a size such as `10GiB`). */
+          maxBytes: sizeBytes(1024).optional(),
+        })
+        .refine((r) => r.maxAge !== undefined || r.maxBytes !== undefined, 'retention needs maxAge, maxBytes or both')
+        .optional(),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -337,6 +358,12 @@ export const gatehouseConfigSchema = configSchema.superRefine((config, ctx) => {
     for (const [name, upstream] of Object.entries(config.upstreams)) {
       if (upstream.pool && replicaRun.has(upstream.pool)) {
         ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'pool'], message: `pool "${upstream.pool}" has the name of an upstream the replicas run themselves; name the pool differently` });
+      }
+    }
+    // Not built for Redis lists: refused rather than ignored, so nobody counts on a retention that never runs.
+    for (const key of ['segmentBytes', 'retention'] as const) {
+      if (config.audit[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['audit', key], message: `audit.${key} applies to embedded mode only: in distributed mode the chains are Redis lists, which are neither segmented nor pruned` });
       }
     }
     return;

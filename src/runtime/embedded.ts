@@ -5,7 +5,7 @@
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
-import { FileAuditStore } from '../../adapters/file/audit-store.ts';
+import { DEFAULT_SEGMENT_BYTES, FileAuditStore, type FileAuditStoreOptions } from '../../adapters/file/audit-store.ts';
 import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import { FileSinkCursors } from '../../adapters/file/sink-cursors.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
@@ -14,7 +14,7 @@ import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Clock, JobLedger, Upstream } from '../ports.ts';
+import type { AuditStore, Clock, JobLedger, SinkCursors, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
@@ -48,7 +48,8 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  * forward, rather than waiting out a lifetime.
  */
 export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
-  const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log });
+  const sinkCursors = config.audit.sinks.length > 0 ? new FileSinkCursors(config.dataDir) : undefined;
+  const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log, now: () => (options.clock ?? systemClock).now(), segmentBytes: config.audit.segmentBytes ?? DEFAULT_SEGMENT_BYTES, ...retentionOf(config, sinkCursors) });
   const recent = recentRecordsFor(config);
   const approvalStore = new FileApprovalStore(config.dataDir);
   const upstreams = createUpstreams(config, log);
@@ -72,12 +73,20 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
-      ...(config.audit.sinks.length > 0 ? { auditSinks: auditSinkPorts(config, new FileSinkCursors(config.dataDir), chains, recent) } : {}),
+      ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),
     },
     log,
     options.approveCommand ? { approveCommand: options.approveCommand } : {},
   );
   return gateway;
+}
+
+/** `audit.retention`, held back to what every configured sink has delivered (a dead sink never loses a record). */
+function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined): Pick<FileAuditStoreOptions, 'retention'> {
+  const { retention, sinks } = config.audit;
+  if (!retention) return {};
+  const delivered = cursors ? async (tenant: string) => Math.min(...(await Promise.all(sinks.map((sink) => cursors.get(sink.name, tenant))))) : undefined;
+  return { retention: { ...(retention.maxAge !== undefined ? { maxAgeMs: retention.maxAge } : {}), ...(retention.maxBytes !== undefined ? { maxBytes: retention.maxBytes } : {}), ...(delivered ? { delivered } : {}) } };
 }
 
 /** State for commands that read or change the data dir while a gateway may run in another process. */

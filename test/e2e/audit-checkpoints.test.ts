@@ -10,7 +10,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent, type AuditRecord } from '../../src/protocol/audit-record.ts';
 import { auditOf, connectHttp, startHarness } from '../helpers/gateway-harness.ts';
-import { gatehouse } from '../helpers/cli.ts';
+import { gatehouse, pubkeyFile } from '../helpers/cli.ts';
 
 const event = (i: number): AuditEvent => ({ tenant: 'default', at: 1_800_000_000_000 + i, type: `e${i}`, actor: 'a', data: { i } });
 
@@ -56,14 +56,6 @@ async function exported(dir: string): Promise<string> {
   const out = join(dir, 'export.jsonl');
   expect((await gatehouse(['audit', 'export', '--out', out, '--data-dir', dir])).code).toBe(0);
   return out;
-}
-
-async function pubkeyFile(dir: string): Promise<string> {
-  const result = await gatehouse(['audit', 'pubkey', '--data-dir', dir]);
-  expect(result.code).toBe(0);
-  const file = join(dir, 'audit.pub');
-  writeFileSync(file, result.stdout);
-  return file;
 }
 
 describe('signed checkpoints', () => {

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { openAuditState } from '../../runtime/state.ts';
 import type { AuditStore } from '../../ports.ts';
 import { verifyChain, verifyStore, type VerifyReport } from '../../audit/verify.ts';
-import { exportHeadLine, parseExport } from '../../audit/export.ts';
+import { exportAnchorLine, exportHeadLine, parseExport } from '../../audit/export.ts';
 import { isGatewayError } from '../../errors.ts';
 import { GENESIS, type AuditRecord } from '../../protocol/audit-record.ts';
 import { flag, parseArgs, usage, type ParsedArgs } from '../args.ts';
@@ -28,8 +28,10 @@ export const AUDIT_HELP = `Usage:
            shorter than the head recorded apart from it (exit 1); a torn last write is reported, not an error;
            --file verifies an export offline against its head lines; every signed checkpoint is checked
            (with the data dir's key, audit.signingKey, or --pubkey), and records after the newest one are
-           reported as not yet covered by a checkpoint
-  export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line
+           reported as not yet covered by a checkpoint; a chain whose oldest segments retention removed is
+           verified from its signed anchor (<tenant>.anchor), which is reported
+  export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line (and,
+           after retention, preceded by its anchor line)
   query    the calls (one per job), newest first: time, session, principal, tool, decision and rules,
            outcome (succeeded, failed, denied, cancelled, timeout, unknown, pending) and duration; --json
            prints { calls, next }: pass next as --cursor for the next page. --since/--until take an ISO
@@ -81,8 +83,11 @@ async function runAuditAction(store: AuditStore, action: string | undefined, arg
       for (const tenant of tenants) {
         // The head recorded before reading: records appended meanwhile only come after it.
         const recordedHead = await store.recordedHead(tenant);
-        let head = GENESIS;
+        const anchor = await store.anchor?.(tenant);
+        if (anchor) await write(exportAnchorLine(anchor));
+        let head = anchor ? { seq: anchor.seq, hash: anchor.hash } : GENESIS;
         for await (const record of store.read(tenant)) {
+          if (anchor && record.seq <= anchor.seq) continue;
           await write(JSON.stringify(record));
           head = { seq: record.seq, hash: record.hash };
         }
@@ -179,12 +184,12 @@ async function verifyFile(file: string, key: CheckpointPublicKey | undefined): P
     return 1;
   }
   let ok = true;
-  for (const [tenant, { records, head }] of chains) {
+  for (const [tenant, { records, head, anchor }] of chains) {
     let report: VerifyReport;
     if (!head) {
-      report = { ...(await verifyChain(tenant, records)), ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', cut: { reason: 'the export has no head line for it: it was cut at its end, or not written by `gatehouse audit export`' } };
+      report = { ...(await verifyChain(tenant, records, anchor ? { anchor } : {})), ok: false, code: 'GH_ERR_AUDIT_TRUNCATED', cut: { reason: 'the export has no head line for it: it was cut at its end, or not written by `gatehouse audit export`' } };
     } else {
-      report = await verifyChain(tenant, records, { recordedHead: { seq: head.seq, hash: head.hash }, ...(key ? { checkpointKey: key } : {}) });
+      report = await verifyChain(tenant, records, { recordedHead: { seq: head.seq, hash: head.hash }, ...(key ? { checkpointKey: key } : {}), ...(anchor ? { anchor } : {}) });
       const stored = head.recordedHead;
       const signed = report.checkpoints.last;
       if (report.ok && stored && stored.seq > head.seq) {
@@ -224,6 +229,9 @@ function describeReport(report: VerifyReport, recordedAs = 'the head recorded ap
     );
   } else if (report.ok && checkpoints.checked) {
     lines.push(`  no signed checkpoint yet: its ${report.records} records are not yet covered by a checkpoint`);
+  }
+  if (report.anchor && report.ok) {
+    lines.push(`  starts at seq ${report.anchor.seq + 1}, anchored by checkpoint seq ${report.anchor.seq} (${report.anchor.hash}): records before it were removed by retention`);
   }
   if (report.tornTail) {
     lines.push(
