@@ -38,7 +38,8 @@ return 1`);
  * `<seq>\t<jobId>` of a session's `job.submitted` records, and the head hash's `indexed` field the seq it covers.
  * A chain written before the index existed (no `indexed`, or one behind the head) is backfilled from the list on
  * first use; appends extend the index only once it covers their head. Records read through it are checked (seq,
- * job id) against what was asked; a mismatch answers undefined, so the query scans.
+ * job id) against what was asked; a mismatch answers undefined, so the query scans. Entries up to the retention
+ * anchor (`base` in the head hash) answer nothing; the lists of removed jobs are not trimmed (a few bytes a record).
  */
 export class RedisAuditIndex {
   constructor(
@@ -66,10 +67,13 @@ export class RedisAuditIndex {
 
   async sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
     if (!(await this.ensure(tenant))) return undefined;
-    const values = await this.run(() => this.redis.client.lrange(this.keysOf(tenant).session(session), 0, -1));
-    return values.map((value) => {
+    const keys = this.keysOf(tenant);
+    const [base, values] = await this.run(() => Promise.all([this.base(keys), this.redis.client.lrange(keys.session(session), 0, -1)]));
+    return values.flatMap((value) => {
       const tab = value.indexOf('\t');
-      return { seq: Number(value.slice(0, tab)), jobId: value.slice(tab + 1) };
+      const seq = Number(value.slice(0, tab));
+      // Calls that started before the retention anchor answer nothing: their records are gone.
+      return seq > base ? [{ seq, jobId: value.slice(tab + 1) }] : [];
     });
   }
 
@@ -77,8 +81,10 @@ export class RedisAuditIndex {
     if (!(await this.ensure(tenant))) return undefined;
     const keys = this.keysOf(tenant);
     const seqs = (await this.run(() => this.pipelined(jobIds.map((jobId) => ['lrange', keys.job(jobId), '0', '-1'])))) as string[][];
-    const wanted = seqs.flatMap((list, i) => list.map((seq) => ({ seq: Number(seq), jobId: jobIds[i] })));
-    const lines = (await this.run(() => this.pipelined(wanted.map(({ seq }) => ['lindex', keys.log, String(seq - 1)])))) as Array<string | null>;
+    // Records up to the retention anchor were removed; a trim after this read makes the check below fail, so the query scans.
+    const base = await this.run(() => this.base(keys));
+    const wanted = seqs.flatMap((list, i) => list.map((seq) => ({ seq: Number(seq), jobId: jobIds[i] })).filter(({ seq }) => seq > base));
+    const lines = (await this.run(() => this.pipelined(wanted.map(({ seq }) => ['lindex', keys.log, String(seq - 1 - base)])))) as Array<string | null>;
     const found = jobIds.map((): AuditRecord[] => []);
     for (const [k, { seq, jobId }] of wanted.entries()) {
       const line = lines[k];
@@ -101,11 +107,13 @@ export class RedisAuditIndex {
   private async ensure(tenant: string): Promise<boolean> {
     const keys = this.keysOf(tenant);
     for (;;) {
-      const [seq, indexed] = await this.run(() => this.redis.client.hmget(keys.head, 'seq', 'indexed'));
+      const [seq, indexed, kept] = await this.run(() => this.redis.client.hmget(keys.head, 'seq', 'indexed', 'base'));
       const from = Number(indexed ?? 0);
       const head = Number(seq ?? 0);
+      const base = Number(kept ?? 0);
       if (from >= head) return true;
-      const lines = await this.run(() => this.redis.client.lrange(keys.log, from, Math.min(head, from + BACKFILL_PAGE) - 1));
+      // Retention sets `indexed` past what it removes: `from` is never before the first kept record.
+      const lines = await this.run(() => this.redis.client.lrange(keys.log, from - base, Math.min(head, from + BACKFILL_PAGE) - 1 - base));
       if (lines.length === 0) return true;
       let records: AuditRecord[];
       try {
@@ -116,6 +124,11 @@ export class RedisAuditIndex {
       const pushes = this.pushes(tenant, records, 1);
       await this.run(() => BACKFILL.run(this.redis.client, [keys.head, ...pushes.keys], [String(from), String(from + records.length), ...pushes.args]));
     }
+  }
+
+  /** How many of the chain's oldest records retention removed. */
+  private async base(keys: AuditKeys): Promise<number> {
+    return Number((await this.redis.client.hget(keys.head, 'base')) ?? 0);
   }
 
   private async pipelined(commands: string[][]): Promise<unknown[]> {

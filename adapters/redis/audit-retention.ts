@@ -1,0 +1,124 @@
+import type { Logger } from '../../src/log.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
+import type { PrunedData, RedisAuditStore } from './audit-store.ts';
+
+/** Only a signed checkpoint can anchor what follows it (src/audit/checkpoint.ts). */
+const CHECKPOINT_TYPE = 'audit.checkpoint';
+
+/** `audit.retention` in distributed mode: what each replica trims of the chains in Redis, and how often. */
+export interface RedisRetentionOptions {
+  /** Records older than this (ms, by `at`) are removed, up to a checkpoint all records before which are that old. */
+  maxAgeMs?: number;
+  /** The oldest records are removed, up to a checkpoint, until the chain's lines hold at most this many bytes. */
+  maxBytes?: number;
+  /** The lowest seq every audit sink has delivered of the tenant's chain: records after it are never removed. */
+  delivered?: (tenant: string) => Promise<number>;
+  /** How often it runs (ms); it also runs at start. */
+  intervalMs: number;
+  now: () => number;
+  log?: Logger;
+}
+
+/** A checkpoint that could anchor the chain: its line, and what removing the records up to it takes. */
+interface Candidate {
+  seq: number;
+  line: string;
+  /** Bytes of the lines up to it, from the first kept one (each with its newline). */
+  bytesThrough: number;
+  /** Whether every record up to it is older than maxAge. */
+  old: boolean;
+}
+
+/**
+ * Retention of the Redis chains: at start and every `intervalMs`, for each tenant, picks the signed checkpoint to
+ * anchor the chain on and has the store remove the records up to it (RedisAuditStore.trim, one script). Every replica
+ * runs it: the script compares the head and refuses an anchor at or before the current one, so replicas running it
+ * at once remove each record once and record one `audit.pruned`.
+ */
+export class RedisAuditRetention {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: RedisAuditStore,
+    private readonly options: RedisRetentionOptions,
+  ) {}
+
+  start(): void {
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Waits for a run under way: the store closes after it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every tenant; what fails is logged and tried again at the next run. */
+  async run(): Promise<void> {
+    for (const tenant of await this.store.tenants()) {
+      if (this.stopped) return;
+      try {
+        await this.prune(tenant);
+      } catch (err) {
+        this.options.log?.error(`audit retention failed for tenant ${tenant}; it is tried again at the next run`, { error: (err as Error).message });
+      }
+    }
+  }
+
+  /** Removes what retention allows of one chain; the `audit.pruned` data when it removed records. */
+  async prune(tenant: string): Promise<PrunedData | undefined> {
+    const { maxAgeMs, maxBytes, delivered, now, log } = this.options;
+    const deliveredSeq = delivered ? await delivered(tenant) : Infinity;
+    const cutoff = maxAgeMs === undefined ? -Infinity : now() - maxAgeMs;
+    const candidates: Candidate[] = [];
+    let total = 0;
+    let fromSeq: number | undefined;
+    let allOld = true;
+    for await (const { line } of this.store.lines(tenant)) {
+      const record = JSON.parse(line) as AuditRecord;
+      fromSeq ??= record.seq;
+      total += Buffer.byteLength(line) + 1;
+      allOld &&= record.at <= cutoff;
+      if (record.type === CHECKPOINT_TYPE) candidates.push({ seq: record.seq, line, bytesThrough: total, old: allOld });
+      // Past the first young record only maxBytes can pick a later checkpoint.
+      if (!allOld && maxBytes === undefined) break;
+    }
+    const pick = (limit: number) => {
+      const eligible = candidates.filter((c) => c.seq <= limit);
+      const byAge = eligible.findLast((c) => c.old);
+      const byBytes = maxBytes === undefined || total <= maxBytes ? undefined : (eligible.find((c) => total - c.bytesThrough <= maxBytes) ?? eligible.at(-1));
+      const anchor = byAge && byBytes ? (byAge.seq > byBytes.seq ? byAge : byBytes) : (byAge ?? byBytes);
+      return anchor && { anchor, reason: [...(byAge ? ['maxAge'] : []), ...(byBytes ? ['maxBytes'] : [])].join(',') };
+    };
+    const chosen = pick(deliveredSeq);
+    const wanted = pick(Infinity);
+    if (wanted && (chosen?.anchor.seq ?? 0) < wanted.anchor.seq) {
+      log?.warn(`audit retention held back for tenant ${tenant}: an audit sink has delivered up to seq ${deliveredSeq}, retention would remove up to seq ${wanted.anchor.seq}`);
+    }
+    if (!chosen || fromSeq === undefined) return undefined;
+    const { anchor, reason } = chosen;
+    const data: PrunedData = {
+      records: anchor.seq - fromSeq + 1,
+      bytes: anchor.bytesThrough,
+      fromSeq,
+      throughSeq: anchor.seq,
+      anchor: { seq: anchor.seq, hash: (JSON.parse(anchor.line) as AuditRecord).hash },
+      reason,
+    };
+    if (!(await this.store.trim(tenant, anchor, data, now()))) return undefined;
+    log?.info(`audit retention removed ${data.records} records of tenant ${tenant} (seq ${fromSeq}…${anchor.seq}, ${data.bytes} bytes); the chain is anchored at seq ${anchor.seq}`);
+    return data;
+  }
+
+  private tick(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.run()
+      .catch((err: Error) => this.options.log?.error('audit retention could not list the chains; it is tried again at the next run', { error: err.message }))
+      .finally(() => (this.running = undefined));
+  }
+}
