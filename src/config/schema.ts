@@ -301,16 +301,19 @@ export const configSchema = z.strictObject({
        */
       segmentBytes: sizeBytes(1024).optional(),
       /**
-       * Embedded mode: removes the oldest sealed segments, after each seal and at start (never the newest sealed one,
-       * never records an audit sink has not delivered), keeping the signed checkpoint that anchors the rest in
-       * `<tenant>.anchor`. Unset (the default): nothing is ever removed. Refused in distributed mode.
+       * Removes a chain's oldest records behind a signed checkpoint (the anchor), never records an audit sink has not
+       * delivered. Embedded mode: sealed segments, after each seal and at start (never the newest sealed one), the anchor
+       * in `<tenant>.anchor`. Distributed mode: the oldest records of the Redis list up to a checkpoint, at start and
+       * every `interval`, the anchor in `audit:<tenant>:anchor`. Unset (the default): nothing is ever removed.
        */
       retention: z
         .strictObject({
-          /** Segments whose newest record is older than this (a duration such as `90d`) are removed. */
+          /** Records older than this (a duration such as `90d`) are removed, a segment or a checkpoint's worth at a time. */
           maxAge: durationMs.refine((ms) => ms > 0, 'expected a duration above 0').optional(),
-          /** The oldest segments are removed while a chain's files hold more than this (a size such as `10GiB`). */
+          /** The oldest records are removed while a chain holds more than this (a size such as `10GiB`). */
           maxBytes: sizeBytes(1024).optional(),
+          /** Distributed mode: how often each replica runs retention (a duration, default 1m). Embedded mode runs it at seals. */
+          interval: durationMs.refine((ms) => ms >= 100, 'expected a duration of at least 100ms').optional(),
         })
         .refine((r) => r.maxAge !== undefined || r.maxBytes !== undefined, 'retention needs maxAge, maxBytes or both')
         .optional(),
@@ -360,16 +363,17 @@ export const gatehouseConfigSchema = configSchema.superRefine((config, ctx) => {
         ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'pool'], message: `pool "${upstream.pool}" has the name of an upstream the replicas run themselves; name the pool differently` });
       }
     }
-    // Not built for Redis lists: refused rather than ignored, so nobody counts on a retention that never runs.
-    for (const key of ['segmentBytes', 'retention'] as const) {
-      if (config.audit[key] !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['audit', key], message: `audit.${key} applies to embedded mode only: in distributed mode the chains are Redis lists, which are neither segmented nor pruned` });
-      }
+    // A Redis list has no files to roll: refused rather than ignored, so nobody counts on segments that never exist.
+    if (config.audit.segmentBytes !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['audit', 'segmentBytes'], message: 'audit.segmentBytes applies to embedded mode only: in distributed mode the chains are Redis lists, which are not segmented (audit.retention trims them)' });
     }
     return;
   }
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (upstream.pool) ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'pool'], message: 'a pool needs mode: distributed (workers host pools)' });
+  }
+  if (config.audit.retention?.interval !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['audit', 'retention', 'interval'], message: 'audit.retention.interval applies to distributed mode only: embedded mode runs retention when a segment is sealed' });
   }
 });
 

@@ -29,3 +29,9 @@ export function auditSinkPorts(config: GatehouseConfig, cursors: SinkCursors, ch
   };
 }
 
+
+/** The lowest seq of a tenant's chain every configured sink has delivered: retention removes nothing after it. */
+export function deliveredBySinks(config: GatehouseConfig, cursors: SinkCursors | undefined): ((tenant: string) => Promise<number>) | undefined {
+  const { sinks } = config.audit;
+  return cursors ? async (tenant) => Math.min(...(await Promise.all(sinks.map((sink) => cursors.get(sink.name, tenant))))) : undefined;
+}

@@ -13,7 +13,7 @@ import { systemClock } from '../../adapters/memory/clock.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Bus, JobLedger, Upstream } from '../ports.ts';
+import type { AuditStore, Bus, JobLedger, SinkCursors, Upstream } from '../ports.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../log.ts';
@@ -30,7 +30,11 @@ import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { createMetrics } from './metrics.ts';
-import { auditSinkPorts, recentRecordsFor } from './audit-sinks.ts';
+import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
+import type { RedisRetentionOptions } from '../../adapters/redis/audit-retention.ts';
+
+/** `audit.retention.interval` unset: each replica trims the Redis chains once a minute (and at start). */
+const RETENTION_INTERVAL_MS = 60_000;
 
 
 /**
@@ -68,12 +72,12 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(store);
     const approvalStore = await RedisApprovalStore.connect({ url: redis.url });
     opened.push(approvalStore);
-    const auditStore = await RedisAuditStore.connect({ url: redis.url });
+    const sinkCursors = config.audit.sinks.length > 0 ? await RedisSinkCursors.connect({ url: redis.url }) : undefined;
+    if (sinkCursors) opened.push(sinkCursors);
+    const auditStore = await RedisAuditStore.connect({ url: redis.url, ...retentionOf(config, sinkCursors, log) });
     opened.push(auditStore);
     const ledger = await RedisJobLedger.connect({ url: redis.url });
     opened.push(ledger);
-    const sinkCursors = config.audit.sinks.length > 0 ? await RedisSinkCursors.connect({ url: redis.url }) : undefined;
-    if (sinkCursors) opened.push(sinkCursors);
     const recent = recentRecordsFor(config);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
@@ -112,6 +116,26 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     await Promise.allSettled(opened.map((o) => o.close()));
     throw err;
   }
+}
+
+/**
+ * `audit.retention` on the Redis chains, held back to what every configured sink has delivered. Every replica runs it:
+ * the trim is one script that compares the head, so two replicas never remove a record twice.
+ */
+function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined, log: Logger): { retention?: RedisRetentionOptions } {
+  const { retention } = config.audit;
+  if (!retention) return {};
+  const delivered = deliveredBySinks(config, cursors);
+  return {
+    retention: {
+      ...(retention.maxAge !== undefined ? { maxAgeMs: retention.maxAge } : {}),
+      ...(retention.maxBytes !== undefined ? { maxBytes: retention.maxBytes } : {}),
+      ...(delivered ? { delivered } : {}),
+      intervalMs: retention.interval ?? RETENTION_INTERVAL_MS,
+      now: () => systemClock.now(),
+      log,
+    },
+  };
 }
 
 /** The upstreams a gateway replica sees: pool-hosted ones through their workers, the rest run here. */

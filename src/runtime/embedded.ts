@@ -26,7 +26,7 @@ import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
-import { auditSinkPorts, recentRecordsFor } from './audit-sinks.ts';
+import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
@@ -83,9 +83,9 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
 
 /** `audit.retention`, held back to what every configured sink has delivered (a dead sink never loses a record). */
 function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined): Pick<FileAuditStoreOptions, 'retention'> {
-  const { retention, sinks } = config.audit;
+  const { retention } = config.audit;
   if (!retention) return {};
-  const delivered = cursors ? async (tenant: string) => Math.min(...(await Promise.all(sinks.map((sink) => cursors.get(sink.name, tenant))))) : undefined;
+  const delivered = deliveredBySinks(config, cursors);
   return { retention: { ...(retention.maxAge !== undefined ? { maxAgeMs: retention.maxAge } : {}), ...(retention.maxBytes !== undefined ? { maxBytes: retention.maxBytes } : {}), ...(delivered ? { delivered } : {}) } };
 }
 

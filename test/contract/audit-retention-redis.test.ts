@@ -7,7 +7,7 @@ import { CHECKPOINT_TYPE, CheckpointKey } from '../../src/audit/checkpoint.ts';
 import { AuditQuery } from '../../src/audit/query.ts';
 import { verifyStore } from '../../src/audit/verify.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
-import { callEvents, generatedCall, type GeneratedCall } from '../helpers/audit-calls.ts';
+import { readChain, writeCalls as writeCallsOf } from '../helpers/audit-calls.ts';
 import { expectSameCalls, indexOnly } from '../helpers/audit-index-checks.ts';
 import { AUDIT_SIGNING_KEY } from '../helpers/distributed.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
@@ -34,22 +34,8 @@ async function open(namespace = `ret${++namespaces}`): Promise<{ store: RedisAud
   return { store, writer, namespace };
 }
 
-/** Calls `from`…`to - 1` of the generated log (call i at START + 10 i ms), 4 calls a batch. */
-async function writeCalls(writer: ChainWriter, from: number, to: number): Promise<GeneratedCall[]> {
-  const calls: GeneratedCall[] = [];
-  for (let i = from; i < to; i += 4) {
-    const batch = Array.from({ length: Math.min(4, to - i) }, (_, k) => generatedCall(i + k, START));
-    calls.push(...batch);
-    await writer.write(new Map([['default', batch.flatMap((c) => callEvents(c))]]));
-  }
-  return calls;
-}
-
-async function readAll(store: RedisAuditStore, fromSeq?: number): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of store.read('default', fromSeq === undefined ? {} : { fromSeq })) out.push(r);
-  return out;
-}
+const writeCalls = (writer: ChainWriter, from: number, to: number) => writeCallsOf(writer, from, to, START);
+const readAll = readChain;
 
 const retention = (store: RedisAuditStore, options: Partial<RedisRetentionOptions>) => new RedisAuditRetention(store, { intervalMs: 60_000, now: () => START + 10_000, ...options });
 const scanOf = (store: RedisAuditStore) => new AuditQuery({ readBack: (tenant) => store.readBack(tenant) });

@@ -3,6 +3,9 @@ import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { GENESIS, type AuditEvent, type ChainHead } from '../../src/protocol/audit-record.ts';
 import { ulid } from '../../src/protocol/ulid.ts';
 import type { AuditCall, AuditFilter, AuditQueries } from '../../src/audit/query.ts';
+import type { ChainWriter } from '../../src/audit/chain-writer.ts';
+import type { AuditStore } from '../../src/ports.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
 /** A generated call: what it was, and the records the gateway writes for it. */
 export interface GeneratedCall {
@@ -103,4 +106,22 @@ export async function everyPage(query: AuditQueries, filter: AuditFilter, limit:
     cursor = page.next;
   }
   throw new Error('the pages never ended');
+}
+
+/** Writes calls `from`…`to - 1` of the generated log through a gateway's writer, 4 calls a batch. */
+export async function writeCalls(writer: ChainWriter, from: number, to: number, start: number): Promise<GeneratedCall[]> {
+  const calls: GeneratedCall[] = [];
+  for (let i = from; i < to; i += 4) {
+    const batch = Array.from({ length: Math.min(4, to - i) }, (_, k) => generatedCall(i + k, start));
+    calls.push(...batch);
+    await writer.write(new Map([['default', batch.flatMap((c) => callEvents(c))]]));
+  }
+  return calls;
+}
+
+/** The records of the `default` chain, from `fromSeq` on. */
+export async function readChain(store: Pick<AuditStore, 'read'>, fromSeq?: number): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  for await (const r of store.read('default', fromSeq === undefined ? {} : { fromSeq })) out.push(r);
+  return out;
 }

@@ -13,7 +13,7 @@ import { auditSigningKey, checkpointOptions } from '../../src/runtime/audit-sign
 import { defaultConfig, resolveConfig } from '../../src/config/load.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import type { AuditEvent, AuditRecord } from '../../src/protocol/audit-record.ts';
-import { callEvents, generatedCall, type GeneratedCall } from '../helpers/audit-calls.ts';
+import { readChain, writeCalls as writeCallsOf } from '../helpers/audit-calls.ts';
 import { expectSameCalls, indexOnly } from '../helpers/audit-index-checks.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { Problem } from '../../src/config/problems.ts';
@@ -37,22 +37,8 @@ function open(dir: string, options: FileAuditStoreOptions): { store: FileAuditSt
   return { store, writer };
 }
 
-/** Writes calls `from`…`to - 1` of the generated log, 4 calls a batch. */
-async function writeCalls(writer: ChainWriter, from: number, to: number): Promise<GeneratedCall[]> {
-  const calls: GeneratedCall[] = [];
-  for (let i = from; i < to; i += 4) {
-    const batch = Array.from({ length: Math.min(4, to - i) }, (_, k) => generatedCall(i + k, START));
-    calls.push(...batch);
-    await writer.write(new Map([['default', batch.flatMap((c) => callEvents(c))]]));
-  }
-  return calls;
-}
-
-async function readAll(store: FileAuditStore, fromSeq?: number): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of store.read('default', fromSeq === undefined ? {} : { fromSeq })) out.push(r);
-  return out;
-}
+const writeCalls = (writer: ChainWriter, from: number, to: number) => writeCallsOf(writer, from, to, START);
+const readAll = readChain;
 
 async function readBackAll(store: FileAuditStore): Promise<AuditRecord[]> {
   const out: AuditRecord[] = [];
@@ -280,9 +266,10 @@ describe('audit segment config', () => {
     expect(paths('audit: { retention: { maxAge: 0s } }\n')).toEqual([['audit', 'retention', 'maxAge']]);
     expect(paths('audit: { retention: { keep: 3 } }\n')).toContainEqual(['audit', 'retention', 'keep']);
     const distributed = 'mode: distributed\nnats: { url: "nats://h:4222" }\nredis: { url: "redis://h:6379" }\napprovals: { signingKey: "' + 'k'.repeat(40) + '" }\n';
-    expect(paths(distributed + 'audit: { retention: { maxAge: 30d }, segmentBytes: 1MiB }\n')).toEqual([
-      ['audit', 'segmentBytes'],
-      ['audit', 'retention'],
-    ]);
+    expect(paths(distributed + 'audit: { retention: { maxAge: 30d }, segmentBytes: 1MiB }\n')).toEqual([['audit', 'segmentBytes']]);
+    // Distributed mode trims the Redis lists, every `interval`; embedded mode trims at seals and has no interval.
+    expect(load(distributed + 'audit: { retention: { maxAge: 30d, interval: 5m } }\n').audit.retention).toEqual({ maxAge: 30 * 86_400_000, interval: 300_000 });
+    expect(paths('audit: { retention: { maxAge: 30d, interval: 5m } }\n')).toEqual([['audit', 'retention', 'interval']]);
+    expect(paths(distributed + 'audit: { retention: { maxAge: 30d, interval: 10ms } }\n')).toEqual([['audit', 'retention', 'interval']]);
   });
 });
