@@ -21,6 +21,7 @@
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
  * What packs cost to load and to decide with (bench/packs.ts) runs only as `npm run bench -- packs`.
+ * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ import { printConsolePagesBench } from './console-pages.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
 import { printPacksBench } from './packs.ts';
+import { printRedisRetentionBench } from './redis-retention.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -60,6 +62,7 @@ const PARTS: Record<string, Part> = {
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },
   segments: { label: 'the audit store: what sealing a segment costs', run: printSealBench },
+  'redis-retention': { label: 'audit retention on a Redis chain', run: printRedisRetentionBench },
   sinks: { label: 'an audit sink on against none', run: printAuditSinksBench, spawns: true },
   large: { label: 'a large result, and the calls around it', run: largeResultBench, spawns: true },
   metrics: { label: 'metrics on against metrics off', run: printMetricsBench, spawns: true },
