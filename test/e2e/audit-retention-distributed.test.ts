@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
@@ -79,6 +81,16 @@ describe.skipIf(!clusterAvailable())('audit retention (distributed)', () => {
     const verified = await gatehouse(['audit', 'verify', '--config', cluster.config]);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/anchored by checkpoint seq \d+/);
+
+    // An export carries the anchor: it verifies offline against the replicas' public key.
+    const out = join(cluster.dir, 'export.jsonl');
+    expect((await gatehouse(['audit', 'export', '--config', cluster.config, '--out', out])).code).toBe(0);
+    const pubkey = await gatehouse(['audit', 'pubkey', '--config', cluster.config]);
+    expect(pubkey.code).toBe(0);
+    writeFileSync(join(cluster.dir, 'audit.pub'), pubkey.stdout);
+    const offline = await gatehouse(['audit', 'verify', '--file', out, '--pubkey', join(cluster.dir, 'audit.pub')]);
+    expect(offline.code).toBe(0);
+    expect(offline.stdout).toMatch(/anchored by checkpoint seq \d+/);
 
     const query = await gatehouse(['audit', 'query', '--config', cluster.config, '--json']);
     expect(query.code).toBe(0);

@@ -29,7 +29,7 @@ export const AUDIT_HELP = `Usage:
            --file verifies an export offline against its head lines; every signed checkpoint is checked
            (with the data dir's key, audit.signingKey, or --pubkey), and records after the newest one are
            reported as not yet covered by a checkpoint; a chain whose oldest segments retention removed is
-           verified from its signed anchor (<tenant>.anchor), which is reported
+           verified from its signed anchor (<tenant>.anchor, or audit:<tenant>:anchor in Redis), which is reported
   export   writes each chain as JSON lines to FILE (default stdout), each followed by its head line (and,
            after retention, preceded by its anchor line)
   query    the calls (one per job), newest first: time, session, principal, tool, decision and rules,
