@@ -15,9 +15,23 @@ export interface RedisRetentionOptions {
   delivered?: (tenant: string) => Promise<number>;
   /** How often it runs (ms); it also runs at start. */
   intervalMs: number;
+  /**
+   * A lock the replicas share, so one of them reads the chains at a time (each run reads a chain's list); a run that
+   * does not get it does nothing. Absent: every run goes on (the trim script alone keeps concurrent runs apart).
+   */
+  lease?: RetentionLease;
   now: () => number;
   log?: Logger;
 }
+
+/** A lock held for `ttlMs` from each acquire; renewed by the holder's next run. */
+export interface RetentionLease {
+  acquire(ttlMs: number): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+/** How long the lease outlives the run that took it: a replica that stopped is replaced after this many intervals. */
+const LEASE_INTERVALS = 3;
 
 /** A checkpoint that could anchor the chain: its line, and what removing the records up to it takes. */
 interface Candidate {
@@ -31,14 +45,16 @@ interface Candidate {
 
 /**
  * Retention of the Redis chains: at start and every `intervalMs`, for each tenant, picks the signed checkpoint to
- * anchor the chain on and has the store remove the records up to it (RedisAuditStore.trim, one script). Every replica
- * runs it: the script compares the head and refuses an anchor at or before the current one, so replicas running it
- * at once remove each record once and record one `audit.pruned`.
+ * anchor the chain on and has the store remove the records up to it (RedisAuditStore.trim, one script). The replica
+ * that holds the lease runs it; and the script compares the head and refuses an anchor at or before the current one,
+ * so replicas running it at once (a lease handed over mid-run) remove each record once and record one `audit.pruned`.
  */
 export class RedisAuditRetention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Tenants retention held back for at its last run: the warning is logged when it starts holding back. */
+  private readonly held = new Set<string>();
 
   constructor(
     private readonly store: RedisAuditStore,
@@ -56,10 +72,13 @@ export class RedisAuditRetention {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
+    await this.options.lease?.release().catch(() => undefined); // it expires anyway
   }
 
   /** One pass over every tenant; what fails is logged and tried again at the next run. */
   async run(): Promise<void> {
+    const { lease, intervalMs } = this.options;
+    if (lease && !(await lease.acquire(LEASE_INTERVALS * intervalMs))) return;
     for (const tenant of await this.store.tenants()) {
       if (this.stopped) return;
       try {
@@ -98,7 +117,10 @@ export class RedisAuditRetention {
     const chosen = pick(deliveredSeq);
     const wanted = pick(Infinity);
     if (wanted && (chosen?.anchor.seq ?? 0) < wanted.anchor.seq) {
-      log?.warn(`audit retention held back for tenant ${tenant}: an audit sink has delivered up to seq ${deliveredSeq}, retention would remove up to seq ${wanted.anchor.seq}`);
+      if (!this.held.has(tenant)) log?.warn(`audit retention held back for tenant ${tenant}: an audit sink has delivered up to seq ${deliveredSeq}, retention would remove up to seq ${wanted.anchor.seq}`);
+      this.held.add(tenant);
+    } else if (this.held.delete(tenant)) {
+      log?.info(`audit retention for tenant ${tenant} is no longer held back by an audit sink`);
     }
     if (!chosen || fromSeq === undefined) return undefined;
     const { anchor, reason } = chosen;

@@ -3,6 +3,7 @@
  * The core is the same as embedded mode's; only the adapters behind the ports differ, and which upstreams a
  * process runs itself: a gateway runs those without a `pool`, a worker those of its pool.
  */
+import { randomUUID } from 'node:crypto';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
@@ -35,6 +36,8 @@ import type { RedisRetentionOptions } from '../../adapters/redis/audit-retention
 
 /** `audit.retention.interval` unset: each replica trims the Redis chains once a minute (and at start). */
 const RETENTION_INTERVAL_MS = 60_000;
+/** The ledger lock whose holder runs retention. */
+const RETENTION_LOCK = 'audit-retention';
 
 
 /**
@@ -74,10 +77,10 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(approvalStore);
     const sinkCursors = config.audit.sinks.length > 0 ? await RedisSinkCursors.connect({ url: redis.url }) : undefined;
     if (sinkCursors) opened.push(sinkCursors);
-    const auditStore = await RedisAuditStore.connect({ url: redis.url, ...retentionOf(config, sinkCursors, log) });
-    opened.push(auditStore);
     const ledger = await RedisJobLedger.connect({ url: redis.url });
     opened.push(ledger);
+    const auditStore = await RedisAuditStore.connect({ url: redis.url, ...retentionOf(config, sinkCursors, ledger, log) });
+    opened.push(auditStore);
     const recent = recentRecordsFor(config);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
@@ -119,19 +122,22 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
 }
 
 /**
- * `audit.retention` on the Redis chains, held back to what every configured sink has delivered. Every replica runs it:
- * the trim is one script that compares the head, so two replicas never remove a record twice.
+ * `audit.retention` on the Redis chains, held back to what every configured sink has delivered. The replica holding
+ * the `audit-retention` lock in the ledger runs it (one reads the lists, not all); the trim is one script that
+ * compares the head, so two replicas never remove a record twice even when the lock changes hands mid-run.
  */
-function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined, log: Logger): { retention?: RedisRetentionOptions } {
+function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined, ledger: JobLedger, log: Logger): { retention?: RedisRetentionOptions } {
   const { retention } = config.audit;
   if (!retention) return {};
   const delivered = deliveredBySinks(config, cursors);
+  const holder = `retention-${randomUUID()}`;
   return {
     retention: {
       ...(retention.maxAge !== undefined ? { maxAgeMs: retention.maxAge } : {}),
       ...(retention.maxBytes !== undefined ? { maxBytes: retention.maxBytes } : {}),
       ...(delivered ? { delivered } : {}),
       intervalMs: retention.interval ?? RETENTION_INTERVAL_MS,
+      lease: { acquire: (ttlMs) => ledger.acquireLock(RETENTION_LOCK, holder, ttlMs), release: () => ledger.releaseLock(RETENTION_LOCK, holder) },
       now: () => systemClock.now(),
       log,
     },

@@ -10,6 +10,8 @@ import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { readChain, writeCalls as writeCallsOf } from '../helpers/audit-calls.ts';
 import { expectSameCalls, indexOnly } from '../helpers/audit-index-checks.ts';
 import { AUDIT_SIGNING_KEY } from '../helpers/distributed.ts';
+import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
+import { capturingLogger } from '../helpers/capturing-log.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 
 // Retention of the Redis chains (distributed mode): the oldest records go up to a signed checkpoint kept as the
@@ -112,6 +114,38 @@ describe.skipIf(!available)('audit retention in Redis', () => {
     expect(all).toMatchObject({ fromSeq: checkpoints[1] + 1, throughSeq: newestCheckpoint });
     expect((await readAll(store))[0].seq).toBe(newestCheckpoint + 1);
     expect(await verifyStore(store, 'default', key.publicKey)).toMatchObject({ ok: true, anchor: { seq: newestCheckpoint } });
+  });
+
+  it('runs on the replica that holds the lease only, and warns once while a sink holds it back', async () => {
+    const { store, writer, namespace } = await open();
+    await writeCalls(writer, 0, 120);
+    const ledger = await RedisJobLedger.connect({ url: server!.url, namespace });
+    closers.push(() => ledger.close());
+    const leaseOf = (holder: string) => ({ acquire: (ttlMs: number) => ledger.acquireLock('audit-retention', holder, ttlMs), release: () => ledger.releaseLock('audit-retention', holder) });
+    const { log, lines } = capturingLogger();
+    let delivered = 30;
+    // Time moves on: the `audit.pruned` records of one run are old at the next.
+    let now = START + 10_000;
+    const first = retention(store, { maxAgeMs: 1, lease: leaseOf('a'), log, delivered: async () => delivered, now: () => now++ });
+    const second = retention(store, { maxAgeMs: 1, lease: leaseOf('b'), log, now: () => now++ });
+    await first.run();
+    await first.run();
+    const anchored = (await store.anchor('default'))!.seq;
+    expect(anchored).toBeLessThanOrEqual(30);
+    expect(lines.filter((l) => l.level === 'warn' && l.msg.includes('held back'))).toHaveLength(1);
+    // `b` would remove everything, but `a` holds the lease.
+    await second.run();
+    expect((await store.anchor('default'))!.seq).toBe(anchored);
+    delivered = Infinity;
+    await first.run();
+    expect((await store.anchor('default'))!.seq).toBeGreaterThan(anchored);
+    expect(lines.filter((l) => l.level === 'info' && l.msg.includes('no longer held back'))).toHaveLength(1);
+    // Once `a` stops, its lease is free for `b`.
+    await first.stop();
+    await writeCalls(writer, 120, 160);
+    const before = (await store.anchor('default'))!.seq;
+    await second.run();
+    expect((await store.anchor('default'))!.seq).toBeGreaterThan(before);
   });
 
   it('two replicas running retention at once remove each record once and record one audit.pruned', async () => {
