@@ -138,8 +138,24 @@ export async function verifyChain(tenant: string, records: AsyncIterable<AuditRe
   return { tenant, ok: true, records: count, head, ...extra };
 }
 
-/** Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. */
+/** How often a verify that failed while retention moved the anchor is run again. */
+const ANCHOR_MOVED_ATTEMPTS = 3;
+
+/**
+ * Verifies a tenant's chain in a store against the head the store keeps apart from it, noting a torn tail. A chain
+ * that fails while retention moved its anchor (another process trimmed it between reading the anchor and the records)
+ * is verified again.
+ */
 export async function verifyStore(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail' | 'anchor'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
+  for (let attempt = 1; ; attempt++) {
+    const report = await verifyStoreOnce(store, tenant, checkpointKey);
+    if (report.ok || attempt === ANCHOR_MOVED_ATTEMPTS) return report;
+    const anchor = await store.anchor?.(tenant).catch(() => undefined);
+    if (anchor?.seq === report.anchor?.seq) return report;
+  }
+}
+
+async function verifyStoreOnce(store: Pick<AuditStore, 'read' | 'recordedHead' | 'tornTail' | 'anchor'>, tenant: string, checkpointKey?: CheckpointPublicKey): Promise<VerifyReport> {
   let anchor: AuditRecord | undefined;
   try {
     anchor = await store.anchor?.(tenant);

@@ -160,6 +160,25 @@ describe.skipIf(!available)('audit retention in Redis', () => {
     expect(await verifyStore(store, 'default', key.publicKey)).toMatchObject({ ok: true });
   });
 
+  it('verify reads the chain again when retention moved the anchor while it read', async () => {
+    const { store, writer } = await open();
+    await writeCalls(writer, 0, 60);
+    await retention(store, { maxAgeMs: 1, delivered: async () => 30 }).prune('default');
+    let trimmed: number | undefined;
+    // Another replica trims the chain after verify read the anchor, before it reads the records.
+    const racing: Parameters<typeof verifyStore>[0] = {
+      anchor: (tenant) => store.anchor(tenant),
+      recordedHead: (tenant) => store.recordedHead(tenant),
+      tornTail: () => store.tornTail(),
+      read: (tenant, options) =>
+        (async function* () {
+          trimmed ??= (await retention(store, { maxAgeMs: 1, now: () => START + 20_000 }).prune('default'))!.throughSeq;
+          yield* store.read(tenant, options);
+        })(),
+    };
+    expect(await verifyStore(racing, 'default', key.publicKey)).toMatchObject({ ok: true, anchor: { seq: trimmed } });
+  });
+
   it('verify refuses records removed by hand behind an anchor no audit.pruned names, and a garbled anchor', async () => {
     const { store, writer, namespace } = await open();
     await writeCalls(writer, 0, 60);
