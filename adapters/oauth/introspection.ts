@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { GatewayError } from '../../src/errors.ts';
 import type { TokenVerifier } from '../../src/ports.ts';
 import { fetchFromAuthorizationServer } from './outbound.ts';
+import { VerifiedTokens } from './verified-tokens.ts';
 
 export interface IntrospectionOptions {
   endpoint: string;
@@ -14,15 +14,13 @@ export interface IntrospectionOptions {
 
 /** How long an active answer is reused (never past the token's `exp`): a revoked token lives this much longer at most. */
 export const INTROSPECTION_CACHE_MS = 30_000;
-const CACHE_ENTRIES = 10_000;
 
 /**
  * An opaque access token, asked about at the authorization server (RFC 7662): it must be active, issued by the
- * issuer, meant for this resource (`aud`) and unexpired. Active answers are cached briefly, keyed by the token's
- * SHA-256, so the raw token is held by nothing but the request that carried it.
+ * issuer, meant for this resource (`aud`) and unexpired. Active answers are cached briefly (VerifiedTokens).
  */
 export class IntrospectionVerifier implements TokenVerifier {
-  private readonly cache = new Map<string, { claims: Record<string, unknown>; until: number }>();
+  private readonly cache = new VerifiedTokens();
   private readonly authorization: string;
 
   constructor(private readonly options: IntrospectionOptions) {
@@ -32,17 +30,15 @@ export class IntrospectionVerifier implements TokenVerifier {
   }
 
   async verify(token: string): Promise<Record<string, unknown>> {
-    const digest = createHash('sha256').update(token).digest('base64url');
+    const digest = this.cache.digest(token);
     const now = Date.now();
-    const cached = this.cache.get(digest);
-    if (cached && cached.until > now) return cached.claims;
-    this.cache.delete(digest);
+    const cached = this.cache.get(digest, now);
+    if (cached) return cached;
     const claims = await this.introspect(token);
     const refusal = this.refusal(claims, now);
     if (refusal) throw new GatewayError('GH_ERR_UNAUTHORIZED', `invalid token: ${refusal}`, { data: { reason: refusal } });
     const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : Infinity;
-    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(digest, { claims, until: Math.min(now + INTROSPECTION_CACHE_MS, exp) });
+    this.cache.set(digest, claims, Math.min(now + INTROSPECTION_CACHE_MS, exp));
     return claims;
   }
 
