@@ -50,6 +50,14 @@ describe('OAuth token verifier', () => {
     expect((await resource.admit(await as.sign({ aud: AUDIENCE }))).refused).toMatchObject({ status: 503, code: 'GH_ERR_AUTH_SERVER_UNAVAILABLE' });
   });
 
+  it('maps the claims: the principal and tenant claims name the caller; a token without the tenant claim is refused', async () => {
+    const resource = new OAuthResource(createTokenVerifier(options()), { issuer: as.issuer, audience: AUDIENCE, requiredScopes: [], claims: { principal: 'email', tenant: 'org', roles: 'groups' } });
+    const admitted = await resource.admit(await as.sign({ aud: AUDIENCE, email: 'carol@example.com', org: 'acme', groups: 'approver engineering' }));
+    expect(admitted.identity).toEqual({ caller: { principal: 'carol@example.com', tenant: 'acme' }, roles: ['approver'] });
+    expect((await resource.admit(await as.sign({ aud: AUDIENCE, email: 'carol@example.com' }))).refused).toMatchObject({ status: 401, code: 'GH_ERR_UNAUTHORIZED' });
+    expect((await resource.admit(await as.sign({ aud: AUDIENCE, org: 'acme' }))).refused).toMatchObject({ status: 401, code: 'GH_ERR_UNAUTHORIZED' });
+  });
+
   it('refuses an opaque token when introspection is not configured', async () => {
     const verifier = createTokenVerifier(options());
     await expect(verifier.verify(as.opaque({ sub: 'bob', aud: AUDIENCE }))).rejects.toEqual(coded('GH_ERR_UNAUTHORIZED'));
