@@ -1,6 +1,6 @@
 import { GatewayError } from '../../src/errors.ts';
 import type { TokenVerifier } from '../../src/ports.ts';
-import { fetchFromAuthorizationServer } from './outbound.ts';
+import { clientBasicAuthorization, fetchFromAuthorizationServer } from './outbound.ts';
 import { VerifiedTokens } from './verified-tokens.ts';
 
 export interface IntrospectionOptions {
@@ -24,9 +24,7 @@ export class IntrospectionVerifier implements TokenVerifier {
   private readonly authorization: string;
 
   constructor(private readonly options: IntrospectionOptions) {
-    // RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined.
-    const encode = (text: string) => encodeURIComponent(text).replace(/%20/g, '+');
-    this.authorization = `Basic ${Buffer.from(`${encode(options.clientId)}:${encode(options.clientSecret)}`).toString('base64')}`;
+    this.authorization = clientBasicAuthorization(options.clientId, options.clientSecret);
   }
 
   async verify(token: string): Promise<Record<string, unknown>> {

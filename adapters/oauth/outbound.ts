@@ -13,3 +13,9 @@ export function fetchFromAuthorizationServer(url: string, init: RequestInit = {}
     return response;
   });
 }
+
+/** HTTP Basic client authentication at the authorization server: id and secret form-encoded first (RFC 6749 §2.3.1). */
+export function clientBasicAuthorization(clientId: string, clientSecret: string): string {
+  const encode = (text: string) => encodeURIComponent(text).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
+}

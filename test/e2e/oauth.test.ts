@@ -2,8 +2,8 @@ import { generateKeyPair, SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { configSchema } from '../../src/config/schema.ts';
-import { auditOf, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import { INTROSPECTION_CLIENT, SIGNED_IN_USER, startOAuthServer, type OAuthServer } from '../helpers/oauth-server.ts';
+import { auditOf, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { INTROSPECTION_CLIENT, SIGNED_IN_USER, UPSTREAM_CLIENT, startOAuthServer, type OAuthServer } from '../helpers/oauth-server.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
 import { freePort } from '../helpers/server-process.ts';
 
@@ -232,5 +232,35 @@ describe('OAuth 2.1 resource server (auth.oauth)', () => {
     expect(bad.headers.get('www-authenticate')).toContain('error="invalid_token"');
     // Without any credential: no local-user trust once auth.oauth is on, even on loopback.
     expect((await fetch(`${origin}/api/approvals`)).status).toBe(401);
+  });
+});
+
+describe('an HTTP upstream with its own OAuth credential (upstreams.<name>.oauth, client credentials)', () => {
+  let as: OAuthServer;
+  let upstream: Upstream;
+  let h: Harness;
+
+  beforeAll(async () => {
+    [as, upstream] = await Promise.all([startOAuthServer(), recordingHttpUpstream()]);
+    const oauth = { tokenEndpoint: `${as.issuer}/token`, ...UPSTREAM_CLIENT, scope: 'echo' };
+    h = await startHarness({ upstreams: { web: { url: upstream.url, headers: { Authorization: 'Bearer a-static-header-it-replaces' }, oauth, timeout: 60_000 } } as never });
+    await waitFor(() => h.gateway.catalog.entries().some((e) => e.name === 'web__echo'), 'the HTTP upstream’s tools');
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await Promise.all([as?.close(), upstream?.close()]);
+  });
+
+  it('sends Gatehouse’s own token for the upstream (aud = its URL), fetched once and reused while it is valid', async () => {
+    const client = await connectHttp(h.url);
+    for (let i = 0; i < 3; i++) expect((await client.callTool({ name: 'web__echo', arguments: {} })).isError).toBeFalsy();
+    await client.close();
+    expect(as.clientCredentialTokens()).toBe(1);
+    const sent = new Set(upstream.authorizations);
+    expect(sent.size).toBe(1);
+    const [authorization] = [...sent];
+    expect(authorization).toMatch(/^Bearer /);
+    expect(decodeJwt(authorization!.slice('Bearer '.length))).toMatchObject({ sub: UPSTREAM_CLIENT.clientId, aud: upstream.url, scope: 'echo' });
   });
 });

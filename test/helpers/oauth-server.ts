@@ -5,6 +5,8 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 
 /** The client Gatehouse introspects with (auth.oauth.introspection). */
 export const INTROSPECTION_CLIENT = { clientId: 'gatehouse', clientSecret: 'introspection-secret' };
+/** The confidential client Gatehouse gets its own upstream tokens as (client credentials grant). */
+export const UPSTREAM_CLIENT = { clientId: 'gatehouse-upstream', clientSecret: 'upstream-secret' };
 /** The user every authorization code is for: /authorize approves at once, as this user. */
 export const SIGNED_IN_USER = 'alice@example.com';
 
@@ -30,6 +32,8 @@ export interface OAuthServer {
   jwksFetches(): number;
   /** How many introspection requests were answered. */
   introspections(): number;
+  /** How many client credentials tokens were issued. */
+  clientCredentialTokens(): number;
   /** Clients registered through /register (RFC 7591). */
   registered: Record<string, unknown>[];
   /** Publishes a second key (ES256) and signs everything from now on with it; the first stays published. */
@@ -48,14 +52,15 @@ export interface OAuthServer {
 /**
  * A small OAuth 2.1 authorization server on 127.0.0.1 port 0, built on jose, with what an MCP client's flow needs:
  * metadata (RFC 8414), a JWKS that can rotate, dynamic client registration (RFC 7591), /authorize that approves at
- * once and redirects with a code (PKCE S256 required), /token (authorization_code with PKCE; `resource` becomes
- * `aud`, RFC 8707) and /introspect (RFC 7662).
+ * once and redirects with a code (PKCE S256 required), /token (authorization_code with PKCE, and client_credentials
+ * for UPSTREAM_CLIENT; `resource` becomes `aud`, RFC 8707) and /introspect (RFC 7662).
  */
 export async function startOAuthServer(): Promise<OAuthServer> {
   const keys: SigningKey[] = [await signingKey('k1', 'RS256')];
   let current = keys[0];
   let jwksFetches = 0;
   let introspections = 0;
+  let clientCredentialTokens = 0;
   const registered: Record<string, unknown>[] = [];
   const codes = new Map<string, PendingCode>();
   const opaque = new Map<string, Record<string, unknown>>();
@@ -115,6 +120,13 @@ export async function startOAuthServer(): Promise<OAuthServer> {
       }
       case 'POST /token': {
         const form = new URLSearchParams(body);
+        if (form.get('grant_type') === 'client_credentials') {
+          const expected = `Basic ${Buffer.from(`${UPSTREAM_CLIENT.clientId}:${UPSTREAM_CLIENT.clientSecret}`).toString('base64')}`;
+          if (req.headers.authorization !== expected) return json(res, 401, { error: 'invalid_client' });
+          clientCredentialTokens++;
+          const token = await sign({ sub: UPSTREAM_CLIENT.clientId, aud: form.get('resource') ?? undefined, scope: form.get('scope') ?? '', client_id: UPSTREAM_CLIENT.clientId });
+          return json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: 3600 });
+        }
         if (form.get('grant_type') !== 'authorization_code') return json(res, 400, { error: 'unsupported_grant_type' });
         const pending = codes.get(form.get('code') ?? '');
         codes.delete(form.get('code') ?? '');
@@ -145,6 +157,7 @@ export async function startOAuthServer(): Promise<OAuthServer> {
     issuer,
     jwksFetches: () => jwksFetches,
     introspections: () => introspections,
+    clientCredentialTokens: () => clientCredentialTokens,
     registered,
     rotate: async () => {
       current = await signingKey('k2', 'ES256');
