@@ -47,6 +47,13 @@ class TestProvider implements OAuthClientProvider {
     const response = await fetch(url, { redirect: 'manual' });
     this.callback = new URL(response.headers.get('location')!).searchParams;
   }
+  private discovery: unknown;
+  saveDiscoveryState(state: unknown) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery as never;
+  }
   saveCodeVerifier(verifier: string) {
     this.verifier = verifier;
   }
