@@ -51,6 +51,18 @@ const stdioUpstream = z.strictObject({
   ...upstreamPolicyFacts,
 });
 
+/** `upstreams.<name>.oauth`: Gatehouse's own token for an HTTP upstream (client credentials). */
+const upstreamOAuth = z.strictObject({
+  tokenEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  scope: z.string().min(1).optional(),
+  /** The `resource` asked for (RFC 8707); default: the upstream's `url`. */
+  resource: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+});
+
+export type UpstreamOAuthConfig = z.output<typeof upstreamOAuth>;
+
 const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   headers: z.record(z.string(), z.string()).default({}),
@@ -58,16 +70,7 @@ const httpUpstream = z.strictObject({
    * Gatehouse's own access token for this upstream, by the OAuth client credentials grant, sent as its
    * Authorization header (over any in `headers`); cached until shortly before it expires. Never the client's token.
    */
-  oauth: z
-    .strictObject({
-      tokenEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
-      clientId: z.string().min(1),
-      clientSecret: z.string().min(1),
-      scope: z.string().min(1).optional(),
-      /** The `resource` asked for (RFC 8707); default: the upstream's `url`. */
-      resource: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
-    })
-    .optional(),
+  oauth: upstreamOAuth.optional(),
   /** Per-request timeout (default 60s); restarted by every progress notification. */
   timeout: durationMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
   /** See the stdio upstream's `namespace` (default true). */

@@ -1,4 +1,4 @@
-import type { GatehouseConfig } from '../config/schema.ts';
+import type { GatehouseConfig, UpstreamOAuthConfig } from '../config/schema.ts';
 import type { TokenVerifier } from '../ports.ts';
 import { createTokenVerifier } from '../../adapters/oauth/token-verifier.ts';
 import { ClientCredentials } from '../../adapters/oauth/client-credentials.ts';
@@ -22,7 +22,7 @@ export function tokenVerifierFor(config: GatehouseConfig): { tokenVerifier?: Tok
 }
 
 /** Gatehouse's own token for an HTTP upstream with `oauth` (client credentials), where it is configured; every process that hosts the upstream gets its own. */
-export function upstreamCredentialFor(upstream: { url: string; oauth?: { tokenEndpoint: string; clientId: string; clientSecret: string; scope?: string; resource?: string } }): { credential?: UpstreamCredential } {
+export function upstreamCredentialFor(upstream: { url: string; oauth?: UpstreamOAuthConfig }): { credential?: UpstreamCredential } {
   const oauth = upstream.oauth;
   if (!oauth) return {};
   return { credential: new ClientCredentials({ ...oauth, resource: oauth.resource ?? upstream.url }) };
