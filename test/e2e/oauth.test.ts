@@ -2,6 +2,7 @@ import { generateKeyPair, SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { configSchema } from '../../src/config/schema.ts';
+import { RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
 import { auditOf, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { INTROSPECTION_CLIENT, SIGNED_IN_USER, UPSTREAM_CLIENT, startOAuthServer, type OAuthServer } from '../helpers/oauth-server.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
@@ -269,5 +270,17 @@ describe('an HTTP upstream with its own OAuth credential (upstreams.<name>.oauth
     const [authorization] = [...sent];
     expect(authorization).toMatch(/^Bearer /);
     expect(decodeJwt(authorization!.slice('Bearer '.length))).toMatchObject({ sub: UPSTREAM_CLIENT.clientId, aud: upstream.url, scope: 'echo' });
+  });
+
+  it('drops a token the upstream answers 401: that call fails, the next one gets a new token', async () => {
+    const before = as.clientCredentialTokens();
+    upstream.refused.add(upstream.authorizations.at(-1)!);
+    const client = await connectHttp(h.url);
+    // The upstream's 401 is that call's error (JSON-RPC server error, as any HTTP error status of an upstream).
+    await expect(client.callTool({ name: 'web__echo', arguments: {} })).rejects.toMatchObject({ code: RpcErrorCode.SERVER_ERROR });
+    expect((await client.callTool({ name: 'web__echo', arguments: {} })).isError).toBeFalsy();
+    await client.close();
+    expect(as.clientCredentialTokens()).toBe(before + 1);
+    expect(upstream.refused.has(upstream.authorizations.at(-1)!)).toBe(false);
   });
 });

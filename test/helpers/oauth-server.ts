@@ -124,7 +124,7 @@ export async function startOAuthServer(): Promise<OAuthServer> {
           const expected = `Basic ${Buffer.from(`${UPSTREAM_CLIENT.clientId}:${UPSTREAM_CLIENT.clientSecret}`).toString('base64')}`;
           if (req.headers.authorization !== expected) return json(res, 401, { error: 'invalid_client' });
           clientCredentialTokens++;
-          const token = await sign({ sub: UPSTREAM_CLIENT.clientId, aud: form.get('resource') ?? undefined, scope: form.get('scope') ?? '', client_id: UPSTREAM_CLIENT.clientId });
+          const token = await sign({ sub: UPSTREAM_CLIENT.clientId, aud: form.get('resource') ?? undefined, scope: form.get('scope') ?? '', client_id: UPSTREAM_CLIENT.clientId, jti: randomBytes(8).toString('hex') });
           return json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: 3600 });
         }
         if (form.get('grant_type') !== 'authorization_code') return json(res, 400, { error: 'unsupported_grant_type' });
