@@ -21,6 +21,7 @@
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
  * What packs cost to load and to decide with (bench/packs.ts) runs only as `npm run bench -- packs`.
+ * What checking an API key and an OAuth access token cost (bench/oauth.ts) runs only as `npm run bench -- oauth`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ import { printConsolePagesBench } from './console-pages.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
 import { printPacksBench } from './packs.ts';
+import { printOAuthBench } from './oauth.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -56,6 +58,7 @@ interface Part {
 
 const PARTS: Record<string, Part> = {
   packs: { label: 'packs: loading and deciding with the bundled packs', run: printPacksBench },
+  oauth: { label: 'checking a bearer: an API key against an OAuth access token', run: printOAuthBench },
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },

@@ -12,6 +12,15 @@ export interface HttpUpstreamOptions {
   headers: Record<string, string>;
   /** The largest message read from the upstream (a JSON body, an SSE event's data); a larger one fails its request. */
   maxMessageBytes?: number;
+  /** Gatehouse's own OAuth token for this upstream (`upstreams.<name>.oauth`), as the Authorization header. */
+  credential?: UpstreamCredential;
+}
+
+/** An Authorization header value Gatehouse obtains for itself (OAuth client credentials), cached by its maker. */
+export interface UpstreamCredential {
+  authorization(): Promise<string>;
+  /** The upstream answered 401 with it: the next request gets a new one. */
+  rejected(): void;
 }
 
 const STREAM_RETRY_MS = 1_000;
@@ -59,7 +68,8 @@ export class HttpUpstream extends ReconnectingUpstream {
     const sessionId = this.sessionId;
     this.sessionId = undefined;
     if (sessionId) {
-      await request(this.options.url, { method: 'DELETE', headers: this.headers(), dispatcher: this.agent })
+      await this.headers()
+        .then((headers) => request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
         .then((r) => r.body.dump())
         .catch(() => undefined);
     }
@@ -89,7 +99,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal): Promise<void> {
     const response = await request(this.options.url, {
       method: 'POST',
-      headers: { ...this.headers(), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...(await this.headers()), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
       dispatcher: this.agent,
       signal,
@@ -106,6 +116,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     // none): a 3xx fails the request like an error status, so an upstream cannot bounce a call, and its
     // credentials, to a host that egress rules never checked.
     if (response.statusCode >= 300) {
+      if (response.statusCode === 401) this.options.credential?.rejected();
       const text = await response.body.text().catch(() => '');
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       if (requestId !== undefined) {
@@ -170,7 +181,7 @@ export class HttpUpstream extends ReconnectingUpstream {
       try {
         resumed = await request(this.options.url, {
           method: 'GET',
-          headers: { ...this.headers(), accept: 'text/event-stream', 'last-event-id': lastEventId },
+          headers: { ...(await this.headers()), accept: 'text/event-stream', 'last-event-id': lastEventId },
           dispatcher: this.agent,
         });
       } catch (err) {
@@ -219,8 +230,12 @@ export class HttpUpstream extends ReconnectingUpstream {
     for (const item of Array.isArray(value) ? value : [value]) this.rpc.receive(item, relatedRequestId);
   }
 
-  private headers(): Record<string, string> {
+  private async headers(): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.options.headers };
+    if (this.options.credential) {
+      for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
+      headers.authorization = await this.options.credential.authorization();
+    }
     if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
     return headers;
@@ -238,7 +253,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     try {
       const response = await request(this.options.url, {
         method: 'GET',
-        headers: { ...this.headers(), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
+        headers: { ...(await this.headers()), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
         dispatcher: this.agent,
         signal: controller.signal,
       });
