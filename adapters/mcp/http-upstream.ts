@@ -66,13 +66,13 @@ export class HttpUpstream extends ReconnectingUpstream {
     this.listenStream?.abort();
     this.listenStream = undefined;
     const sessionId = this.sessionId;
+    if (!sessionId) return;
     this.sessionId = undefined;
-    if (sessionId) {
-      await this.headers()
-        .then((headers) => request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
-        .then((r) => r.body.dump())
-        .catch(() => undefined);
-    }
+    // The DELETE names the session it ends.
+    await this.headers(sessionId)
+      .then((headers) => request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
+      .then((r) => r.body.dump())
+      .catch(() => undefined);
   }
 
   override async close(): Promise<void> {
@@ -230,13 +230,13 @@ export class HttpUpstream extends ReconnectingUpstream {
     for (const item of Array.isArray(value) ? value : [value]) this.rpc.receive(item, relatedRequestId);
   }
 
-  private async headers(): Promise<Record<string, string>> {
+  private async headers(sessionId = this.sessionId): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.options.headers };
     if (this.options.credential) {
       for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
       headers.authorization = await this.options.credential.authorization();
     }
-    if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
+    if (sessionId) headers['mcp-session-id'] = sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
     return headers;
   }
