@@ -123,7 +123,8 @@ export class HttpUpstream extends ReconnectingUpstream {
         this.rpc.receive({
           jsonrpc: '2.0',
           id: requestId,
-          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${location}${text ? `: ${text.slice(0, 200)}` : ''}` },
+          // Not the upstream's own JSON-RPC error: coded as Gatehouse's, so a client can tell the two apart.
+          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${location}${text ? `: ${text.slice(0, 200)}` : ''}`, data: { code: 'GH_ERR_UPSTREAM_ERROR', httpStatus: response.statusCode } },
         });
       }
       return;
