@@ -21,6 +21,7 @@
  * An audit sink on against none (bench/audit-sinks.ts) runs only as `npm run bench -- sinks`.
  * Traces against none (bench/traces.ts) run after the metrics; `npm run bench -- traces` runs only them.
  * What packs cost to load and to decide with (bench/packs.ts) runs only as `npm run bench -- packs`.
+ * What checking an API key and an OAuth access token cost (bench/oauth.ts) runs only as `npm run bench -- oauth`.
  * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -43,6 +44,7 @@ import { printConsolePagesBench } from './console-pages.ts';
 import { printAuditSinksBench } from './audit-sinks.ts';
 import { printTracesBench } from './traces.ts';
 import { printPacksBench } from './packs.ts';
+import { printOAuthBench } from './oauth.ts';
 import { printRedisRetentionBench } from './redis-retention.ts';
 
 const started = performance.now();
@@ -58,6 +60,7 @@ interface Part {
 
 const PARTS: Record<string, Part> = {
   packs: { label: 'packs: loading and deciding with the bundled packs', run: printPacksBench },
+  oauth: { label: 'checking a bearer: an API key against an OAuth access token', run: printOAuthBench },
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },

@@ -439,3 +439,13 @@ export interface Tracing {
 const NO_TRACER: Tracer = new ProxyTracer({ getDelegateTracer: () => undefined }, 'gatehouse');
 
 export const noTracing: Tracing = { tracer: NO_TRACER, enabled: false, ready: async () => undefined, close: async () => undefined };
+
+/**
+ * Checks an OAuth access token presented to Gatehouse (adapters/oauth/). Resolves to the token's claims once it is
+ * proven (a JWT's signature, issuer, audience, expiry and algorithm; an opaque token's introspection); rejects with
+ * GH_ERR_UNAUTHORIZED when it is not, and GH_ERR_UPSTREAM_UNAVAILABLE when the authorization server cannot be
+ * reached (the token is then refused too: it fails closed).
+ */
+export interface TokenVerifier {
+  verify(token: string): Promise<Record<string, unknown>>;
+}

@@ -12,6 +12,15 @@ export interface HttpUpstreamOptions {
   headers: Record<string, string>;
   /** The largest message read from the upstream (a JSON body, an SSE event's data); a larger one fails its request. */
   maxMessageBytes?: number;
+  /** Gatehouse's own OAuth token for this upstream (`upstreams.<name>.oauth`), as the Authorization header. */
+  credential?: UpstreamCredential;
+}
+
+/** An Authorization header value Gatehouse obtains for itself (OAuth client credentials), cached by its maker. */
+export interface UpstreamCredential {
+  authorization(): Promise<string>;
+  /** The upstream answered 401 with it: the next request gets a new one. */
+  rejected(): void;
 }
 
 const STREAM_RETRY_MS = 1_000;
@@ -57,12 +66,13 @@ export class HttpUpstream extends ReconnectingUpstream {
     this.listenStream?.abort();
     this.listenStream = undefined;
     const sessionId = this.sessionId;
+    if (!sessionId) return;
     this.sessionId = undefined;
-    if (sessionId) {
-      await request(this.options.url, { method: 'DELETE', headers: this.headers(), dispatcher: this.agent })
-        .then((r) => r.body.dump())
-        .catch(() => undefined);
-    }
+    // The DELETE names the session it ends.
+    await this.headers(sessionId)
+      .then((headers) => request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
+      .then((r) => r.body.dump())
+      .catch(() => undefined);
   }
 
   override async close(): Promise<void> {
@@ -89,7 +99,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal): Promise<void> {
     const response = await request(this.options.url, {
       method: 'POST',
-      headers: { ...this.headers(), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...(await this.headers()), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
       dispatcher: this.agent,
       signal,
@@ -106,13 +116,15 @@ export class HttpUpstream extends ReconnectingUpstream {
     // none): a 3xx fails the request like an error status, so an upstream cannot bounce a call, and its
     // credentials, to a host that egress rules never checked.
     if (response.statusCode >= 300) {
+      if (response.statusCode === 401) this.options.credential?.rejected();
       const text = await response.body.text().catch(() => '');
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       if (requestId !== undefined) {
         this.rpc.receive({
           jsonrpc: '2.0',
           id: requestId,
-          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${location}${text ? `: ${text.slice(0, 200)}` : ''}` },
+          // Not the upstream's own JSON-RPC error: coded as Gatehouse's, so a client can tell the two apart.
+          error: { code: RpcErrorCode.SERVER_ERROR, message: `HTTP ${response.statusCode}${location}${text ? `: ${text.slice(0, 200)}` : ''}`, data: { code: 'GH_ERR_UPSTREAM_ERROR', httpStatus: response.statusCode } },
         });
       }
       return;
@@ -170,7 +182,7 @@ export class HttpUpstream extends ReconnectingUpstream {
       try {
         resumed = await request(this.options.url, {
           method: 'GET',
-          headers: { ...this.headers(), accept: 'text/event-stream', 'last-event-id': lastEventId },
+          headers: { ...(await this.headers()), accept: 'text/event-stream', 'last-event-id': lastEventId },
           dispatcher: this.agent,
         });
       } catch (err) {
@@ -219,9 +231,13 @@ export class HttpUpstream extends ReconnectingUpstream {
     for (const item of Array.isArray(value) ? value : [value]) this.rpc.receive(item, relatedRequestId);
   }
 
-  private headers(): Record<string, string> {
+  private async headers(sessionId = this.sessionId): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.options.headers };
-    if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
+    if (this.options.credential) {
+      for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
+      headers.authorization = await this.options.credential.authorization();
+    }
+    if (sessionId) headers['mcp-session-id'] = sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
     return headers;
   }
@@ -238,7 +254,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     try {
       const response = await request(this.options.url, {
         method: 'GET',
-        headers: { ...this.headers(), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
+        headers: { ...(await this.headers()), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
         dispatcher: this.agent,
         signal: controller.signal,
       });

@@ -1,5 +1,6 @@
 import type { Caller } from '../protocol/call.ts';
-import { HttpGuard } from './http-guard.ts';
+import { HttpGuard, bearerToken } from './http-guard.ts';
+import type { OAuthResource } from './oauth-resource.ts';
 import type { SessionCookies } from './session-cookie.ts';
 
 export interface ApproverKeyConfig {
@@ -37,7 +38,7 @@ export interface Approver {
 
 export type Admission =
   | { approver: Approver; refused?: undefined }
-  | { approver?: undefined; refused: { status: 401 | 403; code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN'; message: string } };
+  | { approver?: undefined; refused: { status: 401 | 403 | 503; code: 'GH_ERR_UNAUTHORIZED' | 'GH_ERR_FORBIDDEN' | 'GH_ERR_AUTH_SERVER_UNAVAILABLE'; message: string; challenge?: string } };
 
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -51,6 +52,8 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
  *    (the OS user). This is the trust the CLI has: whoever can reach a loopback port can also run
  *    `gatehouse approvals approve` on this machine, and the Host/Origin guard keeps other sites' pages out.
  *  - No API keys and bound beyond loopback: nobody. Anyone on the network could otherwise approve.
+ *  - With `auth.oauth`, as with keys (never the local user): besides keys, an access token whose roles claim
+ *    holds the console role, on the API (`byToken`).
  */
 export class ApproverAccess {
   readonly mode: 'keys' | 'local' | 'closed';
@@ -61,16 +64,18 @@ export class ApproverAccess {
   private readonly roles = new Map<string, ConsoleRole>();
 
   private readonly local: Caller;
+  private readonly oauth: OAuthResource | undefined;
 
   constructor(
-    options: { host: string; apiKeys: readonly ApproverKeyConfig[]; anonymous: Caller },
+    options: { host: string; apiKeys: readonly ApproverKeyConfig[]; anonymous: Caller; oauth?: OAuthResource },
     private readonly sessions: SessionCookies,
   ) {
     this.local = options.anonymous;
+    this.oauth = options.oauth;
     const approverKeys = options.apiKeys.filter((k) => k.roles?.includes('approver') || k.roles?.includes('admin'));
-    this.mode = options.apiKeys.length > 0 ? 'keys' : LOOPBACK.has(options.host) ? 'local' : 'closed';
+    this.mode = options.apiKeys.length > 0 || options.oauth ? 'keys' : LOOPBACK.has(options.host) ? 'local' : 'closed';
     // HttpGuard only for its constant-time key matching; Host and Origin were checked before the route ran.
-    const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous });
+    const guard = (apiKeys: readonly ApproverKeyConfig[]) => new HttpGuard({ host: options.host, port: 0, allowedHosts: [], allowedOrigins: [], apiKeys: [...apiKeys], anonymous: options.anonymous, credentialsRequired: true });
     this.anyKey = guard(options.apiKeys);
     this.approverKey = approverKeys.length > 0 ? guard(approverKeys) : undefined;
     const readerKeys = options.apiKeys.filter((k) => CONSOLE_ROLES.some((role) => k.roles?.includes(role)));
@@ -100,6 +105,23 @@ export class ApproverAccess {
     const caller = roleKeys?.authenticate(authorization, apiKeyHeader);
     if (!caller) return refuse(403, 'GH_ERR_FORBIDDEN', `Forbidden: this API key ${lacking}`);
     return { approver: { principal: caller.principal, tenant: caller.tenant, session: `key:${caller.tenant}:${caller.principal}`, role: this.roleOf(caller.tenant, caller.principal)! } };
+  }
+
+  /**
+   * An API request whose bearer is no API key of this server, as an access token (`auth.oauth`): its roles claim
+   * must hold `approver` or `admin` to decide, any console role to read. Undefined when there is no token to try.
+   */
+  async byToken(authorization: string | undefined, who: 'approver' | 'reader'): Promise<Admission | undefined> {
+    const token = this.oauth && bearerToken(authorization);
+    if (!this.oauth || !token) return undefined;
+    const admission = await this.oauth.admit(token);
+    if (admission.refused) return { refused: admission.refused };
+    const { caller, roles } = admission.identity;
+    const role = CONSOLE_ROLES.filter((r) => roles.includes(r)).at(-1);
+    if (!role || (who === 'approver' && !hasRole(role, 'approver'))) {
+      return refuse(403, 'GH_ERR_FORBIDDEN', `Forbidden: this token's roles claim holds ${who === 'approver' ? 'neither approver nor admin' : 'none of viewer, approver or admin'}`);
+    }
+    return { approver: { principal: caller.principal, tenant: caller.tenant, session: `token:${caller.tenant}:${caller.principal}`, role } };
   }
 
   /** A browser request: the session cookie, of a key with any console role (what it may do is `role`). */

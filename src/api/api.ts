@@ -52,9 +52,10 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
  * or `{ error: { code, message } }` with the status the error's code calls for.
  */
 export async function serveJson(ctx: ApproverContext, request: FastifyRequest, reply: FastifyReply, handle: (approver: Approver) => Promise<unknown>, who: 'approver' | 'reader' = 'approver') {
-  const admission = ctx.access[who === 'reader' ? 'reader' : 'bearer'](request.headers.authorization, header(request, 'x-api-key'));
+  let admission = ctx.access[who === 'reader' ? 'reader' : 'bearer'](request.headers.authorization, header(request, 'x-api-key'));
+  if (admission.refused?.status === 401) admission = (await ctx.access.byToken(request.headers.authorization, who)) ?? admission;
   if (admission.refused) {
-    if (admission.refused.status === 401) reply.header('www-authenticate', 'Bearer');
+    if (admission.refused.status === 401) reply.header('www-authenticate', admission.refused.challenge ?? 'Bearer');
     return reply.code(admission.refused.status).send({ error: { code: admission.refused.code, message: admission.refused.message } });
   }
   try {

@@ -9,6 +9,8 @@ export interface HttpGuardOptions {
   apiKeys: { key: string; principal: string; tenant: string }[];
   /** Who calls when no API keys are configured. */
   anonymous: Caller;
+  /** No anonymous caller even without keys: `auth.oauth` is on, so a caller brings a key or a token. */
+  credentialsRequired?: boolean;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -46,8 +48,8 @@ export class HttpGuard {
 
   /** The caller behind the request's credentials; undefined when keys are configured and none matches. */
   authenticate(authorization: string | undefined, apiKeyHeader: string | undefined): Caller | undefined {
-    if (this.keys.length === 0) return { ...this.options.anonymous };
-    const presented = apiKeyHeader ?? (authorization === undefined ? undefined : BEARER.exec(authorization)?.[1]);
+    if (this.keys.length === 0) return this.options.credentialsRequired ? undefined : { ...this.options.anonymous };
+    const presented = apiKeyHeader ?? bearerToken(authorization);
     if (!presented) return undefined;
     const digest = sha256(presented);
     // Compare digests in constant time, and look at every key, so timing reveals nothing about them.
@@ -55,6 +57,11 @@ export class HttpGuard {
     for (const key of this.keys) if (timingSafeEqual(key.digest, digest)) found = key.caller;
     return found ? { ...found } : undefined;
   }
+}
+
+/** The credential of an `Authorization: Bearer …` header, if that is what it is. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
 }
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../log.ts';
 import type { Caller } from '../protocol/call.ts';
 import { ApproverAccess, type ApproverKeyConfig } from './access.ts';
+import type { OAuthResource } from './oauth-resource.ts';
 import { ApproverActions, type ApprovalDesk } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
@@ -49,6 +50,8 @@ export interface ApproverRoutesOptions extends ApproverServices {
   anonymous: Caller;
   log: Logger;
   now?: () => number;
+  /** `auth.oauth`: access tokens with a roles claim act on the API as keys with those roles do. */
+  oauth?: OAuthResource;
 }
 
 /** How long a browser login lasts. */

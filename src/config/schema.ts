@@ -52,9 +52,26 @@ const stdioUpstream = z.strictObject({
   ...upstreamPolicyFacts,
 });
 
+/** `upstreams.<name>.oauth`: Gatehouse's own token for an HTTP upstream (client credentials). */
+const upstreamOAuth = z.strictObject({
+  tokenEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  scope: z.string().min(1).optional(),
+  /** The `resource` asked for (RFC 8707); default: the upstream's `url`. */
+  resource: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+});
+
+export type UpstreamOAuthConfig = z.output<typeof upstreamOAuth>;
+
 const httpUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * Gatehouse's own access token for this upstream, by the OAuth client credentials grant, sent as its
+   * Authorization header (over any in `headers`); cached until shortly before it expires. Never the client's token.
+   */
+  oauth: upstreamOAuth.optional(),
   /** Per-request timeout (default 60s); restarted by every progress notification. */
   timeout: durationMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
   /** See the stdio upstream's `namespace` (default true). */
@@ -152,6 +169,53 @@ const apiKey = z.strictObject({
   roles: z.array(z.enum(['viewer', 'approver', 'metrics', 'admin'])).default([]),
 });
 
+/** Asymmetric JWS algorithms only: an HS* key would be a secret shared with every client, and `none` is no signature. */
+export const OAUTH_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
+/**
+ * `auth.oauth`: Gatehouse as an OAuth 2.1 resource server (the MCP authorization spec). Bearer tokens that are not
+ * API keys are checked as JWTs against the issuer's keys, or (opaque ones) by RFC 7662 introspection.
+ */
+const oauthSchema = z.strictObject({
+  /** The authorization server's issuer identifier; tokens must carry it as `iss`. */
+  issuer: httpsUrl,
+  /** This server's resource URL (RFC 8707), e.g. `https://gatehouse.example.com/mcp`; tokens' `aud` must contain it. */
+  audience: httpsUrl,
+  /** Default: `jwks_uri` from the issuer's metadata (RFC 8414, then OpenID discovery), fetched on first use. */
+  jwksUri: httpsUrl.optional(),
+  algorithms: z
+    .array(z.string().refine((alg) => (OAUTH_ALGORITHMS as readonly string[]).includes(alg), { error: (issue) => `algorithm ${String(issue.input)} is refused: only asymmetric ones (${OAUTH_ALGORITHMS.join(', ')})` }))
+    .min(1)
+    .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  /** The least time between two fetches of the issuer's keys that tokens with an unknown `kid` trigger. */
+  jwksCooldown: durationMs.default(30_000),
+  /** Scopes every token must hold (403 insufficient_scope otherwise). */
+  requiredScopes: z.array(z.string().min(1)).default([]),
+  /** Leeway on `exp` and `nbf`, for clocks that disagree. */
+  clockTolerance: durationMs.default(30_000),
+  claims: z
+    .strictObject({
+      /** The claim that names the caller (audit principal). */
+      principal: z.string().min(1).default('sub'),
+      /** The claim that names the caller's tenant; unset: every token is tenant `default`. */
+      tenant: z.string().min(1).optional(),
+      /** A claim (array or space-separated) whose values `viewer`, `approver`, `metrics`, `admin` are Gatehouse roles. */
+      roles: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /** RFC 7662 introspection for tokens that are not JWTs. */
+  introspection: z
+    .strictObject({
+      endpoint: httpsUrl,
+      clientId: z.string().min(1),
+      clientSecret: z.string().min(1),
+    })
+    .optional(),
+});
+
+export type OAuthConfig = z.output<typeof oauthSchema>;
+
 export const configSchema = z.strictObject({
   /** embedded: one process, state under dataDir. distributed: replicas and workers on NATS (bus) and Redis (state). */
   mode: z.enum(['embedded', 'distributed']).default('embedded'),
@@ -201,6 +265,7 @@ export const configSchema = z.strictObject({
   auth: z
     .strictObject({
       apiKeys: z.array(apiKey).default([]),
+      oauth: oauthSchema.optional(),
     })
     .optional(),
   approvals: z

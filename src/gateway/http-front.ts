@@ -11,14 +11,15 @@ import { Exchange, type ExchangeServices } from './exchange.ts';
 import type { TraceCarrier } from '../protocol/trace-context.ts';
 import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
-import { HttpGuard, type HttpGuardOptions } from '../api/http-guard.ts';
+import { HttpGuard, bearerToken, type HttpGuardOptions } from '../api/http-guard.ts';
+import type { OAuthResource } from '../api/oauth-resource.ts';
 import { isModernVersion, readEnvelope } from './era.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
 import { registerMetricsRoute, type MetricsScrape } from '../api/metrics-route.ts';
 
-export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKeys'> {
+export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKeys' | 'credentialsRequired'> {
   port: number;
   /** `roles: ['approver']` lets a key's principal use the approvals API and pages. */
   apiKeys: ApproverKeyConfig[];
@@ -37,11 +38,15 @@ export interface HttpFrontServices extends ExchangeServices, SessionRegistryServ
   listening(url: string): void;
   /** `GET /metrics`, when metrics are on (`metrics.enabled`), with `metrics.token`. */
   metricsEndpoint?: { scrape: MetricsScrape; token?: string };
+  /** `auth.oauth`: bearer tokens from the authorization server, beside the API keys. */
+  oauth?: OAuthResource;
 }
 
 const NOT_JSON = Symbol('not-json');
 const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
+/** Route config of what a client reads before it has a token (the protected resource metadata). */
+const UNAUTHENTICATED = 'unauthenticated';
 
 /**
  * MCP over Streamable HTTP at /mcp, on fastify, for both eras at once. A 2026-07-28 request (it carries the
@@ -54,6 +59,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
   const sessions = new SessionRegistry(services, exchange, options.sessionIdleMs ?? 30 * 60_000, log);
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
   let guard: HttpGuard | undefined;
+  const oauth = services.oauth;
 
   // JSON in any spelling of its media type (`application/JSON; charset=utf-8`), read here rather than by fastify's
   // matching. Forms only for the approval pages' posts; /mcp answers anything but JSON with 415.
@@ -92,13 +98,35 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     // Every route, /healthz included, sits behind the keys when there are keys: deciding by URL prefix would
     // let `/%6Dcp` (which routes to /mcp) through.
     const caller = guard.authenticate(request.headers.authorization, header(request, 'x-api-key'));
-    if (!caller) {
+    if (caller) {
+      (request as unknown as Record<symbol, Caller>)[CALLER] = caller;
+      return done();
+    }
+    if (!oauth) {
       reply.header('www-authenticate', 'Bearer');
       return reply.code(401).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unauthorized: send an API key as "Authorization: Bearer <key>"', { code: 'GH_ERR_UNAUTHORIZED' }));
     }
-    (request as unknown as Record<symbol, Caller>)[CALLER] = caller;
-    done();
+    if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[UNAUTHENTICATED] === true) return done();
+    // Not an API key: an access token, checked (perhaps at the authorization server) before the request goes on.
+    const token = bearerToken(request.headers.authorization);
+    if (!token) {
+      reply.header('www-authenticate', oauth.challenge());
+      return reply.code(401).send(rpcError(null, RpcErrorCode.SERVER_ERROR, 'Unauthorized: send an access token (or an API key) as "Authorization: Bearer <token>"', { code: 'GH_ERR_UNAUTHORIZED' }));
+    }
+    oauth.admit(token).then((admission) => {
+      if (admission.refused) {
+        const { status, code, message, challenge } = admission.refused;
+        return void reply.code(status).header('www-authenticate', challenge).send(rpcError(null, RpcErrorCode.SERVER_ERROR, message, { code }));
+      }
+      (request as unknown as Record<symbol, Caller>)[CALLER] = admission.identity.caller;
+      done();
+    }, done);
   });
+
+  if (oauth) {
+    // RFC 9728: where a client learns which authorization server issues tokens for this resource.
+    for (const path of oauth.metadataPaths) app.get(path, { config: { [UNAUTHENTICATED]: true } }, async (_request, reply) => reply.header('cache-control', 'max-age=300').send(oauth.metadata()));
+  }
 
   app.get('/healthz', async (_request, reply) => {
     const health = services.health();
@@ -285,12 +313,12 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     return found;
   }
 
-  await registerApproverRoutes(app, { ...services.approver, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous, log });
-  if (services.metricsEndpoint) registerMetricsRoute(app, { ...services.metricsEndpoint, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous });
+  await registerApproverRoutes(app, { ...services.approver, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous, log, ...(oauth ? { oauth } : {}) });
+  if (services.metricsEndpoint) registerMetricsRoute(app, { ...services.metricsEndpoint, host: options.host, apiKeys: options.apiKeys, anonymous: options.anonymous, ...(oauth ? { oauth } : {}) });
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = Number(new URL(address).port);
-  guard = new HttpGuard({ ...options, port });
+  guard = new HttpGuard({ ...options, port, credentialsRequired: oauth !== undefined });
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${hostForUrl}:${port}/mcp`;
   // Approval links point here unless approvals.publicUrl says otherwise (the port may have been 0).

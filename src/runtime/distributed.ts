@@ -31,10 +31,11 @@ import { createUpstreams } from './embedded.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { createMetrics } from './metrics.ts';
+import { tokenVerifierFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 import type { RedisRetentionOptions } from '../../adapters/redis/audit-retention.ts';
 
-/** `audit.retention.interval` unset: each replica trims the Redis chains once a minute (and at start). */
+/** `audit.retention.interval` unset: the Redis chains are trimmed once a minute (and at start). */
 const RETENTION_INTERVAL_MS = 60_000;
 /** The ledger lock whose holder runs retention. */
 const RETENTION_LOCK = 'audit-retention';
@@ -106,6 +107,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         ledger,
         recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
+        ...tokenVerifierFor(config),
         ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),

@@ -26,6 +26,7 @@ import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
+import { tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
@@ -37,7 +38,7 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
       name,
       isStdioUpstream(u)
         ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes }, log)
-        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes }, log),
+        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, ...upstreamCredentialFor(u) }, log),
     );
   }
   return upstreams;
@@ -69,6 +70,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       auditSpill: spillToDataDir(config.dataDir),
       clock: options.clock ?? systemClock,
       upstreams,
+      ...tokenVerifierFor(config),
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),

@@ -1,4 +1,5 @@
-import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, Tracing, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, TokenVerifier, Tracing, Upstream } from '../ports.ts';
+import { OAuthResource } from '../api/oauth-resource.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
@@ -96,6 +97,8 @@ export interface GatewayPorts {
   auditSinks?: AuditSinkPorts;
   /** Where spans go; by default as the config's `telemetry.otlp` says (none when unset). */
   tracing?: Tracing;
+  /** Checks the access tokens of `auth.oauth` (adapters/oauth/), when it is configured. */
+  tokenVerifier?: TokenVerifier;
 }
 
 /** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
@@ -154,6 +157,8 @@ export class Gateway {
   private consoleParts: ConsoleSources | undefined;
   /** Where the HTTP front really listens, once it does (port 0 picks one): the approval page's default base. */
   private httpAddress: string | undefined;
+  /** `auth.oauth` as the HTTP front applies it, one for every listener. */
+  private readonly oauth: OAuthResource | undefined;
 
   constructor(
     readonly config: GatehouseConfig,
@@ -165,6 +170,8 @@ export class Gateway {
     const nodeId = this.nodeId;
     const tracing = (this.tracing = ports.tracing ?? openTracing(config, 'gatehouse', nodeId, log));
     this.kernel = new Kernel(bundle);
+    const oauth = config.auth?.oauth;
+    this.oauth = oauth && ports.tokenVerifier && new OAuthResource(ports.tokenVerifier, oauth);
     this.audit = new AuditTrail(ports.auditWriter, {
       writeTimeoutMs: config.audit.writeTimeout,
       maxBacklog: config.limits.maxAuditBacklog,
@@ -269,6 +276,7 @@ export class Gateway {
       nodeId: this.nodeId,
       health: () => this.health(),
       listening: (url) => this.useHttpAddress(url),
+      ...(this.oauth ? { oauth: this.oauth } : {}),
       ...(this.ports.metrics?.scrape ? { metricsEndpoint: { scrape: this.ports.metrics.scrape, ...(this.config.metrics.token ? { token: this.config.metrics.token } : {}) } } : {}),
       approver: {
         approvals: this.approvals,

@@ -3,6 +3,7 @@ import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
 import { FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
+import { expect, it } from 'vitest';
 import { runUpstreamContract } from './upstream.contract.ts';
 
 runUpstreamContract('stdio process (NDJSON)', async () => {
@@ -32,4 +33,18 @@ runUpstreamContract('Streamable HTTP (undici)', async () => {
       await server.close();
     },
   };
+});
+
+it('an HTTP upstream ends its 2025 session with a DELETE that names it, when it closes', async () => {
+  const server = await startConformanceServer(0);
+  const upstream = new HttpUpstream('conf', { url: server.url, headers: {} }, silentLogger);
+  try {
+    await upstream.start({});
+    expect(server.openSessions()).toBe(1);
+    await upstream.close();
+    expect(server.openSessions()).toBe(0);
+  } finally {
+    await upstream.close();
+    await server.close();
+  }
 });

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWithStream, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
+import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 
@@ -92,3 +93,24 @@ function freePort(): Promise<number> {
     server.on('error', reject);
   });
 }
+
+describe('an HTTP upstream that answers an error status', () => {
+  it('reaches the client as a coded JSON-RPC error (GH_ERR_UPSTREAM_ERROR, with the status), never a bare one', async () => {
+    const upstream = await recordingHttpUpstream();
+    const gw = await startHarness({ upstreams: { web: { url: upstream.url, headers: { authorization: 'Bearer gatehouse-own' }, timeout: 10_000 } } as never });
+    try {
+      await waitFor(() => gw.gateway.catalog.entries().some((e) => e.name === 'web__echo'), 'the HTTP upstream’s tools');
+      const client = await connectHttp(gw.url);
+      upstream.refused.add('Bearer gatehouse-own'); // from now on the upstream answers 401
+      const failed = await client.callTool({ name: 'web__echo', arguments: {} }).then(
+        (result) => ({ result }),
+        (err: { code?: number; data?: Record<string, unknown> }) => err,
+      );
+      expect((failed as { data?: unknown }).data).toMatchObject({ code: 'GH_ERR_UPSTREAM_ERROR', httpStatus: 401 });
+      await client.close();
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

@@ -57,7 +57,7 @@ export class AdvancingClock implements Clock {
 }
 
 /** A real gateway on HTTP port 0 in front of the real fixture upstream (a stdio child process). */
-export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'audit'>> & { audit?: Partial<GatehouseConfig['audit']> } = {}, options: { clock?: Clock; log?: Logger } = {}): Promise<Harness> {
+export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'audit'>> & { audit?: Partial<GatehouseConfig['audit']> } = {}, options: { clock?: Clock; log?: Logger; port?: number } = {}): Promise<Harness> {
   const { audit, ...rest } = overrides;
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const sideEffects = join(dataDir, 'side-effects.log');
@@ -77,7 +77,7 @@ export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'aud
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
     gateway.httpServices(),
-    { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
+    { host: '127.0.0.1', port: options.port ?? 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
     options.log ?? silentLogger,
   );
   return {

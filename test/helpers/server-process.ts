@@ -88,7 +88,8 @@ export async function startServerProcess(binary: string, argsFor: (port: number,
   };
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

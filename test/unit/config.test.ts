@@ -144,3 +144,27 @@ describe('config: telemetry', () => {
     expect(problemsOf(() => load('policies: [p.yaml]\ntelemetry:\n  otlp: { url: "http://collector:4318" }\n'), 'GH_ERR_CONFIG_INVALID').map((p) => p.path.join('.')).sort()).toEqual(['telemetry.otlp.endpoint', 'telemetry.otlp.url']);
   });
 });
+
+describe('config: auth.oauth', () => {
+  const oauth = (fields: string) => `auth:\n  oauth: { ${fields} }\n`;
+  const base = 'audience: "https://gh.example.com/mcp"';
+
+  it('fills the defaults: asymmetric algorithms only, sub as principal, 30 s of leeway; the client secret from the environment', () => {
+    const config = load(oauth(`issuer: "https://as.example.com", ${base}, introspection: { endpoint: "https://as.example.com/introspect", clientId: gh, clientSecret: "\${env:GH_OAUTH_SECRET}" }`), { GH_OAUTH_SECRET: 's3cret' });
+    expect(config.auth?.oauth).toMatchObject({
+      algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      requiredScopes: [],
+      clockTolerance: 30_000,
+      jwksCooldown: 30_000,
+      claims: { principal: 'sub' },
+      introspection: { clientSecret: 's3cret' },
+    });
+  });
+
+  it('refuses HS256 and none, naming the field, and a missing issuer', () => {
+    const invalid = (text: string) => problemsOf(() => load(text), 'GH_ERR_CONFIG_INVALID');
+    expect(invalid(oauth(`issuer: "https://as.example.com", ${base}, algorithms: [RS256, HS256]`))).toEqual([at(2, 'auth', 'oauth', 'algorithms', 1)]);
+    expect(invalid(oauth(`issuer: "https://as.example.com", ${base}, algorithms: [none]`))).toEqual([at(2, 'auth', 'oauth', 'algorithms', 0)]);
+    expect(invalid(oauth(base))).toEqual([at(2, 'auth', 'oauth', 'issuer')]);
+  });
+});

@@ -88,7 +88,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'src/gateway': [...CORE, 'src/kernel', 'src/enforcement', 'src/approvals', 'src/call', 'src/api'],
   'src/worker': CORE,
   'src/packs': [...CORE, 'src/config', 'src/kernel'],
-  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'src/packs', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus', 'adapters/otel'],
+  'src/runtime': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/worker', 'src/packs', 'adapters/memory', 'adapters/file', 'adapters/mcp', 'adapters/nats', 'adapters/redis', 'adapters/http', 'adapters/prometheus', 'adapters/otel', 'adapters/oauth'],
   'src/cli': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/call', 'src/api', 'src/gateway', 'src/runtime', 'src/packs'],
   'adapters/memory': ADAPTER,
   'adapters/file': [...ADAPTER, 'adapters/memory'],
@@ -98,6 +98,7 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'adapters/http': ADAPTER,
   'adapters/prometheus': ADAPTER,
   'adapters/otel': ADAPTER,
+  'adapters/oauth': ADAPTER,
 };
 
 describe('layering', () => {

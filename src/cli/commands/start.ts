@@ -57,7 +57,7 @@ export async function runStart(argv: string[]): Promise<number> {
       log,
     );
   }
-  if (http && !['127.0.0.1', 'localhost', '::1'].includes(new URL(http.url).hostname.replace(/^\[|\]$/g, '')) && !config.auth?.apiKeys.length) {
+  if (http && !['127.0.0.1', 'localhost', '::1'].includes(new URL(http.url).hostname.replace(/^\[|\]$/g, '')) && !config.auth?.apiKeys.length && !config.auth?.oauth) {
     log.warn(`listening on ${http.url} without auth.apiKeys: anyone who can reach this address can call every tool as ${caller.principal}`);
   }
   const stdio = config.listen.stdio ? serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
