@@ -32,6 +32,25 @@ end
 redis.call('HSET', KEYS[1], 'indexed', ARGV[2])
 return 1`);
 
+/** Index lists trimmed per script (each script holds Redis while it runs). */
+const TRIM_KEYS = 50;
+
+/**
+ * Drops the entries up to a seq from the front of index lists: their entries are in seq order, so a binary search
+ * finds how many, and one LTRIM drops them (an emptied list is gone). KEYS: the lists. ARGV: the seq.
+ */
+const TRIM_FRONT = new RedisScript(`
+local through = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local lo, hi = 0, redis.call('LLEN', KEYS[i])
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(string.match(redis.call('LINDEX', KEYS[i], mid), '^%d+')) <= through then lo = mid + 1 else hi = mid end
+  end
+  if lo > 0 then redis.call('LTRIM', KEYS[i], lo, -1) end
+end
+return 1`);
+
 /**
  * The index of each Redis chain, kept in the same script as the append (RedisAuditStore's APPEND), so it cannot
  * drift: `audit:<tenant>:job:<jobId>` lists the seqs of a job's records, `audit:<tenant>:session:<session>` the
@@ -39,7 +58,7 @@ return 1`);
  * A chain written before the index existed (no `indexed`, or one behind the head) is backfilled from the list on
  * first use; appends extend the index only once it covers their head. Records read through it are checked (seq,
  * job id) against what was asked; a mismatch answers undefined, so the query scans. Entries up to the retention
- * anchor (`base` in the head hash) answer nothing; the lists of removed jobs are not trimmed (a few bytes a record).
+ * anchor (`base` in the head hash) answer nothing, and retention drops them after its trim (`trim`).
  */
 export class RedisAuditIndex {
   constructor(
@@ -98,6 +117,15 @@ export class RedisAuditIndex {
       found[jobIds.indexOf(jobId)].push(record);
     }
     return found;
+  }
+
+  /** Drops the entries up to `throughSeq` of these jobs' and sessions' lists: retention removed their records. */
+  async trim(tenant: string, jobIds: Iterable<string>, sessions: Iterable<string>, throughSeq: number): Promise<void> {
+    const keys = this.keysOf(tenant);
+    const lists = [...[...jobIds].map((jobId) => keys.job(jobId)), ...[...sessions].map((session) => keys.session(session))];
+    for (let i = 0; i < lists.length; i += TRIM_KEYS) {
+      await this.run(() => TRIM_FRONT.run(this.redis.client, lists.slice(i, i + TRIM_KEYS), [String(throughSeq)]));
+    }
   }
 
   /**

@@ -98,9 +98,14 @@ export class RedisAuditRetention {
     let total = 0;
     let fromSeq: number | undefined;
     let allOld = true;
+    // The first seq of each job and session met, for their index lists once the records up to the anchor are gone.
+    const jobs = new Map<string, number>();
+    const sessions = new Map<string, number>();
     for await (const { line } of this.store.lines(tenant)) {
       const record = JSON.parse(line) as AuditRecord;
       fromSeq ??= record.seq;
+      if (record.jobId !== undefined && !jobs.has(record.jobId)) jobs.set(record.jobId, record.seq);
+      if (record.type === 'job.submitted' && typeof record.data.session === 'string' && !sessions.has(record.data.session)) sessions.set(record.data.session, record.seq);
       total += Buffer.byteLength(line) + 1;
       allOld &&= record.at <= cutoff;
       if (record.type === CHECKPOINT_TYPE) candidates.push({ seq: record.seq, line, bytesThrough: total, old: allOld });
@@ -133,6 +138,8 @@ export class RedisAuditRetention {
       reason,
     };
     if (!(await this.store.trim(tenant, anchor, data, now()))) return undefined;
+    const removed = (firsts: Map<string, number>) => [...firsts].flatMap(([name, seq]) => (seq <= anchor.seq ? [name] : []));
+    await this.store.trimIndex(tenant, removed(jobs), removed(sessions), anchor.seq);
     log?.info(`audit retention removed ${data.records} records of tenant ${tenant} (seq ${fromSeq}…${anchor.seq}, ${data.bytes} bytes); the chain is anchored at seq ${anchor.seq}`);
     return data;
   }

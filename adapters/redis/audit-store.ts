@@ -229,6 +229,11 @@ export class RedisAuditStore implements AuditStore, AuditIndex {
     return false;
   }
 
+  /** Drops the index entries of records retention removed (up to `throughSeq`), of these jobs and sessions. */
+  trimIndex(tenant: string, jobIds: Iterable<string>, sessions: Iterable<string>, throughSeq: number): Promise<void> {
+    return this.index.trim(tenant, jobIds, sessions, throughSeq);
+  }
+
   sessionCalls(tenant: string, session: string): Promise<IndexedCall[] | undefined> {
     return this.index.sessionCalls(tenant, session);
   }

@@ -83,6 +83,14 @@ describe.skipIf(!available)('audit retention in Redis', () => {
     // The index answers what the kept records say, and nothing of the removed calls.
     await expectSameCalls(indexOnly(store), scanOf(store), SESSIONS, calls.filter((_, i) => i % 9 === 0).map((c) => c.jobId));
     expect(await indexOnly(store).job('default', calls[0].jobId)).toBeUndefined();
+    // The index lists drop what went: a removed job's list is gone, a session's starts after the anchor.
+    const prefix = `gh:${namespace}:audit:default`;
+    expect(await raw.exists(`${prefix}:job:${encodeURIComponent(calls[0].jobId)}`)).toBe(0);
+    expect(await raw.llen(`${prefix}:job:${encodeURIComponent(calls.at(-1)!.jobId)}`)).toBeGreaterThan(0);
+    for (const session of SESSIONS) {
+      const first = await raw.lindex(`${prefix}:session:${session}`, 0);
+      expect(Number(first!.split('\t')[0])).toBeGreaterThan(anchor.seq);
+    }
   });
 
   it('maxBytes removes the fewest oldest records, up to a checkpoint, that leave the lines within it', async () => {
