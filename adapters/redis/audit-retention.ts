@@ -91,27 +91,9 @@ export class RedisAuditRetention {
 
   /** Removes what retention allows of one chain; the `audit.pruned` data when it removed records. */
   async prune(tenant: string): Promise<PrunedData | undefined> {
-    const { maxAgeMs, maxBytes, delivered, now, log } = this.options;
+    const { maxBytes, delivered, now, log } = this.options;
     const deliveredSeq = delivered ? await delivered(tenant) : Infinity;
-    const cutoff = maxAgeMs === undefined ? -Infinity : now() - maxAgeMs;
-    const candidates: Candidate[] = [];
-    let total = 0;
-    let fromSeq: number | undefined;
-    let allOld = true;
-    // The first seq of each job and session met, for their index lists once the records up to the anchor are gone.
-    const jobs = new Map<string, number>();
-    const sessions = new Map<string, number>();
-    for await (const { line } of this.store.lines(tenant)) {
-      const record = JSON.parse(line) as AuditRecord;
-      fromSeq ??= record.seq;
-      if (record.jobId !== undefined && !jobs.has(record.jobId)) jobs.set(record.jobId, record.seq);
-      if (record.type === 'job.submitted' && typeof record.data.session === 'string' && !sessions.has(record.data.session)) sessions.set(record.data.session, record.seq);
-      total += Buffer.byteLength(line) + 1;
-      allOld &&= record.at <= cutoff;
-      if (record.type === CHECKPOINT_TYPE) candidates.push({ seq: record.seq, line, bytesThrough: total, old: allOld });
-      // Past the first young record only maxBytes can pick a later checkpoint.
-      if (!allOld && maxBytes === undefined) break;
-    }
+    const { candidates, total, fromSeq, jobs, sessions } = await this.scan(tenant);
     const pick = (limit: number) => {
       const eligible = candidates.filter((c) => c.seq <= limit);
       const byAge = eligible.findLast((c) => c.old);
@@ -144,10 +126,37 @@ export class RedisAuditRetention {
     return data;
   }
 
+  /**
+   * The chain's checkpoints that could anchor it, and its lines' bytes; with `maxAge` alone, only up to the first
+   * young record (no later checkpoint can qualify). Also the first seq of each job and session met, for their index
+   * lists once the records up to the anchor are gone.
+   */
+  private async scan(tenant: string) {
+    const { maxAgeMs, maxBytes, now } = this.options;
+    const cutoff = maxAgeMs === undefined ? -Infinity : now() - maxAgeMs;
+    const candidates: Candidate[] = [];
+    const jobs = new Map<string, number>();
+    const sessions = new Map<string, number>();
+    let total = 0;
+    let fromSeq: number | undefined;
+    let allOld = true;
+    for await (const { line } of this.store.lines(tenant)) {
+      const record = JSON.parse(line) as AuditRecord;
+      fromSeq ??= record.seq;
+      if (record.jobId !== undefined && !jobs.has(record.jobId)) jobs.set(record.jobId, record.seq);
+      if (record.type === 'job.submitted' && typeof record.data.session === 'string' && !sessions.has(record.data.session)) sessions.set(record.data.session, record.seq);
+      total += Buffer.byteLength(line) + 1;
+      allOld &&= record.at <= cutoff;
+      if (record.type === CHECKPOINT_TYPE) candidates.push({ seq: record.seq, line, bytesThrough: total, old: allOld });
+      if (!allOld && maxBytes === undefined) break;
+    }
+    return { candidates, total, fromSeq, jobs, sessions };
+  }
+
   private tick(): void {
     if (this.running || this.stopped) return;
     this.running = this.run()
-      .catch((err: Error) => this.options.log?.error('audit retention could not list the chains; it is tried again at the next run', { error: err.message }))
+      .catch((err: Error) => this.options.log?.error('audit retention could not run; it is tried again at the next run', { error: err.message }))
       .finally(() => (this.running = undefined));
   }
 }
