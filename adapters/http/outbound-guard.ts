@@ -52,9 +52,13 @@ export class OutboundGuard {
     return this.addressesOf(new URL(url).hostname);
   }
 
-  /** An undici dispatcher whose every connection goes to an address this guard checked at connect time. */
+  /**
+   * An undici dispatcher whose every connection goes to an address this guard checked at connect time. TLS still
+   * verifies the certificate against the URL's host name (sent as SNI). `options.connect` (an object) gives the
+   * connector's TLS options, `ca` for instance.
+   */
   dispatcher(options: Agent.Options = {}): Agent {
-    const base = buildConnector({});
+    const base = buildConnector(typeof options.connect === 'object' ? options.connect : {});
     return new Agent({
       ...options,
       connect: (opts, callback) => {

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -175,5 +177,19 @@ describe('OutboundGuard.dispatcher (real sockets)', () => {
     const response = await request(`http://0x7f000001:${port}/`, { dispatcher: allowed });
     expect(await response.body.text()).toBe('internal secret');
     await allowed.close();
+  });
+
+  it('HTTPS to a pinned address still verifies the certificate against the host name, sent as SNI', async () => {
+    const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/svc-test.${name}.pem`, import.meta.url));
+    server = createTlsServer({ key: tls('key'), cert: tls('cert') }, (req, res) => res.end(`served ${(req.socket as { servername?: string }).servername}`));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    // Both names resolve to the server; its certificate names svc.test only.
+    const guard = new OutboundGuard({ allowPrivate: ['svc.test', 'other.test'], allowLoopback: false }, async () => ['127.0.0.1']);
+    const dispatcher = guard.dispatcher({ connect: { ca: tls('cert') } });
+    const response = await request(`https://svc.test:${port}/`, { dispatcher });
+    expect(await response.body.text()).toBe('served svc.test');
+    await expect(request(`https://other.test:${port}/`, { dispatcher })).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    await dispatcher.close();
   });
 });
