@@ -100,7 +100,8 @@ export class OutboundGuard {
   private denied(host: string, address: string, reason: AddressClass): GatewayError {
     const allowWith = reason === 'metadata' ? `outbound.allowPrivate (the address ${address} itself)` : reason === 'loopback' ? 'outbound.allowLoopback or outbound.allowPrivate' : 'outbound.allowPrivate';
     const what = host === address ? `${host} is` : `${host} resolves to ${address},`;
-    return new GatewayError('GH_ERR_OUTBOUND_DENIED', `refused to connect to ${host}: ${what} a ${reason} address; allow it with ${allowWith}`, { data: { host, address, reason, allowWith } });
+    const article = reason === 'unspecified' ? 'an' : 'a';
+    return new GatewayError('GH_ERR_OUTBOUND_DENIED', `refused to connect to ${host}: ${what} ${article} ${reason} address; allow it with ${allowWith}`, { data: { host, address, reason, allowWith } });
   }
 }
 

@@ -1,4 +1,6 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +17,7 @@ import { tokenVerifierFor, upstreamCredentialFor } from '../../src/runtime/oauth
 import { listensOnLoopbackOnly, outboundGuardFor, outboundRules } from '../../src/runtime/outbound.ts';
 import type { Gateway } from '../../src/runtime/gateway.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
-import { DEFAULT_POLICY, waitFor } from '../helpers/gateway-harness.ts';
+import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor } from '../helpers/gateway-harness.ts';
 import { startOAuthServer, UPSTREAM_CLIENT, type OAuthServer } from '../helpers/oauth-server.ts';
 import { sinkConfig, sinkReceiver } from '../helpers/sink-receiver.ts';
 import { recordingLogger, webhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -82,6 +84,29 @@ describe('an HTTP upstream behind the guard', () => {
     await waitFor(() => web(g).state === 'down', 'the upstream to be down');
     expect(web(g).failure).toMatchObject({ code: 'GH_ERR_OUTBOUND_DENIED' });
     expect(web(g).failure!.message).toContain('127.0.0.1');
+    expect(upstream.authorizations.length).toBe(before);
+  });
+
+  it('a call to a refused upstream’s tool answers GH_ERR_UPSTREAM_UNAVAILABLE, saying which config key would allow it', async () => {
+    const port = new URL(upstream.url).port;
+    const before = upstream.authorizations.length;
+    const h = await startHarness({
+      outbound: { allowPrivate: [], allowLoopback: false },
+      upstreams: {
+        fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 },
+        web: { url: `http://0x7f000001:${port}/mcp`, headers: {}, timeout: 10_000 },
+      } as GatehouseConfig['upstreams'],
+    });
+    try {
+      const client = await connectHttp(h.url);
+      const result = await client.callTool({ name: 'web__echo', arguments: {} });
+      expect(result.isError).toBe(true);
+      expect((result._meta?.['gatehouse/error'] as { code: string }).code).toBe('GH_ERR_UPSTREAM_UNAVAILABLE');
+      expect((result.content as { text: string }[])[0]!.text).toContain('outbound.allowLoopback');
+      await client.close();
+    } finally {
+      await h.close();
+    }
     expect(upstream.authorizations.length).toBe(before);
   });
 
@@ -170,6 +195,23 @@ describe('the approval webhook, audit sinks and the authorization server behind 
       const allowed = tokenVerifierFor(oauthConfig(LOOPBACK_LISTEN)).tokenVerifier!;
       await expect(allowed.verify(await as.sign({ aud: 'https://gatehouse.example.com/mcp' }))).resolves.toMatchObject({ sub: 'alice@example.com' });
       expect(as.jwksFetches()).toBe(before + 1);
+    });
+
+    it('a redirect from the authorization server is not followed: the token is refused, the target never asked', async () => {
+      let targetHits = 0;
+      const target = createServer((_req, res) => void (targetHits++, res.end('{"keys":[]}')));
+      await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+      const redirector = createServer((_req, res) => void res.writeHead(302, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/jwks` }).end());
+      await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+      try {
+        const config = oauthConfig(LOOPBACK_LISTEN);
+        config.auth!.oauth!.jwksUri = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/jwks`;
+        const { tokenVerifier } = tokenVerifierFor(config);
+        await expect(tokenVerifier!.verify(await as.sign({ aud: 'https://gatehouse.example.com/mcp' }))).rejects.toMatchObject({ code: 'GH_ERR_AUTH_SERVER_UNAVAILABLE' });
+        expect(targetHits).toBe(0);
+      } finally {
+        await Promise.all([new Promise((resolve) => target.close(resolve)), new Promise((resolve) => redirector.close(resolve))]);
+      }
     });
 
     it('an upstream’s client-credentials token is not fetched from a refused address', async () => {
