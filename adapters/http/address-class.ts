@@ -32,9 +32,13 @@ const V6: [AddressClass, string, number][] = [
 ];
 
 const blocks = new Map<AddressClass, BlockList>();
+/** All of them in one list: a public address, the common case, costs one check rather than one per class. */
+const anyBlock = new BlockList();
 for (const [kind, net, prefix] of [...V4, ...V6]) {
   if (!blocks.has(kind)) blocks.set(kind, new BlockList());
-  blocks.get(kind)!.addSubnet(net, prefix, isIP(net) === 6 ? 'ipv6' : 'ipv4');
+  const type = isIP(net) === 6 ? 'ipv6' : 'ipv4';
+  blocks.get(kind)!.addSubnet(net, prefix, type);
+  anyBlock.addSubnet(net, prefix, type);
 }
 const metadata = new BlockList();
 for (const a of METADATA_ADDRESSES) metadata.addAddress(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
@@ -53,6 +57,7 @@ export function classifyAddress(address: string): AddressClass | undefined {
     if (embedded) return classifyAddress(embedded);
   }
   const type = family === 6 ? 'ipv6' : 'ipv4';
+  if (!anyBlock.check(address, type)) return undefined;
   if (metadata.check(address, type)) return 'metadata';
   for (const [kind, list] of blocks) if (list.check(address, type)) return kind;
   return undefined;

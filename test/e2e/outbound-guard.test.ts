@@ -8,7 +8,7 @@ import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { FileSinkCursors } from '../../adapters/file/sink-cursors.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
 import { defaultConfig } from '../../src/config/load.ts';
-import type { GatehouseConfig } from '../../src/config/schema.ts';
+import { gatehouseConfigSchema, type GatehouseConfig } from '../../src/config/schema.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
 import { auditSinkPorts } from '../../src/runtime/audit-sinks.ts';
@@ -53,6 +53,22 @@ describe('which loopback the guard allows by default', () => {
   it('outbound.allowLoopback wins over the listen address, both ways', () => {
     expect(outboundRules({ listen: PUBLIC_LISTEN, outbound: { allowPrivate: [], allowLoopback: true } }).allowLoopback).toBe(true);
     expect(outboundRules({ listen: LOOPBACK_LISTEN, outbound: { allowPrivate: [], allowLoopback: false } }).allowLoopback).toBe(false);
+  });
+});
+
+describe('outbound in the config', () => {
+  it.each(['10.0.0.0/8', 'fd00::/8', '::1', '[::1]', '192.168.1.5', '127.0.0.1/32', 'db.internal', 'mcp-1.corp.example.', 'localhost'])('accepts %s', (entry) => {
+    expect(gatehouseConfigSchema.safeParse({ outbound: { allowPrivate: [entry] } }).success).toBe(true);
+  });
+
+  it.each(['10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', 'http://10.0.0.1/', 'a b', '10.0.0.0/x', 'host/8', ''])('refuses %s when it loads', (entry) => {
+    const parsed = gatehouseConfigSchema.safeParse({ outbound: { allowPrivate: [entry] } });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0]!.path).toEqual(['outbound', 'allowPrivate', 0]);
+  });
+
+  it('defaults to nothing allowed beyond loopback-by-listen', () => {
+    expect(gatehouseConfigSchema.parse({}).outbound).toEqual({ allowPrivate: [] });
   });
 });
 
