@@ -1,4 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import type { LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, buildConnector } from 'undici';
 import { GatewayError } from '../../src/errors.ts';
@@ -22,8 +23,8 @@ const systemResolve: ResolveAll = async (hostname) => (await dnsLookup(hostname,
 /**
  * The SSRF guard: the one check on where Gatehouse's own HTTP requests (upstreams, webhook, audit sinks, the
  * authorization server) may connect. A host is resolved, every address it resolves to is checked, and the
- * connection goes to a checked address: the guard's dispatcher resolves and checks at connect time and hands the
- * connector the address itself, so a second DNS answer (rebinding) never reaches a socket. Redirects are not
+ * connection goes to a checked address: the guard's dispatcher resolves and checks at connect time, as the socket's
+ * own lookup, so a second DNS answer (rebinding) never reaches a socket. Redirects are not
  * followed by anything that uses it (undici's request() and the OAuth fetch refuse them).
  */
 export class OutboundGuard {
@@ -53,17 +54,26 @@ export class OutboundGuard {
   }
 
   /**
-   * An undici dispatcher whose every connection goes to an address this guard checked at connect time. TLS still
-   * verifies the certificate against the URL's host name (sent as SNI). `options.connect` (an object) gives the
-   * connector's TLS options, `ca` for instance.
+   * An undici dispatcher whose every connection goes to an address this guard checked at connect time: the socket's
+   * own lookup is the guard's (resolve, check every answer, hand those addresses over), so what is checked is what
+   * is dialled, and Node still tries each of them in turn (an IPv4-only server behind a name that lists ::1 first).
+   * A literal address has no lookup: it is checked before connecting. TLS verifies the certificate against the
+   * URL's host name, as without the guard. `options.connect` (an object) gives the connector's TLS options (`ca` …).
    */
   dispatcher(options: Agent.Options = {}): Agent {
-    const base = buildConnector(typeof options.connect === 'object' ? options.connect : {});
+    const lookup = (hostname: string, opts: { all?: boolean }, callback: (err: Error | null, address?: string | LookupAddress[], family?: number) => void) => {
+      this.addressesOf(hostname).then(
+        (addresses) => (opts.all ? callback(null, addresses.map((address) => ({ address, family: isIP(address) }))) : callback(null, addresses[0], isIP(addresses[0]!))),
+        (err: Error) => callback(err),
+      );
+    };
+    const base = buildConnector({ ...(typeof options.connect === 'object' ? options.connect : {}), lookup } as buildConnector.BuildOptions);
     return new Agent({
       ...options,
       connect: (opts, callback) => {
+        if (!isIP(unbracket(opts.hostname))) return base(opts, callback);
         this.addressesOf(opts.hostname).then(
-          ([address]) => base({ ...opts, hostname: address!, ...(isIP(unbracket(opts.hostname)) ? {} : { servername: hostKey(opts.hostname) }) }, callback),
+          () => base(opts, callback),
           (err: Error) => callback(err, null),
         );
       },

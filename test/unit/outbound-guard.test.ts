@@ -166,6 +166,15 @@ describe('OutboundGuard.dispatcher (real sockets)', () => {
     expect(asked).toEqual(['pinned.internal']);
   });
 
+  it('every checked address is tried: a name that lists ::1 first reaches a server on 127.0.0.1 only', async () => {
+    const port = await internalService();
+    const guard = new OutboundGuard({ allowPrivate: [], allowLoopback: true }, async () => ['::1', '127.0.0.1']);
+    const dispatcher = guard.dispatcher();
+    const response = await request(`http://both.internal:${port}/`, { dispatcher });
+    expect(await response.body.text()).toBe('internal secret');
+    await dispatcher.close();
+  });
+
   it('a numeric loopback form is refused at connect time when loopback is not allowed, and reaches it when it is', async () => {
     const port = await internalService();
     const refused = new OutboundGuard(DENY_ALL).dispatcher();
