@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_ARGS_TOO_LARGE: { retryable: false, summary: "the arguments exceed the policy's maxArgBytes" },
   GH_ERR_PATH_DENIED: { retryable: false, summary: 'a path argument lies outside what the policy allows' },
   GH_ERR_EGRESS_DENIED: { retryable: false, summary: 'a URL argument (or the upstream itself) points to a host the policy does not allow' },
+  GH_ERR_OUTBOUND_DENIED: { retryable: false, summary: 'the SSRF guard refused a connection Gatehouse itself would open (an HTTP upstream, webhook, audit sink or authorization server): its host is, or resolves to, a loopback, private, link-local or metadata address the config does not allow (outbound.allowPrivate)' },
   GH_ERR_THROTTLED: { retryable: true, summary: "over a throttle rule's rate; retry after retryAfterMs" },
   GH_ERR_SESSION_QUOTA: { retryable: false, summary: "the session has used up a rule's maxCallsPerSession" },
   GH_ERR_KERNEL_UNAVAILABLE: { retryable: true, summary: 'the safety kernel could not decide' },

@@ -246,6 +246,8 @@ export type UpstreamState = 'starting' | 'ready' | 'down' | 'closed';
 /** Why an upstream is not ready: its last failure, and for a process that died, the end of its stderr. */
 export interface UpstreamFailure {
   message: string;
+  /** The code, when the failure is coded by Gatehouse itself (GH_ERR_OUTBOUND_DENIED: the SSRF guard refused the address). */
+  code?: ErrorCode;
   /** The last lines the server wrote on stderr before it died, oldest first. */
   stderr?: string[];
 }

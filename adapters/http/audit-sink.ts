@@ -1,7 +1,7 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { AuditSinkSender } from '../../src/ports.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
-import { GatewayError } from '../../src/errors.ts';
+import { GatewayError, isGatewayError } from '../../src/errors.ts';
 import { otlpLogsRequest } from './otlp-logs.ts';
 
 export interface HttpAuditSinkOptions {
@@ -13,6 +13,8 @@ export interface HttpAuditSinkOptions {
   headers: Record<string, string>;
   /** This process (the gateway replica's id): which forwarder sent a batch. */
   instance: string;
+  /** Where connections come from: the SSRF guard's dispatcher in Gatehouse (undici's global one otherwise). */
+  dispatcher?: Dispatcher;
 }
 
 /** Where an OTLP/HTTP exporter sends logs, given the collector's base URL (or the full logs URL). */
@@ -40,11 +42,11 @@ export class HttpAuditSink implements AuditSinkSender {
     const body = JSON.stringify(type === 'otlp' ? otlpLogsRequest(records, instance) : { service: 'gatehouse', instance, records });
     let status: number;
     try {
-      const response = await request(this.url, { method: 'POST', headers: { ...this.options.headers, 'content-type': 'application/json' }, body, signal });
+      const response = await request(this.url, { method: 'POST', headers: { ...this.options.headers, 'content-type': 'application/json' }, body, signal, ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) });
       await response.body.dump();
       status = response.statusCode;
     } catch (err) {
-      const reason = signal.aborted ? 'no answer in time' : ((err as { code?: string }).code ?? (err as Error).name);
+      const reason = signal.aborted ? 'no answer in time' : isGatewayError(err, 'GH_ERR_OUTBOUND_DENIED') ? err.message : ((err as { code?: string }).code ?? (err as Error).name);
       throw this.failure(`could not deliver ${records.length} audit records to ${this.target}: ${reason}`, err);
     }
     if (status < 200 || status >= 300) throw this.failure(`${this.target} answered HTTP ${status} to ${records.length} audit records`);

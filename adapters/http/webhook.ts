@@ -1,4 +1,5 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { isGatewayError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Notifier } from '../../src/ports.ts';
 import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
@@ -19,6 +20,8 @@ export interface WebhookOptions {
   random?: () => number;
   /** Waits between tries; rejects or resolves early when `signal` aborts. Default: a timer that does not keep the process alive. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Where connections come from: the SSRF guard's dispatcher in Gatehouse (undici's global one otherwise). */
+  dispatcher?: Dispatcher;
 }
 
 /** Answers worth another try: the receiver was busy, or failed, rather than refusing the notice. */
@@ -31,7 +34,7 @@ const RETRYABLE = (status: number) => status === 408 || status === 429 || status
  */
 export class WebhookNotifier implements Notifier {
   private readonly queue: ApprovalNotice[] = [];
-  private readonly options: Required<WebhookOptions>;
+  private readonly options: Required<Omit<WebhookOptions, 'dispatcher'>> & Pick<WebhookOptions, 'dispatcher'>;
   private readonly stopped = new AbortController();
   private draining = false;
   /** Where the logs say notices go: the origin only, since webhook URLs often carry a secret in the path. */
@@ -83,6 +86,7 @@ export class WebhookNotifier implements Notifier {
           headersTimeout: this.options.timeoutMs,
           bodyTimeout: this.options.timeoutMs,
           signal: AbortSignal.any([this.stopped.signal, AbortSignal.timeout(this.options.timeoutMs)]),
+          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
         });
         await response.body.dump();
         if (response.statusCode < 300) return;
@@ -91,6 +95,8 @@ export class WebhookNotifier implements Notifier {
       } catch (err) {
         if (this.stopped.signal.aborted) return;
         problem = (err as Error).message;
+        // The SSRF guard's refusal stands until the config changes: trying again only repeats it.
+        if (isGatewayError(err, 'GH_ERR_OUTBOUND_DENIED')) break;
       }
     }
     this.log.warn('approval webhook failed; the notice is dropped (the approval itself is unaffected)', { to: this.target, event: notice.event, approvalId: notice.approval.id, error: problem });

@@ -14,6 +14,16 @@ export interface HttpUpstreamOptions {
   maxMessageBytes?: number;
   /** Gatehouse's own OAuth token for this upstream (`upstreams.<name>.oauth`), as the Authorization header. */
   credential?: UpstreamCredential;
+  /** The SSRF guard: checked before each connect (the upstream is down with its refusal), and every connection goes to the address it checked. */
+  guard?: ConnectionGuard;
+}
+
+/** What HttpUpstream needs of the SSRF guard (adapters/http/outbound-guard.ts), which it does not import. */
+export interface ConnectionGuard {
+  /** Rejects (GH_ERR_OUTBOUND_DENIED) when the URL's host may not be reached. */
+  check(url: string): Promise<unknown>;
+  /** An Agent that connects only to addresses it checked. */
+  dispatcher(options: Agent.Options): Agent;
 }
 
 /** An Authorization header value Gatehouse obtains for itself (OAuth client credentials), cached by its maker. */
@@ -33,7 +43,7 @@ const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
  * (SEP-1699). A standalone GET stream carries the server's own notifications when offered.
  */
 export class HttpUpstream extends ReconnectingUpstream {
-  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
+  private readonly agent: Agent;
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
   private listenStream: AbortController | undefined;
@@ -45,6 +55,8 @@ export class HttpUpstream extends ReconnectingUpstream {
     log: Logger,
   ) {
     super(name, log);
+    const pool = { keepAliveTimeout: 30_000, connections: 128, pipelining: 1 };
+    this.agent = options.guard ? options.guard.dispatcher(pool) : new Agent(pool);
   }
 
   get url(): string {
@@ -55,6 +67,8 @@ export class HttpUpstream extends ReconnectingUpstream {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
     this.listenLastEventId = undefined;
+    // Refused here, the upstream is down with the guard's reason (and retried: an allowed address may come back).
+    await this.options.guard?.check(this.options.url);
   }
 
   protected override afterHandshake(protocolVersion: string): void {

@@ -133,7 +133,7 @@ export abstract class ReconnectingUpstream implements Upstream {
     if (state === 'ready') this.failure = undefined;
     else if (error) {
       const cause = rootOf(error);
-      this.failure = { message: cause.message, ...stderrOf(cause as Partial<UpstreamFailure>) };
+      this.failure = { message: cause.message, ...(cause instanceof GatewayError ? { code: cause.code } : {}), ...stderrOf(cause as Partial<UpstreamFailure>) };
     }
     if (this.state === state) return;
     this.state = state;

@@ -1,4 +1,5 @@
 import { GatewayError } from '../../src/errors.ts';
+import type { Dispatcher } from 'undici';
 import { clientBasicAuthorization, fetchFromAuthorizationServer } from './outbound.ts';
 
 export interface ClientCredentialsOptions {
@@ -8,6 +9,8 @@ export interface ClientCredentialsOptions {
   scope?: string;
   /** The upstream's resource URL (RFC 8707), sent as `resource`. */
   resource: string;
+  /** Where connections to the authorization server come from: the SSRF guard's dispatcher in Gatehouse. */
+  dispatcher?: Dispatcher;
 }
 
 /** A token is renewed this long before it expires, so none is sent in its last moments. */
@@ -51,10 +54,11 @@ export class ClientCredentials {
       response = await fetchFromAuthorizationServer(tokenEndpoint, {
         method: 'POST',
         headers: { authorization: clientBasicAuthorization(clientId, clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
         body: new URLSearchParams({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) }).toString(),
       });
     } catch (err) {
-      throw new GatewayError('GH_ERR_AUTH_SERVER_UNAVAILABLE', `no token for the upstream: ${tokenEndpoint} could not be reached (${(err as Error).message})`);
+      throw new GatewayError('GH_ERR_AUTH_SERVER_UNAVAILABLE', `no token for the upstream: ${tokenEndpoint} could not be reached (${(err as Error).message})`, { cause: err });
     }
     const body = (await response.json().catch(() => undefined)) as { access_token?: unknown; token_type?: unknown; expires_in?: unknown; error?: unknown } | undefined;
     if (!response.ok || typeof body?.access_token !== 'string') {

@@ -1,4 +1,5 @@
 import { GatewayError } from '../../src/errors.ts';
+import type { Dispatcher } from 'undici';
 import { fetchFromAuthorizationServer } from './outbound.ts';
 
 /**
@@ -6,7 +7,7 @@ import { fetchFromAuthorizationServer } from './outbound.ts';
  * document. The metadata must name the same issuer (RFC 8414 §3.3), or anyone who can serve a document at that
  * path could name the keys.
  */
-export async function discoverJwksUri(issuer: string): Promise<string> {
+export async function discoverJwksUri(issuer: string, dispatcher?: Dispatcher): Promise<string> {
   const base = new URL(issuer);
   const path = base.pathname === '/' ? '' : base.pathname.replace(/\/+$/, '');
   const candidates = [`${base.origin}/.well-known/oauth-authorization-server${path}`, `${base.origin}${path}/.well-known/openid-configuration`];
@@ -14,7 +15,7 @@ export async function discoverJwksUri(issuer: string): Promise<string> {
   for (const url of candidates) {
     let response: Response;
     try {
-      response = await fetchFromAuthorizationServer(url, { headers: { accept: 'application/json' } });
+      response = await fetchFromAuthorizationServer(url, { headers: { accept: 'application/json' }, ...(dispatcher ? { dispatcher } : {}) });
     } catch (err) {
       failures.push(`${url}: ${(err as Error).message}`);
       continue;

@@ -1,5 +1,6 @@
 import { GatewayError } from '../../src/errors.ts';
 import type { TokenVerifier } from '../../src/ports.ts';
+import type { Dispatcher } from 'undici';
 import { clientBasicAuthorization, fetchFromAuthorizationServer } from './outbound.ts';
 import { VerifiedTokens } from './verified-tokens.ts';
 
@@ -10,6 +11,8 @@ export interface IntrospectionOptions {
   issuer: string;
   audience: string;
   clockToleranceMs: number;
+  /** Where connections to the authorization server come from: the SSRF guard's dispatcher in Gatehouse. */
+  dispatcher?: Dispatcher;
 }
 
 /** How long an active answer is reused (never past the token's `exp`): a revoked token lives this much longer at most. */
@@ -46,6 +49,7 @@ export class IntrospectionVerifier implements TokenVerifier {
       response = await fetchFromAuthorizationServer(this.options.endpoint, {
         method: 'POST',
         headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
       });
     } catch (err) {

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKe
 import { GatewayError, isGatewayError } from '../../src/errors.ts';
 import type { TokenVerifier } from '../../src/ports.ts';
 import { discoverJwksUri } from './discovery.ts';
+import type { Dispatcher } from 'undici';
 import { fetchFromAuthorizationServer } from './outbound.ts';
 import { VerifiedTokens } from './verified-tokens.ts';
 
@@ -15,6 +16,8 @@ export interface JwtVerifierOptions {
   clockToleranceMs: number;
   /** The least time between two JWKS fetches that a token with an unknown `kid` triggers (a failed discovery waits as long). */
   jwksCooldownMs: number;
+  /** Where connections to the authorization server come from: the SSRF guard's dispatcher in Gatehouse. */
+  dispatcher?: Dispatcher;
 }
 
 /**
@@ -63,8 +66,10 @@ export class JwtVerifier implements TokenVerifier {
       return Promise.reject(new GatewayError('GH_ERR_AUTH_SERVER_UNAVAILABLE', `the keys of ${this.options.issuer} could not be found a moment ago`));
     }
     const found = (async () => {
-      const uri = this.options.jwksUri ?? (await discoverJwksUri(this.options.issuer));
-      return createRemoteJWKSet(new URL(uri), { cooldownDuration: this.options.jwksCooldownMs, [customFetch]: fetchFromAuthorizationServer });
+      const { dispatcher } = this.options;
+      const uri = this.options.jwksUri ?? (await discoverJwksUri(this.options.issuer, dispatcher));
+      const fetchKeys = (url: string, { dispatcher: _, ...init }: RequestInit) => fetchFromAuthorizationServer(url, { ...init, ...(dispatcher ? { dispatcher } : {}) });
+      return createRemoteJWKSet(new URL(uri), { cooldownDuration: this.options.jwksCooldownMs, [customFetch]: fetchKeys });
     })();
     this.keys = found;
     found.catch(() => {

@@ -1,3 +1,6 @@
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import { isGatewayError } from '../../src/errors.ts';
+
 /** How long one request to the authorization server may take before the token it was for is refused. */
 export const AUTHORIZATION_SERVER_TIMEOUT_MS = 5_000;
 
@@ -6,12 +9,23 @@ export const AUTHORIZATION_SERVER_TIMEOUT_MS = 5_000;
  * goes through here, and nowhere else: the one seam where a guard on what may be fetched belongs. Redirects are
  * refused rather than followed, so the URL configured (or published in the issuer's metadata) is the one reached.
  */
-export function fetchFromAuthorizationServer(url: string, init: RequestInit = {}): Promise<Response> {
+/** A fetch init whose dispatcher is an undici (npm) one, such as the SSRF guard's. */
+export type AuthorizationServerInit = Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher };
+
+export function fetchFromAuthorizationServer(url: string, init: AuthorizationServerInit = {}): Promise<Response> {
   const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(AUTHORIZATION_SERVER_TIMEOUT_MS)]) : AbortSignal.timeout(AUTHORIZATION_SERVER_TIMEOUT_MS);
-  return fetch(url, { ...init, redirect: 'manual', signal }).then((response) => {
-    if (response.status >= 300 && response.status < 400) throw new Error(`${url} answered with a redirect, which is not followed`);
-    return response;
-  });
+  // undici's fetch, not the global one: the SSRF guard's dispatcher is an undici (npm) Agent.
+  return (undiciFetch(url, { ...init, redirect: 'manual', signal } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>).then(
+    (response) => {
+      if (response.status >= 300 && response.status < 400) throw new Error(`${url} answered with a redirect, which is not followed`);
+      return response;
+    },
+    (err: unknown) => {
+      // fetch says only "fetch failed": the guard's refusal, its cause, is what names the host and address.
+      const cause = (err as { cause?: unknown }).cause;
+      throw isGatewayError(cause, 'GH_ERR_OUTBOUND_DENIED') ? cause : err;
+    },
+  );
 }
 
 /** HTTP Basic client authentication at the authorization server: id and secret form-encoded first (RFC 6749 §2.3.1). */

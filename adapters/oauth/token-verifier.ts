@@ -13,7 +13,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 /** JWTs by signature, opaque tokens by introspection when it is configured (refused otherwise). */
 export function createTokenVerifier(options: OAuthVerifierOptions): TokenVerifier {
   const jwt = new JwtVerifier(options);
-  const introspection = options.introspection && new IntrospectionVerifier({ ...options.introspection, issuer: options.issuer, audience: options.audience, clockToleranceMs: options.clockToleranceMs });
+  const introspection = options.introspection && new IntrospectionVerifier({ ...options.introspection, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), issuer: options.issuer, audience: options.audience, clockToleranceMs: options.clockToleranceMs });
   return {
     verify(token) {
       if (JWT_SHAPE.test(token)) return jwt.verify(token);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { durationMs } from './duration.ts';
 import { sizeBytes } from './size.ts';
@@ -13,6 +14,15 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:8787"');
+
+/** An `outbound.allowPrivate` entry: an IP address, a CIDR block (`10.0.0.0/8`, `fd00::/8`) or a host name. */
+const outboundAllowEntry = z.string().refine((entry) => {
+  const [net, prefix, extra] = entry.split('/');
+  const family = isIP(net!.replace(/^\[(.*)\]$/, '$1'));
+  if (extra !== undefined) return false;
+  if (prefix !== undefined) return family !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32);
+  return family !== 0 || /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(net!);
+}, 'expected an IP address, a CIDR block such as "10.0.0.0/8", or a host name');
 
 /**
  * What the operator knows about an upstream's tools, overriding what the upstream claims: annotations are hints
@@ -246,6 +256,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().default('.gatehouse'),
+  /**
+   * The SSRF guard on the HTTP requests Gatehouse makes itself (HTTP upstreams, the approval webhook, audit sinks,
+   * the OAuth authorization server): loopback, private, link-local, CGNAT, multicast, unspecified and cloud
+   * metadata addresses are refused (GH_ERR_OUTBOUND_DENIED) unless allowed here.
+   */
+  outbound: z
+    .strictObject({
+      /** Addresses, CIDR blocks and host names that may be reached although not public; a metadata address only if named exactly. */
+      allowPrivate: z.array(outboundAllowEntry).default([]),
+      /** Loopback may be reached. Default: true when Gatehouse itself listens on loopback only (listen.http on 127.0.0.0/8, localhost or ::1, or off). */
+      allowLoopback: z.boolean().optional(),
+    })
+    .prefault({}),
   upstreams: upstreamsSchema.default({}),
   policies: z.array(z.string()).default([]),
   /**

@@ -3,6 +3,7 @@ import type { SinkCursors } from '../ports.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { AuditSinkPorts } from '../audit/sinks.ts';
 import { RecentRecords } from '../audit/recent-records.ts';
+import { outboundGuardFor } from './outbound.ts';
 
 /**
  * The records the chain writer just appended, kept for the sinks (a few batches of the largest sink's), when any
@@ -15,12 +16,13 @@ export function recentRecordsFor(config: GatehouseConfig): RecentRecords | undef
 
 /** The configured `audit.sinks` over HTTP, reading `recent`, else `chains`, and keeping their cursors in `cursors`. */
 export function auditSinkPorts(config: GatehouseConfig, cursors: SinkCursors, chains: AuditSinkPorts['chains'], recent: RecentRecords | undefined): AuditSinkPorts {
+  const guard = outboundGuardFor(config);
   return {
     cursors,
     chains,
     ...(recent ? { recent } : {}),
     sinks: config.audit.sinks.map((sink) => ({
-      sender: (instance: string) => new HttpAuditSink({ name: sink.name, type: sink.type, url: sink.url, headers: sink.headers, instance }),
+      sender: (instance: string) => new HttpAuditSink({ name: sink.name, type: sink.type, url: sink.url, headers: sink.headers, instance, dispatcher: guard.dispatcher() }),
       batchSize: sink.batchSize,
       pollIntervalMs: sink.pollInterval,
       timeoutMs: sink.timeout,

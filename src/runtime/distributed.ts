@@ -28,6 +28,7 @@ import { ChainWriter } from '../audit/chain-writer.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { WorkerRegistry } from '../scheduler/worker-registry.ts';
 import { createUpstreams } from './embedded.ts';
+import { outboundGuardFor } from './outbound.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { createMetrics } from './metrics.ts';
@@ -110,7 +111,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         ...tokenVerifierFor(config),
         ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
-        ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+        ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
         ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, auditStore, recent) } : {}),
       },
       log,

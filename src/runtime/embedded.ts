@@ -28,17 +28,19 @@ import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
+import { outboundGuardFor } from './outbound.ts';
 
 export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
   // One message from an upstream (a stdio line, an HTTP body or SSE event) may be larger than one from a client.
   const maxUpstreamMessageBytes = config.limits.maxUpstreamMessageBytes ?? config.limits.maxMessageBytes * 16;
+  const guard = outboundGuardFor(config);
   for (const [name, u] of Object.entries(config.upstreams)) {
     upstreams.set(
       name,
       isStdioUpstream(u)
         ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes }, log)
-        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, ...upstreamCredentialFor(u) }, log),
+        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, guard, ...upstreamCredentialFor(u, guard) }, log),
     );
   }
   return upstreams;
@@ -74,7 +76,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
-      ...(config.approvals.webhook ? { notifier: new WebhookNotifier(config.approvals.webhook, log) } : {}),
+      ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
       ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),
     },
     log,
