@@ -14,8 +14,10 @@ export interface AuditTailOptions {
   /**
    * Where new records come from: this process's chain writer (embedded mode: it is the only writer of the calls),
    * or a chain read forward from the last seq seen (distributed mode: every replica appends to the one chain).
+   * With a `reader`, what another process appended between two of the writer's appends (the CLI's approvals) is read
+   * from the chain and delivered before them.
    */
-  source: { pushed: AppendFeed } | { polled: Pick<AuditStore, 'read' | 'head'>; everyMs?: number };
+  source: { pushed: AppendFeed; reader?: Pick<AuditStore, 'read'> } | { polled: Pick<AuditStore, 'read' | 'head'>; everyMs?: number };
   /** To fetch the records of a job that began before the tail did, when its later records arrive. */
   queries: Pick<AuditQueries, 'job'>;
   /** Jobs followed, the most recent ones; beyond this the oldest are forgotten. */
@@ -43,8 +45,10 @@ interface TenantTail {
   scheduled: boolean;
   /** Jobs whose beginning is being read from the store, with their records that arrived meanwhile. */
   lookups: Map<string, AuditRecord[]>;
-  /** Polled mode: the next seq to read, once known, and the poll timer. */
+  /** The next seq expected (polled mode: to read; pushed mode: to hear), once known, and the poll timer. */
   next?: number;
+  /** Pushed mode: a gap being read from the chain; what is heard meanwhile waits behind it. */
+  filling?: Promise<void>;
   timer?: NodeJS.Timeout;
   polling?: boolean;
 }
@@ -108,7 +112,7 @@ export class AuditTail {
     if ('pushed' in source) {
       this.unlisten ??= source.pushed.listen((t, records) => {
         const listening = this.tails.get(t);
-        if (listening) this.enqueue(t, listening, records);
+        if (listening) this.heard(t, listening, records, source.reader);
       });
       return;
     }
@@ -137,6 +141,34 @@ export class AuditTail {
     } finally {
       tail.polling = false;
     }
+  }
+
+  /**
+   * Records the writer appended. Records before them that it did not append (another process's) are read from the
+   * chain first; anything heard while such a read runs waits behind it, so calls are delivered in chain order.
+   */
+  private heard(tenant: string, tail: TenantTail, records: readonly AuditRecord[], reader: Pick<AuditStore, 'read'> | undefined): void {
+    if (records.length === 0) return;
+    const first = records[0].seq;
+    const missed = reader && tail.next !== undefined && first > tail.next ? tail.next : undefined;
+    tail.next = records[records.length - 1].seq + 1;
+    if (missed === undefined && !tail.filling) return this.enqueue(tenant, tail, records);
+    const filling: Promise<void> = (tail.filling ?? Promise.resolve())
+      .then(async () => {
+        if (missed === undefined) return;
+        const between: AuditRecord[] = [];
+        for await (const record of reader!.read(tenant, { fromSeq: missed })) {
+          if (record.seq >= first) break;
+          between.push(record);
+        }
+        if (this.tails.get(tenant) === tail) this.enqueue(tenant, tail, between);
+      })
+      .catch((err: unknown) => this.options.onError?.(err))
+      .finally(() => {
+        if (this.tails.get(tenant) === tail) this.enqueue(tenant, tail, records);
+        if (tail.filling === filling) tail.filling = undefined;
+      });
+    tail.filling = filling;
   }
 
   private enqueue(tenant: string, tail: TenantTail, records: readonly AuditRecord[]): void {

@@ -314,7 +314,7 @@ export class Gateway {
     const reader = this.ports.auditReader ?? this.ports.auditChains;
     if (!reader) return {};
     const audit = new AuditQuery(reader);
-    const source = this.ports.auditAppends ? { pushed: this.ports.auditAppends } : { polled: reader };
+    const source = this.ports.auditAppends ? { pushed: this.ports.auditAppends, reader } : { polled: reader };
     const activity = new AuditTail({ source, queries: audit, onError: (err) => this.log.warn('the live feed could not read the audit chain', { error: (err as Error).message }) });
     return { audit, activity };
   }

@@ -16,17 +16,18 @@ const tails: AuditTail[] = [];
 afterEach(() => tails.splice(0).forEach((t) => t.close()));
 
 function setUp(mode: 'pushed' | 'polled') {
-  const store = new FileAuditStore(mkdtempSync(join(tmpdir(), 'gh-audit-tail-')), { fsync: 'off' });
+  const dir = mkdtempSync(join(tmpdir(), 'gh-audit-tail-'));
+  const store = new FileAuditStore(dir, { fsync: 'off' });
   const writer = new ChainWriter(store);
   const queries = new AuditQuery(store);
-  const tail = new AuditTail({ source: mode === 'pushed' ? { pushed: writer } : { polled: store, everyMs: 20 }, queries });
+  const tail = new AuditTail({ source: mode === 'pushed' ? { pushed: writer, reader: store } : { polled: store, everyMs: 20 }, queries });
   tails.push(tail);
   const write = async (i: number, tenant = 'default') => {
     const call = generatedCall(i, Date.now());
     await writer.write(new Map([[tenant, callEvents(call, tenant)]]));
     return call;
   };
-  return { store, writer, tail, write };
+  return { dir, store, writer, tail, write };
 }
 
 /** The latest state of every call a watcher was given, by job id. */
@@ -60,6 +61,21 @@ describe('the audit tail', () => {
     const expected = Array.from({ length: 10 }, (_, i) => generatedCall(i, 0));
     expect(calls.map((c) => [c.tool, c.outcome, c.decision])).toEqual(expected.map((c) => [c.tool, c.outcome, c.decision]));
     expect([...denied.seen.values()].map((c) => c.outcome)).toEqual(expected.filter((c) => c.outcome === 'denied').map(() => 'denied'));
+  });
+
+  it("fills in what another process appended between the writer's appends (the CLI's), in order", async () => {
+    const { dir, tail, write } = setUp('pushed');
+    const all = collector();
+    tail.subscribe('default', {}, all.deliver);
+    await write(0);
+    await waitFor(() => all.seen.size === 1, 'the first call');
+    const other = new ChainWriter(new FileAuditStore(dir, { fsync: 'off' }));
+    const cli = generatedCall(1, Date.now());
+    await other.write(new Map([['default', callEvents(cli, 'default')]]));
+    await other.close();
+    await write(2);
+    await waitFor(() => all.seen.size === 3, 'the other process\'s call and the next one');
+    expect([...all.seen.values()].map((c) => c.tool)).toEqual([0, 1, 2].map((i) => generatedCall(i, 0).tool));
   });
 
   it('follows only the tenants watched, and stops hearing the writer when the last watcher leaves', async () => {
