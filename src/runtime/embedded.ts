@@ -14,15 +14,13 @@ import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Clock, JobLedger, SinkCursors, Upstream } from '../ports.ts';
+import type { Clock, SinkCursors, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
 import { loadDeploymentPolicy } from '../packs/deployment.ts';
 import { Gateway, type GatewayOptions } from './gateway.ts';
-import { ApprovalService } from '../approvals/service.ts';
-import { AuditTrail } from '../audit/trail.ts';
-import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
+import { ChainWriter } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
@@ -93,34 +91,3 @@ function retentionOf(config: GatehouseConfig, cursors: SinkCursors | undefined):
   return { retention: { ...(retention.maxAge !== undefined ? { maxAgeMs: retention.maxAge } : {}), ...(retention.maxBytes !== undefined ? { maxBytes: retention.maxBytes } : {}), ...(delivered ? { delivered } : {}) } };
 }
 
-/** State for commands that read or change the data dir while a gateway may run in another process. */
-export function openDataDir(dataDir: string, ttlMs: number, checkpoints?: CheckpointOptions): { approvals: ApprovalService; close(): Promise<void> } {
-  const approvalStore = new FileApprovalStore(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
-  return {
-    approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
-    close: async () => {
-      await audit.close();
-      await approvalStore.close();
-    },
-  };
-}
-
-/** The audit chains of a data dir, for the commands that read them. */
-export function openAuditStore(dataDir: string): AuditStore {
-  return new FileAuditStore(dataDir);
-}
-
-/** The dead-letter queue of a data dir, and its audit trail, for `gatehouse dlq` while a gateway may run. */
-export function openDataDirDeadLetters(dataDir: string, checkpoints?: CheckpointOptions): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
-  const ledger = new FileJobLedger(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
-  return {
-    ledger,
-    audit,
-    close: async () => {
-      await audit.close();
-      await ledger.close();
-    },
-  };
-}

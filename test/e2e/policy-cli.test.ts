@@ -7,7 +7,7 @@ import { connectHttp, DEFAULT_POLICY, startHarness, type Harness } from '../help
 import { ChainWriter } from '../../src/audit/chain-writer.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
 import type { DecisionInput, Explanation } from '../../src/kernel/decision.ts';
-import { openAuditStore } from '../../src/runtime/embedded.ts';
+import { openAuditStore } from '../../src/runtime/state.ts';
 
 const tempDir = (files: Record<string, string> = {}): string => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-policy-cli-'));
