@@ -5,6 +5,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.ts';
@@ -13,6 +15,14 @@ import { gatehouse } from '../helpers/cli.ts';
 import { FUZZ_MAX_MESSAGE_BYTES, hostileBody, hostileHeaders } from './hostile-messages.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+
+// A full collection before each heap reading, so that what stays is what the gateway holds on to.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const heapUsed = () => {
+  gc();
+  return process.memoryUsage().heapUsed;
+};
 /** How long one request may go unanswered before it counts as a hang (a bound on failure, not a timing). */
 const ANSWER_WITHIN_MS = 30_000;
 /** Requests in flight at once. */
@@ -58,6 +68,7 @@ describe(`the HTTP front under ${RUNS} hostile requests`, () => {
   it('answers every one within the bound, with no server error, and keeps serving', async () => {
     const samples = fc.sample(fc.tuple(hostileBody, hostileHeaders(sessionId)), { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 20261205) });
     const statuses = new Map<number, number>();
+    const before = heapUsed();
     const serverErrors: string[] = [];
     let next = 0;
     await Promise.all(
@@ -70,7 +81,8 @@ describe(`the HTTP front under ${RUNS} hostile requests`, () => {
         }
       }),
     );
-    console.log(`fuzz: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+    const after = heapUsed();
+    console.log(`fuzz: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}, heap ${(before / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB`);
     expect(serverErrors).toEqual([]);
     expect(statuses.get(0) ?? 0).toBe(0); // never a connection dropped without an answer
     const client = await connectHttp(h.url);
