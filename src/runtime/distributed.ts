@@ -4,6 +4,7 @@
  * process runs itself: a gateway runs those without a `pool`, a worker those of its pool.
  */
 import { randomUUID } from 'node:crypto';
+import { FilePinStore } from '../../adapters/file/pin-store.ts';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
@@ -106,7 +107,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         clock: systemClock,
         upstreams,
         ledger,
-        recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
+        pins: new FilePinStore(config.dataDir),
+      recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         ...tokenVerifierFor(config),
         ...(metrics ? { metrics } : {}),

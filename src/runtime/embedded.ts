@@ -3,6 +3,7 @@
  * never imports an adapter; this file does, so the core stays swappable (distributed mode gets its own root).
  */
 import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { FilePinStore } from '../../adapters/file/pin-store.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { DEFAULT_SEGMENT_BYTES, FileAuditStore, type FileAuditStoreOptions } from '../../adapters/file/audit-store.ts';
@@ -14,7 +15,7 @@ import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Clock, JobLedger, SinkCursors, Upstream } from '../ports.ts';
+import type { AuditStore, Clock, JobLedger, PinStore, SinkCursors, Upstream } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
@@ -75,6 +76,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ...tokenVerifierFor(config),
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
+      pins: new FilePinStore(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
       ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),
@@ -123,4 +125,10 @@ export function openDataDirDeadLetters(dataDir: string, checkpoints?: Checkpoint
       await ledger.close();
     },
   };
+}
+
+/** The pinned tool definitions of a data dir, and its audit trail, for `gatehouse tools` while a gateway may run. */
+export function openDataDirPins(dataDir: string, checkpoints?: CheckpointOptions): { pins: PinStore; audit: AuditTrail; close(): Promise<void> } {
+  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
+  return { pins: new FilePinStore(dataDir), audit, close: () => audit.close() };
 }
