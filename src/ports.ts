@@ -469,12 +469,14 @@ export interface ToolPin {
 }
 
 /**
- * Where pinned tool definitions are kept: `<dataDir>/pins.json` (adapters/file/pin-store.ts). Gateways and the CLI
- * share it, so every read sees what another process wrote last.
+ * Where pinned tool definitions are kept: `<dataDir>/pins.json` in embedded mode (adapters/file/pin-store.ts), a
+ * Redis hash in distributed mode (adapters/redis/pin-store.ts). Gateways and the CLI share it, so every read sees
+ * what another process wrote last.
  */
 export interface PinStore {
   list(): Promise<ToolPin[]>;
   get(server: string, tool: string): Promise<ToolPin | undefined>;
   /** Writes these pins, each replacing the one of its tool, in one atomic write. */
   put(pins: readonly ToolPin[]): Promise<void>;
+  close(): Promise<void>;
 }

@@ -40,6 +40,10 @@ export class FilePinStore implements PinStore {
     });
   }
 
+  async close(): Promise<void> {
+    // Nothing is held open between reads.
+  }
+
   private read(): Map<string, ToolPin> {
     let text: string;
     try {

@@ -44,11 +44,9 @@ export class ToolPins {
         writes.push({ server, tool: tool.name, digest, definition, pinnedAt: now, pinnedBy: 'first-seen' });
         continue;
       }
-      if (pin.digest === digest) {
-        // The upstream went back to the pinned definition: nothing is left to decide.
-        if (pin.changed) writes.push(withoutChange(pin));
-        continue;
-      }
+      // The pinned definition is served, even while a change is recorded: replicas sharing pins may run different
+      // versions of the upstream, and one still on the pinned version must not erase what another saw.
+      if (pin.digest === digest) continue;
       const id = namespacedName(server, tool.name);
       const diff = { tool: id, previous: pin.digest, current: digest, fields: changedFields(pin.definition, definition) };
       if (this.modeOf(server) === 'allow') {
@@ -70,8 +68,6 @@ export class ToolPins {
     return (await this.store.get(server, tool))?.digest === digest;
   }
 }
-
-const withoutChange = ({ changed: _changed, ...pin }: ToolPin): ToolPin => pin;
 
 /** An operator's decision on a quarantined tool (`gatehouse tools accept|reject`): the pin as it is to be written. */
 export function decide(pin: ToolPin, decision: 'accept' | 'reject', by: string, at: number): ToolPin {

@@ -462,7 +462,7 @@ export class Gateway {
       await this.audit.close();
     } finally {
       // The spans of the calls just ended are exported before the process goes.
-      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.tracing.close()]);
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.ports.pins?.close(), this.tracing.close()]);
     }
   }
 

@@ -25,10 +25,7 @@ export function openDeadLetterState(config: GatehouseConfig): Promise<{ ledger: 
   return config.mode === 'distributed' ? distributed().then((d) => d.openRedisDeadLetters(config)) : Promise.resolve(openDataDirDeadLetters(config.dataDir, checkpointOptions(config, { atClose: false })));
 }
 
-/**
- * The pinned tool definitions (`gatehouse tools`), with the audit trail decisions on them are recorded in: the data
- * dir's `pins.json` in either mode (distributed mode shares no pins between hosts yet).
- */
+/** The pinned tool definitions (`gatehouse tools`), with the audit trail decisions on them are recorded in. */
 export function openPinState(config: GatehouseConfig): Promise<{ pins: PinStore; audit: AuditTrail; close(): Promise<void> }> {
-  return Promise.resolve(openDataDirPins(config.dataDir, checkpointOptions(config, { atClose: false })));
+  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisPins(config)) : Promise.resolve(openDataDirPins(config.dataDir, checkpointOptions(config, { atClose: false })));
 }

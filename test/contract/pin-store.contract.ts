@@ -12,10 +12,10 @@ const pin = (server: string, tool: string, digest: string, extra: Partial<ToolPi
 });
 
 /** What every PinStore adapter keeps: pins by upstream and tool, each replaced whole, shared by every store opened on the same place. */
-export function runPinStoreContract(name: string, open: () => { store: PinStore; again: () => PinStore }): void {
+export function runPinStoreContract(name: string, open: () => Promise<{ store: PinStore; again: () => Promise<PinStore> }>): void {
   describe(`PinStore contract: ${name}`, () => {
     it('is empty at first, and gives back what was put, by upstream and tool', async () => {
-      const { store } = open();
+      const { store } = await open();
       expect(await store.list()).toEqual([]);
       expect(await store.get('a', 't')).toBeUndefined();
       await store.put([pin('a', 't', 'sha256:1'), pin('b', 't', 'sha256:2')]);
@@ -25,7 +25,7 @@ export function runPinStoreContract(name: string, open: () => { store: PinStore;
     });
 
     it('replaces a tool’s pin whole, leaving the others', async () => {
-      const { store } = open();
+      const { store } = await open();
       await store.put([pin('a', 't', 'sha256:1'), pin('a', 'u', 'sha256:3')]);
       const changed = pin('a', 't', 'sha256:1', { changed: { digest: 'sha256:9', definition: { name: 't' }, seenAt: 2 } });
       await store.put([changed]);
@@ -36,17 +36,17 @@ export function runPinStoreContract(name: string, open: () => { store: PinStore;
     });
 
     it('shares pins with another store opened on the same place (another process: the CLI)', async () => {
-      const { store, again } = open();
+      const { store, again } = await open();
       await store.put([pin('a', 't', 'sha256:1')]);
-      const other = again();
+      const other = await again();
       expect(await other.get('a', 't')).toEqual(pin('a', 't', 'sha256:1'));
       await other.put([pin('a', 't', 'sha256:2')]);
       expect((await store.get('a', 't'))?.digest).toBe('sha256:2');
     });
 
     it('keeps every pin of concurrent writes', async () => {
-      const { store, again } = open();
-      const other = again();
+      const { store, again } = await open();
+      const other = await again();
       await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? store : other).put([pin('a', `t${i}`, `sha256:${i}`)])));
       expect(await store.list()).toHaveLength(20);
     });

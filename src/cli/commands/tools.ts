@@ -11,7 +11,8 @@ export const TOOLS_HELP = `Usage:
   gatehouse tools accept NAME [--as NAME]
   gatehouse tools reject NAME [--as NAME]
 
-The tool definitions each upstream was pinned to (<dataDir>/pins.json): the first definition seen of each tool.
+The tool definitions each upstream was pinned to (<dataDir>/pins.json; Redis in distributed mode): the first
+definition seen of each tool.
 A tool whose definition changed since is quarantined: not listed, and its calls refused with
 GH_ERR_TOOL_QUARANTINED, until it is accepted. NAME is <upstream>__<tool>.
   pins     every pinned tool: its state (pinned | quarantined | rejected) and digests
@@ -19,7 +20,7 @@ GH_ERR_TOOL_QUARANTINED, until it is accepted. NAME is <upstream>__<tool>.
   accept   pins the new definition; running gateways list the tool again at their next listing (audited tool.accepted)
   reject   keeps the tool quarantined and records the decision (audited tool.rejected)
 Works on the state of running gateways (another process is fine).
-  --config FILE     the gateway's config (default ./gatehouse.yaml when present)
+  --config FILE     the gateway's config (default ./gatehouse.yaml when present); distributed mode reads Redis
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
   --as NAME         who decides, recorded in the audit trail (default: your user name)`;
 
