@@ -451,3 +451,32 @@ export const noTracing: Tracing = { tracer: NO_TRACER, enabled: false, ready: as
 export interface TokenVerifier {
   verify(token: string): Promise<Record<string, unknown>>;
 }
+
+/** One tool's pinned definition (`gatehouse tools pins`), kept per upstream by a `PinStore`. */
+export interface ToolPin {
+  server: string;
+  /** The upstream's own tool name. */
+  tool: string;
+  /** sha256 of the pinned definition (JCS), as `CatalogEntry.digest`. */
+  digest: string;
+  /** The pinned definition itself, so that a change can be shown as a diff. */
+  definition: Record<string, unknown>;
+  pinnedAt: number;
+  /** Who pinned it: `first-seen` by the gateway, or an operator's `tools accept`. */
+  pinnedBy: string;
+  /** A definition the upstream gave since that is not the pinned one: while set, the tool is quarantined. */
+  changed?: { digest: string; definition: Record<string, unknown>; seenAt: number; rejected?: { by: string; at: number } };
+}
+
+/**
+ * Where pinned tool definitions are kept: `<dataDir>/pins.json` in embedded mode (adapters/file/pin-store.ts), a
+ * Redis hash in distributed mode (adapters/redis/pin-store.ts). Gateways and the CLI share it, so every read sees
+ * what another process wrote last.
+ */
+export interface PinStore {
+  list(): Promise<ToolPin[]>;
+  get(server: string, tool: string): Promise<ToolPin | undefined>;
+  /** Writes these pins, each replacing the one of its tool, in one atomic write. */
+  put(pins: readonly ToolPin[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -9,6 +9,7 @@ import { exposedName, namespacedName, SEPARATOR } from './tool-names.ts';
 import { errorResult } from '../protocol/tool-results.ts';
 import { listAllPages } from './list-pages.ts';
 import { BUILTIN_TOOL_NAMES } from '../approvals/channels/builtin-tools.ts';
+import type { ToolPins } from './tool-pins.ts';
 
 export interface CatalogEntry {
   /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
@@ -55,7 +56,8 @@ const NO_TOOL: ToolDefinition = { name: '', inputSchema: { type: 'object' } };
 /**
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
  * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
- * the same name is logged (a possible rug pull) and re-pinned. A name another upstream already exposes, or one of
+ * the same name is logged (a possible rug pull) and re-pinned; with `pins`, it is held to the definition pinned
+ * first (see tool-pins.ts): a quarantined tool is not listed, and a call to it is refused. A name another upstream already exposes, or one of
  * Gatehouse's own tools (`gatehouse_approval_status`, `gatehouse_approval_wait`), is not listed.
  */
 export class ToolCatalog {
@@ -63,6 +65,8 @@ export class ToolCatalog {
   private readonly byServer = new Map<string, CatalogEntry[]>();
   private readonly listeners = new Set<() => void>();
   private readonly refreshing = new Map<string, Promise<void>>();
+  /** Quarantined tools by exposed name: not listed, refused with GH_ERR_TOOL_QUARANTINED until accepted. */
+  private readonly held = new Map<string, CatalogEntry>();
 
   constructor(
     private readonly log: Logger,
@@ -73,6 +77,8 @@ export class ToolCatalog {
     private readonly upstreamOf: (server: string) => Upstream | undefined = () => undefined,
     /** Every configured upstream's name: an unprefixed tool name may belong to one configured `namespace: false`. */
     private readonly upstreamNames: () => Iterable<string> = () => [],
+    /** Where definitions are pinned; without it, a changed definition is re-pinned in memory only. */
+    private readonly pins?: ToolPins,
   ) {}
 
   resolve(name: string): CatalogEntry | undefined {
@@ -85,6 +91,10 @@ export class ToolCatalog {
    * that went down gets, rather than "unknown tool". Undefined for a name no upstream could serve.
    */
   unavailable(name: string): CallToolResult | undefined {
+    const held = this.held.get(name);
+    if (held) {
+      return errorResult('GH_ERR_TOOL_QUARANTINED', `${name} is quarantined: its definition changed since it was pinned, and it is not called until an operator accepts the change (gatehouse tools diff ${held.id}; gatehouse tools accept ${held.id}).`, undefined, { remediation: `gatehouse tools accept ${held.id}` });
+    }
     const at = name.indexOf(SEPARATOR);
     const server = at > 0 ? name.slice(0, at) : '';
     const upstream = this.upstreamOf(server);
@@ -120,6 +130,24 @@ export class ToolCatalog {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Releases the quarantined tools whose definition an operator has accepted since (another process may have: the
+   * CLI). Costs nothing while no tool is quarantined; called before a listing and on a call to an unknown name.
+   */
+  async recheck(): Promise<void> {
+    if (!this.pins || this.held.size === 0) return;
+    let released = false;
+    for (const [name, entry] of [...this.held]) {
+      if (!(await this.pins.isPinned(entry.server, entry.tool.name, entry.digest)) || this.held.get(name) !== entry || this.byName.has(name)) continue;
+      this.held.delete(name);
+      this.byName.set(name, entry);
+      this.byServer.set(entry.server, [...(this.byServer.get(entry.server) ?? []), entry]);
+      this.log.info(`${name} was accepted; it is listed again`);
+      released = true;
+    }
+    if (released) for (const listener of this.listeners) listener();
+  }
+
   /** Re-reads one upstream's tools (all pages). A failure leaves its previous tools in place. */
   refresh(upstream: Upstream): Promise<void> {
     // One refresh at a time per upstream, in order: an older listing can never overwrite a newer one.
@@ -138,11 +166,13 @@ export class ToolCatalog {
       this.replace(upstream.name, []);
       return;
     }
-    this.replace(upstream.name, await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS));
+    const tools = await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS);
+    this.replace(upstream.name, tools, this.pins ? await this.pins.review(upstream.name, tools) : new Set());
   }
 
-  private replace(server: string, tools: ToolDefinition[]): void {
+  private replace(server: string, tools: ToolDefinition[], quarantined: ReadonlySet<string> = new Set()): void {
     for (const old of this.byServer.get(server) ?? []) this.byName.delete(old.name);
+    for (const [name, entry] of [...this.held]) if (entry.server === server) this.held.delete(name);
     const entries: CatalogEntry[] = [];
     const previous = new Map((this.byServer.get(server) ?? []).map((e) => [e.tool.name, e.digest]));
     for (const tool of tools) {
@@ -158,8 +188,14 @@ export class ToolCatalog {
         continue;
       }
       const entry = makeEntry(server, name, tool, this.factsOf(server, tool));
+      if (quarantined.has(tool.name)) {
+        this.log.warn(`the definition of ${name} changed since it was pinned; it is quarantined`, { current: entry.digest });
+        this.held.set(name, entry);
+        continue;
+      }
       const before = previous.get(tool.name);
-      if (before && before !== entry.digest) {
+      // With pins, the pins decide and audit (tool-pins.ts); without, a change is re-pinned and reported here.
+      if (!this.pins && before && before !== entry.digest) {
         this.log.warn(`the definition of ${name} changed; re-pinned`, { previous: before, current: entry.digest });
         this.onDefinitionChanged(entry, before);
       }

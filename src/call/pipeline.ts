@@ -144,7 +144,12 @@ export class CallPipeline {
     const { catalog, kernel } = this.deps;
     const { steps } = this.deps.scheduler;
     const spans = new CallTrace(this.deps.tracer ?? noTracing.tracer, call.reply.trace, call.meta);
-    const entry = target ?? catalog.resolve(call.name);
+    let entry = target ?? catalog.resolve(call.name);
+    if (!entry) {
+      // An operator may have accepted a quarantined tool since (another process: the CLI).
+      await catalog.recheck();
+      entry = catalog.resolve(call.name);
+    }
     if (!entry) {
       const down = catalog.unavailable(call.name);
       if (down) return { result: down };

@@ -13,6 +13,7 @@ Commands:
   pack       list, show, add, remove and test packs (what known servers' tools do, and rules for them)
   worker     join a worker pool and host its upstreams (distributed mode)
   dlq        list, show, retry or drop jobs that died on an infrastructure failure
+  tools      pinned tool definitions: list them, diff, accept or reject a quarantined change
 
 Run \`gatehouse <command> --help\` for a command's options.
 Exit codes: 0 success, 1 failure, 2 bad usage.`;
@@ -56,6 +57,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   dlq: async () => {
     const m = await import('./commands/dlq.ts');
     return { run: m.runDlq, help: m.DLQ_HELP };
+  },
+  tools: async () => {
+    const m = await import('./commands/tools.ts');
+    return { run: m.runTools, help: m.TOOLS_HELP };
   },
   pack: async () => {
     const m = await import('./commands/pack/index.ts');

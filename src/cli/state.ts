@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultConfig, loadStateConfig } from '../config/load.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
@@ -24,3 +24,12 @@ export function stateConfig(args: ParsedArgs, options: { audit?: boolean } = {})
 }
 
 export const STATE_FLAGS = { values: ['config', 'data-dir'] };
+
+/** Who runs a command that decides something (`--as` overrides it): the local user's name. */
+export function localUser(): string {
+  try {
+    return userInfo().username || 'local';
+  } catch {
+    return 'local';
+  }
+}

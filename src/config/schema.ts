@@ -43,6 +43,13 @@ const upstreamPolicyFacts = {
   /** Labels that policy rules can match (`match.labels`) and CEL can read (`labels`). */
   labels: z.record(z.string(), z.string()).optional(),
   tools: toolOverrides.optional(),
+  /**
+   * What happens when a tool's definition (description, inputSchema, annotations: all of it) differs from the one
+   * pinned when it was first seen (`<dataDir>/pins.json`): `quarantine` (the default) hides the tool and refuses
+   * its calls with GH_ERR_TOOL_QUARANTINED until `gatehouse tools accept`; `allow` re-pins it and audits
+   * `tool.definition_changed`.
+   */
+  onDefinitionChange: z.enum(['quarantine', 'allow']).optional(),
 };
 
 const stdioUpstream = z.strictObject({

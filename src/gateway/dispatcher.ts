@@ -75,6 +75,7 @@ export class Dispatcher {
       case 'ping':
         return { result: {} };
       case 'tools/list':
+        await this.catalog.recheck();
         return { result: { tools: this.visibleTools(session) } };
       case 'tools/call':
         if (session.era === 'legacy' && isObject(params.task)) return this.callToolAsTask(session, params);

@@ -4,6 +4,7 @@
  * process runs itself: a gateway runs those without a `pool`, a worker those of its pool.
  */
 import { randomUUID } from 'node:crypto';
+import { RedisPinStore } from '../../adapters/redis/pin-store.ts';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
@@ -14,7 +15,7 @@ import { systemClock } from '../../adapters/memory/clock.ts';
 import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
-import type { AuditStore, Bus, JobLedger, SinkCursors, Upstream } from '../ports.ts';
+import type { AuditStore, Bus, JobLedger, PinStore, SinkCursors, Upstream } from '../ports.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../log.ts';
@@ -83,6 +84,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(ledger);
     const auditStore = await RedisAuditStore.connect({ url: redis.url, ...retentionOf(config, sinkCursors, ledger, log) });
     opened.push(auditStore);
+    const pins = await RedisPinStore.connect({ url: redis.url });
+    opened.push(pins);
     const recent = recentRecordsFor(config);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
@@ -106,6 +109,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         clock: systemClock,
         upstreams,
         ledger,
+        pins,
         recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         ...tokenVerifierFor(config),
@@ -167,6 +171,12 @@ export function openRedisAudit(config: GatehouseConfig): Promise<AuditStore> {
 }
 
 /** The dead-letter queue in Redis, and the audit trail, for `gatehouse dlq` while replicas run. */
+/** The pinned tool definitions in Redis (`gatehouse tools`), with the audit trail decisions on them are recorded in. */
+export async function openRedisPins(config: GatehouseConfig): Promise<{ pins: PinStore; audit: AuditTrail; close(): Promise<void> }> {
+  const { store, audit, close } = await openWithAudit(config, (url) => RedisPinStore.connect({ url }));
+  return { pins: store, audit, close };
+}
+
 export async function openRedisDeadLetters(config: GatehouseConfig): Promise<{ ledger: JobLedger; audit: AuditTrail; close(): Promise<void> }> {
   const { store, audit, close } = await openWithAudit(config, (url) => RedisJobLedger.connect({ url }));
   return { ledger: store, audit, close };

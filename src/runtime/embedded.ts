@@ -3,6 +3,7 @@
  * never imports an adapter; this file does, so the core stays swappable (distributed mode gets its own root).
  */
 import { MemoryBus } from '../../adapters/memory/bus.ts';
+import { FilePinStore } from '../../adapters/file/pin-store.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { DEFAULT_SEGMENT_BYTES, FileAuditStore, type FileAuditStoreOptions } from '../../adapters/file/audit-store.ts';
@@ -73,6 +74,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ...tokenVerifierFor(config),
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
+      pins: new FilePinStore(config.dataDir),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
       ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),

@@ -1,4 +1,4 @@
-import type { AuditIndex, AuditStore, Bus, Clock, Store, ApprovalStore, SinkLag, Subscription, TokenVerifier, Tracing, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, PinStore, Store, ApprovalStore, SinkLag, Subscription, TokenVerifier, Tracing, Upstream } from '../ports.ts';
 import { OAuthResource } from '../api/oauth-resource.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
@@ -26,6 +26,7 @@ import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
+import { ToolPins } from '../call/tool-pins.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
 import type { ExchangeServices } from '../gateway/exchange.ts';
@@ -91,6 +92,8 @@ export interface GatewayPorts {
    * gateway answers: `<dataDir>/catalog.json`. Called at start and whenever the catalog changes.
    */
   recordCatalog?: (json: string) => void;
+  /** Where tool definitions are pinned (`<dataDir>/pins.json`); without it, a changed definition is re-pinned in memory. */
+  pins?: PinStore;
   /** Where calls, decisions, approvals, audit appends and upstream restarts are measured; served at /metrics. */
   metrics?: GatewayMetrics;
   /** The `audit.sinks` the trail is forwarded to (SIEMs, OTLP collectors), when any is configured. */
@@ -190,6 +193,8 @@ export class Gateway {
       toolFactsFromConfig(config),
       (name) => ports.upstreams.get(name),
       () => ports.upstreams.keys(),
+      ports.pins &&
+        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine'),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
@@ -457,7 +462,7 @@ export class Gateway {
       await this.audit.close();
     } finally {
       // The spans of the calls just ended are exported before the process goes.
-      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.tracing.close()]);
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.ports.pins?.close(), this.tracing.close()]);
     }
   }
 

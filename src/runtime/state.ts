@@ -2,7 +2,7 @@
  * The state a command (approvals, audit, policy replay) works on, wherever the config keeps it: the data dir in
  * embedded mode, Redis in distributed mode. Either way it works while gateways run in other processes.
  */
-import type { AuditStore, JobLedger } from '../ports.ts';
+import type { AuditStore, JobLedger, PinStore } from '../ports.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
@@ -12,6 +12,7 @@ import { systemClock } from '../../adapters/memory/clock.ts';
 import { ApprovalService } from '../approvals/service.ts';
 import { AuditTrail } from '../audit/trail.ts';
 import { ChainWriter, type CheckpointOptions } from '../audit/chain-writer.ts';
+import { FilePinStore } from '../../adapters/file/pin-store.ts';
 import { checkpointOptions } from './audit-signing.ts';
 
 /**
@@ -33,10 +34,15 @@ export function openDeadLetterState(config: GatehouseConfig): Promise<{ ledger: 
   return config.mode === 'distributed' ? distributed().then((d) => d.openRedisDeadLetters(config)) : Promise.resolve(openDataDirDeadLetters(config.dataDir, checkpointOptions(config, { atClose: false })));
 }
 
+/** The pinned tool definitions (`gatehouse tools`), with the audit trail decisions on them are recorded in. */
+export function openPinState(config: GatehouseConfig): Promise<{ pins: PinStore; audit: AuditTrail; close(): Promise<void> }> {
+  return config.mode === 'distributed' ? distributed().then((d) => d.openRedisPins(config)) : Promise.resolve(openDataDirPins(config.dataDir, checkpointOptions(config, { atClose: false })));
+}
+
 /** State for commands that read or change the data dir while a gateway may run in another process. */
 export function openDataDir(dataDir: string, ttlMs: number, checkpoints?: CheckpointOptions): { approvals: ApprovalService; close(): Promise<void> } {
   const approvalStore = new FileApprovalStore(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
+  const audit = dataDirTrail(dataDir, checkpoints);
   return {
     approvals: new ApprovalService(approvalStore, audit, systemClock, ttlMs),
     close: async () => {
@@ -54,7 +60,7 @@ export function openAuditStore(dataDir: string): AuditStore {
 /** The dead-letter queue of a data dir, and its audit trail, for `gatehouse dlq` while a gateway may run. */
 export function openDataDirDeadLetters(dataDir: string, checkpoints?: CheckpointOptions): { ledger: JobLedger; audit: AuditTrail; close(): Promise<void> } {
   const ledger = new FileJobLedger(dataDir);
-  const audit = new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
+  const audit = dataDirTrail(dataDir, checkpoints);
   return {
     ledger,
     audit,
@@ -63,4 +69,15 @@ export function openDataDirDeadLetters(dataDir: string, checkpoints?: Checkpoint
       await ledger.close();
     },
   };
+}
+
+/** The pinned tool definitions of a data dir, and its audit trail, for `gatehouse tools` while a gateway may run. */
+export function openDataDirPins(dataDir: string, checkpoints?: CheckpointOptions): { pins: PinStore; audit: AuditTrail; close(): Promise<void> } {
+  const audit = dataDirTrail(dataDir, checkpoints);
+  return { pins: new FilePinStore(dataDir), audit, close: () => audit.close() };
+}
+
+/** A data dir's audit trail for a command: every record written at once (no timer), unwritten ones spilled there. */
+function dataDirTrail(dataDir: string, checkpoints: CheckpointOptions | undefined): AuditTrail {
+  return new AuditTrail(new ChainWriter(new FileAuditStore(dataDir), checkpoints), { flushIntervalMs: 0, spill: spillToDataDir(dataDir) });
 }

@@ -6,13 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { defaultConfig } from '../../src/config/load.ts';
-import { createDistributedGateway } from '../../src/runtime/distributed.ts';
-import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
 import { NatsBus } from '../../adapters/nats/bus.ts';
-import type { Gateway } from '../../src/runtime/gateway.ts';
 import { DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from '../helpers/gateway-harness.ts';
-import { SIGNING_KEY } from '../helpers/distributed.ts';
+import { SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 
@@ -22,39 +19,19 @@ const available = natsServerAvailable() && redisServerAvailable();
 
 const VERSION = '2025-11-25';
 
-interface Replica {
-  gateway: Gateway;
-  url: string;
-  close(): Promise<void>;
-}
-
 async function startReplica(nats: NatsServer, redis: RedisServer): Promise<Replica> {
-  const config = defaultConfig({
-    mode: 'distributed',
-    nats: { url: nats.url, jetstream: false },
-    redis: { url: redis.url },
-    dataDir: mkdtempSync(join(tmpdir(), 'gh-sessions-')),
-    policies: [DEFAULT_POLICY],
-    approvals: { ...defaultConfig().approvals, signingKey: SIGNING_KEY },
-    // Run by each replica itself (no pool), so no worker is needed.
-    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 } },
-  });
-  const gateway = await createDistributedGateway(config, silentLogger);
-  await gateway.start();
-  await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
-  const http = await serveHttp(
-    gateway.httpServices(),
-    { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: [], anonymous: { principal: 'tester', tenant: 'default' } },
-    silentLogger,
+  return startReplicaInProcess(
+    defaultConfig({
+      mode: 'distributed',
+      nats: { url: nats.url, jetstream: false },
+      redis: { url: redis.url },
+      dataDir: mkdtempSync(join(tmpdir(), 'gh-sessions-')),
+      policies: [DEFAULT_POLICY],
+      approvals: { ...defaultConfig().approvals, signingKey: SIGNING_KEY },
+      // Run by each replica itself (no pool), so no worker is needed.
+      upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 } },
+    }),
   );
-  return {
-    gateway,
-    url: http.url,
-    close: async () => {
-      await http.close();
-      await gateway.stop();
-    },
-  };
 }
 
 type Message = { jsonrpc: '2.0'; id?: string | number | null; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: { code: number; message: string; data?: { code?: string } } };

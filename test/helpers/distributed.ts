@@ -7,6 +7,11 @@ import { GATEHOUSE_BIN } from './cli.ts';
 import { startProcess, type StartedProcess } from './start-process.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from './redis-server.ts';
+import type { GatehouseConfig } from '../../src/config/schema.ts';
+import { createDistributedGateway } from '../../src/runtime/distributed.ts';
+import { serveHttp } from '../../src/gateway/http-front.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { Gateway } from '../../src/runtime/gateway.ts';
 
 /** Whether nats-server and redis-server can run here (suites skip loudly without them, and fail under CI=true). */
 export const clusterAvailable = (): boolean => natsServerAvailable() && redisServerAvailable();
@@ -158,5 +163,31 @@ export async function startCluster(
     workerThatWrote: (key) => everWorked.find((w) => countWrites(w.sideEffects, key) > 0),
     addWorker,
     stop,
+  };
+}
+
+/** A distributed gateway replica in this process, serving HTTP on port 0 once its upstreams listed their tools. */
+export interface Replica {
+  gateway: Gateway;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startReplicaInProcess(config: GatehouseConfig): Promise<Replica> {
+  const gateway = await createDistributedGateway(config, silentLogger);
+  await gateway.start();
+  await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
+  const http = await serveHttp(
+    gateway.httpServices(),
+    { host: '127.0.0.1', port: 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: [], anonymous: { principal: 'tester', tenant: 'default' } },
+    silentLogger,
+  );
+  return {
+    gateway,
+    url: http.url,
+    close: async () => {
+      await http.close();
+      await gateway.stop();
+    },
   };
 }

@@ -1,9 +1,8 @@
-import { userInfo } from 'node:os';
 import { openDeadLetterState } from '../../runtime/state.ts';
 import type { DeadLetter } from '../../ports.ts';
 import { redactArguments } from '../../enforcement/redact.ts';
 import { flag, parseArgs, usage } from '../args.ts';
-import { stateConfig, STATE_FLAGS } from '../state.ts';
+import { localUser, stateConfig, STATE_FLAGS } from '../state.ts';
 
 export const DLQ_HELP = `Usage:
   gatehouse dlq list [--json]
@@ -89,13 +88,6 @@ export async function runDlq(argv: string[]): Promise<number> {
   }
 }
 
-function localUser(): string {
-  try {
-    return userInfo().username || 'local';
-  } catch {
-    return 'local';
-  }
-}
 
 /** What the CLI shows of an entry: the arguments redacted (by the policy's rules and every secret-looking key), never the context itself. */
 function view(entry: DeadLetter): Record<string, unknown> {
