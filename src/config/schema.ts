@@ -341,6 +341,11 @@ export const configSchema = z.strictObject({
        * waits out `audit.writeTimeout`), which bounds the memory a broken audit store can take.
        */
       maxAuditBacklog: z.number().int().positive().default(1_000),
+      /**
+       * 2025 HTTP sessions one caller (principal and tenant) may hold on a replica; a new one past it ends the caller's
+       * least recently used session, so a client that opens sessions without end cannot take the memory.
+       */
+      maxSessionsPerCaller: z.number().int().positive().default(1_000),
     })
     .prefault({}),
   kernel: z

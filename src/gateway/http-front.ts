@@ -26,6 +26,8 @@ export interface HttpFrontOptions extends Omit<HttpGuardOptions, 'port' | 'apiKe
   maxMessageBytes: number;
   /** A legacy session idle this long is forgotten (ms), on every replica. */
   sessionIdleMs?: number;
+  /** `limits.maxSessionsPerCaller` (default 1,000). */
+  maxSessionsPerCaller?: number;
 }
 
 /** What the HTTP front needs of the core, besides what every front and the 2025 sessions need. */
@@ -56,7 +58,7 @@ const UNAUTHENTICATED = 'unauthenticated';
  */
 export async function serveHttp(services: HttpFrontServices, options: HttpFrontOptions, log: Logger): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
   const exchange = new Exchange(services);
-  const sessions = new SessionRegistry(services, exchange, options.sessionIdleMs ?? 30 * 60_000, log);
+  const sessions = new SessionRegistry(services, exchange, options.sessionIdleMs ?? 30 * 60_000, log, options.maxSessionsPerCaller);
   const app = Fastify({ bodyLimit: options.maxMessageBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
   let guard: HttpGuard | undefined;
   const oauth = services.oauth;
@@ -204,6 +206,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
 
   async function serveLegacy(request: FastifyRequest, reply: FastifyReply, msg: ReturnType<typeof classifyMessage>, caller: Caller) {
     if (msg.kind === 'request' && msg.message.method === 'initialize') {
+      await sessions.makeRoomFor(caller);
       const entry = sessions.create(caller);
       reply.header('mcp-session-id', entry.session.id);
       return respond(request, reply, entry.session, msg.message, entry.inflight, entry);

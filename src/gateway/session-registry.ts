@@ -86,6 +86,8 @@ export class SessionRegistry {
     private readonly exchange: Exchange,
     private readonly idleMs: number,
     private readonly log: Logger,
+    /** 2025 sessions one caller may hold here (`limits.maxSessionsPerCaller`); a new one ends its least recently used. */
+    private readonly maxPerCaller = 1_000,
   ) {
     ({ store: this.store, bus: this.bus, nodeId: this.node } = services);
     const sweepMs = Math.min(idleMs, 60_000);
@@ -324,6 +326,20 @@ export class SessionRegistry {
       default:
         throw new GatewayError('GH_ERR_WIRE_INVALID', `unknown session operation ${String((request as { op?: unknown }).op)}`);
     }
+  }
+
+  /**
+   * Before an `initialize`: while the caller holds `maxPerCaller` sessions here, its least recently used one ends (as a
+   * DELETE ends it, on every replica), so a client that opens sessions without end cannot take the memory. O(sessions
+   * here), on initialize only.
+   */
+  async makeRoomFor(caller: Caller): Promise<void> {
+    const own = [...this.local.values()].filter((entry) => sameCaller(entry.session.caller, caller));
+    if (own.length < this.maxPerCaller) return;
+    own.sort((x, y) => x.session.lastSeen - y.session.lastSeen);
+    const ending = own.slice(0, own.length - this.maxPerCaller + 1);
+    for (const entry of ending) this.drop(entry, `the caller opened more than ${this.maxPerCaller} sessions; its least recently used ended`);
+    await Promise.all(ending.map((entry) => this.end(entry).catch((err: unknown) => this.log.warn(`could not end session ${entry.session.id}: ${(err as Error).message}`))));
   }
 
   /** Forgets this replica's copy: what runs in it is cancelled, its stream closed. The Store is left alone. */

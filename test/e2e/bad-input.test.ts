@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.ts';
 import { request } from 'undici';
 import * as z from 'zod';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, type Harness } from '../helpers/gateway-harness.ts';
@@ -11,7 +12,7 @@ import { gatehouse, GATEHOUSE_BIN } from '../helpers/cli.ts';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ limits: { maxMessageBytes: 64 * 1024, maxAuditBacklog: 100_000 } });
+  h = await startHarness({ limits: { ...defaultConfig().limits, maxMessageBytes: 64 * 1024, maxAuditBacklog: 100_000 } });
 });
 afterAll(async () => {
   await h?.close();

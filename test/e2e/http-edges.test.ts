@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { defaultConfig } from '../../src/config/load.ts';
 import { MAX_NESTING_DEPTH } from '../../src/protocol/nesting.ts';
 
 const KEY = 'k'.repeat(32);
@@ -110,5 +111,32 @@ describe('nesting', () => {
     expect(chain()).not.toContain('GH_ERR_UPSTREAM_UNAVAILABLE');
     expect(chain()).not.toContain('GH_ERR_INTERNAL');
     expect(chain().match(/"job\.submitted"/g)).toHaveLength(1);
+  });
+});
+
+describe('sessions per caller', () => {
+  it('holds at most limits.maxSessionsPerCaller 2025 sessions of one caller: a new one ends the least recently used', async () => {
+    const capped = await startHarness({ limits: { ...defaultConfig().limits, maxSessionsPerCaller: 3 } });
+    try {
+      const post = (body: unknown, session?: string) =>
+        fetch(capped.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(session ? { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' } : {}) }, body: JSON.stringify(body) });
+      const open = async () => {
+        const response = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'many', version: '1' } } });
+        await response.arrayBuffer();
+        return response.headers.get('mcp-session-id')!;
+      };
+      const ping = async (session: string) => {
+        const response = await post({ jsonrpc: '2.0', id: 2, method: 'ping' }, session);
+        await response.arrayBuffer();
+        return response.status;
+      };
+      const [a, b, c] = [await open(), await open(), await open()];
+      expect(await ping(a)).toBe(200); // a is now used more recently than b
+      const d = await open();
+      expect(await ping(b)).toBe(404); // the least recently used gave way
+      for (const s of [a, c, d]) expect(await ping(s)).toBe(200);
+    } finally {
+      await capped.close();
+    }
   });
 });

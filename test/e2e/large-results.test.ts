@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.ts';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { recordingLogger } from '../helpers/webhook-receiver.ts';
@@ -55,7 +56,7 @@ beforeAll(async () => {
   const webUrl = await startWebUpstream();
   h = await startHarness(
     {
-      limits: { maxMessageBytes: MAX_MESSAGE_BYTES, maxUpstreamMessageBytes: MAX_UPSTREAM_MESSAGE_BYTES, maxAuditBacklog: 100_000 },
+      limits: { ...defaultConfig().limits, maxMessageBytes: MAX_MESSAGE_BYTES, maxUpstreamMessageBytes: MAX_UPSTREAM_MESSAGE_BYTES, maxAuditBacklog: 100_000 },
       upstreams: {
         // A timeout longer than the test's: a call that waited for it would fail the test, not pass it.
         fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 600_000 },

@@ -77,7 +77,7 @@ export async function startHarness(overrides: Partial<Omit<GatehouseConfig, 'aud
   await waitFor(() => gateway.catalog.entries().length > 0, 'the fixture tools to be listed');
   const http = await serveHttp(
     gateway.httpServices(),
-    { host: '127.0.0.1', port: options.port ?? 0, maxMessageBytes: config.limits.maxMessageBytes, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
+    { host: '127.0.0.1', port: options.port ?? 0, maxMessageBytes: config.limits.maxMessageBytes, maxSessionsPerCaller: config.limits.maxSessionsPerCaller, allowedHosts: [], allowedOrigins: [], apiKeys: config.auth?.apiKeys ?? [], anonymous: { principal: 'tester', tenant: 'default' } },
     options.log ?? silentLogger,
   );
   return {

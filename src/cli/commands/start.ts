@@ -49,6 +49,7 @@ export async function runStart(argv: string[]): Promise<number> {
         host,
         port: Number(config.listen.http.slice(at + 1)),
         maxMessageBytes: config.limits.maxMessageBytes,
+        maxSessionsPerCaller: config.limits.maxSessionsPerCaller,
         allowedHosts: config.listen.allowedHosts,
         allowedOrigins: config.listen.allowedOrigins,
         apiKeys: config.auth?.apiKeys ?? [],
