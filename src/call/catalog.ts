@@ -86,9 +86,10 @@ export class ToolCatalog {
   }
 
   /**
-   * The answer to a call of `<upstream>__<tool>` that resolves to nothing because that configured upstream never
-   * listed its tools (it did not come up): GH_ERR_UPSTREAM_UNAVAILABLE naming the upstream and why, as a call to one
-   * that went down gets, rather than "unknown tool". Undefined for a name no upstream could serve.
+   * The answer to a call of a name that resolves to nothing: GH_ERR_TOOL_QUARANTINED for a tool held back since its
+   * definition changed; GH_ERR_UPSTREAM_UNAVAILABLE, naming the upstream and why, when a configured upstream never
+   * listed its tools (it did not come up), as a call to one that went down gets, rather than "unknown tool".
+   * Undefined for a name no upstream could serve.
    */
   unavailable(name: string): CallToolResult | undefined {
     const held = this.held.get(name);

@@ -27,45 +27,20 @@ interface Command {
   ownArgs?: (argv: string[]) => string[];
 }
 
-/** Each command's module is loaded only when it runs: `audit verify` need not load the gateway `start` serves. */
+/** A command whose module is loaded only when it runs: `audit verify` need not load the gateway `start` serves. */
+const lazy = <M>(load: () => Promise<M>, command: (m: M) => Command) => async (): Promise<Command> => command(await load());
+
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  start: async () => {
-    const m = await import('./commands/start.ts');
-    return { run: m.runStart, help: m.START_HELP };
-  },
+  start: lazy(() => import('./commands/start.ts'), (m) => ({ run: m.runStart, help: m.START_HELP })),
   // `gatehouse wrap npx some-server --help` asks the server, not wrap.
-  wrap: async () => {
-    const m = await import('./commands/wrap.ts');
-    return { run: m.runWrap, help: m.WRAP_HELP, ownArgs: (argv) => m.splitWrapArgs(argv).options };
-  },
-  approvals: async () => {
-    const m = await import('./commands/approvals.ts');
-    return { run: m.runApprovals, help: m.APPROVALS_HELP };
-  },
-  audit: async () => {
-    const m = await import('./commands/audit.ts');
-    return { run: m.runAudit, help: m.AUDIT_HELP };
-  },
-  policy: async () => {
-    const m = await import('./commands/policy/index.ts');
-    return { run: m.runPolicy, help: m.POLICY_HELP };
-  },
-  worker: async () => {
-    const m = await import('./commands/worker.ts');
-    return { run: m.runWorker, help: m.WORKER_HELP };
-  },
-  dlq: async () => {
-    const m = await import('./commands/dlq.ts');
-    return { run: m.runDlq, help: m.DLQ_HELP };
-  },
-  tools: async () => {
-    const m = await import('./commands/tools.ts');
-    return { run: m.runTools, help: m.TOOLS_HELP };
-  },
-  pack: async () => {
-    const m = await import('./commands/pack/index.ts');
-    return { run: m.runPackCommand, help: m.PACK_HELP };
-  },
+  wrap: lazy(() => import('./commands/wrap.ts'), (m) => ({ run: m.runWrap, help: m.WRAP_HELP, ownArgs: (argv) => m.splitWrapArgs(argv).options })),
+  approvals: lazy(() => import('./commands/approvals.ts'), (m) => ({ run: m.runApprovals, help: m.APPROVALS_HELP })),
+  audit: lazy(() => import('./commands/audit.ts'), (m) => ({ run: m.runAudit, help: m.AUDIT_HELP })),
+  policy: lazy(() => import('./commands/policy/index.ts'), (m) => ({ run: m.runPolicy, help: m.POLICY_HELP })),
+  worker: lazy(() => import('./commands/worker.ts'), (m) => ({ run: m.runWorker, help: m.WORKER_HELP })),
+  dlq: lazy(() => import('./commands/dlq.ts'), (m) => ({ run: m.runDlq, help: m.DLQ_HELP })),
+  tools: lazy(() => import('./commands/tools.ts'), (m) => ({ run: m.runTools, help: m.TOOLS_HELP })),
+  pack: lazy(() => import('./commands/pack/index.ts'), (m) => ({ run: m.runPackCommand, help: m.PACK_HELP })),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,7 +11,7 @@ import { readChain, writeCalls as writeCallsOf } from '../helpers/audit-calls.ts
 import { expectSameCalls, indexOnly } from '../helpers/audit-index-checks.ts';
 import { AUDIT_SIGNING_KEY } from '../helpers/distributed.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
-import { capturingLogger } from '../helpers/capturing-log.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 
 // Retention of the Redis chains (distributed mode): the oldest records go up to a signed checkpoint kept as the
@@ -130,7 +130,8 @@ describe.skipIf(!available)('audit retention in Redis', () => {
     const ledger = await RedisJobLedger.connect({ url: server!.url, namespace });
     closers.push(() => ledger.close());
     const leaseOf = (holder: string) => ({ acquire: (ttlMs: number) => ledger.acquireLock('audit-retention', holder, ttlMs), release: () => ledger.releaseLock('audit-retention', holder) });
-    const { log, lines } = capturingLogger();
+    const log = recordingLogger();
+    const { lines } = log;
     let delivered = 30;
     // Time moves on: the `audit.pruned` records of one run are old at the next.
     let now = START + 10_000;

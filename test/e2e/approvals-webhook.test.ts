@@ -4,7 +4,8 @@ import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import { startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
-import { deadUrl, recordingLogger, webhookReceiver } from '../helpers/webhook-receiver.ts';
+import { deadUrl, webhookReceiver } from '../helpers/webhook-receiver.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

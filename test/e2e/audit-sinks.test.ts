@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import { auditOf, connectHttp, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import { recordingLogger } from '../helpers/webhook-receiver.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 import { firstOfEach, SINK_BATCH as BATCH, SINK_SECRET as SECRET, sinkConfig, sinkReceiver, type SinkReceiver } from '../helpers/sink-receiver.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
 import type { Logger } from '../../src/log.ts';
-import { capturingLogger } from '../helpers/capturing-log.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 import type { Clock } from '../../src/ports.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
@@ -27,7 +27,8 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 describe('log lines about a call', () => {
   it('carry the job id, the session id and the trace id', async () => {
-    const { log, lines } = capturingLogger();
+    const log = recordingLogger();
+    const { lines } = log;
     const h = await startHarness({ kernel: { decisionBudget: 50, watchPolicies: false } }, { log, clock: racingClock() });
     harnesses.push(h);
     const client = await connectHttp(h.url);
@@ -41,7 +42,8 @@ describe('log lines about a call', () => {
   });
 
   it('from the approval service too: a call whose rules leave nobody to approve it is logged with its job, session and trace', async () => {
-    const { log, lines } = capturingLogger();
+    const log = recordingLogger();
+    const { lines } = log;
     const dir = mkdtempSync(join(tmpdir(), 'gh-log-fields-'));
     // One approver and a quorum of two: the approval is created, and the service warns that nobody can grant it.
     writeFileSync(join(dir, 'policy.yaml'), 'version: 2\ndefault: allow\nrules:\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval, approval: { approvers: [bob], quorum: 2 } }\n');

@@ -1,5 +1,4 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { StartedProcess } from '../helpers/start-process.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
+import { freePort } from '../helpers/server-process.ts';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -211,7 +211,7 @@ describe.skipIf(!available)('distributed mode: a wrong endpoint is a clear start
   it('gatehouse start and gatehouse worker exit 1 with the coded error and the endpoint, never the password', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-dist-bad-'));
     const config = join(dir, 'gatehouse.yaml');
-    const closed = await closedPort();
+    const closed = await freePort();
     const base = [
       `approvals: { signingKey: ${JSON.stringify(SIGNING_KEY)} }`,
       'listen: { http: "127.0.0.1:0" }',
@@ -239,11 +239,3 @@ describe.skipIf(!available)('distributed mode: a wrong endpoint is a clear start
   });
 });
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

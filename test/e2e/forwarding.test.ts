@@ -1,8 +1,8 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWithStream, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
+import { freePort } from '../helpers/server-process.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 
@@ -83,16 +83,6 @@ describe('an HTTP upstream that is down at start', () => {
   }, 60_000);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 describe('an HTTP upstream that answers an error status', () => {
   it('reaches the client as a coded JSON-RPC error (GH_ERR_UPSTREAM_ERROR, with the status), never a bare one', async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.ts';
 import type { Client } from '@modelcontextprotocol/client';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
-import { recordingLogger } from '../helpers/webhook-receiver.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 
 const STALLED_SERVER = join(ROOT, 'test/fixtures/stalled-result-server.ts');
 const MAX_MESSAGE_BYTES = 64 * 1024;

@@ -20,7 +20,8 @@ import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
 import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor } from '../helpers/gateway-harness.ts';
 import { startOAuthServer, UPSTREAM_CLIENT, type OAuthServer } from '../helpers/oauth-server.ts';
 import { sinkConfig, sinkReceiver } from '../helpers/sink-receiver.ts';
-import { recordingLogger, webhookReceiver } from '../helpers/webhook-receiver.ts';
+import { webhookReceiver } from '../helpers/webhook-receiver.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 
 // The SSRF guard as the composition roots wire it, over real sockets: an HTTP upstream, the approval webhook, an
 // audit sink and the authorization server, each a real server on loopback that stands for "the internal network".

@@ -7,10 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { Logger } from '../../src/log.ts';
-import { capturingLogger } from '../helpers/capturing-log.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 import { GATEHOUSE_BIN } from '../helpers/cli.ts';
 import { connectHttp, ROOT, startHarness, waitFor, writeStdioGatewayConfig } from '../helpers/gateway-harness.ts';
 import { otlpReceiver } from '../helpers/otlp-receiver.ts';
+import { freePort } from '../helpers/server-process.ts';
 
 // The README's promises about tracing's cost: off, the SDK is never loaded; on, a collector that is down or stuck
 // costs spans, never a call, and never holds up a stop for long.
@@ -43,14 +44,6 @@ async function modulesLoaded(telemetry: string | undefined): Promise<string[]> {
 const sdkModules = (urls: string[]) => urls.filter((url) => /adapters\/otel\/|@opentelemetry\/(?!api\/)/.test(url));
 
 
-/** A port nothing listens on: a server bound to it, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A collector that takes the connection and the request, and never answers. */
 async function silentCollector(): Promise<{ endpoint: string; requests: () => number; close: () => Promise<void> }> {
@@ -98,17 +91,17 @@ describe('tracing off costs nothing', () => {
 
 describe('a collector that is down', () => {
   it('loses spans, never calls: every call answers, and the log says spans were lost (never the headers)', async () => {
-    const logs = capturingLogger();
-    await callsWithCollectorAt(`http://127.0.0.1:${await closedPort()}`, logs.log);
+    const logs = recordingLogger();
+    await callsWithCollectorAt(`http://127.0.0.1:${await freePort()}`, logs);
     expect(logs.text()).toContain('tracing: spans lost');
     expect(logs.text()).not.toContain(OTLP_KEY);
   });
 
   it('one that takes requests and never answers holds up no call, and the stop waits for it only so long', async () => {
     const collector = await silentCollector();
-    const logs = capturingLogger();
+    const logs = recordingLogger();
     try {
-      await callsWithCollectorAt(collector.endpoint, logs.log);
+      await callsWithCollectorAt(collector.endpoint, logs);
       expect(collector.requests()).toBeGreaterThan(0);
       expect(logs.text()).toContain('tracing: spans lost');
     } finally {

@@ -10,7 +10,7 @@ import type { BusPacket } from '../../src/protocol/cap.ts';
 import { GATEHOUSE_BIN } from '../helpers/cli.ts';
 import { clusterAvailable, startCluster, text, waitForLiveWorkers, type Cluster, type ToolResult } from '../helpers/distributed.ts';
 import type { Logger } from '../../src/log.ts';
-import { capturingLogger } from '../helpers/capturing-log.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, writeStdioGatewayConfig, type Harness } from '../helpers/gateway-harness.ts';
 import { otlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
@@ -61,11 +61,11 @@ describe('traces (telemetry.otlp set)', () => {
   let upstream: Upstream;
   let h: Harness;
   let client: Client;
-  const logs = capturingLogger();
+  const logs = recordingLogger();
 
   beforeAll(async () => {
     [receiver, upstream] = await Promise.all([otlpReceiver(), recordingHttpUpstream()]);
-    h = await gatewayWith(upstream, { otlp: { endpoint: receiver.endpoint, headers: { 'x-api-key': OTLP_KEY } } }, logs.log);
+    h = await gatewayWith(upstream, { otlp: { endpoint: receiver.endpoint, headers: { 'x-api-key': OTLP_KEY } } }, logs);
     client = await connectHttp(h.url);
   });
 

@@ -7,12 +7,16 @@ export interface CapturedLine {
 }
 
 /** A logger that keeps every line, fields and all; `text()` is every line as JSON, for "never logged" checks. */
-export function capturingLogger(): { log: Logger; lines: CapturedLine[]; text: () => string } {
+export function recordingLogger(): Logger & { lines: CapturedLine[]; text(): string } {
   const lines: CapturedLine[] = [];
   const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
   return {
-    log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), isLevelEnabled: () => true },
     lines,
     text: () => lines.map(({ level, msg, fields }) => JSON.stringify({ level, msg, ...fields })).join('\n'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    isLevelEnabled: () => true,
   };
 }
