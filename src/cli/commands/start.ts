@@ -62,15 +62,19 @@ export async function runStart(argv: string[]): Promise<number> {
     log.warn(`listening on ${http.url} without auth.apiKeys: anyone who can reach this address can call every tool as ${caller.principal}`);
   }
   const stdio = config.listen.stdio ? serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller, maxMessageBytes: config.limits.maxMessageBytes }, log) : undefined;
-  await gateway.start();
-  process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
-  // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.
-  (stdio ? console.error : console.log)(banner(file, http?.url, gateway, packHints(gateway)));
-  await new Promise<void>((resolve) => {
+  // Listened for before the gateway starts and says it serves: a SIGTERM that came before would kill the process
+  // with no clean stop (no `gateway.stopped`, no checkpoint; seen once on a loaded machine). One during the start
+  // stops the gateway as soon as it has started.
+  const stopAsked = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
     void stdio?.closed.then(resolve);
   });
+  await gateway.start();
+  process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
+  // With stdio serving MCP, stdout belongs to the protocol: the banner goes to stderr.
+  (stdio ? console.error : console.log)(banner(file, http?.url, gateway, packHints(gateway)));
+  await stopAsked;
   await http?.close();
   await gateway.stop();
   return 0;

@@ -17,12 +17,14 @@ export async function runWorker(argv: string[]): Promise<number> {
   const { config, file } = loadConfig(flag(args, 'config') ?? DEFAULT_CONFIG_FILE);
   const log = createLogger(config.log.level);
   const { startWorker } = await import('../../runtime/worker.ts'); // NATS and Redis load only for a worker
-  const worker = await startWorker(config, pool, log);
-  console.log(`Gatehouse worker ${worker.workerId} (config ${file})\n  pool: ${pool}\n  upstreams: ${worker.upstreams.join(', ')}`);
-  await new Promise<void>((resolve) => {
+  // Listened for before the worker starts and says so, as `start` does: a signal before would skip the clean stop.
+  const stopAsked = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const worker = await startWorker(config, pool, log);
+  console.log(`Gatehouse worker ${worker.workerId} (config ${file})\n  pool: ${pool}\n  upstreams: ${worker.upstreams.join(', ')}`);
+  await stopAsked;
   await worker.stop();
   return 0;
 }
