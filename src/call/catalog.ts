@@ -9,7 +9,7 @@ import { exposedName, namespacedName, SEPARATOR } from './tool-names.ts';
 import { errorResult } from '../protocol/tool-results.ts';
 import { listAllPages } from './list-pages.ts';
 import { BUILTIN_TOOL_NAMES } from '../approvals/channels/builtin-tools.ts';
-import type { ToolPins } from './tool-pins.ts';
+import type { PinReview, ToolPins } from './tool-pins.ts';
 
 export interface CatalogEntry {
   /** What clients call it: `<server>__<tool>`, or the tool's own name when its upstream is not namespaced. */
@@ -57,7 +57,9 @@ const NO_TOOL: ToolDefinition = { name: '', inputSchema: { type: 'object' } };
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
  * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
  * the same name is logged (a possible rug pull) and re-pinned; with `pins`, it is held to the definition pinned
- * first (see tool-pins.ts): a quarantined tool is not listed, and a call to it is refused. A name another upstream already exposes, or one of
+ * first (see tool-pins.ts): a quarantined tool is not listed, and a call to it is refused; a changed tool of an
+ * `onDefinitionChange: approve` upstream is listed as it is now, with the change in its facts (the kernel then puts
+ * each call before a human). A name another upstream already exposes, or one of
  * Gatehouse's own tools (`gatehouse_approval_status`, `gatehouse_approval_wait`), is not listed.
  */
 export class ToolCatalog {
@@ -67,6 +69,8 @@ export class ToolCatalog {
   private readonly refreshing = new Map<string, Promise<void>>();
   /** Quarantined tools by exposed name: not listed, refused with GH_ERR_TOOL_QUARANTINED until accepted. */
   private readonly held = new Map<string, CatalogEntry>();
+  /** Changed tools of `onDefinitionChange: approve` upstreams by exposed name: listed, each call put before a human. */
+  private readonly approving = new Map<string, CatalogEntry>();
 
   constructor(
     private readonly log: Logger,
@@ -133,20 +137,45 @@ export class ToolCatalog {
 
   /**
    * Releases the quarantined tools whose definition an operator has accepted since (another process may have: the
-   * CLI). Costs nothing while no tool is quarantined; called before a listing and on a call to an unknown name.
+   * CLI, another replica's API), and settles the changed tools held for approval (accepted: no approval needed any
+   * more; rejected: quarantined). Costs nothing while no tool is held; called before a listing, on a call to an
+   * unknown name, and on a call to a tool held for approval.
    */
   async recheck(): Promise<void> {
-    if (!this.pins || this.held.size === 0) return;
-    let released = false;
+    if (!this.pins || (this.held.size === 0 && this.approving.size === 0)) return;
+    let listChanged = false;
     for (const [name, entry] of [...this.held]) {
-      if (!(await this.pins.isPinned(entry.server, entry.tool.name, entry.digest)) || this.held.get(name) !== entry || this.byName.has(name)) continue;
+      if ((await this.pins.standing(entry.server, entry.tool.name, entry.digest)) !== 'pinned' || this.held.get(name) !== entry || this.byName.has(name)) continue;
       this.held.delete(name);
-      this.byName.set(name, entry);
-      this.byServer.set(entry.server, [...(this.byServer.get(entry.server) ?? []), entry]);
+      this.serve(released(entry));
       this.log.info(`${name} was accepted; it is listed again`);
-      released = true;
+      listChanged = true;
     }
-    if (released) for (const listener of this.listeners) listener();
+    for (const [name, entry] of [...this.approving]) {
+      const standing = await this.pins.standing(entry.server, entry.tool.name, entry.digest);
+      if (standing === 'changed' || this.approving.get(name) !== entry || this.byName.get(name) !== entry) continue;
+      this.approving.delete(name);
+      this.unserve(entry);
+      if (standing === 'pinned') {
+        this.serve(released(entry));
+        this.log.info(`${name} was accepted; its calls no longer need an approval for the change`);
+      } else {
+        this.held.set(name, entry);
+        this.log.warn(`the change of ${name} was rejected; it is quarantined`);
+        listChanged = true;
+      }
+    }
+    if (listChanged) for (const listener of this.listeners) listener();
+  }
+
+  private serve(entry: CatalogEntry): void {
+    this.byName.set(entry.name, entry);
+    this.byServer.set(entry.server, [...(this.byServer.get(entry.server) ?? []), entry]);
+  }
+
+  private unserve(entry: CatalogEntry): void {
+    this.byName.delete(entry.name);
+    this.byServer.set(entry.server, (this.byServer.get(entry.server) ?? []).filter((e) => e !== entry));
   }
 
   /** Re-reads one upstream's tools (all pages). A failure leaves its previous tools in place. */
@@ -168,12 +197,12 @@ export class ToolCatalog {
       return;
     }
     const tools = await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS);
-    this.replace(upstream.name, tools, this.pins ? await this.pins.review(upstream.name, tools) : new Set());
+    this.replace(upstream.name, tools, this.pins ? await this.pins.review(upstream.name, tools) : undefined);
   }
 
-  private replace(server: string, tools: ToolDefinition[], quarantined: ReadonlySet<string> = new Set()): void {
+  private replace(server: string, tools: ToolDefinition[], review?: PinReview): void {
     for (const old of this.byServer.get(server) ?? []) this.byName.delete(old.name);
-    for (const [name, entry] of [...this.held]) if (entry.server === server) this.held.delete(name);
+    for (const held of [this.held, this.approving]) for (const [name, entry] of [...held]) if (entry.server === server) held.delete(name);
     const entries: CatalogEntry[] = [];
     const previous = new Map((this.byServer.get(server) ?? []).map((e) => [e.tool.name, e.digest]));
     for (const tool of tools) {
@@ -188,8 +217,14 @@ export class ToolCatalog {
         this.log.warn(`tool ${tool.name} of ${server} collides with ${name} of ${taken.server}; it is not listed`);
         continue;
       }
-      const entry = makeEntry(server, name, tool, this.factsOf(server, tool));
-      if (quarantined.has(tool.name)) {
+      const change = review?.approve.get(tool.name);
+      const facts = this.factsOf(server, tool);
+      const entry = makeEntry(server, name, tool, change ? { ...facts, definitionChanged: change } : facts);
+      if (change) {
+        this.log.warn(`the definition of ${name} changed since it was pinned; each call needs an approval until it is accepted`, { current: entry.digest });
+        this.approving.set(name, entry);
+      }
+      if (review?.quarantined.has(tool.name)) {
         this.log.warn(`the definition of ${name} changed since it was pinned; it is quarantined`, { current: entry.digest });
         this.held.set(name, entry);
         continue;
@@ -208,6 +243,13 @@ export class ToolCatalog {
     const unchanged = entries.length === previous.size && entries.every((e) => previous.get(e.tool.name) === e.digest);
     if (!unchanged) for (const listener of this.listeners) listener();
   }
+}
+
+/** The entry once its definition is the pinned one: the same, without the change the kernel holds calls for. */
+function released(entry: CatalogEntry): CatalogEntry {
+  if (!entry.facts.definitionChanged) return entry;
+  const { definitionChanged: _accepted, ...facts } = entry.facts;
+  return makeEntry(entry.server, entry.name, entry.tool, facts);
 }
 
 function makeEntry(server: string, name: string, tool: ToolDefinition, facts: ToolFacts): CatalogEntry {

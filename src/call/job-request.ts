@@ -40,6 +40,7 @@ export function decisionInputOf(job: JobRequest, entry: CatalogEntry, args: Reco
   const { facts, request } = entry;
   const input: DecisionInput = { tenant: job.tenantId, principal: job.principalId, server: job.labels['mcp.server'], tool: job.meta.capability, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels, args, now };
   if (facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
+  if (facts.definitionChanged) input.definitionChanged = facts.definitionChanged;
   if (request) Object.assign(input, { kind: request.kind, method: request.method, [request.kind === 'resource' ? 'uri' : 'prompt']: request.target });
   return input;
 }

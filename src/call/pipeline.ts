@@ -145,8 +145,8 @@ export class CallPipeline {
     const { steps } = this.deps.scheduler;
     const spans = new CallTrace(this.deps.tracer ?? noTracing.tracer, call.reply.trace, call.meta);
     let entry = target ?? catalog.resolve(call.name);
-    if (!entry) {
-      // An operator may have accepted a quarantined tool since (another process: the CLI).
+    if (!entry || entry.facts.definitionChanged) {
+      // An operator may have accepted (or rejected) a changed tool since, in another process: the CLI, another replica.
       await catalog.recheck();
       entry = catalog.resolve(call.name);
     }

@@ -1,11 +1,27 @@
 import type { Clock, PinStore, ToolPin } from '../ports.ts';
 import type { ToolDefinition } from '../protocol/mcp.ts';
 import type { AuditEvent } from '../protocol/audit-record.ts';
+import type { DefinitionChange } from '../kernel/decision.ts';
 import { digestOf } from '../protocol/digest.ts';
 import { namespacedName } from './tool-names.ts';
 
 /** What a gateway does when an upstream's tool no longer matches its pin (`upstreams.<name>.onDefinitionChange`). */
-export type OnDefinitionChange = 'quarantine' | 'allow';
+export type OnDefinitionChange = 'quarantine' | 'approve' | 'allow';
+
+/** A digest a pack's tools.yaml pins for one tool of an upstream it governs, and who pinned it (`pack:<name>@<version>`). */
+export interface PackPin {
+  digest: string;
+  by: string;
+}
+
+/** What a listing's review found: the tools to hold back, and those served only with a human's approval (`approve`). */
+export interface PinReview {
+  quarantined: Set<string>;
+  approve: Map<string, DefinitionChange>;
+}
+
+/** Where a definition stands against its pin now: the pinned one, a change recorded, or a change an operator rejected. */
+export type PinStanding = 'pinned' | 'changed' | 'rejected';
 
 export type PinAudit = (event: Pick<AuditEvent, 'type' | 'actor' | 'data'>) => void;
 
@@ -15,11 +31,20 @@ export function changedFields(before: Record<string, unknown>, after: Record<str
   return [...keys].filter((k) => digestOf(before[k]) !== digestOf(after[k])).sort();
 }
 
+/** The change of a pin's recorded definition, for the operator (CLI, API, console): a pack's pin is a digest only. */
+export function pinDiff(pin: ToolPin): { fields: string[]; pinnedDigestOnly: boolean } {
+  const pinnedDigestOnly = pin.pinnedBy.startsWith('pack:') && Object.keys(pin.definition).length === 0;
+  return { fields: pin.changed && !pinnedDigestOnly ? changedFields(pin.definition, pin.changed.definition) : [], pinnedDigestOnly };
+}
+
 /**
- * Tool definitions held to the first one seen (a "rug pull" guard). An upstream's listing is reviewed against its
- * pins before the catalog takes it: a new tool is pinned; one whose definition differs from its pin is quarantined
- * (hidden and refused, audited `tool.quarantined` once per new definition) or, with `allow`, re-pinned and audited
- * `tool.definition_changed`. An operator's `accept` pins the new definition; the catalog then releases the tool.
+ * Tool definitions held to the first one seen, or to the digest a pack pins (a "rug pull" guard). An upstream's
+ * listing is reviewed against its pins before the catalog takes it: a new tool is pinned; one whose definition
+ * differs from its pin is quarantined (hidden and refused, audited `tool.quarantined` once per new definition),
+ * or with `approve` served under a human's approval of each call (audited `tool.definition_changed`, mode
+ * approve), or with `allow` re-pinned (audited `tool.definition_changed`, mode allow). An operator's `accept`
+ * pins the new definition; the catalog then releases the tool. A stored pin wins over a pack's digest: the
+ * pack's is the pin only of a tool never pinned before.
  */
 export class ToolPins {
   constructor(
@@ -27,45 +52,59 @@ export class ToolPins {
     private readonly clock: Clock,
     private readonly audit: PinAudit,
     private readonly modeOf: (server: string) => OnDefinitionChange = () => 'quarantine',
+    /** The digest a pack governing this upstream pins for the tool, if one does. */
+    private readonly packPinOf: (server: string, tool: string) => PackPin | undefined = () => undefined,
   ) {}
 
-  /** Pins what is new, and answers the names (the upstream's own) of the tools that are quarantined. */
-  async review(server: string, tools: readonly ToolDefinition[]): Promise<Set<string>> {
+  /** Pins what is new, and answers the names (the upstream's own) of the tools held back or put before a human. */
+  async review(server: string, tools: readonly ToolDefinition[]): Promise<PinReview> {
     const pins = new Map((await this.store.list()).filter((p) => p.server === server).map((p) => [p.tool, p]));
     const now = this.clock.now();
+    const mode = this.modeOf(server);
     const writes: ToolPin[] = [];
-    const held = new Set<string>();
+    const review: PinReview = { quarantined: new Set(), approve: new Map() };
     for (const tool of tools) {
       if (!tool || typeof tool.name !== 'string') continue;
       const definition = tool as unknown as Record<string, unknown>;
       const digest = digestOf(tool);
-      const pin = pins.get(tool.name);
+      let pin = pins.get(tool.name);
       if (!pin) {
-        writes.push({ server, tool: tool.name, digest, definition, pinnedAt: now, pinnedBy: 'first-seen' });
-        continue;
+        const pack = this.packPinOf(server, tool.name);
+        if (!pack || pack.digest === digest) {
+          writes.push({ server, tool: tool.name, digest, definition, pinnedAt: now, pinnedBy: pack?.by ?? 'first-seen' });
+          continue;
+        }
+        // A pack pinned another definition: what the upstream gives is a change from the pack's digest.
+        pin = { server, tool: tool.name, digest: pack.digest, definition: {}, pinnedAt: now, pinnedBy: pack.by };
       }
       // The pinned definition is served, even while a change is recorded: replicas sharing pins may run different
       // versions of the upstream, and one still on the pinned version must not erase what another saw.
       if (pin.digest === digest) continue;
       const id = namespacedName(server, tool.name);
-      const diff = { tool: id, previous: pin.digest, current: digest, fields: changedFields(pin.definition, definition) };
-      if (this.modeOf(server) === 'allow') {
+      const { fields, pinnedDigestOnly } = pinDiff({ ...pin, changed: { digest, definition, seenAt: now } });
+      const diff = { tool: id, previous: pin.digest, current: digest, fields, ...(pinnedDigestOnly ? { pinnedBy: pin.pinnedBy } : {}) };
+      if (mode === 'allow') {
         writes.push({ server, tool: tool.name, digest, definition, pinnedAt: now, pinnedBy: 'allow' });
-        this.audit({ type: 'tool.definition_changed', actor: server, data: diff });
+        this.audit({ type: 'tool.definition_changed', actor: server, data: { ...diff, mode } });
         continue;
       }
-      held.add(tool.name);
-      if (pin.changed?.digest === digest) continue;
+      const seen = pin.changed?.digest === digest;
+      // A change an operator rejected is held back whatever the mode: nobody is asked again to approve its calls.
+      if (mode === 'approve' && !(seen && pin.changed?.rejected)) review.approve.set(tool.name, { pinned: pin.digest, current: digest, fields });
+      else review.quarantined.add(tool.name);
+      if (seen) continue;
       writes.push({ ...pin, changed: { digest, definition, seenAt: now } });
-      this.audit({ type: 'tool.quarantined', actor: server, data: diff });
+      this.audit(mode === 'approve' ? { type: 'tool.definition_changed', actor: server, data: { ...diff, mode } } : { type: 'tool.quarantined', actor: server, data: diff });
     }
     await this.store.put(writes);
-    return held;
+    return review;
   }
 
-  /** Whether the definition with this digest is the pinned one now (an operator accepted it since). */
-  async isPinned(server: string, tool: string, digest: string): Promise<boolean> {
-    return (await this.store.get(server, tool))?.digest === digest;
+  /** Where the definition with this digest stands now (an operator may have accepted or rejected it since). */
+  async standing(server: string, tool: string, digest: string): Promise<PinStanding> {
+    const pin = await this.store.get(server, tool);
+    if (pin?.digest === digest) return 'pinned';
+    return pin?.changed?.digest === digest && pin.changed.rejected ? 'rejected' : 'changed';
   }
 }
 

@@ -46,10 +46,11 @@ const upstreamPolicyFacts = {
   /**
    * What happens when a tool's definition (description, inputSchema, annotations: all of it) differs from the one
    * pinned when it was first seen (`<dataDir>/pins.json`): `quarantine` (the default) hides the tool and refuses
-   * its calls with GH_ERR_TOOL_QUARANTINED until `gatehouse tools accept`; `allow` re-pins it and audits
-   * `tool.definition_changed`.
+   * its calls with GH_ERR_TOOL_QUARANTINED until `gatehouse tools accept`; `approve` lists the new definition
+   * but puts every call to it before a human until it is accepted; `allow` re-pins it. The last two audit
+   * `tool.definition_changed` with their `mode`.
    */
-  onDefinitionChange: z.enum(['quarantine', 'allow']).optional(),
+  onDefinitionChange: z.enum(['quarantine', 'approve', 'allow']).optional(),
 };
 
 const stdioUpstream = z.strictObject({

@@ -36,6 +36,12 @@ export interface PolicyBundle {
   files: string[];
   /** The packs whose overlays the bundle holds (see src/packs/); their digests are part of the snapshot. */
   packs?: PackStamp[];
+  /**
+   * The tool digests the packs' tools.yaml pin, by upstream and the upstream's own tool name, with who pinned them
+   * (`pack:<name>@<version>`): a first-seen definition is held to these (src/call/tool-pins.ts). Not decided on, so
+   * not in the snapshot (the pack's digest, which is, covers them).
+   */
+  toolPins?: Record<string, Record<string, { digest: string; by: string }>>;
 }
 
 /** What a bundle records of one installed pack: enough to name the exact pack contents behind a decision. */

@@ -37,6 +37,19 @@ export interface DecisionInput {
   args: Record<string, unknown> | undefined;
   /** The decision time (ms since the epoch), which CEL sees as `now`. Recorded, so a replay uses the same time. */
   now?: number;
+  /**
+   * Set when the tool's definition is not the pinned one and its upstream says `onDefinitionChange: approve`:
+   * every call then needs a human's approval (see definition-change.ts) until an operator accepts the change.
+   */
+  definitionChanged?: DefinitionChange;
+}
+
+/** A tool definition that differs from its pin: the pinned and current digests, and the top-level fields that differ. */
+export interface DefinitionChange {
+  pinned: string;
+  current: string;
+  /** Empty when the pin is a digest only (a pack's): there is no definition to compare with. */
+  fields: string[];
 }
 
 /** A rate limit from a matching `throttle` rule, applied with state outside the (pure) kernel. */

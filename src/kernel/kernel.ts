@@ -2,6 +2,7 @@ import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import type { Decision, DecisionInput, Explanation } from './decision.ts';
 import type { PolicyBundle } from './bundle.ts';
 import { CallFacts, requestTarget, Tally, testRule, traceOf } from './evaluation.ts';
+import { heldForChange } from './definition-change.ts';
 
 /**
  * The safety kernel. `decide` is the one decision function: calls, and tool listing (with `args` undefined),
@@ -37,7 +38,8 @@ export class Kernel {
   /**
    * Every rule that can apply to the tool is tested; the strictest matching effect wins (deny > require_approval
    * > throttle > allow_with_constraints > allow) and constraints merge from all matching rules. No match: the
-   * bundle's default.
+   * bundle's default. A tool whose definition changed, held for approval by its upstream, needs one whatever
+   * the rules allow (definition-change.ts).
    */
   decide(input: DecisionInput): Decision {
     const policy = this.policy;
@@ -46,7 +48,8 @@ export class Kernel {
     const tally = new Tally();
     const rules = plan.rules;
     for (let i = 0; i < rules.length; i++) tally.count(rules[i], testRule(rules[i], facts, false), facts);
-    return tally.decision(policy);
+    const decision = tally.decision(policy);
+    return input.definitionChanged ? heldForChange(input, decision) : decision;
   }
 
   /** Every rule of the bundle, in id order, with whether and why it matched; the decision is `decide`'s. */
@@ -59,7 +62,7 @@ export class Kernel {
       tally.count(rule, outcome, facts);
       return traceOf(rule, outcome, facts);
     });
-    return { decision: tally.decision(policy), rules };
+    return { decision: heldForChange(input, tally.decision(policy)), rules };
   }
 
   /**

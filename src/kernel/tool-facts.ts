@@ -1,5 +1,6 @@
 import { isStdioUpstream, type GatehouseConfig } from '../config/schema.ts';
 import type { ToolAnnotations, ToolDefinition } from '../protocol/mcp.ts';
+import type { DefinitionChange } from './decision.ts';
 
 /** The operator's view of a tool, which may override what the upstream claims about it. */
 export interface ToolFacts {
@@ -8,6 +9,8 @@ export interface ToolFacts {
   labels: Record<string, string>;
   /** An HTTP upstream's URL origin, which egress constraints check (see DecisionInput.upstreamUrl). */
   upstreamUrl?: string;
+  /** Set by the catalog while the tool's definition differs from its pin under `onDefinitionChange: approve`. */
+  definitionChanged?: DefinitionChange;
 }
 
 /** Gives the facts of one upstream tool from its definition (the config's overrides applied). */

@@ -17,6 +17,7 @@ export type LocatedInstall = PackInstall & { origin?: { file: string; line?: num
 export function loadPolicyBundle(paths: readonly string[], installs: readonly LocatedInstall[], places: PackPlaces): PolicyBundle {
   const { sources, problems } = readPolicySources(paths);
   const stamps: PackStamp[] = [];
+  const toolPins: NonNullable<PolicyBundle['toolPins']> = {};
   installs.forEach((install, i) => {
     const where = install.origin ?? { file: 'config' };
     const describe = `the install of ${install.name}${install.origin ? '' : ` (config packs[${i}])`}`;
@@ -26,11 +27,15 @@ export function loadPolicyBundle(paths: readonly string[], installs: readonly Lo
       return;
     }
     try {
-      const result = installPack(loadPack(dir), install, describe);
+      const pack = loadPack(dir);
+      const result = installPack(pack, install, describe);
       problems.push(...result.problems);
       if (result.installed) {
+        const { stamp } = result.installed;
         sources.push(...result.installed.sources);
-        stamps.push(result.installed.stamp);
+        stamps.push(stamp);
+        const by = `pack:${stamp.name}@${stamp.version}`;
+        toolPins[stamp.upstream] = { ...toolPins[stamp.upstream], ...Object.fromEntries(Object.entries(pack.tools.tools).map(([tool, t]) => [tool, { digest: t.digest, by }])) };
       }
     } catch (err) {
       problems.push(...problemsIn(err, INVALID));
@@ -38,5 +43,6 @@ export function loadPolicyBundle(paths: readonly string[], installs: readonly Lo
   });
   problems.push(...duplicateRuleIds(sources));
   if (problems.length > 0) throw invalid(INVALID, problems);
-  return mergePolicySources(sources, stamps);
+  const bundle = mergePolicySources(sources, stamps);
+  return stamps.length > 0 ? { ...bundle, toolPins } : bundle;
 }

@@ -194,7 +194,14 @@ export class Gateway {
       (name) => ports.upstreams.get(name),
       () => ports.upstreams.keys(),
       ports.pins &&
-        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine'),
+        new ToolPins(
+          ports.pins,
+          ports.clock,
+          (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }),
+          (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine',
+          // The packs of the policy in force (a reload may add one): their tools.yaml digests pin first sights.
+          (server, tool) => this.kernel.bundle.toolPins?.[server]?.[tool],
+        ),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);

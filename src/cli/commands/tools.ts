@@ -1,7 +1,7 @@
 import { openPinState } from '../../runtime/state.ts';
-import type { ToolPin } from '../../ports.ts';
-import { changedFields, decide } from '../../call/tool-pins.ts';
-import { namespacedName, SEPARATOR } from '../../call/tool-names.ts';
+import { PinDesk, type PinChange, type PinSummary } from '../../call/pin-desk.ts';
+import { SEPARATOR } from '../../call/tool-names.ts';
+import { asGatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';
 import { localUser, stateConfig, STATE_FLAGS } from '../state.ts';
 
@@ -12,9 +12,10 @@ export const TOOLS_HELP = `Usage:
   gatehouse tools reject NAME [--as NAME]
 
 The tool definitions each upstream was pinned to (<dataDir>/pins.json; Redis in distributed mode): the first
-definition seen of each tool.
+definition seen of each tool, or the digest a pack's tools.yaml pins.
 A tool whose definition changed since is quarantined: not listed, and its calls refused with
-GH_ERR_TOOL_QUARANTINED, until it is accepted. NAME is <upstream>__<tool>.
+GH_ERR_TOOL_QUARANTINED (with onDefinitionChange: approve, listed, and each call needs an approval), until it
+is accepted. NAME is <upstream>__<tool>.
   pins     every pinned tool: its state (pinned | quarantined | rejected) and digests
   diff     the pinned definition against the one the upstream gives now
   accept   pins the new definition; running gateways list the tool again at their next listing (audited tool.accepted)
@@ -31,62 +32,49 @@ export async function runTools(argv: string[]): Promise<number> {
   if (!['pins', 'diff', 'accept', 'reject'].includes(action)) throw usage(`unknown action "${action}"`);
   if (action !== 'pins' && !name?.includes(SEPARATOR)) throw usage('missing the tool, as <upstream>__<tool>');
   const { pins, audit, close } = await openPinState(stateConfig(args));
+  const desk = new PinDesk(pins, (event) => audit.record({ tenant: 'default', at: Date.now(), ...event }), Date.now);
   try {
-    const all = await pins.list();
     if (action === 'pins') {
-      if (args.flags.json) console.log(JSON.stringify(all.map(summary), null, 2));
+      const all = await desk.list();
+      if (args.flags.json) console.log(JSON.stringify(all, null, 2));
       else if (all.length === 0) console.log('no tool is pinned yet');
       else for (const p of all) console.log(line(p));
       return 0;
     }
-    const pin = all.find((p) => namespacedName(p.server, p.tool) === name);
-    if (!pin) {
-      console.error(`gatehouse tools: no pinned tool ${name}`);
-      return 1;
-    }
     if (action === 'diff') {
-      if (!pin.changed) {
-        console.log(args.flags.json ? JSON.stringify({ tool: name, state: 'pinned', fields: [] }) : `${name} is pinned; its definition has not changed (${pin.digest})`);
+      const change = await desk.change(name!);
+      if (!change.current) {
+        console.log(args.flags.json ? JSON.stringify({ tool: name, state: 'pinned', fields: [] }) : `${name} is pinned; its definition has not changed (${change.digest})`);
         return 0;
       }
-      const fields = changedFields(pin.definition, pin.changed.definition);
-      if (args.flags.json) console.log(JSON.stringify({ tool: name, ...summary(pin), fields, pinned: pin.definition, current: pin.changed.definition }, null, 2));
-      else console.log(diffText(name!, pin, fields));
+      console.log(args.flags.json ? JSON.stringify(change, null, 2) : diffText(change));
       return 0;
     }
-    if (!pin.changed) {
-      console.error(`gatehouse tools: ${name} is not quarantined; there is nothing to ${action}`);
-      return 1;
-    }
     const actor = flag(args, 'as') ?? localUser();
-    const at = Date.now();
-    await pins.put([decide(pin, action as 'accept' | 'reject', actor, at)]);
-    const data = { tool: name, previous: pin.digest, current: pin.changed.digest, fields: changedFields(pin.definition, pin.changed.definition) };
-    audit.record({ tenant: 'default', at, type: action === 'accept' ? 'tool.accepted' : 'tool.rejected', actor, data });
+    const decided = await desk.decide(name!, action as 'accept' | 'reject', actor);
     await audit.flush();
-    console.log(action === 'accept' ? `${name} is pinned to its new definition (${pin.changed.digest}); running gateways list it again` : `${name} stays quarantined (rejected by ${actor})`);
+    console.log(action === 'accept' ? `${name} is pinned to its new definition (${decided.digest}); running gateways list it again` : `${name} stays quarantined (rejected by ${actor})`);
     return 0;
+  } catch (err) {
+    const error = asGatewayError(err);
+    if (error.code !== 'GH_ERR_PIN_NOT_FOUND' && error.code !== 'GH_ERR_PIN_NOT_CHANGED') throw err;
+    console.error(`gatehouse tools: ${error.message}`);
+    return 1;
   } finally {
     await close();
   }
 }
 
-const stateOf = (p: ToolPin): string => (!p.changed ? 'pinned' : p.changed.rejected ? 'rejected' : 'quarantined');
-
-function summary(p: ToolPin): Record<string, unknown> {
-  return { tool: namespacedName(p.server, p.tool), server: p.server, state: stateOf(p), digest: p.digest, pinnedAt: new Date(p.pinnedAt).toISOString(), pinnedBy: p.pinnedBy, ...(p.changed ? { changedDigest: p.changed.digest, changedAt: new Date(p.changed.seenAt).toISOString() } : {}) };
-}
-
-function line(p: ToolPin): string {
-  return `${namespacedName(p.server, p.tool)}  ${stateOf(p).padEnd(11)} ${p.digest}${p.changed ? ` -> ${p.changed.digest}` : ''}`;
+function line(p: PinSummary): string {
+  return `${p.tool}  ${p.state.padEnd(11)} ${p.digest}${p.changedDigest ? ` -> ${p.changedDigest}` : ''}`;
 }
 
 /** Field by field: the pinned value, then the current one, as JSON (a schema reads better whole than as a line diff). */
-function diffText(name: string, pin: ToolPin, fields: string[]): string {
-  const out = [`${name}: ${stateOf(pin)}`, `pinned   ${pin.digest}`, `current  ${pin.changed!.digest}`];
-  for (const field of fields) {
-    out.push(`${field}:`, `  - ${JSON.stringify(pin.definition[field]) ?? '(absent)'}`, `  + ${JSON.stringify(pin.changed!.definition[field]) ?? '(absent)'}`);
+function diffText(change: PinChange): string {
+  const out = [`${change.tool}: ${change.state}`, `pinned   ${change.digest} (by ${change.pinnedBy})`, `current  ${change.changedDigest}`];
+  if (change.pinnedDigestOnly) out.push(`${change.pinnedBy} pinned only a digest: there is no definition to compare with; the current one is:`, JSON.stringify(change.current, null, 2));
+  for (const field of change.fields) {
+    out.push(`${field}:`, `  - ${JSON.stringify(change.pinned[field]) ?? '(absent)'}`, `  + ${JSON.stringify(change.current?.[field]) ?? '(absent)'}`);
   }
   return out.join('\n');
 }
-

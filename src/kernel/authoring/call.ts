@@ -109,6 +109,8 @@ export function resolveCall(call: StatedCall, facts: ToolFacts | undefined): Dec
     if (call.riskTags === undefined && facts.riskTags.length > 0) input.riskTags = facts.riskTags;
     if (call.labels === undefined && Object.keys(facts.labels).length > 0) input.labels = facts.labels;
     if (call.upstreamUrl === undefined && facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
+    // Not a fact a call can state: the live catalog's pins say whether the definition changed.
+    if (facts.definitionChanged) input.definitionChanged = facts.definitionChanged;
   }
   return input;
 }

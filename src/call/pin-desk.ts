@@ -1,0 +1,79 @@
+import type { PinStore, ToolPin } from '../ports.ts';
+import { GatewayError } from '../errors.ts';
+import { decide, pinDiff, type PinAudit } from './tool-pins.ts';
+import { namespacedName } from './tool-names.ts';
+
+/** One pinned tool as an operator sees it (`gatehouse tools pins --json`, `GET /api/tools/pins`). */
+export interface PinSummary {
+  tool: string;
+  server: string;
+  state: 'pinned' | 'quarantined' | 'rejected';
+  digest: string;
+  pinnedAt: string;
+  pinnedBy: string;
+  changedDigest?: string;
+  changedAt?: string;
+}
+
+/** A pin's change, field by field (`gatehouse tools diff --json`, `GET /api/tools/pins/:tool`). */
+export interface PinChange extends PinSummary {
+  fields: string[];
+  /** The pin is a pack's digest, with no definition to compare with: the whole current definition is the change. */
+  pinnedDigestOnly?: true;
+  pinned: Record<string, unknown>;
+  current?: Record<string, unknown>;
+}
+
+export const stateOf = (p: ToolPin): PinSummary['state'] => (!p.changed ? 'pinned' : p.changed.rejected ? 'rejected' : 'quarantined');
+
+export function summaryOf(p: ToolPin): PinSummary {
+  return {
+    tool: namespacedName(p.server, p.tool),
+    server: p.server,
+    state: stateOf(p),
+    digest: p.digest,
+    pinnedAt: new Date(p.pinnedAt).toISOString(),
+    pinnedBy: p.pinnedBy,
+    ...(p.changed ? { changedDigest: p.changed.digest, changedAt: new Date(p.changed.seenAt).toISOString() } : {}),
+  };
+}
+
+/**
+ * What an operator does with the pins, the same from the CLI and the API: list them, see one change, and accept
+ * (pin the new definition) or reject it (keep it held back), audited `tool.accepted` / `tool.rejected` with who.
+ */
+export class PinDesk {
+  constructor(
+    private readonly store: PinStore,
+    private readonly audit: PinAudit,
+    private readonly now: () => number,
+  ) {}
+
+  async list(): Promise<PinSummary[]> {
+    return (await this.store.list()).map(summaryOf);
+  }
+
+  /** One tool's pin (`<upstream>__<tool>`); GH_ERR_PIN_NOT_FOUND when no tool of that name is pinned. */
+  async pin(name: string): Promise<ToolPin> {
+    const pin = (await this.store.list()).find((p) => namespacedName(p.server, p.tool) === name);
+    if (!pin) throw new GatewayError('GH_ERR_PIN_NOT_FOUND', `no pinned tool ${name}`);
+    return pin;
+  }
+
+  async change(name: string): Promise<PinChange> {
+    const pin = await this.pin(name);
+    const { fields, pinnedDigestOnly } = pinDiff(pin);
+    return { ...summaryOf(pin), fields, ...(pinnedDigestOnly ? { pinnedDigestOnly: true as const } : {}), pinned: pin.definition, ...(pin.changed ? { current: pin.changed.definition } : {}) };
+  }
+
+  /** Accepts or rejects the recorded change of a tool; GH_ERR_PIN_NOT_CHANGED when there is none to decide on. */
+  async decide(name: string, decision: 'accept' | 'reject', by: string): Promise<ToolPin> {
+    const pin = await this.pin(name);
+    if (!pin.changed) throw new GatewayError('GH_ERR_PIN_NOT_CHANGED', `${name} is not quarantined; there is nothing to ${decision}`);
+    const at = this.now();
+    const decided = decide(pin, decision, by, at);
+    await this.store.put([decided]);
+    this.audit({ type: decision === 'accept' ? 'tool.accepted' : 'tool.rejected', actor: by, data: { tool: name, previous: pin.digest, current: pin.changed.digest, fields: pinDiff(pin).fields } });
+    return decided;
+  }
+}
