@@ -58,7 +58,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_EXECUTION_IN_DOUBT: { retryable: false, summary: 'the worker running a non-idempotent call died mid-call; it may or may not have run, so it is not run again' },
   GH_ERR_WIRE_INVALID: { retryable: false, summary: 'bytes on the bus are not a CAP packet Gatehouse can read or write' },
   GH_ERR_JOB_NOT_FOUND: { retryable: false, summary: 'no such job in the audit trail (of this tenant)' },
-  GH_ERR_NOT_IMPLEMENTED: { retryable: false, summary: 'not available in this gateway: the audit query API of a gateway built without a readable audit store' },
+  GH_ERR_NOT_IMPLEMENTED: { retryable: false, summary: 'not available in this gateway: the audit query API of a gateway built without a readable audit store, or the pins API of one that keeps no pins' },
   GH_ERR_INTERNAL: { retryable: false, summary: 'internal error' },
 } as const;
 

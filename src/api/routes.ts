@@ -8,6 +8,8 @@ import { ApproverActions, type ApprovalDesk } from './actions.ts';
 import { registerApprovalsApi } from './api.ts';
 import { registerPolicyApi } from './policy-api.ts';
 import { registerAuditApi } from './audit-api.ts';
+import { registerToolPinsApi } from './tools-api.ts';
+import type { PinDecisions } from '../call/pin-desk.ts';
 import type { AuditQueries } from '../audit/query.ts';
 import type { AuditTail } from '../audit/tail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -34,6 +36,8 @@ export interface ApproverServices {
   audit?: AuditQueries;
   /** The live tail of the audit chain as calls, for the console's Activity feed. */
   activity?: Pick<AuditTail, 'subscribe'>;
+  /** The pinned tool definitions (`/api/tools/pins`, the Upstreams page); absent where the gateway keeps none. */
+  pins?: PinDecisions;
   /** What the console's Policy, Upstreams and Overview pages read of the running gateway. */
   console?: ConsoleSources;
   dataDir: string;
@@ -85,6 +89,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
     registerApprovalsApi(scope, ctx);
     registerPolicyApi(scope, ctx, options.kernel, (call) => options.toolFacts?.(call));
     registerAuditApi(scope, ctx, options.audit);
+    registerToolPinsApi(scope, ctx, options.pins);
     registerApprovalPages(scope, ctx);
     registerConsole(scope, ctx, options);
   });

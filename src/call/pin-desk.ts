@@ -38,6 +38,9 @@ export function summaryOf(p: ToolPin): PinSummary {
   };
 }
 
+/** What the API and the console use of a gateway's pins: the desk, whose decisions the gateway also applies at once. */
+export type PinDecisions = Pick<PinDesk, 'list' | 'change' | 'decide'>;
+
 /**
  * What an operator does with the pins, the same from the CLI and the API: list them, see one change, and accept
  * (pin the new definition) or reject it (keep it held back), audited `tool.accepted` / `tool.rejected` with who.

@@ -27,6 +27,7 @@ import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
 import { ToolPins } from '../call/tool-pins.ts';
+import { PinDesk, type PinDecisions } from '../call/pin-desk.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
 import type { ExchangeServices } from '../gateway/exchange.ts';
@@ -294,6 +295,7 @@ export class Gateway {
         approvals: this.approvals,
         kernel: this.kernel,
         toolFacts: this.toolFacts,
+        ...(this.pinDesk ? { pins: this.pinDesk } : {}),
         pageUrl: this.approvalLinks.url,
         ...this.auditViews(),
         console: this.console(),
@@ -372,6 +374,25 @@ export class Gateway {
       return `Approve it ${page ? `at ${page} or ` : ''}with \`${command}\`.`;
     };
     return { url, hint };
+  }
+
+  /**
+   * The pins as the API and console decide them: a decision is applied here at once (the tool released or held, and
+   * clients told `notifications/tools/list_changed`); other replicas apply it at their next listing or call of it.
+   */
+  private get pinDesk(): PinDecisions | undefined {
+    const { pins, clock } = this.ports;
+    if (!pins) return undefined;
+    const desk = new PinDesk(pins, (event) => this.audit.record({ tenant: 'default', at: clock.now(), ...event }), () => clock.now());
+    return {
+      list: () => desk.list(),
+      change: (name) => desk.change(name),
+      decide: async (name, decision, by) => {
+        const pin = await desk.decide(name, decision, by);
+        await this.catalog.recheck();
+        return pin;
+      },
+    };
   }
 
   /** The live catalog's facts of a namespaced tool (`<server>__<tool>`): what the kernel decides its calls on. */

@@ -38,6 +38,7 @@ export function formatExplanation({ input, explanation: { decision, rules }, ver
       input.labels && Object.keys(input.labels).length > 0 ? `, labels ${json(input.labels)}` : ''
     }`,
     `  args ${json(input.args ?? {})}${input.now !== undefined ? `, now ${new Date(input.now).toISOString()}` : ''}`,
+    ...(input.definitionChanged ? [`  its definition is not the pinned one (${input.definitionChanged.fields.join(', ') || 'a pack pinned its digest'}), and its upstream holds such calls for approval`] : []),
     '',
     `rules: ${rules.length} tried, ${matched} matched`,
     ...rules.flatMap((r) => ruleLines(r, idWidth, effectWidth)),
