@@ -82,6 +82,12 @@ const toolEntrySchema = z.strictObject({
   args: argRolesSchema.default({}),
   /** `sha256:<hex>` of the tool's definition as the server lists it (what Gatehouse pins), at `server.version`. */
   digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>'),
+  /**
+   * The server writes the machine it runs on into this definition, so `digest` is the one on the machine the pack
+   * was written on: `pack add` still compares it (a warning), but a gateway does not hold the tool to it, and pins
+   * the first definition it sees instead.
+   */
+  machineDependent: z.boolean().optional(),
   /** Free text: where the server's own annotations are wrong or missing, and why the pack says otherwise. */
   note: z.string().optional(),
 });

@@ -35,7 +35,7 @@ export function loadPolicyBundle(paths: readonly string[], installs: readonly Lo
         sources.push(...result.installed.sources);
         stamps.push(stamp);
         const by = `pack:${stamp.name}@${stamp.version}`;
-        toolPins[stamp.upstream] = { ...toolPins[stamp.upstream], ...Object.fromEntries(Object.entries(pack.tools.tools).map(([tool, t]) => [tool, { digest: t.digest, by }])) };
+        toolPins[stamp.upstream] = { ...toolPins[stamp.upstream], ...Object.fromEntries(Object.entries(pack.tools.tools).flatMap(([tool, t]) => (t.machineDependent ? [] : [[tool, { digest: t.digest, by }]]))) };
       }
     } catch (err) {
       problems.push(...problemsIn(err, INVALID));

@@ -322,3 +322,15 @@ describe('packs: the format and the loader', () => {
     expect(initialisedFit(memory, { tools: Object.keys(memory.tools.tools) })).toBeUndefined();
   });
 });
+
+describe("the pins a pack's tools.yaml gives", () => {
+  it("names each governed tool's digest and the pack, except those the server writes the machine into", () => {
+    const bundle = loadPolicyBundle([], [{ name: 'shell', params: {} }, { name: 'memory', upstream: 'notes', params: {} }], packPlaces(mkdtempSync(join(tmpdir(), 'gh-pins-'))));
+    const shell = loadPack(join(BUNDLED_PACKS, 'shell'));
+    const pins = bundle.toolPins!['desktop-commander'];
+    expect(pins.get_config).toEqual({ digest: shell.tools.tools.get_config.digest, by: `pack:shell@${shell.manifest.version}` });
+    expect(pins.start_process).toBeUndefined();
+    expect(Object.keys(pins).length + Object.values(shell.tools.tools).filter((t) => t.machineDependent).length).toBe(Object.keys(shell.tools.tools).length);
+    expect(Object.keys(bundle.toolPins!.notes)).toContain('read_graph');
+  });
+});
