@@ -5,6 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { auditOf, connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
+import { codeOn, csrfOf, PageClient } from '../helpers/page-client.ts';
+import { consoleLogin } from '../helpers/console.ts';
+import { formToken } from '../helpers/console-pages.ts';
 import { api, approverAuth, connectWithKey, KEYS } from '../helpers/approvers.ts';
 
 // A real gateway in front of the real fixture upstream, whose `note` tool changes its description at run time
@@ -210,5 +213,46 @@ describe('onDefinitionChange: approve, and the pins API', () => {
     expect(codeOf(await client.callTool({ name: 'fx__note', arguments: {} }))).toBe('GH_ERR_TOOL_QUARANTINED');
     expect(notes(sideEffects)).toBe(0);
     await client.close();
+  });
+});
+
+describe('the Upstreams page', () => {
+  it('shows a quarantined tool with its diff, and lets an admin accept it with the form (CSRF checked), a viewer not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pins-'));
+    const sideEffects = join(dir, 'side-effects.log');
+    h = await startHarness({ dataDir: dir, upstreams: rugPullUpstream(sideEffects), auth: pinAuth });
+    const client = await connectWithKey(h.url, KEYS.caller);
+    await client.callTool({ name: 'fx__redescribe', arguments: { description: 'Notes a call <b>and hides</b>' } });
+    await waitFor(async () => !(await listed(client)).includes('fx__note'), 'fx__note to be quarantined');
+
+    const viewer = new PageClient(h);
+    await consoleLogin(viewer, VIEWER_KEY);
+    const seen = await viewer.get('/upstreams');
+    expect(seen.status).toBe(200);
+    const card = /<article class="pin" data-pin="fx__note">.*?<\/article>/s.exec(seen.html)?.[0] ?? '';
+    expect(card).toContain('quarantined');
+    expect(card).toContain('<pre class="pinned">&quot;Notes a call&quot;</pre>');
+    expect(card).toContain('&lt;b&gt;and hides&lt;/b&gt;');
+    expect(card).not.toContain('<form');
+    expect(seen.html).toContain('takes the admin role');
+    const refused = await viewer.post('/upstreams/pins', { csrf: csrfOf(seen.html), tool: 'fx__note', decision: 'accept' });
+    expect(refused.status).toBe(403);
+
+    const admin = new PageClient(h);
+    await consoleLogin(admin, ADMIN_KEY);
+    const page = await admin.get('/upstreams');
+    const csrf = formToken(page.html, 'upstreams/pins');
+    const forged = await admin.post('/upstreams/pins', { csrf: 'forged', tool: 'fx__note', decision: 'accept' });
+    expect({ status: forged.status, code: codeOn(forged) }).toEqual({ status: 403, code: 'GH_ERR_CSRF' });
+    const accepted = await admin.post('/upstreams/pins', { csrf, tool: 'fx__note', decision: 'accept' });
+    expect(accepted.status).toBe(303);
+    expect(accepted.location).toBe('../upstreams#pins');
+    expect((await admin.get('/upstreams')).html).toContain('Every tool is served at its pinned definition.');
+    expect(await listed(client)).toContain('fx__note');
+    expect((await client.callTool({ name: 'fx__note', arguments: {} })).isError).toBeFalsy();
+    await client.close();
+    await h.close();
+    h = undefined;
+    expect((await auditOf(dir, 'default')).filter((r) => r.type === 'tool.accepted').map((r) => r.actor)).toEqual(['root']);
   });
 });

@@ -3,17 +3,19 @@ import { hasRole } from '../access.ts';
 import { html, type SafeHtml } from '../html.ts';
 import type { ConsolePage, PageView } from './page.ts';
 import type { UpstreamHealth } from './sources.ts';
+import { pinnedToolsSection, registerPinDecisions } from './pinned-tools.ts';
 
 /**
  * The Upstreams page: each upstream's health (up or down, why, restarts since start), and its tools with the
  * pinned definition digest, annotations, risk tags and whom the policy in force lists them for (the kernel's own
  * listing decision, `mayList`, for each principal the gateway knows in the tenant). Admins see the dead-letter
- * queue's size.
+ * queue's size, and decide the changed tool definitions (pinned-tools.ts) that everyone sees.
  */
 export const upstreamsPage: ConsolePage = {
   path: '/upstreams',
   section: 'upstreams',
   role: 'viewer',
+  routes: registerPinDecisions,
   async render(view) {
     const sources = view.services.console;
     if (!sources) return { title: 'Upstreams', body: html`<h1>Upstreams and tools</h1><p class="note">This gateway does not report its upstreams to the console.</p>` };
@@ -21,8 +23,10 @@ export const upstreamsPage: ConsolePage = {
     const who = principals.length > 0 ? principals : [view.user.principal];
     const tools = sources.tools();
     const dead = sources.deadLetters && hasRole(view.user.role, 'admin') ? await sources.deadLetters().catch(() => undefined) : undefined;
+    const pins = await pinnedToolsSection(view).catch(() => html`<p class="card error" id="pins">The pinned tool definitions could not be read.</p>`);
     const body = html`<h1>Upstreams and tools</h1>
 ${sources.deadLetters && hasRole(view.user.role, 'admin') && html`<p class="card" id="dlq">Dead-letter queue: <strong>${dead === undefined ? 'unknown (the ledger did not answer)' : String(dead)}</strong> jobs (<code>gatehouse dlq list</code>)</p>`}
+${pins}
 ${sources.upstreams().map((u) => upstreamCard(view, u, tools.filter((t) => t.server === u.name), who))}`;
     return { title: 'Upstreams', body, wide: true };
   },
@@ -47,7 +51,7 @@ function toolRow(view: PageView, entry: CatalogEntry, principals: readonly strin
     kernel.mayList({ tenant: view.user.tenant, principal, server: entry.server, tool: entry.id, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels }),
   );
   const annotations = Object.entries(facts.annotations ?? {}).filter(([, v]) => v !== undefined);
-  return html`<tr data-tool="${entry.id}"><td class="mono">${entry.id}${entry.tool.description && html`<div class="muted">${entry.tool.description}</div>`}</td>
+  return html`<tr data-tool="${entry.id}"><td class="mono">${entry.id}${facts.definitionChanged && html` <span class="state require_approval" title="its definition is not the pinned one: each call needs an approval until it is accepted">changed: calls need approval</span>`}${entry.tool.description && html`<div class="muted">${entry.tool.description}</div>`}</td>
 <td class="mono digest">${entry.digest}</td>
 <td>${annotations.length === 0 ? html`<span class="muted">none</span>` : annotations.map(([k, v]) => html`<div class="mono">${k}: ${String(v)}</div>`)}</td>
 <td>${facts.riskTags.length === 0 ? html`<span class="muted">none</span>` : facts.riskTags.join(', ')}</td>
