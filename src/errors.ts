@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_TOOL_QUARANTINED: { retryable: false, summary: 'the tool\'s definition changed since it was pinned; it is not called until an operator accepts the change (`gatehouse tools accept`)' },
   GH_ERR_PIN_NOT_FOUND: { retryable: false, summary: 'no pinned tool of that name (`gatehouse tools pins` lists them)' },
   GH_ERR_PIN_NOT_CHANGED: { retryable: false, summary: "the tool's definition has not changed since it was pinned: there is nothing to accept or reject" },
+  GH_ERR_PIN_STALE: { retryable: false, summary: 'the change of a tool definition recorded now is not the one the operator reviewed (another replica saw another definition since): review the diff again' },
   GH_ERR_INVALID_ARGUMENTS: { retryable: false, summary: "the arguments fail the tool's input schema" },
   GH_ERR_POLICY_DENIED: { retryable: false, summary: 'denied by policy' },
   GH_ERR_ARGS_TOO_LARGE: { retryable: false, summary: "the arguments exceed the policy's maxArgBytes" },

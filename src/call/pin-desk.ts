@@ -69,10 +69,18 @@ export class PinDesk {
     return { ...summaryOf(pin), fields, ...(pinnedDigestOnly ? { pinnedDigestOnly: true as const } : {}), pinned: pin.definition, ...(pin.changed ? { current: pin.changed.definition } : {}) };
   }
 
-  /** Accepts or rejects the recorded change of a tool; GH_ERR_PIN_NOT_CHANGED when there is none to decide on. */
-  async decide(name: string, decision: 'accept' | 'reject', by: string): Promise<ToolPin> {
+  /**
+   * Accepts or rejects the recorded change of a tool; GH_ERR_PIN_NOT_CHANGED when there is none to decide on. With
+   * `seen`, the digest of the change the operator reviewed: GH_ERR_PIN_STALE when the recorded change is another
+   * one by now (replicas on different versions of an upstream each record what they see), so nobody accepts a
+   * definition they did not read.
+   */
+  async decide(name: string, decision: 'accept' | 'reject', by: string, seen?: string): Promise<ToolPin> {
     const pin = await this.pin(name);
     if (!pin.changed) throw new GatewayError('GH_ERR_PIN_NOT_CHANGED', `${name} is not quarantined; there is nothing to ${decision}`);
+    if (seen !== undefined && seen !== pin.changed.digest) {
+      throw new GatewayError('GH_ERR_PIN_STALE', `the change of ${name} recorded now is ${pin.changed.digest}, not ${seen}, the one reviewed: review it again`);
+    }
     const at = this.now();
     const decided = decide(pin, decision, by, at);
     await this.store.put([decided]);

@@ -387,8 +387,8 @@ export class Gateway {
     return {
       list: () => desk.list(),
       change: (name) => desk.change(name),
-      decide: async (name, decision, by) => {
-        const pin = await desk.decide(name, decision, by);
+      decide: async (name, decision, by, seen) => {
+        const pin = await desk.decide(name, decision, by, seen);
         await this.catalog.recheck();
         return pin;
       },

@@ -17,7 +17,7 @@ let nats: NatsServer | undefined;
 let redis: RedisServer | undefined;
 const closers: (() => Promise<void>)[] = [];
 
-async function startReplica(noteDescription?: string) {
+async function startReplica(noteDescription?: string, onDefinitionChange?: 'approve', server = 'fx') {
   const config = defaultConfig({
     mode: 'distributed',
     nats: { url: nats!.url, jetstream: false },
@@ -25,16 +25,16 @@ async function startReplica(noteDescription?: string) {
     dataDir: mkdtempSync(join(tmpdir(), 'gh-pins-')),
     policies: [DEFAULT_POLICY],
     upstreams: {
-      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { FIXTURE_RUG_PULL: '1', ...(noteDescription ? { FIXTURE_NOTE_DESCRIPTION: noteDescription } : {}) }, cwd: ROOT, timeout: 60_000 },
+      [server]: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { FIXTURE_RUG_PULL: '1', ...(noteDescription ? { FIXTURE_NOTE_DESCRIPTION: noteDescription } : {}) }, cwd: ROOT, timeout: 60_000, ...(onDefinitionChange ? { onDefinitionChange } : {}) },
     },
   });
   const replica = await startReplicaInProcess(config);
-  const client = await connectHttp(replica.url, 'modern');
+  const client = await connectHttp(replica.url, 'legacy');
   closers.push(async () => {
     await client.close();
     await replica.close();
   });
-  return client;
+  return Object.assign(client, { url: replica.url });
 }
 
 const listed = async (client: Awaited<ReturnType<typeof connectHttp>>) => (await client.listTools()).tools.map((t) => t.name);
@@ -68,5 +68,22 @@ describe.skipIf(!available)('pinned tool definitions, distributed', () => {
     expect(accepted.code, accepted.stderr).toBe(0);
     expect(await listed(second)).toContain('fx__note');
     expect((await second.callTool({ name: 'fx__note', arguments: {} })).isError).toBeFalsy();
+  });
+
+  it("with approve, holds the newer replica's calls for a human until an admin accepts through the other replica's API", async () => {
+    // Another upstream name than the test before's, so that its pins are this test's own.
+    const first = await startReplica(undefined, 'approve', 'fy');
+    expect(await listed(first)).toContain('fy__note');
+    const newer = 'Notes a call, in the newer release';
+    const second = await startReplica(newer, 'approve', 'fy');
+    expect((await second.listTools()).tools.find((t) => t.name === 'fy__note')?.description).toBe(newer);
+    const held = await second.callTool({ name: 'fy__note', arguments: {} });
+    expect((held._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code).toBe('GH_ERR_APPROVAL_PENDING');
+
+    const accepted = await fetch(`${first.url.replace(/\/mcp$/, '')}/api/tools/pins/fy__note/accept`, { method: 'POST' });
+    expect(accepted.status).toBe(200);
+    expect(((await accepted.json()) as { pin: unknown }).pin).toMatchObject({ state: 'pinned', pinned: { description: newer } });
+    const ran = await second.callTool({ name: 'fy__note', arguments: {} });
+    expect(ran.isError).toBeFalsy();
   });
 });

@@ -160,8 +160,8 @@ describe('onDefinitionChange: approve, and the pins API', () => {
     await harness.gateway.approvals.approve(approval.id, 'alice');
     await client.callTool({ name: 'fx__redescribe', arguments: { description: 'Notes a call, a third way' } });
     await waitFor(async () => (await client.listTools()).tools.some((t) => t.name === 'fx__note' && t.description === 'Notes a call, a third way'), 'the third description');
-    const stale = await client.callTool({ name: 'fx__note', arguments: {} });
-    expect(['GH_ERR_APPROVAL_STALE', 'GH_ERR_APPROVAL_PENDING']).toContain(codeOf(stale));
+    const retried = await client.callTool({ name: 'fx__note', arguments: {} });
+    expect(['GH_ERR_APPROVAL_STALE', 'GH_ERR_APPROVAL_PENDING']).toContain(codeOf(retried));
     expect(notes(sideEffects)).toBe(1);
 
     expect((await api(h, '/api/tools/pins', { key: KEYS.caller })).status).toBe(403);
@@ -175,7 +175,11 @@ describe('onDefinitionChange: approve, and the pins API', () => {
     // A form body is refused: no cross-site form can post a decision.
     const form = await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY, body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(form.status).toBe(400);
-    const accepted = await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY });
+    // The change reviewed above is not the one recorded now (the third description): an accept bound to it is refused.
+    const stale = await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY, body: { digest: pin.body.pin.changedDigest } });
+    expect({ status: stale.status, code: stale.body.error.code }).toEqual({ status: 409, code: 'GH_ERR_PIN_STALE' });
+    const current = (await api(h, '/api/tools/pins/fx__note', { key: VIEWER_KEY })).body.pin;
+    const accepted = await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY, body: { digest: current.changedDigest } });
     expect(accepted.status).toBe(200);
     expect(accepted.body.pin).toMatchObject({ state: 'pinned', pinnedBy: 'root', pinned: { description: 'Notes a call, a third way' } });
     expect((await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY })).body.error.code).toBe('GH_ERR_PIN_NOT_CHANGED');

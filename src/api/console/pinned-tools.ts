@@ -41,7 +41,7 @@ ${
 }
 ${
   admin &&
-  html`<form method="post" action="${view.root}upstreams/pins"><input type="hidden" name="csrf" value="${view.csrf(PURPOSE)}"><input type="hidden" name="tool" value="${change.tool}">
+  html`<form method="post" action="${view.root}upstreams/pins"><input type="hidden" name="csrf" value="${view.csrf(PURPOSE)}"><input type="hidden" name="tool" value="${change.tool}"><input type="hidden" name="digest" value="${change.changedDigest ?? ''}">
 <div class="actions"><button type="submit" name="decision" value="accept" class="approve">Accept the new definition</button>${change.state !== 'rejected' && html`<button type="submit" name="decision" value="reject" class="deny">Reject</button>`}</div></form>`
 }</article>`;
 }
@@ -63,7 +63,7 @@ export function registerPinDecisions(app: FastifyInstance, tools: ConsoleTools):
       return reply.code(400).type('text/html; charset=utf-8').send(messagePage('Not decided', 'The form names no tool or no decision (accept or reject). (GH_ERR_INVALID_REQUEST)', root, me));
     }
     try {
-      await decidePin(pins, user, form.tool, decision);
+      await decidePin(pins, user, form.tool, decision, typeof form.digest === 'string' ? form.digest : undefined);
     } catch (err) {
       const error = asGatewayError(err);
       const status = statusOf(error);

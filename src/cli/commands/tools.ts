@@ -8,8 +8,8 @@ import { localUser, stateConfig, STATE_FLAGS } from '../state.ts';
 export const TOOLS_HELP = `Usage:
   gatehouse tools pins [--json]
   gatehouse tools diff NAME [--json]
-  gatehouse tools accept NAME [--as NAME]
-  gatehouse tools reject NAME [--as NAME]
+  gatehouse tools accept NAME [--as NAME] [--digest DIGEST]
+  gatehouse tools reject NAME [--as NAME] [--digest DIGEST]
 
 The tool definitions each upstream was pinned to (<dataDir>/pins.json; Redis in distributed mode): the first
 definition seen of each tool, or the digest a pack's tools.yaml pins.
@@ -23,10 +23,11 @@ is accepted. NAME is <upstream>__<tool>.
 Works on the state of running gateways (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present); distributed mode reads Redis
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
-  --as NAME         who decides, recorded in the audit trail (default: your user name)`;
+  --as NAME         who decides, recorded in the audit trail (default: your user name)
+  --digest DIGEST   the changed digest you reviewed (from diff): refused if another change is recorded by now`;
 
 export async function runTools(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'as'], booleans: ['json'] });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'as', 'digest'], booleans: ['json'] });
   const [action, name] = args.positionals;
   if (!action) throw usage('missing an action: pins, diff, accept or reject');
   if (!['pins', 'diff', 'accept', 'reject'].includes(action)) throw usage(`unknown action "${action}"`);
@@ -51,13 +52,13 @@ export async function runTools(argv: string[]): Promise<number> {
       return 0;
     }
     const actor = flag(args, 'as') ?? localUser();
-    const decided = await desk.decide(name!, action as 'accept' | 'reject', actor);
+    const decided = await desk.decide(name!, action as 'accept' | 'reject', actor, flag(args, 'digest'));
     await audit.flush();
     console.log(action === 'accept' ? `${name} is pinned to its new definition (${decided.digest}); running gateways list it again` : `${name} stays quarantined (rejected by ${actor})`);
     return 0;
   } catch (err) {
     const error = asGatewayError(err);
-    if (error.code !== 'GH_ERR_PIN_NOT_FOUND' && error.code !== 'GH_ERR_PIN_NOT_CHANGED') throw err;
+    if (!['GH_ERR_PIN_NOT_FOUND', 'GH_ERR_PIN_NOT_CHANGED', 'GH_ERR_PIN_STALE'].includes(error.code)) throw err;
     console.error(`gatehouse tools: ${error.message}`);
     return 1;
   } finally {
