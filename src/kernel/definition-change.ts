@@ -9,7 +9,7 @@ import type { Decision, DecisionInput } from './decision.ts';
 export function heldForChange(input: DecisionInput, decision: Decision): Decision {
   const change = input.definitionChanged;
   if (!change || decision.effect === 'deny' || input.kind) return decision;
-  const what = change.fields.length > 0 ? `its ${change.fields.join(', ')} differ` : 'it differs from the digest a pack pinned';
+  const what = change.fields.length > 0 ? `its ${change.fields.join(', ')} ${change.fields.length === 1 ? 'differs' : 'differ'}` : 'it differs from the digest a pack pinned';
   const why = `the definition of ${input.tool} changed since it was pinned (${what}; ${change.current} now, ${change.pinned} pinned): each call needs a human's approval until an operator accepts the change (gatehouse tools diff ${input.tool}, or GET /api/tools/pins/${input.tool})`;
   return { ...decision, effect: 'require_approval', reason: decision.effect === 'require_approval' ? `${decision.reason}; and ${why}` : why };
 }
