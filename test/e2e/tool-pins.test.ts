@@ -37,6 +37,16 @@ const codeOf = (result: { _meta?: Record<string, unknown> }) => (result._meta?.[
 
 const listed = async (client: Awaited<ReturnType<typeof connectHttp>>) => (await client.listTools()).tools.map((t) => t.name);
 
+/** Calls note (it must run: the upstream notes it, `notes` times in all), then stops the client and the gateway. */
+async function noteRunsThenStop(client: Awaited<ReturnType<typeof connectHttp>>, sideEffects: string, notesThen: number): Promise<void> {
+  const ran = await client.callTool({ name: 'fx__note', arguments: {} });
+  expect(ran.isError).toBeFalsy();
+  expect(notes(sideEffects)).toBe(notesThen);
+  await client.close();
+  await h!.close();
+  h = undefined;
+}
+
 describe('pinned tool definitions', () => {
   it('quarantines a tool whose description changes: hidden, refused with GH_ERR_TOOL_QUARANTINED, never run, until accepted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pins-'));
@@ -77,12 +87,7 @@ describe('pinned tool definitions', () => {
     const accepted = await gatehouse(['tools', 'accept', 'fx__note', '--as', 'bob', '--data-dir', dir]);
     expect(accepted.code).toBe(0);
     expect(await listed(client)).toContain('fx__note');
-    const ran = await client.callTool({ name: 'fx__note', arguments: {} });
-    expect(ran.isError).toBeFalsy();
-    expect(notes(sideEffects)).toBe(2);
-    await client.close();
-    await h.close();
-    h = undefined;
+    await noteRunsThenStop(client, sideEffects, 2);
     const decisions = (await auditOf(dir, 'default')).filter((r) => r.type === 'tool.accepted' || r.type === 'tool.rejected');
     expect(decisions.map((r) => [r.type, r.actor])).toEqual([
       ['tool.rejected', 'alice'],
@@ -185,12 +190,7 @@ describe('onDefinitionChange: approve, and the pins API', () => {
     expect((await api(h, '/api/tools/pins/fx__note/accept', { method: 'POST', key: ADMIN_KEY })).body.error.code).toBe('GH_ERR_PIN_NOT_CHANGED');
     expect((await api(h, '/api/tools/pins/fx__nothing', { key: VIEWER_KEY })).status).toBe(404);
 
-    const ran = await client.callTool({ name: 'fx__note', arguments: {} });
-    expect(ran.isError).toBeFalsy();
-    expect(notes(sideEffects)).toBe(2);
-    await client.close();
-    await h.close();
-    h = undefined;
+    await noteRunsThenStop(client, sideEffects, 2);
     const records = await auditOf(dir, 'default');
     expect(records.filter((r) => r.type === 'tool.definition_changed').map((r) => r.data)).toEqual([
       expect.objectContaining({ tool: 'fx__note', mode: 'approve', fields: ['description'] }),
@@ -253,10 +253,7 @@ describe('the Upstreams page', () => {
     expect(accepted.location).toBe('../upstreams#pins');
     expect((await admin.get('/upstreams')).html).toContain('Every tool is served at its pinned definition.');
     expect(await listed(client)).toContain('fx__note');
-    expect((await client.callTool({ name: 'fx__note', arguments: {} })).isError).toBeFalsy();
-    await client.close();
-    await h.close();
-    h = undefined;
+    await noteRunsThenStop(client, sideEffects, 1);
     expect((await auditOf(dir, 'default')).filter((r) => r.type === 'tool.accepted').map((r) => r.actor)).toEqual(['root']);
   });
 });
