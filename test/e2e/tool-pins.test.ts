@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditOf, connectHttp, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
+import { auditOf, connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
 import { codeOn, csrfOf, PageClient } from '../helpers/page-client.ts';
@@ -160,6 +160,12 @@ describe('onDefinitionChange: approve, and the pins API', () => {
     expect(explained.status).toBe(200);
     expect(explained.body.verdict.effect).toBe('require_approval');
     expect(explained.body.decision.reason).toBe(approval.reason);
+    // And so does the CLI, which asks the running gateway for the tool's facts.
+    const cliConfig = join(dir, 'cli.yaml');
+    writeFileSync(cliConfig, `listen: { http: "${new URL(h.url).host}" }\ndataDir: ${JSON.stringify(dir)}\npolicies: [${JSON.stringify(DEFAULT_POLICY)}]\n`);
+    const cli = await gatehouse(['policy', 'explain', '--config', cliConfig, '--json', '--call', JSON.stringify({ tool: 'fx__note', principal: 'agent' })], { env: { GATEHOUSE_API_KEY: KEYS.approver } });
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout).decision).toMatchObject({ effect: 'require_approval', reason: approval.reason });
 
     // An approval granted for this definition does not run another one.
     await harness.gateway.approvals.approve(approval.id, 'alice');

@@ -1,5 +1,6 @@
 import type { ToolFacts } from '../../../call/catalog.ts';
 import type { ToolAnnotations } from '../../../protocol/mcp.ts';
+import type { DefinitionChange } from '../../../kernel/decision.ts';
 import { targetSpec, type StatedCall } from '../../../kernel/authoring/call.ts';
 import { catalogFile, readRecordedCatalog } from '../../../kernel/authoring/recorded-catalog.ts';
 import { factsFromRecorded, factsNote, type FactsNote } from '../../../kernel/authoring/facts-source.ts';
@@ -50,13 +51,20 @@ async function askGateway(url: string, call: StatedCall): Promise<{ facts: ToolF
   const body = (await response.json().catch(() => undefined)) as { input?: Record<string, unknown>; facts?: FactsNote; error?: { code?: string } } | undefined;
   if (!response.ok || !body?.input || !body.facts) return { problem: `HTTP ${response.status}${body?.error?.code ? ` ${body.error.code}` : ''}` };
   if (body.facts.source.from !== 'catalog') return { facts: undefined };
-  const { annotations, riskTags, labels, upstreamUrl } = body.input;
+  const { annotations, riskTags, labels, upstreamUrl, definitionChanged } = body.input;
   return {
     facts: {
       annotations: annotations as ToolAnnotations | undefined,
       riskTags: Array.isArray(riskTags) ? riskTags.filter((t): t is string => typeof t === 'string') : [],
       labels: labels && typeof labels === 'object' ? (labels as Record<string, string>) : {},
       ...(typeof upstreamUrl === 'string' ? { upstreamUrl } : {}),
+      // A changed definition held for approval (onDefinitionChange: approve): the live gateway's pins say so.
+      ...(isDefinitionChange(definitionChanged) ? { definitionChanged } : {}),
     },
   };
+}
+
+function isDefinitionChange(value: unknown): value is DefinitionChange {
+  const change = value as Partial<DefinitionChange> | undefined;
+  return typeof change?.pinned === 'string' && typeof change.current === 'string' && Array.isArray(change.fields) && change.fields.every((f) => typeof f === 'string');
 }
