@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
+import type { ShadowPolicies } from '../kernel/shadow.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -68,6 +69,8 @@ const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
 export interface CallPipelineDeps {
   catalog: ToolCatalog;
   kernel: Kernel;
+  /** Decided beside the kernel on every call and recorded in `job.decided`, never changing the outcome. */
+  shadows?: ShadowPolicies;
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
@@ -210,6 +213,8 @@ export class CallPipeline {
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
+    const shadow = this.deps.shadows?.decide(input);
+    if (shadow) decided.shadow = shadow;
     steps.decided(jobId, decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
