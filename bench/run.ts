@@ -24,6 +24,7 @@
  * What checking an API key and an OAuth access token cost (bench/oauth.ts) runs only as `npm run bench -- oauth`.
  * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  * What the SSRF guard costs per new connection (bench/outbound-guard.ts) runs only as `npm run bench -- outbound`.
+ * Start-up time and idle RSS of `gatehouse wrap` against the server alone (bench/startup.ts) run only as `npm run bench -- startup`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,7 @@ import { printPacksBench } from './packs.ts';
 import { printOAuthBench } from './oauth.ts';
 import { printRedisRetentionBench } from './redis-retention.ts';
 import { printOutboundGuardBench } from './outbound-guard.ts';
+import { printStartupBench } from './startup.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -75,6 +77,7 @@ const PARTS: Record<string, Part> = {
   traces: { label: 'traces on against off', run: printTracesBench, spawns: true },
   console: { label: 'the console: its live feed open against none', run: printConsoleBench, spawns: true },
   distributed: { label: 'distributed mode against embedded mode', run: printDistributedBench, spawns: true },
+  startup: { label: 'start-up: gatehouse wrap against the server alone', run: printStartupBench, spawns: true },
 };
 
 /** What the full run measures after the main table, in this order. */
