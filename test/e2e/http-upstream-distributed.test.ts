@@ -8,8 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/gateway-harness.ts';
-import { clusterAvailable, startCluster, startReplicaInProcess, type Cluster } from '../helpers/distributed.ts';
+import { clusterAvailable, startCluster, startReplicaInProcess, waitForLiveWorkers, type Cluster } from '../helpers/distributed.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { UPSTREAM_CLIENT, startOAuthServer, type OAuthServer } from '../helpers/oauth-server.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
@@ -56,12 +55,7 @@ describe.skipIf(!available)('HTTP upstreams hosted by a worker pool', () => {
       ],
     });
     viewerToken = await as.sign({ aud: AUDIENCE, scope: 'mcp:tools', roles: ['viewer'] });
-    for (const gateway of cluster.gateways) {
-      await waitFor(async () => {
-        const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'), { headers: { authorization: `Bearer ${viewerToken}` } });
-        return ((await response.json()) as { links?: { workers?: Record<string, number> } }).links?.workers?.tools === 1;
-      }, 'the replica to hear its worker');
-    }
+    for (const gateway of cluster.gateways) await waitForLiveWorkers(gateway, 1, `Bearer ${viewerToken}`);
   }, 120_000);
 
   afterAll(async () => {

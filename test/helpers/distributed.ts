@@ -97,9 +97,10 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
 }
 
 /** Waits until the replica's /healthz counts `count` live workers in the pool `tools`: it routes only to those. */
-export async function waitForLiveWorkers(gateway: StartedProcess, count: number): Promise<void> {
+/** `authorization`: what /healthz wants when the config has keys or `auth.oauth`. */
+export async function waitForLiveWorkers(gateway: StartedProcess, count: number, authorization?: string): Promise<void> {
   const live = async () => {
-    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'));
+    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'), authorization ? { headers: { authorization } } : {});
     const body = (await response.json()) as { links?: { workers?: Record<string, number> } };
     return body.links?.workers?.tools === count;
   };

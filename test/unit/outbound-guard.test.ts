@@ -124,7 +124,7 @@ describe('OutboundGuard.check', () => {
   });
 });
 
-describe('OutboundGuard.dispatcher (real sockets)', () => {
+describe('OutboundGuard.dispatcher, and nodeAgent for clients that take a Node agent (real sockets)', () => {
   let server: Server;
   let hits = 0;
   afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -201,19 +201,6 @@ describe('OutboundGuard.dispatcher (real sockets)', () => {
     await expect(request(`https://other.test:${port}/`, { dispatcher })).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
     await dispatcher.close();
   });
-});
-
-describe('OutboundGuard.nodeAgent (real sockets): for clients that take a Node agent, the OTLP exporter', () => {
-  let server: Server;
-  let hits = 0;
-  afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-  async function internalService(): Promise<number> {
-    hits = 0;
-    server = createServer((_req, res) => void (hits++, res.end('internal secret')));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return (server.address() as AddressInfo).port;
-  }
 
   /** A GET through `agent`: the body, or the error the request failed with. */
   const get = (url: string, agent: Agent): Promise<string | Error> =>
@@ -225,7 +212,7 @@ describe('OutboundGuard.nodeAgent (real sockets): for clients that take a Node a
       }).on('error', resolve);
     });
 
-  it('refuses a name that resolves to a refused address, and a literal one, before any connection; reaches an allowed one', async () => {
+  it('nodeAgent (the OTLP exporter’s) refuses a name that resolves to a refused address, and a literal one, before any connection; reaches an allowed one', async () => {
     const port = await internalService();
     const refused = await new OutboundGuard(DENY_ALL, async () => ['127.0.0.1']).nodeAgent('http:');
     expect(await get(`http://collector.internal:${port}/`, refused)).toMatchObject({ code: 'GH_ERR_OUTBOUND_DENIED', data: { reason: 'loopback' } });
