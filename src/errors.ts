@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_UNSUPPORTED_MEDIA_TYPE: { retryable: false, summary: 'an MCP message over HTTP must be application/json' },
   GH_ERR_UNAUTHORIZED: { retryable: false, summary: 'missing or invalid credentials' },
   GH_ERR_AUTH_SERVER_UNAVAILABLE: { retryable: true, summary: "the OAuth authorization server (its metadata, keys or introspection) could not be reached, so the token is refused" },
+  GH_ERR_CALLER_TOKEN_REQUIRED: { retryable: false, summary: 'the upstream takes calls only on a caller\'s behalf (upstreams.<name>.oauth.grant: token-exchange), and this caller presented no OAuth access token to exchange (an API key, the local user, or a call Gatehouse runs unattended)' },
   GH_ERR_FORBIDDEN_ORIGIN: { retryable: false, summary: 'Host or Origin not allowed' },
   GH_ERR_FORBIDDEN: { retryable: false, summary: "authenticated, but not allowed here: an API key without the approver role, or another tenant's approval" },
   GH_ERR_CSRF: { retryable: false, summary: 'a form post without a valid CSRF token, or from another origin' },

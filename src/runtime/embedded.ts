@@ -26,7 +26,7 @@ import { ChainWriter } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
-import { tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
+import { callerTokenExchangeFor, tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 import { outboundGuardFor } from './outbound.ts';
 
@@ -74,6 +74,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       clock: options.clock ?? systemClock,
       upstreams,
       ...tokenVerifierFor(config),
+      ...callerTokenExchangeFor(config),
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       pins: new FilePinStore(config.dataDir),

@@ -1,4 +1,4 @@
-import type { AuditIndex, AuditStore, Bus, Clock, PinStore, Store, ApprovalStore, SinkLag, Subscription, TokenVerifier, Tracing, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, PinStore, Store, ApprovalStore, SinkLag, Subscription, CallerTokenExchange, TokenVerifier, Tracing, Upstream } from '../ports.ts';
 import { OAuthResource } from '../api/oauth-resource.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
@@ -103,6 +103,8 @@ export interface GatewayPorts {
   tracing?: Tracing;
   /** Checks the access tokens of `auth.oauth` (adapters/oauth/), when it is configured. */
   tokenVerifier?: TokenVerifier;
+  /** Exchanges callers' access tokens for the upstreams with `oauth.grant: token-exchange`, when there are any. */
+  tokenExchange?: CallerTokenExchange;
 }
 
 /** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
@@ -220,6 +222,7 @@ export class Gateway {
       clock: ports.clock,
       ...(ports.metrics ? { metrics: ports.metrics } : {}),
       tracer: tracing.tracer,
+      ...(ports.tokenExchange ? { tokenExchange: ports.tokenExchange } : {}),
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdBudgetByClient: config.approvals.holdBudgetByClient,
