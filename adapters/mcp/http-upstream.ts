@@ -133,7 +133,9 @@ export class HttpUpstream extends ReconnectingUpstream {
     // credentials, to a host that egress rules never checked.
     if (response.statusCode >= 300) {
       if (response.statusCode === 401) (credential ?? this.options.credential)?.rejected();
-      const text = await response.body.text().catch(() => '');
+      const body = await response.body.text().catch(() => '');
+      // An upstream refusing our credential may echo it back in the body: that text never reaches a client or a record.
+      const text = response.statusCode === 401 || response.statusCode === 403 ? '' : body;
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       if (requestId !== undefined) {
         this.rpc.receive({
