@@ -1,4 +1,5 @@
-import { TEXT_RULES, type TextKind } from './definition-rules.ts';
+import { FINDING_KINDS, type DefinitionFinding, type FindingKind } from '../protocol/definition-finding.ts';
+import { TEXT_RULES } from './definition-rules.ts';
 import { escapeHidden, hiddenSpans } from './hidden-unicode.ts';
 
 /**
@@ -7,23 +8,7 @@ import { escapeHidden, hiddenSpans } from './hidden-unicode.ts';
  * instructions aimed at the model, hidden Unicode, markup that hides text, and words about another upstream's
  * tools. Pure and cheap: the rules are compiled once (definition-rules.ts), a clean string costs a few regex tests.
  */
-export type FindingKind = TextKind | 'hidden-unicode' | 'shadowing';
-
-export const FINDING_KINDS: readonly FindingKind[] = ['model-instructions', 'hidden-unicode', 'hiding-markup', 'shadowing'];
-
-export interface DefinitionFinding {
-  kind: FindingKind;
-  /** Which rule of the kind: `instruction-block`, `tag-characters`, `steers-other-tool` … */
-  rule: string;
-  /** Where in the definition: `description`, `inputSchema.properties.path.description`, `….enum[1]`. */
-  field: string;
-  /** The offending span in that field's text, in UTF-16 code units. */
-  span: [number, number];
-  /** The span with a little context, every invisible character escaped (`\u{E0041}`): safe to log. */
-  excerpt: string;
-  /** What hidden tag characters spell, escaped. */
-  decoded?: string;
-}
+export { FINDING_KINDS, type DefinitionFinding, type FindingKind };
 
 export interface ScanContext {
   /** The tool's own upstream's tool names: naming one of them is the tool's own workflow. */

@@ -79,3 +79,10 @@ const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\uFE00-\uFE0F\u{
 export function escapeHidden(text: string): string {
   return text.replace(UNPRINTABLE, (ch) => (ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : `\\u{${ch.codePointAt(0)!.toString(16).toUpperCase()}}`));
 }
+
+const INVISIBLE_IN_JSON = /[\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/gu;
+
+/** JSON text with every invisible character written as its `\uXXXX` escape: the same value, nothing hidden on screen. */
+export function jsonWithoutHidden(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(INVISIBLE_IN_JSON, (ch) => [...Array(ch.length).keys()].map((i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
