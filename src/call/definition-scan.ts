@@ -24,8 +24,8 @@ const EXCERPT_SIDE = 30;
 const EXCERPT_MAX = 160;
 const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E]/gu;
 
-/** A tool-like name: snake_case, kebab-case or camelCase, so that a plain word ("query", "echo") is not taken for one. */
-const IDENTIFIER = /\b[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b|['"`]([A-Za-z][\w-]*)['"`]|\b([A-Za-z]\w*)\s+tool\b/g;
+/** Words, as tool names are spelled: each is looked up among the other upstreams' tools. */
+const WORD = /[A-Za-z][A-Za-z0-9_-]*/g;
 /** Words that tell the model how to use a tool, in the sentence that names another upstream's tool. */
 const STEER = /\b(?:always|never|must|should|instead|make\s+sure|ensure|remember|do\s+not|don'?t|important|whenever|every\s+time|before|after|b?cc|redirect|forward|override|replaced?|deprecated|broken|first)\b/i;
 const CALL_TOOL = /\b(?:must|need\s+to|needs\s+to|should|always|first|then|also)\s+(?:first\s+|also\s+|always\s+)?(?:call|invoke|run|use|execute|trigger)\s+(?:the\s+)?['"`]?([A-Za-z][\w-]*)['"`]?/gi;
@@ -62,6 +62,7 @@ function scanText(name: string, field: string, text: string, context: ScanContex
 
 function scanVisible(name: string, field: string, text: string, context: ScanContext, add: (f: DefinitionFinding) => void): void {
   for (const r of TEXT_RULES) {
+    if (r.gate && !r.gate.test(text)) continue;
     r.re.lastIndex = 0;
     const m = r.re.exec(text);
     if (m) add({ kind: r.kind, rule: r.rule, field, span: [m.index, m.index + m[0].length], excerpt: excerpt(text, m.index, m.index + m[0].length) });
@@ -82,9 +83,9 @@ function scanToolMentions(name: string, field: string, text: string, context: Sc
     break;
   }
   if (others.size > 0) {
-    for (const m of text.matchAll(IDENTIFIER)) {
-      const mentioned = m[1] ?? m[2] ?? m[0];
-      if (!foreign(mentioned)) continue;
+    for (const m of text.matchAll(WORD)) {
+      const mentioned = m[0];
+      if (!foreign(mentioned) || !namesTool(text, mentioned, m.index)) continue;
       const [from, to] = sentenceAround(text, m.index, m.index + m[0].length);
       if (!STEER.test(text.slice(from, to))) continue;
       add({ kind: 'shadowing', rule: 'steers-other-tool', field, span: [from, to], excerpt: excerpt(text, m.index, m.index + m[0].length) });
@@ -95,6 +96,18 @@ function scanToolMentions(name: string, field: string, text: string, context: Sc
       if (m) add({ kind: 'shadowing', rule: 'replaces-tool', field, span: [m.index, m.index + m[0].length], excerpt: excerpt(text, m.index, m.index + m[0].length) });
     }
   }
+}
+
+/**
+ * Whether a word that is another upstream's tool name is used as one: a snake_case, kebab-case or camelCase word is;
+ * a plain word ("query", "echo") only in quotes or followed by "tool".
+ */
+function namesTool(text: string, word: string, at: number): boolean {
+  if (TOOL_LIKE.test(word)) return true;
+  const before = text[at - 1];
+  const after = text[at + word.length];
+  if (before !== undefined && before === after && '\'"`'.includes(before)) return true;
+  return /^\s+tool\b/i.test(text.slice(at + word.length, at + word.length + 8));
 }
 
 /** "Use this instead of send_email", said by a tool that is itself called send_email. */
