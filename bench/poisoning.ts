@@ -12,11 +12,15 @@ import { median } from './stats.ts';
 
 export function printPoisoningBench(): void {
   const rounds = Number(process.env.BENCH_POISONING_ROUNDS ?? 7);
-  const scored = scanCorpus();
+  const all = scanCorpus();
+  const scored = all.filter((s) => !s.entry.heldOut);
   const result = score(scored);
+  const heldOut = score(all.filter((s) => s.entry.heldOut));
   const realCount = scored.filter((s) => s.entry.note === 'real').length;
   console.log(`\nThe poisoning scan against its labelled corpus: ${result.definitions} definitions, ${result.benign} benign (${realCount} real), ${result.poisoned} poisoned`);
   console.log(`precision ${result.precision.toFixed(3)}  recall ${result.recall.toFixed(3)}  (flagged ${result.truePositives + result.falsePositives.length}, false positives ${result.falsePositives.length}, missed ${result.missed.length})`);
+  console.log(`held out (written after the rules, never tuned on): ${heldOut.benign} benign, ${heldOut.poisoned} poisoned: precision ${heldOut.precision.toFixed(3)}  recall ${heldOut.recall.toFixed(3)}`);
+  for (const s of heldOut.missed) console.log(`held out, missed: ${s.entry.id}: ${s.entry.tool.description}`);
   console.log('| kind | poisoned entries expecting it | found | false positives |\n|---|---|---|---|');
   for (const [kind, k] of Object.entries(result.perKind)) console.log(`| ${kind} | ${k.expected} | ${k.found} | ${k.falsePositives} |`);
   for (const s of result.falsePositives) console.log(`false positive: ${s.entry.id}: ${s.findings.map((f) => `${f.kind}/${f.rule} ${f.excerpt}`).join('; ')}`);
@@ -47,5 +51,5 @@ export function printPoisoningBench(): void {
   console.log(`| digest (sha256 over JCS), real definitions: the baseline | ${figures.digestReal.toFixed(1)} |`);
   console.log(`scan / digest on the real definitions: ${(figures.scanReal / figures.digestReal).toFixed(2)}`);
   const kinds = Object.fromEntries(Object.entries(result.perKind).map(([k, v]) => [k, v]));
-  console.log(JSON.stringify({ bench: 'poisoning', definitions: result.definitions, precision: result.precision, recall: result.recall, perKind: kinds, usPerDefinition: figures }));
+  console.log(JSON.stringify({ bench: 'poisoning', definitions: result.definitions, precision: result.precision, recall: result.recall, perKind: kinds, heldOut: { definitions: heldOut.definitions, precision: heldOut.precision, recall: heldOut.recall }, usPerDefinition: figures }));
 }

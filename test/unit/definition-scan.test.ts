@@ -8,13 +8,21 @@ const kinds = (t: object, context = {}) => [...new Set(scanDefinition(t, context
 const tags = (s: string) => [...s].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('');
 
 describe('the poisoning scan against the labelled corpus (test/fixtures/tool-definitions)', () => {
-  const scored = scanCorpus();
+  const all = scanCorpus();
+  const scored = all.filter((s) => !s.entry.heldOut);
   const result = score(scored);
+  const heldOut = score(all.filter((s) => s.entry.heldOut));
 
   it('flags none of the real definitions of the dev-dependency servers and our fixtures, nor the tricky benign ones', () => {
     expect(result.falsePositives.map((s) => `${s.entry.id}: ${s.findings.map((f) => `${f.kind}/${f.rule} ${f.excerpt}`).join('; ')}`)).toEqual([]);
     expect(scored.filter((s) => s.entry.note === 'real').length).toBeGreaterThanOrEqual(120);
     expect(result.benign).toBeGreaterThanOrEqual(150);
+  });
+
+  it('on the held-out texts (written after the rules, never tuned on): no false positive, and recall kept at its measured 0.5', () => {
+    expect(heldOut.falsePositives.map((s) => s.entry.id)).toEqual([]);
+    expect(heldOut.benign).toBeGreaterThanOrEqual(10);
+    expect(heldOut.recall).toBeGreaterThanOrEqual(0.5);
   });
 
   it('catches at least 95% of the poisoned variants, and at least 90% per kind', () => {
