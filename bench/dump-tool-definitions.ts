@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { ROOT } from '../test/helpers/gateway-harness.ts';
-import { desktopCommanderEnv } from '../test/helpers/desktop-commander.ts';
+import { desktopCommanderEnv, neutralDefinition } from '../test/helpers/desktop-commander.ts';
 
 const modules = (path: string) => join(ROOT, 'node_modules', path);
 
@@ -19,6 +19,8 @@ interface Source {
   server: string;
   args: string[];
   env?: Record<string, string>;
+  /** What to keep of a definition: desktop-commander's as on a plain Linux machine, not this one's. */
+  keep?: (tool: Record<string, unknown>) => Record<string, unknown>;
 }
 
 const dc = desktopCommanderEnv();
@@ -28,7 +30,7 @@ const SOURCES: Source[] = [
   { server: 'memory', args: [modules('@modelcontextprotocol/server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: join(dc.home, 'memory.json') } },
   { server: 'github', args: [modules('@modelcontextprotocol/server-github/dist/index.js')], env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'dummy' } },
   { server: 'postgres', args: [modules('@modelcontextprotocol/server-postgres/dist/index.js'), 'postgresql://127.0.0.1:9/none'] },
-  { server: 'desktop-commander', args: dc.args, env: dc.env },
+  { server: 'desktop-commander', args: dc.args, env: dc.env, keep: neutralDefinition },
   { server: 'playwright', args: [modules('@playwright/mcp/cli.js'), '--headless', '--isolated'] },
   { server: 'fixture', args: ['--import', 'tsx', join(ROOT, 'test/fixtures/upstream-server.ts')], env: { FIXTURE_RUG_PULL: '1', FIXTURE_CONSTRAINT_TOOLS: '1' } },
 ];
@@ -45,7 +47,7 @@ async function dump(source: Source): Promise<Record<string, unknown>[]> {
       tools.push(...(page.tools as Record<string, unknown>[]));
       cursor = page.nextCursor;
     } while (cursor);
-    return tools;
+    return source.keep ? tools.map(source.keep) : tools;
   } finally {
     await client.close();
   }
