@@ -22,6 +22,7 @@ const STRUCTURAL = new Set(['type', '$schema', '$ref', '$id', 'format', 'require
 const MAX_TEXTS = 5_000;
 const EXCERPT_SIDE = 30;
 const EXCERPT_MAX = 160;
+const EXCERPT_ESCAPED_MAX = 240;
 const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E]/gu;
 
 /** Words, as tool names are spelled: each is looked up among the other upstreams' tools. */
@@ -148,5 +149,14 @@ function textsOf(tool: object): [string, string][] {
 function excerpt(text: string, start: number, end: number): string {
   const from = Math.max(0, start - EXCERPT_SIDE);
   const to = Math.min(text.length, end + EXCERPT_SIDE, from + EXCERPT_MAX);
-  return `${from > 0 ? '…' : ''}${escapeHidden(text.slice(from, to))}${to < text.length ? '…' : ''}`;
+  const escaped = escapeHidden(text.slice(from, to));
+  // A run of hidden characters escapes to ten times its length: the audit record keeps a readable start of it.
+  const shown = escaped.length > EXCERPT_ESCAPED_MAX ? escaped.slice(0, cutBefore(escaped, EXCERPT_ESCAPED_MAX)) : escaped;
+  return `${from > 0 ? '…' : ''}${shown}${to < text.length || shown !== escaped ? '…' : ''}`;
+}
+
+/** Where to cut escaped text at about `max` without splitting a `\u{…}` escape. */
+function cutBefore(escaped: string, max: number): number {
+  const open = escaped.lastIndexOf('\\u{', max);
+  return open >= 0 && escaped.indexOf('}', open) >= max ? open : max;
 }
