@@ -22,7 +22,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_CSRF: { retryable: false, summary: 'a form post without a valid CSRF token, or from another origin' },
   GH_ERR_SESSION_NOT_FOUND: { retryable: false, summary: 'unknown or expired session' },
   GH_ERR_UNKNOWN_TOOL: { retryable: false, summary: 'no such tool' },
-  GH_ERR_TOOL_QUARANTINED: { retryable: false, summary: 'the tool\'s definition changed since it was pinned; it is not called until an operator accepts the change (`gatehouse tools accept`)' },
+  GH_ERR_TOOL_QUARANTINED: { retryable: false, summary: 'the tool\'s definition changed since it was pinned, or the poisoning scan flagged it; it is not called until an operator accepts it (`gatehouse tools accept`)' },
   GH_ERR_INVALID_ARGUMENTS: { retryable: false, summary: "the arguments fail the tool's input schema" },
   GH_ERR_POLICY_DENIED: { retryable: false, summary: 'denied by policy' },
   GH_ERR_ARGS_TOO_LARGE: { retryable: false, summary: "the arguments exceed the policy's maxArgBytes" },

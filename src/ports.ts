@@ -6,6 +6,7 @@
  * needs nothing of the core above them (test/unit/layering.test.ts).
  */
 import type { BusPacket } from './protocol/cap.ts';
+import type { DefinitionFinding } from './protocol/definition-finding.ts';
 import type { ApprovalRecord, ApprovalState } from './protocol/approval-record.ts';
 import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
@@ -491,7 +492,19 @@ export interface ToolPin {
   /** Who pinned it: `first-seen` by the gateway, or an operator's `tools accept`. */
   pinnedBy: string;
   /** A definition the upstream gave since that is not the pinned one: while set, the tool is quarantined. */
-  changed?: { digest: string; definition: Record<string, unknown>; seenAt: number; rejected?: { by: string; at: number } };
+  changed?: { digest: string; definition: Record<string, unknown>; seenAt: number; rejected?: { by: string; at: number }; scan?: PinScan };
+  /**
+   * What the poisoning scan found in the pinned definition (set only when it found something): with
+   * `definitionScan: quarantine` the tool is quarantined until an operator accepts it.
+   */
+  scan?: PinScan;
+}
+
+/** A poisoning scan's findings on a pinned (or changed) definition, and the operator's decision on them. */
+export interface PinScan {
+  findings: DefinitionFinding[];
+  accepted?: { by: string; at: number };
+  rejected?: { by: string; at: number };
 }
 
 /**

@@ -50,6 +50,13 @@ const upstreamPolicyFacts = {
    * `tool.definition_changed`.
    */
   onDefinitionChange: z.enum(['quarantine', 'allow']).optional(),
+  /**
+   * What happens when the poisoning scan (src/call/definition-scan.ts) flags one of the upstream's tool definitions,
+   * new or changed: `quarantine` (the default) hides the tool and refuses its calls with GH_ERR_TOOL_QUARANTINED
+   * until `gatehouse tools accept`; `log` records the findings on the pin, audits `tool.poisoning_suspected` and
+   * serves the tool; `off` scans nothing. Each definition is scanned once per digest.
+   */
+  definitionScan: z.enum(['quarantine', 'log', 'off']).optional(),
 };
 
 const stdioUpstream = z.strictObject({

@@ -27,6 +27,7 @@ import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
+import { PoisoningCheck } from '../call/poisoning-check.ts';
 import { ToolPins } from '../call/tool-pins.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
@@ -199,7 +200,7 @@ export class Gateway {
       (name) => ports.upstreams.get(name),
       () => ports.upstreams.keys(),
       ports.pins &&
-        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine'),
+        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine', new PoisoningCheck((server) => config.upstreams[server]?.definitionScan ?? 'quarantine')),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
