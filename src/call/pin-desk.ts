@@ -1,4 +1,5 @@
 import type { PinStore, ToolPin } from '../ports.ts';
+import type { DefinitionFinding } from '../protocol/definition-finding.ts';
 import { GatewayError } from '../errors.ts';
 import { decide, pinDiff, type PinAudit } from './tool-pins.ts';
 import { namespacedName } from './tool-names.ts';
@@ -7,12 +8,16 @@ import { namespacedName } from './tool-names.ts';
 export interface PinSummary {
   tool: string;
   server: string;
-  state: 'pinned' | 'quarantined' | 'rejected';
+  /** `suspect`: the poisoning scan flagged the pinned definition (held unless its upstream's definitionScan is log or off). */
+  state: 'pinned' | 'quarantined' | 'suspect' | 'rejected';
   digest: string;
   pinnedAt: string;
   pinnedBy: string;
+  findings?: DefinitionFinding[];
+  findingsAcceptedBy?: string;
   changedDigest?: string;
   changedAt?: string;
+  changedFindings?: DefinitionFinding[];
 }
 
 /** A pin's change, field by field (`gatehouse tools diff --json`, `GET /api/tools/pins/:tool`). */
@@ -24,7 +29,11 @@ export interface PinChange extends PinSummary {
   current?: Record<string, unknown>;
 }
 
-export const stateOf = (p: ToolPin): PinSummary['state'] => (!p.changed ? 'pinned' : p.changed.rejected ? 'rejected' : 'quarantined');
+export function stateOf(p: ToolPin): PinSummary['state'] {
+  if (p.changed) return p.changed.rejected ? 'rejected' : 'quarantined';
+  if (p.scan && !p.scan.accepted) return p.scan.rejected ? 'rejected' : 'suspect';
+  return 'pinned';
+}
 
 export function summaryOf(p: ToolPin): PinSummary {
   return {
@@ -34,8 +43,16 @@ export function summaryOf(p: ToolPin): PinSummary {
     digest: p.digest,
     pinnedAt: new Date(p.pinnedAt).toISOString(),
     pinnedBy: p.pinnedBy,
-    ...(p.changed ? { changedDigest: p.changed.digest, changedAt: new Date(p.changed.seenAt).toISOString() } : {}),
+    ...(p.scan ? { findings: p.scan.findings, ...(p.scan.accepted ? { findingsAcceptedBy: p.scan.accepted.by } : {}) } : {}),
+    ...(p.changed ? { changedDigest: p.changed.digest, changedAt: new Date(p.changed.seenAt).toISOString(), ...(p.changed.scan ? { changedFindings: p.changed.scan.findings } : {}) } : {}),
   };
+}
+
+/** Each kind with the fields it was found in: `model-instructions (description, inputSchema.properties.a.default)`. */
+export function kindsOf(findings: readonly DefinitionFinding[]): string[] {
+  const fields = new Map<string, Set<string>>();
+  for (const f of findings) fields.set(f.kind, (fields.get(f.kind) ?? new Set()).add(f.field));
+  return [...fields].map(([kind, at]) => `${kind} (${[...at].join(', ')})`);
 }
 
 /** What the API and the console use of a gateway's pins: the desk, whose decisions the gateway also applies at once. */
@@ -77,14 +94,21 @@ export class PinDesk {
    */
   async decide(name: string, decision: 'accept' | 'reject', by: string, seen?: string): Promise<ToolPin> {
     const pin = await this.pin(name);
-    if (!pin.changed) throw new GatewayError('GH_ERR_PIN_NOT_CHANGED', `${name} is not quarantined; there is nothing to ${decision}`);
-    if (seen !== undefined && seen !== pin.changed.digest) {
-      throw new GatewayError('GH_ERR_PIN_STALE', `the change of ${name} recorded now is ${pin.changed.digest}, not ${seen}, the one reviewed: review it again`);
+    // A definition the poisoning scan flagged is decided on as a change is: the operator vouches for it, or not.
+    const flagged = pin.scan && !pin.scan.accepted ? pin.scan : undefined;
+    if (!pin.changed && !flagged) throw new GatewayError('GH_ERR_PIN_NOT_CHANGED', `${name} is not quarantined; there is nothing to ${decision}`);
+    const current = pin.changed?.digest ?? pin.digest;
+    if (seen !== undefined && seen !== current) {
+      throw new GatewayError('GH_ERR_PIN_STALE', `the change of ${name} recorded now is ${current}, not ${seen}, the one reviewed: review it again`);
     }
     const at = this.now();
     const decided = decide(pin, decision, by, at);
     await this.store.put([decided]);
-    this.audit({ type: decision === 'accept' ? 'tool.accepted' : 'tool.rejected', actor: by, data: { tool: name, previous: pin.digest, current: pin.changed.digest, fields: pinDiff(pin).fields } });
+    const findings = (pin.changed ? pin.changed.scan : flagged)?.findings;
+    const data = pin.changed
+      ? { tool: name, previous: pin.digest, current, fields: pinDiff(pin).fields, ...(findings ? { findings: kindsOf(findings) } : {}) }
+      : { tool: name, current, findings: kindsOf(findings!) };
+    this.audit({ type: decision === 'accept' ? 'tool.accepted' : 'tool.rejected', actor: by, data });
     return decided;
   }
 }

@@ -1,8 +1,9 @@
-import type { Clock, DeadLetter, Metrics, Store } from '../ports.ts';
+import type { CallerTokenExchange, Clock, DeadLetter, Metrics, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
+import type { ShadowPolicies } from '../kernel/shadow.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -68,6 +69,8 @@ const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
 export interface CallPipelineDeps {
   catalog: ToolCatalog;
   kernel: Kernel;
+  /** Decided beside the kernel on every call and recorded in `job.decided`, never changing the outcome. */
+  shadows?: ShadowPolicies;
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
@@ -80,6 +83,8 @@ export interface CallPipelineDeps {
   metrics?: Metrics;
   /** Where the spans of each call's stages go (decision, approval wait, dispatch); the no-op tracer when not given. */
   tracer?: Tracer;
+  /** The upstreams whose calls run on the caller's behalf, and how their tokens are exchanged; none when not given. */
+  tokenExchange?: CallerTokenExchange;
 }
 
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
@@ -210,6 +215,8 @@ export class CallPipeline {
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
+    const shadow = this.deps.shadows?.decide(input);
+    if (shadow) decided.shadow = shadow;
     steps.decided(jobId, decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 
@@ -223,6 +230,10 @@ export class CallPipeline {
 
     // A call that could never run is refused now, whatever the decision: nobody is asked, nothing is counted.
     if (refusal) return this.refuse(jobId, jobMeta, refusal.code, refusal.message, refusalDetail(refusal));
+    if (this.deps.tokenExchange?.needs(entry.server) && !call.reply.accessToken) {
+      const message = `${entry.server} takes calls only on a caller's behalf (token exchange): call it with an OAuth access token from ${'`auth.oauth`'}'s issuer, not an API key`;
+      return this.refuse(jobId, jobMeta, 'GH_ERR_CALLER_TOKEN_REQUIRED', message, undefined, message);
+    }
     // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
     if (decision.effect === 'require_approval' && call.executeFor === undefined && CallLimits.apply(decision)) {
       const refused = await this.limits.count('peek', decision, call.caller, entry.id, () => callLogFields(call, jobId));
@@ -354,7 +365,9 @@ export class CallPipeline {
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
     };
     await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
-    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}) });
+    const { accessToken } = call.reply;
+    const credential = accessToken && this.deps.tokenExchange?.needs(entry.server) ? this.deps.tokenExchange.credential(entry.server, accessToken) : undefined;
+    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}), ...(credential ? { credential } : {}) });
     const progressToken = call.reply.progressToken;
     let collected = false;
     const dispatching = timing && performance.now();

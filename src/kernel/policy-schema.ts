@@ -22,6 +22,8 @@ export interface PolicyRule {
   throttle?: Omit<ThrottleSpec, 'ruleId'>;
   /** Already in the merged form, entries stamped with this rule's id. */
   constraints?: Constraints;
+  /** `false`: the rule is decided beside the policy on every call and recorded, but never changes an outcome (shadow.ts). */
+  enforce?: false;
 }
 
 export interface RuleMatch {
@@ -144,14 +146,16 @@ const v2RuleSchema = z
     approval: approvalSchema.optional(),
     throttle: throttleSchema.optional(),
     constraints: constraintsSchema.optional(),
+    enforce: z.boolean().optional(),
   })
   .superRefine((rule, ctx) => {
     if (rule.effect === 'throttle' && !rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'a throttle rule needs throttle: { limit, window }' });
     if (rule.effect !== 'throttle' && rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'throttle: is only for rules whose effect is throttle' });
     if (rule.effect !== 'require_approval' && rule.approval) ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval: is only for rules whose effect is require_approval' });
   })
-  .transform(({ match, approval, throttle, constraints, ...rest }): PolicyRule => {
+  .transform(({ match, approval, throttle, constraints, enforce, ...rest }): PolicyRule => {
     const rule: PolicyRule = { ...rest, match };
+    if (enforce === false) rule.enforce = false;
     if (approval) {
       const { ttl, ...options } = approval;
       rule.approval = ttl === undefined ? options : { ttlMs: ttl, ...options };

@@ -161,11 +161,11 @@ describe.skipIf(!available)('NATS bus', () => {
       const bus = await durableBus({}, own.url);
       bus.reply('gh.rpc.frozen', async () => 'ok');
       expect(await bus.request('gh.rpc.frozen', {}, { timeoutMs: 5_000 })).toBe('ok');
-      own.pause();
+      await own.pause();
       await expect(bus.request('gh.rpc.frozen', {}, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_TIMEOUT' });
       // No PubAck within JetStream's timeout (5 s): the job is not known to be kept, so the publish fails.
       await expect(bus.publish('job.frozen', job('f1'))).rejects.toMatchObject({ code: 'GH_ERR_BUS_UNAVAILABLE' });
-      own.resume();
+      await own.resume();
       await bus.publish('job.frozen', job('f2'));
       expect(await bus.request('gh.rpc.frozen', {}, { timeoutMs: 5_000 })).toBe('ok');
       await bus.close();

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,14 @@ export interface ServerProcess {
   kill(): Promise<void>;
   /** Kills the server (SIGKILL) if it runs, and starts it again on the same port and dir. */
   restart(): Promise<void>;
-  /** Freezes the process (SIGSTOP): connections stay open but nothing answers. */
-  pause(): void;
-  resume(): void;
+  /**
+   * Freezes the process (SIGSTOP): connections stay open but nothing answers. Resolves once the kernel reports it
+   * stopped: the signal is delivered asynchronously, and a server still running on the other core could answer one
+   * more request.
+   */
+  pause(): Promise<void>;
+  /** Thaws it (SIGCONT), resolving once it runs again. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -78,14 +83,35 @@ export async function startServerProcess(binary: string, argsFor: (port: number,
       await stopChild(child, 'SIGKILL');
       await launch();
     },
-    pause: () => void child.kill('SIGSTOP'),
-    resume: () => void child.kill('SIGCONT'),
+    pause: async () => {
+      child.kill('SIGSTOP');
+      await untilState(child, (state) => state === 'T', 'stopped');
+    },
+    resume: async () => {
+      child.kill('SIGCONT');
+      await untilState(child, (state) => state !== 'T', 'running');
+    },
     stop: async () => {
       child.kill('SIGCONT');
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Polls the state letter (R, S, T …) of every thread of the process (each /proc/<pid>/task/<tid>/stat) until `wanted` holds for
+ * all of them, for at most 5 s: a multi-threaded server is frozen only once each of its threads has stopped.
+ */
+async function untilState(child: ChildProcess, wanted: (state: string) => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  const stateOf = (stat: string) => stat.charAt(stat.lastIndexOf(')') + 2); // after "(comm) ", comm may hold spaces
+  for (;;) {
+    const tasks = readdirSync(`/proc/${child.pid}/task`);
+    if (tasks.every((task) => wanted(stateOf(readFileSync(`/proc/${child.pid}/task/${task}/stat`, 'utf8'))))) return;
+    if (Date.now() > deadline) throw new Error(`process ${child.pid} was not ${what} within 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** A loopback port nothing listens on now. */

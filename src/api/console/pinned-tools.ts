@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { PinChange } from '../../call/pin-desk.ts';
+import { kindsOf, type PinChange } from '../../call/pin-desk.ts';
+import { jsonWithoutHidden } from '../../call/hidden-unicode.ts';
 import { asGatewayError } from '../../errors.ts';
 import { hasRole } from '../access.ts';
 import { statusOf } from '../actions.ts';
@@ -33,18 +34,24 @@ ${
 
 function changeCard(view: PageView, change: PinChange, admin: boolean): SafeHtml {
   return html`<article class="pin" data-pin="${change.tool}"><h3 class="mono">${change.tool} <span class="state ${change.state === 'rejected' ? 'deny' : 'require_approval'}">${change.state}</span></h3>
-<p class="muted">pinned ${change.digest} by ${change.pinnedBy}; seen since ${change.changedDigest} at ${change.changedAt ?? ''}</p>
+<p class="muted">pinned ${change.digest} by ${change.pinnedBy}${change.changedDigest && html`; seen since ${change.changedDigest} at ${change.changedAt ?? ''}`}</p>
 ${
-  change.pinnedDigestOnly
-    ? html`<p>${change.pinnedBy} pinned only a digest: there is no definition to compare with. The upstream gives:</p><pre>${JSON.stringify(change.current, null, 2)}</pre>`
-    : change.fields.map((field) => html`<h4 class="mono">${field}</h4><p class="muted">pinned</p><pre class="pinned">${JSON.stringify(change.pinned[field], null, 2) ?? '(absent)'}</pre><p class="muted">now</p><pre class="current">${JSON.stringify(change.current?.[field], null, 2) ?? '(absent)'}</pre>`)
+  !change.current
+    ? html`<p>The poisoning scan flagged the pinned definition: ${kindsOf(change.findings ?? []).join('; ')}</p><pre>${jsonWithoutHidden(change.pinned, 2)}</pre>`
+    : change.pinnedDigestOnly
+      ? html`<p>${change.pinnedBy} pinned only a digest: there is no definition to compare with. The upstream gives:</p><pre>${jsonWithoutHidden(change.current, 2)}</pre>`
+      : change.fields.map((field) => html`<h4 class="mono">${field}</h4><p class="muted">pinned</p><pre class="pinned">${shown(change.pinned[field])}</pre><p class="muted">now</p><pre class="current">${shown(change.current?.[field])}</pre>`)
 }
+${change.changedFindings && html`<p class="note">The poisoning scan flagged the new definition: ${kindsOf(change.changedFindings).join('; ')}</p>`}
 ${
   admin &&
-  html`<form method="post" action="${view.root}upstreams/pins"><input type="hidden" name="csrf" value="${view.csrf(PURPOSE)}"><input type="hidden" name="tool" value="${change.tool}"><input type="hidden" name="digest" value="${change.changedDigest ?? ''}">
+  html`<form method="post" action="${view.root}upstreams/pins"><input type="hidden" name="csrf" value="${view.csrf(PURPOSE)}"><input type="hidden" name="tool" value="${change.tool}"><input type="hidden" name="digest" value="${change.changedDigest ?? change.digest}">
 <div class="actions"><button type="submit" name="decision" value="accept" class="approve">Accept the new definition</button>${change.state !== 'rejected' && html`<button type="submit" name="decision" value="reject" class="deny">Reject</button>`}</div></form>`
 }</article>`;
 }
+
+/** A field's value as JSON with hidden characters spelled out (the scan's escaping), or that it is absent. */
+const shown = (value: unknown): string => (value === undefined ? '(absent)' : jsonWithoutHidden(value, 2));
 
 /** The Accept and Reject buttons' post: an admin, this session's token, then back to the page (or why not). */
 export function registerPinDecisions(app: FastifyInstance, tools: ConsoleTools): void {
