@@ -1,0 +1,74 @@
+import type { SessionChange, SessionFacts, SessionSlot } from '../../src/ports.ts';
+import type { SessionRecord } from '../../src/protocol/session-record.ts';
+import { GatewayError } from '../../src/errors.ts';
+import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
+
+/** A conflicting update is retried; this many conflicts in a row means something is wrong, not busy. */
+const MAX_ATTEMPTS = 200;
+
+/**
+ * Compare-and-set of several records at once, on the exact texts read. ARGV, per key: the expected text ('' for
+ * absent), the new text ('' to leave it), its TTL (ms). Returns {1} when written, else {0, current texts…}.
+ */
+const UPDATE = new RedisScript(`
+for i, key in ipairs(KEYS) do
+  if (redis.call('GET', key) or '') ~= ARGV[3 * i - 2] then
+    local current = {0}
+    for j, k in ipairs(KEYS) do current[j + 1] = redis.call('GET', k) or '' end
+    return current
+  end
+end
+for i, key in ipairs(KEYS) do
+  if ARGV[3 * i - 1] ~= '' then redis.call('SET', key, ARGV[3 * i - 1], 'PX', ARGV[3 * i]) end
+end
+return {1}`);
+
+/**
+ * Session facts in Redis, shared by every replica on the same namespace: one JSON text per record under
+ * `gh:<namespace>:session:<key>`, expiring on the Redis server's clock. `update` is optimistic: read, run the pure
+ * `change`, then one script that writes only if every record still holds the text read; a conflict hands back
+ * the current texts and `change` runs again on them.
+ */
+export class RedisSessionFacts implements SessionFacts {
+  private constructor(private readonly redis: RedisConnection) {}
+
+  static async connect(options: RedisConnectionOptions): Promise<RedisSessionFacts> {
+    return new RedisSessionFacts(await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE'));
+  }
+
+  async read(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    if (keys.length === 0) return [];
+    const texts = await this.run(() => this.redis.client.mget(...keys.map((k) => this.key(k))));
+    return texts.map((text) => (text ? parse(text) : undefined));
+  }
+
+  async update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
+    const keys = slots.map((slot) => this.key(slot.key));
+    let texts = (await this.run(() => this.redis.client.mget(...keys))).map((text) => text ?? '');
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const { next, value } = change(texts.map((text) => (text ? parse(text) : undefined)));
+      if (next.every((record) => record === undefined)) return value;
+      const args = slots.flatMap((slot, i) => [texts[i], next[i] ? JSON.stringify(next[i]) : '', Math.max(1, Math.ceil(slot.ttlMs))]);
+      const reply = (await this.run(() => UPDATE.run(this.redis.client, keys, args))) as [number, ...string[]];
+      if (reply[0] === 1) return value;
+      texts = reply.slice(1) as string[];
+    }
+    throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', `session facts: ${MAX_ATTEMPTS} conflicting updates in a row`);
+  }
+
+  async close(): Promise<void> {
+    await closeRedis(this.redis.client);
+  }
+
+  private key(key: string): string {
+    return `${this.redis.prefix}session:${key}`;
+  }
+
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, 'GH_ERR_STATE_UNAVAILABLE', command);
+  }
+}
+
+function parse(text: string): SessionRecord {
+  return JSON.parse(text) as SessionRecord;
+}
