@@ -33,6 +33,8 @@ import { noTracing } from '../ports.ts';
 import { traceIdOfSpan, withTraceContext } from '../protocol/trace-context.ts';
 import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
+import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
+import type { SessionView } from '../kernel/decision.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -80,6 +82,8 @@ export interface CallPipelineDeps {
   metrics?: Metrics;
   /** Where the spans of each call's stages go (decision, approval wait, dispatch); the no-op tracer when not given. */
   tracer?: Tracer;
+  /** The session facts rules read and the loop breakers and budgets count in; without it, rules see an empty session and nothing is counted. */
+  sessions?: SessionTracker;
 }
 
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
@@ -183,8 +187,23 @@ export class CallPipeline {
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
+    // Only a policy that needs session state pays for it; only one whose rules read `session` waits for the facts.
+    const { sessions } = this.deps;
+    const tracked = sessions && kernel.usesSession ? sessions.track(call, this.clock.now()) : undefined;
+    let session: SessionView | undefined;
+    if (tracked && kernel.readsSession) {
+      try {
+        session = await sessions!.view(tracked);
+      } catch (err) {
+        const error = asGatewayError(err);
+        this.deps.log.error('could not read the session facts; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
+        return this.refuse(jobId, { jobId }, error.code, `The session's facts could not be read, so the call did not run: ${error.message}`, undefined);
+      }
+    }
+
     const now = this.clock.now();
     const input = decisionInputOf(job, entry, call.arguments, now);
+    if (session) input.session = session;
     let decision: Decision;
     const deciding = timing && performance.now();
     const decideSpan = spans.child('gatehouse.decide');
@@ -228,6 +247,10 @@ export class CallPipeline {
       const refused = await this.limits.count('peek', decision, call.caller, entry.id, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
+    if (decision.effect === 'require_approval' && call.executeFor === undefined && tracked && (decision.repeats || decision.budgets)) {
+      const refused = await sessions!.admit('peek', tracked, decision, call, { tool: input.tool, argsDigest, riskTags: [], approved: false, now }, () => callLogFields(call, jobId));
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+    }
 
     // A call the gateway runs on approval passes the gate whatever the policy now says, so its claim is taken.
     let runsOnApproval: ApprovalRecord | undefined;
@@ -267,7 +290,19 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
+    // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
+    if (tracked) {
+      const running = { tool: input.tool, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+    }
+
+    const dispatched = this.clock.now();
     const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    if (tracked && SessionTracker.countsResults(decision)) {
+      const ended = this.clock.now();
+      await sessions!.resultCame(tracked, decision, 'result' in outcome ? outcome.result : { content: [] }, ended - dispatched, ended, () => callLogFields(call, jobId));
+    }
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }

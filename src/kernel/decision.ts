@@ -37,6 +37,47 @@ export interface DecisionInput {
   args: Record<string, unknown> | undefined;
   /** The decision time (ms since the epoch), which CEL sees as `now`. Recorded, so a replay uses the same time. */
   now?: number;
+  /**
+   * The session's facts before this call, which CEL sees as `session`; present only when a rule of the policy reads
+   * `session` (an absent one reads as a session with no calls). Recorded, so a replay decides with the same facts.
+   */
+  session?: SessionView;
+}
+
+/** What a rule sees of the session a call belongs to (CEL `session`). Plain JSON. */
+export interface SessionView {
+  id: string;
+  /** Calls of the session that ran before this one. */
+  calls: number;
+  /** Namespaced tools those calls called. */
+  tools: string[];
+  /** Risk tags of those calls. */
+  riskTags: string[];
+  /** Labels set on the session (by rules and the result scanner: not built yet). */
+  labels: string[];
+  /** When the session's first call ran (ms since the epoch); 0 before any. */
+  startedAt: number;
+  /** Calls of the session that ran on a human's approval. */
+  approvals: number;
+  /** The client's `clientInfo`, empty strings when it sent none. */
+  client: { name: string; version: string };
+}
+
+/** A matching rule's `repeat`: the same tool with the same arguments at most `limit` times per `windowMs`, per session. */
+export interface RepeatSpec {
+  ruleId: string;
+  limit: number;
+  windowMs: number;
+}
+
+/** A matching rule's `budget`: what the calls it matches may use, per session or per principal and UTC day. */
+export interface BudgetSpec {
+  ruleId: string;
+  per: 'session' | 'principal';
+  calls?: number;
+  outputBytes?: number;
+  upstreamTimeMs?: number;
+  distinctTools?: number;
 }
 
 /** A rate limit from a matching `throttle` rule, applied with state outside the (pure) kernel. */
@@ -70,6 +111,10 @@ export interface Decision {
   throttles?: ThrottleSpec[];
   /** The approval options of the matching `require_approval` rules. */
   approvals?: ApprovalSpec[];
+  /** Every matching rule's loop breaker; applied, like throttles, whenever the effect is not `deny`. */
+  repeats?: RepeatSpec[];
+  /** Every matching rule's budget; applied whenever the effect is not `deny`. */
+  budgets?: BudgetSpec[];
   /** Conditions that threw while deciding, by rule id (a thrown `when` matches deny/require_approval, not allow). */
   errors?: { ruleId: string; error: string }[];
 }

@@ -25,8 +25,11 @@ export interface SessionRecord {
   client?: { name: string; version: string };
   /** Budget counts, by rule id. */
   budgets: Record<string, BudgetUse>;
-  /** The loop breaker's memory: `<ruleId> <tool> <argsDigest>` → when each such call ran (ms), within the rule's window. */
-  repeats: Record<string, number[]>;
+  /**
+   * The loop breaker's memory, by `<ruleId> <tool> <argsDigest>`: when each such call ran (ms) within the rule's
+   * window, and when the entry can be forgotten (its newest time plus the window).
+   */
+  repeats: Record<string, { times: number[]; until: number }>;
 }
 
 export interface SessionLabel {
