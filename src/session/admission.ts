@@ -71,9 +71,12 @@ export function addResult(current: readonly (SessionRecord | undefined)[], budge
   });
 }
 
-/** What CEL reads as `session`: the record's facts, none of its counts. */
-export function viewOf(record: SessionRecord | undefined, key: string): SessionView {
-  if (!record) return { id: key, calls: 0, tools: [], riskTags: [], labels: [], startedAt: 0, approvals: 0, client: { name: '', version: '' } };
+/**
+ * What CEL reads as `session`: the record's facts, none of its counts. `client` is the calling client's, which a
+ * session's first call already knows.
+ */
+export function viewOf(record: SessionRecord | undefined, key: string, client?: { name: string; version: string }): SessionView {
+  if (!record) return { id: key, calls: 0, tools: [], riskTags: [], labels: [], startedAt: 0, approvals: 0, client: client ?? { name: '', version: '' } };
   return {
     id: record.id,
     calls: record.calls,
@@ -82,7 +85,7 @@ export function viewOf(record: SessionRecord | undefined, key: string): SessionV
     labels: [...new Set(record.labels.map((l) => l.name))],
     startedAt: record.startedAt,
     approvals: record.approvals,
-    client: record.client ?? { name: '', version: '' },
+    client: record.client ?? client ?? { name: '', version: '' },
   };
 }
 

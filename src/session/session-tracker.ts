@@ -50,9 +50,9 @@ export class SessionTracker {
   }
 
   /** The session's facts as a decision reads them. Rejects with a coded error when they cannot be read. */
-  async view(tracked: TrackedCall): Promise<SessionView> {
+  async view(tracked: TrackedCall, call: Pick<NormalizedCall, 'client'>): Promise<SessionView> {
     const [record] = await this.facts.read([tracked.sessionKey]);
-    return viewOf(record, tracked.sessionKey);
+    return viewOf(record, tracked.sessionKey, clientOf(call));
   }
 
   /**
@@ -67,7 +67,7 @@ export class SessionTracker {
       sessionKey: tracked.sessionKey,
       ...(dayKey ? { dayKey } : {}),
       ...running,
-      ...(call.client?.name ? { client: { name: call.client.name, version: call.client.version ?? '' } } : {}),
+      ...(clientOf(call) ? { client: clientOf(call) } : {}),
       repeats: decision.repeats ?? [],
       budgets,
     };
@@ -111,3 +111,7 @@ export class SessionTracker {
     return dayKey ? [session, { key: dayKey, ttlMs: PRINCIPAL_DAY_TTL_MS }] : [session];
   }
 }
+
+/** The client's `clientInfo` as the session keeps it, when it sent one. */
+const clientOf = (call: Pick<NormalizedCall, 'client'>): { name: string; version: string } | undefined =>
+  call.client?.name ? { name: call.client.name, version: call.client.version ?? '' } : undefined;
