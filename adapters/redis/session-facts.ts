@@ -30,6 +30,13 @@ return {1}`);
  * the current texts and `change` runs again on them.
  */
 export class RedisSessionFacts implements SessionFacts {
+  /**
+   * The text this instance last read or wrote for each key: an update tries it first, with no read before its
+   * script (a call's facts were just read for its decision). A stale one only costs the conflict round trip that
+   * brings the current text. Bounded: dropped whole when full.
+   */
+  private readonly lastSeen = new Map<string, string>();
+
   private constructor(private readonly redis: RedisConnection) {}
 
   static async connect(options: RedisConnectionOptions): Promise<RedisSessionFacts> {
@@ -38,26 +45,40 @@ export class RedisSessionFacts implements SessionFacts {
 
   async read(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
     if (keys.length === 0) return [];
-    const texts = await this.run(() => this.redis.client.mget(...keys.map((k) => this.key(k))));
+    const redisKeys = keys.map((k) => this.key(k));
+    const texts = await this.run(() => this.redis.client.mget(...redisKeys));
+    texts.forEach((text, i) => this.remember(redisKeys[i], text ?? ''));
     return texts.map((text) => (text ? parse(text) : undefined));
   }
 
   async update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
     const keys = slots.map((slot) => this.key(slot.key));
-    let texts = (await this.run(() => this.redis.client.mget(...keys))).map((text) => text ?? '');
+    const cached = keys.map((key) => this.lastSeen.get(key));
+    let texts = cached.every((text) => text !== undefined) ? (cached as string[]) : (await this.run(() => this.redis.client.mget(...keys))).map((text) => text ?? '');
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { next, value } = change(texts.map((text) => (text ? parse(text) : undefined)));
-      if (next.every((record) => record === undefined)) return value;
-      const args = slots.flatMap((slot, i) => [texts[i], next[i] ? JSON.stringify(next[i]) : '', Math.max(1, Math.ceil(slot.ttlMs))]);
+      const nextTexts = next.map((record) => (record ? JSON.stringify(record) : ''));
+      // Nothing to write: a peek, or a refusal. A cached text may be stale, so it is checked (the same script, writing nothing).
+      const args = slots.flatMap((slot, i) => [texts[i], nextTexts[i], Math.max(1, Math.ceil(slot.ttlMs))]);
+      if (nextTexts.every((text) => text === '') && texts !== cached) return value;
       const reply = (await this.run(() => UPDATE.run(this.redis.client, keys, args))) as [number, ...string[]];
-      if (reply[0] === 1) return value;
+      if (reply[0] === 1) {
+        keys.forEach((key, i) => this.remember(key, nextTexts[i] || texts[i]));
+        return value;
+      }
       texts = reply.slice(1) as string[];
+      keys.forEach((key, i) => this.remember(key, texts[i]));
     }
     throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', `session facts: ${MAX_ATTEMPTS} conflicting updates in a row`);
   }
 
   async close(): Promise<void> {
     await closeRedis(this.redis.client);
+  }
+
+  private remember(key: string, text: string): void {
+    if (this.lastSeen.size >= 10_000 && !this.lastSeen.has(key)) this.lastSeen.clear();
+    this.lastSeen.set(key, text);
   }
 
   private key(key: string): string {

@@ -33,6 +33,7 @@ runSessionFactsContract(
     now += ms;
   },
   () => new FileSessionFacts(sessionsDir, clock),
+  { replicas: false },
 );
 
 let approvalsDir = '';

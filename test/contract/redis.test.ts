@@ -37,6 +37,7 @@ describe.skipIf(!available)('Redis adapters', () => {
     () => RedisSessionFacts.connect({ url: url(), namespace: (sessions = `sessions${++namespaces}`) }),
     (ms) => new Promise((r) => setTimeout(r, ms)),
     () => RedisSessionFacts.connect({ url: url(), namespace: sessions }),
+    { replicas: true },
   );
 
   let approvals = '';

@@ -10,9 +10,16 @@ const counted = (record: SessionRecord | undefined, id: string): SessionRecord =
 
 /**
  * What every SessionFacts adapter must do. `advance` moves the adapter's clock (or waits) by ms; `reopen` opens
- * the same state again (another process, or the same data dir after a restart).
+ * the same state again (another process, or the same data dir after a restart). `replicas`: instances open at the
+ * same time share the state (Redis); embedded mode's one gateway process owns its data dir's sessions.
  */
-export function runSessionFactsContract(name: string, open: () => Promise<SessionFacts> | SessionFacts, advance: (ms: number) => Promise<void>, reopen: () => Promise<SessionFacts> | SessionFacts): void {
+export function runSessionFactsContract(
+  name: string,
+  open: () => Promise<SessionFacts> | SessionFacts,
+  advance: (ms: number) => Promise<void>,
+  reopen: () => Promise<SessionFacts> | SessionFacts,
+  { replicas }: { replicas: boolean },
+): void {
   describe(`SessionFacts contract: ${name}`, () => {
     it('reads undefined for a session never written, and what an update wrote', async () => {
       const facts = await open();
@@ -36,6 +43,17 @@ export function runSessionFactsContract(name: string, open: () => Promise<Sessio
       const [s, p] = await facts.read(['s:race', 'p:race']);
       expect([s?.calls, p?.calls]).toEqual([20, 20]);
       await facts.close();
+    });
+
+    it.skipIf(!replicas)('loses no update when two instances (replicas) take turns on one session, and checks on current counts only', async () => {
+      const a = await open();
+      const b = await reopen();
+      const slot = [{ key: 's:turns', ttlMs: 60_000 }];
+      const count = (facts: SessionFacts) => facts.update(slot, ([c]) => ({ next: [counted(c, 's:turns')], value: (c?.calls ?? 0) + 1 }));
+      expect([await count(a), await count(b), await count(a), await count(b)]).toEqual([1, 2, 3, 4]);
+      // A check that writes nothing still sees what the other instance wrote last.
+      expect(await a.update(slot, ([c]) => ({ next: [undefined], value: c?.calls }))).toBe(4);
+      await Promise.all([a.close(), b.close()]);
     });
 
     it('writes nothing for a record the change leaves undefined', async () => {
