@@ -193,7 +193,7 @@ export class CallPipeline {
     let session: SessionView | undefined;
     if (tracked && kernel.readsSession) {
       try {
-        session = await sessions!.view(tracked, call);
+        session = await sessions!.view(tracked, call, this.clock.now());
       } catch (err) {
         const error = asGatewayError(err);
         this.deps.log.error('could not read the session facts; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });

@@ -167,15 +167,18 @@ export function firstLine(err: unknown): string {
   return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
 }
 
-/** A session's facts as CEL sees them: counts as ints, `startedAt` as a timestamp, `client` as a map. */
-export function sessionValue(session: SessionView | undefined): ReadonlyMap<string, unknown> {
+/**
+ * A session's facts as CEL sees them: counts as ints, `startedAt` as a timestamp, `client` as a map. Without facts,
+ * a session whose first call this is: it starts `now`.
+ */
+export function sessionValue(session: SessionView | undefined, now: Date): ReadonlyMap<string, unknown> {
   return new Map<string, unknown>([
     ['id', session?.id ?? ''],
     ['calls', BigInt(session?.calls ?? 0)],
     ['tools', session?.tools ?? []],
     ['riskTags', session?.riskTags ?? []],
     ['labels', session?.labels ?? []],
-    ['startedAt', new Date(session?.startedAt ?? 0)],
+    ['startedAt', session ? new Date(session.startedAt) : now],
     ['approvals', BigInt(session?.approvals ?? 0)],
     ['client', new Map([['name', session?.client.name ?? ''], ['version', session?.client.version ?? '']])],
   ]);

@@ -55,7 +55,7 @@ export interface SessionView {
   riskTags: string[];
   /** Labels set on the session (by rules and the result scanner: not built yet). */
   labels: string[];
-  /** When the session's first call ran (ms since the epoch); 0 before any. */
+  /** When the session's first call ran (ms since the epoch); for the session's first call, its own time. */
   startedAt: number;
   /** Calls of the session that ran on a human's approval. */
   approvals: number;

@@ -126,9 +126,9 @@ export class CallFacts implements ConditionScope {
     return this.#args;
   }
 
-  /** The session's facts as CEL sees them: a session with no calls when the input carries none. */
+  /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */
   get session(): ReadonlyMap<string, unknown> {
-    this.#session ??= sessionValue(this.input.session);
+    this.#session ??= sessionValue(this.input.session, this.now);
     return this.#session;
   }
 

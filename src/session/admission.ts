@@ -72,11 +72,11 @@ export function addResult(current: readonly (SessionRecord | undefined)[], budge
 }
 
 /**
- * What CEL reads as `session`: the record's facts, none of its counts. `client` is the calling client's, which a
- * session's first call already knows.
+ * What CEL reads as `session`: the record's facts, none of its counts. A session's first call starts it (`now`),
+ * and `client` is the calling client's, which that call already knows.
  */
-export function viewOf(record: SessionRecord | undefined, key: string, client?: { name: string; version: string }): SessionView {
-  if (!record) return { id: key, calls: 0, tools: [], riskTags: [], labels: [], startedAt: 0, approvals: 0, client: client ?? { name: '', version: '' } };
+export function viewOf(record: SessionRecord | undefined, key: string, now: number, client?: { name: string; version: string }): SessionView {
+  if (!record) return { id: key, calls: 0, tools: [], riskTags: [], labels: [], startedAt: now, approvals: 0, client: client ?? { name: '', version: '' } };
   return {
     id: record.id,
     calls: record.calls,

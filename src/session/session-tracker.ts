@@ -50,9 +50,9 @@ export class SessionTracker {
   }
 
   /** The session's facts as a decision reads them. Rejects with a coded error when they cannot be read. */
-  async view(tracked: TrackedCall, call: Pick<NormalizedCall, 'client'>): Promise<SessionView> {
+  async view(tracked: TrackedCall, call: Pick<NormalizedCall, 'client'>, now: number): Promise<SessionView> {
     const [record] = await this.facts.read([tracked.sessionKey]);
-    return viewOf(record, tracked.sessionKey, clientOf(call));
+    return viewOf(record, tracked.sessionKey, now, clientOf(call));
   }
 
   /**

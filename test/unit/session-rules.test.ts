@@ -51,8 +51,11 @@ describe('session in CEL', () => {
     expect(k.decide({ ...post, session: session({ tools: ['fs__list'], client: { name: 'agent', version: '1' }, startedAt: 1 }) }).effect).toBe('allow');
   });
 
-  it('reads an input without session facts as a session with no calls', () => {
+  it('reads an input without session facts as a session with no calls, starting now', () => {
     expect(k.decide(call({ tool: 'fs__write' })).effect).toBe('allow');
+    const aged = kernelOf(`  - { id: old, match: {}, when: 'now - session.startedAt > duration("1h")', effect: deny }`);
+    expect(aged.decide(call({ now: 10 * 3_600_000 })).effect).toBe('allow');
+    expect(aged.decide(call({ now: 10 * 3_600_000, session: session({ startedAt: 0 }) })).effect).toBe('deny');
   });
 
   it('lists a tool whose rule reads session as it would a rule that reads args: the session may go the caller’s way', () => {
@@ -60,8 +63,8 @@ describe('session in CEL', () => {
   });
 
   it('lets policy test cases state the session, with defaults for what they leave out', () => {
-    const stated = callSchema.parse({ tool: 'fs__write', session: { calls: 5 } });
-    expect(stated.session).toEqual(session({ id: 'test-session', calls: 5 }));
+    const stated = callSchema.parse({ tool: 'fs__write', session: { calls: 5 }, now: 7_000 });
+    expect(stated.session).toEqual(session({ id: 'test-session', calls: 5, startedAt: 7_000 }));
     const report = runPolicyTests(k, [
       { name: 'busy', file: 'x', line: 1, input: stated, expect: { effect: 'deny', ruleIds: ['busy'] } },
       { name: 'fresh', file: 'x', line: 2, input: callSchema.parse({ tool: 'fs__write' }), expect: { effect: 'allow' } },
@@ -173,9 +176,10 @@ describe('admission: check and count in one step', () => {
 
   it('keeps the session facts rules read: calls, tools, risk tags, approvals, client, first call', () => {
     const { records } = run([base({ now: 5, client: { name: 'agent', version: '2' } }), base({ tool: 'fs__write', riskTags: ['write'], approved: true, now: 9 })]);
-    expect(viewOf(records[0], 's')).toEqual({ id: 's', calls: 2, tools: ['fs__read', 'fs__write'], riskTags: ['read', 'write'], labels: [], startedAt: 5, approvals: 1, client: { name: 'agent', version: '2' } });
-    expect(viewOf(undefined, 's')).toEqual(session({ id: 's' }));
-    expect(viewOf({ ...emptyRecord('s', 1), labels: [{ name: 'x', jobId: 'J', by: 'r', at: 1 }, { name: 'x', jobId: 'K', by: 'r', at: 2 }] }, 's').labels).toEqual(['x']);
+    expect(viewOf(records[0], 's', 20)).toEqual({ id: 's', calls: 2, tools: ['fs__read', 'fs__write'], riskTags: ['read', 'write'], labels: [], startedAt: 5, approvals: 1, client: { name: 'agent', version: '2' } });
+    // A session's first call: it starts now, and knows its client.
+    expect(viewOf(undefined, 's', 20, { name: 'agent', version: '2' })).toEqual(session({ id: 's', startedAt: 20, client: { name: 'agent', version: '2' } }));
+    expect(viewOf({ ...emptyRecord('s', 1), labels: [{ name: 'x', jobId: 'J', by: 'r', at: 1 }, { name: 'x', jobId: 'K', by: 'r', at: 2 }] }, 's', 20).labels).toEqual(['x']);
   });
 });
 

@@ -28,11 +28,12 @@ const sessionSchema = z
     tools: z.array(z.string().min(1)).default([]),
     riskTags: z.array(z.string().min(1)).default([]),
     labels: z.array(z.string().min(1)).default([]),
-    startedAt: instant.default(0),
+    /** Unset: the call's `now` (the session starts with this call). */
+    startedAt: instant.optional(),
     approvals: z.number().int().nonnegative().default(0),
     client: z.strictObject({ name: z.string().default(''), version: z.string().default('') }).prefault({}),
   })
-  .transform((session): SessionView => session);
+  .transform((session) => session);
 
 const namespaced = (what: string) => z.string().refine((t) => t.indexOf('__') > 0 && t.indexOf('__') + 2 < t.length, `expected a namespaced ${what} name, <server>__<${what}>`);
 
@@ -83,7 +84,7 @@ export const callSchema = z
       ...(call.upstreamUrl ? { upstreamUrl: urlOrigin(call.upstreamUrl) } : {}),
       args: call.args,
       ...(call.now !== undefined ? { now: call.now } : {}),
-      ...(call.session ? { session: call.session } : {}),
+      ...(call.session ? { session: { ...call.session, startedAt: call.session.startedAt ?? call.now ?? 0 } satisfies SessionView } : {}),
     };
     if (call.resource !== undefined) {
       const method = call.method ?? DEFAULT_METHOD.resource;

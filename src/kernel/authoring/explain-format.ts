@@ -38,6 +38,7 @@ export function formatExplanation({ input, explanation: { decision, rules }, ver
       input.labels && Object.keys(input.labels).length > 0 ? `, labels ${json(input.labels)}` : ''
     }`,
     `  args ${json(input.args ?? {})}${input.now !== undefined ? `, now ${new Date(input.now).toISOString()}` : ''}`,
+    ...(input.session ? [`  session ${json({ ...input.session, startedAt: new Date(input.session.startedAt).toISOString() })}`] : []),
     '',
     `rules: ${rules.length} tried, ${matched} matched`,
     ...rules.flatMap((r) => ruleLines(r, idWidth, effectWidth)),
