@@ -6,37 +6,16 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { defaultConfig } from '../../src/config/load.ts';
 import { connectHttp, FIXTURE_UPSTREAM, ROOT, TEST_DECISION_BUDGET_MS } from '../helpers/gateway-harness.ts';
 import { SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
+import { SESSION_POLICY } from '../helpers/session-policy.ts';
 
 const available = natsServerAvailable() && redisServerAvailable();
 
-const POLICY = `
-version: 2
-default: allow
-rules:
-  - id: loop
-    match: { tools: ["fx__echo"] }
-    effect: allow
-    repeat: { limit: 4, window: 10m }
-  - id: meta-calls
-    match: { tools: ["fx__meta"] }
-    effect: allow
-    budget: { calls: 5 }
-  - id: daily-writes
-    match: { tools: ["fx__write"] }
-    effect: allow
-    budget: { calls: 2, per: principal }
-  - id: no-big-after-meta
-    match: { tools: ["fx__big"] }
-    when: '"fx__meta" in session.tools'
-    effect: deny
-    reason: no big results in a session that read its _meta
-`;
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-session-dist-'));
 const writes = join(dir, 'writes.log');
@@ -44,6 +23,8 @@ let nats: NatsServer;
 let redis: RedisServer;
 let replicas: Replica[] = [];
 let clients: Client[] = [];
+/** One 2026-07-28 client named `counter` on each replica: the policy's `counted` rule is theirs. */
+let counters: Client[] = [];
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 const codeOf = (r: Result) => ((r._meta as Record<string, any> | undefined)?.['gatehouse/error']?.code as string | undefined) ?? 'ok';
@@ -54,7 +35,7 @@ const call = (i: number, session: string, name: string, args: Record<string, unk
 describe.skipIf(!available)('session-aware rules over two replicas', () => {
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
+    writeFileSync(join(dir, 'policy.yaml'), SESSION_POLICY);
     const config = () =>
       defaultConfig({
         mode: 'distributed',
@@ -69,23 +50,30 @@ describe.skipIf(!available)('session-aware rules over two replicas', () => {
       });
     replicas = await Promise.all([startReplicaInProcess(config()), startReplicaInProcess(config())]);
     clients = await Promise.all(replicas.map((r) => connectHttp(r.url, 'modern')));
+    counters = await Promise.all(
+      replicas.map(async (r) => {
+        const c = new Client({ name: 'counter', version: '1' }, { capabilities: {}, versionNegotiation: { mode: { pin: '2026-07-28' } } } as never);
+        await c.connect(new StreamableHTTPClientTransport(new URL(r.url)));
+        return c;
+      }),
+    );
   });
   afterAll(async () => {
-    await Promise.allSettled(clients.map((c) => c.close()));
+    await Promise.allSettled([...clients, ...counters].map((c) => c.close()));
     await Promise.allSettled(replicas.map((r) => r.close()));
     await Promise.allSettled([nats?.stop(), redis?.stop()]);
   });
 
   it('moves session facts across replicas: what one counted, the other’s rules read', async () => {
-    expect(codeOf(await call(1, 'facts', 'fx__big', { bytes: 1 }))).toBe('ok');
-    expect(codeOf(await call(0, 'facts', 'fx__meta'))).toBe('ok');
-    expect(codeOf(await call(1, 'facts', 'fx__big', { bytes: 1 }))).toBe('GH_ERR_POLICY_DENIED');
-    expect(codeOf(await call(1, 'other', 'fx__big', { bytes: 1 }))).toBe('ok');
+    const echo = (i: number, session: string) => counters[i % 2].callTool({ name: 'fx__echo', arguments: { text: `c${i}` }, _meta: { 'gatehouse/session': session } });
+    expect([codeOf(await echo(0, 'facts')), codeOf(await echo(1, 'facts')), codeOf(await echo(2, 'facts'))]).toEqual(['ok', 'ok', 'ok']);
+    expect(codeOf(await echo(3, 'facts'))).toBe('GH_ERR_POLICY_DENIED'); // session.calls is 3, counted by both replicas
+    expect(codeOf(await echo(3, 'other'))).toBe('ok');
   });
 
   it('breaks a loop at exactly its limit when 20 identical calls race over both replicas', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i, 'loop', 'fx__echo', { text: 'again' })));
-    expect(tally(results)).toEqual({ ok: 4, GH_ERR_REPEATED_CALL: 16 });
+    expect(tally(results)).toEqual({ ok: 3, GH_ERR_REPEATED_CALL: 17 });
   });
 
   it('trips a calls budget at exactly its limit when 20 calls race over both replicas', async () => {

@@ -10,43 +10,9 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { FileAuditStore } from '../../adapters/file/audit-store.ts';
 import { replayDecisions } from '../../src/kernel/authoring/replay.ts';
+import { SESSION_POLICY } from '../helpers/session-policy.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 
-const POLICY = `
-version: 2
-default: allow
-rules:
-  - id: loop
-    match: { tools: ["fx__echo"] }
-    effect: allow
-    repeat: { limit: 3, window: 10m }
-  - id: meta-calls
-    match: { tools: ["fx__meta"] }
-    effect: allow
-    budget: { calls: 5 }
-  - id: big-bytes
-    match: { tools: ["fx__big"] }
-    effect: allow
-    budget: { outputBytes: 1000 }
-  - id: slow-time
-    match: { tools: ["fx__slow"] }
-    effect: allow
-    budget: { upstreamTime: 1ms }
-  - id: daily-writes
-    match: { tools: ["fx__write"] }
-    effect: allow
-    budget: { calls: 2, per: principal }
-  - id: spread
-    match: { tools: ["fx__echo", "fx__big", "fx__meta"] }
-    when: 'session.client.name == "spreader"'
-    effect: allow
-    budget: { distinctTools: 2 }
-  - id: counted
-    match: { tools: ["fx__echo"] }
-    when: 'session.client.name == "counter" && session.calls >= 3'
-    effect: deny
-    reason: this session has made its calls
-`;
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 const errorOf = (r: Result) => (r._meta as Record<string, any> | undefined)?.['gatehouse/error'] as { code: string; ruleId?: string; left?: Record<string, number>; per?: string } | undefined;
@@ -71,7 +37,7 @@ const tally = (results: Result[]) => results.reduce<Record<string, number>>((n, 
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-session-rules-'));
-  writeFileSync(join(dir, 'policy.yaml'), POLICY);
+  writeFileSync(join(dir, 'policy.yaml'), SESSION_POLICY);
   h = await startHarness({ policies: [join(dir, 'policy.yaml')] });
 });
 afterAll(async () => {
