@@ -81,7 +81,7 @@ async function oneCall(kernel: Kernel, tracker: SessionTracker | undefined, c: B
   if (tracked && kernel.readsSession) input.session = await tracker!.view(tracked, c.call, now);
   const decision = kernel.decide(input);
   if (!tracked) return;
-  await tracker!.admit('take', tracked, decision, c.call, { tool: input.tool, argsDigest: c.argsDigest, riskTags: kernel.riskTagsOf(input), approved: false, now }, () => ({ jobId: 'bench' }));
+  await tracker!.admit('take', tracked, decision, c.call, { tool: input.tool, toolCall: true, argsDigest: c.argsDigest, riskTags: kernel.riskTagsOf(input), approved: false, now }, () => ({ jobId: 'bench' }));
   if (SessionTracker.countsResults(decision)) await tracker!.resultCame(tracked, decision, RESULT, 3, now, () => ({ jobId: 'bench' }));
 }
 

@@ -3,6 +3,8 @@ import type { SessionRecord } from '../../src/protocol/session-record.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
 
+/** Sessions whose last text an instance keeps (a few KiB each at most). */
+const MAX_REMEMBERED = 1_000;
 /** A conflicting update is retried; this many conflicts in a row means something is wrong, not busy. */
 const MAX_ATTEMPTS = 200;
 
@@ -77,7 +79,7 @@ export class RedisSessionFacts implements SessionFacts {
   }
 
   private remember(key: string, text: string): void {
-    if (this.lastSeen.size >= 10_000 && !this.lastSeen.has(key)) this.lastSeen.clear();
+    if (this.lastSeen.size >= MAX_REMEMBERED && !this.lastSeen.has(key)) this.lastSeen.clear();
     this.lastSeen.set(key, text);
   }
 

@@ -248,7 +248,7 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
     if (decision.effect === 'require_approval' && call.executeFor === undefined && tracked && (decision.repeats || decision.budgets)) {
-      const refused = await sessions!.admit('peek', tracked, decision, call, { tool: input.tool, argsDigest, riskTags: [], approved: false, now }, () => callLogFields(call, jobId));
+      const refused = await sessions!.admit('peek', tracked, decision, call, { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: [], approved: false, now }, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
@@ -292,7 +292,7 @@ export class CallPipeline {
 
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
     if (tracked) {
-      const running = { tool: input.tool, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }

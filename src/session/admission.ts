@@ -13,14 +13,18 @@ import { duration } from '../enforcement/throttle.ts';
 /** Bounds on what one record keeps, so a session that calls without end cannot grow it without end. */
 const MAX_TOOLS = 1_000;
 const MAX_RISK_TAGS = 100;
-const MAX_REPEAT_KEYS = 1_000;
+/** Distinct calls the loop breaker remembers per session: past it, those whose window ends first are forgotten. */
+const MAX_REPEAT_KEYS = 256;
 
 /** One call about to run, as its session sees it. */
 export interface CallAdmission {
   sessionKey: string;
   /** The principal's day record, when a `per: principal` budget applies. */
   dayKey?: string;
+  /** The namespaced tool, or for another request its method and target (`resources/read file:///a.md`). */
   tool: string;
+  /** A tool call: only tool calls add to `session.tools` and count against `distinctTools`. */
+  toolCall: boolean;
   argsDigest: string;
   riskTags: readonly string[];
   /** It passed a human's approval. */
@@ -123,7 +127,7 @@ function budgetRefusal(session: SessionRecord, day: SessionRecord | undefined, c
       left[limit] = Math.max(0, max - use[counted]);
       if (left[limit] === 0) spent.push(`${use[counted]} of ${max} ${unit}`);
     }
-    if (spec.distinctTools !== undefined) {
+    if (spec.distinctTools !== undefined && call.toolCall) {
       left.distinctTools = Math.max(0, spec.distinctTools - use.tools.length);
       if (left.distinctTools === 0 && !use.tools.includes(call.tool)) spent.push(`${use.tools.length} of ${spec.distinctTools} distinct tools (this one would be new)`);
     }
@@ -146,7 +150,7 @@ function countInSession(session: SessionRecord, call: CallAdmission): SessionRec
   const next: SessionRecord = {
     ...session,
     calls: session.calls + 1,
-    tools: withItem(session.tools, call.tool, MAX_TOOLS),
+    tools: call.toolCall ? withItem(session.tools, call.tool, MAX_TOOLS) : session.tools,
     riskTags: call.riskTags.reduce((tags, tag) => withItem(tags, tag, MAX_RISK_TAGS), session.riskTags),
     approvals: session.approvals + (call.approved ? 1 : 0),
     budgets: countInBudgets(session, call, 'session'),
@@ -162,7 +166,7 @@ function countInBudgets(record: SessionRecord, call: CallAdmission, per: BudgetS
   const next = { ...record.budgets };
   for (const spec of mine) {
     const use = next[spec.ruleId] ?? NO_USE;
-    next[spec.ruleId] = { ...use, calls: use.calls + 1, tools: spec.distinctTools === undefined ? use.tools : withItem(use.tools, call.tool, MAX_TOOLS) };
+    next[spec.ruleId] = { ...use, calls: use.calls + 1, tools: spec.distinctTools === undefined || !call.toolCall ? use.tools : withItem(use.tools, call.tool, MAX_TOOLS) };
   }
   return next;
 }

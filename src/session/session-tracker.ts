@@ -26,6 +26,8 @@ export interface TrackedCall {
 /** What the pipeline tells the tracker about a call about to run. */
 export interface RunningCall {
   tool: string;
+  /** False for a resource, prompt or completion request. */
+  toolCall: boolean;
   argsDigest: string;
   riskTags: readonly string[];
   approved: boolean;

@@ -110,7 +110,7 @@ describe('rule options repeat and budget', () => {
 
 describe('admission: check and count in one step', () => {
   const repeat: RepeatSpec = { ruleId: 'loop', limit: 3, windowMs: 60_000 };
-  const base = (over: Partial<CallAdmission> = {}): CallAdmission => ({ sessionKey: 's', tool: 'fs__read', argsDigest: 'd1', riskTags: ['read'], approved: false, now: 1_000, repeats: [], budgets: [], ...over });
+  const base = (over: Partial<CallAdmission> = {}): CallAdmission => ({ sessionKey: 's', tool: 'fs__read', toolCall: true, argsDigest: 'd1', riskTags: ['read'], approved: false, now: 1_000, repeats: [], budgets: [], ...over });
   /** Runs calls one after another against one pair of records, as the port would. */
   const run = (calls: CallAdmission[], records: (SessionRecord | undefined)[] = [undefined, undefined]) => {
     const codes = calls.map((c) => {
@@ -157,6 +157,13 @@ describe('admission: check and count in one step', () => {
     const budget: BudgetSpec = { ruleId: 'b', per: 'session', distinctTools: 2 };
     const { codes } = run(['a', 'b', 'a', 'c', 'b'].map((t) => base({ tool: `x__${t}`, budgets: [budget] })));
     expect(codes).toEqual(['ok', 'ok', 'ok', 'GH_ERR_BUDGET_EXHAUSTED', 'ok']);
+  });
+
+  it('counts a resource, prompt or completion request as a call, not as a tool', () => {
+    const budget: BudgetSpec = { ruleId: 'b', per: 'session', distinctTools: 1 };
+    const { codes, records } = run([base({ tool: 'resources/read file:///a.md', toolCall: false, budgets: [budget] }), base({ budgets: [budget] })]);
+    expect(codes).toEqual(['ok', 'ok']);
+    expect(viewOf(records[0], 's', 0)).toMatchObject({ calls: 2, tools: ['fs__read'] });
   });
 
   it('counts a per-principal budget in the principal’s day, whatever the session', () => {
