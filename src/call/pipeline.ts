@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
+import type { ShadowPolicies } from '../kernel/shadow.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -70,6 +71,8 @@ const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
 export interface CallPipelineDeps {
   catalog: ToolCatalog;
   kernel: Kernel;
+  /** Decided beside the kernel on every call and recorded in `job.decided`, never changing the outcome. */
+  shadows?: ShadowPolicies;
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
@@ -187,11 +190,12 @@ export class CallPipeline {
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
-    // Only a policy that needs session state pays for it; only one whose rules read `session` waits for the facts.
-    const { sessions } = this.deps;
-    const tracked = sessions && kernel.usesSession ? sessions.track(call, this.clock.now()) : undefined;
+    // Only a policy that needs session state pays for it; only one whose rules (or shadows) read `session` waits for the facts.
+    const { sessions, shadows } = this.deps;
+    const readsSession = kernel.readsSession || shadows?.readsSession === true;
+    const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
     let session: SessionView | undefined;
-    if (tracked && kernel.readsSession) {
+    if (tracked && readsSession) {
       try {
         session = await sessions!.view(tracked, call, this.clock.now());
       } catch (err) {
@@ -229,6 +233,8 @@ export class CallPipeline {
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
+    const shadow = shadows?.decide(input);
+    if (shadow) decided.shadow = shadow;
     steps.decided(jobId, decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
 

@@ -29,11 +29,12 @@ export function resolveConfig(loaded: LoadedYaml, env: NodeJS.ProcessEnv = proce
   const base = dirname(loaded.file);
   const { value, unset } = interpolateEnv(loaded.value, env);
   const missing: Problem[] = [];
-  const policies = (value as { policies?: unknown } | undefined)?.policies;
-  if (Array.isArray(policies)) {
-    policies.forEach((path, i) => {
+  for (const key of ['policies', 'shadowPolicies'] as const) {
+    const paths = (value as Partial<Record<typeof key, unknown>> | undefined)?.[key];
+    if (!Array.isArray(paths)) continue;
+    paths.forEach((path, i) => {
       if (typeof path === 'string' && !exists(resolve(base, path))) {
-        missing.push({ file: loaded.file, line: loaded.lineOf(['policies', i]), path: ['policies', i], message: `there is no policy file or folder at ${resolve(base, path)} (relative paths start at the config file's folder)` });
+        missing.push({ file: loaded.file, line: loaded.lineOf([key, i]), path: [key, i], message: `there is no policy file or folder at ${resolve(base, path)} (relative paths start at the config file's folder)` });
       }
     });
   }
@@ -65,7 +66,7 @@ export function resolvePaths(config: GatehouseConfig, base: string): GatehouseCo
   );
   // A pack named by a path (not a bundled pack's bare name) is a folder beside the config.
   const packs = config.packs.map((p) => (/^[./~]/.test(p.name) || p.name.includes('/') ? { ...p, name: at(p.name) } : p));
-  return { ...config, dataDir: at(config.dataDir), policies: config.policies.map(at), packs, upstreams };
+  return { ...config, dataDir: at(config.dataDir), policies: config.policies.map(at), shadowPolicies: config.shadowPolicies.map(at), packs, upstreams };
 }
 
 /**

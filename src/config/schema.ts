@@ -279,6 +279,11 @@ export const configSchema = z.strictObject({
   upstreams: upstreamsSchema.default({}),
   policies: z.array(z.string()).default([]),
   /**
+   * A draft of `policies` (files or folders, with the same packs added), decided beside the enforced bundle on every
+   * tool call and recorded in its `job.decided` (`data.shadow`), never changing an outcome: `gatehouse policy shadow`.
+   */
+  shadowPolicies: z.array(z.string()).default([]),
+  /**
    * Packs whose overlays and tool facts join the bundle (src/packs/): a bundled pack's name, or a path to a pack
    * folder (relative to the config file). `upstream` is the upstream it governs (the pack's own default name
    * otherwise); `params` fill its install parameters. Checked against the pack when the bundle loads.

@@ -10,9 +10,19 @@ import { CallFacts, requestTarget, Tally, testRule, traceOf } from './evaluation
  */
 export class Kernel {
   private policy: CompiledPolicy;
+  private unenforced: Kernel | undefined;
 
   constructor(bundle: PolicyBundle) {
-    this.policy = compilePolicy(bundle);
+    this.policy = compilePolicy(enforcedPart(bundle));
+    this.unenforced = rehearsalOf(bundle);
+  }
+
+  /**
+   * The bundle as it would decide with its `enforce: false` rules enforced, when it has any: what shadow.ts records
+   * beside every decision. Those rules are left out of this kernel's own decisions.
+   */
+  get rehearsal(): Kernel | undefined {
+    return this.unenforced;
   }
 
   get snapshot(): string {
@@ -41,7 +51,10 @@ export class Kernel {
 
   /** Swaps in a new bundle atomically: compiled fully first, so a decision sees the old policy or the new, never a mix. */
   replace(bundle: PolicyBundle): void {
-    this.policy = compilePolicy(bundle);
+    const policy = compilePolicy(enforcedPart(bundle));
+    const unenforced = rehearsalOf(bundle);
+    this.policy = policy;
+    this.unenforced = unenforced;
   }
 
   /**
@@ -84,4 +97,15 @@ export class Kernel {
   mayList(input: Omit<DecisionInput, 'args'>): boolean {
     return this.decide({ ...input, args: undefined }).effect !== 'deny';
   }
+}
+
+/** The bundle without its `enforce: false` rules (its snapshot still covers them: they are part of what was written). */
+function enforcedPart(bundle: PolicyBundle): PolicyBundle {
+  return bundle.rules.some((rule) => rule.enforce === false) ? { ...bundle, rules: bundle.rules.filter((rule) => rule.enforce !== false) } : bundle;
+}
+
+/** A kernel over the bundle with every rule enforced, when some rule is not. */
+function rehearsalOf(bundle: PolicyBundle): Kernel | undefined {
+  if (!bundle.rules.some((rule) => rule.enforce === false)) return undefined;
+  return new Kernel({ ...bundle, rules: bundle.rules.map(({ enforce: _shadowOnly, ...rule }) => rule) });
 }

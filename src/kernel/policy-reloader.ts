@@ -27,6 +27,8 @@ export interface PolicyReloaderDeps {
   onSwapped(): void;
   /** Quiet time after the last file event before reloading: editors write in several steps. */
   debounceMs?: number;
+  /** This reloader keeps the `shadowPolicies` draft: its events say `shadow: true`, its log lines "shadow policy". */
+  shadow?: boolean;
 }
 
 /**
@@ -43,19 +45,20 @@ export class PolicyReloader {
   reload(actor: string): ReloadOutcome {
     const { kernel, audit, clock, log } = this.deps;
     const previous = kernel.snapshot;
+    const [what, shadow] = this.deps.shadow ? ['shadow policy', { shadow: true }] : ['policy', {}];
     let bundle: PolicyBundle;
     try {
       bundle = this.deps.load(this.deps.paths);
     } catch (err) {
       const error = (err as Error).message;
-      log.error(`policy reload refused; still serving ${previous}: ${error}`);
-      audit.record({ tenant: 'default', at: clock.now(), type: 'policy.reload_refused', actor, data: { current: previous, error } });
+      log.error(`${what} reload refused; still serving ${previous}: ${error}`);
+      audit.record({ tenant: 'default', at: clock.now(), type: 'policy.reload_refused', actor, data: { current: previous, error, ...shadow } });
       return { kind: 'refused', current: previous, error };
     }
     if (bundle.snapshot === previous) return { kind: 'unchanged', current: previous };
     kernel.replace(bundle);
-    log.info(`policy reloaded: ${previous} → ${bundle.snapshot}`);
-    audit.record({ tenant: 'default', at: clock.now(), type: 'policy.reloaded', actor, data: { previous, current: bundle.snapshot, files: bundle.files } });
+    log.info(`${what} reloaded: ${previous} → ${bundle.snapshot}`);
+    audit.record({ tenant: 'default', at: clock.now(), type: 'policy.reloaded', actor, data: { previous, current: bundle.snapshot, files: bundle.files, ...shadow } });
     this.deps.onSwapped();
     return { kind: 'swapped', previous, current: bundle.snapshot };
   }

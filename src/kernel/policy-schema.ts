@@ -25,6 +25,8 @@ export interface PolicyRule {
   budget?: Omit<BudgetSpec, 'ruleId'>;
   /** Already in the merged form, entries stamped with this rule's id. */
   constraints?: Constraints;
+  /** `false`: the rule is decided beside the policy on every call and recorded, but never changes an outcome (shadow.ts). */
+  enforce?: false;
 }
 
 export interface RuleMatch {
@@ -164,6 +166,7 @@ const v2RuleSchema = z
     repeat: repeatSchema.optional(),
     budget: budgetSchema.optional(),
     constraints: constraintsSchema.optional(),
+    enforce: z.boolean().optional(),
   })
   .superRefine((rule, ctx) => {
     if (rule.effect === 'throttle' && !rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'a throttle rule needs throttle: { limit, window }' });
@@ -173,8 +176,9 @@ const v2RuleSchema = z
       if (rule.effect === 'deny' && rule[option]) ctx.addIssue({ code: 'custom', path: [option], message: `${option}: limits calls a rule lets run; a deny rule runs none` });
     }
   })
-  .transform(({ match, approval, throttle, repeat, budget, constraints, ...rest }): PolicyRule => {
+  .transform(({ match, approval, throttle, repeat, budget, constraints, enforce, ...rest }): PolicyRule => {
     const rule: PolicyRule = { ...rest, match };
+    if (enforce === false) rule.enforce = false;
     if (approval) {
       const { ttl, ...options } = approval;
       rule.approval = ttl === undefined ? options : { ttlMs: ttl, ...options };

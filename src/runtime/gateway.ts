@@ -12,10 +12,11 @@ import { AuditQuery } from '../audit/query.ts';
 import { AuditTail, type AppendFeed } from '../audit/tail.ts';
 import { AuditSinks, type AuditSinkPorts } from '../audit/sinks.ts';
 import { Kernel } from '../kernel/kernel.ts';
+import { ShadowPolicies } from '../kernel/shadow.ts';
 import type { DecisionInput } from '../kernel/decision.ts';
 import { toolFactsFromConfig } from '../kernel/tool-facts.ts';
 import type { PolicyBundle } from '../kernel/bundle.ts';
-import { deploymentPolicyFiles, loadDeploymentPolicy } from '../packs/deployment.ts';
+import { deploymentPolicyFiles, loadDeploymentPolicy, loadShadowPolicy } from '../packs/deployment.ts';
 import type { PackInstall } from '../packs/install.ts';
 import type { InitialisedServer } from '../packs/match.ts';
 import { PolicyReloader, type ReloadOutcome } from '../kernel/policy-reloader.ts';
@@ -145,6 +146,8 @@ export class Gateway {
   private readonly sessions = new Set<ClientSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly policies: PolicyReloader;
+  /** Keeps the `shadowPolicies` draft, when the config has one. */
+  private readonly shadowPolicies: PolicyReloader | undefined;
   /** Packs applied after start (wrap, once its upstream said who it is), beside the config's. */
   private readonly addedPacks: PackInstall[] = [];
   private readonly notifications: ApprovalNotifications | undefined;
@@ -206,9 +209,12 @@ export class Gateway {
     const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
     this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
+    const shadowBundle = loadShadowPolicy(config);
+    const shadows = new ShadowPolicies(this.kernel, shadowBundle && new Kernel(shadowBundle));
     const pipeline = (this.pipeline = new CallPipeline({
       catalog: this.catalog,
       kernel: this.kernel,
+      shadows,
       approvals: this.approvals,
       scheduler: this.scheduler,
       store: ports.store,
@@ -247,19 +253,20 @@ export class Gateway {
     const governed = new GovernedRequests(this.kernel, this.catalog, pipeline, this.directory, this.subscriptions);
     this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay, governed);
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
+    const reloading = { alsoWatch: deploymentPolicyFiles(config), audit: this.audit, clock: ports.clock, log };
     this.policies = new PolicyReloader({
+      ...reloading,
       paths: config.policies,
-      alsoWatch: deploymentPolicyFiles(config),
       load: () => loadDeploymentPolicy(this.deployment()),
       kernel: this.kernel,
-      audit: this.audit,
-      clock: ports.clock,
-      log,
       // What a caller may list can change with the policy.
       onSwapped: () => {
         for (const list of ['tools', 'resources', 'prompts']) this.broadcast({ jsonrpc: '2.0', method: `notifications/${list}/list_changed` });
       },
     });
+    this.shadowPolicies =
+      shadows.draft &&
+      new PolicyReloader({ ...reloading, paths: config.shadowPolicies, load: () => loadShadowPolicy(this.deployment())!, kernel: shadows.draft, onSwapped: () => {}, shadow: true });
   }
 
   /** What the stdio front uses, and every front through its Exchange. */
@@ -395,6 +402,7 @@ export class Gateway {
   addPacks(installs: readonly PackInstall[], actor: string): ReloadOutcome {
     loadDeploymentPolicy({ ...this.deployment(), packs: [...this.deployment().packs, ...installs] });
     this.addedPacks.push(...installs);
+    this.shadowPolicies?.reload(actor);
     return this.policies.reload(actor);
   }
 
@@ -412,6 +420,7 @@ export class Gateway {
 
   /** Re-reads the policy files now (SIGHUP, or a test); the watcher does the same when a file changes. */
   reloadPolicy(actor = 'operator'): ReloadOutcome {
+    this.shadowPolicies?.reload(actor);
     return this.policies.reload(actor);
   }
 
@@ -436,6 +445,7 @@ export class Gateway {
     this.reconciler?.start();
     this.sinks?.start();
     if (this.config.kernel.watchPolicies && this.config.policies.length > 0) this.policies.watch();
+    if (this.config.kernel.watchPolicies) this.shadowPolicies?.watch();
   }
 
   /** Takes no new work, ends the work under way (each call and DLQ retry records how it ended), then closes. */
@@ -446,6 +456,7 @@ export class Gateway {
     this.approvals.stopWaiting();
     await this.notifications?.close();
     this.policies.close();
+    this.shadowPolicies?.close();
     this.executor.stop();
     this.jobClients?.unsubscribe();
     this.taskAnswers?.unsubscribe();

@@ -7,6 +7,7 @@ import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { CallPipeline } from '../../src/call/pipeline.ts';
 import type { SessionTracker } from '../../src/session/session-tracker.ts';
+import type { ShadowPolicies } from '../../src/kernel/shadow.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { CatalogEntry, ToolCatalog, ToolFacts } from '../../src/call/catalog.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
@@ -44,7 +45,7 @@ export function fakeEntry(server: string, tool: string, facts: ToolFacts = { ann
  * A call pipeline over one catalog entry, deciding with `decide` (or a real `kernel`), running jobs through the
  * given scheduler, with the session tracker when one is given.
  */
-export function fakePipeline(parts: { entry: CatalogEntry; decide?: (input: DecisionInput) => Decision; kernel?: Kernel; sessions?: SessionTracker; scheduler: Scheduler; store: Store; jobs?: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
+export function fakePipeline(parts: { entry: CatalogEntry; decide?: (input: DecisionInput) => Decision; kernel?: Kernel; sessions?: SessionTracker; shadows?: ShadowPolicies; scheduler: Scheduler; store: Store; jobs?: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
   // The job tracker is the scheduler's (the scheduler owns every transition); callers may still pass theirs.
   const { entry, decide, kernel, jobs: _jobs, ...rest } = parts;
   return new CallPipeline({

@@ -12,6 +12,7 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { SessionTracker } from '../../src/session/session-tracker.ts';
+import { ShadowPolicies } from '../../src/kernel/shadow.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
@@ -37,7 +38,7 @@ afterEach(() => {
   for (const stop of stops.splice(0)) stop();
 });
 
-function start(kernel: Kernel, facts: SessionFacts) {
+function start(kernel: Kernel, facts: SessionFacts, shadows?: ShadowPolicies) {
   let now = 1_800_000_000_000;
   const clock = { now: () => (now += 1), sleep: async () => undefined };
   const events: AuditEvent[] = [];
@@ -50,11 +51,12 @@ function start(kernel: Kernel, facts: SessionFacts) {
   const upstream = fakeUpstream('up', () => (ran++, { content: [{ type: 'text', text: 'ran' }] }));
   const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? upstream : undefined));
   const sessions = new SessionTracker(facts, { idleMs: 60_000, windowMs: 3_600_000 }, silentLogger);
-  const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), kernel, sessions, scheduler, store, jobs, audit, clock });
+  const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), kernel, sessions, ...(shadows ? { shadows } : {}), scheduler, store, jobs, audit, clock });
   scheduler.start();
   executor.serve('up');
   stops.push(() => (executor.stop(), scheduler.stop()));
   return {
+    events,
     ran: () => ran,
     async call(args: Record<string, unknown>): Promise<CallToolResult> {
       const outcome = await pipeline.call({
@@ -104,5 +106,14 @@ describe('session state in the call path', () => {
     expect(codeOf(await w.call({ a: 1 }))).toBe('ok');
     expect(codeOf(await w.call({ a: 1 }))).toBe('GH_ERR_REPEATED_CALL');
     expect(w.ran()).toBe(1);
+  });
+
+  it('loads the session facts for a shadow draft that reads them, though the enforced policy does not', async () => {
+    const enforced = kernelOf('  - { id: a, match: {}, effect: allow }');
+    const draft = kernelOf('  - { id: second-call, match: {}, when: "session.calls >= 1", effect: deny }');
+    const w = start(enforced, new MemorySessionFacts(), new ShadowPolicies(enforced, draft));
+    expect([codeOf(await w.call({})), codeOf(await w.call({}))]).toEqual(['ok', 'ok']);
+    const shadows = w.events.filter((e) => e.type === 'job.decided').map((e) => (e.data as { shadow?: { effect: string }[] }).shadow?.[0]?.effect);
+    expect(shadows).toEqual(['allow', 'deny']);
   });
 });

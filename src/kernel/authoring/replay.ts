@@ -5,35 +5,13 @@ import { EFFECTS, type Effect } from '../effect.ts';
 import type { Kernel } from '../kernel.ts';
 import { explainCall } from '../verdict.ts';
 import type { ErrorCode } from '../../errors.ts';
-import { decidingRules, sameRuleIds } from './explanation.ts';
+import { decidingRules } from './explanation.ts';
+import { VerdictChanges, type Outcome, type VerdictChangeSummary } from './verdict-changes.ts';
+import type { ShadowVerdict } from '../shadow.ts';
 
-const EXAMPLES = 3;
+export type { ReplayExample, ReplayGroup } from './verdict-changes.ts';
 
-export interface ReplayExample {
-  jobId: string | undefined;
-  tenant: string;
-  tool: string;
-  at: number;
-}
-
-/**
- * Recorded verdicts that the draft changes the same way: from one effect (and denial code) to another, by the same
- * draft rules. A call a constraint refused counts as `deny` with the constraint's code.
- */
-export interface ReplayGroup {
-  from: Effect;
-  to: Effect;
-  /** Why the recorded call was denied: GH_ERR_POLICY_DENIED, or the constraint's code. */
-  fromCode?: ErrorCode;
-  /** Why the draft denies it. */
-  toCode?: ErrorCode;
-  /** The draft's deciding rules (empty: its default applied); for a constraint's refusal, the refusing rule. */
-  ruleIds: string[];
-  count: number;
-  examples: ReplayExample[];
-}
-
-export interface ReplayReport {
+export interface ReplayReport extends VerdictChangeSummary {
   /** The draft's snapshot. */
   policySnapshot: string;
   /** `job.decided` records in the window. */
@@ -41,14 +19,6 @@ export interface ReplayReport {
   replayed: number;
   /** Decisions recorded without their input (older records) or arguments (`audit.recordArguments: digest`): not replayable. */
   skipped: number;
-  unchanged: number;
-  /** Decisions whose verdict changes: its effect, or the code it is denied with. */
-  changed: number;
-  /** Decisions whose effect stays but whose matching rules differ. */
-  sameEffectDifferentRules: number;
-  /** Most frequent first. */
-  groups: ReplayGroup[];
-  ruleGroups: ReplayGroup[];
   /** Replayed decisions whose recorded arguments hold redacted values, which a condition may read differently. */
   redacted: number;
 }
@@ -68,20 +38,8 @@ export async function replayDecisions(
   draft: Kernel,
   options: ReplayOptions = {},
 ): Promise<ReplayReport> {
-  const report: ReplayReport = {
-    policySnapshot: draft.snapshot,
-    decisions: 0,
-    replayed: 0,
-    skipped: 0,
-    unchanged: 0,
-    changed: 0,
-    sameEffectDifferentRules: 0,
-    groups: [],
-    ruleGroups: [],
-    redacted: 0,
-  };
-  const groups = new Map<string, ReplayGroup>();
-  const ruleGroups = new Map<string, ReplayGroup>();
+  const report = { policySnapshot: draft.snapshot, decisions: 0, replayed: 0, skipped: 0, redacted: 0 };
+  const changes = new VerdictChanges();
   for await (const record of records) {
     if (record.type !== 'job.decided' || (options.since !== undefined && record.at < options.since)) continue;
     report.decisions++;
@@ -96,47 +54,14 @@ export async function replayDecisions(
     // The same verdict function as the live gateway's, on the facts it recorded with the decision.
     const { explanation, verdict } = explainCall(draft, { ...input, now: input.now ?? record.at });
     const { ruleIds } = explanation.decision;
-    const now: Outcome = { effect: verdict.effect, code: verdict.code };
-    const example = { jobId: record.jobId, tenant: record.tenant, tool: input.tool, at: record.at };
-    if (now.effect !== recorded.effect || now.code !== recorded.code) {
-      report.changed++;
-      addTo(groups, recorded, now, verdict.refusal ? (verdict.refusal.ruleId ? [verdict.refusal.ruleId] : []) : decidingRules(explanation), example);
-    } else if (!sameRuleIds(ruleIds, recorded.ruleIds)) {
-      report.sameEffectDifferentRules++;
-      addTo(ruleGroups, now, now, ruleIds, example);
-    } else {
-      report.unchanged++;
-    }
+    const deciding = verdict.refusal ? (verdict.refusal.ruleId ? [verdict.refusal.ruleId] : []) : decidingRules(explanation);
+    changes.add(recorded, { effect: verdict.effect, code: verdict.code, ruleIds }, deciding, { jobId: record.jobId, tenant: record.tenant, tool: input.tool, at: record.at });
   }
-  report.groups = byCount(groups);
-  report.ruleGroups = byCount(ruleGroups);
-  return report;
+  return { ...report, ...changes.summary() };
 }
 
 /** An effect as a replay report shows it, with the code of a denial that is not the policy's own (a constraint's). */
 export const replayOutcome = (effect: string, code: string | undefined): string => (code && code !== 'GH_ERR_POLICY_DENIED' ? `${effect} (${code})` : effect);
-
-/** A verdict as replay compares it: the effect, and the code of a denial. */
-interface Outcome {
-  effect: Effect;
-  code?: ErrorCode;
-}
-
-function addTo(groups: Map<string, ReplayGroup>, from: Outcome, to: Outcome, ruleIds: string[], example: ReplayExample): void {
-  const key = JSON.stringify([from.effect, from.code, to.effect, to.code, ruleIds]);
-  let group = groups.get(key);
-  if (!group) {
-    group = { from: from.effect, to: to.effect, ...(from.code ? { fromCode: from.code } : {}), ...(to.code ? { toCode: to.code } : {}), ruleIds, count: 0, examples: [] };
-    groups.set(key, group);
-  }
-  group.count++;
-  if (group.examples.length < EXAMPLES) group.examples.push(example);
-}
-
-const byCount = (groups: Map<string, ReplayGroup>): ReplayGroup[] =>
-  [...groups.values()].sort(
-    (a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.ruleIds.join(',').localeCompare(b.ruleIds.join(',')),
-  );
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isEffect = (value: unknown): value is Effect => (EFFECTS as readonly unknown[]).includes(value);
@@ -152,13 +77,19 @@ function recordedInput(record: AuditRecord): DecisionInput | undefined {
 }
 
 /** The recorded verdict: the decision's effect, or `deny` with the constraint's code when one refused the call. */
-function recordedDecision(record: AuditRecord): (Outcome & { ruleIds: string[] }) | undefined {
+export function recordedDecision(record: AuditRecord): (Outcome & { ruleIds: string[] }) | undefined {
   const { effect, ruleIds, refusal } = record.data;
   if (!isEffect(effect)) return undefined;
   const ids = Array.isArray(ruleIds) ? ruleIds.filter((id): id is string => typeof id === 'string') : [];
   const refused = isObject(refusal) && typeof refusal.code === 'string' ? (refusal.code as ErrorCode) : undefined;
   if (refused) return { effect: 'deny', code: refused, ruleIds: ids };
   return { effect, ...(effect === 'deny' ? { code: 'GH_ERR_POLICY_DENIED' as const } : {}), ruleIds: ids };
+}
+
+/** A `job.decided` record's `data.shadow`: the shadows' verdicts (shadow.ts), or none. */
+export function recordedShadows(record: AuditRecord): ShadowVerdict[] {
+  const shadow = record.data.shadow;
+  return Array.isArray(shadow) ? shadow.filter((s): s is ShadowVerdict => isObject(s) && typeof s.policy === 'string' && isEffect(s.effect) && Array.isArray(s.ruleIds)) : [];
 }
 
 /** Whether the arguments hold a value (or, for a pattern, part of a string) the gateway redacted before recording them. */

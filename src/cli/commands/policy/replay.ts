@@ -3,6 +3,7 @@ import type { AuditRecord } from '../../../protocol/audit-record.ts';
 import { Kernel } from '../../../kernel/kernel.ts';
 import { loadPolicyFiles } from '../../../kernel/bundle.ts';
 import { replayDecisions, replayOutcome, type ReplayGroup, type ReplayReport } from '../../../kernel/authoring/replay.ts';
+import type { VerdictChangeSummary } from '../../../kernel/authoring/verdict-changes.ts';
 import type { AuditStore } from '../../../ports.ts';
 import { openAuditState } from '../../../runtime/state.ts';
 import { flag, parseArgs, usage } from '../../args.ts';
@@ -51,7 +52,7 @@ export function parseSince(text: string, now: number): number {
   return at;
 }
 
-async function* allRecords(store: AuditStore, tenants: readonly string[]): AsyncIterable<AuditRecord> {
+export async function* allRecords(store: AuditStore, tenants: readonly string[]): AsyncIterable<AuditRecord> {
   for (const tenant of tenants) yield* store.read(tenant);
 }
 
@@ -64,8 +65,7 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
     `  unchanged                    ${report.unchanged}`,
     `  not replayable (no input)    ${report.skipped}`,
   ];
-  if (report.groups.length > 0) lines.push('', 'changed effect:', ...report.groups.flatMap((g) => groupLines(g, `${replayOutcome(g.from, g.fromCode)} -> ${replayOutcome(g.to, g.toCode)}`)));
-  if (report.ruleGroups.length > 0) lines.push('', 'same effect, different rules:', ...report.ruleGroups.flatMap((g) => groupLines(g, g.to)));
+  lines.push(...changeLines(report));
   if (report.redacted > 0) {
     lines.push(
       '',
@@ -76,14 +76,23 @@ function formatReport(report: ReplayReport, since: number | undefined): string {
   return lines.join('\n');
 }
 
+/** The changed verdicts of a report, grouped; `whose` names the other policy. */
+export function changeLines(report: VerdictChangeSummary, whose = 'draft', indent = ''): string[] {
+  const lines: string[] = [];
+  const grouped = (g: ReplayGroup, title: string) => groupLines(g, title, whose).map((line) => indent + line);
+  if (report.groups.length > 0) lines.push('', `${indent}changed effect:`, ...report.groups.flatMap((g) => grouped(g, `${replayOutcome(g.from, g.fromCode)} -> ${replayOutcome(g.to, g.toCode)}`)));
+  if (report.ruleGroups.length > 0) lines.push('', `${indent}same effect, different rules:`, ...report.ruleGroups.flatMap((g) => grouped(g, g.to)));
+  return lines;
+}
 
-function groupLines(group: ReplayGroup, title: string): string[] {
+/** One group of changed verdicts and its examples; `whose` names the other policy (draft, shadow). */
+function groupLines(group: ReplayGroup, title: string, whose = 'draft'): string[] {
   const refused = group.toCode !== undefined && group.toCode !== 'GH_ERR_POLICY_DENIED';
   const rules = refused
-    ? `the constraint${group.ruleIds.length > 0 ? ` of draft rule ${group.ruleIds.join(', ')}` : 's on the arguments'}`
+    ? `the constraint${group.ruleIds.length > 0 ? ` of ${whose} rule ${group.ruleIds.join(', ')}` : 's on the arguments'}`
     : group.ruleIds.length > 0
-      ? `draft rules ${group.ruleIds.join(', ')}`
-      : 'the draft default (no rule matched)';
+      ? `${whose} rules ${group.ruleIds.join(', ')}`
+      : `the ${whose} default (no rule matched)`;
   return [
     `  ${title}: ${group.count}, by ${rules}`,
     ...group.examples.map((e) => `    job ${e.jobId ?? '(none)'}  ${e.tool}  tenant ${e.tenant}  ${new Date(e.at).toISOString()}`),
