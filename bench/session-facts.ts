@@ -27,6 +27,7 @@ import type { CallToolResult } from '../src/protocol/mcp.ts';
 import { startServerProcess, type ServerProcess } from '../test/helpers/server-process.ts';
 import { redisServerAvailable } from '../test/helpers/redis-server.ts';
 import { median } from './stats.ts';
+import { digestOf } from '../src/protocol/digest.ts';
 
 const TARGETS_US = { none: 10, reads: 30 };
 const SESSIONS = 1_000;
@@ -67,7 +68,7 @@ function calls(count: number): BenchCall[] {
     return {
       call: { caller: { tenant: 'default', principal: `p${i % 20}`, sessionId: `session-${i % SESSIONS}` }, meta: undefined, client: { era: 'legacy', capabilities: {}, name: 'bench', version: '1' } },
       input: { tenant: 'default', principal: `p${i % 20}`, server, tool: `${server}__${tool}`, annotations: { readOnlyHint: tool !== 'write_file' }, args, now: 0 },
-      argsDigest: `digest-${i % 200}`,
+      argsDigest: digestOf(args),
     };
   });
 }

@@ -26,7 +26,7 @@ export interface SessionRecord {
   /** Budget counts, by rule id. */
   budgets: Record<string, BudgetUse>;
   /**
-   * The loop breaker's memory, by `<ruleId> <tool> <argsDigest>`: when each such call ran (ms) within the rule's
+   * The loop breaker's memory, by `<ruleId> <tool> <last 16 hex digits of argsDigest>`: when each such call ran (ms) within the rule's
    * window, and when the entry can be forgotten (its newest time plus the window).
    */
   repeats: Record<string, { times: number[]; until: number }>;

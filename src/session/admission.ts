@@ -184,6 +184,7 @@ function countRepeats(repeats: SessionRecord['repeats'], call: CallAdmission): S
   return next;
 }
 
-const repeatKey = (spec: RepeatSpec, call: CallAdmission): string => `${spec.ruleId} ${call.tool} ${call.argsDigest}`;
+/** 64 bits of the arguments' digest are plenty to tell a session's calls apart, and keep its record small. */
+const repeatKey = (spec: RepeatSpec, call: CallAdmission): string => `${spec.ruleId} ${call.tool} ${call.argsDigest.slice(-16)}`;
 const recent = (times: readonly number[] | undefined, after: number): number[] => (times ?? []).filter((t) => t > after);
 const withItem = (items: string[], item: string, max: number): string[] => (items.includes(item) || items.length >= max ? items : [...items, item]);
