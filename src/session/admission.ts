@@ -1,4 +1,4 @@
-import type { BudgetUse, SessionRecord } from '../protocol/session-record.ts';
+import type { BudgetUse, SessionLabel, SessionRecord } from '../protocol/session-record.ts';
 import type { BudgetSpec, RepeatSpec, SessionView } from '../kernel/decision.ts';
 import type { RefusalDetail } from '../protocol/tool-results.ts';
 import type { ErrorCode } from '../errors.ts';
@@ -13,6 +13,8 @@ import { duration } from '../enforcement/throttle.ts';
 /** Bounds on what one record keeps, so a session that calls without end cannot grow it without end. */
 const MAX_TOOLS = 1_000;
 const MAX_RISK_TAGS = 100;
+/** Label settings kept per session (each with the call and rule that set it). */
+const MAX_LABELS = 100;
 /** Distinct calls the loop breaker remembers per session: past it, those whose window ends first are forgotten. */
 const MAX_REPEAT_KEYS = 256;
 
@@ -57,6 +59,21 @@ export function admit(current: readonly (SessionRecord | undefined)[], call: Cal
   const refusal = repeatRefusal(session, call) ?? budgetRefusal(session, day, call);
   if (refusal || !count) return { next: [undefined, undefined], ...(refusal ? { refusal } : {}) };
   return { next: [countInSession(session, call), day && { ...day, budgets: countInBudgets(day, call, 'principal') }] };
+}
+
+/**
+ * The session's record with these labels set (by a rule when a call runs, or by the result scanner): each kept
+ * with the call and rule that set it, so an approver can be shown why; one already set by the same rule is not
+ * added again. Past MAX_LABELS settings, new ones are dropped.
+ */
+export function withLabels(record: SessionRecord | undefined, sessionKey: string, labels: readonly SessionLabel[], now: number): SessionRecord | undefined {
+  const current = record ?? emptyRecord(sessionKey, now);
+  const next = [...current.labels];
+  for (const label of labels) {
+    if (next.length >= MAX_LABELS) break;
+    if (!next.some((had) => had.name === label.name && had.by === label.by)) next.push(label);
+  }
+  return next.length === current.labels.length ? undefined : { ...current, labels: next };
 }
 
 /** Adds what a result used (its bytes, the upstream's time) to the budgets that let the call run. */

@@ -6,7 +6,8 @@ import type { CallToolResult } from '../protocol/mcp.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import { refusal } from '../enforcement/refusal.ts';
 import { outputBytes } from '../enforcement/output-limit.ts';
-import { admit, addResult, viewOf, type CallAdmission } from './admission.ts';
+import { admit, addResult, viewOf, withLabels, type CallAdmission } from './admission.ts';
+import type { SessionLabel } from '../protocol/session-record.ts';
 import { principalDayKey, PRINCIPAL_DAY_TTL_MS, sessionKeyOf } from './session-key.ts';
 
 export interface SessionOptions {
@@ -82,7 +83,7 @@ export class SessionTracker {
       return refused && refusal(refused.code, refused.message, refused.detail);
     } catch (err) {
       const error = asGatewayError(err);
-      this.log.error("could not count the call in its session; denying (fail closed)", { ...about(), code: error.code, error: error.message });
+      this.log.error('could not count the call in its session; denying (fail closed)', { ...about(), code: error.code, error: error.message });
       return new GatewayError(error.code, `The call's session limits could not be checked, so it did not run: ${error.message}`);
     }
   }
@@ -93,8 +94,9 @@ export class SessionTracker {
   }
 
   /**
-   * Adds what the result used to the decision's budgets (its size counted as `maxOutputBytes` counts it): they refuse the NEXT call once used up (the size and the
-   * time are known only now). A failure to count is logged; the result is the caller's whatever happens here.
+   * Adds what the result used (its size counted as `maxOutputBytes` counts it, and the upstream's time) to the
+   * decision's budgets: known only now, they refuse the NEXT call once used up. A failure to count is logged; the
+   * result is the caller's whatever happens here.
    */
   async resultCame(tracked: TrackedCall, decision: Decision, result: CallToolResult, upstreamMs: number, now: number, about: () => CallLogFields): Promise<void> {
     const budgets = (decision.budgets ?? []).filter((b) => b.outputBytes !== undefined || b.upstreamTimeMs !== undefined);
@@ -106,6 +108,15 @@ export class SessionTracker {
       const error = asGatewayError(err);
       this.log.warn("could not count a call's result against its budgets", { ...about(), code: error.code, error: error.message });
     }
+  }
+
+  /**
+   * Sets labels on the session, atomically with every other update of it: what rules (`labels:`) and the result
+   * scanner will call (issue 15). Rejects with a coded error when the session cannot be written.
+   */
+  async label(tracked: TrackedCall, labels: readonly SessionLabel[], now: number): Promise<void> {
+    if (labels.length === 0) return;
+    await this.facts.update(this.slots(tracked.sessionKey, undefined), ([current]) => ({ next: [withLabels(current, tracked.sessionKey, labels, now)], value: undefined }));
   }
 
   private slots(sessionKey: string, dayKey: string | undefined): SessionSlot[] {

@@ -108,6 +108,18 @@ describe('session state in the call path', () => {
     expect(w.ran()).toBe(1);
   });
 
+  it('sets labels on a session, kept with the call and rule that set them, which the next decision reads', async () => {
+    const facts = new MemorySessionFacts();
+    const w = start(kernelOf('  - { id: tainted, match: {}, when: \'"private-data" in session.labels\', effect: deny }'), facts);
+    expect(codeOf(await w.call({}))).toBe('ok');
+    const sessions = new SessionTracker(facts, { idleMs: 60_000, windowMs: 3_600_000 }, silentLogger);
+    const tracked = sessions.track({ caller: { principal: 'ann', tenant: 't', sessionId: 's1' }, meta: undefined }, 5);
+    const label = { name: 'private-data', jobId: 'J1', by: 'reads-private', at: 5 };
+    await sessions.label(tracked, [label, label], 5);
+    expect((await facts.read([tracked.sessionKey]))[0]).toMatchObject({ calls: 1, labels: [label] });
+    expect(codeOf(await w.call({}))).toBe('GH_ERR_POLICY_DENIED');
+  });
+
   it('loads the session facts for a shadow draft that reads them, though the enforced policy does not', async () => {
     const enforced = kernelOf('  - { id: a, match: {}, effect: allow }');
     const draft = kernelOf('  - { id: second-call, match: {}, when: "session.calls >= 1", effect: deny }');
