@@ -13,6 +13,7 @@ import { replayDecisions } from '../../src/kernel/authoring/replay.ts';
 import type { SessionRecord } from '../../src/protocol/session-record.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { coded } from '../helpers/coded-errors.ts';
+import { resolveConfig } from '../../src/config/load.ts';
 
 const kernelOf = (rules: string, head = 'default: allow') => new Kernel(mergePolicySources([parsePolicy(parseYamlText('p.yaml', `version: 2\n${head}\nrules:\n${rules}`, 'GH_ERR_POLICY_INVALID'))]));
 const session = (over: Partial<SessionView> = {}): SessionView => ({ id: 's1', calls: 0, tools: [], riskTags: [], labels: [], startedAt: 0, approvals: 0, client: { name: '', version: '' }, ...over });
@@ -200,5 +201,14 @@ describe('session keys, per era', () => {
     expect(sessionKeyOf(caller, undefined, now, 3_600_000)).toBe(sessionKeyOf(caller, { 'gatehouse/session': 42 }, now + 1_000, 3_600_000));
     expect(sessionKeyOf(caller, undefined, now, 3_600_000)).not.toBe(sessionKeyOf(caller, undefined, now + 3_600_000, 3_600_000));
     expect(principalDayKey(caller, now)).toBe('d:t:ann:2026-07-28');
+  });
+});
+
+describe('config sessions', () => {
+  const load = (text: string) => resolveConfig(parseYamlText('/etc/gh/gatehouse.yaml', text, 'GH_ERR_CONFIG_INVALID'), {}, () => true);
+  it('defaults to a 2025 HTTP session’s idle time and a one-hour window, and takes durations', () => {
+    expect(load('upstreams: {}\n').sessions).toEqual({ idle: 30 * 60_000, window: 3_600_000 });
+    expect(load('sessions: { idle: 10m, window: 1d }\n').sessions).toEqual({ idle: 600_000, window: 86_400_000 });
+    expect(() => load('sessions: { idle: 0 }\n')).toThrow(coded('GH_ERR_CONFIG_INVALID'));
   });
 });
