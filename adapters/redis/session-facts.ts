@@ -33,11 +33,11 @@ return {1}`);
  */
 export class RedisSessionFacts implements SessionFacts {
   /**
-   * The text this instance last read or wrote for each key: an update tries it first, with no read before its
-   * script (a call's facts were just read for its decision). A stale one only costs the conflict round trip that
-   * brings the current text. Bounded: dropped whole when full.
+   * The text this instance last read or wrote for each key, with the record it holds: an update tries it first,
+   * with no read before its script (a call's facts were just read for its decision), and without parsing it again.
+   * A stale one only costs the conflict round trip that brings the current text. Bounded: dropped whole when full.
    */
-  private readonly lastSeen = new Map<string, string>();
+  private readonly lastSeen = new Map<string, Seen>();
 
   private constructor(private readonly redis: RedisConnection) {}
 
@@ -49,27 +49,25 @@ export class RedisSessionFacts implements SessionFacts {
     if (keys.length === 0) return [];
     const redisKeys = keys.map((k) => this.key(k));
     const texts = await this.run(() => this.redis.client.mget(...redisKeys));
-    texts.forEach((text, i) => this.remember(redisKeys[i], text ?? ''));
-    return texts.map((text) => (text ? parse(text) : undefined));
+    return texts.map((text, i) => this.remember(redisKeys[i], seen(text ?? '')).record);
   }
 
   async update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
     const keys = slots.map((slot) => this.key(slot.key));
     const cached = keys.map((key) => this.lastSeen.get(key));
-    let texts = cached.every((text) => text !== undefined) ? (cached as string[]) : (await this.run(() => this.redis.client.mget(...keys))).map((text) => text ?? '');
+    let current = cached.every((c) => c !== undefined) ? (cached as Seen[]) : (await this.run(() => this.redis.client.mget(...keys))).map((text) => seen(text ?? ''));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { next, value } = change(texts.map((text) => (text ? parse(text) : undefined)));
+      const { next, value } = change(current.map((c) => c.record));
       const nextTexts = next.map((record) => (record ? JSON.stringify(record) : ''));
       // Nothing to write: a peek, or a refusal. A cached text may be stale, so it is checked (the same script, writing nothing).
-      const args = slots.flatMap((slot, i) => [texts[i], nextTexts[i], Math.max(1, Math.ceil(slot.ttlMs))]);
-      if (nextTexts.every((text) => text === '') && texts !== cached) return value;
+      if (nextTexts.every((text) => text === '') && current !== cached) return value;
+      const args = slots.flatMap((slot, i) => [current[i].text, nextTexts[i], Math.max(1, Math.ceil(slot.ttlMs))]);
       const reply = (await this.run(() => UPDATE.run(this.redis.client, keys, args))) as [number, ...string[]];
       if (reply[0] === 1) {
-        keys.forEach((key, i) => this.remember(key, nextTexts[i] || texts[i]));
+        keys.forEach((key, i) => this.remember(key, nextTexts[i] ? { text: nextTexts[i], record: next[i] } : current[i]));
         return value;
       }
-      texts = reply.slice(1) as string[];
-      keys.forEach((key, i) => this.remember(key, texts[i]));
+      current = (reply.slice(1) as string[]).map((text, i) => this.remember(keys[i], seen(text)));
     }
     throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', `session facts: ${MAX_ATTEMPTS} conflicting updates in a row`);
   }
@@ -78,9 +76,10 @@ export class RedisSessionFacts implements SessionFacts {
     await closeRedis(this.redis.client);
   }
 
-  private remember(key: string, text: string): void {
+  private remember(key: string, value: Seen): Seen {
     if (this.lastSeen.size >= MAX_REMEMBERED && !this.lastSeen.has(key)) this.lastSeen.clear();
-    this.lastSeen.set(key, text);
+    this.lastSeen.set(key, value);
+    return value;
   }
 
   private key(key: string): string {
@@ -92,6 +91,10 @@ export class RedisSessionFacts implements SessionFacts {
   }
 }
 
-function parse(text: string): SessionRecord {
-  return JSON.parse(text) as SessionRecord;
+/** A record's stored text ('' for none) and the record it holds. */
+interface Seen {
+  text: string;
+  record: SessionRecord | undefined;
 }
+
+const seen = (text: string): Seen => ({ text, record: text ? (JSON.parse(text) as SessionRecord) : undefined });
