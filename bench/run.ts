@@ -25,6 +25,9 @@
  * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  * What the SSRF guard costs per new connection (bench/outbound-guard.ts) runs only as `npm run bench -- outbound`.
  * What session-aware rules add per call (bench/session-facts.ts) runs only as `npm run bench -- session-facts`.
+ * Start-up time and idle RSS of `gatehouse wrap` against the server alone (bench/startup.ts) run only as `npm run bench -- startup`.
+ * The poisoning scan's precision, recall and cost per definition (bench/poisoning.ts) run only as
+ * `npm run bench -- poisoning`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +53,8 @@ import { printOAuthBench } from './oauth.ts';
 import { printRedisRetentionBench } from './redis-retention.ts';
 import { printOutboundGuardBench } from './outbound-guard.ts';
 import { printSessionFactsBench } from './session-facts.ts';
+import { printStartupBench } from './startup.ts';
+import { printPoisoningBench } from './poisoning.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -67,6 +72,7 @@ const PARTS: Record<string, Part> = {
   oauth: { label: 'checking a bearer: an API key against an OAuth access token', run: printOAuthBench },
   outbound: { label: 'the SSRF guard: a guarded new connection against a plain one', run: printOutboundGuardBench },
   'session-facts': { label: 'session facts, loop breakers and budgets: CPU added per call', run: printSessionFactsBench, spawns: true },
+  poisoning: { label: 'the poisoning scan of tool definitions: precision, recall, cost', run: printPoisoningBench },
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },
@@ -78,6 +84,7 @@ const PARTS: Record<string, Part> = {
   traces: { label: 'traces on against off', run: printTracesBench, spawns: true },
   console: { label: 'the console: its live feed open against none', run: printConsoleBench, spawns: true },
   distributed: { label: 'distributed mode against embedded mode', run: printDistributedBench, spawns: true },
+  startup: { label: 'start-up: gatehouse wrap against the server alone', run: printStartupBench, spawns: true },
 };
 
 /** What the full run measures after the main table, in this order. */

@@ -6,6 +6,7 @@
  * needs nothing of the core above them (test/unit/layering.test.ts).
  */
 import type { BusPacket } from './protocol/cap.ts';
+import type { DefinitionFinding } from './protocol/definition-finding.ts';
 import type { ApprovalRecord, ApprovalState } from './protocol/approval-record.ts';
 import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
@@ -229,7 +230,31 @@ export interface ProgressUpdate {
 /** A server→client request (elicitation, sampling, roots) coming from an upstream; answered by a client. */
 export type ServerRequestHandler = (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<Record<string, unknown>>;
 
+/** An Authorization header value Gatehouse obtains (OAuth client credentials, or token exchange for a caller), cached by its maker. */
+export interface UpstreamCredential {
+  authorization(): Promise<string>;
+  /** The upstream answered 401 with it: the next request gets a new one. */
+  rejected(): void;
+}
+
+/**
+ * Upstream tokens obtained on a caller's behalf (RFC 8693 token exchange, `upstreams.<name>.oauth.grant:
+ * token-exchange`): the caller's validated access token is exchanged where the call is decided, and nothing but the
+ * exchanged token, scoped to that upstream, reaches whoever runs the call.
+ */
+export interface CallerTokenExchange {
+  /** Whether calls to `server` run only on a caller's behalf, with a token exchanged for the caller's. */
+  needs(server: string): boolean;
+  /** The credential of one call to `server` for the holder of `subjectToken` (exchanged when first asked, cached by digest). */
+  credential(server: string, subjectToken: string): UpstreamCredential;
+}
+
 export interface UpstreamRequestOptions {
+  /**
+   * This request's Authorization on a caller's behalf (token exchange), in place of the upstream's own; dropped on
+   * the upstream's 401. Over stdio there is no header, and nothing uses it.
+   */
+  credential?: UpstreamCredential;
   /** Aborting sends `notifications/cancelled` upstream and rejects with GH_ERR_CANCELLED. */
   signal?: AbortSignal;
   /** Rejects with GH_ERR_UPSTREAM_TIMEOUT; the clock restarts on every progress notification. */
@@ -274,6 +299,8 @@ export interface Upstream {
   readonly url?: string;
   /** Set when a worker pool hosts the upstream: its jobs go to that pool, never to this process's executor. */
   readonly pool?: string;
+  /** Its calls run only on a caller's behalf (token exchange): each needs the call's own `credential`. */
+  readonly actsForCaller?: boolean;
   readonly state: UpstreamState;
   /** Why it is down (or could not start), once it failed; cleared when it is ready again. */
   readonly failure?: UpstreamFailure;
@@ -466,7 +493,19 @@ export interface ToolPin {
   /** Who pinned it: `first-seen` by the gateway, or an operator's `tools accept`. */
   pinnedBy: string;
   /** A definition the upstream gave since that is not the pinned one: while set, the tool is quarantined. */
-  changed?: { digest: string; definition: Record<string, unknown>; seenAt: number; rejected?: { by: string; at: number } };
+  changed?: { digest: string; definition: Record<string, unknown>; seenAt: number; rejected?: { by: string; at: number }; scan?: PinScan };
+  /**
+   * What the poisoning scan found in the pinned definition (set only when it found something): with
+   * `definitionScan: quarantine` the tool is quarantined until an operator accepts it.
+   */
+  scan?: PinScan;
+}
+
+/** A poisoning scan's findings on a pinned (or changed) definition, and the operator's decision on them. */
+export interface PinScan {
+  findings: DefinitionFinding[];
+  accepted?: { by: string; at: number };
+  rejected?: { by: string; at: number };
 }
 
 /**

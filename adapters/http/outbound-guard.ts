@@ -1,6 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import type { Agent as HttpAgent } from 'node:http';
+import { BlockList, isIP, type NetConnectOpts } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Agent, buildConnector } from 'undici';
 import { GatewayError } from '../../src/errors.ts';
 import { classifyAddress, isMetadataName, METADATA_ADDRESSES, type AddressClass } from './address-class.ts';
@@ -61,13 +63,7 @@ export class OutboundGuard {
    * URL's host name, as without the guard. `options.connect` (an object) gives the connector's TLS options (`ca` …).
    */
   dispatcher(options: Agent.Options = {}): Agent {
-    const lookup = (hostname: string, opts: { all?: boolean }, callback: (err: Error | null, address?: string | LookupAddress[], family?: number) => void) => {
-      this.addressesOf(hostname).then(
-        (addresses) => (opts.all ? callback(null, addresses.map((address) => ({ address, family: isIP(address) }))) : callback(null, addresses[0], isIP(addresses[0]!))),
-        (err: Error) => callback(err),
-      );
-    };
-    const base = buildConnector({ ...(typeof options.connect === 'object' ? options.connect : {}), lookup } as buildConnector.BuildOptions);
+    const base = buildConnector({ ...(typeof options.connect === 'object' ? options.connect : {}), lookup: this.lookup } as buildConnector.BuildOptions);
     return new Agent({
       ...options,
       connect: (opts, callback) => {
@@ -79,6 +75,37 @@ export class OutboundGuard {
       },
     });
   }
+
+  /**
+   * A Node http(s) Agent for a client that takes one rather than an undici dispatcher (the OTLP trace exporter):
+   * the same checks at connect time, a name through the guard's lookup, a literal address before connecting.
+   */
+  async nodeAgent(protocol: string): Promise<HttpAgent> {
+    // https.Agent is an http.Agent whose connections are TLS: one class to extend for both.
+    const NodeAgent = (protocol === 'http:' ? await import('node:http') : await import('node:https')).Agent as typeof HttpAgent;
+    const guard = this;
+    class GuardedAgent extends NodeAgent {
+      override createConnection(options: NetConnectOpts & { host?: string }, callback: (err: Error | null, socket?: Duplex) => void): Duplex | null | undefined {
+        const host = options.host ?? 'localhost';
+        if (!isIP(unbracket(host))) return super.createConnection({ ...options, lookup: guard.lookup } as NetConnectOpts, callback as never);
+        // Node's Agent waits for the callback when nothing is returned.
+        guard.addressesOf(host).then(
+          () => callback(null, super.createConnection(options) ?? undefined),
+          (err: Error) => callback(err),
+        );
+        return undefined;
+      }
+    }
+    return new GuardedAgent({ keepAlive: true });
+  }
+
+  /** The socket's own lookup: resolve, check every answer, hand those addresses over (all of them when asked). */
+  private readonly lookup = (hostname: string, opts: { all?: boolean }, callback: (err: Error | null, address?: string | LookupAddress[], family?: number) => void): void => {
+    this.addressesOf(hostname).then(
+      (addresses) => (opts.all ? callback(null, addresses.map((address) => ({ address, family: isIP(address) }))) : callback(null, addresses[0], isIP(addresses[0]!))),
+      (err: Error) => callback(err),
+    );
+  };
 
   private async addressesOf(urlHost: string): Promise<string[]> {
     const host = hostKey(urlHost);

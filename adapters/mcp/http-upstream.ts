@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../src/log.ts';
+import type { UpstreamCredential } from '../../src/ports.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
@@ -14,6 +15,8 @@ export interface HttpUpstreamOptions {
   maxMessageBytes?: number;
   /** Gatehouse's own OAuth token for this upstream (`upstreams.<name>.oauth`), as the Authorization header. */
   credential?: UpstreamCredential;
+  /** `oauth.grant: token-exchange`: each call brings the caller's exchanged token (its request's `credential`). */
+  actsForCaller?: boolean;
   /** The SSRF guard: checked before each connect (the upstream is down with its refusal), and every connection goes to the address it checked. */
   guard?: ConnectionGuard;
 }
@@ -26,12 +29,7 @@ export interface ConnectionGuard {
   dispatcher(options: Agent.Options): Agent;
 }
 
-/** An Authorization header value Gatehouse obtains for itself (OAuth client credentials), cached by its maker. */
-export interface UpstreamCredential {
-  authorization(): Promise<string>;
-  /** The upstream answered 401 with it: the next request gets a new one. */
-  rejected(): void;
-}
+export type { UpstreamCredential } from '../../src/ports.ts';
 
 const STREAM_RETRY_MS = 1_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -61,6 +59,10 @@ export class HttpUpstream extends ReconnectingUpstream {
 
   get url(): string {
     return this.options.url;
+  }
+
+  get actsForCaller(): boolean {
+    return this.options.actsForCaller === true;
   }
 
   protected async open(): Promise<void> {
@@ -94,14 +96,14 @@ export class HttpUpstream extends ReconnectingUpstream {
     await this.agent.close().catch(() => undefined);
   }
 
-  protected async transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId): Promise<void> {
+  protected async transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId, credential?: UpstreamCredential): Promise<void> {
     const requestId = 'id' in message && 'method' in message ? message.id : undefined;
     // A request that times out or is cancelled drops its HTTP exchange too, so a hung upstream cannot pin
     // connections of the pool.
     const abort = new AbortController();
     if (requestId !== undefined) this.rpc.onEnd(requestId, (answered) => answered || abort.abort());
     try {
-      await this.exchange(message, requestId, relatedRequestId, abort.signal);
+      await this.exchange(message, requestId, relatedRequestId, abort.signal, credential);
     } catch (err) {
       if (abort.signal.aborted) return;
       // Only a refused connection means the upstream is down; any other failure fails this request alone.
@@ -110,10 +112,10 @@ export class HttpUpstream extends ReconnectingUpstream {
     }
   }
 
-  private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal): Promise<void> {
+  private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal, credential: UpstreamCredential | undefined): Promise<void> {
     const response = await request(this.options.url, {
       method: 'POST',
-      headers: { ...(await this.headers()), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...(await this.headers(this.sessionId, credential)), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
       dispatcher: this.agent,
       signal,
@@ -130,8 +132,10 @@ export class HttpUpstream extends ReconnectingUpstream {
     // none): a 3xx fails the request like an error status, so an upstream cannot bounce a call, and its
     // credentials, to a host that egress rules never checked.
     if (response.statusCode >= 300) {
-      if (response.statusCode === 401) this.options.credential?.rejected();
-      const text = await response.body.text().catch(() => '');
+      if (response.statusCode === 401) (credential ?? this.options.credential)?.rejected();
+      const body = await response.body.text().catch(() => '');
+      // An upstream refusing our credential may echo it back in the body: that text never reaches a client or a record.
+      const text = response.statusCode === 401 || response.statusCode === 403 ? '' : body;
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       if (requestId !== undefined) {
         this.rpc.receive({
@@ -144,7 +148,7 @@ export class HttpUpstream extends ReconnectingUpstream {
       return;
     }
     if (type.includes('text/event-stream')) {
-      await this.readResponseStream(response.body, requestId, relatedRequestId);
+      await this.readResponseStream(response.body, requestId, relatedRequestId, credential);
     } else if (type.includes('application/json')) {
       const text = await boundedText(response.body, this.maxMessageBytes);
       if (typeof text === 'string') this.receiveText(text, requestId ?? relatedRequestId);
@@ -159,7 +163,7 @@ export class HttpUpstream extends ReconnectingUpstream {
    * (SEP-1699): after the server's `retry:` delay, a GET with `Last-Event-ID` replays what was missed and carries
    * the rest. A stream that ends with no event id to resume from fails its request now, not at its timeout.
    */
-  private async readResponseStream(body: Dispatcher.ResponseData['body'], requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined): Promise<void> {
+  private async readResponseStream(body: Dispatcher.ResponseData['body'], requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, credential: UpstreamCredential | undefined): Promise<void> {
     let stream = body;
     let lastEventId: string | undefined;
     let retryMs = STREAM_RETRY_MS;
@@ -196,7 +200,7 @@ export class HttpUpstream extends ReconnectingUpstream {
       try {
         resumed = await request(this.options.url, {
           method: 'GET',
-          headers: { ...(await this.headers()), accept: 'text/event-stream', 'last-event-id': lastEventId },
+          headers: { ...(await this.headers(this.sessionId, credential)), accept: 'text/event-stream', 'last-event-id': lastEventId },
           dispatcher: this.agent,
         });
       } catch (err) {
@@ -245,11 +249,12 @@ export class HttpUpstream extends ReconnectingUpstream {
     for (const item of Array.isArray(value) ? value : [value]) this.rpc.receive(item, relatedRequestId);
   }
 
-  private async headers(sessionId = this.sessionId): Promise<Record<string, string>> {
+  /** `credential`: a call's own, on its caller's behalf (token exchange), in place of Gatehouse's. */
+  private async headers(sessionId = this.sessionId, credential = this.options.credential): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.options.headers };
-    if (this.options.credential) {
+    if (credential) {
       for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
-      headers.authorization = await this.options.credential.authorization();
+      headers.authorization = await credential.authorization();
     }
     if (sessionId) headers['mcp-session-id'] = sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;

@@ -1,4 +1,4 @@
-import type { ServerInfo, Upstream, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
+import type { ServerInfo, Upstream, UpstreamCredential, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { UPSTREAM_PROTOCOL_VERSION } from '../../src/protocol/mcp.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
@@ -33,15 +33,15 @@ export abstract class ReconnectingUpstream implements Upstream {
     readonly name: string,
     protected readonly log: Logger,
   ) {
-    this.rpc = new RpcClient(name, (message, context) => this.transmit(message, context?.relatedRequestId), () => this.listener);
+    this.rpc = new RpcClient(name, (message, context) => this.transmit(message, context?.relatedRequestId, context?.credential), () => this.listener);
   }
 
   /** Opens the transport. Rejects when it cannot. */
   protected abstract open(): Promise<void>;
   /** Closes the transport, if open. */
   protected abstract shut(): Promise<void>;
-  /** Sends one message on the open transport. */
-  protected abstract transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId): void | Promise<void>;
+  /** Sends one message on the open transport; `credential`: the request's own (HTTP), on a caller's behalf. */
+  protected abstract transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId, credential?: UpstreamCredential): void | Promise<void>;
   /** Called once the handshake is done, with the negotiated session (HTTP remembers the protocol version). */
   protected afterHandshake(_protocolVersion: string): void {}
 

@@ -1,4 +1,4 @@
-import type { ProgressUpdate, ServerRequestHandler, UpstreamListener, UpstreamRequestOptions } from '../../src/ports.ts';
+import type { ProgressUpdate, ServerRequestHandler, UpstreamCredential, UpstreamListener, UpstreamRequestOptions } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from '../../src/protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
@@ -22,6 +22,9 @@ interface Pending {
  * request ids, progress tokens, timeouts (restarted by progress), cancellation and server→client requests.
  * The stdio and HTTP upstreams feed it incoming messages and give it a way to send.
  */
+/** What the transport needs besides a message: the request it relates to, the request's own credential (HTTP). */
+type SendContext = { relatedRequestId?: JsonRpcId; credential?: UpstreamCredential };
+
 export class RpcClient {
   private nextId = 1;
   private readonly pending = new Map<JsonRpcId, Pending>();
@@ -29,7 +32,7 @@ export class RpcClient {
 
   constructor(
     private readonly upstreamName: string,
-    private readonly send: (message: JsonRpcMessage, context?: { relatedRequestId?: JsonRpcId }) => void | Promise<void>,
+    private readonly send: (message: JsonRpcMessage, context?: SendContext) => void | Promise<void>,
     private readonly listener: () => UpstreamListener,
   ) {}
 
@@ -104,7 +107,7 @@ export class RpcClient {
         sendParams = { ...params, _meta: meta };
       }
       const message = sendParams === undefined ? { jsonrpc: '2.0' as const, id, method } : { jsonrpc: '2.0' as const, id, method, params: sendParams };
-      this.post(message).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err), false));
+      this.post(message, options.credential ? { credential: options.credential } : undefined).catch((err: unknown) => this.settle(id, undefined, unavailable(this.upstreamName, err), false));
     });
   }
 
@@ -116,7 +119,7 @@ export class RpcClient {
    * Sends through the transport, always as a promise: a transport that throws (a dead process) must reject,
    * never throw into a timer or an abort listener, where it would take the whole gateway down.
    */
-  private post(message: JsonRpcMessage, context?: { relatedRequestId?: JsonRpcId }): Promise<void> {
+  private post(message: JsonRpcMessage, context?: SendContext): Promise<void> {
     return Promise.resolve().then(() => this.send(message, context));
   }
 

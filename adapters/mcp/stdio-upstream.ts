@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
@@ -9,20 +9,16 @@ import { GatewayError } from '../../src/errors.ts';
 import { LineBatcher } from '../../src/protocol/line-batcher.ts';
 import { ProcessExit, StderrTail } from './stderr-tail.ts';
 import { LineInbox } from '../../src/protocol/line-inbox.ts';
+import { launchStdioServer, type LaunchedServer, type StdioCommand } from './stdio-launch.ts';
 
-export interface StdioUpstreamOptions {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  cwd?: string;
+export interface StdioUpstreamOptions extends StdioCommand {
   /** The longest stdout line accepted from the server (bytes); a longer one fails the call it answers. */
   maxLineBytes?: number;
+  /** The server process, already started (by `gatehouse wrap`, early): adopted by the first open, not started again. */
+  launched?: LaunchedServer;
 }
 
 const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
-
-/** Inherited from our own environment: enough to find and run programs, and nothing secret. */
-const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'LANG', 'LC_ALL', 'SYSTEMROOT', 'NODE_OPTIONS', 'npm_config_cache'];
 
 /** How long a dead server's stderr may take to end: its last words may still be in the pipe when it exits. */
 const STDERR_DRAIN_MS = 250;
@@ -39,25 +35,23 @@ export class StdioUpstream extends ReconnectingUpstream {
   /** The stderr lines last logged at a death: a server that dies the same way on every restart is told once. */
   private lastWords = '';
 
+  /** The process `gatehouse wrap` started before the gateway was built, until the first open adopts it. */
+  private launched: LaunchedServer | undefined;
+
   constructor(
     name: string,
     private readonly options: StdioUpstreamOptions,
     log: Logger,
   ) {
     super(name, log);
+    this.launched = options.launched;
   }
 
   protected open(): Promise<void> {
+    const launched = this.launched ?? launchStdioServer(this.options);
+    this.launched = undefined;
+    const { child, started } = launched;
     return new Promise((resolve, reject) => {
-      const env: Record<string, string> = {};
-      for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
-      // `node` means the Node that runs Gatehouse: no surprise from whichever node comes first on PATH.
-      const command = this.options.command === 'node' ? process.execPath : this.options.command;
-      const child = spawn(command, this.options.args, {
-        cwd: this.options.cwd,
-        env: { ...env, ...this.options.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
       this.child = child;
       // One batcher per process: lines meant for a server that died never reach its successor.
       this.output = new LineBatcher((text) => {
@@ -71,31 +65,35 @@ export class StdioUpstream extends ReconnectingUpstream {
       });
       const stderr = new LineSplitter(64 * 1024);
       const tail = new StderrTail();
-      child.stderr!.on('data', (chunk: Buffer) => {
+      const heard = (chunk: Buffer) => {
         tail.push(chunk);
         for (const line of stderr.push(chunk)) if (line.trim()) this.log.info(`[${this.name}] ${line}`);
-      });
+      };
+      launched.takeStderr().forEach(heard);
+      child.stderr!.on('data', heard);
       // EPIPE: the server closed its stdin (or died). It can take no more requests, so end it; the exit
       // handler fails what is in flight and restarts it.
       child.stdin!.on('error', () => {
         if (child.exitCode === null) child.kill('SIGKILL');
       });
-      child.once('spawn', () => resolve());
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        if (this.child === child) this.child = undefined;
-        const failed = err.code === 'ENOENT' ? new Error(`cannot run ${command}: not found (check the command, the PATH and the cwd)`, { cause: err }) : err;
-        reject(failed);
-        this.connectionLost(failed);
-      });
-      child.once('exit', (code, signal) => {
+      const exited = (code: number | null, signal: NodeJS.Signals | null, settle?: (died: Error) => void) => {
         if (this.child !== child) return;
         this.child = undefined;
         void ended(child.stderr!, STDERR_DRAIN_MS).then(() => {
           const died = new ProcessExit(code, signal, tail.lines());
           this.tellLastWords(died);
+          settle?.(died);
           this.connectionLost(died);
         });
+      };
+      // A server started early may have died before it was adopted: the open fails with its last words.
+      if (child.exitCode !== null || child.signalCode !== null) return exited(child.exitCode, child.signalCode, reject);
+      started.then(resolve, (failed: Error) => {
+        if (this.child === child) this.child = undefined;
+        reject(failed);
+        this.connectionLost(failed);
       });
+      child.once('exit', (code, signal) => exited(code, signal));
     });
   }
 

@@ -1,6 +1,7 @@
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { Agent as HttpAgent } from 'node:http';
 import type { Tracing } from '../../src/ports.ts';
 import type { Logger } from '../../src/log.ts';
 import { redactUrl } from '../../src/protocol/redact-url.ts';
@@ -22,6 +23,8 @@ export interface OtlpTracingOptions {
   serviceVersion?: string;
   /** Where lost spans are reported (never with the headers). */
   log: Logger;
+  /** The connections to the collector (the SSRF guard's Node agent in Gatehouse); the SDK's own agent when not given. */
+  agent?: (protocol: string) => Promise<HttpAgent>;
 }
 
 /**
@@ -32,7 +35,7 @@ export interface OtlpTracingOptions {
 export function startOtlpTracing(options: OtlpTracingOptions): Tracing {
   const url = options.endpoint.replace(/\/+$/, '');
   const lost = lostSpanReport(options.log, redactUrl(options.endpoint));
-  const exporter = countingLosses(new OTLPTraceExporter({ url: url.endsWith('/v1/traces') ? url : `${url}/v1/traces`, headers: { ...options.headers } }), lost);
+  const exporter = countingLosses(new OTLPTraceExporter({ url: url.endsWith('/v1/traces') ? url : `${url}/v1/traces`, headers: { ...options.headers }, ...(options.agent ? { httpAgentOptions: options.agent } : {}) }), lost);
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': options.serviceName,

@@ -94,7 +94,8 @@ export class ToolCatalog {
   unavailable(name: string): CallToolResult | undefined {
     const held = this.held.get(name);
     if (held) {
-      return errorResult('GH_ERR_TOOL_QUARANTINED', `${name} is quarantined: its definition changed since it was pinned, and it is not called until an operator accepts the change (gatehouse tools diff ${held.id}; gatehouse tools accept ${held.id}).`, undefined, { remediation: `gatehouse tools accept ${held.id}` });
+      const why = this.pins?.whyHeld(held.id) ?? 'its definition changed since it was pinned';
+      return errorResult('GH_ERR_TOOL_QUARANTINED', `${name} is quarantined: ${why}. It is not called until an operator accepts it (gatehouse tools diff ${held.id}; gatehouse tools accept ${held.id}).`, undefined, { remediation: `gatehouse tools accept ${held.id}` });
     }
     const at = name.indexOf(SEPARATOR);
     const server = at > 0 ? name.slice(0, at) : '';
@@ -168,7 +169,16 @@ export class ToolCatalog {
       return;
     }
     const tools = await listAllPages<ToolDefinition>(upstream, 'tools/list', 'tools', LIST_TIMEOUT_MS);
-    this.replace(upstream.name, tools, this.pins ? await this.pins.review(upstream.name, tools) : new Set());
+    this.replace(upstream.name, tools, this.pins ? await this.pins.review(upstream.name, tools, this.otherTools(upstream.name)) : new Set());
+  }
+
+  /** The tools the other upstreams listed (held ones too), by bare name: what the poisoning scan's shadowing check knows. */
+  private otherTools(server: string): Map<string, string[]> {
+    const known = new Map<string, string[]>();
+    for (const entry of [...this.byName.values(), ...this.held.values()]) {
+      if (entry.server !== server) known.set(entry.tool.name, [...(known.get(entry.tool.name) ?? []), entry.server]);
+    }
+    return known;
   }
 
   private replace(server: string, tools: ToolDefinition[], quarantined: ReadonlySet<string> = new Set()): void {
@@ -190,7 +200,7 @@ export class ToolCatalog {
       }
       const entry = makeEntry(server, name, tool, this.factsOf(server, tool));
       if (quarantined.has(tool.name)) {
-        this.log.warn(`the definition of ${name} changed since it was pinned; it is quarantined`, { current: entry.digest });
+        this.log.warn(`${name} is quarantined: ${this.pins?.whyHeld(entry.id)}`, { current: entry.digest });
         this.held.set(name, entry);
         continue;
       }

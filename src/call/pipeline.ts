@@ -1,4 +1,4 @@
-import type { Clock, DeadLetter, Metrics, Store } from '../ports.ts';
+import type { CallerTokenExchange, Clock, DeadLetter, Metrics, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -87,6 +87,8 @@ export interface CallPipelineDeps {
   tracer?: Tracer;
   /** The session facts rules read and the loop breakers and budgets count in; without it, rules see an empty session and nothing is counted. */
   sessions?: SessionTracker;
+  /** The upstreams whose calls run on the caller's behalf, and how their tokens are exchanged; none when not given. */
+  tokenExchange?: CallerTokenExchange;
 }
 
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
@@ -248,6 +250,10 @@ export class CallPipeline {
 
     // A call that could never run is refused now, whatever the decision: nobody is asked, nothing is counted.
     if (refusal) return this.refuse(jobId, jobMeta, refusal.code, refusal.message, refusalDetail(refusal));
+    if (this.deps.tokenExchange?.needs(entry.server) && !call.reply.accessToken) {
+      const message = `${entry.server} takes calls only on a caller's behalf (token exchange): call it with an OAuth access token from ${'`auth.oauth`'}'s issuer, not an API key`;
+      return this.refuse(jobId, jobMeta, 'GH_ERR_CALLER_TOKEN_REQUIRED', message, undefined, message);
+    }
     // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
     if (decision.effect === 'require_approval' && call.executeFor === undefined && CallLimits.apply(decision)) {
       const refused = await this.limits.count('peek', decision, call.caller, entry.id, () => callLogFields(call, jobId));
@@ -395,7 +401,9 @@ export class CallPipeline {
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
     };
     await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
-    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}) });
+    const { accessToken } = call.reply;
+    const credential = accessToken && this.deps.tokenExchange?.needs(entry.server) ? this.deps.tokenExchange.credential(entry.server, accessToken) : undefined;
+    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}), ...(credential ? { credential } : {}) });
     const progressToken = call.reply.progressToken;
     let collected = false;
     const dispatching = timing && performance.now();

@@ -1,8 +1,8 @@
 import { realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../protocol/package-files.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/gatehouse.js', import.meta.url));
+const BIN = packageFile('bin/gatehouse.js');
 
 /**
  * How the user runs this very CLI from where they are: `gatehouse` when that name on the PATH is this one

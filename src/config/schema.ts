@@ -50,6 +50,13 @@ const upstreamPolicyFacts = {
    * `tool.definition_changed`.
    */
   onDefinitionChange: z.enum(['quarantine', 'allow']).optional(),
+  /**
+   * What happens when the poisoning scan (src/call/definition-scan.ts) flags one of the upstream's tool definitions,
+   * new or changed: `quarantine` (the default) hides the tool and refuses its calls with GH_ERR_TOOL_QUARANTINED
+   * until `gatehouse tools accept`; `log` records the findings on the pin, audits `tool.poisoning_suspected` and
+   * serves the tool; `off` scans nothing. Each definition is scanned once per digest.
+   */
+  definitionScan: z.enum(['quarantine', 'log', 'off']).optional(),
 };
 
 const stdioUpstream = z.strictObject({
@@ -69,14 +76,22 @@ const stdioUpstream = z.strictObject({
   ...upstreamPolicyFacts,
 });
 
-/** `upstreams.<name>.oauth`: Gatehouse's own token for an HTTP upstream (client credentials). */
+/**
+ * `upstreams.<name>.oauth`: the upstream's tokens from an authorization server. `client-credentials` (the default):
+ * Gatehouse's own token on every request. `token-exchange` (RFC 8693): each call carries a token exchanged for the
+ * caller's access token (the caller as `sub`, Gatehouse as `act`); a caller without one (an API key) is refused with
+ * GH_ERR_CALLER_TOKEN_REQUIRED; Gatehouse's own requests (initialize, lists) carry its client-credentials token.
+ */
 const upstreamOAuth = z.strictObject({
+  grant: z.enum(['client-credentials', 'token-exchange']).default('client-credentials'),
   tokenEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   clientId: z.string().min(1),
   clientSecret: z.string().min(1),
   scope: z.string().min(1).optional(),
   /** The `resource` asked for (RFC 8707); default: the upstream's `url`. */
   resource: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** Token exchange only: the upstream's name at the authorization server, sent as `audience` beside `resource`. */
+  audience: z.string().min(1).optional(),
 });
 
 export type UpstreamOAuthConfig = z.output<typeof upstreamOAuth>;

@@ -50,11 +50,11 @@ export class Exchange {
    * Answers one request. `send` carries messages related to it (progress, logging, requests to the client)
    * ahead of the response. Returns undefined when the client cancelled it: a cancelled request gets no answer.
    */
-  async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, headers?: TraceCarrier): Promise<JsonRpcResponse | undefined> {
+  async request(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, headers?: TraceCarrier, accessToken?: string): Promise<JsonRpcResponse | undefined> {
     const { metrics, tracer } = this.services;
     const started = metrics?.enabled ? performance.now() : 0;
     const traced = tracer && startRequestSpan(tracer, session, request, headers);
-    const reply = replyChannel(session, request, signal, send, traced?.context);
+    const reply = replyChannel(session, request, signal, send, traced?.context, accessToken);
     let outcome: DispatchOutcome | undefined;
     try {
       outcome = await this.services.dispatcher.handle(session, request, reply);
@@ -106,12 +106,13 @@ export class Exchange {
   }
 }
 
-function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, trace: Context | undefined): ReplyChannel {
+function replyChannel(session: ClientSession, request: JsonRpcRequest, signal: AbortSignal, send: (message: JsonRpcMessage) => void, trace: Context | undefined, accessToken: string | undefined): ReplyChannel {
   const meta = request.params?._meta as Record<string, unknown> | undefined;
   const token = meta?.progressToken;
   return {
     signal,
     ...(trace ? { trace } : {}),
+    ...(accessToken ? { accessToken } : {}),
     progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
     notify(method, params) {
       if (method === 'notifications/message' && !session.wantsLog(String(params.level))) return;

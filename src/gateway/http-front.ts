@@ -47,6 +47,8 @@ export interface HttpFrontServices extends ExchangeServices, SessionRegistryServ
 const NOT_JSON = Symbol('not-json');
 const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
+/** The access token a request was admitted with (auth.oauth): handed to that request's calls alone, for token exchange. */
+const ACCESS_TOKEN = Symbol('accessToken');
 /** Route config of what a client reads before it has a token (the protected resource metadata). */
 const UNAUTHENTICATED = 'unauthenticated';
 
@@ -121,6 +123,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
         return void reply.code(status).header('www-authenticate', challenge).send(rpcError(null, RpcErrorCode.SERVER_ERROR, message, { code }));
       }
       (request as unknown as Record<symbol, Caller>)[CALLER] = admission.identity.caller;
+      (request as unknown as Record<symbol, string>)[ACCESS_TOKEN] = token;
       done();
     }, done);
   });
@@ -265,7 +268,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     };
     let response: JsonRpcResponse | undefined;
     try {
-      response = await exchange.request(session, message, controller.signal, send, traceHeaders(request));
+      response = await exchange.request(session, message, controller.signal, send, traceHeaders(request), (request as unknown as Record<symbol, string | undefined>)[ACCESS_TOKEN]);
     } finally {
       done = true;
       inflight.delete(message.id);

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, sep } from 'node:path';
+import { packageFile } from '../protocol/package-files.ts';
 
 /** The packs that ship with Gatehouse (`packs/` at the top of the install). */
-export const BUNDLED_PACKS = fileURLToPath(new URL('../../packs/', import.meta.url));
+export const BUNDLED_PACKS = packageFile('packs') + sep;
 
 /** Where bare pack names are looked up, first match wins: the data dir's added packs, then the bundled ones. */
 export interface PackPlaces {

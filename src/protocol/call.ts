@@ -21,6 +21,11 @@ export interface ReplyChannel {
   readonly signal: AbortSignal;
   /** The request's span (OpenTelemetry), which the spans of the call it makes start under; unset for a call nobody made. */
   readonly trace?: Context;
+  /**
+   * The OAuth access token this request was admitted with (`auth.oauth`), checked: what token exchange turns into
+   * an upstream's token on the caller's behalf. Held by the request alone, never by its session or job.
+   */
+  readonly accessToken?: string;
   /** The client's progress token; progress may be sent only when there is one. */
   readonly progressToken: string | number | undefined;
   notify(method: string, params: Record<string, unknown>): void;

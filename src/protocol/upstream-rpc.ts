@@ -4,6 +4,19 @@
  */
 export const upstreamRpcSubject = (upstream: string): string => `gh.upstream.${upstream}.rpc`;
 
+/**
+ * Where every worker hosting an upstream says how it is, ready or not (no queue group: any of them answers). A
+ * gateway asks when no worker serves the upstream, so that its banner and console name the workers' reason (the
+ * SSRF guard's refusal, a process that died) rather than "no answer".
+ */
+export const upstreamStatusSubject = (upstream: string): string => `gh.upstream.${upstream}.status`;
+
+export interface UpstreamStatus {
+  workerId: string;
+  state: 'starting' | 'ready' | 'down' | 'closed';
+  failure?: { message: string; code?: string };
+}
+
 /** The queue group of the workers hosting one upstream: one of them answers each request. */
 export const upstreamRpcQueue = (upstream: string): string => `hosts.${upstream}`;
 

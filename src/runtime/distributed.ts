@@ -34,7 +34,7 @@ import { outboundGuardFor } from './outbound.ts';
 import { Subjects } from '../protocol/cap.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { createMetrics } from './metrics.ts';
-import { tokenVerifierFor } from './oauth.ts';
+import { callerTokenExchangeFor, tokenVerifierFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 import type { RedisRetentionOptions } from '../../adapters/redis/audit-retention.ts';
 
@@ -117,6 +117,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         ...tokenVerifierFor(config),
+      ...callerTokenExchangeFor(config),
         ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
         ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),

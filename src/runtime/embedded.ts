@@ -14,6 +14,7 @@ import { spillToDataDir } from '../../adapters/file/audit-spill.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { writeDataFile } from '../../adapters/file/atomic-file.ts';
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
+import type { LaunchedServer } from '../../adapters/mcp/stdio-launch.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { WebhookNotifier } from '../../adapters/http/webhook.ts';
 import type { Clock, SinkCursors, Upstream } from '../ports.ts';
@@ -26,11 +27,12 @@ import { ChainWriter } from '../audit/chain-writer.ts';
 import { checkpointOptions } from './audit-signing.ts';
 import { CATALOG_FILE } from '../kernel/authoring/recorded-catalog.ts';
 import { createMetrics } from './metrics.ts';
-import { tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
+import { callerTokenExchangeFor, tokenVerifierFor, upstreamCredentialFor } from './oauth.ts';
 import { auditSinkPorts, deliveredBySinks, recentRecordsFor } from './audit-sinks.ts';
 import { outboundGuardFor } from './outbound.ts';
 
-export function createUpstreams(config: GatehouseConfig, log: Logger): Map<string, Upstream> {
+/** `launched`: stdio servers already started (by `gatehouse wrap`, early), by upstream name, for their upstream to adopt. */
+export function createUpstreams(config: GatehouseConfig, log: Logger, launched?: ReadonlyMap<string, LaunchedServer>): Map<string, Upstream> {
   const upstreams = new Map<string, Upstream>();
   // One message from an upstream (a stdio line, an HTTP body or SSE event) may be larger than one from a client.
   const maxUpstreamMessageBytes = config.limits.maxUpstreamMessageBytes ?? config.limits.maxMessageBytes * 16;
@@ -39,7 +41,7 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
     upstreams.set(
       name,
       isStdioUpstream(u)
-        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes }, log)
+        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes, launched: launched?.get(name) }, log)
         : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, guard, ...upstreamCredentialFor(u, guard) }, log),
     );
   }
@@ -50,12 +52,12 @@ export function createUpstreams(config: GatehouseConfig, log: Logger): Map<strin
  * `clock` is the gateway's sense of time (approval expiry, run timeouts, audit times): tests pass one they can move
  * forward, rather than waiting out a lifetime.
  */
-export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock } & GatewayOptions = {}): Gateway {
+export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, options: { bundle?: PolicyBundle; clock?: Clock; launched?: ReadonlyMap<string, LaunchedServer> } & GatewayOptions = {}): Gateway {
   const sinkCursors = config.audit.sinks.length > 0 ? new FileSinkCursors(config.dataDir) : undefined;
   const chains = new FileAuditStore(config.dataDir, { fsync: config.audit.fsync, log, now: () => (options.clock ?? systemClock).now(), segmentBytes: config.audit.segmentBytes ?? DEFAULT_SEGMENT_BYTES, ...retentionOf(config, sinkCursors) });
   const recent = recentRecordsFor(config);
   const approvalStore = new FileApprovalStore(config.dataDir);
-  const upstreams = createUpstreams(config, log);
+  const upstreams = createUpstreams(config, log, options.launched);
   const auditWriter = new ChainWriter(chains, checkpointOptions(config, { atClose: true, now: () => (options.clock ?? systemClock).now() }), recent?.appended);
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config, { approvals: approvalStore, upstreams, gateway: () => gateway });
@@ -73,6 +75,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       clock: options.clock ?? systemClock,
       upstreams,
       ...tokenVerifierFor(config),
+      ...callerTokenExchangeFor(config),
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       pins: new FilePinStore(config.dataDir),

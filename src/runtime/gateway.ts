@@ -1,4 +1,4 @@
-import type { AuditIndex, AuditStore, Bus, Clock, PinStore, SessionFacts, Store, ApprovalStore, SinkLag, Subscription, TokenVerifier, Tracing, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, PinStore, SessionFacts, Store, ApprovalStore, SinkLag, Subscription, CallerTokenExchange, TokenVerifier, Tracing, Upstream } from '../ports.ts';
 import { OAuthResource } from '../api/oauth-resource.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
@@ -27,6 +27,7 @@ import { JobTracker } from '../scheduler/job-tracker.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { CallPipeline } from '../call/pipeline.ts';
 import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
+import { PoisoningCheck } from '../call/poisoning-check.ts';
 import { ToolPins } from '../call/tool-pins.ts';
 import { SessionTracker } from '../session/session-tracker.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
@@ -106,6 +107,8 @@ export interface GatewayPorts {
   tracing?: Tracing;
   /** Checks the access tokens of `auth.oauth` (adapters/oauth/), when it is configured. */
   tokenVerifier?: TokenVerifier;
+  /** Exchanges callers' access tokens for the upstreams with `oauth.grant: token-exchange`, when there are any. */
+  tokenExchange?: CallerTokenExchange;
 }
 
 /** Without a job ledger to hold leases in, this process is the only forwarder of its sinks. */
@@ -200,7 +203,7 @@ export class Gateway {
       (name) => ports.upstreams.get(name),
       () => ports.upstreams.keys(),
       ports.pins &&
-        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine'),
+        new ToolPins(ports.pins, ports.clock, (event) => this.audit.record({ tenant: 'default', at: ports.clock.now(), ...event }), (server) => config.upstreams[server]?.onDefinitionChange ?? 'quarantine', new PoisoningCheck((server) => config.upstreams[server]?.definitionScan ?? 'quarantine')),
     );
     const timeouts = new Map(Object.entries(config.upstreams).map(([name, u]) => [name, u.timeout]));
     this.directory = new UpstreamDirectory(ports.upstreams, timeouts, log, unprefixed);
@@ -224,6 +227,7 @@ export class Gateway {
       ...(ports.metrics ? { metrics: ports.metrics } : {}),
       tracer: tracing.tracer,
       ...(ports.sessionFacts ? { sessions: new SessionTracker(ports.sessionFacts, { idleMs: config.sessions.idle, windowMs: config.sessions.window }, log) } : {}),
+      ...(ports.tokenExchange ? { tokenExchange: ports.tokenExchange } : {}),
       options: {
         holdBudgetMs: config.approvals.holdBudget,
         holdBudgetByClient: config.approvals.holdBudgetByClient,

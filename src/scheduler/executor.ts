@@ -1,5 +1,5 @@
 import { jobLogFields } from './job-log-fields.ts';
-import type { Bus, Clock, ServerRequestHandler, Store, Subscription, Upstream } from '../ports.ts';
+import type { Bus, Clock, ServerRequestHandler, Store, Subscription, Upstream, UpstreamCredential } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
@@ -19,6 +19,11 @@ import { parentContextOf, withTraceContext, type TraceCarrier } from '../protoco
 export interface JobClientLink {
   ask?: ServerRequestHandler;
   notify(method: string, params: Record<string, unknown> | undefined): void;
+  /**
+   * The job's upstream token on its caller's behalf (token exchange), obtained where the call was decided; set
+   * only for an upstream that acts for callers. It lives with the job in memory: never in its context or packet.
+   */
+  credential?: UpstreamCredential;
 }
 
 export interface ExecutorOptions {
@@ -178,7 +183,9 @@ export class Executor {
       if (span.isRecording()) upstreamSpanAttributes(span, job, context, this.workerId);
       const meta = withTraceContext(context.meta, span);
       if (meta) params._meta = meta;
+      const credential = upstream.actsForCaller ? await callerCredential(client, context.server) : undefined;
       const raw = (await upstream.request(method, params, {
+        ...(credential ? { credential } : {}),
         signal: controller.signal,
         timeoutMs: constraints.timeoutMs,
         // Best effort: progress lost while the bus is down is made up by the next update, or by the result.
@@ -279,6 +286,18 @@ export class Executor {
   private publish(subject: string, traceId: string, payload: BusPacket['payload']): Promise<void> {
     return this.bus.publish(subject, { traceId, senderId: this.workerId, createdAt: this.clock.now(), protocolVersion: CAP_PROTOCOL_VERSION, payload });
   }
+}
+
+/**
+ * The caller's exchanged token for one job, asked for once (from another process, a round trip to the replica that
+ * decided the call): the upstream's 401 still drops it where it is cached. No credential, no call: an upstream that
+ * acts for callers never gets Gatehouse's own token in a caller's place.
+ */
+async function callerCredential(client: JobClientLink | undefined, server: string): Promise<UpstreamCredential> {
+  if (!client?.credential) throw new GatewayError('GH_ERR_CALLER_TOKEN_REQUIRED', `${server} takes calls only on a caller's behalf (token exchange), and this job has no caller token to exchange`, { data: { upstream: server } });
+  const { credential } = client;
+  const authorization = await credential.authorization();
+  return { authorization: async () => authorization, rejected: () => credential.rejected() };
 }
 
 /** What an upstream call's span says besides its name: the MCP client attributes, and which job and executor ran it. */

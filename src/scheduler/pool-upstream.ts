@@ -1,8 +1,8 @@
-import type { Bus, ServerInfo, Upstream, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../ports.ts';
+import type { Bus, ServerInfo, Upstream, UpstreamFailure, UpstreamListener, UpstreamRequestOptions, UpstreamState } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/schema.ts';
-import { GatewayError, isGatewayError } from '../errors.ts';
-import { upstreamRpcSubject, type UpstreamDescription, type UpstreamRpcRequest } from '../protocol/upstream-rpc.ts';
+import { ERROR_CATALOGUE, GatewayError, isGatewayError, type ErrorCode } from '../errors.ts';
+import { upstreamRpcSubject, upstreamStatusSubject, type UpstreamDescription, type UpstreamRpcRequest, type UpstreamStatus } from '../protocol/upstream-rpc.ts';
 
 const DESCRIBE_TIMEOUT_MS = 2_000;
 /** What needs the upstream's notifications to reach clients, which a pool does not relay yet. */
@@ -20,6 +20,8 @@ export class PoolUpstream implements Upstream {
   private capabilities: Record<string, unknown> | undefined;
   /** The serverInfo the hosting worker last described. */
   serverInfo: ServerInfo | undefined;
+  /** While no worker serves it: why, as a worker hosting it says (the SSRF guard's refusal, with its code …). */
+  failure: UpstreamFailure | undefined;
   private listener: UpstreamListener = {};
   private poller: NodeJS.Timeout | undefined;
   /** The list_changed counts each worker last reported, to turn their growth into notifications. */
@@ -87,9 +89,11 @@ export class PoolUpstream implements Upstream {
     try {
       description = (await this.bus.request(upstreamRpcSubject(this.name), { op: 'describe' } satisfies UpstreamRpcRequest, { timeoutMs: DESCRIBE_TIMEOUT_MS })) as UpstreamDescription;
     } catch (err) {
-      this.become('down', err as Error);
+      this.failure = await this.workersFailure();
+      this.become('down', this.failure ? new GatewayError(this.failure.code ?? 'GH_ERR_UPSTREAM_UNAVAILABLE', this.failure.message) : (err as Error));
       return;
     }
+    this.failure = undefined;
     this.capabilities = description.serverCapabilities;
     this.serverInfo = description.serverInfo;
     const before = this.seenChanges.get(description.workerId);
@@ -103,6 +107,18 @@ export class PoolUpstream implements Upstream {
     // A worker seen before reports more list changes: its upstream's lists changed since the last poll.
     for (const [method, count] of Object.entries(description.changes)) {
       if (before && count > (before[method] ?? 0)) this.listener.notification?.(method, undefined);
+    }
+  }
+
+  /** What a worker hosting the upstream says is wrong with it; undefined when none answers (no worker at all). */
+  private async workersFailure(): Promise<UpstreamFailure | undefined> {
+    try {
+      const status = (await this.bus.request(upstreamStatusSubject(this.name), {}, { timeoutMs: DESCRIBE_TIMEOUT_MS })) as UpstreamStatus;
+      if (!status.failure) return undefined;
+      const code = status.failure.code && Object.hasOwn(ERROR_CATALOGUE, status.failure.code) ? (status.failure.code as ErrorCode) : undefined;
+      return { message: status.failure.message, ...(code ? { code } : {}) };
+    } catch {
+      return undefined;
     }
   }
 

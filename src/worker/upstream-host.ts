@@ -1,7 +1,7 @@
 import type { Bus, Subscription, Upstream, UpstreamListener, UpstreamState } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import { GatewayError } from '../errors.ts';
-import { upstreamRpcQueue, upstreamRpcSubject, type UpstreamDescription, type UpstreamRpcRequest } from '../protocol/upstream-rpc.ts';
+import { upstreamRpcQueue, upstreamRpcSubject, upstreamStatusSubject, type UpstreamDescription, type UpstreamRpcRequest, type UpstreamStatus } from '../protocol/upstream-rpc.ts';
 
 /**
  * Runs a worker's upstreams and answers the gateways' requests about them (describe, lists, reads). A worker answers for an upstream only while that upstream is ready, so a gateway's request
@@ -9,6 +9,7 @@ import { upstreamRpcQueue, upstreamRpcSubject, type UpstreamDescription, type Up
  */
 export class UpstreamHost {
   private readonly answering = new Map<string, Subscription>();
+  private readonly statuses: Subscription[] = [];
   private readonly changes = new Map<string, Record<string, number>>();
 
   constructor(
@@ -19,13 +20,22 @@ export class UpstreamHost {
   ) {}
 
   async start(): Promise<void> {
+    for (const upstream of this.upstreams.values()) {
+      this.statuses.push(this.bus.reply(upstreamStatusSubject(upstream.name), async () => this.statusOf(upstream)));
+    }
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.start(this.listenerFor(upstream))));
   }
 
   async stop(): Promise<void> {
+    for (const subscription of this.statuses.splice(0)) subscription.unsubscribe();
     for (const subscription of this.answering.values()) subscription.unsubscribe();
     this.answering.clear();
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));
+  }
+
+  private statusOf(upstream: Upstream): UpstreamStatus {
+    const failure = upstream.failure && { message: upstream.failure.message, ...(upstream.failure.code ? { code: upstream.failure.code } : {}) };
+    return { workerId: this.workerId, state: upstream.state, ...(failure ? { failure } : {}) };
   }
 
   private listenerFor(upstream: Upstream): UpstreamListener {

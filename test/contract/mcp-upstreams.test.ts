@@ -1,4 +1,5 @@
 import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
+import { launchStdioServer } from '../../adapters/mcp/stdio-launch.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
 import { FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
@@ -47,4 +48,22 @@ it('an HTTP upstream ends its 2025 session with a DELETE that names it, when it 
     await upstream.close();
     await server.close();
   }
+});
+
+it('a stdio server started early (gatehouse wrap) is adopted; one that died before it was adopted fails with its last words', async () => {
+  const running = launchStdioServer({ command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT });
+  const adopted = new StdioUpstream('fx', { command: 'never-run', args: [], env: {}, launched: running }, silentLogger);
+  await adopted.start({});
+  expect(adopted.pid).toBe(running.child.pid);
+  const { tools } = (await adopted.request('tools/list', undefined, { timeoutMs: 10_000 })) as { tools: { name: string }[] };
+  expect(tools.some((t) => t.name === 'echo')).toBe(true);
+  await adopted.close();
+
+  const dead = launchStdioServer({ command: process.execPath, args: ['-e', 'console.error("starting"); console.error("no config"); process.exit(3)'], env: {} });
+  await new Promise((resolve) => dead.child.once('exit', resolve));
+  const late = new StdioUpstream('gone', { command: process.execPath, args: ['-e', 'setTimeout(() => {}, 60000)'], env: {}, launched: dead }, silentLogger);
+  await late.start({});
+  expect(late.failure).toMatchObject({ stderr: ['starting', 'no config'] });
+  await expect(late.request('tools/list', undefined, { timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'GH_ERR_UPSTREAM_UNAVAILABLE', data: { upstream: 'gone', stderr: ['starting', 'no config'] } });
+  await late.close();
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWithStream, FIXTURE_UPSTREAM, ROOT, startHarness, waitFor, type Harness } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
@@ -85,7 +87,7 @@ describe('an HTTP upstream that is down at start', () => {
 
 
 describe('an HTTP upstream that answers an error status', () => {
-  it('reaches the client as a coded JSON-RPC error (GH_ERR_UPSTREAM_ERROR, with the status), never a bare one', async () => {
+  it('reaches the client as a coded JSON-RPC error (GH_ERR_UPSTREAM_ERROR, with the status), never a bare one, and a 401 body (which may echo the credential) is not passed on', async () => {
     const upstream = await recordingHttpUpstream();
     const gw = await startHarness({ upstreams: { web: { url: upstream.url, headers: { authorization: 'Bearer gatehouse-own' }, timeout: 10_000 } } as never });
     try {
@@ -97,6 +99,9 @@ describe('an HTTP upstream that answers an error status', () => {
         (err: { code?: number; data?: Record<string, unknown> }) => err,
       );
       expect((failed as { data?: unknown }).data).toMatchObject({ code: 'GH_ERR_UPSTREAM_ERROR', httpStatus: 401 });
+      expect(JSON.stringify(failed)).not.toContain('gatehouse-own');
+      await gw.gateway.audit.flush();
+      expect(readFileSync(join(gw.dataDir, 'audit', 'default.jsonl'), 'utf8')).not.toContain('gatehouse-own');
       await client.close();
     } finally {
       await gw.close();

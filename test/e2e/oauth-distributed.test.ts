@@ -3,7 +3,7 @@
 // audited, in the one chain in Redis, as the token's principal.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/gateway-harness.ts';
-import { clusterAvailable, startCluster, type Cluster } from '../helpers/distributed.ts';
+import { clusterAvailable, startCluster, waitForLiveWorkers, type Cluster } from '../helpers/distributed.ts';
 import { startOAuthServer, type OAuthServer } from '../helpers/oauth-server.ts';
 
 const available = clusterAvailable();
@@ -18,12 +18,7 @@ describe.skipIf(!available)('auth.oauth in distributed mode', () => {
     as = await startOAuthServer();
     cluster = await startCluster({ gateways: 2, workers: 1, extraConfig: [`auth: { oauth: { issuer: ${JSON.stringify(as.issuer)}, audience: ${JSON.stringify(AUDIENCE)}, requiredScopes: [mcp:tools], claims: { roles: roles } } }`] });
     const token = await as.sign({ aud: AUDIENCE, scope: 'mcp:tools' });
-    for (const gateway of cluster.gateways) {
-      await waitFor(async () => {
-        const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'), { headers: { authorization: `Bearer ${token}` } });
-        return ((await response.json()) as { links?: { workers?: Record<string, number> } }).links?.workers?.tools === 1;
-      }, 'the replica to hear its worker');
-    }
+    for (const gateway of cluster.gateways) await waitForLiveWorkers(gateway, 1, `Bearer ${token}`);
   }, 120_000);
 
   afterAll(async () => {

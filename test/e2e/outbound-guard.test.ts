@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log.ts';
 import type { ApprovalNotice } from '../../src/protocol/approval-notice.ts';
 import { auditSinkPorts } from '../../src/runtime/audit-sinks.ts';
 import { createEmbeddedGateway } from '../../src/runtime/embedded.ts';
-import { tokenVerifierFor, upstreamCredentialFor } from '../../src/runtime/oauth.ts';
+import { callerTokenExchangeFor, tokenVerifierFor, upstreamCredentialFor } from '../../src/runtime/oauth.ts';
 import { listensOnLoopbackOnly, outboundGuardFor, outboundRules } from '../../src/runtime/outbound.ts';
 import type { Gateway } from '../../src/runtime/gateway.ts';
 import { recordingHttpUpstream } from '../fixtures/recording-http-upstream.ts';
@@ -22,6 +22,7 @@ import { startOAuthServer, UPSTREAM_CLIENT, type OAuthServer } from '../helpers/
 import { sinkConfig, sinkReceiver } from '../helpers/sink-receiver.ts';
 import { webhookReceiver } from '../helpers/webhook-receiver.ts';
 import { recordingLogger } from '../helpers/capturing-log.ts';
+import { otlpReceiver } from '../helpers/otlp-receiver.ts';
 
 // The SSRF guard as the composition roots wire it, over real sockets: an HTTP upstream, the approval webhook, an
 // audit sink and the authorization server, each a real server on loopback that stands for "the internal network".
@@ -238,5 +239,59 @@ describe('the approval webhook, audit sinks and the authorization server behind 
       await expect(credential!.authorization()).rejects.toMatchObject({ code: 'GH_ERR_AUTH_SERVER_UNAVAILABLE', cause: { code: 'GH_ERR_OUTBOUND_DENIED' } });
       expect(as.clientCredentialTokens()).toBe(before);
     });
+
+    it('a caller’s token is not exchanged (token exchange) at a refused address', async () => {
+      const before = as.exchanges.length;
+      const upstreams = { api: { url: 'https://api.example.com/mcp', headers: {}, timeout: 10_000, oauth: { grant: 'token-exchange', tokenEndpoint: `${as.issuer}/token`, ...UPSTREAM_CLIENT } } } as unknown as GatehouseConfig['upstreams'];
+      const { tokenExchange } = callerTokenExchangeFor(configWith({ listen: PUBLIC_LISTEN, upstreams }));
+      await expect(tokenExchange!.credential('api', await as.sign({ aud: 'https://gatehouse.example.com/mcp' })).authorization()).rejects.toMatchObject({ code: 'GH_ERR_AUTH_SERVER_UNAVAILABLE', cause: { code: 'GH_ERR_OUTBOUND_DENIED' } });
+      expect(as.exchanges.length).toBe(before);
+    });
+  });
+});
+
+describe('the OTLP trace exporter behind the guard (telemetry.otlp)', () => {
+  let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
+  beforeAll(async () => {
+    // Spans leave in batches; a short delay keeps the test from waiting out the SDK's default 5 s.
+    process.env.OTEL_BSP_SCHEDULE_DELAY = '50';
+    receiver = await otlpReceiver();
+  });
+  afterAll(async () => {
+    delete process.env.OTEL_BSP_SCHEDULE_DELAY;
+    await receiver?.close();
+  });
+
+  async function callsEcho(h: Awaited<ReturnType<typeof startHarness>>): Promise<void> {
+    const client = await connectHttp(h.url);
+    expect((await client.callTool({ name: 'fx__echo', arguments: { text: 'traced' } })).isError).toBeFalsy();
+    await client.close();
+  }
+
+  it('a collector on a refused address gets nothing: the spans are lost with the guard’s reason in the log, and calls go on', async () => {
+    const log = recordingLogger();
+    const before = receiver.requests.length;
+    const h = await startHarness({ outbound: { allowPrivate: [], allowLoopback: false }, telemetry: { otlp: { endpoint: receiver.endpoint, headers: {} } } as never }, { log });
+    try {
+      await callsEcho(h);
+      await waitFor(() => log.lines.some((l) => l.msg.startsWith('tracing: spans lost')), 'the lost spans in the log');
+      const lost = log.lines.find((l) => l.msg.startsWith('tracing: spans lost'))!;
+      expect(String(lost.fields.error)).toContain('refused to connect to 127.0.0.1');
+      await callsEcho(h); // the gateway is up and serving
+    } finally {
+      await h.close();
+    }
+    expect(receiver.requests.length).toBe(before);
+  });
+
+  it('a collector on an allowed address (outbound.allowPrivate) gets the spans', async () => {
+    const before = receiver.requests.length;
+    const h = await startHarness({ outbound: { allowPrivate: ['127.0.0.1'], allowLoopback: false }, telemetry: { otlp: { endpoint: receiver.endpoint, headers: {} } } as never });
+    try {
+      await callsEcho(h);
+      await waitFor(() => receiver.requests.length > before, 'an export');
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -2,22 +2,25 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisAuditStore } from '../../adapters/redis/audit-store.ts';
 import { defaultConfig } from '../../src/config/load.ts';
-import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
+import type { AuditRecord } from '../../src/protocol/audit-record.ts';
+import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { startReplicaInProcess } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 
 // Two gateway replicas sharing real NATS and Redis, each running its own copy of the fixture upstream: the pins
-// are in Redis, so a definition one replica pinned holds for the other, and the CLI accepts a change for both.
+// are in Redis, so a definition one replica pinned holds for the other, and the CLI accepts a change for both. The
+// poisoning scan's findings are on the pins too (FIXTURE_POISONED serves poisoned tools).
 const available = natsServerAvailable() && redisServerAvailable();
 
 let nats: NatsServer | undefined;
 let redis: RedisServer | undefined;
 const closers: (() => Promise<void>)[] = [];
 
-async function startReplica(noteDescription?: string) {
+async function startReplica(noteDescription?: string, env: Record<string, string> = { FIXTURE_RUG_PULL: '1' }) {
   const config = defaultConfig({
     mode: 'distributed',
     nats: { url: nats!.url, jetstream: false },
@@ -25,7 +28,7 @@ async function startReplica(noteDescription?: string) {
     dataDir: mkdtempSync(join(tmpdir(), 'gh-pins-')),
     policies: [DEFAULT_POLICY],
     upstreams: {
-      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { FIXTURE_RUG_PULL: '1', ...(noteDescription ? { FIXTURE_NOTE_DESCRIPTION: noteDescription } : {}) }, cwd: ROOT, timeout: 60_000 },
+      fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { ...env, ...(noteDescription ? { FIXTURE_NOTE_DESCRIPTION: noteDescription } : {}) }, cwd: ROOT, timeout: 60_000 },
     },
   });
   const replica = await startReplicaInProcess(config);
@@ -35,6 +38,25 @@ async function startReplica(noteDescription?: string) {
     await replica.close();
   });
   return client;
+}
+
+/** The CLI's config: the same Redis. */
+function cliConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-pins-cli-'));
+  const config = join(dir, 'gatehouse.yaml');
+  writeFileSync(config, ['mode: distributed', `nats: { url: ${JSON.stringify(nats!.url)} }`, `redis: { url: ${JSON.stringify(redis!.url)} }`, `dataDir: ${JSON.stringify(dir)}`].join('\n'));
+  return config;
+}
+
+async function auditRecords(): Promise<AuditRecord[]> {
+  const store = await RedisAuditStore.connect({ url: redis!.url });
+  try {
+    const records: AuditRecord[] = [];
+    for await (const record of store.read('default')) records.push(record);
+    return records;
+  } finally {
+    await store.close();
+  }
 }
 
 const listed = async (client: Awaited<ReturnType<typeof connectHttp>>) => (await client.listTools()).tools.map((t) => t.name);
@@ -58,9 +80,7 @@ describe.skipIf(!available)('pinned tool definitions, distributed', () => {
     expect((refused._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code).toBe('GH_ERR_TOOL_QUARANTINED');
     expect(await listed(first)).toContain('fx__note');
 
-    const dir = mkdtempSync(join(tmpdir(), 'gh-pins-cli-'));
-    const config = join(dir, 'gatehouse.yaml');
-    writeFileSync(config, ['mode: distributed', `nats: { url: ${JSON.stringify(nats!.url)} }`, `redis: { url: ${JSON.stringify(redis!.url)} }`, `dataDir: ${JSON.stringify(dir)}`].join('\n'));
+    const config = cliConfig();
     const pins = await gatehouse(['tools', 'pins', '--json', '--config', config]);
     expect(pins.code, pins.stderr).toBe(0);
     expect(JSON.parse(pins.stdout).find((p: { tool: string }) => p.tool === 'fx__note').state).toBe('quarantined');
@@ -68,5 +88,31 @@ describe.skipIf(!available)('pinned tool definitions, distributed', () => {
     expect(accepted.code, accepted.stderr).toBe(0);
     expect(await listed(second)).toContain('fx__note');
     expect((await second.callTool({ name: 'fx__note', arguments: {} })).isError).toBeFalsy();
+  });
+
+  it('records poisoning findings on the shared pin: both replicas hold the tool, it is audited once, and one accept releases it for both', async () => {
+    const poisoned = { FIXTURE_POISONED: '1' };
+    const first = await startReplica(undefined, poisoned);
+    expect(await listed(first)).not.toContain('fx__add');
+    const suspected = async () => (await auditRecords()).filter((r) => r.type === 'tool.poisoning_suspected' && (r.data as { tool: string }).tool === 'fx__add');
+    await waitFor(async () => (await suspected()).length === 1, 'tool.poisoning_suspected for fx__add');
+    const second = await startReplica(undefined, poisoned);
+    expect(await listed(second)).not.toContain('fx__add');
+    const refused = await second.callTool({ name: 'fx__add', arguments: { a: 1, b: 1 } });
+    expect((refused._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code).toBe('GH_ERR_TOOL_QUARANTINED');
+
+    const config = cliConfig();
+    const pins = await gatehouse(['tools', 'pins', '--json', '--config', config]);
+    expect(pins.code, pins.stderr).toBe(0);
+    const add = JSON.parse(pins.stdout).find((p: { tool: string }) => p.tool === 'fx__add');
+    expect(add.state).toBe('suspect');
+    expect(add.findings.map((f: { kind: string }) => f.kind)).toContain('model-instructions');
+    const accepted = await gatehouse(['tools', 'accept', 'fx__add', '--as', 'ops', '--config', config]);
+    expect(accepted.code, accepted.stderr).toBe(0);
+    for (const client of [first, second]) {
+      await waitFor(async () => (await listed(client)).includes('fx__add'), 'fx__add listed on each replica');
+      expect((await client.callTool({ name: 'fx__add', arguments: { a: 1, b: 1 } })).isError).toBeFalsy();
+    }
+    expect(await suspected()).toHaveLength(1);
   });
 });

@@ -40,8 +40,8 @@ async function modulesLoaded(telemetry: string | undefined): Promise<string[]> {
   return existsSync(moduleLog) ? readFileSync(moduleLog, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-/** Modules of the OpenTelemetry SDK or of Gatehouse's adapter on it: everything but the API's no-op. */
-const sdkModules = (urls: string[]) => urls.filter((url) => /adapters\/otel\/|@opentelemetry\/(?!api\/)/.test(url));
+/** Modules of the OpenTelemetry SDK or of Gatehouse's adapter on it (its source, or its chunk of the bundle): everything but the API's no-op. */
+const sdkModules = (urls: string[]) => urls.filter((url) => /adapters\/otel\/|dist\/chunks\/otlp-tracing-|@opentelemetry\/(?!api\/)/.test(url));
 
 
 
@@ -81,7 +81,7 @@ describe('tracing off costs nothing', () => {
     try {
       const [off, on] = await Promise.all([modulesLoaded(undefined), modulesLoaded(`telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`)]);
       expect(sdkModules(off)).toEqual([]);
-      expect(sdkModules(on).some((url) => url.includes('adapters/otel/otlp-tracing.ts'))).toBe(true);
+      expect(sdkModules(on).some((url) => /(adapters\/otel\/otlp-tracing\.ts|dist\/chunks\/otlp-tracing-\w+\.js)$/.test(url))).toBe(true);
       expect(sdkModules(on).some((url) => url.includes('@opentelemetry/sdk-trace-base'))).toBe(true);
     } finally {
       await receiver.close();

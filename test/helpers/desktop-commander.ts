@@ -36,9 +36,14 @@ export function desktopCommanderEnv(): { args: string[]; env: Record<string, str
  * the server's own functions, before digesting.
  */
 export function neutralDigest(tool: ToolDefinition): string {
+  return digestOf(neutralDefinition(tool));
+}
+
+/** The definition as on that plain Linux machine (what the poisoning corpus keeps, rather than this machine's). */
+export function neutralDefinition<T extends { description?: string }>(tool: T): T {
   const here = getSystemInfo();
   const plain = { ...here, platformName: 'Linux', defaultShell: 'bash', isWindows: false, isMacOS: false, isLinux: true, docker: { ...here.docker, isContainer: false, mountPoints: [] } };
   let description = tool.description ?? '';
   for (const guidance of [getOSSpecificGuidance, getPathGuidance]) description = description.split(guidance(here)).join(guidance(plain));
-  return digestOf({ ...tool, description });
+  return { ...tool, description };
 }

@@ -30,7 +30,7 @@ export const AUDIT_SIGNING_KEY = '5c'.repeat(32);
  * and `fy` with `slow_write` overridden to idempotent; each worker process writes its side effects to the file
  * named by its own GH_SIDE_EFFECTS, so a test knows which worker ran a call.
  */
-export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string; audit?: string; extraConfig?: string[] }): { dir: string; config: string } {
+export function writeDistributedConfig(options: { natsUrl: string; redisUrl: string; jetstream?: boolean; heartbeat?: string; upstreamTimeout?: string; audit?: string; extraConfig?: string[]; extraUpstreams?: string[] }): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dist-'));
   const config = join(dir, 'gatehouse.yaml');
   const fixture = `command: ${JSON.stringify(process.execPath)}, args: ["--import", "tsx", ${JSON.stringify(FIXTURE_UPSTREAM)}], cwd: ${JSON.stringify(ROOT)}, env: { SIDE_EFFECTS_FILE: "\${env:GH_SIDE_EFFECTS}" }, pool: tools, timeout: ${options.upstreamTimeout ?? '60s'}`;
@@ -48,6 +48,7 @@ export function writeDistributedConfig(options: { natsUrl: string; redisUrl: str
       'upstreams:',
       `  fx: { ${fixture} }`,
       `  fy: { ${fixture}, tools: { slow_write: { annotations: { idempotentHint: true } } } }`,
+      ...(options.extraUpstreams ?? []).map((line) => `  ${line}`),
       `policies: [${JSON.stringify(DEFAULT_POLICY)}]`,
       `kernel: { decisionBudget: ${TEST_DECISION_BUDGET_MS} }`,
       'log: { level: warn }',
@@ -96,9 +97,10 @@ export async function startWorkerProcess(config: string, cwd: string, name: stri
 }
 
 /** Waits until the replica's /healthz counts `count` live workers in the pool `tools`: it routes only to those. */
-export async function waitForLiveWorkers(gateway: StartedProcess, count: number): Promise<void> {
+/** `authorization`: what /healthz wants when the config has keys or `auth.oauth`. */
+export async function waitForLiveWorkers(gateway: StartedProcess, count: number, authorization?: string): Promise<void> {
   const live = async () => {
-    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'));
+    const response = await fetch(gateway.url.replace(/\/mcp$/, '/healthz'), authorization ? { headers: { authorization } } : {});
     const body = (await response.json()) as { links?: { workers?: Record<string, number> } };
     return body.links?.workers?.tools === count;
   };
@@ -127,10 +129,19 @@ export interface Cluster {
 
 /** NATS and Redis started here, then `workers` workers and `gateways` gateway replicas on one shared config. */
 export async function startCluster(
-  options: { gateways?: number; workers?: number; jetstream?: boolean; persistentRedis?: boolean; upstreamTimeout?: string; /** More `audit:` settings (`key: value, …`). */ audit?: string; /** Top-level config lines added to the file. */ extraConfig?: string[] } = {},
+  options: {
+    gateways?: number;
+    workers?: number;
+    jetstream?: boolean;
+    persistentRedis?: boolean;
+    upstreamTimeout?: string;
+    /** More `audit:` settings (`key: value, …`). */ audit?: string;
+    /** Top-level config lines added to the file. */ extraConfig?: string[];
+    /** More upstreams, one `name: { … }` a line (an HTTP upstream with `pool: tools` is hosted by the workers). */ extraUpstreams?: string[];
+  } = {},
 ): Promise<Cluster> {
   const [nats, redis] = await Promise.all([startNatsServer({ jetstream: options.jetstream }), startRedisServer({ persistent: options.persistentRedis })]);
-  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout, audit: options.audit, extraConfig: options.extraConfig });
+  const { dir, config } = writeDistributedConfig({ natsUrl: nats.url, redisUrl: redis.url, jetstream: options.jetstream, upstreamTimeout: options.upstreamTimeout, audit: options.audit, extraConfig: options.extraConfig, extraUpstreams: options.extraUpstreams });
   process.env.GH_SIDE_EFFECTS ??= '/dev/null'; // gateways interpolate the config too, but never run the pool's upstreams
   const everWorked: WorkerProcess[] = [];
   const addWorker = async (name: string) => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
 /** The client Gatehouse introspects with (auth.oauth.introspection). */
 export const INTROSPECTION_CLIENT = { clientId: 'gatehouse', clientSecret: 'introspection-secret' };
@@ -34,6 +34,8 @@ export interface OAuthServer {
   introspections(): number;
   /** How many client credentials tokens were issued. */
   clientCredentialTokens(): number;
+  /** The token exchanges (RFC 8693) answered with a token: the subject token's `sub` and the token issued. */
+  exchanges: { subject: string; issued: string }[];
   /** Clients registered through /register (RFC 7591). */
   registered: Record<string, unknown>[];
   /** Publishes a second key (ES256) and signs everything from now on with it; the first stays published. */
@@ -46,14 +48,18 @@ export interface OAuthServer {
   publicKeyPem(): Promise<string>;
   /** The extra claims put into tokens /token issues (roles, tenant …). */
   tokenClaims: JWTPayload;
+  /** The `expires_in` of exchanged tokens (seconds, default 3600). */
+  exchangedLifetime: number;
   close(): Promise<void>;
 }
 
 /**
  * A small OAuth 2.1 authorization server on 127.0.0.1 port 0, built on jose, with what an MCP client's flow needs:
  * metadata (RFC 8414), a JWKS that can rotate, dynamic client registration (RFC 7591), /authorize that approves at
- * once and redirects with a code (PKCE S256 required), /token (authorization_code with PKCE, and client_credentials
- * for UPSTREAM_CLIENT; `resource` becomes `aud`, RFC 8707) and /introspect (RFC 7662).
+ * once and redirects with a code (PKCE S256 required), /token (authorization_code with PKCE; client_credentials
+ * and token exchange, RFC 8693, for UPSTREAM_CLIENT; `resource` becomes `aud`, RFC 8707) and /introspect (RFC 7662).
+ * A token exchange takes a subject token this server signed and unexpired, and issues one for the resource whose
+ * `sub` is the subject's and whose `act` names the client that asked (RFC 8693 §4.1).
  */
 export async function startOAuthServer(): Promise<OAuthServer> {
   const keys: SigningKey[] = [await signingKey('k1', 'RS256')];
@@ -61,6 +67,7 @@ export async function startOAuthServer(): Promise<OAuthServer> {
   let jwksFetches = 0;
   let introspections = 0;
   let clientCredentialTokens = 0;
+  const exchanges: { subject: string; issued: string }[] = [];
   const registered: Record<string, unknown>[] = [];
   const codes = new Map<string, PendingCode>();
   const opaque = new Map<string, Record<string, unknown>>();
@@ -127,6 +134,23 @@ export async function startOAuthServer(): Promise<OAuthServer> {
           const token = await sign({ sub: UPSTREAM_CLIENT.clientId, aud: form.get('resource') ?? undefined, scope: form.get('scope') ?? '', client_id: UPSTREAM_CLIENT.clientId, jti: randomBytes(8).toString('hex') });
           return json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: 3600 });
         }
+        if (form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:token-exchange') {
+          const expected = `Basic ${Buffer.from(`${UPSTREAM_CLIENT.clientId}:${UPSTREAM_CLIENT.clientSecret}`).toString('base64')}`;
+          if (req.headers.authorization !== expected) return json(res, 401, { error: 'invalid_client' });
+          if (form.get('subject_token_type') !== 'urn:ietf:params:oauth:token-type:access_token') return json(res, 400, { error: 'invalid_request', error_description: 'subject_token_type must be access_token' });
+          let subject: JWTPayload;
+          try {
+            subject = (await jwtVerify(form.get('subject_token') ?? '', createLocalJWKSet({ keys: keys.map((k) => k.jwk) }), { issuer })).payload;
+          } catch {
+            return json(res, 400, { error: 'invalid_grant', error_description: 'the subject token is not valid' });
+          }
+          const resource = form.get('resource');
+          if (!resource) return json(res, 400, { error: 'invalid_target', error_description: 'a resource indicator is required' });
+          const audience = form.get('audience');
+          const issued = await sign({ sub: subject.sub, aud: audience ? [resource, audience] : resource, scope: form.get('scope') ?? '', client_id: UPSTREAM_CLIENT.clientId, act: { sub: UPSTREAM_CLIENT.clientId }, jti: randomBytes(8).toString('hex') });
+          exchanges.push({ subject: String(subject.sub), issued });
+          return json(res, 200, { access_token: issued, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: server_.exchangedLifetime });
+        }
         if (form.get('grant_type') !== 'authorization_code') return json(res, 400, { error: 'unsupported_grant_type' });
         const pending = codes.get(form.get('code') ?? '');
         codes.delete(form.get('code') ?? '');
@@ -158,6 +182,7 @@ export async function startOAuthServer(): Promise<OAuthServer> {
     jwksFetches: () => jwksFetches,
     introspections: () => introspections,
     clientCredentialTokens: () => clientCredentialTokens,
+    exchanges,
     registered,
     rotate: async () => {
       current = await signingKey('k2', 'ES256');
@@ -171,6 +196,7 @@ export async function startOAuthServer(): Promise<OAuthServer> {
       return token;
     },
     tokenClaims: {},
+    exchangedLifetime: 3600,
     close: () => new Promise((resolve) => server.close(() => resolve()).closeAllConnections()),
   };
   return server_;

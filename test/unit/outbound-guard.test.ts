@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, get as httpGet, type Agent, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
@@ -124,7 +124,7 @@ describe('OutboundGuard.check', () => {
   });
 });
 
-describe('OutboundGuard.dispatcher (real sockets)', () => {
+describe('OutboundGuard.dispatcher, and nodeAgent for clients that take a Node agent (real sockets)', () => {
   let server: Server;
   let hits = 0;
   afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -200,5 +200,29 @@ describe('OutboundGuard.dispatcher (real sockets)', () => {
     expect(await response.body.text()).toBe('served svc.test');
     await expect(request(`https://other.test:${port}/`, { dispatcher })).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
     await dispatcher.close();
+  });
+
+  /** A GET through `agent`: the body, or the error the request failed with. */
+  const get = (url: string, agent: Agent): Promise<string | Error> =>
+    new Promise((resolve) => {
+      httpGet(url, { agent }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      }).on('error', resolve);
+    });
+
+  it('nodeAgent (the OTLP exporter’s) refuses a name that resolves to a refused address, and a literal one, before any connection; reaches an allowed one', async () => {
+    const port = await internalService();
+    const refused = await new OutboundGuard(DENY_ALL, async () => ['127.0.0.1']).nodeAgent('http:');
+    expect(await get(`http://collector.internal:${port}/`, refused)).toMatchObject({ code: 'GH_ERR_OUTBOUND_DENIED', data: { reason: 'loopback' } });
+    expect(await get(`http://127.0.0.1:${port}/`, refused)).toMatchObject({ code: 'GH_ERR_OUTBOUND_DENIED', data: { reason: 'loopback' } });
+    expect(await get(`http://169.254.169.254:${port}/`, refused)).toMatchObject({ code: 'GH_ERR_OUTBOUND_DENIED', data: { reason: 'metadata' } });
+    refused.destroy();
+    expect(hits).toBe(0);
+    const allowed = await new OutboundGuard({ allowPrivate: ['collector.internal', '127.0.0.1'], allowLoopback: false }, async () => ['127.0.0.1']).nodeAgent('http:');
+    expect(await get(`http://collector.internal:${port}/`, allowed)).toBe('internal secret');
+    expect(await get(`http://127.0.0.1:${port}/`, allowed)).toBe('internal secret');
+    allowed.destroy();
   });
 });

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { APPROVER_PAGE } from '../context.ts';
+import { packageFile } from '../../protocol/package-files.ts';
 
-const HERE = fileURLToPath(new URL('./assets/', import.meta.url));
+const HERE = packageFile('src/api/console/assets');
 const require = createRequire(import.meta.url);
 
 /**

