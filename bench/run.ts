@@ -24,6 +24,7 @@
  * What checking an API key and an OAuth access token cost (bench/oauth.ts) runs only as `npm run bench -- oauth`.
  * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  * What the SSRF guard costs per new connection (bench/outbound-guard.ts) runs only as `npm run bench -- outbound`.
+ * What session-aware rules add per call (bench/session-facts.ts) runs only as `npm run bench -- session-facts`.
  * Start-up time and idle RSS of `gatehouse wrap` against the server alone (bench/startup.ts) run only as `npm run bench -- startup`.
  * The poisoning scan's precision, recall and cost per definition (bench/poisoning.ts) run only as
  * `npm run bench -- poisoning`.
@@ -51,6 +52,7 @@ import { printPacksBench } from './packs.ts';
 import { printOAuthBench } from './oauth.ts';
 import { printRedisRetentionBench } from './redis-retention.ts';
 import { printOutboundGuardBench } from './outbound-guard.ts';
+import { printSessionFactsBench } from './session-facts.ts';
 import { printStartupBench } from './startup.ts';
 import { printPoisoningBench } from './poisoning.ts';
 
@@ -69,6 +71,7 @@ const PARTS: Record<string, Part> = {
   packs: { label: 'packs: loading and deciding with the bundled packs', run: printPacksBench },
   oauth: { label: 'checking a bearer: an API key against an OAuth access token', run: printOAuthBench },
   outbound: { label: 'the SSRF guard: a guarded new connection against a plain one', run: printOutboundGuardBench },
+  'session-facts': { label: 'session facts, loop breakers and budgets: CPU added per call', run: printSessionFactsBench, spawns: true },
   poisoning: { label: 'the poisoning scan of tool definitions: precision, recall, cost', run: printPoisoningBench },
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },

@@ -34,6 +34,8 @@ export const ERROR_CATALOGUE = {
   GH_ERR_OUTBOUND_DENIED: { retryable: false, summary: 'the SSRF guard refused a connection Gatehouse itself would open (an HTTP upstream, webhook, audit sink or authorization server): its host is, or resolves to, a loopback, private, link-local or metadata address the config does not allow (outbound.allowPrivate)' },
   GH_ERR_THROTTLED: { retryable: true, summary: "over a throttle rule's rate; retry after retryAfterMs" },
   GH_ERR_SESSION_QUOTA: { retryable: false, summary: "the session has used up a rule's maxCallsPerSession" },
+  GH_ERR_REPEATED_CALL: { retryable: false, summary: "the same tool with the same arguments, more often than a rule's repeat allows within its window (a loop)" },
+  GH_ERR_BUDGET_EXHAUSTED: { retryable: false, summary: "the session (or the principal, today) has used up a rule's budget of calls, output bytes, upstream time or distinct tools" },
   GH_ERR_KERNEL_UNAVAILABLE: { retryable: true, summary: 'the safety kernel could not decide' },
   GH_ERR_APPROVAL_PENDING: { retryable: true, summary: 'waiting for a human approval' },
   GH_ERR_APPROVAL_DENIED: { retryable: false, summary: 'the approval was denied' },

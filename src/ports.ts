@@ -11,6 +11,7 @@ import type { ApprovalRecord, ApprovalState } from './protocol/approval-record.t
 import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
 import type { JobContext } from './protocol/job-context.ts';
+import type { SessionRecord } from './protocol/session-record.ts';
 import type { ErrorCode } from './errors.ts';
 import { ProxyTracer, type Tracer } from '@opentelemetry/api';
 
@@ -517,5 +518,38 @@ export interface PinStore {
   get(server: string, tool: string): Promise<ToolPin | undefined>;
   /** Writes these pins, each replacing the one of its tool, in one atomic write. */
   put(pins: readonly ToolPin[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One record `SessionFacts.update` changes, and how long it lives after this write (a sliding expiry). */
+export interface SessionSlot {
+  key: string;
+  ttlMs: number;
+}
+
+/** What an update makes of the records it saw: the next ones (undefined: leave it as it is), and its answer. */
+export interface SessionChange<T> {
+  next: readonly (SessionRecord | undefined)[];
+  value: T;
+}
+
+/**
+ * The session facts rules read as `session`, and the counts of budgets and the loop breaker, by session key
+ * (src/session/session-key.ts): the memory of the data dir's `sessions.json` in embedded mode
+ * (adapters/file/session-facts.ts), Redis in distributed mode, so every replica sees the same session. The
+ * guarantees, which the contract suite checks for each adapter:
+ * - `update` is atomic across processes: concurrent updates of the same records are applied one after the other
+ *   and none is lost (memory: no await between read and write; Redis: a compare-and-set script, retried).
+ * - A record expires `ttlMs` after the last update that wrote it; a record never written reads as undefined.
+ */
+export interface SessionFacts {
+  /** The records of `keys`, in order; undefined for one absent or expired. */
+  read(keys: readonly string[]): Promise<(SessionRecord | undefined)[]>;
+  /**
+   * Reads the records of `slots` and writes what `change` makes of them, atomically. `change` must be pure: an
+   * optimistic adapter runs it again on a conflict. Resolves to its `value`; rejects with GH_ERR_STATE_UNAVAILABLE
+   * when the store cannot be reached (the caller then fails closed).
+   */
+  update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T>;
   close(): Promise<void>;
 }

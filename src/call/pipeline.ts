@@ -34,6 +34,8 @@ import { noTracing } from '../ports.ts';
 import { traceIdOfSpan, withTraceContext } from '../protocol/trace-context.ts';
 import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
+import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
+import type { SessionView } from '../kernel/decision.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -83,6 +85,8 @@ export interface CallPipelineDeps {
   metrics?: Metrics;
   /** Where the spans of each call's stages go (decision, approval wait, dispatch); the no-op tracer when not given. */
   tracer?: Tracer;
+  /** The session facts rules read and the loop breakers and budgets count in; without it, rules see an empty session and nothing is counted. */
+  sessions?: SessionTracker;
   /** The upstreams whose calls run on the caller's behalf, and how their tokens are exchanged; none when not given. */
   tokenExchange?: CallerTokenExchange;
 }
@@ -188,8 +192,24 @@ export class CallPipeline {
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
+    // Only a policy that needs session state pays for it; only one whose rules (or shadows) read `session` waits for the facts.
+    const { sessions, shadows } = this.deps;
+    const readsSession = kernel.readsSession || shadows?.readsSession === true;
+    const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
+    let session: SessionView | undefined;
+    if (tracked && readsSession) {
+      try {
+        session = await sessions!.view(tracked, call, this.clock.now());
+      } catch (err) {
+        const error = asGatewayError(err);
+        this.deps.log.error('could not read the session facts; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
+        return this.refuse(jobId, { jobId }, error.code, `The session's facts could not be read, so the call did not run: ${error.message}`, undefined);
+      }
+    }
+
     const now = this.clock.now();
     const input = decisionInputOf(job, entry, call.arguments, now);
+    if (session) input.session = session;
     let decision: Decision;
     const deciding = timing && performance.now();
     const decideSpan = spans.child('gatehouse.decide');
@@ -215,7 +235,7 @@ export class CallPipeline {
     const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
-    const shadow = this.deps.shadows?.decide(input);
+    const shadow = shadows?.decide(input);
     if (shadow) decided.shadow = shadow;
     steps.decided(jobId, decided);
     const jobMeta = { jobId, decision: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot };
@@ -237,6 +257,10 @@ export class CallPipeline {
     // A call held for a human uses up nothing, but one its limits would refuse is not held (a peek, not a count).
     if (decision.effect === 'require_approval' && call.executeFor === undefined && CallLimits.apply(decision)) {
       const refused = await this.limits.count('peek', decision, call.caller, entry.id, () => callLogFields(call, jobId));
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+    }
+    if (decision.effect === 'require_approval' && call.executeFor === undefined && tracked && (decision.repeats || decision.budgets)) {
+      const refused = await sessions!.admit('peek', tracked, decision, call, { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: [], approved: false, now }, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
@@ -278,7 +302,19 @@ export class CallPipeline {
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
     }
 
+    // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
+    if (tracked) {
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
+      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+    }
+
+    const dispatched = this.clock.now();
     const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    if (tracked && SessionTracker.countsResults(decision)) {
+      const ended = this.clock.now();
+      await sessions!.resultCame(tracked, decision, 'result' in outcome ? outcome.result : { content: [] }, ended - dispatched, ended, () => callLogFields(call, jobId));
+    }
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
   }

@@ -369,6 +369,20 @@ export const configSchema = z.strictObject({
       maxSessionsPerCaller: z.number().int().positive().default(1_000),
     })
     .prefault({}),
+  sessions: z
+    .strictObject({
+      /**
+       * How long a session's facts (what rules read as `session`, and its budgets and loop-breaker counts) live
+       * after its last call; the default is a 2025 HTTP session's idle time, so they expire with the session.
+       */
+      idle: durationMs.pipe(z.number().positive('must be more than 0')).default(30 * 60_000),
+      /**
+       * A 2026-07-28 client keeps no session: one that sends no `_meta["gatehouse/session"]` is one session per
+       * principal and window of this length (aligned to multiples of it since the epoch).
+       */
+      window: durationMs.pipe(z.number().positive('must be more than 0')).default(60 * 60_000),
+    })
+    .prefault({}),
   kernel: z
     .strictObject({
       /** A decision that takes longer than this is thrown away and the call denied (fail closed). */

@@ -4,7 +4,7 @@ import type { RefusalDetail } from '../protocol/tool-results.ts';
 export type { RefusalDetail };
 
 /** The codes of calls refused by an enforced constraint: such a call never reached its upstream. */
-export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['GH_ERR_ARGS_TOO_LARGE', 'GH_ERR_PATH_DENIED', 'GH_ERR_EGRESS_DENIED', 'GH_ERR_THROTTLED', 'GH_ERR_SESSION_QUOTA']);
+export const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['GH_ERR_ARGS_TOO_LARGE', 'GH_ERR_PATH_DENIED', 'GH_ERR_EGRESS_DENIED', 'GH_ERR_THROTTLED', 'GH_ERR_SESSION_QUOTA', 'GH_ERR_REPEATED_CALL', 'GH_ERR_BUDGET_EXHAUSTED']);
 
 export function refusal(code: ErrorCode, message: string, detail: RefusalDetail): GatewayError {
   return new GatewayError(code, message, { data: { ...detail } });

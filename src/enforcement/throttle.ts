@@ -81,7 +81,8 @@ export function counterKey(kind: string, ...parts: string[]): string {
   return `${kind}:${parts.map(encodeURIComponent).join(':')}`;
 }
 
-function duration(ms: number): string {
+/** A window as a person says it: `1 h`, `10 min`, `30 s`, `250 ms`. */
+export function duration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   if (ms % 1000 === 0) return `${ms / 1000} s`;

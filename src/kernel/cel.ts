@@ -3,6 +3,7 @@ import { hostMatches, hostOf } from './hosts.ts';
 import { pathGlob, pathUnder } from './paths.ts';
 import { shellCommands } from './shell.ts';
 import { sqlStatements } from './sql.ts';
+import type { SessionView } from './decision.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -14,7 +15,9 @@ import { sqlStatements } from './sql.ts';
  * destructiveHint false); `riskTags` (list<string>); `now` (a timestamp: compare with `timestamp("…")`, read
  * `inZone(now, "Europe/Paris").getHours()`; the decision input's time, the epoch when the input has none); `kind`
  * (`tool`, `resource` or `prompt`), `method` (`tools/call`, `resources/read` …), `uri` (a resource request's, else
- * empty) and `prompt` (a prompt request's namespaced name, else empty).
+ * empty) and `prompt` (a prompt request's namespaced name, else empty); `session` (map: `id`, `calls` and
+ * `approvals` (ints), `tools`, `riskTags` and `labels` (lists of strings), `startedAt` (a timestamp), `client`
+ * (`name`, `version`): the facts of the calls of the session before this one, see src/session/).
  * Functions: `pathUnder(path, dir)`, `glob(path, pattern)` (see paths.ts), `hostOf(url)`, `hostMatches(host,
  * pattern)` (see hosts.ts), `inZone(timestamp, zone)` (the same instant shifted so that the UTC getters
  * (`getHours()` …) read the wall clock of that IANA zone), `shellCommands(line)` (every command a shell line runs,
@@ -33,7 +36,7 @@ const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
 /** The library's time-zone getters build an Intl formatter per call (~40 µs): `inZone()` replaces them. */
 const ZONED_GETTERS = new Set(['getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear', 'getFullYear', 'getHours', 'getMinutes', 'getMonth', 'getSeconds', 'getMilliseconds']);
 /** Reading these makes a condition depend on the call itself, not only on who calls which tool. */
-const CALL_VARIABLES = new Set(['args', 'now', 'method']);
+const CALL_VARIABLES = new Set(['args', 'now', 'method', 'session']);
 
 /** What a condition reads its variables from. Getters may compute lazily: only the variables used are read. */
 export interface ConditionScope {
@@ -50,12 +53,15 @@ export interface ConditionScope {
   readonly method: string;
   readonly uri: string;
   readonly prompt: string;
+  readonly session: ReadonlyMap<string, unknown>;
 }
 
 export interface Condition {
   readonly source: string;
-  /** True when it reads `args` or `now`: it cannot be decided for a listing, which has neither. */
+  /** True when it reads `args`, `now` or `session`: it cannot be decided for a listing, which has none of them. */
   readonly readsCall: boolean;
+  /** True when it reads `session`: a call's session facts are loaded before it is decided only for such conditions. */
+  readonly readsSession: boolean;
   /** The value; throws on an evaluation error (a missing key, a failed helper). */
   evaluate(scope: ConditionScope): unknown;
 }
@@ -77,6 +83,7 @@ function celEnvironment(): Environment {
     .registerVariable('method', 'string')
     .registerVariable('uri', 'string')
     .registerVariable('prompt', 'string')
+    .registerVariable('session', 'map<string, dyn>')
     .registerFunction('pathUnder(string, string): bool', pathUnder)
     .registerFunction('glob(string, string): bool', pathGlob)
     .registerFunction('hostOf(string): string', hostOf)
@@ -104,7 +111,7 @@ export function compileCondition(source: string): Condition {
   const checked = parsed.check();
   if (!checked.valid) throw new Error(`invalid CEL: ${firstLine(checked.error)}`);
   if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`a condition must be a bool, this one is ${checked.type}`);
-  const condition: Condition = { source, readsCall: facts.readsCall, evaluate: parsed as (scope: ConditionScope) => unknown };
+  const condition: Condition = { source, readsCall: facts.readsCall, readsSession: facts.readsSession, evaluate: parsed as (scope: ConditionScope) => unknown };
   if (compiled.size > 20_000) compiled.clear();
   compiled.set(source, condition);
   return condition;
@@ -121,10 +128,14 @@ export function conditionProblem(source: string): string | undefined {
 }
 
 /** Walks the tree once: refuses `matches()` and nested comprehensions, and notes whether call variables are read. */
-function inspect(root: ASTNode): { readsCall: boolean } {
+function inspect(root: ASTNode): { readsCall: boolean; readsSession: boolean } {
   let readsCall = false;
+  let readsSession = false;
   const visit = (node: ASTNode, comprehensions: number): void => {
-    if (node.op === 'id' && CALL_VARIABLES.has(node.args)) readsCall = true;
+    if (node.op === 'id' && CALL_VARIABLES.has(node.args)) {
+      readsCall = true;
+      if (node.args === 'session') readsSession = true;
+    }
     if (node.op === 'call' || node.op === 'rcall') {
       const name = node.args[0];
       if (name === 'matches') throw new Error('matches() is not allowed: its regex engine can backtrack without bound; use glob(), hostMatches(), startsWith(), endsWith() or contains()');
@@ -142,7 +153,7 @@ function inspect(root: ASTNode): { readsCall: boolean } {
     visitChildren(node.args, (child) => visit(child, comprehensions));
   };
   visit(root, 0);
-  return { readsCall };
+  return { readsCall, readsSession };
 }
 
 function visitChildren(value: unknown, visit: (node: ASTNode) => void): void {
@@ -154,6 +165,23 @@ function visitChildren(value: unknown, visit: (node: ASTNode) => void): void {
 export function firstLine(err: unknown): string {
   const error = err as { summary?: string; message?: string } | undefined;
   return (error?.summary ?? error?.message ?? String(err)).split('\n')[0];
+}
+
+/**
+ * A session's facts as CEL sees them: counts as ints, `startedAt` as a timestamp, `client` as a map. Without facts,
+ * a session whose first call this is: it starts `now`.
+ */
+export function sessionValue(session: SessionView | undefined, now: Date): ReadonlyMap<string, unknown> {
+  return new Map<string, unknown>([
+    ['id', session?.id ?? ''],
+    ['calls', BigInt(session?.calls ?? 0)],
+    ['tools', session?.tools ?? []],
+    ['riskTags', session?.riskTags ?? []],
+    ['labels', session?.labels ?? []],
+    ['startedAt', session ? new Date(session.startedAt) : now],
+    ['approvals', BigInt(session?.approvals ?? 0)],
+    ['client', new Map([['name', session?.client.name ?? ''], ['version', session?.client.version ?? '']])],
+  ]);
 }
 
 /** JSON arguments as CEL sees them: objects as maps, safe integers as ints (bigint), other numbers as doubles. */

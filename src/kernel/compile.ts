@@ -1,6 +1,6 @@
 import type { PolicyBundle } from './bundle.ts';
 import type { PolicyRule, ToolOverride } from './policy-schema.ts';
-import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
+import type { ApprovalSpec, BudgetSpec, RepeatSpec, ThrottleSpec } from './decision.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { RANK, type Effect } from './effect.ts';
 import type { HintName } from './hints.ts';
@@ -23,6 +23,8 @@ export interface CompiledRule {
   readonly constraints: Constraints | undefined;
   readonly throttle: ThrottleSpec | undefined;
   readonly approval: ApprovalSpec | undefined;
+  readonly repeat: RepeatSpec | undefined;
+  readonly budget: BudgetSpec | undefined;
   /** A `when` that throws counts as a match for deny and require_approval, as no match for the others. */
   readonly matchOnError: boolean;
   readonly servers: NameMatcher | undefined;
@@ -57,6 +59,10 @@ export interface CompiledPolicy {
   readonly bundle: PolicyBundle;
   /** Every rule, in id order. */
   readonly rules: readonly CompiledRule[];
+  /** Whether a condition reads `session`: only then are a call's session facts loaded before it is decided. */
+  readonly readsSession: boolean;
+  /** Whether the policy needs session state at all: a rule reads `session`, or has a `repeat` or a `budget`. */
+  readonly usesSession: boolean;
   /** The plan for a tool call (`request` undefined) or another request, by the input's server and `tool`. */
   planFor(server: string, tool: string, request?: RequestTarget): ToolPlan;
 }
@@ -87,9 +93,12 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
   const overrides = Object.entries(bundle.tools).map(([pattern, override]) => [compileGlob(pattern), override] as const);
   const plans = new Map<string, Map<string, ToolPlan>>();
   let planned = 0;
+  const readsSession = rules.some((r) => r.when?.readsSession);
   return {
     bundle,
     rules,
+    readsSession,
+    usesSession: readsSession || rules.some((r) => r.repeat || r.budget),
     planFor(server, tool, request) {
       const key = request ? `\0${request.kind}\0${tool}` : tool;
       let forServer = plans.get(server);
@@ -148,6 +157,8 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     constraints: rule.constraints && Object.keys(rule.constraints).length > 0 ? rule.constraints : undefined,
     throttle: rule.throttle && { ruleId: rule.id, ...rule.throttle },
     approval: rule.effect === 'require_approval' ? { ruleId: rule.id, ...rule.approval } : undefined,
+    repeat: rule.repeat && { ruleId: rule.id, ...rule.repeat },
+    budget: rule.budget && { ruleId: rule.id, ...rule.budget },
     matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
     servers: anyOf(match.servers),
     kinds: kindsOf(match),

@@ -42,6 +42,11 @@ export interface DecisionInput {
    * every call then needs a human's approval (see definition-change.ts) until an operator accepts the change.
    */
   definitionChanged?: DefinitionChange;
+  /**
+   * The session's facts before this call, which CEL sees as `session`; present only when a rule of the policy reads
+   * `session` (an absent one reads as a session with no calls). Recorded, so a replay decides with the same facts.
+   */
+  session?: SessionView;
 }
 
 /** A tool definition that differs from its pin: the pinned and current digests, and the top-level fields that differ. */
@@ -50,6 +55,42 @@ export interface DefinitionChange {
   current: string;
   /** Empty when the pin is a digest only (a pack's): there is no definition to compare with. */
   fields: string[];
+}
+
+/** What a rule sees of the session a call belongs to (CEL `session`). Plain JSON. */
+export interface SessionView {
+  id: string;
+  /** Calls of the session that ran before this one. */
+  calls: number;
+  /** Namespaced tools those calls called. */
+  tools: string[];
+  /** Risk tags of those calls. */
+  riskTags: string[];
+  /** Labels set on the session (by rules and the result scanner: not built yet). */
+  labels: string[];
+  /** When the session's first call ran (ms since the epoch); for the session's first call, its own time. */
+  startedAt: number;
+  /** Calls of the session that ran on a human's approval. */
+  approvals: number;
+  /** The client's `clientInfo`, empty strings when it sent none. */
+  client: { name: string; version: string };
+}
+
+/** A matching rule's `repeat`: the same tool with the same arguments at most `limit` times per `windowMs`, per session. */
+export interface RepeatSpec {
+  ruleId: string;
+  limit: number;
+  windowMs: number;
+}
+
+/** A matching rule's `budget`: what the calls it matches may use, per session or per principal and UTC day. */
+export interface BudgetSpec {
+  ruleId: string;
+  per: 'session' | 'principal';
+  calls?: number;
+  outputBytes?: number;
+  upstreamTimeMs?: number;
+  distinctTools?: number;
 }
 
 /** A rate limit from a matching `throttle` rule, applied with state outside the (pure) kernel. */
@@ -83,6 +124,10 @@ export interface Decision {
   throttles?: ThrottleSpec[];
   /** The approval options of the matching `require_approval` rules. */
   approvals?: ApprovalSpec[];
+  /** Every matching rule's loop breaker; applied, like throttles, whenever the effect is not `deny`. */
+  repeats?: RepeatSpec[];
+  /** Every matching rule's budget; applied whenever the effect is not `deny`. */
+  budgets?: BudgetSpec[];
   /** Conditions that threw while deciding, by rule id (a thrown `when` matches deny/require_approval, not allow). */
   errors?: { ruleId: string; error: string }[];
 }

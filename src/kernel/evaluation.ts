@@ -4,7 +4,7 @@ import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
 import { mergeConstraints } from './constraints.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
-import { celValue, firstLine, type ConditionScope } from './cel.ts';
+import { celValue, firstLine, sessionValue, type ConditionScope } from './cel.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
 import { DEFAULT_METHOD } from './request-kind.ts';
@@ -60,6 +60,7 @@ export class CallFacts implements ConditionScope {
   #hints: Record<string, boolean> | undefined;
   #args: ReadonlyMap<string, unknown> | undefined;
   #now: Date | undefined;
+  #session: ReadonlyMap<string, unknown> | undefined;
 
   constructor(
     readonly input: DecisionInput,
@@ -123,6 +124,12 @@ export class CallFacts implements ConditionScope {
   get args(): ReadonlyMap<string, unknown> {
     this.#args ??= (this.input.args === undefined ? new Map() : celValue(this.input.args)) as ReadonlyMap<string, unknown>;
     return this.#args;
+  }
+
+  /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */
+  get session(): ReadonlyMap<string, unknown> {
+    this.#session ??= sessionValue(this.input.session, this.now);
+    return this.#session;
   }
 
   /** The input's time; the epoch when it has none, so a decision never reads the clock. */
@@ -189,7 +196,7 @@ export class Tally {
     if (outcome <= Outcome.ASSUMED_MATCH) {
       (this.matched ??= []).push(rule);
       if (rule.rank > this.rank) this.rank = rule.rank;
-    } else if (outcome === Outcome.WHEN_ERROR && (rule.constraints || rule.throttle)) {
+    } else if (outcome === Outcome.WHEN_ERROR && restricts(rule)) {
       (this.restricting ??= []).push(rule);
     }
   }
@@ -219,6 +226,7 @@ export class Tally {
       if (rule.constraints) constraints = mergeConstraints(constraints, rule.constraints);
       if (rule.throttle) (decision.throttles ??= []).push(rule.throttle);
       if (rule.approval) (decision.approvals ??= []).push(rule.approval);
+      limitSession(decision, rule);
     }
     decision.reason = reason ?? `rule ${ordered[0].id} (${effect})`;
     decision.constraints = constraints;
@@ -233,8 +241,17 @@ export class Tally {
     for (const rule of this.restricting!) {
       if (rule.constraints) decision.constraints = mergeConstraints(decision.constraints, rule.constraints);
       if (rule.throttle) (decision.throttles ??= []).push(rule.throttle);
+      limitSession(decision, rule);
     }
   }
+}
+
+/** Whether a rule restricts the calls it lets run: what still applies when its condition throws. */
+const restricts = (rule: CompiledRule): boolean => Boolean(rule.constraints || rule.throttle || rule.repeat || rule.budget);
+
+function limitSession(decision: Decision, rule: CompiledRule): void {
+  if (rule.repeat) (decision.repeats ??= []).push(rule.repeat);
+  if (rule.budget) (decision.budgets ??= []).push(rule.budget);
 }
 
 /** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */
@@ -277,7 +294,7 @@ function whyText(rule: CompiledRule, outcome: Outcome, facts: CallFacts): string
     case Outcome.WHEN_FALSE:
       return 'its condition is false';
     case Outcome.WHEN_ERROR:
-      return `not matched: its condition failed, which counts as no match for ${rule.effect}${rule.constraints || rule.throttle ? '; its constraints and throttle still apply' : ''}`;
+      return `not matched: its condition failed, which counts as no match for ${rule.effect}${restricts(rule) ? '; its constraints, throttle, repeat and budget still apply' : ''}`;
     case Outcome.ASSUMED_NO_MATCH:
       return 'not matched for listing: the condition reads args or now, which a listing lacks, and a call may avoid it';
     case Outcome.TARGET: {

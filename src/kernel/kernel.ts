@@ -40,6 +40,16 @@ export class Kernel {
     return bundle.default === 'require_approval' || bundle.rules.some((rule) => rule.effect === 'require_approval');
   }
 
+  /** Whether a rule's condition reads `session`: the call's session facts must then be in its input. */
+  get readsSession(): boolean {
+    return this.policy.readsSession;
+  }
+
+  /** Whether the policy needs session state at all (a rule reads `session`, or has a `repeat` or `budget`). */
+  get usesSession(): boolean {
+    return this.policy.usesSession;
+  }
+
   /** Swaps in a new bundle atomically: compiled fully first, so a decision sees the old policy or the new, never a mix. */
   replace(bundle: PolicyBundle): void {
     const policy = compilePolicy(enforcedPart(bundle));
@@ -63,6 +73,11 @@ export class Kernel {
     for (let i = 0; i < rules.length; i++) tally.count(rules[i], testRule(rules[i], facts, false), facts);
     const decision = tally.decision(policy);
     return input.definitionChanged ? heldForChange(input, decision) : decision;
+  }
+
+  /** The call's risk tags as the rules see them: the config's, the bundle's overrides', and those its annotations imply. */
+  riskTagsOf(input: DecisionInput): readonly string[] {
+    return new CallFacts(input, this.policy.planFor(input.server, input.tool, requestTarget(input))).riskTags;
   }
 
   /** Every rule of the bundle, in id order, with whether and why it matched; the decision is `decide`'s. */

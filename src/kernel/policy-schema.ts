@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { durationMs } from '../config/duration.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import type { Constraints } from '../protocol/constraints.ts';
-import type { ApprovalSpec, ThrottleSpec } from './decision.ts';
+import type { ApprovalSpec, BudgetSpec, RepeatSpec, ThrottleSpec } from './decision.ts';
 import { annotationMatchSchema, type HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';
 import { redactEntryProblem } from './safe-regex.ts';
@@ -20,6 +20,9 @@ export interface PolicyRule {
   remediation?: string;
   approval?: Omit<ApprovalSpec, 'ruleId'>;
   throttle?: Omit<ThrottleSpec, 'ruleId'>;
+  /** The loop breaker: see src/session/admission.ts. */
+  repeat?: Omit<RepeatSpec, 'ruleId'>;
+  budget?: Omit<BudgetSpec, 'ruleId'>;
   /** Already in the merged form, entries stamped with this rule's id. */
   constraints?: Constraints;
   /** `false`: the rule is decided beside the policy on every call and recorded, but never changes an outcome (shadow.ts). */
@@ -119,6 +122,21 @@ const throttleSchema = z.strictObject({
   per: z.enum(['principal', 'tenant', 'tool']).default('principal'),
 });
 
+const repeatSchema = z.strictObject({
+  limit: z.number().int().positive(),
+  window: positiveDuration,
+});
+
+const budgetSchema = z
+  .strictObject({
+    calls: z.number().int().positive().optional(),
+    outputBytes: z.number().int().positive().optional(),
+    upstreamTime: positiveDuration.optional(),
+    distinctTools: z.number().int().positive().optional(),
+    per: z.enum(['session', 'principal']).default('session'),
+  })
+  .refine((b) => b.calls !== undefined || b.outputBytes !== undefined || b.upstreamTime !== undefined || b.distinctTools !== undefined, 'a budget sets calls, outputBytes, upstreamTime or distinctTools');
+
 const v2RuleSchema = z
   .strictObject({
     id: ruleId,
@@ -145,6 +163,8 @@ const v2RuleSchema = z
     remediation: z.string().optional(),
     approval: approvalSchema.optional(),
     throttle: throttleSchema.optional(),
+    repeat: repeatSchema.optional(),
+    budget: budgetSchema.optional(),
     constraints: constraintsSchema.optional(),
     enforce: z.boolean().optional(),
   })
@@ -152,8 +172,11 @@ const v2RuleSchema = z
     if (rule.effect === 'throttle' && !rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'a throttle rule needs throttle: { limit, window }' });
     if (rule.effect !== 'throttle' && rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'throttle: is only for rules whose effect is throttle' });
     if (rule.effect !== 'require_approval' && rule.approval) ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval: is only for rules whose effect is require_approval' });
+    for (const option of ['repeat', 'budget'] as const) {
+      if (rule.effect === 'deny' && rule[option]) ctx.addIssue({ code: 'custom', path: [option], message: `${option}: limits calls a rule lets run; a deny rule runs none` });
+    }
   })
-  .transform(({ match, approval, throttle, constraints, enforce, ...rest }): PolicyRule => {
+  .transform(({ match, approval, throttle, repeat, budget, constraints, enforce, ...rest }): PolicyRule => {
     const rule: PolicyRule = { ...rest, match };
     if (enforce === false) rule.enforce = false;
     if (approval) {
@@ -161,6 +184,11 @@ const v2RuleSchema = z
       rule.approval = ttl === undefined ? options : { ttlMs: ttl, ...options };
     }
     if (throttle) rule.throttle = { limit: throttle.limit, windowMs: throttle.window, per: throttle.per };
+    if (repeat) rule.repeat = { limit: repeat.limit, windowMs: repeat.window };
+    if (budget) {
+      const { upstreamTime, per, ...counts } = budget;
+      rule.budget = { per, ...counts, ...(upstreamTime !== undefined ? { upstreamTimeMs: upstreamTime } : {}) };
+    }
     if (constraints) rule.constraints = mergedForm(rest.id, constraints);
     return rule;
   });

@@ -39,6 +39,11 @@ export class ShadowPolicies {
     readonly draft?: Kernel,
   ) {}
 
+  /** Whether a shadow's condition reads `session`: the call's session facts are then loaded for it too. */
+  get readsSession(): boolean {
+    return Boolean(this.enforced.rehearsal?.readsSession || this.draft?.readsSession);
+  }
+
   /** The shadows' verdicts on a call, or undefined when there are none (the common case costs one check). */
   decide(input: DecisionInput): ShadowVerdict[] | undefined {
     const rehearsal = this.enforced.rehearsal;

@@ -7,8 +7,12 @@ export interface RefusalDetail {
   ruleId?: string;
   /** Where in the arguments the offending value was (`files.1`, `auth.url`). */
   argument?: string;
-  /** For a throttle: how long until the call would be admitted. */
+  /** For a throttle or the loop breaker: how long until the call would be admitted. */
   retryAfterMs?: number;
+  /** For a budget: what is left of each of its limits (calls, outputBytes, upstreamTimeMs, distinctTools). */
+  left?: Record<string, number>;
+  /** For a budget: whose it is (`session`, or `principal` for the principal's day). */
+  per?: string;
 }
 
 /** Which upstream a call could not reach, and the last stderr lines of its server when it died. */

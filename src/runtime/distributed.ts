@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { RedisPinStore } from '../../adapters/redis/pin-store.ts';
+import { RedisSessionFacts } from '../../adapters/redis/session-facts.ts';
 import { NatsBus } from '../../adapters/nats/bus.ts';
 import { RedisStore } from '../../adapters/redis/store.ts';
 import { RedisApprovalStore } from '../../adapters/redis/approval-store.ts';
@@ -86,6 +87,8 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
     opened.push(auditStore);
     const pins = await RedisPinStore.connect({ url: redis.url });
     opened.push(pins);
+    const sessionFacts = await RedisSessionFacts.connect({ url: redis.url });
+    opened.push(sessionFacts);
     const recent = recentRecordsFor(config);
     const workers = new WorkerRegistry(bus, systemClock, { intervalMs: config.workers.heartbeatInterval, log });
     const upstreams = gatewayUpstreams(config, bus, log);
@@ -110,6 +113,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
         upstreams,
         ledger,
         pins,
+        sessionFacts,
         recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
         links: () => ({ ok: bus.connected && store.connected, nats: bus.connected ? 'up' : 'down', redis: store.connected ? 'up' : 'down', workers: workers.livePerPool() }),
         ...tokenVerifierFor(config),

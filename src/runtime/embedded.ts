@@ -4,6 +4,7 @@
  */
 import { MemoryBus } from '../../adapters/memory/bus.ts';
 import { FilePinStore } from '../../adapters/file/pin-store.ts';
+import { FileSessionFacts } from '../../adapters/file/session-facts.ts';
 import { MemoryStore } from '../../adapters/memory/store.ts';
 import { FileApprovalStore } from '../../adapters/file/approval-store.ts';
 import { DEFAULT_SEGMENT_BYTES, FileAuditStore, type FileAuditStoreOptions } from '../../adapters/file/audit-store.ts';
@@ -78,6 +79,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       ...(metrics ? { metrics } : {}),
       ledger: new FileJobLedger(config.dataDir),
       pins: new FilePinStore(config.dataDir),
+      sessionFacts: new FileSessionFacts(config.dataDir, options.clock ?? systemClock),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
       ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
       ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),

@@ -1,4 +1,4 @@
-import type { AuditIndex, AuditStore, Bus, Clock, PinStore, Store, ApprovalStore, SinkLag, Subscription, CallerTokenExchange, TokenVerifier, Tracing, Upstream } from '../ports.ts';
+import type { AuditIndex, AuditStore, Bus, Clock, PinStore, SessionFacts, Store, ApprovalStore, SinkLag, Subscription, CallerTokenExchange, TokenVerifier, Tracing, Upstream } from '../ports.ts';
 import { OAuthResource } from '../api/oauth-resource.ts';
 import { remoteJobClient, serveJobClients } from '../scheduler/job-client-relay.ts';
 import type { AuditWriter } from '../audit/chain-writer.ts';
@@ -30,6 +30,7 @@ import { ToolCatalog, type ToolFacts } from '../call/catalog.ts';
 import { PoisoningCheck } from '../call/poisoning-check.ts';
 import { ToolPins } from '../call/tool-pins.ts';
 import { PinDesk, type PinDecisions } from '../call/pin-desk.ts';
+import { SessionTracker } from '../session/session-tracker.ts';
 import { recordCatalog } from '../kernel/authoring/recorded-catalog.ts';
 import { Dispatcher } from '../gateway/dispatcher.ts';
 import type { ExchangeServices } from '../gateway/exchange.ts';
@@ -97,6 +98,8 @@ export interface GatewayPorts {
   recordCatalog?: (json: string) => void;
   /** Where tool definitions are pinned (`<dataDir>/pins.json`); without it, a changed definition is re-pinned in memory. */
   pins?: PinStore;
+  /** Where session facts, loop breakers and budgets are kept (`<dataDir>/sessions.json`, or Redis); without it, rules see an empty session. */
+  sessionFacts?: SessionFacts;
   /** Where calls, decisions, approvals, audit appends and upstream restarts are measured; served at /metrics. */
   metrics?: GatewayMetrics;
   /** The `audit.sinks` the trail is forwarded to (SIEMs, OTLP collectors), when any is configured. */
@@ -232,6 +235,7 @@ export class Gateway {
       clock: ports.clock,
       ...(ports.metrics ? { metrics: ports.metrics } : {}),
       tracer: tracing.tracer,
+      ...(ports.sessionFacts ? { sessions: new SessionTracker(ports.sessionFacts, { idleMs: config.sessions.idle, windowMs: config.sessions.window }, log) } : {}),
       ...(ports.tokenExchange ? { tokenExchange: ports.tokenExchange } : {}),
       options: {
         holdBudgetMs: config.approvals.holdBudget,
@@ -506,7 +510,7 @@ export class Gateway {
       await this.audit.close();
     } finally {
       // The spans of the calls just ended are exported before the process goes.
-      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.ports.pins?.close(), this.tracing.close()]);
+      await Promise.all([this.ports.bus.close(), this.ports.store.close(), this.ports.approvalStore.close(), this.ports.ledger?.close(), this.ports.pins?.close(), this.ports.sessionFacts?.close(), this.tracing.close()]);
     }
   }
 

@@ -14,6 +14,8 @@ import { runClockContract } from './clock.contract.ts';
 import { systemClock } from '../../adapters/memory/clock.ts';
 import { FileJobLedger } from '../../adapters/file/job-ledger.ts';
 import { runJobLedgerContract } from './job-ledger.contract.ts';
+import { FileSessionFacts } from '../../adapters/file/session-facts.ts';
+import { runSessionFactsContract } from './session-facts.contract.ts';
 
 let now = 1_000;
 const clock: Clock = { now: () => now, sleep: async () => undefined };
@@ -22,6 +24,17 @@ runBusContract('memory', () => new MemoryBus());
 runStoreContract('memory', () => new MemoryStore(clock), async (ms) => {
   now += ms;
 });
+
+let sessionsDir = '';
+runSessionFactsContract(
+  'file (embedded)',
+  () => new FileSessionFacts((sessionsDir = mkdtempSync(join(tmpdir(), 'gh-sessions-'))), clock),
+  async (ms) => {
+    now += ms;
+  },
+  () => new FileSessionFacts(sessionsDir, clock),
+  { replicas: false },
+);
 
 let approvalsDir = '';
 runApprovalStoreContract(

@@ -11,6 +11,8 @@ import { chainEvents } from '../../src/protocol/audit-chain.ts';
 import { GENESIS } from '../../src/protocol/audit-record.ts';
 import { RedisJobLedger } from '../../adapters/redis/job-ledger.ts';
 import { runJobLedgerContract } from './job-ledger.contract.ts';
+import { RedisSessionFacts } from '../../adapters/redis/session-facts.ts';
+import { runSessionFactsContract } from './session-facts.contract.ts';
 
 // One real redis-server per file; every store made by a contract gets its own namespace, so tests never see
 // each other's keys. Redis expires keys on its own clock, so `advance` waits for real.
@@ -28,6 +30,15 @@ describe.skipIf(!available)('Redis adapters', () => {
   });
 
   runStoreContract('redis', () => RedisStore.connect({ url: url(), namespace: `store${++namespaces}` }), (ms) => new Promise((r) => setTimeout(r, ms)));
+
+  let sessions = '';
+  runSessionFactsContract(
+    'redis',
+    () => RedisSessionFacts.connect({ url: url(), namespace: (sessions = `sessions${++namespaces}`) }),
+    (ms) => new Promise((r) => setTimeout(r, ms)),
+    () => RedisSessionFacts.connect({ url: url(), namespace: sessions }),
+    { replicas: true },
+  );
 
   let approvals = '';
   runApprovalStoreContract(

@@ -6,6 +6,8 @@ import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import { CallPipeline } from '../../src/call/pipeline.ts';
+import type { SessionTracker } from '../../src/session/session-tracker.ts';
+import type { ShadowPolicies } from '../../src/kernel/shadow.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { CatalogEntry, ToolCatalog, ToolFacts } from '../../src/call/catalog.ts';
 import type { CallToolResult } from '../../src/protocol/mcp.ts';
@@ -39,14 +41,17 @@ export function fakeEntry(server: string, tool: string, facts: ToolFacts = { ann
   } as unknown as CatalogEntry;
 }
 
-/** A call pipeline over one catalog entry, deciding with `decide`, running jobs through the given scheduler. */
-export function fakePipeline(parts: { entry: CatalogEntry; decide: (input: DecisionInput) => Decision; scheduler: Scheduler; store: Store; jobs?: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
+/**
+ * A call pipeline over one catalog entry, deciding with `decide` (or a real `kernel`), running jobs through the
+ * given scheduler, with the session tracker when one is given.
+ */
+export function fakePipeline(parts: { entry: CatalogEntry; decide?: (input: DecisionInput) => Decision; kernel?: Kernel; sessions?: SessionTracker; shadows?: ShadowPolicies; scheduler: Scheduler; store: Store; jobs?: JobTracker; audit: AuditTrail; clock: Clock }): CallPipeline {
   // The job tracker is the scheduler's (the scheduler owns every transition); callers may still pass theirs.
-  const { entry, decide, jobs: _jobs, ...rest } = parts;
+  const { entry, decide, kernel, jobs: _jobs, ...rest } = parts;
   return new CallPipeline({
     ...rest,
     catalog: { resolve: (name: string) => (name === entry.name ? entry : undefined), entries: () => [entry] } as unknown as ToolCatalog,
-    kernel: { decide } as unknown as Kernel,
+    kernel: kernel ?? ({ decide } as unknown as Kernel),
     approvals: {} as ApprovalService,
     log: silentLogger,
     options: { holdBudgetMs: 0, holdProgressEveryMs: 1_000, upstreamTimeoutMs: () => 5_000, placement: (server) => ({ pool: server, remote: false }), approvalHint: () => '', decisionBudgetMs: 50 },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DecisionInput } from '../decision.ts';
+import type { DecisionInput, SessionView } from '../decision.ts';
 import { annotationMatchSchema } from '../hints.ts';
 import type { ToolFacts } from '../tool-facts.ts';
 import { urlOrigin } from '../tool-facts.ts';
@@ -19,6 +19,21 @@ const instant = z.union([
     return ms;
   }),
 ]);
+
+/** The session facts a call states (CEL `session`); what it leaves out reads as a session with no calls. */
+const sessionSchema = z
+  .strictObject({
+    id: z.string().default('test-session'),
+    calls: z.number().int().nonnegative().default(0),
+    tools: z.array(z.string().min(1)).default([]),
+    riskTags: z.array(z.string().min(1)).default([]),
+    labels: z.array(z.string().min(1)).default([]),
+    /** Unset: the call's `now` (the session starts with this call). */
+    startedAt: instant.optional(),
+    approvals: z.number().int().nonnegative().default(0),
+    client: z.strictObject({ name: z.string().default(''), version: z.string().default('') }).prefault({}),
+  })
+  .transform((session) => session);
 
 const namespaced = (what: string) => z.string().refine((t) => t.indexOf('__') > 0 && t.indexOf('__') + 2 < t.length, `expected a namespaced ${what} name, <server>__<${what}>`);
 
@@ -46,6 +61,7 @@ export const callSchema = z
     labels: z.record(z.string(), z.string()).optional(),
     upstreamUrl: z.url({ protocol: /^https?$/, error: 'expected the http:// or https:// URL of an HTTP upstream' }).optional(),
     now: instant.optional(),
+    session: sessionSchema.optional(),
   })
   .superRefine((call, ctx) => {
     const targets = [call.tool, call.resource, call.prompt].filter((t) => t !== undefined).length;
@@ -68,6 +84,7 @@ export const callSchema = z
       ...(call.upstreamUrl ? { upstreamUrl: urlOrigin(call.upstreamUrl) } : {}),
       args: call.args,
       ...(call.now !== undefined ? { now: call.now } : {}),
+      ...(call.session ? { session: { ...call.session, startedAt: call.session.startedAt ?? call.now ?? 0 } satisfies SessionView } : {}),
     };
     if (call.resource !== undefined) {
       const method = call.method ?? DEFAULT_METHOD.resource;

@@ -39,6 +39,7 @@ export function formatExplanation({ input, explanation: { decision, rules }, ver
     }`,
     `  args ${json(input.args ?? {})}${input.now !== undefined ? `, now ${new Date(input.now).toISOString()}` : ''}`,
     ...(input.definitionChanged ? [`  its definition is not the pinned one (${input.definitionChanged.fields.join(', ') || 'a pack pinned its digest'}), and its upstream holds such calls for approval`] : []),
+    ...(input.session ? [`  session ${json({ ...input.session, startedAt: new Date(input.session.startedAt).toISOString() })}`] : []),
     '',
     `rules: ${rules.length} tried, ${matched} matched`,
     ...rules.flatMap((r) => ruleLines(r, idWidth, effectWidth)),
@@ -51,6 +52,8 @@ export function formatExplanation({ input, explanation: { decision, rules }, ver
   lines.push(`  rules        ${decision.ruleIds.join(', ') || '(none matched: the default applied)'}`);
   if (Object.keys(decision.constraints).length > 0) lines.push(`  constraints  ${json(decision.constraints)}`);
   for (const t of decision.throttles ?? []) lines.push(`  throttle     ${t.limit} per ${t.windowMs} ms per ${t.per} (${t.ruleId})`);
+  for (const r of decision.repeats ?? []) lines.push(`  repeat       at most ${r.limit} same calls per ${r.windowMs} ms per session (${r.ruleId})`);
+  for (const { ruleId, per, ...limits } of decision.budgets ?? []) lines.push(`  budget       ${json(limits)} per ${per === 'principal' ? 'principal and day' : 'session'} (${ruleId})`);
   for (const a of decision.approvals ?? []) {
     const { ruleId, ...options } = a;
     lines.push(`  approval     ${ruleId}: ${Object.keys(options).length > 0 ? json(options) : 'the default options'}`);
@@ -60,6 +63,9 @@ export function formatExplanation({ input, explanation: { decision, rules }, ver
   lines.push('', 'constraint check (before any approval is asked for)', `  ${constraintCheck(verdict)}`);
   if (verdict.effect !== 'deny' && (decision.throttles?.length || decision.constraints.maxCallsPerSession?.length)) {
     lines.push('  throttles and session quotas are counted live; a call over them is refused then (GH_ERR_THROTTLED, GH_ERR_SESSION_QUOTA)');
+  }
+  if (verdict.effect !== 'deny' && (decision.repeats?.length || decision.budgets?.length)) {
+    lines.push('  repeats and budgets are counted live; a call over them is refused then (GH_ERR_REPEATED_CALL, GH_ERR_BUDGET_EXHAUSTED)');
   }
   lines.push('', `verdict        ${verdict.effect}${verdict.code ? ` (${verdict.code})` : ''}`);
   return lines.join('\n');

@@ -20,7 +20,9 @@ export const TEST_HELP = `  gatehouse policy test [DIR|FILE] [--config FILE | --
           call: { tool: fs__write_file, args: { path: /etc/passwd } }
           expect: { effect: deny, code: GH_ERR_PATH_DENIED }
     tool is <server>__<tool>; principal defaults to "test", tenant to "default", args to {}. A call may state
-    annotations, riskTags, labels and upstreamUrl (an HTTP upstream's URL, for egress); with --config or --data-dir, the facts it
+    annotations, riskTags, labels, upstreamUrl (an HTTP upstream's URL, for egress) and session (the facts of the
+    session's earlier calls: { calls, tools, riskTags, labels, startedAt, approvals, client }; left out, a session
+    with no calls, starting now); with --config or --data-dir, the facts it
     does not state come from the catalog the gateway recorded (<dataDir>/catalog.json), as live. expect.effect is
     the verdict's: deny too when a constraint (paths, egress, maxArgBytes) refuses the arguments. expect.code, with
     effect deny, is why: GH_ERR_POLICY_DENIED, GH_ERR_PATH_DENIED, GH_ERR_EGRESS_DENIED, GH_ERR_ARGS_TOO_LARGE.
