@@ -24,7 +24,7 @@ async function replica(webhookUrl: string): Promise<Replica> {
     redis: { url: redis!.url },
     dataDir: mkdtempSync(join(tmpdir(), 'gh-links-')),
     policies: [DEFAULT_POLICY],
-    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], cwd: ROOT, timeout: 60_000 } },
+    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 } },
   });
   config.approvals = { ...config.approvals, signingKey: SIGNING_KEY, webhook: { url: webhookUrl, headers: {}, format: 'plain', links: true, actAs: 'webhook' } };
   const started = await startReplicaInProcess(config);

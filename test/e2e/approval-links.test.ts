@@ -9,6 +9,7 @@ import { AdvancingClock, auditOf, startHarness, waitFor, type Harness } from '..
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 import { codeOn, PageClient, type PageAnswer } from '../helpers/page-client.ts';
 import { webhookReceiver, type Received } from '../helpers/webhook-receiver.ts';
+import { recordingLogger } from '../helpers/capturing-log.ts';
 
 // The approve and deny links of a webhook notice, used as a phone would: the notice from a real webhook
 // receiver, the link's page fetched over real HTTP, its button posted like a browser posts a form.
@@ -24,20 +25,22 @@ interface Setup {
   h: Harness;
   client: Client;
   received: Received[];
+  log: ReturnType<typeof recordingLogger>;
 }
 
 async function setup(options: { webhook?: Partial<Webhook>; policy?: string; clock?: AdvancingClock } = {}): Promise<Setup> {
   const receiver = await webhookReceiver();
   cleanups.unshift(() => receiver.close());
+  const log = recordingLogger();
   const webhook: Webhook = { url: receiver.url, headers: {}, format: 'plain', links: true, actAs: 'webhook', ...options.webhook };
   const h = await startHarness(
     { auth: approverAuth, approvals: { ...defaultConfig().approvals, webhook }, ...(options.policy ? { policies: [policyDir(options.policy)] } : {}) },
-    { clock: options.clock },
+    { clock: options.clock, log },
   );
   cleanups.unshift(() => h.close());
   const client = await connectWithKey(h.url, KEYS.caller);
   cleanups.unshift(() => client.close());
-  return { h, client, received: receiver.received };
+  return { h, client, received: receiver.received, log };
 }
 
 function policyDir(approval: string): string {
@@ -68,7 +71,7 @@ function press(h: Harness, link: string, token = tokenOf(link)): Promise<PageAns
 
 describe('approval links in webhook notices', () => {
   it('approve once as actAs: a GET only asks, the POST approves, and a second use of either link is refused', async () => {
-    const { h, client, received } = await setup();
+    const { h, client, received, log } = await setup();
     const held = heldWrite(client);
     const approval = await pendingApproval(h);
     const notice = await createdNotice(received, approval.id);
@@ -118,6 +121,10 @@ describe('approval links in webhook notices', () => {
     expect(json.status).toBe(410);
     expect(json.body.error.code).toBe('GH_ERR_APPROVAL_LINK_USED');
     expect(h.writes()).toBe(1);
+    // The token is the credential: never in a log line (nor, above, in the audit).
+    expect(log.lines.length).toBeGreaterThan(0);
+    expect(JSON.stringify(log.lines)).not.toContain(tokenOf(approve).split('.')[1]);
+    expect(JSON.stringify(log.lines)).not.toContain(tokenOf(deny).split('.')[1]);
   });
 
   it('deny by link: the held call is refused and nothing runs', async () => {
