@@ -54,7 +54,8 @@ export class ApprovalNotifications {
       const event = index === 0 ? 'approval.created' : SETTLED.has(step.state) ? (`approval.${step.state}` as ApprovalEvent) : undefined;
       if (!event || step.at < cutoff) continue;
       if (!(await this.claims.setIfAbsent(`notice:${record.id}:${event}`, true, { ttlMs: SENT_TTL_MS }))) continue;
-      const actions = event === 'approval.created' ? await this.options.links?.linksOf(record.id) : undefined;
+      // A link that cannot be signed (the data dir's key unreadable) leaves the notice without links, not unsent.
+      const actions = event === 'approval.created' ? await this.options.links?.linksOf(record.id).catch(() => undefined) : undefined;
       const notice = noticeOf(record, event, step, this.options.pageUrl?.(record.id), actions);
       this.notifier.notify(this.options.format === 'slack' ? { ...notice, payload: slackMessageOf(record, notice) } : notice);
     }

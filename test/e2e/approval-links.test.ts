@@ -127,6 +127,19 @@ describe('approval links in webhook notices', () => {
     expect(JSON.stringify(log.lines)).not.toContain(tokenOf(deny).split('.')[1]);
   });
 
+  it('acts once when both links are pressed at the same moment', async () => {
+    const { h, client, received } = await setup();
+    const held = heldWrite(client);
+    const approval = await pendingApproval(h);
+    const { approve, deny } = (await createdNotice(received, approval.id)).approval.actions;
+    const answers = await Promise.all([press(h, approve), press(h, deny), press(h, approve), press(h, deny)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 410, 410, 410]);
+    const decided = (await h.gateway.approvals.get(approval.id))!.history.filter((t) => t.via === 'link');
+    expect(decided).toHaveLength(1);
+    await held;
+    expect(h.writes()).toBe(decided[0].state === 'approved' ? 1 : 0);
+  });
+
   it('deny by link: the held call is refused and nothing runs', async () => {
     const { h, client, received } = await setup();
     const held = heldWrite(client);
