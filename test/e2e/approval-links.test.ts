@@ -69,6 +69,17 @@ function press(h: Harness, link: string, token = tokenOf(link)): Promise<PageAns
   return new PageClient(h).post(new URL(link).pathname, { token, decision: 'x' });
 }
 
+/** Opens the link, then presses its button (with `token`, the link's own by default): both refused alike, and no button shown. */
+async function expectRefused(h: Harness, link: string, status: number, code: string, token = tokenOf(link)): Promise<void> {
+  const shown = await new PageClient(h).get(`${new URL(link).pathname}?token=${encodeURIComponent(token)}`);
+  const pressed = await press(h, link, token);
+  for (const answer of [shown, pressed]) {
+    expect(answer.status, token).toBe(status);
+    expect(codeOn(answer)).toBe(code);
+    expect(answer.html).not.toContain('name="token"');
+  }
+}
+
 describe('approval links in webhook notices', () => {
   it('approve once as actAs: a GET only asks, the POST approves, and a second use of either link is refused', async () => {
     const { h, client, received, log } = await setup();
@@ -174,14 +185,7 @@ describe('approval links in webhook notices', () => {
       { link: linksA.approve, token: `deny.${signature}` }, // the approve signature claiming to deny
       { link: linksA.approve, token: 'approve' }, // no signature at all
     ];
-    for (const { link, token } of attempts) {
-      const shown = await new PageClient(h).get(`${new URL(link).pathname}?token=${encodeURIComponent(token)}`);
-      const pressed = await press(h, link, token);
-      for (const answer of [shown, pressed]) {
-        expect(answer.status, token).toBe(403);
-        expect(codeOn(answer)).toBe('GH_ERR_APPROVAL_LINK_INVALID');
-      }
-    }
+    for (const { link, token } of attempts) await expectRefused(h, link, 403, 'GH_ERR_APPROVAL_LINK_INVALID', token);
     // An id that does not exist is refused the same way: a bad token learns nothing about which approvals exist.
     expect((await press(h, h.gateway.approvalLinks.url('apr_nope') + '/link', tokenA)).status).toBe(403);
     expect((await h.gateway.approvals.list('pending')).map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
@@ -200,12 +204,7 @@ describe('approval links in webhook notices', () => {
     const approval = await pendingApproval(h);
     const { approve } = (await createdNotice(received, approval.id)).approval.actions;
     clock.advance(h.gateway.config.approvals.ttl + 1);
-    const shown = await new PageClient(h).get(pathOf(approve));
-    expect(shown.status).toBe(410);
-    expect(codeOn(shown)).toBe('GH_ERR_APPROVAL_EXPIRED');
-    const pressed = await press(h, approve);
-    expect(pressed.status).toBe(410);
-    expect(codeOn(pressed)).toBe('GH_ERR_APPROVAL_EXPIRED');
+    await expectRefused(h, approve, 410, 'GH_ERR_APPROVAL_EXPIRED');
     expect((await h.gateway.approvals.get(approval.id))?.state).toBe('expired');
     expect(resultText(await held)).toContain('GH_ERR_APPROVAL_EXPIRED');
     expect(h.writes()).toBe(0);
@@ -216,12 +215,7 @@ describe('approval links in webhook notices', () => {
     const held = heldWrite(client);
     const approval = await pendingApproval(h);
     const { approve } = (await createdNotice(received, approval.id)).approval.actions;
-    const shown = await new PageClient(h).get(pathOf(approve));
-    expect(shown.status).toBe(403);
-    expect(codeOn(shown)).toBe('GH_ERR_APPROVER_NOT_ALLOWED');
-    const pressed = await press(h, approve);
-    expect(pressed.status).toBe(403);
-    expect(codeOn(pressed)).toBe('GH_ERR_APPROVER_NOT_ALLOWED');
+    await expectRefused(h, approve, 403, 'GH_ERR_APPROVER_NOT_ALLOWED');
     expect((await h.gateway.approvals.get(approval.id))?.state).toBe('pending');
     const refusedRecords = async () => (await auditOf(h.dataDir, 'default')).filter((r) => r.type === 'approval.refused_approver');
     await waitFor(async () => (await refusedRecords()).length > 0, 'the refusal in the audit');
