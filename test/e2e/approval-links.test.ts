@@ -99,7 +99,8 @@ describe('approval links in webhook notices', () => {
       expect(ask.status).toBe(200);
       expect(ask.html).toContain('Approve fx__write?');
       expect(ask.html).toContain(approval.reason);
-      expect(ask.html).toContain(`name="token" value="${tokenOf(approve)}"`);
+      // The button posts to the link's own path, the token in the body: `link` relative to /approvals/<id>/link.
+      expect(ask.html).toContain(`<form class="card" method="post" action="link"><input type="hidden" name="token" value="${tokenOf(approve)}">`);
       expect(ask.html).not.toContain('<script');
       expect(ask.headers.get('content-security-policy')).toContain("default-src 'none'");
       expect(ask.headers.get('referrer-policy')).toBe('no-referrer');
