@@ -45,6 +45,8 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval was already decided (or used, or withdrawn) and cannot make that transition' },
   GH_ERR_APPROVAL_MISMATCH: { retryable: false, summary: 'the approval was granted for another call (other arguments, tool, caller or tenant)' },
   GH_ERR_APPROVAL_STALE: { retryable: false, summary: "the tool's definition changed since the approval was asked for; calling again asks anew" },
+  GH_ERR_APPROVAL_LINK_INVALID: { retryable: false, summary: "an approval link's token is altered, or belongs to another approval" },
+  GH_ERR_APPROVAL_LINK_USED: { retryable: false, summary: "the approval's action link was already used (each approval's links work once)" },
   GH_ERR_APPROVER_NOT_ALLOWED: { retryable: false, summary: "the actor is not among the approval's approvers" },
   GH_ERR_SELF_APPROVAL_FORBIDDEN: { retryable: false, summary: 'the policy does not let the caller approve their own call' },
   GH_ERR_UPSTREAM_UNAVAILABLE: { retryable: true, summary: 'the upstream MCP server is not reachable' },

@@ -28,7 +28,7 @@ export interface WebhookOptions {
 const RETRYABLE = (status: number) => status === 408 || status === 429 || status >= 500;
 
 /**
- * The approvals webhook: POSTs each notice as JSON, one at a time and in order, from a bounded queue. A failed
+ * The approvals webhook: POSTs each notice as JSON (its `payload` when the format asked for one), one at a time and in order, from a bounded queue. A failed
  * try is retried with exponential backoff; a notice that fails every try is logged and dropped. Nothing here is
  * awaited by the approval path: `notify` only queues.
  */
@@ -73,7 +73,7 @@ export class WebhookNotifier implements Notifier {
   }
 
   private async deliver(notice: ApprovalNotice): Promise<void> {
-    const body = JSON.stringify(notice);
+    const body = JSON.stringify(notice.payload ?? notice);
     let problem = '';
     for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
       if (attempt > 1) await this.options.sleep(this.backoff(attempt - 1), this.stopped.signal).catch(() => undefined);

@@ -19,6 +19,8 @@ import { SECURITY_HEADERS, type ApproverContext } from './context.ts';
 import type { ConsoleSources } from './console/sources.ts';
 import { CsrfTokens } from './csrf.ts';
 import { registerApprovalPages } from './pages.ts';
+import { registerLinkPages } from './link-pages.ts';
+import type { ActionLinks } from '../approvals/action-links.ts';
 import { registerConsole } from './console/register.ts';
 import { dataDirSecret, deriveKey } from '../approvals/signing.ts';
 import { SessionCookies } from './session-cookie.ts';
@@ -45,6 +47,8 @@ export interface ApproverServices {
   signingKey?: string;
   /** `approvals.publicUrl`: an accepted Origin for form posts, and whether the session cookie is `Secure`. */
   publicUrl?: string;
+  /** The webhook notices' approve and deny links, served at `/approvals/<id>/link` when the webhook has them. */
+  actionLinks?: ActionLinks;
 }
 
 export interface ApproverRoutesOptions extends ApproverServices {
@@ -91,6 +95,7 @@ export async function registerApproverRoutes(app: FastifyInstance, options: Appr
     registerAuditApi(scope, ctx, options.audit);
     registerToolPinsApi(scope, ctx, options.pins);
     registerApprovalPages(scope, ctx);
+    if (options.actionLinks) registerLinkPages(scope, ctx, options.actionLinks);
     registerConsole(scope, ctx, options);
   });
 }

@@ -83,7 +83,7 @@ ${expiry}${extra.approvers && html`<dt>Approvers</dt><dd>${extra.approvers.join(
 ${argumentsSection(record)}</section>
 ${record.state === 'pending' && (hasRole(options.me.role, 'approver') ? decisionForm(options.csrfToken) : html`<p class="note">Deciding takes the approver role; you are signed in as ${options.me.role}.</p>`)}
 <section class="card"><strong>History</strong><ol>${record.history.map(
-      (t) => html`<li><span class="state ${t.state}">${t.state}</span> by ${t.actor}, <time datetime="${iso(t.at)}">${relative(t.at, options.now)}</time>${t.reason && html` — ${t.reason}`}</li>`,
+      (t) => html`<li><span class="state ${t.state}">${t.state}</span> by ${t.actor}${t.via === 'link' && ' (by link)'}, <time datetime="${iso(t.at)}">${relative(t.at, options.now)}</time>${t.reason && html` — ${t.reason}`}</li>`,
     )}</ol></section>
 <p class="muted">${record.id}</p>`,
   );

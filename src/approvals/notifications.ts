@@ -1,11 +1,17 @@
 import type { ApprovalStore, Clock, Notifier, Store } from '../ports.ts';
 import type { ApprovalEvent, ApprovalNotice } from '../protocol/approval-notice.ts';
 import type { ApprovalRecord, ApprovalState, ApprovalTransition } from '../protocol/approval-record.ts';
+import type { ActionLinks } from './action-links.ts';
+import { escapeSlack, slackMessageOf } from './slack-message.ts';
 
 export interface ApprovalNotificationsOptions {
   clock: Clock;
   /** The approval page of an id, when the gateway serves pages. */
   pageUrl?: (id: string) => string | undefined;
+  /** The approve and deny links an `approval.created` notice carries (none without them). */
+  links?: Pick<ActionLinks, 'linksOf'>;
+  /** `approvals.webhook.format`: `plain` sends the notice itself, `slack` a Slack message (`{ text, blocks }`). */
+  format?: 'plain' | 'slack';
 }
 
 const SETTLED: ReadonlySet<ApprovalState> = new Set(['approved', 'denied', 'expired', 'cancelled']);
@@ -48,22 +54,25 @@ export class ApprovalNotifications {
       const event = index === 0 ? 'approval.created' : SETTLED.has(step.state) ? (`approval.${step.state}` as ApprovalEvent) : undefined;
       if (!event || step.at < cutoff) continue;
       if (!(await this.claims.setIfAbsent(`notice:${record.id}:${event}`, true, { ttlMs: SENT_TTL_MS }))) continue;
-      this.notifier.notify(noticeOf(record, event, step, this.options.pageUrl?.(record.id)));
+      // A link that cannot be signed (the data dir's key unreadable) leaves the notice without links, not unsent.
+      const actions = event === 'approval.created' ? await this.options.links?.linksOf(record.id).catch(() => undefined) : undefined;
+      const notice = noticeOf(record, event, step, this.options.pageUrl?.(record.id), actions);
+      this.notifier.notify(this.options.format === 'slack' ? { ...notice, payload: slackMessageOf(record, notice) } : notice);
     }
   }
 }
 
 /** The notice of one step of an approval's history; `state` is the one that step reached. */
-export function noticeOf(record: ApprovalRecord, event: ApprovalEvent, step: ApprovalTransition, url: string | undefined): ApprovalNotice {
+export function noticeOf(record: ApprovalRecord, event: ApprovalEvent, step: ApprovalTransition, url: string | undefined, actions?: ApprovalNotice['approval']['actions']): ApprovalNotice {
   const what = `${record.tool} for ${record.principal} (tenant ${record.tenant})`;
   const line =
     event === 'approval.created'
       ? `Approval needed: ${record.principal} wants to run ${record.tool} on ${record.server} (tenant ${record.tenant}): ${record.reason}.`
       : event === 'approval.expired'
         ? `Expired without a decision: ${what}.`
-        : `${event === 'approval.approved' ? 'Approved' : event === 'approval.denied' ? 'Denied' : 'Withdrawn'} by ${step.actor}: ${what}${step.reason ? ` (${step.reason})` : ''}.`;
+        : `${event === 'approval.approved' ? 'Approved' : event === 'approval.denied' ? 'Denied' : 'Withdrawn'} by ${step.actor}${step.via === 'link' ? ' (by link)' : ''}: ${what}${step.reason ? ` (${step.reason})` : ''}.`;
   return {
-    text: `${slack(line)} ${url ?? record.id}`,
+    text: `${escapeSlack(line)} ${url ?? record.id}${actions ? ` Approve: ${actions.approve} Deny: ${actions.deny}` : ''}`,
     event,
     approval: {
       id: record.id,
@@ -75,11 +84,7 @@ export function noticeOf(record: ApprovalRecord, event: ApprovalEvent, step: App
       reason: record.reason,
       expiresAt: new Date(record.expiresAt).toISOString(),
       ...(url ? { url } : {}),
+      ...(actions ? { actions } : {}),
     },
   };
-}
-
-/** One line, with Slack's three control characters escaped: tool names and reasons come from outside. */
-function slack(text: string): string {
-  return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

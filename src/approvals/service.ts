@@ -61,6 +61,9 @@ export interface ApprovalServiceOptions {
   log?: Pick<Logger, 'warn'>;
 }
 
+/** How an approver acted, when not in person: `link`, a notice's action link (which acts as `approvals.webhook.actAs`). */
+export type ActedBy = { via?: ApprovalTransition['via'] };
+
 export interface WaitOptions {
   signal?: AbortSignal;
   tickMs?: number;
@@ -177,12 +180,13 @@ export class ApprovalService {
    * GH_ERR_APPROVER_NOT_ALLOWED or GH_ERR_SELF_APPROVAL_FORBIDDEN and is audited. The approval stays `pending`
    * until `quorum` distinct approvers said yes; the same approver twice counts once while it is pending. Once it
    * is decided, any approve or deny throws GH_ERR_APPROVAL_INVALID_STATE (HTTP 409), whoever sends it.
+   * `by.via`: how the actor acted when it was not in person (an action link), kept in the history and the audit.
    */
-  async approve(id: string, actor: string, reason?: string): Promise<ApprovalRecord> {
+  async approve(id: string, actor: string, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
     await this.requireOpen(id);
     const now = this.clock.now();
     const outcome: { effect: 'vote' | 'approved' | 'repeat' } = { effect: 'repeat' };
-    const updated = await this.guarded(id, actor, 'approve', () =>
+    const updated = await this.guarded(id, actor, 'approve', by, () =>
       this.store.update(id, (current) => {
         outcome.effect = 'repeat';
         assertUndecided(current);
@@ -193,7 +197,7 @@ export class ApprovalService {
         const votes = [...current.votes, { actor, at: now, ...(reason ? { reason } : {}) }];
         outcome.effect = votes.length >= current.quorum ? 'approved' : 'vote';
         const state = outcome.effect === 'approved' ? 'approved' : 'pending';
-        const entry: ApprovalTransition = { state, at: now, actor, ...(reason ? { reason } : {}), ...(outcome.effect === 'vote' ? { vote: 'approve' as const } : {}) };
+        const entry: ApprovalTransition = { state, at: now, actor, ...(reason ? { reason } : {}), ...(outcome.effect === 'vote' ? { vote: 'approve' as const } : {}), ...by };
         return { ...current, state, votes, history: [...current.history, entry] };
       }),
     );
@@ -204,19 +208,21 @@ export class ApprovalService {
         type: outcome.effect === 'approved' ? 'approval.approved' : 'approval.vote',
         actor,
         jobId: updated.jobId,
-        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}) },
+        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by },
       });
     }
     return updated;
   }
 
   /** A no from an allowed approver denies at once. The requester may always deny (withdraw) their own call. */
-  async deny(id: string, actor: string, reason?: string): Promise<ApprovalRecord> {
+  async deny(id: string, actor: string, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
     await this.requireOpen(id);
-    return this.guarded(id, actor, 'deny', () =>
+    return this.guarded(id, actor, 'deny', by, () =>
       this.transition(id, 'denied', actor, {
         ...(reason ? { reason } : {}),
         from: ['pending'],
+        entry: by,
+        data: by,
         check: (current) => {
           assertUndecided(current);
           const refusal = approverRefusal(current, actor, 'deny', this.groups);
@@ -471,7 +477,7 @@ export class ApprovalService {
   }
 
   /** Runs a human's action; a refused actor is audited, naming them, before the error goes back. */
-  private async guarded(id: string, actor: string, action: 'approve' | 'deny', run: () => Promise<ApprovalRecord>): Promise<ApprovalRecord> {
+  private async guarded(id: string, actor: string, action: 'approve' | 'deny', by: ActedBy, run: () => Promise<ApprovalRecord>): Promise<ApprovalRecord> {
     try {
       return await run();
     } catch (err) {
@@ -482,7 +488,7 @@ export class ApprovalService {
           type: 'approval.refused_approver',
           actor,
           ...(typeof err.data?.jobId === 'string' ? { jobId: err.data.jobId } : {}),
-          data: { approvalId: id, action, code: err.code, reason: err.message },
+          data: { approvalId: id, action, code: err.code, reason: err.message, ...by },
         });
       }
       throw err;
@@ -561,7 +567,7 @@ function refusalError(record: ApprovalRecord, actor: string, refusal: ApproverRe
  * A decision is final. An approval that left `pending` cannot be approved or denied again: two approvers clicking
  * at once, or a second tab, are told who decided (GH_ERR_APPROVAL_INVALID_STATE; an expired one GH_ERR_APPROVAL_EXPIRED).
  */
-function assertUndecided(record: ApprovalRecord): void {
+export function assertUndecided(record: ApprovalRecord): void {
   if (record.state === 'pending') return;
   const data = { approvalId: record.id, state: record.state };
   if (record.state === 'expired') throw new GatewayError('GH_ERR_APPROVAL_EXPIRED', `approval ${record.id} expired at ${new Date(record.expiresAt).toISOString()}`, { data });

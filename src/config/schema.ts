@@ -339,6 +339,15 @@ export const configSchema = z.strictObject({
         .strictObject({
           url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
           headers: z.record(z.string(), z.string()).default({}),
+          /** `plain`: the notice as JSON (`{ text, event, approval }`); `slack`: a Slack message, `{ text, blocks }` with Approve/Deny buttons. */
+          format: z.enum(['plain', 'slack']).default('plain'),
+          /**
+           * Whether an `approval.created` notice carries one-use approve and deny links (when the gateway has a page
+           * URL). Anyone who can read the webhook's channel can use them: turn them off, or name approvers on the rules.
+           */
+          links: z.boolean().default(true),
+          /** The principal a link acts as: held to each approval's approvers, selfApprove and quorum, and named in the audit. */
+          actAs: z.string().min(1).default('webhook'),
         })
         .optional(),
       /**

@@ -22,5 +22,12 @@ export interface ApprovalNotice {
     /** ISO 8601. */
     expiresAt: string;
     url?: string;
+    /** On `approval.created`, with a page URL and `approvals.webhook.links` on: the one-use approve and deny links. */
+    actions?: { approve: string; deny: string };
   };
+  /**
+   * What the webhook POSTs instead of this notice, when `approvals.webhook.format` asks for another shape (`slack`:
+   * `{ text, blocks }`). Not itself sent.
+   */
+  payload?: Record<string, unknown>;
 }

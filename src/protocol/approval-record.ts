@@ -47,6 +47,8 @@ export interface ApprovalTransition {
   reason?: string;
   /** Set on a vote toward the quorum. */
   vote?: 'approve';
+  /** `link`: the actor acted through a notice's action link (approve and deny; the actor is `approvals.webhook.actAs`). */
+  via?: 'link';
   /** Why the system moved it, as a catalogue code (a stale approval cancelled: GH_ERR_APPROVAL_STALE). */
   code?: string;
   /** On `consumed`: the job that used it and the policy snapshot that job was decided under. */

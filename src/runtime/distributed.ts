@@ -120,7 +120,7 @@ export async function createDistributedGateway(config: GatehouseConfig, log: Log
       ...callerTokenExchangeFor(config),
         ...(metrics ? { metrics } : {}),
         scheduling: { workers, queueWithoutWorkers: nats.jetstream, dispatchTimeoutMs: 3 * config.workers.heartbeatInterval, receiptTimeoutMs: config.workers.heartbeatInterval, deadlineSweepMs: Math.min(1_000, config.workers.heartbeatInterval) },
-        ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
+        ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ url: config.approvals.webhook.url, headers: config.approvals.webhook.headers, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
         ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, auditStore, recent) } : {}),
       },
       log,

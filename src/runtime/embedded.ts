@@ -81,7 +81,7 @@ export function createEmbeddedGateway(config: GatehouseConfig, log: Logger, opti
       pins: new FilePinStore(config.dataDir),
       sessionFacts: new FileSessionFacts(config.dataDir, options.clock ?? systemClock),
       recordCatalog: (json) => writeDataFile(config.dataDir, CATALOG_FILE, json),
-      ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ ...config.approvals.webhook, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
+      ...(config.approvals.webhook ? { notifier: new WebhookNotifier({ url: config.approvals.webhook.url, headers: config.approvals.webhook.headers, dispatcher: outboundGuardFor(config).dispatcher() }, log) } : {}),
       ...(sinkCursors ? { auditSinks: auditSinkPorts(config, sinkCursors, chains, recent) } : {}),
     },
     log,

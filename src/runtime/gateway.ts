@@ -46,6 +46,8 @@ import { ExecuteOnApproval } from '../approvals/channels/on-approve.ts';
 import { RequestStateCodec, requestStateKey } from '../approvals/channels/request-state.ts';
 import type { ApprovalLinks } from '../approvals/channels/pending.ts';
 import { ApprovalNotifications } from '../approvals/notifications.ts';
+import { ActionLinks } from '../approvals/action-links.ts';
+import { ActionTokens, actionTokenKey } from '../approvals/action-tokens.ts';
 import type { Notifier } from '../ports.ts';
 import type { JobLedger } from '../ports.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
@@ -155,6 +157,8 @@ export class Gateway {
   /** Packs applied after start (wrap, once its upstream said who it is), beside the config's. */
   private readonly addedPacks: PackInstall[] = [];
   private readonly notifications: ApprovalNotifications | undefined;
+  /** The webhook notices' one-use approve and deny links (`approvals.webhook.links`). */
+  private readonly actionLinks: ActionLinks | undefined;
   private readonly onApproval: ExecuteOnApproval;
   private readonly pipeline: CallPipeline;
   private readonly reconciler: Reconciler | undefined;
@@ -220,7 +224,11 @@ export class Gateway {
     this.scheduler = new Scheduler(ports.bus, jobs, ports.clock, nodeId, { ...ports.scheduling, ...(ports.ledger ? { ledger: ports.ledger } : {}), log });
     const links = (this.approvalLinks = this.linksForApprovals());
     // Notices are claimed once in the shared Store, so replicas watching the same approvals send each once.
-    this.notifications = ports.notifier && new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url });
+    const webhook = config.approvals.webhook;
+    this.actionLinks = webhook?.links ? this.linksToAct(webhook.actAs, links.url) : undefined;
+    this.notifications =
+      ports.notifier &&
+      new ApprovalNotifications(ports.approvalStore, ports.store, ports.notifier, { clock: ports.clock, pageUrl: links.url, ...(this.actionLinks ? { links: this.actionLinks } : {}), format: webhook?.format ?? 'plain' });
     const shadowBundle = loadShadowPolicy(config);
     const shadows = new ShadowPolicies(this.kernel, shadowBundle && new Kernel(shadowBundle));
     const pipeline = (this.pipeline = new CallPipeline({
@@ -318,6 +326,7 @@ export class Gateway {
         dataDir,
         signingKey: approvals.signingKey,
         publicUrl: approvals.publicUrl,
+        ...(this.actionLinks ? { actionLinks: this.actionLinks } : {}),
       },
     };
   }
@@ -373,6 +382,13 @@ export class Gateway {
   private useHttpAddress(url: string): void {
     // A wildcard bind is no address a browser can open: the page is on this machine's loopback too.
     this.httpAddress = url.replace(/\/mcp$/, '').replace(/\/+$/, '').replace(/^http:\/\/(0\.0\.0\.0|\[::\]):/, 'http://localhost:');
+  }
+
+  /** The action links, signed with the approvals signing key (any replica verifies them) and claimed in the shared Store. */
+  private linksToAct(actAs: string, pageUrl: (id: string) => string | undefined): ActionLinks {
+    const { dataDir, approvals } = this.config;
+    const tokens = new ActionTokens(actionTokenKey({ dataDir, ...(approvals.signingKey ? { signingKey: approvals.signingKey } : {}) }));
+    return new ActionLinks({ approvals: this.approvals, claims: this.ports.store, tokens, actAs, pageUrl, now: () => this.ports.clock.now() });
   }
 
   /** Where and how a human approves: the page (`<publicUrl or the HTTP address>/approvals/<id>`) and the CLI. */

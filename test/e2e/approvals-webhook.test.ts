@@ -101,7 +101,7 @@ describe('the approvals webhook', () => {
 
 describe('approval notices from a running gateway', () => {
   async function harness(webhookUrl: string): Promise<Harness> {
-    const h = await startHarness({ auth: approverAuth, approvals: { ...defaultConfig().approvals, publicUrl: 'https://gatehouse.example.com/', webhook: { url: webhookUrl, headers: { 'x-hook': 'yes' } } } });
+    const h = await startHarness({ auth: approverAuth, approvals: { ...defaultConfig().approvals, publicUrl: 'https://gatehouse.example.com/', webhook: { url: webhookUrl, headers: { 'x-hook': 'yes' }, format: 'plain', links: true, actAs: 'webhook' } } });
     cleanups.push(() => h.close());
     return h;
   }
@@ -126,8 +126,9 @@ describe('approval notices from a running gateway', () => {
     const [created, approved] = r.received.map((x) => x.body);
     const url = `https://gatehouse.example.com/approvals/${approval.id}`;
     expect(r.received[0].headers['x-hook']).toBe('yes');
-    expect(created.approval).toEqual({ id: approval.id, state: 'pending', tenant: 'default', principal: 'agent', server: 'fx', tool: 'fx__write', reason: approval.reason, expiresAt: new Date(approval.expiresAt).toISOString(), url });
-    expect(created.text).toBe(`Approval needed: agent wants to run fx__write on fx (tenant default): the tool is marked destructive. ${url}`);
+    const actions = { approve: expect.stringMatching(new RegExp(`^${url}/link\\?token=approve\\.`)), deny: expect.stringMatching(new RegExp(`^${url}/link\\?token=deny\\.`)) };
+    expect(created.approval).toEqual({ id: approval.id, state: 'pending', tenant: 'default', principal: 'agent', server: 'fx', tool: 'fx__write', reason: approval.reason, expiresAt: new Date(approval.expiresAt).toISOString(), url, actions });
+    expect(created.text).toBe(`Approval needed: agent wants to run fx__write on fx (tenant default): the tool is marked destructive. ${url} Approve: ${created.approval.actions.approve} Deny: ${created.approval.actions.deny}`);
     expect(approved.approval.state).toBe('approved');
     expect(approved.text).toBe(`Approved by alice: fx__write for agent (tenant default) (ok &lt;b&gt;). ${url}`);
     expect(JSON.stringify(r.received)).not.toContain('SECRET-ARGUMENT-VALUE');

@@ -63,6 +63,15 @@ describe('config', () => {
     expect(team).toMatchObject({ mode: 'distributed', nats: { jetstream: true }, upstreams: { notes: { pool: 'tools' } } });
   });
 
+  it('approvals.webhook: format plain or slack, links on, acting as webhook, unless set; anything else refused at its key', () => {
+    const invalid = (text: string) => problemsOf(() => load(text), 'GH_ERR_CONFIG_INVALID');
+    expect(load('approvals: { webhook: { url: "https://hooks.example.com/x" } }\n').approvals.webhook).toEqual({ url: 'https://hooks.example.com/x', headers: {}, format: 'plain', links: true, actAs: 'webhook' });
+    expect(load('approvals: { webhook: { url: "https://h.example/x", format: slack, links: false, actAs: chatops } }\n').approvals.webhook).toMatchObject({ format: 'slack', links: false, actAs: 'chatops' });
+    expect(invalid('approvals: { webhook: { url: "https://h.example/x", format: teams } }\n')).toEqual([at(1, 'approvals', 'webhook', 'format')]);
+    expect(invalid('approvals: { webhook: { url: "https://h.example/x", actAs: "" } }\n')).toEqual([at(1, 'approvals', 'webhook', 'actAs')]);
+    expect(invalid('approvals: { webhook: { url: "https://h.example/x", links: maybe } }\n')).toEqual([at(1, 'approvals', 'webhook', 'links')]);
+  });
+
   it('audit: a checkpoint key must be an Ed25519 key or seed, and checkpoints come at most every 2 records', () => {
     const invalid = (text: string) => problemsOf(() => load(text), 'GH_ERR_CONFIG_INVALID');
     expect(invalid('audit: { signingKey: "not a key" }\n')).toEqual([at(1, 'audit', 'signingKey')]);
