@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.ts';
 import type { AuditSinkSender } from '../../src/ports.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import { GatewayError, isGatewayError } from '../../src/errors.ts';
@@ -42,7 +43,7 @@ export class HttpAuditSink implements AuditSinkSender {
     const body = JSON.stringify(type === 'otlp' ? otlpLogsRequest(records, instance) : { service: 'gatehouse', instance, records });
     let status: number;
     try {
-      const response = await request(this.url, { method: 'POST', headers: { ...this.options.headers, 'content-type': 'application/json' }, body, signal, ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) });
+      const response = await undici().request(this.url, { method: 'POST', headers: { ...this.options.headers, 'content-type': 'application/json' }, body, signal, ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) });
       await response.body.dump();
       status = response.statusCode;
     } catch (err) {

@@ -3,7 +3,8 @@ import type { LookupAddress } from 'node:dns';
 import type { Agent as HttpAgent } from 'node:http';
 import { BlockList, isIP, type NetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Agent, buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
+import { undici } from './undici.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { classifyAddress, isMetadataName, METADATA_ADDRESSES, type AddressClass } from './address-class.ts';
 
@@ -63,7 +64,8 @@ export class OutboundGuard {
    * URL's host name, as without the guard. `options.connect` (an object) gives the connector's TLS options (`ca` …).
    */
   dispatcher(options: Agent.Options = {}): Agent {
-    const base = buildConnector({ ...(typeof options.connect === 'object' ? options.connect : {}), lookup: this.lookup } as buildConnector.BuildOptions);
+    const { Agent, buildConnector: connector } = undici();
+    const base = connector({ ...(typeof options.connect === 'object' ? options.connect : {}), lookup: this.lookup } as buildConnector.BuildOptions);
     return new Agent({
       ...options,
       connect: (opts, callback) => {

@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Notifier } from '../../src/ports.ts';
@@ -79,7 +80,7 @@ export class WebhookNotifier implements Notifier {
       if (attempt > 1) await this.options.sleep(this.backoff(attempt - 1), this.stopped.signal).catch(() => undefined);
       if (this.stopped.signal.aborted) return;
       try {
-        const response = await request(this.options.url, {
+        const response = await undici().request(this.options.url, {
           method: 'POST',
           headers: { ...this.options.headers, 'content-type': 'application/json' },
           body,

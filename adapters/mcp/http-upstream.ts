@@ -1,4 +1,5 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../http/undici.ts';
 import type { Logger } from '../../src/log.ts';
 import type { UpstreamCredential } from '../../src/ports.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
@@ -54,7 +55,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   ) {
     super(name, log);
     const pool = { keepAliveTimeout: 30_000, connections: 128, pipelining: 1 };
-    this.agent = options.guard ? options.guard.dispatcher(pool) : new Agent(pool);
+    this.agent = options.guard ? options.guard.dispatcher(pool) : new (undici().Agent)(pool);
   }
 
   get url(): string {
@@ -86,7 +87,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     this.sessionId = undefined;
     // The DELETE names the session it ends.
     await this.headers(sessionId)
-      .then((headers) => request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
+      .then((headers) => undici().request(this.options.url, { method: 'DELETE', headers, dispatcher: this.agent }))
       .then((r) => r.body.dump())
       .catch(() => undefined);
   }
@@ -113,7 +114,7 @@ export class HttpUpstream extends ReconnectingUpstream {
   }
 
   private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal, credential: UpstreamCredential | undefined): Promise<void> {
-    const response = await request(this.options.url, {
+    const response = await undici().request(this.options.url, {
       method: 'POST',
       headers: { ...(await this.headers(this.sessionId, credential)), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
@@ -198,7 +199,7 @@ export class HttpUpstream extends ReconnectingUpstream {
       if (!this.rpc.isPending(requestId) || this.state !== 'ready') return;
       let resumed;
       try {
-        resumed = await request(this.options.url, {
+        resumed = await undici().request(this.options.url, {
           method: 'GET',
           headers: { ...(await this.headers(this.sessionId, credential)), accept: 'text/event-stream', 'last-event-id': lastEventId },
           dispatcher: this.agent,
@@ -271,7 +272,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     this.listenStream = controller;
     let retryMs = STREAM_RETRY_MS;
     try {
-      const response = await request(this.options.url, {
+      const response = await undici().request(this.options.url, {
         method: 'GET',
         headers: { ...(await this.headers()), accept: 'text/event-stream', ...(this.listenLastEventId ? { 'last-event-id': this.listenLastEventId } : {}) },
         dispatcher: this.agent,

@@ -1,4 +1,5 @@
-import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { Dispatcher, fetch as UndiciFetch } from 'undici';
+import { undici } from '../http/undici.ts';
 import { isGatewayError } from '../../src/errors.ts';
 
 /** How long one request to the authorization server may take before the token it was for is refused. */
@@ -15,7 +16,7 @@ export type AuthorizationServerInit = Omit<RequestInit, 'dispatcher'> & { dispat
 export function fetchFromAuthorizationServer(url: string, init: AuthorizationServerInit = {}): Promise<Response> {
   const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(AUTHORIZATION_SERVER_TIMEOUT_MS)]) : AbortSignal.timeout(AUTHORIZATION_SERVER_TIMEOUT_MS);
   // undici's fetch, not the global one: the SSRF guard's dispatcher is an undici (npm) Agent.
-  return (undiciFetch(url, { ...init, redirect: 'manual', signal } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>).then(
+  return (undici().fetch(url, { ...init, redirect: 'manual', signal } as Parameters<typeof UndiciFetch>[1]) as unknown as Promise<Response>).then(
     (response) => {
       if (response.status >= 300 && response.status < 400) throw new Error(`${url} answered with a redirect, which is not followed`);
       return response;

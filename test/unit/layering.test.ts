@@ -93,13 +93,13 @@ const CODE_MAP: Record<string, readonly string[]> = {
   'src/cli': [...CORE, 'src/config', 'src/kernel', 'src/enforcement', 'src/audit', 'src/scheduler', 'src/approvals', 'src/session', 'src/call', 'src/api', 'src/gateway', 'src/runtime', 'src/packs'],
   'adapters/memory': ADAPTER,
   'adapters/file': [...ADAPTER, 'adapters/memory'],
-  'adapters/mcp': ADAPTER,
+  'adapters/mcp': [...ADAPTER, 'adapters/http'],
   'adapters/nats': ADAPTER,
   'adapters/redis': ADAPTER,
   'adapters/http': ADAPTER,
   'adapters/prometheus': ADAPTER,
   'adapters/otel': ADAPTER,
-  'adapters/oauth': ADAPTER,
+  'adapters/oauth': [...ADAPTER, 'adapters/http'],
 };
 
 describe('layering', () => {
