@@ -91,27 +91,29 @@ describe.skipIf(!available)('pinned tool definitions, distributed', () => {
   });
 
   it('records poisoning findings on the shared pin: both replicas hold the tool, it is audited once, and one accept releases it for both', async () => {
+    // Its own upstream name: the replicas of the test before serve `fx` in the same queue group, and a call could run
+    // on one of theirs, whose fixture has no `add`.
     const poisoned = { FIXTURE_POISONED: '1' };
-    const first = await startReplica(undefined, poisoned);
-    expect(await listed(first)).not.toContain('fx__add');
-    const suspected = async () => (await auditRecords()).filter((r) => r.type === 'tool.poisoning_suspected' && (r.data as { tool: string }).tool === 'fx__add');
-    await waitFor(async () => (await suspected()).length === 1, 'tool.poisoning_suspected for fx__add');
-    const second = await startReplica(undefined, poisoned);
-    expect(await listed(second)).not.toContain('fx__add');
-    const refused = await second.callTool({ name: 'fx__add', arguments: { a: 1, b: 1 } });
+    const first = await startReplica(undefined, poisoned, undefined, 'fp');
+    expect(await listed(first)).not.toContain('fp__add');
+    const suspected = async () => (await auditRecords()).filter((r) => r.type === 'tool.poisoning_suspected' && (r.data as { tool: string }).tool === 'fp__add');
+    await waitFor(async () => (await suspected()).length === 1, 'tool.poisoning_suspected for fp__add');
+    const second = await startReplica(undefined, poisoned, undefined, 'fp');
+    expect(await listed(second)).not.toContain('fp__add');
+    const refused = await second.callTool({ name: 'fp__add', arguments: { a: 1, b: 1 } });
     expect((refused._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code).toBe('GH_ERR_TOOL_QUARANTINED');
 
     const config = cliConfig();
     const pins = await gatehouse(['tools', 'pins', '--json', '--config', config]);
     expect(pins.code, pins.stderr).toBe(0);
-    const add = JSON.parse(pins.stdout).find((p: { tool: string }) => p.tool === 'fx__add');
+    const add = JSON.parse(pins.stdout).find((p: { tool: string }) => p.tool === 'fp__add');
     expect(add.state).toBe('suspect');
     expect(add.findings.map((f: { kind: string }) => f.kind)).toContain('model-instructions');
-    const accepted = await gatehouse(['tools', 'accept', 'fx__add', '--as', 'ops', '--config', config]);
+    const accepted = await gatehouse(['tools', 'accept', 'fp__add', '--as', 'ops', '--config', config]);
     expect(accepted.code, accepted.stderr).toBe(0);
     for (const client of [first, second]) {
-      await waitFor(async () => (await listed(client)).includes('fx__add'), 'fx__add listed on each replica');
-      expect((await client.callTool({ name: 'fx__add', arguments: { a: 1, b: 1 } })).isError).toBeFalsy();
+      await waitFor(async () => (await listed(client)).includes('fp__add'), 'fp__add listed on each replica');
+      expect((await client.callTool({ name: 'fp__add', arguments: { a: 1, b: 1 } })).isError).toBeFalsy();
     }
     expect(await suspected()).toHaveLength(1);
   });
