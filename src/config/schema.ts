@@ -276,6 +276,11 @@ export const configSchema = z.strictObject({
       /** Extra Host header values accepted besides the bound address and localhost (DNS-rebinding guard). */
       allowedHosts: z.array(z.string()).default([]),
       allowedOrigins: z.array(z.string()).default([]),
+      /**
+       * A 2025 HTTP session with no request (and no open stream or call in flight) for this long ends, as a DELETE
+       * would end it: its memory comes back, and its client gets 404 and starts a new one.
+       */
+      sessionIdleTimeout: durationMs.pipe(z.number().positive('must be more than 0')).default(30 * 60_000),
     })
     .prefault({}),
   dataDir: z.string().default('.gatehouse'),

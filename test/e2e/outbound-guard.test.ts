@@ -30,8 +30,8 @@ import { otlpReceiver } from '../helpers/otlp-receiver.ts';
 // configured but never bound (the gateway is driven in-process).
 
 type Listen = GatehouseConfig['listen'];
-const PUBLIC_LISTEN: Listen = { http: '0.0.0.0:8787', stdio: false, allowedHosts: [], allowedOrigins: [] };
-const LOOPBACK_LISTEN: Listen = { http: '127.0.0.1:8787', stdio: false, allowedHosts: [], allowedOrigins: [] };
+const PUBLIC_LISTEN: Listen = { ...defaultConfig().listen, http: '0.0.0.0:8787' };
+const LOOPBACK_LISTEN: Listen = { ...defaultConfig().listen, http: '127.0.0.1:8787' };
 
 function configWith(overrides: Partial<GatehouseConfig>): GatehouseConfig {
   return defaultConfig({ dataDir: mkdtempSync(join(tmpdir(), 'gatehouse-ssrf-')), policies: [DEFAULT_POLICY], ...overrides });

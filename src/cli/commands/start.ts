@@ -50,6 +50,7 @@ export async function runStart(argv: string[]): Promise<number> {
         port: Number(config.listen.http.slice(at + 1)),
         maxMessageBytes: config.limits.maxMessageBytes,
         maxSessionsPerCaller: config.limits.maxSessionsPerCaller,
+        sessionIdleMs: config.listen.sessionIdleTimeout,
         allowedHosts: config.listen.allowedHosts,
         allowedOrigins: config.listen.allowedOrigins,
         apiKeys: config.auth?.apiKeys ?? [],

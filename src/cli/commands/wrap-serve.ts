@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { defaultConfig } from '../../config/load.ts';
-import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../../config/schema.ts';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, type GatehouseConfig } from '../../config/schema.ts';
 import { createLogger, type LogLevel } from '../../log.ts';
 import { createEmbeddedGateway } from '../../runtime/embedded.ts';
 import type { LaunchedServer } from '../../runtime/stdio-launch.ts';
@@ -36,13 +36,15 @@ export async function serveWrap({ command, commandArgs, name, level, args, setti
   const say = (message: string) => level !== 'error' && level !== 'silent' && createLogger('info').info(message, { upstream: name });
   const packOptions = { command, args: commandArgs, upstream: name, dataDir, pack: flag(args, 'pack'), settings, none: args.flags['no-pack'] === true, say };
   const { installs: packs, lookOnceRunning } = wrapPacks(packOptions);
-  const config = defaultConfig({
-    listen: { http: false, stdio: true, allowedHosts: [], allowedOrigins: [] },
+  const defaults = defaultConfig();
+  const config: GatehouseConfig = {
+    ...defaults,
+    listen: { ...defaults.listen, http: false, stdio: true },
     dataDir,
     policies: [resolve(flag(args, 'policy') ?? BUNDLED_DEFAULT_POLICY)],
     packs,
     upstreams: { [name]: { command, args: commandArgs, env: {}, cwd: process.cwd(), timeout: DEFAULT_UPSTREAM_TIMEOUT_MS } },
-  });
+  };
   const gateway = createEmbeddedGateway(config, log, { launched: new Map([[name, launched]]), approveCommand: (id) => `${selfCommand()} approvals approve ${id} --data-dir ${config.dataDir}` });
   // stdin buffers what the client sends meanwhile: its first tools/list sees the upstream's tools.
   await gateway.start();
