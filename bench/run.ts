@@ -26,6 +26,7 @@
  * What the SSRF guard costs per new connection (bench/outbound-guard.ts) runs only as `npm run bench -- outbound`.
  * What session-aware rules add per call (bench/session-facts.ts) runs only as `npm run bench -- session-facts`.
  * Start-up time and idle RSS of `gatehouse wrap` against the server alone (bench/startup.ts) run only as `npm run bench -- startup`.
+ * Memory per held 2025 session and a call's p50 while 10,000 are held (bench/sessions.ts) run only as `npm run bench -- sessions`.
  * The poisoning scan's precision, recall and cost per definition (bench/poisoning.ts) run only as
  * `npm run bench -- poisoning`.
  */
@@ -54,6 +55,7 @@ import { printRedisRetentionBench } from './redis-retention.ts';
 import { printOutboundGuardBench } from './outbound-guard.ts';
 import { printSessionFactsBench } from './session-facts.ts';
 import { printStartupBench } from './startup.ts';
+import { printSessionsBench } from './sessions.ts';
 import { printPoisoningBench } from './poisoning.ts';
 
 const started = performance.now();
@@ -85,6 +87,7 @@ const PARTS: Record<string, Part> = {
   console: { label: 'the console: its live feed open against none', run: printConsoleBench, spawns: true },
   distributed: { label: 'distributed mode against embedded mode', run: printDistributedBench, spawns: true },
   startup: { label: 'start-up: gatehouse wrap against the server alone', run: printStartupBench, spawns: true },
+  sessions: { label: 'many 2025 sessions held open in one gateway', run: printSessionsBench, spawns: true },
 };
 
 /** What the full run measures after the main table, in this order. */
