@@ -17,6 +17,8 @@ import {
 } from '../protocol/approval-record.ts';
 import { verifyBinding, type BindingRefusal } from './binding.ts';
 import type { ApprovalArguments } from './preview.ts';
+import { ApprovalGrants, isGrant } from './grants.ts';
+import { checkGrantRequest } from './grant.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
 /** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
@@ -34,6 +36,8 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   specs?: readonly ApprovalSpec[];
   /** Where the call's arguments are kept (a Store key), for rules with `onApprove: execute`. */
   argsRef?: string;
+  /** The caller's MCP session: what a session grant given with this approval binds to. */
+  sessionId?: string;
   /** The call's log fields (job, session, trace) for lines about it; never stored in the approval. */
   logFields?: CallLogFields;
 }
@@ -98,6 +102,8 @@ export class ApprovalService {
   private stopped = false;
   private groups: ApproverGroups;
   private readonly log: Pick<Logger, 'warn'> | undefined;
+  /** Standing approvals ("this and matching calls"), in the same store. */
+  readonly grants: ApprovalGrants;
 
   constructor(
     private readonly store: ApprovalStore,
@@ -108,6 +114,7 @@ export class ApprovalService {
   ) {
     this.groups = options.groups ?? {};
     this.log = options.log;
+    this.grants = new ApprovalGrants(store, audit, clock);
   }
 
   /** Sets the approver groups after construction (a command that opened the data dir before reading the config). */
@@ -166,7 +173,8 @@ export class ApprovalService {
     const q: ApprovalQuery = typeof query === 'string' ? { state: query } : (query ?? {});
     const { state, ...rest } = q;
     // Filter by state after expiring: a pending approval past its expiry is listed as expired.
-    const records = await Promise.all((await this.store.list(rest)).map((r) => this.expireIfDue(r)));
+    // Grants share the store; they are listed by `grants.list`, not as approvals.
+    const records = await Promise.all((await this.store.list(rest)).filter((r) => !isGrant(r)).map((r) => this.expireIfDue(r)));
     return state ? records.filter((r) => r.state === state) : records;
   }
 
@@ -212,6 +220,17 @@ export class ApprovalService {
       });
     }
     return updated;
+  }
+
+  /**
+   * Approves, and with the same yes grants "this and matching calls" (`request`: condition, scope, durationMs; see
+   * grant.ts). The request is checked before anything is approved, so a refused grant (GH_ERR_GRANT_INVALID)
+   * leaves the approval pending. Returns the approval and the grant.
+   */
+  async approveWithGrant(id: string, actor: string, request: unknown, reason?: string, by: ActedBy = {}): Promise<{ approval: ApprovalRecord; grant: ApprovalRecord }> {
+    const checked = checkGrantRequest(request, await this.requireOpen(id));
+    const approval = await this.approve(id, actor, reason, by);
+    return { approval, grant: await this.grants.give(approval, actor, checked) };
   }
 
   /** A no from an allowed approver denies at once. The requester may always deny (withdraw) their own call. */
@@ -403,6 +422,7 @@ export class ApprovalService {
       ...(details.redactedArgs ? { redactedArgs: details.redactedArgs } : {}),
       ...(details.argsCut ? { argsCut: details.argsCut } : {}),
       ...(details.argsRef ? { argsRef: details.argsRef } : {}),
+      ...(details.sessionId ? { sessionId: details.sessionId } : {}),
       createdAt: now,
       expiresAt: now + (policy.ttlMs ?? this.ttlMs),
       history: [{ state: 'pending', at: now, actor: binding.principal }],

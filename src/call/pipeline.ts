@@ -292,7 +292,7 @@ export class CallPipeline {
         else steps.park(jobId);
         return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
       }
-      Object.assign(jobMeta, { approvalId: gate.approval.id });
+      Object.assign(jobMeta, gate.approval.grant ? { approvalId: gate.approval.grant.approvalId, grantId: gate.approval.id } : { approvalId: gate.approval.id });
       if (gate.execution) runsOnApproval = gate.approval;
     }
 
