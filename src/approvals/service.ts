@@ -38,6 +38,8 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   argsRef?: string;
   /** The caller's MCP session: what a session grant given with this approval binds to. */
   sessionId?: string;
+  /** A live grant that covers this call, when it has no approval of its own (see `resolve`). */
+  findGrant?: () => Promise<ApprovalRecord | undefined>;
   /** The call's log fields (job, session, trace) for lines about it; never stored in the approval. */
   logFields?: CallLogFields;
 }
@@ -46,6 +48,8 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
 export type ApprovalOutcome =
   /** The approval was claimed (consumed) for this call: run it. */
   | { kind: 'run'; approval: ApprovalRecord }
+  /** No approval of its own, but a live grant covers it (`approval` is the grant's record): run it. */
+  | { kind: 'granted'; approval: ApprovalRecord }
   /** The gateway ran the call on approval (`onApprove: execute`) and this retry took its outcome, once. */
   | { kind: 'result'; approval: ApprovalRecord; execution: ApprovalExecution }
   /** The gateway is running the call on approval right now: wait with `waitForResult`, or tell the caller to retry. */
@@ -128,7 +132,8 @@ export class ApprovalService {
    * run it (the approval was claimed for this call), wait (pending), take the result of the call the gateway ran
    * on approval, or refuse (denied, expired, stale). With no usable approval, a new pending one is created.
    * Decide the call under the current policy first: this counts a granted approval whatever snapshot it was
-   * asked under, as long as the policy still asks for one.
+   * asked under, as long as the policy still asks for one. With no approval of its own to use, a live grant
+   * (`details.findGrant`) lets it run.
    */
   resolve(binding: ApprovalBinding, details: ApprovalRequestDetails): Promise<ApprovalOutcome> {
     const key = bindingKeyOf(binding);
@@ -355,6 +360,14 @@ export class ApprovalService {
     const existing = await this.store.list({ bindingKey: key });
     const latest = existing[existing.length - 1];
     const outcome = latest && (await this.use(latest, binding, details.jobId));
+    // The call's own approval comes first (an approved one is used up, not left lying); a grant stands in for a
+    // human only where one would otherwise be asked, and then a question still pending is withdrawn.
+    if (outcome && outcome.kind !== 'pending') return outcome;
+    const granted = await details.findGrant?.();
+    if (granted) {
+      if (outcome) await this.cancel(outcome.approval.id, SYSTEM_ACTOR, `covered by grant ${granted.id}`);
+      return { kind: 'granted', approval: granted };
+    }
     return outcome ?? { kind: 'pending', approval: await this.create(key, binding, details), created: true };
   }
 

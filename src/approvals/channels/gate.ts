@@ -112,11 +112,10 @@ export class ApprovalGate {
   async pass(req: GateRequest): Promise<GateOutcome> {
     if (req.call.executeFor !== undefined) return this.executeOnApproval(req, req.call.executeFor);
     if (req.resumed) return this.resume(req, req.resumed);
-    // The decision still asks for a human: a live grant an approver gave earlier is that human's standing yes.
-    const granted = await this.deps.approvals.grants.find(this.binding(req), this.grantedCall(req), req.jobId);
-    if (granted) return { kind: 'run', approval: granted, execution: false };
     const argsRef = await this.keepArguments(req);
-    const outcome = await this.deps.approvals.resolve(this.binding(req), this.details(req, argsRef));
+    // A live grant an approver gave earlier is that approver's standing yes, for a call that has no approval of its own.
+    const findGrant = () => this.deps.approvals.grants.find(this.binding(req), this.grantedCall(req), req.jobId);
+    const outcome = await this.deps.approvals.resolve(this.binding(req), { ...this.details(req, argsRef), findGrant });
     if (argsRef && !(outcome.kind === 'pending' && outcome.created)) void this.deps.store.delete(argsRef);
     return this.follow(req, outcome);
   }
@@ -143,6 +142,7 @@ export class ApprovalGate {
     const { approval } = outcome;
     switch (outcome.kind) {
       case 'run':
+      case 'granted':
         return { kind: 'run', approval, execution: false };
       case 'result':
       case 'executing':

@@ -5,6 +5,8 @@ import { argsCutNote, argsSummaryOf } from '../../approvals/preview.ts';
 import { GatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
+import { prefilledCondition } from '../../approvals/grant.ts';
+import { GRANT_FLAGS, GRANTS_HELP, grantLine, grantRequestOf, listGrants } from './approval-grants.ts';
 
 export const APPROVALS_HELP = `Usage:
   gatehouse approvals list [--all] [--json]
@@ -19,13 +21,15 @@ Works on the data dir of a running gateway (another process is fine).
   --as NAME         who approves or denies, checked against the approval's approvers and recorded in the
                     audit trail (default: your user name)
 
+${GRANTS_HELP}
+
 An approval may name its approvers (principals or group:NAME from approvals.groups in the config), forbid the
 caller to approve their own call, and need a quorum of distinct approvers: \`show\` lists them and the votes.`;
 
 export async function runApprovals(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as'], booleans: ['all', 'json'] });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as', ...GRANT_FLAGS.values], booleans: ['all', 'json', ...GRANT_FLAGS.booleans] });
   const [action, id] = args.positionals;
-  if (!action) throw usage('missing an action: list, show, approve or deny');
+  if (!action) throw usage('missing an action: list, show, approve, deny, grants or revoke');
   const config = stateConfig(args);
   const state = await openApprovalState(config);
   const approvals = state.approvals.useApproverGroups(config.approvals.groups);
@@ -47,8 +51,22 @@ export async function runApprovals(argv: string[]): Promise<number> {
       case 'deny': {
         const actor = flag(args, 'as') ?? userInfo().username;
         const reason = flag(args, 'reason');
+        if (action === 'approve' && args.flags.grant) {
+          const pending = await requireRecord(approvals.get(need(id)), id!);
+          const { approval, grant } = await approvals.approveWithGrant(pending.id, actor, grantRequestOf(args, pending), reason);
+          console.log(`${outcome(approval)}\n${grantLine(grant)}`);
+          return 0;
+        }
         const record = action === 'approve' ? await approvals.approve(need(id), actor, reason) : await approvals.deny(need(id), actor, reason);
         console.log(outcome(record));
+        return 0;
+      }
+      case 'grants':
+        await listGrants(approvals, args);
+        return 0;
+      case 'revoke': {
+        const grant = await approvals.grants.revoke(need(id), flag(args, 'as') ?? userInfo().username);
+        console.log(`${grant.id} is revoked: matching calls are asked about again`);
         return 0;
       }
       default:
@@ -124,5 +142,6 @@ function details(r: ApprovalRecord): string {
     'history',
     ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
     ...argumentsOf(r),
+    ...(r.state === 'pending' && !r.grant ? [`to grant matching calls: --grant --when '${prefilledCondition(r.redactedArgs)}'`] : []),
   ].join('\n');
 }

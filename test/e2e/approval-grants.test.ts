@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AdvancingClock, connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { gatehouse } from '../helpers/cli.ts';
+import { prefilledCondition } from '../../src/approvals/grant.ts';
+
+const harnesses: Harness[] = [];
+afterEach(async () => {
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+
+async function harness(clock?: AdvancingClock) {
+  const h = await startHarness({}, { clock });
+  harnesses.push(h);
+  return h;
+}
+
+const text = (result: { content: unknown }) => (result.content as { text: string }[])[0].text;
+const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
+const write = (args: Record<string, unknown>) => ({ name: 'fx__write', arguments: args });
+const HALF_HOUR = 30 * 60_000;
+
+describe('approval grants ("this and matching calls")', () => {
+  it('lets matching calls through without asking, but not a call with one argument changed; revoking stops it', async () => {
+    const h = await harness();
+    const client = await connectHttp(h.url);
+    const first = { key: 'k', value: 'v' };
+    const id = approvalId(await client.callTool(write(first)));
+    const approval = (await h.gateway.approvals.get(id))!;
+    const condition = prefilledCondition(approval.redactedArgs);
+    expect(condition).toBe('args.key == "k" && args.value == "v"');
+    const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition, scope: 'session', durationMs: HALF_HOUR });
+
+    // The first retry uses the approval itself; the two after it, the grant.
+    for (let i = 0; i < 3; i++) expect(text(await client.callTool(write(first)))).toBe('wrote k');
+    expect(h.writes()).toBe(3);
+    const changed = await client.callTool(write({ key: 'k', value: 'w' }));
+    expect(text(changed)).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(3);
+
+    // Another MCP session of the same principal: a session grant does not reach it.
+    const other = await connectHttp(h.url);
+    const asked = await other.callTool(write(first));
+    expect(text(asked)).toContain('GH_ERR_APPROVAL_PENDING');
+    await other.close();
+    // Withdrawn, that question no longer stands in the way: the grant still serves its own session.
+    await h.gateway.approvals.cancel(approvalId(asked), 'tester', 'the test withdraws it');
+    expect(text(await client.callTool(write(first)))).toBe('wrote k');
+    expect(h.writes()).toBe(4);
+
+    const listed = await gatehouse(['approvals', 'grants', '--data-dir', h.dataDir]);
+    expect(listed.stdout).toContain(grant.id);
+    expect(await gatehouse(['approvals', 'revoke', grant.id, '--as', 'bob', '--data-dir', h.dataDir])).toMatchObject({ code: 0 });
+    expect(text(await client.callTool(write(first)))).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(4);
+    await client.close();
+
+    const trail = (await gatehouse(['audit', 'tail', '-n', '200', '--data-dir', h.dataDir])).stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; jobId?: string; data: Record<string, unknown> });
+    const used = trail.filter((r) => r.type === 'approval.grant_used');
+    expect(used).toHaveLength(3);
+    expect(used.every((r) => r.data.grantId === grant.id && r.data.approvalId === id)).toBe(true);
+    expect(trail.filter((r) => r.type === 'approval.grant_created' || r.type === 'approval.grant_revoked').map((r) => r.type)).toEqual(['approval.grant_created', 'approval.grant_revoked']);
+  });
+
+  it('covers the principal\'s other sessions with scope principal, and stops at its expiry', async () => {
+    const clock = new AdvancingClock();
+    const h = await harness(clock);
+    const client = await connectHttp(h.url);
+    const id = approvalId(await client.callTool(write({ key: 'docs/a', value: 'v' })));
+    await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key.startsWith("docs/")', scope: 'principal', durationMs: HALF_HOUR });
+    const other = await connectHttp(h.url);
+    expect(text(await other.callTool(write({ key: 'docs/b', value: 'x' })))).toBe('wrote docs/b');
+    expect(text(await other.callTool(write({ key: 'etc/passwd', value: 'x' })))).toContain('GH_ERR_APPROVAL_PENDING');
+    clock.advance(HALF_HOUR + 1);
+    expect(text(await other.callTool(write({ key: 'docs/c', value: 'x' })))).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(1);
+    await other.close();
+    await client.close();
+  });
+
+  it('refuses a grant whose condition does not compile or whose time is out of bounds, and leaves the approval pending', async () => {
+    const h = await harness();
+    const client = await connectHttp(h.url);
+    const id = approvalId(await client.callTool(write({ key: 'k', value: 'v' })));
+    await expect(h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key ==', scope: 'principal', durationMs: HALF_HOUR })).rejects.toMatchObject({ code: 'GH_ERR_GRANT_INVALID' });
+    await expect(h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'true', scope: 'principal', durationMs: 9 * 3_600_000 })).rejects.toMatchObject({ code: 'GH_ERR_GRANT_INVALID' });
+    expect((await h.gateway.approvals.get(id))!.state).toBe('pending');
+    await client.close();
+  });
+});
