@@ -2,14 +2,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdvancingClock, connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { prefilledCondition } from '../../src/approvals/grant.ts';
+import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 
 const harnesses: Harness[] = [];
 afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-async function harness(clock?: AdvancingClock) {
-  const h = await startHarness({}, { clock });
+async function harness(clock?: AdvancingClock, overrides = {}) {
+  const h = await startHarness(overrides, { clock });
   harnesses.push(h);
   return h;
 }
@@ -84,6 +85,40 @@ describe('approval grants ("this and matching calls")', () => {
     await expect(h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key ==', scope: 'principal', durationMs: HALF_HOUR })).rejects.toMatchObject({ code: 'GH_ERR_GRANT_INVALID' });
     await expect(h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'true', scope: 'principal', durationMs: 9 * 3_600_000 })).rejects.toMatchObject({ code: 'GH_ERR_GRANT_INVALID' });
     expect((await h.gateway.approvals.get(id))!.state).toBe('pending');
+    await client.close();
+  });
+
+  it('is given, listed and revoked through the API, in the approver\'s tenant only', async () => {
+    const h = await harness(undefined, { auth: approverAuth });
+    const client = await connectWithKey(h.url, KEYS.caller);
+    const held = heldWrite(client, { key: 'api', value: 'v' });
+    const approval = await pendingApproval(h);
+    const shown = await api(h, `/api/approvals/${approval.id}`, { key: KEYS.approver });
+    expect(shown.body.approval.grantCondition).toBe('args.key == "api" && args.value == "v"');
+
+    const bad = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { grant: { condition: 'args.key ==', scope: 'principal', durationMs: HALF_HOUR } } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('GH_ERR_GRANT_INVALID');
+    const given = await api(h, `/api/approvals/${approval.id}/approve`, {
+      method: 'POST',
+      key: KEYS.approver,
+      body: { reason: 'api keys are fine', grant: { condition: 'args.key == "api"', scope: 'principal', durationMs: HALF_HOUR } },
+    });
+    expect(given.status).toBe(200);
+    expect(given.body.grant).toMatchObject({ state: 'live', tool: 'fx__write', condition: 'args.key == "api"', scope: 'principal', grantedBy: 'alice', approvalId: approval.id });
+    expect(resultText(await held)).toBe('wrote api');
+    expect(resultText(await client.callTool(write({ key: 'api', value: 'other' })))).toBe('wrote api');
+
+    const listed = await api(h, '/api/grants', { key: KEYS.approver });
+    expect(listed.body.grants.map((g: { id: string }) => g.id)).toEqual([given.body.grant.id]);
+    expect((await api(h, '/api/grants', { key: KEYS.otherTenant })).body.grants).toEqual([]);
+    expect((await api(h, `/api/grants/${given.body.grant.id}/revoke`, { method: 'POST', key: KEYS.otherTenant })).body.error.code).toBe('GH_ERR_GRANT_NOT_FOUND');
+    expect((await api(h, `/api/grants/${given.body.grant.id}/revoke`, { method: 'POST', key: KEYS.caller })).status).toBe(403);
+    const revoked = await api(h, `/api/grants/${given.body.grant.id}/revoke`, { method: 'POST', key: KEYS.approver });
+    expect(revoked.body.grant.state).toBe('revoked');
+    expect((await api(h, '/api/grants', { key: KEYS.approver })).body.grants).toEqual([]);
+    expect(resultText(await client.callTool(write({ key: 'api', value: 'third' })))).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(2);
     await client.close();
   });
 });
