@@ -86,8 +86,9 @@ function celLiteral(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : Number.isFinite(value) ? `${value}${Number.isInteger(value) ? '.0' : ''}` : 'null';
   if (typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return `[${value.map(celLiteral).join(', ')}]`;
-  return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)}: ${celLiteral(v)}`).join(', ')}}`;
+  // dyn(): CEL's checker refuses a literal list or map whose elements differ in type, as JSON's may.
+  if (Array.isArray(value)) return `[${value.map((v) => `dyn(${celLiteral(v)})`).join(', ')}]`;
+  return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)}: dyn(${celLiteral(v)})`).join(', ')}}`;
 }
 
 const NO_SESSION = new Map<string, unknown>();
