@@ -32,7 +32,11 @@ describe('approval grants ("this and matching calls")', () => {
     const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition, scope: 'session', durationMs: HALF_HOUR });
 
     // The first retry uses the approval itself; the two after it, the grant.
-    for (let i = 0; i < 3; i++) expect(text(await client.callTool(write(first)))).toBe('wrote k');
+    for (let i = 0; i < 3; i++) {
+      const ran = await client.callTool(write(first));
+      expect(text(ran)).toBe('wrote k');
+      expect(ran._meta?.['gatehouse/job']).toMatchObject(i === 0 ? { approvalId: id } : { approvalId: id, grantId: grant.id });
+    }
     expect(h.writes()).toBe(3);
     const changed = await client.callTool(write({ key: 'k', value: 'w' }));
     expect(text(changed)).toContain('GH_ERR_APPROVAL_PENDING');
