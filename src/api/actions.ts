@@ -8,7 +8,7 @@ import { hasRole, type Approver } from './access.ts';
 export type Decision = 'approve' | 'deny';
 
 /** What an approver may do through the approval service: look, and decide. */
-export type ApprovalDesk = Pick<ApprovalService, 'list' | 'get' | 'approve' | 'deny' | 'approveWithGrant' | 'grants'>;
+export type ApprovalDesk = Pick<ApprovalService, 'list' | 'get' | 'approve' | 'deny' | 'approveWithGrant' | 'approveWithEdit' | 'grants'>;
 
 /** The HTTP status of each refusal an approver can meet; anything else is a 500. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -27,6 +27,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   GH_ERR_APPROVAL_EXPIRED: 409,
   GH_ERR_APPROVAL_INVALID_STATE: 409,
   GH_ERR_GRANT_INVALID: 400,
+  GH_ERR_APPROVAL_EDIT_INVALID: 400,
   GH_ERR_GRANT_NOT_FOUND: 404,
 };
 
@@ -71,6 +72,17 @@ export class ApproverActions {
     await this.get(approver, id);
     try {
       return await this.approvals.approveWithGrant(id, approver.principal, grant, text);
+    } catch (err) {
+      throw asGatewayError(err);
+    }
+  }
+
+  /** Approves with edited arguments (see `ApprovalService.approveWithEdit`), with the checks of `decide`. */
+  async approveWithEdit(approver: Approver, id: string, args: unknown, reason: unknown): Promise<ApprovalRecord> {
+    const text = this.mayDecide(approver, reason);
+    await this.get(approver, id);
+    try {
+      return await this.approvals.approveWithEdit(id, approver.principal, args, text);
     } catch (err) {
       throw asGatewayError(err);
     }
@@ -137,6 +149,7 @@ export function approvalDetailView(record: ApprovalRecord, pageUrl: string | und
     ...approvalView(record, pageUrl),
     ...(record.redactedArgs ? { redactedArgs: record.redactedArgs } : {}),
     ...(record.argsCut ? { argsCut: record.argsCut } : {}),
+    ...(record.edit ? { edit: { by: record.edit.by, at: iso(record.edit.at), argsDigest: record.edit.argsDigest, args: record.edit.args } } : {}),
     ...(record.state === 'pending' ? { grantCondition: prefilledCondition(record.redactedArgs) } : {}),
   };
 }

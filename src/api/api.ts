@@ -41,6 +41,11 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
     app.post(`/api/approvals/:id/${decision}`, route, (request, reply) =>
       serve(request, reply, async (approver) => {
         const body = readBody(request);
+        if (decision === 'approve' && body.args !== undefined) {
+          if (body.grant !== undefined) throw new GatewayError('GH_ERR_INVALID_REQUEST', 'send args or grant, not both: a grant covers calls as they come, an edit changes one');
+          const record = await ctx.actions.approveWithEdit(approver, idOf(request), body.args, body.reason);
+          return { approval: approvalDetailView(record, ctx.pageUrl(record.id)) };
+        }
         if (decision === 'approve' && body.grant !== undefined) {
           const { approval, grant } = await ctx.actions.approveWithGrant(approver, idOf(request), body.grant, body.reason);
           return { approval: approvalDetailView(approval, ctx.pageUrl(approval.id)), grant: grantView(grant) };

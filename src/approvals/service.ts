@@ -10,6 +10,7 @@ import {
   APPROVAL_TRANSITIONS,
   bindingKeyOf,
   type ApprovalBinding,
+  type ApprovalEdit,
   type ApprovalExecution,
   type ApprovalRecord,
   type ApprovalState,
@@ -19,6 +20,7 @@ import { verifyBinding, type BindingRefusal } from './binding.ts';
 import type { ApprovalArguments } from './preview.ts';
 import { ApprovalGrants, isGrant } from './grants.ts';
 import { checkGrantRequest } from './grant.ts';
+import { checkEdit } from './edit.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
 /** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
@@ -195,7 +197,7 @@ export class ApprovalService {
    * is decided, any approve or deny throws GH_ERR_APPROVAL_INVALID_STATE (HTTP 409), whoever sends it.
    * `by.via`: how the actor acted when it was not in person (an action link), kept in the history and the audit.
    */
-  async approve(id: string, actor: string, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
+  async approve(id: string, actor: string, reason?: string, by: ActedBy = {}, edit?: ApprovalEdit): Promise<ApprovalRecord> {
     await this.requireOpen(id);
     const now = this.clock.now();
     const outcome: { effect: 'vote' | 'approved' | 'repeat' } = { effect: 'repeat' };
@@ -211,7 +213,7 @@ export class ApprovalService {
         outcome.effect = votes.length >= current.quorum ? 'approved' : 'vote';
         const state = outcome.effect === 'approved' ? 'approved' : 'pending';
         const entry: ApprovalTransition = { state, at: now, actor, ...(reason ? { reason } : {}), ...(outcome.effect === 'vote' ? { vote: 'approve' as const } : {}), ...by };
-        return { ...current, state, votes, history: [...current.history, entry] };
+        return { ...current, state, votes, history: [...current.history, entry], ...(edit && state === 'approved' ? { edit } : {}) };
       }),
     );
     if (outcome.effect !== 'repeat') {
@@ -221,7 +223,7 @@ export class ApprovalService {
         type: outcome.effect === 'approved' ? 'approval.approved' : 'approval.vote',
         actor,
         jobId: updated.jobId,
-        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by },
+        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by, ...(updated.edit ? { edited: { argsDigest: updated.argsDigest, editedArgsDigest: updated.edit.argsDigest, by: updated.edit.by } } : {}) },
       });
     }
     return updated;
@@ -236,6 +238,16 @@ export class ApprovalService {
     const checked = checkGrantRequest(request, await this.requireOpen(id));
     const approval = await this.approve(id, actor, reason, by);
     return { approval, grant: await this.grants.give(approval, actor, checked) };
+  }
+
+  /**
+   * Approves the call with other arguments (`args`, a JSON object): the retry of the original call runs with these
+   * instead, once, if the tool's schema takes them and the policy, deciding again, does not deny them. Refused with
+   * GH_ERR_APPROVAL_EDIT_INVALID before anything is approved (see `checkEdit`).
+   */
+  async approveWithEdit(id: string, actor: string, args: unknown, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
+    const edit = checkEdit(args, await this.requireOpen(id), actor, this.clock.now());
+    return this.approve(id, actor, reason, by, edit);
   }
 
   /** A no from an allowed approver denies at once. The requester may always deny (withdraw) their own call. */

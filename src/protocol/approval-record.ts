@@ -95,6 +95,17 @@ export interface ApprovalGrant {
   grantedBy: string;
 }
 
+/**
+ * An approver's edit of the arguments, approved with them: the call runs with `args` instead of the ones it came
+ * with (checked against the tool's schema and decided again when it runs). `args` are what the approver typed.
+ */
+export interface ApprovalEdit {
+  args: Record<string, unknown>;
+  argsDigest: string;
+  by: string;
+  at: number;
+}
+
 /** The record format this version writes. Records without `version` were written by 0.1 and are upgraded on read. */
 export const APPROVAL_RECORD_VERSION = 2;
 
@@ -146,6 +157,8 @@ export interface ApprovalRecord extends ApprovalBinding {
   execution?: ApprovalExecution;
   /** The caller's MCP session, when it had one: what a `scope: session` grant given with this approval binds to. */
   sessionId?: string;
+  /** Set when the approver changed the arguments before approving. */
+  edit?: ApprovalEdit;
   /** Set on a grant's record, never on an approval of one call. */
   grant?: ApprovalGrant;
 }

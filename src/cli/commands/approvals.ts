@@ -12,12 +12,15 @@ export const APPROVALS_HELP = `Usage:
   gatehouse approvals list [--all] [--json]
   gatehouse approvals show ID [--json]
   gatehouse approvals approve ID [--reason TEXT] [--as NAME]
+  gatehouse approvals approve ID --args JSON [--reason TEXT] [--as NAME]
   gatehouse approvals deny ID [--reason TEXT] [--as NAME]
 
 Works on the data dir of a running gateway (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present)
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
   --all             list settled approvals too, not only pending ones
+  --args JSON       approve with these arguments instead of the call's (a JSON object): the retry runs them
+                    once, if the tool's schema takes them and the policy does not deny them
   --as NAME         who approves or denies, checked against the approval's approvers and recorded in the
                     audit trail (default: your user name)
 
@@ -27,7 +30,7 @@ An approval may name its approvers (principals or group:NAME from approvals.grou
 caller to approve their own call, and need a quorum of distinct approvers: \`show\` lists them and the votes.`;
 
 export async function runApprovals(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as', ...GRANT_FLAGS.values], booleans: ['all', 'json', ...GRANT_FLAGS.booleans] });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as', 'args', ...GRANT_FLAGS.values], booleans: ['all', 'json', ...GRANT_FLAGS.booleans] });
   const [action, id] = args.positionals;
   if (!action) throw usage('missing an action: list, show, approve, deny, grants or revoke');
   const config = stateConfig(args);
@@ -57,6 +60,11 @@ export async function runApprovals(argv: string[]): Promise<number> {
           console.log(`${outcome(approval)}\n${grantLine(grant)}`);
           return 0;
         }
+        const edited = flag(args, 'args');
+        if (action === 'approve' && edited !== undefined) {
+          console.log(outcome(await approvals.approveWithEdit(need(id), actor, parseJson(edited), reason)));
+          return 0;
+        }
         const record = action === 'approve' ? await approvals.approve(need(id), actor, reason) : await approvals.deny(need(id), actor, reason);
         console.log(outcome(record));
         return 0;
@@ -74,6 +82,14 @@ export async function runApprovals(argv: string[]): Promise<number> {
     }
   } finally {
     await state.close();
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw usage(`--args takes a JSON object: ${(err as Error).message}`);
   }
 }
 
@@ -137,6 +153,7 @@ function details(r: ApprovalRecord): string {
     `quorum     ${r.quorum} distinct approver${r.quorum === 1 ? '' : 's'}; votes so far: ${r.votes.length ? r.votes.map((v) => v.actor).join(', ') : 'none'}`,
     `on approve ${r.onApprove === 'execute' ? 'Gatehouse runs the call and keeps the result for one retry' : 'the call runs when the client retries it'}`,
     `binding    args ${r.argsDigest}, tool ${r.toolDigest}, policy ${r.policySnapshot}`,
+    ...(r.edit ? [`edited     by ${r.edit.by}: runs with ${JSON.stringify(r.edit.args)} (${r.edit.argsDigest})`] : []),
     ...(r.claimedBy ? [`used by    job ${r.claimedBy.jobId} under policy ${r.claimedBy.policySnapshot}`] : []),
     ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',

@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { gatehouse } from '../helpers/cli.ts';
+import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
+
+const harnesses: Harness[] = [];
+afterEach(async () => {
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+
+async function harness(overrides = {}) {
+  const h = await startHarness(overrides);
+  harnesses.push(h);
+  return h;
+}
+
+const texts = (result: { content: unknown }) => (result.content as { text: string }[]).map((c) => c.text);
+const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
+const errorCode = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/error'] as { code: string } | undefined)?.code;
+const write = { name: 'fx__write', arguments: { key: 'k', value: 'v' } };
+const sideEffects = (h: Harness) => readFileSync(h.sideEffects, 'utf8').split('\n').filter(Boolean);
+
+describe('edit, then approve', () => {
+  it('runs the edited call exactly once, tells the model what changed, and audits both digests and the editor', async () => {
+    const h = await harness();
+    const client = await connectHttp(h.url);
+    const id = approvalId(await client.callTool(write));
+    const approved = await gatehouse(['approvals', 'approve', id, '--args', '{"key":"k","value":"safer"}', '--as', 'bob', '--data-dir', h.dataDir]);
+    expect(approved).toMatchObject({ code: 0 });
+
+    const ran = await client.callTool(write);
+    expect(ran.isError).toBeFalsy();
+    const [note, result] = texts(ran);
+    expect(note).toContain('bob changed the arguments');
+    expect(note).toContain('value: "v" → "safer"');
+    expect(result).toBe('wrote k');
+    expect(sideEffects(h)).toEqual(['k=safer']);
+
+    // A second retry does not run it again: it is asked about anew.
+    const again = await client.callTool(write);
+    expect(errorCode(again)).toBe('GH_ERR_APPROVAL_PENDING');
+    expect(sideEffects(h)).toEqual(['k=safer']);
+    await client.close();
+
+    const trail = (await gatehouse(['audit', 'tail', '-n', '200', '--data-dir', h.dataDir])).stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; actor: string; data: Record<string, unknown> });
+    const approvedEvent = trail.find((r) => r.type === 'approval.approved' && r.data.approvalId === id)!;
+    const record = (await h.gateway.approvals.get(id))!;
+    expect(approvedEvent.actor).toBe('bob');
+    expect(approvedEvent.data.edited).toEqual({ argsDigest: record.argsDigest, editedArgsDigest: record.edit!.argsDigest, by: 'bob' });
+    expect(trail.some((r) => r.type === 'job.arguments_edited' && r.data.editedArgsDigest === record.edit!.argsDigest)).toBe(true);
+  });
+
+  it('cannot turn a call into one the schema or the policy refuses: the approval is used up and nothing runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-edit-policy-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, `version: 2\ndefault: allow\nrules:\n  - { id: no-etc, match: { tools: [fx__write] }, when: 'args.key.startsWith("etc/")', effect: deny, reason: "not under etc" }\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval }\n`);
+    const h = await harness({ policies: [policy] });
+    const client = await connectHttp(h.url);
+    const first = approvalId(await client.callTool(write));
+    await h.gateway.approvals.approveWithEdit(first, 'bob', { key: 'etc/passwd', value: 'v' });
+    const denied = await client.callTool(write);
+    expect(errorCode(denied)).toBe('GH_ERR_POLICY_DENIED');
+
+    const second = approvalId(await client.callTool(write));
+    await h.gateway.approvals.approveWithEdit(second, 'bob', { key: 'k', value: 42 });
+    expect(errorCode(await client.callTool(write))).toBe('GH_ERR_INVALID_ARGUMENTS');
+    expect(h.writes()).toBe(0);
+
+    const third = approvalId(await client.callTool(write));
+    await expect(h.gateway.approvals.approveWithEdit(third, 'bob', ['not', 'an', 'object'])).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
+    await expect(h.gateway.approvals.approveWithEdit(third, 'bob', write.arguments)).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
+    expect((await h.gateway.approvals.get(third))!.state).toBe('pending');
+    await client.close();
+  });
+
+  it('takes the edit through the API, and a held call completes with the edited arguments', async () => {
+    const h = await harness({ auth: approverAuth });
+    const client = await connectWithKey(h.url, KEYS.caller);
+    const held = heldWrite(client);
+    const approval = await pendingApproval(h);
+    const answer = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { args: { key: 'k', value: 'from-api' } } });
+    expect(answer.status).toBe(200);
+    expect(answer.body.approval.edit).toMatchObject({ by: 'alice', args: { key: 'k', value: 'from-api' } });
+    const ran = await held;
+    expect(texts(ran)[0]).toContain('alice changed the arguments');
+    expect(sideEffects(h)).toEqual(['k=from-api']);
+    await client.close();
+  });
+});
