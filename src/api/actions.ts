@@ -149,7 +149,7 @@ export function approvalDetailView(record: ApprovalRecord, pageUrl: string | und
     ...approvalView(record, pageUrl),
     ...(record.redactedArgs ? { redactedArgs: record.redactedArgs } : {}),
     ...(record.argsCut ? { argsCut: record.argsCut } : {}),
-    ...(record.edit ? { edit: { by: record.edit.by, at: iso(record.edit.at), argsDigest: record.edit.argsDigest, args: record.edit.args } } : {}),
+    ...(record.edit ? { edit: { by: record.edit.by, at: iso(record.edit.at), changes: record.edit.changes, changesDigest: record.edit.changesDigest } } : {}),
     ...(record.state === 'pending' ? { grantCondition: prefilledCondition(record.redactedArgs) } : {}),
   };
 }

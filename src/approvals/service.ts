@@ -223,7 +223,7 @@ export class ApprovalService {
         type: outcome.effect === 'approved' ? 'approval.approved' : 'approval.vote',
         actor,
         jobId: updated.jobId,
-        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by, ...(updated.edit ? { edited: { argsDigest: updated.argsDigest, editedArgsDigest: updated.edit.argsDigest, by: updated.edit.by } } : {}) },
+        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by, ...(updated.edit ? { edited: { argsDigest: updated.argsDigest, changesDigest: updated.edit.changesDigest, changed: Object.keys(updated.edit.changes), by: updated.edit.by } } : {}) },
       });
     }
     return updated;
@@ -241,12 +241,12 @@ export class ApprovalService {
   }
 
   /**
-   * Approves the call with other arguments (`args`, a JSON object): the retry of the original call runs with these
-   * instead, once, if the tool's schema takes them and the policy, deciding again, does not deny them. Refused with
-   * GH_ERR_APPROVAL_EDIT_INVALID before anything is approved (see `checkEdit`).
+   * Approves the call with some arguments changed (`changes`, a JSON object of the top-level arguments to set): the
+   * retry of the original call runs with them, once, if the tool's schema takes them and the policy, deciding
+   * again, does not deny them. Refused with GH_ERR_APPROVAL_EDIT_INVALID before anything is approved (`checkEdit`).
    */
-  async approveWithEdit(id: string, actor: string, args: unknown, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
-    const edit = checkEdit(args, await this.requireOpen(id), actor, this.clock.now());
+  async approveWithEdit(id: string, actor: string, changes: unknown, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
+    const edit = checkEdit(changes, await this.requireOpen(id), actor, this.clock.now());
     return this.approve(id, actor, reason, by, edit);
   }
 

@@ -302,9 +302,10 @@ export class CallPipeline {
     // Edit, then approve: the approved call runs with the approver's arguments, if the schema and the policy take them.
     const original = call.arguments;
     if (edit) {
-      steps.note(jobId, 'job.arguments_edited', edit.by, { approvalId: (jobMeta as Record<string, unknown>).approvalId, argsDigest, editedArgsDigest: edit.argsDigest });
-      Object.assign(jobMeta, { edited: { by: edit.by, argsDigest: edit.argsDigest } });
-      const edited = editedCall(kernel, entry, job, edit, this.clock.now());
+      const edited = editedCall(kernel, entry, job, original, edit, this.clock.now());
+      const editedArgsDigest = 'args' in edited ? digestOf(edited.args) : undefined;
+      steps.note(jobId, 'job.arguments_edited', edit.by, { approvalId: (jobMeta as Record<string, unknown>).approvalId, argsDigest, ...(editedArgsDigest ? { editedArgsDigest } : {}), changed: Object.keys(edit.changes) });
+      Object.assign(jobMeta, { edited: { by: edit.by, changed: Object.keys(edit.changes), ...(editedArgsDigest ? { argsDigest: editedArgsDigest } : {}) } });
       if ('code' in edited) {
         const refused = errorResult(edited.code, edited.message, { 'gatehouse/job': jobMeta });
         steps.deny(jobId, 'enforcement', { errorCode: edited.code, reason: edited.message });

@@ -96,12 +96,13 @@ export interface ApprovalGrant {
 }
 
 /**
- * An approver's edit of the arguments, approved with them: the call runs with `args` instead of the ones it came
- * with (checked against the tool's schema and decided again when it runs). `args` are what the approver typed.
+ * An approver's edit of the arguments, approved with them: the call runs with its arguments, each top-level key of
+ * `changes` set to the approver's value (checked against the tool's schema and decided again when it runs). A
+ * patch rather than the whole arguments, so a value the approver saw redacted is never typed back in as `[redacted]`.
  */
 export interface ApprovalEdit {
-  args: Record<string, unknown>;
-  argsDigest: string;
+  changes: Record<string, unknown>;
+  changesDigest: string;
   by: string;
   at: number;
 }

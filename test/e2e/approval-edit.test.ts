@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
+import { digestOf } from '../../src/protocol/digest.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
 
 const harnesses: Harness[] = [];
@@ -28,7 +29,8 @@ describe('edit, then approve', () => {
     const h = await harness();
     const client = await connectHttp(h.url);
     const id = approvalId(await client.callTool(write));
-    const approved = await gatehouse(['approvals', 'approve', id, '--args', '{"key":"k","value":"safer"}', '--as', 'bob', '--data-dir', h.dataDir]);
+    // Only the changed argument is sent: the others stay as the call sent them.
+    const approved = await gatehouse(['approvals', 'approve', id, '--args', '{"value":"safer"}', '--as', 'bob', '--data-dir', h.dataDir]);
     expect(approved).toMatchObject({ code: 0 });
 
     const ran = await client.callTool(write);
@@ -49,8 +51,10 @@ describe('edit, then approve', () => {
     const approvedEvent = trail.find((r) => r.type === 'approval.approved' && r.data.approvalId === id)!;
     const record = (await h.gateway.approvals.get(id))!;
     expect(approvedEvent.actor).toBe('bob');
-    expect(approvedEvent.data.edited).toEqual({ argsDigest: record.argsDigest, editedArgsDigest: record.edit!.argsDigest, by: 'bob' });
-    expect(trail.some((r) => r.type === 'job.arguments_edited' && r.data.editedArgsDigest === record.edit!.argsDigest)).toBe(true);
+    expect(approvedEvent.data.edited).toEqual({ argsDigest: record.argsDigest, changesDigest: record.edit!.changesDigest, changed: ['value'], by: 'bob' });
+    const ranEdited = trail.filter((r) => r.type === 'job.arguments_edited');
+    expect(ranEdited).toHaveLength(1);
+    expect(ranEdited[0]).toMatchObject({ actor: 'bob', data: { approvalId: id, argsDigest: record.argsDigest, editedArgsDigest: digestOf({ key: 'k', value: 'safer' }), changed: ['value'] } });
   });
 
   it('cannot turn a call into one the schema or the policy refuses: the approval is used up and nothing runs', async () => {
@@ -60,18 +64,18 @@ describe('edit, then approve', () => {
     const h = await harness({ policies: [policy] });
     const client = await connectHttp(h.url);
     const first = approvalId(await client.callTool(write));
-    await h.gateway.approvals.approveWithEdit(first, 'bob', { key: 'etc/passwd', value: 'v' });
+    await h.gateway.approvals.approveWithEdit(first, 'bob', { key: 'etc/passwd' });
     const denied = await client.callTool(write);
     expect(errorCode(denied)).toBe('GH_ERR_POLICY_DENIED');
 
     const second = approvalId(await client.callTool(write));
-    await h.gateway.approvals.approveWithEdit(second, 'bob', { key: 'k', value: 42 });
+    await h.gateway.approvals.approveWithEdit(second, 'bob', { value: 42 });
     expect(errorCode(await client.callTool(write))).toBe('GH_ERR_INVALID_ARGUMENTS');
     expect(h.writes()).toBe(0);
 
     const third = approvalId(await client.callTool(write));
     await expect(h.gateway.approvals.approveWithEdit(third, 'bob', ['not', 'an', 'object'])).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
-    await expect(h.gateway.approvals.approveWithEdit(third, 'bob', write.arguments)).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
+    await expect(h.gateway.approvals.approveWithEdit(third, 'bob', {})).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
     expect((await h.gateway.approvals.get(third))!.state).toBe('pending');
     await client.close();
   });
@@ -81,9 +85,9 @@ describe('edit, then approve', () => {
     const client = await connectWithKey(h.url, KEYS.caller);
     const held = heldWrite(client);
     const approval = await pendingApproval(h);
-    const answer = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { args: { key: 'k', value: 'from-api' } } });
+    const answer = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { args: { value: 'from-api' } } });
     expect(answer.status).toBe(200);
-    expect(answer.body.approval.edit).toMatchObject({ by: 'alice', args: { key: 'k', value: 'from-api' } });
+    expect(answer.body.approval.edit).toMatchObject({ by: 'alice', changes: { value: 'from-api' } });
     const ran = await held;
     expect(texts(ran)[0]).toContain('alice changed the arguments');
     expect(sideEffects(h)).toEqual(['k=from-api']);

@@ -19,8 +19,9 @@ Works on the data dir of a running gateway (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present)
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
   --all             list settled approvals too, not only pending ones
-  --args JSON       approve with these arguments instead of the call's (a JSON object): the retry runs them
-                    once, if the tool's schema takes them and the policy does not deny them
+  --args JSON       approve with these arguments changed (a JSON object of the top-level arguments to set; the
+                    others stay as the call sent them): the retry runs the changed call once, if the tool's
+                    schema takes it and the policy does not deny it
   --as NAME         who approves or denies, checked against the approval's approvers and recorded in the
                     audit trail (default: your user name)
 
@@ -153,7 +154,7 @@ function details(r: ApprovalRecord): string {
     `quorum     ${r.quorum} distinct approver${r.quorum === 1 ? '' : 's'}; votes so far: ${r.votes.length ? r.votes.map((v) => v.actor).join(', ') : 'none'}`,
     `on approve ${r.onApprove === 'execute' ? 'Gatehouse runs the call and keeps the result for one retry' : 'the call runs when the client retries it'}`,
     `binding    args ${r.argsDigest}, tool ${r.toolDigest}, policy ${r.policySnapshot}`,
-    ...(r.edit ? [`edited     by ${r.edit.by}: runs with ${JSON.stringify(r.edit.args)} (${r.edit.argsDigest})`] : []),
+    ...(r.edit ? [`edited     by ${r.edit.by}: runs with ${JSON.stringify(r.edit.changes)} set`] : []),
     ...(r.claimedBy ? [`used by    job ${r.claimedBy.jobId} under policy ${r.claimedBy.policySnapshot}`] : []),
     ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',
