@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
+import { csrfOf, PageClient } from '../helpers/page-client.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval } from '../helpers/approvers.ts';
 
 const harnesses: Harness[] = [];
@@ -91,6 +92,25 @@ describe('edit, then approve', () => {
     const ran = await held;
     expect(texts(ran)[0]).toContain('alice changed the arguments');
     expect(sideEffects(h)).toEqual(['k=from-api']);
+    await client.close();
+  });
+
+  it('takes the edit from the approval page', async () => {
+    const h = await harness({ auth: approverAuth });
+    const client = await connectWithKey(h.url, KEYS.caller);
+    const held = heldWrite(client);
+    const approval = await pendingApproval(h);
+    const browser = new PageClient(h);
+    expect((await browser.login(KEYS.approver)).status).toBe(303);
+    const page = await browser.get(`/approvals/${approval.id}`);
+    expect(page.html).toContain('Change the arguments, then approve');
+    const bad = await browser.post(`/approvals/${approval.id}`, { csrf: csrfOf(page.html), decision: 'edit', changes: '{not json' });
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('GH_ERR_APPROVAL_EDIT_INVALID');
+    const posted = await browser.post(`/approvals/${approval.id}`, { csrf: csrfOf(bad.html), decision: 'edit', changes: '{"value": "from-page"}' });
+    expect(posted.status).toBe(303);
+    expect(texts(await held)[0]).toContain('alice changed the arguments');
+    expect(sideEffects(h)).toEqual(['k=from-page']);
     await client.close();
   });
 });

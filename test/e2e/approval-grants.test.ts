@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdvancingClock, connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { prefilledCondition } from '../../src/approvals/grant.ts';
+import { csrfOf, PageClient } from '../helpers/page-client.ts';
 import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, resultText } from '../helpers/approvers.ts';
 
 const harnesses: Harness[] = [];
@@ -122,6 +123,24 @@ describe('approval grants ("this and matching calls")', () => {
     expect(revoked.body.grant.state).toBe('revoked');
     expect((await api(h, '/api/grants', { key: KEYS.approver })).body.grants).toEqual([]);
     expect(resultText(await client.callTool(write({ key: 'api', value: 'third' })))).toContain('GH_ERR_APPROVAL_PENDING');
+    expect(h.writes()).toBe(2);
+    await client.close();
+  });
+
+  it('is given from the approval page, with the condition pre-filled from the call', async () => {
+    const h = await harness(undefined, { auth: approverAuth });
+    const client = await connectWithKey(h.url, KEYS.caller);
+    const held = heldWrite(client, { key: 'page', value: 'v' });
+    const approval = await pendingApproval(h);
+    const browser = new PageClient(h);
+    expect((await browser.login(KEYS.approver)).status).toBe(303);
+    const page = await browser.get(`/approvals/${approval.id}`);
+    expect(page.html).toContain('Approve this and matching calls');
+    expect(page.html).toContain('args.key == &quot;page&quot; &amp;&amp; args.value == &quot;v&quot;');
+    const posted = await browser.post(`/approvals/${approval.id}`, { csrf: csrfOf(page.html), decision: 'grant', condition: 'args.key == "page"', scope: 'principal', duration: String(HALF_HOUR) });
+    expect(posted.status).toBe(303);
+    expect(resultText(await held)).toBe('wrote page');
+    expect(resultText(await client.callTool(write({ key: 'page', value: 'again' })))).toBe('wrote page');
     expect(h.writes()).toBe(2);
     await client.close();
   });
