@@ -57,32 +57,25 @@ export class ApproverActions {
   }
 
   async decide(approver: Approver, id: string, decision: Decision, reason: unknown): Promise<ApprovalRecord> {
-    const text = this.mayDecide(approver, reason);
-    await this.get(approver, id);
-    try {
-      return decision === 'approve' ? await this.approvals.approve(id, approver.principal, text) : await this.approvals.deny(id, approver.principal, text);
-    } catch (err) {
-      throw asGatewayError(err);
-    }
+    return this.deciding(approver, id, reason, (text) => (decision === 'approve' ? this.approvals.approve(id, approver.principal, text) : this.approvals.deny(id, approver.principal, text)));
   }
 
   /** Approves and grants "this and matching calls" (`grant`: condition, scope, durationMs), with the checks of `decide`. */
-  async approveWithGrant(approver: Approver, id: string, grant: unknown, reason: unknown): Promise<{ approval: ApprovalRecord; grant: ApprovalRecord }> {
-    const text = this.mayDecide(approver, reason);
-    await this.get(approver, id);
-    try {
-      return await this.approvals.approveWithGrant(id, approver.principal, grant, text);
-    } catch (err) {
-      throw asGatewayError(err);
-    }
+  approveWithGrant(approver: Approver, id: string, grant: unknown, reason: unknown): Promise<{ approval: ApprovalRecord; grant: ApprovalRecord }> {
+    return this.deciding(approver, id, reason, (text) => this.approvals.approveWithGrant(id, approver.principal, grant, text));
   }
 
-  /** Approves with edited arguments (see `ApprovalService.approveWithEdit`), with the checks of `decide`. */
-  async approveWithEdit(approver: Approver, id: string, args: unknown, reason: unknown): Promise<ApprovalRecord> {
+  /** Approves with some arguments changed (see `ApprovalService.approveWithEdit`), with the checks of `decide`. */
+  approveWithEdit(approver: Approver, id: string, changes: unknown, reason: unknown): Promise<ApprovalRecord> {
+    return this.deciding(approver, id, reason, (text) => this.approvals.approveWithEdit(id, approver.principal, changes, text));
+  }
+
+  /** The role, the reason and the tenant checked, then the service's own checks: every refusal a coded error. */
+  private async deciding<T>(approver: Approver, id: string, reason: unknown, run: (text: string | undefined) => Promise<T>): Promise<T> {
     const text = this.mayDecide(approver, reason);
     await this.get(approver, id);
     try {
-      return await this.approvals.approveWithEdit(id, approver.principal, args, text);
+      return await run(text);
     } catch (err) {
       throw asGatewayError(err);
     }

@@ -19,6 +19,14 @@ async function harness(overrides = {}) {
   return h;
 }
 
+/** A gateway with approver keys, and a caller's held write waiting for its approval. */
+async function heldForAnApprover(args?: Record<string, unknown>) {
+  const h = await harness({ auth: approverAuth });
+  const client = await connectWithKey(h.url, KEYS.caller);
+  const held = heldWrite(client, args);
+  return { h, client, held, approval: await pendingApproval(h) };
+}
+
 const texts = (result: { content: unknown }) => (result.content as { text: string }[]).map((c) => c.text);
 const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 const errorCode = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/error'] as { code: string } | undefined)?.code;
@@ -82,10 +90,7 @@ describe('edit, then approve', () => {
   });
 
   it('takes the edit through the API, and a held call completes with the edited arguments', async () => {
-    const h = await harness({ auth: approverAuth });
-    const client = await connectWithKey(h.url, KEYS.caller);
-    const held = heldWrite(client);
-    const approval = await pendingApproval(h);
+    const { h, client, held, approval } = await heldForAnApprover();
     const answer = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { args: { value: 'from-api' } } });
     expect(answer.status).toBe(200);
     expect(answer.body.approval.edit).toMatchObject({ by: 'alice', changes: { value: 'from-api' } });
@@ -96,10 +101,7 @@ describe('edit, then approve', () => {
   });
 
   it('takes the edit from the approval page', async () => {
-    const h = await harness({ auth: approverAuth });
-    const client = await connectWithKey(h.url, KEYS.caller);
-    const held = heldWrite(client);
-    const approval = await pendingApproval(h);
+    const { h, client, held, approval } = await heldForAnApprover();
     const browser = new PageClient(h);
     expect((await browser.login(KEYS.approver)).status).toBe(303);
     const page = await browser.get(`/approvals/${approval.id}`);

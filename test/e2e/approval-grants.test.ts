@@ -16,6 +16,14 @@ async function harness(clock?: AdvancingClock, overrides = {}) {
   return h;
 }
 
+/** A gateway with approver keys, and a caller's held write waiting for its approval. */
+async function heldForAnApprover(args?: Record<string, unknown>) {
+  const h = await harness(undefined, { auth: approverAuth });
+  const client = await connectWithKey(h.url, KEYS.caller);
+  const held = heldWrite(client, args);
+  return { h, client, held, approval: await pendingApproval(h) };
+}
+
 const text = (result: { content: unknown }) => (result.content as { text: string }[])[0].text;
 const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 const write = (args: Record<string, unknown>) => ({ name: 'fx__write', arguments: args });
@@ -94,10 +102,7 @@ describe('approval grants ("this and matching calls")', () => {
   });
 
   it('is given, listed and revoked through the API, in the approver\'s tenant only', async () => {
-    const h = await harness(undefined, { auth: approverAuth });
-    const client = await connectWithKey(h.url, KEYS.caller);
-    const held = heldWrite(client, { key: 'api', value: 'v' });
-    const approval = await pendingApproval(h);
+    const { h, client, held, approval } = await heldForAnApprover({ key: 'api', value: 'v' });
     const shown = await api(h, `/api/approvals/${approval.id}`, { key: KEYS.approver });
     expect(shown.body.approval.grantCondition).toBe('args.key == "api" && args.value == "v"');
 
@@ -128,10 +133,7 @@ describe('approval grants ("this and matching calls")', () => {
   });
 
   it('is given from the approval page, with the condition pre-filled from the call', async () => {
-    const h = await harness(undefined, { auth: approverAuth });
-    const client = await connectWithKey(h.url, KEYS.caller);
-    const held = heldWrite(client, { key: 'page', value: 'v' });
-    const approval = await pendingApproval(h);
+    const { h, client, held, approval } = await heldForAnApprover({ key: 'page', value: 'v' });
     const browser = new PageClient(h);
     expect((await browser.login(KEYS.approver)).status).toBe(303);
     const page = await browser.get(`/approvals/${approval.id}`);
