@@ -1,13 +1,14 @@
 import type { ApprovalRecord, ApprovalState } from '../protocol/approval-record.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import { argsSummaryOf } from '../approvals/preview.ts';
+import { prefilledCondition } from '../approvals/grant.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import { hasRole, type Approver } from './access.ts';
 
 export type Decision = 'approve' | 'deny';
 
 /** What an approver may do through the approval service: look, and decide. */
-export type ApprovalDesk = Pick<ApprovalService, 'list' | 'get' | 'approve' | 'deny'>;
+export type ApprovalDesk = Pick<ApprovalService, 'list' | 'get' | 'approve' | 'deny' | 'approveWithGrant' | 'approveWithEdit' | 'grants'>;
 
 /** The HTTP status of each refusal an approver can meet; anything else is a 500. */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -25,6 +26,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   GH_ERR_NOT_IMPLEMENTED: 501,
   GH_ERR_APPROVAL_EXPIRED: 409,
   GH_ERR_APPROVAL_INVALID_STATE: 409,
+  GH_ERR_GRANT_INVALID: 400,
+  GH_ERR_APPROVAL_EDIT_INVALID: 400,
+  GH_ERR_GRANT_NOT_FOUND: 404,
 };
 
 export const MAX_REASON_CHARS = 1000;
@@ -53,14 +57,45 @@ export class ApproverActions {
   }
 
   async decide(approver: Approver, id: string, decision: Decision, reason: unknown): Promise<ApprovalRecord> {
-    if (!hasRole(approver.role, 'approver')) throw new GatewayError('GH_ERR_FORBIDDEN', `${approver.principal} may look at approvals but not decide them: that takes the approver role`);
-    const text = readReason(reason);
+    return this.deciding(approver, id, reason, (text) => (decision === 'approve' ? this.approvals.approve(id, approver.principal, text) : this.approvals.deny(id, approver.principal, text)));
+  }
+
+  /** Approves and grants "this and matching calls" (`grant`: condition, scope, durationMs), with the checks of `decide`. */
+  approveWithGrant(approver: Approver, id: string, grant: unknown, reason: unknown): Promise<{ approval: ApprovalRecord; grant: ApprovalRecord }> {
+    return this.deciding(approver, id, reason, (text) => this.approvals.approveWithGrant(id, approver.principal, grant, text));
+  }
+
+  /** Approves with some arguments changed (see `ApprovalService.approveWithEdit`), with the checks of `decide`. */
+  approveWithEdit(approver: Approver, id: string, changes: unknown, reason: unknown): Promise<ApprovalRecord> {
+    return this.deciding(approver, id, reason, (text) => this.approvals.approveWithEdit(id, approver.principal, changes, text));
+  }
+
+  /** The role, the reason and the tenant checked, then the service's own checks: every refusal a coded error. */
+  private async deciding<T>(approver: Approver, id: string, reason: unknown, run: (text: string | undefined) => Promise<T>): Promise<T> {
+    const text = this.mayDecide(approver, reason);
     await this.get(approver, id);
     try {
-      return decision === 'approve' ? await this.approvals.approve(id, approver.principal, text) : await this.approvals.deny(id, approver.principal, text);
+      return await run(text);
     } catch (err) {
       throw asGatewayError(err);
     }
+  }
+
+  /** The grants of the approver's tenant, newest first; `live`: only those still in force. */
+  async grants(approver: Approver, which: 'live' | 'all'): Promise<ApprovalRecord[]> {
+    const grants = await this.approvals.grants.list(approver.tenant);
+    return which === 'all' ? grants : grants.filter((g) => g.state === 'approved');
+  }
+
+  async revokeGrant(approver: Approver, id: string): Promise<ApprovalRecord> {
+    this.mayDecide(approver, undefined);
+    return this.approvals.grants.revoke(id, approver.principal, approver.tenant);
+  }
+
+  /** Deciding (and granting, and revoking) takes the approver role; returns the checked reason. */
+  private mayDecide(approver: Approver, reason: unknown): string | undefined {
+    if (!hasRole(approver.role, 'approver')) throw new GatewayError('GH_ERR_FORBIDDEN', `${approver.principal} may look at approvals but not decide them: that takes the approver role`);
+    return readReason(reason);
   }
 }
 
@@ -107,6 +142,30 @@ export function approvalDetailView(record: ApprovalRecord, pageUrl: string | und
     ...approvalView(record, pageUrl),
     ...(record.redactedArgs ? { redactedArgs: record.redactedArgs } : {}),
     ...(record.argsCut ? { argsCut: record.argsCut } : {}),
+    ...(record.edit ? { edit: { by: record.edit.by, at: iso(record.edit.at), changes: record.edit.changes, changesDigest: record.edit.changesDigest } } : {}),
+    ...(record.state === 'pending' ? { grantCondition: prefilledCondition(record.redactedArgs) } : {}),
+  };
+}
+
+/** A grant as the API lists it: what it lets through, for whom, until when, and who gave it. */
+export function grantView(record: ApprovalRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    state: record.state === 'approved' ? 'live' : record.state === 'cancelled' ? 'revoked' : record.state,
+    tenant: record.tenant,
+    principal: record.principal,
+    server: record.server,
+    tool: record.tool,
+    toolDigest: record.toolDigest,
+    condition: record.grant?.condition,
+    scope: record.grant?.scope,
+    ...(record.grant?.sessionId ? { sessionId: record.grant.sessionId } : {}),
+    approvalId: record.grant?.approvalId,
+    grantedBy: record.grant?.grantedBy,
+    ruleIds: record.ruleIds,
+    createdAt: iso(record.createdAt),
+    expiresAt: iso(record.expiresAt),
+    history: record.history.map((t) => ({ state: t.state, at: iso(t.at), actor: t.actor, ...(t.reason ? { reason: t.reason } : {}) })),
   };
 }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { APPROVAL_TRANSITIONS, type ApprovalState } from '../protocol/approval-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import type { Approver } from './access.ts';
-import { approvalDetailView, approvalView, statusOf, type Decision } from './actions.ts';
+import { approvalDetailView, approvalView, grantView, statusOf, type Decision } from './actions.ts';
 import { APPROVER_API, type ApproverContext } from './context.ts';
 
 const STATES = new Set<string>([...Object.keys(APPROVAL_TRANSITIONS), 'all']);
@@ -40,11 +40,32 @@ export function registerApprovalsApi(app: FastifyInstance, ctx: ApproverContext)
   for (const decision of ['approve', 'deny'] as Decision[]) {
     app.post(`/api/approvals/:id/${decision}`, route, (request, reply) =>
       serve(request, reply, async (approver) => {
-        const record = await ctx.actions.decide(approver, idOf(request), decision, readBody(request).reason);
+        const body = readBody(request);
+        if (decision === 'approve' && body.args !== undefined) {
+          if (body.grant !== undefined) throw new GatewayError('GH_ERR_INVALID_REQUEST', 'send args or grant, not both: a grant covers calls as they come, an edit changes one');
+          const record = await ctx.actions.approveWithEdit(approver, idOf(request), body.args, body.reason);
+          return { approval: approvalDetailView(record, ctx.pageUrl(record.id)) };
+        }
+        if (decision === 'approve' && body.grant !== undefined) {
+          const { approval, grant } = await ctx.actions.approveWithGrant(approver, idOf(request), body.grant, body.reason);
+          return { approval: approvalDetailView(approval, ctx.pageUrl(approval.id)), grant: grantView(grant) };
+        }
+        const record = await ctx.actions.decide(approver, idOf(request), decision, body.reason);
         return { approval: approvalDetailView(record, ctx.pageUrl(record.id)) };
       }),
     );
   }
+
+  app.get('/api/grants', route, (request, reply) =>
+    serve(request, reply, async (approver) => {
+      const state = (request.query as Record<string, unknown>).state ?? 'live';
+      if (state !== 'live' && state !== 'all') throw new GatewayError('GH_ERR_INVALID_REQUEST', 'state must be live or all');
+      return { grants: (await ctx.actions.grants(approver, state)).map(grantView) };
+    }),
+  );
+  app.post('/api/grants/:id/revoke', route, (request, reply) =>
+    serve(request, reply, async (approver) => ({ grant: grantView(await ctx.actions.revokeGrant(approver, idOf(request))) })),
+  );
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import type { Approver } from './access.ts';
 import { statusOf } from './actions.ts';
+import { decideExtra } from './approval-extras.ts';
 import { APPROVER_PAGE, type ApproverContext } from './context.ts';
 import { fromThisServer } from './csrf.ts';
 import { formOf, registerLogin, sendPage as page } from './login.ts';
@@ -70,8 +71,10 @@ export function registerApprovalPages(app: FastifyInstance, ctx: ApproverContext
       return failure(reply, new GatewayError('GH_ERR_CSRF', 'This form did not come from this page, or it has expired. Reload the page and try again.'), me);
     }
     try {
-      if (form.decision !== 'approve' && form.decision !== 'deny') throw new GatewayError('GH_ERR_INVALID_REQUEST', 'Choose approve or deny.');
-      await ctx.actions.decide(approver, id, form.decision, form.reason);
+      if (!(await decideExtra(ctx.actions, approver, id, form))) {
+        if (form.decision !== 'approve' && form.decision !== 'deny') throw new GatewayError('GH_ERR_INVALID_REQUEST', 'Choose approve or deny.');
+        await ctx.actions.decide(approver, id, form.decision, form.reason);
+      }
       return reply.code(303).header('location', encodeURIComponent(id)).send(); // the page then shows the new state
     } catch (err) {
       const error = asGatewayError(err);

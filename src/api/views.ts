@@ -1,6 +1,7 @@
 import type { ApprovalRecord } from '../protocol/approval-record.ts';
 import { argsCutNote, argsSummaryOf } from '../approvals/preview.ts';
 import { hasRole } from './access.ts';
+import { grantAndEditForms } from './approval-extras.ts';
 import { html, SafeHtml } from './html.ts';
 import { layout as consoleLayout, type SignedIn } from './console/layout.ts';
 import { messagePage as consoleMessagePage } from './console/admit.ts';
@@ -81,7 +82,7 @@ ${expiry}${extra.approvers && html`<dt>Approvers</dt><dd>${extra.approvers.join(
 <dt>Asked</dt><dd><time datetime="${iso(record.createdAt)}">${relative(record.createdAt, options.now)}</time></dd>
 </dl>
 ${argumentsSection(record)}</section>
-${record.state === 'pending' && (hasRole(options.me.role, 'approver') ? decisionForm(options.csrfToken) : html`<p class="note">Deciding takes the approver role; you are signed in as ${options.me.role}.</p>`)}
+${record.state === 'pending' && (hasRole(options.me.role, 'approver') ? html`${decisionForm(options.csrfToken)}${grantAndEditForms(record, options.csrfToken)}` : html`<p class="note">Deciding takes the approver role; you are signed in as ${options.me.role}.</p>`)}
 <section class="card"><strong>History</strong><ol>${record.history.map(
       (t) => html`<li><span class="state ${t.state}">${t.state}</span> by ${t.actor}${t.via === 'link' && ' (by link)'}, <time datetime="${iso(t.at)}">${relative(t.at, options.now)}</time>${t.reason && html` — ${t.reason}`}</li>`,
     )}</ol></section>

@@ -2,7 +2,7 @@ import { redactArguments } from '../enforcement/redact.ts';
 import type { ArgsCut } from '../protocol/approval-record.ts';
 
 const MAX_PREVIEW = 600;
-const MASK = '[redacted]';
+export const MASK = '[redacted]';
 
 /**
  * The most redacted-argument JSON an approval record keeps (bytes, UTF-8). Every approver's list, page and CLI read

@@ -10,6 +10,7 @@ import {
   APPROVAL_TRANSITIONS,
   bindingKeyOf,
   type ApprovalBinding,
+  type ApprovalEdit,
   type ApprovalExecution,
   type ApprovalRecord,
   type ApprovalState,
@@ -17,6 +18,9 @@ import {
 } from '../protocol/approval-record.ts';
 import { verifyBinding, type BindingRefusal } from './binding.ts';
 import type { ApprovalArguments } from './preview.ts';
+import { ApprovalGrants, isGrant } from './grants.ts';
+import { checkGrantRequest } from './grant.ts';
+import { checkEdit } from './edit.ts';
 import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
 /** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
@@ -34,6 +38,10 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   specs?: readonly ApprovalSpec[];
   /** Where the call's arguments are kept (a Store key), for rules with `onApprove: execute`. */
   argsRef?: string;
+  /** The caller's MCP session: what a session grant given with this approval binds to. */
+  sessionId?: string;
+  /** A live grant that covers this call, when it has no approval of its own (see `resolve`). */
+  findGrant?: () => Promise<ApprovalRecord | undefined>;
   /** The call's log fields (job, session, trace) for lines about it; never stored in the approval. */
   logFields?: CallLogFields;
 }
@@ -42,6 +50,8 @@ export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
 export type ApprovalOutcome =
   /** The approval was claimed (consumed) for this call: run it. */
   | { kind: 'run'; approval: ApprovalRecord }
+  /** No approval of its own, but a live grant covers it (`approval` is the grant's record): run it. */
+  | { kind: 'granted'; approval: ApprovalRecord }
   /** The gateway ran the call on approval (`onApprove: execute`) and this retry took its outcome, once. */
   | { kind: 'result'; approval: ApprovalRecord; execution: ApprovalExecution }
   /** The gateway is running the call on approval right now: wait with `waitForResult`, or tell the caller to retry. */
@@ -98,6 +108,8 @@ export class ApprovalService {
   private stopped = false;
   private groups: ApproverGroups;
   private readonly log: Pick<Logger, 'warn'> | undefined;
+  /** Standing approvals ("this and matching calls"), in the same store. */
+  readonly grants: ApprovalGrants;
 
   constructor(
     private readonly store: ApprovalStore,
@@ -108,6 +120,7 @@ export class ApprovalService {
   ) {
     this.groups = options.groups ?? {};
     this.log = options.log;
+    this.grants = new ApprovalGrants(store, audit, clock);
   }
 
   /** Sets the approver groups after construction (a command that opened the data dir before reading the config). */
@@ -121,7 +134,8 @@ export class ApprovalService {
    * run it (the approval was claimed for this call), wait (pending), take the result of the call the gateway ran
    * on approval, or refuse (denied, expired, stale). With no usable approval, a new pending one is created.
    * Decide the call under the current policy first: this counts a granted approval whatever snapshot it was
-   * asked under, as long as the policy still asks for one.
+   * asked under, as long as the policy still asks for one. With no approval of its own to use, a live grant
+   * (`details.findGrant`) lets it run.
    */
   resolve(binding: ApprovalBinding, details: ApprovalRequestDetails): Promise<ApprovalOutcome> {
     const key = bindingKeyOf(binding);
@@ -166,7 +180,8 @@ export class ApprovalService {
     const q: ApprovalQuery = typeof query === 'string' ? { state: query } : (query ?? {});
     const { state, ...rest } = q;
     // Filter by state after expiring: a pending approval past its expiry is listed as expired.
-    const records = await Promise.all((await this.store.list(rest)).map((r) => this.expireIfDue(r)));
+    // Grants share the store; they are listed by `grants.list`, not as approvals.
+    const records = await Promise.all((await this.store.list(rest)).filter((r) => !isGrant(r)).map((r) => this.expireIfDue(r)));
     return state ? records.filter((r) => r.state === state) : records;
   }
 
@@ -182,7 +197,7 @@ export class ApprovalService {
    * is decided, any approve or deny throws GH_ERR_APPROVAL_INVALID_STATE (HTTP 409), whoever sends it.
    * `by.via`: how the actor acted when it was not in person (an action link), kept in the history and the audit.
    */
-  async approve(id: string, actor: string, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
+  async approve(id: string, actor: string, reason?: string, by: ActedBy = {}, edit?: ApprovalEdit): Promise<ApprovalRecord> {
     await this.requireOpen(id);
     const now = this.clock.now();
     const outcome: { effect: 'vote' | 'approved' | 'repeat' } = { effect: 'repeat' };
@@ -198,7 +213,7 @@ export class ApprovalService {
         outcome.effect = votes.length >= current.quorum ? 'approved' : 'vote';
         const state = outcome.effect === 'approved' ? 'approved' : 'pending';
         const entry: ApprovalTransition = { state, at: now, actor, ...(reason ? { reason } : {}), ...(outcome.effect === 'vote' ? { vote: 'approve' as const } : {}), ...by };
-        return { ...current, state, votes, history: [...current.history, entry] };
+        return { ...current, state, votes, history: [...current.history, entry], ...(edit && state === 'approved' ? { edit } : {}) };
       }),
     );
     if (outcome.effect !== 'repeat') {
@@ -208,10 +223,31 @@ export class ApprovalService {
         type: outcome.effect === 'approved' ? 'approval.approved' : 'approval.vote',
         actor,
         jobId: updated.jobId,
-        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by },
+        data: { approvalId: id, votes: updated.votes.map((v) => v.actor), quorum: updated.quorum, ...(reason ? { reason } : {}), ...by, ...(updated.edit ? { edited: { argsDigest: updated.argsDigest, changesDigest: updated.edit.changesDigest, changed: Object.keys(updated.edit.changes), by: updated.edit.by } } : {}) },
       });
     }
     return updated;
+  }
+
+  /**
+   * Approves, and with the same yes grants "this and matching calls" (`request`: condition, scope, durationMs; see
+   * grant.ts). The request is checked before anything is approved, so a refused grant (GH_ERR_GRANT_INVALID)
+   * leaves the approval pending. Returns the approval and the grant.
+   */
+  async approveWithGrant(id: string, actor: string, request: unknown, reason?: string, by: ActedBy = {}): Promise<{ approval: ApprovalRecord; grant: ApprovalRecord }> {
+    const checked = checkGrantRequest(request, await this.requireOpen(id));
+    const approval = await this.approve(id, actor, reason, by);
+    return { approval, grant: await this.grants.give(approval, actor, checked) };
+  }
+
+  /**
+   * Approves the call with some arguments changed (`changes`, a JSON object of the top-level arguments to set): the
+   * retry of the original call runs with them, once, if the tool's schema takes them and the policy, deciding
+   * again, does not deny them. Refused with GH_ERR_APPROVAL_EDIT_INVALID before anything is approved (`checkEdit`).
+   */
+  async approveWithEdit(id: string, actor: string, changes: unknown, reason?: string, by: ActedBy = {}): Promise<ApprovalRecord> {
+    const edit = checkEdit(changes, await this.requireOpen(id), actor, this.clock.now());
+    return this.approve(id, actor, reason, by, edit);
   }
 
   /** A no from an allowed approver denies at once. The requester may always deny (withdraw) their own call. */
@@ -336,6 +372,14 @@ export class ApprovalService {
     const existing = await this.store.list({ bindingKey: key });
     const latest = existing[existing.length - 1];
     const outcome = latest && (await this.use(latest, binding, details.jobId));
+    // The call's own approval comes first (an approved one is used up, not left lying); a grant stands in for a
+    // human only where one would otherwise be asked, and then a question still pending is withdrawn.
+    if (outcome && outcome.kind !== 'pending') return outcome;
+    const granted = await details.findGrant?.();
+    if (granted) {
+      if (outcome) await this.cancel(outcome.approval.id, SYSTEM_ACTOR, `covered by grant ${granted.id}`);
+      return { kind: 'granted', approval: granted };
+    }
     return outcome ?? { kind: 'pending', approval: await this.create(key, binding, details), created: true };
   }
 
@@ -403,6 +447,7 @@ export class ApprovalService {
       ...(details.redactedArgs ? { redactedArgs: details.redactedArgs } : {}),
       ...(details.argsCut ? { argsCut: details.argsCut } : {}),
       ...(details.argsRef ? { argsRef: details.argsRef } : {}),
+      ...(details.sessionId ? { sessionId: details.sessionId } : {}),
       createdAt: now,
       expiresAt: now + (policy.ttlMs ?? this.ttlMs),
       history: [{ state: 'pending', at: now, actor: binding.principal }],

@@ -5,7 +5,8 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { Decision } from '../kernel/decision.ts';
 import type { ShadowPolicies } from '../kernel/shadow.ts';
 import type { ApprovalService } from '../approvals/service.ts';
-import type { ApprovalRecord } from '../protocol/approval-record.ts';
+import type { ApprovalEdit, ApprovalRecord } from '../protocol/approval-record.ts';
+import { editedCall, withEditNote } from './approved-edit.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { RetryOutcome } from '../scheduler/reconciler.ts';
 import type { JobClientLink, StoredResult } from '../scheduler/executor.ts';
@@ -266,6 +267,7 @@ export class CallPipeline {
 
     // A call the gateway runs on approval passes the gate whatever the policy now says, so its claim is taken.
     let runsOnApproval: ApprovalRecord | undefined;
+    let edit: ApprovalEdit | undefined;
     if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
       let gate: GateOutcome;
       const gating = timing && performance.now();
@@ -292,8 +294,26 @@ export class CallPipeline {
         else steps.park(jobId);
         return { result: withJobMeta(gate.result, { ...jobMeta, approvalId: gate.approval.id }) };
       }
-      Object.assign(jobMeta, { approvalId: gate.approval.id });
+      Object.assign(jobMeta, gate.approval.grant ? { approvalId: gate.approval.grant.approvalId, grantId: gate.approval.id } : { approvalId: gate.approval.id });
       if (gate.execution) runsOnApproval = gate.approval;
+      edit = gate.approval.grant ? undefined : gate.approval.edit;
+    }
+
+    // Edit, then approve: the approved call runs with the approver's arguments, if the schema and the policy take them.
+    const original = call.arguments;
+    if (edit) {
+      const edited = editedCall(kernel, entry, job, original, edit, this.clock.now());
+      const editedArgsDigest = 'args' in edited ? digestOf(edited.args) : undefined;
+      steps.note(jobId, 'job.arguments_edited', edit.by, { approvalId: (jobMeta as Record<string, unknown>).approvalId, argsDigest, ...(editedArgsDigest ? { editedArgsDigest } : {}), changed: Object.keys(edit.changes) });
+      Object.assign(jobMeta, { edited: { by: edit.by, changed: Object.keys(edit.changes), ...(editedArgsDigest ? { argsDigest: editedArgsDigest } : {}) } });
+      if ('code' in edited) {
+        const refused = errorResult(edited.code, edited.message, { 'gatehouse/job': jobMeta });
+        steps.deny(jobId, 'enforcement', { errorCode: edited.code, reason: edited.message });
+        if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, { result: refused });
+        return { result: refused };
+      }
+      call = { ...call, arguments: edited.args };
+      decision = edited.decision;
     }
 
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
@@ -310,7 +330,8 @@ export class CallPipeline {
     }
 
     const dispatched = this.clock.now();
-    const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    let outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    if (edit && 'result' in outcome) outcome = { result: withEditNote(outcome.result, original, edit) };
     if (tracked && SessionTracker.countsResults(decision)) {
       const ended = this.clock.now();
       await sessions!.resultCame(tracked, decision, 'result' in outcome ? outcome.result : { content: [] }, ended - dispatched, ended, () => callLogFields(call, jobId));

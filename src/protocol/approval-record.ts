@@ -77,6 +77,36 @@ export interface ApprovalExecution {
   takenAt?: number;
 }
 
+/** Whose calls a grant lets through: the one MCP session of the call approved, or every session of its principal. */
+export type GrantScope = 'session' | 'principal';
+
+/**
+ * "This and matching calls": a record with `grant` is not an approval of one call but a standing yes, found by
+ * `grantKeyOf` (src/approvals/grant.ts). It lives `approved` until it expires or is revoked (`cancelled`).
+ */
+export interface ApprovalGrant {
+  /** A CEL condition on `args` (the approver saw it pre-filled from the call and may have edited it). */
+  condition: string;
+  scope: GrantScope;
+  /** The MCP session it is bound to (`scope: session`). */
+  sessionId?: string;
+  /** The approval it was given with. */
+  approvalId: string;
+  grantedBy: string;
+}
+
+/**
+ * An approver's edit of the arguments, approved with them: the call runs with its arguments, each top-level key of
+ * `changes` set to the approver's value (checked against the tool's schema and decided again when it runs). A
+ * patch rather than the whole arguments, so a value the approver saw redacted is never typed back in as `[redacted]`.
+ */
+export interface ApprovalEdit {
+  changes: Record<string, unknown>;
+  changesDigest: string;
+  by: string;
+  at: number;
+}
+
 /** The record format this version writes. Records without `version` were written by 0.1 and are upgraded on read. */
 export const APPROVAL_RECORD_VERSION = 2;
 
@@ -126,6 +156,12 @@ export interface ApprovalRecord extends ApprovalBinding {
   /** Set when it was consumed: which job ran under which policy snapshot. */
   claimedBy?: { jobId: string; policySnapshot: string; at: number };
   execution?: ApprovalExecution;
+  /** The caller's MCP session, when it had one: what a `scope: session` grant given with this approval binds to. */
+  sessionId?: string;
+  /** Set when the approver changed the arguments before approving. */
+  edit?: ApprovalEdit;
+  /** Set on a grant's record, never on an approval of one call. */
+  grant?: ApprovalGrant;
 }
 
 /** Which states may follow which: `pending → approved | denied | expired | cancelled`, then `approved → consumed`. */

@@ -7,6 +7,7 @@ import { bindingKeyOf, type ApprovalBinding, type ApprovalRecord } from '../../p
 import type { ApprovalOutcome, ApprovalRequestDetails, ApprovalService } from '../service.ts';
 import { approvalPolicyOf } from '../policy.ts';
 import { approvalArguments } from '../preview.ts';
+import type { GrantedCall } from '../grant.ts';
 import { GatewayError, type ErrorCode } from '../../errors.ts';
 import type { CallToolResult, ToolAnnotations } from '../../protocol/mcp.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../../protocol/jsonrpc.ts';
@@ -112,7 +113,9 @@ export class ApprovalGate {
     if (req.call.executeFor !== undefined) return this.executeOnApproval(req, req.call.executeFor);
     if (req.resumed) return this.resume(req, req.resumed);
     const argsRef = await this.keepArguments(req);
-    const outcome = await this.deps.approvals.resolve(this.binding(req), this.details(req, argsRef));
+    // A live grant an approver gave earlier is that approver's standing yes, for a call that has no approval of its own.
+    const findGrant = () => this.deps.approvals.grants.find(this.binding(req), this.grantedCall(req), req.jobId);
+    const outcome = await this.deps.approvals.resolve(this.binding(req), { ...this.details(req, argsRef), findGrant });
     if (argsRef && !(outcome.kind === 'pending' && outcome.created)) void this.deps.store.delete(argsRef);
     return this.follow(req, outcome);
   }
@@ -139,6 +142,7 @@ export class ApprovalGate {
     const { approval } = outcome;
     switch (outcome.kind) {
       case 'run':
+      case 'granted':
         return { kind: 'run', approval, execution: false };
       case 'result':
       case 'executing':
@@ -390,6 +394,10 @@ export class ApprovalGate {
     return { tenant: call.caller.tenant, principal: call.caller.principal, server: entry.server, tool: entry.id, argsDigest, toolDigest: entry.digest, policySnapshot: decision.policySnapshot };
   }
 
+  private grantedCall(req: GateRequest): GrantedCall {
+    return { sessionId: req.call.caller.sessionId, arguments: req.call.arguments, ruleIds: req.decision.ruleIds, toolDigest: req.entry.digest };
+  }
+
   private details(req: GateRequest, argsRef?: string): ApprovalRequestDetails {
     const { call, entry, jobId, decision } = req;
     return {
@@ -400,6 +408,7 @@ export class ApprovalGate {
       ...approvalArguments(call.arguments, decision.constraints.redact?.args),
       specs: decision.approvals,
       ...(argsRef ? { argsRef } : {}),
+      ...(call.caller.sessionId ? { sessionId: call.caller.sessionId } : {}),
       logFields: callLogFields(call, jobId),
     };
   }

@@ -5,27 +5,35 @@ import { argsCutNote, argsSummaryOf } from '../../approvals/preview.ts';
 import { GatewayError } from '../../errors.ts';
 import { flag, parseArgs, usage } from '../args.ts';
 import { stateConfig, STATE_FLAGS } from '../state.ts';
+import { prefilledCondition } from '../../approvals/grant.ts';
+import { GRANT_FLAGS, GRANTS_HELP, grantLine, grantRequestOf, listGrants } from './approval-grants.ts';
 
 export const APPROVALS_HELP = `Usage:
   gatehouse approvals list [--all] [--json]
   gatehouse approvals show ID [--json]
   gatehouse approvals approve ID [--reason TEXT] [--as NAME]
+  gatehouse approvals approve ID --args JSON [--reason TEXT] [--as NAME]
   gatehouse approvals deny ID [--reason TEXT] [--as NAME]
 
 Works on the data dir of a running gateway (another process is fine).
   --config FILE     the gateway's config (default ./gatehouse.yaml when present)
   --data-dir DIR    the data dir directly (default for wrap: ~/.gatehouse)
   --all             list settled approvals too, not only pending ones
+  --args JSON       approve with these arguments changed (a JSON object of the top-level arguments to set; the
+                    others stay as the call sent them): the retry runs the changed call once, if the tool's
+                    schema takes it and the policy does not deny it
   --as NAME         who approves or denies, checked against the approval's approvers and recorded in the
                     audit trail (default: your user name)
+
+${GRANTS_HELP}
 
 An approval may name its approvers (principals or group:NAME from approvals.groups in the config), forbid the
 caller to approve their own call, and need a quorum of distinct approvers: \`show\` lists them and the votes.`;
 
 export async function runApprovals(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as'], booleans: ['all', 'json'] });
+  const args = parseArgs(argv, { values: [...STATE_FLAGS.values, 'reason', 'as', 'args', ...GRANT_FLAGS.values], booleans: ['all', 'json', ...GRANT_FLAGS.booleans] });
   const [action, id] = args.positionals;
-  if (!action) throw usage('missing an action: list, show, approve or deny');
+  if (!action) throw usage('missing an action: list, show, approve, deny, grants or revoke');
   const config = stateConfig(args);
   const state = await openApprovalState(config);
   const approvals = state.approvals.useApproverGroups(config.approvals.groups);
@@ -47,8 +55,27 @@ export async function runApprovals(argv: string[]): Promise<number> {
       case 'deny': {
         const actor = flag(args, 'as') ?? userInfo().username;
         const reason = flag(args, 'reason');
+        if (action === 'approve' && args.flags.grant) {
+          const pending = await requireRecord(approvals.get(need(id)), id!);
+          const { approval, grant } = await approvals.approveWithGrant(pending.id, actor, grantRequestOf(args, pending), reason);
+          console.log(`${outcome(approval)}\n${grantLine(grant)}`);
+          return 0;
+        }
+        const edited = flag(args, 'args');
+        if (action === 'approve' && edited !== undefined) {
+          console.log(outcome(await approvals.approveWithEdit(need(id), actor, parseJson(edited), reason)));
+          return 0;
+        }
         const record = action === 'approve' ? await approvals.approve(need(id), actor, reason) : await approvals.deny(need(id), actor, reason);
         console.log(outcome(record));
+        return 0;
+      }
+      case 'grants':
+        await listGrants(approvals, args);
+        return 0;
+      case 'revoke': {
+        const grant = await approvals.grants.revoke(need(id), flag(args, 'as') ?? userInfo().username);
+        console.log(`${grant.id} is revoked: matching calls are asked about again`);
         return 0;
       }
       default:
@@ -56,6 +83,14 @@ export async function runApprovals(argv: string[]): Promise<number> {
     }
   } finally {
     await state.close();
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw usage(`--args takes a JSON object: ${(err as Error).message}`);
   }
 }
 
@@ -119,10 +154,12 @@ function details(r: ApprovalRecord): string {
     `quorum     ${r.quorum} distinct approver${r.quorum === 1 ? '' : 's'}; votes so far: ${r.votes.length ? r.votes.map((v) => v.actor).join(', ') : 'none'}`,
     `on approve ${r.onApprove === 'execute' ? 'Gatehouse runs the call and keeps the result for one retry' : 'the call runs when the client retries it'}`,
     `binding    args ${r.argsDigest}, tool ${r.toolDigest}, policy ${r.policySnapshot}`,
+    ...(r.edit ? [`edited     by ${r.edit.by}: runs with ${JSON.stringify(r.edit.changes)} set`] : []),
     ...(r.claimedBy ? [`used by    job ${r.claimedBy.jobId} under policy ${r.claimedBy.policySnapshot}`] : []),
     ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',
     ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
     ...argumentsOf(r),
+    ...(r.state === 'pending' && !r.grant ? [`to grant matching calls: --grant --when '${prefilledCondition(r.redactedArgs)}'`] : []),
   ].join('\n');
 }

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { checkGrantRequest, grantMiss, prefilledCondition } from '../../src/approvals/grant.ts';
+import type { ApprovalGrant, ApprovalRecord } from '../../src/protocol/approval-record.ts';
+
+const approval = { id: 'apr_1', quorum: 1, sessionId: 's1' } as ApprovalRecord;
+const grant = (over: Partial<ApprovalGrant> = {}) =>
+  ({ tool: 'fx__write', server: 'fx', principal: 'p', tenant: 't', toolDigest: 'sha256:d', ruleIds: ['w'], grant: { condition: 'pathUnder(args.path, "/srv/docs")', scope: 'principal', approvalId: 'apr_1', grantedBy: 'bob', ...over } }) as ApprovalRecord & { grant: ApprovalGrant };
+const call = (args: Record<string, unknown>, over = {}) => ({ sessionId: 's1', arguments: args, ruleIds: ['w'], toolDigest: 'sha256:d', ...over });
+
+describe('grant conditions', () => {
+  it('pre-fills equality on each argument, as CEL literals that compile and match the call', () => {
+    const args = { path: '/srv/docs/a "b".txt', count: 3, ratio: 0.5, whole: 2.0, deep: { list: [1, 'x', null, true] }, 'odd-key': 'v' };
+    const condition = prefilledCondition(args);
+    const checked = checkGrantRequest({ condition, scope: 'principal', durationMs: 15 * 60_000 }, approval);
+    expect(grantMiss(grant({ condition: checked.condition }), call(args))).toBeUndefined();
+    expect(grantMiss(grant({ condition: checked.condition }), call({ ...args, count: 4 }))).toBe('miss');
+    expect(prefilledCondition({})).toBe('size(args) == 0');
+  });
+
+  it('matches by the condition, the session, the rules that ask, and the definition it was given for', () => {
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }))).toBeUndefined();
+    expect(grantMiss(grant(), call({ path: '/srv/docs/../etc/passwd' }))).toBe('miss');
+    // An evaluation error (a missing argument) is no match.
+    expect(grantMiss(grant(), call({ other: 1 }))).toBe('miss');
+    expect(grantMiss(grant({ scope: 'session', sessionId: 's1' }), call({ path: '/srv/docs/x' }, { sessionId: 's2' }))).toBe('miss');
+    expect(grantMiss(grant({ scope: 'session', sessionId: 's1' }), call({ path: '/srv/docs/x' }, { sessionId: undefined }))).toBe('miss');
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { ruleIds: ['w', 'stricter'] }))).toBe('miss');
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { toolDigest: 'sha256:changed' }))).toBe('stale');
+  });
+
+  it('refuses what a grant may not be, with GH_ERR_GRANT_INVALID', () => {
+    const ok = { condition: 'true', scope: 'principal', durationMs: 8 * 3_600_000 };
+    expect(checkGrantRequest(ok, approval).durationMs).toBe(8 * 3_600_000);
+    for (const bad of [
+      { ...ok, condition: 'args.x.matches("a+")' },
+      { ...ok, condition: '' },
+      { ...ok, scope: 'tenant' },
+      { ...ok, durationMs: 15 * 60_000 - 1 },
+      { ...ok, durationMs: 8 * 3_600_000 + 1 },
+    ]) {
+      expect(() => checkGrantRequest(bad, approval)).toThrow(expect.objectContaining({ code: 'GH_ERR_GRANT_INVALID' }));
+    }
+    expect(() => checkGrantRequest({ ...ok, scope: 'session' }, { ...approval, sessionId: undefined })).toThrow(expect.objectContaining({ code: 'GH_ERR_GRANT_INVALID' }));
+    expect(() => checkGrantRequest(ok, { ...approval, quorum: 2 })).toThrow(expect.objectContaining({ code: 'GH_ERR_GRANT_INVALID' }));
+  });
+});
