@@ -67,7 +67,8 @@ describe('the approvals webhook', () => {
     expect(refusing.received).toHaveLength(1);
 
     const busy = await receiver((n) => (n === 1 ? 429 : n === 2 ? 'hang' : 204));
-    const second = notifier(busy.url, { timeoutMs: 100 });
+    // Long enough that an answered try never times out on a loaded machine; the hung one still does.
+    const second = notifier(busy.url, { timeoutMs: 500 });
     second.webhook.notify(notice());
     await waitFor(() => busy.received.length === 3, 'the third try');
     second.webhook.notify(notice('apr_next')); // once it arrives, the first notice is done with
