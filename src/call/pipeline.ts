@@ -36,6 +36,7 @@ import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
 import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
 import type { SessionView } from '../kernel/decision.ts';
+import { checkResult, labelsAt } from './result-check.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -76,7 +77,7 @@ export interface CallPipelineDeps {
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
-  audit: Pick<AuditTrail, 'accepting'>;
+  audit: Pick<AuditTrail, 'accepting' | 'record'>;
   log: Logger;
   options: CallPipelineOptions;
   /** Times decisions and throttle windows; the system clock when not given. */
@@ -303,14 +304,30 @@ export class CallPipeline {
     }
 
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
+    const riskTags = tracked || decision.scanResult ? kernel.riskTagsOf(input) : [];
     if (tracked) {
-      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: this.clock.now() };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+      // The rules' `labels`: set before the call runs, so that no later call is decided without them (fail closed).
+      const labels = labelsAt(decision, 'run', jobId, running.now);
+      if (labels.length > 0) {
+        try {
+          await sessions!.label(tracked, labels, running.now);
+        } catch (err) {
+          const error = asGatewayError(err);
+          this.deps.log.error('could not label the session; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
+          return this.refuse(jobId, jobMeta, error.code, `The call's session could not be labelled, so it did not run: ${error.message}`, undefined);
+        }
+      }
     }
 
     const dispatched = this.clock.now();
-    const outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    let outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    if ('result' in outcome && (decision.scanResult || decision.labels)) {
+      const checked = { jobId, tenant: input.tenant, decision, tracked, riskTags, now: this.clock.now() };
+      outcome = { result: await checkResult({ audit: this.deps.audit, log: this.deps.log, sessions }, checked, outcome.result) };
+    }
     if (tracked && SessionTracker.countsResults(decision)) {
       const ended = this.clock.now();
       await sessions!.resultCame(tracked, decision, 'result' in outcome ? outcome.result : { content: [] }, ended - dispatched, ended, () => callLogFields(call, jobId));
