@@ -1,7 +1,8 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { ScanMode } from '../kernel/decision.ts';
 import { escapeHidden, hiddenSpans } from './hidden-unicode.ts';
-import { HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
+import { AnchorSet } from './anchor-scan.ts';
+import { ANCHOR_BEFORE, ANCHOR_REACH, HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
 
 /**
  * The result scanner: every text of a tool result a model will read (text content, embedded resources' text, the
@@ -39,11 +40,62 @@ const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u
 
 export function scanResult(result: CallToolResult): ResultFinding[] {
   const findings: ResultFinding[] = [];
+  // A text given twice (structuredContent repeating the text content, as server-filesystem's does) is scanned once.
+  const seen = new Map<string, Omit<ResultFinding, 'at'>[]>();
   forEachText(result, (at, text) => {
-    for (const f of scanText(text)) findings.push({ ...f, at });
+    let found = seen.get(text);
+    if (!found) seen.set(text, (found = scanText(text)));
+    for (const f of found) findings.push({ ...f, at });
     return text;
   });
   return findings;
+}
+
+/** Every rule's anchors in one expression: a result costs one pass of it, and each rule runs only around its hits. */
+const ANCHORED: readonly ResultRule[] = [...RESULT_RULES, ...HIDING_MARKUP, ...SECRET_RULES];
+const RULES_BY_ANCHOR = new Map<string, number[]>();
+ANCHORED.forEach((r, i) => {
+  for (const a of r.anchors) (RULES_BY_ANCHOR.get(a) ?? RULES_BY_ANCHOR.set(a, []).get(a)!).push(i);
+});
+// A hit is the longest anchor at its place: it stands for every anchor inside it too ("ask the user" for "user").
+for (const [a, rules] of RULES_BY_ANCHOR) {
+  for (const [b, more] of RULES_BY_ANCHOR) if (a !== b && a.includes(b)) for (const i of more) if (!rules.includes(i)) rules.push(i);
+}
+const ANCHOR_LITERALS = [...RULES_BY_ANCHOR.keys()];
+const ANCHOR_RULES = ANCHOR_LITERALS.map((a) => RULES_BY_ANCHOR.get(a)!);
+const ANCHORS = new AnchorSet(ANCHOR_LITERALS);
+
+/** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
+export function anchorHits(text: string): Map<number, number[]> {
+  const hits = new Map<number, number[]>();
+  ANCHORS.scan(text, (literal, start) => {
+    for (const i of ANCHOR_RULES[literal]) {
+      const at = hits.get(i);
+      if (!at) hits.set(i, [start]);
+      else if (at[at.length - 1] !== start) at.push(start);
+    }
+  });
+  return hits;
+}
+
+/** Runs a rule around its anchors only: the windows [hit - ANCHOR_BEFORE, hit + reach], merged. */
+function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | undefined, found: (start: number, end: number) => void): void {
+  if (!at) return;
+  const reach = r.reach ?? ANCHOR_REACH;
+  let i = 0;
+  while (i < at.length) {
+    const from = Math.max(0, at[i] - ANCHOR_BEFORE);
+    let to = Math.min(text.length, at[i] + reach);
+    while (i + 1 < at.length && at[i + 1] - ANCHOR_BEFORE <= to) to = Math.min(text.length, at[++i] + reach);
+    i++;
+    const window = text.slice(from, to);
+    if (r.gate && !r.gate.test(window)) continue;
+    r.re.lastIndex = 0;
+    for (const m of window.matchAll(r.re)) {
+      if (m[0].length === 0 || (r.valid && !r.valid(m[0]))) continue;
+      found(from + m.index, from + m.index + m[0].length);
+    }
+  }
 }
 
 /** The labels the findings set, in a stable order. */
@@ -67,14 +119,16 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   // their spans are mapped back.
   const [visible, origin] = hidden.length > 0 ? withoutInvisible(text) : [text, undefined];
   const back = (i: number) => (origin ? (origin[i] ?? text.length) : i);
-  for (const r of RESULT_RULES) eachMatch(r, visible, (s, e) => add(r.kind, r.rule, back(s), back(e)));
-  for (const r of HIDING_MARKUP) {
-    eachMatch(r, visible, (s, e) => {
+  const hits = anchorHits(visible);
+  const secretHits = visible === text ? hits : anchorHits(text);
+  ANCHORED.forEach((r, i) => {
+    if (r.kind === 'secret') return eachAnchoredMatch(r, text, secretHits.get(i), (s, e) => add('secret', r.rule, s, e));
+    if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) return eachAnchoredMatch(r, visible, hits.get(i), (s, e) => add(r.kind, r.rule, back(s), back(e)));
+    eachAnchoredMatch(r, visible, hits.get(i), (s, e) => {
       const end = r.rule === 'hidden-style' ? hiddenElementEnd(visible, e) : e;
       if (HIDDEN_TALK.test(visible.slice(s, end))) add('hiding-markup', r.rule, back(s), back(end));
     });
-  }
-  for (const r of SECRET_RULES) eachMatch(r, text, (s, e) => add('secret', r.rule, s, e));
+  });
   return withoutSecretsInExcerpts(text, out);
 }
 
@@ -175,14 +229,6 @@ function firstMatch(r: ResultRule, text: string): boolean {
   return r.re.test(text);
 }
 
-function eachMatch(r: ResultRule, text: string, found: (start: number, end: number) => void): void {
-  if (r.gate && !r.gate.test(text)) return;
-  r.re.lastIndex = 0;
-  for (const m of text.matchAll(r.re)) {
-    if (m[0].length === 0) continue;
-    found(m.index, m.index + m[0].length);
-  }
-}
 
 /** The text without invisible characters, and for each of its positions the position in the original. */
 function withoutInvisible(text: string): [string, number[]] {
