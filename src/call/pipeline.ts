@@ -36,7 +36,8 @@ import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
 import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
 import type { SessionView } from '../kernel/decision.ts';
-import { checkResult, labelsAt } from './result-check.ts';
+import { checkResult, labelsAt, withLabelSources } from './result-check.ts';
+import type { SessionLabel } from '../protocol/session-record.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -198,9 +199,10 @@ export class CallPipeline {
     const readsSession = kernel.readsSession || shadows?.readsSession === true;
     const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
     let session: SessionView | undefined;
+    let labelled: readonly SessionLabel[] = [];
     if (tracked && readsSession) {
       try {
-        session = await sessions!.view(tracked, call, this.clock.now());
+        ({ view: session, labels: labelled } = await sessions!.view(tracked, call, this.clock.now()));
       } catch (err) {
         const error = asGatewayError(err);
         this.deps.log.error('could not read the session facts; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
@@ -221,6 +223,8 @@ export class CallPipeline {
       return this.kernelUnavailable(call, jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
     if (timing) timing.decided(decision.effect, deciding!);
+    // An approver is shown why the session is where it is: which earlier calls set its labels.
+    if (decision.effect === 'require_approval' && labelled.length > 0) decision = { ...decision, reason: withLabelSources(decision.reason, labelled) };
     spans.decided(decideSpan, jobId, decision);
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;

@@ -70,6 +70,18 @@ export async function checkResult(deps: ResultCheckDeps, call: CheckedCall, resu
   }
 }
 
+const MAX_SOURCES_SHOWN = 10;
+
+/**
+ * A require_approval decision's reason with the session's labels and where each came from: the approval page, the
+ * API and the model's pending answer show it ("private-data set by job 01J… (rule files/private)").
+ */
+export function withLabelSources(reason: string, labels: readonly SessionLabel[]): string {
+  const shown = labels.slice(0, MAX_SOURCES_SHOWN).map((l) => `${l.name} set by job ${l.jobId} (${l.by === 'scanner' ? 'the result scanner' : `rule ${l.by}`})`);
+  const more = labels.length > MAX_SOURCES_SHOWN ? `, and ${labels.length - MAX_SOURCES_SHOWN} more` : '';
+  return `${reason.replace(/[.\s]+$/, '')}. Session labels: ${shown.join('; ')}${more}.`;
+}
+
 /** A finding as the audit keeps it: bounded, no secret. */
 function recorded(f: ResultFinding): Record<string, unknown> {
   return { kind: f.kind, rule: f.rule, at: f.at, span: f.span, ...(f.excerpt ? { excerpt: f.excerpt } : {}) };
