@@ -79,7 +79,7 @@ const MAX_SOURCES_SHOWN = 10;
 export function withLabelSources(reason: string, labels: readonly SessionLabel[]): string {
   const shown = labels.slice(0, MAX_SOURCES_SHOWN).map((l) => `${l.name} set by job ${l.jobId} (${l.by === 'scanner' ? 'the result scanner' : `rule ${l.by}`})`);
   const more = labels.length > MAX_SOURCES_SHOWN ? `, and ${labels.length - MAX_SOURCES_SHOWN} more` : '';
-  return `${reason.replace(/[.\s]+$/, '')}. Session labels: ${shown.join('; ')}${more}.`;
+  return `${reason.replace(/[.\s]+$/, '')}. Session labels: ${shown.join('; ')}${more}`;
 }
 
 /** A finding as the audit keeps it: bounded, no secret. */
