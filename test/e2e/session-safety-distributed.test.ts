@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
-import { defaultConfig } from '../../src/config/load.ts';
-import { connectHttp, FIXTURE_UPSTREAM, ROOT, TEST_DECISION_BUDGET_MS } from '../helpers/gateway-harness.ts';
-import { SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
+import { connectHttp } from '../helpers/gateway-harness.ts';
+import { fixtureReplicaConfig, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { INJECTED, SAFETY_BASE_POLICY, SESSION_SAFETY } from '../helpers/session-safety-policy.ts';
@@ -28,17 +27,7 @@ describe.skipIf(!available)('the trifecta over two replicas', () => {
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
     writeFileSync(join(dir, 'base.yaml'), SAFETY_BASE_POLICY);
-    const config = () =>
-      defaultConfig({
-        mode: 'distributed',
-        nats: { url: nats.url, jetstream: false },
-        redis: { url: redis.url },
-        dataDir: mkdtempSync(join(dir, 'replica-')),
-        policies: [join(dir, 'base.yaml'), SESSION_SAFETY],
-        kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false },
-        approvals: { ...defaultConfig().approvals, signingKey: SIGNING_KEY },
-        upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: join(dir, 'writes.log') }, cwd: ROOT, timeout: 60_000 } },
-      });
+    const config = () => fixtureReplicaConfig({ natsUrl: nats.url, redisUrl: redis.url, dir, policies: [join(dir, 'base.yaml'), SESSION_SAFETY], sideEffects: join(dir, 'writes.log') });
     replicas = await Promise.all([startReplicaInProcess(config()), startReplicaInProcess(config())]);
     clients = await Promise.all(replicas.map((r) => connectHttp(r.url, 'modern')));
   });
