@@ -29,6 +29,7 @@
  * Memory per held 2025 session and a call's p50 while 10,000 are held (bench/sessions.ts) run only as `npm run bench -- sessions`.
  * The poisoning scan's precision, recall and cost per definition (bench/poisoning.ts) run only as
  * `npm run bench -- poisoning`.
+ * The result scanner's precision, recall and cost per 10 KB (bench/result-scan.ts) run only as `npm run bench -- result-scan`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,7 @@ import { printSessionFactsBench } from './session-facts.ts';
 import { printStartupBench } from './startup.ts';
 import { printSessionsBench } from './sessions.ts';
 import { printPoisoningBench } from './poisoning.ts';
+import { printResultScanBench } from './result-scan.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -75,6 +77,7 @@ const PARTS: Record<string, Part> = {
   outbound: { label: 'the SSRF guard: a guarded new connection against a plain one', run: printOutboundGuardBench },
   'session-facts': { label: 'session facts, loop breakers and budgets: CPU added per call', run: printSessionFactsBench, spawns: true },
   poisoning: { label: 'the poisoning scan of tool definitions: precision, recall, cost', run: printPoisoningBench },
+  'result-scan': { label: 'the result scanner: precision, recall, cost per 10 KB', run: printResultScanBench },
   'console-pages': { label: 'the console pages over a busy audit trail', run: printConsolePagesBench },
   'audit-query': { label: 'audit query over a long chain', run: printAuditQueryBench },
   audit: { label: 'the audit store, per audit.fsync mode', run: printAuditBench },

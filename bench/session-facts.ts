@@ -79,7 +79,7 @@ const RESULT: CallToolResult = { content: [{ type: 'text', text: 'x'.repeat(200)
 async function oneCall(kernel: Kernel, tracker: SessionTracker | undefined, c: BenchCall, now: number): Promise<void> {
   const tracked = tracker && kernel.usesSession ? tracker.track(c.call, now) : undefined;
   const input = { ...c.input, now };
-  if (tracked && kernel.readsSession) input.session = await tracker!.view(tracked, c.call, now);
+  if (tracked && kernel.readsSession) input.session = (await tracker!.view(tracked, c.call, now)).view;
   const decision = kernel.decide(input);
   if (!tracked) return;
   await tracker!.admit('take', tracked, decision, c.call, { tool: input.tool, toolCall: true, argsDigest: c.argsDigest, riskTags: kernel.riskTagsOf(input), approved: false, now }, () => ({ jobId: 'bench' }));

@@ -37,6 +37,8 @@ import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
 import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
 import type { SessionView } from '../kernel/decision.ts';
+import { checkResult, labelsAt, withLabelSources } from './result-check.ts';
+import type { SessionLabel } from '../protocol/session-record.ts';
 
 export interface CallPipelineOptions {
   /** How long a call with a progress token is held open waiting for a human (ms). */
@@ -77,7 +79,7 @@ export interface CallPipelineDeps {
   approvals: ApprovalService;
   scheduler: Scheduler;
   store: Store;
-  audit: Pick<AuditTrail, 'accepting'>;
+  audit: Pick<AuditTrail, 'accepting' | 'record'>;
   log: Logger;
   options: CallPipelineOptions;
   /** Times decisions and throttle windows; the system clock when not given. */
@@ -198,9 +200,10 @@ export class CallPipeline {
     const readsSession = kernel.readsSession || shadows?.readsSession === true;
     const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
     let session: SessionView | undefined;
+    let labelled: readonly SessionLabel[] = [];
     if (tracked && readsSession) {
       try {
-        session = await sessions!.view(tracked, call, this.clock.now());
+        ({ view: session, labels: labelled } = await sessions!.view(tracked, call, this.clock.now()));
       } catch (err) {
         const error = asGatewayError(err);
         this.deps.log.error('could not read the session facts; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
@@ -221,6 +224,8 @@ export class CallPipeline {
       return this.kernelUnavailable(call, jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
     if (timing) timing.decided(decision.effect, deciding!);
+    // An approver is shown why the session is where it is: which earlier calls set its labels.
+    if (decision.effect === 'require_approval' && labelled.length > 0) decision = { ...decision, reason: withLabelSources(decision.reason, labelled) };
     spans.decided(decideSpan, jobId, decision);
     const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     const tookMs = this.clock.now() - now;
@@ -323,14 +328,31 @@ export class CallPipeline {
     }
 
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
+    const riskTags = tracked || decision.scanResult ? kernel.riskTagsOf(input) : [];
     if (tracked) {
-      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags: kernel.riskTagsOf(input), approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: this.clock.now() };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+      // The rules' `labels`: set before the call runs, so that no later call is decided without them (fail closed).
+      const labels = labelsAt(decision, 'run', jobId, running.now);
+      if (labels.length > 0) {
+        try {
+          await sessions!.label(tracked, labels, running.now);
+        } catch (err) {
+          const error = asGatewayError(err);
+          this.deps.log.error('could not label the session; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
+          return this.refuse(jobId, jobMeta, error.code, `The call's session could not be labelled, so it did not run: ${error.message}`, undefined);
+        }
+      }
     }
 
     const dispatched = this.clock.now();
     let outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    if ('result' in outcome && (decision.scanResult || decision.labels)) {
+      const checked = { jobId, tenant: input.tenant, decision, tracked, riskTags, now: this.clock.now() };
+      outcome = { result: await checkResult({ audit: this.deps.audit, log: this.deps.log, sessions }, checked, outcome.result) };
+    }
+    // The note on an edit is Gatehouse's own text, added after the upstream's result was scanned.
     if (edit && 'result' in outcome) outcome = { result: withEditNote(outcome.result, original, edit) };
     if (tracked && SessionTracker.countsResults(decision)) {
       const ended = this.clock.now();

@@ -1,6 +1,6 @@
 import type { PolicyBundle } from './bundle.ts';
 import type { PolicyRule, ToolOverride } from './policy-schema.ts';
-import type { ApprovalSpec, BudgetSpec, RepeatSpec, ThrottleSpec } from './decision.ts';
+import type { ApprovalSpec, BudgetSpec, LabelSpec, RepeatSpec, ScanMode, ThrottleSpec } from './decision.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { RANK, type Effect } from './effect.ts';
 import type { HintName } from './hints.ts';
@@ -25,6 +25,12 @@ export interface CompiledRule {
   readonly approval: ApprovalSpec | undefined;
   readonly repeat: RepeatSpec | undefined;
   readonly budget: BudgetSpec | undefined;
+  /** The session labels it sets (`labels`, `labelResult`). */
+  readonly sessionLabels: readonly LabelSpec[] | undefined;
+  /** Its `scanResult`, when it turns the scanner on. */
+  readonly scan: ScanMode | undefined;
+  /** False for a rule written without an effect: when it matches, it labels and scans, and decides nothing. */
+  readonly grants: boolean;
   /** A `when` that throws counts as a match for deny and require_approval, as no match for the others. */
   readonly matchOnError: boolean;
   readonly servers: NameMatcher | undefined;
@@ -61,7 +67,7 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
   /** Whether a condition reads `session`: only then are a call's session facts loaded before it is decided. */
   readonly readsSession: boolean;
-  /** Whether the policy needs session state at all: a rule reads `session`, or has a `repeat` or a `budget`. */
+  /** Whether the policy needs session state at all: a rule reads `session`, has a `repeat` or a `budget`, sets labels or scans results. */
   readonly usesSession: boolean;
   /** The plan for a tool call (`request` undefined) or another request, by the input's server and `tool`. */
   planFor(server: string, tool: string, request?: RequestTarget): ToolPlan;
@@ -98,7 +104,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
     bundle,
     rules,
     readsSession,
-    usesSession: readsSession || rules.some((r) => r.repeat || r.budget),
+    usesSession: readsSession || rules.some((r) => r.repeat || r.budget || r.sessionLabels || r.scan),
     planFor(server, tool, request) {
       const key = request ? `\0${request.kind}\0${tool}` : tool;
       let forServer = plans.get(server);
@@ -159,6 +165,9 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     approval: rule.effect === 'require_approval' ? { ruleId: rule.id, ...rule.approval } : undefined,
     repeat: rule.repeat && { ruleId: rule.id, ...rule.repeat },
     budget: rule.budget && { ruleId: rule.id, ...rule.budget },
+    sessionLabels: labelSpecs(rule),
+    scan: rule.scanResult || undefined,
+    grants: rule.grants !== false,
     matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
     servers: anyOf(match.servers),
     kinds: kindsOf(match),
@@ -172,6 +181,11 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     labels: match.labels && nonEmpty(Object.entries(match.labels)),
     when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
   };
+}
+
+function labelSpecs(rule: PolicyRule): LabelSpec[] | undefined {
+  const specs = [...(rule.labels ?? []).map((name) => ({ ruleId: rule.id, name, on: 'run' as const })), ...(rule.labelResult ?? []).map((name) => ({ ruleId: rule.id, name, on: 'result' as const }))];
+  return nonEmpty(specs);
 }
 
 function condition(ruleId: string, source: string): Condition {

@@ -66,7 +66,7 @@ export interface SessionView {
   tools: string[];
   /** Risk tags of those calls. */
   riskTags: string[];
-  /** Labels set on the session (by rules and the result scanner: not built yet). */
+  /** Labels set on the session (by rules' `labels` and `labelResult`, and by the result scanner). */
   labels: string[];
   /** When the session's first call ran (ms since the epoch); for the session's first call, its own time. */
   startedAt: number;
@@ -92,6 +92,16 @@ export interface BudgetSpec {
   upstreamTimeMs?: number;
   distinctTools?: number;
 }
+
+/** A label a matching rule sets on the session: when its call runs (`labels`) or when its result comes back (`labelResult`). */
+export interface LabelSpec {
+  ruleId: string;
+  name: string;
+  on: 'run' | 'result';
+}
+
+/** What the result scanner does with what it finds: `scan` labels and audits, `warn` also wraps it in a warning, `redact` replaces it. */
+export type ScanMode = 'scan' | 'warn' | 'redact';
 
 /** A rate limit from a matching `throttle` rule, applied with state outside the (pure) kernel. */
 export interface ThrottleSpec {
@@ -128,6 +138,12 @@ export interface Decision {
   repeats?: RepeatSpec[];
   /** Every matching rule's budget; applied whenever the effect is not `deny`. */
   budgets?: BudgetSpec[];
+  /** Every matching rule's session labels; set when the call runs or its result comes back. */
+  labels?: LabelSpec[];
+  /** The strictest `scanResult` of the matching rules (redact, then warn, then scan); absent: not scanned. */
+  scanResult?: ScanMode;
+  /** The rule whose `scanResult` applies, for the audit record. */
+  scanRuleId?: string;
   /** Conditions that threw while deciding, by rule id (a thrown `when` matches deny/require_approval, not allow). */
   errors?: { ruleId: string; error: string }[];
 }

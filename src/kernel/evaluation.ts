@@ -193,7 +193,10 @@ export class Tally {
 
   count(rule: CompiledRule, outcome: Outcome, facts: CallFacts): void {
     if (facts.whenError !== undefined) (this.errors ??= []).push({ ruleId: rule.id, error: facts.whenError });
-    if (outcome <= Outcome.ASSUMED_MATCH) {
+    if (outcome <= Outcome.ASSUMED_MATCH && !rule.grants) {
+      // A rule without an effect: its labels and scan apply, and it takes no part in the decision.
+      (this.restricting ??= []).push(rule);
+    } else if (outcome <= Outcome.ASSUMED_MATCH) {
       (this.matched ??= []).push(rule);
       if (rule.rank > this.rank) this.rank = rule.rank;
     } else if (outcome === Outcome.WHEN_ERROR && restricts(rule)) {
@@ -247,11 +250,18 @@ export class Tally {
 }
 
 /** Whether a rule restricts the calls it lets run: what still applies when its condition throws. */
-const restricts = (rule: CompiledRule): boolean => Boolean(rule.constraints || rule.throttle || rule.repeat || rule.budget);
+const restricts = (rule: CompiledRule): boolean => Boolean(rule.constraints || rule.throttle || rule.repeat || rule.budget || rule.sessionLabels || rule.scan);
+
+const SCAN_RANK = { scan: 1, warn: 2, redact: 3 } as const;
 
 function limitSession(decision: Decision, rule: CompiledRule): void {
   if (rule.repeat) (decision.repeats ??= []).push(rule.repeat);
   if (rule.budget) (decision.budgets ??= []).push(rule.budget);
+  if (rule.sessionLabels) (decision.labels ??= []).push(...rule.sessionLabels);
+  if (rule.scan && (!decision.scanResult || SCAN_RANK[rule.scan] > SCAN_RANK[decision.scanResult])) {
+    decision.scanResult = rule.scan;
+    decision.scanRuleId = rule.id;
+  }
 }
 
 /** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */

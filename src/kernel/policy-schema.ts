@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { durationMs } from '../config/duration.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import type { Constraints } from '../protocol/constraints.ts';
-import type { ApprovalSpec, BudgetSpec, RepeatSpec, ThrottleSpec } from './decision.ts';
+import type { ApprovalSpec, BudgetSpec, RepeatSpec, ScanMode, ThrottleSpec } from './decision.ts';
 import { annotationMatchSchema, type HintName } from './hints.ts';
 import { conditionProblem } from './cel.ts';
 import { redactEntryProblem } from './safe-regex.ts';
@@ -16,6 +16,8 @@ export interface PolicyRule {
   /** A CEL condition (see cel.ts), checked at load. */
   when?: string;
   effect: Effect;
+  /** `false`: the rule was written without an effect; it only labels and scans, and grants nothing (evaluation.ts). */
+  grants?: false;
   reason?: string;
   remediation?: string;
   approval?: Omit<ApprovalSpec, 'ruleId'>;
@@ -27,6 +29,12 @@ export interface PolicyRule {
   constraints?: Constraints;
   /** `false`: the rule is decided beside the policy on every call and recorded, but never changes an outcome (shadow.ts). */
   enforce?: false;
+  /** Session labels set when a call the rule matches runs (src/session/session-labels.ts). */
+  labels?: string[];
+  /** Session labels set when such a call's result comes back (not an error result). */
+  labelResult?: string[];
+  /** The result scanner on such a call's result (src/call/result-scan.ts); `false` is the default. */
+  scanResult?: ScanMode | false;
 }
 
 export interface RuleMatch {
@@ -122,6 +130,9 @@ const throttleSchema = z.strictObject({
   per: z.enum(['principal', 'tenant', 'tool']).default('principal'),
 });
 
+/** Session labels: short names, as CEL reads them in `session.labels` (`private-data`, `untrusted-input`). */
+const labelNames = z.array(z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/, 'a label is 1-64 lowercase letters, digits, or . _ : -')).min(1);
+
 const repeatSchema = z.strictObject({
   limit: z.number().int().positive(),
   window: positiveDuration,
@@ -158,7 +169,7 @@ const v2RuleSchema = z
       })
       .default({}),
     when: condition.optional(),
-    effect: z.enum(EFFECTS),
+    effect: z.enum(EFFECTS).optional(),
     reason: z.string().optional(),
     remediation: z.string().optional(),
     approval: approvalSchema.optional(),
@@ -167,17 +178,29 @@ const v2RuleSchema = z
     budget: budgetSchema.optional(),
     constraints: constraintsSchema.optional(),
     enforce: z.boolean().optional(),
+    labels: labelNames.optional(),
+    labelResult: labelNames.optional(),
+    scanResult: z.union([z.boolean(), z.enum(['redact', 'warn'])]).optional(),
   })
   .superRefine((rule, ctx) => {
+    if (!rule.effect && !(rule.labels || rule.labelResult || rule.scanResult)) ctx.addIssue({ code: 'custom', path: ['effect'], message: 'a rule needs an effect; only a rule that sets labels, labelResult or scanResult may leave it out' });
+    if (!rule.effect && (rule.approval || rule.throttle || rule.repeat || rule.budget || rule.constraints)) ctx.addIssue({ code: 'custom', path: ['effect'], message: 'a rule without an effect only labels and scans: approval, throttle, repeat, budget and constraints need an effect' });
     if (rule.effect === 'throttle' && !rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'a throttle rule needs throttle: { limit, window }' });
     if (rule.effect !== 'throttle' && rule.throttle) ctx.addIssue({ code: 'custom', path: ['throttle'], message: 'throttle: is only for rules whose effect is throttle' });
     if (rule.effect !== 'require_approval' && rule.approval) ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval: is only for rules whose effect is require_approval' });
     for (const option of ['repeat', 'budget'] as const) {
       if (rule.effect === 'deny' && rule[option]) ctx.addIssue({ code: 'custom', path: [option], message: `${option}: limits calls a rule lets run; a deny rule runs none` });
     }
+    for (const option of ['labels', 'labelResult', 'scanResult'] as const) {
+      if (rule.effect === 'deny' && rule[option]) ctx.addIssue({ code: 'custom', path: [option], message: `${option}: acts on calls a rule lets run; a deny rule runs none` });
+    }
   })
-  .transform(({ match, approval, throttle, repeat, budget, constraints, enforce, ...rest }): PolicyRule => {
-    const rule: PolicyRule = { ...rest, match };
+  .transform(({ match, effect, approval, throttle, repeat, budget, constraints, enforce, labels, labelResult, scanResult, ...rest }): PolicyRule => {
+    const rule: PolicyRule = { ...rest, match, effect: effect ?? 'allow' };
+    if (!effect) rule.grants = false;
+    if (labels) rule.labels = [...new Set(labels)];
+    if (labelResult) rule.labelResult = [...new Set(labelResult)];
+    if (scanResult !== undefined) rule.scanResult = scanResult === true ? 'scan' : scanResult;
     if (enforce === false) rule.enforce = false;
     if (approval) {
       const { ttl, ...options } = approval;

@@ -52,10 +52,13 @@ export class SessionTracker {
     return { sessionKey: sessionKeyOf(call.caller, call.meta, now, this.options.windowMs) };
   }
 
-  /** The session's facts as a decision reads them. Rejects with a coded error when they cannot be read. */
-  async view(tracked: TrackedCall, call: Pick<NormalizedCall, 'client'>, now: number): Promise<SessionView> {
+  /**
+   * The session's facts as a decision reads them, and its labels with the calls and rules that set them (what an
+   * approver is shown). Rejects with a coded error when they cannot be read.
+   */
+  async view(tracked: TrackedCall, call: Pick<NormalizedCall, 'client'>, now: number): Promise<{ view: SessionView; labels: readonly SessionLabel[] }> {
     const [record] = await this.facts.read([tracked.sessionKey]);
-    return viewOf(record, tracked.sessionKey, now, clientOf(call));
+    return { view: viewOf(record, tracked.sessionKey, now, clientOf(call)), labels: record?.labels ?? [] };
   }
 
   /**

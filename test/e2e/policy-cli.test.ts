@@ -32,7 +32,7 @@ describe('gatehouse policy check', () => {
   it('validates a folder as one bundle, leaving its tests out', async () => {
     const result = await gatehouse(['policy', 'check', 'policies']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('OK: 4 rules from default.yaml; default deny');
+    expect(result.stdout).toContain('OK: 9 rules from default.yaml, session-safety.yaml; default deny');
     expect(result.stdout).toMatch(/snapshot sha256:[0-9a-f]{64}/);
   });
 
@@ -46,11 +46,11 @@ describe('gatehouse policy check', () => {
 });
 
 describe('gatehouse policy test', () => {
-  it('passes the shipped tests with every rule of the default policy covered both ways', async () => {
+  it('passes the shipped tests with every rule of the shipped policies covered both ways', async () => {
     const result = await gatehouse(['policy', 'test', 'policies/', '--strict-coverage']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toContain('7 cases in 1 file: 7 passed, 0 failed');
-    expect(result.stdout).toContain('rule coverage: 4 of 4 rules');
+    expect(result.stdout).toContain('18 cases in 2 files: 18 passed, 0 failed');
+    expect(result.stdout).toContain('rule coverage: 9 of 9 rules');
   });
 
   const failing = () =>
@@ -113,7 +113,7 @@ describe('gatehouse policy explain', () => {
     expect(result.code).toBe(0);
     const out = result.stdout;
     expect(out).toContain('call notes__delete_note (upstream notes) by alice, tenant default');
-    expect(out).toContain('rules: 4 tried, 2 matched');
+    expect(out).toContain('rules: 9 tried, 3 matched'); // session-safety/scan-results (no effect) matches every tool call
     expect(out).toMatch(/MATCH {2}destructive-tools-need-approval +require_approval/);
     expect(out).toMatch(/ - {4}read-only-tools +allow/);
     expect(out).toContain('  effect       require_approval\n  reason       the tool is marked destructive');

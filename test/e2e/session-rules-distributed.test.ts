@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { defaultConfig } from '../../src/config/load.ts';
-import { connectHttp, FIXTURE_UPSTREAM, ROOT, TEST_DECISION_BUDGET_MS } from '../helpers/gateway-harness.ts';
-import { SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
+import { connectHttp } from '../helpers/gateway-harness.ts';
+import { fixtureReplicaConfig, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { SESSION_POLICY } from '../helpers/session-policy.ts';
@@ -36,18 +35,7 @@ describe.skipIf(!available)('session-aware rules over two replicas', () => {
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
     writeFileSync(join(dir, 'policy.yaml'), SESSION_POLICY);
-    const config = () =>
-      defaultConfig({
-        mode: 'distributed',
-        nats: { url: nats.url, jetstream: false },
-        redis: { url: redis.url },
-        dataDir: mkdtempSync(join(dir, 'replica-')),
-        policies: [join(dir, 'policy.yaml')],
-        kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false },
-        approvals: { ...defaultConfig().approvals, signingKey: SIGNING_KEY },
-        // Run by each replica itself (no pool), so no worker is needed.
-        upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: writes }, cwd: ROOT, timeout: 60_000 } },
-      });
+    const config = () => fixtureReplicaConfig({ natsUrl: nats.url, redisUrl: redis.url, dir, policies: [join(dir, 'policy.yaml')], sideEffects: writes });
     replicas = await Promise.all([startReplicaInProcess(config()), startReplicaInProcess(config())]);
     clients = await Promise.all(replicas.map((r) => connectHttp(r.url, 'modern')));
     counters = await Promise.all(

@@ -8,6 +8,7 @@ import { startProcess, type StartedProcess } from './start-process.ts';
 import { natsServerAvailable, startNatsServer, type NatsServer } from './nats-server.ts';
 import { redisServerAvailable, startRedisServer, type RedisServer } from './redis-server.ts';
 import type { GatehouseConfig } from '../../src/config/schema.ts';
+import { defaultConfig } from '../../src/config/load.ts';
 import { createDistributedGateway } from '../../src/runtime/distributed.ts';
 import { serveHttp } from '../../src/gateway/http-front.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -22,6 +23,20 @@ export const text = (result: ToolResult): string => result.content.map((c) => c.
 export const approvalId = (result: ToolResult): string => (result._meta?.['gatehouse/approval'] as { id: string }).id;
 
 export const SIGNING_KEY = 'distributed-test-signing-key-0123456789abcdef';
+
+/** One in-process replica's config on these servers, in front of the fixture upstream run by the replica itself (no pool, no worker). */
+export function fixtureReplicaConfig(o: { natsUrl: string; redisUrl: string; dir: string; policies: string[]; sideEffects: string }): GatehouseConfig {
+  return defaultConfig({
+    mode: 'distributed',
+    nats: { url: o.natsUrl, jetstream: false },
+    redis: { url: o.redisUrl },
+    dataDir: mkdtempSync(join(o.dir, 'replica-')),
+    policies: o.policies,
+    kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false },
+    approvals: { ...defaultConfig().approvals, signingKey: SIGNING_KEY },
+    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: { SIDE_EFFECTS_FILE: o.sideEffects }, cwd: ROOT, timeout: 60_000 } },
+  });
+}
 /** The audit checkpoint key every replica and worker shares (distributed mode signs only with `audit.signingKey`). */
 export const AUDIT_SIGNING_KEY = '5c'.repeat(32);
 

@@ -89,6 +89,23 @@ describe('session state in the call path', () => {
     expect(w.ran() + budgeted.ran()).toBe(0);
   });
 
+  it('fails closed on labels: a rule label that cannot be stored refuses the call; a result label, withholds the result', async () => {
+    // The first update (the count before dispatch) works; the second (the label) finds the store gone.
+    const failingSecond = (): SessionFacts => {
+      const inner = new MemorySessionFacts();
+      let updates = 0;
+      return { read: (keys) => inner.read(keys), update: (slots, change) => (++updates >= 2 ? Promise.reject(new Error('connection lost')) : inner.update(slots, change)), close: () => inner.close() };
+    };
+    const onRun = start(kernelOf('  - { id: private, match: {}, labels: [private-data] }'), failingSecond());
+    expect((await onRun.call({})).isError).toBe(true);
+    expect(onRun.ran()).toBe(0);
+    const onResult = start(kernelOf('  - { id: fetched, match: {}, labelResult: [untrusted-input] }'), failingSecond());
+    const withheld = await onResult.call({});
+    expect(withheld.isError).toBe(true);
+    expect(JSON.stringify(withheld.content)).not.toContain('"ran"');
+    expect(onResult.ran()).toBe(1);
+  });
+
   it('never touches session state under a policy with no session rule: the broken store does not matter', async () => {
     const w = start(kernelOf('  - { id: a, match: {}, when: "args.size() < 5", effect: allow }'), broken);
     expect(codeOf(await w.call({}))).toBe('ok');
