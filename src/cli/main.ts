@@ -9,7 +9,7 @@ Commands:
   wrap       serve MCP on stdio in front of one stdio MCP server (for an mcpServers entry)
   approvals  list, show, approve or deny pending approvals
   audit      tail, verify or export the audit trail
-  policy     check, test, explain and replay policies
+  policy     check, test, explain, replay and shadow policies
   pack       list, show, add, remove and test packs (what known servers' tools do, and rules for them)
   worker     join a worker pool and host its upstreams (distributed mode)
   dlq        list, show, retry or drop jobs that died on an infrastructure failure
