@@ -2,9 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/load.ts';
-import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
-import { clusterAvailable, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
+import { connectHttp, DEFAULT_POLICY } from '../helpers/gateway-harness.ts';
+import { clusterAvailable, fixtureReplicaConfig, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { resultText } from '../helpers/approvers.ts';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
@@ -17,14 +16,8 @@ let redis: RedisServer | undefined;
 const closers: (() => Promise<unknown>)[] = [];
 
 async function replica(): Promise<Replica> {
-  const config = defaultConfig({
-    mode: 'distributed',
-    nats: { url: nats!.url, jetstream: false },
-    redis: { url: redis!.url },
-    dataDir: mkdtempSync(join(tmpdir(), 'gh-grants-')),
-    policies: [DEFAULT_POLICY],
-    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 } },
-  });
+  const dir = mkdtempSync(join(tmpdir(), 'gh-grants-'));
+  const config = fixtureReplicaConfig({ natsUrl: nats!.url, redisUrl: redis!.url, dir, policies: [DEFAULT_POLICY], sideEffects: join(dir, 'writes.log') });
   const started = await startReplicaInProcess(config);
   closers.unshift(() => started.close());
   return started;

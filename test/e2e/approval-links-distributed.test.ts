@@ -2,9 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/load.ts';
-import { connectHttp, DEFAULT_POLICY, FIXTURE_UPSTREAM, ROOT, waitFor } from '../helpers/gateway-harness.ts';
-import { clusterAvailable, SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
+import { connectHttp, DEFAULT_POLICY, waitFor } from '../helpers/gateway-harness.ts';
+import { clusterAvailable, fixtureReplicaConfig, SIGNING_KEY, startReplicaInProcess, type Replica } from '../helpers/distributed.ts';
 import { heldWrite, resultText } from '../helpers/approvers.ts';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
@@ -18,14 +17,8 @@ let redis: RedisServer | undefined;
 const closers: (() => Promise<unknown>)[] = [];
 
 async function replica(webhookUrl: string): Promise<Replica> {
-  const config = defaultConfig({
-    mode: 'distributed',
-    nats: { url: nats!.url, jetstream: false },
-    redis: { url: redis!.url },
-    dataDir: mkdtempSync(join(tmpdir(), 'gh-links-')),
-    policies: [DEFAULT_POLICY],
-    upstreams: { fx: { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT, timeout: 60_000 } },
-  });
+  const dir = mkdtempSync(join(tmpdir(), 'gh-links-'));
+  const config = fixtureReplicaConfig({ natsUrl: nats!.url, redisUrl: redis!.url, dir, policies: [DEFAULT_POLICY], sideEffects: join(dir, 'writes.log') });
   config.approvals = { ...config.approvals, signingKey: SIGNING_KEY, webhook: { url: webhookUrl, headers: {}, format: 'plain', links: true, actAs: 'webhook' } };
   const started = await startReplicaInProcess(config);
   closers.unshift(() => started.close());
