@@ -10,6 +10,7 @@ import { api, approverAuth, connectWithKey, heldWrite, KEYS, pendingApproval, re
 import { codeOn, PageClient, type PageAnswer } from '../helpers/page-client.ts';
 import { webhookReceiver, type Received } from '../helpers/webhook-receiver.ts';
 import { recordingLogger } from '../helpers/capturing-log.ts';
+import { gatehouse } from '../helpers/cli.ts';
 
 // The approve and deny links of a webhook notice, used as a phone would: the notice from a real webhook
 // receiver, the link's page fetched over real HTTP, its button posted like a browser posts a form.
@@ -116,6 +117,7 @@ describe('approval links in webhook notices', () => {
     expect(h.writes()).toBe(1);
     const record = await h.gateway.approvals.get(approval.id);
     expect(record?.history.find((t) => t.state === 'approved')).toMatchObject({ actor: 'webhook', via: 'link' });
+    expect((await gatehouse(['approvals', 'show', approval.id, '--data-dir', h.dataDir])).stdout).toMatch(/approved\s+by webhook \(by link\)/);
     await waitFor(async () => (await auditOf(h.dataDir, 'default')).some((r) => r.type === 'approval.approved'), 'the approval in the audit');
     const audit = await auditOf(h.dataDir, 'default');
     expect(audit.find((r) => r.type === 'approval.approved')).toMatchObject({ actor: 'webhook', data: { approvalId: approval.id, via: 'link' } });

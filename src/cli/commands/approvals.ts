@@ -158,7 +158,7 @@ function details(r: ApprovalRecord): string {
     ...(r.claimedBy ? [`used by    job ${r.claimedBy.jobId} under policy ${r.claimedBy.policySnapshot}`] : []),
     ...(r.execution ? [`execution  ${r.execution.finishedAt === undefined ? 'running' : r.execution.error ? `failed: ${r.execution.error.code}` : `done (${r.execution.resultRef})`}${r.execution.takenBy ? `, taken by job ${r.execution.takenBy}` : ''}`] : []),
     'history',
-    ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
+    ...r.history.map((t) => `  ${new Date(t.at).toISOString()}  ${(t.vote ? 'vote' : t.state).padEnd(9)} by ${t.actor}${t.via === 'link' ? ' (by link)' : ''}${t.reason ? `: ${t.reason}` : ''}${t.code ? ` [${t.code}]` : ''}`),
     ...argumentsOf(r),
     ...(r.state === 'pending' && !r.grant ? [`to grant matching calls: --grant --when '${prefilledCondition(r.redactedArgs)}'`] : []),
   ].join('\n');
