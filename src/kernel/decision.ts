@@ -153,6 +153,8 @@ export interface RuleTrace {
   id: string;
   effect: Effect;
   matched: boolean;
+  /** Written without an effect: it only labels and scans, and takes no part in the decision (`effect` is a placeholder). */
+  labelsOnly?: true;
   /** Why it did or did not match: the first failing criterion, or "matched". */
   why: string;
   /** The `when` condition, if the rule has one and it was evaluated. */

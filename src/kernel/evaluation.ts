@@ -270,6 +270,7 @@ const NO_CONSTRAINTS: Constraints = Object.freeze({});
 /** One rule as `explain` reports it. */
 export function traceOf(rule: CompiledRule, outcome: Outcome, facts: CallFacts): RuleTrace {
   const trace: RuleTrace = { id: rule.id, effect: rule.effect, matched: outcome <= Outcome.ASSUMED_MATCH, why: whyText(rule, outcome, facts) };
+  if (!rule.grants) trace.labelsOnly = true;
   if (rule.when && (facts.whenValue !== undefined || facts.whenError !== undefined)) {
     trace.when = { expression: rule.when.source, ...(facts.whenError !== undefined ? { error: facts.whenError } : { value: facts.whenValue }) };
   }

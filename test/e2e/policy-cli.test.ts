@@ -116,6 +116,7 @@ describe('gatehouse policy explain', () => {
     expect(out).toContain('rules: 9 tried, 3 matched'); // session-safety/scan-results (no effect) matches every tool call
     expect(out).toMatch(/MATCH {2}destructive-tools-need-approval +require_approval/);
     expect(out).toMatch(/ - {4}read-only-tools +allow/);
+    expect(out).toMatch(/MATCH {2}session-safety\/scan-results +labels only/); // written without an effect: no part in the decision
     expect(out).toContain('  effect       require_approval\n  reason       the tool is marked destructive');
     expect(out).toContain('  rules        destructive-tools-need-approval, everything-else-bounded');
     expect(out).toContain('  constraints  {"timeoutMs":60000,"maxOutputBytes":1048576}');

@@ -30,7 +30,7 @@ export function explainedJson({ input, explanation, verdict, facts }: ExplainedC
 export function formatExplanation({ input, explanation: { decision, rules }, verdict, facts }: ExplainedCall): string {
   const matched = rules.filter((r) => r.matched).length;
   const idWidth = Math.max(4, ...rules.map((r) => r.id.length));
-  const effectWidth = Math.max(...rules.map((r) => r.effect.length), 6);
+  const effectWidth = Math.max(...rules.map((r) => (r.labelsOnly ? 'labels only' : r.effect).length), 6);
   const lines = [
     `call ${input.tool} (upstream ${input.server}${input.upstreamUrl ? ` at ${input.upstreamUrl}` : ''}) by ${input.principal}, tenant ${input.tenant}`,
     `  ${describeFacts(facts)}`,
@@ -89,7 +89,8 @@ function constraintCheck({ decision, refusal }: Verdict): string {
 
 function ruleLines(rule: RuleTrace, idWidth: number, effectWidth: number): string[] {
   const mark = rule.matched ? 'MATCH' : '  -  ';
-  const lines = [`  ${mark}  ${rule.id.padEnd(idWidth)}  ${rule.effect.padEnd(effectWidth)}  ${rule.why}`];
+  const effect = rule.labelsOnly ? 'labels only' : rule.effect;
+  const lines = [`  ${mark}  ${rule.id.padEnd(idWidth)}  ${effect.padEnd(effectWidth)}  ${rule.why}`];
   if (rule.when) {
     const outcome = rule.when.error !== undefined ? `error: ${rule.when.error}` : json(rule.when.value);
     lines.push(`  ${' '.repeat(5)}  ${' '.repeat(idWidth)}  when ${rule.when.expression} => ${outcome}`);
