@@ -6,7 +6,7 @@
  * Env: BENCH_RESULT_SCAN_ROUNDS (7).
  */
 import { scanResult } from '../src/call/result-scan.ts';
-import { loadResultCorpus, scoreResultCorpus, textLength } from '../test/fixtures/tool-results/corpus.ts';
+import { loadHeldOutResults, loadResultCorpus, scoreResultCorpus, textLength } from '../test/fixtures/tool-results/corpus.ts';
 import { median } from './stats.ts';
 
 export function printResultScanBench(): void {
@@ -18,6 +18,9 @@ export function printResultScanBench(): void {
   console.log(`precision ${s.precision.toFixed(3)}  recall ${s.recall.toFixed(3)}  (flagged ${s.truePositives + s.falsePositives.length}, false positives ${s.falsePositives.length}, missed ${s.falseNegatives.length})`);
   for (const e of s.falsePositives) console.log(`false positive: ${e.id}`);
   for (const e of s.falseNegatives) console.log(`missed: ${e.id}`);
+  const h = scoreResultCorpus(loadHeldOutResults());
+  console.log(`held out (${h.benign} benign, ${h.malicious} malicious, written after the rules, never tuned on): precision ${h.precision.toFixed(3)}  recall ${h.recall.toFixed(3)}`);
+  for (const e of [...h.falsePositives, ...h.falseNegatives]) console.log(`  held out, ${e.label === 'benign' ? 'false positive' : 'missed'}: ${e.id}`);
 
   const chars = real.reduce((n, e) => n + textLength(e.result), 0);
   const per10k = (run: () => void): number[] => {

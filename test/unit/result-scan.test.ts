@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyScan, labelsOf, scanResult } from '../../src/call/result-scan.ts';
 import { checkResult } from '../../src/call/result-check.ts';
-import { loadResultCorpus, scoreResultCorpus } from '../fixtures/tool-results/corpus.ts';
+import { loadHeldOutResults, loadResultCorpus, scoreResultCorpus } from '../fixtures/tool-results/corpus.ts';
 import { PAYLOADS } from '../fixtures/tool-results/payloads.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
@@ -33,6 +33,14 @@ describe('the result corpus', () => {
   it('keeps precision and recall above their floors', () => {
     expect(score.precision).toBeGreaterThanOrEqual(0.97);
     expect(score.recall).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('on the held-out results (written after the rules, never tuned on): precision and recall kept at what was measured', () => {
+    const heldOut = scoreResultCorpus(loadHeldOutResults());
+    expect(heldOut.malicious).toBeGreaterThanOrEqual(20);
+    // Measured when the set was written: 0.94 and 0.70 (one false positive, an article that quotes an injection).
+    expect(heldOut.precision).toBeGreaterThanOrEqual(0.9);
+    expect(heldOut.recall).toBeGreaterThanOrEqual(0.65);
   });
 
   it('finds every kind of attack the corpus plants', () => {
