@@ -8,17 +8,15 @@
  *   wrap      `gatehouse wrap` (stdio front)
  * The figure for each is the median of BENCH_LARGE_ROUNDS rounds (default 3), interleaved.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { McpHttpClient } from './http-client.ts';
 import { cpuMs, spawnChild } from './processes.ts';
 import { McpStdioClient } from './stdio-client.ts';
 import { median, percentile } from './stats.ts';
-import { startGatehouseWithConfig, stdioEcho, writeConfig, type HttpTarget } from './targets.ts';
+import { GATEHOUSE, ROOT, startGatehouseWithConfig, stdioEcho, writeConfig, type HttpTarget } from './targets.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const LARGE_POLICY = join(ROOT, 'bench/policies/large.yaml');
-const GATEHOUSE = join(ROOT, 'bin/gatehouse.js');
 const PROBE_EVERY_MS = 10;
 
 interface Round {

@@ -7,14 +7,13 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { McpStdioClient } from './stdio-client.ts';
 import { rssMiB, spawnChild } from './processes.ts';
 import { median } from './stats.ts';
+import { GATEHOUSE, ROOT } from './targets.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
-const BIN = join(ROOT, 'bin/gatehouse.js');
 const TARGET_MS = 300;
 
 interface Way {
@@ -46,7 +45,7 @@ async function startOnce(way: Way, work: string, data: string): Promise<void> {
 export async function printStartupBench(): Promise<void> {
   const rounds = Number(process.env.BENCH_STARTUP_ROUNDS ?? 9);
   const work = mkdtempSync(join(tmpdir(), 'gh-startup-'));
-  const wrap = (work: string, data: string) => [BIN, 'wrap', '--data-dir', data, '--name', 'filesystem', '--', process.execPath, SERVER, work];
+  const wrap = (work: string, data: string) => [GATEHOUSE, 'wrap', '--data-dir', data, '--name', 'filesystem', '--', process.execPath, SERVER, work];
   const ways: Way[] = [
     { label: 'the server alone', args: (w) => [SERVER, w], times: [], rss: [] },
     { label: 'gatehouse wrap (compiled)', args: wrap, times: [], rss: [] },

@@ -8,9 +8,10 @@ import { McpHttpClient } from './http-client.ts';
 import { McpStdioClient } from './stdio-client.ts';
 import { freePort, spawnChild, type Child } from './processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+/** The repository, and the CLI every Gatehouse target runs. */
+export const ROOT = resolve(import.meta.dirname, '..');
 const ECHO_SERVER = join(ROOT, 'bench/echo-server.ts');
-const GATEHOUSE = join(ROOT, 'bin/gatehouse.js');
+export const GATEHOUSE = join(ROOT, 'bin/gatehouse.js');
 export const ALLOW_POLICY = join(ROOT, 'bench/policies/allow.yaml');
 export const CONSTRAINED_POLICY = join(ROOT, 'bench/policies/constrained.yaml');
 /** Gatehouse names an upstream's tools `<upstream>__<tool>`; the bench calls its upstream `echo`. */
