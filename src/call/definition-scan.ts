@@ -1,6 +1,6 @@
 import { FINDING_KINDS, type DefinitionFinding, type FindingKind } from '../protocol/definition-finding.ts';
 import { TEXT_RULES } from './definition-rules.ts';
-import { escapeHidden, hiddenSpans } from './hidden-unicode.ts';
+import { escapeHidden, excerpt, EXCERPT_MAX, hiddenSpans, INVISIBLE } from './hidden-unicode.ts';
 
 /**
  * The poisoning scan of a tool definition: every text a model reads of it (description, title, annotations, and in
@@ -20,10 +20,7 @@ export interface ScanContext {
 /** Keys whose values are structure, not text the model is told. */
 const STRUCTURAL = new Set(['type', '$schema', '$ref', '$id', 'format', 'required', 'pattern', 'name']);
 const MAX_TEXTS = 5_000;
-const EXCERPT_SIDE = 30;
-const EXCERPT_MAX = 160;
-const EXCERPT_ESCAPED_MAX = 240;
-const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E]/gu;
+const EVERY_INVISIBLE = new RegExp(INVISIBLE, 'gu');
 
 /** Words, as tool names are spelled: each is looked up among the other upstreams' tools. */
 const WORD = /[A-Za-z][A-Za-z0-9_-]*/g;
@@ -57,7 +54,7 @@ function scanText(name: string, field: string, text: string, context: ScanContex
     if (span.decoded) scanVisible(name, `${field} (tag characters)`, span.decoded, context, add);
   }
   // Invisible characters inside words ("ig\u200Bnore") must not hide them from the rules.
-  if (hidden.length > 0) visible = text.replace(INVISIBLE, '');
+  if (hidden.length > 0) visible = text.replace(EVERY_INVISIBLE, '');
   scanVisible(name, field, visible, context, add);
 }
 
@@ -144,19 +141,4 @@ function textsOf(tool: object): [string, string][] {
   };
   walk(tool, '', 0);
   return out;
-}
-
-function excerpt(text: string, start: number, end: number): string {
-  const from = Math.max(0, start - EXCERPT_SIDE);
-  const to = Math.min(text.length, end + EXCERPT_SIDE, from + EXCERPT_MAX);
-  const escaped = escapeHidden(text.slice(from, to));
-  // A run of hidden characters escapes to ten times its length: the audit record keeps a readable start of it.
-  const shown = escaped.length > EXCERPT_ESCAPED_MAX ? escaped.slice(0, cutBefore(escaped, EXCERPT_ESCAPED_MAX)) : escaped;
-  return `${from > 0 ? '…' : ''}${shown}${to < text.length || shown !== escaped ? '…' : ''}`;
-}
-
-/** Where to cut escaped text at about `max` without splitting a `\u{…}` escape. */
-function cutBefore(escaped: string, max: number): number {
-  const open = escaped.lastIndexOf('\\u{', max);
-  return open >= 0 && escaped.indexOf('}', open) >= max ? open : max;
 }

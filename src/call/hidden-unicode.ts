@@ -76,6 +76,32 @@ export function decodeTags(run: string): string {
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/gu;
 
 /** Text fit for a log line or an audit record: every invisible or control character escaped as `\u{XXXX}`. */
+/** One invisible character (tag, bidi control, zero-width, joiner): what the scanners drop before their text rules run. */
+export const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E]/u;
+
+const EXCERPT_SIDE = 30;
+/** The longest excerpt, in code units of the text. */
+export const EXCERPT_MAX = 160;
+const EXCERPT_ESCAPED_MAX = 240;
+
+/**
+ * The text around a finding for the audit record and the operator: hidden characters escaped (`\u{E0041}`), and, since
+ * a run of them escapes to ten times its length, a readable start of it, cut before an escape, never inside one.
+ */
+export function excerpt(text: string, start: number, end: number): string {
+  const from = Math.max(0, start - EXCERPT_SIDE);
+  const to = Math.min(text.length, end + EXCERPT_SIDE, from + EXCERPT_MAX);
+  const escaped = escapeHidden(text.slice(from, to));
+  const shown = escaped.length > EXCERPT_ESCAPED_MAX ? escaped.slice(0, cutBefore(escaped, EXCERPT_ESCAPED_MAX)) : escaped;
+  return `${from > 0 ? '…' : ''}${shown}${to < text.length || shown !== escaped ? '…' : ''}`;
+}
+
+/** Where to cut escaped text at about `max` without splitting a `\u{…}` escape. */
+function cutBefore(escaped: string, max: number): number {
+  const open = escaped.lastIndexOf('\\u{', max);
+  return open >= 0 && escaped.indexOf('}', open) >= max ? open : max;
+}
+
 export function escapeHidden(text: string): string {
   return text.replace(UNPRINTABLE, (ch) => (ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : `\\u{${ch.codePointAt(0)!.toString(16).toUpperCase()}}`));
 }

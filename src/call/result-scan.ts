@@ -1,6 +1,6 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { ScanMode } from '../kernel/decision.ts';
-import { escapeHidden, hiddenSpans } from './hidden-unicode.ts';
+import { escapeHidden, excerpt, hiddenSpans, INVISIBLE } from './hidden-unicode.ts';
 import { AnchorSet } from './anchor-scan.ts';
 import { ANCHOR_BEFORE, ANCHOR_REACH, HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
 
@@ -33,10 +33,7 @@ export const LABELS_OF: Readonly<Record<ResultFindingKind, readonly string[]>> =
 
 const MAX_FINDINGS_PER_TEXT = 50;
 const MAX_TEXTS = 2_000;
-const EXCERPT_SIDE = 30;
-const EXCERPT_MAX = 160;
 const HIDDEN_REACH = 400;
-const INVISIBLE = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E]/u;
 
 export function scanResult(result: CallToolResult): ResultFinding[] {
   const findings: ResultFinding[] = [];
@@ -254,10 +251,4 @@ function hiddenElementEnd(text: string, from: number): number {
   if (close < 0 || close > limit) return limit;
   const gt = text.indexOf('>', close);
   return gt < 0 ? limit : Math.min(limit, gt + 1);
-}
-
-function excerpt(text: string, start: number, end: number): string {
-  const from = Math.max(0, start - EXCERPT_SIDE);
-  const to = Math.min(text.length, end + EXCERPT_SIDE, from + EXCERPT_MAX);
-  return `${from > 0 ? '…' : ''}${escapeHidden(text.slice(from, to))}${to < text.length ? '…' : ''}`;
 }
