@@ -79,6 +79,10 @@ describe('pinned tool definitions', () => {
     expect(shown.fields).toEqual(['description']);
     expect(shown.pinned.description).toBe('Notes a call');
     expect(shown.current.description).toContain('id_rsa');
+    // Unchanged, the same shape: the pin's summary with no fields and no current definition.
+    const unchanged = JSON.parse((await gatehouse(['tools', 'diff', 'fx__echo', '--json', '--data-dir', dir])).stdout);
+    expect(unchanged).toMatchObject({ tool: 'fx__echo', state: 'pinned', digest: expect.stringMatching(/^sha256:/), fields: [], pinned: { name: 'echo' } });
+    expect(unchanged.current).toBeUndefined();
 
     const rejected = await gatehouse(['tools', 'reject', 'fx__note', '--as', 'alice', '--data-dir', dir]);
     expect(rejected.code).toBe(0);

@@ -56,11 +56,9 @@ export async function runTools(argv: string[]): Promise<number> {
       return 0;
     }
     if (action === 'diff') {
-      if (!pin.changed) {
-        console.log(args.flags.json ? jsonWithoutHidden({ tool: name, state: stateOf(pin), fields: [], ...(pin.scan ? { findings: pin.scan.findings } : {}) }) : [`${name} is ${stateOf(pin)}; its definition has not changed (${pin.digest})`, ...findingLines('findings', pin.scan)].join('\n'));
-        return 0;
-      }
+      // JSON: the desk's change, as the API gives it, changed or not (then `fields` is empty and there is no `current`).
       if (args.flags.json) console.log(jsonWithoutHidden(await desk.change(name!), 2));
+      else if (!pin.changed) console.log([`${name} is ${stateOf(pin)}; its definition has not changed (${pin.digest})`, ...findingLines('findings', pin.scan)].join('\n'));
       else console.log(diffText(name!, pin));
       return 0;
     }
