@@ -45,7 +45,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval was already decided (or used, or withdrawn) and cannot make that transition' },
   GH_ERR_APPROVAL_MISMATCH: { retryable: false, summary: 'the approval was granted for another call (other arguments, tool, caller or tenant)' },
   GH_ERR_APPROVAL_STALE: { retryable: false, summary: "the tool's definition changed since the approval was asked for; calling again asks anew" },
-  GH_ERR_APPROVAL_EDIT_INVALID: { retryable: false, summary: 'edited arguments sent with an approve were refused: not a JSON object, over 1 MiB, the same as the call\'s, or the approval needs more than one approver' },
+  GH_ERR_APPROVAL_EDIT_INVALID: { retryable: false, summary: 'edited arguments sent with an approve were refused: not a JSON object, over 1 MiB, empty, or the approval needs more than one approver' },
   GH_ERR_GRANT_INVALID: { retryable: false, summary: 'a grant asked for with an approval was refused: its CEL condition does not compile, the scope or duration (15 min to 8 h) is out of bounds, a session grant has no session, or the approval needs more than one approver' },
   GH_ERR_GRANT_NOT_FOUND: { retryable: false, summary: 'no grant of that id in your tenant (`gatehouse approvals grants` lists them)' },
   GH_ERR_APPROVAL_LINK_INVALID: { retryable: false, summary: "an approval link's token is altered, or belongs to another approval" },

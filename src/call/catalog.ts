@@ -139,20 +139,21 @@ export class ToolCatalog {
   /**
    * Releases the quarantined tools whose definition an operator has accepted since (another process may have: the
    * CLI, another replica's API), and settles the changed tools held for approval (accepted: no approval needed any
-   * more; rejected: quarantined). Costs nothing while no tool is held; called before a listing, on a call to an
-   * unknown name, and on a call to a tool held for approval.
+   * more; rejected: quarantined). Costs nothing while no tool is held; called before a listing (every held tool),
+   * and on a call to an unknown name or to a tool held for approval (`name`: only that tool, one pin read).
    */
-  async recheck(): Promise<void> {
+  async recheck(name?: string): Promise<void> {
     if (!this.pins || (this.held.size === 0 && this.approving.size === 0)) return;
+    const only = <T>(entries: Map<string, T>): [string, T][] => (name === undefined ? [...entries] : entries.has(name) ? [[name, entries.get(name)!]] : []);
     let listChanged = false;
-    for (const [name, entry] of [...this.held]) {
+    for (const [name, entry] of only(this.held)) {
       if ((await this.pins.standing(entry.server, entry.tool.name, entry.digest)) !== 'pinned' || this.held.get(name) !== entry || this.byName.has(name)) continue;
       this.held.delete(name);
       this.serve(released(entry));
       this.log.info(`${name} was accepted; it is listed again`);
       listChanged = true;
     }
-    for (const [name, entry] of [...this.approving]) {
+    for (const [name, entry] of only(this.approving)) {
       const standing = await this.pins.standing(entry.server, entry.tool.name, entry.digest);
       if (standing === 'changed' || this.approving.get(name) !== entry || this.byName.get(name) !== entry) continue;
       this.approving.delete(name);

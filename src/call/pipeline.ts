@@ -159,7 +159,7 @@ export class CallPipeline {
     let entry = target ?? catalog.resolve(call.name);
     if (!entry || entry.facts.definitionChanged) {
       // An operator may have accepted (or rejected) a changed tool since, in another process: the CLI, another replica.
-      await catalog.recheck();
+      await catalog.recheck(call.name);
       entry = catalog.resolve(call.name);
     }
     if (!entry) {
@@ -273,6 +273,8 @@ export class CallPipeline {
     // A call the gateway runs on approval passes the gate whatever the policy now says, so its claim is taken.
     let runsOnApproval: ApprovalRecord | undefined;
     let edit: ApprovalEdit | undefined;
+    /** The rules the approval that carries `edit` answered. */
+    let approvedRules: readonly string[] = [];
     if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
       let gate: GateOutcome;
       const gating = timing && performance.now();
@@ -302,14 +304,17 @@ export class CallPipeline {
       Object.assign(jobMeta, gate.approval.grant ? { approvalId: gate.approval.grant.approvalId, grantId: gate.approval.id } : { approvalId: gate.approval.id });
       if (gate.execution) runsOnApproval = gate.approval;
       edit = gate.approval.grant ? undefined : gate.approval.edit;
+      approvedRules = gate.approval.ruleIds;
     }
 
     // Edit, then approve: the approved call runs with the approver's arguments, if the schema and the policy take them.
     const original = call.arguments;
     if (edit) {
-      const edited = editedCall(kernel, entry, job, original, edit, this.clock.now());
+      const edited = editedCall(kernel, entry, job, original, edit, this.clock.now(), { ...(session ? { session } : {}), approvedRules });
       const editedArgsDigest = 'args' in edited ? digestOf(edited.args) : undefined;
-      steps.note(jobId, 'job.arguments_edited', edit.by, { approvalId: (jobMeta as Record<string, unknown>).approvalId, argsDigest, ...(editedArgsDigest ? { editedArgsDigest } : {}), changed: Object.keys(edit.changes) });
+      // The decision the edited call runs under, beside job.decided's (the call as the model sent it).
+      const decided = 'decision' in edited ? { effect: edited.decision.effect, ruleIds: edited.decision.ruleIds, policySnapshot: edited.decision.policySnapshot } : {};
+      steps.note(jobId, 'job.arguments_edited', edit.by, { approvalId: (jobMeta as Record<string, unknown>).approvalId, argsDigest, ...(editedArgsDigest ? { editedArgsDigest } : {}), changed: Object.keys(edit.changes), ...decided });
       Object.assign(jobMeta, { edited: { by: edit.by, changed: Object.keys(edit.changes), ...(editedArgsDigest ? { argsDigest: editedArgsDigest } : {}) } });
       if ('code' in edited) {
         const refused = errorResult(edited.code, edited.message, { 'gatehouse/job': jobMeta });

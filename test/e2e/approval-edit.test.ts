@@ -63,13 +63,13 @@ describe('edit, then approve', () => {
     expect(approvedEvent.data.edited).toEqual({ argsDigest: record.argsDigest, changesDigest: record.edit!.changesDigest, changed: ['value'], by: 'bob' });
     const ranEdited = trail.filter((r) => r.type === 'job.arguments_edited');
     expect(ranEdited).toHaveLength(1);
-    expect(ranEdited[0]).toMatchObject({ actor: 'bob', data: { approvalId: id, argsDigest: record.argsDigest, editedArgsDigest: digestOf({ key: 'k', value: 'safer' }), changed: ['value'] } });
+    expect(ranEdited[0]).toMatchObject({ actor: 'bob', data: { approvalId: id, argsDigest: record.argsDigest, editedArgsDigest: digestOf({ key: 'k', value: 'safer' }), changed: ['value'], effect: 'require_approval', ruleIds: ['destructive-tools-need-approval', 'everything-else-bounded'], policySnapshot: record.policySnapshot } });
   });
 
-  it('cannot turn a call into one the schema or the policy refuses: the approval is used up and nothing runs', async () => {
+  it('cannot turn a call into one the schema or the policy refuses, or one another rule holds for its own approval: the approval is used up and nothing runs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-edit-policy-'));
     const policy = join(dir, 'policy.yaml');
-    writeFileSync(policy, `version: 2\ndefault: allow\nrules:\n  - { id: no-etc, match: { tools: [fx__write] }, when: 'args.key.startsWith("etc/")', effect: deny, reason: "not under etc" }\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval }\n`);
+    writeFileSync(policy, `version: 2\ndefault: allow\nrules:\n  - { id: no-etc, match: { tools: [fx__write] }, when: 'args.key.startsWith("etc/")', effect: deny, reason: "not under etc" }\n  - { id: w, match: { tools: [fx__write] }, effect: require_approval }\n  - { id: big, match: { tools: [fx__write] }, when: 'args.value.size() > 20', effect: require_approval, approval: { approvers: [finance] } }\n`);
     const h = await harness({ policies: [policy] });
     const client = await connectHttp(h.url);
     const first = approvalId(await client.callTool(write));
@@ -86,6 +86,11 @@ describe('edit, then approve', () => {
     await expect(h.gateway.approvals.approveWithEdit(third, 'bob', ['not', 'an', 'object'])).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
     await expect(h.gateway.approvals.approveWithEdit(third, 'bob', {})).rejects.toMatchObject({ code: 'GH_ERR_APPROVAL_EDIT_INVALID' });
     expect((await h.gateway.approvals.get(third))!.state).toBe('pending');
+
+    // Edited into a call rule `big` holds for finance: bob's approval under `w` does not cover it.
+    await h.gateway.approvals.approveWithEdit(third, 'bob', { value: 'x'.repeat(40) });
+    expect(errorCode(await client.callTool(write))).toBe('GH_ERR_APPROVAL_MISMATCH');
+    expect(h.writes()).toBe(0);
     await client.close();
   });
 
