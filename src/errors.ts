@@ -40,6 +40,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_PENDING: { retryable: true, summary: 'waiting for a human approval' },
   GH_ERR_APPROVAL_DENIED: { retryable: false, summary: 'the approval was denied' },
   GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
+  GH_ERR_ERA_UNTRANSLATABLE: { retryable: false, summary: 'the request has no equivalent in the MCP revision the other side speaks (a 2025 subscription or server-to-client request meeting a 2026-07-28 peer, or an input request the client declared no capability for)' },
   GH_ERR_REQUEST_STATE_INVALID: { retryable: false, summary: 'the requestState of an MRTR retry is forged, altered or expired' },
   GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval was already decided (or used, or withdrawn) and cannot make that transition' },

@@ -12,6 +12,7 @@ import type { AuditRecord, ChainHead } from './protocol/audit-record.ts';
 import type { ApprovalNotice } from './protocol/approval-notice.ts';
 import type { JobContext } from './protocol/job-context.ts';
 import type { SessionRecord } from './protocol/session-record.ts';
+import type { Era } from './protocol/call.ts';
 import type { ErrorCode } from './errors.ts';
 import { ProxyTracer, type Tracer } from '@opentelemetry/api';
 
@@ -308,6 +309,11 @@ export interface Upstream {
   readonly serverCapabilities: Record<string, unknown> | undefined;
   /** Who the server says it is in that initialize result (`serverInfo`), once ready: what packs may match on. */
   readonly serverInfo?: ServerInfo;
+  /**
+   * The revision spoken to it, once ready: `modern` (2026-07-28, stateless, the envelope on every request) when it
+   * offered that revision to `server/discover`, else `legacy` (the 2025 initialize handshake).
+   */
+  readonly era?: Era;
   /** Starts connecting and keeps retrying with backoff; resolves after the first attempt settles. */
   start(listener: UpstreamListener): Promise<void>;
   request(method: string, params: Record<string, unknown> | undefined, options?: UpstreamRequestOptions): Promise<Record<string, unknown>>;

@@ -7,8 +7,12 @@ import { RpcErrorCode } from '../../src/protocol/jsonrpc.ts';
 import { ReconnectingUpstream } from './reconnecting-upstream.ts';
 import { readSseEvents } from './sse-reader.ts';
 import { GatewayError, isGatewayError } from '../../src/errors.ts';
+import type { Era } from '../../src/protocol/call.ts';
+import { modernHeaders } from './modern-headers.ts';
 
 export interface HttpUpstreamOptions {
+  /** `legacy`: always speak 2025 to it, never asking `server/discover` (default `auto`). */
+  era?: 'auto' | 'legacy';
   url: string;
   /** Sent on every request: the upstream's own credentials, never a client's token. */
   headers: Record<string, string>;
@@ -53,7 +57,7 @@ export class HttpUpstream extends ReconnectingUpstream {
     private readonly options: HttpUpstreamOptions,
     log: Logger,
   ) {
-    super(name, log);
+    super(name, log, options.era);
     const pool = { keepAliveTimeout: 30_000, connections: 128, pipelining: 1 };
     this.agent = options.guard ? options.guard.dispatcher(pool) : new (undici().Agent)(pool);
   }
@@ -74,9 +78,10 @@ export class HttpUpstream extends ReconnectingUpstream {
     await this.options.guard?.check(this.options.url);
   }
 
-  protected override afterHandshake(protocolVersion: string): void {
+  protected override afterHandshake(protocolVersion: string, era: Era): void {
     this.protocolVersion = protocolVersion;
-    void this.openListenStream();
+    // A 2026-07-28 server keeps no session and has no standalone stream to open.
+    if (era === 'legacy') void this.openListenStream();
   }
 
   protected async shut(): Promise<void> {
@@ -114,9 +119,11 @@ export class HttpUpstream extends ReconnectingUpstream {
   }
 
   private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal, credential: UpstreamCredential | undefined): Promise<void> {
+    // A 2026-07-28 request names its revision, method and target in headers too (the server checks they match the body).
+    const modern = modernHeaders(message);
     const response = await undici().request(this.options.url, {
       method: 'POST',
-      headers: { ...(await this.headers(this.sessionId, credential)), ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...(await this.headers(this.sessionId, credential)), ...modern, ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify(message),
       dispatcher: this.agent,
       signal,
@@ -138,6 +145,12 @@ export class HttpUpstream extends ReconnectingUpstream {
       // An upstream refusing our credential may echo it back in the body: that text never reaches a client or a record.
       const text = response.statusCode === 401 || response.statusCode === 403 ? '' : body;
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
+      // A 2026-07-28 server answers some JSON-RPC errors with a 4xx status (-32601 with 404, -32602 with 400): its own error.
+      const own = modern && requestId !== undefined && response.statusCode >= 400 && response.statusCode < 500 ? rpcErrorFor(text, requestId) : undefined;
+      if (own) {
+        this.rpc.receive(own);
+        return;
+      }
       if (requestId !== undefined) {
         this.rpc.receive({
           jsonrpc: '2.0',
@@ -295,6 +308,16 @@ export class HttpUpstream extends ReconnectingUpstream {
     if (!controller.signal.aborted && this.state === 'ready') {
       setTimeout(() => void this.openListenStream(), retryMs).unref();
     }
+  }
+}
+
+/** The body when it is a JSON-RPC error answering `id`. */
+function rpcErrorFor(body: string, id: JsonRpcId): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(body) as { id?: unknown; error?: { code?: unknown } };
+    return value?.id === id && typeof value.error?.code === 'number' ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

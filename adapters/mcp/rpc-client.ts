@@ -29,6 +29,11 @@ export class RpcClient {
   private nextId = 1;
   private readonly pending = new Map<JsonRpcId, Pending>();
   private readonly serverRequests = new Map<JsonRpcId, AbortController>();
+  /**
+   * The 2026-07-28 envelope, once the upstream speaks that revision: merged into the `_meta` of every request and
+   * notification sent (the caller's own keys win), never into a response.
+   */
+  envelope: Record<string, unknown> | undefined;
 
   constructor(
     private readonly upstreamName: string,
@@ -68,7 +73,7 @@ export class RpcClient {
         this.pending.delete(id);
         pending.cleanup();
         pending.ended?.(false);
-        this.post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') } }).catch(() => undefined);
+        this.notify('notifications/cancelled', { requestId: id, reason: String(options.signal?.reason ?? 'cancelled') }).catch(() => undefined);
         reject(cancelledError(this.upstreamName, options.signal));
       };
       const restartTimer = options.timeoutMs
@@ -78,7 +83,7 @@ export class RpcClient {
               this.pending.delete(id);
               pending.cleanup();
               pending.ended?.(false);
-              this.post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } }).catch(() => undefined);
+              this.notify('notifications/cancelled', { requestId: id, reason: 'timeout' }).catch(() => undefined);
               reject(new GatewayError('GH_ERR_UPSTREAM_TIMEOUT', `${this.upstreamName} did not answer ${method} within ${options.timeoutMs} ms`, {
                 data: { upstream: this.upstreamName, method, timeoutMs: options.timeoutMs },
               }));
@@ -102,8 +107,8 @@ export class RpcClient {
       restartTimer?.();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       let sendParams = params;
-      if (options.onProgress) {
-        const meta = { ...((params?._meta as Record<string, unknown>) ?? {}), progressToken: id };
+      if (options.onProgress || this.envelope) {
+        const meta = { ...this.envelope, ...((params?._meta as Record<string, unknown>) ?? {}), ...(options.onProgress ? { progressToken: id } : {}) };
         sendParams = { ...params, _meta: meta };
       }
       const message = sendParams === undefined ? { jsonrpc: '2.0' as const, id, method } : { jsonrpc: '2.0' as const, id, method, params: sendParams };
@@ -112,7 +117,8 @@ export class RpcClient {
   }
 
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
-    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+    const enveloped = this.envelope ? { ...params, _meta: { ...this.envelope, ...((params?._meta as Record<string, unknown>) ?? {}) } } : params;
+    await this.post(enveloped === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params: enveloped });
   }
 
   /**

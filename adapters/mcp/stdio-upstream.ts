@@ -12,6 +12,8 @@ import { LineInbox } from '../../src/protocol/line-inbox.ts';
 import { launchStdioServer, type LaunchedServer, type StdioCommand } from './stdio-launch.ts';
 
 export interface StdioUpstreamOptions extends StdioCommand {
+  /** `legacy`: always speak 2025 to it, never asking `server/discover` (default `auto`). */
+  era?: 'auto' | 'legacy';
   /** The longest stdout line accepted from the server (bytes); a longer one fails the call it answers. */
   maxLineBytes?: number;
   /** The server process, already started (by `gatehouse wrap`, early): adopted by the first open, not started again. */
@@ -43,7 +45,7 @@ export class StdioUpstream extends ReconnectingUpstream {
     private readonly options: StdioUpstreamOptions,
     log: Logger,
   ) {
-    super(name, log);
+    super(name, log, options.era);
     this.launched = options.launched;
   }
 

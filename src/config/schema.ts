@@ -52,6 +52,12 @@ const upstreamPolicyFacts = {
    */
   onDefinitionChange: z.enum(['quarantine', 'approve', 'allow']).optional(),
   /**
+   * Which MCP revision Gatehouse speaks to it: `auto` (the default) asks `server/discover` first and speaks
+   * 2026-07-28 when the server offers it, else the 2025 `initialize` handshake follows on the same connection;
+   * `legacy` skips the question and always speaks 2025 (a server that mishandles an unknown first request).
+   */
+  era: z.enum(['auto', 'legacy']).optional(),
+  /**
    * What happens when the poisoning scan (src/call/definition-scan.ts) flags one of the upstream's tool definitions,
    * new or changed: `quarantine` (the default) hides the tool and refuses its calls with GH_ERR_TOOL_QUARANTINED
    * until `gatehouse tools accept`; `log` records the findings on the pin, audits `tool.poisoning_suspected` and

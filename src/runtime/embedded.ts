@@ -41,8 +41,8 @@ export function createUpstreams(config: GatehouseConfig, log: Logger, launched?:
     upstreams.set(
       name,
       isStdioUpstream(u)
-        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes, launched: launched?.get(name) }, log)
-        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, guard, ...upstreamCredentialFor(u, guard) }, log),
+        ? new StdioUpstream(name, { command: u.command, args: u.args, env: u.env, cwd: u.cwd, maxLineBytes: maxUpstreamMessageBytes, launched: launched?.get(name), ...(u.era ? { era: u.era } : {}) }, log)
+        : new HttpUpstream(name, { url: u.url, headers: u.headers, maxMessageBytes: maxUpstreamMessageBytes, guard, ...upstreamCredentialFor(u, guard), ...(u.era ? { era: u.era } : {}) }, log),
     );
   }
   return upstreams;

@@ -2,10 +2,13 @@ import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { launchStdioServer } from '../../adapters/mcp/stdio-launch.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
+import { join } from 'node:path';
 import { FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
 import { expect, it } from 'vitest';
 import { runUpstreamContract } from './upstream.contract.ts';
+
+const CONFORMANCE_SERVER = join(ROOT, 'test/fixtures/conformance-server.ts');
 
 runUpstreamContract('stdio process (NDJSON)', async () => {
   const upstream = new StdioUpstream('fx', { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT }, silentLogger);
@@ -36,9 +39,64 @@ runUpstreamContract('Streamable HTTP (undici)', async () => {
   };
 });
 
+// The fixture serves both revisions: asked `server/discover`, it is spoken to in 2026-07-28; pinned, in 2025.
+runUpstreamContract('Streamable HTTP (undici), pinned to 2025', async () => {
+  const server = await startConformanceServer(0);
+  const upstream = new HttpUpstream('conf', { url: server.url, headers: {}, era: 'legacy' }, silentLogger);
+  return {
+    upstream,
+    serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
+    echo: { name: 'test_simple_text', arguments: {}, text: 'This is a simple text response for testing.' },
+    progress: { name: 'test_tool_with_progress', arguments: {} },
+    slow: { name: 'test_tool_with_progress', arguments: {}, timeoutMs: 40 },
+    stop: async () => {
+      await upstream.close();
+      await server.close();
+    },
+  };
+});
+
+runUpstreamContract('stdio process, 2026-07-28 (serveStdio)', async () => {
+  const upstream = new StdioUpstream('conf', { command: process.execPath, args: ['--import', 'tsx', CONFORMANCE_SERVER, '--stdio'], env: {}, cwd: ROOT }, silentLogger);
+  return {
+    upstream,
+    serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
+    echo: { name: 'test_simple_text', arguments: {}, text: 'This is a simple text response for testing.' },
+    progress: { name: 'test_tool_with_progress', arguments: {} },
+    slow: { name: 'test_tool_with_progress', arguments: {}, timeoutMs: 40 },
+    stop: () => upstream.close(),
+  };
+});
+
+it('each upstream speaks the revision it offers: 2026-07-28 to serveStdio and createMcpHandler servers, 2025 to a 2025 server and to one pinned to it', async () => {
+  const server = await startConformanceServer(0);
+  const upstreams = [
+    new HttpUpstream('modern', { url: server.url, headers: {} }, silentLogger),
+    new HttpUpstream('pinned', { url: server.url, headers: {}, era: 'legacy' }, silentLogger),
+    new StdioUpstream('plain', { command: process.execPath, args: ['--import', 'tsx', FIXTURE_UPSTREAM], env: {}, cwd: ROOT }, silentLogger),
+    new StdioUpstream('dual', { command: process.execPath, args: ['--import', 'tsx', CONFORMANCE_SERVER, '--stdio'], env: {}, cwd: ROOT }, silentLogger),
+  ];
+  try {
+    await Promise.all(upstreams.map((u) => u.start({})));
+    expect(upstreams.map((u) => [u.name, u.state, u.era])).toEqual([
+      ['modern', 'ready', 'modern'],
+      ['pinned', 'ready', 'legacy'],
+      ['plain', 'ready', 'legacy'],
+      ['dual', 'ready', 'modern'],
+    ]);
+    expect(server.openSessions()).toBe(1); // the pinned one's: a 2026-07-28 client keeps none
+    // What 2026-07-28 removed is refused, coded, before it is sent; the log level rides in the envelope instead.
+    await expect(upstreams[0].request('resources/subscribe', { uri: 'test://static-text' })).rejects.toMatchObject({ code: 'GH_ERR_ERA_UNTRANSLATABLE' });
+    await expect(upstreams[3].request('logging/setLevel', { level: 'debug' })).resolves.toEqual({});
+  } finally {
+    await Promise.all(upstreams.map((u) => u.close()));
+    await server.close();
+  }
+});
+
 it('an HTTP upstream ends its 2025 session with a DELETE that names it, when it closes', async () => {
   const server = await startConformanceServer(0);
-  const upstream = new HttpUpstream('conf', { url: server.url, headers: {} }, silentLogger);
+  const upstream = new HttpUpstream('conf', { url: server.url, headers: {}, era: 'legacy' }, silentLogger);
   try {
     await upstream.start({});
     expect(server.openSessions()).toBe(1);
