@@ -85,8 +85,10 @@ it('each upstream speaks the revision it offers: 2026-07-28 to serveStdio and cr
       ['dual', 'ready', 'modern'],
     ]);
     expect(server.openSessions()).toBe(1); // the pinned one's: a 2026-07-28 client keeps none
-    // What 2026-07-28 removed is refused, coded, before it is sent; the log level rides in the envelope instead.
-    await expect(upstreams[0].request('resources/subscribe', { uri: 'test://static-text' })).rejects.toMatchObject({ code: 'GH_ERR_ERA_UNTRANSLATABLE' });
+    // What 2026-07-28 removed is refused, coded, before it is sent; the log level rides in the envelope instead, and
+    // a subscription in the upstream's listen.
+    await expect(upstreams[0].request('ping', undefined)).rejects.toMatchObject({ code: 'GH_ERR_ERA_UNTRANSLATABLE' });
+    await expect(upstreams[0].request('resources/subscribe', { uri: 'test://static-text' })).resolves.toEqual({});
     await expect(upstreams[3].request('logging/setLevel', { level: 'debug' })).resolves.toEqual({});
   } finally {
     await Promise.all(upstreams.map((u) => u.close()));
