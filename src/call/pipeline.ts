@@ -1,4 +1,4 @@
-import type { CallerTokenExchange, Clock, DeadLetter, Metrics, Store } from '../ports.ts';
+import type { CallerTokenExchange, Clock, DeadLetter, Metrics, ServerRequestHandler, Store } from '../ports.ts';
 import type { Logger } from '../log.ts';
 import type { AuditTrail } from '../audit/trail.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -18,15 +18,17 @@ import { digestOf } from '../protocol/digest.ts';
 import { ulid } from '../protocol/ulid.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
-import { asGatewayError, type ErrorCode } from '../errors.ts';
+import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
 import { CallLimits } from '../enforcement/call-limits.ts';
 import { recordedInput, type RecordArguments } from '../audit/recorded-input.ts';
 import type { RefusalDetail } from '../enforcement/refusal.ts';
 import { verdictOf, type ConstraintRefusal } from '../kernel/verdict.ts';
 import type { CatalogEntry, ToolCatalog } from './catalog.ts';
-import type { CallOutcome, ClientFacts, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
+import type { CallOutcome, ClientFacts, InputRequiredResult, NormalizedCall, ReplyChannel } from '../protocol/call.ts';
+import { RelayedInput } from './relayed-input.ts';
 import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
+import { claimKey } from '../scheduler/idempotency.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 import { CallTiming } from './call-timing.ts';
@@ -110,11 +112,14 @@ export class CallPipeline {
   private readonly limits: CallLimits;
   /** Where a call the policy puts before a human waits for one. */
   readonly approvalGate: ApprovalGate;
+  /** An upstream's input requests, relayed to a 2026-07-28 client and resumed from its retry. */
+  private readonly relayed: RelayedInput;
 
   constructor(private readonly deps: CallPipelineDeps) {
     this.clock = deps.clock ?? wallClock;
     this.limits = new CallLimits(deps.store, this.clock, deps.log);
     const { options } = deps;
+    this.relayed = new RelayedInput(deps.store, () => options.requestStates?.());
     this.approvalGate = new ApprovalGate({
       approvals: deps.approvals,
       steps: deps.scheduler.steps,
@@ -182,10 +187,16 @@ export class CallPipeline {
     // (Only such a retry pays for the await: this is the hot path.)
     const resumed = call.input?.requestState === undefined ? undefined : await this.approvalGate.verifyState(call, this.clock.now());
     if (resumed && 'error' in resumed) return { error: resumed.error };
-
-    const job = jobRequestOf(ulid(), call, entry);
-    const { jobId } = job;
+    // A retry after the upstream asked for input is the same job, once its state is shown to be for this call.
+    const relay = resumed && 'relay' in resumed ? resumed.relay : undefined;
     const argsDigest = digestOf(call.arguments);
+    if (relay) {
+      const refused = await this.relayed.refusal(relay, call, entry, argsDigest);
+      if (refused) return { error: refused };
+    }
+
+    const job = jobRequestOf(relay?.jobId ?? ulid(), call, entry);
+    const { jobId } = job;
     steps.submit(job, {
       argsDigest,
       toolDigest: entry.digest,
@@ -193,6 +204,7 @@ export class CallPipeline {
       ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}),
       ...(call.client ? { client: clientOf(call.client) } : {}),
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
+      ...(relay ? { round: relay.round } : {}),
     });
 
     // Only a policy that needs session state pays for it; only one whose rules (or shadows) read `session` waits for the facts.
@@ -275,12 +287,15 @@ export class CallPipeline {
     let edit: ApprovalEdit | undefined;
     /** The rules the approval that carries `edit` answered. */
     let approvedRules: readonly string[] = [];
+    /** The approval this job consumed, which covers the later rounds of a call whose upstream asks for input. */
+    let consumed: string | undefined;
     if (decision.effect === 'require_approval' || call.executeFor !== undefined) {
       let gate: GateOutcome;
       const gating = timing && performance.now();
       const approvalSpan = spans.child('gatehouse.approval');
       try {
-        gate = await this.approvalGate.pass({ call, entry, jobId, argsDigest, decision, ...(resumed ? { resumed: resumed.state } : {}) });
+        const req = { call, entry, jobId, argsDigest, decision, ...(resumed && 'state' in resumed ? { resumed: resumed.state } : {}) };
+        gate = (relay?.approvalId !== undefined ? await this.approvalGate.continueRound(req, relay.approvalId) : undefined) ?? (await this.approvalGate.pass(req));
         if (timing) timing.gated(gating!, gate.kind === 'run' ? gate.approval : undefined);
         if (approvalSpan.isRecording()) approvalSpan.setAttributes({ 'gatehouse.approval.outcome': gate.kind, ...('approval' in gate && gate.approval ? { 'gatehouse.approval.id': gate.approval.id, 'gatehouse.approval.state': gate.approval.state } : {}) });
         endStage(approvalSpan);
@@ -303,6 +318,7 @@ export class CallPipeline {
       }
       Object.assign(jobMeta, gate.approval.grant ? { approvalId: gate.approval.grant.approvalId, grantId: gate.approval.id } : { approvalId: gate.approval.id });
       if (gate.execution) runsOnApproval = gate.approval;
+      else if (!gate.approval.grant) consumed = gate.approval.id;
       edit = gate.approval.grant ? undefined : gate.approval.edit;
       approvedRules = gate.approval.ruleIds;
     }
@@ -352,7 +368,17 @@ export class CallPipeline {
     }
 
     const dispatched = this.clock.now();
-    let outcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span), failureOf);
+    const rounds: Pick<JobContext, 'relaysInput' | 'input'> = {
+      // A 2026-07-28 client answers an upstream's input requests itself; a task or a call nobody made cannot.
+      ...(call.client?.era === 'modern' && !call.task && call.executeFor === undefined ? { relaysInput: true } : {}),
+      ...(relay ? { input: this.relayed.forwarded(relay, call.input?.inputResponses) } : {}),
+    };
+    const dispatchedOutcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span, rounds), failureOf);
+    if ('inputRequired' in dispatchedOutcome) {
+      const round = (relay?.round ?? 0) + 1;
+      return this.relayInput(job, jobMeta, dispatchedOutcome.inputRequired, call, entry, argsDigest, { jobId, round, ...(consumed ? { approvalId: consumed } : (relay?.approvalId ? { approvalId: relay.approvalId } : {})) });
+    }
+    let outcome: { result: CallToolResult } | { error: JsonRpcErrorObject } = dispatchedOutcome;
     if ('result' in outcome && (decision.scanResult || decision.labels)) {
       const checked = { jobId, tenant: input.tenant, decision, tracked, riskTags, now: this.clock.now() };
       outcome = { result: await checkResult({ audit: this.deps.audit, log: this.deps.log, sessions }, checked, outcome.result) };
@@ -365,6 +391,39 @@ export class CallPipeline {
     }
     if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, outcome);
     return outcome;
+  }
+
+  /**
+   * How an upstream's request during the call reaches the client: a 2025 session is asked (each request audited on
+   * the job); a 2026-07-28 client cannot be asked mid-call, which the upstream hears as GH_ERR_ERA_UNTRANSLATABLE.
+   */
+  private askFor(call: NormalizedCall, jobId: string): ServerRequestHandler | undefined {
+    const { ask } = call.reply;
+    if (ask) {
+      return (method, params, signal) => {
+        this.deps.scheduler.steps.note(jobId, 'job.input_requested', 'upstream', { method });
+        return ask(method, params, signal);
+      };
+    }
+    if (call.client?.era !== 'modern') return undefined;
+    return (method) => {
+      const message = `the client speaks MCP 2026-07-28, which has no ${method} request during a call (a 2025 upstream's request cannot be relayed)`;
+      return Promise.reject(new GatewayError('GH_ERR_ERA_UNTRANSLATABLE', message, { data: { rpcError: { code: RpcErrorCode.METHOD_NOT_FOUND, message, data: { code: 'GH_ERR_ERA_UNTRANSLATABLE' } } } }));
+    };
+  }
+
+  /** The upstream asks the client for input: relayed to it (2026-07-28) with Gatehouse's state, the round audited. */
+  private async relayInput(job: JobRequest, jobMeta: Record<string, unknown>, asked: InputRequiredResult, call: NormalizedCall, entry: CatalogEntry, argsDigest: string, round: { jobId: string; round: number; approvalId?: string }): Promise<CallOutcome> {
+    const relayed = await this.relayed.relay(asked, call, entry, argsDigest, round, this.clock.now());
+    const methods = Object.values(asked.inputRequests ?? {}).map((r) => r.method);
+    if ('missing' in relayed) {
+      const message = `The upstream asked for ${relayed.missing}, which this client declared no capability for, so the call cannot go on.`;
+      return { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', message, { 'gatehouse/job': jobMeta }) };
+    }
+    this.deps.scheduler.steps.inputRequired(job, { round: round.round, methods });
+    // The round ran and its result is collected: the retry, the same job, may be claimed by an executor again.
+    await this.deps.store.delete(claimKey(job.jobId));
+    return { inputRequired: relayed };
   }
 
   /**
@@ -427,7 +486,8 @@ export class CallPipeline {
     jobMeta: Record<string, unknown>,
     timing: CallTiming | undefined,
     span: Span,
-  ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }> {
+    rounds: Pick<JobContext, 'relaysInput' | 'input'>,
+  ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject } | { inputRequired: InputRequiredResult }> {
     const { store, scheduler, options } = this.deps;
     const answered = entry.request?.answered;
     if (answered) {
@@ -447,11 +507,12 @@ export class CallPipeline {
       ...(meta ? { meta } : {}),
       wantsProgress: call.reply.progressToken !== undefined,
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
+      ...rounds,
     };
     await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
     const { accessToken } = call.reply;
     const credential = accessToken && this.deps.tokenExchange?.needs(entry.server) ? this.deps.tokenExchange.credential(entry.server, accessToken) : undefined;
-    this.links.set(jobId, { ask: call.reply.ask, notify: (method, params) => call.reply.notify(method, params ?? {}), ...(credential ? { credential } : {}) });
+    this.links.set(jobId, { ask: this.askFor(call, jobId), notify: (method, params) => call.reply.notify(method, params ?? {}), ...(credential ? { credential } : {}) });
     const progressToken = call.reply.progressToken;
     let collected = false;
     const dispatching = timing && performance.now();
@@ -469,6 +530,7 @@ export class CallPipeline {
       const stored = await store.take<StoredResult>(resultPtr(jobId), [job.contextPtr]);
       collected = true;
       if (stored && 'rpcError' in stored) return { error: stored.rpcError };
+      if (stored && 'inputRequired' in stored) return { inputRequired: stored.inputRequired };
       if (stored && 'refusal' in stored) return { result: errorResult(stored.refusal.code, stored.refusal.message, { 'gatehouse/job': jobMeta }, stored.refusal.detail) };
       if (result.status === JobStatus.SUCCEEDED && stored && 'result' in stored) {
         return { result: withJobMeta(stored.result, { ...jobMeta, ...(stored.truncated ? { truncated: true } : {}) }) };

@@ -19,6 +19,13 @@ export interface JobContext {
    * then its method and `arguments` what the constraints check.
    */
   request?: { method: string; params: Record<string, unknown> };
+  /**
+   * The client answers an upstream's `input_required` itself (a 2026-07-28 client): the executor stores it as the
+   * job's result. Unset, the executor asks the client on its session (2025) and calls the upstream again.
+   */
+  relaysInput?: boolean;
+  /** A retry after an upstream's `input_required`: the client's answers and the upstream's own state, sent with the call. */
+  input?: { inputResponses?: Record<string, unknown>; requestState?: string };
 }
 
 /** How long payloads stay in the store after a job is submitted: long enough for a held approval and a run. */

@@ -1,7 +1,9 @@
 import { jobLogFields } from './job-log-fields.ts';
-import type { Bus, Clock, ServerRequestHandler, Store, Subscription, Upstream, UpstreamCredential } from '../ports.ts';
+import type { Bus, Clock, ProgressUpdate, ServerRequestHandler, Store, Subscription, Upstream, UpstreamCredential } from '../ports.ts';
 import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
+import type { InputRequiredResult } from '../protocol/call.ts';
+import { answerInputRounds, isInputRequired } from './input-rounds.ts';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { constrainsArguments, enforceArguments } from '../enforcement/call-arguments.ts';
@@ -49,7 +51,12 @@ type RpcError = { code: number; message: string; data?: unknown };
  * What the executor stores at `res:<job_id>`: the (constrained) result, the upstream's own JSON-RPC error, or
  * why the call was refused before it reached the upstream.
  */
-export type StoredResult = { result: CallToolResult; truncated: boolean } | { rpcError: RpcError } | { refusal: { code: ErrorCode; message: string; detail: RefusalDetail } };
+export type StoredResult =
+  | { result: CallToolResult; truncated: boolean }
+  | { rpcError: RpcError }
+  | { refusal: { code: ErrorCode; message: string; detail: RefusalDetail } }
+  /** The upstream asks the client for input (2026-07-28), and the client answers it itself: see `JobContext.relaysInput`. */
+  | { inputRequired: InputRequiredResult };
 
 /**
  * Runs jobs against upstream MCP servers with their constraints enforced here, not handed to the upstream as
@@ -184,25 +191,32 @@ export class Executor {
       const meta = withTraceContext(context.meta, span);
       if (meta) params._meta = meta;
       const credential = upstream.actsForCaller ? await callerCredential(client, context.server) : undefined;
-      const raw = (await upstream.request(method, params, {
+      if (context.input) Object.assign(params, context.input);
+      const options = {
         ...(credential ? { credential } : {}),
         signal: controller.signal,
         timeoutMs: constraints.timeoutMs,
         // Best effort: progress lost while the bus is down is made up by the next update, or by the result.
         onProgress: context.wantsProgress
-          ? (update) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } }).catch(() => undefined)
+          ? (update: ProgressUpdate) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } }).catch(() => undefined)
           : undefined,
         onServerRequest: client?.ask,
-        onNotification: client ? (method, params) => client.notify(method, params) : undefined,
-      })) as CallToolResult;
+        onNotification: client ? (method: string, params: Record<string, unknown> | undefined) => client.notify(method, params) : undefined,
+      };
+      let answer = await upstream.request(method, params, options);
       ran = true;
+      if (isInputRequired(answer) && !context.relaysInput) answer = await answerInputRounds(answer, client?.ask, controller.signal, (input) => upstream.request(method, { ...params, ...input }, options));
+      const raw = answer as CallToolResult;
       // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
       // A resource's contents, a prompt's messages and a completion are not tool results: redacted whole, not cut.
-      const stored: StoredResult = context.request
-        ? { result: resultRules ? redactValue(raw, resultRules) : raw, truncated: false }
-        : limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
+      // Still asking (for a client that answers itself): what it asks is kept whole, redacted but never cut.
+      const stored: StoredResult = isInputRequired(answer)
+        ? { inputRequired: resultRules ? redactValue(answer, resultRules) : answer }
+        : context.request
+          ? { result: resultRules ? redactValue(raw, resultRules) : raw, truncated: false }
+          : limitOutput(resultRules ? redactResult(raw, resultRules) : raw, constraints.maxOutputBytes);
       await this.store.set(resultPtr(job.jobId), stored, { ttlMs: PAYLOAD_TTL_MS });
-      const { digest, bytes } = sizedDigestOf(stored.result);
+      const { digest, bytes } = sizedDigestOf('result' in stored ? stored.result : stored.inputRequired);
       result = { jobId: job.jobId, status: JobStatus.SUCCEEDED, resultPtr: resultPtr(job.jobId), resultDigest: digest, resultBytes: bytes, workerId: this.workerId, executionMs: this.clock.now() - started };
       if (raw.isError === true && span.isRecording()) {
         span.setAttribute('error.type', 'tool_error');
@@ -215,7 +229,8 @@ export class Executor {
         span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
       }
       // The tool ran but its result is lost: retrying would run it again, which only an idempotent tool allows.
-      if (ran && !isIdempotentJob(job)) {
+      // (An upstream still asking for input that the client cannot give has completed nothing: that is not in doubt.)
+      if (ran && !isIdempotentJob(job) && error.code !== 'GH_ERR_ERA_UNTRANSLATABLE') {
         error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} ran, but its result could not be kept (${error.message}); a tool that is not idempotent is not run twice`, { cause: err });
       }
       // The upstream's own error reaches the client too, so it is redacted like a result.

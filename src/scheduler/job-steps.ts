@@ -11,6 +11,8 @@ export interface SubmittedFacts {
   /** The client's name, version and era, for the console's sessions. */
   client?: { name?: string; version?: string; era: string };
   traceparent?: string;
+  /** A retry after the upstream asked for input: which round of the same job this is (1 for the first retry). */
+  round?: number;
 }
 
 /** Who ends a job before it is dispatched: the kernel's decision, a constraint, or the approval it waited on. */
@@ -27,7 +29,7 @@ export class JobSteps {
 
   /** The job exists: `job.submitted`, from the CAP job itself (topic, server, the capability policies see). */
   submit(job: JobRequest, facts: SubmittedFacts): void {
-    const { method, session, client, traceparent, ...digests } = facts;
+    const { method, session, client, traceparent, round, ...digests } = facts;
     this.jobs.submit(job.jobId, job.tenantId, job.principalId, {
       topic: job.topic,
       server: job.labels['mcp.server'],
@@ -37,7 +39,13 @@ export class JobSteps {
       ...(session ? { session } : {}),
       ...(client ? { client } : {}),
       ...(traceparent ? { traceparent } : {}),
+      ...(round ? { round } : {}),
     });
+  }
+
+  /** The round ended with the upstream asking the client for input (relayed): the retry is the same job, next round. */
+  inputRequired(job: JobRequest, data: { round: number; methods: string[] }): void {
+    this.jobs.inputRequired(job.jobId, job.tenantId, data);
   }
 
   /** The kernel's decision on the job (`job.decided`), with the input it decided on. */

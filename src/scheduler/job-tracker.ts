@@ -38,6 +38,14 @@ export class JobTracker {
     if (job) this.audit.record({ tenant: job.tenant, at: this.clock.now(), type, actor, jobId, data });
   }
 
+  /**
+   * A round of the job ended asking the client for input (its upstream's `input_required`, relayed): recorded after
+   * the round's own end, for the retry carries on under the same job id.
+   */
+  inputRequired(jobId: string, tenant: string, data: Record<string, unknown>): void {
+    this.audit.record({ tenant, at: this.clock.now(), type: 'job.input_required', actor: 'upstream', jobId, data });
+  }
+
   /** Moves the job forward. Returns false, recording nothing, for a job that already ended or is unknown. */
   move(jobId: string, to: JobState, actor: string, data: Record<string, unknown> = {}): boolean {
     const job = this.jobs.get(jobId);

@@ -64,4 +64,17 @@ describe('era negotiation per upstream', () => {
       await client.close();
     });
   }
+
+  it("a 2025 upstream's request during a call cannot reach a 2026-07-28 client: the upstream is told so at once, and the call ends (no hang)", async () => {
+    const client = await connectHttp(h.url, 'modern', { elicitation: { form: {} } });
+    let asked = 0;
+    client.setRequestHandler('elicitation/create' as never, (async () => {
+      asked++;
+      return { action: 'accept', content: { answer: '42' } };
+    }) as never);
+    const result = await client.callTool({ name: 'fx__ask', arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(asked).toBe(0);
+    await client.close();
+  });
 });

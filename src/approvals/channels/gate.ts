@@ -17,7 +17,7 @@ import { chooseChannel, holdBudgetFor, type ApprovalChannel } from './ladder.ts'
 import { holdForApproval, UNTIL_EXPIRY_MS } from './hold.ts';
 import { applyAnswer, askForm, askUrl } from './elicitation.ts';
 import { answerIn, askInputRequired, stillPending } from './mrtr.ts';
-import type { ApprovalRequestState, RequestStateCodec } from './request-state.ts';
+import type { ApprovalRequestState, RelayRequestState, RequestStateCodec } from './request-state.ts';
 import { actionRefusedResult, approversText, cancelledResult, deniedResult, expiredResult, pendingResult, refusedResult, runningResult, type ApprovalLinks } from './pending.ts';
 
 export interface ApprovalGateOptions {
@@ -100,13 +100,23 @@ export class ApprovalGate {
    * Checks a 2026-07-28 retry's requestState before anything is decided: a state that is not ours, was altered
    * or has expired is a malformed request (-32602, as the SDK answers it). Undefined: no state to check.
    */
-  async verifyState(call: NormalizedCall, now: number): Promise<{ state: ApprovalRequestState } | { error: JsonRpcErrorObject } | undefined> {
+  async verifyState(call: NormalizedCall, now: number): Promise<{ state: ApprovalRequestState } | { relay: RelayRequestState } | { error: JsonRpcErrorObject } | undefined> {
     if (call.client?.era !== 'modern' || call.input?.requestState === undefined) return undefined;
     const codec = await this.requestStates();
     const verified = codec?.verify(call.input.requestState, now);
-    if (verified?.ok) return { state: verified.state };
+    if (verified?.ok) return 'relay' in verified ? { relay: verified.relay } : { state: verified.state };
     const problem = verified?.problem ?? 'signature';
     return { error: { code: RpcErrorCode.INVALID_PARAMS, message: 'Invalid or expired requestState', data: { code: 'GH_ERR_REQUEST_STATE_INVALID', problem } } };
+  }
+
+  /**
+   * A later round of a call whose upstream asked for input (2026-07-28): the approval this very job consumed in an
+   * earlier round still covers it, if it is bound to the same call. Undefined otherwise: the call is gated anew.
+   */
+  async continueRound(req: GateRequest, approvalId: string): Promise<GateOutcome | undefined> {
+    const record = await this.deps.approvals.get(approvalId);
+    if (record?.state !== 'consumed' || record.claimedBy?.jobId !== req.jobId || this.deps.approvals.verifyBinding(record, this.binding(req))) return undefined;
+    return { kind: 'run', approval: record, execution: false };
   }
 
   async pass(req: GateRequest): Promise<GateOutcome> {

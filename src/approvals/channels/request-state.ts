@@ -15,12 +15,35 @@ export interface ApprovalRequestState {
   expiresAt: number;
 }
 
+/**
+ * What a 2026-07-28 client carries between an upstream's `input_required` (relayed) and its retry: the upstream's
+ * own state, which goes back to it byte for byte, wrapped in Gatehouse's signature and bound to the call.
+ */
+export interface RelayRequestState {
+  /** The job every round of the call belongs to. */
+  jobId: string;
+  /** `relayBindingOf` the call: a retry with other arguments, tool or caller does not match it. */
+  binding: string;
+  /** The upstream's own requestState, if it gave one. */
+  upstreamState?: string;
+  /** The keys of the input requests the upstream asked: only these of the client's answers go back to it. */
+  keys: string[];
+  /** The approval this job ran under, consumed by it in an earlier round: later rounds run under it too. */
+  approvalId?: string;
+  /** How many rounds the upstream has asked for so far (1 on the first retry). */
+  round: number;
+  expiresAt: number;
+}
+
 export type RequestStateProblem = 'malformed' | 'signature' | 'expired';
 
-export type VerifiedRequestState = { ok: true; state: ApprovalRequestState } | { ok: false; problem: RequestStateProblem };
+export type VerifiedRequestState = { ok: true; state: ApprovalRequestState } | { ok: true; relay: RelayRequestState } | { ok: false; problem: RequestStateProblem };
 
 const VERSION = 'gh1';
+const RELAY_VERSION = 'gh2';
 const MAX_LENGTH = 2_048;
+/** A relayed state holds the upstream's, whose size is the upstream's business (within reason). */
+const MAX_RELAY_LENGTH = 64 * 1024;
 
 /**
  * The MRTR `requestState` codec: `gh1.<body>.<mac>`, where body is the base64url of the JSON payload
@@ -37,23 +60,43 @@ export class RequestStateCodec {
     return `${VERSION}.${body}.${signatureOf(this.key, `${VERSION}.${body}`)}`;
   }
 
+  mintRelay(state: RelayRequestState): string {
+    const { jobId: j, binding: b, upstreamState: u, keys: q, approvalId: a, round: n, expiresAt: x } = state;
+    const body = Buffer.from(JSON.stringify({ j, b, ...(u === undefined ? {} : { u }), q, ...(a === undefined ? {} : { a }), n, x }), 'utf8').toString('base64url');
+    return `${RELAY_VERSION}.${body}.${signatureOf(this.key, `${RELAY_VERSION}.${body}`)}`;
+  }
+
   verify(value: unknown, now: number): VerifiedRequestState {
-    if (typeof value !== 'string' || value.length > MAX_LENGTH) return { ok: false, problem: 'malformed' };
+    if (typeof value !== 'string' || value.length > MAX_RELAY_LENGTH) return { ok: false, problem: 'malformed' };
     const parts = value.split('.');
-    if (parts.length !== 3 || parts[0] !== VERSION || !parts[1] || !parts[2]) return { ok: false, problem: 'malformed' };
+    const version = parts[0];
+    if (parts.length !== 3 || (version !== VERSION && version !== RELAY_VERSION) || !parts[1] || !parts[2]) return { ok: false, problem: 'malformed' };
+    if (version === VERSION && value.length > MAX_LENGTH) return { ok: false, problem: 'malformed' };
     const [, body, mac] = parts;
-    if (!isSignatureOf(this.key, `${VERSION}.${body}`, mac)) return { ok: false, problem: 'signature' };
-    let payload: { a?: unknown; b?: unknown; k?: unknown; x?: unknown };
+    if (!isSignatureOf(this.key, `${version}.${body}`, mac)) return { ok: false, problem: 'signature' };
+    let payload: Record<string, unknown>;
     try {
       payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
     } catch {
       return { ok: false, problem: 'malformed' };
     }
-    const { a, b, k, x } = payload ?? {};
-    if (typeof a !== 'string' || typeof b !== 'string' || (k !== 'form' && k !== 'url') || typeof x !== 'number') return { ok: false, problem: 'malformed' };
-    if (x <= now) return { ok: false, problem: 'expired' };
-    return { ok: true, state: { approvalId: a, binding: b, ask: k, expiresAt: x } };
+    return version === VERSION ? approvalState(payload, now) : relayState(payload, now);
   }
+}
+
+function relayState(payload: Record<string, unknown> | null, now: number): VerifiedRequestState {
+  const { j, b, u, q, a, n, x } = payload ?? {};
+  if (typeof j !== 'string' || typeof b !== 'string' || (u !== undefined && typeof u !== 'string') || !Array.isArray(q) || !q.every((k) => typeof k === 'string')) return { ok: false, problem: 'malformed' };
+  if ((a !== undefined && typeof a !== 'string') || typeof n !== 'number' || typeof x !== 'number') return { ok: false, problem: 'malformed' };
+  if (x <= now) return { ok: false, problem: 'expired' };
+  return { ok: true, relay: { jobId: j, binding: b, ...(u === undefined ? {} : { upstreamState: u }), keys: q as string[], ...(a === undefined ? {} : { approvalId: a }), round: n, expiresAt: x } };
+}
+
+function approvalState(payload: Record<string, unknown> | null, now: number): VerifiedRequestState {
+  const { a, b, k, x } = payload ?? {};
+  if (typeof a !== 'string' || typeof b !== 'string' || (k !== 'form' && k !== 'url') || typeof x !== 'number') return { ok: false, problem: 'malformed' };
+  if (x <= now) return { ok: false, problem: 'expired' };
+  return { ok: true, state: { approvalId: a, binding: b, ask: k, expiresAt: x } };
 }
 
 /**
