@@ -62,7 +62,7 @@ function answering(client: Client, answers: Record<string, string>): string[] {
   return asked;
 }
 
-const served = (): { era: string; tool: string; state: boolean }[] => (existsSync(calls) ? readFileSync(calls, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const served = (): { era: string; tool: string; state: boolean; answered?: string[] }[] => (existsSync(calls) ? readFileSync(calls, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 for (const era of ['legacy', 'modern'] as Era[]) {
   describe(`a ${era} client in front of 2026-07-28 upstreams`, () => {
@@ -137,8 +137,10 @@ describe("a 2026-07-28 client retrying by hand: the requestState is Gatehouse's,
     await expect(manual(client, { name: 'v2h__confirm', arguments: { what: 'x' }, inputResponses: answer, requestState: second.requestState })).rejects.toMatchObject({ code: -32602 });
     expect(served().length).toBe(reached);
 
-    const done = await manual(client, { ...call, inputResponses: answer, requestState: second.requestState });
+    // An answer the upstream did not ask for (here one to Gatehouse's own approval question) is not its business.
+    const done = await manual(client, { ...call, inputResponses: { ...answer, gatehouse_approval: { action: 'accept' } }, requestState: second.requestState });
     expect(text(done)).toBe('two_rounds:bo:red');
+    expect(served().at(-1)?.answered).toEqual(['colour']);
     expect((done._meta?.['gatehouse/job'] as { jobId: string }).jobId).toBe(round1.j);
     // Replayed: already redeemed.
     await expect(manual(client, { ...call, inputResponses: answer, requestState: second.requestState })).rejects.toMatchObject({ code: -32602, data: { problem: 'replayed' } });
