@@ -2,6 +2,7 @@ import { StdioUpstream } from '../../adapters/mcp/stdio-upstream.ts';
 import { launchStdioServer } from '../../adapters/mcp/stdio-launch.ts';
 import { HttpUpstream } from '../../adapters/mcp/http-upstream.ts';
 import { silentLogger } from '../../src/log.ts';
+import type { Upstream } from '../../src/ports.ts';
 import { join } from 'node:path';
 import { FIXTURE_UPSTREAM, ROOT } from '../helpers/gateway-harness.ts';
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
@@ -22,9 +23,8 @@ runUpstreamContract('stdio process (NDJSON)', async () => {
   };
 });
 
-runUpstreamContract('Streamable HTTP (undici)', async () => {
-  const server = await startConformanceServer(0);
-  const upstream = new HttpUpstream('conf', { url: server.url, headers: {} }, silentLogger);
+/** The conformance fixture's tools, as the contract uses them: it serves both revisions, over HTTP and stdio. */
+function onConformanceFixture(upstream: Upstream, stop: () => Promise<void>) {
   return {
     upstream,
     serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
@@ -32,40 +32,25 @@ runUpstreamContract('Streamable HTTP (undici)', async () => {
     progress: { name: 'test_tool_with_progress', arguments: {} },
     // Without a progress token it sends nothing while it sleeps its 3 × 50 ms.
     slow: { name: 'test_tool_with_progress', arguments: {}, timeoutMs: 40 },
-    stop: async () => {
-      await upstream.close();
-      await server.close();
-    },
+    stop,
   };
-});
+}
 
-// The fixture serves both revisions: asked `server/discover`, it is spoken to in 2026-07-28; pinned, in 2025.
-runUpstreamContract('Streamable HTTP (undici), pinned to 2025', async () => {
-  const server = await startConformanceServer(0);
-  const upstream = new HttpUpstream('conf', { url: server.url, headers: {}, era: 'legacy' }, silentLogger);
-  return {
-    upstream,
-    serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
-    echo: { name: 'test_simple_text', arguments: {}, text: 'This is a simple text response for testing.' },
-    progress: { name: 'test_tool_with_progress', arguments: {} },
-    slow: { name: 'test_tool_with_progress', arguments: {}, timeoutMs: 40 },
-    stop: async () => {
+// Asked `server/discover`, the fixture is spoken to in 2026-07-28; pinned, in 2025.
+for (const era of ['auto', 'legacy'] as const) {
+  runUpstreamContract(`Streamable HTTP (undici)${era === 'legacy' ? ', pinned to 2025' : ''}`, async () => {
+    const server = await startConformanceServer(0);
+    const upstream = new HttpUpstream('conf', { url: server.url, headers: {}, era }, silentLogger);
+    return onConformanceFixture(upstream, async () => {
       await upstream.close();
       await server.close();
-    },
-  };
-});
+    });
+  });
+}
 
 runUpstreamContract('stdio process, 2026-07-28 (serveStdio)', async () => {
   const upstream = new StdioUpstream('conf', { command: process.execPath, args: ['--import', 'tsx', CONFORMANCE_SERVER, '--stdio'], env: {}, cwd: ROOT }, silentLogger);
-  return {
-    upstream,
-    serverInfo: { name: 'gatehouse-conformance-fixture', version: '1.0.0' },
-    echo: { name: 'test_simple_text', arguments: {}, text: 'This is a simple text response for testing.' },
-    progress: { name: 'test_tool_with_progress', arguments: {} },
-    slow: { name: 'test_tool_with_progress', arguments: {}, timeoutMs: 40 },
-    stop: () => upstream.close(),
-  };
+  return onConformanceFixture(upstream, () => upstream.close());
 });
 
 it('each upstream speaks the revision it offers: 2026-07-28 to serveStdio and createMcpHandler servers, 2025 to a 2025 server and to one pinned to it', async () => {
