@@ -2,17 +2,18 @@
  * The upstream under test: one trivial `echo` tool on the MCP SDK v2's own McpServer, served either way (and
  * `big`, a text of `bytes` bytes, for bench/large-result.ts).
  *   stdio  StdioServerTransport (what Gatehouse and mcp-proxy front in their natural deployment)
+ *   stdio-modern  serveStdio: the same server, in 2026-07-28 to a client that asks `server/discover` first (Gatehouse)
  *   http   the SDK's sessionful Streamable HTTP server: NodeStreamableHTTPServerTransport in JSON response
  *          mode on node:http, one McpServer per session, the shape of the SDK's own examples. It prints
  *          `listening <url>` once bound (port 0, loopback only).
  *   handler  the SDK's dual-era entry, createMcpHandler on node:http: a fresh McpServer per request, the
  *          direct baseline for 2026-07-28 (stateless, `_meta` envelope) clients.
- * Run: node --import tsx bench/echo-server.ts stdio|http|handler
+ * Run: node --import tsx bench/echo-server.ts stdio|stdio-modern|http|handler
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type RequestListener } from 'node:http';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
-import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
+import { serveStdio, StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import { NodeStreamableHTTPServerTransport, toNodeHandler } from '@modelcontextprotocol/node';
 import * as z from 'zod';
 
@@ -72,11 +73,12 @@ function listen(handler: RequestListener): void {
 
 const mode = process.argv[2];
 if (mode === 'stdio') await echoServer().connect(new StdioServerTransport());
+else if (mode === 'stdio-modern') serveStdio(() => echoServer());
 else if (mode === 'http') listen(sessionfulHandler());
 else if (mode === 'handler') {
   const node = toNodeHandler(createMcpHandler(() => echoServer()));
   listen((req, res) => void node(req, res));
 } else {
-  console.error('usage: echo-server.ts stdio|http|handler');
+  console.error('usage: echo-server.ts stdio|stdio-modern|http|handler');
   process.exit(2);
 }

@@ -54,10 +54,11 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       track(targets.startIdleNode('node', 'reference: empty node process', false)),
       track(targets.startIdleNode('node-tsx', 'reference: empty node --import tsx', true)),
     ]);
-    const [allow, constrained, viaHttp] = await Promise.all([
+    const [allow, constrained, viaHttp, modernUp] = await Promise.all([
       track(targets.startGatehouseHttp('gatehouse', 'Gatehouse allow → stdio upstream', { policy: targets.ALLOW_POLICY, workDir })),
       legacy ? track(targets.startGatehouseHttp('gatehouse-constrained', 'Gatehouse allow_with_constraints → stdio', { policy: targets.CONSTRAINED_POLICY, workDir })) : undefined,
       upstreamHttp ? track(targets.startGatehouseHttp('gatehouse-http', 'Gatehouse allow → HTTP upstream', { policy: targets.ALLOW_POLICY, workDir, upstreamUrl: upstreamHttp.url })) : undefined,
+      track(targets.startGatehouseHttp('gatehouse-modern-up', 'Gatehouse allow → 2026-07-28 stdio upstream', { policy: targets.ALLOW_POLICY, workDir, modernUpstream: true })),
     ]);
 
     const connections = Math.max(...settings.concurrency);
@@ -74,14 +75,16 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       await add('gatehouse-constrained', 'legacy', constrained!);
       await add('gatehouse-http', 'legacy', viaHttp!);
       await add('mcp-proxy', 'legacy', proxy);
+      await add('gatehouse-modern-up', 'legacy', modernUp);
     }
     if (modern) {
       await add('direct-modern', 'modern', handler!);
       await add('gatehouse-modern', 'modern', allow);
       await add('mcp-proxy-modern', 'modern', proxy);
+      await add('gatehouse-modern-up-modern', 'modern', modernUp);
     }
 
-    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, proxy, directStdio, relay, wrap, bareNode, tsxNode];
+    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, modernUp, proxy, directStdio, relay, wrap, bareNode, tsxNode];
     return {
       scenarios,
       stdio: [directStdio, relay, wrap],
@@ -91,6 +94,9 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
         { variant: 'HTTP 2025: allow_with_constraints', gatehouse: 'gatehouse-constrained', direct: 'direct', proxy: 'mcp-proxy' },
         { variant: 'HTTP 2025: allow, HTTP upstream', gatehouse: 'gatehouse-http', direct: 'direct', informational: true },
         { variant: 'HTTP 2026: allow, stdio upstream', gatehouse: 'gatehouse-modern', direct: 'direct-modern', proxy: 'mcp-proxy-modern' },
+        // The same upstream code spoken to in 2026-07-28 (envelope on every request): against the 2025 rows above.
+        { variant: 'HTTP 2025: allow, 2026-07-28 stdio upstream', gatehouse: 'gatehouse-modern-up', direct: 'direct', informational: true },
+        { variant: 'HTTP 2026: allow, 2026-07-28 stdio upstream', gatehouse: 'gatehouse-modern-up-modern', direct: 'direct-modern', informational: true },
       ],
       stop,
     };

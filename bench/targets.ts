@@ -17,7 +17,7 @@ export const CONSTRAINED_POLICY = join(ROOT, 'bench/policies/constrained.yaml');
 /** Gatehouse names an upstream's tools `<upstream>__<tool>`; the bench calls its upstream `echo`. */
 const GATED_TOOL = 'echo__echo';
 
-const echoCommand = (mode: 'stdio' | 'http') => [process.execPath, '--import', 'tsx', ECHO_SERVER, mode];
+const echoCommand = (mode: 'stdio' | 'stdio-modern' | 'http') => [process.execPath, '--import', 'tsx', ECHO_SERVER, mode];
 
 export interface HttpTarget {
   key: string;
@@ -52,11 +52,11 @@ export async function startDirectHttp(key: string, label: string, mode: 'http' |
  * `gatehouse start` with an HTTP front and one upstream named `echo`: a stdio child it spawns itself (the
  * natural deployment), or an SDK HTTP echo server at `upstreamUrl`.
  */
-export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; metrics?: boolean; /** More top-level config keys (`audit`, `kernel` …). */ extra?: Record<string, unknown> }): Promise<HttpTarget> {
+export async function startGatehouseHttp(key: string, label: string, options: { policy: string; workDir: string; upstreamUrl?: string; /** The stdio upstream in 2026-07-28 (serveStdio) rather than 2025. */ modernUpstream?: boolean; metrics?: boolean; /** More top-level config keys (`audit`, `kernel` …). */ extra?: Record<string, unknown> }): Promise<HttpTarget> {
   const config = {
     listen: { http: '127.0.0.1:0', stdio: false },
     dataDir: join(options.workDir, `data-${key}`),
-    upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho() },
+    upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho(options.modernUpstream ? 'stdio-modern' : 'stdio') },
     policies: [options.policy],
     metrics: { enabled: options.metrics ?? metricsByDefault() },
     ...options.extra,
@@ -70,8 +70,8 @@ export function metricsByDefault(): boolean {
 }
 
 /** The stdio echo server as a config's upstream entry. */
-export function stdioEcho(): { command: string; args: string[]; cwd: string } {
-  const [command, ...args] = echoCommand('stdio');
+export function stdioEcho(mode: 'stdio' | 'stdio-modern' = 'stdio'): { command: string; args: string[]; cwd: string } {
+  const [command, ...args] = echoCommand(mode);
   return { command, args, cwd: ROOT };
 }
 
