@@ -53,7 +53,6 @@ export async function printSoakBench(): Promise<void> {
   const sampler = setInterval(sample, SAMPLE_EVERY_MS);
   const client = new McpHttpClient(gatehouse.url, 'legacy', 16);
   const outcomes = { allowed: 0, denied: 0, failed: 0 };
-  let approvals = 0;
   let running = true;
   try {
     await client.connect();
@@ -69,18 +68,11 @@ export async function printSoakBench(): Promise<void> {
         outcomes[deny && /GH_ERR_POLICY_DENIED/.test((err as Error).message) ? 'denied' : 'failed']++;
       }
     };
-    const approving = (async () => {
-      const trips: number[] = [];
-      while (running) {
-        const [trip] = await measureApprovalRoundTrips(gatehouse.url, gatehouse.tool, 1, {}, approvalPauseMs);
-        trips.push(trip.clickToResultMs);
-        approvals++;
-      }
-      return Float64Array.from(trips).sort();
-    })();
+    // One approver's client for the whole soak: a client per approval would leave a session behind each time.
+    const approving = measureApprovalRoundTrips(gatehouse.url, gatehouse.tool, Number.POSITIVE_INFINITY, {}, { pauseMs: approvalPauseMs, stop: () => !running });
     const load = await pacedLoop(call, calls, rate);
     running = false;
-    const approvalTrips = await approving;
+    const approvalTrips = Float64Array.from((await approving).map((t) => t.clickToResultMs)).sort();
     sample();
     clearInterval(sampler);
     await gatehouse.stop();
@@ -88,7 +80,7 @@ export async function printSoakBench(): Promise<void> {
       (r) => ({ ok: true, text: r.stdout.trim() }),
       (err: { stdout?: string; stderr?: string }) => ({ ok: false, text: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() }),
     );
-    report({ seconds, rate, warmupS, samples, load, outcomes, approvals, approvalTrips, verify });
+    report({ seconds, rate, warmupS, samples, load, outcomes, approvals: approvalTrips.length, approvalTrips, verify });
   } finally {
     running = false;
     clearInterval(sampler);
