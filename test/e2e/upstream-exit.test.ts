@@ -25,6 +25,7 @@ rl.on('line', (line) => {
   if (m.method === 'initialize') send({ id: m.id, result: { protocolVersion: m.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'burner', version: '1' } } });
   else if (m.method === 'tools/list') send({ id: m.id, result: { tools: [{ name: 'burn', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } }] } });
   else if (m.method === 'tools/call') { process.stderr.write('disk on fire'); process.exit(4); }
+  else if (m.id !== undefined) send({ id: m.id, error: { code: -32601, message: 'Method not found' } });
 });`;
 
 interface LogRecord {
