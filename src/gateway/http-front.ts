@@ -13,7 +13,9 @@ import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
 import { HttpGuard, bearerToken, type HttpGuardOptions } from '../api/http-guard.ts';
 import type { OAuthResource } from '../api/oauth-resource.ts';
-import { isModernVersion, readEnvelope } from './era.ts';
+import { HEADER_MISMATCH, httpStatusOf, isModernVersion, readEnvelope } from './era.ts';
+import { readListenFilter } from './listen-filter.ts';
+import { serveListenStream } from './listen-stream.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
@@ -192,18 +194,27 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     const id = 'id' in message ? message.id : null;
     const versionHeader = header(request, 'mcp-protocol-version');
     const methodHeader = header(request, 'mcp-method');
+    // A header that disagrees with the body is refused before the body's version is judged (-32020, not -32022).
+    const envelope = readEnvelope(message.params);
+    if (versionHeader && envelope?.ok && versionHeader !== envelope.protocolVersion) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'MCP-Protocol-Version header does not match the _meta envelope', { mismatch: { header: versionHeader, body: envelope.protocolVersion } }));
+    }
     const session = exchange.modernSession(message, caller);
     if (!session) {
       return reply.code(400).send(rpcError(id, RpcErrorCode.INVALID_PARAMS, `Requests for protocol revision ${MODERN_PROTOCOL_VERSION} must carry the _meta envelope`, { envelope: { missing: ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientCapabilities'] } }));
     }
     if (!(session instanceof ClientSession)) return reply.code(400).send(session);
-    if (versionHeader && versionHeader !== session.protocolVersion) {
-      return reply.code(400).send(rpcError(id, -32020, 'MCP-Protocol-Version header does not match the _meta envelope', { mismatch: { header: versionHeader, body: session.protocolVersion } }));
-    }
     if (methodHeader && methodHeader !== message.method) {
-      return reply.code(400).send(rpcError(id, -32020, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
     }
     if (!('id' in message)) return reply.code(202).send();
+    if (message.method === 'subscriptions/listen') {
+      const filter = readListenFilter(message.params);
+      if (!filter) return reply.send(rpcError(message.id, RpcErrorCode.INVALID_PARAMS, "Invalid params: 'notifications' is required and must be a subscription filter"));
+      reply.hijack();
+      await serveListenStream(reply.raw, session, message.id, filter, exchange, services.sessions, writeEvent);
+      return reply;
+    }
     return respond(request, reply, session, message, new Map(), undefined);
   }
 
@@ -297,7 +308,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     if (text.length >= LARGE_BODY_CHARS) await new Promise((resolve) => setImmediate(resolve));
     if (raw.destroyed) return reply;
     const body = Buffer.from(text, 'utf8');
-    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
+    raw.writeHead(httpStatusOf(session.era, 'error' in response ? response.error : undefined), { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
     raw.end(body);
     return reply;
   }

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
-import { AWAITING_UPSTREAM_ERA, judgeModern, MODERN_PACKAGE, MODERN_REVISION, modernRequirements } from './modern-requirements.ts';
+import { AWAITING_UPSTREAM_ERA, AWAITING_UPSTREAM_ERA_CHECKS, judgeModern, MODERN_PACKAGE, MODERN_REVISION, modernRequirements } from './modern-requirements.ts';
 import { children, count, killTree, passed, resolveConformanceCli, resolveNode22, runSuite, type ScenarioResult, type SuiteRun } from './suite-cli.ts';
 import { FIXTURE_OVER_STDIO, startGatehouseInFront } from './through-gatehouse.ts';
 
@@ -306,6 +306,7 @@ function reportModern(outcomes: RoundOutcome[], opts: Options): { failures: stri
     const reasons = new Map(others.map((s) => [s, `(${notScored.get(s)})`]));
     printComparison(`${MODERN_REVISION} requirements, run but not scored (informational):`, others, columns, reasons);
     console.log(`  AWAITING_UPSTREAM_ERA (issue 16 items 1-2, reported, not gated through Gatehouse): ${AWAITING_UPSTREAM_ERA.join(', ')}`);
+    for (const [scenario, checks] of Object.entries(AWAITING_UPSTREAM_ERA_CHECKS)) console.log(`  AWAITING_UPSTREAM_ERA_CHECKS ${scenario}: ${checks.join(', ')} (the scenario's other checks gate)`);
   }
   const summary = outcomes.map((o) => {
     const ok = scenarios.filter((s) => passed(o.modern!.results.get(s))).length;
