@@ -69,8 +69,12 @@ export class Exchange {
   /** Subscribes a listen stream's session to a resource, governed as `resources/subscribe`: whether it may watch it. */
   async subscribe(session: ClientSession, uri: string, signal: AbortSignal): Promise<boolean> {
     const request: JsonRpcRequest = { jsonrpc: '2.0', id: `listen-${uri}`, method: 'resources/subscribe', params: { uri } };
-    const outcome = await this.services.dispatcher.subscribeListener(session, uri, replyChannel(session, request, signal, () => undefined, undefined, undefined));
-    return 'result' in outcome;
+    try {
+      const outcome = await this.services.dispatcher.subscribeListener(session, uri, replyChannel(session, request, signal, () => undefined, undefined, undefined));
+      return 'result' in outcome;
+    } catch {
+      return false; // not watched: the acknowledgement leaves the URI out
+    }
   }
 
   /** A notification from the client. `inflight` maps its request ids to their cancellers. */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
-import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
 import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
@@ -14,8 +14,8 @@ import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices }
 import { HttpGuard, bearerToken, type HttpGuardOptions } from '../api/http-guard.ts';
 import type { OAuthResource } from '../api/oauth-resource.ts';
 import { HEADER_MISMATCH, httpStatusOf, isModernVersion, readEnvelope } from './era.ts';
-import { readListenFilter } from './listen-filter.ts';
-import { serveListenStream } from './listen-stream.ts';
+import { readListenFilter, type ListenFilter } from './listen-filter.ts';
+import { listen } from './listen-stream.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
@@ -47,6 +47,7 @@ export interface HttpFrontServices extends ExchangeServices, SessionRegistryServ
 }
 
 const NOT_JSON = Symbol('not-json');
+const LISTEN_KEEP_ALIVE_MS = 15_000;
 const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
 /** The access token a request was admitted with (auth.oauth): handed to that request's calls alone, for token exchange. */
@@ -211,11 +212,27 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     if (message.method === 'subscriptions/listen') {
       const filter = readListenFilter(message.params);
       if (!filter) return reply.send(rpcError(message.id, RpcErrorCode.INVALID_PARAMS, "Invalid params: 'notifications' is required and must be a subscription filter"));
-      reply.hijack();
-      await serveListenStream(reply.raw, session, message.id, filter, exchange, services.sessions, writeEvent);
-      return reply;
+      return serveListen(reply, session, message.id, filter);
     }
     return respond(request, reply, session, message, new Map(), undefined);
+  }
+
+  /** A `subscriptions/listen` stream: SSE from the acknowledgement on, until the client goes away. */
+  async function serveListen(reply: FastifyReply, session: ClientSession, id: JsonRpcId, filter: ListenFilter) {
+    reply.hijack();
+    const raw = reply.raw;
+    const gone = new AbortController();
+    raw.on('close', () => gone.abort('the client went away'));
+    const send = (message: JsonRpcMessage) => {
+      if (raw.destroyed) return;
+      if (!raw.headersSent) raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
+      writeEvent(raw, message);
+    };
+    if (!(await listen(session, id, filter, exchange, services.sessions, send, gone.signal))) return void raw.end();
+    // An idle stream's comment, so that proxies between do not time it out.
+    const keepAlive = setInterval(() => raw.write(': keepalive\n\n'), LISTEN_KEEP_ALIVE_MS);
+    keepAlive.unref();
+    raw.on('close', () => clearInterval(keepAlive));
   }
 
   async function serveLegacy(request: FastifyRequest, reply: FastifyReply, msg: ReturnType<typeof classifyMessage>, caller: Caller) {

@@ -2,7 +2,10 @@
 // of the conformance fixture: removed and unknown methods answer 404, a header that disagrees with the body answers
 // 400 with -32020, results carry resultType and caching hints, and `subscriptions/listen` delivers list-changed and
 // resource-updated notifications filtered as asked and tagged with the subscription id. The 2025 era is unchanged.
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStdio } from '../../src/gateway/stdio-front.ts';
+import { silentLogger } from '../../src/log.ts';
 import { startConformanceServer, type ConformanceServerHandle } from '../fixtures/conformance-server.ts';
 import { startGatehouseInFront, type GatehouseHandle } from '../conformance/through-gatehouse.ts';
 
@@ -200,6 +203,48 @@ describe('subscriptions/listen', () => {
     } finally {
       watching.close();
       other.close();
+    }
+  });
+
+  it('works on a stdio connection too: acknowledged, filtered, tagged, and over once the client cancels it', async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const received: any[] = [];
+    let buffer = '';
+    output.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      for (const line of lines) if (line.trim()) received.push(JSON.parse(line));
+    });
+    const front = serveStdio(gatehouse.gateway.stdioServices(), { input, output, caller: { principal: 'stdio-listener', tenant: 'default' }, maxMessageBytes: 1 << 20 }, silentLogger);
+    const send = (message: unknown) => input.write(`${JSON.stringify(message)}\n`);
+    const seen = async (predicate: (m: any) => boolean, what: string) => {
+      const until = Date.now() + 10_000;
+      while (!received.some(predicate)) {
+        if (Date.now() > until) throw new Error(`no ${what} on stdio; got ${JSON.stringify(received)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return received.find(predicate);
+    };
+    try {
+      send({ jsonrpc: '2.0', id: 'stdio-sub', method: 'subscriptions/listen', params: { _meta: envelope(), notifications: { promptsListChanged: true } } });
+      const ack = await seen((m) => m.method === 'notifications/subscriptions/acknowledged', 'ack');
+      expect(ack.params).toMatchObject({ notifications: { promptsListChanged: true }, _meta: { [SUBSCRIPTION_ID]: 'stdio-sub' } });
+      await call('test_trigger_tool_change');
+      await call('test_trigger_prompt_change');
+      const changed = await seen((m) => m.method === 'notifications/prompts/list_changed' && m.params?._meta?.[SUBSCRIPTION_ID] === 'stdio-sub', 'prompts/list_changed');
+      expect(changed.params._meta[SUBSCRIPTION_ID]).toBe('stdio-sub');
+      expect(received.filter((m) => m.method === 'notifications/tools/list_changed' && m.params?._meta?.[SUBSCRIPTION_ID] !== undefined)).toEqual([]);
+      send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'stdio-sub' } });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = received.length;
+      await call('test_trigger_prompt_change');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received.slice(before).filter((m) => m.params?._meta?.[SUBSCRIPTION_ID] === 'stdio-sub')).toEqual([]);
+    } finally {
+      input.end();
+      await front.closed;
     }
   });
 
