@@ -124,6 +124,17 @@ describe('headers and body', () => {
     expect(reply.json).toMatchObject({ id: 304, error: { code: -32020 } });
   });
 
+  it('answers an Mcp-Name header that disagrees with the tool, prompt or resource in the body with 400 and -32020', async () => {
+    const tool = await modern('tools/call', { name: 'test_simple_text', arguments: {} }, { 'mcp-name': 'test_error_handling' }, 305);
+    expect(tool.status).toBe(400);
+    expect(tool.json).toMatchObject({ id: 305, error: { code: -32020 } });
+    const resource = await modern('resources/read', { uri: 'test://static-text' }, { 'mcp-name': 'test://static-binary' }, 306);
+    expect(resource.status).toBe(400);
+    expect(resource.json).toMatchObject({ id: 306, error: { code: -32020 } });
+    // Agreeing, it is served.
+    expect((await modern('prompts/get', { name: 'test_simple_prompt' }, { 'mcp-name': 'test_simple_prompt' })).status).toBe(200);
+  });
+
   it('answers a version it does not speak, header and body agreeing, with 400 and -32022 naming what it supports', async () => {
     const reply = await modern('server/discover', { _meta: { ...envelope(), 'io.modelcontextprotocol/protocolVersion': 'v999.0.0' } }, { 'mcp-protocol-version': 'v999.0.0' }, 301);
     expect(reply.status).toBe(400);
