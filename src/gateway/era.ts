@@ -49,6 +49,27 @@ export const MISSING_CLIENT_CAPABILITY = -32021;
 /** An HTTP header disagrees with the body it came with (2026-07-28). */
 export const HEADER_MISMATCH = -32020;
 
+/**
+ * What an `Mcp-Name` header must repeat of a request's body (SEP-2243): the tool or prompt name, the resource URI.
+ * Undefined for a method that names nothing.
+ */
+export function namedInBody(method: string, params: Record<string, unknown> | undefined): unknown {
+  if (method === 'tools/call' || method === 'prompts/get') return params?.name;
+  return method === 'resources/read' ? params?.uri : undefined;
+}
+
+const BASE64_CANONICAL = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A header value as SEP-2243 spells one an HTTP header cannot carry as it is: `=?base64?<UTF-8 in base64>?=`,
+ * decoded; anything else as it is. Undefined when the base64 is not canonical.
+ */
+export function decodeHeaderValue(value: string): string | undefined {
+  if (!(value.startsWith('=?base64?') && value.endsWith('?='))) return value;
+  const b64 = value.slice('=?base64?'.length, -2);
+  return BASE64_CANONICAL.test(b64) ? Buffer.from(b64, 'base64').toString('utf8') : undefined;
+}
+
 /** The modern envelope of a request, if it claims one: `{ protocolVersion, clientCapabilities, clientInfo? }`. */
 export function readEnvelope(params: Record<string, unknown> | undefined):
   | { ok: true; protocolVersion: string; capabilities: Record<string, unknown>; clientInfo?: { name: string; version: string }; logLevel?: string }

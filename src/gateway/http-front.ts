@@ -13,7 +13,7 @@ import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
 import { HttpGuard, bearerToken, type HttpGuardOptions } from '../api/http-guard.ts';
 import type { OAuthResource } from '../api/oauth-resource.ts';
-import { HEADER_MISMATCH, httpStatusOf, isModernVersion, readEnvelope } from './era.ts';
+import { decodeHeaderValue, HEADER_MISMATCH, httpStatusOf, isModernVersion, namedInBody, readEnvelope } from './era.ts';
 import { readListenFilter, type ListenFilter } from './listen-filter.ts';
 import { listen } from './listen-stream.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
@@ -207,6 +207,11 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     if (!(session instanceof ClientSession)) return reply.code(400).send(session);
     if (methodHeader && methodHeader !== message.method) {
       return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
+    }
+    const nameHeader = header(request, 'mcp-name');
+    const named = namedInBody(message.method, message.params);
+    if (nameHeader !== undefined && named !== undefined && decodeHeaderValue(nameHeader) !== named) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Name header does not match the body', { mismatch: { header: nameHeader, body: named } }));
     }
     if (!('id' in message)) return reply.code(202).send();
     if (message.method === 'subscriptions/listen') {

@@ -1,7 +1,7 @@
 // The pure rules of the stateless front (issue 16, item 3): which HTTP status a modern answer gets, what a
 // subscriptions/listen filter is, what it lets through and how a delivered notification names its subscription.
 import { describe, expect, it } from 'vitest';
-import { httpStatusOf } from '../../src/gateway/era.ts';
+import { decodeHeaderValue, httpStatusOf } from '../../src/gateway/era.ts';
 import { filterAccepts, readListenFilter, tagged } from '../../src/gateway/listen-filter.ts';
 
 describe('httpStatusOf', () => {
@@ -12,6 +12,14 @@ describe('httpStatusOf', () => {
     expect(httpStatusOf('modern', undefined)).toBe(200);
     expect(httpStatusOf('legacy', { code: -32601 })).toBe(200);
     expect(httpStatusOf('legacy', { code: -32021 })).toBe(200);
+  });
+});
+
+describe('decodeHeaderValue', () => {
+  it('decodes the base64 form of a header value (SEP-2243), passes others as they are, and refuses bad base64', () => {
+    expect(decodeHeaderValue(`=?base64?${Buffer.from('café_tool').toString('base64')}?=`)).toBe('café_tool');
+    expect(decodeHeaderValue('plain_tool')).toBe('plain_tool');
+    expect(decodeHeaderValue('=?base64?not*base64?=')).toBeUndefined();
   });
 });
 
