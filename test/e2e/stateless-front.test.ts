@@ -8,6 +8,7 @@ import { serveStdio } from '../../src/gateway/stdio-front.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startConformanceServer, type ConformanceServerHandle } from '../fixtures/conformance-server.ts';
 import { startGatehouseInFront, type GatehouseHandle } from '../conformance/through-gatehouse.ts';
+import { connectHttp, waitFor } from '../helpers/gateway-harness.ts';
 
 const MODERN = '2026-07-28';
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
@@ -214,6 +215,25 @@ describe('subscriptions/listen', () => {
     } finally {
       watching.close();
       other.close();
+    }
+  });
+
+  it('serves the SDK v2 client\'s listen(): list changes reach its notification handlers, until it closes the subscription', async () => {
+    const client = await connectHttp(gatehouse.url, 'modern');
+    const changes: string[] = [];
+    client.setNotificationHandler('notifications/tools/list_changed' as never, () => void changes.push('tools'));
+    client.setNotificationHandler('notifications/prompts/list_changed' as never, () => void changes.push('prompts'));
+    try {
+      const subscription = await client.listen({ toolsListChanged: true });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      await client.callTool({ name: 'test_trigger_prompt_change', arguments: {} });
+      await client.callTool({ name: 'test_trigger_tool_change', arguments: {} });
+      await waitFor(() => changes.includes('tools'), 'tools/list_changed at the SDK client');
+      expect(changes).toEqual(['tools']);
+      await subscription.close();
+      expect(await subscription.closed).toBe('local');
+    } finally {
+      await client.close();
     }
   });
 
