@@ -335,20 +335,11 @@ export class CallPipeline {
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
     const riskTags = tracked || decision.scanResult ? kernel.riskTagsOf(input) : [];
     if (tracked) {
-      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const countedAt = this.clock.now();
+      // The rules' `labels`: set with the count, before the call runs, so that no later call is decided without them (fail closed).
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: countedAt, labels: labelsAt(decision, 'run', jobId, countedAt) };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
       if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
-      // The rules' `labels`: set before the call runs, so that no later call is decided without them (fail closed).
-      const labels = labelsAt(decision, 'run', jobId, running.now);
-      if (labels.length > 0) {
-        try {
-          await sessions!.label(tracked, labels, running.now);
-        } catch (err) {
-          const error = asGatewayError(err);
-          this.deps.log.error('could not label the session; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
-          return this.refuse(jobId, jobMeta, error.code, `The call's session could not be labelled, so it did not run: ${error.message}`, undefined);
-        }
-      }
     }
 
     const dispatched = this.clock.now();
