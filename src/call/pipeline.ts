@@ -319,8 +319,7 @@ export class CallPipeline {
       if ('code' in edited) {
         const refused = errorResult(edited.code, edited.message, { 'gatehouse/job': jobMeta });
         steps.deny(jobId, 'enforcement', { errorCode: edited.code, reason: edited.message });
-        if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, { result: refused });
-        return { result: refused };
+        return this.refuseApproved(runsOnApproval, { result: refused });
       }
       call = { ...call, arguments: edited.args };
       decision = edited.decision;
@@ -329,7 +328,7 @@ export class CallPipeline {
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
     if (CallLimits.apply(decision)) {
       const refused = await this.limits.count('take', decision, call.caller, entry.id, () => callLogFields(call, jobId));
-      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+      if (refused) return this.refuseApproved(runsOnApproval, this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message));
     }
 
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
@@ -339,7 +338,7 @@ export class CallPipeline {
       // The rules' `labels`: set with the count, before the call runs, so that no later call is decided without them (fail closed).
       const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: countedAt, labels: labelsAt(decision, 'run', jobId, countedAt) };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
-      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+      if (refused) return this.refuseApproved(runsOnApproval, this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message));
     }
 
     const dispatched = this.clock.now();
@@ -395,6 +394,15 @@ export class CallPipeline {
     return this.call({ ...call, reply });
   }
 
+  /**
+   * A call the gateway was running on approval (`onApprove: execute`) and refused after claiming it: the refusal is
+   * its execution's outcome, handed to the retry, so that the approval never looks as if it were still running.
+   */
+  private async refuseApproved(runsOnApproval: ApprovalRecord | undefined, refused: { result: CallToolResult }): Promise<CallOutcome> {
+    if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, refused);
+    return refused;
+  }
+
   private kernelUnavailable(call: NormalizedCall, jobId: string, reason: string): CallOutcome {
     this.deps.log.error('the kernel could not decide; denying (fail closed)', { ...callLogFields(call, jobId), reason });
     this.deps.scheduler.steps.deny(jobId, 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
@@ -405,7 +413,7 @@ export class CallPipeline {
    * A call refused by an enforced constraint or limit: it ends DENIED, audited with the constraint's code and
    * detail (and `reason` where the message quotes no argument value).
    */
-  private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): CallOutcome {
+  private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): { result: CallToolResult } {
     this.deps.scheduler.steps.deny(jobId, 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
   }
