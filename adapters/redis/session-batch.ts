@@ -4,63 +4,58 @@ import { VERSION_FIELD } from './session-hash.ts';
 /** Operations sent in one script at most; more wait for the next. */
 const MAX_BATCH = 256;
 
+/** A read: per key, the version the instance holds ('' for none). */
+export type ReadOp = ['r', string[]];
+/** An update, per key: [expected version ('' for absent), new version ('' to leave it), TTL in ms, fields and values to set, fields to delete]. */
+export type UpdateOp = ['u', [string, string, string, string[], string[]][]];
+
 /**
- * One batch of session operations, run in order by one script: ARGV[1] is their count, then per operation its kind
- * (`r` read, `u` update), its number of keys (taken in order from KEYS), and its arguments:
- * - read, per key: the version the instance holds ('' for none). Answers per key 1 when the hash still holds
- *   that version, else its fields (HGETALL; empty for none).
- * - update, per key: the expected version ('' for absent), the new version ('' to leave the record as it is), its
- *   TTL (ms), the number of field-and-value items to set, those, the number of fields to delete, those. Answers 1
- *   when every key held its expected version and the writes were made, else the fields of each key, writing nothing.
+ * One batch of session operations, run in order by one script. KEYS are the operations' keys in order; ARGV[1] is
+ * the operations as JSON (one argument: the client encodes one string, not one per field), each a ReadOp or an
+ * UpdateOp. Answers, per operation:
+ * - a read, per key: 1 when the hash still holds the version sent, else its fields (HGETALL; empty for none);
+ * - an update: 1 when every key held its expected version and the writes were made, else the fields of each key,
+ *   writing nothing.
  */
 export const SESSION_BATCH = new RedisScript(`
-local out = {}
-local k = 0
-local a = 2
-for op = 1, tonumber(ARGV[1]) do
-  local kind, n = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  if kind == 'r' then
+local out, k = {}, 0
+for o, op in ipairs(cjson.decode(ARGV[1])) do
+  local items = op[2]
+  if op[1] == 'r' then
     local answers = {}
-    for i = 1, n do
+    for i, held in ipairs(items) do
       local key = KEYS[k + i]
-      if ARGV[a] ~= '' and redis.call('HGET', key, '${VERSION_FIELD}') == ARGV[a] then answers[i] = 1 else answers[i] = redis.call('HGETALL', key) end
-      a = a + 1
+      if held ~= '' and redis.call('HGET', key, '${VERSION_FIELD}') == held then answers[i] = 1 else answers[i] = redis.call('HGETALL', key) end
     end
-    out[op] = answers
+    out[o] = answers
   else
-    local plans, held = {}, true
-    for i = 1, n do
-      local nset = tonumber(ARGV[a + 3])
-      local ndel = tonumber(ARGV[a + 4 + nset])
-      plans[i] = { ARGV[a], ARGV[a + 1], ARGV[a + 2], a + 4, nset, a + 5 + nset, ndel }
-      a = a + 5 + nset + ndel
-      if (redis.call('HGET', KEYS[k + i], '${VERSION_FIELD}') or '') ~= plans[i][1] then held = false end
+    local held = true
+    for i, p in ipairs(items) do
+      if (redis.call('HGET', KEYS[k + i], '${VERSION_FIELD}') or '') ~= p[1] then held = false end
     end
     if held then
-      for i = 1, n do
-        local key, p = KEYS[k + i], plans[i]
+      for i, p in ipairs(items) do
+        local key = KEYS[k + i]
         if p[2] ~= '' then
-          if p[7] > 0 then redis.call('HDEL', key, unpack(ARGV, p[6], p[6] + p[7] - 1)) end
-          if p[5] > 0 then redis.call('HSET', key, '${VERSION_FIELD}', p[2], unpack(ARGV, p[4], p[4] + p[5] - 1)) else redis.call('HSET', key, '${VERSION_FIELD}', p[2]) end
+          if #p[5] > 0 then redis.call('HDEL', key, unpack(p[5])) end
+          redis.call('HSET', key, '${VERSION_FIELD}', p[2], unpack(p[4]))
           redis.call('PEXPIRE', key, p[3])
         end
       end
-      out[op] = 1
+      out[o] = 1
     else
       local current = {}
-      for i = 1, n do current[i] = redis.call('HGETALL', KEYS[k + i]) end
-      out[op] = current
+      for i = 1, #items do current[i] = redis.call('HGETALL', KEYS[k + i]) end
+      out[o] = current
     end
   end
-  k = k + n
+  k = k + #items
 end
 return out`);
 
 interface Queued {
-  kind: 'r' | 'u';
+  op: ReadOp | UpdateOp;
   keys: readonly string[];
-  args: readonly (string | number)[];
   resolve(answer: unknown): void;
   reject(err: unknown): void;
 }
@@ -75,36 +70,32 @@ interface Queued {
 export class SessionBatch {
   private queue: Queued[] = [];
 
-  constructor(private readonly run: (keys: string[], args: (string | number)[]) => Promise<unknown[]>) {}
+  constructor(private readonly run: (keys: string[], ops: string) => Promise<unknown[]>) {}
 
-  read(keys: readonly string[], versions: readonly string[]): Promise<(1 | string[])[]> {
-    return this.submit('r', keys, versions) as Promise<(1 | string[])[]>;
+  read(keys: readonly string[], versions: string[]): Promise<(1 | string[])[]> {
+    return this.submit(['r', versions], keys) as Promise<(1 | string[])[]>;
   }
 
   /** Resolves to 1 when written, else to the current fields of each key. */
-  update(keys: readonly string[], args: readonly (string | number)[]): Promise<1 | string[][]> {
-    return this.submit('u', keys, args) as Promise<1 | string[][]>;
+  update(keys: readonly string[], items: UpdateOp[1]): Promise<1 | string[][]> {
+    return this.submit(['u', items], keys) as Promise<1 | string[][]>;
   }
 
-  private submit(kind: 'r' | 'u', keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  private submit(op: ReadOp | UpdateOp, keys: readonly string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind, keys, args, resolve, reject });
+      this.queue.push({ op, keys, resolve, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
-    const ops = this.queue.splice(0, MAX_BATCH);
+    const batch = this.queue.splice(0, MAX_BATCH);
     if (this.queue.length > 0) setImmediate(() => this.flush());
     const keys: string[] = [];
-    const args: (string | number)[] = [ops.length];
-    for (const op of ops) {
-      keys.push(...op.keys);
-      args.push(op.kind, op.keys.length, ...op.args);
-    }
-    this.run(keys, args).then(
-      (answers) => ops.forEach((op, i) => op.resolve(answers[i])),
-      (err: unknown) => ops.forEach((op) => op.reject(err)),
+    for (const queued of batch) keys.push(...queued.keys);
+    this.run(keys, JSON.stringify(batch.map((queued) => queued.op))).then(
+      (answers) => batch.forEach((queued, i) => queued.resolve(answers[i])),
+      (err: unknown) => batch.forEach((queued) => queued.reject(err)),
     );
   }
 }

@@ -4,7 +4,7 @@ import type { SessionRecord } from '../../src/protocol/session-record.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { type RedisConnection, type RedisConnectionOptions, closeRedis, connectRedis, runRedis } from './connection.ts';
 import { fieldChanges, recordOfFields } from './session-hash.ts';
-import { SESSION_BATCH, SessionBatch } from './session-batch.ts';
+import { SESSION_BATCH, SessionBatch, type UpdateOp } from './session-batch.ts';
 
 /** Sessions whose last version an instance keeps (a few KiB each at most). */
 const MAX_REMEMBERED = 1_000;
@@ -30,7 +30,7 @@ export class RedisSessionFacts implements SessionFacts {
   private readonly batch: SessionBatch;
 
   private constructor(private readonly redis: RedisConnection) {
-    this.batch = new SessionBatch((keys, args) => runRedis(redis, 'GH_ERR_STATE_UNAVAILABLE', () => SESSION_BATCH.run(redis.client, keys, args) as Promise<unknown[]>));
+    this.batch = new SessionBatch((keys, ops) => runRedis(redis, 'GH_ERR_STATE_UNAVAILABLE', () => SESSION_BATCH.run(redis.client, keys, [ops]) as Promise<unknown[]>));
   }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisSessionFacts> {
@@ -51,13 +51,12 @@ export class RedisSessionFacts implements SessionFacts {
       // Nothing to write: a peek, or a refusal. A cached version may be stale, so it is checked (the same script, writing nothing).
       if (next.every((record) => !record) && current !== cached) return value;
       const versions = next.map((record) => (record ? `${this.nonce}.${++this.writes}` : ''));
-      const args: (string | number)[] = [];
-      slots.forEach((slot, i) => {
+      const items = slots.map((slot, i): UpdateOp[1][number] => {
         const record = next[i];
         const { set, del } = record ? fieldChanges(current[i].record, record) : NO_CHANGES;
-        args.push(current[i].version, versions[i], Math.max(1, Math.ceil(slot.ttlMs)), set.length, ...set, del.length, ...del);
+        return [current[i].version, versions[i], String(Math.max(1, Math.ceil(slot.ttlMs))), set, del];
       });
-      const answer = await this.batch.update(keys, args);
+      const answer = await this.batch.update(keys, items);
       if (answer === 1) {
         keys.forEach((key, i) => {
           const record = next[i];
