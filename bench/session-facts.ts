@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- session-facts`: what session-aware rules add to a call's CPU, in process. Each call runs what
  * the pipeline adds for sessions (src/call/pipeline.ts): the session key, the facts read before the decision when a
- * rule reads `session`, the check-and-count of its loop breakers and budgets right before dispatch, and the result
+ * rule that can apply to the call reads `session` (here: the write and fetch calls, 2 in 5), the check-and-count of its loop breakers and budgets right before dispatch, and the result
  * counted against byte and time budgets. It is measured against the same calls decided without any of it:
  *   none   a policy with no session rule: `Kernel.usesSession` is false, so nothing is loaded or counted
  *   reads  the same policy plus rules that read `session`, a `repeat` and a `budget` (calls, bytes, time, tools)
@@ -79,7 +79,7 @@ const RESULT: CallToolResult = { content: [{ type: 'text', text: 'x'.repeat(200)
 async function oneCall(kernel: Kernel, tracker: SessionTracker | undefined, c: BenchCall, now: number): Promise<void> {
   const tracked = tracker && kernel.usesSession ? tracker.track(c.call, now) : undefined;
   const input = { ...c.input, now };
-  if (tracked && kernel.readsSession) input.session = (await tracker!.view(tracked, c.call, now)).view;
+  if (tracked && kernel.readsSessionFor(input.server, input.tool)) input.session = (await tracker!.view(tracked, c.call, now)).view;
   const decision = kernel.decide(input);
   if (!tracked) return;
   await tracker!.admit('take', tracked, decision, c.call, { tool: input.tool, toolCall: true, argsDigest: c.argsDigest, riskTags: kernel.riskTagsOf(input), approved: false, now }, () => ({ jobId: 'bench' }));

@@ -195,13 +195,14 @@ export class CallPipeline {
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
     });
 
-    // Only a policy that needs session state pays for it; only one whose rules (or shadows) read `session` waits for the facts.
+    // Only a policy that needs session state pays for it; only a call some rule of its tool (or a shadow) reads `session` for waits for the facts.
     const { sessions, shadows } = this.deps;
-    const readsSession = kernel.readsSession || shadows?.readsSession === true;
-    const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
+    const shadowsRead = shadows?.readsSession === true;
+    const tracked = sessions && (kernel.usesSession || shadowsRead) ? sessions.track(call, this.clock.now()) : undefined;
+    const readsSession = tracked !== undefined && (shadowsRead || kernel.readsSessionFor(job.labels['mcp.server'], job.meta.capability, entry.request && { kind: entry.request.kind, target: entry.request.target }));
     let session: SessionView | undefined;
     let labelled: readonly SessionLabel[] = [];
-    if (tracked && readsSession) {
+    if (readsSession) {
       try {
         ({ view: session, labels: labelled } = await sessions!.view(tracked, call, this.clock.now()));
       } catch (err) {

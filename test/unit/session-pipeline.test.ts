@@ -117,6 +117,18 @@ describe('session state in the call path', () => {
     expect({ calls: record?.calls, labels: record?.labels.map((l) => [l.name, l.by]) }).toEqual({ calls: 1, labels: [['private-data', 'private']] });
   });
 
+  it("reads the session facts only for a call some rule of its tool reads them for: another tool's call does not wait for them", async () => {
+    const inner = new MemorySessionFacts();
+    let reads = 0;
+    const counting: SessionFacts = { read: (keys) => (reads++, inner.read(keys)), update: (slots, change) => inner.update(slots, change), close: () => inner.close() };
+    const other = start(kernelOf('  - { id: busy, match: { tools: [up__other] }, when: "session.calls > 100", effect: deny }\n  - { id: loop, match: {}, effect: allow, repeat: { limit: 5, window: 1m } }'), counting);
+    expect(codeOf(await other.call({}))).toBe('ok');
+    expect(reads).toBe(0);
+    const mine = start(kernelOf('  - { id: busy, match: { tools: [up__t] }, when: "session.calls > 100", effect: deny }'), counting);
+    expect(codeOf(await mine.call({}))).toBe('ok');
+    expect(reads).toBe(1);
+  });
+
   it('never touches session state under a policy with no session rule: the broken store does not matter', async () => {
     const w = start(kernelOf('  - { id: a, match: {}, when: "args.size() < 5", effect: allow }'), broken);
     expect(codeOf(await w.call({}))).toBe('ok');
