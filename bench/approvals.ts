@@ -26,15 +26,15 @@ export interface ApprovalRoundTrip {
 /**
  * Runs `count` approval round trips against a Gatehouse at `url` (its /mcp endpoint) whose policy requires an
  * approval for `tool`, approving each through the HTTP API. `headers` authenticate the approver (none when the
- * gateway serves the local user); the MCP client sends them too.
+ * gateway serves the local user); the MCP client sends them too. `pace` spaces the trips and ends them early (the soak's steady trickle).
  */
-export async function measureApprovalRoundTrips(url: string, tool: string, count: number, headers: Record<string, string> = {}): Promise<ApprovalRoundTrip[]> {
+export async function measureApprovalRoundTrips(url: string, tool: string, count: number, headers: Record<string, string> = {}, pace: { pauseMs?: number; stop?: () => boolean } = {}): Promise<ApprovalRoundTrip[]> {
   const client = new Client({ name: 'gatehouse-bench-approvals', version: '1.0.0' }, { capabilities: {} });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   const api = url.replace(/\/mcp$/, '/api/approvals');
   const trips: ApprovalRoundTrip[] = [];
   try {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !pace.stop?.(); i++) {
       let announced!: (id: string) => void;
       const approvalId = new Promise<string>((resolve) => (announced = resolve));
       const call = client.callTool({ name: tool, arguments: { text: `approval round trip ${i} ${Date.now()}` } }, {
@@ -52,6 +52,7 @@ export async function measureApprovalRoundTrips(url: string, tool: string, count
       const returned = performance.now();
       if (result.isError) throw new Error(`the approved call failed: ${JSON.stringify(result.content)}`);
       trips.push({ clickToResultMs: returned - sent, clickToAnswerMs: answered - sent });
+      if (pace.pauseMs) await new Promise((resolve) => setTimeout(resolve, pace.pauseMs));
     }
   } finally {
     await client.close();

@@ -30,6 +30,7 @@
  * The poisoning scan's precision, recall and cost per definition (bench/poisoning.ts) run only as
  * `npm run bench -- poisoning`.
  * The result scanner's precision, recall and cost per 10 KB (bench/result-scan.ts) run only as `npm run bench -- result-scan`.
+ * The soak, 10 minutes at 500 calls/s with denials and approvals (bench/soak.ts), runs only as `npm run bench -- soak`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,7 @@ import { printStartupBench } from './startup.ts';
 import { printSessionsBench } from './sessions.ts';
 import { printPoisoningBench } from './poisoning.ts';
 import { printResultScanBench } from './result-scan.ts';
+import { printSoakBench } from './soak.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -91,6 +93,7 @@ const PARTS: Record<string, Part> = {
   distributed: { label: 'distributed mode against embedded mode', run: printDistributedBench, spawns: true },
   startup: { label: 'start-up: gatehouse wrap against the server alone', run: printStartupBench, spawns: true },
   sessions: { label: 'many 2025 sessions held open in one gateway', run: printSessionsBench, spawns: true },
+  soak: { label: 'the soak: a steady load with denials and approvals, RSS and descriptors watched', run: printSoakBench, spawns: true },
 };
 
 /** What the full run measures after the main table, in this order. */

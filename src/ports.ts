@@ -33,6 +33,12 @@ export interface Subscription {
 
 /** Subjects follow NATS rules: tokens split on `.`, `*` matches one token, `>` the rest. */
 export interface Bus {
+  /**
+   * Publishers and subscribers share this process (the in-process bus): no job is lost on the way, so none is sent
+   * twice (no receipts, no workers to die) and none redelivered. Over NATS a job may reach executors twice, so each
+   * claims it in the store; here a claim would only hold memory for its TTL.
+   */
+  readonly local?: boolean;
   publish(subject: string, packet: BusPacket): Promise<void>;
   /**
    * With a `queue`, each message goes to one member of the group; without, to every subscriber. Where the adapter

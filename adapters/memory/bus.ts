@@ -21,6 +21,7 @@ interface Subscriber {
  * so a publisher never runs inside its subscriber's stack. Packets are passed by reference, never encoded.
  */
 export class MemoryBus implements Bus {
+  readonly local = true;
   private readonly subscribers = new Set<Subscriber>();
   private readonly exactIndex = new Map<string, Set<Subscriber>>();
   private readonly queueCursor = new Map<string, number>();

@@ -66,7 +66,7 @@ export function startOtlpTracing(options: OtlpTracingOptions): Tracing {
 type LostSpans = (count: number | undefined, error: Error | undefined, force?: boolean) => void;
 
 /** Logs lost spans at warn, at most once a minute, with how many were lost since the last line. */
-function lostSpanReport(log: Logger, endpoint: string): LostSpans {
+export function lostSpanReport(log: Logger, endpoint: string): LostSpans {
   let lostSince = 0;
   let loggedAt = -Infinity;
   return (count, error, force = false) => {

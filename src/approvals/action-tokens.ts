@@ -1,4 +1,4 @@
-import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from './signing.ts';
+import { isSignatureOf, purposeKey, signatureOf } from './signing.ts';
 
 export type LinkAction = 'approve' | 'deny';
 
@@ -25,14 +25,11 @@ export class ActionTokens {
   }
 }
 
-/**
- * The key, derived from `approvals.signingKey` (replicas share it that way), else from a secret created once in
- * `<dataDir>/secrets/approval-link.key`. Read on first use and kept.
- */
+/** The key (see purposeKey: `<dataDir>/secrets/approval-link.key` unless the config has a signing key), read on first use and kept. */
 export function actionTokenKey(options: { signingKey?: string; dataDir: string }): () => Promise<Buffer> {
   let key: Promise<Buffer> | undefined;
   return () => {
-    key ??= (options.signingKey ? Promise.resolve(options.signingKey) : dataDirSecret(options.dataDir, 'approval-link')).then((secret) => deriveKey(secret, 'approval-link'));
+    key ??= purposeKey(options, 'approval-link');
     // A failure is not kept: the next use tries the data dir again.
     key.catch(() => (key = undefined));
     return key;

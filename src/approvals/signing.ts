@@ -32,6 +32,14 @@ export function deriveKey(secret: string, purpose: string): Buffer {
   return createHmac('sha256', secret).update(`gatehouse/${purpose}`).digest();
 }
 
+/**
+ * The key for one purpose: derived from `approvals.signingKey` when the config has one (replicas share it that
+ * way), else from a random secret created once in `<dataDir>/secrets/<purpose>.key`.
+ */
+export async function purposeKey(options: { signingKey?: string; dataDir: string }, purpose: string): Promise<Buffer> {
+  return deriveKey(options.signingKey ?? (await dataDirSecret(options.dataDir, purpose)), purpose);
+}
+
 /** The base64url HMAC-SHA256 of `text`: what request states, session cookies and CSRF tokens are signed with. */
 export function signatureOf(key: Buffer, text: string): string {
   return createHmac('sha256', key).update(text).digest('base64url');

@@ -56,8 +56,8 @@ const NO_TOOL: ToolDefinition = { name: '', inputSchema: { type: 'object' } };
 /**
  * The aggregated tool list: every upstream's tools under namespaced names (or their own names, for an upstream
  * configured with `namespace: false`), with each definition pinned by digest. A definition that changes under
- * the same name is logged (a possible rug pull) and re-pinned; with `pins`, it is held to the definition pinned
- * first (see tool-pins.ts): a quarantined tool is not listed, and a call to it is refused; a changed tool of an
+ * the same name is held to the definition pinned first (see tool-pins.ts; both runtimes have pins, unit tests
+ * may leave them out and get the new definition): a quarantined tool is not listed, and a call to it is refused; a changed tool of an
  * `onDefinitionChange: approve` upstream is listed as it is now, with the change in its facts (the kernel then puts
  * each call before a human). A name another upstream already exposes, or one of
  * Gatehouse's own tools (`gatehouse_approval_status`, `gatehouse_approval_wait`), is not listed.
@@ -74,14 +74,13 @@ export class ToolCatalog {
 
   constructor(
     private readonly log: Logger,
-    private readonly onDefinitionChanged: (entry: CatalogEntry, previousDigest: string) => void = () => undefined,
     private readonly isNamespaced: (server: string) => boolean = () => true,
     private readonly factsOf: ToolFactsOf = asDeclared,
     /** The configured upstreams by name: a call to one whose tools were never listed says why it is down. */
     private readonly upstreamOf: (server: string) => Upstream | undefined = () => undefined,
     /** Every configured upstream's name: an unprefixed tool name may belong to one configured `namespace: false`. */
     private readonly upstreamNames: () => Iterable<string> = () => [],
-    /** Where definitions are pinned; without it, a changed definition is re-pinned in memory only. */
+    /** Where definitions are pinned; without it (unit tests), a changed definition is taken as it is. */
     private readonly pins?: ToolPins,
   ) {}
 
@@ -239,12 +238,6 @@ export class ToolCatalog {
         this.log.warn(`${name} is quarantined: ${this.pins?.whyHeld(entry.id)}`, { current: entry.digest });
         this.held.set(name, entry);
         continue;
-      }
-      const before = previous.get(tool.name);
-      // With pins, the pins decide and audit (tool-pins.ts); without, a change is re-pinned and reported here.
-      if (!this.pins && before && before !== entry.digest) {
-        this.log.warn(`the definition of ${name} changed; re-pinned`, { previous: before, current: entry.digest });
-        this.onDefinitionChanged(entry, before);
       }
       this.byName.set(name, entry);
       entries.push(entry);

@@ -98,7 +98,7 @@ export interface GatewayPorts {
    * gateway answers: `<dataDir>/catalog.json`. Called at start and whenever the catalog changes.
    */
   recordCatalog?: (json: string) => void;
-  /** Where tool definitions are pinned (`<dataDir>/pins.json`); without it, a changed definition is re-pinned in memory. */
+  /** Where tool definitions are pinned (`<dataDir>/pins.json`, or Redis); both runtimes have it, unit tests may not. */
   pins?: PinStore;
   /** Where session facts, loop breakers and budgets are kept (`<dataDir>/sessions.json`, or Redis); without it, rules see an empty session. */
   sessionFacts?: SessionFacts;
@@ -201,8 +201,6 @@ export class Gateway {
     const unprefixed = new Set(Object.entries(config.upstreams).filter(([, u]) => !isNamespaced(u)).map(([name]) => name));
     this.catalog = new ToolCatalog(
       log,
-      (entry, previous) =>
-        this.audit.record({ tenant: 'default', at: ports.clock.now(), type: 'tool.definition_changed', actor: entry.server, data: { tool: entry.id, previous, current: entry.digest } }),
       (server) => !unprefixed.has(server),
       toolFactsFromConfig(config),
       (name) => ports.upstreams.get(name),

@@ -165,7 +165,7 @@ export class Executor {
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;
       // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
-      const [claimed, context] = await Promise.all([this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
+      const [claimed, context] = await Promise.all([this.bus.local || this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
       if (!claimed && !isIdempotentJob(job)) {
         throw new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} was already taken by another executor, which may have run it; a tool that is not idempotent is not run twice`);
       }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,9 +24,9 @@ const MODULE_LOG_HOOK = join(ROOT, 'test/fixtures/module-log-hook.mjs');
 const OTLP_KEY = 'otlp-secret-api-key-5678';
 
 /** Runs `gatehouse start` on stdio with `telemetry` (a YAML line or none), makes one call, and returns the OpenTelemetry modules it resolved. */
-async function modulesLoaded(telemetry: string | undefined): Promise<string[]> {
+async function modulesLoaded(...extra: (string | undefined)[]): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-traces-off-'));
-  const config = writeStdioGatewayConfig(dir, telemetry ? [telemetry] : []);
+  const config = writeStdioGatewayConfig(dir, extra.filter((line) => line !== undefined));
   const moduleLog = join(dir, 'modules.log');
   const client = new Client({ name: 'traces-off', version: '1' });
   const env = { ...(process.env as Record<string, string>), GH_MODULE_LOG: moduleLog };
@@ -43,7 +44,15 @@ async function modulesLoaded(telemetry: string | undefined): Promise<string[]> {
 /** Modules of the OpenTelemetry SDK or of Gatehouse's adapter on it (its source, or its chunk of the bundle): everything but the API's no-op. */
 const sdkModules = (urls: string[]) => urls.filter((url) => /adapters\/otel\/|dist\/chunks\/otlp-tracing-|@opentelemetry\/(?!api\/)/.test(url));
 
+/** The modules the hook logs for a process that runs `script`. */
+function modulesOfScript(script: string): string[] {
+  const moduleLog = join(mkdtempSync(join(tmpdir(), 'gh-modules-')), 'modules.log');
+  execFileSync(process.execPath, ['--import', MODULE_LOG_HOOK, '--input-type=module', '-e', script], { cwd: ROOT, env: { ...process.env, GH_MODULE_LOG: moduleLog } });
+  return readFileSync(moduleLog, 'utf8').split('\n').filter(Boolean);
+}
 
+/** undici's modules: a gateway with no HTTP client (stdio upstreams only, as `wrap`) never loads it (README code map). */
+const undiciModules = (urls: string[]) => urls.filter((url) => url.includes('/node_modules/undici/'));
 
 /** A collector that takes the connection and the request, and never answers. */
 async function silentCollector(): Promise<{ endpoint: string; requests: () => number; close: () => Promise<void> }> {
@@ -76,11 +85,14 @@ async function callsWithCollectorAt(endpoint: string, log: Logger): Promise<void
 }
 
 describe('tracing off costs nothing', () => {
-  it('without telemetry.otlp the OpenTelemetry SDK is never loaded; with it, it is (the check can see it)', async () => {
+  it('without telemetry.otlp the OpenTelemetry SDK is never loaded; with it, it is (the check can see it); undici never is, without an HTTP client', async () => {
     const receiver = await otlpReceiver();
     try {
       const [off, on] = await Promise.all([modulesLoaded(undefined), modulesLoaded(`telemetry: { otlp: { endpoint: ${JSON.stringify(receiver.endpoint)} } }`)]);
       expect(sdkModules(off)).toEqual([]);
+      // undici too, which only HTTP clients need (the check can see it: a process that imports it is logged).
+      expect(undiciModules([...off, ...on])).toEqual([]);
+      expect(undiciModules(modulesOfScript('await import("undici")')).length).toBeGreaterThan(0);
       expect(sdkModules(on).some((url) => /(adapters\/otel\/otlp-tracing\.ts|dist\/chunks\/otlp-tracing-\w+\.js)$/.test(url))).toBe(true);
       expect(sdkModules(on).some((url) => url.includes('@opentelemetry/sdk-trace-base'))).toBe(true);
     } finally {

@@ -204,7 +204,7 @@ describe('explain agrees with the live gateway', () => {
         const scheduler = new Scheduler(bus, jobs, clock, 'gw');
         const live = new Map(SERVERS.map((s) => [s, upstreamOf(s, upstreams)] as const));
         const executor = new Executor(bus, store, clock, 'w', (name) => live.get(name as (typeof SERVERS)[number]));
-        const catalog = new ToolCatalog(silentLogger, undefined, undefined, toolFactsFromConfig(config));
+        const catalog = new ToolCatalog(silentLogger, undefined, toolFactsFromConfig(config));
         for (const upstream of live.values()) await catalog.refresh(upstream);
         const pipeline = new CallPipeline({
           catalog,

@@ -79,6 +79,11 @@ function busFailingOn(memory: MemoryBus, failing: string): Bus {
   });
 }
 
+/** The memory bus standing in for NATS, where a job may arrive twice: executors claim jobs on it. */
+function asIfNats(memory: MemoryBus): Bus {
+  return Object.assign(Object.create(memory) as Bus, { local: false });
+}
+
 const packet = (payload: BusPacket['payload']): BusPacket => ({ traceId: '', senderId: 'gw', createdAt: 0, protocolVersion: CAP_PROTOCOL_VERSION, payload });
 
 interface JobOptions {
@@ -298,7 +303,7 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
   // delivered twice." Each case fails if the executor's claim check is removed.
   it('runs a tool that is not idempotent once: the second delivery ends GH_ERR_EXECUTION_IN_DOUBT without reaching the upstream', async () => {
     const calls: unknown[] = [];
-    const w = start((args) => (calls.push(args), ok));
+    const w = start((args) => (calls.push(args), ok), { bus: asIfNats });
     await w.submit('J1');
     expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.SUCCEEDED });
     await w.deliverAgain('J1');
@@ -311,7 +316,7 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
 
   it('runs it once when the second delivery comes while the first still runs, on another executor sharing the store', async () => {
     const calls = heldCalls();
-    const w = start(calls.handle, { moreWorkers: 1 });
+    const w = start(calls.handle, { moreWorkers: 1, bus: asIfNats });
     await w.submit('J1');
     await w.deliverAgain('J1'); // the memory bus hands queue members turns: this one goes to the second executor
     const [doubt] = await w.resultsOf('J1', 1);
@@ -324,7 +329,7 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
 
   it('runs an idempotent tool again: its claim being taken is no reason to refuse it', async () => {
     const calls: unknown[] = [];
-    const w = start((args) => (calls.push(args), ok));
+    const w = start((args) => (calls.push(args), ok), { bus: asIfNats });
     await w.submit('J1', { idempotent: true });
     await w.resultOf('J1');
     await w.deliverAgain('J1');

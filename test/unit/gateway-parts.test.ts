@@ -86,7 +86,7 @@ describe('a tool of an upstream that never listed its tools', () => {
   const down = (name: string) => ({ name, state: 'down', failure: { message: 'process exited (code 3)', stderr: ['NOTES_DIR is not set'] } }) as unknown as Upstream;
   const catalog = (unprefixed: string[]) => {
     const upstreams = new Map([['notes', down('notes')], ['files', down('files')]]);
-    return new ToolCatalog(silentLogger, undefined, (s) => !unprefixed.includes(s), undefined, (s) => upstreams.get(s), () => upstreams.keys());
+    return new ToolCatalog(silentLogger, (s) => !unprefixed.includes(s), undefined, (s) => upstreams.get(s), () => upstreams.keys());
   };
   const codeOf = (result: CallToolResult | undefined) => (result?._meta?.['gatehouse/error'] as { code?: string; upstream?: string } | undefined);
 

@@ -1,4 +1,4 @@
-import { dataDirSecret, deriveKey, isSignatureOf, signatureOf } from '../signing.ts';
+import { isSignatureOf, purposeKey, signatureOf } from '../signing.ts';
 
 /**
  * What a 2026-07-28 client carries between the `input_required` answer and its retry. Signed, not encrypted: the
@@ -56,11 +56,7 @@ export class RequestStateCodec {
   }
 }
 
-/**
- * The codec's key: derived from `approvals.signingKey` when the config has one (replicas share it that way),
- * else from a random secret created once in `<dataDir>/secrets/request-state.key` (mode 0600).
- */
-export async function requestStateKey(options: { signingKey?: string; dataDir: string }): Promise<Buffer> {
-  const secret = options.signingKey ?? (await dataDirSecret(options.dataDir, 'request-state'));
-  return deriveKey(secret, 'request-state');
+/** The codec's key (see purposeKey: `<dataDir>/secrets/request-state.key` unless the config has a signing key). */
+export function requestStateKey(options: { signingKey?: string; dataDir: string }): Promise<Buffer> {
+  return purposeKey(options, 'request-state');
 }
