@@ -53,6 +53,8 @@ export interface ToolPlan {
   readonly rules: readonly CompiledRule[];
   /** Every bundle override whose pattern matches the tool, merged; undefined when none does. */
   readonly override: ToolOverride | undefined;
+  /** Whether one of these rules' conditions reads `session`: a call of another tool is decided without its facts. */
+  readonly readsSession: boolean;
 }
 
 /** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
@@ -121,7 +123,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override };
+      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true) };
       if (!forServer) plans.set(server, (forServer = new Map()));
       forServer.set(key, plan);
       planned++;
