@@ -6,6 +6,7 @@ import { applyScan, labelsOf, scanResult } from '../../src/call/result-scan.ts';
 import { checkResult } from '../../src/call/result-check.ts';
 import { loadHeldOutResults, loadResultCorpus, scoreResultCorpus } from '../fixtures/tool-results/corpus.ts';
 import { PAYLOADS } from '../fixtures/tool-results/payloads.ts';
+import { currentFindings, recordedFindings } from '../fixtures/tool-results/findings.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
@@ -41,6 +42,10 @@ describe('the result corpus', () => {
     // Measured when the set was written: 0.94 and 0.70 (one false positive, an article that quotes an injection).
     expect(heldOut.precision).toBeGreaterThanOrEqual(0.9);
     expect(heldOut.recall).toBeGreaterThanOrEqual(0.65);
+  });
+
+  it('finds exactly what it found when findings.json was recorded: the same kinds, rules, spans and excerpts', () => {
+    expect(currentFindings()).toEqual(recordedFindings());
   });
 
   it('finds every kind of attack the corpus plants', () => {
