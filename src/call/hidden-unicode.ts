@@ -13,7 +13,15 @@ export interface HiddenSpan {
 }
 
 /** Any character worth a closer look: the fast path for the (nearly all) strings that hold none. */
-const SUSPECT = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E\uFE00-\uFE0F]/u;
+export const SUSPECT = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E\uFE00-\uFE0F]/u;
+/**
+ * SUSPECT's characters as UTF-16 code units (inclusive ranges): a text holding none of these holds none of them. The
+ * tag characters and supplementary selectors (U+E0000–U+E01EF) share the high surrogate U+DB40.
+ */
+export const SUSPECT_UNITS: readonly (readonly [number, number])[] = [
+  [0x061c, 0x061c], [0x180e, 0x180e], [0x200b, 0x200f], [0x202a, 0x202e], [0x2060, 0x2064], [0x2066, 0x2069],
+  [0xdb40, 0xdb40], [0xfe00, 0xfe0f], [0xfeff, 0xfeff],
+];
 const TAGS = /[\u{E0000}-\u{E007F}]+/gu;
 const BIDI_OVERRIDE = /[\u202D\u202E]/g;
 const BIDI_OTHER = /[\u202A-\u202C\u2066-\u2069\u200E\u200F\u061C]+/g;

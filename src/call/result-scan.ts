@@ -1,6 +1,6 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { ScanMode } from '../kernel/decision.ts';
-import { escapeHidden, excerpt, hiddenSpans, INVISIBLE } from './hidden-unicode.ts';
+import { escapeHidden, excerpt, hiddenSpans, INVISIBLE, SUSPECT_UNITS } from './hidden-unicode.ts';
 import { AnchorSet } from './anchor-scan.ts';
 import { ANCHOR_BEFORE, ANCHOR_REACH, HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
 
@@ -60,19 +60,25 @@ for (const [a, rules] of RULES_BY_ANCHOR) {
 }
 const ANCHOR_LITERALS = [...RULES_BY_ANCHOR.keys()];
 const ANCHOR_RULES = ANCHOR_LITERALS.map((a) => RULES_BY_ANCHOR.get(a)!);
-const ANCHORS = new AnchorSet(ANCHOR_LITERALS);
+const ANCHORS = new AnchorSet(ANCHOR_LITERALS, SUSPECT_UNITS);
 
-/** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
-export function anchorHits(text: string): Map<number, number[]> {
-  const hits = new Map<number, number[]>();
-  ANCHORS.scan(text, (literal, start) => {
+interface AnchorHits {
+  /** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
+  byRule: Map<number, number[]>;
+  /** Whether the text may hold hidden characters (hiddenSpans says which): most texts are read once, by this pass. */
+  maySuspect: boolean;
+}
+
+function anchorHits(text: string): AnchorHits {
+  const byRule = new Map<number, number[]>();
+  const maySuspect = ANCHORS.scan(text, (literal, start) => {
     for (const i of ANCHOR_RULES[literal]) {
-      const at = hits.get(i);
-      if (!at) hits.set(i, [start]);
+      const at = byRule.get(i);
+      if (!at) byRule.set(i, [start]);
       else if (at[at.length - 1] !== start) at.push(start);
     }
   });
-  return hits;
+  return { byRule, maySuspect };
 }
 
 /** Runs a rule around its anchors only: the windows [hit - ANCHOR_BEFORE, hit + reach], merged. */
@@ -106,7 +112,8 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   const add = (kind: ResultFindingKind, rule: string, start: number, end: number) => {
     if (out.length < MAX_FINDINGS_PER_TEXT) out.push({ kind, rule, span: [start, end], ...(kind === 'secret' ? {} : { excerpt: excerpt(text, start, end) }) });
   };
-  const hidden = hiddenSpans(text);
+  const inText = anchorHits(text);
+  const hidden = inText.maySuspect ? hiddenSpans(text) : [];
   for (const span of hidden) {
     add('hidden-unicode', span.rule, span.start, span.end);
     // What tag characters spell is read by the model: an instruction in them is an instruction.
@@ -116,8 +123,8 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   // their spans are mapped back.
   const [visible, origin] = hidden.length > 0 ? withoutInvisible(text) : [text, undefined];
   const back = (i: number) => (origin ? (origin[i] ?? text.length) : i);
-  const hits = anchorHits(visible);
-  const secretHits = visible === text ? hits : anchorHits(text);
+  const secretHits = inText.byRule;
+  const hits = visible === text ? secretHits : anchorHits(visible).byRule;
   ANCHORED.forEach((r, i) => {
     if (r.kind === 'secret') return eachAnchoredMatch(r, text, secretHits.get(i), (s, e) => add('secret', r.rule, s, e));
     if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) return eachAnchoredMatch(r, visible, hits.get(i), (s, e) => add(r.kind, r.rule, back(s), back(e)));
