@@ -30,6 +30,8 @@ export class AnchorSet {
   /** Whether a literal must start at a word boundary (it is made of words only). */
   private readonly wordStart: readonly boolean[];
   private readonly lengths: readonly number[];
+  /** Whether a literal holds whitespace: where it starts is found by reading back over it. */
+  private readonly spaced: readonly boolean[];
   /** 1 for each watched UTF-16 code unit at or above ASCII. */
   private readonly watched: Uint8Array;
 
@@ -40,7 +42,7 @@ export class AnchorSet {
     const lastChar: number[] = [-1];
     literals.forEach((literal, index) => {
       // A run of whitespace is read as one space only between words (see the self-loops below).
-      if (literal !== literal.trim()) throw new Error(`anchor ${JSON.stringify(literal)} starts or ends with whitespace`);
+      if (literal !== literal.trim() || /\s\s/.test(literal)) throw new Error(`anchor ${JSON.stringify(literal)} has whitespace at an end or two together`);
       let state = 0;
       for (const ch of literal.toLowerCase()) {
         const c = fold(ch.charCodeAt(0));
@@ -93,12 +95,13 @@ export class AnchorSet {
     this.ends = ends.map((e) => (e.length > 0 ? e : undefined));
     this.wordStart = literals.map((l) => /^[a-z]+(?: [a-z]+)*$/i.test(l));
     this.lengths = literals.map((l) => l.length);
+    this.spaced = literals.map((l) => /\s/.test(l));
     this.watched = new Uint8Array(0x10000);
     for (const [from, to] of watch) this.watched.fill(1, Math.max(from, ASCII), to + 1);
   }
 
   /**
-   * Calls `hit(literal, start)` for each literal found (start approximate by the whitespace folded before it). A
+   * Calls `hit(literal, start)` for each literal found, with where it starts in the text. A
    * literal made of words only must not follow a letter, digit or underscore. Returns whether the text holds a
    * watched code unit.
    */
@@ -125,10 +128,21 @@ export class AnchorSet {
 
   private report(text: string, row: number, i: number, hit: (literal: number, start: number) => void): void {
     for (const literal of this.ends[row / this.width]!) {
-      const start = i + 1 - this.lengths[literal];
+      const start = this.spaced[literal] ? this.startOf(text, literal, i) : i + 1 - this.lengths[literal];
       if (this.wordStart[literal] && start > 0 && isWordChar(text.charCodeAt(start - 1))) continue;
       hit(literal, Math.max(0, start));
     }
+  }
+
+  /** Where a literal with whitespace that ends at `last` starts: each of its spaces stood for a run of whitespace. */
+  private startOf(text: string, literal: number, last: number): number {
+    const chars = this.literals[literal];
+    let at = last;
+    for (let k = chars.length - 1; k >= 0; k--) {
+      if (chars.charCodeAt(k) !== SPACE) at--;
+      else while (at >= 0 && fold(text.charCodeAt(at)) === SPACE) at--;
+    }
+    return at + 1;
   }
 }
 

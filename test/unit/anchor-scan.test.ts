@@ -22,6 +22,11 @@ describe('AnchorSet', () => {
     expect(found(set, 'ask\tthe\nuser').hits).toEqual([['ask the user', 0], ['user', 8]]);
   });
 
+  it('reads any run of whitespace as one space, and reports where the literal starts', () => {
+    expect(found(set, 'ask  the \r\n\tuser').hits).toEqual([['ask the user', 0], ['user', 12]]);
+    expect(found(set, 'so  ask  the  user').hits).toEqual([['ask the user', 4], ['user', 14]]);
+  });
+
   it('finds a literal made of words only at the start of a word, and none across a character outside ASCII', () => {
     expect(found(set, 'said signore ai').hits).toEqual([['ai', 13]]);
     expect(found(set, 'ign\u00F6re ig\u200Bnore').hits).toEqual([]);
