@@ -87,10 +87,12 @@ function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | 
   const reach = r.reach ?? ANCHOR_REACH;
   let i = 0;
   while (i < at.length) {
+    const first = i;
     const from = Math.max(0, at[i] - ANCHOR_BEFORE);
     let to = Math.min(text.length, at[i] + reach);
     while (i + 1 < at.length && at[i + 1] - ANCHOR_BEFORE <= to) to = Math.min(text.length, at[++i] + reach);
     i++;
+    if (r.near && !anyNear(r.near, text, at, first, i)) continue;
     const window = text.slice(from, to);
     if (r.gate && !r.gate.test(window)) continue;
     r.re.lastIndex = 0;
@@ -99,6 +101,15 @@ function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | 
       found(from + m.index, from + m.index + m[0].length);
     }
   }
+}
+
+/** Whether `near` holds at one of the anchors at[first…end). */
+function anyNear(near: RegExp, text: string, at: readonly number[], first: number, end: number): boolean {
+  for (let k = first; k < end; k++) {
+    near.lastIndex = at[k];
+    if (near.test(text)) return true;
+  }
+  return false;
 }
 
 /** The labels the findings set, in a stable order. */
@@ -216,11 +227,26 @@ function forEachText(result: CallToolResult, visit: (at: string, text: string) =
     }
     return item;
   });
+  // Copies an array or object only when a text under it changed: a scan that changes nothing allocates nothing.
   const walk = (value: unknown, at: string, depth: number): unknown => {
     if (typeof value === 'string') return see(at, value);
     if (depth > 32 || !value || typeof value !== 'object') return value;
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, `${at}[${i}]`, depth + 1));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, `${at}.${k}`, depth + 1)]));
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const next = walk(value[i], `${at}[${i}]`, depth + 1);
+        if (next !== value[i]) (copy ??= [...value])[i] = next;
+      }
+      return copy ?? value;
+    }
+    let changes: [string, unknown][] | undefined;
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
+      const next = walk(v, `${at}.${k}`, depth + 1);
+      if (next !== v) (changes ??= []).push([k, next]);
+    }
+    // The changed keys keep their places; fromEntries defines each key as its own property ("__proto__" too).
+    return changes ? Object.fromEntries([...Object.entries(value), ...changes]) : value;
   };
   const structured = result.structuredContent === undefined ? undefined : walk(result.structuredContent, 'structuredContent', 0);
   if (!changed) return result;
