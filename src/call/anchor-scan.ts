@@ -2,10 +2,19 @@
  * Finds many literals in one pass (Aho-Corasick over ASCII, letters without case, any run of whitespace as one
  * space): what the result scanner looks for before it runs a rule. A regular expression with a hundred
  * alternatives tries each at every position; this reads each character once, so a 10 KB result costs a few µs.
- * The same pass notes whether the text holds a code unit of a watched set (the scanner's invisible characters), so
+ * The same pass notes whether the text holds a watched code unit, or two of a paired set together (the scanner's
+ * invisible characters; a lone emoji variation selector is not one), so
  * that the (nearly all) texts without one are not read a second time.
  */
 const ASCII = 128;
+const ALONE = 1;
+const PAIRED = 2;
+
+/** Code units (inclusive ranges) `scan` looks out for: any one of `alone`, or two of `paired` side by side. */
+export interface Watch {
+  alone?: readonly (readonly [number, number])[];
+  paired?: readonly (readonly [number, number])[];
+}
 const SPACE = 32;
 
 /** A character as the automaton reads it: lower-case ASCII, any whitespace a space, anything else -1 (no match across it). */
@@ -32,11 +41,11 @@ export class AnchorSet {
   private readonly lengths: readonly number[];
   /** Whether a literal holds whitespace: where it starts is found by reading back over it. */
   private readonly spaced: readonly boolean[];
-  /** 1 for each watched UTF-16 code unit at or above ASCII. */
+  /** For each UTF-16 code unit at or above ASCII: ALONE, PAIRED or 0. */
   private readonly watched: Uint8Array;
 
-  /** `watch`: ranges of code units (inclusive, none below 128) whose presence `scan` reports. */
-  constructor(readonly literals: readonly string[], watch: readonly (readonly [number, number])[] = []) {
+  /** `watch`: ranges of code units (inclusive, none below 128) whose presence `scan` reports, alone or two together. */
+  constructor(readonly literals: readonly string[], watch: Watch = {}) {
     const goto: Map<number, number>[] = [new Map()];
     const ends: number[][] = [[]];
     const lastChar: number[] = [-1];
@@ -97,33 +106,41 @@ export class AnchorSet {
     this.lengths = literals.map((l) => l.length);
     this.spaced = literals.map((l) => /\s/.test(l));
     this.watched = new Uint8Array(0x10000);
-    for (const [from, to] of watch) this.watched.fill(1, Math.max(from, ASCII), to + 1);
+    for (const [from, to] of watch.paired ?? []) this.watched.fill(PAIRED, Math.max(from, ASCII), to + 1);
+    for (const [from, to] of watch.alone ?? []) this.watched.fill(ALONE, Math.max(from, ASCII), to + 1);
   }
 
   /**
    * Calls `hit(literal, start)` for each literal found, with where it starts in the text. A
    * literal made of words only must not follow a letter, digit or underscore. Returns whether the text holds a
-   * watched code unit.
+   * watched code unit (alone, or two paired ones side by side).
    */
   scan(text: string, hit: (literal: number, start: number) => void): boolean {
     const { rows, column, watched } = this;
+    const n = text.length;
     let row = 0;
     let sawWatched = 0;
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      let to: number;
-      if (code < ASCII) to = rows[row + column[code]];
-      else {
-        sawWatched |= watched[code];
-        to = 0;
+    let lastPaired = -2;
+    for (let i = 0; ; i++) {
+      // The inner loop calls nothing, so V8 keeps the tables' addresses in registers; it stops at each literal's end.
+      let to = 0;
+      for (; i < n; i++) {
+        const code = text.charCodeAt(i);
+        if (code < ASCII) {
+          to = rows[row + column[code]];
+          if (to < 0) break;
+        } else {
+          to = 0;
+          const w = watched[code];
+          if (w === ALONE || (w === PAIRED && lastPaired === i - 1)) sawWatched = 1;
+          if (w === PAIRED) lastPaired = i;
+        }
+        row = to;
       }
-      if (to < 0) {
-        to = ~to;
-        this.report(text, to, i, hit);
-      }
-      row = to;
+      if (i >= n) return sawWatched !== 0;
+      row = ~to;
+      this.report(text, row, i, hit);
     }
-    return sawWatched !== 0;
   }
 
   private report(text: string, row: number, i: number, hit: (literal: number, start: number) => void): void {

@@ -1,6 +1,6 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { ScanMode } from '../kernel/decision.ts';
-import { escapeHidden, excerpt, hiddenSpans, INVISIBLE, SUSPECT_UNITS } from './hidden-unicode.ts';
+import { escapeHidden, excerpt, hiddenSpans, INVISIBLE, HIDDEN_UNITS } from './hidden-unicode.ts';
 import { AnchorSet } from './anchor-scan.ts';
 import { ANCHOR_BEFORE, ANCHOR_REACH, HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
 
@@ -60,7 +60,7 @@ for (const [a, rules] of RULES_BY_ANCHOR) {
 }
 const ANCHOR_LITERALS = [...RULES_BY_ANCHOR.keys()];
 const ANCHOR_RULES = ANCHOR_LITERALS.map((a) => RULES_BY_ANCHOR.get(a)!);
-const ANCHORS = new AnchorSet(ANCHOR_LITERALS, SUSPECT_UNITS);
+const ANCHORS = new AnchorSet(ANCHOR_LITERALS, HIDDEN_UNITS);
 
 interface AnchorHits {
   /** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
@@ -82,8 +82,7 @@ function anchorHits(text: string): AnchorHits {
 }
 
 /** Runs a rule around its anchors only: the windows [hit - ANCHOR_BEFORE, hit + reach], merged. */
-function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | undefined, found: (start: number, end: number) => void): void {
-  if (!at) return;
+function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[], found: (start: number, end: number) => void): void {
   const reach = r.reach ?? ANCHOR_REACH;
   let i = 0;
   while (i < at.length) {
@@ -136,14 +135,20 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   const back = (i: number) => (origin ? (origin[i] ?? text.length) : i);
   const secretHits = inText.byRule;
   const hits = visible === text ? secretHits : anchorHits(visible).byRule;
-  ANCHORED.forEach((r, i) => {
-    if (r.kind === 'secret') return eachAnchoredMatch(r, text, secretHits.get(i), (s, e) => add('secret', r.rule, s, e));
-    if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) return eachAnchoredMatch(r, visible, hits.get(i), (s, e) => add(r.kind, r.rule, back(s), back(e)));
-    eachAnchoredMatch(r, visible, hits.get(i), (s, e) => {
-      const end = r.rule === 'hidden-style' ? hiddenElementEnd(visible, e) : e;
-      if (HIDDEN_TALK.test(visible.slice(s, end))) add('hiding-markup', r.rule, back(s), back(end));
-    });
-  });
+  // In ANCHORED's order (the findings' order), only the rules with anchors in the text.
+  for (let i = 0; i < ANCHORED.length; i++) {
+    const r = ANCHORED[i];
+    const at = (r.kind === 'secret' ? secretHits : hits).get(i);
+    if (!at) continue;
+    if (r.kind === 'secret') eachAnchoredMatch(r, text, at, (s, e) => add('secret', r.rule, s, e));
+    else if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) eachAnchoredMatch(r, visible, at, (s, e) => add(r.kind, r.rule, back(s), back(e)));
+    else {
+      eachAnchoredMatch(r, visible, at, (s, e) => {
+        const end = r.rule === 'hidden-style' ? hiddenElementEnd(visible, e) : e;
+        if (HIDDEN_TALK.test(visible.slice(s, end))) add('hiding-markup', r.rule, back(s), back(end));
+      });
+    }
+  }
   return withoutSecretsInExcerpts(text, out);
 }
 
