@@ -238,10 +238,15 @@ export class FileApprovalStore implements ApprovalStore {
     } catch {
       // No inotify: the poll below still delivers changes.
     }
+    // A finished approval never becomes live again: the poll reads it once, not on every tick (a stat each, on
+    // the event loop, for every approval ever made).
+    const finished = new Set<string>();
     this.poller = setInterval(async () => {
       // One corrupt file must not blind the poll to the others.
       for (const id of await this.allIds().catch(() => [])) {
+        if (finished.has(id)) continue;
         const record = seen.has(id) ? undefined : await this.read(id).catch(() => undefined);
+        if (record && !isLive(record)) finished.add(id);
         if (seen.has(id) || (record && isLive(record))) void check(id);
       }
     }, POLL_MS);

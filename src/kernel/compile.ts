@@ -200,8 +200,16 @@ function condition(ruleId: string, source: string): Condition {
 
 function anyOf(patterns: readonly string[] | undefined): NameMatcher | undefined {
   if (!patterns) return undefined;
-  const matchers = patterns.map(compileGlob);
-  return matchers.length === 1 ? matchers[0] : (name) => matchers.some((m) => m(name));
+  if (patterns.length === 1) return compileGlob(patterns[0]);
+  // Exact names in a set, the globs after them: a list of tenants or principals costs one lookup.
+  const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));
+  const globs = patterns.filter((p) => /[*?]/.test(p)).map(compileGlob);
+  if (globs.length === 0) return (name) => exact.has(name);
+  return (name) => {
+    if (exact.has(name)) return true;
+    for (const matches of globs) if (matches(name)) return true;
+    return false;
+  };
 }
 
 const nonEmpty = <T>(items: T[]): T[] | undefined => (items.length > 0 ? items : undefined);
