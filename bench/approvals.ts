@@ -14,7 +14,7 @@ import { startGatehouseHttp } from './targets.ts';
 import { percentile } from './stats.ts';
 
 const APPROVAL_POLICY = resolve(import.meta.dirname, 'policies/approval.yaml');
-const TARGET_P99_MS = 20;
+const TARGET_P99_MS = 5;
 
 export interface ApprovalRoundTrip {
   /** POST approve sent → the held call's result received (ms). */

@@ -53,6 +53,7 @@ export async function printSoakBench(): Promise<void> {
   const sampler = setInterval(sample, SAMPLE_EVERY_MS);
   const client = new McpHttpClient(gatehouse.url, 'legacy', 16);
   const outcomes = { allowed: 0, denied: 0, failed: 0 };
+  const failures = new Map<string, number>();
   let running = true;
   try {
     await client.connect();
@@ -65,7 +66,13 @@ export async function printSoakBench(): Promise<void> {
         await client.call(gatehouse.tool, deny ? '{"text":"deny this one"}' : '{"text":"hi"}');
         outcomes[deny ? 'failed' : 'allowed']++;
       } catch (err) {
-        outcomes[deny && /GH_ERR_POLICY_DENIED/.test((err as Error).message) ? 'denied' : 'failed']++;
+        const message = (err as Error).message;
+        if (deny && /GH_ERR_POLICY_DENIED/.test(message)) outcomes.denied++;
+        else {
+          outcomes.failed++;
+          const kind = message.slice(0, 200);
+          failures.set(kind, (failures.get(kind) ?? 0) + 1);
+        }
       }
     };
     // One approver's client for the whole soak: a client per approval would leave a session behind each time.
@@ -80,7 +87,7 @@ export async function printSoakBench(): Promise<void> {
       (r) => ({ ok: true, text: r.stdout.trim() }),
       (err: { stdout?: string; stderr?: string }) => ({ ok: false, text: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() }),
     );
-    report({ seconds, rate, warmupS, samples, load, outcomes, approvals: approvalTrips.length, approvalTrips, verify });
+    report({ seconds, rate, warmupS, samples, load, outcomes, approvals: approvalTrips.length, approvalTrips, verify, failures });
   } finally {
     running = false;
     clearInterval(sampler);
@@ -105,6 +112,7 @@ function report(r: {
   approvals: number;
   approvalTrips: Float64Array;
   verify: { ok: boolean; text: string };
+  failures: Map<string, number>;
 }): void {
   const afterWarmup = r.samples.filter((s) => s.atS >= r.warmupS);
   // RSS swings with the collector's timing: compare the median of a window just after warm-up with the last one.
@@ -118,6 +126,7 @@ function report(r: {
   const ok = (met: boolean) => (met ? 'ok' : 'MISSED');
   console.log(`\nSoak: ${r.seconds} s at ${r.rate} calls/s (gatehouse start, stdio echo upstream; 1 in ${Math.round((r.outcomes.allowed + r.outcomes.denied + r.outcomes.failed) / Math.max(1, r.outcomes.denied))} calls denied, approvals approved over the API one after another)`);
   console.log(`  calls: ${r.outcomes.allowed} allowed, ${r.outcomes.denied} denied, ${r.outcomes.failed} failed; ${r.approvals} approvals; ${r.load.callsPerSec.toFixed(0)} calls/s reached, p50 ${r.load.p50Ms.toFixed(2)} ms, p99 ${r.load.p99Ms.toFixed(2)} ms`);
+  for (const [message, count] of r.failures) console.log(`  failed ${count}x: ${message}`);
   if (r.approvalTrips.length) console.log(`  approvals: click -> result p50 ${percentile(r.approvalTrips, 50).toFixed(2)} ms, p99 ${percentile(r.approvalTrips, 99).toFixed(2)} ms`);
   console.log(`  RSS: ${r.samples[0].rssMiB.toFixed(1)} MiB at start, ${base.toFixed(1)} MiB just after the ${r.warmupS} s warm-up, ${end.toFixed(1)} MiB at the end (medians over ${Math.round(windowS)} s; peak ${peakRss.toFixed(1)}): ${(growth * 100).toFixed(1)}% growth   target <= ${RSS_GROWTH_TARGET * 100}%: ${ok(growth <= RSS_GROWTH_TARGET)}`);
   console.log(`  open file descriptors after warm-up: ${Math.min(...fds)}..${Math.max(...fds)}   target flat (within 2): ${ok(fdsFlat)}`);

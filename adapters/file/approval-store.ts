@@ -31,6 +31,9 @@ interface Entry {
  * marker whose record has another key is skipped. A data dir from before the index is indexed once, on the
  * first lookup, and `by-binding/.complete` then says so (delete the folder to have it rebuilt).
  */
+/** Parsed records kept in memory: a long-running gateway sees approvals without end. */
+const CACHED_RECORDS = 1_000;
+
 export class FileApprovalStore implements ApprovalStore {
   private readonly dir: string;
   private readonly indexDir: string;
@@ -40,7 +43,11 @@ export class FileApprovalStore implements ApprovalStore {
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    /** Parsed records kept in memory (tests make it small). */
+    private readonly cacheLimit = CACHED_RECORDS,
+  ) {
     this.dir = join(dataDir, 'approvals');
     this.indexDir = join(this.dir, INDEX_DIR);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -186,14 +193,26 @@ export class FileApprovalStore implements ApprovalStore {
       });
     }
     const entry = { version, record };
-    this.cache.set(id, entry);
+    this.remember(id, entry);
     return entry;
   }
 
   private async write(record: ApprovalRecord): Promise<void> {
     const path = this.filePath(record.id);
     writeFileAtomic(path, JSON.stringify(record, null, 2) + '\n');
-    this.cache.set(record.id, { version: versionOf(statSync(path)), record });
+    this.remember(record.id, { version: versionOf(statSync(path)), record });
+  }
+
+  /** Caches a parsed record; past the limit the oldest goes (each is checked against its file anyway). */
+  private remember(id: string, entry: Entry): void {
+    this.cache.delete(id);
+    if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(id, entry);
+  }
+
+  /** How many parsed records are cached (tests: the cache stays bounded however many approvals a gateway sees). */
+  get cachedRecords(): number {
+    return this.cache.size;
   }
 
   private emit(record: ApprovalRecord): void {
@@ -219,10 +238,15 @@ export class FileApprovalStore implements ApprovalStore {
     } catch {
       // No inotify: the poll below still delivers changes.
     }
+    // A finished approval never becomes live again: the poll reads it once, not on every tick (a stat each, on
+    // the event loop, for every approval ever made).
+    const finished = new Set<string>();
     this.poller = setInterval(async () => {
       // One corrupt file must not blind the poll to the others.
       for (const id of await this.allIds().catch(() => [])) {
+        if (finished.has(id)) continue;
         const record = seen.has(id) ? undefined : await this.read(id).catch(() => undefined);
+        if (record && !isLive(record)) finished.add(id);
         if (seen.has(id) || (record && isLive(record))) void check(id);
       }
     }, POLL_MS);

@@ -13,13 +13,15 @@ const FLUSH_AFTER_MS = 1_000;
 /**
  * Embedded mode's session facts: in memory (one gateway process owns them), written whole to
  * `<dataDir>/sessions.json` at most once a second after a change and at close, so that a session's labels and
- * counts survive a restart. A crash loses at most the last second of changes; a file that cannot be read is
+ * counts survive a restart. The file is read when a session is first needed, so a gateway whose policy reads no
+ * session never reads it. A crash loses at most the last second of changes; a file that cannot be read is
  * ignored (the sessions start afresh: they are counts, not a record of what happened, which the audit trail is).
  */
 export class FileSessionFacts implements SessionFacts {
   private readonly memory: MemorySessionFacts;
   private readonly file: string;
   private flushTimer: NodeJS.Timeout | undefined;
+  private loaded = false;
 
   constructor(
     private readonly dataDir: string,
@@ -27,15 +29,14 @@ export class FileSessionFacts implements SessionFacts {
   ) {
     this.file = join(dataDir, SESSIONS_FILE);
     this.memory = new MemorySessionFacts(clock, () => this.scheduleFlush());
-    this.memory.restore(this.load());
   }
 
   read(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
-    return this.memory.read(keys);
+    return this.loadedMemory().read(keys);
   }
 
   update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
-    return this.memory.update(slots, change);
+    return this.loadedMemory().update(slots, change);
   }
 
   async close(): Promise<void> {
@@ -57,6 +58,14 @@ export class FileSessionFacts implements SessionFacts {
     } catch {
       // An unwritable data dir costs the restart its sessions, not the calls: the next change tries again.
     }
+  }
+
+  private loadedMemory(): MemorySessionFacts {
+    if (!this.loaded) {
+      this.loaded = true;
+      this.memory.restore(this.load());
+    }
+    return this.memory;
   }
 
   private load(): [string, HeldRecord][] {

@@ -1,45 +1,37 @@
+import { randomBytes } from 'node:crypto';
 import type { SessionChange, SessionFacts, SessionSlot } from '../../src/ports.ts';
 import type { SessionRecord } from '../../src/protocol/session-record.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { type RedisConnection, type RedisConnectionOptions, RedisScript, closeRedis, connectRedis, runRedis } from './connection.ts';
+import { type RedisConnection, type RedisConnectionOptions, closeRedis, connectRedis, runRedis } from './connection.ts';
+import { fieldChanges, recordOfFields } from './session-hash.ts';
+import { SESSION_BATCH, SessionBatch, type UpdateOp } from './session-batch.ts';
 
-/** Sessions whose last text an instance keeps (a few KiB each at most). */
+/** Sessions whose last version an instance keeps (a few KiB each at most). */
 const MAX_REMEMBERED = 1_000;
 /** A conflicting update is retried; this many conflicts in a row means something is wrong, not busy. */
 const MAX_ATTEMPTS = 200;
 
 /**
- * Compare-and-set of several records at once, on the exact texts read. ARGV, per key: the expected text ('' for
- * absent), the new text ('' to leave it), its TTL (ms). Returns {1} when written, else {0, current texts…}.
- */
-const UPDATE = new RedisScript(`
-for i, key in ipairs(KEYS) do
-  if (redis.call('GET', key) or '') ~= ARGV[3 * i - 2] then
-    local current = {0}
-    for j, k in ipairs(KEYS) do current[j + 1] = redis.call('GET', k) or '' end
-    return current
-  end
-end
-for i, key in ipairs(KEYS) do
-  if ARGV[3 * i - 1] ~= '' then redis.call('SET', key, ARGV[3 * i - 1], 'PX', ARGV[3 * i]) end
-end
-return {1}`);
-
-/**
- * Session facts in Redis, shared by every replica on the same namespace: one JSON text per record under
- * `gh:<namespace>:session:<key>`, expiring on the Redis server's clock. `update` is optimistic: read, run the pure
- * `change`, then one script that writes only if every record still holds the text read; a conflict hands back
- * the current texts and `change` runs again on them.
+ * Session facts in Redis, shared by every replica on the same namespace: one hash per record under
+ * `gh:<namespace>:sessionfacts:<key>` (session-hash.ts: a field per scalar, list, budget and loop-breaker entry),
+ * expiring on the Redis server's clock. Every write sets a version token unique to the writing instance, and an
+ * update is a compare-and-set on it: run the pure `change` on the record this instance last saw, then write only
+ * the changed fields if every record still holds the version seen; a conflict hands back the current records and
+ * `change` runs again on them. A read sends the versions it holds and gets back only the records changed since, so
+ * the read before a decision parses nothing when this instance wrote last. Reads and updates of calls in flight
+ * together share one script (session-batch.ts).
  */
 export class RedisSessionFacts implements SessionFacts {
-  /**
-   * The text this instance last read or wrote for each key, with the record it holds: an update tries it first,
-   * with no read before its script (a call's facts were just read for its decision), and without parsing it again.
-   * A stale one only costs the conflict round trip that brings the current text. Bounded: dropped whole when full.
-   */
+  /** The version this instance last read or wrote for each key, with the record it holds. Bounded: dropped whole when full. */
   private readonly lastSeen = new Map<string, Seen>();
+  /** Makes this instance's version tokens unlike any other's, so that a record rewritten after expiring never matches an old one. */
+  private readonly nonce = randomBytes(9).toString('base64url');
+  private writes = 0;
+  private readonly batch: SessionBatch;
 
-  private constructor(private readonly redis: RedisConnection) {}
+  private constructor(private readonly redis: RedisConnection) {
+    this.batch = new SessionBatch((keys, ops) => runRedis(redis, 'GH_ERR_STATE_UNAVAILABLE', () => SESSION_BATCH.run(redis.client, keys, [ops]) as Promise<unknown[]>));
+  }
 
   static async connect(options: RedisConnectionOptions): Promise<RedisSessionFacts> {
     return new RedisSessionFacts(await connectRedis(options, 'GH_ERR_STATE_UNAVAILABLE'));
@@ -47,33 +39,45 @@ export class RedisSessionFacts implements SessionFacts {
 
   async read(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
     if (keys.length === 0) return [];
-    const redisKeys = keys.map((k) => this.key(k));
-    const texts = await this.run(() => this.redis.client.mget(...redisKeys));
-    return texts.map((text, i) => this.remember(redisKeys[i], seen(text ?? '')).record);
+    return (await this.current(keys.map((k) => this.key(k)))).map((s) => s.record);
   }
 
   async update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
     const keys = slots.map((slot) => this.key(slot.key));
     const cached = keys.map((key) => this.lastSeen.get(key));
-    let current = cached.every((c) => c !== undefined) ? (cached as Seen[]) : (await this.run(() => this.redis.client.mget(...keys))).map((text) => seen(text ?? ''));
+    let current = cached.every((c) => c !== undefined) ? (cached as Seen[]) : await this.current(keys);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { next, value } = change(current.map((c) => c.record));
-      const nextTexts = next.map((record) => (record ? JSON.stringify(record) : ''));
-      // Nothing to write: a peek, or a refusal. A cached text may be stale, so it is checked (the same script, writing nothing).
-      if (nextTexts.every((text) => text === '') && current !== cached) return value;
-      const args = slots.flatMap((slot, i) => [current[i].text, nextTexts[i], Math.max(1, Math.ceil(slot.ttlMs))]);
-      const reply = (await this.run(() => UPDATE.run(this.redis.client, keys, args))) as [number, ...string[]];
-      if (reply[0] === 1) {
-        keys.forEach((key, i) => this.remember(key, nextTexts[i] ? { text: nextTexts[i], record: next[i] } : current[i]));
+      // Nothing to write: a peek, or a refusal. A cached version may be stale, so it is checked (the same script, writing nothing).
+      if (next.every((record) => !record) && current !== cached) return value;
+      const versions = next.map((record) => (record ? `${this.nonce}.${++this.writes}` : ''));
+      const items = slots.map((slot, i): UpdateOp[1][number] => {
+        const record = next[i];
+        const { set, del } = record ? fieldChanges(current[i].record, record) : NO_CHANGES;
+        return [current[i].version, versions[i], String(Math.max(1, Math.ceil(slot.ttlMs))), set, del];
+      });
+      const answer = await this.batch.update(keys, items);
+      if (answer === 1) {
+        keys.forEach((key, i) => {
+          const record = next[i];
+          this.remember(key, record ? { version: versions[i], record } : current[i]);
+        });
         return value;
       }
-      current = (reply.slice(1) as string[]).map((text, i) => this.remember(keys[i], seen(text)));
+      current = answer.map((fields, i) => this.remember(keys[i], seenOf(fields)));
     }
     throw new GatewayError('GH_ERR_STATE_UNAVAILABLE', `session facts: ${MAX_ATTEMPTS} conflicting updates in a row`);
   }
 
   async close(): Promise<void> {
     await closeRedis(this.redis.client);
+  }
+
+  /** The current records of `keys` (full Redis keys), parsed only where they changed since this instance saw them. */
+  private async current(keys: string[]): Promise<Seen[]> {
+    const held = keys.map((key) => this.lastSeen.get(key));
+    const answers = await this.batch.read(keys, held.map((s) => s?.version ?? ''));
+    return answers.map((answer, i) => (answer === 1 ? held[i]! : this.remember(keys[i], seenOf(answer))));
   }
 
   private remember(key: string, value: Seen): Seen {
@@ -83,18 +87,20 @@ export class RedisSessionFacts implements SessionFacts {
   }
 
   private key(key: string): string {
-    return `${this.redis.prefix}session:${key}`;
-  }
-
-  private run<T>(command: () => Promise<T>): Promise<T> {
-    return runRedis(this.redis, 'GH_ERR_STATE_UNAVAILABLE', command);
+    return `${this.redis.prefix}sessionfacts:${key}`;
   }
 }
 
-/** A record's stored text ('' for none) and the record it holds. */
+/** A record's version token ('' for none) and the record it holds. */
 interface Seen {
-  text: string;
+  version: string;
   record: SessionRecord | undefined;
 }
 
-const seen = (text: string): Seen => ({ text, record: text ? (JSON.parse(text) as SessionRecord) : undefined });
+const NO_CHANGES = { set: [] as string[], del: [] as string[] };
+const ABSENT: Seen = { version: '', record: undefined };
+
+function seenOf(fields: string[]): Seen {
+  const held = recordOfFields(fields);
+  return held ? { version: held.version, record: held.record } : ABSENT;
+}

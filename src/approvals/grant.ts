@@ -3,6 +3,7 @@ import { celValue, compileCondition, type ConditionScope } from '../kernel/cel.t
 import { digestOf } from '../protocol/digest.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApprovalGrant, ApprovalRecord, GrantScope } from '../protocol/approval-record.ts';
+import type { Effect } from '../kernel/effect.ts';
 
 export const MIN_GRANT_MS = 15 * 60_000;
 export const MAX_GRANT_MS = 8 * 60 * 60_000;
@@ -19,6 +20,8 @@ export interface GrantRequest {
 export interface GrantedCall {
   sessionId: string | undefined;
   arguments: Record<string, unknown>;
+  /** What the current policy decided for the call: a grant stands in for an approval, so only `require_approval` can use one. */
+  effect: Effect;
   ruleIds: readonly string[];
   toolDigest: string;
 }
@@ -55,12 +58,14 @@ export function checkGrantRequest(raw: unknown, approval: ApprovalRecord): Grant
 }
 
 /**
- * Why a live grant does not serve this call, or undefined when it does. Its rules must cover every rule that asks
+ * Why a live grant does not serve this call, or undefined when it does. The current policy must hold the call for
+ * approval (a grant never overrides a deny, nor takes credit for an allow). Its rules must cover every rule that asks
  * now (a stricter rule added since, or another rule's approvers, still ask), the definition must be the one it was
  * given for, and its condition must be exactly `true` for the arguments (an evaluation error is no match).
  */
 export function grantMiss(grant: ApprovalRecord & { grant: ApprovalGrant }, call: GrantedCall): 'stale' | 'miss' | undefined {
   if (grant.toolDigest !== call.toolDigest) return 'stale';
+  if (call.effect !== 'require_approval') return 'miss';
   if (grant.grant.scope === 'session' && (call.sessionId === undefined || grant.grant.sessionId !== call.sessionId)) return 'miss';
   if (!call.ruleIds.every((id) => grant.ruleIds.includes(id))) return 'miss';
   try {

@@ -21,7 +21,7 @@ const rule = (kind: TextKind, name: string, source: string, gate?: string): Text
 const KEY_FILES = String.raw`(?:~\/)?\.ssh\b|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\bprivate[ _-]?keys?\b|BEGIN [A-Z ]*PRIVATE KEY|\.aws\/credentials|\baws_secret_access_key\b|\bmcp\.json\b|claude_desktop_config\.json|\.git-credentials|\.netrc\b|\.pgpass\b|\.npmrc\b|\.kube\/config|\/etc\/shadow|\bssh[ _-]keys?\b|\bkeychain\b|\bwallet\.dat\b|\bseed phrase\b`;
 /** What is secret only in context: asked for together with an argument to put it in. */
 const SOFT_SECRETS = String.raw`\.env\b|\benvironment variables?\b|\b(?:credentials|secrets|session cookies?)\b|\bconversation(?: history)?\b|\bchat history\b|\bsystem prompt\b|\bprevious messages\b|\bprompt history\b`;
-const TAKE = String.raw`\b(?:read|cat|open|fetch|get|grab|load|collect|extract|copy|dump|include|pass|send|provide|attach|upload|paste|put|add|forward|append|insert|embed|supply)\b`;
+export const TAKE = String.raw`\b(?:read|cat|open|fetch|get|grab|load|collect|extract|copy|dump|include|pass|send|provide|attach|upload|paste|put|add|forward|append|insert|embed|supply)\b`;
 const INTO_ARGUMENT = String.raw`(?:\b(?:as|in|into|inside|within|to|via|through)\s+(?:the\s+|its\s+|a\s+|an\s+)?['"\x60]?[\w.-]+['"\x60]?\s*(?:parameter|argument|arg|field|param|property|input|value)s?\b|\b(?:as|in|into)\s+['"\x60][\w.-]+['"\x60])`;
 
 export const TEXT_RULES: readonly TextRule[] = [

@@ -3,6 +3,7 @@
  * (text shown in another order than it is read), zero-width runs and variation selectors carrying data. And how to
  * show them in a log or an audit record without passing them on: escaped as `\u{E0041}`.
  */
+import type { Watch } from './anchor-scan.ts';
 
 export interface HiddenSpan {
   rule: 'tag-characters' | 'bidi-control' | 'zero-width' | 'variation-selectors';
@@ -13,7 +14,16 @@ export interface HiddenSpan {
 }
 
 /** Any character worth a closer look: the fast path for the (nearly all) strings that hold none. */
-const SUSPECT = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E\uFE00-\uFE0F]/u;
+export const SUSPECT = /[\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}\u202A-\u202E\u2066-\u2069\u200B-\u200F\u061C\u2060-\u2064\uFEFF\u180E\uFE00-\uFE0F]/u;
+/**
+ * The UTF-16 code units (inclusive ranges) without which hiddenSpans finds nothing: SUSPECT's characters (tag
+ * characters and supplementary selectors, U+E0000–U+E01EF, share the high surrogate U+DB40), but the variation
+ * selectors U+FE00–U+FE0F only two together, since a lone one is how an emoji is drawn (⚠️ is U+26A0 U+FE0F).
+ */
+export const HIDDEN_UNITS: Watch = {
+  alone: [[0x061c, 0x061c], [0x180e, 0x180e], [0x200b, 0x200f], [0x202a, 0x202e], [0x2060, 0x2064], [0x2066, 0x2069], [0xdb40, 0xdb40], [0xfeff, 0xfeff]],
+  paired: [[0xfe00, 0xfe0f]],
+};
 const TAGS = /[\u{E0000}-\u{E007F}]+/gu;
 const BIDI_OVERRIDE = /[\u202D\u202E]/g;
 const BIDI_OTHER = /[\u202A-\u202C\u2066-\u2069\u200E\u200F\u061C]+/g;

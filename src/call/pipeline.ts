@@ -207,13 +207,14 @@ export class CallPipeline {
       ...(relay ? { round: relay.round } : {}),
     });
 
-    // Only a policy that needs session state pays for it; only one whose rules (or shadows) read `session` waits for the facts.
+    // Only a policy that needs session state pays for it; only a call some rule of its tool (or a shadow) reads `session` for waits for the facts.
     const { sessions, shadows } = this.deps;
-    const readsSession = kernel.readsSession || shadows?.readsSession === true;
-    const tracked = sessions && (kernel.usesSession || readsSession) ? sessions.track(call, this.clock.now()) : undefined;
+    const shadowsRead = shadows?.readsSession === true;
+    const tracked = sessions && (kernel.usesSession || shadowsRead) ? sessions.track(call, this.clock.now()) : undefined;
+    const readsSession = tracked !== undefined && (shadowsRead || kernel.readsSessionFor(job.labels['mcp.server'], job.meta.capability, entry.request && { kind: entry.request.kind, target: entry.request.target }));
     let session: SessionView | undefined;
     let labelled: readonly SessionLabel[] = [];
-    if (tracked && readsSession) {
+    if (readsSession) {
       try {
         ({ view: session, labels: labelled } = await sessions!.view(tracked, call, this.clock.now()));
       } catch (err) {
@@ -335,8 +336,7 @@ export class CallPipeline {
       if ('code' in edited) {
         const refused = errorResult(edited.code, edited.message, { 'gatehouse/job': jobMeta });
         steps.deny(jobId, 'enforcement', { errorCode: edited.code, reason: edited.message });
-        if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, { result: refused });
-        return { result: refused };
+        return this.refuseApproved(runsOnApproval, { result: refused });
       }
       call = { ...call, arguments: edited.args };
       decision = edited.decision;
@@ -345,26 +345,17 @@ export class CallPipeline {
     // Counted after the approval gate, right before dispatch, so that a call held for a human uses up nothing.
     if (CallLimits.apply(decision)) {
       const refused = await this.limits.count('take', decision, call.caller, entry.id, () => callLogFields(call, jobId));
-      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
+      if (refused) return this.refuseApproved(runsOnApproval, this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message));
     }
 
     // Counted last, so that the session counts only calls that run: its loop breakers and budgets check and count in one step.
     const riskTags = tracked || decision.scanResult ? kernel.riskTagsOf(input) : [];
     if (tracked) {
-      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: this.clock.now() };
+      const countedAt = this.clock.now();
+      // The rules' `labels`: set with the count, before the call runs, so that no later call is decided without them (fail closed).
+      const running = { tool: input.tool, toolCall: !input.kind, argsDigest, riskTags, approved: 'approvalId' in jobMeta, now: countedAt, labels: labelsAt(decision, 'run', jobId, countedAt) };
       const refused = await sessions!.admit('take', tracked, decision, call, running, () => callLogFields(call, jobId));
-      if (refused) return this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message);
-      // The rules' `labels`: set before the call runs, so that no later call is decided without them (fail closed).
-      const labels = labelsAt(decision, 'run', jobId, running.now);
-      if (labels.length > 0) {
-        try {
-          await sessions!.label(tracked, labels, running.now);
-        } catch (err) {
-          const error = asGatewayError(err);
-          this.deps.log.error('could not label the session; denying (fail closed)', { ...callLogFields(call, jobId), code: error.code, error: error.message });
-          return this.refuse(jobId, jobMeta, error.code, `The call's session could not be labelled, so it did not run: ${error.message}`, undefined);
-        }
-      }
+      if (refused) return this.refuseApproved(runsOnApproval, this.refuse(jobId, jobMeta, refused.code, refused.message, refused.data as RefusalDetail | undefined, refused.message));
     }
 
     const dispatched = this.clock.now();
@@ -463,6 +454,15 @@ export class CallPipeline {
     return this.call({ ...call, reply });
   }
 
+  /**
+   * A call the gateway was running on approval (`onApprove: execute`) and refused after claiming it: the refusal is
+   * its execution's outcome, handed to the retry, so that the approval never looks as if it were still running.
+   */
+  private async refuseApproved(runsOnApproval: ApprovalRecord | undefined, refused: { result: CallToolResult }): Promise<CallOutcome> {
+    if (runsOnApproval) await this.approvalGate.recordExecution(runsOnApproval, refused);
+    return refused;
+  }
+
   private kernelUnavailable(call: NormalizedCall, jobId: string, reason: string): CallOutcome {
     this.deps.log.error('the kernel could not decide; denying (fail closed)', { ...callLogFields(call, jobId), reason });
     this.deps.scheduler.steps.deny(jobId, 'kernel', { errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason });
@@ -473,7 +473,7 @@ export class CallPipeline {
    * A call refused by an enforced constraint or limit: it ends DENIED, audited with the constraint's code and
    * detail (and `reason` where the message quotes no argument value).
    */
-  private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): CallOutcome {
+  private refuse(jobId: string, jobMeta: Record<string, unknown>, code: ErrorCode, message: string, detail: RefusalDetail | undefined, reason?: string): { result: CallToolResult } {
     this.deps.scheduler.steps.deny(jobId, 'enforcement', { errorCode: code, ...(reason ? { reason } : {}), ...detail });
     return { result: errorResult(code, message, { 'gatehouse/job': jobMeta }, detail) };
   }

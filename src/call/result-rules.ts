@@ -5,7 +5,7 @@
  * reused (definition-rules.ts; measured on test/fixtures/tool-results/), and the result rules below speak to the
  * model, ask it to call a tool or send data somewhere, or are the shape of a live credential.
  */
-import { TEXT_RULES, type TextRule } from './definition-rules.ts';
+import { TAKE, TEXT_RULES, type TextRule } from './definition-rules.ts';
 
 export type ResultFindingKind = 'model-instructions' | 'hidden-unicode' | 'hiding-markup' | 'tool-request' | 'exfiltration' | 'secret';
 
@@ -24,6 +24,8 @@ export interface ResultRule {
   anchors: readonly string[];
   /** How far past an anchor a match may end (characters); ANCHOR_REACH when not given. */
   reach?: number;
+  /** What must stand at one of a window's anchors for the rule to read the window (sticky, at the anchor's start). */
+  near?: RegExp;
 }
 
 /** How far before its anchor a match may start, and (by default) end after it. */
@@ -57,18 +59,43 @@ const ANCHORS: Record<string, readonly string[]> = {
   'google-api-key': ['aiza'],
   'npm-token': ['npm_'],
 };
+const MODEL = String.raw`(?:AI|A\.I\.|LLM|language\s+model|assistant|agent|chatbot|Claude|ChatGPT|GPT-?\d?|Copilot|Gemini)`;
+const DATA = String.raw`(?:(?:the|all|this|these|your|their|its|any|every)\s+)*(?:(?:file|conversation|chat|user'?s?|private|secret|sensitive|confidential|previous|above)\s+)*(?:contents?|data|files?|conversation|chat(?:\s+history)?|credentials|keys|secrets|history|tokens?|passwords?|messages|notes|memory|memories|documents?|emails?|environment(?:\s+variables)?|information)`;
+const DESTINATION = String.raw`(?:https?:\/\/\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:the\s+)?(?:following\s+)?(?:url|address|endpoint|webhook|server|email\s+address))`;
+
+const MODELS = String.raw`${MODEL}s?\s+`;
+const TELL = String.raw`tell(?:ing)?|mention(?:ing)?|inform(?:ing)?|notify(?:ing)?|reveal(?:ing)?|show(?:ing)?|alert(?:ing)?|let(?:ting)?|disclos(?:e|ing)`;
+/**
+ * What must stand at an anchor for a match of the rule to hold it there, tested at the anchor's start (sticky, with
+ * lookbehind for what comes before): a window none of whose anchors passes it is not read. Each is a part of the
+ * rule's own expression, so it passes wherever the rule matches; it is what keeps the common words among the anchors
+ * ("user", "image", "include", markdown links) from costing a regular expression over 700 characters each.
+ */
+const NEAR: Record<string, string> = {
+  'ignore-instructions': String.raw`(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:previous|prior|above|earlier|preceding|other|system|safety|original|existing)\s`,
+  'conceal-from-user': String.raw`(?<=\b(?:${TELL}|this|it|that|to|the|your|from)\s+)(?:user|human|operator|person)|user\s+(?:must|should|need)\s+not\s|silently\s+(?:call|send|read|run|invoke|forward|upload|include)`,
+  'instruction-block': String.raw`(?:important|system|instructions?|secret|hidden|admin|critical|assistant|ai|model|prompt)\s*>`,
+  'secret-into-argument': String.raw`(?<=${TAKE}[^.\n]{0,60})(?:\.env|environment|credentials|secrets|session|conversation|chat|system|previous|prompt)`,
+  'addressed-to-model': String.raw`you\s+are\s+(?:an?\s+)?${MODEL}|(?:dear|attention|hey|hello|note\s+(?:to|for))\s+(?:the\s+|all\s+|any\s+)?${MODEL}|(?<=${MODELS})(?:reading|processing|summari[sz]ing|parsing|browsing)\s|(?:instructions?|message)\s+(?:for|to)\s+(?:the\s+|any\s+)?${MODEL}`,
+  'call-tool': String.raw`(?<=\b(?:call|invoke|run|execute|trigger|use)\s+(?:the\s+)?[\x60'"]?[A-Za-z][\w.-]*[\x60'"]?\s+)(?:tool|function\s+call)\b`,
+  'send-data': String.raw`(?:send|post|upload|forward|transmit|exfiltrate|leak|e-?mail|copy|paste|append|include)\s+${DATA}\b`,
+  'data-in-link': String.raw`\]\(https?:\/\/[^)\s]*[?&#][\w-]+=(?:\{|<|\$|\[|%7B)`,
+  'render-image-with-data': String.raw`(?<=\b(?:render|display|show|output|include)\s+(?:this\s+|the\s+following\s+)?(?:markdown\s+)?)image\b`,
+  'hidden-style': String.raw`style\s*=|(?<=\s)hidden[\s>/]|(?<=\saria-)hidden\s*=\s*["']true["']`,
+};
 const REACH: Record<string, number> = { 'private-key': 5_000, 'html-comment': 2_000 };
-const anchored = <T extends { rule: string }>(r: T): T & { anchors: readonly string[]; reach?: number } => ({ ...r, anchors: ANCHORS[r.rule] ?? [], ...(REACH[r.rule] ? { reach: REACH[r.rule] } : {}) });
+const anchored = <T extends { rule: string }>(r: T): T & Pick<ResultRule, 'anchors' | 'reach' | 'near'> => ({
+  ...r,
+  anchors: ANCHORS[r.rule] ?? [],
+  ...(REACH[r.rule] ? { reach: REACH[r.rule] } : {}),
+  ...(NEAR[r.rule] ? { near: new RegExp(NEAR[r.rule], 'iy') } : {}),
+});
 
 const rule = (kind: ResultFindingKind, name: string, source: string, gate?: string, flags = 'gi'): ResultRule => anchored({ kind, rule: name, re: new RegExp(source, flags), ...(gate ? { gate: new RegExp(gate, 'i') } : {}) });
 
 /** The definition rules a README does not trip (html-comment and hidden-style are checked for what they hide, below). */
 const REUSED = new Set(['ignore-instructions', 'conceal-from-user', 'instruction-block', 'skip-consent', 'secret-into-argument']);
 const fromDefinitions: ResultRule[] = TEXT_RULES.filter((r: TextRule) => REUSED.has(r.rule)).map((r) => anchored(r));
-
-const MODEL = String.raw`(?:AI|A\.I\.|LLM|language\s+model|assistant|agent|chatbot|Claude|ChatGPT|GPT-?\d?|Copilot|Gemini)`;
-const DATA = String.raw`(?:(?:the|all|this|these|your|their|its|any|every)\s+)*(?:(?:file|conversation|chat|user'?s?|private|secret|sensitive|confidential|previous|above)\s+)*(?:contents?|data|files?|conversation|chat(?:\s+history)?|credentials|keys|secrets|history|tokens?|passwords?|messages|notes|memory|memories|documents?|emails?|environment(?:\s+variables)?|information)`;
-const DESTINATION = String.raw`(?:https?:\/\/\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:the\s+)?(?:following\s+)?(?:url|address|endpoint|webhook|server|email\s+address))`;
 
 export const RESULT_RULES: readonly ResultRule[] = [
   ...fromDefinitions,

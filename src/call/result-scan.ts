@@ -1,6 +1,6 @@
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { ScanMode } from '../kernel/decision.ts';
-import { escapeHidden, excerpt, hiddenSpans, INVISIBLE } from './hidden-unicode.ts';
+import { escapeHidden, excerpt, hiddenSpans, INVISIBLE, HIDDEN_UNITS } from './hidden-unicode.ts';
 import { AnchorSet } from './anchor-scan.ts';
 import { ANCHOR_BEFORE, ANCHOR_REACH, HIDDEN_TALK, HIDING_MARKUP, RESULT_RULES, SECRET_RULES, type ResultFindingKind, type ResultRule } from './result-rules.ts';
 
@@ -60,31 +60,38 @@ for (const [a, rules] of RULES_BY_ANCHOR) {
 }
 const ANCHOR_LITERALS = [...RULES_BY_ANCHOR.keys()];
 const ANCHOR_RULES = ANCHOR_LITERALS.map((a) => RULES_BY_ANCHOR.get(a)!);
-const ANCHORS = new AnchorSet(ANCHOR_LITERALS);
+const ANCHORS = new AnchorSet(ANCHOR_LITERALS, HIDDEN_UNITS);
 
-/** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
-export function anchorHits(text: string): Map<number, number[]> {
-  const hits = new Map<number, number[]>();
-  ANCHORS.scan(text, (literal, start) => {
+interface AnchorHits {
+  /** For each rule (by its index in ANCHORED) that has anchors in the text: where they are, in order. */
+  byRule: Map<number, number[]>;
+  /** Whether the text may hold hidden characters (hiddenSpans says which): most texts are read once, by this pass. */
+  maySuspect: boolean;
+}
+
+function anchorHits(text: string): AnchorHits {
+  const byRule = new Map<number, number[]>();
+  const maySuspect = ANCHORS.scan(text, (literal, start) => {
     for (const i of ANCHOR_RULES[literal]) {
-      const at = hits.get(i);
-      if (!at) hits.set(i, [start]);
+      const at = byRule.get(i);
+      if (!at) byRule.set(i, [start]);
       else if (at[at.length - 1] !== start) at.push(start);
     }
   });
-  return hits;
+  return { byRule, maySuspect };
 }
 
 /** Runs a rule around its anchors only: the windows [hit - ANCHOR_BEFORE, hit + reach], merged. */
-function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | undefined, found: (start: number, end: number) => void): void {
-  if (!at) return;
+function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[], found: (start: number, end: number) => void): void {
   const reach = r.reach ?? ANCHOR_REACH;
   let i = 0;
   while (i < at.length) {
+    const first = i;
     const from = Math.max(0, at[i] - ANCHOR_BEFORE);
     let to = Math.min(text.length, at[i] + reach);
     while (i + 1 < at.length && at[i + 1] - ANCHOR_BEFORE <= to) to = Math.min(text.length, at[++i] + reach);
     i++;
+    if (r.near && !anyNear(r.near, text, at, first, i)) continue;
     const window = text.slice(from, to);
     if (r.gate && !r.gate.test(window)) continue;
     r.re.lastIndex = 0;
@@ -93,6 +100,15 @@ function eachAnchoredMatch(r: ResultRule, text: string, at: readonly number[] | 
       found(from + m.index, from + m.index + m[0].length);
     }
   }
+}
+
+/** Whether `near` holds at one of the anchors at[first…end). */
+function anyNear(near: RegExp, text: string, at: readonly number[], first: number, end: number): boolean {
+  for (let k = first; k < end; k++) {
+    near.lastIndex = at[k];
+    if (near.test(text)) return true;
+  }
+  return false;
 }
 
 /** The labels the findings set, in a stable order. */
@@ -106,7 +122,8 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   const add = (kind: ResultFindingKind, rule: string, start: number, end: number) => {
     if (out.length < MAX_FINDINGS_PER_TEXT) out.push({ kind, rule, span: [start, end], ...(kind === 'secret' ? {} : { excerpt: excerpt(text, start, end) }) });
   };
-  const hidden = hiddenSpans(text);
+  const inText = anchorHits(text);
+  const hidden = inText.maySuspect ? hiddenSpans(text) : [];
   for (const span of hidden) {
     add('hidden-unicode', span.rule, span.start, span.end);
     // What tag characters spell is read by the model: an instruction in them is an instruction.
@@ -116,16 +133,22 @@ export function scanText(text: string): Omit<ResultFinding, 'at'>[] {
   // their spans are mapped back.
   const [visible, origin] = hidden.length > 0 ? withoutInvisible(text) : [text, undefined];
   const back = (i: number) => (origin ? (origin[i] ?? text.length) : i);
-  const hits = anchorHits(visible);
-  const secretHits = visible === text ? hits : anchorHits(text);
-  ANCHORED.forEach((r, i) => {
-    if (r.kind === 'secret') return eachAnchoredMatch(r, text, secretHits.get(i), (s, e) => add('secret', r.rule, s, e));
-    if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) return eachAnchoredMatch(r, visible, hits.get(i), (s, e) => add(r.kind, r.rule, back(s), back(e)));
-    eachAnchoredMatch(r, visible, hits.get(i), (s, e) => {
-      const end = r.rule === 'hidden-style' ? hiddenElementEnd(visible, e) : e;
-      if (HIDDEN_TALK.test(visible.slice(s, end))) add('hiding-markup', r.rule, back(s), back(end));
-    });
-  });
+  const secretHits = inText.byRule;
+  const hits = visible === text ? secretHits : anchorHits(visible).byRule;
+  // In ANCHORED's order (the findings' order), only the rules with anchors in the text.
+  for (let i = 0; i < ANCHORED.length; i++) {
+    const r = ANCHORED[i];
+    const at = (r.kind === 'secret' ? secretHits : hits).get(i);
+    if (!at) continue;
+    if (r.kind === 'secret') eachAnchoredMatch(r, text, at, (s, e) => add('secret', r.rule, s, e));
+    else if (r.kind !== 'hiding-markup' || !HIDING_MARKUP.includes(r)) eachAnchoredMatch(r, visible, at, (s, e) => add(r.kind, r.rule, back(s), back(e)));
+    else {
+      eachAnchoredMatch(r, visible, at, (s, e) => {
+        const end = r.rule === 'hidden-style' ? hiddenElementEnd(visible, e) : e;
+        if (HIDDEN_TALK.test(visible.slice(s, end))) add('hiding-markup', r.rule, back(s), back(end));
+      });
+    }
+  }
   return withoutSecretsInExcerpts(text, out);
 }
 
@@ -209,11 +232,26 @@ function forEachText(result: CallToolResult, visit: (at: string, text: string) =
     }
     return item;
   });
+  // Copies an array or object only when a text under it changed: a scan that changes nothing allocates nothing.
   const walk = (value: unknown, at: string, depth: number): unknown => {
     if (typeof value === 'string') return see(at, value);
     if (depth > 32 || !value || typeof value !== 'object') return value;
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, `${at}[${i}]`, depth + 1));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, `${at}.${k}`, depth + 1)]));
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const next = walk(value[i], `${at}[${i}]`, depth + 1);
+        if (next !== value[i]) (copy ??= [...value])[i] = next;
+      }
+      return copy ?? value;
+    }
+    let changes: [string, unknown][] | undefined;
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
+      const next = walk(v, `${at}.${k}`, depth + 1);
+      if (next !== v) (changes ??= []).push([k, next]);
+    }
+    // The changed keys keep their places; fromEntries defines each key as its own property ("__proto__" too).
+    return changes ? Object.fromEntries([...Object.entries(value), ...changes]) : value;
   };
   const structured = result.structuredContent === undefined ? undefined : walk(result.structuredContent, 'structuredContent', 0);
   if (!changed) return result;

@@ -171,6 +171,14 @@ export class Dispatcher {
     return this.taskRelay.answer(taskMethod, caller, params.taskId, reply.signal);
   }
 
+  /**
+   * A URI a `subscriptions/listen` stream asks to watch, subscribed as a 2025 `resources/subscribe` is: governed,
+   * and held for the session until it ends. The revision removed the method, not what it does.
+   */
+  subscribeListener(session: ClientSession, uri: string, reply: ReplyChannel): Promise<DispatchOutcome> {
+    return this.governed.handle(session, 'resources/subscribe', { uri }, reply);
+  }
+
   /** Not governed: it only lets go. The upstream's subscription is dropped once no session holds the URI. */
   private async unsubscribe(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     if (typeof params.uri !== 'string') return invalidParams('resources/unsubscribe needs a string "uri"');

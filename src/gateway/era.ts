@@ -1,4 +1,5 @@
 import { MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
+import { RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { GATEHOUSE_VERSION } from '../protocol/version.ts';
 import type { Era } from '../protocol/call.ts';
 
@@ -9,11 +10,12 @@ export const ENVELOPE = {
   clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
   logLevel: 'io.modelcontextprotocol/logLevel',
   serverInfo: 'io.modelcontextprotocol/serverInfo',
+  subscriptionId: 'io.modelcontextprotocol/subscriptionId',
 } as const;
 
 const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
 
-/** Methods the 2026-07-28 revision removed; a modern client calling them gets -32601. */
+/** Methods the 2026-07-28 revision removed; a modern client calling them gets -32601 (HTTP 404). */
 export const REMOVED_IN_MODERN = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 
 /**
@@ -30,6 +32,42 @@ export function encodeResult(era: Era, method: string, result: Record<string, un
   }
   out._meta = { ...((result._meta as Record<string, unknown>) ?? {}), [ENVELOPE.serverInfo]: SERVER_INFO };
   return out;
+}
+
+/**
+ * The HTTP status of a JSON answer. The 2026-07-28 revision has a method the server lacks answered 404, and a
+ * capability the client did not declare 400 (-32021); every other answer, and any 2025 one, is 200.
+ */
+export function httpStatusOf(era: Era, error: { code: number } | undefined): number {
+  if (era === 'legacy' || !error) return 200;
+  if (error.code === RpcErrorCode.METHOD_NOT_FOUND) return 404;
+  return error.code === MISSING_CLIENT_CAPABILITY ? 400 : 200;
+}
+
+/** A request needs a capability the client did not declare in its envelope (2026-07-28). */
+export const MISSING_CLIENT_CAPABILITY = -32021;
+/** An HTTP header disagrees with the body it came with (2026-07-28). */
+export const HEADER_MISMATCH = -32020;
+
+/**
+ * What an `Mcp-Name` header must repeat of a request's body (SEP-2243): the tool or prompt name, the resource URI.
+ * Undefined for a method that names nothing.
+ */
+export function namedInBody(method: string, params: Record<string, unknown> | undefined): unknown {
+  if (method === 'tools/call' || method === 'prompts/get') return params?.name;
+  return method === 'resources/read' ? params?.uri : undefined;
+}
+
+const BASE64_CANONICAL = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A header value as SEP-2243 spells one an HTTP header cannot carry as it is: `=?base64?<UTF-8 in base64>?=`,
+ * decoded; anything else as it is. Undefined when the base64 is not canonical.
+ */
+export function decodeHeaderValue(value: string): string | undefined {
+  if (!(value.startsWith('=?base64?') && value.endsWith('?='))) return value;
+  const b64 = value.slice('=?base64?'.length, -2);
+  return BASE64_CANONICAL.test(b64) ? Buffer.from(b64, 'base64').toString('utf8') : undefined;
 }
 
 /** The modern envelope of a request, if it claims one: `{ protocolVersion, clientCapabilities, clientInfo? }`. */

@@ -14,7 +14,7 @@ import { endRequestSpan, startRequestSpan } from './request-span.ts';
 
 /** What every front needs of the core: whom to ask, where open sessions are kept, and the upstreams to tell. */
 export interface ExchangeServices {
-  dispatcher: Pick<Dispatcher, 'handle'>;
+  dispatcher: Pick<Dispatcher, 'handle' | 'subscribeListener'>;
   /** The sessions open on this replica: the ones a broadcast (list_changed, logging) reaches. */
   sessions: {
     add(session: ClientSession): void;
@@ -64,6 +64,17 @@ export class Exchange {
     if (metrics?.enabled) metrics.operation(request.method, (performance.now() - started) / 1000, signal.aborted ? 'cancelled' : errorTypeOf(outcome));
     if (signal.aborted) return undefined;
     return 'result' in outcome ? { jsonrpc: '2.0', id: request.id, result: outcome.result } : { jsonrpc: '2.0', id: request.id, error: outcome.error };
+  }
+
+  /** Subscribes a listen stream's session to a resource, governed as `resources/subscribe`: whether it may watch it. */
+  async subscribe(session: ClientSession, uri: string, signal: AbortSignal): Promise<boolean> {
+    const request: JsonRpcRequest = { jsonrpc: '2.0', id: `listen-${uri}`, method: 'resources/subscribe', params: { uri } };
+    try {
+      const outcome = await this.services.dispatcher.subscribeListener(session, uri, replyChannel(session, request, signal, () => undefined, undefined, undefined));
+      return 'result' in outcome;
+    } catch {
+      return false; // not watched: the acknowledgement leaves the URI out
+    }
   }
 
   /** A notification from the client. `inflight` maps its request ids to their cancellers. */

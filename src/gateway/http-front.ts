@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
-import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../protocol/mcp.ts';
 import { nestedDeeperThan, tooDeep } from '../protocol/nesting.ts';
@@ -13,7 +13,9 @@ import { ClientSession } from './session.ts';
 import { SessionRegistry, type LegacyHttpSession, type SessionRegistryServices } from './session-registry.ts';
 import { HttpGuard, bearerToken, type HttpGuardOptions } from '../api/http-guard.ts';
 import type { OAuthResource } from '../api/oauth-resource.ts';
-import { isModernVersion, readEnvelope } from './era.ts';
+import { decodeHeaderValue, HEADER_MISMATCH, httpStatusOf, isModernVersion, namedInBody, readEnvelope } from './era.ts';
+import { readListenFilter, type ListenFilter } from './listen-filter.ts';
+import { listen } from './listen-stream.ts';
 import { registerApproverRoutes, type ApproverServices } from '../api/routes.ts';
 import { APPROVER_PAGE, approverRouteOf } from '../api/context.ts';
 import type { ApproverKeyConfig } from '../api/access.ts';
@@ -45,6 +47,7 @@ export interface HttpFrontServices extends ExchangeServices, SessionRegistryServ
 }
 
 const NOT_JSON = Symbol('not-json');
+const LISTEN_KEEP_ALIVE_MS = 15_000;
 const LARGE_BODY_CHARS = 1024 * 1024;
 const CALLER = Symbol('caller');
 /** The access token a request was admitted with (auth.oauth): handed to that request's calls alone, for token exchange. */
@@ -192,19 +195,49 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     const id = 'id' in message ? message.id : null;
     const versionHeader = header(request, 'mcp-protocol-version');
     const methodHeader = header(request, 'mcp-method');
+    // A header that disagrees with the body is refused before the body's version is judged (-32020, not -32022).
+    const envelope = readEnvelope(message.params);
+    if (versionHeader && envelope?.ok && versionHeader !== envelope.protocolVersion) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'MCP-Protocol-Version header does not match the _meta envelope', { mismatch: { header: versionHeader, body: envelope.protocolVersion } }));
+    }
     const session = exchange.modernSession(message, caller);
     if (!session) {
       return reply.code(400).send(rpcError(id, RpcErrorCode.INVALID_PARAMS, `Requests for protocol revision ${MODERN_PROTOCOL_VERSION} must carry the _meta envelope`, { envelope: { missing: ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientCapabilities'] } }));
     }
     if (!(session instanceof ClientSession)) return reply.code(400).send(session);
-    if (versionHeader && versionHeader !== session.protocolVersion) {
-      return reply.code(400).send(rpcError(id, -32020, 'MCP-Protocol-Version header does not match the _meta envelope', { mismatch: { header: versionHeader, body: session.protocolVersion } }));
-    }
     if (methodHeader && methodHeader !== message.method) {
-      return reply.code(400).send(rpcError(id, -32020, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
+    }
+    const nameHeader = header(request, 'mcp-name');
+    const named = namedInBody(message.method, message.params);
+    if (nameHeader !== undefined && named !== undefined && decodeHeaderValue(nameHeader) !== named) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Name header does not match the body', { mismatch: { header: nameHeader, body: named } }));
     }
     if (!('id' in message)) return reply.code(202).send();
+    if (message.method === 'subscriptions/listen') {
+      const filter = readListenFilter(message.params);
+      if (!filter) return reply.send(rpcError(message.id, RpcErrorCode.INVALID_PARAMS, "Invalid params: 'notifications' is required and must be a subscription filter"));
+      return serveListen(reply, session, message.id, filter);
+    }
     return respond(request, reply, session, message, new Map(), undefined);
+  }
+
+  /** A `subscriptions/listen` stream: SSE from the acknowledgement on, until the client goes away. */
+  async function serveListen(reply: FastifyReply, session: ClientSession, id: JsonRpcId, filter: ListenFilter) {
+    reply.hijack();
+    const raw = reply.raw;
+    const gone = new AbortController();
+    raw.on('close', () => gone.abort('the client went away'));
+    const send = (message: JsonRpcMessage) => {
+      if (raw.destroyed) return;
+      if (!raw.headersSent) raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
+      writeEvent(raw, message);
+    };
+    if (!(await listen(session, id, filter, exchange, services.sessions, send, gone.signal))) return void raw.end();
+    // An idle stream's comment, so that proxies between do not time it out.
+    const keepAlive = setInterval(() => raw.write(': keepalive\n\n'), LISTEN_KEEP_ALIVE_MS);
+    keepAlive.unref();
+    raw.on('close', () => clearInterval(keepAlive));
   }
 
   async function serveLegacy(request: FastifyRequest, reply: FastifyReply, msg: ReturnType<typeof classifyMessage>, caller: Caller) {
@@ -297,7 +330,7 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
     if (text.length >= LARGE_BODY_CHARS) await new Promise((resolve) => setImmediate(resolve));
     if (raw.destroyed) return reply;
     const body = Buffer.from(text, 'utf8');
-    raw.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
+    raw.writeHead(httpStatusOf(session.era, 'error' in response ? response.error : undefined), { 'content-type': 'application/json', 'content-length': body.length, ...sessionHeader(reply) });
     raw.end(body);
     return reply;
   }

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../log.ts';
-import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
+import type { JsonRpcMessage, JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import { classifyMessage, rpcError, RpcErrorCode } from '../protocol/jsonrpc.ts';
 import { LineSplitter } from '../protocol/line-splitter.ts';
 import { readOversizedMessage } from '../protocol/oversized-message.ts';
@@ -10,6 +10,8 @@ import { LEGACY_PROTOCOL_VERSIONS } from '../protocol/mcp.ts';
 import type { Caller } from '../protocol/call.ts';
 import { Exchange, type ExchangeServices } from './exchange.ts';
 import { ClientSession } from './session.ts';
+import { readListenFilter } from './listen-filter.ts';
+import { listen } from './listen-stream.ts';
 
 export interface StdioFrontOptions {
   input: Readable;
@@ -75,6 +77,7 @@ export function serveStdio(services: ExchangeServices, options: StdioFrontOption
         }
         const controller = new AbortController();
         inflight.set(request.id, controller);
+        if (modern && request.method === 'subscriptions/listen') return listenOnStdio(modern, request, controller);
         exchange
           .request(modern ?? session, request, controller.signal, write)
           .then((response) => response && write(response))
@@ -85,6 +88,19 @@ export function serveStdio(services: ExchangeServices, options: StdioFrontOption
           .finally(() => inflight.delete(request.id));
       }
     }
+  };
+
+  /** A subscription on this connection, until the client cancels its listen request or goes away (see listen-stream.ts). */
+  const listenOnStdio = (listener: ClientSession, request: JsonRpcRequest, controller: AbortController) => {
+    const filter = readListenFilter(request.params);
+    if (!filter) {
+      inflight.delete(request.id);
+      return write(rpcError(request.id, RpcErrorCode.INVALID_PARAMS, "Invalid params: 'notifications' is required and must be a subscription filter"));
+    }
+    controller.signal.addEventListener('abort', () => inflight.delete(request.id), { once: true });
+    void listen(listener, request.id, filter, exchange, services.sessions, write, controller.signal).then((open) => {
+      if (!open) inflight.delete(request.id);
+    });
   };
 
   options.input.on('data', (chunk: Buffer) => {

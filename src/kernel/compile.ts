@@ -53,6 +53,8 @@ export interface ToolPlan {
   readonly rules: readonly CompiledRule[];
   /** Every bundle override whose pattern matches the tool, merged; undefined when none does. */
   readonly override: ToolOverride | undefined;
+  /** Whether one of these rules' conditions reads `session`: a call of another tool is decided without its facts. */
+  readonly readsSession: boolean;
 }
 
 /** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
@@ -121,7 +123,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override };
+      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true) };
       if (!forServer) plans.set(server, (forServer = new Map()));
       forServer.set(key, plan);
       planned++;
@@ -198,8 +200,16 @@ function condition(ruleId: string, source: string): Condition {
 
 function anyOf(patterns: readonly string[] | undefined): NameMatcher | undefined {
   if (!patterns) return undefined;
-  const matchers = patterns.map(compileGlob);
-  return matchers.length === 1 ? matchers[0] : (name) => matchers.some((m) => m(name));
+  if (patterns.length === 1) return compileGlob(patterns[0]);
+  // Exact names in a set, the globs after them: a list of tenants or principals costs one lookup.
+  const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));
+  const globs = patterns.filter((p) => /[*?]/.test(p)).map(compileGlob);
+  if (globs.length === 0) return (name) => exact.has(name);
+  return (name) => {
+    if (exact.has(name)) return true;
+    for (const matches of globs) if (matches(name)) return true;
+    return false;
+  };
 }
 
 const nonEmpty = <T>(items: T[]): T[] | undefined => (items.length > 0 ? items : undefined);

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { GatewayError } from '../errors.ts';
+import { keepingLastReading } from './last-answer.ts';
 
 /**
  * Host checks: the one implementation behind CEL's `hostOf()`/`hostMatches()` and the `egress` constraint
@@ -67,7 +68,9 @@ const LEGACY_SLASHED = new Set(['http:', 'https:', 'ws:', 'wss:', 'ftp:', 'gophe
 const LEGACY_HOST_END = /[^A-Za-z0-9.+\-_[\]:\u0080-\uffff]/;
 
 /** A URL read every way a tool might (see above). Throws an Error saying why when the readings disagree. */
-export function readUrl(text: string): UrlReading {
+export const readUrl = keepingLastReading(readUrlOnce);
+
+function readUrlOnce(text: string): UrlReading {
   const scheme = SCHEME.exec(text)?.[0].toLowerCase();
   if (!scheme) throw NOT_A_URL;
   if (UNSAFE.test(text)) throw UNSAFE_CHARACTER;

@@ -1,4 +1,4 @@
-import { compilePolicy, type CompiledPolicy } from './compile.ts';
+import { compilePolicy, type CompiledPolicy, type RequestTarget } from './compile.ts';
 import type { Decision, DecisionInput, Explanation } from './decision.ts';
 import type { PolicyBundle } from './bundle.ts';
 import { CallFacts, requestTarget, Tally, testRule, traceOf } from './evaluation.ts';
@@ -43,6 +43,14 @@ export class Kernel {
   /** Whether a rule's condition reads `session`: the call's session facts must then be in its input. */
   get readsSession(): boolean {
     return this.policy.readsSession;
+  }
+
+  /**
+   * Whether a rule that can apply to this call (its server and tool, or its request's kind and target) reads
+   * `session`: only then must its session facts be loaded before it is decided.
+   */
+  readsSessionFor(server: string, tool: string, request?: RequestTarget): boolean {
+    return this.policy.readsSession && this.policy.planFor(server, tool, request).readsSession;
   }
 
   /** Whether the policy needs session state at all (a rule reads `session`, or has a `repeat` or `budget`). */

@@ -22,6 +22,7 @@
 
 import { GatewayError } from '../errors.ts';
 import { compileGlob } from './glob.ts';
+import { keepingLastReading } from './last-answer.ts';
 
 /** The readings of one path argument. */
 export interface PathReading {
@@ -60,7 +61,9 @@ const AMBIGUOUS = problem('ambiguous', 'it reads differently once percent-decode
 const IN_CEL = new Map([NUL, ENCODED_NUL, HIDDEN, NOT_UTF8, TOO_ENCODED, BAD_FILE_URL, REMOTE_FILE_URL, RELATIVE, AMBIGUOUS].map((e) => [e, problem(e.data!.reason as string, `the path cannot be checked: ${e.message}`)]));
 
 /** Every reading of `raw` (see above); throws GH_ERR_PATH_DENIED saying why when the path cannot be read safely. */
-export function readPath(raw: string): PathReading {
+export const readPath = keepingLastReading(readPathOnce);
+
+function readPathOnce(raw: string): PathReading {
   if (raw.includes('\0')) throw NUL;
   const relative = raw.length === 0 || (raw[0] !== '/' && raw[0] !== '\\');
   const forms = [normalizePath(raw)];
@@ -74,7 +77,7 @@ export function readPath(raw: string): PathReading {
     }
   }
   if (raw.length > 5 && (raw[0] === 'f' || raw[0] === 'F') && /^file:/i.test(raw)) add(forms, normalizePath(fileUrlPath(raw)));
-  return { forms, relative };
+  return { forms: Object.freeze(forms), relative };
 }
 
 /** The POSIX reading: `/` the only separator, resolved against `/`, no trailing slash. */
@@ -85,7 +88,7 @@ export function normalizePath(path: string): string {
 /** True when `path` is `dir` or lies below it, in every reading. Throws when readings disagree (see above). */
 export function pathUnder(path: string, dir: string): boolean {
   if (!dir.startsWith('/')) return false;
-  const base = normalizePath(dir);
+  const base = normalDir(dir);
   return agreed(path, base !== '/', (form) => base === '/' || form === base || (form.startsWith(base) && form.charCodeAt(base.length) === 47 /* / */));
 }
 
@@ -93,6 +96,18 @@ export function pathUnder(path: string, dir: string): boolean {
 export function pathGlob(path: string, pattern: string): boolean {
   const glob = pathPattern(pattern);
   return agreed(path, glob.anchored, glob.matches);
+}
+
+const normalDirs = new Map<string, string>();
+
+/** A directory of `pathUnder`, normalised once per text (dirs come from policies; the memo is bounded anyway). */
+function normalDir(dir: string): string {
+  let normal = normalDirs.get(dir);
+  if (normal === undefined) {
+    if (normalDirs.size > 1000) normalDirs.clear();
+    normalDirs.set(dir, (normal = normalizePath(dir)));
+  }
+  return normal;
 }
 
 function agreed(path: string, anchored: boolean, test: (form: string) => boolean): boolean {

@@ -112,13 +112,17 @@ export function viewOf(record: SessionRecord | undefined, key: string, now: numb
 
 function repeatRefusal(session: SessionRecord, call: CallAdmission): SessionRefusal | undefined {
   for (const spec of call.repeats) {
-    const times = recent(session.repeats[repeatKey(spec, call)]?.times, call.now - spec.windowMs);
-    if (times.length < spec.limit) continue;
+    const times = session.repeats[repeatKey(spec, call)]?.times;
+    if (!times) continue;
+    // Oldest first: those past the window are at the start.
+    const first = firstAfter(times, call.now - spec.windowMs);
+    const count = times.length - first;
+    if (count < spec.limit) continue;
     const retryAfterMs = times[times.length - spec.limit] + spec.windowMs - call.now;
     return {
       code: 'GH_ERR_REPEATED_CALL',
       message:
-        `You have called ${call.tool} with exactly these arguments ${times.length} times in the last ${duration(spec.windowMs)}, ` +
+        `You have called ${call.tool} with exactly these arguments ${count} times in the last ${duration(spec.windowMs)}, ` +
         `which is as often as rule ${spec.ruleId} allows: this looks like a loop, and the same call will not give a different result. ` +
         `Do not repeat it: change the arguments, try another approach, or ask the user how to go on.`,
       detail: { ruleId: spec.ruleId, retryAfterMs },
@@ -136,31 +140,40 @@ const LIMITS = [
 function budgetRefusal(session: SessionRecord, day: SessionRecord | undefined, call: CallAdmission): SessionRefusal | undefined {
   for (const spec of call.budgets) {
     const use = (spec.per === 'session' ? session : day!).budgets[spec.ruleId] ?? NO_USE;
+    if (!spent(spec, use, call)) continue;
     const left: Record<string, number> = {};
-    const spent: string[] = [];
+    const used: string[] = [];
     for (const [limit, counted, unit] of LIMITS) {
       const max = spec[limit];
       if (max === undefined) continue;
       left[limit] = Math.max(0, max - use[counted]);
-      if (left[limit] === 0) spent.push(`${use[counted]} of ${max} ${unit}`);
+      if (left[limit] === 0) used.push(`${use[counted]} of ${max} ${unit}`);
     }
     if (spec.distinctTools !== undefined && call.toolCall) {
       left.distinctTools = Math.max(0, spec.distinctTools - use.tools.length);
-      if (left.distinctTools === 0 && !use.tools.includes(call.tool)) spent.push(`${use.tools.length} of ${spec.distinctTools} distinct tools (this one would be new)`);
+      if (left.distinctTools === 0 && !use.tools.includes(call.tool)) used.push(`${use.tools.length} of ${spec.distinctTools} distinct tools (this one would be new)`);
     }
-    if (spent.length === 0) continue;
     const whose = spec.per === 'session' ? 'this session' : 'you today (UTC)';
     const remaining = Object.entries(left).filter(([, n]) => n > 0);
     return {
       code: 'GH_ERR_BUDGET_EXHAUSTED',
       message:
-        `The budget of rule ${spec.ruleId} for ${whose} is used up: ${spent.join(', ')}. ` +
+        `The budget of rule ${spec.ruleId} for ${whose} is used up: ${used.join(', ')}. ` +
         `Left: ${remaining.length > 0 ? remaining.map(([k, n]) => `${n} ${k}`).join(', ') : 'nothing'}. ` +
         (spec.per === 'session' ? 'Do not retry in this session.' : 'Do not retry before tomorrow (UTC).'),
       detail: { ruleId: spec.ruleId, per: spec.per, left },
     };
   }
   return undefined;
+}
+
+/** Whether any limit of the budget is used up for this call (checked on every call: it allocates nothing). */
+function spent(spec: BudgetSpec, use: BudgetUse, call: CallAdmission): boolean {
+  for (const [limit, counted] of LIMITS) {
+    const max = spec[limit];
+    if (max !== undefined && use[counted] >= max) return true;
+  }
+  return spec.distinctTools !== undefined && call.toolCall && use.tools.length >= spec.distinctTools && !use.tools.includes(call.tool);
 }
 
 function countInSession(session: SessionRecord, call: CallAdmission): SessionRecord {
@@ -191,17 +204,32 @@ function countInBudgets(record: SessionRecord, call: CallAdmission, per: BudgetS
 /** The loop breaker's entries with this call added, and those whose window has passed dropped. */
 function countRepeats(repeats: SessionRecord['repeats'], call: CallAdmission): SessionRecord['repeats'] {
   const next: SessionRecord['repeats'] = {};
-  for (const [key, entry] of Object.entries(repeats)) if (entry.until > call.now) next[key] = entry;
+  let kept = 0;
+  for (const key in repeats) {
+    const entry = repeats[key];
+    if (entry.until > call.now) (next[key] = entry), kept++;
+  }
   for (const spec of call.repeats) {
     const key = repeatKey(spec, call);
-    next[key] = { times: [...recent(next[key]?.times, call.now - spec.windowMs), call.now], until: call.now + spec.windowMs };
+    const times = next[key]?.times ?? [];
+    if (!next[key]) kept++;
+    const recent = times.slice(firstAfter(times, call.now - spec.windowMs));
+    recent.push(call.now);
+    next[key] = { times: recent, until: call.now + spec.windowMs };
   }
-  const keys = Object.keys(next);
-  if (keys.length > MAX_REPEAT_KEYS) for (const key of keys.sort((a, b) => next[a].until - next[b].until).slice(0, keys.length - MAX_REPEAT_KEYS)) delete next[key];
+  if (kept > MAX_REPEAT_KEYS) for (const key of Object.keys(next).sort((a, b) => next[a].until - next[b].until).slice(0, kept - MAX_REPEAT_KEYS)) delete next[key];
   return next;
 }
 
 /** 64 bits of the arguments' digest are plenty to tell a session's calls apart, and keep its record small. */
 const repeatKey = (spec: RepeatSpec, call: CallAdmission): string => `${spec.ruleId} ${call.tool} ${call.argsDigest.slice(-16)}`;
-const recent = (times: readonly number[] | undefined, after: number): number[] => (times ?? []).filter((t) => t > after);
+/**
+ * The index of the first time after `after` in times kept oldest first, as calls append them (their length when
+ * none is). A clock that steps back only keeps an entry a little longer: the loop breaker errs on the strict side.
+ */
+function firstAfter(times: readonly number[], after: number): number {
+  let i = 0;
+  while (i < times.length && times[i] <= after) i++;
+  return i;
+}
 const withItem = (items: string[], item: string, max: number): string[] => (items.includes(item) || items.length >= max ? items : [...items, item]);

@@ -33,6 +33,8 @@ export interface RunningCall {
   riskTags: readonly string[];
   approved: boolean;
   now: number;
+  /** The rules' `labels` for a call that runs: set in the same atomic step that counts it. */
+  labels?: readonly SessionLabel[];
 }
 
 /**
@@ -63,16 +65,17 @@ export class SessionTracker {
 
   /**
    * Checks the call against the decision's loop breakers and budgets and, with `take`, counts it in its session
-   * (and its principal's day) in one atomic step. Resolves to the refusal (GH_ERR_REPEATED_CALL,
+   * (and its principal's day) and sets its rules' labels, in one atomic step. Resolves to the refusal (GH_ERR_REPEATED_CALL,
    * GH_ERR_BUDGET_EXHAUSTED, or the store's failure), or undefined when admitted.
    */
   async admit(mode: 'take' | 'peek', tracked: TrackedCall, decision: Decision, call: Pick<NormalizedCall, 'caller' | 'client'>, running: RunningCall, about: () => CallLogFields): Promise<GatewayError | undefined> {
     const budgets = decision.budgets ?? [];
     const dayKey = budgets.some((b) => b.per === 'principal') ? principalDayKey(call.caller, running.now) : undefined;
+    const { labels = [], ...counted } = running;
     const admission: CallAdmission = {
       sessionKey: tracked.sessionKey,
       ...(dayKey ? { dayKey } : {}),
-      ...running,
+      ...counted,
       ...(clientOf(call) ? { client: clientOf(call) } : {}),
       repeats: decision.repeats ?? [],
       budgets,
@@ -80,7 +83,9 @@ export class SessionTracker {
     try {
       const refused = await this.facts.update(this.slots(tracked.sessionKey, dayKey), (current) => {
         const { next, refusal } = admit(current, admission, mode === 'take');
-        return { next, value: refusal };
+        if (refusal || mode === 'peek' || labels.length === 0) return { next, value: refusal };
+        const session = next[0] ?? current[0];
+        return { next: [withLabels(session, tracked.sessionKey, labels, running.now) ?? next[0], ...next.slice(1)], value: undefined };
       });
       if (mode === 'take' && dayKey) tracked.dayKey = dayKey;
       return refused && refusal(refused.code, refused.message, refused.detail);

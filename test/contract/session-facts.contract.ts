@@ -56,6 +56,19 @@ export function runSessionFactsContract(
       await Promise.all([a.close(), b.close()]);
     });
 
+    it.skipIf(!replicas)('reads afresh a record that expired and was written again by another instance, whatever this one saw before', async () => {
+      const a = await open();
+      const b = await reopen();
+      const slot = [{ key: 's:again', ttlMs: 150 }];
+      await a.update(slot, ([c]) => ({ next: [counted(c, 's:again')], value: undefined }));
+      await advance(250);
+      await b.update(slot, () => ({ next: [{ ...blank('s:again'), calls: 7 }], value: undefined }));
+      // `a` last wrote the record once, as `b` did since: what `a` remembers of it must not pass for the current one.
+      expect(await a.update(slot, ([c]) => ({ next: [counted(c, 's:again')], value: c?.calls }))).toBe(7);
+      expect((await b.read(['s:again']))[0]?.calls).toBe(8);
+      await Promise.all([a.close(), b.close()]);
+    });
+
     it('writes nothing for a record the change leaves undefined', async () => {
       const facts = await open();
       await facts.update([{ key: 's:kept', ttlMs: 60_000 }], () => ({ next: [blank('s:kept')], value: undefined }));

@@ -568,6 +568,19 @@ describe('onApprove: execute', () => {
     expect(h.writes()).toBe(1);
   });
 
+  it('a call its session budget refuses when the gateway runs it on approval ends the execution with that refusal, handed to the retry', async () => {
+    const h = await harness({ approval: '{ onApprove: execute }' });
+    writeFileSync(h.policyFile, `${writePolicy('{ onApprove: execute }')}  - { id: one-call, match: {}, effect: allow, budget: { calls: 1, per: principal } }\n`);
+    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    const client = await connect(h.url, 'legacy');
+    const { id } = approvalOf((await client.callTool(write)) as Result);
+    expect(text((await client.callTool({ name: 'fx__echo', arguments: { text: 'spends the budget' } })) as Result)).toBe('echo: spends the budget');
+    await h.gateway.approvals.approve(id, 'bob');
+    await waitFor(async () => (await h.gateway.approvals.get(id))?.execution?.finishedAt !== undefined, 'the execution to end');
+    expect(code((await client.callTool(write)) as Result)).toBe('GH_ERR_BUDGET_EXHAUSTED');
+    expect(h.writes()).toBe(0);
+  });
+
   it('a call held when the approval is granted runs there, once', async () => {
     const h = await harness({ approval: '{ onApprove: execute }' });
     const client = await connect(h.url, 'legacy');

@@ -94,6 +94,37 @@ describe('edit, then approve', () => {
     await client.close();
   });
 
+  it("decides the edited call on the session's facts: an edit a session-aware rule refuses in a labelled session runs in a clean one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-edit-session-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      [
+        'version: 2',
+        'default: allow',
+        'rules:',
+        '  - { id: private, match: { tools: [fx__echo] }, labels: [private-data] }',
+        `  - { id: no-public-after-private, match: { tools: [fx__write] }, when: '"private-data" in session.labels && args.key.startsWith("public/")', effect: deny, reason: "private data may not be published" }`,
+        '  - { id: w, match: { tools: [fx__write] }, effect: require_approval }',
+        '',
+      ].join('\n'),
+    );
+    const h = await harness({ policies: [policy] });
+    const tainted = await connectHttp(h.url);
+    const clean = await connectHttp(h.url);
+    await tainted.callTool({ name: 'fx__echo', arguments: { text: 'a private record' } });
+    // One after the other: an approval is bound to the principal's call, not to its session.
+    const editedToPublic = async (client: typeof clean) => {
+      await h.gateway.approvals.approveWithEdit(approvalId(await client.callTool(write)), 'bob', { key: 'public/k' });
+      return client.callTool(write);
+    };
+    expect(errorCode(await editedToPublic(tainted))).toBe('GH_ERR_POLICY_DENIED');
+    expect(h.writes()).toBe(0);
+    expect(texts(await editedToPublic(clean)).at(-1)).toBe('wrote public/k');
+    expect(sideEffects(h)).toEqual(['public/k=v']);
+    await Promise.all([tainted.close(), clean.close()]);
+  });
+
   it('takes the edit through the API, and a held call completes with the edited arguments', async () => {
     const { h, client, held, approval } = await heldForAnApprover();
     const answer = await api(h, `/api/approvals/${approval.id}/approve`, { method: 'POST', key: KEYS.approver, body: { args: { value: 'from-api' } } });

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdvancingClock, connectHttp, startHarness, type Harness } from '../helpers/gateway-harness.ts';
+import { AdvancingClock, connectHttp, startHarness, TEST_DECISION_BUDGET_MS, type Harness } from '../helpers/gateway-harness.ts';
 import { gatehouse } from '../helpers/cli.ts';
 import { prefilledCondition } from '../../src/approvals/grant.ts';
 import { csrfOf, PageClient } from '../helpers/page-client.ts';
@@ -73,6 +76,33 @@ describe('approval grants ("this and matching calls")', () => {
     expect(used).toHaveLength(3);
     expect(used.every((r) => r.data.grantId === grant.id && r.data.approvalId === id)).toBe(true);
     expect(trail.filter((r) => r.type === 'approval.grant_created' || r.type === 'approval.grant_revoked').map((r) => r.type)).toEqual(['approval.grant_created', 'approval.grant_revoked']);
+  });
+
+  it('stands in for an approval only: a policy that now denies the call, or allows it, decides it, not the grant', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-'));
+    const policyFile = join(dir, 'policy.yaml');
+    const policy = (effect: string) => `version: 2\ndefault: allow\nrules:\n  - { id: writes, match: { tools: [fx__write] }, effect: ${effect}, reason: writes change data }\n`;
+    writeFileSync(policyFile, policy('require_approval'));
+    const h = await harness(undefined, { policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false } });
+    const client = await connectHttp(h.url);
+    const args = { key: 'k', value: 'v' };
+    const id = approvalId(await client.callTool(write(args)));
+    const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key == "k"', scope: 'principal', durationMs: HALF_HOUR });
+    expect(text(await client.callTool(write(args)))).toBe('wrote k');
+
+    writeFileSync(policyFile, policy('deny'));
+    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    expect(text(await client.callTool(write(args)))).toContain('GH_ERR_POLICY_DENIED');
+    expect(h.writes()).toBe(1);
+
+    writeFileSync(policyFile, policy('allow'));
+    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    const allowed = await client.callTool(write(args));
+    expect(text(allowed)).toBe('wrote k');
+    expect(allowed._meta?.['gatehouse/job']).not.toHaveProperty('grantId');
+    await client.close();
+    const trail = (await gatehouse(['audit', 'tail', '-n', '200', '--data-dir', h.dataDir])).stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; data: Record<string, unknown> });
+    expect(trail.filter((r) => r.type === 'approval.grant_used' && r.data.grantId === grant.id)).toHaveLength(0);
   });
 
   it('covers the principal\'s other sessions with scope principal, and stops at its expiry', async () => {

@@ -5,7 +5,7 @@ import type { ApprovalGrant, ApprovalRecord } from '../../src/protocol/approval-
 const approval = { id: 'apr_1', quorum: 1, sessionId: 's1' } as ApprovalRecord;
 const grant = (over: Partial<ApprovalGrant> = {}) =>
   ({ tool: 'fx__write', server: 'fx', principal: 'p', tenant: 't', toolDigest: 'sha256:d', ruleIds: ['w'], grant: { condition: 'pathUnder(args.path, "/srv/docs")', scope: 'principal', approvalId: 'apr_1', grantedBy: 'bob', ...over } }) as ApprovalRecord & { grant: ApprovalGrant };
-const call = (args: Record<string, unknown>, over = {}) => ({ sessionId: 's1', arguments: args, ruleIds: ['w'], toolDigest: 'sha256:d', ...over });
+const call = (args: Record<string, unknown>, over = {}) => ({ sessionId: 's1', arguments: args, effect: 'require_approval' as const, ruleIds: ['w'], toolDigest: 'sha256:d', ...over });
 
 describe('grant conditions', () => {
   it('pre-fills equality on each argument, as CEL literals that compile and match the call', () => {
@@ -26,6 +26,13 @@ describe('grant conditions', () => {
     expect(grantMiss(grant({ scope: 'session', sessionId: 's1' }), call({ path: '/srv/docs/x' }, { sessionId: undefined }))).toBe('miss');
     expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { ruleIds: ['w', 'stricter'] }))).toBe('miss');
     expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { toolDigest: 'sha256:changed' }))).toBe('stale');
+  });
+
+  it('serves only a call the current policy holds for approval: never one it denies or allows (a grant is an approval, not a verdict)', () => {
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { effect: 'deny' }))).toBe('miss');
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { effect: 'allow' }))).toBe('miss');
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }, { effect: 'allow_with_constraints' }))).toBe('miss');
+    expect(grantMiss(grant(), call({ path: '/srv/docs/x' }))).toBeUndefined();
   });
 
   it('refuses what a grant may not be, with GH_ERR_GRANT_INVALID', () => {

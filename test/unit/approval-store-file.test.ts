@@ -53,3 +53,16 @@ describe('FileApprovalStore on disk', () => {
     await again.close();
   });
 });
+
+describe('FileApprovalStore in memory', () => {
+  it('caches a bounded number of parsed records however many approvals it sees, and still reads an evicted one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-apr-file-'));
+    const store = new FileApprovalStore(dir, 20);
+    for (let i = 0; i < 30; i++) await store.create(sampleApproval(`c${i}`, { bindingKey: `k${i}` }));
+    expect(store.cachedRecords).toBe(20);
+    expect((await store.get('c0'))?.id).toBe('c0');
+    expect(store.cachedRecords).toBe(20);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

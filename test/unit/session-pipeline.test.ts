@@ -90,20 +90,43 @@ describe('session state in the call path', () => {
   });
 
   it('fails closed on labels: a rule label that cannot be stored refuses the call; a result label, withholds the result', async () => {
-    // The first update (the count before dispatch) works; the second (the label) finds the store gone.
-    const failingSecond = (): SessionFacts => {
+    // From the `nth` update on, the store is gone: a rule's label is set with the count (the first), a result's after it.
+    const failingFrom = (nth: number): SessionFacts => {
       const inner = new MemorySessionFacts();
       let updates = 0;
-      return { read: (keys) => inner.read(keys), update: (slots, change) => (++updates >= 2 ? Promise.reject(new Error('connection lost')) : inner.update(slots, change)), close: () => inner.close() };
+      return { read: (keys) => inner.read(keys), update: (slots, change) => (++updates >= nth ? Promise.reject(new Error('connection lost')) : inner.update(slots, change)), close: () => inner.close() };
     };
-    const onRun = start(kernelOf('  - { id: private, match: {}, labels: [private-data] }'), failingSecond());
+    const onRun = start(kernelOf('  - { id: private, match: {}, labels: [private-data] }'), failingFrom(1));
     expect((await onRun.call({})).isError).toBe(true);
     expect(onRun.ran()).toBe(0);
-    const onResult = start(kernelOf('  - { id: fetched, match: {}, labelResult: [untrusted-input] }'), failingSecond());
+    const onResult = start(kernelOf('  - { id: fetched, match: {}, labelResult: [untrusted-input] }'), failingFrom(2));
     const withheld = await onResult.call({});
     expect(withheld.isError).toBe(true);
     expect(JSON.stringify(withheld.content)).not.toContain('"ran"');
     expect(onResult.ran()).toBe(1);
+  });
+
+  it("sets a rule's labels in the same atomic step that counts the call: one update before the call runs, not two", async () => {
+    const inner = new MemorySessionFacts();
+    let updates = 0;
+    const counting: SessionFacts = { read: (keys) => inner.read(keys), update: (slots, change) => (updates++, inner.update(slots, change)), close: () => inner.close() };
+    const w = start(kernelOf('  - { id: private, match: {}, labels: [private-data] }'), counting);
+    expect(codeOf(await w.call({}))).toBe('ok');
+    expect(updates).toBe(1);
+    const [record] = await inner.read(['s:t:s1']);
+    expect({ calls: record?.calls, labels: record?.labels.map((l) => [l.name, l.by]) }).toEqual({ calls: 1, labels: [['private-data', 'private']] });
+  });
+
+  it("reads the session facts only for a call some rule of its tool reads them for: another tool's call does not wait for them", async () => {
+    const inner = new MemorySessionFacts();
+    let reads = 0;
+    const counting: SessionFacts = { read: (keys) => (reads++, inner.read(keys)), update: (slots, change) => inner.update(slots, change), close: () => inner.close() };
+    const other = start(kernelOf('  - { id: busy, match: { tools: [up__other] }, when: "session.calls > 100", effect: deny }\n  - { id: loop, match: {}, effect: allow, repeat: { limit: 5, window: 1m } }'), counting);
+    expect(codeOf(await other.call({}))).toBe('ok');
+    expect(reads).toBe(0);
+    const mine = start(kernelOf('  - { id: busy, match: { tools: [up__t] }, when: "session.calls > 100", effect: deny }'), counting);
+    expect(codeOf(await mine.call({}))).toBe('ok');
+    expect(reads).toBe(1);
   });
 
   it('never touches session state under a policy with no session rule: the broken store does not matter', async () => {

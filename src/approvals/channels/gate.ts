@@ -405,7 +405,7 @@ export class ApprovalGate {
   }
 
   private grantedCall(req: GateRequest): GrantedCall {
-    return { sessionId: req.call.caller.sessionId, arguments: req.call.arguments, ruleIds: req.decision.ruleIds, toolDigest: req.entry.digest };
+    return { sessionId: req.call.caller.sessionId, arguments: req.call.arguments, effect: req.decision.effect, ruleIds: req.decision.ruleIds, toolDigest: req.entry.digest };
   }
 
   private details(req: GateRequest, argsRef?: string): ApprovalRequestDetails {
