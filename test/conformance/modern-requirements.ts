@@ -19,22 +19,13 @@ export const MODERN_PACKAGE = 'conformance-next';
 export const MODERN_REVISION = '2026-07-28';
 
 /**
- * Scored scenarios that fail through Gatehouse until it speaks 2026-07-28 to its upstreams and relays their
- * input requests (issue 16 items 1-2): the fixture lists its MRTR tools and prompt to 2026-07-28 clients only,
- * and Gatehouse still reaches it as a 2025 client. Printed and reported; a listed scenario that passes is
- * reported as ready to be removed from here.
+ * Scored scenarios that still fail through Gatehouse (issue 16, after items 1-2 landed): a prompts/get answered
+ * with input_required is not relayed (GH_ERR_ERA_UNTRANSLATABLE), and the upstream hears Gatehouse's own client
+ * capabilities rather than the caller's, so it asks for what the caller never declared. Printed and reported; a
+ * listed scenario that passes is reported as ready to be removed from here.
  */
 export const AWAITING_UPSTREAM_ERA = [
-  // issue 16 items 1-2
-  'input-required-result-basic-elicitation',
-  'input-required-result-basic-sampling',
-  'input-required-result-basic-list-roots',
-  'input-required-result-request-state',
-  'input-required-result-multiple-input-requests',
-  'input-required-result-multi-round',
   'input-required-result-non-tool-request',
-  'input-required-result-result-type',
-  'input-required-result-tampered-state',
   'input-required-result-capability-check',
 ] as const;
 
@@ -44,7 +35,7 @@ export const AWAITING_UPSTREAM_ERA = [
  * own capabilities (a 2026-07-28 call) to refuse it with -32021, which the front then answers with HTTP 400.
  */
 export const AWAITING_UPSTREAM_ERA_CHECKS: Readonly<Record<string, readonly string[]>> = {
-  // issue 16 items 1-2
+  // the upstream must hear the caller's capabilities (see AWAITING_UPSTREAM_ERA)
   'server-stateless': ['sep-2575-server-rejects-undeclared-capability', 'sep-2575-missing-capability-http-400'],
 };
 
