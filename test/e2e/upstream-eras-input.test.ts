@@ -99,11 +99,15 @@ for (const era of ['legacy', 'modern'] as Era[]) {
       expect(await types()).toContain(era === 'modern' ? 'job.input_required' : 'job.input_requested');
     });
 
-    it('a client that declared no capability for the request gets a clear tool error, and nothing hangs', async () => {
+    it("the upstream hears the client's own capabilities: one that declared none gets the upstream's -32021, and nothing hangs", async () => {
       const client = await connect(era, {});
-      const result = (await client.callTool({ name: 'v2h__confirm', arguments: { what: 'x' } })) as Result;
-      expect(result.isError).toBe(true);
-      expect(codeOf(result)).toBe('GH_ERR_ERA_UNTRANSLATABLE');
+      for (const name of ['v2h__confirm', 'v2s__ask_llm']) {
+        await expect(client.callTool({ name, arguments: { what: 'x' } })).rejects.toMatchObject({ code: -32021 });
+      }
+      // Declared no sampling: the upstream asks the user instead, never for the sampling Gatehouse itself could relay.
+      const eliciting = await connect(era);
+      answering(eliciting, { answer: 'typed' });
+      expect(text((await eliciting.callTool({ name: 'v2h__ask_llm', arguments: {} })) as Result)).toBe('ask_llm:elicitation:typed');
     });
   });
 }
