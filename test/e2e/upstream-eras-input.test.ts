@@ -107,7 +107,7 @@ for (const era of ['legacy', 'modern'] as Era[]) {
       // Declared no sampling: the upstream asks the user instead, never for the sampling Gatehouse itself could relay.
       const eliciting = await connect(era);
       answering(eliciting, { answer: 'typed' });
-      expect(text((await eliciting.callTool({ name: 'v2h__ask_llm', arguments: {} })) as Result)).toBe('ask_llm:elicitation:typed');
+      for (const name of ['v2h__ask_llm', 'v2s__ask_llm']) expect(text((await eliciting.callTool({ name, arguments: {} })) as Result)).toBe('ask_llm:elicitation:typed');
     });
   });
 }
