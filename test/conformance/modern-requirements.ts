@@ -19,13 +19,10 @@ export const MODERN_PACKAGE = 'conformance-next';
 export const MODERN_REVISION = '2026-07-28';
 
 /**
- * Scored scenarios that still fail through Gatehouse (issue 16, after items 1-2 landed): a prompts/get answered
- * with input_required is not relayed (GH_ERR_ERA_UNTRANSLATABLE). Printed and reported; a listed scenario that
- * passes is reported as ready to be removed from here.
+ * Scored scenarios that still fail through Gatehouse, awaiting the upstream era (issue 16): none now. Printed and
+ * reported; a listed scenario that passes is reported as ready to be removed from here.
  */
-export const AWAITING_UPSTREAM_ERA = [
-  'input-required-result-non-tool-request',
-] as const;
+export const AWAITING_UPSTREAM_ERA: readonly string[] = [];
 
 /** Checks of otherwise gated scenarios that wait for the same work: the scenario gates on all its other checks. */
 export const AWAITING_UPSTREAM_ERA_CHECKS: Readonly<Record<string, readonly string[]>> = {};

@@ -112,6 +112,21 @@ for (const era of ['legacy', 'modern'] as Era[]) {
   });
 }
 
+describe('a 2026-07-28 client getting a prompt whose upstream asks for input', () => {
+  it("gets input_required with Gatehouse's state, and the prompt on its retry (HTTP and stdio upstreams)", async () => {
+    const client = await connect('modern');
+    const asked = answering(client, { name: 'cy' });
+    for (const name of ['v2h__greeting', 'v2s__greeting']) {
+      const prompt = (await client.getPrompt({ name })) as { messages: { content: { text: string } }[] };
+      expect(prompt.messages[0].content.text).toBe('Hello cy');
+    }
+    expect(asked).toEqual(['Your name?', 'Your name?']);
+    const first = (await client.getPrompt({ name: 'v2h__greeting' }, { allowInputRequired: true } as never)) as unknown as Raw;
+    expect(first.resultType).toBe('input_required');
+    expect(first.requestState?.startsWith('gh2.')).toBe(true);
+  });
+});
+
 describe("a 2026-07-28 client retrying by hand: the requestState is Gatehouse's, bound to the call, used once", () => {
   it('wraps the upstream state, and refuses a tampered, foreign or replayed state before the upstream sees it', async () => {
     const client = await connect('modern');
