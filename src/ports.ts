@@ -272,6 +272,11 @@ export interface UpstreamRequestOptions {
   onServerRequest?: ServerRequestHandler;
   /** Notifications the upstream sends about this request (logging, for instance). */
   onNotification?: (method: string, params: Record<string, unknown> | undefined) => void;
+  /**
+   * What the caller declared it can answer (its 2026-07-28 envelope, or its 2025 initialize): a 2026-07-28 upstream
+   * hears these in place of Gatehouse's own, so it asks only for what the caller can give, or answers -32021.
+   */
+  clientCapabilities?: Record<string, unknown>;
 }
 
 export type UpstreamState = 'starting' | 'ready' | 'down' | 'closed';

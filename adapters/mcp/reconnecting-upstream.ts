@@ -77,8 +77,8 @@ export abstract class ReconnectingUpstream implements Upstream {
     if (this.era === 'modern' && REMOVED_IN_MODERN.has(method)) return Promise.reject(removedInModern(this.name, method));
     if (this.era === 'modern' && method === 'resources/subscribe') return Promise.resolve(this.listen.subscribe(String(params?.uri)));
     if (this.era === 'modern' && method === 'resources/unsubscribe') return Promise.resolve(this.listen.unsubscribe(String(params?.uri)));
-    const answer = this.rpc.request(method, params, options);
-    return this.era === 'modern' ? answer.then(asPlainResult) : answer;
+    if (this.era !== 'modern') return this.rpc.request(method, params, options);
+    return this.rpc.request(method, withCallerCapabilities(params, options?.clientCapabilities), options).then(asPlainResult);
   }
 
   /** 2026-07-28 removed `logging/setLevel`: the level rides in the envelope of every request instead. */
@@ -199,6 +199,15 @@ export abstract class ReconnectingUpstream implements Upstream {
     this.state = state;
     this.listener.state?.(state, error);
   }
+}
+
+/**
+ * The caller's declared capabilities in the request's envelope, in place of Gatehouse's own: the upstream then asks
+ * only for what the caller can answer, and refuses with -32021 what needs more (the `_meta` keys win over the envelope).
+ */
+function withCallerCapabilities(params: Record<string, unknown> | undefined, capabilities: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!capabilities) return params;
+  return { ...params, _meta: { ...((params?._meta as Record<string, unknown>) ?? {}), [ENVELOPE_KEYS.clientCapabilities]: capabilities } };
 }
 
 /** Refused here rather than sent: the upstream would only answer -32601, with no word of why. */

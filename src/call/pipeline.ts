@@ -507,6 +507,7 @@ export class CallPipeline {
       ...(meta ? { meta } : {}),
       wantsProgress: call.reply.progressToken !== undefined,
       ...(entry.request ? { request: { method: entry.request.method, params: entry.request.params } } : {}),
+      ...(call.client ? { clientCapabilities: call.client.capabilities } : {}),
       ...rounds,
     };
     await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });

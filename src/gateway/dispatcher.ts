@@ -18,6 +18,7 @@ import type { TaskHooks } from '../protocol/call.ts';
 import type { Logger } from '../log.ts';
 import type { GovernedRequests } from './governed-requests.ts';
 import { namespacedName } from '../call/tool-names.ts';
+import { clientFactsOf } from './client-facts.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -134,18 +135,14 @@ export class Dispatcher {
     const args = params.arguments ?? {};
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
     if (this.builtins.has(params.name)) return { result: await this.builtins.call(params.name, args as Record<string, unknown>, session.caller, reply) };
-    const { requestState, inputResponses } = params;
     const outcome = await this.pipeline.call({
       caller: session.caller,
       name: params.name,
       arguments: args as Record<string, unknown>,
       meta: passThroughMeta(params),
       reply,
-      client: { era: session.era, capabilities: session.capabilities, ...(session.clientInfo ? { name: session.clientInfo.name, version: session.clientInfo.version } : {}) },
+      ...clientFactsOf(session, params),
       ...(task ? { task } : {}),
-      ...(requestState !== undefined || inputResponses !== undefined
-        ? { input: { requestState, ...(isObject(inputResponses) ? { inputResponses: inputResponses as Record<string, unknown> } : {}) } }
-        : {}),
     });
     if ('result' in outcome) return { result: outcome.result };
     return 'inputRequired' in outcome ? { result: outcome.inputRequired } : { error: outcome.error };

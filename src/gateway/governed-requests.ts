@@ -14,6 +14,7 @@ import type { UpstreamDirectory } from '../call/upstream-directory.ts';
 import type { ResourceSubscriptions } from './resource-subscriptions.ts';
 import { passThroughMeta } from './era.ts';
 import { namespacedName } from '../call/tool-names.ts';
+import { clientFactsOf } from './client-facts.ts';
 
 type Outcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -46,9 +47,13 @@ export class GovernedRequests {
     if ('error' in resolved) return resolved;
     const { upstream, request, args } = resolved;
     const target = this.entryFor(upstream.name, request);
-    const outcome = await this.pipeline.call({ caller: session.caller, name: target.name, arguments: args, meta: passThroughMeta(params), reply }, target);
+    // A 2026-07-28 client answers a prompt's input requests itself, as it does a tool's: it gets input_required, and
+    // its retry carries the answers with Gatehouse's state. Otherwise, without client facts, the approval gate
+    // answers with the pending result or holds the request, and the upstream's questions go to a 2025 session.
+    const relays = method === 'prompts/get' && session.era === 'modern';
+    const outcome = await this.pipeline.call({ caller: session.caller, name: target.name, arguments: args, meta: passThroughMeta(params), reply, ...(relays ? clientFactsOf(session, params) : {}) }, target);
     if ('error' in outcome && outcome.error) return { error: outcome.error };
-    // Without client facts the approval gate answers with the pending result or holds the request: never input_required.
+    if ('inputRequired' in outcome && relays) return { result: outcome.inputRequired };
     if (!('result' in outcome)) return { error: { code: RpcErrorCode.INTERNAL_ERROR, message: `${method} cannot wait for input here`, data: { code: 'GH_ERR_INTERNAL' } } };
     if (outcome.result.isError) return { error: refusalError(outcome.result) };
     if (method === 'resources/subscribe') this.subscriptions.add(session, request.target, upstream);
@@ -121,6 +126,7 @@ function refusalError(result: CallToolResult): JsonRpcErrorObject {
   return { code: RpcErrorCode.SERVER_ERROR, message: text, data: { code: error?.code ?? 'GH_ERR_INTERNAL', ...error, ...meta } };
 }
 
-const withoutMeta = ({ _meta, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
+/** What goes on to the upstream: neither the client's `_meta` nor a retry's answers and state (Gatehouse's business). */
+const withoutMeta = ({ _meta, requestState: _state, inputResponses: _answers, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
 const isObject = (value: unknown): boolean => value !== null && typeof value === 'object' && !Array.isArray(value);
 const invalidParams = (message: string, code?: string): { error: JsonRpcErrorObject } => ({ error: { code: RpcErrorCode.INVALID_PARAMS, message, ...(code ? { data: { code } } : {}) } });

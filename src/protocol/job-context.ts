@@ -24,6 +24,8 @@ export interface JobContext {
    * job's result. Unset, the executor asks the client on its session (2025) and calls the upstream again.
    */
   relaysInput?: boolean;
+  /** What the client declared it can answer: the envelope's clientCapabilities a 2026-07-28 upstream hears. */
+  clientCapabilities?: Record<string, unknown>;
   /** A retry after an upstream's `input_required`: the client's answers and the upstream's own state, sent with the call. */
   input?: { inputResponses?: Record<string, unknown>; requestState?: string };
 }

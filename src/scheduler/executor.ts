@@ -202,6 +202,7 @@ export class Executor {
           : undefined,
         onServerRequest: client?.ask,
         onNotification: client ? (method: string, params: Record<string, unknown> | undefined) => client.notify(method, params) : undefined,
+        ...(context.clientCapabilities ? { clientCapabilities: context.clientCapabilities } : {}),
       };
       let answer = await upstream.request(method, params, options);
       ran = true;

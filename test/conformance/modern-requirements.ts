@@ -19,29 +19,23 @@ export const MODERN_PACKAGE = 'conformance-next';
 export const MODERN_REVISION = '2026-07-28';
 
 /**
- * Scored scenarios that still fail through Gatehouse (issue 16, after items 1-2 landed): a prompts/get answered
- * with input_required is not relayed (GH_ERR_ERA_UNTRANSLATABLE), and the upstream hears Gatehouse's own client
- * capabilities rather than the caller's, so it asks for what the caller never declared. Printed and reported; a
- * listed scenario that passes is reported as ready to be removed from here.
+ * Scored scenarios that still fail through Gatehouse, awaiting the upstream era (issue 16): none now. Printed and
+ * reported; a listed scenario that passes is reported as ready to be removed from here.
  */
-export const AWAITING_UPSTREAM_ERA = [
-  'input-required-result-non-tool-request',
-  'input-required-result-capability-check',
-] as const;
+export const AWAITING_UPSTREAM_ERA: readonly string[] = [];
 
-/**
- * Checks of otherwise gated scenarios that wait for the same work: the scenario gates on all its other checks.
- * `test_missing_capability` needs sampling from a client that declared none; the upstream must hear the client's
- * own capabilities (a 2026-07-28 call) to refuse it with -32021, which the front then answers with HTTP 400.
- */
-export const AWAITING_UPSTREAM_ERA_CHECKS: Readonly<Record<string, readonly string[]>> = {
-  // the upstream must hear the caller's capabilities (see AWAITING_UPSTREAM_ERA)
-  'server-stateless': ['sep-2575-server-rejects-undeclared-capability', 'sep-2575-missing-capability-http-400'],
-};
+/** Checks of otherwise gated scenarios that wait for the same work: the scenario gates on all its other checks. */
+export const AWAITING_UPSTREAM_ERA_CHECKS: Readonly<Record<string, readonly string[]>> = {};
 
-/** Passes, or fails only on checks that await the upstream era (AWAITING_UPSTREAM_ERA_CHECKS). */
-function passesButAwaited(scenario: string, result: ScenarioResult | undefined): boolean {
-  const awaited = AWAITING_UPSTREAM_ERA_CHECKS[scenario];
+/** What awaits the upstream era: scenarios reported, not gated, and checks of otherwise gated scenarios. */
+export interface Awaited {
+  scenarios: readonly string[];
+  checks: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Passes, or fails only on checks that await the upstream era. */
+function passesButAwaited(scenario: string, result: ScenarioResult | undefined, checks: Awaited['checks']): boolean {
+  const awaited = checks[scenario];
   if (!awaited || !result || result.problem || result.checks.length === 0) return false;
   return result.checks.every((c) => c.status !== 'FAILURE' || awaited.includes(c.id));
 }
@@ -69,11 +63,15 @@ export interface ModernRound {
  * Judges the 2026-07-28 results of every round: what fails the run, and a note per scenario (why it does not
  * gate a round). `scenarios`: the scored ones, or the ones named by --scenario (all of which gate).
  */
-export function judgeModern(scenarios: readonly string[], rounds: readonly ModernRound[]): { failures: string[]; notes: Map<string, string> } {
+export function judgeModern(
+  scenarios: readonly string[],
+  rounds: readonly ModernRound[],
+  awaited: Awaited = { scenarios: AWAITING_UPSTREAM_ERA, checks: AWAITING_UPSTREAM_ERA_CHECKS },
+): { failures: string[]; notes: Map<string, string> } {
   const failures: string[] = [];
   const notes = new Map<string, string>();
   const direct = rounds.find((r) => r.direct);
-  const awaiting = new Set<string>(AWAITING_UPSTREAM_ERA);
+  const awaiting = new Set<string>(awaited.scenarios);
   for (const { round, direct: isDirect, results } of rounds) {
     for (const scenario of scenarios) {
       const result = results.get(scenario);
@@ -89,8 +87,8 @@ export function judgeModern(scenarios: readonly string[], rounds: readonly Moder
         if (!notes.has(scenario)) notes.set(scenario, 'AWAITING_UPSTREAM_ERA (issue 16 items 1-2): reported, not gated');
         continue;
       }
-      if (!isDirect && passesButAwaited(scenario, result)) {
-        notes.set(scenario, `gated but for ${AWAITING_UPSTREAM_ERA_CHECKS[scenario].join(', ')} (AWAITING_UPSTREAM_ERA_CHECKS, issue 16 items 1-2)`);
+      if (!isDirect && passesButAwaited(scenario, result, awaited.checks)) {
+        notes.set(scenario, `gated but for ${awaited.checks[scenario].join(', ')} (AWAITING_UPSTREAM_ERA_CHECKS, issue 16 items 1-2)`);
         continue;
       }
       failures.push(`${round} ${MODERN_REVISION}: ${scenario}: ${!result ? 'not run' : (result.problem ?? 'failing check(s)')}`);

@@ -305,7 +305,7 @@ function reportModern(outcomes: RoundOutcome[], opts: Options): { failures: stri
     const others = [...notScored.keys()];
     const reasons = new Map(others.map((s) => [s, `(${notScored.get(s)})`]));
     printComparison(`${MODERN_REVISION} requirements, run but not scored (informational):`, others, columns, reasons);
-    console.log(`  AWAITING_UPSTREAM_ERA (issue 16 items 1-2, reported, not gated through Gatehouse): ${AWAITING_UPSTREAM_ERA.join(', ')}`);
+    if (AWAITING_UPSTREAM_ERA.length > 0) console.log(`  AWAITING_UPSTREAM_ERA (issue 16, reported, not gated through Gatehouse): ${AWAITING_UPSTREAM_ERA.join(', ')}`);
     for (const [scenario, checks] of Object.entries(AWAITING_UPSTREAM_ERA_CHECKS)) console.log(`  AWAITING_UPSTREAM_ERA_CHECKS ${scenario}: ${checks.join(', ')} (the scenario's other checks gate)`);
   }
   const summary = outcomes.map((o) => {

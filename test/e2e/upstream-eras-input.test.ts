@@ -99,14 +99,33 @@ for (const era of ['legacy', 'modern'] as Era[]) {
       expect(await types()).toContain(era === 'modern' ? 'job.input_required' : 'job.input_requested');
     });
 
-    it('a client that declared no capability for the request gets a clear tool error, and nothing hangs', async () => {
+    it("the upstream hears the client's own capabilities: one that declared none gets the upstream's -32021, and nothing hangs", async () => {
       const client = await connect(era, {});
-      const result = (await client.callTool({ name: 'v2h__confirm', arguments: { what: 'x' } })) as Result;
-      expect(result.isError).toBe(true);
-      expect(codeOf(result)).toBe('GH_ERR_ERA_UNTRANSLATABLE');
+      for (const name of ['v2h__confirm', 'v2s__ask_llm']) {
+        await expect(client.callTool({ name, arguments: { what: 'x' } })).rejects.toMatchObject({ code: -32021 });
+      }
+      // Declared no sampling: the upstream asks the user instead, never for the sampling Gatehouse itself could relay.
+      const eliciting = await connect(era);
+      answering(eliciting, { answer: 'typed' });
+      for (const name of ['v2h__ask_llm', 'v2s__ask_llm']) expect(text((await eliciting.callTool({ name, arguments: {} })) as Result)).toBe('ask_llm:elicitation:typed');
     });
   });
 }
+
+describe('a 2026-07-28 client getting a prompt whose upstream asks for input', () => {
+  it("gets input_required with Gatehouse's state, and the prompt on its retry (HTTP and stdio upstreams)", async () => {
+    const client = await connect('modern');
+    const asked = answering(client, { name: 'cy' });
+    for (const name of ['v2h__greeting', 'v2s__greeting']) {
+      const prompt = (await client.getPrompt({ name })) as { messages: { content: { text: string } }[] };
+      expect(prompt.messages[0].content.text).toBe('Hello cy');
+    }
+    expect(asked).toEqual(['Your name?', 'Your name?']);
+    const first = (await client.getPrompt({ name: 'v2h__greeting' }, { allowInputRequired: true } as never)) as unknown as Raw;
+    expect(first.resultType).toBe('input_required');
+    expect(first.requestState?.startsWith('gh2.')).toBe(true);
+  });
+});
 
 describe("a 2026-07-28 client retrying by hand: the requestState is Gatehouse's, bound to the call, used once", () => {
   it('wraps the upstream state, and refuses a tampered, foreign or replayed state before the upstream sees it', async () => {

@@ -2,7 +2,7 @@
 // scenario; through Gatehouse, every scored scenario that passes alone passes too, except what waits for the
 // upstream era (AWAITING_UPSTREAM_ERA, and the checks in AWAITING_UPSTREAM_ERA_CHECKS).
 import { describe, expect, it } from 'vitest';
-import { AWAITING_UPSTREAM_ERA, AWAITING_UPSTREAM_ERA_CHECKS, judgeModern, modernRequirements } from '../conformance/modern-requirements.ts';
+import { AWAITING_UPSTREAM_ERA, judgeModern, modernRequirements } from '../conformance/modern-requirements.ts';
 import type { ScenarioResult } from '../conformance/suite-cli.ts';
 
 const result = (scenario: string, failing: string[] = []): ScenarioResult => ({
@@ -28,13 +28,13 @@ describe('judgeModern', () => {
   });
 
   it('reports, without failing, what awaits the upstream era; any other failing check of such a scenario still fails', () => {
-    const mrtr = AWAITING_UPSTREAM_ERA[0];
-    const [stateless, awaited] = Object.entries(AWAITING_UPSTREAM_ERA_CHECKS)[0];
+    const [mrtr, stateless, awaited] = ['input-required-result-non-tool-request', 'server-stateless', ['sep-2575-missing-capability-http-400']];
+    const lists = { scenarios: [mrtr], checks: { [stateless]: awaited } };
     const direct = round('direct', [result(mrtr), result(stateless)]);
-    const waiting = judgeModern([mrtr, stateless], [direct, round('gatehouse-stdio', [result(mrtr, ['m']), result(stateless, [...awaited])])]);
+    const waiting = judgeModern([mrtr, stateless], [direct, round('gatehouse-stdio', [result(mrtr, ['m']), result(stateless, [...awaited])])], lists);
     expect(waiting.failures).toEqual([]);
     expect(waiting.notes.get(mrtr)).toMatch(/AWAITING_UPSTREAM_ERA/);
-    const broken = judgeModern([stateless], [direct, round('gatehouse-stdio', [result(stateless, [...awaited, 'sep-2575-server-sends-subscription-ack'])])]);
+    const broken = judgeModern([stateless], [direct, round('gatehouse-stdio', [result(stateless, [...awaited, 'sep-2575-server-sends-subscription-ack'])])], lists);
     expect(broken.failures).toEqual([`gatehouse-stdio 2026-07-28: ${stateless}: failing check(s)`]);
   });
 
