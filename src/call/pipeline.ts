@@ -29,6 +29,7 @@ import { RelayedInput } from './relayed-input.ts';
 import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
 import { claimKey } from '../scheduler/idempotency.ts';
+import { MAX_INPUT_ROUNDS } from '../scheduler/input-rounds.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 import { CallTiming } from './call-timing.ts';
@@ -405,6 +406,11 @@ export class CallPipeline {
 
   /** The upstream asks the client for input: relayed to it (2026-07-28) with Gatehouse's state, the round audited. */
   private async relayInput(job: JobRequest, jobMeta: Record<string, unknown>, asked: InputRequiredResult, call: NormalizedCall, entry: CatalogEntry, argsDigest: string, round: { jobId: string; round: number; approvalId?: string }): Promise<CallOutcome> {
+    // As for a 2025 client (input-rounds.ts): an upstream that keeps asking ends the call, so one approval cannot
+    // send the same call to it without end.
+    if (round.round > MAX_INPUT_ROUNDS) {
+      return { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', `The upstream asked for input more than ${MAX_INPUT_ROUNDS} times in one call, so the call ends here.`, { 'gatehouse/job': jobMeta }) };
+    }
     const relayed = await this.relayed.relay(asked, call, entry, argsDigest, round, this.clock.now());
     const methods = Object.values(asked.inputRequests ?? {}).map((r) => r.method);
     if ('missing' in relayed) {

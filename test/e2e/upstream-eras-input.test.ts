@@ -172,4 +172,20 @@ describe("a 2026-07-28 client retrying by hand: the requestState is Gatehouse's,
     expect(records.filter((r) => r.type === 'job.submitted').map((r) => (r.data as { round?: number }).round)).toEqual([undefined, 1, 2]);
     expect(records.filter((r) => r.type === 'job.input_required')).toHaveLength(2);
   });
+
+  it('relays at most 10 rounds of one call, as for a 2025 client: an upstream that keeps asking ends the call', async () => {
+    const client = await connect('modern');
+    const call = { name: 'v2h__two_rounds', arguments: {} };
+    let answer = await manual(client, call);
+    answer = await manual(client, { ...call, inputResponses: { name: { action: 'accept', content: { name: 'bo' } } }, requestState: answer.requestState });
+    // An empty colour: the upstream asks for it again, round after round.
+    const empty = { colour: { action: 'accept', content: { colour: '' } } };
+    let rounds = 2;
+    while (answer.resultType === 'input_required') {
+      answer = await manual(client, { ...call, inputResponses: empty, requestState: answer.requestState });
+      if (answer.resultType === 'input_required') rounds++;
+    }
+    expect(rounds).toBe(10);
+    expect(text(answer)).toContain('GH_ERR_ERA_UNTRANSLATABLE');
+  });
 });
