@@ -72,8 +72,23 @@ export async function startPostgres(options: { own?: boolean } = {}): Promise<Po
       },
     },
   );
-  const psql = existsSync(join(bin, 'psql')) ? join(bin, 'psql') : 'psql';
-  return { port: server.port, own: true, url: (db) => `postgresql://postgres@127.0.0.1:${server.port}/${db}`, psql: psqlAt(psql, server.port), stop: () => server.stop() };
+  const psql = psqlAt(existsSync(join(bin, 'psql')) ? join(bin, 'psql') : 'psql', server.port);
+  await untilQueriesAnswer(psql, 30_000);
+  return { port: server.port, own: true, url: (db) => `postgresql://postgres@127.0.0.1:${server.port}/${db}`, psql, stop: () => server.stop() };
+}
+
+/** PostgreSQL accepts connections before it takes queries ("the database system is starting up"): wait for a query. */
+async function untilQueriesAnswer(psql: (database: string, sql: string) => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      psql('postgres', 'select 1');
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 function postgresUser(): { uid: number; gid: number } {
