@@ -28,8 +28,7 @@ import type { CallOutcome, ClientFacts, InputRequiredResult, NormalizedCall, Rep
 import { RelayedInput } from './relayed-input.ts';
 import { errorResult, withJobMeta } from '../protocol/tool-results.ts';
 import { decisionInputOf, isIdempotent, jobRequestOf } from './job-request.ts';
-import { claimKey } from '../scheduler/idempotency.ts';
-import { MAX_INPUT_ROUNDS } from '../scheduler/input-rounds.ts';
+import { answerInputRequests, MAX_INPUT_ROUNDS } from '../scheduler/input-rounds.ts';
 import { ApprovalGate, type GateOutcome } from '../approvals/channels/gate.ts';
 import type { RequestStateCodec } from '../approvals/channels/request-state.ts';
 import { CallTiming } from './call-timing.ts';
@@ -100,6 +99,19 @@ export interface CallPipelineDeps {
 const wallClock: Pick<Clock, 'now'> = { now: () => Date.now() };
 
 /**
+ * A later round of a call whose upstream asked for input: the same job, the approval its first round consumed (which
+ * covers the rounds after it), and what goes back to the upstream. Each round is decided, counted and recorded like
+ * the first, and waits for its records at the dispatch barrier, for a client of either era.
+ */
+interface NextRound {
+  jobId: string;
+  /** 1 for the round after the first. */
+  round: number;
+  approvalId?: string;
+  input?: JobContext['input'];
+}
+
+/**
  * The governed path of one `tools/call`: resolve and validate, turn it into a CAP job, let the kernel decide,
  * gate it on a human where the policy says so, run it through the scheduler, and answer. Transport-agnostic:
  * the fronts hand it a NormalizedCall and send back what it returns.
@@ -158,7 +170,7 @@ export class CallPipeline {
     while (this.running.size > 0) await Promise.allSettled(this.running);
   }
 
-  private async run(call: NormalizedCall, target: CatalogEntry | undefined, timing: CallTiming | undefined): Promise<CallOutcome> {
+  private async run(call: NormalizedCall, target: CatalogEntry | undefined, timing: CallTiming | undefined, next?: NextRound): Promise<CallOutcome> {
     const { catalog, kernel } = this.deps;
     const { steps } = this.deps.scheduler;
     const spans = new CallTrace(this.deps.tracer ?? noTracing.tracer, call.reply.trace, call.meta);
@@ -191,12 +203,16 @@ export class CallPipeline {
     // A retry after the upstream asked for input is the same job, once its state is shown to be for this call.
     const relay = resumed && 'relay' in resumed ? resumed.relay : undefined;
     const argsDigest = digestOf(call.arguments);
+    let round = next;
     if (relay) {
       const refused = await this.relayed.refusal(relay, call, entry, argsDigest);
       if (refused) return { error: refused };
+      round = { jobId: relay.jobId, round: relay.round, ...(relay.approvalId !== undefined ? { approvalId: relay.approvalId } : {}), input: this.relayed.forwarded(relay, call.input?.inputResponses) };
     }
 
-    const job = jobRequestOf(relay?.jobId ?? ulid(), call, entry);
+    const job = jobRequestOf(round?.jobId ?? ulid(), call, entry);
+    // The round rides in the job message, so that its executor claims this round and runs it only with this round's context.
+    if (round) job.stepIndex = round.round;
     const { jobId } = job;
     steps.submit(job, {
       argsDigest,
@@ -205,7 +221,7 @@ export class CallPipeline {
       ...(call.caller.sessionId ? { session: call.caller.sessionId } : {}),
       ...(call.client ? { client: clientOf(call.client) } : {}),
       ...(spans.traceparent ? { traceparent: spans.traceparent } : {}),
-      ...(relay ? { round: relay.round } : {}),
+      ...(round ? { round: round.round } : {}),
     });
 
     // Only a policy that needs session state pays for it; only a call some rule of its tool (or a shadow) reads `session` for waits for the facts.
@@ -297,7 +313,7 @@ export class CallPipeline {
       const approvalSpan = spans.child('gatehouse.approval');
       try {
         const req = { call, entry, jobId, argsDigest, decision, ...(resumed && 'state' in resumed ? { resumed: resumed.state } : {}) };
-        gate = (relay?.approvalId !== undefined ? await this.approvalGate.continueRound(req, relay.approvalId) : undefined) ?? (await this.approvalGate.pass(req));
+        gate = (round?.approvalId !== undefined ? await this.approvalGate.continueRound(req, round.approvalId) : undefined) ?? (await this.approvalGate.pass(req));
         if (timing) timing.gated(gating!, gate.kind === 'run' ? gate.approval : undefined);
         if (approvalSpan.isRecording()) approvalSpan.setAttributes({ 'gatehouse.approval.outcome': gate.kind, ...('approval' in gate && gate.approval ? { 'gatehouse.approval.id': gate.approval.id, 'gatehouse.approval.state': gate.approval.state } : {}) });
         endStage(approvalSpan);
@@ -360,15 +376,16 @@ export class CallPipeline {
     }
 
     const dispatched = this.clock.now();
-    const rounds: Pick<JobContext, 'relaysInput' | 'input'> = {
-      // A 2026-07-28 client answers an upstream's input requests itself; a task or a call nobody made cannot.
-      ...(call.client?.era === 'modern' && !call.task && call.executeFor === undefined ? { relaysInput: true } : {}),
-      ...(relay ? { input: this.relayed.forwarded(relay, call.input?.inputResponses) } : {}),
-    };
+    const rounds: Pick<JobContext, 'round' | 'input'> = round ? { round: round.round, ...(round.input ? { input: round.input } : {}) } : {};
     const dispatchedOutcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span, rounds), failureOf);
     if ('inputRequired' in dispatchedOutcome) {
-      const round = (relay?.round ?? 0) + 1;
-      return this.relayInput(job, jobMeta, dispatchedOutcome.inputRequired, call, entry, argsDigest, { jobId, round, ...(consumed ? { approvalId: consumed } : (relay?.approvalId ? { approvalId: relay.approvalId } : {})) });
+      const approvalId = consumed ?? round?.approvalId;
+      const after: NextRound = { jobId, round: (round?.round ?? 0) + 1, ...(approvalId !== undefined ? { approvalId } : {}) };
+      // A 2026-07-28 client answers an upstream's input requests itself; a task or a call nobody made cannot.
+      if (call.client?.era === 'modern' && !call.task && call.executeFor === undefined) return this.relayInput(job, jobMeta, dispatchedOutcome.inputRequired, call, entry, argsDigest, after);
+      const answered = await this.answerInput(job, jobMeta, dispatchedOutcome.inputRequired, call, target, timing, after);
+      if (runsOnApproval && !('inputRequired' in answered)) await this.approvalGate.recordExecution(runsOnApproval, answered);
+      return answered;
     }
     let outcome: { result: CallToolResult } | { error: JsonRpcErrorObject } = dispatchedOutcome;
     if ('result' in outcome && (decision.scanResult || decision.labels)) {
@@ -405,22 +422,35 @@ export class CallPipeline {
   }
 
   /** The upstream asks the client for input: relayed to it (2026-07-28) with Gatehouse's state, the round audited. */
-  private async relayInput(job: JobRequest, jobMeta: Record<string, unknown>, asked: InputRequiredResult, call: NormalizedCall, entry: CatalogEntry, argsDigest: string, round: { jobId: string; round: number; approvalId?: string }): Promise<CallOutcome> {
-    // As for a 2025 client (input-rounds.ts): an upstream that keeps asking ends the call, so one approval cannot
-    // send the same call to it without end.
-    if (round.round > MAX_INPUT_ROUNDS) {
-      return { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', `The upstream asked for input more than ${MAX_INPUT_ROUNDS} times in one call, so the call ends here.`, { 'gatehouse/job': jobMeta }) };
-    }
+  private async relayInput(job: JobRequest, jobMeta: Record<string, unknown>, asked: InputRequiredResult, call: NormalizedCall, entry: CatalogEntry, argsDigest: string, next: NextRound): Promise<CallOutcome> {
+    if (next.round > MAX_INPUT_ROUNDS) return tooManyRounds(jobMeta);
+    const { input: _none, ...round } = next;
     const relayed = await this.relayed.relay(asked, call, entry, argsDigest, round, this.clock.now());
-    const methods = Object.values(asked.inputRequests ?? {}).map((r) => r.method);
     if ('missing' in relayed) {
       const message = `The upstream asked for ${relayed.missing}, which this client declared no capability for, so the call cannot go on.`;
       return { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', message, { 'gatehouse/job': jobMeta }) };
     }
-    this.deps.scheduler.steps.inputRequired(job, { round: round.round, methods });
-    // The round ran and its result is collected: the retry, the same job, may be claimed by an executor again.
-    await this.deps.store.delete(claimKey(job.jobId));
+    // The retry is the same job's next round, with a claim of its own (idempotency.ts): this round's stays taken.
+    this.deps.scheduler.steps.inputRequired(job, { round: next.round, methods: methodsOf(asked) });
     return { inputRequired: relayed };
+  }
+
+  /**
+   * The upstream asks for input, and the client is not relayed it (2025, or a task): it is asked on its session, then
+   * the next round runs through the whole path again as the same job (decided under the policy of the moment, as a
+   * 2026-07-28 client's retry is), its record of the round written before anything reaches the upstream.
+   */
+  private async answerInput(job: JobRequest, jobMeta: Record<string, unknown>, asked: InputRequiredResult, call: NormalizedCall, target: CatalogEntry | undefined, timing: CallTiming | undefined, next: NextRound): Promise<CallOutcome> {
+    if (next.round > MAX_INPUT_ROUNDS) return tooManyRounds(jobMeta);
+    this.deps.scheduler.steps.inputRequired(job, { round: next.round, methods: methodsOf(asked) });
+    let input: JobContext['input'];
+    try {
+      input = await answerInputRequests(asked, this.askFor(call, job.jobId), call.reply.signal);
+    } catch (err) {
+      const error = asGatewayError(err);
+      return { result: errorResult(error.code, `The upstream asked for input this call could not give: ${error.message}`, { 'gatehouse/job': jobMeta }) };
+    }
+    return this.run(call, target, timing, { ...next, input });
   }
 
   /**
@@ -492,7 +522,7 @@ export class CallPipeline {
     jobMeta: Record<string, unknown>,
     timing: CallTiming | undefined,
     span: Span,
-    rounds: Pick<JobContext, 'relaysInput' | 'input'>,
+    rounds: Pick<JobContext, 'round' | 'input'>,
   ): Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject } | { inputRequired: InputRequiredResult }> {
     const { store, scheduler, options } = this.deps;
     const answered = entry.request?.answered;
@@ -554,6 +584,13 @@ export class CallPipeline {
     }
   }
 }
+
+/** An upstream that keeps asking ends the call, so one approval cannot send the same call to it without end. */
+function tooManyRounds(jobMeta: Record<string, unknown>): CallOutcome {
+  return { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', `The upstream asked for input more than ${MAX_INPUT_ROUNDS} times in one call, so the call ends here.`, { 'gatehouse/job': jobMeta }) };
+}
+
+const methodsOf = (asked: InputRequiredResult): string[] => Object.values(asked.inputRequests ?? {}).map((r) => r.method);
 
 /**
  * Why a deny rule matched on a condition that threw (a relative path, a missing key): the model can act on that,

@@ -19,14 +19,14 @@ export interface JobContext {
    * then its method and `arguments` what the constraints check.
    */
   request?: { method: string; params: Record<string, unknown> };
-  /**
-   * The client answers an upstream's `input_required` itself (a 2026-07-28 client): the executor stores it as the
-   * job's result. Unset, the executor asks the client on its session (2025) and calls the upstream again.
-   */
-  relaysInput?: boolean;
   /** What the client declared it can answer: the envelope's clientCapabilities a 2026-07-28 upstream hears. */
   clientCapabilities?: Record<string, unknown>;
-  /** A retry after an upstream's `input_required`: the client's answers and the upstream's own state, sent with the call. */
+  /**
+   * Which round of the job this context is for (unset: the first): a later one follows an upstream's `input_required`.
+   * The job message carries its round too (`stepIndex`), and an executor runs a message only with its own round's context.
+   */
+  round?: number;
+  /** A later round: the client's answers and the upstream's own state, sent with the call. */
   input?: { inputResponses?: Record<string, unknown>; requestState?: string };
 }
 

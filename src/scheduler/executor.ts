@@ -3,7 +3,7 @@ import type { Bus, Clock, ProgressUpdate, ServerRequestHandler, Store, Subscript
 import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { InputRequiredResult } from '../protocol/call.ts';
-import { answerInputRounds, isInputRequired } from './input-rounds.ts';
+import { isInputRequired } from './input-rounds.ts';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { constrainsArguments, enforceArguments } from '../enforcement/call-arguments.ts';
@@ -55,7 +55,7 @@ export type StoredResult =
   | { result: CallToolResult; truncated: boolean }
   | { rpcError: RpcError }
   | { refusal: { code: ErrorCode; message: string; detail: RefusalDetail } }
-  /** The upstream asks the client for input (2026-07-28), and the client answers it itself: see `JobContext.relaysInput`. */
+  /** The upstream asks the client for input (2026-07-28): the call relays it, or asks, then sends the next round. */
   | { inputRequired: InputRequiredResult };
 
 /**
@@ -159,6 +159,9 @@ export class Executor {
     let holdsSlot = false;
     /** Whether the upstream answered: after that, the tool has run, whatever fails next. */
     let ran = false;
+    /** Whether the upstream was sent this round: in a later round, the rounds before it ran, so its failure leaves the call in doubt. */
+    let sent = false;
+    const round = job.stepIndex ?? 0;
     let span: Span | undefined;
     try {
       // The claim is on the packet's job id, so the context must be that job's own: else any bus client could send
@@ -172,7 +175,14 @@ export class Executor {
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;
       // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
-      const [claimed, context] = await Promise.all([this.bus.local || this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
+      const [claimed, context] = await Promise.all([this.bus.local || this.store.setIfAbsent(claimKey(job.jobId, round), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
+      // A late delivery of a round that ran already: the context is now a later round's (not yet past its dispatch
+      // barrier, perhaps), or gone once the round's result was collected. It is dropped unanswered, since whoever
+      // waits on this job id waits for another round's result.
+      if (context ? (context.round ?? 0) !== round : !claimed) {
+        this.log.warn('dropped a late delivery of a job round that already ran', { ...jobLogFields(job, traceId), round, ...(context ? { current: context.round ?? 0 } : {}) });
+        return;
+      }
       if (!claimed && !isIdempotentJob(job)) {
         throw new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} was already taken by another executor, which may have run it; a tool that is not idempotent is not run twice`);
       }
@@ -204,13 +214,13 @@ export class Executor {
         onNotification: client ? (method: string, params: Record<string, unknown> | undefined) => client.notify(method, params) : undefined,
         ...(context.clientCapabilities ? { clientCapabilities: context.clientCapabilities } : {}),
       };
-      let answer = await upstream.request(method, params, options);
+      sent = true;
+      const answer = await upstream.request(method, params, options);
       ran = true;
-      if (isInputRequired(answer) && !context.relaysInput) answer = await answerInputRounds(answer, client?.ask, controller.signal, (input) => upstream.request(method, { ...params, ...input }, options));
       const raw = answer as CallToolResult;
       // Redact before truncating: a cut could leave part of a secret that no pattern matches any more.
       // A resource's contents, a prompt's messages and a completion are not tool results: redacted whole, not cut.
-      // Still asking (for a client that answers itself): what it asks is kept whole, redacted but never cut.
+      // Still asking: what it asks is kept whole, redacted but never cut.
       const stored: StoredResult = isInputRequired(answer)
         ? { inputRequired: resultRules ? redactValue(answer, resultRules) : answer }
         : context.request
@@ -231,8 +241,10 @@ export class Executor {
       }
       // The tool ran but its result is lost: retrying would run it again, which only an idempotent tool allows.
       // (An upstream still asking for input that the client cannot give has completed nothing: that is not in doubt.)
-      if (ran && !isIdempotentJob(job) && error.code !== 'GH_ERR_ERA_UNTRANSLATABLE') {
-        error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} ran, but its result could not be kept (${error.message}); a tool that is not idempotent is not run twice`, { cause: err });
+      // A later round the upstream did not answer (it died, timed out) follows rounds that ran: in doubt too.
+      if (!isIdempotentJob(job) && error.code !== 'GH_ERR_ERA_UNTRANSLATABLE') {
+        if (ran) error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} ran, but its result could not be kept (${error.message}); a tool that is not idempotent is not run twice`, { cause: err });
+        else if (sent && round > 0 && error.code !== 'GH_ERR_CANCELLED') error = new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `round ${round} of job ${job.jobId} failed after the rounds before it ran (${error.message}); the tool may or may not have done its work, and a tool that is not idempotent is not run again`, { cause: err });
       }
       // The upstream's own error reaches the client too, so it is redacted like a result.
       if (resultRules && error.data?.rpcError) error = new GatewayError(error.code, redactValue(error.message, resultRules), { data: redactValue(error.data, resultRules) });

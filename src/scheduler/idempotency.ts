@@ -12,7 +12,9 @@ export const isIdempotentTool = (annotations: ToolAnnotations | undefined): bool
 export const isIdempotentJob = (job: JobRequest): boolean => job.labels[IDEMPOTENT_LABEL] === 'true';
 
 /**
- * The key an executor claims (SET NX) before running a job. A second delivery of the same job (a redelivery after
- * a worker died, a retry) finds it taken: an idempotent job runs again, any other ends in doubt and never runs twice.
+ * The key an executor claims (SET NX) before running a round of a job. A second delivery of the same round (a
+ * redelivery after a worker died, a retry) finds it taken: an idempotent job runs again, any other ends in doubt and
+ * never runs twice. Each round of a call whose upstream asks for input (`JobRequest.stepIndex`, 0 for the first) has
+ * a claim of its own, and none is ever given up: a late delivery of round k cannot pass for round k+1.
  */
-export const claimKey = (jobId: string): string => `claim:${jobId}`;
+export const claimKey = (jobId: string, round = 0): string => (round === 0 ? `claim:${jobId}` : `claim:${jobId}:${round}`);
