@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
 import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
@@ -13,6 +13,8 @@ const POLL_MS = 1_000;
 const INDEX_DIR = 'by-binding';
 /** Written once every record of the data dir has its index marker (older versions wrote none). */
 const INDEX_COMPLETE = '.complete';
+/** `live/<id>`: an empty marker for each approval that can still change, which is all the poll reads. */
+const LIVE_DIR = 'live';
 
 interface Entry {
   /** Which write of the file this is: a rename gives a new inode, and file times are only as fine as a jiffy. */
@@ -30,6 +32,11 @@ interface Entry {
  * written before the record (so a crash never leaves a record out of the index). Markers are never removed; a
  * marker whose record has another key is skipped. A data dir from before the index is indexed once, on the
  * first lookup, and `by-binding/.complete` then says so (delete the folder to have it rebuilt).
+ *
+ * The approvals that can still change (pending, approved, a result waiting for its retry) each have a marker in
+ * `live/`, written before a record goes live and removed after it settles (by the poll, if a crash came between):
+ * the safety-net poll reads only those, so its cost follows the live approvals, not every approval ever made. A
+ * data dir from before the markers gets them once, when the poll first starts (`live/.complete` then says so).
  */
 /** Parsed records kept in memory: a long-running gateway sees approvals without end. */
 const CACHED_RECORDS = 1_000;
@@ -37,8 +44,12 @@ const CACHED_RECORDS = 1_000;
 export class FileApprovalStore implements ApprovalStore {
   private readonly dir: string;
   private readonly indexDir: string;
+  private readonly liveDir: string;
   private readonly cache = new Map<string, Entry>();
   private readonly listeners = new Set<(record: ApprovalRecord) => void>();
+  /** What the watch delivered last of each approval still live when seen (its file's version): a settled one leaves it. */
+  private readonly delivered = new Map<string, string>();
+  private polled = 0;
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
@@ -50,6 +61,7 @@ export class FileApprovalStore implements ApprovalStore {
   ) {
     this.dir = join(dataDir, 'approvals');
     this.indexDir = join(this.dir, INDEX_DIR);
+    this.liveDir = join(this.dir, LIVE_DIR);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
@@ -59,6 +71,7 @@ export class FileApprovalStore implements ApprovalStore {
     await withFileLock(this.lockPath(record.id), async () => {
       if (await this.read(record.id)) throw new GatewayError('GH_ERR_INTERNAL', `approval ${record.id} already exists`);
       await this.index(upgraded);
+      if (isLive(upgraded)) await this.markLive(upgraded.id);
       await this.write(upgraded);
     });
     this.emit(upgraded);
@@ -94,7 +107,9 @@ export class FileApprovalStore implements ApprovalStore {
       if (result === current) return current;
       changed = true;
       if (result.bindingKey !== current.bindingKey) await this.index(result);
+      if (isLive(result)) await this.markLive(id);
       await this.write(result);
+      if (!isLive(result)) await this.unmarkLive(id);
       return result;
     });
     if (changed) this.emit(next);
@@ -146,6 +161,30 @@ export class FileApprovalStore implements ApprovalStore {
     const dir = this.bindingDir(record.bindingKey);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(join(dir, record.id), '');
+  }
+
+  /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
+  private async markLive(id: string): Promise<void> {
+    await mkdir(this.liveDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(this.liveDir, id), '');
+  }
+
+  private async unmarkLive(id: string): Promise<void> {
+    await rm(join(this.liveDir, id), { force: true });
+  }
+
+  /** The approvals with a live marker; a data dir from before the markers is marked once first. */
+  private async liveIds(): Promise<string[]> {
+    const complete = join(this.liveDir, INDEX_COMPLETE);
+    if (!(await stat(complete).then(() => true, () => false))) {
+      for (const id of await this.allIds()) {
+        const record = await this.read(id).catch(() => undefined); // a corrupt file is reported when it is read
+        if (record && isLive(record)) await this.markLive(id);
+      }
+      await mkdir(this.liveDir, { recursive: true, mode: 0o700 });
+      await writeFile(complete, `${new Date().toISOString()}\n`);
+    }
+    return (await readdir(this.liveDir)).filter((name) => name !== INDEX_COMPLETE);
   }
 
   /** Indexes the records that have no marker yet (written before the index existed), once per data dir. */
@@ -219,9 +258,19 @@ export class FileApprovalStore implements ApprovalStore {
     for (const listener of this.listeners) listener(record);
   }
 
+  /** How many approvals the watch keeps a version of: the live ones it has delivered, never those that settled (tests). */
+  get watchedApprovals(): number {
+    return this.delivered.size;
+  }
+
+  /** How many approvals the poll's last tick read (tests: the live ones, however many settled ones there are). */
+  get polledApprovals(): number {
+    return this.polled;
+  }
+
   private startWatching(): void {
     if (this.watcher || this.poller) return;
-    const seen = new Map<string, string>();
+    const seen = this.delivered;
     const check = async (id: string) => {
       const entry = await this.readEntry(id).catch(() => undefined);
       if (!entry) return;
@@ -229,6 +278,7 @@ export class FileApprovalStore implements ApprovalStore {
       seen.set(id, entry.version);
       this.emit(entry.record);
       if (!isLive(entry.record)) seen.delete(id);
+      return entry;
     };
     try {
       this.watcher = watch(this.dir, (_event, name) => {
@@ -238,16 +288,17 @@ export class FileApprovalStore implements ApprovalStore {
     } catch {
       // No inotify: the poll below still delivers changes.
     }
-    // A finished approval never becomes live again: the poll reads it once, not on every tick (a stat each, on
-    // the event loop, for every approval ever made).
-    const finished = new Set<string>();
+    // Only the live approvals, and those delivered live (to deliver how they settled, if another process did it):
+    // never a stat for every approval ever made, on the event loop, every second.
     this.poller = setInterval(async () => {
+      const live = new Set(await this.liveIds().catch((): string[] => []));
       // One corrupt file must not blind the poll to the others.
-      for (const id of await this.allIds().catch(() => [])) {
-        if (finished.has(id)) continue;
-        const record = seen.has(id) ? undefined : await this.read(id).catch(() => undefined);
-        if (record && !isLive(record)) finished.add(id);
-        if (seen.has(id) || (record && isLive(record))) void check(id);
+      const ids = new Set([...live, ...seen.keys()]);
+      this.polled = ids.size;
+      for (const id of ids) {
+        const entry = await check(id).catch(() => undefined);
+        // Settled, and its marker left behind by a crash between the record and the marker's removal: removed now.
+        if (entry && !isLive(entry.record) && live.has(id)) await this.unmarkLive(id).catch(() => undefined);
       }
     }, POLL_MS);
     this.poller.unref();
