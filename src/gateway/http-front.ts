@@ -205,11 +205,19 @@ export async function serveHttp(services: HttpFrontServices, options: HttpFrontO
       return reply.code(400).send(rpcError(id, RpcErrorCode.INVALID_PARAMS, `Requests for protocol revision ${MODERN_PROTOCOL_VERSION} must carry the _meta envelope`, { envelope: { missing: ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientCapabilities'] } }));
     }
     if (!(session instanceof ClientSession)) return reply.code(400).send(session);
-    if (methodHeader && methodHeader !== message.method) {
+    // SEP-2243: a request repeats its method, and what it names, in headers that intermediaries route on. One that
+    // leaves them out is refused like one whose headers disagree (a notification carries no Mcp-Method from the SDK).
+    if (methodHeader === undefined && 'id' in message) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'A 2026-07-28 request must carry the Mcp-Method header', { missing: 'mcp-method' }));
+    }
+    if (methodHeader !== undefined && methodHeader !== message.method) {
       return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Method header does not match the body', { mismatch: { header: methodHeader, body: message.method } }));
     }
     const nameHeader = header(request, 'mcp-name');
     const named = namedInBody(message.method, message.params);
+    if (nameHeader === undefined && named !== undefined) {
+      return reply.code(400).send(rpcError(id, HEADER_MISMATCH, `A 2026-07-28 ${message.method} must carry the Mcp-Name header`, { missing: 'mcp-name' }));
+    }
     if (nameHeader !== undefined && named !== undefined && decodeHeaderValue(nameHeader) !== named) {
       return reply.code(400).send(rpcError(id, HEADER_MISMATCH, 'Mcp-Name header does not match the body', { mismatch: { header: nameHeader, body: named } }));
     }

@@ -84,7 +84,7 @@ describe('media types on /mcp', () => {
 });
 
 describe('nesting', () => {
-  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28' };
+  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'fx__echo' };
   const ENVELOPE = '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}';
   /** JSON text of an object nested `levels` deep: {"a":{"a":…1…}}. Built as text: JSON.stringify itself would overflow. */
   const nested = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;

@@ -66,7 +66,7 @@ describe.skipIf(!available)('HTTP upstreams hosted by a worker pool', () => {
   const call = async (url: string, name: string, token: string): Promise<Answer> => {
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-method': 'tools/call', 'mcp-name': name },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {}, _meta: MODERN_META } }),
     });
     expect(response.status).toBe(200);

@@ -29,7 +29,7 @@ describe.skipIf(!available)('auth.oauth in distributed mode', () => {
   const callEcho = (url: string, authorization?: string) =>
     fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-method': 'tools/call', 'mcp-name': 'fx__echo', ...(authorization ? { authorization } : {}) },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 'hi' }, _meta: MODERN_META } }),
     });
 

@@ -52,7 +52,7 @@ describe('token exchange for an HTTP upstream (upstreams.<name>.oauth.grant: tok
   const callEcho = async (authorization: string): Promise<Answer> => {
     const response = await fetch(audience, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization, 'mcp-method': 'tools/call', 'mcp-name': 'web__echo' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'web__echo', arguments: {}, _meta: MODERN_META } }),
     });
     expect(response.status).toBe(200);

@@ -106,7 +106,7 @@ describe('OAuth 2.1 resource server (auth.oauth)', () => {
   const callEcho = (authorization?: string) =>
     fetch(audience, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-method': 'tools/call', 'mcp-name': 'web__echo', ...(authorization ? { authorization } : {}) },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'web__echo', arguments: {}, _meta: MODERN_META } }),
     });
   const metadataUrl = () => `${origin}/.well-known/oauth-protected-resource/mcp`;

@@ -30,11 +30,16 @@ afterAll(async () => {
   await fixture?.close();
 });
 
-/** One modern request; `headers` replace the ones a conformant client sends. */
-async function modern(method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}, id: number | string = 1): Promise<{ status: number; json: any }> {
+/** What a conformant client repeats of the body in `Mcp-Name` (SEP-2243): the tool or prompt name, the resource URI. */
+const nameOf = (method: string, params: Record<string, unknown>) => (method === 'resources/read' ? params.uri : method === 'tools/call' || method === 'prompts/get' ? params.name : undefined) as string | undefined;
+
+/** One modern request; `headers` replace the ones a conformant client sends (undefined: not sent). */
+async function modern(method: string, params: Record<string, unknown> = {}, headers: Record<string, string | undefined> = {}, id: number | string = 1): Promise<{ status: number; json: any }> {
+  const name = nameOf(method, params);
+  const sent = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN, 'mcp-method': method, ...(name === undefined ? {} : { 'mcp-name': name }), ...headers };
   const response = await fetch(gatehouse.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN, 'mcp-method': method, ...headers },
+    headers: Object.fromEntries(Object.entries(sent).filter((e): e is [string, string] => e[1] !== undefined)),
     body: JSON.stringify({ jsonrpc: '2.0', id, method, params: { _meta: envelope(), ...params } }),
   });
   const text = await response.text();
@@ -134,6 +139,24 @@ describe('headers and body', () => {
     expect(resource.json).toMatchObject({ id: 306, error: { code: -32020 } });
     // Agreeing, it is served.
     expect((await modern('prompts/get', { name: 'test_simple_prompt' }, { 'mcp-name': 'test_simple_prompt' })).status).toBe(200);
+  });
+
+  it('refuses a request without Mcp-Method, and a tool call, resource read or prompt without Mcp-Name, with 400 and -32020 (SEP-2243)', async () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['tools/list', {}, 'mcp-method'],
+      ['tools/call', { name: 'test_simple_text', arguments: {} }, 'mcp-method'],
+      ['tools/call', { name: 'test_simple_text', arguments: {} }, 'mcp-name'],
+      ['resources/read', { uri: 'test://static-text' }, 'mcp-name'],
+      ['prompts/get', { name: 'test_simple_prompt' }, 'mcp-name'],
+    ];
+    let id = 310;
+    for (const [method, params, missing] of cases) {
+      const reply = await modern(method, params, { [missing]: undefined }, ++id);
+      expect(reply.status, `${method} without ${missing}`).toBe(400);
+      expect(reply.json).toMatchObject({ id, error: { code: -32020, data: { missing } } });
+    }
+    // A method that names nothing needs no Mcp-Name.
+    expect((await modern('tools/list', {}, { 'mcp-name': undefined })).status).toBe(200);
   });
 
   it('answers a version it does not speak, header and body agreeing, with 400 and -32022 naming what it supports', async () => {
