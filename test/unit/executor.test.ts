@@ -92,6 +92,8 @@ interface JobOptions {
   wantsProgress?: boolean;
   /** The packet's context pointer; by default the job's own. */
   contextPtr?: string;
+  /** A later round of the job (its upstream asked for input): in the packet's stepIndex and in the context. */
+  round?: number;
 }
 
 interface World {
@@ -99,8 +101,8 @@ interface World {
   bus: MemoryBus;
   executor: Executor;
   submit(jobId: string, options?: JobOptions): Promise<void>;
-  /** Publishes the packet of an earlier `submit` again, unchanged: a redelivery, a resend, a duplicate. */
-  deliverAgain(jobId: string): Promise<void>;
+  /** Publishes the packet of an earlier `submit` (of that round) again, unchanged: a redelivery, a resend, a duplicate. */
+  deliverAgain(jobId: string, round?: number): Promise<void>;
   cancel(jobId: string): Promise<void>;
   resultOf(jobId: string): Promise<JobResult>;
   /** Every result published for the job, once there are `count` of them. */
@@ -149,8 +151,8 @@ function start(handle: Handle, options: StartOptions = {}): World {
     clock,
     bus: memory,
     executor,
-    async submit(jobId, { idempotent = false, constraints = {}, wantsProgress = false, contextPtr: pointer = contextPtr(jobId) } = {}) {
-      const context: JobContext = { server: 'up', tool: 't', arguments: { id: jobId }, constraints, wantsProgress };
+    async submit(jobId, { idempotent = false, constraints = {}, wantsProgress = false, contextPtr: pointer = contextPtr(jobId), round } = {}) {
+      const context: JobContext = { server: 'up', tool: 't', arguments: { id: round ? `${jobId}:${round}` : jobId }, constraints, wantsProgress, ...(round ? { round } : {}) };
       await store.set(contextPtr(jobId), context);
       const job: JobRequest = {
         jobId,
@@ -162,13 +164,14 @@ function start(handle: Handle, options: StartOptions = {}): World {
         principalId: 'ann',
         labels: idempotent ? { [IDEMPOTENT_LABEL]: 'true' } : {},
         meta: { tenantId: 't', actorId: 'ann', actorType: 'user', capability: 't', riskTags: [], requires: [], labels: {} },
+        ...(round ? { stepIndex: round } : {}),
       };
-      sent.set(jobId, packet({ kind: 'jobRequest', jobRequest: job }));
-      await memory.publish(Subjects.pool('up'), sent.get(jobId)!);
+      sent.set(`${jobId}:${round ?? 0}`, packet({ kind: 'jobRequest', jobRequest: job }));
+      await memory.publish(Subjects.pool('up'), sent.get(`${jobId}:${round ?? 0}`)!);
       await settled();
     },
-    async deliverAgain(jobId) {
-      await memory.publish(Subjects.pool('up'), sent.get(jobId)!);
+    async deliverAgain(jobId, round = 0) {
+      await memory.publish(Subjects.pool('up'), sent.get(`${jobId}:${round}`)!);
       await settled();
     },
     async cancel(jobId) {
@@ -335,6 +338,24 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
     await w.deliverAgain('J1');
     expect((await w.resultsOf('J1', 2)).map((r) => r.status)).toEqual([JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]);
     expect(calls).toEqual([{ id: 'J1' }, { id: 'J1' }]);
+  });
+});
+
+describe('a late delivery of an earlier round of a job (its upstream asked for input, and the next round is out)', () => {
+  it("runs nothing and answers nothing, even for an idempotent tool: the context is the next round's, and the next round runs once", async () => {
+    const calls = heldCalls();
+    const w = start(calls.handle, { bus: asIfNats });
+    await w.submit('J1', { idempotent: true });
+    calls.finish('J1');
+    await w.resultOf('J1');
+    await w.submit('J1', { idempotent: true, round: 1 });
+    await w.deliverAgain('J1', 0);
+    calls.finish('J1:1');
+    await w.resultsOf('J1', 2);
+    await w.deliverAgain('J1', 0);
+    await settled();
+    expect(calls.started).toEqual(['J1', 'J1:1']);
+    expect((await w.resultsOf('J1', 2)).map((r) => r.status)).toEqual([JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]);
   });
 });
 
