@@ -10,6 +10,7 @@
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
+ * `npm run bench -- main` runs only the main table (HTTP, stdio, RSS, CPU per call, ratios).
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
  * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the seal of a segment alone (also the end of
  * `audit`) as `npm run bench -- segments`; the Policy and Overview pages' audit reads
@@ -110,15 +111,18 @@ async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
   const alone = Object.keys(PARTS).find(only);
   if (alone) return runPart(alone);
-  if (!only('approvals')) {
+  const mainOnly = only('main');
+  if (!only('approvals') && !mainOnly) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
   }
   installCleanup();
-  progress('approvals: approver clicks -> held call returns');
-  await printApprovalsBench();
-  if (only('approvals')) return;
+  if (!mainOnly) {
+    progress('approvals: approver clicks -> held call returns');
+    await printApprovalsBench();
+    if (only('approvals')) return;
+  }
   const settings = readSettings();
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   let lineup: Lineup | undefined;
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
     killAll();
     rmSync(workDir, { recursive: true, force: true });
   }
-  for (const name of AFTER_MAIN_TABLE) await runPart(name);
+  if (!mainOnly) for (const name of AFTER_MAIN_TABLE) await runPart(name);
 }
 
 async function largeResultBench(): Promise<void> {
