@@ -198,7 +198,7 @@ function ratioLines(ratios: Ratio[]): string {
       const { variant, name } = group[0];
       const cells = group.map((r) => `${r.concurrency === 'seq' ? 'seq ' : `c=${r.concurrency}`.padEnd(4)} ${(r.unit ? `${r.value.toFixed(0)} µs` : r.value.toFixed(2)).padStart(6)} ${r.target ? (passes(r) ? 'PASS' : 'MISS') : 'info'}`);
       const judged = group.find((r) => r.target);
-      const goal = judged ? `(target ${judged.target!.bound === 'max' ? '≤' : '≥'} ${judged.unit ? `${judged.target!.value} µs` : judged.target!.value.toFixed(2)}${group.length > 1 && judged.concurrency !== 'seq' ? ` at c=${judged.concurrency}` : ''})` : `(informational: ${group[0].note ?? ''})`;
+      const goal = judged ? `(target ${judged.target!.bound === 'max' ? '≤' : '≥'} ${judged.unit ? `${judged.target!.value} µs` : judged.target!.value.toFixed(2)}${group.some((r) => !r.target) ? ` at c=${judged.concurrency}` : ''})` : `(informational: ${group[0].note ?? ''})`;
       return `${variant.padEnd(variantWidth)}  ${name.padEnd(nameWidth)}  ${cells.join('   ')}   ${goal}`;
     })
     .join('\n');
