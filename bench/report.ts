@@ -18,6 +18,8 @@ export interface Results {
   stdio: { key: string; label: string; runs: Batch[] }[];
   rss: { label: string; idle?: number; afterRun?: number }[];
   comparisons: Comparison[];
+  /** The 1-minute load average after each batch. */
+  loadAverages?: number[];
 }
 
 interface Figures extends LoadFigures {
@@ -52,7 +54,10 @@ export function printReport(results: Results): void {
   console.log(`\nGatehouse benchmark: Node ${process.version} (every server runs on this same binary), ${process.platform}/${process.arch}, ${availableParallelism()} CPUs`);
   console.log(`${settings.rounds} interleaved rounds; each figure is the median over rounds of one batch of ${settings.calls} calls (HTTP) or ${settings.stdioCalls} sequential calls (stdio).`);
   console.log('Every target serves the same echo tool (bench/echo-server.ts, SDK v2 McpServer). Load: raw JSON-RPC POSTs over an undici pool, one session, closed loop.');
-  console.log('±% = half the range of calls/s over the rounds, relative to the median.\n');
+  console.log('±% = half the range of calls/s over the rounds, relative to the median.');
+  const loads = results.loadAverages ?? [];
+  if (loads.length) console.log(`Load average (1 min) after the batches: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}, median ${median(loads).toFixed(1)} (${availableParallelism()} CPUs): figures only compare at like loads.`);
+  console.log('');
   for (const era of settings.eras) {
     const rows = [...http.values()].filter((s) => s.era === era).map((s) => ({ label: s.label, at: s.at }));
     if (rows.length) console.log(`${table(ERA_TITLES[era], rows, settings.concurrency)}\n`);
@@ -82,6 +87,7 @@ export function printReport(results: Results): void {
     node: process.version,
     cpus: availableParallelism(),
     settings,
+    ...(loads.length ? { loadAverage: { min: round(Math.min(...loads), 1), median: round(median(loads), 1), max: round(Math.max(...loads), 1) } } : {}),
     http: Object.fromEntries([...http.values()].map((s) => [s.key, { era: s.era, label: s.label, ...Object.fromEntries([...s.at].map(([c, f]) => [`c${c}`, compact(f)])) }])),
     stdio: Object.fromEntries([...stdio.values()].map((s) => [s.key, { label: s.label, ...compact(s.figures) }])),
     rssMiB: results.rss.map((r) => ({ label: r.label, idle: r.idle === undefined ? null : round(r.idle, 1), afterRun: r.afterRun === undefined ? null : round(r.afterRun, 1) })),

@@ -34,7 +34,7 @@
  * The soak, 10 minutes at 500 calls/s with denials and approvals (bench/soak.ts), runs only as `npm run bench -- soak`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLineup, type Lineup } from './lineup.ts';
 import { closedLoop } from './load.ts';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     lineup = await startLineup(settings, workDir);
     const idle = await idleRss(lineup);
     await warmUp(lineup, settings);
-    const { http, stdio } = await measure(lineup, settings);
+    const { http, stdio, loads } = await measure(lineup, settings);
     const after = new Map(lineup.processes.map((p) => [p.pid, rssMiB(p.pid)]));
     printReport({
       settings,
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
       stdio: lineup.stdio.map((s) => ({ key: s.key, label: s.label, runs: stdio.get(s.key)! })),
       rss: lineup.processes.map((p) => ({ label: p.label, idle: idle.get(p.pid), afterRun: after.get(p.pid) })),
       comparisons: lineup.comparisons,
+      loadAverages: loads,
     });
   } finally {
     await lineup?.stop();
@@ -178,22 +179,26 @@ async function warmUp(lineup: Lineup, settings: Settings): Promise<void> {
 async function measure(lineup: Lineup, settings: Settings) {
   const http = new Map(lineup.scenarios.map((s) => [s.key, new Map<number, Batch[]>(settings.concurrency.map((c) => [c, []]))]));
   const stdio = new Map(lineup.stdio.map((s) => [s.key, [] as Batch[]]));
+  // The machine's 1-minute load average after each batch: CPU per call and latency only compare at like loads.
+  const loads: number[] = [];
   for (let round = 0; round < settings.rounds; round++) {
     for (const c of settings.concurrency) {
       for (const s of rotate(lineup.scenarios, round)) {
         const call = () => s.client.echo(s.target.tool);
         await closedLoop(call, settings.rewarm, c);
         http.get(s.key)!.get(c)!.push(await batch(s.target.pid, call, settings.calls, c));
+        loads.push(loadavg()[0]);
       }
     }
     for (const s of rotate(lineup.stdio, round)) {
       const call = () => s.client.echo(s.tool);
       await closedLoop(call, settings.rewarm, 1);
       stdio.get(s.key)!.push(await batch(s.pid, call, settings.stdioCalls, 1));
+      loads.push(loadavg()[0]);
     }
     progress(`round ${round + 1}/${settings.rounds} done`);
   }
-  return { http, stdio };
+  return { http, stdio, loads };
 }
 
 /** One measured batch, with the CPU the server process (and its stdio upstream, if it has one) spent on it. */
