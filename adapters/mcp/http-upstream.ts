@@ -123,13 +123,12 @@ export class HttpUpstream extends ReconnectingUpstream {
     // A request that times out or is cancelled drops its HTTP exchange too, so a hung upstream cannot pin
     // connections of the pool.
     let dropped = false;
-    if (requestId !== undefined) {
-      this.rpc.onEnd(requestId, (answered) => {
-        if (answered) return;
-        dropped = true;
-        exchange.abort(new Error('the request ended unanswered'));
-      });
-    }
+    const drop = () => {
+      dropped = true;
+      exchange.abort(new Error('the request ended unanswered'));
+    };
+    // Ended already (it timed out while a credential was fetched): the POST is dropped at once.
+    if (requestId !== undefined && !this.rpc.onEnd(requestId, (answered) => answered || drop())) drop();
     try {
       await this.answered(await exchange.answer, message, requestId, relatedRequestId, credential);
     } catch (err) {
