@@ -22,6 +22,8 @@ export interface Comparison {
   proxy?: string;
   /** The variant contains the whole direct path plus a hop, so the targets cannot apply: print, don't judge. */
   informational?: boolean;
+  /** The same Gatehouse in front of a stdio upstream: what its CPU per call in front of an HTTP upstream is held to. */
+  stdioUpstream?: string;
 }
 
 export interface Lineup {
@@ -54,6 +56,12 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       track(targets.startIdleNode('node', 'reference: empty node process', false)),
       track(targets.startIdleNode('node-tsx', 'reference: empty node --import tsx', true)),
     ]);
+    // The stdio hop as hosts see it: each official SDK client spawning the server, and wrap, itself.
+    const sdkStdio = [];
+    for (const [line, name] of [['sdk1', '@modelcontextprotocol/sdk 1.x'], ['sdk2', '@modelcontextprotocol/client 2.x']] as const) {
+      sdkStdio.push(await track(targets.startSdkStdio(`direct-stdio-${line}`, `direct: stdio server, ${name} client`, line, 'direct', workDir)));
+      sdkStdio.push(await track(targets.startSdkStdio(`gatehouse-wrap-${line}`, `gatehouse wrap, ${name} client`, line, 'wrap', workDir)));
+    }
     const [allow, constrained, viaHttp, modernUp] = await Promise.all([
       track(targets.startGatehouseHttp('gatehouse', 'Gatehouse allow → stdio upstream', { policy: targets.ALLOW_POLICY, workDir })),
       legacy ? track(targets.startGatehouseHttp('gatehouse-constrained', 'Gatehouse allow_with_constraints → stdio', { policy: targets.CONSTRAINED_POLICY, workDir })) : undefined,
@@ -84,15 +92,15 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       await add('gatehouse-modern-up-modern', 'modern', modernUp);
     }
 
-    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, modernUp, proxy, directStdio, relay, wrap, bareNode, tsxNode];
+    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, modernUp, proxy, directStdio, relay, wrap, ...sdkStdio, bareNode, tsxNode];
     return {
       scenarios,
-      stdio: [directStdio, relay, wrap],
+      stdio: [directStdio, relay, wrap, ...sdkStdio],
       processes: servers.filter((s) => s !== undefined).map((s) => ({ label: s.label, pid: s.pid })),
       comparisons: [
         { variant: 'HTTP 2025: allow, stdio upstream', gatehouse: 'gatehouse', direct: 'direct', proxy: 'mcp-proxy' },
         { variant: 'HTTP 2025: allow_with_constraints', gatehouse: 'gatehouse-constrained', direct: 'direct', proxy: 'mcp-proxy' },
-        { variant: 'HTTP 2025: allow, HTTP upstream', gatehouse: 'gatehouse-http', direct: 'direct', informational: true },
+        { variant: 'HTTP 2025: allow, HTTP upstream', gatehouse: 'gatehouse-http', direct: 'direct', informational: true, stdioUpstream: 'gatehouse' },
         { variant: 'HTTP 2026: allow, stdio upstream', gatehouse: 'gatehouse-modern', direct: 'direct-modern', proxy: 'mcp-proxy-modern' },
         // The same upstream code spoken to in 2026-07-28 (envelope on every request): against the 2025 rows above.
         { variant: 'HTTP 2025: allow, 2026-07-28 stdio upstream', gatehouse: 'gatehouse-modern-up', direct: 'direct', informational: true },

@@ -10,6 +10,7 @@
  * The safety kernel's own figures (bench/kernel.ts) come first; `npm run bench -- kernel` prints only those.
  * Then an approval's round trip (bench/approvals.ts); `npm run bench -- approvals` prints only that.
  * Distributed mode against embedded (bench/distributed.ts) comes last; `npm run bench -- distributed` runs only it.
+ * `npm run bench -- main` runs only the main table (HTTP, stdio, RSS, CPU per call, ratios).
  * The audit store's fsync modes (bench/audit.ts) run only as `npm run bench -- audit`; the audit query over a long
  * chain (bench/audit-query.ts) only as `npm run bench -- audit-query`; the seal of a segment alone (also the end of
  * `audit`) as `npm run bench -- segments`; the Policy and Overview pages' audit reads
@@ -33,7 +34,7 @@
  * The soak, 10 minutes at 500 calls/s with denials and approvals (bench/soak.ts), runs only as `npm run bench -- soak`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLineup, type Lineup } from './lineup.ts';
 import { closedLoop } from './load.ts';
@@ -110,15 +111,18 @@ async function main(): Promise<void> {
   const only = (part: string) => process.argv.includes(part);
   const alone = Object.keys(PARTS).find(only);
   if (alone) return runPart(alone);
-  if (!only('approvals')) {
+  const mainOnly = only('main');
+  if (!only('approvals') && !mainOnly) {
     progress('the safety kernel, in process');
     printKernelBench();
     if (only('kernel')) return;
   }
   installCleanup();
-  progress('approvals: approver clicks -> held call returns');
-  await printApprovalsBench();
-  if (only('approvals')) return;
+  if (!mainOnly) {
+    progress('approvals: approver clicks -> held call returns');
+    await printApprovalsBench();
+    if (only('approvals')) return;
+  }
   const settings = readSettings();
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   let lineup: Lineup | undefined;
@@ -127,7 +131,7 @@ async function main(): Promise<void> {
     lineup = await startLineup(settings, workDir);
     const idle = await idleRss(lineup);
     await warmUp(lineup, settings);
-    const { http, stdio } = await measure(lineup, settings);
+    const { http, stdio, loads } = await measure(lineup, settings);
     const after = new Map(lineup.processes.map((p) => [p.pid, rssMiB(p.pid)]));
     printReport({
       settings,
@@ -135,13 +139,14 @@ async function main(): Promise<void> {
       stdio: lineup.stdio.map((s) => ({ key: s.key, label: s.label, runs: stdio.get(s.key)! })),
       rss: lineup.processes.map((p) => ({ label: p.label, idle: idle.get(p.pid), afterRun: after.get(p.pid) })),
       comparisons: lineup.comparisons,
+      loadAverages: loads,
     });
   } finally {
     await lineup?.stop();
     killAll();
     rmSync(workDir, { recursive: true, force: true });
   }
-  for (const name of AFTER_MAIN_TABLE) await runPart(name);
+  if (!mainOnly) for (const name of AFTER_MAIN_TABLE) await runPart(name);
 }
 
 async function largeResultBench(): Promise<void> {
@@ -174,22 +179,26 @@ async function warmUp(lineup: Lineup, settings: Settings): Promise<void> {
 async function measure(lineup: Lineup, settings: Settings) {
   const http = new Map(lineup.scenarios.map((s) => [s.key, new Map<number, Batch[]>(settings.concurrency.map((c) => [c, []]))]));
   const stdio = new Map(lineup.stdio.map((s) => [s.key, [] as Batch[]]));
+  // The machine's 1-minute load average after each batch: CPU per call and latency only compare at like loads.
+  const loads: number[] = [];
   for (let round = 0; round < settings.rounds; round++) {
     for (const c of settings.concurrency) {
       for (const s of rotate(lineup.scenarios, round)) {
         const call = () => s.client.echo(s.target.tool);
         await closedLoop(call, settings.rewarm, c);
         http.get(s.key)!.get(c)!.push(await batch(s.target.pid, call, settings.calls, c));
+        loads.push(loadavg()[0]);
       }
     }
     for (const s of rotate(lineup.stdio, round)) {
       const call = () => s.client.echo(s.tool);
       await closedLoop(call, settings.rewarm, 1);
       stdio.get(s.key)!.push(await batch(s.pid, call, settings.stdioCalls, 1));
+      loads.push(loadavg()[0]);
     }
     progress(`round ${round + 1}/${settings.rounds} done`);
   }
-  return { http, stdio };
+  return { http, stdio, loads };
 }
 
 /** One measured batch, with the CPU the server process (and its stdio upstream, if it has one) spent on it. */

@@ -6,6 +6,7 @@ import { realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { McpHttpClient } from './http-client.ts';
 import { McpStdioClient } from './stdio-client.ts';
+import { connectSdkStdio, type SdkLine } from './sdk-stdio-clients.ts';
 import { freePort, spawnChild, type Child } from './processes.ts';
 
 /** The repository, and the CLI every Gatehouse target runs. */
@@ -32,7 +33,8 @@ export interface HttpTarget {
 export interface StdioTarget {
   key: string;
   label: string;
-  client: McpStdioClient;
+  /** The bench's raw NDJSON client, or an official SDK client (bench/sdk-stdio-clients.ts). */
+  client: Pick<McpStdioClient, 'echo'>;
   tool: string;
   pid: number;
   stop(): Promise<void>;
@@ -59,6 +61,9 @@ export async function startGatehouseHttp(key: string, label: string, options: { 
     upstreams: { echo: options.upstreamUrl ? { url: options.upstreamUrl } : stdioEcho(options.modernUpstream ? 'stdio-modern' : 'stdio') },
     policies: [options.policy],
     metrics: { enabled: options.metrics ?? metricsByDefault() },
+    // The bench measures the governed path, not the decision budget: on a shared, loaded machine a gateway
+    // descheduled mid-decision (or slowed by a profiler) would be refused at the default 50 ms and end the run.
+    kernel: { decisionBudget: '1s' },
     ...options.extra,
   };
   return startGatehouseWithConfig(key, label, writeConfig(options.workDir, key, config));
@@ -84,11 +89,14 @@ export function writeConfig(workDir: string, key: string, config: Record<string,
 
 /** `gatehouse start --config <file>`, ready once a fresh session lists the gated echo tool. */
 export async function startGatehouseWithConfig(key: string, label: string, file: string): Promise<HttpTarget> {
-  // BENCH_NODE_ARGS (`--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the gateways, which NODE_OPTIONS refuses.
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawnChild(key, process.execPath, [...nodeArgs, GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
+  const child = spawnChild(key, process.execPath, [...benchNodeArgs(), GATEHOUSE, 'start', '--config', file], { cwd: ROOT });
   const [, url] = await child.waitForStdout(/MCP endpoint \(Streamable HTTP\): (\S+)/);
   return ready({ key, label, url, tool: GATED_TOOL, pid: child.pid, stop: () => child.stop() }, child);
+}
+
+/** BENCH_NODE_ARGS (`--cpu-prof --cpu-prof-dir=/tmp/prof`): node flags for every Gatehouse process, which NODE_OPTIONS refuses. */
+function benchNodeArgs(): string[] {
+  return process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 }
 
 /** `gatehouse worker --pool <pool>` on a config file; resolves once it has joined. */
@@ -126,8 +134,29 @@ export async function startNullRelay(key: string, label: string): Promise<StdioT
 
 /** `gatehouse wrap -- <echo server>`: Gatehouse's stdio front, as an MCP host's server entry runs it. */
 export async function startGatehouseWrap(key: string, label: string, workDir: string): Promise<StdioTarget> {
-  const args = [GATEHOUSE, 'wrap', '--policy', ALLOW_POLICY, '--data-dir', join(workDir, `data-${key}`), '--name', 'echo', '--', ...echoCommand('stdio')];
-  return stdioTarget(key, label, spawnChild(key, process.execPath, args, { cwd: ROOT, protocolStdout: true }), GATED_TOOL);
+  return stdioTarget(key, label, spawnChild(key, process.execPath, wrapArgs(key, workDir), { cwd: ROOT, protocolStdout: true }), GATED_TOOL);
+}
+
+/** Node's arguments for `gatehouse wrap --policy allow -- <echo server>`, its data in the work dir. */
+function wrapArgs(key: string, workDir: string): string[] {
+  return [...benchNodeArgs(), GATEHOUSE, 'wrap', '--policy', ALLOW_POLICY, '--data-dir', join(workDir, `data-${key}`), '--name', 'echo', '--', ...echoCommand('stdio')];
+}
+
+/**
+ * The stdio echo server (`via: 'direct'`) or `gatehouse wrap` in front of it, spawned and spoken to by an official
+ * SDK client's own stdio transport, as an MCP host does: the stdio hop as hosts see it.
+ */
+export async function startSdkStdio(key: string, label: string, line: SdkLine, via: 'direct' | 'wrap', workDir: string): Promise<StdioTarget> {
+  const [command, ...args] = via === 'direct' ? echoCommand('stdio') : [process.execPath, ...wrapArgs(key, workDir)];
+  const tool = via === 'direct' ? 'echo' : GATED_TOOL;
+  const client = await withTimeout(connectSdkStdio(line, command, args, ROOT), 30_000, `${key} to answer initialize`);
+  try {
+    await waitForTool(() => client.listTools(), tool, key);
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return { key, label, client, tool, pid: client.pid, stop: () => client.close() };
 }
 
 async function stdioTarget(key: string, label: string, child: Child, tool: string): Promise<StdioTarget> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { link, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../../src/errors.ts';
@@ -24,7 +24,9 @@ const queues = new Map<string, Promise<unknown>>();
  *
  * Taking and releasing an uncontended lock uses synchronous calls: each is a few microseconds on a local disk,
  * while the same call through the thread pool costs a round trip of ~0.1 ms, several per lock (an approval's
- * decision waits on two locked updates in a row).
+ * decision waits on two locked updates in a row). The lock file stays open while it is held, so releasing it
+ * checks that the path still names that very file (device and inode, which cannot be reused while it is open)
+ * rather than reading the token back: six system calls per lock instead of eight, on every audit append.
  */
 export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
   const previous = queues.get(lockPath);
@@ -48,9 +50,10 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
   const token = `${process.pid} ${nonce}-${++taken}`;
   const started = Date.now();
   let wait = 1;
+  let fd: number;
   for (;;) {
     try {
-      const fd = openSync(lockPath, 'wx');
+      fd = openSync(lockPath, 'wx');
       try {
         writeSync(fd, token);
       } catch (err) {
@@ -59,7 +62,6 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
         removeIfAny(lockPath);
         throw err;
       }
-      closeSync(fd);
       held.add(token);
       break;
     } catch (err) {
@@ -80,8 +82,17 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T
     return await body();
   } finally {
     held.delete(token);
-    if (readIfExists(lockPath) === token) removeIfAny(lockPath);
+    const ours = namesOpenFile(lockPath, fd);
+    closeSync(fd);
+    if (ours) removeIfAny(lockPath);
   }
+}
+
+/** Whether `path` names the file open as `fd` (a lock moved aside and put back still does; a newer lock does not). */
+function namesOpenFile(path: string, fd: number): boolean {
+  const open = fstatSync(fd);
+  const named = statSync(path, { throwIfNoEntry: false });
+  return named !== undefined && named.ino === open.ino && named.dev === open.dev;
 }
 
 /** unlink(2) alone: rmSync would stat the path first, on every lock. */
@@ -90,14 +101,6 @@ function removeIfAny(path: string): void {
     unlinkSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-function readIfExists(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
   }
 }
 

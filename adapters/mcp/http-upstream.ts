@@ -9,6 +9,8 @@ import { readSseEvents } from './sse-reader.ts';
 import { GatewayError, isGatewayError } from '../../src/errors.ts';
 import type { Era } from '../../src/protocol/call.ts';
 import { modernHeaders } from './modern-headers.ts';
+import { post, type PostAnswer } from './upstream-post.ts';
+import type { Readable } from 'node:stream';
 
 export interface HttpUpstreamOptions {
   /** `legacy`: always speak 2025 to it, never asking `server/discover` (default `auto`). */
@@ -37,6 +39,7 @@ export interface ConnectionGuard {
 export type { UpstreamCredential } from '../../src/ports.ts';
 
 const STREAM_RETRY_MS = 1_000;
+const CONTENT_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -51,6 +54,10 @@ export class HttpUpstream extends ReconnectingUpstream {
   private protocolVersion: string | undefined;
   private listenStream: AbortController | undefined;
   private listenLastEventId: string | undefined;
+  /** The POST headers of the current session and revision, when no credential varies them. */
+  private plain: { key: string; headers: Record<string, string> } | undefined;
+  private readonly origin: string;
+  private readonly path: string;
 
   constructor(
     name: string,
@@ -60,6 +67,9 @@ export class HttpUpstream extends ReconnectingUpstream {
     super(name, log, options.era);
     const pool = { keepAliveTimeout: 30_000, connections: 128, pipelining: 1 };
     this.agent = options.guard ? options.guard.dispatcher(pool) : new (undici().Agent)(pool);
+    const url = new URL(options.url);
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
   }
 
   get url(): string {
@@ -104,35 +114,49 @@ export class HttpUpstream extends ReconnectingUpstream {
 
   protected async transmit(message: JsonRpcMessage, relatedRequestId?: JsonRpcId, credential?: UpstreamCredential): Promise<void> {
     const requestId = 'id' in message && 'method' in message ? message.id : undefined;
+    // A 2026-07-28 request names its revision, method and target in headers too (the server checks they match the body).
+    const modern = modernHeaders(message);
+    const trace = traceHeaders(message);
+    const base = credential || this.options.credential ? { ...(await this.headers(this.sessionId, credential)), ...CONTENT_HEADERS } : this.plainHeaders();
+    const headers = modern || trace ? { ...base, ...modern, ...trace } : base;
+    const exchange = post(this.agent, { origin: this.origin, path: this.path, headers, body: JSON.stringify(message) }, this.maxMessageBytes);
     // A request that times out or is cancelled drops its HTTP exchange too, so a hung upstream cannot pin
     // connections of the pool.
-    const abort = new AbortController();
-    if (requestId !== undefined) this.rpc.onEnd(requestId, (answered) => answered || abort.abort());
+    let dropped = false;
+    const drop = () => {
+      dropped = true;
+      exchange.abort(new Error('the request ended unanswered'));
+    };
+    // Ended already (it timed out while a credential was fetched): the POST is dropped at once.
+    if (requestId !== undefined && !this.rpc.onEnd(requestId, (answered) => answered || drop())) drop();
     try {
-      await this.exchange(message, requestId, relatedRequestId, abort.signal, credential);
+      await this.answered(await exchange.answer, message, requestId, relatedRequestId, credential);
     } catch (err) {
-      if (abort.signal.aborted) return;
+      if (dropped) return;
       // Only a refused connection means the upstream is down; any other failure fails this request alone.
       if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' && this.state === 'ready') this.connectionLost(err as Error);
       throw err;
     }
   }
 
-  private async exchange(message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, signal: AbortSignal, credential: UpstreamCredential | undefined): Promise<void> {
-    // A 2026-07-28 request names its revision, method and target in headers too (the server checks they match the body).
-    const modern = modernHeaders(message);
-    const response = await undici().request(this.options.url, {
-      method: 'POST',
-      headers: { ...(await this.headers(this.sessionId, credential)), ...modern, ...traceHeaders(message), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify(message),
-      dispatcher: this.agent,
-      signal,
-    });
+  /** The headers of a POST with Gatehouse's own static headers (no credential): made once per session, not per call. */
+  private plainHeaders(): Record<string, string> {
+    const key = `${this.sessionId ?? ''} ${this.protocolVersion ?? ''}`;
+    if (this.plain?.key !== key) {
+      const headers: Record<string, string> = { ...this.options.headers, ...CONTENT_HEADERS };
+      if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
+      if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
+      this.plain = { key, headers };
+    }
+    return this.plain.headers;
+  }
+
+  private async answered(response: PostAnswer, message: JsonRpcMessage, requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, credential: UpstreamCredential | undefined): Promise<void> {
     const session = response.headers['mcp-session-id'];
     if (typeof session === 'string' && 'method' in message && message.method === 'initialize') this.sessionId = session;
-    const type = String(response.headers['content-type'] ?? '');
+    const type = response.headers['content-type'] ?? '';
     if (response.statusCode === 404 && this.sessionId) {
-      await response.body.dump();
+      response.stream?.destroy();
       this.connectionLost(new Error('the upstream forgot our session (404)'));
       return;
     }
@@ -141,12 +165,12 @@ export class HttpUpstream extends ReconnectingUpstream {
     // credentials, to a host that egress rules never checked.
     if (response.statusCode >= 300) {
       if (response.statusCode === 401) (credential ?? this.options.credential)?.rejected();
-      const body = await response.body.text().catch(() => '');
+      const body = typeof response.text === 'string' ? response.text : '';
       // An upstream refusing our credential may echo it back in the body: that text never reaches a client or a record.
       const text = response.statusCode === 401 || response.statusCode === 403 ? '' : body;
       const location = response.statusCode < 400 && typeof response.headers.location === 'string' ? ` (a redirect to ${response.headers.location}, not followed)` : '';
       // A 2026-07-28 server answers some JSON-RPC errors with a 4xx status (-32601 with 404, -32602 with 400): its own error.
-      const own = modern && requestId !== undefined && response.statusCode >= 400 && response.statusCode < 500 ? rpcErrorFor(text, requestId) : undefined;
+      const own = requestId !== undefined && response.statusCode >= 400 && response.statusCode < 500 ? rpcErrorFor(text, requestId) : undefined;
       if (own) {
         this.rpc.receive(own);
         return;
@@ -161,14 +185,11 @@ export class HttpUpstream extends ReconnectingUpstream {
       }
       return;
     }
-    if (type.includes('text/event-stream')) {
-      await this.readResponseStream(response.body, requestId, relatedRequestId, credential);
-    } else if (type.includes('application/json')) {
-      const text = await boundedText(response.body, this.maxMessageBytes);
-      if (typeof text === 'string') this.receiveText(text, requestId ?? relatedRequestId);
-      else this.tooLarge(requestId, text.bytes);
-    } else {
-      await response.body.dump();
+    if (response.stream) {
+      await this.readResponseStream(response.stream, requestId, relatedRequestId, credential);
+    } else if (type.includes('application/json') && response.text !== undefined) {
+      if (typeof response.text === 'string') this.receiveText(response.text, requestId ?? relatedRequestId);
+      else this.tooLarge(requestId, response.text.bytes);
     }
   }
 
@@ -177,7 +198,7 @@ export class HttpUpstream extends ReconnectingUpstream {
    * (SEP-1699): after the server's `retry:` delay, a GET with `Last-Event-ID` replays what was missed and carries
    * the rest. A stream that ends with no event id to resume from fails its request now, not at its timeout.
    */
-  private async readResponseStream(body: Dispatcher.ResponseData['body'], requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, credential: UpstreamCredential | undefined): Promise<void> {
+  private async readResponseStream(body: Readable | Dispatcher.ResponseData['body'], requestId: JsonRpcId | undefined, relatedRequestId: JsonRpcId | undefined, credential: UpstreamCredential | undefined): Promise<void> {
     let stream = body;
     let lastEventId: string | undefined;
     let retryMs = STREAM_RETRY_MS;
@@ -321,27 +342,12 @@ function rpcErrorFor(body: string, id: JsonRpcId): Record<string, unknown> | und
   }
 }
 
-/** A response body as text, or how many bytes it had when it passed `maxBytes` (then it is not read further). */
-async function boundedText(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string | { bytes: number }> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of body) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > maxBytes) {
-      body.destroy();
-      return { bytes };
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, bytes).toString('utf8');
-}
-
 /**
  * The W3C trace context a request carries in `params._meta`, as HTTP headers too: an upstream that traces HTTP
  * (any OTel HTTP instrumentation) joins the call's trace without reading MCP. Only what `_meta` holds is sent.
  */
-function traceHeaders(message: JsonRpcMessage): Record<string, string> {
+function traceHeaders(message: JsonRpcMessage): Record<string, string> | undefined {
   const meta = 'params' in message ? (message.params?._meta as Record<string, unknown> | undefined) : undefined;
-  if (typeof meta?.traceparent !== 'string') return {};
+  if (typeof meta?.traceparent !== 'string') return undefined;
   return { traceparent: meta.traceparent, ...(typeof meta.tracestate === 'string' ? { tracestate: meta.tracestate } : {}) };
 }

@@ -6,14 +6,14 @@ const NAME_FIELD: Record<string, string> = { 'tools/call': 'name', 'prompts/get'
 
 /**
  * The headers a 2026-07-28 request carries over HTTP, from its body: the revision its envelope claims,
- * `Mcp-Method`, and for a call, prompt or read `Mcp-Name`. None for a message without the envelope (2025) or a
- * response; a notification gets the revision only.
+ * `Mcp-Method`, and for a call, prompt or read `Mcp-Name`. None (undefined, no object made) for a message without the
+ * envelope (2025) or a response; a notification gets the revision only.
  */
-export function modernHeaders(message: JsonRpcMessage): Record<string, string> {
-  if (!('method' in message)) return {};
+export function modernHeaders(message: JsonRpcMessage): Record<string, string> | undefined {
+  if (!('method' in message)) return undefined;
   const params = message.params as Record<string, unknown> | undefined;
   const version = (params?._meta as Record<string, unknown> | undefined)?.[ENVELOPE_KEYS.protocolVersion];
-  if (typeof version !== 'string') return {};
+  if (typeof version !== 'string') return undefined;
   if (!('id' in message)) return { 'mcp-protocol-version': version };
   const headers: Record<string, string> = { 'mcp-protocol-version': version, 'mcp-method': message.method };
   const field = NAME_FIELD[message.method];

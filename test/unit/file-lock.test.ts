@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -32,6 +32,26 @@ describe('file lock', () => {
     const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
     writeFileSync(lock, '2147483646 deadbeef'); // no such pid
     expect(await withFileLock(lock, async () => 'got it')).toBe('got it');
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('removes the lock at the end only while the path still names its own: a lock taken over in between is left to its new holder', async () => {
+    const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+    await withFileLock(lock, async () => {
+      // What a process that judged ours stale does: moves it aside, removes it, and takes the lock itself.
+      renameSync(lock, `${lock}.aside`);
+      unlinkSync(`${lock}.aside`);
+      writeFileSync(lock, '2147483646 other-holder');
+    });
+    expect(readFileSync(lock, 'utf8')).toBe('2147483646 other-holder');
+  });
+
+  it('removes its own lock when a takeover that moved it aside put it back (it was not the stale one)', async () => {
+    const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+    await withFileLock(lock, async () => {
+      renameSync(lock, `${lock}.aside`);
+      renameSync(`${lock}.aside`, lock);
+    });
     expect(existsSync(lock)).toBe(false);
   });
 
