@@ -19,6 +19,7 @@ import type { Logger } from '../log.ts';
 import type { GovernedRequests } from './governed-requests.ts';
 import { namespacedName } from '../call/tool-names.ts';
 import { clientFactsOf } from './client-facts.ts';
+import { declaresTasks, missingTasksExtension, TASK_METHODS, TASKS_EXTENSION, type UpstreamTasks } from './upstream-tasks.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -29,6 +30,9 @@ export const SERVER_CAPABILITIES = {
   completions: {},
   logging: {},
 };
+
+/** What a 2026-07-28 client hears in `server/discover`: the tasks extension as well (its tasks are the upstreams'). */
+const MODERN_CAPABILITIES = { ...SERVER_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
 
 const INSTRUCTIONS =
   'Gatehouse governs these tools: each call is checked against policy, may need a human approval, and is audited. A result marked GH_ERR_APPROVAL_PENDING has not run yet; retry the same call after approval.';
@@ -50,6 +54,7 @@ export class Dispatcher {
     private readonly tasks: CallTasks,
     private readonly taskRelay: TaskRelay,
     private readonly governed: GovernedRequests,
+    private readonly upstreamTasks: UpstreamTasks,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -72,7 +77,7 @@ export class Dispatcher {
       case 'initialize':
         return { result: this.initialize(session, params) };
       case 'server/discover':
-        return { result: { supportedVersions: [MODERN_PROTOCOL_VERSION], capabilities: SERVER_CAPABILITIES, instructions: INSTRUCTIONS } };
+        return { result: { supportedVersions: [MODERN_PROTOCOL_VERSION], capabilities: MODERN_CAPABILITIES, instructions: INSTRUCTIONS } };
       case 'ping':
         return { result: {} };
       case 'tools/list':
@@ -85,7 +90,9 @@ export class Dispatcher {
       case 'tasks/cancel':
       case 'tasks/result':
       case 'tasks/list':
-        return session.era === 'legacy' ? this.task(session, method, params, reply) : methodNotFound(method);
+      case 'tasks/update':
+        if (session.era === 'modern') return this.upstreamTask(session, method, params, reply);
+        return method === 'tasks/update' ? methodNotFound(method) : this.task(session, method, params, reply);
       case 'resources/list':
         return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources', { keep: this.listable(session, 'resource', 'uri') }) } };
       case 'resources/templates/list':
@@ -144,7 +151,7 @@ export class Dispatcher {
       ...clientFactsOf(session, params),
       ...(task ? { task } : {}),
     });
-    if ('result' in outcome) return { result: outcome.result };
+    if ('result' in outcome) return { result: outcome.result.resultType === 'task' ? await this.taskCreated(session, params.name, outcome.result) : outcome.result };
     return 'inputRequired' in outcome ? { result: outcome.inputRequired } : { error: outcome.error };
   }
 
@@ -166,6 +173,23 @@ export class Dispatcher {
     const owner = this.taskRelay.elsewhere(params.taskId);
     if (owner) return this.taskRelay.forward(owner, taskMethod, caller, params.taskId as string, reply.signal);
     return this.taskRelay.answer(taskMethod, caller, params.taskId, reply.signal);
+  }
+
+  /**
+   * A 2026-07-28 upstream answered with a task (the client declared the extension, so its envelope said so): the
+   * client gets Gatehouse's signed id for it, which only this caller can use.
+   */
+  private async taskCreated(session: ClientSession, name: string, result: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const server = this.catalog.resolve(name)?.server;
+    if (!server) throw new Error(`a task from a tool that is not in the catalog: ${name}`);
+    return this.upstreamTasks.created(session.caller, server, result);
+  }
+
+  /** The 2026-07-28 tasks extension's methods go to the upstream that owns the task; the removed ones are unknown. */
+  private upstreamTask(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> | DispatchOutcome {
+    if (!TASK_METHODS.has(method)) return methodNotFound(method);
+    if (!declaresTasks(session.capabilities)) return { error: missingTasksExtension() };
+    return this.upstreamTasks.forward(session.caller, method, params, session.capabilities, reply.signal);
   }
 
   /**
