@@ -362,7 +362,7 @@ export class CallPipeline {
     const dispatched = this.clock.now();
     const rounds: Pick<JobContext, 'relaysInput' | 'input'> = {
       // A 2026-07-28 client answers an upstream's input requests itself; a task or a call nobody made cannot.
-      ...(call.client?.era === 'modern' && !call.task && call.executeFor === undefined ? { relaysInput: true } : {}),
+      ...(call.client?.era === 'modern' && (!call.task || call.task.relaysInput) && call.executeFor === undefined ? { relaysInput: true } : {}),
       ...(relay ? { input: this.relayed.forwarded(relay, call.input?.inputResponses) } : {}),
     };
     const dispatchedOutcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span, rounds), failureOf);

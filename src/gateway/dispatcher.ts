@@ -137,7 +137,23 @@ export class Dispatcher {
     return tools;
   }
 
-  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel, task?: TaskHooks): Promise<DispatchOutcome> {
+  /**
+   * A 2026-07-28 client that declared the tasks extension gets a task from Gatehouse when its call has to wait for
+   * an approval (input_required until it settles, then the call runs); otherwise the call answers as it would
+   * without Gatehouse: the upstream's result, or the upstream's own task.
+   */
+  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (session.era !== 'modern' || !declaresTasks(session.capabilities) || params.requestState !== undefined) return this.runTool(session, params, reply);
+    const started = await this.tasks.startIfWaiting(session.caller, reply, async (taskReply, hooks) => {
+      const outcome = await this.runTool(session, params, taskReply, hooks);
+      return 'error' in outcome ? outcome : { result: outcome.result as { content: Record<string, unknown>[] } };
+    });
+    if ('outcome' in started) return started.outcome;
+    const { ttl, pollInterval, ...view } = started.task;
+    return { result: { resultType: 'task', ...view, ttlMs: ttl, ...(pollInterval ? { pollIntervalMs: pollInterval } : {}) } };
+  }
+
+  private async runTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel, task?: TaskHooks): Promise<DispatchOutcome> {
     if (typeof params.name !== 'string') return invalidParams('tools/call needs a string "name"');
     const args = params.arguments ?? {};
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
@@ -159,7 +175,7 @@ export class Dispatcher {
   private callToolAsTask(session: ClientSession, params: Record<string, unknown>): DispatchOutcome {
     const { task, ...call } = params;
     const created = this.tasks.start(session.caller, task as { ttl?: unknown }, (message) => session.push?.(message), async (reply, hooks) => {
-      const outcome = await this.callTool(session, call, reply, hooks);
+      const outcome = await this.runTool(session, call, reply, hooks);
       return 'error' in outcome ? outcome : { result: outcome.result as { content: Record<string, unknown>[] } };
     });
     return { result: created };
@@ -185,11 +201,33 @@ export class Dispatcher {
     return this.upstreamTasks.created(session.caller, server, result);
   }
 
-  /** The 2026-07-28 tasks extension's methods go to the upstream that owns the task; the removed ones are unknown. */
-  private upstreamTask(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> | DispatchOutcome {
+  /**
+   * The 2026-07-28 tasks extension's methods: Gatehouse's own tasks (a call waiting for an approval) are answered
+   * here, or by the replica that runs them; an upstream's go to that upstream. The removed methods are unknown.
+   */
+  private async upstreamTask(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
     if (!TASK_METHODS.has(method)) return methodNotFound(method);
     if (!declaresTasks(session.capabilities)) return { error: missingTasksExtension() };
-    return this.upstreamTasks.forward(session.caller, method, params, session.capabilities, reply.signal);
+    const { taskId } = params;
+    if (!this.taskRelay.isGatehouseTask(taskId)) return this.upstreamTasks.forward(session.caller, method, params, session.capabilities, reply.signal);
+    const detail = await this.gatehouseTask(session, 'tasks/detailed', taskId, reply);
+    if ('error' in detail) return detail;
+    // Approved, the call made a task at its upstream: that task answers for this one from now on.
+    const after = detail.result.result as Record<string, unknown> | undefined;
+    if (after?.resultType === 'task') {
+      const forwarded = await this.upstreamTasks.forward(session.caller, method, { ...params, taskId: after.taskId }, session.capabilities, reply.signal);
+      return 'result' in forwarded && typeof forwarded.result.taskId === 'string' ? { result: { ...forwarded.result, taskId } } : forwarded;
+    }
+    if (method === 'tasks/get') return detail;
+    // Cancelling an ended task is acknowledged all the same (the extension's cancel is idempotent); there is nothing to update.
+    if (method === 'tasks/cancel') await this.gatehouseTask(session, 'tasks/cancel', taskId, reply);
+    return { result: {} };
+  }
+
+  private gatehouseTask(session: ClientSession, method: 'tasks/detailed' | 'tasks/cancel', taskId: string, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const owner = this.taskRelay.elsewhere(taskId);
+    if (owner) return this.taskRelay.forward(owner, method, session.caller, taskId, reply.signal);
+    return this.taskRelay.answer(method, session.caller, taskId, reply.signal);
   }
 
   /**

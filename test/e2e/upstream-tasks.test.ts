@@ -21,7 +21,11 @@ beforeAll(async () => {
   fixture = await startConformanceServer(0);
   const dir = mkdtempSync(join(tmpdir(), 'upstream-tasks-'));
   const policy = join(dir, 'policy.yaml');
-  writeFileSync(policy, ['version: 2', 'default: allow', 'rules:', '  - { id: no-deletes-over-http, match: { tools: [web__confirm_delete] }, effect: deny, reason: not here }', ''].join('\n'));
+  const rules = [
+    '{ id: no-deletes-over-http, match: { tools: [web__confirm_delete] }, effect: deny, reason: not here }',
+    '{ id: greetings-need-a-human, match: { tools: [local__greet, web__failing_job] }, effect: require_approval, reason: a human says hello }',
+  ];
+  writeFileSync(policy, `version: 2\ndefault: allow\nrules:\n${rules.map((r) => `  - ${r}\n`).join('')}`);
   h = await startHarness({
     policies: [policy],
     auth: {
@@ -133,5 +137,53 @@ describe('the tasks extension at the front', () => {
 
   it('advertises the extension in server/discover', async () => {
     expect((await rpc('alice', 'server/discover', {})).result.capabilities.extensions).toEqual({ [TASKS]: {} });
+  });
+});
+
+describe('an approval inside a task (Gatehouse keeps the task)', () => {
+  const pending = async (tool: string) => {
+    let approval: Awaited<ReturnType<typeof h.gateway.approvals.list>>[number] | undefined;
+    await waitFor(async () => (approval = (await h.gateway.approvals.list('pending')).find((a) => (a as { tool?: string }).tool === tool || JSON.stringify(a).includes(tool))) !== undefined, `a pending approval for ${tool}`);
+    return approval!;
+  };
+
+  it('answers a task that stays input_required until the approval settles, then runs the call and inlines its result', async () => {
+    const created = await rpc('alice', 'tools/call', { name: 'local__greet', arguments: { name: 'Ada' } });
+    expect(created.result).toMatchObject({ resultType: 'task', status: 'input_required', ttlMs: expect.any(Number) });
+    const { taskId } = created.result;
+    expect(taskId).toMatch(/^task_/);
+    const approval = await pending('local__greet');
+    for (let i = 0; i < 3; i++) expect((await rpc('alice', 'tasks/get', { taskId })).result).toMatchObject({ status: 'input_required', statusMessage: expect.any(String) });
+    // Someone else's task is unknown to them, Gatehouse's own as much as an upstream's.
+    expect((await rpc('bob', 'tasks/get', { taskId })).error?.code).toBe(-32602);
+    await h.gateway.approvals.approve(approval.id, 'bob');
+    const done = await settled('alice', taskId);
+    expect(done).toMatchObject({ status: 'completed', result: { content: [{ type: 'text', text: 'Hello, Ada!' }] } });
+  });
+
+  it('completes with the refusal when the approval is denied: the call never runs', async () => {
+    const { result } = await rpc('alice', 'tools/call', { name: 'local__greet', arguments: { name: 'Eve' } });
+    await h.gateway.approvals.deny((await pending('local__greet')).id, 'bob', 'no');
+    const done = await settled('alice', result.taskId);
+    expect(done).toMatchObject({ status: 'completed', result: { isError: true } });
+    expect(JSON.stringify(done.result)).not.toContain('Hello, Eve');
+  });
+
+  it('withdraws the approval when the task is cancelled while it waits', async () => {
+    const { result } = await rpc('alice', 'tools/call', { name: 'local__greet', arguments: { name: 'Cy' } });
+    const approval = await pending('local__greet');
+    expect((await rpc('alice', 'tasks/cancel', { taskId: result.taskId })).result.resultType).toBe('complete');
+    expect((await settled('alice', result.taskId)).status).toBe('cancelled');
+    await waitFor(async () => (await h.gateway.approvals.get(approval.id))?.state !== 'pending', 'the approval to be withdrawn');
+    // Idempotent, as the extension has it.
+    expect((await rpc('alice', 'tasks/cancel', { taskId: result.taskId })).result.resultType).toBe('complete');
+  });
+
+  it('follows the task the upstream makes once the call is approved, under the same id', async () => {
+    const { result } = await rpc('alice', 'tools/call', { name: 'web__failing_job', arguments: {} });
+    expect(result).toMatchObject({ resultType: 'task', status: 'input_required' });
+    await h.gateway.approvals.approve((await pending('web__failing_job')).id, 'bob');
+    const done = await settled('alice', result.taskId);
+    expect(done).toMatchObject({ taskId: result.taskId, status: 'completed', result: { isError: true, content: [{ text: 'failing_job failed, as it always does' }] } });
   });
 });
