@@ -58,6 +58,7 @@ export class CallTasks {
   /** Starts `run` as a task and returns `{ task }`, the CreateTaskResult. */
   start(owner: Caller, requested: { ttl?: unknown }, push: Task['push'], run: TaskRun): { task: TaskView } {
     const task = this.create(owner, requested, push);
+    this.keep(task);
     this.launch(task, run);
     return { task: { ...task.view } };
   }
@@ -81,11 +82,11 @@ export class CallTasks {
       notify: (method, params) => (waiting ? undefined : request.notify(method, params)),
       ask: undefined,
     };
-    this.launch(task, run, () => ((waiting = true), parked()), streamed);
+    // Kept (and given out) only once it waits: a call that answers at once leaves nothing behind.
+    this.launch(task, run, () => ((waiting = true), this.keep(task), parked()), streamed);
     const ended = await Promise.race([task.done.then(() => true as const), waits]);
     request.signal.removeEventListener('abort', leave);
     if (!ended) return { task: { ...task.view } };
-    this.tasks.delete(task.view.taskId);
     return { outcome: task.outcome! };
   }
 
@@ -108,10 +109,13 @@ export class CallTasks {
     const ttl = typeof requested.ttl === 'number' && requested.ttl > 0 ? Math.min(requested.ttl, MAX_TTL_MS) : DEFAULT_TTL_MS;
     const taskId = `task_${ulid()}_${this.replica}`;
     const controller = new AbortController();
-    const task: Task = { view: { taskId, status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS }, owner, controller, done: Promise.resolve(), push };
+    return { view: { taskId, status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS }, owner, controller, done: Promise.resolve(), push };
+  }
+
+  private keep(task: Task): void {
+    const { taskId, ttl } = task.view;
     this.tasks.set(taskId, task);
-    setTimeout(() => this.tasks.delete(taskId), ttl).unref();
-    return task;
+    if (ttl !== null) setTimeout(() => this.tasks.delete(taskId), ttl).unref();
   }
 
   private launch(task: Task, run: TaskRun, parked?: () => void, reply: ReplyChannel = { signal: task.controller.signal, progressToken: undefined, notify: () => undefined, ask: undefined }): void {
