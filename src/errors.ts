@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   GH_ERR_APPROVAL_EXPIRED: { retryable: false, summary: 'the approval expired' },
   GH_ERR_ERA_UNTRANSLATABLE: { retryable: false, summary: 'the request has no equivalent in the MCP revision the other side speaks (a 2025 subscription or server-to-client request meeting a 2026-07-28 peer, or an input request the client declared no capability for)' },
   GH_ERR_REQUEST_STATE_INVALID: { retryable: false, summary: 'the requestState of an MRTR retry is forged, altered or expired' },
+  GH_ERR_TASK_UNKNOWN: { retryable: false, summary: "the task id of a 2026-07-28 tasks request is not one this caller was given (another caller's, altered, or made up)" },
   GH_ERR_APPROVAL_NOT_FOUND: { retryable: false, summary: 'no such approval' },
   GH_ERR_APPROVAL_INVALID_STATE: { retryable: false, summary: 'the approval was already decided (or used, or withdrawn) and cannot make that transition' },
   GH_ERR_APPROVAL_MISMATCH: { retryable: false, summary: 'the approval was granted for another call (other arguments, tool, caller or tenant)' },

@@ -1,13 +1,13 @@
 import type { JsonRpcMessage } from '../../src/protocol/jsonrpc.ts';
 import { ENVELOPE_KEYS } from '../../src/protocol/modern-envelope.ts';
 
-/** The request field each method names in `Mcp-Name`. */
-const NAME_FIELD: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+/** The request field each method names in `Mcp-Name` (the tasks extension's methods: the task, SEP-2663). */
+const NAME_FIELD: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri', 'tasks/get': 'taskId', 'tasks/update': 'taskId', 'tasks/cancel': 'taskId' };
 
 /**
  * The headers a 2026-07-28 request carries over HTTP, from its body: the revision its envelope claims,
- * `Mcp-Method`, and for a call, prompt or read `Mcp-Name`. None (undefined, no object made) for a message without the
- * envelope (2025) or a response; a notification gets the revision only.
+ * `Mcp-Method`, and for a call, prompt, read or task method `Mcp-Name`. None (undefined, no object made) for a message
+ * without the envelope (2025) or a response; a notification gets the revision only.
  */
 export function modernHeaders(message: JsonRpcMessage): Record<string, string> | undefined {
   if (!('method' in message)) return undefined;

@@ -382,7 +382,7 @@ export class CallPipeline {
       const approvalId = consumed ?? round?.approvalId;
       const after: NextRound = { jobId, round: (round?.round ?? 0) + 1, ...(approvalId !== undefined ? { approvalId } : {}) };
       // A 2026-07-28 client answers an upstream's input requests itself; a task or a call nobody made cannot.
-      if (call.client?.era === 'modern' && !call.task && call.executeFor === undefined) return this.relayInput(job, jobMeta, dispatchedOutcome.inputRequired, call, entry, argsDigest, after);
+      if (call.client?.era === 'modern' && (!call.task || call.task.relaysInput) && call.executeFor === undefined) return this.relayInput(job, jobMeta, dispatchedOutcome.inputRequired, call, entry, argsDigest, after);
       const answered = await this.answerInput(job, jobMeta, dispatchedOutcome.inputRequired, call, target, timing, after);
       if (runsOnApproval && !('inputRequired' in answered)) await this.approvalGate.recordExecution(runsOnApproval, answered);
       return answered;

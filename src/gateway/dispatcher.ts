@@ -19,6 +19,7 @@ import type { Logger } from '../log.ts';
 import type { GovernedRequests } from './governed-requests.ts';
 import { namespacedName } from '../call/tool-names.ts';
 import { clientFactsOf } from './client-facts.ts';
+import { declaresTasks, missingTasksExtension, TASK_METHODS, TASKS_EXTENSION, type UpstreamTasks } from './upstream-tasks.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 
@@ -29,6 +30,9 @@ export const SERVER_CAPABILITIES = {
   completions: {},
   logging: {},
 };
+
+/** What a 2026-07-28 client hears in `server/discover`: the tasks extension as well (its tasks are the upstreams'). */
+const MODERN_CAPABILITIES = { ...SERVER_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
 
 const INSTRUCTIONS =
   'Gatehouse governs these tools: each call is checked against policy, may need a human approval, and is audited. A result marked GH_ERR_APPROVAL_PENDING has not run yet; retry the same call after approval.';
@@ -50,6 +54,7 @@ export class Dispatcher {
     private readonly tasks: CallTasks,
     private readonly taskRelay: TaskRelay,
     private readonly governed: GovernedRequests,
+    private readonly upstreamTasks: UpstreamTasks,
   ) {}
 
   async handle(session: ClientSession, request: JsonRpcRequest, reply: ReplyChannel): Promise<DispatchOutcome> {
@@ -72,7 +77,7 @@ export class Dispatcher {
       case 'initialize':
         return { result: this.initialize(session, params) };
       case 'server/discover':
-        return { result: { supportedVersions: [MODERN_PROTOCOL_VERSION], capabilities: SERVER_CAPABILITIES, instructions: INSTRUCTIONS } };
+        return { result: { supportedVersions: [MODERN_PROTOCOL_VERSION], capabilities: MODERN_CAPABILITIES, instructions: INSTRUCTIONS } };
       case 'ping':
         return { result: {} };
       case 'tools/list':
@@ -85,7 +90,9 @@ export class Dispatcher {
       case 'tasks/cancel':
       case 'tasks/result':
       case 'tasks/list':
-        return session.era === 'legacy' ? this.task(session, method, params, reply) : methodNotFound(method);
+      case 'tasks/update':
+        if (session.era === 'modern') return this.upstreamTask(session, method, params, reply);
+        return method === 'tasks/update' ? methodNotFound(method) : this.task(session, method, params, reply);
       case 'resources/list':
         return { result: { resources: await this.upstreams.collect('resources/list', 'resources', 'resources', { keep: this.listable(session, 'resource', 'uri') }) } };
       case 'resources/templates/list':
@@ -130,7 +137,23 @@ export class Dispatcher {
     return tools;
   }
 
-  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel, task?: TaskHooks): Promise<DispatchOutcome> {
+  /**
+   * A 2026-07-28 client that declared the tasks extension gets a task from Gatehouse when its call has to wait for
+   * an approval (input_required until it settles, then the call runs); otherwise the call answers as it would
+   * without Gatehouse: the upstream's result, or the upstream's own task.
+   */
+  private async callTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (session.era !== 'modern' || !declaresTasks(session.capabilities) || params.requestState !== undefined) return this.runTool(session, params, reply);
+    const started = await this.tasks.startIfWaiting(session.caller, reply, async (taskReply, hooks) => {
+      const outcome = await this.runTool(session, params, taskReply, hooks);
+      return 'error' in outcome ? outcome : { result: outcome.result as { content: Record<string, unknown>[] } };
+    });
+    if ('outcome' in started) return started.outcome;
+    const { ttl, pollInterval, ...view } = started.task;
+    return { result: { resultType: 'task', ...view, ttlMs: ttl, ...(pollInterval ? { pollIntervalMs: pollInterval } : {}) } };
+  }
+
+  private async runTool(session: ClientSession, params: Record<string, unknown>, reply: ReplyChannel, task?: TaskHooks): Promise<DispatchOutcome> {
     if (typeof params.name !== 'string') return invalidParams('tools/call needs a string "name"');
     const args = params.arguments ?? {};
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return invalidParams('"arguments" must be an object');
@@ -144,7 +167,7 @@ export class Dispatcher {
       ...clientFactsOf(session, params),
       ...(task ? { task } : {}),
     });
-    if ('result' in outcome) return { result: outcome.result };
+    if ('result' in outcome) return { result: outcome.result.resultType === 'task' ? await this.taskCreated(session, params.name, outcome.result) : outcome.result };
     return 'inputRequired' in outcome ? { result: outcome.inputRequired } : { error: outcome.error };
   }
 
@@ -152,7 +175,7 @@ export class Dispatcher {
   private callToolAsTask(session: ClientSession, params: Record<string, unknown>): DispatchOutcome {
     const { task, ...call } = params;
     const created = this.tasks.start(session.caller, task as { ttl?: unknown }, (message) => session.push?.(message), async (reply, hooks) => {
-      const outcome = await this.callTool(session, call, reply, hooks);
+      const outcome = await this.runTool(session, call, reply, hooks);
       return 'error' in outcome ? outcome : { result: outcome.result as { content: Record<string, unknown>[] } };
     });
     return { result: created };
@@ -166,6 +189,45 @@ export class Dispatcher {
     const owner = this.taskRelay.elsewhere(params.taskId);
     if (owner) return this.taskRelay.forward(owner, taskMethod, caller, params.taskId as string, reply.signal);
     return this.taskRelay.answer(taskMethod, caller, params.taskId, reply.signal);
+  }
+
+  /**
+   * A 2026-07-28 upstream answered with a task (the client declared the extension, so its envelope said so): the
+   * client gets Gatehouse's signed id for it, which only this caller can use.
+   */
+  private async taskCreated(session: ClientSession, name: string, result: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const server = this.catalog.resolve(name)?.server;
+    if (!server) throw new Error(`a task from a tool that is not in the catalog: ${name}`);
+    return this.upstreamTasks.created(session.caller, server, result);
+  }
+
+  /**
+   * The 2026-07-28 tasks extension's methods: Gatehouse's own tasks (a call waiting for an approval) are answered
+   * here, or by the replica that runs them; an upstream's go to that upstream. The removed methods are unknown.
+   */
+  private async upstreamTask(session: ClientSession, method: string, params: Record<string, unknown>, reply: ReplyChannel): Promise<DispatchOutcome> {
+    if (!TASK_METHODS.has(method)) return methodNotFound(method);
+    if (!declaresTasks(session.capabilities)) return { error: missingTasksExtension() };
+    const { taskId } = params;
+    if (!this.taskRelay.isGatehouseTask(taskId)) return this.upstreamTasks.forward(session.caller, method, params, session.capabilities, reply.signal);
+    const detail = await this.gatehouseTask(session, 'tasks/detailed', taskId, reply);
+    if ('error' in detail) return detail;
+    // Approved, the call made a task at its upstream: that task answers for this one from now on.
+    const after = detail.result.result as Record<string, unknown> | undefined;
+    if (after?.resultType === 'task') {
+      const forwarded = await this.upstreamTasks.forward(session.caller, method, { ...params, taskId: after.taskId }, session.capabilities, reply.signal);
+      return 'result' in forwarded && typeof forwarded.result.taskId === 'string' ? { result: { ...forwarded.result, taskId } } : forwarded;
+    }
+    if (method === 'tasks/get') return detail;
+    // Cancelling an ended task is acknowledged all the same (the extension's cancel is idempotent); there is nothing to update.
+    if (method === 'tasks/cancel') await this.gatehouseTask(session, 'tasks/cancel', taskId, reply);
+    return { result: {} };
+  }
+
+  private gatehouseTask(session: ClientSession, method: 'tasks/detailed' | 'tasks/cancel', taskId: string, reply: ReplyChannel): Promise<DispatchOutcome> {
+    const owner = this.taskRelay.elsewhere(taskId);
+    if (owner) return this.taskRelay.forward(owner, method, session.caller, taskId, reply.signal);
+    return this.taskRelay.answer(method, session.caller, taskId, reply.signal);
   }
 
   /**

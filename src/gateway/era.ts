@@ -50,11 +50,12 @@ export const MISSING_CLIENT_CAPABILITY = -32021;
 export const HEADER_MISMATCH = -32020;
 
 /**
- * What an `Mcp-Name` header must repeat of a request's body (SEP-2243): the tool or prompt name, the resource URI.
- * Undefined for a method that names nothing.
+ * What an `Mcp-Name` header must repeat of a request's body (SEP-2243): the tool or prompt name, the resource URI,
+ * and for the tasks extension's methods the task id (SEP-2663). Undefined for a method that names nothing.
  */
 export function namedInBody(method: string, params: Record<string, unknown> | undefined): unknown {
   if (method === 'tools/call' || method === 'prompts/get') return params?.name;
+  if (method === 'tasks/get' || method === 'tasks/update' || method === 'tasks/cancel') return params?.taskId;
   return method === 'resources/read' ? params?.uri : undefined;
 }
 

@@ -59,6 +59,8 @@ export interface CallInput {
 export interface TaskHooks {
   waiting(message: string): void;
   working(): void;
+  /** The client answers an upstream's input requests itself (2026-07-28: a call that became a task only to wait). */
+  relaysInput?: boolean;
 }
 
 /** A `tools/call`, normalized: what the job path sees regardless of where it came from. */

@@ -42,6 +42,8 @@ import type { ClientSession } from '../gateway/session.ts';
 import { BuiltinTools } from '../approvals/channels/builtin-tools.ts';
 import { CallTasks } from '../approvals/channels/tasks.ts';
 import { TaskRelay } from '../approvals/channels/task-relay.ts';
+import { purposeKey } from '../approvals/signing.ts';
+import { UpstreamTasks } from '../gateway/upstream-tasks.ts';
 import { ExecuteOnApproval } from '../approvals/channels/on-approve.ts';
 import { RequestStateCodec, requestStateKey } from '../approvals/channels/request-state.ts';
 import type { ApprovalLinks } from '../approvals/channels/pending.ts';
@@ -270,7 +272,10 @@ export class Gateway {
     const tasks = new CallTasks(nodeId);
     this.taskRelay = new TaskRelay(ports.bus, nodeId, tasks);
     const governed = new GovernedRequests(this.kernel, this.catalog, pipeline, this.directory, this.subscriptions);
-    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay, governed);
+    let taskKey: Promise<Buffer> | undefined;
+    const upstreamTaskKey = () => (taskKey ??= purposeKey({ dataDir: config.dataDir, ...(config.approvals.signingKey ? { signingKey: config.approvals.signingKey } : {}) }, 'upstream-tasks'));
+    const upstreamTasks = new UpstreamTasks(upstreamTaskKey, (server) => this.directory.get(server), (server) => this.directory.timeoutMs(server));
+    this.dispatcher = new Dispatcher(this.catalog, this.kernel, pipeline, this.directory, this.subscriptions, log, builtins, tasks, this.taskRelay, governed, upstreamTasks);
     this.onApproval = new ExecuteOnApproval(this.approvals, (approval) => pipeline.executeApproved(approval), pipeline.approvalGate.isWaitedOn, log);
     const reloading = { alsoWatch: deploymentPolicyFiles(config), audit: this.audit, clock: ports.clock, log };
     this.policies = new PolicyReloader({

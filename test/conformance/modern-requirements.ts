@@ -6,7 +6,8 @@
  *
  * The gate: the direct round passes every scored scenario; through Gatehouse, every scored scenario the direct
  * round passed passes too, except those in AWAITING_UPSTREAM_ERA (reported, not gating) and the checks named in
- * AWAITING_UPSTREAM_ERA_CHECKS (the rest of their scenario gates).
+ * AWAITING_UPSTREAM_ERA_CHECKS (the rest of their scenario gates). The extension's unscored scenarios (tasks-*)
+ * gate the Gatehouse rounds the same way (judgeExtensions).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -96,3 +97,18 @@ export function judgeModern(
   }
   return { failures, notes };
 }
+
+/**
+ * The scenarios the requirement file runs without scoring because they test an extension (the tasks extension,
+ * SEP-2663: issue 16 item 4). They gate the Gatehouse rounds all the same, as the scored ones do: what passes alone
+ * passes through Gatehouse. The direct round's failures are reported, never gating (the suite does not score them).
+ */
+export function judgeExtensions(scenarios: readonly string[], rounds: readonly ModernRound[]): { failures: string[]; notes: Map<string, string> } {
+  const judged = judgeModern(scenarios, rounds, { scenarios: [], checks: {} });
+  const direct = rounds.find((r) => r.direct);
+  for (const scenario of scenarios) if (direct && !passed(direct.results.get(scenario)) && !judged.notes.has(scenario)) judged.notes.set(scenario, 'fails alone: not gated');
+  return { failures: judged.failures.filter((f) => !direct || !f.startsWith(`${direct.round} `)), notes: judged.notes };
+}
+
+/** The unscored scenarios that are an extension's (`reason: extension` in the requirement file). */
+export const extensionScenarios = (notScored: ReadonlyMap<string, string>): string[] => [...notScored].filter(([, reason]) => reason === 'extension').map(([scenario]) => scenario);

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startConformanceServer } from '../fixtures/conformance-server.ts';
-import { AWAITING_UPSTREAM_ERA, AWAITING_UPSTREAM_ERA_CHECKS, judgeModern, MODERN_PACKAGE, MODERN_REVISION, modernRequirements } from './modern-requirements.ts';
+import { AWAITING_UPSTREAM_ERA, AWAITING_UPSTREAM_ERA_CHECKS, extensionScenarios, judgeExtensions, judgeModern, MODERN_PACKAGE, MODERN_REVISION, modernRequirements } from './modern-requirements.ts';
 import { children, count, killTree, passed, resolveConformanceCli, resolveNode22, runSuite, type ScenarioResult, type SuiteRun } from './suite-cli.ts';
 import { FIXTURE_OVER_STDIO, startGatehouseInFront } from './through-gatehouse.ts';
 
@@ -224,7 +224,13 @@ async function runModernSuite(node: string, cli: string, target: Target, opts: O
   if (opts.scenarios.length === 0) return runSuite(node, cli, target.url, label, ['--requirements', MODERN_REVISION], outRoot, deadline);
   const runs: SuiteRun[] = [];
   // One at a time: the CLI takes one --scenario, and these scenarios share the upstream's changing lists.
-  for (const [i, s] of opts.scenarios.entries()) runs.push(await runSuite(node, cli, target.url, `${label}-${i}-${s}`, ['--scenario', s, '--spec-version', MODERN_REVISION], outRoot, deadline));
+  // An extension's scenario is off the spec timeline, so a --spec-version skips it; without one the CLI runs it
+  // at the 2026-07-28 wire anyway.
+  const extensions = new Set(extensionScenarios(modernRequirements().notScored));
+  for (const [i, s] of opts.scenarios.entries()) {
+    const wire = extensions.has(s) ? [] : ['--spec-version', MODERN_REVISION];
+    runs.push(await runSuite(node, cli, target.url, `${label}-${i}-${s}`, ['--scenario', s, ...wire], outRoot, deadline));
+  }
   return { ...runs[0], label, ran: runs.flatMap((r) => r.ran), results: new Map(runs.flatMap((r) => [...r.results])), timedOut: runs.some((r) => r.timedOut) };
 }
 
@@ -303,8 +309,10 @@ function reportModern(outcomes: RoundOutcome[], opts: Options): { failures: stri
   printComparison(`${MODERN_REVISION} requirements, scored (gated: alone, and through Gatehouse where it passes alone):`, scenarios, columns, notes);
   if (opts.scenarios.length === 0) {
     const others = [...notScored.keys()];
-    const reasons = new Map(others.map((s) => [s, `(${notScored.get(s)})`]));
-    printComparison(`${MODERN_REVISION} requirements, run but not scored (informational):`, others, columns, reasons);
+    const extensions = judgeExtensions(extensionScenarios(notScored), rounds);
+    failures.push(...extensions.failures);
+    const reasons = new Map(others.map((s) => [s, `(${notScored.get(s)}${notScored.get(s) === 'extension' ? `; gated through Gatehouse${extensions.notes.has(s) ? `, but ${extensions.notes.get(s)}` : ''}` : ''})`]));
+    printComparison(`${MODERN_REVISION} requirements, run but not scored (the extension's gate the Gatehouse rounds on what passes alone):`, others, columns, reasons);
     if (AWAITING_UPSTREAM_ERA.length > 0) console.log(`  AWAITING_UPSTREAM_ERA (issue 16, reported, not gated through Gatehouse): ${AWAITING_UPSTREAM_ERA.join(', ')}`);
     for (const [scenario, checks] of Object.entries(AWAITING_UPSTREAM_ERA_CHECKS)) console.log(`  AWAITING_UPSTREAM_ERA_CHECKS ${scenario}: ${checks.join(', ')} (the scenario's other checks gate)`);
   }

@@ -2,7 +2,7 @@
 // scenario; through Gatehouse, every scored scenario that passes alone passes too, except what waits for the
 // upstream era (AWAITING_UPSTREAM_ERA, and the checks in AWAITING_UPSTREAM_ERA_CHECKS).
 import { describe, expect, it } from 'vitest';
-import { AWAITING_UPSTREAM_ERA, judgeModern, modernRequirements } from '../conformance/modern-requirements.ts';
+import { AWAITING_UPSTREAM_ERA, extensionScenarios, judgeExtensions, judgeModern, modernRequirements } from '../conformance/modern-requirements.ts';
 import type { ScenarioResult } from '../conformance/suite-cli.ts';
 
 const result = (scenario: string, failing: string[] = []): ScenarioResult => ({
@@ -40,5 +40,16 @@ describe('judgeModern', () => {
 
   it('fails a scored scenario that did not run', () => {
     expect(judgeModern(['a'], [round('direct', [])]).failures).toEqual(['direct 2026-07-28: a: not run']);
+  });
+
+  it("gates the tasks extension's unscored scenarios through Gatehouse on what passes alone, never the direct round", () => {
+    const tasks = extensionScenarios(modernRequirements().notScored);
+    expect(tasks).toContain('tasks-lifecycle');
+    expect(tasks).not.toContain('json-schema-2020-12');
+    const direct = round('direct', [result('tasks-lifecycle'), result('tasks-wire-fields', ['x'])]);
+    const through = round('gatehouse-http', [result('tasks-lifecycle', ['y']), result('tasks-wire-fields', ['x'])]);
+    const { failures, notes } = judgeExtensions(['tasks-lifecycle', 'tasks-wire-fields'], [direct, through]);
+    expect(failures).toEqual(['gatehouse-http 2026-07-28: tasks-lifecycle: failing check(s)']);
+    expect(notes.get('tasks-wire-fields')).toMatch(/fails alone/);
   });
 });

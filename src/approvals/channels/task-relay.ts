@@ -3,7 +3,8 @@ import { RpcErrorCode, type JsonRpcErrorObject } from '../../protocol/jsonrpc.ts
 import type { Caller } from '../../protocol/call.ts';
 import type { CallTasks } from './tasks.ts';
 
-type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+/** `tasks/detailed`: a task as the 2026-07-28 extension's `tasks/get` shows it. */
+type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | 'tasks/detailed';
 type TaskOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 type RelayedRequest = { method: TaskMethod; caller: Caller; taskId: string };
 
@@ -21,6 +22,11 @@ export class TaskRelay {
     private readonly replica: string,
     private readonly tasks: CallTasks,
   ) {}
+
+  /** Whether the id is one of Gatehouse's tasks (on this replica or another), not an upstream's. */
+  isGatehouseTask(taskId: unknown): taskId is string {
+    return typeof taskId === 'string' && taskId.startsWith('task_');
+  }
 
   /** The replica that runs the task, when it is another one than this. */
   elsewhere(taskId: unknown): string | undefined {
@@ -40,8 +46,8 @@ export class TaskRelay {
   /** What this replica answers about one of its tasks. */
   async answer(method: TaskMethod, caller: Caller, taskId: unknown, signal: AbortSignal): Promise<TaskOutcome> {
     if (method === 'tasks/result') return this.tasks.result(caller, taskId, signal);
-    const view = method === 'tasks/get' ? this.tasks.get(caller, taskId) : this.tasks.cancel(caller, taskId);
-    return 'taskId' in view ? { result: { ...view } } : { error: view };
+    const view = method === 'tasks/get' ? this.tasks.get(caller, taskId) : method === 'tasks/detailed' ? this.tasks.detailed(caller, taskId) : this.tasks.cancel(caller, taskId);
+    return 'taskId' in view ? { result: { ...view } } : { error: view as JsonRpcErrorObject };
   }
 
   /** Asks the replica that runs the task; one that is gone leaves the task as unknown as it is. */

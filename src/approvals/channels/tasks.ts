@@ -11,8 +11,9 @@ import type { Caller, ReplyChannel, TaskHooks } from '../../protocol/call.ts';
  * cancels the call, which withdraws a pending approval. Tasks live in this process, like the session that made
  * them, and only their caller (principal and tenant) can see them.
  *
- * The 2026-07-28 tasks extension (SEP-2663) is not served: the SDK v2 client cannot receive a task result there
- * (its 2026 codec rejects any `resultType` but `complete` and `input_required`), so no client could drive it.
+ * The 2026-07-28 tasks extension (SEP-2663) uses the same tasks for a call that has to wait for an approval
+ * (`startIfWaiting`): the call answers as it is when it need not wait, and becomes a task the moment it must, shown
+ * in the extension's shape (`detailed`). Tasks an upstream makes itself are the upstream's (gateway/upstream-tasks.ts).
  */
 
 export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
@@ -37,7 +38,8 @@ interface Task {
   push: ((message: JsonRpcNotification) => void) | undefined;
 }
 
-export type TaskRun = (reply: ReplyChannel, hooks: TaskHooks) => Promise<{ result: CallToolResult } | { error: JsonRpcErrorObject }>;
+type TaskOutcome = { result: CallToolResult } | { error: JsonRpcErrorObject };
+export type TaskRun = (reply: ReplyChannel, hooks: TaskHooks) => Promise<TaskOutcome>;
 
 /** The capability a 2025 server declares for task-augmented `tools/call`. */
 export const TASKS_CAPABILITY = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
@@ -55,23 +57,81 @@ export class CallTasks {
 
   /** Starts `run` as a task and returns `{ task }`, the CreateTaskResult. */
   start(owner: Caller, requested: { ttl?: unknown }, push: Task['push'], run: TaskRun): { task: TaskView } {
+    const task = this.create(owner, requested, push);
+    this.keep(task);
+    this.launch(task, run);
+    return { task: { ...task.view } };
+  }
+
+  /**
+   * 2026-07-28: runs `run`, and answers its outcome when it ends without having to wait; a call that waits for an
+   * approval becomes a task then (input_required until the approval settles), and the task is the answer. Until
+   * then the call streams on the client's request (progress, notifications) and that request can cancel it; after,
+   * only `tasks/cancel` can.
+   */
+  async startIfWaiting(owner: Caller, request: ReplyChannel, run: TaskRun): Promise<{ outcome: TaskOutcome } | { task: TaskView }> {
+    const task = this.create(owner, {}, undefined);
+    let waiting = false;
+    let parked!: () => void;
+    const waits = new Promise<false>((resolve) => (parked = () => resolve(false)));
+    const leave = () => task.controller.abort('the client went away before the call had to wait');
+    request.signal.addEventListener('abort', leave, { once: true });
+    const streamed: ReplyChannel = {
+      signal: task.controller.signal,
+      progressToken: request.progressToken,
+      notify: (method, params) => (waiting ? undefined : request.notify(method, params)),
+      ask: undefined,
+    };
+    // Kept (and given out) only once it waits: a call that answers at once leaves nothing behind.
+    this.launch(task, run, () => ((waiting = true), this.keep(task), parked()), streamed);
+    const ended = await Promise.race([task.done.then(() => true as const), waits]);
+    request.signal.removeEventListener('abort', leave);
+    if (!ended) return { task: { ...task.view } };
+    return { outcome: task.outcome! };
+  }
+
+  /**
+   * A task as the 2026-07-28 extension shows it (a DetailedTask): `ttlMs` and `pollIntervalMs`, and once it ended,
+   * the call's result inlined (`completed`, even when the tool reported an error) or its error (`failed`).
+   */
+  detailed(caller: Caller, taskId: unknown): Record<string, unknown> | JsonRpcErrorObject {
+    const task = this.find(caller, taskId);
+    if (!('view' in task)) return task;
+    const { ttl, pollInterval, ...view } = task.view;
+    const shown = { ...view, ttlMs: ttl, ...(pollInterval ? { pollIntervalMs: pollInterval } : {}) };
+    const { outcome } = task;
+    if (!outcome || view.status === 'cancelled') return shown;
+    return 'error' in outcome ? { ...shown, status: 'failed', error: outcome.error } : { ...shown, status: 'completed', result: outcome.result };
+  }
+
+  private create(owner: Caller, requested: { ttl?: unknown }, push: Task['push']): Task {
     const now = new Date().toISOString();
     const ttl = typeof requested.ttl === 'number' && requested.ttl > 0 ? Math.min(requested.ttl, MAX_TTL_MS) : DEFAULT_TTL_MS;
     const taskId = `task_${ulid()}_${this.replica}`;
     const controller = new AbortController();
-    const task: Task = { view: { taskId, status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS }, owner, controller, done: Promise.resolve(), push };
+    return { view: { taskId, status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS }, owner, controller, done: Promise.resolve(), push };
+  }
+
+  private keep(task: Task): void {
+    const { taskId, ttl } = task.view;
     this.tasks.set(taskId, task);
-    setTimeout(() => this.tasks.delete(taskId), ttl).unref();
-    const reply: ReplyChannel = { signal: controller.signal, progressToken: undefined, notify: () => undefined, ask: undefined };
+    if (ttl !== null) setTimeout(() => this.tasks.delete(taskId), ttl).unref();
+  }
+
+  private launch(task: Task, run: TaskRun, parked?: () => void, reply: ReplyChannel = { signal: task.controller.signal, progressToken: undefined, notify: () => undefined, ask: undefined }): void {
     const hooks: TaskHooks = {
-      waiting: (message) => this.update(task, 'input_required', message),
+      waiting: (message) => {
+        this.update(task, 'input_required', message);
+        parked?.();
+      },
       working: () => this.update(task, 'working'),
+      // A 2026-07-28 client answers an upstream's input requests itself, task or not.
+      ...(parked ? { relaysInput: true } : {}),
     };
     task.done = run(reply, hooks).then(
       (outcome) => this.finish(task, outcome),
       (err: Error) => this.finish(task, { error: { code: RpcErrorCode.INTERNAL_ERROR, message: err.message, data: { code: 'GH_ERR_INTERNAL' } } }),
     );
-    return { task: { ...task.view } };
   }
 
   get(caller: Caller, taskId: unknown): TaskView | JsonRpcErrorObject {
