@@ -39,7 +39,8 @@ import { callLogFields } from '../scheduler/job-log-fields.ts';
 import { CallTrace, endStage, failureOf } from './call-trace.ts';
 import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
 import type { SessionView } from '../kernel/decision.ts';
-import { checkResult, labelsAt, withLabelSources } from './result-check.ts';
+import { checkResult, labelsAt, resultIsWatched, withLabelSources } from './result-check.ts';
+import { declaresTasks, requiresTask, withoutTasks } from '../protocol/tasks-extension.ts';
 import type { SessionLabel } from '../protocol/session-record.ts';
 
 export interface CallPipelineOptions {
@@ -377,7 +378,12 @@ export class CallPipeline {
 
     const dispatched = this.clock.now();
     const rounds: Pick<JobContext, 'round' | 'input'> = round ? { round: round.round, ...(round.input ? { input: round.input } : {}) } : {};
-    const dispatchedOutcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(call, entry, job, decision, jobMeta, timing, span, rounds), failureOf);
+    // A task's result reaches the client later, through tasks/get, past every check made here on a call's result: a
+    // call whose result is constrained, scanned, labelled, counted or noted is sent without the tasks extension, so
+    // the upstream answers it whole.
+    const answeredWhole = call.client && declaresTasks(call.client.capabilities) && resultIsWatched(decision, tracked !== undefined, edit !== undefined);
+    const sent = answeredWhole ? { ...call, client: { ...call.client!, capabilities: withoutTasks(call.client!.capabilities) } } : call;
+    const dispatchedOutcome = await spans.stage('gatehouse.dispatch', (span) => this.dispatch(sent, entry, job, decision, jobMeta, timing, span, rounds), failureOf);
     if ('inputRequired' in dispatchedOutcome) {
       const approvalId = consumed ?? round?.approvalId;
       const after: NextRound = { jobId, round: (round?.round ?? 0) + 1, ...(approvalId !== undefined ? { approvalId } : {}) };
@@ -388,6 +394,10 @@ export class CallPipeline {
       return answered;
     }
     let outcome: { result: CallToolResult } | { error: JsonRpcErrorObject } = dispatchedOutcome;
+    if (answeredWhole && 'error' in outcome && requiresTask(outcome.error)) {
+      const message = 'This tool runs only as a task, and a task\'s result would reach you past the checks the policy puts on this call\'s result (constraints, scanning, labels or budgets), so the call cannot run here.';
+      outcome = { result: errorResult('GH_ERR_ERA_UNTRANSLATABLE', message, { 'gatehouse/job': jobMeta }) };
+    }
     if ('result' in outcome && (decision.scanResult || decision.labels)) {
       const checked = { jobId, tenant: input.tenant, decision, tracked, riskTags, now: this.clock.now() };
       outcome = { result: await checkResult({ audit: this.deps.audit, log: this.deps.log, sessions }, checked, outcome.result) };

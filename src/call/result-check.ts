@@ -5,7 +5,7 @@ import type { CallToolResult } from '../protocol/mcp.ts';
 import type { SessionLabel } from '../protocol/session-record.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import { errorResult } from '../protocol/tool-results.ts';
-import type { SessionTracker, TrackedCall } from '../session/session-tracker.ts';
+import { SessionTracker, type TrackedCall } from '../session/session-tracker.ts';
 import { applyScan, labelsOf, scanResult, type ResultFinding } from './result-scan.ts';
 
 /** The risk tag that marks a tool whose results are not scanned (config `upstreams.<name>.riskTags`, or the policy's `tools:`). */
@@ -85,4 +85,14 @@ export function withLabelSources(reason: string, labels: readonly SessionLabel[]
 /** A finding as the audit keeps it: bounded, no secret. */
 function recorded(f: ResultFinding): Record<string, unknown> {
   return { kind: f.kind, rule: f.rule, at: f.at, span: f.span, ...(f.excerpt ? { excerpt: f.excerpt } : {}) };
+}
+
+/**
+ * Whether Gatehouse does something with this call's result once it comes back: cuts, redacts or times it
+ * (constraints), scans or labels it, counts it against a budget, or adds an edit's note. Such a call is answered
+ * whole: a task's result would reach the client later, through tasks/get, past all of that.
+ */
+export function resultIsWatched(decision: Decision, tracked: boolean, edited: boolean): boolean {
+  const { timeoutMs, maxOutputBytes, redact } = decision.constraints;
+  return edited || timeoutMs !== undefined || maxOutputBytes !== undefined || (redact?.result.length ?? 0) > 0 || Boolean(decision.scanResult || decision.labels) || (tracked && SessionTracker.countsResults(decision));
 }

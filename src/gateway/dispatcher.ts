@@ -19,7 +19,8 @@ import type { Logger } from '../log.ts';
 import type { GovernedRequests } from './governed-requests.ts';
 import { namespacedName } from '../call/tool-names.ts';
 import { clientFactsOf } from './client-facts.ts';
-import { declaresTasks, missingTasksExtension, TASK_METHODS, TASKS_EXTENSION, type UpstreamTasks } from './upstream-tasks.ts';
+import { TASK_METHODS, type UpstreamTasks } from './upstream-tasks.ts';
+import { declaresTasks, missingTasksExtension, TASKS_EXTENSION } from '../protocol/tasks-extension.ts';
 
 export type DispatchOutcome = { result: Record<string, unknown> } | { error: JsonRpcErrorObject };
 

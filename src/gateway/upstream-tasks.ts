@@ -3,9 +3,6 @@ import type { Caller } from '../protocol/call.ts';
 import { RpcErrorCode, type JsonRpcErrorObject } from '../protocol/jsonrpc.ts';
 import { isSignatureOf, signatureOf } from '../approvals/signing.ts';
 
-/** The 2026-07-28 tasks extension (SEP-2663): its id in `capabilities.extensions`. */
-export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
-
 /** The methods of the extension; `tasks/result` and `tasks/list` were removed from it (-32601, as any unknown method). */
 export const TASK_METHODS: ReadonlySet<string> = new Set(['tasks/get', 'tasks/update', 'tasks/cancel']);
 
@@ -78,15 +75,3 @@ const boundText = (caller: Caller, body: string): string => `${VERSION}.${body}\
 
 const unknownTask = (taskId: unknown): JsonRpcErrorObject => ({ code: RpcErrorCode.INVALID_PARAMS, message: `Unknown task: ${String(taskId)}`, data: { code: 'GH_ERR_TASK_UNKNOWN' } });
 
-/** Whether the client declared the tasks extension (on the 2026-07-28 wire: in this request's envelope). */
-export function declaresTasks(capabilities: Record<string, unknown>): boolean {
-  const extensions = capabilities.extensions as Record<string, unknown> | undefined;
-  return extensions !== null && typeof extensions === 'object' && extensions[TASKS_EXTENSION] !== undefined;
-}
-
-/** -32021: the client must declare the extension to use these methods. */
-export const missingTasksExtension = (): JsonRpcErrorObject => ({
-  code: -32021,
-  message: `Missing required client capability: extensions["${TASKS_EXTENSION}"]`,
-  data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } },
-});

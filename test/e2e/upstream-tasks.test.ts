@@ -24,6 +24,8 @@ beforeAll(async () => {
   const rules = [
     '{ id: no-deletes-over-http, match: { tools: [web__confirm_delete] }, effect: deny, reason: not here }',
     '{ id: greetings-need-a-human, match: { tools: [local__greet, web__failing_job] }, effect: require_approval, reason: a human says hello }',
+    `{ id: capped, match: { tools: ["*__slow_compute"] }, effect: allow_with_constraints, when: 'has(args.label) && args.label == "capped"', constraints: { maxOutputBytes: 12 } }`,
+    '{ id: scanned, match: { tools: [web__test_tool_with_task] }, effect: allow, scanResult: true }',
   ];
   writeFileSync(policy, `version: 2\ndefault: allow\nrules:\n${rules.map((r) => `  - ${r}\n`).join('')}`);
   h = await startHarness({
@@ -133,6 +135,19 @@ describe('the tasks extension at the front', () => {
     expect(plain.result).toMatchObject({ resultType: 'complete', content: [{ text: 'Computed sync after 0s' }] });
     for (const method of ['tasks/result', 'tasks/list']) expect((await rpc('alice', method, { taskId: result.taskId })).error?.code).toBe(-32601);
     await rpc('alice', 'tasks/cancel', { taskId: result.taskId });
+  });
+
+  it('answers whole a call whose result Gatehouse checks: a task result would reach the client past the checks', async () => {
+    // The tasks extension is not passed on for it, so the upstream runs it in the call and the constraint applies.
+    const capped = await rpc('alice', 'tools/call', { name: 'web__slow_compute', arguments: { seconds: 0, label: 'capped' } });
+    expect(capped.result.resultType).toBe('complete');
+    expect(capped.result.taskId).toBeUndefined();
+    expect(capped.result.content[0].text).toContain('output truncated');
+    expect(capped.result.content[0].text).not.toContain('after 0s');
+    // A tool that runs only as a task cannot be answered whole: a clear tool error, and the upstream made no task.
+    const required = await rpc('alice', 'tools/call', { name: 'web__test_tool_with_task', arguments: {} });
+    expect(required.result).toMatchObject({ resultType: 'complete', isError: true, _meta: { 'gatehouse/error': { code: 'GH_ERR_ERA_UNTRANSLATABLE' } } });
+    expect(required.result.content[0].text).toContain('task');
   });
 
   it('advertises the extension in server/discover', async () => {
