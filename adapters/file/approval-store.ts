@@ -211,7 +211,7 @@ export class FileApprovalStore implements ApprovalStore {
   private async write(record: ApprovalRecord, append = false): Promise<void> {
     const path = this.filePath(record.id);
     const line = JSON.stringify(record) + '\n';
-    if (append) appendFileSync(path, line);
+    if (append) appendFileSync(path, line, { mode: 0o600 });
     else writeFileAtomic(path, line);
     const info = statSync(path);
     this.remember(record.id, { version: versionOf(info), record, appendable: info.size <= REWRITE_AT_BYTES });
