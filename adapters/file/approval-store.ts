@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
@@ -15,17 +15,26 @@ const INDEX_DIR = 'by-binding';
 const INDEX_COMPLETE = '.complete';
 /** `live/<id>`: an empty marker for each approval that can still change, which is all the poll reads. */
 const LIVE_DIR = 'live';
+/** A record file longer than this is rewritten as one line at its next update, not appended to. */
+const REWRITE_AT_BYTES = 64 * 1024;
 
 interface Entry {
   /** Which write of the file this is: a rename gives a new inode, and file times are only as fine as a jiffy. */
   version: string;
   record: ApprovalRecord;
+  /** The file is in lines, whole ones, and short enough: the next update may append to it. */
+  appendable: boolean;
 }
 
 /**
- * Approvals as one JSON file each under `<dataDir>/approvals/`. Every write is atomic (temp file + rename) and
- * every update holds a per-approval lock file, so the gateway and a `gatehouse approvals approve` in another
- * process never lose each other's changes. Changes made elsewhere are seen through fs.watch, with a slow poll
+ * Approvals as one file each under `<dataDir>/approvals/`, a JSON record per line, the last whole line current.
+ * A new record is written atomically (temp file + rename); an update appends its line, so a reader sees the old
+ * record or the new one, never half of either (a line cut short by a crash is skipped). Appending, not replacing:
+ * on ext4 a rename over an existing file forces the new file's data to disk before it returns (auto_da_alloc),
+ * ~1 ms at p50 and ~10 ms at p99 on a busy disk, twice on an approval's round trip (its approval, then its
+ * claim). A file whose last line is torn, written before lines (one indented record), or long is rewritten whole
+ * (temp file + rename) instead. Every update holds a per-approval lock file, so the gateway and a `gatehouse
+ * approvals approve` in another process never lose each other's changes. Changes made elsewhere are seen through fs.watch, with a slow poll
  * as a safety net.
  *
  * The approvals of one call are found through `by-binding/<sha256 of the binding key>/<id>`, an empty marker
@@ -101,14 +110,15 @@ export class FileApprovalStore implements ApprovalStore {
     let changed = false;
     const next = await withFileLock(this.lockPath(id), async () => {
       this.cache.delete(id); // another process may have written since we cached it
-      const current = await this.read(id);
-      if (!current) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
+      const entry = await this.readEntry(id);
+      if (!entry) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
+      const current = entry.record;
       const result = update(current);
       if (result === current) return current;
       changed = true;
       if (result.bindingKey !== current.bindingKey) await this.index(result);
       if (isLive(result)) await this.markLive(id);
-      await this.write(result);
+      await this.write(result, entry.appendable);
       if (!isLive(result)) await this.unmarkLive(id);
       return result;
     });
@@ -222,7 +232,7 @@ export class FileApprovalStore implements ApprovalStore {
     }
     let record: ApprovalRecord;
     try {
-      const stored = JSON.parse(text) as StoredApprovalRecord;
+      const stored = JSON.parse(currentRecordText(text)) as StoredApprovalRecord;
       if (stored.id !== id || typeof stored.state !== 'string' || !Array.isArray(stored.history)) throw new Error('not an approval record');
       record = upgradeApprovalRecord(stored);
     } catch (err) {
@@ -231,15 +241,19 @@ export class FileApprovalStore implements ApprovalStore {
         data: { path },
       });
     }
-    const entry = { version, record };
+    const entry = { version, record, appendable: appendable(text) };
     this.remember(id, entry);
     return entry;
   }
 
-  private async write(record: ApprovalRecord): Promise<void> {
+  /** Appends the record's line to its file when `append` (see the class comment), else writes the file whole. */
+  private async write(record: ApprovalRecord, append = false): Promise<void> {
     const path = this.filePath(record.id);
-    writeFileAtomic(path, JSON.stringify(record, null, 2) + '\n');
-    this.remember(record.id, { version: versionOf(statSync(path)), record });
+    const line = JSON.stringify(record) + '\n';
+    if (append) appendFileSync(path, line, { mode: 0o600 });
+    else writeFileAtomic(path, line);
+    const info = statSync(path);
+    this.remember(record.id, { version: versionOf(info), record, appendable: info.size <= REWRITE_AT_BYTES });
   }
 
   /** Caches a parsed record; past the limit the oldest goes (each is checked against its file anyway). */
@@ -310,6 +324,22 @@ export class FileApprovalStore implements ApprovalStore {
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
   }
+}
+
+/**
+ * The current record of a file's text: the last whole line; the whole text for a file written before lines (one
+ * indented record) or with no whole line (which then fails to parse: corrupt).
+ */
+function currentRecordText(text: string): string {
+  if (text.startsWith('{\n')) return text;
+  const end = text.lastIndexOf('\n');
+  if (end < 0) return text;
+  return text.slice(text.lastIndexOf('\n', end - 1) + 1, end);
+}
+
+/** Whether an update may append to a file with this text: in lines, its last one whole, and not long. */
+function appendable(text: string): boolean {
+  return !text.startsWith('{\n') && text.endsWith('\n') && text.length <= REWRITE_AT_BYTES;
 }
 
 function versionOf(info: Stats): string {

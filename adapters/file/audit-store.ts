@@ -399,7 +399,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     this.positions.delete(tenant);
     const headPath = this.headPath(tenant);
     const written = await this.recordedHead(tenant).catch(() => undefined);
-    if (!written || written.seq < recorded.seq) this.writeHead(tenant, recorded);
+    if (!written || written.seq < recorded.seq) await this.writeHead(tenant, recorded);
     const error = new GatewayError(
       'GH_ERR_AUDIT_TRUNCATED',
       `the audit chain of tenant ${tenant} (${this.filePath(tenant)}) was cut: ${why}. Its head is seq ${recorded.seq} (${recorded.hash}). Nothing more is appended to it until ` +
@@ -467,7 +467,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     this.positions.set(tenant, next);
     this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next));
     if (this.fsync === 'always') {
-      this.writeHead(tenant, next.head);
+      await this.writeHead(tenant, next.head);
     } else {
       // Once per window, like the fsync of `batch` (which `off` skips): a head file per batch would cost as much as the write.
       this.unsynced.set(tenant, next.head);
@@ -508,7 +508,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
         try {
           if (this.fsync === 'batch') await this.io.sync(this.filePath(tenant));
           // Only a synced head is recorded: a head ahead of the durable chain would read as a cut after a crash.
-          this.writeHead(tenant, head);
+          await this.writeHead(tenant, head);
         } catch (err) {
           this.options.log?.error(`could not fsync the audit chain ${this.filePath(tenant)}; trying again`, { error: (err as Error).message });
           if (!this.unsynced.has(tenant)) this.unsynced.set(tenant, head);
@@ -622,10 +622,13 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     for (const segment of removed) await unlink(segment.path);
   }
 
-  /** Never fails an append: a head file left behind only checks less. */
-  private writeHead(tenant: string, head: ChainHead): void {
+  /**
+   * Never fails an append: a head file left behind only checks less. Through the thread pool (`io.replace`): a
+   * synchronous rename over the old head held up every call in flight, once per window.
+   */
+  private async writeHead(tenant: string, head: ChainHead): Promise<void> {
     try {
-      writeFileAtomic(this.headPath(tenant), JSON.stringify({ seq: head.seq, hash: head.hash }) + '\n');
+      await this.io.replace(this.headPath(tenant), JSON.stringify({ seq: head.seq, hash: head.hash }) + '\n');
     } catch (err) {
       this.options.log?.warn(`could not record the audit head of tenant ${tenant}`, { error: (err as Error).message });
     }

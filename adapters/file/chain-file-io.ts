@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { appendFile, open } from 'node:fs/promises';
+import { replaceFile } from './atomic-file.ts';
 
 /** The file system calls that write a chain, apart so a test can fill the disk. */
 export interface ChainFileIo {
@@ -12,6 +13,8 @@ export interface ChainFileIo {
   append(path: string, data: Buffer): Promise<void>;
   /** fsync of a file or a directory. */
   sync(path: string): Promise<void>;
+  /** Writes a small file whole (temp file + rename) through the thread pool: the head file. */
+  replace(path: string, content: string): Promise<void>;
 }
 
 export const fileIo: ChainFileIo = {
@@ -28,4 +31,5 @@ export const fileIo: ChainFileIo = {
       await handle.close();
     }
   },
+  replace: replaceFile,
 };

@@ -195,7 +195,9 @@ export function celValue(value: unknown): unknown {
 }
 
 const zoneFormats = new Map<string, Intl.DateTimeFormat>();
-const zoneOffsets = new Map<string, number>();
+/** Offsets by zone, then by quarter hour: number keys, so a decision builds no string to look one up. */
+const zoneOffsets = new Map<string, Map<number, number>>();
+let offsetsKept = 0;
 const QUARTER_HOUR = 900_000;
 
 /**
@@ -204,8 +206,9 @@ const QUARTER_HOUR = 900_000;
  */
 export function inZone(date: Date, zone: string): Date {
   const time = date.getTime();
-  const key = `${zone}|${Math.floor(time / QUARTER_HOUR)}`;
-  let offset = zoneOffsets.get(key);
+  const quarter = Math.floor(time / QUARTER_HOUR);
+  let offsets = zoneOffsets.get(zone);
+  let offset = offsets?.get(quarter);
   if (offset === undefined) {
     let format = zoneFormats.get(zone);
     if (!format) {
@@ -217,8 +220,14 @@ export function inZone(date: Date, zone: string): Date {
     for (const { type, value } of format.formatToParts(date)) part[type] = Number(value);
     const wall = Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute, part.second);
     offset = wall - (time - (((time % 1000) + 1000) % 1000));
-    if (zoneOffsets.size > 10_000) zoneOffsets.clear();
-    zoneOffsets.set(key, offset);
+    if (offsetsKept >= 10_000) {
+      zoneOffsets.clear();
+      offsetsKept = 0;
+      offsets = undefined;
+    }
+    if (!offsets) zoneOffsets.set(zone, (offsets = new Map()));
+    offsets.set(quarter, offset);
+    offsetsKept++;
   }
   return new Date(time + offset);
 }

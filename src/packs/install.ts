@@ -69,7 +69,7 @@ function packRuleProblems(source: PolicySource, pack: string, lineOf: (path: rea
   const problems: Problem[] = [];
   if (source.kind !== 'overlay') problems.push({ file: source.file, line: lineOf(['kind']), path: ['kind'], message: 'a pack adds overlays: write kind: overlay (the deployment\'s base files set the default)' });
   source.rules.forEach((rule, i) => {
-    if (!rule.id.startsWith(`${pack}/`)) problems.push({ file: source.file, line: source.ruleLines?.[i], path: ['rules', i, 'id'], message: `rule ids of the ${pack} pack start with "${pack}/" (so they never clash with the deployment's or another pack's): "${pack}/${rule.id}"` });
+    if (!rule.id.startsWith(`${pack}/`)) problems.push({ file: source.file, line: source.ruleLine?.(i), path: ['rules', i, 'id'], message: `rule ids of the ${pack} pack start with "${pack}/" (so they never clash with the deployment's or another pack's): "${pack}/${rule.id}"` });
     if (rule.match.servers) problems.push({ file: source.file, line: lineOf(['rules', i, 'match', 'servers']), path: ['rules', i, 'match', 'servers'], message: 'a pack rule applies to the upstream the pack is installed for: leave servers out' });
   });
   return problems;

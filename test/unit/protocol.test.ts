@@ -3,6 +3,8 @@ import { canonicalize } from '../../src/protocol/jcs.ts';
 import { digestOf } from '../../src/protocol/digest.ts';
 import { UlidGenerator } from '../../src/protocol/ulid.ts';
 import { classifyMessage } from '../../src/protocol/jsonrpc.ts';
+import { bundleFromText } from '../../src/kernel/bundle.ts';
+import { bundleText } from '../../bench/kernel.ts';
 
 describe('JCS (RFC 8785)', () => {
   it('sorts keys by UTF-16 code units and drops whitespace', () => {
@@ -17,6 +19,19 @@ describe('JCS (RFC 8785)', () => {
   });
   it('refuses what JSON cannot carry', () => {
     expect(() => canonicalize(Number.NaN)).toThrow();
+    expect(() => canonicalize({ a: [Infinity] })).toThrow(TypeError);
+    expect(() => canonicalize({ a: 1n })).toThrow(TypeError);
+  });
+  it('sorts keys that JavaScript orders first (array indices, __proto__) with the others, and writes what JSON.stringify skips as it does', () => {
+    expect(canonicalize({ 10: 'ten', 2: 'two', b: 1, a: undefined, f: () => 1, '': 0 })).toBe('{"":0,"10":"ten","2":"two","b":1}');
+    expect(canonicalize(JSON.parse('{"z":[1,{"0":null}],"__proto__":{"x":1}}'))).toBe('{"__proto__":{"x":1},"z":[1,{"0":null}]}');
+    expect(canonicalize([undefined, () => 1, Symbol('s'), new Date(0), { toJSON: () => ({ b: 2, a: 1 }) }])).toBe('[null,null,null,"1970-01-01T00:00:00.000Z",{"a":1,"b":2}]');
+    expect(canonicalize({ '\ud800': 'lone', é: '\u2028', '4294967295': 'no index', '01': 'nor this' })).toBe('{"01":"nor this","4294967295":"no index","é":"\u2028","\\ud800":"lone"}');
+    expect([undefined, 'text', 1.5, true, null].map(canonicalize)).toEqual(['null', '"text"', '1.5', 'true', 'null']);
+  });
+  it("keeps a policy bundle's snapshot: the digest of its canonical content, as every earlier release computed it", () => {
+    // 100 rules of the kernel bench; the value was computed by the key-by-key encoder that came before the sorted copy.
+    expect(bundleFromText('bench.yaml', bundleText(5, 1)).snapshot).toBe('sha256:43acb315381af1be18e703ec2c34b18182b9bf42e89f984a138cd0f6cfc85f42');
   });
 });
 
