@@ -106,6 +106,11 @@ export interface RunOptions {
   traceId?: string;
   /** The job's stored context: kept in its dead letter if it dies, so that a retry can run it again. */
   context?: JobContext;
+  /**
+   * The write of that context to the Store, still in flight: the job goes out once it and the job's records are
+   * written (both wait together). If it fails, the job is never sent and ends with the Store's code.
+   */
+  stored?: Promise<unknown>;
   signal?: AbortSignal;
   onProgress?: (update: ProgressUpdate) => void;
 }
@@ -246,11 +251,12 @@ export class Scheduler {
       const waitMs = options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0;
       this.book.open(waiter, this.clock.now() + waitMs + waiter.runMs + this.runGraceMs);
       // The barrier: nothing reaches an upstream before its records are written, so a crash loses none of them.
-      this.jobs.recorded(job.jobId).then(
+      const recorded = this.jobs.recorded(job.jobId).catch((err: unknown) => Promise.reject(asGatewayError(err, 'GH_ERR_AUDIT_UNAVAILABLE')));
+      const stored = options.stored?.catch((err: unknown) => Promise.reject(asGatewayError(err, 'GH_ERR_STATE_UNAVAILABLE')));
+      (stored ? Promise.all([recorded, stored]) : recorded).then(
         () => this.dispatchRecorded(waiter),
-        (err: unknown) => {
+        (error: GatewayError) => {
           if (this.waiters.get(job.jobId) !== waiter) return;
-          const error = asGatewayError(err, 'GH_ERR_AUDIT_UNAVAILABLE');
           this.onResult(failedResult(job.jobId, error.code, `not dispatched: ${error.message}`));
         },
       );
