@@ -9,7 +9,7 @@ import { Executor } from '../../src/scheduler/executor.ts';
 import { JobTracker } from '../../src/scheduler/job-tracker.ts';
 import type { AuditTrail } from '../../src/audit/trail.ts';
 import type { AuditEvent } from '../../src/protocol/audit-record.ts';
-import type { Store } from '../../src/ports.ts';
+import type { Bus, Store } from '../../src/ports.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { fakeEntry, fakePipeline, fakeUpstream } from '../helpers/pipeline-fakes.ts';
 
@@ -30,9 +30,25 @@ function counted(store: Store, ops: string[]): Store {
 const stops: (() => void)[] = [];
 afterEach(() => stops.splice(0).forEach((stop) => stop()));
 
+const clock = { now: () => 1_800_000_000_000, sleep: async () => undefined };
+
+/** The real scheduler, executor (unless `executes` is false) and pipeline on these parts, the tool allowed; resolves with one call's outcome. */
+function callThrough(bus: Bus, store: Store, audit: AuditTrail, executes = true) {
+  const jobs = new JobTracker(audit, clock);
+  const scheduler = new Scheduler(bus, jobs, clock, 'gw');
+  const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
+  scheduler.start();
+  stops.push(() => scheduler.stop());
+  if (executes) {
+    const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? fakeUpstream('up', () => ({ content: [{ type: 'text', text: 'ran' }] })) : undefined));
+    executor.serve('up');
+    stops.push(() => executor.stop());
+  }
+  return pipeline.call({ caller: { principal: 'ann', tenant: 't' }, name: 'up__t', arguments: { a: 1 }, meta: undefined, reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined } });
+}
+
 describe('the work of one allowed call, embedded', () => {
   it('is four store operations (context in, context out, result in, result taken) and two publishes: no claim, since the in-process bus never sends a job twice', async () => {
-    const clock = { now: () => 1_800_000_000_000, sleep: async () => undefined };
     const events: AuditEvent[] = [];
     const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
     const bus = new MemoryBus();
@@ -41,16 +57,8 @@ describe('the work of one allowed call, embedded', () => {
     bus.publish = (subject, packet) => (published.push(packet.payload.kind), publish(subject, packet));
     const memory = new MemoryStore(clock);
     const ops: string[] = [];
-    const store = counted(memory, ops);
-    const jobs = new JobTracker(audit, clock);
-    const scheduler = new Scheduler(bus, jobs, clock, 'gw');
-    const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? fakeUpstream('up', () => ({ content: [{ type: 'text', text: 'ran' }] })) : undefined));
-    const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
-    scheduler.start();
-    executor.serve('up');
-    stops.push(() => executor.stop(), () => scheduler.stop());
 
-    const outcome = await pipeline.call({ caller: { principal: 'ann', tenant: 't' }, name: 'up__t', arguments: { a: 1 }, meta: undefined, reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined } });
+    const outcome = await callThrough(bus, counted(memory, ops), audit);
     expect('result' in outcome && outcome.result.content).toEqual([{ type: 'text', text: 'ran' }]);
     expect(ops).toEqual(['set ctx:', 'get ctx:', 'set res:', 'take res:']);
     expect(published).toEqual(['jobRequest', 'jobResult']);
@@ -94,28 +102,17 @@ function roundTrips(store: Store, audit: AuditTrail): { store: Store; audit: Aud
 
 describe('the work of one allowed call, distributed', () => {
   it('is four round trips to the store on its path: the context written while the records are, the claim with the context read, the result written, the result taken', async () => {
-    const clock = { now: () => 1_800_000_000_000, sleep: async () => undefined };
     const events: AuditEvent[] = [];
     const trail = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
     const { store, audit, trips } = roundTrips(new MemoryStore(clock), trail);
     // A bus that may send a job twice, as NATS may: the executor claims each job.
-    const bus = Object.assign(new MemoryBus(), { local: false });
-    const jobs = new JobTracker(audit, clock);
-    const scheduler = new Scheduler(bus, jobs, clock, 'gw');
-    const executor = new Executor(bus, store, clock, 'w1', (name) => (name === 'up' ? fakeUpstream('up', () => ({ content: [{ type: 'text', text: 'ran' }] })) : undefined));
-    const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
-    scheduler.start();
-    executor.serve('up');
-    stops.push(() => executor.stop(), () => scheduler.stop());
-
-    const outcome = await pipeline.call({ caller: { principal: 'ann', tenant: 't' }, name: 'up__t', arguments: { a: 1 }, meta: undefined, reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined } });
+    const outcome = await callThrough(Object.assign(new MemoryBus(), { local: false }), store, audit);
     expect('result' in outcome && outcome.result.content).toEqual([{ type: 'text', text: 'ran' }]);
     expect(trips).toEqual([['set ctx:', 'audit append'], ['setIfAbsent claim:', 'get ctx:'], ['set res:'], ['take res:']]);
     expect(events.map((e) => e.type)).toEqual(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']);
   });
 
   it('never sends a job whose context could not be written: it ends with the store’s code, audited', async () => {
-    const clock = { now: () => 1_800_000_000_000, sleep: async () => undefined };
     const events: AuditEvent[] = [];
     const audit = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
     const memory = new MemoryStore(clock);
@@ -125,13 +122,8 @@ describe('the work of one allowed call, distributed', () => {
     const bus = new MemoryBus();
     const sent: string[] = [];
     bus.subscribe('job.>', (p) => void sent.push(p.payload.kind));
-    const jobs = new JobTracker(audit, clock);
-    const scheduler = new Scheduler(bus, jobs, clock, 'gw');
-    const pipeline = fakePipeline({ entry: fakeEntry('up', 't'), decide: () => ({ effect: 'allow', reason: 'ok', ruleIds: ['r'], policySnapshot: 'sha256:p', constraints: {} }), scheduler, store, jobs, audit, clock });
-    scheduler.start();
-    stops.push(() => scheduler.stop());
 
-    const outcome = await pipeline.call({ caller: { principal: 'ann', tenant: 't' }, name: 'up__t', arguments: { a: 1 }, meta: undefined, reply: { signal: new AbortController().signal, progressToken: undefined, notify: () => undefined, ask: undefined } });
+    const outcome = await callThrough(bus, store, audit, false);
     expect('result' in outcome && outcome.result.isError).toBe(true);
     expect('result' in outcome && (outcome.result._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code).toBe('GH_ERR_STATE_UNAVAILABLE');
     expect(sent).toEqual([]);
