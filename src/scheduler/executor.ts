@@ -172,8 +172,10 @@ export class Executor {
       }
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;
-      // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
-      const [claimed, context] = await Promise.all([this.bus.local || this.store.setIfAbsent(claimKey(job.jobId), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
+      // The claim and the context in one command: in distributed mode it is a Redis round trip on the call's path.
+      const { claimed, value: context } = this.bus.local
+        ? { claimed: true, value: await this.store.get<JobContext>(job.contextPtr) }
+        : await this.store.claimAndGet<JobContext>(claimKey(job.jobId), this.workerId, job.contextPtr, { ttlMs: PAYLOAD_TTL_MS });
       if (!claimed && !isIdempotentJob(job)) {
         throw new GatewayError('GH_ERR_EXECUTION_IN_DOUBT', `job ${job.jobId} was already taken by another executor, which may have run it; a tool that is not idempotent is not run twice`);
       }

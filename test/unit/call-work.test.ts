@@ -20,6 +20,7 @@ function counted(store: Store, ops: string[]): Store {
     get: (key) => (note('get', key), store.get(key)),
     set: (key, value, options) => (note('set', key), store.set(key, value, options)),
     setIfAbsent: (key, value, options) => (note('setIfAbsent', key), store.setIfAbsent(key, value, options)),
+    claimAndGet: (claim, value, key, options) => (note('claimAndGet', claim), store.claimAndGet(claim, value, key, options)),
     increment: (key, options) => (note('increment', key), store.increment(key, options)),
     delete: (key) => (note('delete', key), store.delete(key)),
     take: (key, also) => (note('take', key), store.take(key, also)),
@@ -92,6 +93,7 @@ function roundTrips(store: Store, audit: AuditTrail): { store: Store; audit: Aud
       get: (key) => hop(`get ${prefix(key)}`, () => store.get(key)),
       set: (key, value, options) => hop(`set ${prefix(key)}`, () => store.set(key, value, options)),
       setIfAbsent: (key, value, options) => hop(`setIfAbsent ${prefix(key)}`, () => store.setIfAbsent(key, value, options)),
+      claimAndGet: (claim, value, key, options) => hop(`claimAndGet ${prefix(claim)}${prefix(key)}`, () => store.claimAndGet(claim, value, key, options)),
       increment: (key, options) => hop(`increment ${prefix(key)}`, () => store.increment(key, options)),
       delete: (key) => hop(`delete ${prefix(key)}`, () => store.delete(key)),
       take: (key, also) => hop(`take ${prefix(key)}`, () => store.take(key, also)),
@@ -101,14 +103,14 @@ function roundTrips(store: Store, audit: AuditTrail): { store: Store; audit: Aud
 }
 
 describe('the work of one allowed call, distributed', () => {
-  it('is four round trips to the store on its path: the context written while the records are, the claim with the context read, the result written, the result taken', async () => {
+  it('is four round trips to the store on its path, one command each but the first: the context written while the records are, the claim with the context read, the result written, the result taken', async () => {
     const events: AuditEvent[] = [];
     const trail = { accepting: true, record: (e: AuditEvent) => void events.push(e), written: async () => undefined } as unknown as AuditTrail;
     const { store, audit, trips } = roundTrips(new MemoryStore(clock), trail);
     // A bus that may send a job twice, as NATS may: the executor claims each job.
     const outcome = await callThrough(Object.assign(new MemoryBus(), { local: false }), store, audit);
     expect('result' in outcome && outcome.result.content).toEqual([{ type: 'text', text: 'ran' }]);
-    expect(trips).toEqual([['set ctx:', 'audit append'], ['setIfAbsent claim:', 'get ctx:'], ['set res:'], ['take res:']]);
+    expect(trips).toEqual([['set ctx:', 'audit append'], ['claimAndGet claim:ctx:'], ['set res:'], ['take res:']]);
     expect(events.map((e) => e.type)).toEqual(['job.submitted', 'job.decided', 'job.dispatched', 'job.succeeded']);
   });
 
