@@ -9,10 +9,13 @@ import { McpStdioClient } from './stdio-client.ts';
 import { connectSdkStdio, type SdkLine } from './sdk-stdio-clients.ts';
 import { freePort, spawnChild, type Child } from './processes.ts';
 
-/** The repository, and the CLI every Gatehouse target runs. */
+/**
+ * The repository, and the CLI every Gatehouse target runs: this checkout's, or another build's
+ * (`BENCH_GATEHOUSE_BIN=/path/to/other/bin/gatehouse.js`), to compare two builds with the same bench.
+ */
 export const ROOT = resolve(import.meta.dirname, '..');
 const ECHO_SERVER = join(ROOT, 'bench/echo-server.ts');
-export const GATEHOUSE = join(ROOT, 'bin/gatehouse.js');
+export const GATEHOUSE = process.env.BENCH_GATEHOUSE_BIN ?? join(ROOT, 'bin/gatehouse.js');
 export const ALLOW_POLICY = join(ROOT, 'bench/policies/allow.yaml');
 export const CONSTRAINED_POLICY = join(ROOT, 'bench/policies/constrained.yaml');
 /** Gatehouse names an upstream's tools `<upstream>__<tool>`; the bench calls its upstream `echo`. */

@@ -67,6 +67,11 @@ export interface Store {
   /** Atomic claim: true if the key was absent and is now set. */
   setIfAbsent(key: string, value: unknown, options?: { ttlMs?: number }): Promise<boolean>;
   /**
+   * `setIfAbsent(claim, value)` and `get(key)` in one operation (Redis: one script): how an executor claims a job
+   * and reads its context with one command.
+   */
+  claimAndGet<T = unknown>(claim: string, value: unknown, key: string, options?: { ttlMs?: number }): Promise<{ claimed: boolean; value: T | undefined }>;
+  /**
    * Atomic counter (rate limits, quotas): adds 1 and resolves to the new count. A key that is absent or expired
    * starts at 1 and gets `ttlMs`; later increments keep the expiry set by the first (Redis: INCR + PEXPIRE NX).
    */

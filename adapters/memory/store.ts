@@ -34,6 +34,10 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async claimAndGet<T>(claim: string, value: unknown, key: string, options: { ttlMs?: number } = {}): Promise<{ claimed: boolean; value: T | undefined }> {
+    return { claimed: await this.setIfAbsent(claim, value, options), value: await this.get<T>(key) };
+  }
+
   async increment(key: string, options: { ttlMs?: number } = {}): Promise<number> {
     // Read and write with no await in between, as for setIfAbsent.
     const entry = this.live(key);

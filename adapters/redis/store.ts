@@ -13,6 +13,13 @@ local v = redis.call('GET', KEYS[1])
 redis.call('DEL', unpack(KEYS))
 return v`);
 
+/** SET NX (with PX when ARGV[2] is not empty) of the claim, and GET of the other key: {1 or 0, its value or nil}. */
+const CLAIM_AND_GET = new RedisScript(`
+local claimed
+if ARGV[2] == '' then claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+else claimed = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') end
+return {claimed and 1 or 0, redis.call('GET', KEYS[2])}`);
+
 /**
  * Key-value state in Redis: values JSON-encoded under `gh:<namespace>:<key>`, TTLs as PX, so expiry follows the
  * Redis server's clock, not the gateway's injected Clock. Every operation is one round trip.
@@ -49,6 +56,12 @@ export class RedisStore implements Store {
         : this.redis.client.set(this.key(key), text, 'PX', ttlOf(options.ttlMs), 'NX'),
     );
     return reply === 'OK';
+  }
+
+  async claimAndGet<T = unknown>(claim: string, value: unknown, key: string, options: { ttlMs?: number } = {}): Promise<{ claimed: boolean; value: T | undefined }> {
+    const ttl = options.ttlMs === undefined ? '' : String(ttlOf(options.ttlMs));
+    const [claimed, text] = (await this.run(() => CLAIM_AND_GET.run(this.redis.client, [this.key(claim), this.key(key)], [encode(value), ttl]))) as [number, string | null];
+    return { claimed: claimed === 1, value: text === null || text === undefined ? undefined : (JSON.parse(text) as T) };
   }
 
   async increment(key: string, options: { ttlMs?: number } = {}): Promise<number> {

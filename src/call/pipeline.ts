@@ -556,7 +556,9 @@ export class CallPipeline {
       ...(call.client ? { clientCapabilities: call.client.capabilities } : {}),
       ...rounds,
     };
-    await store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
+    // Written while the job's records are (the scheduler sends the job once both are): one wait, not two.
+    const contextStored = store.set(job.contextPtr, context, { ttlMs: PAYLOAD_TTL_MS });
+    contextStored.catch(() => undefined); // the scheduler ends the job on it; a job that never got that far has nothing to end
     const { accessToken } = call.reply;
     const credential = accessToken && this.deps.tokenExchange?.needs(entry.server) ? this.deps.tokenExchange.credential(entry.server, accessToken) : undefined;
     this.links.set(jobId, { ask: this.askFor(call, jobId), notify: (method, params) => call.reply.notify(method, params ?? {}), ...(credential ? { credential } : {}) });
@@ -568,6 +570,7 @@ export class CallPipeline {
         ...options.placement(entry.server),
         idempotent: isIdempotent(entry),
         context,
+        stored: contextStored,
         traceId: traceIdOfSpan(span),
         signal: call.reply.signal,
         onProgress: progressToken === undefined ? undefined : (update) => call.reply.notify('notifications/progress', { progressToken, ...update }),
@@ -590,7 +593,8 @@ export class CallPipeline {
     } finally {
       this.links.delete(jobId);
       // Left behind only when the result could not be collected: they expire with their TTL otherwise.
-      if (!collected) for (const key of [job.contextPtr, resultPtr(jobId)]) store.delete(key).catch(() => undefined);
+      // (After the context's write has settled, so that a write still in flight does not land after its delete.)
+      if (!collected) void contextStored.catch(() => undefined).then(() => Promise.all([job.contextPtr, resultPtr(jobId)].map((key) => store.delete(key).catch(() => undefined))));
     }
   }
 }

@@ -118,6 +118,7 @@ function toProtoRequest(job: Kept<JobRequest>): pb.JobRequest {
       principalId: job.principalId,
       labels: job.labels,
       meta: toProtoMeta(job.meta),
+      gatehouseReplyTo: job.replyTo ?? '',
     }),
     kept,
   );
@@ -291,6 +292,7 @@ function fromProtoRequest(m: pb.JobRequest): JobRequest {
     principalId: m.principalId,
     labels: m.labels,
     meta: fromProtoMeta(m.meta ?? create(pb.JobMetadataSchema)),
+    ...optional('replyTo', m.gatehouseReplyTo),
   };
   return keep(job, m, !!m.contextHints?.$unknown?.length);
 }

@@ -70,6 +70,12 @@ export interface JobRequest {
   principalId: string;
   labels: Record<string, string>;
   meta: JobMetadata;
+  /**
+   * Where the executor publishes the job's result and progress (its receipt too): the dispatching replica's own
+   * subject, `Subjects.reply(id)`, so no other replica hears them. Unset (a CAP peer that does not know it): the
+   * shared `sys.job.result` and `sys.job.progress`.
+   */
+  replyTo?: string;
 }
 
 export interface JobResult {
@@ -143,6 +149,8 @@ export const Subjects = {
   heartbeat: 'sys.heartbeat',
   pool: (pool: string) => `job.${pool}`,
   worker: (workerId: string) => `worker.${workerId}.jobs`,
+  /** One replica's results and progress (a job names it in `replyTo`): heard by that replica alone. */
+  reply: (replicaId: string) => `sys.job.reply.${replicaId}`,
 } as const;
 
 export const contextPtr = (jobId: string): string => `ctx:${jobId}`;

@@ -152,6 +152,7 @@ export class Executor {
 
   private async execute(job: JobRequest, replica: string, traceId: string): Promise<void> {
     const started = this.clock.now();
+    const replies = repliesOf(job);
     const controller = new AbortController();
     this.jobs.set(job.jobId, controller);
     let result: JobResult;
@@ -170,12 +171,14 @@ export class Executor {
         throw new GatewayError('GH_ERR_WIRE_INVALID', `job ${job.jobId} points at context ${job.contextPtr}, not its own`);
       }
       if (this.acknowledge) {
-        void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, status: JobStatus.DISPATCHED } }).catch(() => undefined);
+        void this.publish(replies.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, status: JobStatus.DISPATCHED } }).catch(() => undefined);
       }
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;
-      // One round trip for both: in distributed mode each is a Redis command on the call's critical path.
-      const [claimed, context] = await Promise.all([this.bus.local || this.store.setIfAbsent(claimKey(job.jobId, round), this.workerId, { ttlMs: PAYLOAD_TTL_MS }), this.store.get<JobContext>(job.contextPtr)]);
+      // The claim and the context in one command: in distributed mode it is a Redis round trip on the call's path.
+      const { claimed, value: context } = this.bus.local
+        ? { claimed: true, value: await this.store.get<JobContext>(job.contextPtr) }
+        : await this.store.claimAndGet<JobContext>(claimKey(job.jobId, round), this.workerId, job.contextPtr, { ttlMs: PAYLOAD_TTL_MS });
       // A late delivery of a round that ran already: the context is now a later round's (not yet past its dispatch
       // barrier, perhaps), or gone once the round's result was collected. It is dropped unanswered, since whoever
       // waits on this job id waits for another round's result.
@@ -208,7 +211,7 @@ export class Executor {
         timeoutMs: constraints.timeoutMs,
         // Best effort: progress lost while the bus is down is made up by the next update, or by the result.
         onProgress: context.wantsProgress
-          ? (update: ProgressUpdate) => void this.publish(Subjects.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } }).catch(() => undefined)
+          ? (update: ProgressUpdate) => void this.publish(replies.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, ...update } }).catch(() => undefined)
           : undefined,
         onServerRequest: client?.ask,
         onNotification: client ? (method: string, params: Record<string, unknown> | undefined) => client.notify(method, params) : undefined,
@@ -275,7 +278,7 @@ export class Executor {
       if (holdsSlot) this.releaseSlot();
     }
     try {
-      await this.publish(Subjects.result, job.jobId, { kind: 'jobResult', jobResult: result });
+      await this.publish(replies.result, job.jobId, { kind: 'jobResult', jobResult: result });
     } catch (err) {
       // Rethrown, so a durable bus (JetStream) delivers the job again; its claim then keeps a tool that is not
       // idempotent from running twice.
@@ -314,6 +317,18 @@ export class Executor {
   private publish(subject: string, traceId: string, payload: BusPacket['payload']): Promise<void> {
     return this.bus.publish(subject, { traceId, senderId: this.workerId, createdAt: this.clock.now(), protocolVersion: CAP_PROTOCOL_VERSION, payload });
   }
+}
+
+/** A replica's own reply subject: `sys.job.reply.<id>`, one token, no wildcard. */
+const REPLY_SUBJECT = /^sys\.job\.reply\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Where a job's result and progress go: the subject its replica named, which only that replica hears; CAP's shared
+ * subjects when it named none (or something that is not a reply subject, which is never published to).
+ */
+function repliesOf(job: JobRequest): { result: string; progress: string } {
+  const own = job.replyTo !== undefined && REPLY_SUBJECT.test(job.replyTo) ? job.replyTo : undefined;
+  return own ? { result: own, progress: own } : { result: Subjects.result, progress: Subjects.progress };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { jobLogFields } from './job-log-fields.ts';
 import type { Bus, Clock, JobLedger, OpenJob, ProgressUpdate, Subscription } from '../ports.ts';
-import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
+import { CAP_PROTOCOL_VERSION, JobStatus, Subjects, type BusPacket, type JobProgress, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { stateOfStatus } from './job-state.ts';
@@ -106,13 +106,19 @@ export interface RunOptions {
   traceId?: string;
   /** The job's stored context: kept in its dead letter if it dies, so that a retry can run it again. */
   context?: JobContext;
+  /**
+   * The write of that context to the Store, still in flight: the job goes out once it and the job's records are
+   * written (both wait together). If it fails, the job is never sent and ends with the Store's code.
+   */
+  stored?: Promise<unknown>;
   signal?: AbortSignal;
   onProgress?: (update: ProgressUpdate) => void;
 }
 
 /**
- * Routes allowed jobs to their pool over the bus and waits for their results. It subscribes once to the
- * result and progress subjects and matches by job id, so a call costs one publish and two map lookups.
+ * Routes allowed jobs to their pool over the bus and waits for their results. Each job names this replica's own
+ * reply subject, which it subscribes to once and matches by job id: a call costs one publish and two map lookups,
+ * and its result and receipt reach this replica alone, however many replicas there are.
  */
 export class Scheduler {
   private readonly waiters = new Map<string, Waiter>();
@@ -125,6 +131,8 @@ export class Scheduler {
   private readonly book: JobBookkeeping;
   /** A job's steps before dispatch, as the call asks for them (submitted, decided, denied, held, parked). */
   readonly steps: JobSteps;
+  /** Where executors answer this replica's jobs (`Subjects.reply`): its own subject, which no other replica hears. */
+  private readonly replyTo: string;
 
   constructor(
     private readonly bus: Bus,
@@ -136,33 +144,35 @@ export class Scheduler {
     this.log = options.log ?? silentLogger;
     this.book = new JobBookkeeping(options.ledger, senderId, clock, this.log, options.orphanGraceMs);
     this.steps = new JobSteps(jobs);
+    this.replyTo = Subjects.reply(senderId);
   }
 
   start(): void {
     this.options.workers?.start();
     this.stopWatchingWorkers = this.options.workers?.onDead((workerId) => this.onWorkerDead(workerId));
-    this.subscriptions.push(
-      this.bus.subscribe(Subjects.result, (packet) => {
-        if (packet.payload.kind === 'jobResult') this.onResult(packet.payload.jobResult);
-      }),
-      this.bus.subscribe(Subjects.progress, (packet) => {
-        if (packet.payload.kind !== 'jobProgress') return;
-        const { jobId, progress, total, message, percent } = packet.payload.jobProgress;
-        const waiter = this.waiters.get(jobId);
-        if (!waiter) return;
-        waiter.receiptBy = undefined;
-        this.stillRunning(waiter);
-        // A bare receipt (status only) is not progress the client should see.
-        if (progress === undefined && percent === undefined && message === undefined) return;
-        waiter.options.onProgress?.({
-          progress: progress ?? percent ?? 0,
-          ...(total === undefined ? {} : { total }),
-          ...(message === undefined ? {} : { message }),
-        });
-      }),
-    );
+    const onPacket = (packet: BusPacket) => {
+      if (packet.payload.kind === 'jobResult') this.onResult(packet.payload.jobResult);
+      else if (packet.payload.kind === 'jobProgress') this.onProgress(packet.payload.jobProgress);
+    };
+    // Our jobs name our own subject, so only this replica hears their results and receipts; the shared subjects
+    // still carry those of an executor that does not know `replyTo` (a CAP peer, a worker of an older release).
+    this.subscriptions.push(this.bus.subscribe(this.replyTo, onPacket), this.bus.subscribe(Subjects.result, onPacket), this.bus.subscribe(Subjects.progress, onPacket));
     this.sweeper = setInterval(() => this.sweepDeadlines(), this.options.deadlineSweepMs ?? DEFAULT_DEADLINE_SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  private onProgress({ jobId, progress, total, message, percent }: JobProgress): void {
+    const waiter = this.waiters.get(jobId);
+    if (!waiter) return;
+    waiter.receiptBy = undefined;
+    this.stillRunning(waiter);
+    // A bare receipt (status only) is not progress the client should see.
+    if (progress === undefined && percent === undefined && message === undefined) return;
+    waiter.options.onProgress?.({
+      progress: progress ?? percent ?? 0,
+      ...(total === undefined ? {} : { total }),
+      ...(message === undefined ? {} : { message }),
+    });
   }
 
   /**
@@ -241,11 +251,12 @@ export class Scheduler {
       const waitMs = options.remote && this.options.workers ? (this.options.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS) : 0;
       this.book.open(waiter, this.clock.now() + waitMs + waiter.runMs + this.runGraceMs);
       // The barrier: nothing reaches an upstream before its records are written, so a crash loses none of them.
-      this.jobs.recorded(job.jobId).then(
+      const recorded = this.jobs.recorded(job.jobId).catch((err: unknown) => Promise.reject(asGatewayError(err, 'GH_ERR_AUDIT_UNAVAILABLE')));
+      const stored = options.stored?.catch((err: unknown) => Promise.reject(asGatewayError(err, 'GH_ERR_STATE_UNAVAILABLE')));
+      (stored ? Promise.all([recorded, stored]) : recorded).then(
         () => this.dispatchRecorded(waiter),
-        (err: unknown) => {
+        (error: GatewayError) => {
           if (this.waiters.get(job.jobId) !== waiter) return;
-          const error = asGatewayError(err, 'GH_ERR_AUDIT_UNAVAILABLE');
           this.onResult(failedResult(job.jobId, error.code, `not dispatched: ${error.message}`));
         },
       );
@@ -275,7 +286,7 @@ export class Scheduler {
     waiter.deadline = this.clock.now() + waiter.runMs + this.runGraceMs;
     if (waiter.retries > 0) this.book.open(waiter, waiter.deadline);
     const subject = workerId ? Subjects.worker(workerId) : Subjects.pool(options.pool);
-    const sent = this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: job })).catch((err: unknown) => {
+    const sent = this.bus.publish(subject, this.packet(options.traceId ?? job.jobId, { kind: 'jobRequest', jobRequest: { ...job, replyTo: this.replyTo } })).catch((err: unknown) => {
       this.onResult(failedResult(job.jobId, asGatewayError(err, 'GH_ERR_UPSTREAM_UNAVAILABLE').code, `could not dispatch: ${(err as Error).message}`));
     });
     this.detach(sent, 'end a job the bus refused', waiter);

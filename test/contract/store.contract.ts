@@ -44,6 +44,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store> |
       await store.close();
     });
 
+    it('claimAndGet claims a key exactly once, even when raced, and reads the other key with it', async () => {
+      const store = await makeStore();
+      await store.set('ctx:9', { args: { a: 1 } });
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimAndGet('claim:9', `w${i}`, 'ctx:9', { ttlMs: 60_000 })));
+      expect(results.filter((r) => r.claimed)).toHaveLength(1);
+      expect(results.every((r) => JSON.stringify(r.value) === JSON.stringify({ args: { a: 1 } }))).toBe(true);
+      expect(await store.get('claim:9')).toBe(`w${results.findIndex((r) => r.claimed)}`);
+      expect(await store.claimAndGet('claim:10', 'w', 'ctx:missing')).toEqual({ claimed: true, value: undefined });
+      expect(await store.claimAndGet('claim:10', 'w', 'ctx:missing')).toEqual({ claimed: false, value: undefined });
+      await store.close();
+    });
+
     it('lets an expired claim be taken again', async () => {
       const store = await makeStore();
       expect(await store.setIfAbsent('lock:x', 'a', { ttlMs: 50 })).toBe(true);

@@ -49,10 +49,10 @@ function jobPacket(jobId: string, server: string, tool: string): BusPacket {
 
 const context = (server: string, tool: string, args: Record<string, unknown>): JobContext => ({ server, tool, arguments: args, constraints: {}, wantsProgress: false });
 
-/** Every CAP result seen on `sys.job.result`, by job id. */
+/** Every CAP result seen on `sys.job.result` or on a replica's own subject (`sys.job.reply.<replica>`), by job id. */
 function collectResults(bus: Bus): (jobId: string, count: number) => Promise<JobResult[]> {
   const results: JobResult[] = [];
-  bus.subscribe(Subjects.result, (p) => void (p.payload.kind === 'jobResult' && results.push(p.payload.jobResult)));
+  for (const subject of [Subjects.result, Subjects.reply('*')]) bus.subscribe(subject, (p) => void (p.payload.kind === 'jobResult' && results.push(p.payload.jobResult)));
   return async (jobId, count) => {
     await waitFor(() => results.filter((r) => r.jobId === jobId).length >= count, `${count} results for ${jobId}`);
     return results.filter((r) => r.jobId === jobId);

@@ -136,7 +136,8 @@ describe.skipIf(!available)('distributed mode', () => {
       expect(text(result)).toBe(`wrote ${marker} slowly`);
       const jobId = (result._meta?.['gatehouse/job'] as { jobId: string }).jobId;
       // The job's own packets crossed NATS, and this subscriber saw them: its result among them.
-      await waitFor(() => seen.some((m) => m.subject === 'sys.job.result' && m.data.includes(jobId)), 'the job’s result packet');
+      // On the subject of the replica that waits for it (sys.job.reply.<replica>), the only one that hears it.
+      await waitFor(() => seen.some((m) => m.subject.startsWith('sys.job.reply.gw-') && m.data.includes(jobId)), 'the job’s result packet');
       expect(seen.filter((m) => m.data.includes(jobId)).length).toBeGreaterThan(1);
       expect(seen.filter((m) => m.data.includes(marker)).map((m) => m.subject)).toEqual([]);
       // What the result was is proven by its digest, recorded from the worker's (Gatehouse's own CAP field).

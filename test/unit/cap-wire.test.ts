@@ -11,6 +11,7 @@ import { capWire, decodeBusPacket, encodeBusPacket } from '../../src/protocol/ca
 import {
   type BusPacket,
   type BusPayload,
+  type JobRequest,
   CAP_PROTOCOL_VERSION,
   JobPriority,
   JobStatus,
@@ -272,6 +273,16 @@ describe('CAP wire: edge cases', () => {
     expect(wireMeta.actorType).toBe(pb.ActorType.HUMAN);
     expect(wireMeta.gatehouseActorType).toBe('user');
     expect(decodeBusPacket(encodeBusPacket(sample))).toEqual(sample);
+  });
+
+  it("a job's reply subject travels in the Gatehouse field and comes back exactly; a CAP peer's job without it decodes none", () => {
+    const sample = structuredClone(samples['job-request']);
+    const job = (sample.payload as { jobRequest: JobRequest }).jobRequest;
+    job.replyTo = 'sys.job.reply.gw-1';
+    const wire = fromBinary(pb.BusPacketSchema, encodeBusPacket(sample)).payload.value as pb.JobRequest;
+    expect(wire.gatehouseReplyTo).toBe('sys.job.reply.gw-1');
+    expect(decodeBusPacket(encodeBusPacket(sample))).toEqual(sample);
+    expect(Object.keys((decodeBusPacket(encodeBusPacket(samples['job-request'])).payload as { jobRequest: object }).jobRequest)).not.toContain('replyTo');
   });
 
   it("a result's digest and size travel in the Gatehouse fields and come back exactly; a CAP peer without them decodes none", () => {

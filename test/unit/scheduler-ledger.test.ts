@@ -326,7 +326,7 @@ describe('receipts from workers (a job sent while its worker was not subscribed 
     let receipts = 0;
     const lossy = Object.assign(Object.create(w.bus) as Bus, {
       local: false,
-      publish: (subject: string, p: BusPacket) => (subject === Subjects.progress && receipts++ === 0 ? Promise.resolve() : w.bus.publish(subject, p)),
+      publish: (subject: string, p: BusPacket) => (p.payload.kind === 'jobProgress' && receipts++ === 0 ? Promise.resolve() : w.bus.publish(subject, p)),
     });
     const executor = new Executor(lossy, store, w.clock, 'w1', () => upstream, undefined, { acknowledge: true });
     executor.serveDirect();
