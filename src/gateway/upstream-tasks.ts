@@ -70,8 +70,8 @@ export class UpstreamTasks {
   }
 }
 
-/** The id is valid for its caller only: tenant and principal are signed with it. */
-const boundText = (caller: Caller, body: string): string => `${VERSION}.${body}\n${caller.tenant}\n${caller.principal}`;
+/** The id is valid for its caller only: tenant and principal are signed with it (as JSON: no name can pose as two). */
+const boundText = (caller: Caller, body: string): string => JSON.stringify([VERSION, body, caller.tenant, caller.principal]);
 
 const unknownTask = (taskId: unknown): JsonRpcErrorObject => ({ code: RpcErrorCode.INVALID_PARAMS, message: `Unknown task: ${String(taskId)}`, data: { code: 'GH_ERR_TASK_UNKNOWN' } });
 
