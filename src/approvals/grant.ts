@@ -4,6 +4,7 @@ import { digestOf } from '../protocol/digest.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApprovalGrant, ApprovalRecord, GrantScope } from '../protocol/approval-record.ts';
 import type { Effect } from '../kernel/effect.ts';
+import { approverRefusal, type ApprovalPolicy, type ApproverGroups } from './policy.ts';
 
 export const MIN_GRANT_MS = 15 * 60_000;
 export const MAX_GRANT_MS = 8 * 60 * 60_000;
@@ -24,6 +25,8 @@ export interface GrantedCall {
   effect: Effect;
   ruleIds: readonly string[];
   toolDigest: string;
+  /** How the current policy would have its approval given (`approvalPolicyOf` over the decision's rules). */
+  approval: ApprovalPolicy;
 }
 
 /**
@@ -60,12 +63,16 @@ export function checkGrantRequest(raw: unknown, approval: ApprovalRecord): Grant
 /**
  * Why a live grant does not serve this call, or undefined when it does. The current policy must hold the call for
  * approval (a grant never overrides a deny, nor takes credit for an allow). Its rules must cover every rule that asks
- * now (a stricter rule added since, or another rule's approvers, still ask), the definition must be the one it was
- * given for, and its condition must be exactly `true` for the arguments (an evaluation error is no match).
+ * now (a stricter rule added since, or another rule's approvers, still ask), its granter must be able to give that
+ * approval alone today (a quorum raised, approvers changed or self-approval withdrawn since: a question again), the
+ * definition must be the one it was given for, and its condition must be exactly `true` for the arguments (an
+ * evaluation error is no match).
  */
-export function grantMiss(grant: ApprovalRecord & { grant: ApprovalGrant }, call: GrantedCall): 'stale' | 'miss' | undefined {
+export function grantMiss(grant: ApprovalRecord & { grant: ApprovalGrant }, call: GrantedCall, groups: ApproverGroups): 'stale' | 'miss' | undefined {
   if (grant.toolDigest !== call.toolDigest) return 'stale';
   if (call.effect !== 'require_approval') return 'miss';
+  const { approval } = call;
+  if (approval.quorum > 1 || approval.conflict || approverRefusal({ principal: grant.principal, ...approval }, grant.grant.grantedBy, 'approve', groups)) return 'miss';
   if (grant.grant.scope === 'session' && (call.sessionId === undefined || grant.grant.sessionId !== call.sessionId)) return 'miss';
   if (!call.ruleIds.every((id) => grant.ruleIds.includes(id))) return 'miss';
   try {

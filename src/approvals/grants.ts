@@ -4,6 +4,7 @@ import { ulid } from '../protocol/ulid.ts';
 import { GatewayError } from '../errors.ts';
 import { APPROVAL_RECORD_VERSION, type ApprovalBinding, type ApprovalGrant, type ApprovalRecord, type ApprovalTransition } from '../protocol/approval-record.ts';
 import { grantKeyOf, grantMiss, type GrantedCall, type GrantRequest } from './grant.ts';
+import type { ApproverGroups } from './policy.ts';
 
 const SYSTEM_ACTOR = 'gatehouse';
 
@@ -19,6 +20,8 @@ export class ApprovalGrants {
     private readonly store: ApprovalStore,
     private readonly audit: AuditTrail,
     private readonly clock: Clock,
+    /** The approver groups as the config has them now (a grant's granter must still be among a rule's approvers). */
+    private readonly groups: () => ApproverGroups,
   ) {}
 
   /** Records the grant an approver gave with an approval (already checked by `checkGrantRequest`). */
@@ -76,7 +79,7 @@ export class ApprovalGrants {
     const now = this.clock.now();
     for (const record of await this.store.list({ bindingKey: grantKeyOf(binding) })) {
       if (!isGrant(record) || record.state !== 'approved' || now >= record.expiresAt) continue;
-      const miss = grantMiss(record, call);
+      const miss = grantMiss(record, call, this.groups());
       if (miss === 'stale') {
         await this.end(record.id, SYSTEM_ACTOR, `the definition of ${record.tool} changed since the grant was given`, 'GH_ERR_APPROVAL_STALE').catch(() => undefined);
         continue;

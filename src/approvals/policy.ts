@@ -61,7 +61,7 @@ export function approvalPolicyOf(specs: readonly ApprovalSpec[] | undefined, gro
  * from the config when this process has it (so a removal from the group applies at once) and otherwise from the
  * membership kept on the record when it was created (the CLI run with only `--data-dir`).
  */
-export function approverRefusal(record: ApprovalRecord, actor: string, action: 'approve' | 'deny', groups: ApproverGroups = {}): ApproverRefusal | undefined {
+export function approverRefusal(record: Pick<ApprovalRecord, 'principal' | 'selfApprove' | 'approvers' | 'approverGroups'>, actor: string, action: 'approve' | 'deny', groups: ApproverGroups = {}): ApproverRefusal | undefined {
   if (actor === record.principal) {
     if (action === 'deny') return undefined;
     if (!record.selfApprove) return { code: 'GH_ERR_SELF_APPROVAL_FORBIDDEN', reason: `${actor} asked for this call, and the policy does not let the caller approve their own call` };

@@ -21,7 +21,7 @@ import type { ApprovalArguments } from './preview.ts';
 import { ApprovalGrants, isGrant } from './grants.ts';
 import { checkGrantRequest } from './grant.ts';
 import { checkEdit } from './edit.ts';
-import { approvalPolicyOf, approverRefusal, groupMembers, type ApproverGroups, type ApproverRefusal } from './policy.ts';
+import { approvalPolicyOf, approverRefusal, groupMembers, type ApprovalPolicy, type ApproverGroups, type ApproverRefusal } from './policy.ts';
 
 /** How long after an approval's expiry a wait capped by it wakes (see `waitUntil`). */
 const EXPIRY_MARGIN_MS = 5;
@@ -120,7 +120,7 @@ export class ApprovalService {
   ) {
     this.groups = options.groups ?? {};
     this.log = options.log;
-    this.grants = new ApprovalGrants(store, audit, clock);
+    this.grants = new ApprovalGrants(store, audit, clock, () => this.groups);
   }
 
   /** Sets the approver groups after construction (a command that opened the data dir before reading the config). */
@@ -159,6 +159,11 @@ export class ApprovalService {
     const refusal = verifyBinding(record, binding);
     if (refusal?.code === 'GH_ERR_APPROVAL_MISMATCH') return { kind: 'mismatch', approval: record, code: refusal.code, reason: refusal.reason };
     return (await this.use(record, binding, details.jobId)) ?? this.resolve(binding, details);
+  }
+
+  /** How the rules' approval options combine for a call, with the approver groups as the config has them now. */
+  policyOf(specs: readonly ApprovalSpec[] | undefined): ApprovalPolicy {
+    return approvalPolicyOf(specs, this.groups);
   }
 
   /** Whether this approval may serve this call; see `verifyBinding`. */

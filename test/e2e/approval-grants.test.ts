@@ -105,6 +105,38 @@ describe('approval grants ("this and matching calls")', () => {
     expect(trail.filter((r) => r.type === 'approval.grant_used' && r.data.grantId === grant.id)).toHaveLength(0);
   });
 
+  it('stops standing in once the policy asks more of the approval: a quorum of two, approvers without the granter, no self-approval', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-'));
+    const policyFile = join(dir, 'policy.yaml');
+    const policy = (options: string) => `version: 2\ndefault: allow\nrules:\n  - { id: writes, match: { tools: [fx__write] }, effect: require_approval, reason: writes change data, approval: { ${options} } }\n`;
+    writeFileSync(policyFile, policy('ttl: 30m'));
+    const h = await harness(undefined, { policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false } });
+    const client = await connectHttp(h.url);
+    const args = { key: 'k', value: 'v' };
+    const id = approvalId(await client.callTool(write(args)));
+    const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key == "k"', scope: 'principal', durationMs: HALF_HOUR });
+    expect(text(await client.callTool(write(args)))).toBe('wrote k');
+    expect((await client.callTool(write(args)))._meta?.['gatehouse/job']).toMatchObject({ grantId: grant.id });
+    expect(h.writes()).toBe(2);
+
+    const principal = (await h.gateway.approvals.get(id))!.principal;
+    for (const tightened of ['quorum: 2, approvers: [bob, carol]', 'approvers: [carol]', ...(principal === 'bob' ? ['selfApprove: false'] : [])]) {
+      writeFileSync(policyFile, policy(tightened));
+      expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+      const asked = await client.callTool(write(args));
+      expect(text(asked), tightened).toContain('GH_ERR_APPROVAL_PENDING');
+      await h.gateway.approvals.cancel(approvalId(asked), 'tester', 'the test withdraws it');
+    }
+    expect(h.writes()).toBe(2);
+
+    // Loosened again, the same grant serves (it was never revoked).
+    writeFileSync(policyFile, policy('approvers: [bob, carol]'));
+    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    expect((await client.callTool(write(args)))._meta?.['gatehouse/job']).toMatchObject({ grantId: grant.id });
+    expect(h.writes()).toBe(3);
+    await client.close();
+  });
+
   it('covers the principal\'s other sessions with scope principal, and stops at its expiry', async () => {
     const clock = new AdvancingClock();
     const h = await harness(clock);

@@ -405,7 +405,8 @@ export class ApprovalGate {
   }
 
   private grantedCall(req: GateRequest): GrantedCall {
-    return { sessionId: req.call.caller.sessionId, arguments: req.call.arguments, effect: req.decision.effect, ruleIds: req.decision.ruleIds, toolDigest: req.entry.digest };
+    const { call, decision, entry } = req;
+    return { sessionId: call.caller.sessionId, arguments: call.arguments, effect: decision.effect, ruleIds: decision.ruleIds, toolDigest: entry.digest, approval: this.deps.approvals.policyOf(decision.approvals) };
   }
 
   private details(req: GateRequest, argsRef?: string): ApprovalRequestDetails {
