@@ -61,6 +61,12 @@ export interface RetentionOptions {
 
 /** The record type a sealed segment must end in: only a signed checkpoint can anchor what follows it (src/audit/checkpoint.ts). */
 const CHECKPOINT_TYPE = 'audit.checkpoint';
+/**
+ * How long the chain's lock is kept after an append for the next one (file-lock.ts): longer than the gaps between a
+ * busy gateway's appends, short enough that an idle gateway soon leaves it to the CLI (which also gets it at once
+ * by asking).
+ */
+const CHAIN_LOCK_KEEP_MS = 50;
 
 /**
  * Where a chain's whole records end, where its newest one starts, and what that one is. `end` and `lastStart` are
@@ -151,7 +157,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
       }
       if (this.options.retention && (sealed || !this.pruned.has(tenant))) await this.prune(tenant, at);
       return { ok: true as const };
-    });
+    }, { keepMs: CHAIN_LOCK_KEEP_MS });
   }
 
   /** Whether the active file reached `segmentBytes`: it is sealed after the next batch that ends in a checkpoint. */

@@ -1,16 +1,50 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { link, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GatewayError } from '../../src/errors.ts';
 
 const STALE_AFTER_MS = 10_000;
 const GIVE_UP_AFTER_MS = 10_000;
+/** A kept lock is let go and taken anew at least this often, so its file never ages towards STALE_AFTER_MS. */
+const MAX_KEEP_MS = 2_000;
+/** How often a kept lock looks for a waiter's `.want` file. */
+const WANT_CHECK_MS = 5;
+/** After letting a waiter in, the lock is taken per turn for this long: longer than a waiter's longest pause (20 ms). */
+const YIELD_MS = 100;
 
 /** The tokens of the locks this process holds: a lock naming our pid with another token is a dead process's. */
 const held = new Set<string>();
 /** Callers of this process queue here per lock path, so only one of them at a time contends on the file. */
 const queues = new Map<string, Promise<unknown>>();
+
+export interface FileLockOptions {
+  /**
+   * Keeps the lock this long after the body for the next turn of this process on the same path, instead of
+   * removing it at once: taking and removing the lock file is most of an audit append's system calls (a create and
+   * an unlink, on ext4 the dearest of them). Another process that waits for it says so in `<lock>.want`, and the
+   * lock is let go within WANT_CHECK_MS and not kept again for YIELD_MS.
+   */
+  keepMs?: number;
+}
+
+/** A lock this process holds, in a turn or kept between turns. */
+interface HeldLock {
+  fd: number;
+  token: string;
+  /** When it was taken: kept no longer than MAX_KEEP_MS. */
+  since: number;
+  lastUsed: number;
+  /** When a waiter's `.want` file was last looked for. */
+  wantCheckedAt: number;
+  busy: boolean;
+  watch?: NodeJS.Timeout;
+}
+
+/** Locks kept between turns (and in the turn that uses one), per path. */
+const kept = new Map<string, HeldLock>();
+/** Paths whose lock a waiting process asked for: taken per turn until then. */
+const yielding = new Map<string, number>();
 
 /**
  * Cross-process mutual exclusion on a lock file created with O_EXCL and holding its owner's token. A lock
@@ -26,9 +60,10 @@ const queues = new Map<string, Promise<unknown>>();
  * while the same call through the thread pool costs a round trip of ~0.1 ms, several per lock (an approval's
  * decision waits on two locked updates in a row). The lock file stays open while it is held, so releasing it
  * checks that the path still names that very file (device and inode, which cannot be reused while it is open)
- * rather than reading the token back: six system calls per lock instead of eight, on every audit append.
+ * rather than reading the token back. With `keepMs` (the audit chain's appends) a lock outlives its turn; see
+ * FileLockOptions.
  */
-export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
+export function withFileLock<T>(lockPath: string, body: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const previous = queues.get(lockPath);
   const next = previous ? previous.then(run, run) : run();
   queues.set(lockPath, next);
@@ -38,7 +73,7 @@ export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promi
   return next;
 
   function run(): Promise<T> {
-    return lockedRun(lockPath, body);
+    return lockedRun(lockPath, body, options.keepMs);
   }
 }
 
@@ -46,46 +81,139 @@ export function withFileLock<T>(lockPath: string, body: () => Promise<T>): Promi
 const nonce = randomBytes(6).toString('hex');
 let taken = 0;
 
-async function lockedRun<T>(lockPath: string, body: () => Promise<T>): Promise<T> {
-  const token = `${process.pid} ${nonce}-${++taken}`;
-  const started = Date.now();
-  let wait = 1;
-  let fd: number;
-  for (;;) {
-    try {
-      fd = openSync(lockPath, 'wx');
-      try {
-        writeSync(fd, token);
-      } catch (err) {
-        // A full disk: an empty lock file would read as "being written" for STALE_AFTER_MS.
-        closeSync(fd);
-        removeIfAny(lockPath);
-        throw err;
-      }
-      held.add(token);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const stale = await staleContent(lockPath);
-      if (stale !== undefined) {
-        await takeOver(lockPath, stale, token);
-        continue;
-      }
-      if (Date.now() - started > GIVE_UP_AFTER_MS) {
-        throw new GatewayError('GH_ERR_INTERNAL', `timed out waiting for the lock ${lockPath}`);
-      }
-      await delay(wait);
-      wait = Math.min(wait * 2, 20);
-    }
-  }
+async function lockedRun<T>(lockPath: string, body: () => Promise<T>, keepMs: number | undefined): Promise<T> {
+  const lock = kept.get(lockPath) ?? (await acquire(lockPath));
+  lock.busy = true;
   try {
     return await body();
   } finally {
-    held.delete(token);
-    const ours = namesOpenFile(lockPath, fd);
-    closeSync(fd);
-    if (ours) removeIfAny(lockPath);
+    lock.busy = false;
+    lock.lastUsed = Date.now();
+    if (keepMs !== undefined && mayKeep(lockPath, lock, lock.lastUsed)) keep(lockPath, lock, keepMs);
+    else letGo(lockPath, lock);
   }
+}
+
+async function acquire(lockPath: string): Promise<HeldLock> {
+  const token = `${process.pid} ${nonce}-${++taken}`;
+  const started = Date.now();
+  const want = `${lockPath}.want`;
+  let wanted = false;
+  let wait = 1;
+  try {
+    for (;;) {
+      try {
+        const fd = openSync(lockPath, 'wx');
+        try {
+          writeSync(fd, token);
+        } catch (err) {
+          // A full disk: an empty lock file would read as "being written" for STALE_AFTER_MS.
+          closeSync(fd);
+          removeIfAny(lockPath);
+          throw err;
+        }
+        held.add(token);
+        const now = Date.now();
+        return { fd, token, since: now, lastUsed: now, wantCheckedAt: now, busy: false };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const stale = await staleContent(lockPath);
+        if (stale !== undefined) {
+          await takeOver(lockPath, stale, token);
+          continue;
+        }
+        if (Date.now() - started > GIVE_UP_AFTER_MS) {
+          throw new GatewayError('GH_ERR_INTERNAL', `timed out waiting for the lock ${lockPath}`);
+        }
+        // Said on every pause: a holder that keeps the lock lets it go once it sees this (another waiter may have removed it).
+        wanted = touch(want) || wanted;
+        await delay(wait);
+        wait = Math.min(wait * 2, 20);
+      }
+    }
+  } finally {
+    if (wanted) removeIfAny(want);
+  }
+}
+
+/**
+ * Whether the lock may be kept at `now`: not past MAX_KEEP_MS, and no process waits for it. The `.want` file is
+ * looked for at most every WANT_CHECK_MS, here at a turn's end as well as between turns: a writer whose turns
+ * follow each other without a pause of the event loop would never run a timer.
+ */
+function mayKeep(lockPath: string, lock: HeldLock, now: number): boolean {
+  if (now - lock.since >= MAX_KEEP_MS) return false;
+  if (now - lock.wantCheckedAt >= WANT_CHECK_MS) {
+    lock.wantCheckedAt = now;
+    if (wantedSince(`${lockPath}.want`, now - GIVE_UP_AFTER_MS)) yielding.set(lockPath, now + YIELD_MS);
+  }
+  const until = yielding.get(lockPath);
+  if (until === undefined) return true;
+  if (now < until) return false;
+  yielding.delete(lockPath);
+  return true;
+}
+
+function keep(lockPath: string, lock: HeldLock, keepMs: number): void {
+  if (lock.watch) return;
+  kept.set(lockPath, lock);
+  lock.watch = setInterval(() => {
+    const now = Date.now();
+    // A turn in progress decides at its end.
+    if (!lock.busy && (now - lock.lastUsed >= keepMs || !mayKeep(lockPath, lock, now))) letGoQuietly(lockPath, lock);
+  }, WANT_CHECK_MS);
+  lock.watch.unref();
+  releaseAtExit();
+}
+
+function letGo(lockPath: string, lock: HeldLock): void {
+  if (lock.watch) clearInterval(lock.watch);
+  lock.watch = undefined;
+  if (kept.get(lockPath) === lock) kept.delete(lockPath);
+  held.delete(lock.token);
+  const ours = namesOpenFile(lockPath, lock.fd);
+  closeSync(lock.fd);
+  if (ours) removeIfAny(lockPath);
+}
+
+/**
+ * Between turns nobody waits for the answer: a lock that cannot be removed (a folder made unwritable) names this
+ * live process until it ends, and is stale to it at once (its token is forgotten), so nothing is wedged.
+ */
+function letGoQuietly(lockPath: string, lock: HeldLock): void {
+  try {
+    letGo(lockPath, lock);
+  } catch {
+    // left to staleness, as above
+  }
+}
+
+let exitHook = false;
+/** A process that ends normally leaves no kept lock behind (one killed leaves a dead pid's lock, taken over at once). */
+function releaseAtExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const [path, lock] of kept) if (!lock.busy) letGoQuietly(path, lock);
+  });
+}
+
+/** Creates `path` or sets its time to now; false when it could not. */
+function touch(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'a'));
+    const now = new Date();
+    utimesSync(path, now, now);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a waiter said so since `since`: a `.want` left by a waiter that died stops counting once it has aged. */
+function wantedSince(path: string, since: number): boolean {
+  const said = statSync(path, { throwIfNoEntry: false });
+  return said !== undefined && said.mtimeMs >= since;
 }
 
 /** Whether `path` names the file open as `fd` (a lock moved aside and put back still does; a newer lock does not). */

@@ -27,6 +27,12 @@ function allowAll(): string {
   return dir;
 }
 
+/**
+ * A busy gateway keeps the chain's lock for its next append (adapters/file/file-lock.ts, keepMs): a folder that
+ * refuses new files stops its appends once the lock must be taken anew, 50 ms after the last append.
+ */
+const lockLetGo = (dataDir: string) => waitFor(() => !existsSync(join(dataDir, 'audit', 'default.jsonl.lock')), "the chain's lock to be let go");
+
 const codeOf = (result: { _meta?: Record<string, unknown> }) => (result._meta?.['gatehouse/error'] as { code?: string } | undefined)?.code;
 const health = async (url: string) => {
   const response = await fetch(url.replace(/\/mcp$/, '/healthz'));
@@ -40,6 +46,7 @@ describe.skipIf(!works)('an audit folder that cannot be written', () => {
     const client = await connectHttp(h.url);
     expect((await client.callTool({ name: 'fx__write', arguments: { key: 'before', value: 'v' } })).isError).toBeFalsy();
     await h.gateway.audit.flush();
+    await lockLetGo(h.dataDir);
     const undo = makeUnwritable(join(h.dataDir, 'audit'))!;
     undos.push(undo);
 
@@ -80,6 +87,7 @@ describe.skipIf(!works)('an audit folder that cannot be written', () => {
     const client = await connectHttp(gateway.url);
     expect((await client.callTool({ name: 'fx__write', arguments: { key: 'before', value: 'v' } })).isError).toBeFalsy();
     await waitFor(() => existsSync(join(dataDir, 'audit', 'default.jsonl')) && readFileSync(join(dataDir, 'audit', 'default.jsonl'), 'utf8').includes('"job.succeeded"'), 'the first call to be on record');
+    await lockLetGo(dataDir);
     undos.push(makeUnwritable(join(dataDir, 'audit'))!);
     expect(codeOf(await client.callTool({ name: 'fx__write', arguments: { key: 'lost', value: 'v' } }))).toBe('GH_ERR_AUDIT_UNAVAILABLE');
     await client.close();

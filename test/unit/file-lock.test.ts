@@ -1,8 +1,23 @@
-import { mkdtempSync, readFileSync, renameSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { withFileLock } from '../../adapters/file/file-lock.ts';
+import { ROOT } from '../helpers/gateway-harness.ts';
+
+const TAKER = join(ROOT, 'test/fixtures/lock-taker.ts');
+
+/** test/fixtures/lock-taker.ts in its own process: once it has ended, its exit code and whether it got the lock. */
+function taker(lock: string, inside: string, keepMs?: number): { exited: Promise<{ code: number | null; got: boolean; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', TAKER, lock, inside, ...(keepMs ? [String(keepMs)] : [])], { cwd: ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return { exited: new Promise((resolve) => child.on('exit', (code) => resolve({ code, got: stdout.includes('got'), stderr }))) };
+}
 
 /** Whether any two of 20 concurrent bodies under `lock`, each holding it `holdMs`, ever overlapped. */
 async function overlapsUnder(lock: string, holdMs: number): Promise<boolean> {
@@ -77,5 +92,56 @@ describe('file lock', () => {
       expect(await overlapsUnder(lock, 1)).toBe(false);
       expect(existsSync(lock)).toBe(false);
     }
+  });
+
+  describe('kept between turns (keepMs)', () => {
+    it('outlives its turn for the next one, then is let go once idle', async () => {
+      const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+      await withFileLock(lock, async () => undefined, { keepMs: 30 });
+      const { ino } = statSync(lock);
+      await withFileLock(lock, async () => undefined, { keepMs: 30 });
+      expect(statSync(lock).ino).toBe(ino); // the same lock file, not taken anew
+      for (let i = 0; i < 100 && existsSync(lock); i++) await sleep(10);
+      expect(existsSync(lock)).toBe(false);
+    });
+
+    it('a turn without keepMs ends a kept lock', async () => {
+      const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+      await withFileLock(lock, async () => undefined, { keepMs: 60_000 });
+      expect(existsSync(lock)).toBe(true);
+      await withFileLock(lock, async () => undefined);
+      expect(existsSync(lock)).toBe(false);
+    });
+
+    it('lets a waiting process in while this one takes turn after turn without a pause, never two holders at once', { timeout: 20_000 }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gh-lock-'));
+      const lock = join(dir, 'x.lock');
+      const inside = join(dir, 'inside');
+      let turns = 0;
+      // Holding first: the other process finds the lock kept.
+      await withFileLock(lock, async () => undefined, { keepMs: 60_000 });
+      const other = taker(lock, inside);
+      let otherDone = false;
+      void other.exited.then(() => (otherDone = true));
+      // Turns that follow each other in microtasks only: no timer of this process runs between them.
+      while (!otherDone && turns < 2_000_000) {
+        await withFileLock(lock, async () => {
+          closeSync(openSync(inside, 'wx'));
+          unlinkSync(inside);
+          turns++;
+        }, { keepMs: 60_000 });
+        if (turns % 1000 === 0) await sleep(1); // let the child's exit be noticed
+      }
+      const ended = await other.exited;
+      expect(ended, ended.stderr).toMatchObject({ code: 0, got: true });
+      await withFileLock(lock, async () => undefined);
+    });
+
+    it('a process that ends leaves no kept lock behind', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gh-lock-'));
+      const lock = join(dir, 'x.lock');
+      expect(await taker(lock, join(dir, 'inside'), 60_000).exited).toMatchObject({ code: 0, got: true });
+      expect(existsSync(lock)).toBe(false);
+    });
   });
 });
