@@ -167,8 +167,8 @@ async function idleRss(lineup: Lineup): Promise<Map<number, number | undefined>>
 }
 
 async function warmUp(lineup: Lineup, settings: Settings): Promise<void> {
-  progress(`warming up: ${settings.warmup} calls per target and concurrency`);
-  for (const s of lineup.scenarios) for (const c of settings.concurrency) await closedLoop(() => s.client.echo(s.target.tool), settings.warmup, c);
+  progress(`warming up: ${settings.warmup} calls per target, HTTP at concurrency ${Math.max(...settings.concurrency)}`);
+  for (const s of lineup.scenarios) await closedLoop(() => s.client.echo(s.target.tool), settings.warmup, Math.max(...settings.concurrency));
   for (const s of lineup.stdio) await closedLoop(() => s.client.echo(s.tool), settings.warmup, 1);
 }
 

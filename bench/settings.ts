@@ -18,8 +18,12 @@ export function readSettings() {
     /** Sequential calls per measured stdio batch. */
     stdioCalls: positive('BENCH_STDIO_CALLS', 1500),
     rounds: positive('BENCH_ROUNDS', 7),
-    /** Calls per target and concurrency before the first round. */
-    warmup: positive('BENCH_WARMUP', 1000),
+    /**
+     * Calls per target before the first round (HTTP targets at the highest concurrency). V8 takes 10,000-20,000
+     * calls to finish optimizing Gatehouse's path: after 1,000, `gatehouse wrap` still spent 2-3 times its settled
+     * CPU per call, largely on compiling (README, Performance).
+     */
+    warmup: positive('BENCH_WARMUP', 20_000),
     /** Calls before each measured batch, re-warming a target after the others had the CPU. */
     rewarm: Math.max(50, Math.round(calls / 20)),
     concurrency: (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map((c) => check('BENCH_CONCURRENCY', Number(c))),
