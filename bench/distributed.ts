@@ -14,7 +14,8 @@
  *     and Redis's read events per call (requests as they arrived, a pipeline being one).
  * The heartbeats and pool polls that run anyway are included, a few per second.
  * Env: BENCH_REPLICAS ("1,2,3"), BENCH_DIST_CALLS (calls per batch at concurrency 1; 3x that above, 1 000),
- * BENCH_DIST_ROUNDS (3), BENCH_DIST_CONCURRENCY ("1,16"), BENCH_DIST_SAMPLE (calls watched with MONITOR, 200);
+ * BENCH_DIST_ROUNDS (3), BENCH_DIST_CONCURRENCY ("1,16"), BENCH_DIST_SAMPLE (calls watched with MONITOR, 200),
+ * BENCH_DIST_WARMUP (calls per Gatehouse process before measuring, 10 000);
  * BENCH_GATEHOUSE_BIN (bench/targets.ts) measures another build of Gatehouse with this same bench.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -132,11 +133,12 @@ async function measureReplicas(
   let atLoad: PerCall | undefined;
   let sampled: Sampled | undefined;
   const load = loadavg()[0];
+  await warmUp(embedded, replicas, Math.max(...settings.concurrencies));
   for (const concurrency of settings.concurrencies) {
     const batch = concurrency === 1 ? settings.calls : settings.calls * 3;
     const sides = [await side('embedded', [embedded.url], concurrency), await side('distributed', replicas.map((r) => r.url), concurrency)];
     try {
-      for (const s of sides) await closedLoop(s.call, Math.min(300, batch), concurrency); // warm up
+      for (const s of sides) await closedLoop(s.call, Math.min(300, batch), concurrency); // the connections, at this concurrency
       if (concurrency === 1) sampled = await monitored(sides[1], settings.sample, redisPort, counters);
       for (let round = 0; round < settings.rounds; round++) {
         for (const s of sides) {
@@ -153,6 +155,23 @@ async function measureReplicas(
     }
   }
   return { replicas: count, loads, ...(atLoad ? { atLoad } : {}), sampled: sampled ?? emptySample(), load };
+}
+
+/**
+ * Calls per Gatehouse process (the embedded one, each replica) before the first measured batch: V8 takes 10,000 and
+ * more calls to finish optimizing the governed path (see `warmup` in settings.ts).
+ */
+const WARMUP_PER_PROCESS = Number(process.env.BENCH_DIST_WARMUP ?? 10_000);
+
+async function warmUp(embedded: HttpTarget, replicas: HttpTarget[], concurrency: number): Promise<void> {
+  for (const [label, urls] of [['embedded', [embedded.url]], ['distributed', replicas.map((r) => r.url)]] as [string, string[]][]) {
+    const s = await side(label, urls, concurrency);
+    try {
+      await closedLoop(s.call, WARMUP_PER_PROCESS * urls.length, concurrency);
+    } finally {
+      await s.close();
+    }
+  }
 }
 
 /** Clients for one side: the connections split over its URLs, calls taking the URLs in turn. */
