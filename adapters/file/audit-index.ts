@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { IndexedCall } from '../../src/ports.ts';
 import type { AuditRecord } from '../../src/protocol/audit-record.ts';
 import type { Logger } from '../../src/log.ts';
-import { withFileLock } from './file-lock.ts';
+import { followsTurn, withFileLock, type LockTurn } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { HeldChainFile } from './held-chain-file.ts';
 import type { ChainSegments, SegmentReader } from './chain-segments.ts';
@@ -58,6 +58,8 @@ interface Writer {
 export class FileAuditIndex {
   private readonly views = new Map<string, View>();
   private readonly writers = new Map<string, Writer>();
+  /** The chain lock's turn that last extended each index (see `appended`). */
+  private readonly lastTurns = new Map<string, LockTurn>();
   private readonly broken = new Set<string>();
   private readonly warned = new Set<string>();
 
@@ -70,9 +72,15 @@ export class FileAuditIndex {
    * Called under the chain's lock once `records` (as `lines`) were written at `from.end`: adds their entries when
    * the index ends where the chain did. Never throws: an index left behind is brought up to date when next read.
    */
-  appended(tenant: string, from: ChainPosition, records: readonly AuditRecord[], lines: readonly string[], to: ChainPosition): void {
+  /**
+   * `turn`: the chain lock's turn of the append. One right after the turn that last extended the index (the lock
+   * held without a break) finds the index as it left it, and skips the check of its file.
+   */
+  appended(tenant: string, from: ChainPosition, records: readonly AuditRecord[], lines: readonly string[], to: ChainPosition, turn?: LockTurn): void {
+    const untouched = turn !== undefined && followsTurn(turn, this.lastTurns.get(tenant));
+    this.lastTurns.delete(tenant);
     try {
-      const writer = this.writerAt(tenant, from);
+      const writer = this.writerAt(tenant, from, untouched);
       if (!writer) return;
       let offset = from.end;
       let text = '';
@@ -86,6 +94,7 @@ export class FileAuditIndex {
       writer.length += data.length;
       writer.mark = mark;
       writer.chainEnd = to.end;
+      if (turn) this.lastTurns.set(tenant, turn);
     } catch (err) {
       this.release(tenant);
       this.warnOnce(tenant, `could not extend the audit index ${this.paths.index(tenant)}; it is brought up to date when next read`, err);
@@ -144,10 +153,10 @@ export class FileAuditIndex {
   }
 
   /** The writer for an index that ends where the chain did before this append, or undefined when it does not. */
-  private writerAt(tenant: string, from: ChainPosition): Writer | undefined {
+  private writerAt(tenant: string, from: ChainPosition, untouched: boolean): Writer | undefined {
     const path = this.paths.index(tenant);
     const known = this.writers.get(tenant);
-    if (known && known.chainEnd === from.end && known.held.endsWith(path, known.length, known.mark)) return known;
+    if (known && known.chainEnd === from.end && (untouched || known.held.endsWith(path, known.length, known.mark))) return known;
     this.release(tenant);
     if (from.end === 0) {
       // A new chain starts a new index: whatever file was there indexed another chain.

@@ -8,7 +8,7 @@ import { GENESIS, type AuditRecord, type ChainHead } from '../../src/protocol/au
 import { GatewayError } from '../../src/errors.ts';
 import { chainEvents, recordLine } from '../../src/protocol/audit-chain.ts';
 import type { Logger } from '../../src/log.ts';
-import { withFileLock } from './file-lock.ts';
+import { withFileLock, type LockTurn } from './file-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { ChainFile, linesBackward, linesForward, readRange, readTextIfAny, tailOf } from './chain-file.ts';
 import { ChainSegments, SegmentReader, type ChainPart } from './chain-segments.ts';
@@ -143,13 +143,14 @@ export class FileAuditStore implements AuditStore, AuditIndex {
 
   async append(tenant: string, expected: ChainHead, records: AuditRecord[]): Promise<{ ok: true } | { ok: false; head: ChainHead }> {
     const path = this.filePath(tenant);
-    return withFileLock(`${path}.lock`, async () => {
+    return withFileLock(`${path}.lock`, async (turn) => {
+      // Checked on every append, kept lock or not: a cut or a replaced file is noticed at once, whoever made it.
       let { at, size } = this.unchanged(tenant) ?? (await this.reposition(tenant));
       if (size > at.end) at = await this.repair(tenant, at, size);
       if (at.head.seq !== expected.seq || at.head.hash !== expected.hash) return { ok: false as const, head: at.head };
       let sealed = false;
       if (records.length > 0) {
-        at = await this.write(tenant, at, records);
+        at = await this.write(tenant, at, records, turn);
         if (this.segmentBytes !== undefined && at.end >= this.segmentBytes && records.at(-1)!.type === CHECKPOINT_TYPE) {
           at = await this.seal(tenant, at);
           sealed = true;
@@ -442,7 +443,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     return this.write(tenant, at, chainEvents(at.head, [{ tenant, at: now, type: 'audit.repaired', actor: 'audit-store', data }]));
   }
 
-  private async write(tenant: string, at: Position, records: AuditRecord[]): Promise<Position> {
+  private async write(tenant: string, at: Position, records: AuditRecord[], turn?: LockTurn): Promise<Position> {
     const path = this.filePath(tenant);
     const lines = records.map(recordLine);
     const data = Buffer.from(lines.join('\n') + '\n');
@@ -471,7 +472,7 @@ export class FileAuditStore implements AuditStore, AuditIndex {
     // A copy: a slice would keep the whole batch's buffer alive until the next append.
     const next: Position = { base: at.base, end, lastStart: end - lastLength, head: { seq: last.seq, hash: last.hash }, last: Buffer.from(data.subarray(data.length - lastLength)) };
     this.positions.set(tenant, next);
-    this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next));
+    this.index?.appended(tenant, coverOf(at), records, lines, coverOf(next), turn);
     if (this.fsync === 'always') {
       await this.writeHead(tenant, next.head);
     } else {

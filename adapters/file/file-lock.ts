@@ -28,8 +28,24 @@ export interface FileLockOptions {
   keepMs?: number;
 }
 
+/**
+ * One turn under a lock: which taking of the lock it ran under and its place among that taking's turns. A turn
+ * that directly follows an owner's previous one (`followsTurn`) knows that nobody else, in this process or another,
+ * held the lock in between.
+ */
+export interface LockTurn {
+  readonly taking: number;
+  readonly seq: number;
+}
+
+export const followsTurn = (turn: LockTurn, previous: LockTurn | undefined): boolean => previous !== undefined && previous.taking === turn.taking && previous.seq === turn.seq - 1;
+
 /** A lock this process holds, in a turn or kept between turns. */
 interface HeldLock {
+  /** Which taking of a lock in this process. */
+  taking: number;
+  /** Turns run under it. */
+  turns: number;
   fd: number;
   token: string;
   /** When it was taken: kept no longer than MAX_KEEP_MS. */
@@ -63,7 +79,7 @@ const yielding = new Map<string, number>();
  * rather than reading the token back. With `keepMs` (the audit chain's appends) a lock outlives its turn; see
  * FileLockOptions.
  */
-export function withFileLock<T>(lockPath: string, body: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
+export function withFileLock<T>(lockPath: string, body: (turn: LockTurn) => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const previous = queues.get(lockPath);
   const next = previous ? previous.then(run, run) : run();
   queues.set(lockPath, next);
@@ -81,11 +97,11 @@ export function withFileLock<T>(lockPath: string, body: () => Promise<T>, option
 const nonce = randomBytes(6).toString('hex');
 let taken = 0;
 
-async function lockedRun<T>(lockPath: string, body: () => Promise<T>, keepMs: number | undefined): Promise<T> {
+async function lockedRun<T>(lockPath: string, body: (turn: LockTurn) => Promise<T>, keepMs: number | undefined): Promise<T> {
   const lock = kept.get(lockPath) ?? (await acquire(lockPath));
   lock.busy = true;
   try {
-    return await body();
+    return await body({ taking: lock.taking, seq: ++lock.turns });
   } finally {
     lock.busy = false;
     lock.lastUsed = Date.now();
@@ -95,7 +111,8 @@ async function lockedRun<T>(lockPath: string, body: () => Promise<T>, keepMs: nu
 }
 
 async function acquire(lockPath: string): Promise<HeldLock> {
-  const token = `${process.pid} ${nonce}-${++taken}`;
+  const taking = ++taken;
+  const token = `${process.pid} ${nonce}-${taking}`;
   const started = Date.now();
   const want = `${lockPath}.want`;
   let wanted = false;
@@ -114,7 +131,7 @@ async function acquire(lockPath: string): Promise<HeldLock> {
         }
         held.add(token);
         const now = Date.now();
-        return { fd, token, since: now, lastUsed: now, wantCheckedAt: now, busy: false };
+        return { taking, turns: 0, fd, token, since: now, lastUsed: now, wantCheckedAt: now, busy: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const stale = await staleContent(lockPath);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { withFileLock } from '../../adapters/file/file-lock.ts';
+import { followsTurn, withFileLock } from '../../adapters/file/file-lock.ts';
 import { ROOT } from '../helpers/gateway-harness.ts';
 
 const TAKER = join(ROOT, 'test/fixtures/lock-taker.ts');
@@ -103,6 +103,20 @@ describe('file lock', () => {
       expect(statSync(lock).ino).toBe(ino); // the same lock file, not taken anew
       for (let i = 0; i < 100 && existsSync(lock); i++) await sleep(10);
       expect(existsSync(lock)).toBe(false);
+    });
+
+    it('numbers its turns, so an owner can tell nobody held the lock since its own last turn', async () => {
+      const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+      const turn = () => withFileLock(lock, async (t) => t, { keepMs: 60_000 });
+      const first = await turn();
+      const second = await turn();
+      expect(followsTurn(second, first)).toBe(true);
+      await turn(); // another owner's turn
+      const fourth = await turn();
+      expect(followsTurn(fourth, second)).toBe(false);
+      await withFileLock(lock, async () => undefined); // a turn that lets the lock go
+      expect(followsTurn(await turn(), fourth)).toBe(false);
+      await withFileLock(lock, async () => undefined);
     });
 
     it('a turn without keepMs ends a kept lock', async () => {
