@@ -10,7 +10,7 @@ const MAX_DEPTH = 1000;
  * Throws GH_ERR_NESTING_TOO_DEEP for a value nested deeper than 1,000 levels (messages from clients are held
  * to far less where they enter: protocol/nesting.ts).
  *
- * The value is first copied with every object's keys inserted in sorted order, and the copy written by one
+ * Every object's keys are first put in sorted order (a copy where they are not), and the result written by one
  * JSON.stringify: a policy bundle's 1.4 MB then comes out as one flat string, not a rope of a million pieces
  * (which hashing must flatten), in about half the time. An object key that JavaScript would order before the
  * others (an array index such as "2", or "__proto__", which would set the copy's prototype) cannot keep its sorted
@@ -31,26 +31,45 @@ export function canonicalize(value: unknown): string {
 const UNORDERABLE = Symbol('unorderable key');
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 
+/**
+ * The value with every object's keys in sorted order: the value itself where it already is (the common case for
+ * records built in sorted order, and for arrays and scalars), a copy only from the first object that is not, so a
+ * canonical value costs a walk and no allocation.
+ */
 function sortedCopy(value: unknown, depth: number): unknown {
   if (value === null || typeof value !== 'object') return scalar(value);
   if (depth >= MAX_DEPTH) throw tooDeep();
   if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = sortedCopy(value[i], depth + 1);
-    return out;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const sorted = sortedCopy(item, depth + 1);
+      if (out === undefined && sorted !== item) out = value.slice(0, i);
+      if (out !== undefined) out.push(sorted);
+    }
+    return out ?? value;
   }
   const maybeJson = value as { toJSON?: () => unknown };
   if (typeof maybeJson.toJSON === 'function') return sortedCopy(maybeJson.toJSON(), depth);
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  const out: Record<string, unknown> = {};
+  const keys = Object.keys(record);
+  let inOrder = true;
+  for (let i = 1; i < keys.length && inOrder; i++) inOrder = keys[i - 1] < keys[i];
+  if (!inOrder) keys.sort();
+  let out: Record<string, unknown> | undefined = inOrder ? undefined : {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     const first = key.charCodeAt(0);
     if ((first >= 48 && first <= 57 && ARRAY_INDEX.test(key) && Number(key) < 4294967295) || key === '__proto__') throw UNORDERABLE;
-    out[key] = sortedCopy(record[key], depth + 1);
+    const item = record[key];
+    const sorted = sortedCopy(item, depth + 1);
+    if (out === undefined && sorted !== item) {
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]] = record[keys[j]];
+    }
+    if (out !== undefined) out[key] = sorted;
   }
-  return out;
+  return out ?? value;
 }
 
 /** A value JSON.stringify writes as JCS does; throws for the numbers JSON cannot carry. */

@@ -10,6 +10,13 @@ describe('JCS (RFC 8785)', () => {
   it('sorts keys by UTF-16 code units and drops whitespace', () => {
     expect(canonicalize({ b: 1, a: [true, null, 'x'], 'é': 0, A: { z: 1, y: 2 } })).toBe('{"A":{"y":2,"z":1},"a":[true,null,"x"],"b":1,"é":0}');
   });
+  it('sorts what is out of order deep inside a value that is otherwise in order, and leaves the value as it was', () => {
+    const value = { a: { b: 1, c: 2 }, d: [1, { f: 1, e: [{ h: 1, g: 2 }] }], z: 'last' };
+    const before = JSON.stringify(value);
+    expect(canonicalize(value)).toBe('{"a":{"b":1,"c":2},"d":[1,{"e":[{"g":2,"h":1}],"f":1}],"z":"last"}');
+    expect(JSON.stringify(value)).toBe(before);
+    expect(canonicalize({ a: 1, b: { c: [2, 3] } })).toBe('{"a":1,"b":{"c":[2,3]}}');
+  });
   it('writes numbers in their shortest round-trip form', () => {
     expect(canonicalize([1e21, 0.1, -0, 1.0, 123456789012])).toBe('[1e+21,0.1,0,1,123456789012]');
   });
