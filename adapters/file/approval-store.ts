@@ -1,5 +1,5 @@
-import { appendFileSync, mkdirSync, readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
 import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
@@ -62,6 +62,8 @@ export class FileApprovalStore implements ApprovalStore {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
+  /** Folders this store made or found (see `writeMarker`). */
+  private readonly dirs = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -157,10 +159,14 @@ export class FileApprovalStore implements ApprovalStore {
     return (await readdir(this.dir)).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5));
   }
 
+  // The index and the live markers are tiny files in folders of a few entries, read and written on an approval's
+  // path (created, approved, claimed): synchronous, like the record's own read and write, since each thread-pool
+  // round trip cost more than the call, and queued behind the audit's fsync it set an approval's p99.
+
   private async idsFor(bindingKey: string): Promise<string[]> {
     await (this.indexed ??= this.indexAll());
     try {
-      return await readdir(this.bindingDir(bindingKey));
+      return readdirSync(this.bindingDir(bindingKey));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -168,19 +174,31 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   private async index(record: ApprovalRecord): Promise<void> {
-    const dir = this.bindingDir(record.bindingKey);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(dir, record.id), '');
+    this.writeMarker(this.bindingDir(record.bindingKey), record.id);
   }
 
   /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
   private async markLive(id: string): Promise<void> {
-    await mkdir(this.liveDir, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.liveDir, id), '');
+    this.writeMarker(this.liveDir, id);
   }
 
   private async unmarkLive(id: string): Promise<void> {
-    await rm(join(this.liveDir, id), { force: true });
+    rmSync(join(this.liveDir, id), { force: true });
+  }
+
+  /** An empty file named `name` in `dir`; the folder is made once per process, and again if it was removed since. */
+  private writeMarker(dir: string, name: string): void {
+    if (!this.dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      this.dirs.add(dir);
+    }
+    try {
+      writeFileSync(join(dir, name), '');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, name), '');
+    }
   }
 
   /** The approvals with a live marker; a data dir from before the markers is marked once first. */

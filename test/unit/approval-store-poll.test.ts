@@ -78,6 +78,8 @@ describe('FileApprovalStore, the safety-net poll', () => {
     // The first tick marks what an older version left unmarked (here: nothing), once for the data dir.
     await tick(live);
     await tick(live);
+    // fs.watch may deliver the creates above during these ticks (and read the live file as a tick does).
+    await settles(() => store.polledApprovals === 3);
     expect(store.polledApprovals).toBe(3);
     for (const id of ['apr_a', 'apr_b']) await store.update(id, (r) => ({ ...r, state: 'denied' }));
     await tick(live);
@@ -87,6 +89,7 @@ describe('FileApprovalStore, the safety-net poll', () => {
     await tick(live);
     await tick(live);
     expect(settledReads()).toBe(before);
+    await settles(() => store.polledApprovals === 1);
     expect(store.polledApprovals).toBe(1);
     expect(store.watchedApprovals).toBe(1);
     unwatch();
