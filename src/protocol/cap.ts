@@ -140,6 +140,10 @@ export interface BusPacket {
   signature?: Uint8Array;
 }
 
+const REPLY_PREFIX = 'sys.job.reply.';
+/** One token after the prefix, no wildcard: what `Subjects.reply` makes of a replica's id. */
+const REPLY_SUBJECT = new RegExp(`^${REPLY_PREFIX.replaceAll('.', '\\.')}[A-Za-z0-9_-]+$`);
+
 export const Subjects = {
   submit: 'sys.job.submit',
   result: 'sys.job.result',
@@ -150,8 +154,11 @@ export const Subjects = {
   pool: (pool: string) => `job.${pool}`,
   worker: (workerId: string) => `worker.${workerId}.jobs`,
   /** One replica's results and progress (a job names it in `replyTo`): heard by that replica alone. */
-  reply: (replicaId: string) => `sys.job.reply.${replicaId}`,
+  reply: (replicaId: string) => `${REPLY_PREFIX}${replicaId}`,
 } as const;
+
+/** Whether `subject` is a replica's own reply subject (`Subjects.reply`), the only kind a job's `replyTo` may name. */
+export const isReplySubject = (subject: string): boolean => REPLY_SUBJECT.test(subject);
 
 export const contextPtr = (jobId: string): string => `ctx:${jobId}`;
 export const resultPtr = (jobId: string): string => `res:${jobId}`;

@@ -1,6 +1,6 @@
 import { jobLogFields } from './job-log-fields.ts';
 import type { Bus, Clock, ProgressUpdate, ServerRequestHandler, Store, Subscription, Upstream, UpstreamCredential } from '../ports.ts';
-import { CAP_PROTOCOL_VERSION, contextPtr, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
+import { CAP_PROTOCOL_VERSION, contextPtr, isReplySubject, JobStatus, resultPtr, Subjects, type BusPacket, type JobRequest, type JobResult } from '../protocol/cap.ts';
 import type { CallToolResult } from '../protocol/mcp.ts';
 import type { InputRequiredResult } from '../protocol/call.ts';
 import { isInputRequired } from './input-rounds.ts';
@@ -319,15 +319,12 @@ export class Executor {
   }
 }
 
-/** A replica's own reply subject: `sys.job.reply.<id>`, one token, no wildcard. */
-const REPLY_SUBJECT = /^sys\.job\.reply\.[A-Za-z0-9_-]+$/;
-
 /**
  * Where a job's result and progress go: the subject its replica named, which only that replica hears; CAP's shared
  * subjects when it named none (or something that is not a reply subject, which is never published to).
  */
 function repliesOf(job: JobRequest): { result: string; progress: string } {
-  const own = job.replyTo !== undefined && REPLY_SUBJECT.test(job.replyTo) ? job.replyTo : undefined;
+  const own = job.replyTo !== undefined && isReplySubject(job.replyTo) ? job.replyTo : undefined;
   return own ? { result: own, progress: own } : { result: Subjects.result, progress: Subjects.progress };
 }
 
