@@ -190,9 +190,15 @@ export class Tally {
   private restricting: CompiledRule[] | undefined;
   private errors: { ruleId: string; error: string }[] | undefined;
   private rank = -1;
+  /** The rules that matched, as a bit set of their positions in the plan (with a memo only). */
+  private key = 0;
 
-  count(rule: CompiledRule, outcome: Outcome, facts: CallFacts): void {
+  /** `memo`: the plan's decisions by matching rules (see `ToolPlan.decisions`); `count` then takes positions in the plan. */
+  constructor(private readonly memo?: Map<number, Decision>) {}
+
+  count(rule: CompiledRule, outcome: Outcome, facts: CallFacts, position = 0): void {
     if (facts.whenError !== undefined) (this.errors ??= []).push({ ruleId: rule.id, error: facts.whenError });
+    if (outcome <= Outcome.ASSUMED_MATCH) this.key |= 1 << position;
     if (outcome <= Outcome.ASSUMED_MATCH && !rule.grants) {
       // A rule without an effect: its labels and scan apply, and it takes no part in the decision.
       (this.restricting ??= []).push(rule);
@@ -204,7 +210,20 @@ export class Tally {
     }
   }
 
+  /**
+   * The decision. Without a condition error, the matching rules alone make it: the plan's memo keeps the one built
+   * before for them, and each call gets its own copy of it and of its lists (callers may sort or extend them).
+   */
   decision(policy: CompiledPolicy): Decision {
+    const memo = this.errors ? undefined : this.memo;
+    const known = memo?.get(this.key);
+    if (known) return copyOf(known);
+    const decision = this.build(policy);
+    if (memo && memo.size < MAX_DECISIONS_PER_PLAN) memo.set(this.key, copyOf(decision));
+    return decision;
+  }
+
+  private build(policy: CompiledPolicy): Decision {
     const { bundle } = policy;
     const matched = this.matched;
     if (!matched) {
@@ -266,6 +285,29 @@ function limitSession(decision: Decision, rule: CompiledRule): void {
 
 /** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */
 const NO_CONSTRAINTS: Constraints = Object.freeze({});
+
+/** A plan keeps this many decisions at most: conditions on arguments could otherwise make a set per call. */
+const MAX_DECISIONS_PER_PLAN = 64;
+
+/**
+ * A decision with lists of its own. Its constraints are shared, frozen (as NO_CONSTRAINTS is): merged constraints
+ * are read, never written.
+ */
+function copyOf(decision: Decision): Decision {
+  const copy: Decision = { ...decision, ruleIds: decision.ruleIds.slice(), constraints: frozenConstraints(decision.constraints) };
+  if (decision.throttles) copy.throttles = decision.throttles.slice();
+  if (decision.approvals) copy.approvals = decision.approvals.slice();
+  if (decision.repeats) copy.repeats = decision.repeats.slice();
+  if (decision.budgets) copy.budgets = decision.budgets.slice();
+  if (decision.labels) copy.labels = decision.labels.slice();
+  return copy;
+}
+
+function frozenConstraints(constraints: Constraints): Constraints {
+  if (Object.isFrozen(constraints)) return constraints;
+  for (const value of Object.values(constraints)) if (typeof value === 'object' && value !== null) Object.freeze(value);
+  return Object.freeze(constraints);
+}
 
 /** One rule as `explain` reports it. */
 export function traceOf(rule: CompiledRule, outcome: Outcome, facts: CallFacts): RuleTrace {

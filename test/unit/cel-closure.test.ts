@@ -74,7 +74,7 @@ function answer(evaluate: () => unknown): Answer {
   }
 }
 
-const facts = (input: DecisionInput) => new CallFacts(input, { rules: [], override: undefined, readsSession: true });
+const facts = (input: DecisionInput) => new CallFacts(input, { rules: [], override: undefined, readsSession: true, decisions: undefined });
 
 describe('CEL conditions as closures', () => {
   it('give the value and the error text the library gives, on every input', () => {
