@@ -30,22 +30,25 @@ const unsure = (): never => {
   throw UNSURE;
 };
 
-/** The variables a closure reads from the scope, and what their map fields must hold (the declared CEL type). */
-const VARIABLES: Readonly<Record<string, 'dyn' | 'string' | 'boolean' | undefined>> = {
-  tool: undefined,
-  server: undefined,
-  principal: undefined,
-  tenant: undefined,
-  kind: undefined,
-  method: undefined,
-  uri: undefined,
-  prompt: undefined,
-  now: undefined,
-  riskTags: undefined,
-  args: 'dyn',
-  session: 'dyn',
-  labels: 'string',
-  annotations: 'boolean',
+/**
+ * The variables a closure reads: one reader each (a named property read stays cheap where `scope[name]` would
+ * look the name up every time), and for a map, what its fields hold (the declared CEL type: `dyn` for any).
+ */
+const VARIABLES: Readonly<Record<string, { read: Closure; fields?: 'dyn' | 'string' | 'boolean' }>> = {
+  tool: { read: (s) => s.tool },
+  server: { read: (s) => s.server },
+  principal: { read: (s) => s.principal },
+  tenant: { read: (s) => s.tenant },
+  kind: { read: (s) => s.kind },
+  method: { read: (s) => s.method },
+  uri: { read: (s) => s.uri },
+  prompt: { read: (s) => s.prompt },
+  now: { read: (s) => s.now },
+  riskTags: { read: (s) => s.riskTags },
+  args: { read: (s) => s.args, fields: 'dyn' },
+  session: { read: (s) => s.session, fields: 'dyn' },
+  labels: { read: (s) => s.labels, fields: 'string' },
+  annotations: { read: (s) => s.annotations, fields: 'boolean' },
 };
 
 const STRING_METHODS: Readonly<Record<string, (receiver: string, arg: string) => boolean>> = {
@@ -100,8 +103,9 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     case 'id': {
       const name = args as string;
       if (!Object.hasOwn(VARIABLES, name)) return unsure();
+      const { read } = VARIABLES[name];
       return (scope) => {
-        const value = scope[name as keyof ConditionScope];
+        const value = read(scope);
         return value === undefined ? unsure() : value;
       };
     }
@@ -166,7 +170,7 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
 
 /** Field access on a variable's map (`args.path`, `labels.env`) or on a map inside `args` or `session`. */
 function fieldReader(of: ASTNode, key: string): (value: unknown) => unknown {
-  const declared = of.op === 'id' ? VARIABLES[of.args as string] : 'dyn';
+  const declared = of.op === 'id' ? VARIABLES[of.args as string]?.fields : 'dyn';
   if (declared === undefined) return unsure();
   if (declared === 'dyn') {
     return (map) => {
@@ -247,7 +251,7 @@ function presence(argNodes: ASTNode[], sub: (n: ASTNode) => Closure): Closure {
   const [field] = argNodes;
   if (argNodes.length !== 1 || field.op !== '.') return unsure();
   const [of, key] = field.args as [ASTNode, string];
-  if (of.op !== 'id' || VARIABLES[of.args as string] !== 'dyn') return unsure();
+  if (of.op !== 'id' || VARIABLES[of.args as string]?.fields !== 'dyn') return unsure();
   const map = sub(of);
   return (scope) => {
     const m = map(scope);

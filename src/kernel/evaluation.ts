@@ -294,6 +294,7 @@ const MAX_DECISIONS_PER_PLAN = 64;
  * are read, never written.
  */
 function copyOf(decision: Decision): Decision {
+  // A spread keeps the order of the fields, which depends on the rules (JSON of a decision reads the same).
   const copy: Decision = { ...decision, ruleIds: decision.ruleIds.slice(), constraints: frozenConstraints(decision.constraints) };
   if (decision.throttles) copy.throttles = decision.throttles.slice();
   if (decision.approvals) copy.approvals = decision.approvals.slice();
