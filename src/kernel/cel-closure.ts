@@ -9,8 +9,11 @@ import type { ConditionScope } from './cel.ts';
  * its operation once compiled.
  *
  * The closure is a fast path, never a second CEL: it gives a value only when every operand has the one type it
- * expects, and throws `Unsure` otherwise (another type, a missing key, a helper that throws). The caller then
- * asks the library, whose answer (and error text) is the decision's. Trees with other nodes get no closure.
+ * expects, and throws `Unsure` otherwise (another type, a missing key, an error left of `&&` or `||`, which the
+ * library may absorb). The caller then asks the library, whose answer (and error text) is the decision's. A
+ * helper's own error (a relative path, a URL tools read differently) passes through unchanged, as the library
+ * passes it: operands are evaluated in the library's order (function arguments last first), so the first error
+ * met is the library's. Trees with other nodes get no closure.
  */
 
 type Closure = (scope: ConditionScope) => unknown;
@@ -25,7 +28,7 @@ export interface ClosureFunction {
 
 /** Thrown when the closure cannot vouch for the library's answer; it carries nothing, the library will say why. */
 class Unsure extends Error {}
-const UNSURE = new Unsure();
+export const UNSURE = new Unsure();
 const unsure = (): never => {
   throw UNSURE;
 };
@@ -127,7 +130,13 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
       const [l, r] = (args as ASTNode[]).map(sub);
       const stop = node.op === '||';
       return (scope) => {
-        const a = l(scope);
+        let a: unknown;
+        try {
+          a = l(scope);
+        } catch {
+          // The library may absorb an error on the left (`error || true` is true): it decides.
+          return unsure();
+        }
         if (typeof a !== 'boolean') return unsure();
         if (a === stop) return a;
         const b = r(scope);
@@ -157,7 +166,11 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     }
     case 'list': {
       const items = (args as ASTNode[]).map(sub);
-      return (scope) => items.map((item) => item(scope));
+      return (scope) => {
+        const values = new Array<unknown>(items.length);
+        for (let i = items.length - 1; i >= 0; i--) values[i] = items[i](scope); // last first, as the library
+        return values;
+      };
     }
     case 'call':
       return call(args as [string, ASTNode[]], functions, sub);
@@ -236,8 +249,8 @@ function call([name, argNodes]: [string, ASTNode[]], functions: Readonly<Record<
     const [a, b] = args;
     const [ka, kb] = kinds;
     return (scope) => {
+      const y = b(scope); // last first, as the library
       const x = a(scope);
-      const y = b(scope);
       return ofKind(x, ka) && ofKind(y, kb) ? call(x, y) : unsure();
     };
   }
@@ -265,8 +278,8 @@ function method([name, receiverNode, argNodes]: [string, ASTNode, ASTNode[]], su
     const test = STRING_METHODS[name];
     const arg = sub(argNodes[0]);
     return (scope) => {
+      const t = arg(scope); // the receiver last, as the library
       const s = receiver(scope);
-      const t = arg(scope);
       return typeof s === 'string' && typeof t === 'string' ? test(s, t) : unsure();
     };
   }

@@ -4,7 +4,7 @@ import { pathGlob, pathUnder } from './paths.ts';
 import { shellCommands } from './shell.ts';
 import { sqlStatements } from './sql.ts';
 import type { SessionView } from './decision.ts';
-import { closureOf, type ClosureFunction } from './cel-closure.ts';
+import { closureOf, UNSURE, type ClosureFunction } from './cel-closure.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -137,16 +137,17 @@ export function checkedCondition(source: string): { readsCall: boolean; readsSes
 }
 
 /**
- * The closure's boolean, or the library's answer when the closure is unsure (cel-closure.ts): a condition's value
- * and its error text are always what the library would say.
+ * The closure's boolean or error, or the library's answer when the closure is unsure (cel-closure.ts): a
+ * condition's value and its error text are always what the library would say.
  */
 function withLibraryAnswer(closure: Evaluation, library: Evaluation): Evaluation {
   return (scope) => {
     let value: unknown;
     try {
       value = closure(scope);
-    } catch {
-      return library(scope);
+    } catch (err) {
+      if (err === UNSURE) return library(scope);
+      throw err;
     }
     return typeof value === 'boolean' ? value : library(scope);
   };

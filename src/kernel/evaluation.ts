@@ -219,7 +219,10 @@ export class Tally {
     const known = memo?.get(this.key);
     if (known) return copyOf(known);
     const decision = this.build(policy);
-    if (memo && memo.size < MAX_DECISIONS_PER_PLAN) memo.set(this.key, copyOf(decision));
+    if (memo && memo.size < MAX_DECISIONS_PER_PLAN) {
+      decision.constraints = frozenConstraints(decision.constraints);
+      memo.set(this.key, copyOf(decision));
+    }
     return decision;
   }
 
@@ -289,21 +292,18 @@ const NO_CONSTRAINTS: Constraints = Object.freeze({});
 /** A plan keeps this many decisions at most: conditions on arguments could otherwise make a set per call. */
 const MAX_DECISIONS_PER_PLAN = 64;
 
-/**
- * A decision with lists of its own. Its constraints are shared, frozen (as NO_CONSTRAINTS is): merged constraints
- * are read, never written.
- */
+/** A decision with lists of its own, its fields in the same order (JSON of the copy reads the same). */
 function copyOf(decision: Decision): Decision {
-  // A spread keeps the order of the fields, which depends on the rules (JSON of a decision reads the same).
-  const copy: Decision = { ...decision, ruleIds: decision.ruleIds.slice(), constraints: frozenConstraints(decision.constraints) };
-  if (decision.throttles) copy.throttles = decision.throttles.slice();
-  if (decision.approvals) copy.approvals = decision.approvals.slice();
-  if (decision.repeats) copy.repeats = decision.repeats.slice();
-  if (decision.budgets) copy.budgets = decision.budgets.slice();
-  if (decision.labels) copy.labels = decision.labels.slice();
-  return copy;
+  // for-in over the fields: about half the time of a spread with the lists replaced after it.
+  const copy: Record<string, unknown> = {};
+  for (const key in decision) {
+    const value = decision[key as keyof Decision];
+    copy[key] = Array.isArray(value) ? value.slice() : value;
+  }
+  return copy as unknown as Decision;
 }
 
+/** Merged constraints are read, never written: frozen (as NO_CONSTRAINTS is), a kept decision's are shared. */
 function frozenConstraints(constraints: Constraints): Constraints {
   if (Object.isFrozen(constraints)) return constraints;
   for (const value of Object.values(constraints)) if (typeof value === 'object' && value !== null) Object.freeze(value);

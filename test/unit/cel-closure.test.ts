@@ -39,6 +39,21 @@ const CLOSED = [
   'args.missing == 1 && false',
   'args.count > 1.5',
   'args.limit > 500',
+  // Errors from more than one place: the first the library meets is the one it reports.
+  'pathUnder(args.path, "/srv") && pathUnder(args.url, "/srv")',
+  'pathUnder(args.path, "/srv") || hostMatches(hostOf(args.url), "*.example.com")',
+  '!pathUnder(args.path, "/srv") || !pathUnder(args.other, "/srv")',
+  'glob(args.path, args.name) && glob(args.url, args.query)',
+  'pathUnder(args.url, args.path)',
+  'pathUnder(args.path, "/srv") || true',
+  'pathUnder(args.path, "/srv") && false',
+  'hostOf(args.url).endsWith(args.path)',
+  'hostOf(args.path) in [hostOf(args.url), hostOf(args.query)]',
+  '"x" in [hostOf(args.url), hostOf(args.query)]',
+  'hostMatches(hostOf(args.url), hostOf(args.query))',
+  'hostOf(args.url).endsWith(hostOf(args.query))',
+  'pathUnder(args.path, "/srv") == pathUnder(args.url, "/srv")',
+  'inZone(now, args.name).getHours() > 3',
 ];
 
 /** Conditions the library alone evaluates (a node without a closure): they must keep working. */
@@ -51,6 +66,7 @@ const ARGS: (Record<string, unknown> | undefined)[] = [
   { path: 5, url: null, limit: '600', query: 7, cmd: ['ls'], q: '😀😀😀😀', recursive: 'yes', ratio: 1, size: 1.5, name: 3, nested: 'x', list: 'ab', flag: null, count: 2.5 },
   { path: 'relative/x', url: 'http://2130706433/', cmd: 'ls; rm -rf /', query: 'DROP TABLE x; SELECT 1', q: '\ud800abcd', recursive: false, limit: 2 ** 60, ratio: Number.NaN, name: 'zed', nested: { key: 1 }, list: [], flag: true, count: 1 },
   { path: '/home/u/.ssh/id.key', url: 'https://api.example.com@evil.com/', cmd: 'echo', query: 'drop table x', q: 'x', limit: 600, size: 600, name: 'bob' },
+  { path: 'x/../y', url: 'http://a@b@c/', query: 'not a url', name: 'Nowhere/Zone', other: '/srv/a' },
   {},
   undefined,
 ];
