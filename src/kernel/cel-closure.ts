@@ -26,6 +26,9 @@ export interface ClosureFunction {
   readonly fn: (...args: never[]) => unknown;
 }
 
+/** What `ConditionScope.arg` says when the arguments are not an object: only the library knows what `args` is then. */
+export const NOT_A_MAP = Symbol('the arguments are not an object');
+
 /** Thrown when the closure cannot vouch for the library's answer; it carries nothing, the library will say why. */
 class Unsure extends Error {}
 export const UNSURE = new Unsure();
@@ -114,6 +117,7 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     }
     case '.': {
       const [of, key] = args as [ASTNode, string];
+      if (isArgs(of)) return (scope) => argument(scope, key) ?? unsure();
       const field = fieldReader(of, key);
       const left = sub(of);
       return (scope) => field(left(scope));
@@ -179,6 +183,18 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     default:
       return unsure();
   }
+}
+
+const isArgs = (node: ASTNode): boolean => node.op === 'id' && node.args === 'args';
+
+/** `args.key`: from the scope's own reader when it has one, which converts that argument alone. */
+function argument(scope: ConditionScope, key: string): unknown {
+  if (!scope.arg) {
+    const args = scope.args;
+    return args instanceof Map ? args.get(key) : unsure();
+  }
+  const value = scope.arg(key);
+  return value === NOT_A_MAP ? unsure() : value;
 }
 
 /** Field access on a variable's map (`args.path`, `labels.env`) or on a map inside `args` or `session`. */
@@ -265,6 +281,7 @@ function presence(argNodes: ASTNode[], sub: (n: ASTNode) => Closure): Closure {
   if (argNodes.length !== 1 || field.op !== '.') return unsure();
   const [of, key] = field.args as [ASTNode, string];
   if (of.op !== 'id' || VARIABLES[of.args as string]?.fields !== 'dyn') return unsure();
+  if (isArgs(of)) return (scope) => argument(scope, key) !== undefined;
   const map = sub(of);
   return (scope) => {
     const m = map(scope);

@@ -46,6 +46,11 @@ export interface ConditionScope {
   readonly principal: string;
   readonly tenant: string;
   readonly args: ReadonlyMap<string, unknown>;
+  /**
+   * One argument as `args` holds it, converted alone (undefined when absent), or NOT_A_MAP (cel-closure.ts) when
+   * the arguments are not an object: a closure need not convert them all.
+   */
+  arg?(key: string): unknown;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, boolean>>;
   readonly riskTags: readonly string[];

@@ -5,6 +5,7 @@ import { mergeConstraints } from './constraints.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import { celValue, firstLine, sessionValue, type ConditionScope } from './cel.ts';
+import { NOT_A_MAP } from './cel-closure.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
 import { DEFAULT_METHOD } from './request-kind.ts';
@@ -42,6 +43,7 @@ export const Outcome = {
 type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const { propertyIsEnumerable } = Object.prototype;
 /** EFFECTS is strictest first; rank 4 is deny. */
 const EFFECT_BY_RANK: readonly Effect[] = [...EFFECTS].reverse();
 
@@ -124,6 +126,15 @@ export class CallFacts implements ConditionScope {
   get args(): ReadonlyMap<string, unknown> {
     this.#args ??= (this.input.args === undefined ? new Map() : celValue(this.input.args)) as ReadonlyMap<string, unknown>;
     return this.#args;
+  }
+
+  /** `args.get(key)` without converting the other arguments (celValue reads an object's own enumerable keys). */
+  arg(key: string): unknown {
+    const args = this.input.args;
+    if (args === undefined) return undefined;
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return NOT_A_MAP;
+    if (this.#args) return this.#args.get(key);
+    return propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
   }
 
   /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */

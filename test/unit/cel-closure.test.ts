@@ -2,7 +2,7 @@
 // two must give every condition the same value and the same error text, on well-formed arguments and on arguments
 // of the wrong type, missing, or hostile. Each condition is evaluated on each input both ways and compared.
 import { describe, expect, it } from 'vitest';
-import { checkedCondition, compileCondition, firstLine } from '../../src/kernel/cel.ts';
+import { checkedCondition, compileCondition, firstLine, type ConditionScope } from '../../src/kernel/cel.ts';
 import { CallFacts } from '../../src/kernel/evaluation.ts';
 import type { DecisionInput, SessionView } from '../../src/kernel/decision.ts';
 
@@ -69,6 +69,9 @@ const ARGS: (Record<string, unknown> | undefined)[] = [
   { path: 'x/../y', url: 'http://a@b@c/', query: 'not a url', name: 'Nowhere/Zone', other: '/srv/a' },
   {},
   undefined,
+  // Not objects: the kernel's input type forbids them, a recorded input might still hold one.
+  ['a', 'b'] as unknown as Record<string, unknown>,
+  'text' as unknown as Record<string, unknown>,
 ];
 
 function inputs(): DecisionInput[] {
@@ -92,6 +95,13 @@ function answer(evaluate: () => unknown): Answer {
 
 const facts = (input: DecisionInput) => new CallFacts(input, { rules: [], override: undefined, readsSession: true, decisions: undefined });
 
+/** A scope without `arg`, as a grant's (approvals/grant.ts): closures read `args` whole. */
+function plain(input: DecisionInput): ConditionScope {
+  const f = facts(input);
+  const { tool, server, principal, tenant, args, labels, annotations, riskTags, now, kind, method, uri, prompt, session } = f;
+  return { tool, server, principal, tenant, args, labels, annotations, riskTags, now, kind, method, uri, prompt, session };
+}
+
 describe('CEL conditions as closures', () => {
   it('give the value and the error text the library gives, on every input', () => {
     let decidedByClosure = 0;
@@ -101,6 +111,7 @@ describe('CEL conditions as closures', () => {
       for (const input of inputs()) {
         const expected = answer(() => library(facts(input)));
         expect(answer(() => condition.evaluate(facts(input))), `${source} on ${JSON.stringify(input.args)}`).toEqual(expected);
+        expect(answer(() => condition.evaluate(plain(input))), `${source} on ${JSON.stringify(input.args)}, a scope without arg()`).toEqual(expected);
         const own = closure && answer(() => closure(facts(input)));
         if (own && 'value' in own && typeof own.value === 'boolean') {
           decidedByClosure++;
