@@ -107,7 +107,13 @@ export class CallFacts implements ConditionScope {
 
   /** Declared by config, by the bundle, and implied by the annotations (a tool's only: other requests have none). */
   get riskTags(): readonly string[] {
-    this.#riskTags ??= this.input.kind ? [] : [...new Set([...(this.input.riskTags ?? []), ...(this.plan.override?.riskTags ?? []), ...impliedRiskTags(this.declared)])];
+    if (this.#riskTags) return this.#riskTags;
+    if (this.input.kind) return (this.#riskTags = []);
+    const declared = this.input.riskTags;
+    const overridden = this.plan.override?.riskTags;
+    const implied = impliedRiskTags(this.declared);
+    // Implied tags are distinct already: only declared ones need the Set.
+    this.#riskTags = declared?.length || overridden?.length ? [...new Set([...(declared ?? []), ...(overridden ?? []), ...implied])] : implied;
     return this.#riskTags;
   }
 
@@ -169,7 +175,7 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
     const declared = facts.declared;
     for (const [key, value] of rule.annotations) if (effectiveHint(declared, key) !== value) return Outcome.ANNOTATIONS;
   }
-  if (rule.riskTags && !rule.riskTags.some((tag) => facts.riskTags.includes(tag))) return Outcome.RISK_TAGS;
+  if (rule.riskTags && !anyOf(rule.riskTags, facts.riskTags)) return Outcome.RISK_TAGS;
   if (rule.labels) {
     const labels = facts.input.labels;
     for (const [key, values] of rule.labels) {
@@ -192,6 +198,12 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   }
   facts.whenValue = value;
   return value ? Outcome.MATCHED : Outcome.WHEN_FALSE;
+}
+
+/** Whether a tag of `wanted` is in `tags`: a loop, where `some` with a closure would allocate the closure per rule. */
+function anyOf(wanted: readonly string[], tags: readonly string[]): boolean {
+  for (let i = 0; i < wanted.length; i++) if (tags.includes(wanted[i])) return true;
+  return false;
 }
 
 /** Collects rule outcomes; `decision()` applies precedence and merges what the matching rules carry. */
