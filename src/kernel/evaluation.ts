@@ -312,8 +312,8 @@ function limitSession(decision: Decision, rule: CompiledRule): void {
 /** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */
 const NO_CONSTRAINTS: Constraints = Object.freeze({});
 
-/** A plan keeps this many decisions at most: conditions on arguments could otherwise make a set per call. */
-const MAX_DECISIONS_PER_PLAN = 64;
+/** A plan keeps this many decisions at most (the bench keeps 1 to 5): conditions on arguments could otherwise make a set per call. */
+const MAX_DECISIONS_PER_PLAN = 16;
 
 /** A decision with lists of its own, its fields in the same order (JSON of the copy reads the same). */
 function copyOf(decision: Decision): Decision {
