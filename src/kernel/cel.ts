@@ -4,6 +4,7 @@ import { pathGlob, pathUnder } from './paths.ts';
 import { shellCommands } from './shell.ts';
 import { sqlStatements } from './sql.ts';
 import type { SessionView } from './decision.ts';
+import { closureOf, UNSURE, type ClosureFunction } from './cel-closure.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -45,6 +46,11 @@ export interface ConditionScope {
   readonly principal: string;
   readonly tenant: string;
   readonly args: ReadonlyMap<string, unknown>;
+  /**
+   * One argument as `args` holds it, converted alone (undefined when absent), or NOT_A_MAP (cel-closure.ts) when
+   * the arguments are not an object: a closure need not convert them all.
+   */
+  arg?(key: string): unknown;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, boolean>>;
   readonly riskTags: readonly string[];
@@ -66,10 +72,23 @@ export interface Condition {
   evaluate(scope: ConditionScope): unknown;
 }
 
+/** The kernel's own CEL functions: their signatures for the library, their argument kinds for the closures. */
+const FUNCTIONS: Readonly<Record<string, ClosureFunction & { signature: string }>> = {
+  pathUnder: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathUnder },
+  glob: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathGlob },
+  hostOf: { signature: '(string): string', args: ['string'], fn: hostOf },
+  hostMatches: { signature: '(string, string): bool', args: ['string', 'string'], fn: hostMatches },
+  inZone: { signature: '(google.protobuf.Timestamp, string): google.protobuf.Timestamp', args: ['timestamp', 'string'], fn: inZone },
+  shellCommands: { signature: '(string): list<string>', args: ['string'], fn: shellCommands },
+  sqlStatements: { signature: '(string): list<string>', args: ['string'], fn: sqlStatements },
+};
+
+
 let environment: Environment | undefined;
 
 function celEnvironment(): Environment {
-  environment ??= new Environment({ enableOptionalTypes: true, limits: LIMITS })
+  if (environment) return environment;
+  environment = new Environment({ enableOptionalTypes: true, limits: LIMITS })
     .registerVariable('tool', 'string')
     .registerVariable('server', 'string')
     .registerVariable('principal', 'string')
@@ -83,14 +102,8 @@ function celEnvironment(): Environment {
     .registerVariable('method', 'string')
     .registerVariable('uri', 'string')
     .registerVariable('prompt', 'string')
-    .registerVariable('session', 'map<string, dyn>')
-    .registerFunction('pathUnder(string, string): bool', pathUnder)
-    .registerFunction('glob(string, string): bool', pathGlob)
-    .registerFunction('hostOf(string): string', hostOf)
-    .registerFunction('hostMatches(string, string): bool', hostMatches)
-    .registerFunction('inZone(google.protobuf.Timestamp, string): google.protobuf.Timestamp', inZone)
-    .registerFunction('shellCommands(string): list<string>', shellCommands)
-    .registerFunction('sqlStatements(string): list<string>', sqlStatements);
+    .registerVariable('session', 'map<string, dyn>');
+  for (const [name, { signature, fn }] of Object.entries(FUNCTIONS)) environment.registerFunction(`${name}${signature}`, fn);
   return environment;
 }
 
@@ -100,6 +113,20 @@ const compiled = new Map<string, Condition>();
 export function compileCondition(source: string): Condition {
   const known = compiled.get(source);
   if (known) return known;
+  const { readsCall, readsSession, library, closure } = checkedCondition(source);
+  const condition: Condition = { source, readsCall, readsSession, evaluate: closure ? withLibraryAnswer(closure, library) : library };
+  if (compiled.size > 20_000) compiled.clear();
+  compiled.set(source, condition);
+  return condition;
+}
+
+type Evaluation = (scope: ConditionScope) => unknown;
+
+/**
+ * A condition parsed, refused or checked: what it reads, the library's evaluation, and its closure when every node
+ * has one (cel-closure.ts). Exported for the test that holds the two to the same answers.
+ */
+export function checkedCondition(source: string): { readsCall: boolean; readsSession: boolean; library: Evaluation; closure: Evaluation | undefined } {
   if (source.length > MAX_CONDITION_LENGTH) throw new Error(`a condition may be at most ${MAX_CONDITION_LENGTH} characters`);
   let parsed;
   try {
@@ -111,10 +138,24 @@ export function compileCondition(source: string): Condition {
   const checked = parsed.check();
   if (!checked.valid) throw new Error(`invalid CEL: ${firstLine(checked.error)}`);
   if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`a condition must be a bool, this one is ${checked.type}`);
-  const condition: Condition = { source, readsCall: facts.readsCall, readsSession: facts.readsSession, evaluate: parsed as (scope: ConditionScope) => unknown };
-  if (compiled.size > 20_000) compiled.clear();
-  compiled.set(source, condition);
-  return condition;
+  return { ...facts, library: parsed as Evaluation, closure: closureOf(parsed.ast, FUNCTIONS) };
+}
+
+/**
+ * The closure's boolean or error, or the library's answer when the closure is unsure (cel-closure.ts): a
+ * condition's value and its error text are always what the library would say.
+ */
+function withLibraryAnswer(closure: Evaluation, library: Evaluation): Evaluation {
+  return (scope) => {
+    let value: unknown;
+    try {
+      value = closure(scope);
+    } catch (err) {
+      if (err === UNSURE) return library(scope);
+      throw err;
+    }
+    return typeof value === 'boolean' ? value : library(scope);
+  };
 }
 
 /** Why a condition would be refused at load, or undefined when it compiles. */

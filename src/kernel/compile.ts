@@ -1,6 +1,6 @@
 import type { PolicyBundle } from './bundle.ts';
 import type { PolicyRule, ToolOverride } from './policy-schema.ts';
-import type { ApprovalSpec, BudgetSpec, LabelSpec, RepeatSpec, ScanMode, ThrottleSpec } from './decision.ts';
+import type { ApprovalSpec, BudgetSpec, Decision, LabelSpec, RepeatSpec, ScanMode, ThrottleSpec } from './decision.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { RANK, type Effect } from './effect.ts';
 import type { HintName } from './hints.ts';
@@ -55,6 +55,12 @@ export interface ToolPlan {
   readonly override: ToolOverride | undefined;
   /** Whether one of these rules' conditions reads `session`: a call of another tool is decided without its facts. */
   readonly readsSession: boolean;
+  /**
+   * The decisions built so far, by the set of rules that matched (bit i: `rules[i]`), for calls where no condition
+   * threw: a decision follows from its matching rules alone, so the same set gives the same (frozen) decision.
+   * Undefined when the plan has too many rules for a bit set.
+   */
+  readonly decisions: Map<number, Decision> | undefined;
 }
 
 /** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
@@ -76,6 +82,8 @@ export interface CompiledPolicy {
 }
 
 const MAX_PLANS = 10_000;
+/** A plan memoises its decisions by a bit set of its rules: 30 bits stay a small integer. */
+const MAX_MEMO_RULES = 30;
 
 /**
  * Compiles a bundle once: globs become matchers, conditions are parsed and type-checked, and rules are indexed by
@@ -123,7 +131,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true) };
+      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new Map() : undefined };
       if (!forServer) plans.set(server, (forServer = new Map()));
       forServer.set(key, plan);
       planned++;

@@ -5,6 +5,7 @@ import { mergeConstraints } from './constraints.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
 import { celValue, firstLine, sessionValue, type ConditionScope } from './cel.ts';
+import { NOT_A_MAP } from './cel-closure.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
 import { DEFAULT_METHOD } from './request-kind.ts';
@@ -42,6 +43,7 @@ export const Outcome = {
 type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const { propertyIsEnumerable } = Object.prototype;
 /** EFFECTS is strictest first; rank 4 is deny. */
 const EFFECT_BY_RANK: readonly Effect[] = [...EFFECTS].reverse();
 
@@ -105,7 +107,13 @@ export class CallFacts implements ConditionScope {
 
   /** Declared by config, by the bundle, and implied by the annotations (a tool's only: other requests have none). */
   get riskTags(): readonly string[] {
-    this.#riskTags ??= this.input.kind ? [] : [...new Set([...(this.input.riskTags ?? []), ...(this.plan.override?.riskTags ?? []), ...impliedRiskTags(this.declared)])];
+    if (this.#riskTags) return this.#riskTags;
+    if (this.input.kind) return (this.#riskTags = []);
+    const declared = this.input.riskTags;
+    const overridden = this.plan.override?.riskTags;
+    const implied = impliedRiskTags(this.declared);
+    // Implied tags are distinct already: only declared ones need the Set.
+    this.#riskTags = declared?.length || overridden?.length ? [...new Set([...(declared ?? []), ...(overridden ?? []), ...implied])] : implied;
     return this.#riskTags;
   }
 
@@ -124,6 +132,15 @@ export class CallFacts implements ConditionScope {
   get args(): ReadonlyMap<string, unknown> {
     this.#args ??= (this.input.args === undefined ? new Map() : celValue(this.input.args)) as ReadonlyMap<string, unknown>;
     return this.#args;
+  }
+
+  /** `args.get(key)` without converting the other arguments (celValue reads an object's own enumerable keys). */
+  arg(key: string): unknown {
+    const args = this.input.args;
+    if (args === undefined) return undefined;
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return NOT_A_MAP;
+    if (this.#args) return this.#args.get(key);
+    return propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
   }
 
   /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */
@@ -158,7 +175,7 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
     const declared = facts.declared;
     for (const [key, value] of rule.annotations) if (effectiveHint(declared, key) !== value) return Outcome.ANNOTATIONS;
   }
-  if (rule.riskTags && !rule.riskTags.some((tag) => facts.riskTags.includes(tag))) return Outcome.RISK_TAGS;
+  if (rule.riskTags && !anyOf(rule.riskTags, facts.riskTags)) return Outcome.RISK_TAGS;
   if (rule.labels) {
     const labels = facts.input.labels;
     for (const [key, values] of rule.labels) {
@@ -183,6 +200,12 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   return value ? Outcome.MATCHED : Outcome.WHEN_FALSE;
 }
 
+/** Whether a tag of `wanted` is in `tags`: a loop, where `some` with a closure would allocate the closure per rule. */
+function anyOf(wanted: readonly string[], tags: readonly string[]): boolean {
+  for (let i = 0; i < wanted.length; i++) if (tags.includes(wanted[i])) return true;
+  return false;
+}
+
 /** Collects rule outcomes; `decision()` applies precedence and merges what the matching rules carry. */
 export class Tally {
   private matched: CompiledRule[] | undefined;
@@ -190,9 +213,15 @@ export class Tally {
   private restricting: CompiledRule[] | undefined;
   private errors: { ruleId: string; error: string }[] | undefined;
   private rank = -1;
+  /** The rules that matched, as a bit set of their positions in the plan (with a memo only). */
+  private key = 0;
 
-  count(rule: CompiledRule, outcome: Outcome, facts: CallFacts): void {
+  /** `memo`: the plan's decisions by matching rules (see `ToolPlan.decisions`); `count` then takes positions in the plan. */
+  constructor(private readonly memo?: Map<number, Decision>) {}
+
+  count(rule: CompiledRule, outcome: Outcome, facts: CallFacts, position = 0): void {
     if (facts.whenError !== undefined) (this.errors ??= []).push({ ruleId: rule.id, error: facts.whenError });
+    if (outcome <= Outcome.ASSUMED_MATCH) this.key |= 1 << position;
     if (outcome <= Outcome.ASSUMED_MATCH && !rule.grants) {
       // A rule without an effect: its labels and scan apply, and it takes no part in the decision.
       (this.restricting ??= []).push(rule);
@@ -204,7 +233,23 @@ export class Tally {
     }
   }
 
+  /**
+   * The decision. Without a condition error, the matching rules alone make it: the plan's memo keeps the one built
+   * before for them, and each call gets its own copy of it and of its lists (callers may sort or extend them).
+   */
   decision(policy: CompiledPolicy): Decision {
+    const memo = this.errors ? undefined : this.memo;
+    const known = memo?.get(this.key);
+    if (known) return copyOf(known);
+    const decision = this.build(policy);
+    if (memo && memo.size < MAX_DECISIONS_PER_PLAN) {
+      decision.constraints = frozenConstraints(decision.constraints);
+      memo.set(this.key, copyOf(decision));
+    }
+    return decision;
+  }
+
+  private build(policy: CompiledPolicy): Decision {
     const { bundle } = policy;
     const matched = this.matched;
     if (!matched) {
@@ -266,6 +311,27 @@ function limitSession(decision: Decision, rule: CompiledRule): void {
 
 /** The constraints of a decision that carries none: shared, and frozen so that nobody writes to it. */
 const NO_CONSTRAINTS: Constraints = Object.freeze({});
+
+/** A plan keeps this many decisions at most (the bench keeps 1 to 5): conditions on arguments could otherwise make a set per call. */
+const MAX_DECISIONS_PER_PLAN = 16;
+
+/** A decision with lists of its own, its fields in the same order (JSON of the copy reads the same). */
+function copyOf(decision: Decision): Decision {
+  // for-in over the fields: about half the time of a spread with the lists replaced after it.
+  const copy: Record<string, unknown> = {};
+  for (const key in decision) {
+    const value = decision[key as keyof Decision];
+    copy[key] = Array.isArray(value) ? value.slice() : value;
+  }
+  return copy as unknown as Decision;
+}
+
+/** Merged constraints are read, never written: frozen (as NO_CONSTRAINTS is), a kept decision's are shared. */
+function frozenConstraints(constraints: Constraints): Constraints {
+  if (Object.isFrozen(constraints)) return constraints;
+  for (const value of Object.values(constraints)) if (typeof value === 'object' && value !== null) Object.freeze(value);
+  return Object.freeze(constraints);
+}
 
 /** One rule as `explain` reports it. */
 export function traceOf(rule: CompiledRule, outcome: Outcome, facts: CallFacts): RuleTrace {

@@ -86,9 +86,10 @@ function readUrlOnce(text: string): UrlReading {
   } catch {
     throw NOT_A_URL;
   }
+  const hostname = whatwg.hostname;
   let host: string;
   try {
-    host = canonicalHost(whatwg.hostname);
+    host = canonicalHost(hostname);
   } catch {
     throw BAD_HOST;
   }
@@ -97,7 +98,7 @@ function readUrlOnce(text: string): UrlReading {
   const rfc = slashed ? withoutPort(hostAndPort) : '';
   // Node's url.parse: the same, cut at the first character a host cannot hold.
   const legacy = slashed || !LEGACY_SLASHED.has(scheme) ? withoutPort(cutAt(hostAndPort, LEGACY_HOST_END)) : '';
-  if (!agrees(rfc, host) || !agrees(legacy, host)) throw AMBIGUOUS;
+  if (!agrees(rfc, hostname, host) || !agrees(legacy, hostname, host)) throw AMBIGUOUS;
   return { scheme: whatwg.protocol, host };
 }
 
@@ -124,8 +125,12 @@ function cutAt(text: string, end: RegExp): string {
   return found ? text.slice(0, found.index) : text;
 }
 
-/** Whether another reading's raw host is the WHATWG reading's canonical host. */
-function agrees(raw: string, canonical: string): boolean {
+/**
+ * Whether another reading's raw host is the WHATWG reading's canonical host. The same text as WHATWG's hostname
+ * (the common case) agrees without a second canonicalHost: it would give `canonical` again.
+ */
+function agrees(raw: string, hostname: string, canonical: string): boolean {
+  if (raw === hostname) return true;
   try {
     return canonicalHost(raw) === canonical;
   } catch {

@@ -76,9 +76,9 @@ export class Kernel {
     const policy = this.policy;
     const plan = policy.planFor(input.server, input.tool, requestTarget(input));
     const facts = new CallFacts(input, plan);
-    const tally = new Tally();
+    const tally = new Tally(plan.decisions);
     const rules = plan.rules;
-    for (let i = 0; i < rules.length; i++) tally.count(rules[i], testRule(rules[i], facts, false), facts);
+    for (let i = 0; i < rules.length; i++) tally.count(rules[i], testRule(rules[i], facts, false), facts, i);
     const decision = tally.decision(policy);
     return input.definitionChanged ? heldForChange(input, decision) : decision;
   }

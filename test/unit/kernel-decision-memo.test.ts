@@ -1,0 +1,43 @@
+// A plan keeps the decisions it built, by the set of rules that matched (ToolPlan.decisions): a decision from that
+// memo must be the one `explain` builds anew for the same call, and each caller must get lists of its own.
+import { describe, expect, it } from 'vitest';
+import { Kernel } from '../../src/kernel/kernel.ts';
+import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
+import { parseYamlText } from '../../src/config/yaml-file.ts';
+import { bundleText, inputs } from '../../bench/kernel.ts';
+import type { DecisionInput } from '../../src/kernel/decision.ts';
+
+const kernelOf = (text: string) => new Kernel(mergePolicySources([parsePolicy(parseYamlText('p.yaml', text, 'GH_ERR_POLICY_INVALID'))]));
+
+describe('decisions kept per plan', () => {
+  it('are the decisions explain builds anew, call after call (the bench bundle: every effect, conditions that throw)', () => {
+    const kernel = kernelOf(bundleText(6, 1));
+    const calls = inputs(6, 600, 1);
+    for (let round = 0; round < 2; round++) {
+      // As JSON: the same fields in the same order, as a recorded decision would read.
+      for (const input of calls) expect(JSON.stringify(kernel.decide(input))).toBe(JSON.stringify(kernel.explain(input).decision));
+      for (const input of calls) expect(JSON.stringify(kernel.decide({ ...input, args: undefined }))).toBe(JSON.stringify(kernel.explain({ ...input, args: undefined }).decision));
+    }
+  });
+
+  it('give each caller its own lists: sorting or extending one leaves the next decision as it was', () => {
+    const kernel = kernelOf(`version: 2
+default: deny
+rules:
+  - { id: b-approve, match: { tools: [s__t] }, effect: require_approval, approval: { ttl: 1m } }
+  - { id: a-throttle, match: { servers: [s] }, effect: throttle, throttle: { limit: 5, window: 1m, per: principal } }
+  - { id: c-bound, match: { servers: [s] }, effect: allow_with_constraints, constraints: { timeoutMs: 1s } }
+`);
+    const input: DecisionInput = { tenant: 't', principal: 'p', server: 's', tool: 's__t', annotations: undefined, args: {} };
+    const expected = structuredClone(kernel.decide(input));
+    expect(expected.ruleIds).toEqual(['b-approve', 'a-throttle', 'c-bound']);
+    for (let i = 0; i < 3; i++) {
+      const decision = kernel.decide(input); // built, then kept, then from the memo
+      expect(decision).toEqual(expected);
+      decision.ruleIds.sort().push('x');
+      decision.throttles!.pop();
+      decision.approvals!.push({ ruleId: 'y' });
+      decision.reason = 'changed';
+    }
+  });
+});
