@@ -43,4 +43,42 @@ describe('a session record as Redis hash fields', () => {
     delete after.client;
     expect(fieldChanges(before, after)).toEqual({ set: [], del: ['client', 'r:old'] });
   });
+
+  it('keeps budgets and loop-breaker entries in short texts that need no escaping, and reads them back', () => {
+    const record: SessionRecord = {
+      ...emptyRecord('s', 1),
+      budgets: { spend: { calls: 3, outputBytes: 1200, upstreamMs: 45, tools: ['fs__read', 'web__fetch'] } },
+      repeats: { 'loop fs__read 00ff': { times: [1_785_196_801_305, 1_785_196_801_400, 1_785_196_802_000], until: 1_785_197_402_000 } },
+    };
+    const { set } = fieldChanges(undefined, record);
+    const fields = Object.fromEntries(set.flatMap((v, i) => (i % 2 === 0 ? [[v, set[i + 1]]] : [])));
+    expect(fields['b:spend']).toBe('3,1200,45');
+    expect(fields['bt:spend']).toBe('["fs__read","web__fetch"]');
+    expect(fields['r:loop fs__read 00ff']).toBe([1_785_197_402_000, 600_000, 600, 95].map((n) => n.toString(36)).join(','));
+    expect(recordOfFields(['v', 'n.1', ...set])).toEqual({ record, version: 'n.1' });
+  });
+
+  it("writes a budget's tools only when they change", () => {
+    const [first] = admit([undefined], { ...call(1), budgets: [{ ruleId: 'spend', per: 'session', distinctTools: 5 }] }, true).next;
+    expect(fieldChanges(undefined, first!).set).toContain('bt:spend');
+    const [second] = admit([first], { ...call(2), budgets: [{ ruleId: 'spend', per: 'session', distinctTools: 5 }] }, true).next;
+    expect(fieldChanges(first, second!).set).not.toContain('bt:spend');
+    const [third] = admit([second], { ...call(3, 'fs__write'), budgets: [{ ruleId: 'spend', per: 'session', distinctTools: 5 }] }, true).next;
+    expect(fieldChanges(second, third!).set).toContain('bt:spend');
+  });
+
+  it('reads records written in the JSON layout, and moves a budget out of it whole when it changes', () => {
+    const legacy = [
+      'v', 'old.1', 'id', 's', 'startedAt', '1', 'calls', '2', 'tools', '["fs__read"]', 'riskTags', '[]', 'labels', '[]', 'approvals', '0',
+      'b:spend', '{"calls":2,"outputBytes":10,"upstreamMs":3,"tools":["fs__read","fs__list"]}',
+      'r:loop fs__read 00ff', '{"times":[1,2],"until":60002}',
+    ];
+    const read = recordOfFields(legacy)!;
+    expect(read.record.budgets.spend).toEqual({ calls: 2, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] });
+    expect(read.record.repeats['loop fs__read 00ff']).toEqual({ times: [1, 2], until: 60_002 });
+    const after: SessionRecord = { ...read.record, budgets: { spend: { ...read.record.budgets.spend, calls: 3 } } };
+    const { set } = fieldChanges(read.record, after);
+    const written = recordOfFields(['v', 'new.1', ...legacy.slice(2), ...set])!;
+    expect(written.record.budgets.spend).toEqual({ calls: 3, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] });
+  });
 });
