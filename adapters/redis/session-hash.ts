@@ -63,7 +63,8 @@ export function fieldChanges(before: SessionRecord | undefined, after: SessionRe
   if (b?.repeats !== after.repeats) {
     for (const key in after.repeats) {
       const entry = after.repeats[key];
-      if (b?.repeats[key] !== entry) set.push(REPEAT + key, repeatText(entry));
+      const was = b?.repeats[key];
+      if (was !== entry) set.push(REPEAT + key, repeatText(entry, was));
     }
     if (b) for (const key in b.repeats) if (!(key in after.repeats)) del.push(REPEAT + key);
   }
@@ -103,15 +104,39 @@ function budgetOfText(text: string): BudgetUse {
 
 type RepeatEntry = SessionRecord['repeats'][string];
 
-function repeatText(entry: RepeatEntry): string {
+/**
+ * The text of each loop-breaker entry written or read, so that the text of the entry a call made (the one before
+ * it with this call's time added) is the new head and the old text's tail, not every time encoded again: a session
+ * that repeats a call often keeps a long list.
+ */
+const texts = new WeakMap<RepeatEntry, string>();
+
+function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string {
   const { times, until } = entry;
-  let text = until.toString(36);
-  let after = until;
-  for (let i = times.length - 1; i >= 0; i--) {
-    text += ',' + (after - times[i]).toString(36);
-    after = times[i];
+  const last = times.length - 1;
+  const tail = before && last > 0 && appendsOne(before.times, times) ? texts.get(before) : undefined;
+  let text: string;
+  if (tail !== undefined) {
+    // The old text is `until,step to its newest,steps…`: keep its steps from the second on.
+    const steps = tail.indexOf(',', tail.indexOf(',') + 1);
+    text = `${until.toString(36)},${(until - times[last]).toString(36)},${(times[last] - times[last - 1]).toString(36)}${steps < 0 ? '' : tail.slice(steps)}`;
+  } else {
+    text = until.toString(36);
+    let after = until;
+    for (let i = last; i >= 0; i--) {
+      text += ',' + (after - times[i]).toString(36);
+      after = times[i];
+    }
   }
+  texts.set(entry, text);
   return text;
+}
+
+/** Whether `after` is `before` with one time added at the end. */
+function appendsOne(before: readonly number[], after: readonly number[]): boolean {
+  if (after.length !== before.length + 1) return false;
+  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) return false;
+  return true;
 }
 
 function repeatOfText(text: string): RepeatEntry {
@@ -121,5 +146,7 @@ function repeatOfText(text: string): RepeatEntry {
   const times = new Array<number>(parts.length - 1);
   let time = until;
   for (let i = 1; i < parts.length; i++) times[parts.length - 1 - i] = time -= parseInt(parts[i], 36);
-  return { times, until };
+  const entry = { times, until };
+  texts.set(entry, text);
+  return entry;
 }

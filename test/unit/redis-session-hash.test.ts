@@ -81,4 +81,17 @@ describe('a session record as Redis hash fields', () => {
     const written = recordOfFields(['v', 'new.1', ...legacy.slice(2), ...set])!;
     expect(written.record.budgets.spend).toEqual({ calls: 3, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] });
   });
+
+  it("writes a loop-breaker entry that grew by a call as its whole list encoded afresh would be, also once old times leave the window", () => {
+    const repeat = (now: number): CallAdmission => ({ ...call(now), repeats: [{ ruleId: 'loop', limit: 1_000, windowMs: 60_000 }] });
+    let record: SessionRecord | undefined;
+    for (const [i, now] of [1, 5, 5, 900, 40_000, 61_000, 61_001, 130_000, 130_500].entries()) {
+      const [next] = admit([record], repeat(now), true).next;
+      const texts = (changes: string[]) => changes.filter((_, i) => i % 2 === 0 && changes[i].startsWith('r:')).map((f) => changes[changes.indexOf(f) + 1]);
+      expect(texts(fieldChanges(record, next!).set)).toEqual(texts(fieldChanges(undefined, next!).set));
+      expect(recordOfFields(['v', 'n', ...fieldChanges(undefined, next!).set])!.record.repeats).toEqual(next!.repeats);
+      // The next call changes the record as this instance wrote it, or as it read it back.
+      record = i % 2 === 0 ? next : recordOfFields(['v', 'n', ...fieldChanges(undefined, next!).set])!.record;
+    }
+  });
 });
