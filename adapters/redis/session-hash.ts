@@ -105,16 +105,18 @@ function budgetOfText(text: string): BudgetUse {
 type RepeatEntry = SessionRecord['repeats'][string];
 
 /**
- * The text of each loop-breaker entry written or read, so that the text of the entry a call made (the one before
- * it with this call's time added) is the new head and the old text's tail, not every time encoded again: a session
- * that repeats a call often keeps a long list.
+ * The text of each long loop-breaker entry written or read, so that the text of the entry a call made (the one
+ * before it with this call's time added) is the new head and the old text's tail, not every time encoded again: a
+ * session that repeats a call often keeps a long list. Below LONG_REPEAT times, encoding afresh costs less than
+ * keeping the text.
  */
 const texts = new WeakMap<RepeatEntry, string>();
+const LONG_REPEAT = 16;
 
 function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string {
   const { times, until } = entry;
   const last = times.length - 1;
-  const tail = before && last > 0 && appendsOne(before.times, times) ? texts.get(before) : undefined;
+  const tail = before && last >= LONG_REPEAT && appendsOne(before.times, times) ? texts.get(before) : undefined;
   let text: string;
   if (tail !== undefined) {
     // The old text is `until,step to its newest,steps…`: keep its steps from the second on.
@@ -128,7 +130,7 @@ function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string
       after = times[i];
     }
   }
-  texts.set(entry, text);
+  if (last >= LONG_REPEAT - 1) texts.set(entry, text);
   return text;
 }
 
@@ -147,6 +149,6 @@ function repeatOfText(text: string): RepeatEntry {
   let time = until;
   for (let i = 1; i < parts.length; i++) times[parts.length - 1 - i] = time -= parseInt(parts[i], 36);
   const entry = { times, until };
-  texts.set(entry, text);
+  if (times.length >= LONG_REPEAT) texts.set(entry, text);
   return entry;
 }

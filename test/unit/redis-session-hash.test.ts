@@ -83,9 +83,11 @@ describe('a session record as Redis hash fields', () => {
   });
 
   it("writes a loop-breaker entry that grew by a call as its whole list encoded afresh would be, also once old times leave the window", () => {
-    const repeat = (now: number): CallAdmission => ({ ...call(now), repeats: [{ ruleId: 'loop', limit: 1_000, windowMs: 60_000 }] });
+    const repeat = (now: number): CallAdmission => ({ ...call(now), repeats: [{ ruleId: 'loop', limit: 1_000, windowMs: 30_000 }] });
     let record: SessionRecord | undefined;
-    for (const [i, now] of [1, 5, 5, 900, 40_000, 61_000, 61_001, 130_000, 130_500].entries()) {
+    // Lists long enough to be written from the text before (16 times and more), calls at the same ms, old times dropped.
+    const times = [...Array.from({ length: 40 }, (_, i) => 1 + i * 1_000), 39_001, 39_002, 120_000, 120_500];
+    for (const [i, now] of times.entries()) {
       const [next] = admit([record], repeat(now), true).next;
       const texts = (changes: string[]) => changes.filter((_, i) => i % 2 === 0 && changes[i].startsWith('r:')).map((f) => changes[changes.indexOf(f) + 1]);
       expect(texts(fieldChanges(record, next!).set)).toEqual(texts(fieldChanges(undefined, next!).set));
