@@ -116,6 +116,8 @@ const LONG_REPEAT = 16;
 function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string {
   const { times, until } = entry;
   const last = times.length - 1;
+  // Times are whole ms (Clock.now); any other number is kept exactly, as JSON.
+  if (!Number.isInteger(until) || (last >= 0 && !Number.isInteger(times[last]))) return JSON.stringify(entry);
   const tail = before && last >= LONG_REPEAT && appendsOne(before.times, times) ? texts.get(before) : undefined;
   let text: string;
   if (tail !== undefined) {
@@ -126,6 +128,7 @@ function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string
     text = until.toString(36);
     let after = until;
     for (let i = last; i >= 0; i--) {
+      if (!Number.isInteger(times[i])) return JSON.stringify(entry);
       text += ',' + (after - times[i]).toString(36);
       after = times[i];
     }

@@ -96,4 +96,9 @@ describe('a session record as Redis hash fields', () => {
       record = i % 2 === 0 ? next : recordOfFields(['v', 'n', ...fieldChanges(undefined, next!).set])!.record;
     }
   });
+
+  it('keeps loop-breaker times that are not whole ms exactly', () => {
+    const record: SessionRecord = { ...emptyRecord('s', 1), repeats: { k: { times: [1.5, 2], until: 60_002 }, j: { times: [3], until: 60_003.25 } } };
+    expect(recordOfFields(['v', 'n', ...fieldChanges(undefined, record).set])!.record.repeats).toEqual(record.repeats);
+  });
 });
