@@ -8,7 +8,7 @@ import type { BudgetUse, SessionRecord } from '../../src/protocol/session-record
  * - `b:<ruleId>`: a budget's counts, `<calls>,<outputBytes>,<upstreamMs>`, and `bt:<ruleId>` its distinct tools
  *   (JSON), written only when they change;
  * - `r:<key>`: a loop-breaker entry, `until` then the times newest first, each as the step back from the one
- *   before, all in base 36 (`lhk8pq5x,cu8w,2s,2s`).
+ *   before (`1785197404305,600000,1000,1000`).
  * `v` is the version token a compare-and-set checks; it is not part of the record. The layout before this one
  * (a budget's and an entry's JSON, `{"calls":…}` and `{"times":[…],"until":…}`) still reads: those records live
  * on until they expire.
@@ -116,20 +116,20 @@ const LONG_REPEAT = 16;
 function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string {
   const { times, until } = entry;
   const last = times.length - 1;
-  // Times are whole ms (Clock.now); any other number is kept exactly, as JSON.
+  // Times are whole ms (Clock.now); any other number is kept exactly, as JSON (a step of 0.1 would not add up).
   if (!Number.isInteger(until) || (last >= 0 && !Number.isInteger(times[last]))) return JSON.stringify(entry);
   const tail = before && last >= LONG_REPEAT && appendsOne(before.times, times) ? texts.get(before) : undefined;
   let text: string;
   if (tail !== undefined) {
     // The old text is `until,step to its newest,steps…`: keep its steps from the second on.
     const steps = tail.indexOf(',', tail.indexOf(',') + 1);
-    text = `${until.toString(36)},${(until - times[last]).toString(36)},${(times[last] - times[last - 1]).toString(36)}${steps < 0 ? '' : tail.slice(steps)}`;
+    text = `${until},${until - times[last]},${times[last] - times[last - 1]}${steps < 0 ? '' : tail.slice(steps)}`;
   } else {
-    text = until.toString(36);
+    text = String(until);
     let after = until;
     for (let i = last; i >= 0; i--) {
       if (!Number.isInteger(times[i])) return JSON.stringify(entry);
-      text += ',' + (after - times[i]).toString(36);
+      text += ',' + (after - times[i]);
       after = times[i];
     }
   }
@@ -147,10 +147,10 @@ function appendsOne(before: readonly number[], after: readonly number[]): boolea
 function repeatOfText(text: string): RepeatEntry {
   if (text.startsWith('{')) return JSON.parse(text) as RepeatEntry;
   const parts = text.split(',');
-  const until = parseInt(parts[0], 36);
+  const until = Number(parts[0]);
   const times = new Array<number>(parts.length - 1);
   let time = until;
-  for (let i = 1; i < parts.length; i++) times[parts.length - 1 - i] = time -= parseInt(parts[i], 36);
+  for (let i = 1; i < parts.length; i++) times[parts.length - 1 - i] = time -= Number(parts[i]);
   const entry = { times, until };
   if (times.length >= LONG_REPEAT) texts.set(entry, text);
   return entry;
