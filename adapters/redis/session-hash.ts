@@ -63,8 +63,7 @@ export function fieldChanges(before: SessionRecord | undefined, after: SessionRe
   if (b?.repeats !== after.repeats) {
     for (const key in after.repeats) {
       const entry = after.repeats[key];
-      const was = b?.repeats[key];
-      if (was !== entry) set.push(REPEAT + key, repeatText(entry, was));
+      if (b?.repeats[key] !== entry) set.push(REPEAT + key, repeatText(entry));
     }
     if (b) for (const key in b.repeats) if (!(key in after.repeats)) del.push(REPEAT + key);
   }
@@ -104,44 +103,18 @@ function budgetOfText(text: string): BudgetUse {
 
 type RepeatEntry = SessionRecord['repeats'][string];
 
-/**
- * The text of each long loop-breaker entry written or read, so that the text of the entry a call made (the one
- * before it with this call's time added) is the new head and the old text's tail, not every time encoded again: a
- * session that repeats a call often keeps a long list. Below LONG_REPEAT times, encoding afresh costs less than
- * keeping the text.
- */
-const texts = new WeakMap<RepeatEntry, string>();
-const LONG_REPEAT = 16;
-
-function repeatText(entry: RepeatEntry, before: RepeatEntry | undefined): string {
+function repeatText(entry: RepeatEntry): string {
   const { times, until } = entry;
-  const last = times.length - 1;
   // Times are whole ms (Clock.now); any other number is kept exactly, as JSON (a step of 0.1 would not add up).
-  if (!Number.isInteger(until) || (last >= 0 && !Number.isInteger(times[last]))) return JSON.stringify(entry);
-  const tail = before && last >= LONG_REPEAT && appendsOne(before.times, times) ? texts.get(before) : undefined;
-  let text: string;
-  if (tail !== undefined) {
-    // The old text is `until,step to its newest,steps…`: keep its steps from the second on.
-    const steps = tail.indexOf(',', tail.indexOf(',') + 1);
-    text = `${until},${until - times[last]},${times[last] - times[last - 1]}${steps < 0 ? '' : tail.slice(steps)}`;
-  } else {
-    text = String(until);
-    let after = until;
-    for (let i = last; i >= 0; i--) {
-      if (!Number.isInteger(times[i])) return JSON.stringify(entry);
-      text += ',' + (after - times[i]);
-      after = times[i];
-    }
+  if (!Number.isInteger(until)) return JSON.stringify(entry);
+  let text = String(until);
+  let after = until;
+  for (let i = times.length - 1; i >= 0; i--) {
+    if (!Number.isInteger(times[i])) return JSON.stringify(entry);
+    text += ',' + (after - times[i]);
+    after = times[i];
   }
-  if (last >= LONG_REPEAT - 1) texts.set(entry, text);
   return text;
-}
-
-/** Whether `after` is `before` with one time added at the end. */
-function appendsOne(before: readonly number[], after: readonly number[]): boolean {
-  if (after.length !== before.length + 1) return false;
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) return false;
-  return true;
 }
 
 function repeatOfText(text: string): RepeatEntry {
@@ -151,7 +124,5 @@ function repeatOfText(text: string): RepeatEntry {
   const times = new Array<number>(parts.length - 1);
   let time = until;
   for (let i = 1; i < parts.length; i++) times[parts.length - 1 - i] = time -= Number(parts[i]);
-  const entry = { times, until };
-  if (times.length >= LONG_REPEAT) texts.set(entry, text);
-  return entry;
+  return { times, until };
 }

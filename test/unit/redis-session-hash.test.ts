@@ -82,17 +82,17 @@ describe('a session record as Redis hash fields', () => {
     expect(written.record.budgets.spend).toEqual({ calls: 3, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] });
   });
 
-  it("writes a loop-breaker entry that grew by a call as its whole list encoded afresh would be, also once old times leave the window", () => {
+  it('sends a loop-breaker entry whole as calls add to it and old times leave the window, and reads it back', () => {
     const repeat = (now: number): CallAdmission => ({ ...call(now), repeats: [{ ruleId: 'loop', limit: 1_000, windowMs: 30_000 }] });
     let record: SessionRecord | undefined;
-    // Lists long enough to be written from the text before (16 times and more), calls at the same ms, old times dropped.
+    // Lists of 30 times, calls at the same ms, old times dropped.
     const times = [...Array.from({ length: 40 }, (_, i) => 1 + i * 1_000), 39_001, 39_002, 120_000, 120_500];
     for (const [i, now] of times.entries()) {
       const [next] = admit([record], repeat(now), true).next;
       const texts = (changes: string[]) => changes.filter((_, i) => i % 2 === 0 && changes[i].startsWith('r:')).map((f) => changes[changes.indexOf(f) + 1]);
       expect(texts(fieldChanges(record, next!).set)).toEqual(texts(fieldChanges(undefined, next!).set));
       expect(recordOfFields(['v', 'n', ...fieldChanges(undefined, next!).set])!.record.repeats).toEqual(next!.repeats);
-      // The next call changes the record as this instance wrote it, or as it read it back.
+      // The next call changes the record as this instance made it, or as it read it back.
       record = i % 2 === 0 ? next : recordOfFields(['v', 'n', ...fieldChanges(undefined, next!).set])!.record;
     }
   });
