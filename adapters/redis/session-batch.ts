@@ -92,10 +92,18 @@ export class SessionBatch {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (this.queue.length > 0) setImmediate(() => this.flush());
     const keys: string[] = [];
-    for (const queued of batch) keys.push(...queued.keys);
-    this.run(keys, JSON.stringify(batch.map((queued) => queued.op))).then(
-      (answers) => batch.forEach((queued, i) => queued.resolve(answers[i])),
-      (err: unknown) => batch.forEach((queued) => queued.reject(err)),
+    const ops: (ReadOp | UpdateOp)[] = [];
+    for (const queued of batch) {
+      for (const key of queued.keys) keys.push(key);
+      ops.push(queued.op);
+    }
+    this.run(keys, JSON.stringify(ops)).then(
+      (answers) => {
+        for (let i = 0; i < batch.length; i++) batch[i].resolve(answers[i]);
+      },
+      (err: unknown) => {
+        for (const queued of batch) queued.reject(err);
+      },
     );
   }
 }

@@ -44,24 +44,28 @@ export class RedisSessionFacts implements SessionFacts {
 
   async update<T>(slots: readonly SessionSlot[], change: (current: readonly (SessionRecord | undefined)[]) => SessionChange<T>): Promise<T> {
     const keys = slots.map((slot) => this.key(slot.key));
-    const cached = keys.map((key) => this.lastSeen.get(key));
-    let current = cached.every((c) => c !== undefined) ? (cached as Seen[]) : await this.current(keys);
+    let current = this.cached(keys);
+    const cached = current;
+    current ??= await this.current(keys);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { next, value } = change(current.map((c) => c.record));
       // Nothing to write: a peek, or a refusal. A cached version may be stale, so it is checked (the same script, writing nothing).
-      if (next.every((record) => !record) && current !== cached) return value;
-      const versions = next.map((record) => (record ? `${this.nonce}.${++this.writes}` : ''));
-      const items = slots.map((slot, i): UpdateOp[1][number] => {
+      if (current !== cached && next.every((record) => !record)) return value;
+      const items: UpdateOp[1] = [];
+      const versions: string[] = [];
+      for (let i = 0; i < keys.length; i++) {
         const record = next[i];
+        const version = record ? `${this.nonce}.${++this.writes}` : '';
         const { set, del } = record ? fieldChanges(current[i].record, record) : NO_CHANGES;
-        return [current[i].version, versions[i], String(Math.max(1, Math.ceil(slot.ttlMs))), set, del];
-      });
+        versions.push(version);
+        items.push([current[i].version, version, String(Math.max(1, Math.ceil(slots[i].ttlMs))), set, del]);
+      }
       const answer = await this.batch.update(keys, items);
       if (answer === 1) {
-        keys.forEach((key, i) => {
+        for (let i = 0; i < keys.length; i++) {
           const record = next[i];
-          this.remember(key, record ? { version: versions[i], record } : current[i]);
-        });
+          if (record) this.remember(keys[i], { version: versions[i], record });
+        }
         return value;
       }
       current = answer.map((fields, i) => this.remember(keys[i], seenOf(fields)));
@@ -71,6 +75,17 @@ export class RedisSessionFacts implements SessionFacts {
 
   async close(): Promise<void> {
     await closeRedis(this.redis.client);
+  }
+
+  /** What this instance last saw of every one of `keys`, or undefined when it has not seen one of them. */
+  private cached(keys: readonly string[]): Seen[] | undefined {
+    const seen: Seen[] = [];
+    for (const key of keys) {
+      const held = this.lastSeen.get(key);
+      if (!held) return undefined;
+      seen.push(held);
+    }
+    return seen;
   }
 
   /** The current records of `keys` (full Redis keys), parsed only where they changed since this instance saw them. */

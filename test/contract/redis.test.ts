@@ -62,6 +62,32 @@ describe.skipIf(!available)('Redis adapters', () => {
   runJobLedgerContract('redis', async () => { const namespace = `ledger${++namespaces}`; return { ledger: await RedisJobLedger.connect({ url: url(), namespace }), reopen: () => RedisJobLedger.connect({ url: url(), namespace }) }; }, (ms) => new Promise((r) => setTimeout(r, ms)));
 
   describe('Redis specifics', () => {
+    it('reads and counts on a session hash written in the JSON layout, keeping its budget tools and loop-breaker times', async () => {
+      const namespace = `sessions${++namespaces}`;
+      const raw = new Redis(url());
+      await raw.hset(`gh:${namespace}:sessionfacts:s:old`, {
+        v: 'old.1', id: 's:old', startedAt: '1', calls: '2', tools: '["fs__read"]', riskTags: '[]', labels: '[]', approvals: '0',
+        'b:spend': '{"calls":2,"outputBytes":10,"upstreamMs":3,"tools":["fs__read","fs__list"]}',
+        'r:loop fs__read 00ff': '{"times":[100,200],"until":60200}',
+      });
+      const facts = await RedisSessionFacts.connect({ url: url(), namespace });
+      const [old] = await facts.read(['s:old']);
+      expect(old).toMatchObject({ calls: 2, budgets: { spend: { calls: 2, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] } }, repeats: { 'loop fs__read 00ff': { times: [100, 200], until: 60_200 } } });
+      await facts.update([{ key: 's:old', ttlMs: 60_000 }], ([s]) => {
+        const spend = s!.budgets.spend;
+        const entry = s!.repeats['loop fs__read 00ff'];
+        return { next: [{ ...s!, calls: 3, budgets: { spend: { ...spend, calls: 3 } }, repeats: { 'loop fs__read 00ff': { times: [...entry.times, 300], until: 60_300 } } }], value: undefined };
+      });
+      await facts.close();
+      const again = await RedisSessionFacts.connect({ url: url(), namespace });
+      expect(await again.read(['s:old'])).toEqual([
+        { ...old, calls: 3, budgets: { spend: { calls: 3, outputBytes: 10, upstreamMs: 3, tools: ['fs__read', 'fs__list'] } }, repeats: { 'loop fs__read 00ff': { times: [100, 200, 300], until: 60_300 } } },
+      ]);
+      expect(await raw.hget(`gh:${namespace}:sessionfacts:s:old`, 'b:spend')).toBe('3,10,3');
+      await again.close();
+      raw.disconnect();
+    });
+
     it('appends and reads long chains in pages, from any seq', async () => {
       const store = await RedisAuditStore.connect({ url: url(), namespace: `audit${++namespaces}` });
       const records = chainEvents(GENESIS, Array.from({ length: 2_345 }, (_, i) => ({ tenant: 't', at: i, type: `e${i}`, actor: 'a', data: {} })));
