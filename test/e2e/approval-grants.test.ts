@@ -32,6 +32,28 @@ const approvalId = (result: { _meta?: Record<string, unknown> }) => (result._met
 const write = (args: Record<string, unknown>) => ({ name: 'fx__write', arguments: args });
 const HALF_HOUR = 30 * 60_000;
 
+/**
+ * A gateway whose policy file holds one rule on fx__write (`rule` gives its options), and a principal grant for
+ * `args.key == "k"` given by bob on the first call's approval, used once. `rewrite` swaps the rule and reloads.
+ */
+async function grantedUnderPolicyFile(rule: (options: string) => string, first: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-'));
+  const policyFile = join(dir, 'policy.yaml');
+  const policy = (options: string) => `version: 2\ndefault: allow\nrules:\n  - { id: writes, match: { tools: [fx__write] }, reason: writes change data, ${rule(options)} }\n`;
+  writeFileSync(policyFile, policy(first));
+  const h = await harness(undefined, { policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false } });
+  const client = await connectHttp(h.url);
+  const args = { key: 'k', value: 'v' };
+  const id = approvalId(await client.callTool(write(args)));
+  const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key == "k"', scope: 'principal', durationMs: HALF_HOUR });
+  expect(text(await client.callTool(write(args)))).toBe('wrote k');
+  const rewrite = (options: string) => {
+    writeFileSync(policyFile, policy(options));
+    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+  };
+  return { h, client, args, id, grant, rewrite };
+}
+
 describe('approval grants ("this and matching calls")', () => {
   it('lets matching calls through without asking, but not a call with one argument changed; revoking stops it', async () => {
     const h = await harness();
@@ -79,24 +101,13 @@ describe('approval grants ("this and matching calls")', () => {
   });
 
   it('stands in for an approval only: a policy that now denies the call, or allows it, decides it, not the grant', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-'));
-    const policyFile = join(dir, 'policy.yaml');
-    const policy = (effect: string) => `version: 2\ndefault: allow\nrules:\n  - { id: writes, match: { tools: [fx__write] }, effect: ${effect}, reason: writes change data }\n`;
-    writeFileSync(policyFile, policy('require_approval'));
-    const h = await harness(undefined, { policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false } });
-    const client = await connectHttp(h.url);
-    const args = { key: 'k', value: 'v' };
-    const id = approvalId(await client.callTool(write(args)));
-    const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key == "k"', scope: 'principal', durationMs: HALF_HOUR });
-    expect(text(await client.callTool(write(args)))).toBe('wrote k');
+    const { h, client, args, grant, rewrite } = await grantedUnderPolicyFile((effect) => `effect: ${effect}`, 'require_approval');
 
-    writeFileSync(policyFile, policy('deny'));
-    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    rewrite('deny');
     expect(text(await client.callTool(write(args)))).toContain('GH_ERR_POLICY_DENIED');
     expect(h.writes()).toBe(1);
 
-    writeFileSync(policyFile, policy('allow'));
-    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    rewrite('allow');
     const allowed = await client.callTool(write(args));
     expect(text(allowed)).toBe('wrote k');
     expect(allowed._meta?.['gatehouse/job']).not.toHaveProperty('grantId');
@@ -106,23 +117,13 @@ describe('approval grants ("this and matching calls")', () => {
   });
 
   it('stops standing in once the policy asks more of the approval: a quorum of two, approvers without the granter, no self-approval', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grants-'));
-    const policyFile = join(dir, 'policy.yaml');
-    const policy = (options: string) => `version: 2\ndefault: allow\nrules:\n  - { id: writes, match: { tools: [fx__write] }, effect: require_approval, reason: writes change data, approval: { ${options} } }\n`;
-    writeFileSync(policyFile, policy('ttl: 30m'));
-    const h = await harness(undefined, { policies: [policyFile], kernel: { decisionBudget: TEST_DECISION_BUDGET_MS, watchPolicies: false } });
-    const client = await connectHttp(h.url);
-    const args = { key: 'k', value: 'v' };
-    const id = approvalId(await client.callTool(write(args)));
-    const { grant } = await h.gateway.approvals.approveWithGrant(id, 'bob', { condition: 'args.key == "k"', scope: 'principal', durationMs: HALF_HOUR });
-    expect(text(await client.callTool(write(args)))).toBe('wrote k');
+    const { h, client, args, id, grant, rewrite } = await grantedUnderPolicyFile((options) => `effect: require_approval, approval: { ${options} }`, 'ttl: 30m');
     expect((await client.callTool(write(args)))._meta?.['gatehouse/job']).toMatchObject({ grantId: grant.id });
     expect(h.writes()).toBe(2);
 
     const principal = (await h.gateway.approvals.get(id))!.principal;
     for (const tightened of ['quorum: 2, approvers: [bob, carol]', 'approvers: [carol]', ...(principal === 'bob' ? ['selfApprove: false'] : [])]) {
-      writeFileSync(policyFile, policy(tightened));
-      expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+      rewrite(tightened);
       const asked = await client.callTool(write(args));
       expect(text(asked), tightened).toContain('GH_ERR_APPROVAL_PENDING');
       await h.gateway.approvals.cancel(approvalId(asked), 'tester', 'the test withdraws it');
@@ -130,8 +131,7 @@ describe('approval grants ("this and matching calls")', () => {
     expect(h.writes()).toBe(2);
 
     // Loosened again, the same grant serves (it was never revoked).
-    writeFileSync(policyFile, policy('approvers: [bob, carol]'));
-    expect(h.gateway.reloadPolicy()).toMatchObject({ kind: 'swapped' });
+    rewrite('approvers: [bob, carol]');
     expect((await client.callTool(write(args)))._meta?.['gatehouse/job']).toMatchObject({ grantId: grant.id });
     expect(h.writes()).toBe(3);
     await client.close();
