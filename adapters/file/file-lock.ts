@@ -53,6 +53,8 @@ interface HeldLock {
   lastUsed: number;
   /** When a waiter's `.want` file was last looked for. */
   wantCheckedAt: number;
+  /** keepMs of the turn that kept it: idle longer, it is let go. */
+  keptFor: number;
   busy: boolean;
   watch?: NodeJS.Timeout;
 }
@@ -98,7 +100,14 @@ const nonce = randomBytes(6).toString('hex');
 let taken = 0;
 
 async function lockedRun<T>(lockPath: string, body: (turn: LockTurn) => Promise<T>, keepMs: number | undefined): Promise<T> {
-  const lock = kept.get(lockPath) ?? (await acquire(lockPath));
+  let lock = kept.get(lockPath);
+  // Kept past its time, the event loop was held up before the lock could be let go (for long, another process may
+  // have taken it as stale): used again only while the path still names it.
+  if (lock && Date.now() - lock.lastUsed > lock.keptFor && !namesOpenFile(lockPath, lock.fd)) {
+    letGo(lockPath, lock);
+    lock = undefined;
+  }
+  lock ??= await acquire(lockPath);
   lock.busy = true;
   try {
     return await body({ taking: lock.taking, seq: ++lock.turns });
@@ -131,7 +140,7 @@ async function acquire(lockPath: string): Promise<HeldLock> {
         }
         held.add(token);
         const now = Date.now();
-        return { taking, turns: 0, fd, token, since: now, lastUsed: now, wantCheckedAt: now, busy: false };
+        return { taking, turns: 0, fd, token, since: now, lastUsed: now, wantCheckedAt: now, keptFor: 0, busy: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const stale = await staleContent(lockPath);
@@ -172,6 +181,7 @@ function mayKeep(lockPath: string, lock: HeldLock, now: number): boolean {
 }
 
 function keep(lockPath: string, lock: HeldLock, keepMs: number): void {
+  lock.keptFor = keepMs;
   if (lock.watch) return;
   kept.set(lockPath, lock);
   lock.watch = setInterval(() => {

@@ -119,6 +119,26 @@ describe('file lock', () => {
       await withFileLock(lock, async () => undefined);
     });
 
+    it("does not use a kept lock again once the path names another holder's (let go late: the event loop was held up)", async () => {
+      const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
+      await withFileLock(lock, async () => undefined, { keepMs: 30 });
+      const until = Date.now() + 100;
+      while (Date.now() < until); // held up past keepMs: the timer that lets the lock go cannot run
+      // What a process that judged it stale does: moves it aside and takes the lock (a live pid: not stale to us).
+      renameSync(lock, `${lock}.aside`);
+      unlinkSync(`${lock}.aside`);
+      writeFileSync(lock, `${process.ppid} other-holder`);
+      let otherHolds = true;
+      setTimeout(() => {
+        otherHolds = false;
+        unlinkSync(lock);
+      }, 50);
+      let ranWhileOtherHeld: boolean | undefined;
+      await withFileLock(lock, async () => void (ranWhileOtherHeld = otherHolds), { keepMs: 30 });
+      expect(ranWhileOtherHeld).toBe(false);
+      await withFileLock(lock, async () => undefined);
+    });
+
     it('a turn without keepMs ends a kept lock', async () => {
       const lock = join(mkdtempSync(join(tmpdir(), 'gh-lock-')), 'x.lock');
       await withFileLock(lock, async () => undefined, { keepMs: 60_000 });
