@@ -71,8 +71,6 @@ export class FileAuditIndex {
   /**
    * Called under the chain's lock once `records` (as `lines`) were written at `from.end`: adds their entries when
    * the index ends where the chain did. Never throws: an index left behind is brought up to date when next read.
-   */
-  /**
    * `turn`: the chain lock's turn of the append. One right after the turn that last extended the index (the lock
    * held without a break) finds the index as it left it, and skips the check of its file.
    */
