@@ -33,8 +33,10 @@ interface Entry {
  * on ext4 a rename over an existing file forces the new file's data to disk before it returns (auto_da_alloc),
  * ~1 ms at p50 and ~10 ms at p99 on a busy disk, twice on an approval's round trip (its approval, then its
  * claim). A file whose last line is torn, written before lines (one indented record), or long is rewritten whole
- * (temp file + rename) instead. Every update holds a per-approval lock file, so the gateway and a `gatehouse
- * approvals approve` in another process never lose each other's changes. Changes made elsewhere are seen through fs.watch, with a slow poll
+ * (temp file + rename) instead. Every update holds the folder's lock file (`approvals/.lock`), so the gateway and a
+ * `gatehouse approvals approve` in another process never lose each other's changes; a busy gateway keeps it between
+ * updates (file-lock.ts: a lock file created and removed per update was two of an approval's dearest system calls),
+ * and a process that waits for it asks for it. Changes made elsewhere are seen through fs.watch, with a slow poll
  * as a safety net.
  *
  * The approvals of one call are found through `by-binding/<sha256 of the binding key>/<id>`, an empty marker
@@ -49,6 +51,8 @@ interface Entry {
  */
 /** Parsed records kept in memory: a long-running gateway sees approvals without end. */
 const CACHED_RECORDS = 1_000;
+/** The folder's lock is kept this long after an update for the next (an approval's round trip makes three or four). */
+const KEEP_LOCK = { keepMs: 50 };
 
 export class FileApprovalStore implements ApprovalStore {
   private readonly dir: string;
@@ -79,12 +83,12 @@ export class FileApprovalStore implements ApprovalStore {
   async create(record: ApprovalRecord): Promise<void> {
     assertId(record.id);
     const upgraded = upgradeApprovalRecord(record);
-    await withFileLock(this.lockPath(record.id), async () => {
+    await withFileLock(this.lockPath, async () => {
       if (await this.read(record.id)) throw new GatewayError('GH_ERR_INTERNAL', `approval ${record.id} already exists`);
       await this.index(upgraded);
       if (isLive(upgraded)) await this.markLive(upgraded.id);
       await this.write(upgraded);
-    });
+    }, KEEP_LOCK);
     this.emit(upgraded);
   }
 
@@ -110,7 +114,7 @@ export class FileApprovalStore implements ApprovalStore {
   async update(id: string, update: (current: ApprovalRecord) => ApprovalRecord): Promise<ApprovalRecord> {
     assertId(id);
     let changed = false;
-    const next = await withFileLock(this.lockPath(id), async () => {
+    const next = await withFileLock(this.lockPath, async () => {
       this.cache.delete(id); // another process may have written since we cached it
       const entry = await this.readEntry(id);
       if (!entry) throw new GatewayError('GH_ERR_APPROVAL_NOT_FOUND', `no approval ${id}`);
@@ -123,7 +127,7 @@ export class FileApprovalStore implements ApprovalStore {
       await this.write(result, entry.appendable);
       if (!isLive(result)) await this.unmarkLive(id);
       return result;
-    });
+    }, KEEP_LOCK);
     if (changed) this.emit(next);
     return next;
   }
@@ -147,8 +151,9 @@ export class FileApprovalStore implements ApprovalStore {
     return join(this.dir, `${id}.json`);
   }
 
-  private lockPath(id: string): string {
-    return join(this.dir, `${id}.lock`);
+  /** One lock for the folder's records, kept between updates (file-lock.ts): see the class comment. */
+  private get lockPath(): string {
+    return join(this.dir, '.lock');
   }
 
   private bindingDir(bindingKey: string): string {
