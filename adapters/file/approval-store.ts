@@ -56,6 +56,8 @@ const KEEP_LOCK = { keepMs: 50 };
 
 export class FileApprovalStore implements ApprovalStore {
   private readonly dir: string;
+  /** One lock for the folder's records, kept between updates (file-lock.ts): see the class comment. */
+  private readonly lockPath: string;
   private readonly indexDir: string;
   private readonly liveDir: string;
   private readonly cache = new Map<string, Entry>();
@@ -75,6 +77,7 @@ export class FileApprovalStore implements ApprovalStore {
     private readonly cacheLimit = CACHED_RECORDS,
   ) {
     this.dir = join(dataDir, 'approvals');
+    this.lockPath = join(this.dir, '.lock');
     this.indexDir = join(this.dir, INDEX_DIR);
     this.liveDir = join(this.dir, LIVE_DIR);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -85,8 +88,8 @@ export class FileApprovalStore implements ApprovalStore {
     const upgraded = upgradeApprovalRecord(record);
     await withFileLock(this.lockPath, async () => {
       if (await this.read(record.id)) throw new GatewayError('GH_ERR_INTERNAL', `approval ${record.id} already exists`);
-      await this.index(upgraded);
-      if (isLive(upgraded)) await this.markLive(upgraded.id);
+      this.index(upgraded);
+      if (isLive(upgraded)) this.markLive(upgraded.id);
       await this.write(upgraded);
     }, KEEP_LOCK);
     this.emit(upgraded);
@@ -122,10 +125,10 @@ export class FileApprovalStore implements ApprovalStore {
       const result = update(current);
       if (result === current) return current;
       changed = true;
-      if (result.bindingKey !== current.bindingKey) await this.index(result);
-      if (isLive(result)) await this.markLive(id);
+      if (result.bindingKey !== current.bindingKey) this.index(result);
+      if (isLive(result)) this.markLive(id);
       await this.write(result, entry.appendable);
-      if (!isLive(result)) await this.unmarkLive(id);
+      if (!isLive(result)) this.unmarkLive(id);
       return result;
     }, KEEP_LOCK);
     if (changed) this.emit(next);
@@ -151,10 +154,6 @@ export class FileApprovalStore implements ApprovalStore {
     return join(this.dir, `${id}.json`);
   }
 
-  /** One lock for the folder's records, kept between updates (file-lock.ts): see the class comment. */
-  private get lockPath(): string {
-    return join(this.dir, '.lock');
-  }
 
   private bindingDir(bindingKey: string): string {
     return join(this.indexDir, sha256Hex(bindingKey));
@@ -178,16 +177,16 @@ export class FileApprovalStore implements ApprovalStore {
     }
   }
 
-  private async index(record: ApprovalRecord): Promise<void> {
+  private index(record: ApprovalRecord): void {
     this.writeMarker(this.bindingDir(record.bindingKey), record.id);
   }
 
   /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
-  private async markLive(id: string): Promise<void> {
+  private markLive(id: string): void {
     this.writeMarker(this.liveDir, id);
   }
 
-  private async unmarkLive(id: string): Promise<void> {
+  private unmarkLive(id: string): void {
     rmSync(join(this.liveDir, id), { force: true });
   }
 
@@ -212,7 +211,7 @@ export class FileApprovalStore implements ApprovalStore {
     if (!(await stat(complete).then(() => true, () => false))) {
       for (const id of await this.allIds()) {
         const record = await this.read(id).catch(() => undefined); // a corrupt file is reported when it is read
-        if (record && isLive(record)) await this.markLive(id);
+        if (record && isLive(record)) this.markLive(id);
       }
       await mkdir(this.liveDir, { recursive: true, mode: 0o700 });
       await writeFile(complete, `${new Date().toISOString()}\n`);
@@ -226,7 +225,7 @@ export class FileApprovalStore implements ApprovalStore {
     if (await stat(complete).then(() => true, () => false)) return;
     for (const id of await this.allIds()) {
       const record = await this.read(id).catch(() => undefined); // a corrupt file is reported when it is read
-      if (record) await this.index(record);
+      if (record) this.index(record);
     }
     await mkdir(this.indexDir, { recursive: true, mode: 0o700 });
     await writeFile(complete, `${new Date().toISOString()}\n`);
@@ -335,7 +334,13 @@ export class FileApprovalStore implements ApprovalStore {
       for (const id of ids) {
         const entry = await check(id).catch(() => undefined);
         // Settled, and its marker left behind by a crash between the record and the marker's removal: removed now.
-        if (entry && !isLive(entry.record) && live.has(id)) await this.unmarkLive(id).catch(() => undefined);
+        if (entry && !isLive(entry.record) && live.has(id)) {
+          try {
+            this.unmarkLive(id);
+          } catch {
+            // left for the next tick
+          }
+        }
       }
     }, POLL_MS);
     this.poller.unref();

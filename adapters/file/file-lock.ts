@@ -187,7 +187,7 @@ function keep(lockPath: string, lock: HeldLock, keepMs: number): void {
   lock.watch = setInterval(() => {
     const now = Date.now();
     // A turn in progress decides at its end.
-    if (!lock.busy && (now - lock.lastUsed >= keepMs || !mayKeep(lockPath, lock, now))) letGoQuietly(lockPath, lock);
+    if (!lock.busy && (now - lock.lastUsed >= lock.keptFor || !mayKeep(lockPath, lock, now))) letGoQuietly(lockPath, lock);
   }, WANT_CHECK_MS);
   lock.watch.unref();
   releaseAtExit();
