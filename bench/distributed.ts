@@ -104,7 +104,7 @@ export async function printDistributedBench(): Promise<void> {
         const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startGatehouseWithConfig(`replica-${i + 1}`, `replica ${i + 1}`, config)));
         try {
           await new Promise((r) => setTimeout(r, 2_500)); // every replica hears every worker's heartbeats
-          results.push(await measureReplicas(count, embedded, replicas, { calls, rounds, sample, concurrencies }, redisServer.port, counters));
+          results.push(await measureReplicas(count, embedded, replicas, { calls, rounds, sample, concurrencies, warmEmbedded: results.length === 0 }, redisServer.port, counters));
         } finally {
           await Promise.allSettled(replicas.map((r) => r.stop()));
         }
@@ -125,7 +125,7 @@ async function measureReplicas(
   count: number,
   embedded: HttpTarget,
   replicas: HttpTarget[],
-  settings: { calls: number; rounds: number; sample: number; concurrencies: number[] },
+  settings: { calls: number; rounds: number; sample: number; concurrencies: number[]; /** The embedded process is the same for every replica count: warmed before the first. */ warmEmbedded: boolean },
   redisPort: number,
   counters: () => Promise<Counters>,
 ): Promise<ReplicaFigures> {
@@ -133,7 +133,9 @@ async function measureReplicas(
   let atLoad: PerCall | undefined;
   let sampled: Sampled | undefined;
   const load = loadavg()[0];
-  await warmUp(embedded, replicas, Math.max(...settings.concurrencies));
+  const warming: [string, string[]][] = [['distributed', replicas.map((r) => r.url)]];
+  if (settings.warmEmbedded) warming.unshift(['embedded', [embedded.url]]);
+  await warmUp(warming, Math.max(...settings.concurrencies));
   for (const concurrency of settings.concurrencies) {
     const batch = concurrency === 1 ? settings.calls : settings.calls * 3;
     const sides = [await side('embedded', [embedded.url], concurrency), await side('distributed', replicas.map((r) => r.url), concurrency)];
@@ -163,8 +165,8 @@ async function measureReplicas(
  */
 const WARMUP_PER_PROCESS = Number(process.env.BENCH_DIST_WARMUP ?? 10_000);
 
-async function warmUp(embedded: HttpTarget, replicas: HttpTarget[], concurrency: number): Promise<void> {
-  for (const [label, urls] of [['embedded', [embedded.url]], ['distributed', replicas.map((r) => r.url)]] as [string, string[]][]) {
+async function warmUp(sides: [string, string[]][], concurrency: number): Promise<void> {
+  for (const [label, urls] of sides) {
     const s = await side(label, urls, concurrency);
     try {
       await closedLoop(s.call, WARMUP_PER_PROCESS * urls.length, concurrency);
