@@ -36,25 +36,32 @@ const unsure = (): never => {
   throw UNSURE;
 };
 
+/** What the library checks a variable's value against (its declared type): another value is its error, not ours. */
+const IS_STRING = (v: unknown) => typeof v === 'string';
+const IS_MAP = (v: unknown) => v instanceof Map || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype);
+const IS_LIST = (v: unknown) => Array.isArray(v);
+const IS_TIMESTAMP = (v: unknown) => v instanceof Date;
+
 /**
  * The variables a closure reads: one reader each (a named property read stays cheap where `scope[name]` would
- * look the name up every time), and for a map, what its fields hold (the declared CEL type: `dyn` for any).
+ * look the name up every time), the check of its declared type, and for a map, what its fields hold (the declared
+ * CEL type: `dyn` for any).
  */
-const VARIABLES: Readonly<Record<string, { read: Closure; fields?: 'dyn' | 'string' | 'boolean' }>> = {
-  tool: { read: (s) => s.tool },
-  server: { read: (s) => s.server },
-  principal: { read: (s) => s.principal },
-  tenant: { read: (s) => s.tenant },
-  kind: { read: (s) => s.kind },
-  method: { read: (s) => s.method },
-  uri: { read: (s) => s.uri },
-  prompt: { read: (s) => s.prompt },
-  now: { read: (s) => s.now },
-  riskTags: { read: (s) => s.riskTags },
-  args: { read: (s) => s.args, fields: 'dyn' },
-  session: { read: (s) => s.session, fields: 'dyn' },
-  labels: { read: (s) => s.labels, fields: 'string' },
-  annotations: { read: (s) => s.annotations, fields: 'boolean' },
+const VARIABLES: Readonly<Record<string, { read: Closure; is: (value: unknown) => boolean; fields?: 'dyn' | 'string' | 'boolean' }>> = {
+  tool: { read: (s) => s.tool, is: IS_STRING },
+  server: { read: (s) => s.server, is: IS_STRING },
+  principal: { read: (s) => s.principal, is: IS_STRING },
+  tenant: { read: (s) => s.tenant, is: IS_STRING },
+  kind: { read: (s) => s.kind, is: IS_STRING },
+  method: { read: (s) => s.method, is: IS_STRING },
+  uri: { read: (s) => s.uri, is: IS_STRING },
+  prompt: { read: (s) => s.prompt, is: IS_STRING },
+  now: { read: (s) => s.now, is: IS_TIMESTAMP },
+  riskTags: { read: (s) => s.riskTags, is: IS_LIST },
+  args: { read: (s) => s.args, is: IS_MAP, fields: 'dyn' },
+  session: { read: (s) => s.session, is: IS_MAP, fields: 'dyn' },
+  labels: { read: (s) => s.labels, is: IS_MAP, fields: 'string' },
+  annotations: { read: (s) => s.annotations, is: IS_MAP, fields: 'boolean' },
 };
 
 const STRING_METHODS: Readonly<Record<string, (receiver: string, arg: string) => boolean>> = {
@@ -109,10 +116,10 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     case 'id': {
       const name = args as string;
       if (!Object.hasOwn(VARIABLES, name)) return unsure();
-      const { read } = VARIABLES[name];
+      const { read, is } = VARIABLES[name];
       return (scope) => {
         const value = read(scope);
-        return value === undefined ? unsure() : value;
+        return is(value) ? value : unsure();
       };
     }
     case '.': {

@@ -54,6 +54,10 @@ const CLOSED = [
   'hostOf(args.url).endsWith(hostOf(args.query))',
   'pathUnder(args.path, "/srv") == pathUnder(args.url, "/srv")',
   'inZone(now, args.name).getHours() > 3',
+  // Variables read whole: a value of another type than declared is the library's error, not a value.
+  'size(args) == 2',
+  '"a" in args',
+  'principal == tenant',
 ];
 
 /** Conditions the library alone evaluates (a node without a closure): they must keep working. */
@@ -80,6 +84,8 @@ function inputs(): DecisionInput[] {
     out.push({ tenant: 't1', principal: 'alice', server: 's', tool: 's__t', annotations: { readOnlyHint: true }, labels: { env: 'prod' }, args, now: Date.UTC(2025, 0, 6, 7, 45), session: SESSION });
     out.push({ tenant: 't2', principal: 'admin', server: 's', tool: 'x__t', annotations: undefined, args });
     out.push({ tenant: 't1', principal: 'bob', server: 's', tool: 's__t', kind: 'resource', method: 'resources/read', uri: 'file:///a', annotations: { destructiveHint: true }, labels: { env: 'dev' }, args, now: Date.UTC(2025, 0, 6, 23, 30) });
+    // Names of another type, as a hand-written `policy test` case might hold.
+    out.push({ tenant: 5, principal: 5, server: 's', tool: 's__t', annotations: undefined, args } as unknown as DecisionInput);
   }
   return out;
 }
