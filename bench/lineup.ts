@@ -44,7 +44,7 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
   const legacy = settings.eras.includes('legacy');
   const modern = settings.eras.includes('modern');
   try {
-    const [direct, handler, upstreamHttp, proxy, directStdio, relay, wrap, bareNode, tsxNode] = await Promise.all([
+    const [direct, handler, upstreamHttp, proxy, directStdio, relay, jsonRelay, wrap, bareNode, tsxNode] = await Promise.all([
       legacy ? track(targets.startDirectHttp('direct', 'direct: SDK sessionful HTTP server, JSON', 'http')) : undefined,
       modern ? track(targets.startDirectHttp('direct-handler', 'direct: SDK createMcpHandler', 'handler')) : undefined,
       // Gatehouse's HTTP upstream is a server of its own, so the baseline's sessions never share it.
@@ -52,6 +52,7 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       track(targets.startMcpProxy('mcp-proxy', 'mcp-proxy --no-eventStore → stdio upstream')),
       track(targets.startDirectStdio('direct-stdio', 'direct: stdio server')),
       track(targets.startNullRelay('null-relay', 'reference: byte-copying relay → stdio upstream')),
+      track(targets.startNullRelay('json-relay', 'reference: JSON-parsing relay → stdio upstream', 'json')),
       track(targets.startGatehouseWrap('gatehouse-wrap', 'gatehouse wrap → stdio upstream', workDir)),
       track(targets.startIdleNode('node', 'reference: empty node process', false)),
       track(targets.startIdleNode('node-tsx', 'reference: empty node --import tsx', true)),
@@ -92,10 +93,10 @@ export async function startLineup(settings: Settings, workDir: string): Promise<
       await add('gatehouse-modern-up-modern', 'modern', modernUp);
     }
 
-    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, modernUp, proxy, directStdio, relay, wrap, ...sdkStdio, bareNode, tsxNode];
+    const servers = [direct, handler, upstreamHttp, allow, constrained, viaHttp, modernUp, proxy, directStdio, relay, jsonRelay, wrap, ...sdkStdio, bareNode, tsxNode];
     return {
       scenarios,
-      stdio: [directStdio, relay, wrap, ...sdkStdio],
+      stdio: [directStdio, relay, jsonRelay, wrap, ...sdkStdio],
       processes: servers.filter((s) => s !== undefined).map((s) => ({ label: s.label, pid: s.pid })),
       comparisons: [
         { variant: 'HTTP 2025: allow, stdio upstream', gatehouse: 'gatehouse', direct: 'direct', proxy: 'mcp-proxy' },

@@ -130,8 +130,8 @@ export async function startDirectStdio(key: string, label: string): Promise<Stdi
 }
 
 /** A byte-copying relay in front of the stdio echo server: what the extra process hop alone costs. */
-export async function startNullRelay(key: string, label: string): Promise<StdioTarget> {
-  const args = ['--import', 'tsx', join(ROOT, 'bench/null-relay.ts'), ...echoCommand('stdio')];
+export async function startNullRelay(key: string, label: string, mode: 'bytes' | 'json' = 'bytes'): Promise<StdioTarget> {
+  const args = ['--import', 'tsx', join(ROOT, 'bench/null-relay.ts'), ...(mode === 'json' ? ['--json'] : []), ...echoCommand('stdio')];
   return stdioTarget(key, label, spawnChild(key, process.execPath, args, { cwd: ROOT, protocolStdout: true }), 'echo');
 }
 
