@@ -66,8 +66,8 @@ export type StoredResult =
  * a worker process hosts the same code and enforces the same constraints.
  */
 export class Executor {
-  /** Running and queued jobs, by id: a cancel reaches both. */
-  private readonly jobs = new Map<string, AbortController>();
+  /** Running and queued jobs, by id, with the round each is of: a cancel reaches both. */
+  private readonly jobs = new Map<string, { controller: AbortController; round: number }>();
   private readonly jobSubscriptions: Subscription[] = [];
   private cancelSubscription: Subscription | undefined;
   private readonly maxParallel: number;
@@ -130,7 +130,7 @@ export class Executor {
     for (const s of this.jobSubscriptions.splice(0)) s.unsubscribe();
     this.cancelSubscription?.unsubscribe();
     this.cancelSubscription = undefined;
-    for (const controller of this.jobs.values()) controller.abort('the executor is stopping');
+    for (const { controller } of this.jobs.values()) controller.abort('the executor is stopping');
   }
 
   /**
@@ -146,15 +146,23 @@ export class Executor {
 
   private takeCancels(): void {
     this.cancelSubscription ??= this.bus.subscribe(Subjects.cancel, (packet) => {
-      if (packet.payload.kind === 'jobCancel') this.jobs.get(packet.payload.jobCancel.jobId)?.abort(packet.payload.jobCancel.reason);
+      if (packet.payload.kind === 'jobCancel') this.jobs.get(packet.payload.jobCancel.jobId)?.controller.abort(packet.payload.jobCancel.reason);
     });
   }
 
   private async execute(job: JobRequest, replica: string, traceId: string): Promise<void> {
     const started = this.clock.now();
     const replies = repliesOf(job);
+    const round = job.stepIndex ?? 0;
+    // The same round again while it runs here (a resend after a late receipt, a redelivery): the run in progress
+    // answers. Said again, so the gateway stops resending; run again, even an idempotent tool would write twice.
+    if (this.jobs.get(job.jobId)?.round === round) {
+      if (this.acknowledge) await this.acknowledgeArrival(replies, job.jobId);
+      return;
+    }
     const controller = new AbortController();
-    this.jobs.set(job.jobId, controller);
+    const entry = { controller, round };
+    this.jobs.set(job.jobId, entry);
     let result: JobResult;
     let resultRules: readonly string[] | undefined;
     let holdsSlot = false;
@@ -162,7 +170,6 @@ export class Executor {
     let ran = false;
     /** Whether the upstream was sent this round: in a later round, the rounds before it ran, so its failure leaves the call in doubt. */
     let sent = false;
-    const round = job.stepIndex ?? 0;
     let span: Span | undefined;
     try {
       // The claim is on the packet's job id, so the context must be that job's own: else any bus client could send
@@ -170,9 +177,7 @@ export class Executor {
       if (job.contextPtr !== contextPtr(job.jobId)) {
         throw new GatewayError('GH_ERR_WIRE_INVALID', `job ${job.jobId} points at context ${job.contextPtr}, not its own`);
       }
-      if (this.acknowledge) {
-        void this.publish(replies.progress, job.jobId, { kind: 'jobProgress', jobProgress: { jobId: job.jobId, status: JobStatus.DISPATCHED } }).catch(() => undefined);
-      }
+      if (this.acknowledge) void this.acknowledgeArrival(replies, job.jobId);
       await this.takeSlot(job.jobId, controller.signal);
       holdsSlot = true;
       // The claim and the context in one command: in distributed mode it is a Redis round trip on the call's path.
@@ -274,7 +279,7 @@ export class Executor {
       };
     } finally {
       span?.end();
-      this.jobs.delete(job.jobId);
+      if (this.jobs.get(job.jobId) === entry) this.jobs.delete(job.jobId);
       if (holdsSlot) this.releaseSlot();
     }
     try {
@@ -312,6 +317,11 @@ export class Executor {
     const next = this.queue.shift();
     if (next) next();
     else this.runningCount--;
+  }
+
+  /** The receipt (a bare DISPATCHED progress); one that is lost only makes the gateway send the job again. */
+  private acknowledgeArrival(replies: { progress: string }, jobId: string): Promise<void> {
+    return this.publish(replies.progress, jobId, { kind: 'jobProgress', jobProgress: { jobId, status: JobStatus.DISPATCHED } }).catch(() => undefined);
   }
 
   private publish(subject: string, traceId: string, payload: BusPacket['payload']): Promise<void> {

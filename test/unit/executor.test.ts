@@ -330,6 +330,28 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
     expect(calls.started).toEqual(['J1']);
   });
 
+  // A resend after a late receipt goes to a live worker, often the one already running the job (the e2e kill -9
+  // test saw an idempotent write twice on the survivor). The executor knows it holds the job: it says so again
+  // and lets the run in progress answer, whether the tool is idempotent or not.
+  it('absorbs a second delivery of a job it is still running: no second run, no in-doubt answer, its receipt again', async () => {
+    for (const idempotent of [true, false]) {
+      const calls = heldCalls();
+      const w = start(calls.handle, { bus: asIfNats, executor: { acknowledge: true } });
+      const receipts: string[] = [];
+      w.bus.subscribe(Subjects.progress, (p) => void (p.payload.kind === 'jobProgress' && receipts.push(p.payload.jobProgress.jobId)));
+      await w.submit('J1', { idempotent });
+      await w.deliverAgain('J1');
+      expect(receipts).toEqual(['J1', 'J1']);
+      expect(w.executor.activeJobs).toBe(1);
+      calls.finish('J1');
+      expect(await w.resultOf('J1')).toMatchObject({ status: JobStatus.SUCCEEDED });
+      await settled();
+      expect((await w.resultsOf('J1', 1)).length).toBe(1);
+      expect(calls.started).toEqual(['J1']);
+      expect(w.executor.activeJobs).toBe(0);
+    }
+  });
+
   it('runs an idempotent tool again: its claim being taken is no reason to refuse it', async () => {
     const calls: unknown[] = [];
     const w = start((args) => (calls.push(args), ok), { bus: asIfNats });
