@@ -47,6 +47,13 @@ export interface ExecutorOptions {
 
 type RpcError = { code: number; message: string; data?: unknown };
 
+/** A job here, running or queued: how to stop it, which round of it, and its run (settled once its result is out). */
+interface RunningJob {
+  controller: AbortController;
+  round: number;
+  done: Promise<void>;
+}
+
 /**
  * What the executor stores at `res:<job_id>`: the (constrained) result, the upstream's own JSON-RPC error, or
  * why the call was refused before it reached the upstream.
@@ -66,8 +73,8 @@ export type StoredResult =
  * a worker process hosts the same code and enforces the same constraints.
  */
 export class Executor {
-  /** Running and queued jobs, by id, with the round each is of: a cancel reaches both. */
-  private readonly jobs = new Map<string, { controller: AbortController; round: number }>();
+  /** Running and queued jobs, by id: a cancel reaches both. */
+  private readonly jobs = new Map<string, RunningJob>();
   private readonly jobSubscriptions: Subscription[] = [];
   private cancelSubscription: Subscription | undefined;
   private readonly maxParallel: number;
@@ -150,19 +157,27 @@ export class Executor {
     });
   }
 
-  private async execute(job: JobRequest, replica: string, traceId: string): Promise<void> {
+  /**
+   * Runs a job; the same round again while it runs here (a resend after a late receipt, a redelivery) is answered by
+   * the run in progress: acknowledged again, so the gateway stops resending, and settled with it, so a durable bus
+   * delivers it again if that run's result cannot be published. Run twice, even an idempotent tool would write twice.
+   */
+  private execute(job: JobRequest, replica: string, traceId: string): Promise<void> {
+    const round = job.stepIndex ?? 0;
+    const running = this.jobs.get(job.jobId);
+    if (running?.round === round) {
+      if (this.acknowledge) void this.acknowledgeArrival(repliesOf(job), job.jobId);
+      return running.done;
+    }
+    const entry: RunningJob = { controller: new AbortController(), round, done: Promise.resolve() };
+    this.jobs.set(job.jobId, entry);
+    return (entry.done = this.run(job, replica, traceId, entry));
+  }
+
+  private async run(job: JobRequest, replica: string, traceId: string, entry: RunningJob): Promise<void> {
     const started = this.clock.now();
     const replies = repliesOf(job);
-    const round = job.stepIndex ?? 0;
-    // The same round again while it runs here (a resend after a late receipt, a redelivery): the run in progress
-    // answers. Said again, so the gateway stops resending; run again, even an idempotent tool would write twice.
-    if (this.jobs.get(job.jobId)?.round === round) {
-      if (this.acknowledge) await this.acknowledgeArrival(replies, job.jobId);
-      return;
-    }
-    const controller = new AbortController();
-    const entry = { controller, round };
-    this.jobs.set(job.jobId, entry);
+    const { controller, round } = entry;
     let result: JobResult;
     let resultRules: readonly string[] | undefined;
     let holdsSlot = false;
@@ -296,7 +311,7 @@ export class Executor {
   private takeSlot(jobId: string, signal: AbortSignal): Promise<void> {
     if (this.runningCount < this.maxParallel) {
       this.runningCount++;
-      return Promise.resolve();
+      return running.done;
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {

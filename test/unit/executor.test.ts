@@ -73,9 +73,25 @@ class ResultsLost extends MemoryStore {
 }
 
 /** The memory bus, but publishing on `failing` subjects rejects, as NatsBus does while NATS is down. */
-function busFailingOn(memory: MemoryBus, failing: string): Bus {
+function busFailingOn(memory: Bus, failing: string): Bus {
   return Object.assign(Object.create(memory) as Bus, {
     publish: (subject: string, packet: BusPacket) => (subject === failing ? Promise.reject(new GatewayError('GH_ERR_BUS_UNAVAILABLE', 'NATS is down')) : memory.publish(subject, packet)),
+  });
+}
+
+/** `bus`, handing `deliveries` what the executor's handlers return: a durable bus redelivers a job whose handler rejected. */
+function recordingDeliveries(bus: Bus, memory: MemoryBus, deliveries: unknown[]): Bus {
+  return Object.assign(Object.create(bus) as Bus, {
+    subscribe: (subject: string, handler: BusHandler, options?: { queue?: string }) =>
+      memory.subscribe(
+        subject,
+        (p, s) => {
+          const delivery = handler(p, s);
+          deliveries.push(delivery);
+          return delivery;
+        },
+        options,
+      ),
   });
 }
 
@@ -207,22 +223,8 @@ describe('a bus that is down', () => {
 
   it('logs a result it could not publish, and fails the delivery so a durable bus delivers the job again', async () => {
     const deliveries: unknown[] = [];
-    /** What the executor's handlers return to the bus: a durable bus redelivers a job whose handler rejected. */
-    const recordingDeliveries = (memory: MemoryBus): Bus =>
-      Object.assign(Object.create(busFailingOn(memory, Subjects.result)) as Bus, {
-        subscribe: (subject: string, handler: BusHandler, options?: { queue?: string }) =>
-          memory.subscribe(
-            subject,
-            (p, s) => {
-              const delivery = handler(p, s);
-              deliveries.push(delivery);
-              return delivery;
-            },
-            options,
-          ),
-      });
     const log: Logger = { ...silentLogger, error: vi.fn() };
-    const w = start(() => ok, { bus: recordingDeliveries, executor: { log } });
+    const w = start(() => ok, { bus: (memory) => recordingDeliveries(busFailingOn(memory, Subjects.result), memory, deliveries), executor: { log } });
     await w.submit('J1');
     await vi.waitFor(() => expect(log.error).toHaveBeenCalledWith(expect.any(String), expect.objectContaining({ jobId: 'J1', status: JobStatus.SUCCEEDED })));
     await expect(deliveries[0]).rejects.toMatchObject({ code: 'GH_ERR_BUS_UNAVAILABLE' });
@@ -350,6 +352,18 @@ describe('the same job delivered twice (a redelivery, a resend after a lost rece
       expect(calls.started).toEqual(['J1']);
       expect(w.executor.activeJobs).toBe(0);
     }
+  });
+
+  it('settles the second delivery with the run in progress: both fail when its result cannot be published, so a durable bus delivers it again', async () => {
+    const calls = heldCalls();
+    const deliveries: unknown[] = [];
+    const w = start(calls.handle, { bus: (memory) => recordingDeliveries(busFailingOn(asIfNats(memory), Subjects.result), memory, deliveries), executor: { log: silentLogger } });
+    await w.submit('J1', { idempotent: true });
+    await w.deliverAgain('J1');
+    calls.finish('J1');
+    expect(deliveries).toHaveLength(2);
+    for (const delivery of deliveries) await expect(delivery).rejects.toMatchObject({ code: 'GH_ERR_BUS_UNAVAILABLE' });
+    expect(calls.started).toEqual(['J1']);
   });
 
   it('runs an idempotent tool again: its claim being taken is no reason to refuse it', async () => {
