@@ -311,7 +311,7 @@ export class Executor {
   private takeSlot(jobId: string, signal: AbortSignal): Promise<void> {
     if (this.runningCount < this.maxParallel) {
       this.runningCount++;
-      return running.done;
+      return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {

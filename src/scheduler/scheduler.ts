@@ -315,8 +315,8 @@ export class Scheduler {
 
   /**
    * The worker a job was sent to never said it arrived: it was not subscribed (reconnecting to NATS), or is gone.
-   * The job goes to a live worker again; if it did arrive after all, the executor's claim keeps a non-idempotent
-   * job from running twice (the second delivery ends in doubt).
+   * The job goes to a live worker again; if it did arrive after all, the worker running it answers with that run,
+   * and another worker's claim keeps a non-idempotent job from running twice (that delivery ends in doubt).
    */
   private notReceived(waiter: Waiter): void {
     const { job, options } = waiter;
