@@ -370,6 +370,9 @@ describe('a 2026-07-28 client: input_required, with a signed requestState the re
     const approval = await pending(h);
     await waitFor(() => seen.length > 0, 'the URL elicitation');
     expect(seen[0]).toMatchObject({ mode: 'url', url: expect.stringMatching(new RegExp(`/approvals/${approval.id}$`)) });
+    // Approved only once the retry is held (its own approval_required record): approved sooner, on a loaded machine
+    // the retry could arrive after the decision and run at once, and the hold would go untested.
+    await waitFor(async () => (await channels(h)).length === 2, 'the retry to be held');
     await h.gateway.approvals.approve(approval.id, 'bob');
     expect(text(await call)).toBe('wrote k');
     expect(h.writes()).toBe(1);
