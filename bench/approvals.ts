@@ -39,8 +39,8 @@ export interface ApprovalRoundTrip {
  * collections fall between trips: young garbage once the young generation has less room left than a few trips
  * take (collecting it on every trip only moved live objects into the old generation sooner, and brought its
  * collections into the trips), and all of it every 100th trip. Without it, the bench's own scavenges (one every
- * ~40 trips, 3–25 ms each on the 2-core machine, longer than a whole trip) landed inside 1–2% of the timed trips:
- * the p99, measured on the client's process instead of the gateway.
+ * ~40 trips, 10–25 ms each at load 4–7 on the 2-core machine, longer than a whole trip) landed inside 1–2% of the
+ * timed trips, as many as a p99 looks at: the client's time, counted as the gateway's.
  */
 function ownGarbageCollector(): (turn: number) => void {
   setFlagsFromString('--expose-gc');
