@@ -38,7 +38,8 @@ export function jobRequestOf(jobId: string, call: NormalizedCall, entry: Catalog
  */
 export function decisionInputOf(job: JobRequest, entry: CatalogEntry, args: Record<string, unknown>, now: number): DecisionInput {
   const { facts, request } = entry;
-  const input: DecisionInput = { tenant: job.tenantId, principal: job.principalId, server: job.labels['mcp.server'], tool: job.meta.capability, annotations: facts.annotations, riskTags: facts.riskTags, labels: facts.labels, args, now };
+  // Keys in JCS order: job.decided records this input as it is, where one out of order is sorted and copied.
+  const input: DecisionInput = { annotations: facts.annotations, args, labels: facts.labels, now, principal: job.principalId, riskTags: facts.riskTags, server: job.labels['mcp.server'], tenant: job.tenantId, tool: job.meta.capability };
   if (facts.upstreamUrl) input.upstreamUrl = facts.upstreamUrl;
   if (facts.definitionChanged) input.definitionChanged = facts.definitionChanged;
   if (request) Object.assign(input, { kind: request.kind, method: request.method, [request.kind === 'resource' ? 'uri' : 'prompt']: request.target });

@@ -269,7 +269,8 @@ export class CallPipeline {
     // decision's budget, since they read every argument.
     const { refusal } = verdictOf(input, decision);
     // `input` is what `policy replay` re-decides on: keep its shape (a DecisionInput, arguments as `audit.recordArguments` says).
-    const decided: Record<string, unknown> = { effect: decision.effect, ruleIds: decision.ruleIds, policySnapshot: decision.policySnapshot, reason: decision.reason, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted') };
+    // Keys in JCS order, as job.submitted's.
+    const decided: Record<string, unknown> = { effect: decision.effect, input: recordedInput(input, decision.constraints.redact?.args, this.deps.options.recordArguments ?? 'redacted'), policySnapshot: decision.policySnapshot, reason: decision.reason, ruleIds: decision.ruleIds };
     if (decision.errors?.length) decided.errors = decision.errors;
     if (refusal) decided.refusal = { code: refusal.code, ...refusalDetail(refusal) };
     const shadow = shadows?.decide(input);
@@ -623,5 +624,5 @@ function refusalDetail({ ruleId, argument }: ConstraintRefusal): RefusalDetail {
 
 /** What `job.submitted` records of the client: who it says it is, and the era it speaks. */
 function clientOf(client: ClientFacts): { name?: string; version?: string; era: string } {
-  return { ...(client.name ? { name: client.name } : {}), ...(client.version ? { version: client.version } : {}), era: client.era };
+  return { era: client.era, ...(client.name ? { name: client.name } : {}), ...(client.version ? { version: client.version } : {}) }; // JCS order, as job.submitted's
 }

@@ -29,17 +29,19 @@ export class JobSteps {
 
   /** The job exists: `job.submitted`, from the CAP job itself (topic, server, the capability policies see). */
   submit(job: JobRequest, facts: SubmittedFacts): void {
-    const { method, session, client, traceparent, round, ...digests } = facts;
+    const { argsDigest, toolDigest, method, session, client, traceparent, round } = facts;
+    // Keys in JCS order: the audit trail hashes this object as it is, where one out of order is sorted and copied.
     this.jobs.submit(job.jobId, job.tenantId, job.principalId, {
-      topic: job.topic,
-      server: job.labels['mcp.server'],
-      tool: job.meta.capability,
-      ...(method ? { method } : {}),
-      ...digests,
-      ...(session ? { session } : {}),
+      argsDigest,
       ...(client ? { client } : {}),
-      ...(traceparent ? { traceparent } : {}),
+      ...(method ? { method } : {}),
       ...(round ? { round } : {}),
+      server: job.labels['mcp.server'],
+      ...(session ? { session } : {}),
+      tool: job.meta.capability,
+      toolDigest,
+      topic: job.topic,
+      ...(traceparent ? { traceparent } : {}),
     });
   }
 

@@ -365,11 +365,12 @@ export class Scheduler {
     if (waiter.workerId) this.options.workers?.noteEnded(waiter.workerId, result.jobId);
     this.book.close(waiter, result);
     try {
+      // Keys in JCS order, as job.submitted's.
       this.jobs.move(result.jobId, stateOfStatus(result.status), result.workerId || 'scheduler', {
-        executionMs: result.executionMs,
         ...(result.errorCode ? { errorCode: result.errorCode } : {}),
+        executionMs: result.executionMs,
+        ...(result.resultDigest ? { resultBytes: result.resultBytes, resultDigest: result.resultDigest } : {}),
         ...(result.resultPtr ? { resultPtr: result.resultPtr } : {}),
-        ...(result.resultDigest ? { resultDigest: result.resultDigest, resultBytes: result.resultBytes } : {}),
       });
     } finally {
       waiter.resolve(result); // whatever the bookkeeping did, the caller gets its answer
