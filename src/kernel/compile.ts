@@ -90,7 +90,8 @@ const MAX_MEMO_RULES = 30;
  * server and tool name. The plan for a tool is memoised per server and tool name.
  */
 export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
-  const rules = bundle.rules.map(compileRule);
+  const shared = new Shared();
+  const rules = bundle.rules.map((rule, index) => compileRule(rule, index, shared));
   // Rules naming exact servers go in per-server buckets, else rules naming exact tools in per-tool buckets;
   // the rest (globs, or no names) are checked for every tool. Each tool's plan is computed once.
   const byServer = new Map<string, CompiledRule[]>();
@@ -162,13 +163,48 @@ function kindsOf(match: PolicyRule['match']): Record<RequestKind, boolean> {
   };
 }
 
-function compileRule(rule: PolicyRule, index: number): CompiledRule {
+/**
+ * The criteria of one bundle's rules, compiled once per distinct text and shared by the rules that write the same
+ * (`tenants: [t1, t2]` on every server's rule): a decision then reads one matcher that stays in the cache, not one
+ * per rule. Matchers and these lists are never written after compiling.
+ */
+class Shared {
+  readonly #matchers = new Map<string, NameMatcher>();
+  readonly #lists = new Map<string, unknown>();
+
+  matcher(patterns: readonly string[] | undefined): NameMatcher | undefined {
+    if (!patterns) return undefined;
+    const key = JSON.stringify(patterns);
+    let matcher = this.#matchers.get(key);
+    if (!matcher) this.#matchers.set(key, (matcher = anyOf(patterns)!));
+    return matcher;
+  }
+
+  list<T>(items: T | undefined): T | undefined {
+    if (items === undefined) return undefined;
+    const key = JSON.stringify(items);
+    if (!this.#lists.has(key)) this.#lists.set(key, items);
+    return this.#lists.get(key) as T;
+  }
+}
+
+function compileRule(rule: PolicyRule, index: number, shared: Shared): CompiledRule {
   const { match } = rule;
+  // The fields a decision reads of every rule of its plan come first, so they share the object's first cache lines:
+  // with thousands of rules a decision's cost is mostly memory reads.
   return {
+    tenants: shared.matcher(match.tenants),
+    principals: shared.matcher(match.principals),
+    annotations: shared.list(match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][])),
+    riskTags: shared.list(match.riskTags),
+    labels: shared.list(match.labels && nonEmpty(Object.entries(match.labels))),
+    when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
+    matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
+    grants: rule.grants !== false,
+    rank: RANK[rule.effect],
+    effect: rule.effect,
     id: rule.id,
     index,
-    effect: rule.effect,
-    rank: RANK[rule.effect],
     source: rule,
     constraints: rule.constraints && Object.keys(rule.constraints).length > 0 ? rule.constraints : undefined,
     throttle: rule.throttle && { ruleId: rule.id, ...rule.throttle },
@@ -177,19 +213,11 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     budget: rule.budget && { ruleId: rule.id, ...rule.budget },
     sessionLabels: labelSpecs(rule),
     scan: rule.scanResult || undefined,
-    grants: rule.grants !== false,
-    matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
-    servers: anyOf(match.servers),
+    servers: shared.matcher(match.servers),
     kinds: kindsOf(match),
-    tools: anyOf(match.tools),
-    resources: anyOf(match.resources),
-    prompts: anyOf(match.prompts),
-    tenants: anyOf(match.tenants),
-    principals: anyOf(match.principals),
-    annotations: match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][]),
-    riskTags: match.riskTags,
-    labels: match.labels && nonEmpty(Object.entries(match.labels)),
-    when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
+    tools: shared.matcher(match.tools),
+    resources: shared.matcher(match.resources),
+    prompts: shared.matcher(match.prompts),
   };
 }
 
