@@ -241,6 +241,12 @@ function anyOf(patterns: readonly string[] | undefined): NameMatcher | undefined
   const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));
   const globs = patterns.filter((p) => /[*?]/.test(p)).map(compileGlob);
   if (globs.length === 0) return (name) => exact.has(name);
+  if (exact.size === 1 && globs.length === 1) {
+    // `[bob, "team-*"]`: two comparisons, where a Set would be one more object to read per decision.
+    const [only] = exact;
+    const [glob] = globs;
+    return (name) => name === only || glob(name);
+  }
   return (name) => {
     if (exact.has(name)) return true;
     for (const matches of globs) if (matches(name)) return true;

@@ -5,6 +5,7 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import type { DecisionInput } from '../../src/kernel/decision.ts';
+import { wildcardMatch } from '../../src/kernel/glob.ts';
 
 const kernelOf = (rules: string[]) =>
   new Kernel(mergePolicySources([parsePolicy(parseYamlText('p.yaml', `version: 2\ndefault: deny\nrules:\n${rules.map((r) => `  - ${r}`).join('\n')}\n`, 'GH_ERR_POLICY_INVALID'))]));
@@ -43,7 +44,7 @@ describe('criteria shared between rules', () => {
     for (const tenant of ['t1', 't2', 't1,t2', 't3'])
       for (const principal of ['bob', 'team-x', 'alice'])
         for (const annotations of [undefined, { readOnlyHint: true }, { readOnlyHint: false }, { readOnlyHint: true, destructiveHint: true }])
-          for (const labels of [undefined, { env: 'prod' }, { env: 'dev' }, { tier: 'prod' }]) {
+          for (const labels of [undefined, { env: 'prod' }, { env: 'dev' }, { tier: 'prod' }] as (Record<string, string> | undefined)[]) {
             const input: DecisionInput = { tenant, principal, server: 's', tool: 's__t', annotations, labels, riskTags: tenant === 't3' ? ['write'] : undefined, args: {} };
             const traces = together.explain(input).rules;
             const ids = together.decide(input).ruleIds;
@@ -55,5 +56,17 @@ describe('criteria shared between rules', () => {
             });
           }
     expect(matched).toBeGreaterThan(500);
+  });
+
+  it('match a name when one of the patterns does, whatever mix of names and globs the list holds', () => {
+    const lists = [['bob', 'team-*'], ['team-*', 'bob'], ['bob', 'bob', 'team-*'], ['bob', 'eve'], ['bob', 'team-*', 'svc-?'], ['a*', 'b*'], ['bob', '*']];
+    for (const list of lists) {
+      const kernel = kernelOf([`{ id: r, match: { servers: [s], principals: ${JSON.stringify(list)} }, effect: allow }`]);
+      for (const principal of ['bob', 'team-x', 'team-', 'svc-1', 'svc-12', 'eve', 'alice', 'b', '']) {
+        const input: DecisionInput = { tenant: 't', principal, server: 's', tool: 's__t', annotations: undefined, args: {} };
+        const expected = list.some((pattern) => wildcardMatch(pattern, principal));
+        expect({ list, principal, matched: kernel.decide(input).effect === 'allow' }).toEqual({ list, principal, matched: expected });
+      }
+    }
   });
 });
