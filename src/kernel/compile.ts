@@ -9,6 +9,7 @@ import { compileGlob } from './glob.ts';
 import { compileCondition, type Condition } from './cel.ts';
 import { mergeToolOverrides } from './tool-overrides.ts';
 import type { RequestKind } from './request-kind.ts';
+import { DecisionMemo } from './decision-memo.ts';
 
 type NameMatcher = (name: string) => boolean;
 
@@ -60,7 +61,7 @@ export interface ToolPlan {
    * threw: a decision follows from its matching rules alone, so the same set gives the same (frozen) decision.
    * Undefined when the plan has too many rules for a bit set.
    */
-  readonly decisions: Map<number, Decision> | undefined;
+  readonly decisions: DecisionMemo | undefined;
 }
 
 /** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
@@ -132,7 +133,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new Map() : undefined };
+      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new DecisionMemo() : undefined };
       if (!forServer) plans.set(server, (forServer = new Map()));
       forServer.set(key, plan);
       planned++;
