@@ -172,13 +172,22 @@ function kindsOf(match: PolicyRule['match']): Record<RequestKind, boolean> {
 class Shared {
   readonly #matchers = new Map<string, NameMatcher>();
   readonly #lists = new Map<string, unknown>();
+  readonly #names = new Map<string, string>();
 
   matcher(patterns: readonly string[] | undefined): NameMatcher | undefined {
     if (!patterns) return undefined;
     const key = JSON.stringify(patterns);
     let matcher = this.#matchers.get(key);
-    if (!matcher) this.#matchers.set(key, (matcher = anyOf(patterns)!));
+    if (!matcher) this.#matchers.set(key, (matcher = anyOf(patterns.map((p) => this.#name(p)))!));
     return matcher;
+  }
+
+  /** One string object per name: `bob` in 500 rules' lists is then one string to compare with, not 500 cold copies. */
+  #name(text: string): string {
+    const known = this.#names.get(text);
+    if (known !== undefined) return known;
+    this.#names.set(text, text);
+    return text;
   }
 
   list<T>(items: T | undefined): T | undefined {
