@@ -74,8 +74,9 @@ export const readUrl = keepingLastReading(readUrlOnce);
  * An http(s) or ws(s) URL whose host is a lowercase name of letters, digits, `-`, `_` and dots, with at most a
  * userinfo of letters, digits and `._~-` (a password too) before it, and no port or trailing dot; then its path,
  * query, fragment or nothing. Every reading takes that name as it is: one `@` or none, no `\` or `:` after it,
- * nothing IDNA or WHATWG's percent-decoding changes, and its end (`/`, `?`, `#`) is the same for all. Names whose
- * last label is a number (IPv4 for WHATWG) and `xn--` labels (which WHATWG validates) are left to the full reading.
+ * nothing IDNA or WHATWG's percent-decoding changes, and its end (`/`, `?`, `#`) is the same for all. A name whose
+ * last label is a number is IPv4 for WHATWG (see `simpleUrl`); `xn--` labels (which WHATWG validates) are left to
+ * the full reading.
  */
 const SIMPLE_URL = /^(?:https?|wss?):\/\/(?:[A-Za-z0-9._~-]+(?::[A-Za-z0-9._~-]*)?@)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(?:[/?#]|$)/;
 
@@ -90,8 +91,18 @@ function readUrlOnce(text: string): UrlReading {
 export function simpleUrl(text: string): UrlReading | undefined {
   const found = SIMPLE_URL.exec(text);
   if (!found) return undefined;
-  const host = found[1];
-  if (NUMERIC_LAST_LABEL.test(host) || host.includes('xn--') || UNSAFE.test(text)) return undefined;
+  let host = found[1];
+  if (host.includes('xn--') || UNSAFE.test(text)) return undefined;
+  if (NUMERIC_LAST_LABEL.test(host)) {
+    // IPv4 however written (`2130706433`, `0x7f.1`): every reading's raw host is this text, and WHATWG's is what
+    // its host parser (domainToASCII, kept by canonicalHost) makes of it; a text it refuses takes the full reading.
+    try {
+      host = canonicalHost(host);
+    } catch {
+      return undefined;
+    }
+    if (!CANONICAL_IPV4.test(host)) return undefined;
+  }
   return { scheme: text.slice(0, text.indexOf(':') + 1), host };
 }
 
