@@ -114,7 +114,7 @@ export function compileCondition(source: string): Condition {
   const known = compiled.get(source);
   if (known) return known;
   const { readsCall, readsSession, library, closure } = checkedCondition(source);
-  const condition: Condition = { source, readsCall, readsSession, evaluate: closure ? withLibraryAnswer(closure, library) : library };
+  const condition: Condition = closure ? new ClosureCondition(source, readsCall, readsSession, closure, library) : { source, readsCall, readsSession, evaluate: library };
   if (compiled.size > 20_000) compiled.clear();
   compiled.set(source, condition);
   return condition;
@@ -142,20 +142,29 @@ export function checkedCondition(source: string): { readsCall: boolean; readsSes
 }
 
 /**
- * The closure's boolean or error, or the library's answer when the closure is unsure (cel-closure.ts): a
- * condition's value and its error text are always what the library would say.
+ * A condition with a closure: its boolean or error, or the library's answer when the closure is unsure
+ * (cel-closure.ts), so a condition's value and its error text are always what the library would say. A class, so
+ * that a decision reads the condition and its closure, not a wrapper closure and its context as well.
  */
-function withLibraryAnswer(closure: Evaluation, library: Evaluation): Evaluation {
-  return (scope) => {
+class ClosureCondition implements Condition {
+  constructor(
+    readonly source: string,
+    readonly readsCall: boolean,
+    readonly readsSession: boolean,
+    private readonly closure: Evaluation,
+    private readonly library: Evaluation,
+  ) {}
+
+  evaluate(scope: ConditionScope): unknown {
     let value: unknown;
     try {
-      value = closure(scope);
+      value = this.closure(scope);
     } catch (err) {
-      if (err === UNSURE) return library(scope);
+      if (err === UNSURE) return this.library(scope);
       throw err;
     }
-    return typeof value === 'boolean' ? value : library(scope);
-  };
+    return typeof value === 'boolean' ? value : this.library(scope);
+  }
 }
 
 /** Why a condition would be refused at load, or undefined when it compiles. */

@@ -9,6 +9,7 @@ import { compileGlob } from './glob.ts';
 import { compileCondition, type Condition } from './cel.ts';
 import { mergeToolOverrides } from './tool-overrides.ts';
 import type { RequestKind } from './request-kind.ts';
+import { DecisionMemo } from './decision-memo.ts';
 
 type NameMatcher = (name: string) => boolean;
 
@@ -60,7 +61,7 @@ export interface ToolPlan {
    * threw: a decision follows from its matching rules alone, so the same set gives the same (frozen) decision.
    * Undefined when the plan has too many rules for a bit set.
    */
-  readonly decisions: Map<number, Decision> | undefined;
+  readonly decisions: DecisionMemo | undefined;
 }
 
 /** A request other than a tool call, as plans see it: its kind and target (the URI, or the namespaced prompt). */
@@ -90,7 +91,8 @@ const MAX_MEMO_RULES = 30;
  * server and tool name. The plan for a tool is memoised per server and tool name.
  */
 export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
-  const rules = bundle.rules.map(compileRule);
+  const shared = new Shared();
+  const rules = bundle.rules.map((rule, index) => compileRule(rule, index, shared));
   // Rules naming exact servers go in per-server buckets, else rules naming exact tools in per-tool buckets;
   // the rest (globs, or no names) are checked for every tool. Each tool's plan is computed once.
   const byServer = new Map<string, CompiledRule[]>();
@@ -131,7 +133,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new Map() : undefined };
+      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new DecisionMemo() : undefined };
       if (!forServer) plans.set(server, (forServer = new Map()));
       forServer.set(key, plan);
       planned++;
@@ -162,13 +164,57 @@ function kindsOf(match: PolicyRule['match']): Record<RequestKind, boolean> {
   };
 }
 
-function compileRule(rule: PolicyRule, index: number): CompiledRule {
+/**
+ * The criteria of one bundle's rules, compiled once per distinct text and shared by the rules that write the same
+ * (`tenants: [t1, t2]` on every server's rule): a decision then reads one matcher that stays in the cache, not one
+ * per rule. Matchers and these lists are never written after compiling.
+ */
+class Shared {
+  readonly #matchers = new Map<string, NameMatcher>();
+  readonly #lists = new Map<string, unknown>();
+  readonly #names = new Map<string, string>();
+
+  matcher(patterns: readonly string[] | undefined): NameMatcher | undefined {
+    if (!patterns) return undefined;
+    const key = JSON.stringify(patterns);
+    let matcher = this.#matchers.get(key);
+    if (!matcher) this.#matchers.set(key, (matcher = anyOf(patterns.map((p) => this.#name(p)))!));
+    return matcher;
+  }
+
+  /** One string object per name: `bob` in 500 rules' lists is then one string to compare with, not 500 cold copies. */
+  #name(text: string): string {
+    const known = this.#names.get(text);
+    if (known !== undefined) return known;
+    this.#names.set(text, text);
+    return text;
+  }
+
+  list<T>(items: T | undefined): T | undefined {
+    if (items === undefined) return undefined;
+    const key = JSON.stringify(items);
+    if (!this.#lists.has(key)) this.#lists.set(key, items);
+    return this.#lists.get(key) as T;
+  }
+}
+
+function compileRule(rule: PolicyRule, index: number, shared: Shared): CompiledRule {
   const { match } = rule;
+  // The fields a decision reads of every rule of its plan come first, so they share the object's first cache lines:
+  // with thousands of rules a decision's cost is mostly memory reads.
   return {
+    tenants: shared.matcher(match.tenants),
+    principals: shared.matcher(match.principals),
+    annotations: shared.list(match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][])),
+    riskTags: shared.list(match.riskTags),
+    labels: shared.list(match.labels && nonEmpty(Object.entries(match.labels))),
+    when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
+    matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
+    grants: rule.grants !== false,
+    rank: RANK[rule.effect],
+    effect: rule.effect,
     id: rule.id,
     index,
-    effect: rule.effect,
-    rank: RANK[rule.effect],
     source: rule,
     constraints: rule.constraints && Object.keys(rule.constraints).length > 0 ? rule.constraints : undefined,
     throttle: rule.throttle && { ruleId: rule.id, ...rule.throttle },
@@ -177,19 +223,11 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     budget: rule.budget && { ruleId: rule.id, ...rule.budget },
     sessionLabels: labelSpecs(rule),
     scan: rule.scanResult || undefined,
-    grants: rule.grants !== false,
-    matchOnError: rule.effect === 'deny' || rule.effect === 'require_approval',
-    servers: anyOf(match.servers),
+    servers: shared.matcher(match.servers),
     kinds: kindsOf(match),
-    tools: anyOf(match.tools),
-    resources: anyOf(match.resources),
-    prompts: anyOf(match.prompts),
-    tenants: anyOf(match.tenants),
-    principals: anyOf(match.principals),
-    annotations: match.annotations && nonEmpty(Object.entries(match.annotations) as [HintName, boolean][]),
-    riskTags: match.riskTags,
-    labels: match.labels && nonEmpty(Object.entries(match.labels)),
-    when: rule.when === undefined ? undefined : condition(rule.id, rule.when),
+    tools: shared.matcher(match.tools),
+    resources: shared.matcher(match.resources),
+    prompts: shared.matcher(match.prompts),
   };
 }
 
@@ -213,6 +251,12 @@ function anyOf(patterns: readonly string[] | undefined): NameMatcher | undefined
   const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));
   const globs = patterns.filter((p) => /[*?]/.test(p)).map(compileGlob);
   if (globs.length === 0) return (name) => exact.has(name);
+  if (exact.size === 1 && globs.length === 1) {
+    // `[bob, "team-*"]`: two comparisons, where a Set would be one more object to read per decision.
+    const [only] = exact;
+    const [glob] = globs;
+    return (name) => name === only || glob(name);
+  }
   return (name) => {
     if (exact.has(name)) return true;
     for (const matches of globs) if (matches(name)) return true;

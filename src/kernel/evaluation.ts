@@ -9,6 +9,7 @@ import { NOT_A_MAP } from './cel-closure.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
 import { DEFAULT_METHOD } from './request-kind.ts';
+import type { DecisionMemo } from './decision-memo.ts';
 
 /**
  * The one evaluation that `decide` and `explain` share, so they cannot drift apart: `testRule` says whether a
@@ -217,7 +218,7 @@ export class Tally {
   private key = 0;
 
   /** `memo`: the plan's decisions by matching rules (see `ToolPlan.decisions`); `count` then takes positions in the plan. */
-  constructor(private readonly memo?: Map<number, Decision>) {}
+  constructor(private readonly memo?: DecisionMemo) {}
 
   count(rule: CompiledRule, outcome: Outcome, facts: CallFacts, position = 0): void {
     if (facts.whenError !== undefined) (this.errors ??= []).push({ ruleId: rule.id, error: facts.whenError });

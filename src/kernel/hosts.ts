@@ -70,7 +70,44 @@ const LEGACY_HOST_END = /[^A-Za-z0-9.+\-_[\]:\u0080-\uffff]/;
 /** A URL read every way a tool might (see above). Throws an Error saying why when the readings disagree. */
 export const readUrl = keepingLastReading(readUrlOnce);
 
+/**
+ * An http(s) or ws(s) URL whose host is a lowercase name of letters, digits, `-`, `_` and dots, with at most a
+ * userinfo of letters, digits and `._~-` (a password too) before it, and no port or trailing dot; then its path,
+ * query, fragment or nothing. Every reading takes that name as it is: one `@` or none, no `\` or `:` after it,
+ * nothing IDNA or WHATWG's percent-decoding changes, and its end (`/`, `?`, `#`) is the same for all. A name whose
+ * last label is a number is IPv4 for WHATWG (see `simpleUrl`); `xn--` labels (which WHATWG validates) are left to
+ * the full reading.
+ */
+const SIMPLE_URL = /^(?:https?|wss?):\/\/(?:[A-Za-z0-9._~-]+(?::[A-Za-z0-9._~-]*)?@)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(?:[/?#]|$)/;
+
 function readUrlOnce(text: string): UrlReading {
+  return simpleUrl(text) ?? readUrlEveryWay(text);
+}
+
+/**
+ * The reading of a URL of the common shape (SIMPLE_URL) without the WHATWG parser, or undefined for any other URL.
+ * Exported for the test that holds it to `readUrlEveryWay`'s answers.
+ */
+export function simpleUrl(text: string): UrlReading | undefined {
+  const found = SIMPLE_URL.exec(text);
+  if (!found) return undefined;
+  let host = found[1];
+  if (host.includes('xn--') || UNSAFE.test(text)) return undefined;
+  if (NUMERIC_LAST_LABEL.test(host)) {
+    // IPv4 however written (`2130706433`, `0x7f.1`): every reading's raw host is this text, and WHATWG's is what
+    // its host parser (domainToASCII, kept by canonicalHost) makes of it; a text it refuses takes the full reading.
+    try {
+      host = canonicalHost(host);
+    } catch {
+      return undefined;
+    }
+    if (!CANONICAL_IPV4.test(host)) return undefined;
+  }
+  return { scheme: text.slice(0, text.indexOf(':') + 1), host };
+}
+
+/** The full reading (see above). Exported for the test that compares `simpleUrl` with it. */
+export function readUrlEveryWay(text: string): UrlReading {
   const scheme = SCHEME.exec(text)?.[0].toLowerCase();
   if (!scheme) throw NOT_A_URL;
   if (UNSAFE.test(text)) throw UNSAFE_CHARACTER;
@@ -98,7 +135,7 @@ function readUrlOnce(text: string): UrlReading {
   const rfc = slashed ? withoutPort(hostAndPort) : '';
   // Node's url.parse: the same, cut at the first character a host cannot hold.
   const legacy = slashed || !LEGACY_SLASHED.has(scheme) ? withoutPort(cutAt(hostAndPort, LEGACY_HOST_END)) : '';
-  if (!agrees(rfc, hostname, host) || !agrees(legacy, hostname, host)) throw AMBIGUOUS;
+  if (!agrees(rfc, hostname, host) || (legacy !== rfc && !agrees(legacy, hostname, host))) throw AMBIGUOUS;
   return { scheme: whatwg.protocol, host };
 }
 
@@ -144,25 +181,49 @@ const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/;
 const MAPPED_IPV4 = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/;
 const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
 const NON_ASCII = /[^\x00-\x7f]/;
+/** IPv4 as the URL parser writes it (dotted decimal, no leading zero): canonical already, as `hostOf` returns it. */
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 
 /** The canonical form of a host (see above). Throws when the text cannot be a host (`a/b`, `x@y`, `a b`, `a'b`, `a%2eb`). */
 export function canonicalHost(host: string): string {
   if (host === '') return '';
-  let h = host.toLowerCase();
-  if (!PLAIN_NAME.test(h) || NUMERIC_LAST_LABEL.test(h)) {
-    if (!h.startsWith('[') && isIP(h) === 6) h = `[${h}]`;
-    else if (/[\s/\\@?#%]/.test(h) || (h.includes(':') && !h.startsWith('['))) throw NOT_A_HOST;
-    const written = h;
-    h = domainToASCII(h);
-    if (h === '') throw NOT_A_HOST;
-    const mapped = MAPPED_IPV4.exec(h);
-    if (mapped) {
-      const hi = parseInt(mapped[1], 16);
-      const lo = parseInt(mapped[2], 16);
-      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
-    if (!(PLAIN_NAME.test(h) || IPV6_LITERAL.test(h)) || !idnLabelsAgree(written, h)) throw NOT_A_HOST;
+  const h = host.toLowerCase();
+  if (PLAIN_NAME.test(h) && !NUMERIC_LAST_LABEL.test(h)) return h.endsWith('.') ? h.slice(0, -1) : h;
+  if (CANONICAL_IPV4.test(h)) return h;
+  let known = unusualHosts.get(h);
+  if (known === undefined && h.length > MAX_KEPT_HOST) known = unusualHost(h);
+  else if (known === undefined) {
+    if (unusualHosts.size >= 1024) unusualHosts.clear();
+    unusualHosts.set(h, (known = unusualHost(h)));
   }
+  if (known === null) throw NOT_A_HOST;
+  return known;
+}
+
+/**
+ * Canonical forms of hosts IDNA or the IPv4 and IPv6 parsers must read (`2130706433`, `[::1]`, `münchen.de`), or
+ * null for a text that is not a host: `domainToASCII` takes a microsecond, and the hosts a gateway meets repeat.
+ * Bounded: cleared when full.
+ */
+const unusualHosts = new Map<string, string | null>();
+/** A DNS name has at most 253 characters; longer texts are read each time, not kept. */
+const MAX_KEPT_HOST = 255;
+
+/** `canonicalHost` of a lowercase text that is not a plain name: through IDNA and the IP parsers. Null when not a host. */
+function unusualHost(lower: string): string | null {
+  let h = lower;
+  if (!h.startsWith('[') && isIP(h) === 6) h = `[${h}]`;
+  else if (/[\s/\\@?#%]/.test(h) || (h.includes(':') && !h.startsWith('['))) return null;
+  const written = h;
+  h = domainToASCII(h);
+  if (h === '') return null;
+  const mapped = MAPPED_IPV4.exec(h);
+  if (mapped) {
+    const hi = parseInt(mapped[1], 16);
+    const lo = parseInt(mapped[2], 16);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  if (!(PLAIN_NAME.test(h) || IPV6_LITERAL.test(h)) || !idnLabelsAgree(written, h)) return null;
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 

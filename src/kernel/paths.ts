@@ -64,6 +64,26 @@ const IN_CEL = new Map([NUL, ENCODED_NUL, HIDDEN, NOT_UTF8, TOO_ENCODED, BAD_FIL
 export const readPath = keepingLastReading(readPathOnce);
 
 function readPathOnce(raw: string): PathReading {
+  return plainPath(raw) ?? readPathEveryWay(raw);
+}
+
+/**
+ * An absolute path that every reading leaves as it is: segments that are not empty, `.` or `..`, and no `\`, `%`
+ * or NUL, with nothing Windows would trim (WINDOWS_MAY_DIFFER).
+ */
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/\\%\0]+)+$/;
+
+/**
+ * The reading of a path that needs no resolving (PLAIN_PATH), or undefined for any other. Exported for the test
+ * that holds it to `readPathEveryWay`'s answers.
+ */
+export function plainPath(raw: string): PathReading | undefined {
+  if (!PLAIN_PATH.test(raw) || WINDOWS_MAY_DIFFER.test(raw)) return undefined;
+  return { forms: Object.freeze([raw]), relative: false };
+}
+
+/** Every reading of `raw`, worked out (see above). Exported for the test that compares `plainPath` with it. */
+export function readPathEveryWay(raw: string): PathReading {
   if (raw.includes('\0')) throw NUL;
   const relative = raw.length === 0 || (raw[0] !== '/' && raw[0] !== '\\');
   const forms = [normalizePath(raw)];

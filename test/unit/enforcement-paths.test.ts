@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPaths } from '../../src/enforcement/paths.ts';
-import { normalizePath, readPath } from '../../src/kernel/paths.ts';
+import { normalizePath, plainPath, readPath, readPathEveryWay } from '../../src/kernel/paths.ts';
+import { inputs } from '../../bench/kernel.ts';
 import { enforceArguments } from '../../src/enforcement/call-arguments.ts';
 import { isGatewayError } from '../../src/errors.ts';
 import type { PathConstraint } from '../../src/protocol/constraints.ts';
@@ -137,5 +138,38 @@ describe('path constraints', () => {
   it('refuses oversized arguments by their JSON byte size', () => {
     expect(() => enforceArguments({ text: 'é'.repeat(600) }, { maxArgBytes: 1024 }, { name: 'up' })).toThrow(expect.objectContaining({ code: 'GH_ERR_ARGS_TOO_LARGE' }));
     expect(() => enforceArguments({ text: 'é'.repeat(400) }, { maxArgBytes: 1024 }, { name: 'up' })).not.toThrow();
+  });
+});
+
+describe('a path that needs no resolving is read without working out every reading, as they would', () => {
+  const segments = ['a', 'a.txt', '.ssh', '..', '.', '', '...', 'a.', 'a ', ' a', 'a b', 'a%2e', '%2e%2e', 'a\\b', 'k.key2', '~', 'C:', 'file:', 'a\0b', '.. ', '. ', 'a..', '..a', '\u00e9'];
+  const paths: string[] = ['/', '', 'file:///etc/passwd', 'FILE:/x', '\\srv\\x'];
+  for (const lead of ['/', '', '\\', '//']) {
+    for (const a of segments) {
+      paths.push(`${lead}${a}`, `${lead}${a}/`);
+      for (const b of segments) paths.push(`${lead}${a}/${b}`, `${lead}srv/${a}/x/${b}`, `${lead}${a}/${b}/`);
+    }
+  }
+  for (const { args } of inputs(50, 600, 3)) paths.push((args as { path: string }).path);
+
+  /** A reading as plain data, or the reason its error gives. */
+  const outcome = (read: (path: string) => unknown, path: string): unknown => {
+    try {
+      const reading = read(path) as { forms: readonly string[]; relative: boolean } | undefined;
+      return reading && { forms: [...reading.forms], relative: reading.relative };
+    } catch (err) {
+      return isGatewayError(err) ? `refused: ${String(err.data?.reason)}` : `threw ${String(err)}`;
+    }
+  };
+
+  it('gives, for every path it reads, the full reading; the others go to the full reading', () => {
+    let read = 0;
+    for (const path of paths) {
+      if (plainPath(path) === undefined) continue;
+      read++;
+      expect({ path, reading: outcome(plainPath, path) }).toEqual({ path, reading: outcome(readPathEveryWay, path) });
+    }
+    expect(read).toBeGreaterThan(500); // the shape is common among these, so the comparison covers it
+    for (const path of paths) expect({ path, reading: outcome(readPath, path) }).toEqual({ path, reading: outcome(readPathEveryWay, path) });
   });
 });

@@ -3,8 +3,11 @@
 // browser (WHATWG) reads it, while curl, Python's urlsplit, Go's net/url or Node's legacy url.parse go elsewhere.
 import { describe, expect, it } from 'vitest';
 import { checkEgress } from '../../src/enforcement/egress.ts';
-import { hostMatches, hostOf } from '../../src/kernel/hosts.ts';
-import { isGatewayError } from '../../src/errors.ts';
+import { canonicalHost, hostMatches, hostOf, readUrl, readUrlEveryWay, simpleUrl } from '../../src/kernel/hosts.ts';
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { GatewayError, isGatewayError } from '../../src/errors.ts';
+import { inputs } from '../../bench/kernel.ts';
 import type { EgressConstraint } from '../../src/protocol/constraints.ts';
 
 const rule: EgressConstraint = { ruleId: 'api', args: ['url'], allowHosts: ['api.example.com', '*.example.org'] };
@@ -104,3 +107,78 @@ describe('URLs every tool reads the same way still pass', () => {
     expect(host('foo://Example.COM/x')).toBe('example.com');
   });
 });
+
+/** What a reader says of a URL: its reading, or the reason its error gives. */
+function outcome(read: (url: string) => unknown, url: string): unknown {
+  try {
+    return read(url);
+  } catch (err) {
+    return isGatewayError(err) ? `refused: ${String(err.data?.reason)}` : `threw ${String(err)}`;
+  }
+}
+
+describe('the common URL shape is read without the WHATWG parser, as every reading would', () => {
+  const hosts = ['api.example.com', 'a', 'a_b.c-d', '-a-.b', 'a--b.com', 'api.example7-3.com', 'x.0', 'x.123', 'x.0x', 'x.0x1f', 'x.1a', '127.0.0.1', '2130706433', 'xn--mnchen-3ya.de', 'xn--zz.com', 'a.xn--', 'A.com', 'a.com.', 'a..b', '.a', 'a.com:80', 'a.com:', '[::1]', 'münchen.de', 'a%2eb', "a'b", '', '0x7f.1', '0177.0.0.1', '127.1', '4294967295', '4294967296', '1.2.3.4.5', '1e3', '0x', '0xg', '08', '1.2.3.08', 'a.0x7f'];
+  const userinfos = ['', 'u@', 'u:p@', 'u:@', ':p@', '@', 'u@v@', 'api.example.com@', 'a~b._-@', 'u%40@', 'u\\@'];
+  const schemes = ['https://', 'http://', 'ws://', 'wss://', 'HTTPS://', 'ftp://', 'https:', 'https:/', 'https:///', 'file://', 'foo://'];
+  const rests = ['', '/', '/v1?q=1', '?q', '#f', '/a\\b', '/ x', '\\x', '/%2e%2e/', '@evil.com/', '.evil.com/', ':443/'];
+  const urls = [...BYPASSES.map(([, url]) => url)];
+  for (const scheme of schemes) for (const userinfo of userinfos) for (const host of hosts) for (const rest of rests) urls.push(`${scheme}${userinfo}${host}${rest}`);
+  for (const { args } of inputs(50, 600, 3)) urls.push((args as { url: string }).url);
+
+  it('gives, for every URL it reads, the full reading; the others go to the full reading', () => {
+    let read = 0;
+    for (const url of urls) {
+      const fast = simpleUrl(url);
+      if (fast === undefined) continue;
+      read++;
+      expect({ url, reading: fast }).toEqual({ url, reading: outcome(readUrlEveryWay, url) });
+    }
+    expect(read).toBeGreaterThan(1000); // the shape is common among these, so the comparison covers it
+    for (const url of urls) expect({ url, reading: outcome(readUrl, url) }).toEqual({ url, reading: outcome(readUrlEveryWay, url) });
+  });
+
+  it('reads every host as the full reading does: plain names, canonical IPv4, and the kept answers of IDNA and the IP parsers', () => {
+    const octets = ['0', '00', '1', '01', '9', '10', '99', '100', '199', '200', '249', '250', '255', '256', '0x7f'];
+    const texts = [...hosts, '[::ffff:127.0.0.1]', '::1', '[::FFFF:7f00:1]', 'MÜNCHEN.de', '\uff41pi.example.com', '0177.0.0.1', '127.1', 'a.b.'];
+    for (const a of octets) texts.push(`${a}.2.3.4`, `1.${a}.3.4`, `1.2.${a}.4`, `1.2.3.${a}`, `${a}.0.1`);
+    const full = (text: string) => {
+      const canonical = canonicalHostAsWritten(text);
+      if (canonical === null) throw new GatewayError('GH_ERR_EGRESS_DENIED', 'not a host name', { data: { reason: 'not-a-host' } });
+      return canonical;
+    };
+    for (const text of texts) {
+      const expected = outcome(full, text);
+      expect({ text, first: outcome(canonicalHost, text) }).toEqual({ text, first: expected });
+      expect({ text, kept: outcome(canonicalHost, text) }).toEqual({ text, kept: expected });
+    }
+  });
+
+});
+
+/** canonicalHost as it was before its fast paths and kept answers (null: not a host), the oracle for them. */
+function canonicalHostAsWritten(host: string): string | null {
+  if (host === '') return '';
+  let h = host.toLowerCase();
+  if (!/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/.test(h) || /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/.test(h)) {
+    if (!h.startsWith('[') && isIP(h) === 6) h = `[${h}]`;
+    else if (/[\s/\\@?#%]/.test(h) || (h.includes(':') && !h.startsWith('['))) return null;
+    const written = h;
+    h = domainToASCII(h);
+    if (h === '') return null;
+    const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(h);
+    if (mapped) {
+      const hi = parseInt(mapped[1], 16);
+      const lo = parseInt(mapped[2], 16);
+      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+    }
+    if (!(/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/.test(h) || /^\[[0-9a-f:.]+\]$/.test(h))) return null;
+    if (/[^\x00-\x7f]/.test(written)) {
+      const before = written.split('.');
+      const after = h.split('.');
+      if (before.length !== after.length) return null;
+      for (let i = 0; i < before.length; i++) if (/[^\x00-\x7f]/.test(before[i]) ? !after[i].startsWith('xn--') : before[i] !== after[i]) return null;
+    }
+  }
+  return h.endsWith('.') ? h.slice(0, -1) : h;
+}
