@@ -26,8 +26,9 @@ import { keepingLastReading } from './last-answer.ts';
  * - RFC 3986 (Python's urlsplit and requests, Go's net/url, curl and libcurl): an authority only after `//`,
  *   ending at the first `/`, `?` or `#`; `\` is an ordinary character; the host follows the userinfo's `@`;
  * - Node's legacy `url.parse`: as RFC 3986, but the host ends at the first character a host name cannot hold
- *   (the rest becomes the path), and a scheme other than http(s), ws(s), ftp, gopher and file has an authority
- *   even without `//` (`mailto:a@evil.com` names evil.com).
+ *   (the rest becomes the path), a host longer than 255 characters is no host at all (`http.get` then goes to
+ *   localhost), and a scheme other than http(s), ws(s), ftp, gopher and file has an authority even without `//`
+ *   (`mailto:a@evil.com` names evil.com).
  * Before reading, a URL is refused outright when it holds whitespace or a control character anywhere, a `\`
  * before its path, or more than one `@` in its authority (curl splits at the first, the others at the last).
  */
@@ -66,6 +67,8 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const LEGACY_SLASHED = new Set(['http:', 'https:', 'ws:', 'wss:', 'ftp:', 'gopher:', 'file:']);
 /** What Node's legacy url.parse keeps in a host; the first other character ends it. */
 const LEGACY_HOST_END = /[^A-Za-z0-9.+\-_[\]:\u0080-\uffff]/;
+/** Node's legacy url.parse empties a longer host name. */
+const LEGACY_HOST_MAX = 255;
 
 /** A URL read every way a tool might (see above). Throws an Error saying why when the readings disagree. */
 export const readUrl = keepingLastReading(readUrlOnce);
@@ -92,7 +95,7 @@ export function simpleUrl(text: string): UrlReading | undefined {
   const found = SIMPLE_URL.exec(text);
   if (!found) return undefined;
   let host = found[1];
-  if (host.includes('xn--') || UNSAFE.test(text)) return undefined;
+  if (host.length > LEGACY_HOST_MAX || host.includes('xn--') || UNSAFE.test(text)) return undefined;
   if (NUMERIC_LAST_LABEL.test(host)) {
     // IPv4 however written (`2130706433`, `0x7f.1`): every reading's raw host is this text, and WHATWG's is what
     // its host parser (domainToASCII, kept by canonicalHost) makes of it; a text it refuses takes the full reading.
@@ -133,8 +136,9 @@ export function readUrlEveryWay(text: string): UrlReading {
   const hostAndPort = authority.slice(at + 1);
   // RFC 3986: a host only after `//`, ending at the port (or the bracket of an IPv6 literal).
   const rfc = slashed ? withoutPort(hostAndPort) : '';
-  // Node's url.parse: the same, cut at the first character a host cannot hold.
-  const legacy = slashed || !LEGACY_SLASHED.has(scheme) ? withoutPort(cutAt(hostAndPort, LEGACY_HOST_END)) : '';
+  // Node's url.parse: the same, cut at the first character a host cannot hold; none when that is too long.
+  const legacyHost = slashed || !LEGACY_SLASHED.has(scheme) ? withoutPort(cutAt(hostAndPort, LEGACY_HOST_END)) : '';
+  const legacy = legacyHost.length > LEGACY_HOST_MAX ? '' : legacyHost;
   if (!agrees(rfc, hostname, host) || (legacy !== rfc && !agrees(legacy, hostname, host))) throw AMBIGUOUS;
   return { scheme: whatwg.protocol, host };
 }

@@ -60,6 +60,9 @@ export const BYPASSES: [string, string][] = [
   ['ideographic full stops that IDNA maps to dots', 'http://api\u3002example\u3002com/'],
   ['a soft hyphen that IDNA drops', 'http://api.exa\u00admple.com/'],
   ['a zero-width space', 'http://api.exa\u200bmple.com/'],
+  // Found by a differential fuzz in review: url.parse empties a hostname over 255 characters, and http.get(url.parse(u)) goes to localhost.
+  ["a host over 255 characters (Node's url.parse reads none: localhost)", `http://${'a'.repeat(250)}.api.example.org/x`],
+  ['a host over 255 characters in labels of 63', `https://${`${'b'.repeat(63)}.`.repeat(4)}example.org/`],
 ];
 
 describe('URLs that tools read differently are refused', () => {
