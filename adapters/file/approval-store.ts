@@ -154,7 +154,6 @@ export class FileApprovalStore implements ApprovalStore {
     return join(this.dir, `${id}.json`);
   }
 
-
   private bindingDir(bindingKey: string): string {
     return join(this.indexDir, sha256Hex(bindingKey));
   }
