@@ -36,10 +36,14 @@ const unsure = (): never => {
   throw UNSURE;
 };
 
-/** What the library checks a variable's value against (its declared type): another value is its error, not ours. */
+/**
+ * What the library checks a variable's value against (its declared type): another value is its error, not ours. It
+ * tells a map and a list by their `constructor` (registry.js), so an object with a key of that name is no map to
+ * it; these ask the same. A Set, a list to the library, is left to it (the closures read arrays).
+ */
 const IS_STRING = (v: unknown) => typeof v === 'string';
-const IS_MAP = (v: unknown) => v instanceof Map || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype);
-const IS_LIST = (v: unknown) => Array.isArray(v);
+const IS_MAP = (v: unknown) => typeof v === 'object' && v !== null && (v.constructor === Object || v.constructor === undefined || v.constructor === Map);
+const IS_LIST = (v: unknown) => Array.isArray(v) && v.constructor === Array;
 const IS_TIMESTAMP = (v: unknown) => v instanceof Date;
 
 /**

@@ -86,6 +86,8 @@ function inputs(): DecisionInput[] {
     out.push({ tenant: 't1', principal: 'bob', server: 's', tool: 's__t', kind: 'resource', method: 'resources/read', uri: 'file:///a', annotations: { destructiveHint: true }, labels: { env: 'dev' }, args, now: Date.UTC(2025, 0, 6, 23, 30) });
     // Names of another type, as a hand-written `policy test` case might hold.
     out.push({ tenant: 5, principal: 5, server: 's', tool: 's__t', annotations: undefined, args } as unknown as DecisionInput);
+    // A map with its own `constructor` key: the library tells a map by its constructor, and refuses this one.
+    out.push({ tenant: 't1', principal: 'alice', server: 's', tool: 's__t', annotations: undefined, labels: { constructor: 'x', env: 'prod' }, args });
   }
   return out;
 }
