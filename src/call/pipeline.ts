@@ -63,8 +63,8 @@ export interface CallPipelineOptions {
   /** Signs and checks MRTR requestState; without it 2026-07-28 clients get the hold or the pending result. */
   requestStates?: () => Promise<RequestStateCodec>;
   /**
-   * How long the kernel may take to decide (ms, default 50). A slower decision is thrown away and the call
-   * denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
+   * How long the kernel may take to decide (ms, default 50). A slower decision is thrown away and made once more;
+   * if that one is slow too the call is denied with GH_ERR_KERNEL_UNAVAILABLE (fail closed), as is a kernel that throws.
    */
   decisionBudgetMs?: number;
   /** How much of the arguments `job.decided` records (config `audit.recordArguments`, default `redacted`). */
@@ -248,8 +248,23 @@ export class CallPipeline {
     let decision: Decision;
     const deciding = timing && performance.now();
     const decideSpan = spans.child('gatehouse.decide');
+    const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
     try {
       decision = kernel.decide(input);
+      const tookMs = this.clock.now() - now;
+      // A first decision can pay for cold work (the tool's plan built, its conditions run for the first time) or for
+      // being descheduled on a loaded machine. Decided again on the same input, the same function gives the same
+      // decision; only a kernel slow twice over is denied.
+      if (tookMs > budgetMs) {
+        const again = this.clock.now();
+        decision = kernel.decide(input);
+        const tookAgainMs = this.clock.now() - again;
+        if (tookAgainMs > budgetMs) {
+          endStage(decideSpan, { type: 'GH_ERR_KERNEL_UNAVAILABLE', message: 'over its decision budget' });
+          return this.kernelUnavailable(call, jobId, `the decision took ${tookMs} ms and again ${tookAgainMs} ms, over its ${budgetMs} ms budget`);
+        }
+        this.deps.log.warn('a decision overran its budget and was made again within it', { ...callLogFields(call, jobId), tookMs, tookAgainMs, budgetMs });
+      }
     } catch (err) {
       endStage(decideSpan, { type: 'GH_ERR_KERNEL_UNAVAILABLE' });
       return this.kernelUnavailable(call, jobId, `the kernel failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
@@ -258,12 +273,6 @@ export class CallPipeline {
     // An approver is shown why the session is where it is: which earlier calls set its labels.
     if (decision.effect === 'require_approval' && labelled.length > 0) decision = { ...decision, reason: withLabelSources(decision.reason, labelled) };
     spans.decided(decideSpan, jobId, decision);
-    const budgetMs = this.deps.options.decisionBudgetMs ?? DEFAULT_DECISION_BUDGET_MS;
-    const tookMs = this.clock.now() - now;
-    if (tookMs > budgetMs) {
-      endStage(decideSpan, { type: 'GH_ERR_KERNEL_UNAVAILABLE', message: 'over its decision budget' });
-      return this.kernelUnavailable(call, jobId, `the decision took ${tookMs} ms, over its ${budgetMs} ms budget`);
-    }
     endStage(decideSpan);
     // The constraints on the arguments, checked before anyone is asked (and again by the executor); outside the
     // decision's budget, since they read every argument.

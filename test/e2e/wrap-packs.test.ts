@@ -26,17 +26,6 @@ async function wrap(args: string[], env: Record<string, string> = {}): Promise<{
 type Result = { _meta?: Record<string, { code?: string; ruleIds?: string[] }> };
 const code = (r: unknown) => (r as Result)._meta?.['gatehouse/error']?.code;
 
-/**
- * A call as the kernel decided it. wrap keeps the default 50 ms wall-time budget per decision; a tool's first
- * decision (its plan built, the pack's CEL run cold) on a machine loaded by the rest of the suite once ran over it
- * (GH_ERR_KERNEL_UNAVAILABLE, the call not run), so such a call is made once more. The budget has its own tests.
- */
-async function decided(client: Client, params: Parameters<Client['callTool']>[0]): Promise<unknown> {
-  const result = await client.callTool(params);
-  const overBudget = code(result) === 'GH_ERR_KERNEL_UNAVAILABLE' && JSON.stringify(result).includes('budget');
-  return overBudget ? client.callTool(params) : result;
-}
-
 type Started = { args: string[]; env?: Record<string, string>; workspace?: string };
 /** Each bundled pack that wrap picks by itself, with a server command that fits it and calls it decides. */
 const AUTO: Array<{ pack: string; server: () => Started; check: (client: Client, started: Started) => Promise<void> }> = [
@@ -48,9 +37,9 @@ const AUTO: Array<{ pack: string; server: () => Started; check: (client: Client,
       return { args: ['node', FS_SERVER, workspace], workspace };
     },
     check: async (client, { workspace: dir }) => {
-      const read = (await decided(client, { name: 'filesystem__read_text_file', arguments: { path: join(dir!, 'a.md') } })) as Result;
+      const read = (await client.callTool({ name: 'filesystem__read_text_file', arguments: { path: join(dir!, 'a.md') } })) as Result;
       expect(read._meta?.['gatehouse/job']?.ruleIds).toContain('filesystem/inside-workspace');
-      expect(code(await decided(client, { name: 'filesystem__read_text_file', arguments: { path: `${dir}/../../etc/passwd` } }))).toBe('GH_ERR_PATH_DENIED');
+      expect(code(await client.callTool({ name: 'filesystem__read_text_file', arguments: { path: `${dir}/../../etc/passwd` } }))).toBe('GH_ERR_PATH_DENIED');
     },
   },
   {
@@ -60,15 +49,15 @@ const AUTO: Array<{ pack: string; server: () => Started; check: (client: Client,
       return { args: ['node', ...dc.args], env: dc.env };
     },
     check: async (client) => {
-      expect(code(await decided(client, { name: 'desktop-commander__start_process', arguments: { command: 'sudo rm -rf /', timeout_ms: 5000 } }))).toBe('GH_ERR_POLICY_DENIED');
-      expect(code(await decided(client, { name: 'desktop-commander__start_process', arguments: { command: 'ls', timeout_ms: 5000 } }))).toBe('GH_ERR_APPROVAL_PENDING');
+      expect(code(await client.callTool({ name: 'desktop-commander__start_process', arguments: { command: 'sudo rm -rf /', timeout_ms: 5000 } }))).toBe('GH_ERR_POLICY_DENIED');
+      expect(code(await client.callTool({ name: 'desktop-commander__start_process', arguments: { command: 'ls', timeout_ms: 5000 } }))).toBe('GH_ERR_APPROVAL_PENDING');
     },
   },
   {
     pack: 'github',
     server: () => ({ args: ['node', GITHUB_SERVER], env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'not-a-token' } }),
     check: async (client) => {
-      const push = await decided(client, { name: 'github__push_files', arguments: { owner: 'o', repo: 'r', branch: 'main', message: 'm', files: [{ path: 'a', content: 'b' }] } });
+      const push = await client.callTool({ name: 'github__push_files', arguments: { owner: 'o', repo: 'r', branch: 'main', message: 'm', files: [{ path: 'a', content: 'b' }] } });
       expect(code(push)).toBe('GH_ERR_APPROVAL_PENDING');
     },
   },
@@ -86,7 +75,7 @@ describe('gatehouse wrap with packs', () => {
   it('applies none with --no-pack', async () => {
     const workspace = mkdtempSync(join(tmpdir(), 'gh-wrap-fs-'));
     const { client, stderr } = await wrap(['--no-pack', '--data-dir', mkdtempSync(join(tmpdir(), 'gh-wrap-data-')), 'node', FS_SERVER, workspace]);
-    const read = (await decided(client, { name: 'filesystem__list_allowed_directories', arguments: {} })) as Result;
+    const read = (await client.callTool({ name: 'filesystem__list_allowed_directories', arguments: {} })) as Result;
     expect(read._meta?.['gatehouse/job']?.ruleIds?.some((id) => id.startsWith('filesystem/'))).toBe(false);
     expect(stderr()).not.toContain('applying the bundled');
     await client.close();
@@ -99,7 +88,7 @@ describe('gatehouse wrap with packs', () => {
     const { client, stderr } = await wrap(['--data-dir', dir, 'node', join(dir, 'kg.js')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
     await waitFor(() => stderr().includes('applying the bundled memory pack'), 'wrap to say which pack it applied');
     expect(stderr()).toContain('which fits by its serverInfo name, memory-server');
-    const deleted = (await decided(client, { name: 'kg__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
+    const deleted = (await client.callTool({ name: 'kg__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
     expect(code(deleted)).toBe('GH_ERR_APPROVAL_PENDING');
     expect(deleted._meta?.['gatehouse/error']).toBeDefined();
     await client.close();
@@ -109,7 +98,7 @@ describe('gatehouse wrap with packs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-wrap-kg-'));
     symlinkSync(join(ROOT, MEMORY_SERVER), join(dir, 'kg.js'));
     const { client, stderr } = await wrap(['--no-pack', '--data-dir', dir, 'node', join(dir, 'kg.js')], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
-    const read = (await decided(client, { name: 'kg__read_graph', arguments: {} })) as Result;
+    const read = (await client.callTool({ name: 'kg__read_graph', arguments: {} })) as Result;
     expect(read._meta?.['gatehouse/job']?.ruleIds?.some((id) => id.startsWith('memory/'))).toBe(false);
     expect(stderr()).not.toContain('applying the bundled');
     await client.close();
@@ -118,7 +107,7 @@ describe('gatehouse wrap with packs', () => {
   it('applies the pack --pack names, with --set parameters', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-wrap-mem-'));
     const { client } = await wrap(['--pack', 'memory', '--set', 'deletes=deny', '--data-dir', dir, 'node', MEMORY_SERVER], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') });
-    const deleted = (await decided(client, { name: 'memory__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
+    const deleted = (await client.callTool({ name: 'memory__delete_entities', arguments: { entityNames: ['x'] } })) as Result;
     expect(code(deleted)).toBe('GH_ERR_POLICY_DENIED');
     expect(deleted._meta?.['gatehouse/error']).toBeDefined();
     await client.close();
@@ -128,10 +117,10 @@ describe('gatehouse wrap with packs', () => {
     const dc = desktopCommanderEnv();
     // The default policy holds every tool marked destructive, start_process included: the example's pack-only base leaves it to the pack.
     const { client } = await wrap(['--policy', join(ROOT, 'examples', 'packs', 'shell', 'pack-only.yaml'), '--pack', 'shell', '--set', 'allowCommands=ls', '--data-dir', mkdtempSync(join(tmpdir(), 'gh-wrap-data-')), '--', 'node', ...dc.args], dc.env);
-    const ran = (await decided(client, { name: 'desktop-commander__start_process', arguments: { command: 'ls', timeout_ms: 10_000 } })) as Result;
+    const ran = (await client.callTool({ name: 'desktop-commander__start_process', arguments: { command: 'ls', timeout_ms: 10_000 } })) as Result;
     expect(code(ran)).toBeUndefined();
     expect(ran._meta?.['gatehouse/job']?.ruleIds).toContain('shell/allowed-commands');
-    expect(code(await decided(client, { name: 'desktop-commander__start_process', arguments: { command: 'ls; rm -rf /', timeout_ms: 5000 } }))).toBe('GH_ERR_POLICY_DENIED');
+    expect(code(await client.callTool({ name: 'desktop-commander__start_process', arguments: { command: 'ls; rm -rf /', timeout_ms: 5000 } }))).toBe('GH_ERR_POLICY_DENIED');
     await client.close();
   });
 });

@@ -100,11 +100,45 @@ describe('the kernel fails closed', () => {
     });
     const slow = await w.call({});
     expect(errorOf(slow).code).toBe('GH_ERR_KERNEL_UNAVAILABLE');
-    expect(recordsOf(w, 'job.denied')[0].data).toMatchObject({ errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason: expect.stringMatching(/51 ms, over its 50 ms budget/) });
+    expect(recordsOf(w, 'job.denied')[0].data).toMatchObject({ errorCode: 'GH_ERR_KERNEL_UNAVAILABLE', reason: expect.stringMatching(/51 ms and again 51 ms, over its 50 ms budget/) });
     expect(w.seen).toHaveLength(0);
     takes = 50;
     expect((await w.call({})).isError).toBeUndefined();
     expect(w.seen).toHaveLength(1);
+  });
+
+  // A first decision pays for cold work (the tool's plan built, its conditions run for the first time) and, on a
+  // loaded machine, for being descheduled mid-decision: wall time, not the kernel. Deciding again on the same input
+  // is the same function over the same facts, so one that then keeps its budget is the decision.
+  it('decides once more when a decision overran its budget, and keeps the second within it', async () => {
+    const took = [51, 2];
+    const inputs: DecisionInput[] = [];
+    const w = start((input) => {
+      inputs.push(input);
+      w.clock.advance(took.shift() ?? 0);
+      return allow();
+    });
+    const result = await w.call({ a: 1 });
+    expect(result.isError).toBeUndefined();
+    expect(w.seen).toEqual([{ a: 1 }]);
+    expect(inputs).toHaveLength(2);
+    expect(inputs[1]).toBe(inputs[0]);
+    expect(recordsOf(w, 'job.decided')).toHaveLength(1);
+    expect(recordsOf(w, 'job.denied')).toHaveLength(0);
+  });
+
+  it('denies when the second decision overruns too, after deciding twice and no more', async () => {
+    let decisions = 0;
+    const w = start(() => {
+      decisions++;
+      w.clock.advance(decisions === 1 ? 51 : 60);
+      return allow();
+    });
+    const result = await w.call({});
+    expect(errorOf(result).code).toBe('GH_ERR_KERNEL_UNAVAILABLE');
+    expect(decisions).toBe(2);
+    expect(recordsOf(w, 'job.denied')[0].data).toMatchObject({ reason: expect.stringMatching(/51 ms and again 60 ms, over its 50 ms budget/) });
+    expect(w.seen).toHaveLength(0);
   });
 });
 
