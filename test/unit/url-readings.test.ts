@@ -7,6 +7,7 @@ import { canonicalHost, hostMatches, hostOf, readUrl, readUrlEveryWay, simpleUrl
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { GatewayError, isGatewayError } from '../../src/errors.ts';
+import { outcome } from '../helpers/coded-errors.ts';
 import { inputs } from '../../bench/kernel.ts';
 import type { EgressConstraint } from '../../src/protocol/constraints.ts';
 
@@ -110,15 +111,6 @@ describe('URLs every tool reads the same way still pass', () => {
     expect(host('foo://Example.COM/x')).toBe('example.com');
   });
 });
-
-/** What a reader says of a URL: its reading, or the reason its error gives. */
-function outcome(read: (url: string) => unknown, url: string): unknown {
-  try {
-    return read(url);
-  } catch (err) {
-    return isGatewayError(err) ? `refused: ${String(err.data?.reason)}` : `threw ${String(err)}`;
-  }
-}
 
 describe('the common URL shape is read without the WHATWG parser, as every reading would', () => {
   const hosts = ['api.example.com', 'a', 'a_b.c-d', '-a-.b', 'a--b.com', 'api.example7-3.com', 'x.0', 'x.123', 'x.0x', 'x.0x1f', 'x.1a', '127.0.0.1', '2130706433', 'xn--mnchen-3ya.de', 'xn--zz.com', 'a.xn--', 'A.com', 'a.com.', 'a..b', '.a', 'a.com:80', 'a.com:', '[::1]', 'münchen.de', 'a%2eb', "a'b", '', '0x7f.1', '0177.0.0.1', '127.1', '4294967295', '4294967296', '1.2.3.4.5', '1e3', '0x', '0xg', '08', '1.2.3.08', 'a.0x7f'];
