@@ -1,5 +1,6 @@
 import type { ASTNode } from '@marcbachmann/cel-js';
 import type { ConditionScope } from './cel.ts';
+import { CEL_VARIABLES, fieldsOf, isVariable, typeCheckOf, type VariableName } from './cel-variables.ts';
 
 /**
  * A checked CEL tree made into nested closures, for the common shapes of `when:` conditions: variables, field
@@ -34,38 +35,6 @@ class Unsure extends Error {}
 export const UNSURE = new Unsure();
 const unsure = (): never => {
   throw UNSURE;
-};
-
-/**
- * What the library checks a variable's value against (its declared type): another value is its error, not ours. It
- * tells a map and a list by their `constructor` (registry.js), so an object with a key of that name is no map to
- * it; these ask the same. A Set, a list to the library, is left to it (the closures read arrays).
- */
-const IS_STRING = (v: unknown) => typeof v === 'string';
-const IS_MAP = (v: unknown) => typeof v === 'object' && v !== null && (v.constructor === Object || v.constructor === undefined || v.constructor === Map);
-const IS_LIST = (v: unknown) => Array.isArray(v) && v.constructor === Array;
-const IS_TIMESTAMP = (v: unknown) => v instanceof Date;
-
-/**
- * The variables a closure reads: one reader each (a named property read stays cheap where `scope[name]` would
- * look the name up every time), the check of its declared type, and for a map, what its fields hold (the declared
- * CEL type: `dyn` for any).
- */
-const VARIABLES: Readonly<Record<string, { read: Closure; is: (value: unknown) => boolean; fields?: 'dyn' | 'string' | 'boolean' }>> = {
-  tool: { read: (s) => s.tool, is: IS_STRING },
-  server: { read: (s) => s.server, is: IS_STRING },
-  principal: { read: (s) => s.principal, is: IS_STRING },
-  tenant: { read: (s) => s.tenant, is: IS_STRING },
-  kind: { read: (s) => s.kind, is: IS_STRING },
-  method: { read: (s) => s.method, is: IS_STRING },
-  uri: { read: (s) => s.uri, is: IS_STRING },
-  prompt: { read: (s) => s.prompt, is: IS_STRING },
-  now: { read: (s) => s.now, is: IS_TIMESTAMP },
-  riskTags: { read: (s) => s.riskTags, is: IS_LIST },
-  args: { read: (s) => s.args, is: IS_MAP, fields: 'dyn' },
-  session: { read: (s) => s.session, is: IS_MAP, fields: 'dyn' },
-  labels: { read: (s) => s.labels, is: IS_MAP, fields: 'string' },
-  annotations: { read: (s) => s.annotations, is: IS_MAP, fields: 'boolean' },
 };
 
 const STRING_METHODS: Readonly<Record<string, (receiver: string, arg: string) => boolean>> = {
@@ -119,8 +88,9 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     }
     case 'id': {
       const name = args as string;
-      if (!Object.hasOwn(VARIABLES, name)) return unsure();
-      const { read, is } = VARIABLES[name];
+      if (!isVariable(name)) return unsure();
+      const read: Closure = CEL_VARIABLES[name].read;
+      const is = typeCheckOf(name);
       return (scope) => {
         const value = read(scope);
         return is(value) ? value : unsure();
@@ -210,7 +180,7 @@ function argument(scope: ConditionScope, key: string): unknown {
 
 /** Field access on a variable's map (`args.path`, `labels.env`) or on a map inside `args` or `session`. */
 function fieldReader(of: ASTNode, key: string): (value: unknown) => unknown {
-  const declared = of.op === 'id' ? VARIABLES[of.args as string]?.fields : 'dyn';
+  const declared = of.op !== 'id' ? 'dyn' : isVariable(of.args as string) ? fieldsOf(of.args as VariableName) : undefined;
   if (declared === undefined) return unsure();
   if (declared === 'dyn') {
     return (map) => {
@@ -219,10 +189,11 @@ function fieldReader(of: ASTNode, key: string): (value: unknown) => unknown {
       return v === undefined ? unsure() : v;
     };
   }
+  const held = declared === 'bool' ? 'boolean' : declared;
   return (record) => {
     if (record === null || typeof record !== 'object' || record instanceof Map || !Object.hasOwn(record, key)) return unsure();
     const v = (record as Record<string, unknown>)[key];
-    return typeof v === declared ? v : unsure();
+    return typeof v === held ? v : unsure();
   };
 }
 
@@ -291,7 +262,7 @@ function presence(argNodes: ASTNode[], sub: (n: ASTNode) => Closure): Closure {
   const [field] = argNodes;
   if (argNodes.length !== 1 || field.op !== '.') return unsure();
   const [of, key] = field.args as [ASTNode, string];
-  if (of.op !== 'id' || VARIABLES[of.args as string]?.fields !== 'dyn') return unsure();
+  if (of.op !== 'id' || !isVariable(of.args as string) || fieldsOf(of.args as VariableName) !== 'dyn') return unsure();
   if (isArgs(of)) return (scope) => argument(scope, key) !== undefined;
   const map = sub(of);
   return (scope) => {

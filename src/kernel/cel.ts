@@ -5,6 +5,7 @@ import { shellCommands } from './shell.ts';
 import { sqlStatements } from './sql.ts';
 import type { SessionView } from './decision.ts';
 import { closureOf, UNSURE, type ClosureFunction } from './cel-closure.ts';
+import { CEL_VARIABLES, isVariable } from './cel-variables.ts';
 
 /**
  * `when:` conditions, in CEL. Parsed and type-checked once, at load; a request only evaluates them.
@@ -36,8 +37,6 @@ const LIMITS = { maxAstNodes: 512, maxDepth: 24, maxListElements: 256, maxMapEnt
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 /** The library's time-zone getters build an Intl formatter per call (~40 µs): `inZone()` replaces them. */
 const ZONED_GETTERS = new Set(['getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear', 'getFullYear', 'getHours', 'getMinutes', 'getMonth', 'getSeconds', 'getMilliseconds']);
-/** Reading these makes a condition depend on the call itself, not only on who calls which tool. */
-const CALL_VARIABLES = new Set(['args', 'now', 'method', 'session']);
 
 /** What a condition reads its variables from. Getters may compute lazily: only the variables used are read. */
 export interface ConditionScope {
@@ -88,21 +87,8 @@ let environment: Environment | undefined;
 
 function celEnvironment(): Environment {
   if (environment) return environment;
-  environment = new Environment({ enableOptionalTypes: true, limits: LIMITS })
-    .registerVariable('tool', 'string')
-    .registerVariable('server', 'string')
-    .registerVariable('principal', 'string')
-    .registerVariable('tenant', 'string')
-    .registerVariable('args', 'map<string, dyn>')
-    .registerVariable('labels', 'map<string, string>')
-    .registerVariable('annotations', 'map<string, bool>')
-    .registerVariable('riskTags', 'list<string>')
-    .registerVariable('now', 'google.protobuf.Timestamp')
-    .registerVariable('kind', 'string')
-    .registerVariable('method', 'string')
-    .registerVariable('uri', 'string')
-    .registerVariable('prompt', 'string')
-    .registerVariable('session', 'map<string, dyn>');
+  environment = new Environment({ enableOptionalTypes: true, limits: LIMITS });
+  for (const [name, { type }] of Object.entries(CEL_VARIABLES)) environment.registerVariable(name, type);
   for (const [name, { signature, fn }] of Object.entries(FUNCTIONS)) environment.registerFunction(`${name}${signature}`, fn);
   return environment;
 }
@@ -182,7 +168,7 @@ function inspect(root: ASTNode): { readsCall: boolean; readsSession: boolean } {
   let readsCall = false;
   let readsSession = false;
   const visit = (node: ASTNode, comprehensions: number): void => {
-    if (node.op === 'id' && CALL_VARIABLES.has(node.args)) {
+    if (node.op === 'id' && isVariable(node.args) && CEL_VARIABLES[node.args].readsCall) {
       readsCall = true;
       if (node.args === 'session') readsSession = true;
     }
