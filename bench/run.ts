@@ -25,6 +25,8 @@
  * What checking an API key and an OAuth access token cost (bench/oauth.ts) runs only as `npm run bench -- oauth`.
  * Audit retention on a Redis chain (bench/redis-retention.ts) runs only as `npm run bench -- redis-retention`.
  * What the SSRF guard costs per new connection (bench/outbound-guard.ts) runs only as `npm run bench -- outbound`.
+ * What a client spends per request by transport, stdio against HTTP clients (bench/client-floors.ts), runs only as
+ * `npm run bench -- client-floors`.
  * What session-aware rules add per call (bench/session-facts.ts) runs only as `npm run bench -- session-facts`.
  * Start-up time and idle RSS of `gatehouse wrap` against the server alone (bench/startup.ts) run only as `npm run bench -- startup`.
  * Memory per held 2025 session and a call's p50 while 10,000 are held (bench/sessions.ts) run only as `npm run bench -- sessions`.
@@ -62,6 +64,7 @@ import { printSessionsBench } from './sessions.ts';
 import { printPoisoningBench } from './poisoning.ts';
 import { printResultScanBench } from './result-scan.ts';
 import { printSoakBench } from './soak.ts';
+import { printClientFloorsBench } from './client-floors.ts';
 
 const started = performance.now();
 const progress = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
@@ -78,6 +81,7 @@ const PARTS: Record<string, Part> = {
   packs: { label: 'packs: loading and deciding with the bundled packs', run: printPacksBench },
   oauth: { label: 'checking a bearer: an API key against an OAuth access token', run: printOAuthBench },
   outbound: { label: 'the SSRF guard: a guarded new connection against a plain one', run: printOutboundGuardBench },
+  'client-floors': { label: 'client floors: CPU per request by transport (stdio, undici, node:http, raw sockets)', run: printClientFloorsBench, spawns: true },
   'session-facts': { label: 'session facts, loop breakers and budgets: CPU added per call', run: printSessionFactsBench, spawns: true },
   poisoning: { label: 'the poisoning scan of tool definitions: precision, recall, cost', run: printPoisoningBench },
   'result-scan': { label: 'the result scanner: precision, recall, cost per 10 KB', run: printResultScanBench },
