@@ -3,7 +3,8 @@
  * child's pipes (a stdio upstream), undici through Gatehouse's own POST handler (adapters/mcp/upstream-post.ts, on a
  * keep-alive Agent: an HTTP upstream), `undici.request()`, node:http with a keep-alive agent, and a minimal HTTP/1.1
  * client on raw sockets (one request per socket at a time, head and body in one write, content-length framing).
- * The servers are bench/plain-echo.ts in their own processes; only this process's CPU (user + system) is counted.
+ * The servers are bench/plain-echo.ts in their own processes: this process's CPU (user + system) is the client's; the
+ * server's, from /proc, is what a bare node:http (or pipe) server spends answering, the floor under a front's cost.
  * It is the floor under issue 17's item 5 (an HTTP upstream's CPU per call within 50 µs of a stdio one's): what the
  * transports alone cost, before anything Gatehouse does. Median of rounds, each transport in turn within a round.
  * Env: BENCH_FLOOR_REQUESTS (20,000 per batch), BENCH_FLOOR_ROUNDS (3), BENCH_CONCURRENCY ("1,16").
@@ -16,13 +17,14 @@ import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { post } from '../adapters/mcp/upstream-post.ts';
 import { closedLoop } from './load.ts';
+import { cpuMs } from './processes.ts';
 import { median } from './stats.ts';
 
 const SERVER = join(import.meta.dirname, 'plain-echo.ts');
 const body = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`;
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
-type Client = { name: string; call: () => Promise<void>; close(): Promise<void> | void };
+type Client = { name: string; call: () => Promise<void>; close(): Promise<void> | void; serverPid?: number };
 
 function server(mode: 'stdio' | 'http'): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', SERVER, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -39,6 +41,7 @@ async function stdioClient(): Promise<Client> {
   let next = 0;
   return {
     name: 'NDJSON over a child’s pipes (a stdio upstream)',
+    serverPid: child.pid,
     call: () =>
       new Promise<void>((resolve) => {
         const id = ++next;
@@ -91,6 +94,7 @@ async function httpClients(concurrency: number): Promise<{ clients: Client[]; st
     },
     { name: 'a minimal HTTP/1.1 client on raw sockets', call: raw.call, close: raw.close },
   ];
+  for (const client of clients) client.serverPid = child.pid;
   return { clients, stop: () => void child.kill() };
 }
 
@@ -133,31 +137,32 @@ async function rawSockets(port: number, count: number): Promise<{ call: () => Pr
   };
 }
 
-/** µs of this process's CPU per request over one batch. */
-async function cpuPerRequest(call: () => Promise<void>, requests: number, concurrency: number): Promise<number> {
+/** µs of CPU per request over one batch: this process's, and the server process's (to 10 ms, /proc's tick). */
+async function cpuPerRequest(client: Client, requests: number, concurrency: number): Promise<{ client: number; server: number }> {
   const before = process.cpuUsage();
-  await closedLoop(call, requests, concurrency);
+  const serverBefore = cpuMs(client.serverPid!)!;
+  await closedLoop(client.call, requests, concurrency);
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / requests;
+  return { client: (used.user + used.system) / requests, server: ((cpuMs(client.serverPid!)! - serverBefore) * 1000) / requests };
 }
 
 export async function printClientFloorsBench(): Promise<void> {
   const requests = Number(process.env.BENCH_FLOOR_REQUESTS ?? 20_000);
   const rounds = Number(process.env.BENCH_FLOOR_ROUNDS ?? 3);
   const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
-  console.log(`\nClient floors: this process's CPU per request (µs), by transport, to a JSON-RPC echo in another process; ${requests} requests a batch after as many of warm-up, median of ${rounds} rounds`);
-  console.log(`| transport | ${concurrencies.map((c) => `c=${c}`).join(' | ')} |\n|---|${concurrencies.map(() => '---|').join('')}`);
-  const figures = new Map<string, number[]>();
+  console.log(`\nClient floors: CPU per request (µs), by transport, of the client and of the JSON-RPC echo it calls in another process; ${requests} requests a batch after as many of warm-up, median of ${rounds} rounds`);
+  console.log(`| transport | ${concurrencies.map((c) => `client, c=${c} | server, c=${c}`).join(' | ')} |\n|---|${concurrencies.map(() => '---|---|').join('')}`);
+  const figures = new Map<string, { client: number; server: number }[]>();
   for (const concurrency of concurrencies) {
     const http = await httpClients(concurrency);
     const clients = [await stdioClient(), ...http.clients];
-    const perRound = new Map<string, number[]>(clients.map((c) => [c.name, []]));
+    const perRound = new Map<string, { client: number; server: number }[]>(clients.map((c) => [c.name, []]));
     for (const client of clients) await closedLoop(client.call, requests, concurrency);
-    for (let round = 0; round < rounds; round++) for (const client of clients) perRound.get(client.name)!.push(await cpuPerRequest(client.call, requests, concurrency));
-    for (const [name, samples] of perRound) figures.set(name, [...(figures.get(name) ?? []), median(samples)]);
+    for (let round = 0; round < rounds; round++) for (const client of clients) perRound.get(client.name)!.push(await cpuPerRequest(client, requests, concurrency));
+    for (const [name, samples] of perRound) figures.set(name, [...(figures.get(name) ?? []), { client: median(samples.map((s) => s.client)), server: median(samples.map((s) => s.server)) }]);
     await Promise.all(clients.map((c) => c.close()));
     http.stop();
   }
-  for (const [name, byConcurrency] of figures) console.log(`| ${name} | ${byConcurrency.map((us) => us.toFixed(1)).join(' | ')} |`);
+  for (const [name, byConcurrency] of figures) console.log(`| ${name} | ${byConcurrency.map((us) => `${us.client.toFixed(1)} | ${us.server.toFixed(0)}`).join(' | ')} |`);
   console.log(JSON.stringify({ bench: 'client-floors', requests, rounds, concurrencies, usPerRequest: Object.fromEntries(figures) }));
 }
