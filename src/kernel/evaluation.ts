@@ -4,7 +4,7 @@ import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
 import { mergeConstraints } from './constraints.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
-import { celValue, firstLine, sessionValue, type ConditionScope } from './cel.ts';
+import { celValue, firstLine, sessionValue, Thrown, type ConditionScope } from './cel.ts';
 import { NOT_A_MAP } from './cel-closure.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
@@ -62,6 +62,8 @@ export class CallFacts implements ConditionScope {
   #riskTags: string[] | undefined;
   #hints: Record<string, boolean> | undefined;
   #args: ReadonlyMap<string, unknown> | undefined;
+  /** The arguments `arg` read so far, key then CEL value: one decision's rules read the same few, often twice in a row. */
+  #read: unknown[] | undefined;
   #now: Date | undefined;
   #session: ReadonlyMap<string, unknown> | undefined;
 
@@ -141,7 +143,11 @@ export class CallFacts implements ConditionScope {
     if (args === undefined) return undefined;
     if (typeof args !== 'object' || args === null || Array.isArray(args)) return NOT_A_MAP;
     if (this.#args) return this.#args.get(key);
-    return propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
+    const read = (this.#read ??= []);
+    for (let i = 0; i < read.length; i += 2) if (read[i] === key) return read[i + 1];
+    const value = propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
+    read.push(key, value);
+    return value;
   }
 
   /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */
@@ -186,11 +192,9 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   const when = rule.when;
   if (!when) return Outcome.MATCHED;
   if (facts.listing && when.readsCall) return rule.effect === 'deny' ? Outcome.ASSUMED_NO_MATCH : Outcome.ASSUMED_MATCH;
-  let value: unknown;
-  try {
-    value = when.evaluate(facts);
-  } catch (err) {
-    facts.whenError = firstLine(err);
+  const value = when.outcome(facts);
+  if (value instanceof Thrown) {
+    facts.whenError = firstLine(value.error);
     return rule.matchOnError ? Outcome.MATCHED_ON_ERROR : Outcome.WHEN_ERROR;
   }
   if (typeof value !== 'boolean') {
