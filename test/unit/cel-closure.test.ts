@@ -39,6 +39,9 @@ const CLOSED = [
   'args.missing == 1 && false',
   'args.count > 1.5',
   'args.limit > 500',
+  // A literal and `args.key` read inside the closure that uses them, not by closures of their own.
+  'args.name.contains("o") && args.count >= 2 && args.limit < 1.5',
+  'args.flag != false && labels.env != "dev" && args.missing.startsWith("x")',
   // Errors from more than one place: the first the library meets is the one it reports.
   'pathUnder(args.path, "/srv") && pathUnder(args.url, "/srv")',
   'pathUnder(args.path, "/srv") || hostMatches(hostOf(args.url), "*.example.com")',
