@@ -25,6 +25,11 @@ export type ArgumentKind = 'string' | 'timestamp';
 export interface ClosureFunction {
   readonly args: readonly ArgumentKind[];
   readonly fn: (...args: never[]) => unknown;
+  /**
+   * A two-argument function with its last argument given, when a condition writes it as a literal string: what reading
+   * it costs (a pattern compiled, a directory normalised) is paid once, at load. It must answer and throw as `fn`.
+   */
+  readonly bind?: (last: string) => (first: string) => unknown;
 }
 
 /** What `ConditionScope.arg` says when the arguments are not an object: only the library knows what `args` is then. */
@@ -280,17 +285,18 @@ function call([name, argNodes]: [string, ASTNode[]], functions: Readonly<Record<
     const y = argNodes[1].args;
     const [ka, kb] = kinds;
     const ok = ofKind(y, kb);
+    const given = (ok && known.bind && boundTo(known.bind, y as string)) || ((x: unknown) => call(x, y));
     const key = argumentKey(argNodes[0]);
     if (key !== undefined) {
       return (scope) => {
         const x = argument(scope, key) ?? unsure();
-        return ok && ofKind(x, ka) ? call(x, y) : unsure();
+        return ok && ofKind(x, ka) ? given(x as string) : unsure();
       };
     }
     const [a] = args;
     return (scope) => {
       const x = a(scope);
-      return ok && ofKind(x, ka) ? call(x, y) : unsure();
+      return ok && ofKind(x, ka) ? given(x as string) : unsure();
     };
   }
   if (args.length === 2) {
@@ -303,6 +309,15 @@ function call([name, argNodes]: [string, ASTNode[]], functions: Readonly<Record<
     };
   }
   return unsure();
+}
+
+/** The function bound to its literal; undefined when binding throws, so that the error is met where `fn` would meet it. */
+function boundTo(bind: NonNullable<ClosureFunction['bind']>, literal: string): ((first: string) => unknown) | undefined {
+  try {
+    return bind(literal);
+  } catch {
+    return undefined;
+  }
 }
 
 const ofKind = (value: unknown, kind: ArgumentKind): boolean => (kind === 'string' ? typeof value === 'string' : value instanceof Date);

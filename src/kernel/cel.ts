@@ -1,6 +1,6 @@
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
-import { hostMatches, hostOf } from './hosts.ts';
-import { pathGlob, pathUnder } from './paths.ts';
+import { hostMatcherOf, hostMatches, hostOf } from './hosts.ts';
+import { pathGlob, pathGlobOf, pathUnder, pathUnderDir } from './paths.ts';
 import { shellCommands } from './shell.ts';
 import { sqlStatements } from './sql.ts';
 import type { SessionView } from './decision.ts';
@@ -83,10 +83,10 @@ export class Thrown {
 
 /** The kernel's own CEL functions: their signatures for the library, their argument kinds for the closures. */
 const FUNCTIONS: Readonly<Record<string, ClosureFunction & { signature: string }>> = {
-  pathUnder: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathUnder },
-  glob: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathGlob },
+  pathUnder: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathUnder, bind: pathUnderDir },
+  glob: { signature: '(string, string): bool', args: ['string', 'string'], fn: pathGlob, bind: pathGlobOf },
   hostOf: { signature: '(string): string', args: ['string'], fn: hostOf },
-  hostMatches: { signature: '(string, string): bool', args: ['string', 'string'], fn: hostMatches },
+  hostMatches: { signature: '(string, string): bool', args: ['string', 'string'], fn: hostMatches, bind: hostMatcherOf },
   inZone: { signature: '(google.protobuf.Timestamp, string): google.protobuf.Timestamp', args: ['timestamp', 'string'], fn: inZone },
   shellCommands: { signature: '(string): list<string>', args: ['string'], fn: shellCommands },
   sqlStatements: { signature: '(string): list<string>', args: ['string'], fn: sqlStatements },

@@ -42,6 +42,9 @@ const CLOSED = [
   // A literal and `args.key` read inside the closure that uses them, not by closures of their own.
   'args.name.contains("o") && args.count >= 2 && args.limit < 1.5',
   'args.flag != false && labels.env != "dev" && args.missing.startsWith("x")',
+  // A helper's literal directory or pattern read once at load (pathUnderDir, pathGlobOf, hostMatcherOf).
+  'pathUnder(args.path, "relative") || hostMatches(hostOf(args.url), "https://not-a-pattern/")',
+  'glob(args.path, "/srv/**/*.key") || pathUnder(args.path, "/") || hostMatches(args.name, "10.0.0.0/8")',
   // Errors from more than one place: the first the library meets is the one it reports.
   'pathUnder(args.path, "/srv") && pathUnder(args.url, "/srv")',
   'pathUnder(args.path, "/srv") || hostMatches(hostOf(args.url), "*.example.com")',
