@@ -2,6 +2,9 @@ import type { Decision } from './decision.ts';
 
 type ConditionErrors = NonNullable<Decision['errors']>;
 
+/** Decisions with errors kept per plan: an error's text may vary with the call, and must not crowd out the others. */
+const MAX_FAILED = 4;
+
 /**
  * A plan's decisions by the set of its rules that matched (see `ToolPlan.decisions`), and for a call where a
  * condition threw, by that set and the errors: those say which rules threw (a deny's error matches it, an allow's
@@ -29,6 +32,7 @@ export class DecisionMemo {
 
   set(key: number, decision: Decision): void {
     if (decision.errors !== undefined) {
+      if ((this.#failed?.length ?? 0) >= MAX_FAILED) return;
       (this.#failed ??= []).push(decision);
       (this.#failedKeys ??= []).push(key);
     } else if (this.#first === undefined) {

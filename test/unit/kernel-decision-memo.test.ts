@@ -5,7 +5,8 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { mergePolicySources, parsePolicy } from '../../src/kernel/bundle.ts';
 import { parseYamlText } from '../../src/config/yaml-file.ts';
 import { bundleText, inputs } from '../../bench/kernel.ts';
-import type { DecisionInput } from '../../src/kernel/decision.ts';
+import type { Decision, DecisionInput } from '../../src/kernel/decision.ts';
+import { DecisionMemo } from '../../src/kernel/decision-memo.ts';
 
 const kernelOf = (text: string) => new Kernel(mergePolicySources([parsePolicy(parseYamlText('p.yaml', text, 'GH_ERR_POLICY_INVALID'))]));
 
@@ -58,5 +59,17 @@ rules:
     expect(kernel.decide(calls[0]).constraints).toEqual({ timeoutMs: 1000 });
     expect(kernel.decide(calls[1]).constraints).toEqual({ maxOutputBytes: 10 });
     expect(kernel.decide(calls[4]).errors).not.toEqual(kernel.decide(calls[1]).errors);
+  });
+
+  it('keep a few decisions with errors per plan, whose texts may vary with the call, and the others still', () => {
+    const memo = new DecisionMemo();
+    const decision = (error?: string): Decision => ({ effect: 'deny', reason: 'r', ruleIds: [], policySnapshot: 's', constraints: {}, ...(error ? { errors: [{ ruleId: 'a', error }] } : {}) });
+    for (let i = 0; i < 10; i++) memo.set(1, decision(`failed on call ${i}`));
+    const kept = decision();
+    memo.set(1, kept);
+    expect(memo.size).toBe(5);
+    expect(memo.get(1, undefined)).toBe(kept);
+    expect(memo.get(1, [{ ruleId: 'a', error: 'failed on call 3' }])?.errors).toEqual([{ ruleId: 'a', error: 'failed on call 3' }]);
+    expect(memo.get(1, [{ ruleId: 'a', error: 'failed on call 4' }])).toBeUndefined();
   });
 });
