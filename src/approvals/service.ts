@@ -30,7 +30,7 @@ export type { ApprovalBinding, BindingRefusal, ApproverRefusal };
 
 export interface ApprovalRequestDetails extends Partial<ApprovalArguments> {
   jobId: string;
-  ruleIds: string[];
+  ruleIds: readonly string[];
   reason: string;
   annotations?: ToolAnnotations;
   argsPreview: string;
@@ -444,7 +444,7 @@ export class ApprovalService {
       ...binding,
       bindingKey,
       jobId: details.jobId,
-      ruleIds: details.ruleIds,
+      ruleIds: [...details.ruleIds],
       reason: policy.conflict ? `${details.reason} (${policy.conflict})` : details.reason,
       ...(details.annotations ? { annotations: details.annotations } : {}),
       argsPreview: details.argsPreview,

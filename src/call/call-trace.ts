@@ -48,7 +48,7 @@ export class CallTrace {
   /** The decision's effect, rule ids and policy snapshot, on the decision's span and the request's. */
   decided(span: Span, jobId: string, decision: Decision): void {
     if (!span.isRecording() && !this.request?.isRecording()) return;
-    const attributes = { 'gatehouse.job.id': jobId, 'gatehouse.decision.effect': decision.effect, 'gatehouse.decision.rule_ids': decision.ruleIds, 'gatehouse.policy.snapshot': decision.policySnapshot };
+    const attributes = { 'gatehouse.job.id': jobId, 'gatehouse.decision.effect': decision.effect, 'gatehouse.decision.rule_ids': [...decision.ruleIds], 'gatehouse.policy.snapshot': decision.policySnapshot };
     span.setAttributes(attributes);
     this.request?.setAttributes(attributes);
   }

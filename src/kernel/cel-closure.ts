@@ -25,6 +25,11 @@ export type ArgumentKind = 'string' | 'timestamp';
 export interface ClosureFunction {
   readonly args: readonly ArgumentKind[];
   readonly fn: (...args: never[]) => unknown;
+  /**
+   * A two-argument function with its last argument given, when a condition writes it as a literal string: what reading
+   * it costs (a pattern compiled, a directory normalised) is paid once, at load. It must answer and throw as `fn`.
+   */
+  readonly bind?: (last: string) => (first: string) => unknown;
 }
 
 /** What `ConditionScope.arg` says when the arguments are not an object: only the library knows what `args` is then. */
@@ -134,7 +139,7 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
     case '<=':
     case '>':
     case '>=':
-      return comparison(node.op, (args as ASTNode[]).map(sub) as [Closure, Closure]);
+      return comparison(node.op, args as [ASTNode, ASTNode], sub);
     case 'in': {
       const [l, r] = (args as ASTNode[]).map(sub);
       return (scope) => {
@@ -168,6 +173,14 @@ function compile(node: ASTNode, functions: Readonly<Record<string, ClosureFuncti
 
 const isArgs = (node: ASTNode): boolean => node.op === 'id' && node.args === 'args';
 
+/**
+ * Literals and `args.key` are read inside the closure that uses them (`args.size > 10`, `pathUnder(args.path, "/w")`,
+ * `args.path.endsWith(".key")`), not by closures of their own: each closure is an object and its context another, and
+ * a decision reads its conditions from memory the cache has mostly dropped (one per rule, thousands of rules).
+ */
+const isLiteral = (node: ASTNode): boolean => node.op === 'value';
+const argumentKey = (node: ASTNode): string | undefined => (node.op === '.' && isArgs((node.args as [ASTNode, string])[0]) ? (node.args as [ASTNode, string])[1] : undefined);
+
 /** `args.key`: from the scope's own reader when it has one, which converts that argument alone. */
 function argument(scope: ConditionScope, key: string): unknown {
   if (!scope.arg) {
@@ -197,22 +210,46 @@ function fieldReader(of: ASTNode, key: string): (value: unknown) => unknown {
   };
 }
 
-function comparison(op: string, [l, r]: [Closure, Closure]): Closure {
-  const compare = {
-    '==': (a: Comparable, b: Comparable) => a === b,
-    '!=': (a: Comparable, b: Comparable) => a !== b,
-    '<': (a: Comparable, b: Comparable) => a < b,
-    '<=': (a: Comparable, b: Comparable) => a <= b,
-    '>': (a: Comparable, b: Comparable) => a > b,
-    '>=': (a: Comparable, b: Comparable) => a >= b,
-  }[op]!;
+const COMPARE: Readonly<Record<string, (a: Comparable, b: Comparable) => boolean>> = {
+  '==': (a, b) => a === b,
+  '!=': (a, b) => a !== b,
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+};
+
+/** Whether values of this type are compared: booleans only for equality (the library orders them, but conditions do not). */
+const comparable = (type: string, equality: boolean): boolean => type === 'string' || type === 'bigint' || type === 'number' || (equality && type === 'boolean');
+
+function comparison(op: string, [ln, rn]: [ASTNode, ASTNode], sub: (n: ASTNode) => Closure): Closure {
+  const compare = COMPARE[op];
   const equality = op === '==' || op === '!=';
+  if (isLiteral(rn)) {
+    const b = rn.args as Comparable;
+    const type = typeof b;
+    const ok = comparable(type, equality);
+    const key = argumentKey(ln);
+    if (key !== undefined) {
+      return (scope) => {
+        const a = argument(scope, key) ?? unsure();
+        return ok && typeof a === type ? compare(a as Comparable, b) : unsure();
+      };
+    }
+    const l = sub(ln);
+    return (scope) => {
+      const a = l(scope);
+      return ok && typeof a === type ? compare(a as Comparable, b) : unsure();
+    };
+  }
+  const l = sub(ln);
+  const r = sub(rn);
   return (scope) => {
     const a = l(scope);
     const b = r(scope);
     const type = typeof a;
-    // One type on both sides; booleans only for equality (the library orders them, but conditions do not).
-    if (type !== typeof b || !(type === 'string' || type === 'bigint' || type === 'number' || (equality && type === 'boolean'))) return unsure();
+    // One type on both sides, and one that is compared.
+    if (type !== typeof b || !comparable(type, equality)) return unsure();
     return compare(a as Comparable, b as Comparable);
   };
 }
@@ -243,6 +280,25 @@ function call([name, argNodes]: [string, ASTNode[]], functions: Readonly<Record<
       return ofKind(x, ka) ? call(x) : unsure();
     };
   }
+  if (args.length === 2 && isLiteral(argNodes[1])) {
+    // A literal last, read first as the library does: it cannot fail, so the order is the argument's alone.
+    const y = argNodes[1].args;
+    const [ka, kb] = kinds;
+    const ok = ofKind(y, kb);
+    const given = (ok && known.bind && boundTo(known.bind, y as string)) || ((x: unknown) => call(x, y));
+    const key = argumentKey(argNodes[0]);
+    if (key !== undefined) {
+      return (scope) => {
+        const x = argument(scope, key) ?? unsure();
+        return ok && ofKind(x, ka) ? given(x as string) : unsure();
+      };
+    }
+    const [a] = args;
+    return (scope) => {
+      const x = a(scope);
+      return ok && ofKind(x, ka) ? given(x as string) : unsure();
+    };
+  }
   if (args.length === 2) {
     const [a, b] = args;
     const [ka, kb] = kinds;
@@ -253,6 +309,15 @@ function call([name, argNodes]: [string, ASTNode[]], functions: Readonly<Record<
     };
   }
   return unsure();
+}
+
+/** The function bound to its literal; undefined when binding throws, so that the error is met where `fn` would meet it. */
+function boundTo(bind: NonNullable<ClosureFunction['bind']>, literal: string): ((first: string) => unknown) | undefined {
+  try {
+    return bind(literal);
+  } catch {
+    return undefined;
+  }
 }
 
 const ofKind = (value: unknown, kind: ArgumentKind): boolean => (kind === 'string' ? typeof value === 'string' : value instanceof Date);
@@ -275,6 +340,20 @@ function method([name, receiverNode, argNodes]: [string, ASTNode, ASTNode[]], su
   const receiver = sub(receiverNode);
   if (Object.hasOwn(STRING_METHODS, name) && argNodes.length === 1) {
     const test = STRING_METHODS[name];
+    if (isLiteral(argNodes[0]) && typeof argNodes[0].args === 'string') {
+      const t = argNodes[0].args;
+      const key = argumentKey(receiverNode);
+      if (key !== undefined) {
+        return (scope) => {
+          const s = argument(scope, key) ?? unsure();
+          return typeof s === 'string' ? test(s, t) : unsure();
+        };
+      }
+      return (scope) => {
+        const s = receiver(scope);
+        return typeof s === 'string' ? test(s, t) : unsure();
+      };
+    }
     const arg = sub(argNodes[0]);
     return (scope) => {
       const t = arg(scope); // the receiver last, as the library

@@ -50,6 +50,8 @@ export interface CompiledRule {
 
 /** What applies to one namespaced tool name: computed once per name, then memoised. */
 export interface ToolPlan {
+  /** The server it was planned for: a tool call's plan is found by its tool name alone, then checked against it. */
+  readonly server: string;
   /** The rules whose servers and tools match, in id order. */
   readonly rules: readonly CompiledRule[];
   /** Every bundle override whose pattern matches the tool, merged; undefined when none does. */
@@ -109,6 +111,9 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
     else unindexed.push(rule);
   }
   const overrides = Object.entries(bundle.tools).map(([pattern, override]) => [compileGlob(pattern), override] as const);
+  // A tool call's plan by its tool name alone (`srv__read_file` names its server): one lookup per decision. Other
+  // requests, and a tool name met again under another server, are found by server, then kind and target.
+  const toolPlans = new Map<string, ToolPlan>();
   const plans = new Map<string, Map<string, ToolPlan>>();
   let planned = 0;
   const readsSession = rules.some((r) => r.when?.readsSession);
@@ -118,12 +123,17 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
     readsSession,
     usesSession: readsSession || rules.some((r) => r.repeat || r.budget || r.sessionLabels || r.scan),
     planFor(server, tool, request) {
+      if (!request) {
+        const plan = toolPlans.get(tool);
+        if (plan !== undefined && plan.server === server) return plan;
+      }
       const key = request ? `\0${request.kind}\0${tool}` : tool;
       let forServer = plans.get(server);
       let plan = forServer?.get(key);
       if (plan) return plan;
       if (planned >= MAX_PLANS) {
-        plans.clear(); // tool names and URIs come from upstreams and callers; bound the memo
+        toolPlans.clear(); // tool names and URIs come from upstreams and callers; bound the memo
+        plans.clear();
         planned = 0;
         forServer = undefined;
       }
@@ -133,9 +143,12 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
       // The bundle's `tools:` overrides are facts about tools: other requests have none.
       let override: ToolOverride | undefined;
       if (!request) for (const [matches, o] of overrides) if (matches(tool)) override = override ? mergeToolOverrides(override, o) : o;
-      plan = { rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new DecisionMemo() : undefined };
-      if (!forServer) plans.set(server, (forServer = new Map()));
-      forServer.set(key, plan);
+      plan = { server, rules: candidates, override, readsSession: candidates.some((r) => r.when?.readsSession === true), decisions: candidates.length <= MAX_MEMO_RULES ? new DecisionMemo() : undefined };
+      if (!request && !toolPlans.has(tool)) toolPlans.set(tool, plan);
+      else {
+        if (!forServer) plans.set(server, (forServer = new Map()));
+        forServer.set(key, plan);
+      }
       planned++;
       return plan;
     },

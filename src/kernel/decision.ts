@@ -122,30 +122,30 @@ export interface ApprovalSpec {
 }
 
 export interface Decision {
-  effect: Effect;
-  reason: string;
+  readonly effect: Effect;
+  readonly reason: string;
   /** Shown to the model on deny: what to do instead. From the deciding rules. */
-  remediation?: string;
+  readonly remediation?: string;
   /** The ids of every rule that matched, strictest first. Empty when the default applied. */
-  ruleIds: string[];
-  policySnapshot: string;
-  constraints: Constraints;
+  readonly ruleIds: readonly string[];
+  readonly policySnapshot: string;
+  readonly constraints: Constraints;
   /** Every matching throttle rule's limit; applied whenever the effect is not `deny`. */
-  throttles?: ThrottleSpec[];
+  readonly throttles?: readonly ThrottleSpec[];
   /** The approval options of the matching `require_approval` rules. */
-  approvals?: ApprovalSpec[];
+  readonly approvals?: readonly ApprovalSpec[];
   /** Every matching rule's loop breaker; applied, like throttles, whenever the effect is not `deny`. */
-  repeats?: RepeatSpec[];
+  readonly repeats?: readonly RepeatSpec[];
   /** Every matching rule's budget; applied whenever the effect is not `deny`. */
-  budgets?: BudgetSpec[];
+  readonly budgets?: readonly BudgetSpec[];
   /** Every matching rule's session labels; set when the call runs or its result comes back. */
-  labels?: LabelSpec[];
+  readonly labels?: readonly LabelSpec[];
   /** The strictest `scanResult` of the matching rules (redact, then warn, then scan); absent: not scanned. */
-  scanResult?: ScanMode;
+  readonly scanResult?: ScanMode;
   /** The rule whose `scanResult` applies, for the audit record. */
-  scanRuleId?: string;
+  readonly scanRuleId?: string;
   /** Conditions that threw while deciding, by rule id (a thrown `when` matches deny/require_approval, not allow). */
-  errors?: { ruleId: string; error: string }[];
+  readonly errors?: readonly { readonly ruleId: string; readonly error: string }[];
 }
 
 /** One rule as `explain` saw it. */

@@ -4,7 +4,7 @@ import type { Decision, DecisionInput, RuleTrace } from './decision.ts';
 import { mergeConstraints } from './constraints.ts';
 import type { Constraints } from '../protocol/constraints.ts';
 import { EFFECTS, type Effect } from './effect.ts';
-import { celValue, firstLine, sessionValue, type ConditionScope } from './cel.ts';
+import { celValue, firstLine, sessionValue, Thrown, type ConditionScope } from './cel.ts';
 import { NOT_A_MAP } from './cel-closure.ts';
 import { effectiveHint, impliedRiskTags } from './hints.ts';
 import { overriddenAnnotations } from './tool-overrides.ts';
@@ -62,6 +62,8 @@ export class CallFacts implements ConditionScope {
   #riskTags: string[] | undefined;
   #hints: Record<string, boolean> | undefined;
   #args: ReadonlyMap<string, unknown> | undefined;
+  /** The arguments `arg` read so far, key then CEL value: one decision's rules read the same few, often twice in a row. */
+  #read: unknown[] | undefined;
   #now: Date | undefined;
   #session: ReadonlyMap<string, unknown> | undefined;
 
@@ -141,7 +143,11 @@ export class CallFacts implements ConditionScope {
     if (args === undefined) return undefined;
     if (typeof args !== 'object' || args === null || Array.isArray(args)) return NOT_A_MAP;
     if (this.#args) return this.#args.get(key);
-    return propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
+    const read = (this.#read ??= []);
+    for (let i = 0; i < read.length; i += 2) if (read[i] === key) return read[i + 1];
+    const value = propertyIsEnumerable.call(args, key) ? celValue(args[key]) : undefined;
+    read.push(key, value);
+    return value;
   }
 
   /** The session's facts as CEL sees them: a session with no calls, starting now, when the input carries none. */
@@ -186,11 +192,9 @@ export function testRule(rule: CompiledRule, facts: CallFacts, checkNames: boole
   const when = rule.when;
   if (!when) return Outcome.MATCHED;
   if (facts.listing && when.readsCall) return rule.effect === 'deny' ? Outcome.ASSUMED_NO_MATCH : Outcome.ASSUMED_MATCH;
-  let value: unknown;
-  try {
-    value = when.evaluate(facts);
-  } catch (err) {
-    facts.whenError = firstLine(err);
+  const value = when.outcome(facts);
+  if (value instanceof Thrown) {
+    facts.whenError = firstLine(value.error);
     return rule.matchOnError ? Outcome.MATCHED_ON_ERROR : Outcome.WHEN_ERROR;
   }
   if (typeof value !== 'boolean') {
@@ -235,26 +239,27 @@ export class Tally {
   }
 
   /**
-   * The decision. Without a condition error, the matching rules alone make it: the plan's memo keeps the one built
-   * before for them, and each call gets its own copy of it and of its lists (callers may sort or extend them).
+   * The decision. The matching rules and the conditions' errors alone make it: the plan's memo keeps the one built
+   * before for them, frozen, and hands it to every caller as it is (`Decision` is read-only).
    */
   decision(policy: CompiledPolicy): Decision {
-    const memo = this.errors ? undefined : this.memo;
-    const known = memo?.get(this.key);
-    if (known) return copyOf(known);
+    const memo = this.memo;
+    const known = memo?.get(this.key, this.errors);
+    if (known) return known;
     const decision = this.build(policy);
     if (memo && memo.size < MAX_DECISIONS_PER_PLAN) {
-      decision.constraints = frozenConstraints(decision.constraints);
-      memo.set(this.key, copyOf(decision));
+      const kept = frozen(decision);
+      memo.set(this.key, kept);
+      return kept;
     }
     return decision;
   }
 
-  private build(policy: CompiledPolicy): Decision {
+  private build(policy: CompiledPolicy): DecisionDraft {
     const { bundle } = policy;
     const matched = this.matched;
     if (!matched) {
-      const decision: Decision = { effect: bundle.default, reason: `no rule matched; the policy default is ${bundle.default}`, ruleIds: [], policySnapshot: bundle.snapshot, constraints: NO_CONSTRAINTS };
+      const decision: DecisionDraft = { effect: bundle.default, reason: `no rule matched; the policy default is ${bundle.default}`, ruleIds: [], policySnapshot: bundle.snapshot, constraints: NO_CONSTRAINTS };
       if (this.restricting) this.restrict(decision);
       if (this.errors) decision.errors = this.errors;
       return decision;
@@ -265,7 +270,7 @@ export class Tally {
     let reason: string | undefined;
     let remediation: string | undefined;
     let constraints: Constraints = NO_CONSTRAINTS;
-    const decision: Decision = { effect, reason: '', ruleIds: ordered.map((r) => r.id), policySnapshot: bundle.snapshot, constraints };
+    const decision: DecisionDraft = { effect, reason: '', ruleIds: ordered.map((r) => r.id), policySnapshot: bundle.snapshot, constraints };
     for (const rule of ordered) {
       if (rule.rank === this.rank) {
         reason ??= rule.source.reason;
@@ -286,7 +291,7 @@ export class Tally {
   }
 
   /** Adds the constraints and throttles of the rules whose condition threw (in id order, as counted). */
-  private restrict(decision: Decision): void {
+  private restrict(decision: DecisionDraft): void {
     for (const rule of this.restricting!) {
       if (rule.constraints) decision.constraints = mergeConstraints(decision.constraints, rule.constraints);
       if (rule.throttle) (decision.throttles ??= []).push(rule.throttle);
@@ -300,7 +305,7 @@ const restricts = (rule: CompiledRule): boolean => Boolean(rule.constraints || r
 
 const SCAN_RANK = { scan: 1, warn: 2, redact: 3 } as const;
 
-function limitSession(decision: Decision, rule: CompiledRule): void {
+function limitSession(decision: DecisionDraft, rule: CompiledRule): void {
   if (rule.repeat) (decision.repeats ??= []).push(rule.repeat);
   if (rule.budget) (decision.budgets ??= []).push(rule.budget);
   if (rule.sessionLabels) (decision.labels ??= []).push(...rule.sessionLabels);
@@ -316,18 +321,24 @@ const NO_CONSTRAINTS: Constraints = Object.freeze({});
 /** A plan keeps this many decisions at most (the bench keeps 1 to 5): conditions on arguments could otherwise make a set per call. */
 const MAX_DECISIONS_PER_PLAN = 16;
 
-/** A decision with lists of its own, its fields in the same order (JSON of the copy reads the same). */
-function copyOf(decision: Decision): Decision {
-  // for-in over the fields: about half the time of a spread with the lists replaced after it.
-  const copy: Record<string, unknown> = {};
+/** A decision while `build` assembles it: its fields and lists still written to. */
+type DecisionDraft = { -readonly [K in keyof Decision]: Decision[K] extends readonly (infer Item)[] | undefined ? Item[] : Decision[K] };
+
+/**
+ * A kept decision, frozen with its lists and its merged constraints (as NO_CONSTRAINTS is): every caller is handed the
+ * same object, so nobody may write to it. The items of its lists are the rules' own specs, shared as before.
+ */
+function frozen(decision: DecisionDraft): Decision {
+  decision.constraints = frozenConstraints(decision.constraints);
   for (const key in decision) {
     const value = decision[key as keyof Decision];
-    copy[key] = Array.isArray(value) ? value.slice() : value;
+    if (Array.isArray(value)) Object.freeze(value);
   }
-  return copy as unknown as Decision;
+  if (decision.errors) for (const error of decision.errors) Object.freeze(error);
+  return Object.freeze(decision);
 }
 
-/** Merged constraints are read, never written: frozen (as NO_CONSTRAINTS is), a kept decision's are shared. */
+/** Merged constraints are read, never written: frozen, a kept decision's are shared. */
 function frozenConstraints(constraints: Constraints): Constraints {
   if (Object.isFrozen(constraints)) return constraints;
   for (const value of Object.values(constraints)) if (typeof value === 'object' && value !== null) Object.freeze(value);

@@ -251,6 +251,12 @@ export function hostMatches(host: string, pattern: string): boolean {
   return hostPattern(pattern)(canonicalHost(host));
 }
 
+/** `hostMatches` with the pattern given once, for a condition that writes it as a literal: compiled at load. */
+export function hostMatcherOf(pattern: string): (host: string) => boolean {
+  const matches = hostPattern(pattern);
+  return (host) => matches(canonicalHost(host));
+}
+
 /** Whether a canonical host (a `canonicalHost` result) matches any of the patterns. */
 export function hostAllowed(canonical: string, patterns: readonly string[]): boolean {
   for (const pattern of patterns) if (hostPattern(pattern)(canonical)) return true;

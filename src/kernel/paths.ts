@@ -109,7 +109,7 @@ export function normalizePath(path: string): string {
 export function pathUnder(path: string, dir: string): boolean {
   if (!dir.startsWith('/')) return false;
   const base = normalDir(dir);
-  return agreed(path, base !== '/', (form) => base === '/' || form === base || (form.startsWith(base) && form.charCodeAt(base.length) === 47 /* / */));
+  return agreed(path, base !== '/', under(base));
 }
 
 /** Matches a path against a path glob (see `compilePathGlob`), in every reading. Throws when readings disagree. */
@@ -117,6 +117,28 @@ export function pathGlob(path: string, pattern: string): boolean {
   const glob = pathPattern(pattern);
   return agreed(path, glob.anchored, glob.matches);
 }
+
+/**
+ * `pathUnder` and `pathGlob` with the directory or pattern given once, for a condition that writes it as a literal:
+ * it is read at load, and a decision looks up no memo (bounded, so a policy with more than a thousand would miss).
+ */
+export function pathUnderDir(dir: string): (path: string) => boolean {
+  if (!dir.startsWith('/')) return () => false;
+  const base = normalizePath(dir);
+  const test = under(base);
+  return (path) => agreed(path, base !== '/', test);
+}
+
+export function pathGlobOf(pattern: string): (path: string) => boolean {
+  const { anchored, matches } = pathPattern(pattern);
+  return (path) => agreed(path, anchored, matches);
+}
+
+/** Whether a path's form is `base` or lies below it. */
+const under =
+  (base: string) =>
+  (form: string): boolean =>
+    base === '/' || form === base || (form.startsWith(base) && form.charCodeAt(base.length) === 47); /* / */
 
 const normalDirs = new Map<string, string>();
 

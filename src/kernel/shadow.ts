@@ -19,7 +19,7 @@ export interface ShadowVerdict {
   /** Why it would deny: GH_ERR_POLICY_DENIED, or the refusing constraint's code. */
   code?: ErrorCode;
   /** Every rule that matched, strictest first (as the enforced decision records its own). */
-  ruleIds: string[];
+  ruleIds: readonly string[];
   /** The rules that decided: the matching ones whose effect is the verdict's, or the constraint's rule that refused. */
   deciding: string[];
   /** The shadow could not decide (a bug, or a condition that threw outside CEL's own handling); the call went on. */

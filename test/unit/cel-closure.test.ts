@@ -2,7 +2,7 @@
 // two must give every condition the same value and the same error text, on well-formed arguments and on arguments
 // of the wrong type, missing, or hostile. Each condition is evaluated on each input both ways and compared.
 import { describe, expect, it } from 'vitest';
-import { checkedCondition, compileCondition, firstLine, type ConditionScope } from '../../src/kernel/cel.ts';
+import { checkedCondition, compileCondition, firstLine, Thrown, type ConditionScope } from '../../src/kernel/cel.ts';
 import { CallFacts } from '../../src/kernel/evaluation.ts';
 import type { DecisionInput, SessionView } from '../../src/kernel/decision.ts';
 
@@ -39,6 +39,12 @@ const CLOSED = [
   'args.missing == 1 && false',
   'args.count > 1.5',
   'args.limit > 500',
+  // A literal and `args.key` read inside the closure that uses them, not by closures of their own.
+  'args.name.contains("o") && args.count >= 2 && args.limit < 1.5',
+  'args.flag != false && labels.env != "dev" && args.missing.startsWith("x")',
+  // A helper's literal directory or pattern read once at load (pathUnderDir, pathGlobOf, hostMatcherOf).
+  'pathUnder(args.path, "relative") || hostMatches(hostOf(args.url), "https://not-a-pattern/")',
+  'glob(args.path, "/srv/**/*.key") || pathUnder(args.path, "/") || hostMatches(args.name, "10.0.0.0/8")',
   // Errors from more than one place: the first the library meets is the one it reports.
   'pathUnder(args.path, "/srv") && pathUnder(args.url, "/srv")',
   'pathUnder(args.path, "/srv") || hostMatches(hostOf(args.url), "*.example.com")',
@@ -101,7 +107,12 @@ function answer(evaluate: () => unknown): Answer {
   }
 }
 
-const facts = (input: DecisionInput) => new CallFacts(input, { rules: [], override: undefined, readsSession: true, decisions: undefined });
+/** `Condition.outcome`'s answer, which gives what was thrown rather than throwing it. */
+function outcomeAnswer(outcome: unknown): Answer {
+  return outcome instanceof Thrown ? { error: firstLine(outcome.error) } : { value: outcome };
+}
+
+const facts = (input: DecisionInput) => new CallFacts(input, { server: input.server, rules: [], override: undefined, readsSession: true, decisions: undefined });
 
 /** A scope without `arg`, as a grant's (approvals/grant.ts): closures read `args` whole. */
 function plain(input: DecisionInput): ConditionScope {
@@ -120,6 +131,7 @@ describe('CEL conditions as closures', () => {
         const expected = answer(() => library(facts(input)));
         expect(answer(() => condition.evaluate(facts(input))), `${source} on ${JSON.stringify(input.args)}`).toEqual(expected);
         expect(answer(() => condition.evaluate(plain(input))), `${source} on ${JSON.stringify(input.args)}, a scope without arg()`).toEqual(expected);
+        expect(outcomeAnswer(condition.outcome(facts(input))), `${source} on ${JSON.stringify(input.args)}, as an outcome`).toEqual(expected);
         const own = closure && answer(() => closure(facts(input)));
         if (own && 'value' in own && typeof own.value === 'boolean') {
           decidedByClosure++;

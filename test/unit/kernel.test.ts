@@ -35,7 +35,7 @@ rules:
     const read = kernel.decide(call('fs__read_file'));
     expect(read.effect).toBe('allow_with_constraints');
     expect(read.constraints).toEqual({ timeoutMs: 1000, maxOutputBytes: 100 });
-    expect(read.ruleIds.sort()).toEqual(['allow-fs', 'bound-fs', 'bound-fs-more']);
+    expect([...read.ruleIds].sort()).toEqual(['allow-fs', 'bound-fs', 'bound-fs-more']);
     expect(kernel.decide(call('fs__write', { destructiveHint: true })).effect).toBe('require_approval');
     const del = kernel.decide(call('fs__delete_file', { destructiveHint: true }));
     expect(del).toMatchObject({ effect: 'deny', reason: 'never delete' });

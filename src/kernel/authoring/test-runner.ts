@@ -76,12 +76,12 @@ export interface CaseResult {
   decided: Effect;
   /** Whether the tool's facts came from the recorded catalog (for the facts the call does not state itself). */
   recorded: boolean;
-  ruleIds: string[];
+  ruleIds: readonly string[];
   reason: string;
   /** The matching rules whose effect won. */
   deciding: string[];
   /** Conditions that threw while deciding. */
-  errors: { ruleId: string; error: string }[];
+  errors: readonly { readonly ruleId: string; readonly error: string }[];
 }
 
 export interface RuleCoverage {

@@ -23,7 +23,7 @@ export interface ReplayGroup {
   /** Why the other policy denies it. */
   toCode?: ErrorCode;
   /** The other policy's deciding rules (empty: its default applied); for a constraint's refusal, the refusing rule. */
-  ruleIds: string[];
+  ruleIds: readonly string[];
   count: number;
   examples: ReplayExample[];
 }
@@ -54,7 +54,7 @@ export class VerdictChanges {
   private readonly ruleGroups = new Map<string, ReplayGroup>();
 
   /** `deciding`: the other policy's rules to group a changed verdict by (its deciding rules, or the refusing one). */
-  add(recorded: Outcome & { ruleIds: string[] }, other: Outcome & { ruleIds: string[] }, deciding: string[], example: ReplayExample): void {
+  add(recorded: Outcome & { ruleIds: readonly string[] }, other: Outcome & { ruleIds: readonly string[] }, deciding: readonly string[], example: ReplayExample): void {
     if (other.effect !== recorded.effect || other.code !== recorded.code) {
       this.changed++;
       addTo(this.groups, recorded, other, deciding, example);
@@ -72,7 +72,7 @@ export class VerdictChanges {
   }
 }
 
-function addTo(groups: Map<string, ReplayGroup>, from: Outcome, to: Outcome, ruleIds: string[], example: ReplayExample): void {
+function addTo(groups: Map<string, ReplayGroup>, from: Outcome, to: Outcome, ruleIds: readonly string[], example: ReplayExample): void {
   const key = JSON.stringify([from.effect, from.code, to.effect, to.code, ruleIds]);
   let group = groups.get(key);
   if (!group) {
