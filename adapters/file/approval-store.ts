@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync,
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
-import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
+import { upgradeApprovalRecord, type ApprovalRecord, type ApprovalState, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { sha256Hex } from '../../src/protocol/digest.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { withFileLock } from './file-lock.ts';
@@ -46,7 +46,8 @@ interface Entry {
  *
  * The approvals that can still change (pending, approved, a result waiting for its retry) each have a marker in
  * `live/`, written before a record goes live and removed after it settles (by the poll, if a crash came between):
- * the safety-net poll reads only those, so its cost follows the live approvals, not every approval ever made. A
+ * the safety-net poll reads only those, and so does a list of the pending or the approved ones (the gateway's
+ * expiry sweep), so their cost follows the live approvals, not every approval ever made. A
  * data dir from before the markers gets them once, when the poll first starts (`live/.complete` then says so).
  */
 /** Parsed records kept in memory: a long-running gateway sees approvals without end. */
@@ -101,7 +102,10 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   async list(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
-    const ids = query.bindingKey === undefined ? await this.allIds() : await this.idsFor(query.bindingKey);
+    // Pending and approved records are live, each with its marker: the gateway's expiry sweep asks for both every
+    // 30 s, and read and parsed every approval ever made to answer, on the event loop, twice.
+    const ids =
+      query.bindingKey !== undefined ? await this.idsFor(query.bindingKey) : query.state !== undefined && LIVE_STATES.has(query.state) ? await this.liveIds() : await this.allIds();
     const records: ApprovalRecord[] = [];
     for (const id of ids) {
       const record = await this.read(id);
@@ -372,6 +376,9 @@ function appendable(text: string): boolean {
 function versionOf(info: Stats): string {
   return `${info.ino}:${info.mtimeMs}:${info.size}`;
 }
+
+/** The states in which a record is always live (see `isLive`), so always has its marker. */
+const LIVE_STATES: ReadonlySet<ApprovalState> = new Set(['pending', 'approved']);
 
 /** Whether an approval can still change: settled ones change no more, so the poll stops looking at them. */
 function isLive(record: ApprovalRecord): boolean {
