@@ -1,6 +1,6 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
 import { upgradeApprovalRecord, type ApprovalRecord, type ApprovalState, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { sha256Hex } from '../../src/protocol/digest.ts';
@@ -69,7 +69,7 @@ export class FileApprovalStore implements ApprovalStore {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
-  /** Folders this store made or found (see `writeMarker`). */
+  /** Folders this store made or found (see `writeMarker`): the live markers' one. */
   private readonly dirs = new Set<string>();
 
   constructor(
@@ -130,7 +130,8 @@ export class FileApprovalStore implements ApprovalStore {
       if (result === current) return current;
       changed = true;
       if (result.bindingKey !== current.bindingKey) this.index(result);
-      if (isLive(result)) this.markLive(id);
+      // A live record's marker was written before it went live: only a record going live needs one.
+      if (isLive(result) && !isLive(current)) this.markLive(id);
       await this.write(result, entry.appendable);
       if (!isLive(result)) this.unmarkLive(id);
       return result;
@@ -155,11 +156,11 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   private filePath(id: string): string {
-    return join(this.dir, `${id}.json`);
+    return inDir(this.dir, `${id}.json`);
   }
 
   private bindingDir(bindingKey: string): string {
-    return join(this.indexDir, sha256Hex(bindingKey));
+    return inDir(this.indexDir, sha256Hex(bindingKey));
   }
 
   private async allIds(): Promise<string[]> {
@@ -180,8 +181,14 @@ export class FileApprovalStore implements ApprovalStore {
     }
   }
 
+  /**
+   * A binding's folder is made every time (one mkdir, no error when it is there), not remembered: nearly every
+   * approval has a binding of its own, and a set of them all grew with every approval the process ever made.
+   */
   private index(record: ApprovalRecord): void {
-    this.writeMarker(this.bindingDir(record.bindingKey), record.id);
+    const dir = this.bindingDir(record.bindingKey);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(inDir(dir, record.id), '');
   }
 
   /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
@@ -189,8 +196,13 @@ export class FileApprovalStore implements ApprovalStore {
     this.writeMarker(this.liveDir, id);
   }
 
+  /** unlink(2) alone: rmSync would stat the marker twice first, on every approval's claim. */
   private unmarkLive(id: string): void {
-    rmSync(join(this.liveDir, id), { force: true });
+    try {
+      unlinkSync(inDir(this.liveDir, id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /** An empty file named `name` in `dir`; the folder is made once per process, and again if it was removed since. */
@@ -200,11 +212,11 @@ export class FileApprovalStore implements ApprovalStore {
       this.dirs.add(dir);
     }
     try {
-      writeFileSync(join(dir, name), '');
+      writeFileSync(inDir(dir, name), '');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dir, name), '');
+      writeFileSync(inDir(dir, name), '');
     }
   }
 
@@ -243,7 +255,10 @@ export class FileApprovalStore implements ApprovalStore {
     const path = this.filePath(id);
     let version: string;
     try {
-      version = versionOf(statSync(path));
+      // No error for a missing file: a new approval's id is looked up before it is written, on every call held.
+      const info = statSync(path, { throwIfNoEntry: false });
+      if (!info) return undefined;
+      version = versionOf(info);
     } catch {
       return undefined;
     }
@@ -286,6 +301,11 @@ export class FileApprovalStore implements ApprovalStore {
     this.cache.delete(id);
     if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(id, entry);
+  }
+
+  /** How many folders the store remembers having made (tests: none per binding). */
+  get knownFolders(): number {
+    return this.dirs.size;
   }
 
   /** How many parsed records are cached (tests: the cache stays bounded however many approvals a gateway sees). */
@@ -371,6 +391,15 @@ function currentRecordText(text: string): string {
 /** Whether an update may append to a file with this text: in lines, its last one whole, and not long. */
 function appendable(text: string): boolean {
   return !text.startsWith('{\n') && text.endsWith('\n') && text.length <= REWRITE_AT_BYTES;
+}
+
+/**
+ * A file in one of the store's folders. The names are approval ids (ID_PATTERN), digests or names read from the
+ * folder, so there is nothing for path.join to normalize, and its normalizing, on every read and write of an
+ * approval, made a tenth of the store's garbage.
+ */
+function inDir(dir: string, name: string): string {
+  return dir + sep + name;
 }
 
 function versionOf(info: Stats): string {
