@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
@@ -173,8 +173,11 @@ export class FileApprovalStore implements ApprovalStore {
 
   private async idsFor(bindingKey: string): Promise<string[]> {
     await (this.indexed ??= this.indexAll());
+    const dir = this.bindingDir(bindingKey);
+    // A call seen for the first time (and a call with no grant) has no folder: asked first, as an error costs ten times more.
+    if (!existsSync(dir)) return [];
     try {
-      return readdirSync(this.bindingDir(bindingKey));
+      return readdirSync(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
