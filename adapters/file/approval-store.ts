@@ -1,8 +1,8 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher, type Stats } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { ApprovalQuery, ApprovalStore } from '../../src/ports.ts';
-import { upgradeApprovalRecord, type ApprovalRecord, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
+import { upgradeApprovalRecord, type ApprovalRecord, type ApprovalState, type StoredApprovalRecord } from '../../src/protocol/approval-record.ts';
 import { sha256Hex } from '../../src/protocol/digest.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { withFileLock } from './file-lock.ts';
@@ -46,7 +46,8 @@ interface Entry {
  *
  * The approvals that can still change (pending, approved, a result waiting for its retry) each have a marker in
  * `live/`, written before a record goes live and removed after it settles (by the poll, if a crash came between):
- * the safety-net poll reads only those, so its cost follows the live approvals, not every approval ever made. A
+ * the safety-net poll reads only those, and so does a list of the pending or the approved ones (the gateway's
+ * expiry sweep), so their cost follows the live approvals, not every approval ever made. A
  * data dir from before the markers gets them once, when the poll first starts (`live/.complete` then says so).
  */
 /** Parsed records kept in memory: a long-running gateway sees approvals without end. */
@@ -68,7 +69,7 @@ export class FileApprovalStore implements ApprovalStore {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
-  /** Folders this store made or found (see `writeMarker`). */
+  /** Folders this store made or found (see `writeMarker`): the live markers' one. */
   private readonly dirs = new Set<string>();
 
   constructor(
@@ -101,7 +102,10 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   async list(query: ApprovalQuery = {}): Promise<ApprovalRecord[]> {
-    const ids = query.bindingKey === undefined ? await this.allIds() : await this.idsFor(query.bindingKey);
+    // Pending and approved records are live, each with its marker: the gateway's expiry sweep asks for both every
+    // 30 s, and read and parsed every approval ever made to answer, on the event loop, twice.
+    const ids =
+      query.bindingKey !== undefined ? await this.idsFor(query.bindingKey) : query.state !== undefined && LIVE_STATES.has(query.state) ? await this.liveIds() : await this.allIds();
     const records: ApprovalRecord[] = [];
     for (const id of ids) {
       const record = await this.read(id);
@@ -126,7 +130,8 @@ export class FileApprovalStore implements ApprovalStore {
       if (result === current) return current;
       changed = true;
       if (result.bindingKey !== current.bindingKey) this.index(result);
-      if (isLive(result)) this.markLive(id);
+      // A live record's marker was written before it went live: only a record going live needs one.
+      if (isLive(result) && !isLive(current)) this.markLive(id);
       await this.write(result, entry.appendable);
       if (!isLive(result)) this.unmarkLive(id);
       return result;
@@ -151,11 +156,11 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   private filePath(id: string): string {
-    return join(this.dir, `${id}.json`);
+    return inDir(this.dir, `${id}.json`);
   }
 
   private bindingDir(bindingKey: string): string {
-    return join(this.indexDir, sha256Hex(bindingKey));
+    return inDir(this.indexDir, sha256Hex(bindingKey));
   }
 
   private async allIds(): Promise<string[]> {
@@ -168,16 +173,25 @@ export class FileApprovalStore implements ApprovalStore {
 
   private async idsFor(bindingKey: string): Promise<string[]> {
     await (this.indexed ??= this.indexAll());
+    const dir = this.bindingDir(bindingKey);
+    // A call seen for the first time (and a call with no grant) has no folder: asked first, as an error costs ten times more.
+    if (!existsSync(dir)) return [];
     try {
-      return readdirSync(this.bindingDir(bindingKey));
+      return readdirSync(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
   }
 
+  /**
+   * A binding's folder is made every time (one mkdir, no error when it is there), not remembered: nearly every
+   * approval has a binding of its own, and a set of them all grew with every approval the process ever made.
+   */
   private index(record: ApprovalRecord): void {
-    this.writeMarker(this.bindingDir(record.bindingKey), record.id);
+    const dir = this.bindingDir(record.bindingKey);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(inDir(dir, record.id), '');
   }
 
   /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
@@ -185,8 +199,13 @@ export class FileApprovalStore implements ApprovalStore {
     this.writeMarker(this.liveDir, id);
   }
 
+  /** unlink(2) alone: rmSync would stat the marker twice first, on every approval's claim. */
   private unmarkLive(id: string): void {
-    rmSync(join(this.liveDir, id), { force: true });
+    try {
+      unlinkSync(inDir(this.liveDir, id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /** An empty file named `name` in `dir`; the folder is made once per process, and again if it was removed since. */
@@ -196,11 +215,11 @@ export class FileApprovalStore implements ApprovalStore {
       this.dirs.add(dir);
     }
     try {
-      writeFileSync(join(dir, name), '');
+      writeFileSync(inDir(dir, name), '');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dir, name), '');
+      writeFileSync(inDir(dir, name), '');
     }
   }
 
@@ -239,7 +258,10 @@ export class FileApprovalStore implements ApprovalStore {
     const path = this.filePath(id);
     let version: string;
     try {
-      version = versionOf(statSync(path));
+      // No error for a missing file: a new approval's id is looked up before it is written, on every call held.
+      const info = statSync(path, { throwIfNoEntry: false });
+      if (!info) return undefined;
+      version = versionOf(info);
     } catch {
       return undefined;
     }
@@ -282,6 +304,11 @@ export class FileApprovalStore implements ApprovalStore {
     this.cache.delete(id);
     if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(id, entry);
+  }
+
+  /** How many folders the store remembers having made (tests: none per binding). */
+  get knownFolders(): number {
+    return this.dirs.size;
   }
 
   /** How many parsed records are cached (tests: the cache stays bounded however many approvals a gateway sees). */
@@ -369,9 +396,21 @@ function appendable(text: string): boolean {
   return !text.startsWith('{\n') && text.endsWith('\n') && text.length <= REWRITE_AT_BYTES;
 }
 
+/**
+ * A file in one of the store's folders. The names are approval ids (ID_PATTERN), digests or names read from the
+ * folder, so there is nothing for path.join to normalize, and its normalizing, on every read and write of an
+ * approval, made a tenth of the store's garbage.
+ */
+function inDir(dir: string, name: string): string {
+  return dir + sep + name;
+}
+
 function versionOf(info: Stats): string {
   return `${info.ino}:${info.mtimeMs}:${info.size}`;
 }
+
+/** The states in which a record is always live (see `isLive`), so always has its marker. */
+const LIVE_STATES: ReadonlySet<ApprovalState> = new Set(['pending', 'approved']);
 
 /** Whether an approval can still change: settled ones change no more, so the poll stops looking at them. */
 function isLive(record: ApprovalRecord): boolean {
