@@ -69,8 +69,6 @@ export class FileApprovalStore implements ApprovalStore {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private indexed: Promise<void> | undefined;
-  /** Folders this store made or found (see `writeMarker`): the live markers' one. */
-  private readonly dirs = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -184,14 +182,8 @@ export class FileApprovalStore implements ApprovalStore {
     }
   }
 
-  /**
-   * A binding's folder is made every time (one mkdir, no error when it is there), not remembered: nearly every
-   * approval has a binding of its own, and a set of them all grew with every approval the process ever made.
-   */
   private index(record: ApprovalRecord): void {
-    const dir = this.bindingDir(record.bindingKey);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(inDir(dir, record.id), '');
+    this.writeMarker(this.bindingDir(record.bindingKey), record.id);
   }
 
   /** Written before the record goes live, so that a crash never leaves a live approval out of the poll. */
@@ -208,12 +200,11 @@ export class FileApprovalStore implements ApprovalStore {
     }
   }
 
-  /** An empty file named `name` in `dir`; the folder is made once per process, and again if it was removed since. */
+  /**
+   * An empty file named `name` in `dir`, the folder made when the write finds none: nothing remembered per folder,
+   * since nearly every approval has a binding folder of its own (a set of those grew with every approval made).
+   */
   private writeMarker(dir: string, name: string): void {
-    if (!this.dirs.has(dir)) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      this.dirs.add(dir);
-    }
     try {
       writeFileSync(inDir(dir, name), '');
     } catch (err) {
@@ -304,11 +295,6 @@ export class FileApprovalStore implements ApprovalStore {
     this.cache.delete(id);
     if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(id, entry);
-  }
-
-  /** How many folders the store remembers having made (tests: none per binding). */
-  get knownFolders(): number {
-    return this.dirs.size;
   }
 
   /** How many parsed records are cached (tests: the cache stays bounded however many approvals a gateway sees). */
